@@ -1,0 +1,116 @@
+//! The Duoplane-compatible Shipment API. `handle` turns one HTTP request into one response; the
+//! Lambda (`main.rs`) and the local stack both call it, so they behave the same.
+
+mod dto;
+mod purchase_orders;
+mod shipments;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use http::Method;
+use shipsync_domain::access::Principal;
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, basic_credentials, path_segments};
+use shipsync_store::{Store, StoreError};
+use tracing::{error, warn};
+
+/// Where the time comes from; tests set it.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// How many times a write that lost a race is re-read and tried again before answering 409.
+const WRITE_ATTEMPTS: usize = 5;
+
+/// Everything a request needs, built once per cold start.
+#[derive(Clone)]
+pub struct ShipmentsApi {
+    store: Store,
+    clock: Clock,
+}
+
+impl ShipmentsApi {
+    pub fn new(store: Store) -> Self {
+        Self { store, clock: Arc::new(Utc::now) }
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// Answers one request. Never panics on what a request carries, never leaks internals.
+    pub async fn handle(&self, request: ApiRequest) -> ApiResponse {
+        match self.route(&request).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        }
+    }
+
+    async fn route(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let principal = self.authenticate(request).await?;
+        let segments = path_segments(request);
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let method = request.method();
+        match (segments.as_slice(), method) {
+            (["purchase_orders", id, "shipments"], &Method::POST) => self.create_shipment(&principal, id, request).await,
+            (["purchase_orders"], &Method::GET) => self.list_purchase_orders(&principal, request).await,
+            (["purchase_orders", id], &Method::GET) => self.get_purchase_order(&principal, id).await,
+            (["shipments"], &Method::GET) => self.search_shipments(&principal, request).await,
+            (["shipments", id], &Method::GET) => self.get_shipment(&principal, id).await,
+            (["shipments", id], &Method::PUT | &Method::PATCH) => self.update_shipment(&principal, id, request).await,
+            (["purchase_orders", _, "shipments"] | ["purchase_orders"] | ["purchase_orders", _] | ["shipments"] | ["shipments", _], _) => {
+                Err(ApiError::MethodNotAllowed)
+            }
+            _ => Err(ApiError::NotFound(format!("no such resource: {}", request.uri().path()))),
+        }
+    }
+
+    /// Checks HTTP Basic credentials against the stored digest.
+    async fn authenticate(&self, request: &ApiRequest) -> Result<Principal, ApiError> {
+        let (key, password) = basic_credentials(request)?;
+        let user = self.store.api_user(&key).await.map_err(store_error)?;
+        match user {
+            Some(user) if user.password_matches(&password) => Ok(user.principal()),
+            _ => {
+                warn!(api_key = %key, "rejected credentials");
+                Err(ApiError::Unauthorized)
+            }
+        }
+    }
+}
+
+/// Maps a store failure to a response; the cause goes to the log only.
+fn store_error(failure: StoreError) -> ApiError {
+    match failure {
+        StoreError::Conflict(what) => ApiError::Conflict(format!("the {what} was changed by another request; retry")),
+        StoreError::AlreadyExists(what) => ApiError::invalid("id", format!("{what} already exists")),
+        StoreError::Unavailable { .. } => {
+            error!(error = ?failure, "store unavailable");
+            ApiError::Unavailable
+        }
+        StoreError::Corrupt { .. } | StoreError::Rejected { .. } => {
+            error!(error = ?failure, "corrupt record");
+            ApiError::Internal
+        }
+    }
+}
+
+/// Parses an id from the path; anything that is not an id cannot name a record: 404.
+fn path_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, ApiError> {
+    text.parse().map_err(|_| ApiError::NotFound(format!("{what} {text} not found")))
+}
+
+/// A Lambda (API Gateway) request as a plain HTTP request.
+pub fn from_lambda(request: lambda_http::Request) -> shipsync_http_api::ApiRequest {
+    let (parts, body) = request.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => bytes::Bytes::new(),
+        lambda_http::Body::Text(text) => bytes::Bytes::from(text),
+        lambda_http::Body::Binary(data) => bytes::Bytes::from(data),
+        _ => bytes::Bytes::new(),
+    };
+    http::Request::from_parts(parts, bytes)
+}

@@ -1,0 +1,197 @@
+//! Shipment requests: create, read, update, search.
+
+use http::StatusCode;
+use serde_json::json;
+use shipsync_domain::access::Principal;
+use shipsync_domain::carrier::Carrier;
+use shipsync_domain::ids::{PurchaseOrderId, ShipmentId};
+use shipsync_domain::purchase_order::PurchaseOrder;
+use shipsync_domain::search::{parse_shipment_query, plan_search};
+use shipsync_domain::shipment::{Shipment, ShipmentContext, draft_new_shipment, draft_shipment_update};
+use shipsync_domain::tenant::Retailer;
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, query_pairs};
+use shipsync_store::StoreError;
+use tracing::info;
+
+use crate::dto::{Metadata, PurchaseOrderView, ShipmentEnvelope, ShipmentView};
+use crate::{ShipmentsApi, WRITE_ATTEMPTS, path_id, store_error};
+
+impl ShipmentsApi {
+    pub(crate) async fn create_shipment(
+        &self,
+        principal: &Principal,
+        purchase_order_id: &str,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        let purchase_order_id: PurchaseOrderId = path_id(purchase_order_id, "purchase order")?;
+        let body: ShipmentEnvelope = json_body(request)?;
+        let echoed = EchoedIds::of(&body);
+        echoed.check(None, purchase_order_id)?;
+        let input = body.shipment.into_input();
+        let (retailer, carriers) = self.retailer(principal).await?;
+        let mut reserved_ids = None;
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut po = self.visible_purchase_order(principal, purchase_order_id).await?;
+            let now = self.now();
+            let context = ShipmentContext { purchase_order: &po, carriers: &carriers, fees: retailer.fees, now };
+            let draft = draft_new_shipment(context, &input)?;
+            // The same request needs the same number of ids on every attempt: reserve them once.
+            let ids = match &reserved_ids {
+                Some(ids) => ids,
+                None => reserved_ids.insert(self.store.allocate_ids(draft.ids_needed()).await.map_err(store_error)?),
+            };
+            po.apply_fulfillment(&draft.fulfillment_change)?;
+            let shipment = draft.finish(&mut ids.clone())?;
+            po.version += 1;
+            po.updated_at = now;
+            match self.store.create_shipment(&shipment, &po).await {
+                Ok(()) => {
+                    info!(shipment_id = %shipment.id, purchase_order_id = %po.id, "shipment created");
+                    let view = ShipmentView::new(&shipment, retailer.fees);
+                    return Ok(json_response(StatusCode::CREATED, &json!({ "shipment": view })));
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(other) => return Err(store_error(other)),
+            }
+        }
+        Err(store_error(StoreError::Conflict("purchase order")))
+    }
+
+    pub(crate) async fn get_shipment(&self, principal: &Principal, id: &str) -> Result<ApiResponse, ApiError> {
+        let id: ShipmentId = path_id(id, "shipment")?;
+        let (shipment, (retailer, _)) = tokio::try_join!(self.visible_shipment(principal, id), self.retailer(principal))?;
+        let view = ShipmentView::new(&shipment, retailer.fees);
+        Ok(json_response(StatusCode::OK, &json!({ "shipment": view })))
+    }
+
+    pub(crate) async fn update_shipment(
+        &self,
+        principal: &Principal,
+        id: &str,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        let id: ShipmentId = path_id(id, "shipment")?;
+        let body: ShipmentEnvelope = json_body(request)?;
+        let echoed = EchoedIds::of(&body);
+        let input = body.shipment.into_input();
+        let (retailer, carriers) = self.retailer(principal).await?;
+        let mut reserved_ids = None;
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = self.visible_shipment(principal, id).await?;
+            echoed.check(Some(id), current.purchase_order_id)?;
+            let mut po = self.visible_purchase_order(principal, current.purchase_order_id).await?;
+            let now = self.now();
+            let context = ShipmentContext { purchase_order: &po, carriers: &carriers, fees: retailer.fees, now };
+            let draft = draft_shipment_update(&current, context, &input)?;
+            if draft.is_unchanged_from(&current) {
+                let view = ShipmentView::new(&current, retailer.fees);
+                return Ok(json_response(StatusCode::OK, &json!({ "shipment": view })));
+            }
+            let mut ids = match (&reserved_ids, draft.ids_needed()) {
+                (_, 0) => 0..=0,
+                (Some(ids), _) => std::ops::RangeInclusive::clone(ids),
+                (None, count) => reserved_ids
+                    .insert(self.store.allocate_ids(count).await.map_err(store_error)?)
+                    .clone(),
+            };
+            let changed_po = if draft.fulfillment_change.is_empty() {
+                None
+            } else {
+                po.apply_fulfillment(&draft.fulfillment_change)?;
+                po.version += 1;
+                po.updated_at = now;
+                Some(&po)
+            };
+            let shipment = draft.finish(&mut ids)?;
+            match self.store.update_shipment(&shipment, changed_po).await {
+                Ok(()) => {
+                    info!(shipment_id = %shipment.id, "shipment updated");
+                    let view = ShipmentView::new(&shipment, retailer.fees);
+                    return Ok(json_response(StatusCode::OK, &json!({ "shipment": view })));
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(other) => return Err(store_error(other)),
+            }
+        }
+        Err(store_error(StoreError::Conflict("shipment")))
+    }
+
+    pub(crate) async fn search_shipments(&self, principal: &Principal, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let query = parse_shipment_query(&query_pairs(request), principal.time_zone)?;
+        let plan = plan_search(principal, &query.search);
+        let (page, (retailer, _)) = tokio::try_join!(
+            async { self.store.search_shipments(&plan, query.paging).await.map_err(store_error) },
+            self.retailer(principal)
+        )?;
+        let mut views: Vec<ShipmentView> = page.records.iter().map(|s| ShipmentView::new(s, retailer.fees)).collect();
+        if query.include_purchase_order && !page.records.is_empty() {
+            let mut ids: Vec<PurchaseOrderId> = page.records.iter().map(|s| s.purchase_order_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let orders = self.store.purchase_orders(&ids).await.map_err(store_error)?;
+            for (view, shipment) in views.iter_mut().zip(&page.records) {
+                view.purchase_order =
+                    orders.iter().find(|po| po.id == shipment.purchase_order_id).map(PurchaseOrderView::new);
+            }
+        }
+        let metadata = Metadata {
+            total_count: page.total_count,
+            has_next_page: query.paging.offset() + (views.len() as u64) < page.total_count,
+            page: query.paging.page,
+            per_page: query.paging.per_page,
+        };
+        Ok(json_response(StatusCode::OK, &json!({ "shipments": views, "metadata": metadata })))
+    }
+
+    /// The caller's retailer and its carriers.
+    pub(crate) async fn retailer(&self, principal: &Principal) -> Result<(Retailer, Vec<Carrier>), ApiError> {
+        match self.store.retailer_with_carriers(principal.retailer_id).await.map_err(store_error)? {
+            Some(found) => Ok(found),
+            None => {
+                // An API user whose retailer is gone: a data problem, not the caller's.
+                tracing::error!(retailer_id = %principal.retailer_id, "API user's retailer not found");
+                Err(ApiError::Internal)
+            }
+        }
+    }
+
+    async fn visible_shipment(&self, principal: &Principal, id: ShipmentId) -> Result<Shipment, ApiError> {
+        match self.store.shipment(id).await.map_err(store_error)? {
+            Some(shipment) if principal.can_see(shipment.retailer_id, shipment.vendor_id) => Ok(shipment),
+            _ => Err(ApiError::NotFound(format!("shipment {id} not found"))),
+        }
+    }
+
+    pub(crate) async fn visible_purchase_order(&self, principal: &Principal, id: PurchaseOrderId) -> Result<PurchaseOrder, ApiError> {
+        match self.store.purchase_order(id).await.map_err(store_error)? {
+            Some(po) if principal.can_see_purchase_order(&po) => Ok(po),
+            _ => Err(ApiError::NotFound(format!("purchase order {id} not found"))),
+        }
+    }
+}
+
+/// Readonly ids a client may send back; they must be the record's own.
+struct EchoedIds {
+    shipment: Option<u64>,
+    purchase_order: Option<u64>,
+}
+
+impl EchoedIds {
+    fn of(body: &ShipmentEnvelope) -> Self {
+        Self { shipment: body.shipment.id, purchase_order: body.shipment.purchase_order_id }
+    }
+
+    fn check(&self, shipment_id: Option<ShipmentId>, purchase_order_id: PurchaseOrderId) -> Result<(), ApiError> {
+        if let Some(given) = self.shipment
+            && shipment_id.is_none_or(|id| id.get() != given)
+        {
+            return Err(ApiError::invalid("id", "is readonly: assigned by shipsync"));
+        }
+        if let Some(given) = self.purchase_order
+            && purchase_order_id.get() != given
+        {
+            return Err(ApiError::invalid("purchase_order_id", "is readonly: a shipment stays on its purchase order"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,16 @@
+//! The shipsync domain: what a shipment, a purchase order and a carrier are, and the rules that
+//! decide what may be created, changed and searched. Pure Rust: no AWS, Lambda or HTTP here, so
+//! every rule is a plain function that a unit test can call.
+
+pub mod access;
+pub mod carrier;
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod purchase_order;
+pub mod search;
+pub mod shipment;
+pub mod tenant;
+pub mod time;
+
+pub use error::{FieldError, ValidationErrors};

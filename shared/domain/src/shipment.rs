@@ -1,0 +1,753 @@
+//! Shipments: the delivery of some of a purchase order's items, by one carrier, in one or more
+//! packages. This module holds the rules for creating and changing them.
+
+use crate::ValidationErrors;
+use crate::carrier::{Carrier, CarrierRef};
+use crate::ids::{
+    CarrierId, OrderItemId, PurchaseOrderId, RetailerId, ShipmentId, ShipmentItemId, StoreId,
+    TrackingId, VendorId, check_id,
+};
+use crate::money::parse_cost_text;
+use crate::purchase_order::{FulfillmentChange, PurchaseOrder};
+use crate::tenant::FeeSettings;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Longest tracking number accepted (the longest carriers use are about 35 characters).
+pub const MAX_TRACKING_LENGTH: usize = 100;
+/// Longest serial code (an IMEI has 15 digits; some serials are longer).
+pub const MAX_SERIAL_CODE_LENGTH: usize = 64;
+/// Longest invoice reference.
+pub const MAX_REFERENCE_LENGTH: usize = 255;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub id: ShipmentId,
+    pub purchase_order_id: PurchaseOrderId,
+    pub retailer_id: RetailerId,
+    pub vendor_id: VendorId,
+    pub store_id: StoreId,
+    pub purchase_order_public_reference: String,
+    /// Copied from the purchase order so that shipments can be searched by it.
+    pub customer_name: String,
+    pub carrier: Carrier,
+    pub vendor_invoice_reference: Option<String>,
+    pub shipper_invoice_reference: Option<String>,
+    pub costs: ShipmentCosts,
+    pub items: Vec<ShipmentItem>,
+    pub trackings: Vec<Tracking>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When the vendor invoice reference was entered.
+    pub invoiced_at: Option<DateTime<Utc>>,
+    pub sync: SyncState,
+    /// Bumped on every write; writes are conditional on it.
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentCosts {
+    pub vendor_shipping: Option<Decimal>,
+    pub vendor_handling: Option<Decimal>,
+    pub vendor_tax: Option<Decimal>,
+    pub shipper_shipping: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentItem {
+    pub id: ShipmentItemId,
+    pub order_item_id: OrderItemId,
+    pub quantity: u32,
+    /// Wholesale cost per unit, as on the purchase order.
+    pub cost: Option<Decimal>,
+    pub order_item_name: String,
+    pub sku: String,
+    pub serial_codes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tracking {
+    pub id: TrackingId,
+    pub tracking: String,
+}
+
+/// Where a shipment stands with the systems it is copied to. Once it has gone to one of them,
+/// the fields that system received are locked, because most channels cannot edit a shipment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncState {
+    pub exported_at: Option<DateTime<Utc>>,
+    pub accounting_synced_at: Option<DateTime<Utc>>,
+}
+
+impl SyncState {
+    /// Carrier, items and tracking numbers are locked once the channel has them.
+    pub fn shipping_details_locked(&self) -> bool {
+        self.exported_at.is_some()
+    }
+
+    /// Costs and invoice references are locked once accounting has them.
+    pub fn accounting_details_locked(&self) -> bool {
+        self.accounting_synced_at.is_some()
+    }
+}
+
+/// A field of a request: left out, set to nothing (`null` or `""`), or given a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Patch<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+/// The writable fields of a shipment, as a create or update request gives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShipmentInput {
+    pub shipper_id: Option<u64>,
+    pub shipper_name: Option<String>,
+    pub shipper_scac_code: Option<String>,
+    pub vendor_invoice_reference: Patch<String>,
+    pub shipper_invoice_reference: Patch<String>,
+    /// Costs as the request wrote them (a JSON number or string), parsed here.
+    pub vendor_shipping_cost: Patch<String>,
+    pub vendor_handling_cost: Patch<String>,
+    pub vendor_tax_cost: Patch<String>,
+    pub shipper_shipping_cost: Patch<String>,
+    pub items: Option<Vec<ItemInput>>,
+    pub trackings: Option<Vec<TrackingInput>>,
+}
+
+/// One entry of `shipment_items_attributes`. With an `id` it changes (or, with `_destroy`,
+/// removes) an item of the shipment; without, it adds one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemInput {
+    pub id: Option<u64>,
+    pub order_item_id: Option<u64>,
+    pub quantity: Option<i64>,
+    pub serial_codes: Option<Vec<String>>,
+    pub destroy: bool,
+}
+
+/// One entry of `shipment_trackings_attributes`, with the same conventions as [`ItemInput`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackingInput {
+    pub id: Option<u64>,
+    pub tracking: Option<String>,
+    pub destroy: bool,
+}
+
+/// What a shipment is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct ShipmentContext<'a> {
+    pub purchase_order: &'a PurchaseOrder,
+    pub carriers: &'a [Carrier],
+    pub fees: FeeSettings,
+    pub now: DateTime<Utc>,
+}
+
+const ITEMS: &str = "shipment_items_attributes";
+const TRACKINGS: &str = "shipment_trackings_attributes";
+
+/// A checked request, waiting only for the ids of the records it adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentDraft {
+    /// The shipment as it will be; new items and trackings have no id yet.
+    shipment: Shipment,
+    new_item_ids: Vec<usize>,
+    new_tracking_ids: Vec<usize>,
+    needs_shipment_id: bool,
+    /// How the purchase order's fulfilled quantities change.
+    pub fulfillment_change: FulfillmentChange,
+}
+
+impl ShipmentDraft {
+    /// How many ids [`ShipmentDraft::finish`] consumes.
+    pub fn ids_needed(&self) -> usize {
+        usize::from(self.needs_shipment_id) + self.new_item_ids.len() + self.new_tracking_ids.len()
+    }
+
+    /// Whether the request changes anything at all.
+    pub fn is_unchanged_from(&self, current: &Shipment) -> bool {
+        !self.needs_shipment_id
+            && self.new_item_ids.is_empty()
+            && self.new_tracking_ids.is_empty()
+            && Shipment { updated_at: current.updated_at, version: current.version, ..self.shipment.clone() }
+                == *current
+    }
+
+    /// The finished shipment, with new ids taken in order from `ids`.
+    pub fn finish(self, ids: &mut impl Iterator<Item = u64>) -> Result<Shipment, ValidationErrors> {
+        let mut next = || ids.next().ok_or_else(|| ValidationErrors::single("id", "no id left to assign"));
+        let mut shipment = self.shipment;
+        if self.needs_shipment_id {
+            shipment.id = ShipmentId::new_unchecked(next()?);
+        }
+        for index in self.new_item_ids {
+            shipment.items[index].id = ShipmentItemId::new_unchecked(next()?);
+        }
+        for index in self.new_tracking_ids {
+            shipment.trackings[index].id = TrackingId::new_unchecked(next()?);
+        }
+        Ok(shipment)
+    }
+}
+
+/// Checks a create request against the purchase order and builds the shipment it asks for.
+pub fn draft_new_shipment(
+    context: ShipmentContext<'_>,
+    input: &ShipmentInput,
+) -> Result<ShipmentDraft, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let po = context.purchase_order;
+    let carrier = resolve_carrier(input, context.carriers, &mut errors);
+    if carrier.is_none() && !errors.mentions_carrier() {
+        errors.push(
+            "shipper_id",
+            "is required: give one of shipper_id, shipper_name or shipper_scac_code",
+        );
+    }
+    let mut costs = ShipmentCosts::default();
+    apply_costs(&mut costs, input, context.fees, &mut errors);
+    let vendor_invoice_reference = reference(&input.vendor_invoice_reference, "vendor_invoice_reference", None, &mut errors);
+    let shipper_invoice_reference =
+        reference(&input.shipper_invoice_reference, "shipper_invoice_reference", None, &mut errors);
+
+    let mut items = Vec::new();
+    match &input.items {
+        Some(entries) if !entries.is_empty() => {
+            for (index, entry) in entries.iter().enumerate() {
+                let field = format!("{ITEMS}[{index}]");
+                if entry.id.is_some() {
+                    errors.push(format!("{field}.id"), "must not be given when creating a shipment");
+                }
+                if entry.destroy {
+                    errors.push(format!("{field}._destroy"), "must not be given when creating a shipment");
+                }
+                if let Some(item) = new_item(entry, &field, po, &items, &mut errors) {
+                    items.push(item);
+                }
+            }
+        }
+        _ => errors.push(ITEMS, "must contain at least one item"),
+    }
+    let trackings = match &input.trackings {
+        Some(entries) if !entries.is_empty() => {
+            let mut trackings = Vec::new();
+            for (index, entry) in entries.iter().enumerate() {
+                let field = format!("{TRACKINGS}[{index}]");
+                if entry.id.is_some() {
+                    errors.push(format!("{field}.id"), "must not be given when creating a shipment");
+                }
+                if entry.destroy {
+                    errors.push(format!("{field}._destroy"), "must not be given when creating a shipment");
+                }
+                match entry.tracking.as_deref().map(normalize_tracking_number) {
+                    Some(Ok(number)) => trackings.push(Tracking { id: TrackingId::new_unchecked(0), tracking: number }),
+                    Some(Err(message)) => errors.push(format!("{field}.tracking"), message),
+                    None => errors.push(format!("{field}.tracking"), "is required"),
+                }
+            }
+            trackings
+        }
+        _ => {
+            errors.push(TRACKINGS, "must contain at least one tracking number");
+            Vec::new()
+        }
+    };
+    check_distinct_trackings(&trackings, &mut errors);
+    check_distinct_serial_codes(&items, &mut errors);
+    let fulfillment_change = fulfillment_change(&[], &items);
+    check_quantities(po, &fulfillment_change, &items, |id| quantity_field(input, &[], id), &mut errors);
+
+    let (Some(carrier), true) = (carrier, errors.is_empty()) else {
+        return Err(errors);
+    };
+    let new_item_ids = (0..items.len()).collect();
+    let new_tracking_ids = (0..trackings.len()).collect();
+    let invoiced_at = vendor_invoice_reference.as_ref().map(|_| context.now);
+    Ok(ShipmentDraft {
+        shipment: Shipment {
+            id: ShipmentId::new_unchecked(0),
+            purchase_order_id: po.id,
+            retailer_id: po.retailer_id,
+            vendor_id: po.vendor_id,
+            store_id: po.store_id,
+            purchase_order_public_reference: po.public_reference.clone(),
+            customer_name: po.customer_name.clone(),
+            carrier,
+            vendor_invoice_reference,
+            shipper_invoice_reference,
+            costs,
+            items,
+            trackings,
+            created_at: context.now,
+            updated_at: context.now,
+            invoiced_at,
+            sync: SyncState::default(),
+            version: 1,
+        },
+        new_item_ids,
+        new_tracking_ids,
+        needs_shipment_id: true,
+        fulfillment_change,
+    })
+}
+
+/// Checks an update request against the shipment's state and purchase order, and builds the
+/// shipment as it will be. Locked fields may be sent unchanged; a change to one is refused.
+pub fn draft_shipment_update(
+    current: &Shipment,
+    context: ShipmentContext<'_>,
+    input: &ShipmentInput,
+) -> Result<ShipmentDraft, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let po = context.purchase_order;
+    let mut shipment = current.clone();
+
+    if let Some(carrier) = resolve_carrier(input, context.carriers, &mut errors) {
+        shipment.carrier = carrier;
+    }
+    apply_costs(&mut shipment.costs, input, context.fees, &mut errors);
+    shipment.vendor_invoice_reference = reference(
+        &input.vendor_invoice_reference,
+        "vendor_invoice_reference",
+        current.vendor_invoice_reference.clone(),
+        &mut errors,
+    );
+    shipment.shipper_invoice_reference = reference(
+        &input.shipper_invoice_reference,
+        "shipper_invoice_reference",
+        current.shipper_invoice_reference.clone(),
+        &mut errors,
+    );
+    if shipment.vendor_invoice_reference != current.vendor_invoice_reference {
+        shipment.invoiced_at = shipment.vendor_invoice_reference.as_ref().map(|_| context.now);
+    }
+
+    let mut new_item_ids = Vec::new();
+    if let Some(entries) = &input.items {
+        let mut items = current.items.clone();
+        let mut removed = BTreeSet::new();
+        for (index, entry) in entries.iter().enumerate() {
+            let field = format!("{ITEMS}[{index}]");
+            match entry.id {
+                Some(id) => {
+                    let Some(position) = items.iter().position(|item| item.id.get() == id) else {
+                        errors.push(format!("{field}.id"), format!("{id} is not an item of this shipment"));
+                        continue;
+                    };
+                    if entry.destroy {
+                        removed.insert(position);
+                    } else {
+                        change_item(&mut items[position], entry, &field, &mut errors);
+                    }
+                }
+                None if entry.destroy => {
+                    errors.push(format!("{field}.id"), "is required to remove an item");
+                }
+                None => {
+                    if let Some(item) = new_item(entry, &field, po, &items, &mut errors) {
+                        new_item_ids.push(items.len());
+                        items.push(item);
+                    }
+                }
+            }
+        }
+        // Removing shifts positions, so new items' positions are recomputed after it.
+        let kept: Vec<(bool, ShipmentItem)> = items
+            .into_iter()
+            .enumerate()
+            .filter(|(position, _)| !removed.contains(position))
+            .map(|(position, item)| (new_item_ids.contains(&position), item))
+            .collect();
+        new_item_ids = kept.iter().enumerate().filter(|(_, (new, _))| *new).map(|(i, _)| i).collect();
+        shipment.items = kept.into_iter().map(|(_, item)| item).collect();
+        if shipment.items.is_empty() {
+            errors.push(ITEMS, "must keep at least one item");
+        }
+    }
+
+    let mut new_tracking_ids = Vec::new();
+    if let Some(entries) = &input.trackings {
+        let mut trackings: Vec<Option<Tracking>> = current.trackings.iter().cloned().map(Some).collect();
+        for (index, entry) in entries.iter().enumerate() {
+            let field = format!("{TRACKINGS}[{index}]");
+            let number = match (&entry.tracking, entry.destroy) {
+                (Some(text), false) => match normalize_tracking_number(text) {
+                    Ok(number) => Some(number),
+                    Err(message) => {
+                        errors.push(format!("{field}.tracking"), message);
+                        continue;
+                    }
+                },
+                _ => None,
+            };
+            match entry.id {
+                Some(id) => {
+                    let Some(slot) = trackings.iter_mut().find(|t| t.as_ref().is_some_and(|t| t.id.get() == id))
+                    else {
+                        errors.push(format!("{field}.id"), format!("{id} is not a tracking number of this shipment"));
+                        continue;
+                    };
+                    if entry.destroy {
+                        *slot = None;
+                    } else if let (Some(tracking), Some(number)) = (slot.as_mut(), number) {
+                        tracking.tracking = number;
+                    }
+                }
+                None if entry.destroy => errors.push(format!("{field}.id"), "is required to remove a tracking number"),
+                None => match number {
+                    Some(number) => {
+                        new_tracking_ids.push(trackings.len());
+                        trackings.push(Some(Tracking { id: TrackingId::new_unchecked(0), tracking: number }));
+                    }
+                    None => errors.push(format!("{field}.tracking"), "is required"),
+                },
+            }
+        }
+        let kept: Vec<(bool, Tracking)> = trackings
+            .into_iter()
+            .enumerate()
+            .filter_map(|(position, tracking)| tracking.map(|t| (new_tracking_ids.contains(&position), t)))
+            .collect();
+        new_tracking_ids = kept.iter().enumerate().filter(|(_, (new, _))| *new).map(|(i, _)| i).collect();
+        shipment.trackings = kept.into_iter().map(|(_, tracking)| tracking).collect();
+        if shipment.trackings.is_empty() {
+            errors.push(TRACKINGS, "must keep at least one tracking number");
+        }
+        check_distinct_trackings(&shipment.trackings, &mut errors);
+    }
+    check_distinct_serial_codes(&shipment.items, &mut errors);
+
+    let fulfillment_change = fulfillment_change(&current.items, &shipment.items);
+    check_quantities(
+        po,
+        &fulfillment_change,
+        &shipment.items,
+        |id| quantity_field(input, &current.items, id),
+        &mut errors,
+    );
+    check_locks(current, &shipment, &mut errors);
+    errors.into_result(())?;
+
+    shipment.version = current.version + 1;
+    shipment.updated_at = context.now;
+    Ok(ShipmentDraft {
+        shipment,
+        new_item_ids,
+        new_tracking_ids,
+        needs_shipment_id: false,
+        fulfillment_change,
+    })
+}
+
+/// Refuses changes to the fields that a channel or accounting already received.
+fn check_locks(current: &Shipment, updated: &Shipment, errors: &mut ValidationErrors) {
+    if current.sync.shipping_details_locked() {
+        let why = "is readonly: the shipment has been exported to its channel";
+        if updated.carrier.id != current.carrier.id {
+            errors.push("shipper_id", why);
+        }
+        if updated.items != current.items {
+            errors.push(ITEMS, why);
+        }
+        if updated.trackings != current.trackings {
+            errors.push(TRACKINGS, why);
+        }
+    }
+    if current.sync.accounting_details_locked() {
+        let why = "is readonly: the shipment has been synced to accounting";
+        let costs = [
+            ("vendor_shipping_cost", current.costs.vendor_shipping, updated.costs.vendor_shipping),
+            ("vendor_handling_cost", current.costs.vendor_handling, updated.costs.vendor_handling),
+            ("vendor_tax_cost", current.costs.vendor_tax, updated.costs.vendor_tax),
+            ("shipper_shipping_cost", current.costs.shipper_shipping, updated.costs.shipper_shipping),
+        ];
+        for (field, before, after) in costs {
+            if before != after {
+                errors.push(field, why);
+            }
+        }
+        if updated.vendor_invoice_reference != current.vendor_invoice_reference {
+            errors.push("vendor_invoice_reference", why);
+        }
+        if updated.shipper_invoice_reference != current.shipper_invoice_reference {
+            errors.push("shipper_invoice_reference", why);
+        }
+    }
+}
+
+impl ValidationErrors {
+    fn mentions_carrier(&self) -> bool {
+        ["shipper_id", "shipper_name", "shipper_scac_code"].iter().any(|field| self.mentions(field))
+    }
+}
+
+/// Resolves the carrier a request names, if it names one; exactly one way of naming is allowed.
+fn resolve_carrier(input: &ShipmentInput, carriers: &[Carrier], errors: &mut ValidationErrors) -> Option<Carrier> {
+    let blank = |text: &Option<String>| text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+    let mut given = Vec::new();
+    if let Some(id) = input.shipper_id {
+        match check_id(id) {
+            Ok(id) => given.push(CarrierRef::Id(CarrierId::new_unchecked(id))),
+            Err(problem) => {
+                errors.push("shipper_id", problem.to_string());
+                return None;
+            }
+        }
+    }
+    if let Some(name) = blank(&input.shipper_name) {
+        given.push(CarrierRef::Name(name));
+    }
+    if let Some(code) = blank(&input.shipper_scac_code) {
+        given.push(CarrierRef::Scac(code));
+    }
+    match given.as_slice() {
+        [] => None,
+        [reference] => {
+            let found = reference.resolve(carriers).cloned();
+            if found.is_none() {
+                errors.push(reference.field(), format!("{} does not match a carrier of this retailer", reference.describe()));
+            }
+            found
+        }
+        several => {
+            let fields: Vec<&str> = several.iter().map(CarrierRef::field).collect();
+            errors.push(fields[0], format!("give only one of shipper_id, shipper_name or shipper_scac_code, not {}", fields.join(" and ")));
+            None
+        }
+    }
+}
+
+fn apply_costs(costs: &mut ShipmentCosts, input: &ShipmentInput, fees: FeeSettings, errors: &mut ValidationErrors) {
+    let fields = [
+        ("vendor_shipping_cost", &input.vendor_shipping_cost, &mut costs.vendor_shipping, fees.shipping, "shipping fees"),
+        ("vendor_handling_cost", &input.vendor_handling_cost, &mut costs.vendor_handling, fees.handling, "handling fees"),
+        ("vendor_tax_cost", &input.vendor_tax_cost, &mut costs.vendor_tax, fees.tax, "taxes"),
+        ("shipper_shipping_cost", &input.shipper_shipping_cost, &mut costs.shipper_shipping, true, ""),
+    ];
+    for (field, patch, target, enabled, fee_type) in fields {
+        match patch {
+            Patch::Keep => {}
+            Patch::Clear => *target = None,
+            Patch::Set(text) => match parse_cost_text(text) {
+                Ok(Some(_)) if !enabled => errors.push(field, format!("cannot be set: {fee_type} are not enabled for this retailer")),
+                Ok(value) => *target = value,
+                Err(message) => errors.push(field, message),
+            },
+        }
+    }
+}
+
+fn reference(patch: &Patch<String>, field: &str, current: Option<String>, errors: &mut ValidationErrors) -> Option<String> {
+    match patch {
+        Patch::Keep => current,
+        Patch::Clear => None,
+        Patch::Set(text) => {
+            let text = text.trim();
+            if text.chars().count() > MAX_REFERENCE_LENGTH {
+                errors.push(field, format!("must be at most {MAX_REFERENCE_LENGTH} characters"));
+                return current;
+            }
+            (!text.is_empty()).then(|| text.to_owned())
+        }
+    }
+}
+
+/// Checks a new shipment item and builds it (without its id).
+fn new_item(
+    entry: &ItemInput,
+    field: &str,
+    po: &PurchaseOrder,
+    existing: &[ShipmentItem],
+    errors: &mut ValidationErrors,
+) -> Option<ShipmentItem> {
+    let Some(order_item_id) = entry.order_item_id else {
+        errors.push(format!("{field}.order_item_id"), "is required");
+        return None;
+    };
+    let Some(order_item) = check_id(order_item_id).ok().and_then(|id| po.item(OrderItemId::new_unchecked(id))) else {
+        errors.push(
+            format!("{field}.order_item_id"),
+            format!("{order_item_id} is not an item of purchase order {}", po.id),
+        );
+        return None;
+    };
+    if existing.iter().any(|item| item.order_item_id == order_item.id) {
+        errors.push(
+            format!("{field}.order_item_id"),
+            format!("{order_item_id} is already on this shipment: change that item's quantity instead"),
+        );
+        return None;
+    }
+    let Some(quantity) = entry.quantity else {
+        errors.push(format!("{field}.quantity"), "is required");
+        return None;
+    };
+    let quantity = check_quantity(quantity, &format!("{field}.quantity"), errors)?;
+    let serial_codes = match &entry.serial_codes {
+        Some(codes) => check_serial_codes(codes, quantity, &format!("{field}.serial_codes"), errors)?,
+        None => Vec::new(),
+    };
+    Some(ShipmentItem {
+        id: ShipmentItemId::new_unchecked(0),
+        order_item_id: order_item.id,
+        quantity,
+        cost: order_item.cost,
+        order_item_name: order_item.name.clone(),
+        sku: order_item.sku.clone(),
+        serial_codes,
+    })
+}
+
+fn change_item(item: &mut ShipmentItem, entry: &ItemInput, field: &str, errors: &mut ValidationErrors) {
+    if let Some(order_item_id) = entry.order_item_id
+        && order_item_id != item.order_item_id.get()
+    {
+        errors.push(
+            format!("{field}.order_item_id"),
+            "cannot be changed: remove the item (_destroy) and add another",
+        );
+    }
+    if let Some(quantity) = entry.quantity
+        && let Some(quantity) = check_quantity(quantity, &format!("{field}.quantity"), errors)
+    {
+        item.quantity = quantity;
+    }
+    if let Some(codes) = &entry.serial_codes
+        && let Some(codes) = check_serial_codes(codes, item.quantity, &format!("{field}.serial_codes"), errors)
+    {
+        item.serial_codes = codes;
+    }
+    if entry.serial_codes.is_none() && item.serial_codes.len() > item.quantity as usize {
+        errors.push(
+            format!("{field}.serial_codes"),
+            format!("has {} codes, more than the quantity of {}", item.serial_codes.len(), item.quantity),
+        );
+    }
+}
+
+fn check_quantity(quantity: i64, field: &str, errors: &mut ValidationErrors) -> Option<u32> {
+    match u32::try_from(quantity) {
+        Ok(value) if value >= 1 => Some(value),
+        _ if quantity < 1 => {
+            errors.push(field, "must be at least 1");
+            None
+        }
+        _ => {
+            errors.push(field, "is too large");
+            None
+        }
+    }
+}
+
+fn check_serial_codes(codes: &[String], quantity: u32, field: &str, errors: &mut ValidationErrors) -> Option<Vec<String>> {
+    let mut checked = Vec::with_capacity(codes.len());
+    let mut ok = true;
+    for (index, code) in codes.iter().enumerate() {
+        let code = code.trim();
+        if code.is_empty() {
+            errors.push(format!("{field}[{index}]"), "must not be blank");
+            ok = false;
+        } else if code.chars().count() > MAX_SERIAL_CODE_LENGTH || code.chars().any(char::is_control) {
+            errors.push(format!("{field}[{index}]"), format!("must be at most {MAX_SERIAL_CODE_LENGTH} printable characters"));
+            ok = false;
+        } else {
+            checked.push(code.to_owned());
+        }
+    }
+    if codes.len() > quantity as usize {
+        errors.push(field, format!("has {} codes, more than the quantity of {quantity}", codes.len()));
+        ok = false;
+    }
+    ok.then_some(checked)
+}
+
+/// A tracking number as stored: trimmed, printable, not too long.
+pub fn normalize_tracking_number(text: &str) -> Result<String, String> {
+    let number = text.trim();
+    if number.is_empty() {
+        Err("must not be blank".to_owned())
+    } else if number.chars().count() > MAX_TRACKING_LENGTH {
+        Err(format!("must be at most {MAX_TRACKING_LENGTH} characters"))
+    } else if number.chars().any(char::is_control) {
+        Err("must not contain control characters".to_owned())
+    } else {
+        Ok(number.to_owned())
+    }
+}
+
+fn check_distinct_trackings(trackings: &[Tracking], errors: &mut ValidationErrors) {
+    let mut seen = BTreeSet::new();
+    for tracking in trackings {
+        if !seen.insert(tracking.tracking.to_uppercase()) {
+            errors.push(TRACKINGS, format!("has {:?} more than once", tracking.tracking));
+        }
+    }
+}
+
+fn check_distinct_serial_codes(items: &[ShipmentItem], errors: &mut ValidationErrors) {
+    let mut seen = BTreeSet::new();
+    for code in items.iter().flat_map(|item| &item.serial_codes) {
+        if !seen.insert(code.as_str()) {
+            errors.push(ITEMS, format!("has serial code {code:?} more than once"));
+        }
+    }
+}
+
+/// The change in fulfilled quantity per order item when a shipment's items go from `before` to `after`.
+pub fn fulfillment_change(before: &[ShipmentItem], after: &[ShipmentItem]) -> FulfillmentChange {
+    let mut change: BTreeMap<OrderItemId, i64> = BTreeMap::new();
+    for item in before {
+        *change.entry(item.order_item_id).or_default() -= i64::from(item.quantity);
+    }
+    for item in after {
+        *change.entry(item.order_item_id).or_default() += i64::from(item.quantity);
+    }
+    change.retain(|_, delta| *delta != 0);
+    change
+}
+
+/// Checks that the purchase order can take the change: nothing fulfilled beyond what was ordered.
+fn check_quantities(
+    po: &PurchaseOrder,
+    change: &FulfillmentChange,
+    items: &[ShipmentItem],
+    field_of: impl Fn(OrderItemId) -> String,
+    errors: &mut ValidationErrors,
+) {
+    for (order_item_id, delta) in change {
+        let Some(order_item) = po.item(*order_item_id) else { continue };
+        if *delta > i64::from(order_item.unfulfilled()) {
+            let requested = items
+                .iter()
+                .filter(|item| item.order_item_id == *order_item_id)
+                .map(|item| i64::from(item.quantity))
+                .sum::<i64>();
+            // What this shipment may hold: what is unfulfilled plus what it already had.
+            let available = i64::from(order_item.unfulfilled()) + requested - delta;
+            errors.push(
+                field_of(*order_item_id),
+                format!("{requested} exceeds the {available} still unfulfilled of order item {order_item_id}"),
+            );
+        }
+    }
+}
+
+/// The request field that set the quantity of an order item, for error messages.
+fn quantity_field(input: &ShipmentInput, current: &[ShipmentItem], order_item_id: OrderItemId) -> String {
+    let entries = input.items.as_deref().unwrap_or_default();
+    let position = entries.iter().position(|entry| {
+        entry.order_item_id == Some(order_item_id.get())
+            || current.iter().any(|item| Some(item.id.get()) == entry.id && item.order_item_id == order_item_id)
+    });
+    match position {
+        Some(index) => format!("{ITEMS}[{index}].quantity"),
+        None => ITEMS.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,50 @@
+//! Start-up for every shipsync function: typed configuration from the environment (a missing
+//! variable fails the cold start, never a request), the AWS SDK configuration, and logging.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// A required environment variable.
+pub fn required_env(name: &'static str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => Ok(value),
+        _ => Err(ConfigError::Missing(name)),
+    }
+}
+
+/// What the shipments API needs from its environment.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// `SHIPSYNC_TABLE`: the DynamoDB table.
+    pub table_name: String,
+}
+
+impl ApiConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self { table_name: required_env("SHIPSYNC_TABLE")? })
+    }
+}
+
+/// The AWS SDK configuration: region and credentials from the Lambda environment, and
+/// `AWS_ENDPOINT_URL` (read by the SDK itself) to point at a local emulator.
+pub async fn aws_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// A DynamoDB client for the given SDK configuration.
+pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(config)
+}
+
+/// Structured logs as Lambda expects them: `AWS_LAMBDA_LOG_LEVEL` (or `RUST_LOG`) sets the level,
+/// `AWS_LAMBDA_LOG_FORMAT=JSON` switches to JSON lines.
+pub fn init_tracing() {
+    lambda_runtime::tracing::init_default_subscriber();
+}

@@ -1,0 +1,51 @@
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use std::error::Error as StdError;
+
+/// What can go wrong with the store. Callers decide from the variant; the cause is for logs only.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found the record changed since it was read: read again and retry.
+    #[error("{0} was changed by another request")]
+    Conflict(&'static str),
+    /// A record that must be unique exists already.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// A stored record cannot be read back (a bug or a manual edit); never the caller's fault.
+    #[error("stored record {key} is unreadable: {reason}")]
+    Corrupt { key: String, reason: String },
+    /// DynamoDB refused a request as invalid: a bug in shipsync, not worth retrying.
+    #[error("DynamoDB {operation} rejected the request")]
+    Rejected {
+        operation: &'static str,
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    /// DynamoDB failed or could not be reached; worth retrying later.
+    #[error("DynamoDB {operation} failed")]
+    Unavailable {
+        operation: &'static str,
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn unavailable<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> Self
+    where
+        E: StdError + ProvideErrorMetadata + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        move |error| {
+            if error.code() == Some("ValidationException") {
+                StoreError::Rejected { operation, source: Box::new(error) }
+            } else {
+                StoreError::Unavailable { operation, source: Box::new(error) }
+            }
+        }
+    }
+
+    /// Whether the operation may succeed if tried again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. } | StoreError::Conflict(_))
+    }
+}

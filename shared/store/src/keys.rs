@@ -1,0 +1,78 @@
+//! Key values for every record kind. See `schema.rs` for the layout they make up.
+
+use chrono::{DateTime, Utc};
+use shipsync_domain::ids::{PurchaseOrderId, RetailerId, ShipmentId, VendorId};
+use shipsync_domain::time::sortable_time;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+
+pub fn retailer(id: RetailerId) -> String {
+    format!("RETAILER#{id}")
+}
+pub const RETAILER_PROFILE: &str = "#PROFILE";
+/// Every sort key of a retailer's partition below this one is its profile or a carrier.
+pub const CARRIERS_END: &str = "CARRIER$";
+pub fn carrier(id: u64) -> String {
+    format!("CARRIER#{id}")
+}
+pub fn vendor(id: VendorId) -> String {
+    format!("VENDOR#{id}")
+}
+pub fn store(id: u64) -> String {
+    format!("STORE#{id}")
+}
+pub fn purchase_order_reference(reference: &str) -> String {
+    format!("POREF#{reference}")
+}
+
+pub fn api_user(key: &str) -> String {
+    format!("APIUSER#{key}")
+}
+pub const API_USER: &str = "APIUSER";
+
+pub fn purchase_order(id: PurchaseOrderId) -> String {
+    format!("PO#{id}")
+}
+pub const PURCHASE_ORDER: &str = "PO";
+
+pub fn shipment(id: ShipmentId) -> String {
+    format!("SHIPMENT#{id}")
+}
+pub const SHIPMENT: &str = "SHIPMENT";
+
+pub const SEQUENCE: &str = "SEQUENCE";
+pub const SEQUENCE_IDS: &str = "ids";
+
+/// Partition keys of the listing indexes.
+pub fn retailer_shipments(id: RetailerId) -> String {
+    format!("RETAILER#{id}#SHIPMENTS")
+}
+pub fn vendor_shipments(id: VendorId) -> String {
+    format!("VENDOR#{id}#SHIPMENTS")
+}
+pub fn purchase_order_shipments(id: PurchaseOrderId) -> String {
+    format!("PO#{id}#SHIPMENTS")
+}
+pub fn retailer_purchase_orders(id: RetailerId) -> String {
+    format!("RETAILER#{id}#POS")
+}
+pub fn vendor_purchase_orders(id: VendorId) -> String {
+    format!("VENDOR#{id}#POS")
+}
+
+/// Sort key of the listing indexes: the time, then the id, so that equal times keep an order.
+pub fn by_time(time: DateTime<Utc>, id: u64) -> String {
+    format!("{}#{id:016}", sortable_time(time))
+}
+
+/// The first sort key at or after `time`.
+pub fn time_floor(time: DateTime<Utc>) -> String {
+    sortable_time(time)
+}
+
+/// The last sort key at or before `time`.
+pub fn time_ceiling(time: DateTime<Utc>) -> String {
+    // '~' sorts after every digit, so every id at exactly `time` is included.
+    format!("{}#~", sortable_time(time))
+}

@@ -1,0 +1,107 @@
+//! Purchase orders.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use shipsync_domain::ids::{PurchaseOrderId, RetailerId, VendorId};
+use shipsync_domain::purchase_order::PurchaseOrder;
+use shipsync_domain::search::{Paging, TimeRange};
+
+use crate::codec::{Item, item, n, s};
+use crate::keys::{self, PK, PURCHASE_ORDER};
+use crate::schema::{BY_RETAILER_CREATED, BY_VENDOR_CREATED};
+use crate::search::{Filter, SearchPage};
+use crate::{Store, StoreError};
+
+/// The record that keeps purchase order numbers unique within a retailer.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ReferenceRecord {
+    purchase_order_id: PurchaseOrderId,
+}
+
+pub(crate) fn purchase_order_item(po: &PurchaseOrder) -> Result<Item, StoreError> {
+    let mut item = item(keys::purchase_order(po.id), PURCHASE_ORDER, po)?;
+    let sort = keys::by_time(po.created_at, po.id.get());
+    item.insert(BY_RETAILER_CREATED.partition_key.into(), s(keys::retailer_purchase_orders(po.retailer_id)));
+    item.insert(BY_RETAILER_CREATED.sort_key.into(), s(&sort));
+    item.insert(BY_VENDOR_CREATED.partition_key.into(), s(keys::vendor_purchase_orders(po.vendor_id)));
+    item.insert(BY_VENDOR_CREATED.sort_key.into(), s(sort));
+    item.insert("version".into(), n(po.version));
+    item.insert("vendor_id".into(), n(po.vendor_id));
+    Ok(item)
+}
+
+/// A transaction step that writes a purchase order only if nobody changed it since it was read.
+pub(crate) fn put_purchase_order_if_unchanged(table: &str, po: &PurchaseOrder) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(purchase_order_item(po)?))
+        .condition_expression("#version = :read")
+        .expression_attribute_names("#version", "version")
+        .expression_attribute_values(":read", n(po.version - 1))
+        .build()
+        .map_err(|error| StoreError::Corrupt { key: keys::purchase_order(po.id), reason: error.to_string() })?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+impl Store {
+    /// Records a new purchase order; its number must be new for the retailer.
+    pub async fn create_purchase_order(&self, po: &PurchaseOrder) -> Result<(), StoreError> {
+        let reference = item(
+            keys::retailer(po.retailer_id),
+            &keys::purchase_order_reference(&po.public_reference),
+            &ReferenceRecord { purchase_order_id: po.id },
+        )?;
+        let steps = [reference, purchase_order_item(po)?]
+            .into_iter()
+            .map(|item| {
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", PK)
+                    .build()
+                    .map(|put| TransactWriteItem::builder().put(put).build())
+                    .map_err(|error| StoreError::Corrupt { key: keys::purchase_order(po.id), reason: error.to_string() })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.transact(steps, |_| StoreError::AlreadyExists(format!("purchase order number {:?}", po.public_reference)))
+            .await
+    }
+
+    pub async fn purchase_order(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, StoreError> {
+        self.get(keys::purchase_order(id), PURCHASE_ORDER).await
+    }
+
+    /// A purchase order by its number within a retailer.
+    pub async fn purchase_order_by_number(
+        &self,
+        retailer_id: RetailerId,
+        number: &str,
+    ) -> Result<Option<PurchaseOrder>, StoreError> {
+        let reference: Option<ReferenceRecord> =
+            self.get(keys::retailer(retailer_id), &keys::purchase_order_reference(number.trim())).await?;
+        match reference {
+            Some(reference) => self.purchase_order(reference.purchase_order_id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Several purchase orders by id, in one batch read; missing ones are left out.
+    pub async fn purchase_orders(&self, ids: &[PurchaseOrderId]) -> Result<Vec<PurchaseOrder>, StoreError> {
+        let keys = ids.iter().map(|id| (keys::purchase_order(*id), PURCHASE_ORDER.to_owned())).collect();
+        self.batch_get(keys).await
+    }
+
+    /// A page of a retailer's purchase orders (or one vendor's), oldest first.
+    pub async fn list_purchase_orders(
+        &self,
+        retailer_id: RetailerId,
+        vendor_id: Option<VendorId>,
+        paging: Paging,
+    ) -> Result<SearchPage<PurchaseOrder>, StoreError> {
+        let (index, partition) = match vendor_id {
+            Some(vendor) => (BY_VENDOR_CREATED, keys::vendor_purchase_orders(vendor)),
+            None => (BY_RETAILER_CREATED, keys::retailer_purchase_orders(retailer_id)),
+        };
+        self.search_index(index, partition, TimeRange::default(), Filter::default(), paging).await
+    }
+}

@@ -1,0 +1,220 @@
+//! Paged searches: a key-condition query on one index counts the matches and finds the page,
+//! then one batch read fetches the page's records.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use serde::de::DeserializeOwned;
+use shipsync_domain::search::{Paging, SearchPlan, SearchScope, ShipmentSearch, TimeRange};
+use shipsync_domain::shipment::Shipment;
+use shipsync_domain::time::sortable_time;
+
+use crate::codec::{Item, describe, key, record, s};
+use crate::keys::{self, PK, SHIPMENT, SK};
+use crate::schema::{BY_PURCHASE_ORDER, BY_RETAILER_CREATED, BY_RETAILER_UPDATED, BY_VENDOR_CREATED, IndexDefinition};
+use crate::{Store, StoreError};
+
+/// One page of results and how many match in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage<T> {
+    pub records: Vec<T>,
+    pub total_count: u64,
+}
+
+impl<T> SearchPage<T> {
+    pub fn empty() -> Self {
+        Self { records: Vec::new(), total_count: 0 }
+    }
+}
+
+/// A filter expression under construction.
+#[derive(Debug, Default)]
+pub(crate) struct Filter {
+    conditions: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Filter {
+    fn add(&mut self, condition: &str, attribute: &str, value: AttributeValue) {
+        let position = self.values.len();
+        let name = format!("#f{position}");
+        let placeholder = format!(":f{position}");
+        self.conditions.push(condition.replace("{a}", &name).replace("{v}", &placeholder));
+        self.names.insert(name, attribute.to_owned());
+        self.values.insert(placeholder, value);
+    }
+
+    fn range(&mut self, attribute: &str, range: TimeRange) {
+        if let Some(min) = range.min {
+            self.add("{a} >= {v}", attribute, s(sortable_time(min)));
+        }
+        if let Some(max) = range.max {
+            self.add("{a} <= {v}", attribute, s(sortable_time(max)));
+        }
+    }
+
+    fn for_shipments(search: &ShipmentSearch) -> Self {
+        let mut filter = Filter::default();
+        if let Some(name) = &search.customer_name {
+            filter.add("contains({a}, {v})", "customer_search", s(name));
+        }
+        if let Some(tracking) = &search.tracking {
+            filter.add("contains({a}, {v})", "tracking_search", s(tracking));
+        }
+        if let Some(reference) = &search.vendor_invoice_reference {
+            filter.add("{a} = {v}", "vendor_invoice_reference", s(reference));
+        }
+        if let Some(vendor) = search.vendor_id {
+            filter.add("{a} = {v}", "vendor_id", AttributeValue::N(vendor.to_string()));
+        }
+        filter.range("created_at", search.created);
+        filter.range("updated_at", search.updated);
+        filter.range("invoiced_at", search.invoiced);
+        filter
+    }
+}
+
+impl Store {
+    /// Runs a search plan: one page of shipments and the number that match in all.
+    pub async fn search_shipments(&self, plan: &SearchPlan, paging: Paging) -> Result<SearchPage<Shipment>, StoreError> {
+        let filter = Filter::for_shipments(&plan.filters);
+        let (index, partition) = match &plan.scope {
+            SearchScope::Nothing => return Ok(SearchPage::empty()),
+            SearchScope::PurchaseOrder(number) => match self.purchase_order_by_number(plan.retailer_id, number).await? {
+                Some(po) => (BY_PURCHASE_ORDER, keys::purchase_order_shipments(po.id)),
+                None => return Ok(SearchPage::empty()),
+            },
+            SearchScope::VendorByCreated(vendor) => (BY_VENDOR_CREATED, keys::vendor_shipments(*vendor)),
+            SearchScope::RetailerByCreated => (BY_RETAILER_CREATED, keys::retailer_shipments(plan.retailer_id)),
+            SearchScope::RetailerByUpdated => (BY_RETAILER_UPDATED, keys::retailer_shipments(plan.retailer_id)),
+        };
+        self.search_index(index, partition, plan.key_range, filter, paging).await
+    }
+
+    /// Queries one partition of an index in sort-key order, counting every match and keeping
+    /// the keys of the requested page, then reads the page's records.
+    pub(crate) async fn search_index<T: DeserializeOwned>(
+        &self,
+        index: IndexDefinition,
+        partition: String,
+        key_range: TimeRange,
+        filter: Filter,
+        paging: Paging,
+    ) -> Result<SearchPage<T>, StoreError> {
+        let mut key_condition = "#ipk = :ipk".to_owned();
+        let mut names = filter.names;
+        let mut values = filter.values;
+        names.insert("#ipk".into(), index.partition_key.into());
+        names.insert("#pk".into(), PK.into());
+        names.insert("#sk".into(), SK.into());
+        values.insert(":ipk".into(), s(partition));
+        match (key_range.min, key_range.max) {
+            (Some(min), Some(max)) => {
+                key_condition.push_str(" AND #isk BETWEEN :min AND :max");
+                values.insert(":min".into(), s(keys::time_floor(min)));
+                values.insert(":max".into(), s(keys::time_ceiling(max)));
+            }
+            (Some(min), None) => {
+                key_condition.push_str(" AND #isk >= :min");
+                values.insert(":min".into(), s(keys::time_floor(min)));
+            }
+            (None, Some(max)) => {
+                key_condition.push_str(" AND #isk <= :max");
+                values.insert(":max".into(), s(keys::time_ceiling(max)));
+            }
+            (None, None) => {}
+        }
+        if key_condition.contains("#isk") {
+            names.insert("#isk".into(), index.sort_key.into());
+        }
+        let filter_expression = (!filter.conditions.is_empty()).then(|| filter.conditions.join(" AND "));
+
+        let first = paging.offset();
+        let end = first + u64::from(paging.per_page);
+        let mut total = 0u64;
+        let mut page_keys = Vec::new();
+        let mut start_key = None;
+        loop {
+            self.count_call();
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index.name)
+                .key_condition_expression(&key_condition)
+                .set_filter_expression(filter_expression.clone())
+                .projection_expression("#pk, #sk")
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(StoreError::unavailable("Query"))?;
+            for item in output.items.unwrap_or_default() {
+                if (first..end).contains(&total) {
+                    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+                    if let (Some(pk), Some(sk)) = (text(PK), text(SK)) {
+                        page_keys.push((pk, sk));
+                    }
+                }
+                total += 1;
+            }
+            start_key = output.last_evaluated_key;
+            if start_key.is_none() {
+                break;
+            }
+        }
+        let records = self.batch_get(page_keys).await?;
+        Ok(SearchPage { records, total_count: total })
+    }
+
+    /// Reads records by key, in the order given, in batches of 100 (the most one call takes).
+    pub(crate) async fn batch_get<T: DeserializeOwned>(&self, keys: Vec<(String, String)>) -> Result<Vec<T>, StoreError> {
+        let mut found: HashMap<String, Item> = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut request: Option<KeysAndAttributes> = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(|(pk, sk)| key(pk.clone(), sk)).collect()))
+                    .build()
+                    .map_err(|error| StoreError::Corrupt { key: "batch".into(), reason: error.to_string() })?,
+            );
+            let mut attempt = 0u32;
+            while let Some(keys_and_attributes) = request.take() {
+                self.count_call();
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys_and_attributes)
+                    .send()
+                    .await
+                    .map_err(StoreError::unavailable("BatchGetItem"))?;
+                for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    found.insert(describe(&item), item);
+                }
+                // DynamoDB may leave keys unprocessed under load: ask again, backing off.
+                request = output.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
+                if request.is_some() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Unavailable {
+                            operation: "BatchGetItem",
+                            source: "keys left unprocessed after 8 attempts".into(),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+                }
+            }
+        }
+        keys.iter()
+            .filter_map(|(pk, sk)| found.remove(&format!("{pk}/{sk}")))
+            .map(record)
+            .collect()
+    }
+
+    /// Several shipments by id, in one batch read.
+    pub async fn shipments(&self, ids: &[shipsync_domain::ids::ShipmentId]) -> Result<Vec<Shipment>, StoreError> {
+        self.batch_get(ids.iter().map(|id| (keys::shipment(*id), SHIPMENT.to_owned())).collect()).await
+    }
+}

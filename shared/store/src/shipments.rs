@@ -1,0 +1,126 @@
+//! Shipments, written together with their purchase order's fulfilled quantities.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use shipsync_domain::ids::ShipmentId;
+use shipsync_domain::purchase_order::PurchaseOrder;
+use shipsync_domain::search::{search_name_text, search_tracking_text};
+use shipsync_domain::shipment::Shipment;
+use shipsync_domain::time::sortable_time;
+
+use crate::codec::{Item, item, n, s};
+use crate::keys::{self, PK, SHIPMENT};
+use crate::purchase_orders::put_purchase_order_if_unchanged;
+use crate::schema::{BY_PURCHASE_ORDER, BY_RETAILER_CREATED, BY_RETAILER_UPDATED, BY_VENDOR_CREATED};
+use crate::{Store, StoreError};
+
+/// Separates tracking numbers in `tracking_search`; no normalized number contains it.
+const TRACKING_SEPARATOR: &str = "\n";
+
+fn shipment_item(shipment: &Shipment) -> Result<Item, StoreError> {
+    let mut item = item(keys::shipment(shipment.id), SHIPMENT, shipment)?;
+    let id = shipment.id.get();
+    let created = keys::by_time(shipment.created_at, id);
+    let attributes = [
+        (BY_RETAILER_CREATED.partition_key, s(keys::retailer_shipments(shipment.retailer_id))),
+        (BY_RETAILER_CREATED.sort_key, s(&created)),
+        (BY_VENDOR_CREATED.partition_key, s(keys::vendor_shipments(shipment.vendor_id))),
+        (BY_VENDOR_CREATED.sort_key, s(&created)),
+        (BY_RETAILER_UPDATED.partition_key, s(keys::retailer_shipments(shipment.retailer_id))),
+        (BY_RETAILER_UPDATED.sort_key, s(keys::by_time(shipment.updated_at, id))),
+        (BY_PURCHASE_ORDER.partition_key, s(keys::purchase_order_shipments(shipment.purchase_order_id))),
+        (BY_PURCHASE_ORDER.sort_key, s(&created)),
+        ("version", n(shipment.version)),
+        ("vendor_id", n(shipment.vendor_id)),
+        ("customer_search", s(search_name_text(&shipment.customer_name))),
+        (
+            "tracking_search",
+            s(shipment
+                .trackings
+                .iter()
+                .map(|t| search_tracking_text(&t.tracking))
+                .collect::<Vec<_>>()
+                .join(TRACKING_SEPARATOR)),
+        ),
+        ("created_at", s(sortable_time(shipment.created_at))),
+        ("updated_at", s(sortable_time(shipment.updated_at))),
+    ];
+    item.extend(attributes.into_iter().map(|(name, value)| (name.to_owned(), value)));
+    if let Some(reference) = &shipment.vendor_invoice_reference {
+        item.insert("vendor_invoice_reference".into(), s(reference));
+    }
+    if let Some(time) = shipment.invoiced_at {
+        item.insert("invoiced_at".into(), s(sortable_time(time)));
+    }
+    Ok(item)
+}
+
+impl Store {
+    /// Records a new shipment and its purchase order's new fulfilled quantities in one atomic
+    /// write. Fails with [`StoreError::Conflict`] if the purchase order changed since it was read
+    /// (`purchase_order.version` is one more than the version read).
+    pub async fn create_shipment(&self, shipment: &Shipment, purchase_order: &PurchaseOrder) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(shipment_item(shipment)?))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .build()
+            .map_err(|error| StoreError::Corrupt { key: keys::shipment(shipment.id), reason: error.to_string() })?;
+        let steps = vec![
+            TransactWriteItem::builder().put(put).build(),
+            put_purchase_order_if_unchanged(&self.table, purchase_order)?,
+        ];
+        self.transact(steps, |_| StoreError::Conflict("purchase order")).await
+    }
+
+    /// Writes a changed shipment (version one more than the version read) and, when its items
+    /// changed, its purchase order, atomically; [`StoreError::Conflict`] if either changed meanwhile.
+    pub async fn update_shipment(
+        &self,
+        shipment: &Shipment,
+        purchase_order: Option<&PurchaseOrder>,
+    ) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(shipment_item(shipment)?))
+            .condition_expression("#version = :read")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":read", n(shipment.version - 1))
+            .build()
+            .map_err(|error| StoreError::Corrupt { key: keys::shipment(shipment.id), reason: error.to_string() })?;
+        let mut steps = vec![TransactWriteItem::builder().put(put).build()];
+        if let Some(po) = purchase_order {
+            steps.push(put_purchase_order_if_unchanged(&self.table, po)?);
+        }
+        self.transact(steps, |step| StoreError::Conflict(if step == 0 { "shipment" } else { "purchase order" }))
+            .await
+    }
+
+    pub async fn shipment(&self, id: ShipmentId) -> Result<Option<Shipment>, StoreError> {
+        self.get(keys::shipment(id), SHIPMENT).await
+    }
+
+    /// Runs a transaction; a failed condition on step `i` becomes `on_condition(i)`.
+    pub(crate) async fn transact(
+        &self,
+        steps: Vec<TransactWriteItem>,
+        on_condition: impl Fn(usize) -> StoreError,
+    ) -> Result<(), StoreError> {
+        self.count_call();
+        let result = self.client.transact_write_items().set_transact_items(Some(steps)).send().await;
+        let Err(error) = result else { return Ok(()) };
+        if let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
+            cancelled,
+        )) = error.as_service_error()
+        {
+            let failed = cancelled
+                .cancellation_reasons()
+                .iter()
+                .position(|reason| reason.code() == Some("ConditionalCheckFailed"));
+            if let Some(step) = failed {
+                return Err(on_condition(step));
+            }
+        }
+        Err(StoreError::unavailable("TransactWriteItems")(error))
+    }
+}

@@ -1,0 +1,107 @@
+//! Retailers, their carriers, vendors and stores, and API users.
+
+use shipsync_domain::access::ApiUser;
+use shipsync_domain::carrier::{Carrier, default_carriers};
+use shipsync_domain::ids::{RetailerId, VendorId};
+use shipsync_domain::tenant::{Retailer, Store as ChannelStore, Vendor};
+
+use crate::codec::{Item, item, key, record, s};
+use crate::keys::{self, API_USER, CARRIERS_END, PK, RETAILER_PROFILE, SK};
+use crate::{Store, StoreError};
+
+impl Store {
+    /// Writes a record that must not exist yet.
+    pub(crate) async fn put_new(&self, item: Item, what: String) -> Result<(), StoreError> {
+        self.count_call();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::AlreadyExists(what))
+            }
+            Err(error) => Err(StoreError::unavailable("PutItem")(error)),
+        }
+    }
+
+    pub(crate) async fn get<T: serde::de::DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
+        self.count_call();
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .send()
+            .await
+            .map_err(StoreError::unavailable("GetItem"))?;
+        output.item.map(record).transpose()
+    }
+
+    pub async fn put_retailer(&self, retailer: &Retailer) -> Result<(), StoreError> {
+        let item = item(keys::retailer(retailer.id), RETAILER_PROFILE, retailer)?;
+        self.put_new(item, format!("retailer {}", retailer.id)).await
+    }
+
+    /// A retailer's profile and every carrier it can use (the defaults, then its own), in one query.
+    pub async fn retailer_with_carriers(&self, id: RetailerId) -> Result<Option<(Retailer, Vec<Carrier>)>, StoreError> {
+        self.count_call();
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk < :end")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(keys::retailer(id)))
+            .expression_attribute_values(":end", s(CARRIERS_END))
+            .send()
+            .await
+            .map_err(StoreError::unavailable("Query"))?;
+        let mut retailer = None;
+        let mut carriers = default_carriers();
+        for item in output.items.unwrap_or_default() {
+            let is_profile = item.get(SK).and_then(|v| v.as_s().ok()).is_some_and(|sk| sk == RETAILER_PROFILE);
+            if is_profile {
+                retailer = Some(record::<Retailer>(item)?);
+            } else {
+                carriers.push(record::<Carrier>(item)?);
+            }
+        }
+        Ok(retailer.map(|retailer| (retailer, carriers)))
+    }
+
+    pub async fn put_carrier(&self, retailer_id: RetailerId, carrier: &Carrier) -> Result<(), StoreError> {
+        let item = item(keys::retailer(retailer_id), &keys::carrier(carrier.id.get()), carrier)?;
+        self.put_new(item, format!("carrier {}", carrier.id)).await
+    }
+
+    pub async fn put_vendor(&self, vendor: &Vendor) -> Result<(), StoreError> {
+        let item = item(keys::retailer(vendor.retailer_id), &keys::vendor(vendor.id), vendor)?;
+        self.put_new(item, format!("vendor {}", vendor.id)).await
+    }
+
+    pub async fn vendor(&self, retailer_id: RetailerId, id: VendorId) -> Result<Option<Vendor>, StoreError> {
+        self.get(keys::retailer(retailer_id), &keys::vendor(id)).await
+    }
+
+    pub async fn put_store(&self, store: &ChannelStore) -> Result<(), StoreError> {
+        let item = item(keys::retailer(store.retailer_id), &keys::store(store.id.get()), store)?;
+        self.put_new(item, format!("store {}", store.id)).await
+    }
+
+    pub async fn put_api_user(&self, user: &ApiUser) -> Result<(), StoreError> {
+        let item = item(keys::api_user(&user.key), API_USER, user)?;
+        self.put_new(item, format!("API user {}", user.key)).await
+    }
+
+    pub async fn api_user(&self, key: &str) -> Result<Option<ApiUser>, StoreError> {
+        self.get(keys::api_user(key), API_USER).await
+    }
+}

@@ -1,0 +1,128 @@
+//! Administration of a shipsync deployment: tenants, carriers, API users and purchase orders.
+//! Talks to the table named by SHIPSYNC_TABLE with the usual AWS credentials.
+
+use std::process::ExitCode;
+
+use rust_decimal::Decimal;
+use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder};
+use shipsync_domain::tenant::{ChannelKind, FeeSettings};
+use shipsync_store::Store;
+use shipsync_store::schema::create_table;
+use shipsync_tools::args::Args;
+use shipsync_tools::provision;
+
+const USAGE: &str = "usage: shipsync-admin COMMAND [options]   (table: SHIPSYNC_TABLE or --table; --endpoint URL for an emulator)
+  create-table
+  create-retailer  --name NAME [--no-shipping-fees] [--no-handling-fees] [--no-tax]
+  create-vendor    --retailer ID --name NAME
+  create-store     --retailer ID --name NAME --channel shopify|amazon|ebay|back_market
+  create-carrier   --retailer ID --name NAME [--scac CODE]
+  create-api-user  --retailer ID [--vendor ID] [--time-zone Area/City]
+  create-purchase-order --retailer ID --vendor ID --store ID --number PO-1 --customer NAME
+                   --item SKU,QUANTITY,NAME[,COST[,CHANNEL_LINE_ITEM_ID]] (repeat --item per line)";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(output) => {
+            println!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("shipsync-admin: {message}\n{USAGE}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<String, String> {
+    let args = Args::parse(std::env::args().skip(1))?;
+    let table = match args.value("table") {
+        Some(table) => table.to_owned(),
+        None => shipsync_platform::required_env("SHIPSYNC_TABLE").map_err(|e| e.to_string())?,
+    };
+    let store = match args.value("endpoint") {
+        Some(endpoint) => shipsync_tools::store_at(endpoint, &table).await,
+        None => Store::new(shipsync_platform::dynamodb_client(&shipsync_platform::aws_sdk_config().await), &table),
+    };
+    let failed = |error: provision::ProvisionError| error.to_string();
+    match args.command.as_deref() {
+        Some("create-table") => {
+            create_table(store.client(), &table).await.map_err(|e| format!("{e:?}"))?;
+            Ok(format!("table {table} ready"))
+        }
+        Some("create-retailer") => {
+            let fees = FeeSettings {
+                shipping: !args.flag("no-shipping-fees"),
+                handling: !args.flag("no-handling-fees"),
+                tax: !args.flag("no-tax"),
+            };
+            let retailer = provision::create_retailer(&store, args.required("name")?, fees).await.map_err(failed)?;
+            Ok(format!("retailer {} created", retailer.id))
+        }
+        Some("create-vendor") => {
+            let vendor = provision::create_vendor(&store, args.required_parsed("retailer")?, args.required("name")?).await.map_err(failed)?;
+            Ok(format!("vendor {} created", vendor.id))
+        }
+        Some("create-store") => {
+            let channel: ChannelKind = serde_json::from_value(serde_json::Value::String(args.required("channel")?.to_owned()))
+                .map_err(|_| "--channel must be shopify, amazon, ebay or back_market".to_owned())?;
+            let created = provision::create_store(&store, args.required_parsed("retailer")?, args.required("name")?, channel).await.map_err(failed)?;
+            Ok(format!("store {} created", created.id))
+        }
+        Some("create-carrier") => {
+            let carrier = provision::create_carrier(&store, args.required_parsed("retailer")?, args.required("name")?, args.value("scac"))
+                .await
+                .map_err(failed)?;
+            Ok(format!("carrier {} created", carrier.id))
+        }
+        Some("create-api-user") => {
+            let vendor = match args.value("vendor") {
+                Some(_) => Some(args.required_parsed("vendor")?),
+                None => None,
+            };
+            let zone = args.value("time-zone").unwrap_or("UTC");
+            let credentials = provision::create_api_user(&store, args.required_parsed("retailer")?, vendor, zone).await.map_err(failed)?;
+            Ok(format!(
+                "API key: {}\nPassword: {}\n(the password is shown only now: shipsync keeps only a digest of it)",
+                credentials.key, credentials.password
+            ))
+        }
+        Some("create-purchase-order") => {
+            let items = args.values("item").iter().map(|text| parse_item(text)).collect::<Result<Vec<_>, _>>()?;
+            let order = NewPurchaseOrder {
+                retailer_id: args.required_parsed("retailer")?,
+                vendor_id: args.required_parsed("vendor")?,
+                store_id: args.required_parsed("store")?,
+                public_reference: args.required("number")?.to_owned(),
+                channel_order_id: args.value("channel-order-id").map(str::to_owned),
+                customer_name: args.required("customer")?.to_owned(),
+                items,
+            };
+            let po = provision::create_purchase_order(&store, order).await.map_err(failed)?;
+            let lines: Vec<String> = po.items.iter().map(|i| format!("  order item {} {} x{}", i.id, i.sku, i.quantity)).collect();
+            Ok(format!("purchase order {} created\n{}", po.id, lines.join("\n")))
+        }
+        Some(other) => Err(format!("unknown command {other:?}")),
+        None => Err("a command is required".to_owned()),
+    }
+}
+
+fn parse_item(text: &str) -> Result<NewOrderItem, String> {
+    let fields: Vec<&str> = text.split(',').map(str::trim).collect();
+    let [sku, quantity, name, rest @ ..] = fields.as_slice() else {
+        return Err(format!("--item {text:?}: expected SKU,QUANTITY,NAME[,COST[,CHANNEL_LINE_ITEM_ID]]"));
+    };
+    let quantity = quantity.parse().map_err(|_| format!("--item {text:?}: quantity must be a whole number"))?;
+    let cost = match rest.first() {
+        Some(cost) if !cost.is_empty() => Some(cost.parse::<Decimal>().map_err(|_| format!("--item {text:?}: bad cost"))?),
+        _ => None,
+    };
+    Ok(NewOrderItem {
+        sku: (*sku).to_owned(),
+        name: (*name).to_owned(),
+        quantity,
+        cost,
+        channel_line_item_id: rest.get(1).map(|s| (*s).to_owned()),
+    })
+}

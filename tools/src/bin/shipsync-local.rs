@@ -1,0 +1,94 @@
+//! The local stack: moto for DynamoDB, the table as the template declares it, demo data, and the
+//! shipments API served on a local port through the Lambda's own handler.
+
+use std::process::ExitCode;
+
+use shipments_api::ShipmentsApi;
+use shipsync_store::schema::create_table;
+use shipsync_tools::args::Args;
+use shipsync_tools::moto::MotoServer;
+use shipsync_tools::{demo, local_server, store_at};
+use tokio::net::TcpListener;
+
+const USAGE: &str = "usage: shipsync-local [--port 3000] [--table shipsync-local] [--endpoint URL]
+  --port      where the API listens (127.0.0.1)
+  --table     the DynamoDB table name
+  --endpoint  use this running emulator instead of starting moto";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shipsync_platform::init_tracing();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("shipsync-local: {message}\n{USAGE}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let args = Args::parse(std::env::args().skip(1))?;
+    let port: u16 = args.parsed("port", 3000)?;
+    let table = args.value("table").unwrap_or("shipsync-local").to_owned();
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("cannot listen on port {port}: {e}"))?;
+
+    let (endpoint, _moto) = match args.value("endpoint") {
+        Some(endpoint) => (endpoint.to_owned(), None),
+        None => {
+            let moto = MotoServer::start(0).await.map_err(|e| e.to_string())?;
+            (moto.endpoint.clone(), Some(moto))
+        }
+    };
+    let store = store_at(&endpoint, &table).await;
+    create_table(store.client(), &table).await.map_err(|e| format!("creating table {table}: {e:?}"))?;
+
+    let empty = store.is_empty().await.map_err(|e| format!("reading table {table}: {e:?}"))?;
+    if empty {
+        let demo = demo::seed(&store).await.map_err(|e| format!("creating demo data: {e}"))?;
+        print_welcome(port, &endpoint, &demo);
+    } else {
+        println!("shipsync local stack: table {table} already has data; API on http://127.0.0.1:{port}");
+    }
+    local_server::serve(listener, ShipmentsApi::new(store)).await.map_err(|e| e.to_string())
+}
+
+fn print_welcome(port: u16, endpoint: &str, demo: &demo::Demo) {
+    let base = format!("http://127.0.0.1:{port}");
+    let po = &demo.purchase_orders[0];
+    let user = &demo.retailer_user;
+    let vendor = &demo.vendor_user;
+    println!(
+        r#"
+shipsync local stack is up.
+  API:          {base}
+  DynamoDB:     {endpoint} (moto, in memory: data lasts until this command stops)
+  Retailer:     {retailer} (id {retailer_id})
+  Retailer API user:  key {key}  password {password}
+  Vendor API user ({vendor_name}):  key {vendor_key}  password {vendor_password}  (time zone America/New_York)
+
+Create a shipment on purchase order {number} (expect HTTP 201):
+
+curl -s -u '{key}:{password}' -X POST {base}/purchase_orders/{po_id}/shipments.json \
+  -H 'Content-Type: application/json' \
+  -d '{{"shipment": {{"shipper_name": "UPS", "vendor_invoice_reference": "AB1234", "shipper_shipping_cost": 5.0,
+       "shipment_items_attributes": [{{"order_item_id": {item1}, "quantity": 1}}, {{"order_item_id": {item2}, "quantity": 2}}],
+       "shipment_trackings_attributes": [{{"tracking": "1Z999AA10123456784"}}]}}}}'
+
+Then: curl -sg -u '{key}:{password}' '{base}/shipments.json?search[tracking]=1Z999'
+      curl -sg -u '{key}:{password}' '{base}/purchase_orders.json'
+Press Ctrl-C to stop.
+"#,
+        retailer = demo.retailer.name,
+        retailer_id = demo.retailer.id,
+        key = user.key,
+        password = user.password,
+        vendor_name = demo.vendors[0].name,
+        vendor_key = vendor.key,
+        vendor_password = vendor.password,
+        number = po.public_reference,
+        po_id = po.id,
+        item1 = po.items[0].id,
+        item2 = po.items[1].id,
+    );
+}

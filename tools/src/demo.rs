@@ -1,0 +1,58 @@
+//! Demo data for the local stack: a retailer with two vendors, a Shopify store, purchase orders,
+//! and an API user for the retailer and for one vendor.
+
+use rust_decimal::Decimal;
+use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOrder};
+use shipsync_domain::tenant::{ChannelKind, FeeSettings, Retailer, Vendor};
+use shipsync_store::Store;
+
+use crate::provision::{self, Credentials, ProvisionError};
+
+pub struct Demo {
+    pub retailer: Retailer,
+    pub vendors: Vec<Vendor>,
+    pub purchase_orders: Vec<PurchaseOrder>,
+    pub retailer_user: Credentials,
+    pub vendor_user: Credentials,
+}
+
+fn item(sku: &str, name: &str, quantity: u32, cents: i64, line: &str) -> NewOrderItem {
+    NewOrderItem {
+        sku: sku.into(),
+        name: name.into(),
+        quantity,
+        cost: Some(Decimal::new(cents, 2)),
+        channel_line_item_id: Some(line.into()),
+    }
+}
+
+pub async fn seed(store: &Store) -> Result<Demo, ProvisionError> {
+    let retailer = provision::create_retailer(store, "Demo Outfitters", FeeSettings::default()).await?;
+    let acme = provision::create_vendor(store, retailer.id, "Acme Supply").await?;
+    let globex = provision::create_vendor(store, retailer.id, "Globex Parts").await?;
+    let shop = provision::create_store(store, retailer.id, "Demo Outfitters Shopify", ChannelKind::Shopify).await?;
+    let orders = [
+        (&acme, "PO-1001", "Bill Smith", vec![
+            item("TENT-2P", "Two-person tent", 1, 8900, "gid://shopify/LineItem/1001"),
+            item("STAKE-10", "Tent stakes (10)", 2, 450, "gid://shopify/LineItem/1002"),
+        ]),
+        (&acme, "PO-1002", "Ada Lovelace", vec![item("LAMP-LED", "LED camp lamp", 3, 1500, "gid://shopify/LineItem/1003")]),
+        (&globex, "PO-1003", "Grace Hopper", vec![item("PHONE-X", "Refurbished phone", 1, 21000, "gid://shopify/LineItem/1004")]),
+    ];
+    let mut purchase_orders = Vec::new();
+    for (vendor, number, customer, items) in orders {
+        let order = NewPurchaseOrder {
+            retailer_id: retailer.id,
+            vendor_id: vendor.id,
+            store_id: shop.id,
+            public_reference: number.into(),
+            channel_order_id: Some(format!("gid://shopify/Order/{}", number.trim_start_matches("PO-"))),
+            customer_name: customer.into(),
+            items,
+        };
+        purchase_orders.push(provision::create_purchase_order(store, order).await?);
+    }
+    let retailer_user = provision::create_api_user(store, retailer.id, None, "UTC").await?;
+    let vendor_user = provision::create_api_user(store, retailer.id, Some(acme.id), "America/New_York").await?;
+    Ok(Demo { retailer, vendors: vec![acme, globex], purchase_orders, retailer_user, vendor_user })
+}

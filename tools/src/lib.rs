@@ -1,0 +1,21 @@
+//! Operator tools: the local stack (`shipsync-local`), the admin command (`shipsync-admin`), and
+//! the moto harness the tests share with them.
+
+pub mod args;
+pub mod demo;
+pub mod local_server;
+pub mod moto;
+pub mod provision;
+
+use shipsync_store::Store;
+
+/// A store on a DynamoDB endpoint (moto, locally) with static test credentials.
+pub async fn store_at(endpoint: &str, table: &str) -> Store {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "shipsync-local"))
+        .load()
+        .await;
+    Store::new(aws_sdk_dynamodb::Client::new(&config), table)
+}

@@ -1,0 +1,38 @@
+//! Serves the API over plain HTTP on this machine, through the same handler the Lambda runs.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use shipments_api::ShipmentsApi;
+use shipsync_http_api::{ApiError, MAX_BODY_BYTES};
+use tokio::net::TcpListener;
+use tracing::warn;
+
+/// Accepts connections until the task is dropped.
+pub async fn serve(listener: TcpListener, api: ShipmentsApi) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let api = api.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let api = api.clone();
+                async move {
+                    let (parts, body) = request.into_parts();
+                    // Like API Gateway, refuse bodies over the limit before they reach the handler.
+                    let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+                        Ok(collected) => api.handle(http::Request::from_parts(parts, collected.to_bytes())).await,
+                        Err(_) => ApiError::PayloadTooLarge.into_response(),
+                    };
+                    Ok::<_, Infallible>(response.map(|text| Full::new(Bytes::from(text))))
+                }
+            });
+            if let Err(error) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                warn!(%error, "connection ended with an error");
+            }
+        });
+    }
+}

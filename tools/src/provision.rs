@@ -1,0 +1,133 @@
+//! Creating tenants: retailers, vendors, stores, carriers, API users and purchase orders.
+//! Used by the admin command, the local stack's demo data and the tests' fixtures.
+
+use chrono::Utc;
+use shipsync_domain::ValidationErrors;
+use shipsync_domain::access::{ApiUser, Role, parse_time_zone, password_digest, to_hex};
+use shipsync_domain::carrier::{Carrier, validate_new_carrier};
+use shipsync_domain::ids::{CarrierId, RetailerId, StoreId, VendorId};
+use shipsync_domain::purchase_order::{NewPurchaseOrder, PurchaseOrder};
+use shipsync_domain::tenant::{ChannelKind, FeeSettings, Retailer, Store as ChannelStore, Vendor};
+use shipsync_store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("{0}")]
+    Invalid(#[from] ValidationErrors),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("retailer {0} not found")]
+    NoRetailer(RetailerId),
+    #[error("vendor {0} not found")]
+    NoVendor(VendorId),
+    #[error("no randomness available: {0}")]
+    Random(String),
+}
+
+/// An API user's credentials. The password is shown once, here; only its digest is stored.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub key: String,
+    pub password: String,
+}
+
+fn random_hex(bytes: usize) -> Result<String, ProvisionError> {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer).map_err(|error| ProvisionError::Random(error.to_string()))?;
+    Ok(to_hex(&buffer))
+}
+
+async fn next_id(store: &Store) -> Result<u64, ProvisionError> {
+    Ok(*store.allocate_ids(1).await?.start())
+}
+
+pub async fn create_retailer(store: &Store, name: &str, fees: FeeSettings) -> Result<Retailer, ProvisionError> {
+    if name.trim().is_empty() {
+        return Err(ValidationErrors::single("name", "must not be blank").into());
+    }
+    let retailer = Retailer { id: RetailerId::new_unchecked(next_id(store).await?), name: name.trim().to_owned(), fees };
+    store.put_retailer(&retailer).await?;
+    Ok(retailer)
+}
+
+pub async fn create_vendor(store: &Store, retailer_id: RetailerId, name: &str) -> Result<Vendor, ProvisionError> {
+    ensure_retailer(store, retailer_id).await?;
+    if name.trim().is_empty() {
+        return Err(ValidationErrors::single("name", "must not be blank").into());
+    }
+    let vendor = Vendor { id: VendorId::new_unchecked(next_id(store).await?), retailer_id, name: name.trim().to_owned() };
+    store.put_vendor(&vendor).await?;
+    Ok(vendor)
+}
+
+pub async fn create_store(
+    store: &Store,
+    retailer_id: RetailerId,
+    name: &str,
+    channel: ChannelKind,
+) -> Result<ChannelStore, ProvisionError> {
+    ensure_retailer(store, retailer_id).await?;
+    let record = ChannelStore {
+        id: StoreId::new_unchecked(next_id(store).await?),
+        retailer_id,
+        name: name.trim().to_owned(),
+        channel,
+    };
+    store.put_store(&record).await?;
+    Ok(record)
+}
+
+pub async fn create_carrier(
+    store: &Store,
+    retailer_id: RetailerId,
+    name: &str,
+    scac_code: Option<&str>,
+) -> Result<Carrier, ProvisionError> {
+    let (_, carriers) = store.retailer_with_carriers(retailer_id).await?.ok_or(ProvisionError::NoRetailer(retailer_id))?;
+    let (name, scac_code) = validate_new_carrier(name, scac_code, &carriers)?;
+    let carrier = Carrier { id: CarrierId::new_unchecked(next_id(store).await?), name, scac_code };
+    store.put_carrier(retailer_id, &carrier).await?;
+    Ok(carrier)
+}
+
+/// Creates an API user for a retailer (or, with a vendor, for that vendor only).
+pub async fn create_api_user(
+    store: &Store,
+    retailer_id: RetailerId,
+    vendor_id: Option<VendorId>,
+    time_zone: &str,
+) -> Result<Credentials, ProvisionError> {
+    ensure_retailer(store, retailer_id).await?;
+    let role = match vendor_id {
+        Some(vendor_id) => {
+            store.vendor(retailer_id, vendor_id).await?.ok_or(ProvisionError::NoVendor(vendor_id))?;
+            Role::Vendor { vendor_id }
+        }
+        None => Role::Retailer,
+    };
+    let zone = parse_time_zone(time_zone).map_err(|message| ValidationErrors::single("time_zone", message))?;
+    let credentials = Credentials { key: format!("ak_{}", random_hex(10)?), password: random_hex(32)? };
+    let salt = random_hex(16)?;
+    let user = ApiUser {
+        key: credentials.key.clone(),
+        retailer_id,
+        role,
+        time_zone: zone.name().to_owned(),
+        password_digest: password_digest(&salt, &credentials.password),
+        password_salt: salt,
+    };
+    store.put_api_user(&user).await?;
+    Ok(credentials)
+}
+
+pub async fn create_purchase_order(store: &Store, order: NewPurchaseOrder) -> Result<PurchaseOrder, ProvisionError> {
+    let ids = store.allocate_ids(order.ids_needed()).await?;
+    let po = order.build(ids, Utc::now())?;
+    store.create_purchase_order(&po).await?;
+    Ok(po)
+}
+
+async fn ensure_retailer(store: &Store, retailer_id: RetailerId) -> Result<(), ProvisionError> {
+    store.retailer_with_carriers(retailer_id).await?.ok_or(ProvisionError::NoRetailer(retailer_id))?;
+    Ok(())
+}
