@@ -1,1 +1,1 @@
-//! Shared helpers live in integration/.
+//! The integration tests live in `integration/`; this library is empty on purpose.

@@ -32,12 +32,27 @@ pub async fn seed(store: &Store) -> Result<Demo, ProvisionError> {
     let globex = provision::create_vendor(store, retailer.id, "Globex Parts").await?;
     let shop = provision::create_store(store, retailer.id, "Demo Outfitters Shopify", ChannelKind::Shopify).await?;
     let orders = [
-        (&acme, "PO-1001", "Bill Smith", vec![
-            item("TENT-2P", "Two-person tent", 1, 8900, "gid://shopify/LineItem/1001"),
-            item("STAKE-10", "Tent stakes (10)", 2, 450, "gid://shopify/LineItem/1002"),
-        ]),
-        (&acme, "PO-1002", "Ada Lovelace", vec![item("LAMP-LED", "LED camp lamp", 3, 1500, "gid://shopify/LineItem/1003")]),
-        (&globex, "PO-1003", "Grace Hopper", vec![item("PHONE-X", "Refurbished phone", 1, 21000, "gid://shopify/LineItem/1004")]),
+        (
+            &acme,
+            "PO-1001",
+            "Bill Smith",
+            vec![
+                item("TENT-2P", "Two-person tent", 1, 8900, "gid://shopify/LineItem/1001"),
+                item("STAKE-10", "Tent stakes (10)", 2, 450, "gid://shopify/LineItem/1002"),
+            ],
+        ),
+        (
+            &acme,
+            "PO-1002",
+            "Ada Lovelace",
+            vec![item("LAMP-LED", "LED camp lamp", 3, 1500, "gid://shopify/LineItem/1003")],
+        ),
+        (
+            &globex,
+            "PO-1003",
+            "Grace Hopper",
+            vec![item("PHONE-X", "Refurbished phone", 1, 21000, "gid://shopify/LineItem/1004")],
+        ),
     ];
     let mut purchase_orders = Vec::new();
     for (vendor, number, customer, items) in orders {

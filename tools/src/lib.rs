@@ -14,7 +14,13 @@ pub async fn store_at(endpoint: &str, table: &str) -> Store {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "shipsync-local"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "shipsync-local",
+        ))
         .load()
         .await;
     Store::new(aws_sdk_dynamodb::Client::new(&config), table)

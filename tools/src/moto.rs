@@ -1,30 +1,35 @@
 //! A moto server for the local stack and the tests, started as a child process on a free port.
 
-use std::process::Stdio;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
-
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 const RUNNER: &str = include_str!("../moto_runner.py");
 
-/// A running moto server; it stops when this is dropped or when this process exits.
+/// How long moto may take to start (a cold Python import of moto takes a few seconds).
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A running moto server. It stops when this is dropped, and also when this process exits
+/// (the runner watches its parent), so no server outlives a test run.
 pub struct MotoServer {
     pub endpoint: String,
-    _child: Child,
+    child: Child,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum MotoError {
     #[error("could not start {python} (set SHIPSYNC_PYTHON to a Python 3 with moto[server] installed): {source}")]
     Spawn { python: String, source: std::io::Error },
-    #[error("moto did not report its port within {0:?}; is moto[server] installed? (pip install -r requirements-dev.txt)")]
+    #[error(
+        "moto did not report its port within {0:?}; is moto[server] installed? (pip install -r requirements-dev.txt)"
+    )]
     NoPort(Duration),
 }
 
 impl MotoServer {
-    /// Starts moto on `port` (0: any free port) and waits until it listens.
-    pub async fn start(port: u16) -> Result<Self, MotoError> {
+    /// Starts moto on `port` (0: any free port) and waits until it listens. Blocks.
+    pub fn start_blocking(port: u16) -> Result<Self, MotoError> {
         let python = std::env::var("SHIPSYNC_PYTHON").unwrap_or_else(|_| "python3".to_owned());
         let mut child = Command::new(&python)
             .arg("-c")
@@ -33,24 +38,42 @@ impl MotoServer {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
             .spawn()
             .map_err(|source| MotoError::Spawn { python: python.clone(), source })?;
-        let wait = Duration::from_secs(60);
-        let stdout = child.stdout.take().ok_or(MotoError::NoPort(wait))?;
-        let mut lines = BufReader::new(stdout).lines();
-        let port = tokio::time::timeout(wait, async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(port) = line.strip_prefix("MOTO_PORT=") {
-                    return port.trim().parse::<u16>().ok();
-                }
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            return Err(MotoError::NoPort(START_TIMEOUT));
+        };
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let port = BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .find_map(|line| line.strip_prefix("MOTO_PORT=").and_then(|p| p.trim().parse::<u16>().ok()));
+            // The receiver may be gone after a time-out; nothing is lost then.
+            let _ = sender.send(port);
+        });
+        match receiver.recv_timeout(START_TIMEOUT) {
+            Ok(Some(port)) => Ok(Self { endpoint: format!("http://127.0.0.1:{port}"), child }),
+            _ => {
+                let _ = child.kill();
+                Err(MotoError::NoPort(START_TIMEOUT))
             }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-        .ok_or(MotoError::NoPort(wait))?;
-        Ok(Self { endpoint: format!("http://127.0.0.1:{port}"), _child: child })
+        }
+    }
+
+    /// Starts moto without blocking the async runtime.
+    pub async fn start(port: u16) -> Result<Self, MotoError> {
+        tokio::task::spawn_blocking(move || Self::start_blocking(port))
+            .await
+            .unwrap_or(Err(MotoError::NoPort(START_TIMEOUT)))
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        // Already gone is fine: the point is only that it does not outlive us.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

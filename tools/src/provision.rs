@@ -45,7 +45,8 @@ pub async fn create_retailer(store: &Store, name: &str, fees: FeeSettings) -> Re
     if name.trim().is_empty() {
         return Err(ValidationErrors::single("name", "must not be blank").into());
     }
-    let retailer = Retailer { id: RetailerId::new_unchecked(next_id(store).await?), name: name.trim().to_owned(), fees };
+    let retailer =
+        Retailer { id: RetailerId::new_unchecked(next_id(store).await?), name: name.trim().to_owned(), fees };
     store.put_retailer(&retailer).await?;
     Ok(retailer)
 }
@@ -55,7 +56,8 @@ pub async fn create_vendor(store: &Store, retailer_id: RetailerId, name: &str) -
     if name.trim().is_empty() {
         return Err(ValidationErrors::single("name", "must not be blank").into());
     }
-    let vendor = Vendor { id: VendorId::new_unchecked(next_id(store).await?), retailer_id, name: name.trim().to_owned() };
+    let vendor =
+        Vendor { id: VendorId::new_unchecked(next_id(store).await?), retailer_id, name: name.trim().to_owned() };
     store.put_vendor(&vendor).await?;
     Ok(vendor)
 }
@@ -83,7 +85,8 @@ pub async fn create_carrier(
     name: &str,
     scac_code: Option<&str>,
 ) -> Result<Carrier, ProvisionError> {
-    let (_, carriers) = store.retailer_with_carriers(retailer_id).await?.ok_or(ProvisionError::NoRetailer(retailer_id))?;
+    let (_, carriers) =
+        store.retailer_with_carriers(retailer_id).await?.ok_or(ProvisionError::NoRetailer(retailer_id))?;
     let (name, scac_code) = validate_new_carrier(name, scac_code, &carriers)?;
     let carrier = Carrier { id: CarrierId::new_unchecked(next_id(store).await?), name, scac_code };
     store.put_carrier(retailer_id, &carrier).await?;

@@ -129,7 +129,11 @@ impl ShipmentBody {
             trackings: self.shipment_trackings_attributes.map(|trackings| {
                 trackings
                     .into_iter()
-                    .map(|tracking| TrackingInput { id: tracking.id, tracking: tracking.tracking, destroy: tracking.destroy })
+                    .map(|tracking| TrackingInput {
+                        id: tracking.id,
+                        tracking: tracking.tracking,
+                        destroy: tracking.destroy,
+                    })
                     .collect()
             }),
         }

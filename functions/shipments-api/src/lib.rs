@@ -55,15 +55,22 @@ impl ShipmentsApi {
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         let method = request.method();
         match (segments.as_slice(), method) {
-            (["purchase_orders", id, "shipments"], &Method::POST) => self.create_shipment(&principal, id, request).await,
+            (["purchase_orders", id, "shipments"], &Method::POST) => {
+                self.create_shipment(&principal, id, request).await
+            }
             (["purchase_orders"], &Method::GET) => self.list_purchase_orders(&principal, request).await,
             (["purchase_orders", id], &Method::GET) => self.get_purchase_order(&principal, id).await,
             (["shipments"], &Method::GET) => self.search_shipments(&principal, request).await,
             (["shipments", id], &Method::GET) => self.get_shipment(&principal, id).await,
             (["shipments", id], &Method::PUT | &Method::PATCH) => self.update_shipment(&principal, id, request).await,
-            (["purchase_orders", _, "shipments"] | ["purchase_orders"] | ["purchase_orders", _] | ["shipments"] | ["shipments", _], _) => {
-                Err(ApiError::MethodNotAllowed)
-            }
+            (
+                ["purchase_orders", _, "shipments"]
+                | ["purchase_orders"]
+                | ["purchase_orders", _]
+                | ["shipments"]
+                | ["shipments", _],
+                _,
+            ) => Err(ApiError::MethodNotAllowed),
             _ => Err(ApiError::NotFound(format!("no such resource: {}", request.uri().path()))),
         }
     }

@@ -11,7 +11,11 @@ use crate::dto::{Metadata, PurchaseOrderView};
 use crate::{ShipmentsApi, path_id, store_error};
 
 impl ShipmentsApi {
-    pub(crate) async fn list_purchase_orders(&self, principal: &Principal, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    pub(crate) async fn list_purchase_orders(
+        &self,
+        principal: &Principal,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
         let paging = paging(request, principal)?;
         let page = self
             .store

@@ -59,7 +59,8 @@ impl ShipmentsApi {
 
     pub(crate) async fn get_shipment(&self, principal: &Principal, id: &str) -> Result<ApiResponse, ApiError> {
         let id: ShipmentId = path_id(id, "shipment")?;
-        let (shipment, (retailer, _)) = tokio::try_join!(self.visible_shipment(principal, id), self.retailer(principal))?;
+        let (shipment, (retailer, _)) =
+            tokio::try_join!(self.visible_shipment(principal, id), self.retailer(principal))?;
         let view = ShipmentView::new(&shipment, retailer.fees);
         Ok(json_response(StatusCode::OK, &json!({ "shipment": view })))
     }
@@ -90,9 +91,9 @@ impl ShipmentsApi {
             let mut ids = match (&reserved_ids, draft.ids_needed()) {
                 (_, 0) => 0..=0,
                 (Some(ids), _) => std::ops::RangeInclusive::clone(ids),
-                (None, count) => reserved_ids
-                    .insert(self.store.allocate_ids(count).await.map_err(store_error)?)
-                    .clone(),
+                (None, count) => {
+                    reserved_ids.insert(self.store.allocate_ids(count).await.map_err(store_error)?).clone()
+                }
             };
             let changed_po = if draft.fulfillment_change.is_empty() {
                 None
@@ -116,7 +117,11 @@ impl ShipmentsApi {
         Err(store_error(StoreError::Conflict("shipment")))
     }
 
-    pub(crate) async fn search_shipments(&self, principal: &Principal, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    pub(crate) async fn search_shipments(
+        &self,
+        principal: &Principal,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
         let query = parse_shipment_query(&query_pairs(request), principal.time_zone)?;
         let plan = plan_search(principal, &query.search);
         let (page, (retailer, _)) = tokio::try_join!(
@@ -162,7 +167,11 @@ impl ShipmentsApi {
         }
     }
 
-    pub(crate) async fn visible_purchase_order(&self, principal: &Principal, id: PurchaseOrderId) -> Result<PurchaseOrder, ApiError> {
+    pub(crate) async fn visible_purchase_order(
+        &self,
+        principal: &Principal,
+        id: PurchaseOrderId,
+    ) -> Result<PurchaseOrder, ApiError> {
         match self.store.purchase_order(id).await.map_err(store_error)? {
             Some(po) if principal.can_see_purchase_order(&po) => Ok(po),
             _ => Err(ApiError::NotFound(format!("purchase order {id} not found"))),

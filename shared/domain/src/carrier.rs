@@ -13,11 +13,7 @@ pub struct Carrier {
 
 impl Carrier {
     fn new(id: u64, name: &str, scac_code: Option<&str>) -> Self {
-        Self {
-            id: CarrierId::new_unchecked(id),
-            name: name.to_owned(),
-            scac_code: scac_code.map(str::to_owned),
-        }
+        Self { id: CarrierId::new_unchecked(id), name: name.to_owned(), scac_code: scac_code.map(str::to_owned) }
     }
 }
 

@@ -92,10 +92,7 @@ mod tests {
         assert_eq!("0".parse::<ShipmentId>(), Err(IdError::NotANumber));
         assert_eq!("-3".parse::<ShipmentId>(), Err(IdError::NotANumber));
         assert_eq!("abc".parse::<ShipmentId>(), Err(IdError::NotANumber));
-        assert_eq!(
-            (MAX_JSON_SAFE_ID + 1).to_string().parse::<ShipmentId>(),
-            Err(IdError::TooLarge)
-        );
+        assert_eq!((MAX_JSON_SAFE_ID + 1).to_string().parse::<ShipmentId>(), Err(IdError::TooLarge));
         assert!(MAX_JSON_SAFE_ID.to_string().parse::<ShipmentId>().is_ok());
     }
 }

@@ -72,10 +72,7 @@ impl PurchaseOrder {
                 Ok(value) if value <= item.quantity => item.quantity_fulfilled = value,
                 _ => errors.push(
                     "quantity",
-                    format!(
-                        "for order item {item_id} exceeds the {} still unfulfilled",
-                        item.unfulfilled()
-                    ),
+                    format!("for order item {item_id} exceeds the {} still unfulfilled", item.unfulfilled()),
                 ),
             }
         }

@@ -76,6 +76,20 @@ pub fn search_name_text(text: &str) -> String {
     text.trim().to_lowercase()
 }
 
+/// Whether a customer name matches a search, as Duoplane matches it: the search's words appear
+/// in the name in that order, each anywhere after the previous ("B Smi" finds "Bill Smith").
+/// Both sides are already normalized by [`search_name_text`].
+pub fn name_matches(search: &str, name: &str) -> bool {
+    let mut rest = name;
+    for word in search.split_whitespace() {
+        match rest.find(word) {
+            Some(position) => rest = &rest[position + word.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 /// How a tracking number is matched: case and spaces do not matter.
 pub fn search_tracking_text(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase()
@@ -221,6 +235,18 @@ mod tests {
     }
 
     #[test]
+    fn names_match_by_words_in_order() {
+        let matches = |search: &str, name: &str| name_matches(&search_name_text(search), &search_name_text(name));
+        assert!(matches("B Smi", "Bill Smith"));
+        assert!(matches("smith", "Bill Smith"));
+        assert!(matches("ill mit", "Bill Smith"));
+        assert!(matches("", "Bill Smith"));
+        assert!(!matches("Smi B", "Bill Smith"));
+        assert!(!matches("Bill Bill", "Bill Smith"));
+        assert!(!matches("Jones", "Bill Smith"));
+    }
+
+    #[test]
     fn every_parameter_parses() {
         let query = parse_shipment_query(
             &params(&[
@@ -288,8 +314,12 @@ mod tests {
         assert_eq!(plan_search(&vendor_user, &updated).filters.updated, updated.updated);
         let other_vendor = ShipmentSearch { vendor_id: Some(VendorId::new_unchecked(8)), ..ShipmentSearch::default() };
         assert_eq!(plan_search(&vendor_user, &other_vendor).scope, SearchScope::Nothing);
-        assert_eq!(plan_search(&retailer, &other_vendor).scope, SearchScope::VendorByCreated(VendorId::new_unchecked(8)));
-        let other_retailer = ShipmentSearch { retailer_id: Some(RetailerId::new_unchecked(2)), ..ShipmentSearch::default() };
+        assert_eq!(
+            plan_search(&retailer, &other_vendor).scope,
+            SearchScope::VendorByCreated(VendorId::new_unchecked(8))
+        );
+        let other_retailer =
+            ShipmentSearch { retailer_id: Some(RetailerId::new_unchecked(2)), ..ShipmentSearch::default() };
         assert_eq!(plan_search(&retailer, &other_retailer).scope, SearchScope::Nothing);
         let backwards = ShipmentSearch {
             created: TimeRange { min: day, max: parse_api_time("2025-01-01", Tz::UTC).ok() },

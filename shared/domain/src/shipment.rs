@@ -4,8 +4,8 @@
 use crate::ValidationErrors;
 use crate::carrier::{Carrier, CarrierRef};
 use crate::ids::{
-    CarrierId, OrderItemId, PurchaseOrderId, RetailerId, ShipmentId, ShipmentItemId, StoreId,
-    TrackingId, VendorId, check_id,
+    CarrierId, OrderItemId, PurchaseOrderId, RetailerId, ShipmentId, ShipmentItemId, StoreId, TrackingId, VendorId,
+    check_id,
 };
 use crate::money::parse_cost_text;
 use crate::purchase_order::{FulfillmentChange, PurchaseOrder};
@@ -203,14 +203,12 @@ pub fn draft_new_shipment(
     let po = context.purchase_order;
     let carrier = resolve_carrier(input, context.carriers, &mut errors);
     if carrier.is_none() && !errors.mentions_carrier() {
-        errors.push(
-            "shipper_id",
-            "is required: give one of shipper_id, shipper_name or shipper_scac_code",
-        );
+        errors.push("shipper_id", "is required: give one of shipper_id, shipper_name or shipper_scac_code");
     }
     let mut costs = ShipmentCosts::default();
     apply_costs(&mut costs, input, context.fees, &mut errors);
-    let vendor_invoice_reference = reference(&input.vendor_invoice_reference, "vendor_invoice_reference", None, &mut errors);
+    let vendor_invoice_reference =
+        reference(&input.vendor_invoice_reference, "vendor_invoice_reference", None, &mut errors);
     let shipper_invoice_reference =
         reference(&input.shipper_invoice_reference, "shipper_invoice_reference", None, &mut errors);
 
@@ -219,12 +217,7 @@ pub fn draft_new_shipment(
         Some(entries) if !entries.is_empty() => {
             for (index, entry) in entries.iter().enumerate() {
                 let field = format!("{ITEMS}[{index}]");
-                if entry.id.is_some() {
-                    errors.push(format!("{field}.id"), "must not be given when creating a shipment");
-                }
-                if entry.destroy {
-                    errors.push(format!("{field}._destroy"), "must not be given when creating a shipment");
-                }
+                refuse_update_markers(&field, entry.id, entry.destroy, &mut errors);
                 if let Some(item) = new_item(entry, &field, po, &items, &mut errors) {
                     items.push(item);
                 }
@@ -237,12 +230,7 @@ pub fn draft_new_shipment(
             let mut trackings = Vec::new();
             for (index, entry) in entries.iter().enumerate() {
                 let field = format!("{TRACKINGS}[{index}]");
-                if entry.id.is_some() {
-                    errors.push(format!("{field}.id"), "must not be given when creating a shipment");
-                }
-                if entry.destroy {
-                    errors.push(format!("{field}._destroy"), "must not be given when creating a shipment");
-                }
+                refuse_update_markers(&field, entry.id, entry.destroy, &mut errors);
                 match entry.tracking.as_deref().map(normalize_tracking_number) {
                     Some(Ok(number)) => trackings.push(Tracking { id: TrackingId::new_unchecked(0), tracking: number }),
                     Some(Err(message)) => errors.push(format!("{field}.tracking"), message),
@@ -386,8 +374,7 @@ pub fn draft_shipment_update(
             };
             match entry.id {
                 Some(id) => {
-                    let Some(slot) = trackings.iter_mut().find(|t| t.as_ref().is_some_and(|t| t.id.get() == id))
-                    else {
+                    let Some(slot) = trackings.iter_mut().find(|t| t.as_ref().is_some_and(|t| t.id.get() == id)) else {
                         errors.push(format!("{field}.id"), format!("{id} is not a tracking number of this shipment"));
                         continue;
                     };
@@ -434,13 +421,17 @@ pub fn draft_shipment_update(
 
     shipment.version = current.version + 1;
     shipment.updated_at = context.now;
-    Ok(ShipmentDraft {
-        shipment,
-        new_item_ids,
-        new_tracking_ids,
-        needs_shipment_id: false,
-        fulfillment_change,
-    })
+    Ok(ShipmentDraft { shipment, new_item_ids, new_tracking_ids, needs_shipment_id: false, fulfillment_change })
+}
+
+/// `id` and `_destroy` address existing records: a create has none.
+fn refuse_update_markers(field: &str, id: Option<u64>, destroy: bool, errors: &mut ValidationErrors) {
+    if id.is_some() {
+        errors.push(format!("{field}.id"), "must not be given when creating a shipment");
+    }
+    if destroy {
+        errors.push(format!("{field}._destroy"), "must not be given when creating a shipment");
+    }
 }
 
 /// Refuses changes to the fields that a channel or accounting already received.
@@ -509,13 +500,19 @@ fn resolve_carrier(input: &ShipmentInput, carriers: &[Carrier], errors: &mut Val
         [reference] => {
             let found = reference.resolve(carriers).cloned();
             if found.is_none() {
-                errors.push(reference.field(), format!("{} does not match a carrier of this retailer", reference.describe()));
+                errors.push(
+                    reference.field(),
+                    format!("{} does not match a carrier of this retailer", reference.describe()),
+                );
             }
             found
         }
         several => {
             let fields: Vec<&str> = several.iter().map(CarrierRef::field).collect();
-            errors.push(fields[0], format!("give only one of shipper_id, shipper_name or shipper_scac_code, not {}", fields.join(" and ")));
+            errors.push(
+                fields[0],
+                format!("give only one of shipper_id, shipper_name or shipper_scac_code, not {}", fields.join(" and ")),
+            );
             None
         }
     }
@@ -523,8 +520,20 @@ fn resolve_carrier(input: &ShipmentInput, carriers: &[Carrier], errors: &mut Val
 
 fn apply_costs(costs: &mut ShipmentCosts, input: &ShipmentInput, fees: FeeSettings, errors: &mut ValidationErrors) {
     let fields = [
-        ("vendor_shipping_cost", &input.vendor_shipping_cost, &mut costs.vendor_shipping, fees.shipping, "shipping fees"),
-        ("vendor_handling_cost", &input.vendor_handling_cost, &mut costs.vendor_handling, fees.handling, "handling fees"),
+        (
+            "vendor_shipping_cost",
+            &input.vendor_shipping_cost,
+            &mut costs.vendor_shipping,
+            fees.shipping,
+            "shipping fees",
+        ),
+        (
+            "vendor_handling_cost",
+            &input.vendor_handling_cost,
+            &mut costs.vendor_handling,
+            fees.handling,
+            "handling fees",
+        ),
         ("vendor_tax_cost", &input.vendor_tax_cost, &mut costs.vendor_tax, fees.tax, "taxes"),
         ("shipper_shipping_cost", &input.shipper_shipping_cost, &mut costs.shipper_shipping, true, ""),
     ];
@@ -533,7 +542,9 @@ fn apply_costs(costs: &mut ShipmentCosts, input: &ShipmentInput, fees: FeeSettin
             Patch::Keep => {}
             Patch::Clear => *target = None,
             Patch::Set(text) => match parse_cost_text(text) {
-                Ok(Some(_)) if !enabled => errors.push(field, format!("cannot be set: {fee_type} are not enabled for this retailer")),
+                Ok(Some(_)) if !enabled => {
+                    errors.push(field, format!("cannot be set: {fee_type} are not enabled for this retailer"))
+                }
                 Ok(value) => *target = value,
                 Err(message) => errors.push(field, message),
             },
@@ -541,7 +552,12 @@ fn apply_costs(costs: &mut ShipmentCosts, input: &ShipmentInput, fees: FeeSettin
     }
 }
 
-fn reference(patch: &Patch<String>, field: &str, current: Option<String>, errors: &mut ValidationErrors) -> Option<String> {
+fn reference(
+    patch: &Patch<String>,
+    field: &str,
+    current: Option<String>,
+    errors: &mut ValidationErrors,
+) -> Option<String> {
     match patch {
         Patch::Keep => current,
         Patch::Clear => None,
@@ -606,10 +622,7 @@ fn change_item(item: &mut ShipmentItem, entry: &ItemInput, field: &str, errors: 
     if let Some(order_item_id) = entry.order_item_id
         && order_item_id != item.order_item_id.get()
     {
-        errors.push(
-            format!("{field}.order_item_id"),
-            "cannot be changed: remove the item (_destroy) and add another",
-        );
+        errors.push(format!("{field}.order_item_id"), "cannot be changed: remove the item (_destroy) and add another");
     }
     if let Some(quantity) = entry.quantity
         && let Some(quantity) = check_quantity(quantity, &format!("{field}.quantity"), errors)
@@ -643,7 +656,12 @@ fn check_quantity(quantity: i64, field: &str, errors: &mut ValidationErrors) -> 
     }
 }
 
-fn check_serial_codes(codes: &[String], quantity: u32, field: &str, errors: &mut ValidationErrors) -> Option<Vec<String>> {
+fn check_serial_codes(
+    codes: &[String],
+    quantity: u32,
+    field: &str,
+    errors: &mut ValidationErrors,
+) -> Option<Vec<String>> {
     let mut checked = Vec::with_capacity(codes.len());
     let mut ok = true;
     for (index, code) in codes.iter().enumerate() {
@@ -652,7 +670,10 @@ fn check_serial_codes(codes: &[String], quantity: u32, field: &str, errors: &mut
             errors.push(format!("{field}[{index}]"), "must not be blank");
             ok = false;
         } else if code.chars().count() > MAX_SERIAL_CODE_LENGTH || code.chars().any(char::is_control) {
-            errors.push(format!("{field}[{index}]"), format!("must be at most {MAX_SERIAL_CODE_LENGTH} printable characters"));
+            errors.push(
+                format!("{field}[{index}]"),
+                format!("must be at most {MAX_SERIAL_CODE_LENGTH} printable characters"),
+            );
             ok = false;
         } else {
             checked.push(code.to_owned());

@@ -29,9 +29,7 @@ pub fn parse_api_time(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     let local = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
         .iter()
         .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-        .or_else(|| {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|date| date.and_hms_opt(0, 0, 0))
-        })
+        .or_else(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|date| date.and_hms_opt(0, 0, 0)))
         .ok_or_else(|| format!("{text:?} is not an ISO 8601 time"))?;
     match zone.from_local_datetime(&local) {
         LocalResult::Single(time) => Ok(time.with_timezone(&Utc)),

@@ -37,7 +37,6 @@ pub enum ApiError {
     Internal,
 }
 
-
 impl ApiError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::Invalid(ValidationErrors::single(field, message))
@@ -98,9 +97,7 @@ pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> ApiResponse 
     let text = serde_json::to_string(body).unwrap_or_else(|_| r#"{"errors":["internal error"]}"#.to_owned());
     let mut response = http::Response::new(text);
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     response
 }
 
@@ -112,9 +109,8 @@ pub fn basic_credentials(request: &ApiRequest) -> Result<(String, String), ApiEr
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(ApiError::Unauthorized);
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| ApiError::Unauthorized)?;
+    let decoded =
+        base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| ApiError::Unauthorized)?;
     let decoded = String::from_utf8(decoded).map_err(|_| ApiError::Unauthorized)?;
     let (key, password) = decoded.split_once(':').ok_or(ApiError::Unauthorized)?;
     if key.is_empty() || password.is_empty() {
@@ -226,6 +222,9 @@ mod tests {
     fn paths_and_queries_are_split() {
         let req = request(None, "/shipments/12.json?search%5Btracking%5D=1Z%2012&page=2", "");
         assert_eq!(path_segments(&req), ["shipments", "12"]);
-        assert_eq!(query_pairs(&req), [("search[tracking]".to_owned(), "1Z 12".to_owned()), ("page".into(), "2".into())]);
+        assert_eq!(
+            query_pairs(&req),
+            [("search[tracking]".to_owned(), "1Z 12".to_owned()), ("page".into(), "2".into())]
+        );
     }
 }

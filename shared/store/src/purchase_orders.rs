@@ -30,7 +30,10 @@ pub(crate) fn purchase_order_item(po: &PurchaseOrder) -> Result<Item, StoreError
 }
 
 /// A transaction step that writes a purchase order only if nobody changed it since it was read.
-pub(crate) fn put_purchase_order_if_unchanged(table: &str, po: &PurchaseOrder) -> Result<TransactWriteItem, StoreError> {
+pub(crate) fn put_purchase_order_if_unchanged(
+    table: &str,
+    po: &PurchaseOrder,
+) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(purchase_order_item(po)?))
@@ -60,7 +63,10 @@ impl Store {
                     .expression_attribute_names("#pk", PK)
                     .build()
                     .map(|put| TransactWriteItem::builder().put(put).build())
-                    .map_err(|error| StoreError::Corrupt { key: keys::purchase_order(po.id), reason: error.to_string() })
+                    .map_err(|error| StoreError::Corrupt {
+                        key: keys::purchase_order(po.id),
+                        reason: error.to_string(),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.transact(steps, |_| StoreError::AlreadyExists(format!("purchase order number {:?}", po.public_reference)))

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde::de::DeserializeOwned;
-use shipsync_domain::search::{Paging, SearchPlan, SearchScope, ShipmentSearch, TimeRange};
+use shipsync_domain::search::{Paging, SearchPlan, SearchScope, ShipmentSearch, TimeRange, name_matches};
 use shipsync_domain::shipment::Shipment;
 use shipsync_domain::time::sortable_time;
 
@@ -31,6 +31,8 @@ impl<T> SearchPage<T> {
 /// A filter expression under construction.
 #[derive(Debug, Default)]
 pub(crate) struct Filter {
+    /// A customer-name search, checked in full on each result (DynamoDB cannot express it).
+    name_search: Option<String>,
     conditions: Vec<String>,
     names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
@@ -58,7 +60,11 @@ impl Filter {
     fn for_shipments(search: &ShipmentSearch) -> Self {
         let mut filter = Filter::default();
         if let Some(name) = &search.customer_name {
-            filter.add("contains({a}, {v})", "customer_search", s(name));
+            // Each word narrows the query here; their order is checked on the results.
+            for word in name.split_whitespace() {
+                filter.add("contains({a}, {v})", "customer_search", s(word));
+            }
+            filter.name_search = Some(name.clone());
         }
         if let Some(tracking) = &search.tracking {
             filter.add("contains({a}, {v})", "tracking_search", s(tracking));
@@ -78,14 +84,20 @@ impl Filter {
 
 impl Store {
     /// Runs a search plan: one page of shipments and the number that match in all.
-    pub async fn search_shipments(&self, plan: &SearchPlan, paging: Paging) -> Result<SearchPage<Shipment>, StoreError> {
+    pub async fn search_shipments(
+        &self,
+        plan: &SearchPlan,
+        paging: Paging,
+    ) -> Result<SearchPage<Shipment>, StoreError> {
         let filter = Filter::for_shipments(&plan.filters);
         let (index, partition) = match &plan.scope {
             SearchScope::Nothing => return Ok(SearchPage::empty()),
-            SearchScope::PurchaseOrder(number) => match self.purchase_order_by_number(plan.retailer_id, number).await? {
-                Some(po) => (BY_PURCHASE_ORDER, keys::purchase_order_shipments(po.id)),
-                None => return Ok(SearchPage::empty()),
-            },
+            SearchScope::PurchaseOrder(number) => {
+                match self.purchase_order_by_number(plan.retailer_id, number).await? {
+                    Some(po) => (BY_PURCHASE_ORDER, keys::purchase_order_shipments(po.id)),
+                    None => return Ok(SearchPage::empty()),
+                }
+            }
             SearchScope::VendorByCreated(vendor) => (BY_VENDOR_CREATED, keys::vendor_shipments(*vendor)),
             SearchScope::RetailerByCreated => (BY_RETAILER_CREATED, keys::retailer_shipments(plan.retailer_id)),
             SearchScope::RetailerByUpdated => (BY_RETAILER_UPDATED, keys::retailer_shipments(plan.retailer_id)),
@@ -130,6 +142,16 @@ impl Store {
             names.insert("#isk".into(), index.sort_key.into());
         }
         let filter_expression = (!filter.conditions.is_empty()).then(|| filter.conditions.join(" AND "));
+        let mut projection = "#pk, #sk".to_owned();
+        if filter.name_search.is_some() {
+            projection.push_str(", customer_search");
+        }
+        let accepts = |item: &Item| match &filter.name_search {
+            None => true,
+            Some(search) => {
+                item.get("customer_search").and_then(|v| v.as_s().ok()).is_some_and(|name| name_matches(search, name))
+            }
+        };
 
         let first = paging.offset();
         let end = first + u64::from(paging.per_page);
@@ -145,14 +167,14 @@ impl Store {
                 .index_name(index.name)
                 .key_condition_expression(&key_condition)
                 .set_filter_expression(filter_expression.clone())
-                .projection_expression("#pk, #sk")
+                .projection_expression(&projection)
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .set_exclusive_start_key(start_key)
                 .send()
                 .await
                 .map_err(StoreError::unavailable("Query"))?;
-            for item in output.items.unwrap_or_default() {
+            for item in output.items.unwrap_or_default().into_iter().filter(|item| accepts(item)) {
                 if (first..end).contains(&total) {
                     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
                     if let (Some(pk), Some(sk)) = (text(PK), text(SK)) {
@@ -171,7 +193,10 @@ impl Store {
     }
 
     /// Reads records by key, in the order given, in batches of 100 (the most one call takes).
-    pub(crate) async fn batch_get<T: DeserializeOwned>(&self, keys: Vec<(String, String)>) -> Result<Vec<T>, StoreError> {
+    pub(crate) async fn batch_get<T: DeserializeOwned>(
+        &self,
+        keys: Vec<(String, String)>,
+    ) -> Result<Vec<T>, StoreError> {
         let mut found: HashMap<String, Item> = HashMap::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
             let mut request: Option<KeysAndAttributes> = Some(
@@ -207,10 +232,7 @@ impl Store {
                 }
             }
         }
-        keys.iter()
-            .filter_map(|(pk, sk)| found.remove(&format!("{pk}/{sk}")))
-            .map(record)
-            .collect()
+        keys.iter().filter_map(|(pk, sk)| found.remove(&format!("{pk}/{sk}"))).map(record).collect()
     }
 
     /// Several shipments by id, in one batch read.

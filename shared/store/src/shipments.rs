@@ -92,8 +92,7 @@ impl Store {
         if let Some(po) = purchase_order {
             steps.push(put_purchase_order_if_unchanged(&self.table, po)?);
         }
-        self.transact(steps, |step| StoreError::Conflict(if step == 0 { "shipment" } else { "purchase order" }))
-            .await
+        self.transact(steps, |step| StoreError::Conflict(if step == 0 { "shipment" } else { "purchase order" })).await
     }
 
     pub async fn shipment(&self, id: ShipmentId) -> Result<Option<Shipment>, StoreError> {
@@ -109,9 +108,11 @@ impl Store {
         self.count_call();
         let result = self.client.transact_write_items().set_transact_items(Some(steps)).send().await;
         let Err(error) = result else { return Ok(()) };
-        if let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
-            cancelled,
-        )) = error.as_service_error()
+        if let Some(
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
+                cancelled,
+            ),
+        ) = error.as_service_error()
         {
             let failed = cancelled
                 .cancellation_reasons()

@@ -11,7 +11,8 @@ use shipsync_store::schema::create_table;
 use shipsync_tools::args::Args;
 use shipsync_tools::provision;
 
-const USAGE: &str = "usage: shipsync-admin COMMAND [options]   (table: SHIPSYNC_TABLE or --table; --endpoint URL for an emulator)
+const USAGE: &str =
+    "usage: shipsync-admin COMMAND [options]   (table: SHIPSYNC_TABLE or --table; --endpoint URL for an emulator)
   create-table
   create-retailer  --name NAME [--no-shipping-fees] [--no-handling-fees] [--no-tax]
   create-vendor    --retailer ID --name NAME
@@ -61,19 +62,30 @@ async fn run() -> Result<String, String> {
             Ok(format!("retailer {} created", retailer.id))
         }
         Some("create-vendor") => {
-            let vendor = provision::create_vendor(&store, args.required_parsed("retailer")?, args.required("name")?).await.map_err(failed)?;
+            let vendor = provision::create_vendor(&store, args.required_parsed("retailer")?, args.required("name")?)
+                .await
+                .map_err(failed)?;
             Ok(format!("vendor {} created", vendor.id))
         }
         Some("create-store") => {
-            let channel: ChannelKind = serde_json::from_value(serde_json::Value::String(args.required("channel")?.to_owned()))
-                .map_err(|_| "--channel must be shopify, amazon, ebay or back_market".to_owned())?;
-            let created = provision::create_store(&store, args.required_parsed("retailer")?, args.required("name")?, channel).await.map_err(failed)?;
+            let channel: ChannelKind =
+                serde_json::from_value(serde_json::Value::String(args.required("channel")?.to_owned()))
+                    .map_err(|_| "--channel must be shopify, amazon, ebay or back_market".to_owned())?;
+            let created =
+                provision::create_store(&store, args.required_parsed("retailer")?, args.required("name")?, channel)
+                    .await
+                    .map_err(failed)?;
             Ok(format!("store {} created", created.id))
         }
         Some("create-carrier") => {
-            let carrier = provision::create_carrier(&store, args.required_parsed("retailer")?, args.required("name")?, args.value("scac"))
-                .await
-                .map_err(failed)?;
+            let carrier = provision::create_carrier(
+                &store,
+                args.required_parsed("retailer")?,
+                args.required("name")?,
+                args.value("scac"),
+            )
+            .await
+            .map_err(failed)?;
             Ok(format!("carrier {} created", carrier.id))
         }
         Some("create-api-user") => {
@@ -82,7 +94,9 @@ async fn run() -> Result<String, String> {
                 None => None,
             };
             let zone = args.value("time-zone").unwrap_or("UTC");
-            let credentials = provision::create_api_user(&store, args.required_parsed("retailer")?, vendor, zone).await.map_err(failed)?;
+            let credentials = provision::create_api_user(&store, args.required_parsed("retailer")?, vendor, zone)
+                .await
+                .map_err(failed)?;
             Ok(format!(
                 "API key: {}\nPassword: {}\n(the password is shown only now: shipsync keeps only a digest of it)",
                 credentials.key, credentials.password
@@ -100,7 +114,8 @@ async fn run() -> Result<String, String> {
                 items,
             };
             let po = provision::create_purchase_order(&store, order).await.map_err(failed)?;
-            let lines: Vec<String> = po.items.iter().map(|i| format!("  order item {} {} x{}", i.id, i.sku, i.quantity)).collect();
+            let lines: Vec<String> =
+                po.items.iter().map(|i| format!("  order item {} {} x{}", i.id, i.sku, i.quantity)).collect();
             Ok(format!("purchase order {} created\n{}", po.id, lines.join("\n")))
         }
         Some(other) => Err(format!("unknown command {other:?}")),
@@ -115,7 +130,9 @@ fn parse_item(text: &str) -> Result<NewOrderItem, String> {
     };
     let quantity = quantity.parse().map_err(|_| format!("--item {text:?}: quantity must be a whole number"))?;
     let cost = match rest.first() {
-        Some(cost) if !cost.is_empty() => Some(cost.parse::<Decimal>().map_err(|_| format!("--item {text:?}: bad cost"))?),
+        Some(cost) if !cost.is_empty() => {
+            Some(cost.parse::<Decimal>().map_err(|_| format!("--item {text:?}: bad cost"))?)
+        }
         _ => None,
     };
     Ok(NewOrderItem {

@@ -31,7 +31,8 @@ async fn run() -> Result<(), String> {
     let args = Args::parse(std::env::args().skip(1))?;
     let port: u16 = args.parsed("port", 3000)?;
     let table = args.value("table").unwrap_or("shipsync-local").to_owned();
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("cannot listen on port {port}: {e}"))?;
+    let listener =
+        TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("cannot listen on port {port}: {e}"))?;
 
     let (endpoint, _moto) = match args.value("endpoint") {
         Some(endpoint) => (endpoint.to_owned(), None),

@@ -181,8 +181,14 @@ fn updates_change_add_and_remove_items_and_trackings() {
     assert_eq!(draft.ids_needed(), 2);
     let updated = draft.finish(&mut (900..)).unwrap();
     assert_eq!(updated.carrier.id.get(), 2);
-    assert_eq!(updated.items.iter().map(|i| (i.id.get(), i.quantity)).collect::<Vec<_>>(), [(shipment.items[0].id.get(), 3), (900, 2)]);
-    assert_eq!(updated.trackings.iter().map(|t| (t.id.get(), t.tracking.as_str())).collect::<Vec<_>>(), [(shipment.trackings[1].id.get(), "9999"), (901, "NEW1")]);
+    assert_eq!(
+        updated.items.iter().map(|i| (i.id.get(), i.quantity)).collect::<Vec<_>>(),
+        [(shipment.items[0].id.get(), 3), (900, 2)]
+    );
+    assert_eq!(
+        updated.trackings.iter().map(|t| (t.id.get(), t.tracking.as_str())).collect::<Vec<_>>(),
+        [(shipment.trackings[1].id.get(), "9999"), (901, "NEW1")]
+    );
     assert_eq!(updated.version, shipment.version + 1);
 }
 
@@ -191,14 +197,27 @@ fn updates_cannot_overfulfil_or_empty_a_shipment() {
     let mut po = order(&[3]);
     let shipment = existing(&mut po, &[2]);
     let grow = ShipmentInput {
-        items: Some(vec![ItemInput { id: Some(shipment.items[0].id.get()), quantity: Some(4), ..ItemInput::default() }]),
+        items: Some(vec![ItemInput {
+            id: Some(shipment.items[0].id.get()),
+            quantity: Some(4),
+            ..ItemInput::default()
+        }]),
         ..ShipmentInput::default()
     };
     let errors = update(&po, &shipment, &grow).unwrap_err();
-    assert_eq!(errors.messages(), [format!("{ITEMS}[0].quantity 4 exceeds the 3 still unfulfilled of order item {}", po.items[0].id)]);
+    assert_eq!(
+        errors.messages(),
+        [format!("{ITEMS}[0].quantity 4 exceeds the 3 still unfulfilled of order item {}", po.items[0].id)]
+    );
     let empty = ShipmentInput {
         items: Some(vec![ItemInput { id: Some(shipment.items[0].id.get()), destroy: true, ..ItemInput::default() }]),
-        trackings: Some(shipment.trackings.iter().map(|t| TrackingInput { id: Some(t.id.get()), destroy: true, tracking: None }).collect()),
+        trackings: Some(
+            shipment
+                .trackings
+                .iter()
+                .map(|t| TrackingInput { id: Some(t.id.get()), destroy: true, tracking: None })
+                .collect(),
+        ),
         ..ShipmentInput::default()
     };
     assert_eq!(fields(update(&po, &shipment, &empty)), [ITEMS, TRACKINGS]);
@@ -216,7 +235,11 @@ fn exported_shipments_lock_carrier_items_and_trackings() {
     shipment.sync.exported_at = Some(DateTime::UNIX_EPOCH);
     let change_all = ShipmentInput {
         shipper_id: Some(2),
-        items: Some(vec![ItemInput { id: Some(shipment.items[0].id.get()), quantity: Some(2), ..ItemInput::default() }]),
+        items: Some(vec![ItemInput {
+            id: Some(shipment.items[0].id.get()),
+            quantity: Some(2),
+            ..ItemInput::default()
+        }]),
         trackings: Some(vec![tracking("EXTRA")]),
         vendor_invoice_reference: Patch::Set("INV-1".into()),
         ..ShipmentInput::default()
@@ -225,7 +248,11 @@ fn exported_shipments_lock_carrier_items_and_trackings() {
     // Sending the locked fields unchanged, and changing an unlocked one, is fine.
     let same = ShipmentInput {
         shipper_name: Some("ups".into()),
-        items: Some(vec![ItemInput { id: Some(shipment.items[0].id.get()), quantity: Some(1), ..ItemInput::default() }]),
+        items: Some(vec![ItemInput {
+            id: Some(shipment.items[0].id.get()),
+            quantity: Some(1),
+            ..ItemInput::default()
+        }]),
         vendor_invoice_reference: Patch::Set("INV-1".into()),
         ..ShipmentInput::default()
     };

@@ -1,0 +1,64 @@
+//! DynamoDB calls per API operation: a figure the README and the issue notes report. It is
+//! counted, not timed, so it is exact and can be held to.
+
+use http::Method;
+use serde_json::json;
+
+use crate::harness::{TestApp, shipment_body};
+
+#[tokio::test]
+async fn dynamodb_calls_per_operation() {
+    let app = TestApp::new().await;
+    let po = app.purchase_order(&app.vendor, "PO-CALLS", "Count Calls", &[5]).await;
+    let mut measure = {
+        let store = app.store.clone();
+        let mut last = store.calls_made();
+        move || {
+            let now = store.calls_made();
+            let made = now - last;
+            last = now;
+            made
+        }
+    };
+    measure();
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["CALLS-1"])).await;
+    let create = measure();
+    app.call(Method::GET, &format!("/shipments/{}.json", shipment["id"]), None).await;
+    let get = measure();
+    app.call(
+        Method::PUT,
+        &format!("/shipments/{}.json", shipment["id"]),
+        Some(json!({"shipment": {"vendor_invoice_reference": "INV"}})),
+    )
+    .await;
+    let update = measure();
+    app.call(
+        Method::PUT,
+        &format!("/shipments/{}.json", shipment["id"]),
+        Some(json!({"shipment": {"shipment_items_attributes": [{"order_item_id": po.items[0].id.get(), "quantity": 1}]}})),
+    )
+    .await;
+    measure();
+    app.call(Method::GET, "/shipments.json?search[customer_name]=count", None).await;
+    let search = measure();
+    app.call(
+        Method::GET,
+        "/shipments.json?search[purchase_order_number]=PO-CALLS&include_shipment_purchase_order=1",
+        None,
+    )
+    .await;
+    let search_by_number = measure();
+    println!(
+        "DynamoDB calls per operation: create {create}, get {get}, update {update}, one-page search {search}, \
+         search by purchase order number with the order embedded {search_by_number}"
+    );
+    // Authentication is one GetItem in each. Create: order, retailer+carriers, id block, transaction.
+    assert_eq!(create, 5);
+    // Get: shipment and retailer (fee settings).
+    assert_eq!(get, 3);
+    // Update: shipment, retailer+carriers, order, transaction.
+    assert_eq!(update, 5);
+    // Search: retailer, one index query, one batch read of the page.
+    assert_eq!(search, 4);
+    assert_eq!(search_by_number, 7);
+}

@@ -1,0 +1,191 @@
+//! The test harness: one moto server per test run, a fresh table per test, fixtures, and a
+//! client that sends requests through the API's handler.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use base64::Engine;
+use bytes::Bytes;
+use chrono::{DateTime, Duration, Utc};
+use http::{Method, StatusCode};
+use rust_decimal::Decimal;
+use serde_json::Value;
+use shipments_api::ShipmentsApi;
+use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOrder};
+use shipsync_domain::tenant::{ChannelKind, FeeSettings, Retailer, Store as ChannelStore, Vendor};
+use shipsync_store::Store;
+use shipsync_store::schema::create_table;
+use shipsync_tools::moto::MotoServer;
+use shipsync_tools::provision::{self, Credentials};
+
+/// The one moto server of this test run.
+pub fn moto() -> &'static MotoServer {
+    static MOTO: OnceLock<MotoServer> = OnceLock::new();
+    MOTO.get_or_init(|| MotoServer::start_blocking(0).unwrap_or_else(|error| panic!("moto: {error}")))
+}
+
+/// A table no other test uses.
+pub fn unique_table() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("shipsync-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A store on a new, empty table.
+pub async fn fresh_store() -> Store {
+    let table = unique_table();
+    let store = shipsync_tools::store_at(&moto().endpoint, &table).await;
+    create_table(store.client(), &table).await.expect("create table");
+    store
+}
+
+/// A retailer with everything a test needs, and the API wired to a controllable clock.
+pub struct TestApp {
+    pub store: Store,
+    pub api: ShipmentsApi,
+    pub clock: Arc<Mutex<DateTime<Utc>>>,
+    pub retailer: Retailer,
+    pub vendor: Vendor,
+    pub other_vendor: Vendor,
+    pub shop: ChannelStore,
+    pub retailer_user: Credentials,
+    pub vendor_user: Credentials,
+}
+
+pub fn start_time() -> DateTime<Utc> {
+    "2026-03-02T12:00:00Z".parse().expect("time")
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_fees(FeeSettings::default()).await
+    }
+
+    pub async fn with_fees(fees: FeeSettings) -> Self {
+        let store = fresh_store().await;
+        let retailer = provision::create_retailer(&store, "Test Retailer", fees).await.expect("retailer");
+        Self::for_retailer(store, retailer).await
+    }
+
+    /// A second tenant on the same table as `self`.
+    pub async fn another_tenant(&self) -> Self {
+        let retailer =
+            provision::create_retailer(&self.store, "Other Retailer", FeeSettings::default()).await.expect("retailer");
+        Self::for_retailer(self.store.clone(), retailer).await
+    }
+
+    async fn for_retailer(store: Store, retailer: Retailer) -> Self {
+        let vendor = provision::create_vendor(&store, retailer.id, "Acme").await.expect("vendor");
+        let other_vendor = provision::create_vendor(&store, retailer.id, "Globex").await.expect("vendor");
+        let shop = provision::create_store(&store, retailer.id, "Shop", ChannelKind::Shopify).await.expect("store");
+        let retailer_user = provision::create_api_user(&store, retailer.id, None, "UTC").await.expect("user");
+        let vendor_user =
+            provision::create_api_user(&store, retailer.id, Some(vendor.id), "America/New_York").await.expect("user");
+        let clock = Arc::new(Mutex::new(start_time()));
+        let reading = Arc::clone(&clock);
+        let api = ShipmentsApi::new(store.clone())
+            .with_clock(Arc::new(move || *reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner)));
+        Self { store, api, clock, retailer, vendor, other_vendor, shop, retailer_user, vendor_user }
+    }
+
+    /// Moves the API's clock forward.
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *now += by;
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        *self.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A purchase order of `vendor` with one item per quantity given.
+    pub async fn purchase_order(
+        &self,
+        vendor: &Vendor,
+        number: &str,
+        customer: &str,
+        quantities: &[u32],
+    ) -> PurchaseOrder {
+        let items = quantities
+            .iter()
+            .enumerate()
+            .map(|(index, quantity)| NewOrderItem {
+                sku: format!("SKU-{number}-{index}"),
+                name: format!("Item {index} of {number}"),
+                quantity: *quantity,
+                cost: Some(Decimal::new(1999, 2)),
+                channel_line_item_id: Some(format!("gid://shopify/LineItem/{index}")),
+            })
+            .collect();
+        let order = NewPurchaseOrder {
+            retailer_id: self.retailer.id,
+            vendor_id: vendor.id,
+            store_id: self.shop.id,
+            public_reference: number.to_owned(),
+            channel_order_id: Some(format!("gid://shopify/Order/{number}")),
+            customer_name: customer.to_owned(),
+            items,
+        };
+        provision::create_purchase_order(&self.store, order).await.expect("purchase order")
+    }
+
+    /// Sends a request through the handler, as the retailer user unless told otherwise.
+    pub async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_as(Some(&self.retailer_user), method, uri, body).await
+    }
+
+    pub async fn call_as(
+        &self,
+        user: Option<&Credentials>,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let body = body.map(|value| value.to_string()).unwrap_or_default();
+        self.raw_call(user, method, uri, body).await
+    }
+
+    pub async fn raw_call(
+        &self,
+        user: Option<&Credentials>,
+        method: Method,
+        uri: &str,
+        body: String,
+    ) -> (StatusCode, Value) {
+        let mut request = http::Request::builder().method(method).uri(uri).header("content-type", "application/json");
+        if let Some(user) = user {
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user.key, user.password));
+            request = request.header("authorization", format!("Basic {token}"));
+        }
+        let request = request.body(Bytes::from(body)).expect("request");
+        let response = self.api.handle(request).await;
+        let status = response.status();
+        let json = serde_json::from_str(response.body())
+            .unwrap_or_else(|error| panic!("response is not JSON ({error}): {}", response.body()));
+        (status, json)
+    }
+
+    /// Creates a shipment and returns it; panics unless the API answered 201.
+    pub async fn create_shipment(&self, po: &PurchaseOrder, body: Value) -> Value {
+        let (status, json) =
+            self.call(Method::POST, &format!("/purchase_orders/{}/shipments.json", po.id), Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{json}");
+        json["shipment"].clone()
+    }
+}
+
+/// A create request for the given (order item, quantity) pairs and tracking numbers.
+pub fn shipment_body(items: &[(u64, i64)], trackings: &[&str]) -> Value {
+    serde_json::json!({"shipment": {
+        "shipper_name": "UPS",
+        "shipment_items_attributes": items.iter().map(|(id, q)| serde_json::json!({"order_item_id": id, "quantity": q})).collect::<Vec<_>>(),
+        "shipment_trackings_attributes": trackings.iter().map(|t| serde_json::json!({"tracking": t})).collect::<Vec<_>>(),
+    }})
+}
+
+/// The first error message of an error response.
+pub fn errors(json: &Value) -> Vec<String> {
+    json["errors"]
+        .as_array()
+        .map(|list| list.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
