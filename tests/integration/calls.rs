@@ -52,8 +52,8 @@ async fn dynamodb_calls_per_operation() {
         "DynamoDB calls per operation: create {create}, get {get}, update {update}, one-page search {search}, \
          search by purchase order number with the order embedded {search_by_number}"
     );
-    // Authentication is one GetItem in each. Create: order, retailer+carriers, id block, transaction.
-    assert_eq!(create, 5);
+    // Authentication is one GetItem in each. Create: order, retailer+carriers, store, id block, transaction.
+    assert_eq!(create, 6);
     // Get: shipment and retailer (fee settings).
     assert_eq!(get, 3);
     // Update: shipment, retailer+carriers, order, transaction.

@@ -7,15 +7,25 @@ use std::sync::{Arc, Mutex, OnceLock};
 use base64::Engine;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
+use exporter::{Exporter, ExporterConfig};
 use http::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use shipments_api::ShipmentsApi;
+use shipsync_domain::export::ExportSettings;
 use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOrder};
+use shipsync_domain::tenant::ChannelConnection;
 use shipsync_domain::tenant::{ChannelKind, FeeSettings, Retailer, Store as ChannelStore, Vendor};
+use shipsync_planner::ExportPlanner;
+use shipsync_store::ChannelCredentials;
 use shipsync_store::Store;
-use shipsync_store::schema::create_table;
+use shipsync_tools::local_aws::{LocalAws, MAX_RECEIVES};
 use shipsync_tools::moto::MotoServer;
+use shipsync_tools::runner::Runner;
+use std::collections::BTreeMap;
+
+/// The access token every test store's Shopify credentials hold.
+pub const SHOPIFY_TOKEN: &str = "shpat_test_token";
 use shipsync_tools::provision::{self, Credentials};
 
 /// The one moto server of this test run.
@@ -30,18 +40,20 @@ pub fn unique_table() -> String {
     format!("shipsync-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// A store on a new, empty table.
-pub async fn fresh_store() -> Store {
-    let table = unique_table();
-    let store = shipsync_tools::store_at(&moto().endpoint, &table).await;
-    create_table(store.client(), &table).await.expect("create table");
-    store
+/// A new table, queues and schedule group. Failed messages come back after a second.
+pub async fn fresh_aws() -> LocalAws {
+    LocalAws::provision(&moto().endpoint, &unique_table(), 1).await.expect("local AWS resources")
 }
 
 /// A retailer with everything a test needs, and the API wired to a controllable clock.
 pub struct TestApp {
     pub store: Store,
+    pub aws: LocalAws,
     pub api: ShipmentsApi,
+    /// The API's planner (it shares its call counter).
+    pub planner: ExportPlanner,
+    /// Fires schedules and feeds the export queue to the exporter, on the test's clock.
+    pub runner: Runner,
     pub clock: Arc<Mutex<DateTime<Utc>>>,
     pub retailer: Retailer,
     pub vendor: Vendor,
@@ -61,36 +73,89 @@ impl TestApp {
     }
 
     pub async fn with_fees(fees: FeeSettings) -> Self {
-        let store = fresh_store().await;
-        let retailer = provision::create_retailer(&store, "Test Retailer", fees).await.expect("retailer");
-        Self::for_retailer(store, retailer).await
+        Self::with(fees, ExportSettings::default(), None).await
+    }
+
+    /// A retailer whose Shopify store has these export settings and, if given, this address
+    /// (a wiremock Shopify).
+    pub async fn with(fees: FeeSettings, export: ExportSettings, shopify: Option<&str>) -> Self {
+        let aws = fresh_aws().await;
+        let retailer = provision::create_retailer(&aws.store, "Test Retailer", fees).await.expect("retailer");
+        Self::for_retailer(aws, retailer, export, shopify).await
     }
 
     /// A second tenant on the same table as `self`.
     pub async fn another_tenant(&self) -> Self {
         let retailer =
             provision::create_retailer(&self.store, "Other Retailer", FeeSettings::default()).await.expect("retailer");
-        Self::for_retailer(self.store.clone(), retailer).await
+        Self::for_retailer(self.aws.clone(), retailer, ExportSettings::default(), None).await
     }
 
-    async fn for_retailer(store: Store, retailer: Retailer) -> Self {
+    async fn for_retailer(aws: LocalAws, retailer: Retailer, export: ExportSettings, shopify: Option<&str>) -> Self {
+        let store = aws.store.clone();
         let vendor = provision::create_vendor(&store, retailer.id, "Acme").await.expect("vendor");
         let other_vendor = provision::create_vendor(&store, retailer.id, "Globex").await.expect("vendor");
-        let shop = provision::create_store(&store, retailer.id, "Shop", ChannelKind::Shopify).await.expect("store");
+        let connection = ChannelConnection {
+            shop_domain: Some("test-shop.myshopify.com".into()),
+            base_url: shopify.map(str::to_owned),
+        };
+        let shop = provision::create_store(&store, retailer.id, "Shop", ChannelKind::Shopify, export, connection)
+            .await
+            .expect("store");
+        let credentials = BTreeMap::from([("access_token".to_owned(), SHOPIFY_TOKEN.to_owned())]);
+        store.save_credentials(retailer.id, shop.id, &ChannelCredentials(credentials)).await.expect("credentials");
         let retailer_user = provision::create_api_user(&store, retailer.id, None, "UTC").await.expect("user");
         let vendor_user =
             provision::create_api_user(&store, retailer.id, Some(vendor.id), "America/New_York").await.expect("user");
         let clock = Arc::new(Mutex::new(start_time()));
         let reading = Arc::clone(&clock);
-        let api = ShipmentsApi::new(store.clone())
-            .with_clock(Arc::new(move || *reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner)));
-        Self { store, api, clock, retailer, vendor, other_vendor, shop, retailer_user, vendor_user }
+        let now: shipments_api::Clock =
+            Arc::new(move || *reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let planner = aws.export_planner();
+        let api = ShipmentsApi::new(store.clone(), planner.clone()).with_clock(Arc::clone(&now));
+        let config = ExporterConfig {
+            queue_url: aws.planner.queue_url.clone(),
+            max_receives: MAX_RECEIVES,
+            allow_local_channel: false,
+        };
+        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
+        let exporter = Exporter::new(store.clone(), aws.sqs.clone(), http, config).with_clock(now);
+        let runner = Runner::new(aws.clone(), exporter);
+        Self {
+            store,
+            aws,
+            api,
+            planner,
+            runner,
+            clock,
+            retailer,
+            vendor,
+            other_vendor,
+            shop,
+            retailer_user,
+            vendor_user,
+        }
     }
 
     /// Moves the API's clock forward.
     pub fn advance(&self, by: Duration) {
         let mut now = self.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *now += by;
+    }
+
+    /// Does what AWS would until nothing is left to do now: fires due schedules and feeds the
+    /// export queue to the exporter. Returns how many messages were delivered.
+    pub async fn run_exports(&self) -> usize {
+        self.runner.fire_due_schedules(self.now()).await.expect("fire schedules");
+        let mut delivered = 0;
+        for _ in 0..20 {
+            let batch = self.runner.deliver_batch().await.expect("deliver");
+            if batch == 0 {
+                break;
+            }
+            delivered += batch;
+        }
+        delivered
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -67,3 +67,21 @@ fn every_function_is_arm64_on_provided_al2023_with_its_built_binary() {
         assert!(std::path::Path::new(&folder).is_dir(), "{name:?}: CodeUri {code} names no package in functions/");
     }
 }
+
+#[test]
+fn the_exporter_reports_batch_item_failures_and_its_queue_outwaits_it() {
+    let template = template();
+    let resources = &template["Resources"];
+    let exporter = &resources["Exporter"]["Properties"];
+    let event = &exporter["Events"]["ExportRequests"]["Properties"];
+    assert_eq!(event["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+    let timeout = exporter["Timeout"].as_u64().expect("exporter timeout");
+    let queue = &resources["ExportQueue"]["Properties"];
+    let visibility = queue["VisibilityTimeout"].as_u64().expect("visibility timeout");
+    assert!(visibility >= 6 * timeout, "visibility {visibility}s < 6 × {timeout}s");
+    // The claim an attempt holds must outlast the attempt, or a live export could be taken over.
+    assert!(shipsync_domain::export::CLAIM_TIMEOUT.num_seconds() as u64 > timeout);
+    let max_receives = queue["RedrivePolicy"]["maxReceiveCount"].as_u64().expect("maxReceiveCount");
+    assert_eq!(exporter["Environment"]["Variables"]["SHIPSYNC_EXPORT_MAX_RECEIVES"], max_receives.to_string());
+    assert_eq!(max_receives, u64::from(shipsync_tools::local_aws::MAX_RECEIVES));
+}

@@ -2,10 +2,13 @@
 
 use std::io::{Read, Write};
 
+use exporter::{Exporter, ExporterConfig};
 use shipments_api::ShipmentsApi;
+use shipsync_tools::local_aws::MAX_RECEIVES;
+use shipsync_tools::runner::Runner;
 use shipsync_tools::{demo, local_server};
 
-use crate::harness::fresh_store;
+use crate::harness::fresh_aws;
 
 /// One HTTP/1.1 exchange over a plain socket; returns the status code and body.
 fn exchange(port: u16, request: &str) -> (u16, String) {
@@ -20,13 +23,17 @@ fn exchange(port: u16, request: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_data_and_the_readme_curl_give_a_201() {
-    let store = fresh_store().await;
+    let aws = fresh_aws().await;
+    let store = aws.store.clone();
     assert!(store.is_empty().await.expect("read"));
     let demo = demo::seed(&store).await.expect("demo data");
     assert!(!store.is_empty().await.expect("read"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let server = tokio::spawn(local_server::serve(listener, ShipmentsApi::new(store)));
+    let server = tokio::spawn(local_server::serve(
+        listener,
+        ShipmentsApi::new(store, aws.export_planner()).allowing_local_channel(),
+    ));
 
     let po = &demo.purchase_orders[0];
     let body = format!(
@@ -44,6 +51,27 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
     let (status, response) = tokio::task::spawn_blocking(move || exchange(port, &request)).await.expect("join");
     assert_eq!(status, 201, "{response}");
     assert!(response.contains("1Z999AA10123456784"));
+
+    // The demo store exports to the local channel: export it now and let the runner deliver.
+    let id: u64 =
+        serde_json::from_str::<serde_json::Value>(&response).expect("json")["shipment"]["id"].as_u64().expect("id");
+    let export = format!(
+        "POST /shipments/{id}/export.json HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic {auth}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let (status, response) = tokio::task::spawn_blocking(move || exchange(port, &export)).await.expect("join");
+    assert_eq!(status, 202, "{response}");
+    let config = ExporterConfig {
+        queue_url: aws.planner.queue_url.clone(),
+        max_receives: MAX_RECEIVES,
+        allow_local_channel: true,
+    };
+    let exporter = Exporter::new(aws.store.clone(), aws.sqs.clone(), reqwest::Client::new(), config);
+    let runner = Runner::new(aws.clone(), exporter);
+    assert!(runner.deliver_batch().await.expect("deliver") >= 1);
+    let shipment_id = shipsync_domain::ids::ShipmentId::new(id).expect("id");
+    let recorded = aws.store.local_export(shipment_id).await.expect("read").expect("the local channel got it");
+    assert_eq!(recorded["tracking_numbers"], serde_json::json!(["1Z999AA10123456784"]));
+    assert_eq!(recorded["lines"][0]["sku"], "TENT-2P");
 
     let unauthenticated = "GET /shipments.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_owned();
     let (status, _) = tokio::task::spawn_blocking(move || exchange(port, &unauthenticated)).await.expect("join");

@@ -7,9 +7,11 @@
 mod access;
 mod calls;
 mod create;
+mod export;
 mod harness;
 mod infra;
 mod local_stack;
 mod purchase_orders;
 mod search;
+mod stores;
 mod update;

@@ -2,14 +2,16 @@
 //! and an API user for the retailer and for one vendor.
 
 use rust_decimal::Decimal;
+use shipsync_domain::export::ExportSettings;
 use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOrder};
-use shipsync_domain::tenant::{ChannelKind, FeeSettings, Retailer, Vendor};
+use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings, Retailer, Store as ChannelStore, Vendor};
 use shipsync_store::Store;
 
 use crate::provision::{self, Credentials, ProvisionError};
 
 pub struct Demo {
     pub retailer: Retailer,
+    pub store: ChannelStore,
     pub vendors: Vec<Vendor>,
     pub purchase_orders: Vec<PurchaseOrder>,
     pub retailer_user: Credentials,
@@ -30,7 +32,17 @@ pub async fn seed(store: &Store) -> Result<Demo, ProvisionError> {
     let retailer = provision::create_retailer(store, "Demo Outfitters", FeeSettings::default()).await?;
     let acme = provision::create_vendor(store, retailer.id, "Acme Supply").await?;
     let globex = provision::create_vendor(store, retailer.id, "Globex Parts").await?;
-    let shop = provision::create_store(store, retailer.id, "Demo Outfitters Shopify", ChannelKind::Shopify).await?;
+    // The local channel records exports in the table; a one-minute delay shows the export plan at work.
+    let settings = ExportSettings { shipment_export_delay_minutes: 1, ..ExportSettings::default() };
+    let shop = provision::create_store(
+        store,
+        retailer.id,
+        "Demo Outfitters (local channel)",
+        ChannelKind::Local,
+        settings,
+        ChannelConnection::default(),
+    )
+    .await?;
     let orders = [
         (
             &acme,
@@ -69,5 +81,5 @@ pub async fn seed(store: &Store) -> Result<Demo, ProvisionError> {
     }
     let retailer_user = provision::create_api_user(store, retailer.id, None, "UTC").await?;
     let vendor_user = provision::create_api_user(store, retailer.id, Some(acme.id), "America/New_York").await?;
-    Ok(Demo { retailer, vendors: vec![acme, globex], purchase_orders, retailer_user, vendor_user })
+    Ok(Demo { retailer, store: shop, vendors: vec![acme, globex], purchase_orders, retailer_user, vendor_user })
 }

@@ -3,9 +3,11 @@
 
 pub mod args;
 pub mod demo;
+pub mod local_aws;
 pub mod local_server;
 pub mod moto;
 pub mod provision;
+pub mod runner;
 
 use shipsync_store::Store;
 

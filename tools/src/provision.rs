@@ -5,9 +5,10 @@ use chrono::Utc;
 use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::{ApiUser, Role, parse_time_zone, password_digest, to_hex};
 use shipsync_domain::carrier::{Carrier, validate_new_carrier};
+use shipsync_domain::export::ExportSettings;
 use shipsync_domain::ids::{CarrierId, RetailerId, StoreId, VendorId};
 use shipsync_domain::purchase_order::{NewPurchaseOrder, PurchaseOrder};
-use shipsync_domain::tenant::{ChannelKind, FeeSettings, Retailer, Store as ChannelStore, Vendor};
+use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings, Retailer, Store as ChannelStore, Vendor};
 use shipsync_store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +57,12 @@ pub async fn create_vendor(store: &Store, retailer_id: RetailerId, name: &str) -
     if name.trim().is_empty() {
         return Err(ValidationErrors::single("name", "must not be blank").into());
     }
-    let vendor =
-        Vendor { id: VendorId::new_unchecked(next_id(store).await?), retailer_id, name: name.trim().to_owned() };
+    let vendor = Vendor {
+        id: VendorId::new_unchecked(next_id(store).await?),
+        retailer_id,
+        name: name.trim().to_owned(),
+        notify_customer: None,
+    };
     store.put_vendor(&vendor).await?;
     Ok(vendor)
 }
@@ -67,6 +72,8 @@ pub async fn create_store(
     retailer_id: RetailerId,
     name: &str,
     channel: ChannelKind,
+    export: ExportSettings,
+    connection: ChannelConnection,
 ) -> Result<ChannelStore, ProvisionError> {
     ensure_retailer(store, retailer_id).await?;
     let record = ChannelStore {
@@ -74,6 +81,8 @@ pub async fn create_store(
         retailer_id,
         name: name.trim().to_owned(),
         channel,
+        export,
+        connection,
     };
     store.put_store(&record).await?;
     Ok(record)

@@ -3,6 +3,7 @@
 use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, IgnoredAny};
 use serde::{Deserialize, Serialize};
+use shipsync_domain::export::ExportState;
 use shipsync_domain::money::format_cost;
 use shipsync_domain::purchase_order::{OrderItem, PurchaseOrder};
 use shipsync_domain::shipment::{ItemInput, Patch, Shipment, ShipmentInput, TrackingInput};
@@ -43,6 +44,12 @@ pub struct ShipmentBody {
     pub shipment_items_attributes: Option<Vec<ItemBody>>,
     #[serde(default)]
     pub shipment_trackings_attributes: Option<Vec<TrackingBody>>,
+    /// Create only: export automatically or not, whatever the store says.
+    #[serde(default)]
+    pub export: Option<bool>,
+    /// Create only: whether the channel notifies the customer, whatever the vendor and store say.
+    #[serde(default)]
+    pub notify_customer: Option<bool>,
 
     // Readonly: checked against the record (id, purchase order) or ignored (the rest).
     #[serde(default, deserialize_with = "flexible_id")]
@@ -63,6 +70,14 @@ pub struct ShipmentBody {
     _vendor_id: Option<IgnoredAny>,
     #[serde(default, rename = "exported_at")]
     _exported_at: Option<IgnoredAny>,
+    #[serde(default, rename = "export_state")]
+    _export_state: Option<IgnoredAny>,
+    #[serde(default, rename = "export_due_at")]
+    _export_due_at: Option<IgnoredAny>,
+    #[serde(default, rename = "export_error")]
+    _export_error: Option<IgnoredAny>,
+    #[serde(default, rename = "exported_channel_ids")]
+    _exported_channel_ids: Option<IgnoredAny>,
     #[serde(default, rename = "accounting_synced_at")]
     _accounting_synced_at: Option<IgnoredAny>,
     #[serde(default, rename = "purchase_order")]
@@ -126,6 +141,8 @@ impl ShipmentBody {
                     })
                     .collect()
             }),
+            export: self.export,
+            notify_customer: self.notify_customer,
             trackings: self.shipment_trackings_attributes.map(|trackings| {
                 trackings
                     .into_iter()
@@ -251,6 +268,17 @@ pub struct ShipmentView {
     pub exported_at: Option<String>,
     /// When the shipment went to accounting; from then on costs and invoice references are readonly.
     pub accounting_synced_at: Option<String>,
+    /// manual, scheduled, waiting_for_order, exporting, exported or export_failed.
+    pub export_state: &'static str,
+    /// When a scheduled export is due.
+    pub export_due_at: Option<String>,
+    /// Why the export failed, or the last problem of one being retried.
+    pub export_error: Option<String>,
+    /// The channel's ids for what it recorded.
+    pub exported_channel_ids: Vec<String>,
+    /// The overrides given at creation (`null`: follow the store, then the vendor).
+    pub export: Option<bool>,
+    pub notify_customer: Option<bool>,
     pub shipment_trackings_attributes: Vec<TrackingView>,
     pub shipment_items_attributes: Vec<ItemView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -305,6 +333,21 @@ impl ShipmentView {
             shipper_shipping_cost: cost(shipment.costs.shipper_shipping),
             exported_at: shipment.sync.exported_at.map(format_api_time),
             accounting_synced_at: shipment.sync.accounting_synced_at.map(format_api_time),
+            export_state: shipment.export.state.name(),
+            export_due_at: match &shipment.export.state {
+                ExportState::Scheduled { due_at } => Some(format_api_time(*due_at)),
+                _ => None,
+            },
+            export_error: match &shipment.export.state {
+                ExportState::Failed { message, .. } => Some(message.clone()),
+                _ => shipment.export.last_error.clone(),
+            },
+            exported_channel_ids: match &shipment.export.state {
+                ExportState::Exported { channel_ids, .. } => channel_ids.clone(),
+                _ => Vec::new(),
+            },
+            export: shipment.export.export_override,
+            notify_customer: shipment.export.notify_override,
             shipment_trackings_attributes: shipment
                 .trackings
                 .iter()

@@ -2,8 +2,10 @@
 //! Lambda (`main.rs`) and the local stack both call it, so they behave the same.
 
 mod dto;
+mod exports;
 mod purchase_orders;
 mod shipments;
+mod stores;
 
 use std::sync::Arc;
 
@@ -11,6 +13,7 @@ use chrono::{DateTime, Utc};
 use http::Method;
 use shipsync_domain::access::Principal;
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, basic_credentials, path_segments};
+use shipsync_planner::ExportPlanner;
 use shipsync_store::{Store, StoreError};
 use tracing::{error, warn};
 
@@ -24,12 +27,21 @@ const WRITE_ATTEMPTS: usize = 5;
 #[derive(Clone)]
 pub struct ShipmentsApi {
     store: Store,
+    planner: ExportPlanner,
     clock: Clock,
+    /// Whether stores may use the local channel: only the local stack sets it.
+    allow_local_channel: bool,
 }
 
 impl ShipmentsApi {
-    pub fn new(store: Store) -> Self {
-        Self { store, clock: Arc::new(Utc::now) }
+    pub fn new(store: Store, planner: ExportPlanner) -> Self {
+        Self { store, planner, clock: Arc::new(Utc::now), allow_local_channel: false }
+    }
+
+    /// Offers the local channel (records exports in the table): for the local stack only.
+    pub fn allowing_local_channel(mut self) -> Self {
+        self.allow_local_channel = true;
+        self
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -63,12 +75,26 @@ impl ShipmentsApi {
             (["shipments"], &Method::GET) => self.search_shipments(&principal, request).await,
             (["shipments", id], &Method::GET) => self.get_shipment(&principal, id).await,
             (["shipments", id], &Method::PUT | &Method::PATCH) => self.update_shipment(&principal, id, request).await,
+            (["shipments", id, "export"], &Method::POST) => self.export_shipment(&principal, id).await,
+            (["stores"], &Method::POST) => self.create_store(&principal, request).await,
+            (["stores"], &Method::GET) => self.list_stores(&principal).await,
+            (["stores", id], &Method::GET) => self.get_store(&principal, id).await,
+            (["stores", id], &Method::PUT | &Method::PATCH) => self.update_store(&principal, id, request).await,
+            (["vendors"], &Method::GET) => self.list_vendors(&principal).await,
+            (["vendors", id], &Method::PUT | &Method::PATCH) => self.update_vendor(&principal, id, request).await,
+            (["exports", "failed"], &Method::GET) => self.failed_exports(&principal, request).await,
             (
                 ["purchase_orders", _, "shipments"]
                 | ["purchase_orders"]
                 | ["purchase_orders", _]
                 | ["shipments"]
-                | ["shipments", _],
+                | ["shipments", _]
+                | ["shipments", _, "export"]
+                | ["stores"]
+                | ["stores", _]
+                | ["vendors"]
+                | ["vendors", _]
+                | ["exports", "failed"],
                 _,
             ) => Err(ApiError::MethodNotAllowed),
             _ => Err(ApiError::NotFound(format!("no such resource: {}", request.uri().path()))),

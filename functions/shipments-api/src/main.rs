@@ -2,6 +2,7 @@
 
 use lambda_http::{Body, Error, Request, service_fn};
 use shipments_api::ShipmentsApi;
+use shipsync_planner::{ExportPlanner, PlannerConfig};
 use shipsync_platform::{ApiConfig, aws_sdk_config, dynamodb_client, init_tracing};
 use shipsync_store::Store;
 
@@ -9,8 +10,11 @@ use shipsync_store::Store;
 async fn main() -> Result<(), Error> {
     init_tracing();
     let config = ApiConfig::from_env()?;
+    let planner_config = PlannerConfig::from_env()?;
     let aws = aws_sdk_config().await;
-    let api = ShipmentsApi::new(Store::new(dynamodb_client(&aws), config.table_name));
+    let planner =
+        ExportPlanner::new(aws_sdk_sqs::Client::new(&aws), aws_sdk_scheduler::Client::new(&aws), planner_config);
+    let api = ShipmentsApi::new(Store::new(dynamodb_client(&aws), config.table_name), planner);
     let api = &api;
     lambda_http::run(service_fn(move |request: Request| async move {
         let response = api.handle(shipments_api::from_lambda(request)).await;

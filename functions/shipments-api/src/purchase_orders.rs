@@ -40,7 +40,7 @@ impl ShipmentsApi {
 }
 
 /// `page` and `per_page`, read as for shipments; search filters are not offered here.
-fn paging(request: &ApiRequest, principal: &Principal) -> Result<Paging, ApiError> {
+pub(crate) fn paging(request: &ApiRequest, principal: &Principal) -> Result<Paging, ApiError> {
     let params: Vec<(String, String)> =
         query_pairs(request).into_iter().filter(|(key, _)| key == "page" || key == "per_page").collect();
     Ok(parse_shipment_query(&params, principal.time_zone)?.paging)

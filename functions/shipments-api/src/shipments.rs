@@ -4,6 +4,7 @@ use http::StatusCode;
 use serde_json::json;
 use shipsync_domain::access::Principal;
 use shipsync_domain::carrier::Carrier;
+use shipsync_domain::export::{ExportReason, plan_new_export};
 use shipsync_domain::ids::{PurchaseOrderId, ShipmentId};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::search::{parse_shipment_query, plan_search};
@@ -30,8 +31,13 @@ impl ShipmentsApi {
         let input = body.shipment.into_input();
         let (retailer, carriers) = self.retailer(principal).await?;
         let mut reserved_ids = None;
+        let mut channel_store = None;
         for _ in 0..WRITE_ATTEMPTS {
             let mut po = self.visible_purchase_order(principal, purchase_order_id).await?;
+            let store = match &channel_store {
+                Some(store) => store,
+                None => channel_store.insert(self.channel_store_of(&po).await?),
+            };
             let now = self.now();
             let context = ShipmentContext { purchase_order: &po, carriers: &carriers, fees: retailer.fees, now };
             let draft = draft_new_shipment(context, &input)?;
@@ -41,12 +47,24 @@ impl ShipmentsApi {
                 None => reserved_ids.insert(self.store.allocate_ids(draft.ids_needed()).await.map_err(store_error)?),
             };
             po.apply_fulfillment(&draft.fulfillment_change)?;
-            let shipment = draft.finish(&mut ids.clone())?;
+            let mut shipment = draft.finish(&mut ids.clone())?;
             po.version += 1;
             po.updated_at = now;
+            let (export_state, delivery) = plan_new_export(&store.export, input.export, now);
+            shipment.export.state = export_state;
+            // Planned before the shipment is written, so that a shipment is never written without
+            // its plan; the exporter retries a request that arrives before the shipment does.
+            if let Some(delivery) = delivery {
+                self.deliver(shipment.id, ExportReason::Scheduled, delivery).await?;
+            }
             match self.store.create_shipment(&shipment, &po).await {
                 Ok(()) => {
-                    info!(shipment_id = %shipment.id, purchase_order_id = %po.id, "shipment created");
+                    info!(shipment_id = %shipment.id, purchase_order_id = %po.id, export = shipment.export.state.name(), "shipment created");
+                    if let Err(problem) = self.release_order_if_shipped(&po, store, &shipment).await {
+                        // The shipment stands; its order's waiting shipments stay visible as waiting
+                        // and can be exported by hand.
+                        tracing::error!(shipment_id = %shipment.id, ?problem, "could not release the order's shipments");
+                    }
                     let view = ShipmentView::new(&shipment, retailer.fees);
                     return Ok(json_response(StatusCode::CREATED, &json!({ "shipment": view })));
                 }
@@ -160,7 +178,7 @@ impl ShipmentsApi {
         }
     }
 
-    async fn visible_shipment(&self, principal: &Principal, id: ShipmentId) -> Result<Shipment, ApiError> {
+    pub(crate) async fn visible_shipment(&self, principal: &Principal, id: ShipmentId) -> Result<Shipment, ApiError> {
         match self.store.shipment(id).await.map_err(store_error)? {
             Some(shipment) if principal.can_see(shipment.retailer_id, shipment.vendor_id) => Ok(shipment),
             _ => Err(ApiError::NotFound(format!("shipment {id} not found"))),

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod carrier;
 pub mod error;
+pub mod export;
 pub mod ids;
 pub mod money;
 pub mod purchase_order;

@@ -3,6 +3,7 @@
 
 use crate::ValidationErrors;
 use crate::carrier::{Carrier, CarrierRef};
+use crate::export::{ExportState, ShipmentExport};
 use crate::ids::{
     CarrierId, OrderItemId, PurchaseOrderId, RetailerId, ShipmentId, ShipmentItemId, StoreId, TrackingId, VendorId,
     check_id,
@@ -43,6 +44,8 @@ pub struct Shipment {
     /// When the vendor invoice reference was entered.
     pub invoiced_at: Option<DateTime<Utc>>,
     pub sync: SyncState,
+    #[serde(default)]
+    pub export: ShipmentExport,
     /// Bumped on every write; writes are conditional on it.
     pub version: u64,
 }
@@ -117,6 +120,10 @@ pub struct ShipmentInput {
     pub shipper_shipping_cost: Patch<String>,
     pub items: Option<Vec<ItemInput>>,
     pub trackings: Option<Vec<TrackingInput>>,
+    /// Create only: export automatically (`true`) or only on request (`false`), whatever the store says.
+    pub export: Option<bool>,
+    /// Create only: whether the channel notifies the customer, whatever the vendor and store say.
+    pub notify_customer: Option<bool>,
 }
 
 /// One entry of `shipment_items_attributes`. With an `id` it changes (or, with `_destroy`,
@@ -274,6 +281,11 @@ pub fn draft_new_shipment(
             updated_at: context.now,
             invoiced_at,
             sync: SyncState::default(),
+            export: ShipmentExport {
+                export_override: input.export,
+                notify_override: input.notify_customer,
+                ..ShipmentExport::default()
+            },
             version: 1,
         },
         new_item_ids,
@@ -407,6 +419,12 @@ pub fn draft_shipment_update(
         check_distinct_trackings(&shipment.trackings, &mut errors);
     }
     check_distinct_serial_codes(&shipment.items, &mut errors);
+    if input.export.is_some_and(|given| Some(given) != current.export.export_override) {
+        errors.push("export", "can only be set when the shipment is created; use the export action to export now");
+    }
+    if input.notify_customer.is_some_and(|given| Some(given) != current.export.notify_override) {
+        errors.push("notify_customer", "can only be set when the shipment is created");
+    }
 
     let fulfillment_change = fulfillment_change(&current.items, &shipment.items);
     check_quantities(
@@ -436,8 +454,13 @@ fn refuse_update_markers(field: &str, id: Option<u64>, destroy: bool, errors: &m
 
 /// Refuses changes to the fields that a channel or accounting already received.
 fn check_locks(current: &Shipment, updated: &Shipment, errors: &mut ValidationErrors) {
-    if current.sync.shipping_details_locked() {
-        let why = "is readonly: the shipment has been exported to its channel";
+    let exporting = matches!(current.export.state, ExportState::Exporting { .. });
+    if current.sync.shipping_details_locked() || exporting {
+        let why = if exporting {
+            "is readonly: the shipment is being exported to its channel"
+        } else {
+            "is readonly: the shipment has been exported to its channel"
+        };
         if updated.carrier.id != current.carrier.id {
             errors.push("shipper_id", why);
         }

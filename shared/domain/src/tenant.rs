@@ -29,6 +29,10 @@ pub struct Vendor {
     pub id: VendorId,
     pub retailer_id: RetailerId,
     pub name: String,
+    /// Overrides the store's `send_tracking` for this vendor's shipments (Duoplane: "deactivate
+    /// notifications for a specific vendor"); `None` follows the store.
+    #[serde(default)]
+    pub notify_customer: Option<bool>,
 }
 
 /// The kind of sales channel a store is.
@@ -39,6 +43,20 @@ pub enum ChannelKind {
     Amazon,
     Ebay,
     BackMarket,
+    /// Records exports in shipsync's own table: for the local stack, which has no internet.
+    Local,
+}
+
+impl ChannelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelKind::Shopify => "shopify",
+            ChannelKind::Amazon => "amazon",
+            ChannelKind::Ebay => "ebay",
+            ChannelKind::BackMarket => "back_market",
+            ChannelKind::Local => "local",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,4 +65,17 @@ pub struct Store {
     pub retailer_id: RetailerId,
     pub name: String,
     pub channel: ChannelKind,
+    #[serde(default)]
+    pub export: crate::export::ExportSettings,
+    #[serde(default)]
+    pub connection: ChannelConnection,
+}
+
+/// Where a store's channel is. Its credentials are kept apart and never shown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelConnection {
+    /// Shopify: `my-shop.myshopify.com`.
+    pub shop_domain: Option<String>,
+    /// Replaces the channel's real address (a local fake in tests).
+    pub base_url: Option<String>,
 }

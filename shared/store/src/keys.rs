@@ -22,6 +22,19 @@ pub fn vendor(id: VendorId) -> String {
 pub fn store(id: u64) -> String {
     format!("STORE#{id}")
 }
+pub fn store_secret(id: shipsync_domain::ids::StoreId) -> String {
+    format!("STORESECRET#{id}")
+}
+pub fn channel_order(store: shipsync_domain::ids::StoreId, channel_order_id: &str) -> String {
+    format!("ORDER#{store}#{channel_order_id}")
+}
+pub fn local_export(shipment: ShipmentId) -> String {
+    format!("LOCALEXPORT#{shipment}")
+}
+/// Partition of the attention index: what needs a person (failed exports, later order problems).
+pub fn retailer_attention(id: RetailerId) -> String {
+    format!("RETAILER#{id}#ATTENTION")
+}
 pub fn purchase_order_reference(reference: &str) -> String {
     format!("POREF#{reference}")
 }

@@ -11,10 +11,12 @@ pub mod schema;
 mod search;
 mod sequence;
 mod shipments;
+mod stores;
 mod tenants;
 
 pub use error::StoreError;
 pub use search::SearchPage;
+pub use stores::{ChannelCredentials, ChannelOrder};
 
 use aws_sdk_dynamodb::Client;
 use std::sync::Arc;

@@ -1,15 +1,18 @@
 //! Purchase orders.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use shipsync_domain::ids::{PurchaseOrderId, RetailerId, VendorId};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::search::{Paging, TimeRange};
 
-use crate::codec::{Item, item, n, s};
+use crate::codec::{Item, item, key, n, s};
 use crate::keys::{self, PK, PURCHASE_ORDER};
 use crate::schema::{BY_RETAILER_CREATED, BY_VENDOR_CREATED};
 use crate::search::{Filter, SearchPage};
 use crate::{Store, StoreError};
+
+/// The attribute of a channel order record that lists its purchase orders.
+pub(crate) const CHANNEL_ORDER_IDS: &str = "purchase_order_ids";
 
 /// The record that keeps purchase order numbers unique within a retailer.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -69,6 +72,20 @@ impl Store {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let mut steps = steps;
+        if let Some(channel_order_id) = &po.channel_order_id {
+            // The channel order lists its purchase orders, to tell when the whole order has shipped.
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::retailer(po.retailer_id), &keys::channel_order(po.store_id, channel_order_id))))
+                .update_expression("SET #ids = list_append(if_not_exists(#ids, :empty), :new)")
+                .expression_attribute_names("#ids", CHANNEL_ORDER_IDS)
+                .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+                .expression_attribute_values(":new", AttributeValue::L(vec![n(po.id)]))
+                .build()
+                .map_err(|error| StoreError::Corrupt { key: keys::purchase_order(po.id), reason: error.to_string() })?;
+            steps.push(TransactWriteItem::builder().update(update).build());
+        }
         self.transact(steps, |_| StoreError::AlreadyExists(format!("purchase order number {:?}", po.public_reference)))
             .await
     }

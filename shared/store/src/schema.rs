@@ -9,7 +9,10 @@
 //! | purchase order number (uniqueness) | `RETAILER#<id>` | `POREF#<number>` | |
 //! | API user | `APIUSER#<key>` | `APIUSER` | |
 //! | purchase order | `PO#<id>` | `PO` | gsi1 `RETAILER#<id>#POS`, gsi2 `VENDOR#<id>#POS` |
-//! | shipment | `SHIPMENT#<id>` | `SHIPMENT` | gsi1, gsi2, gsi3, gsi4 (below) |
+//! | shipment | `SHIPMENT#<id>` | `SHIPMENT` | gsi1, gsi2, gsi3, gsi4, gsi5 when its export failed |
+//! | store credentials | `RETAILER#<id>` | `STORESECRET#<id>` | |
+//! | channel order | `RETAILER#<id>` | `ORDER#<store>#<channel order id>` | |
+//! | local channel export | `LOCALEXPORT#<shipment>` | `EXPORT` | |
 //! | id sequence | `SEQUENCE` | `ids` | |
 //!
 //! Access patterns, each one key lookup or one key-condition query (never a scan):
@@ -25,6 +28,10 @@
 //! | shipments of a vendor by creation time; every vendor user's search | `by_vendor_created` (gsi2): `VENDOR#<id>#SHIPMENTS`, `<created>#<id>` |
 //! | shipments of a retailer changed since (updated_at_min/max) | `by_retailer_updated` (gsi3): `RETAILER#<id>#SHIPMENTS`, `<updated>#<id>` |
 //! | shipments of a purchase order (purchase_order_number) | `by_purchase_order` (gsi4): `PO#<id>#SHIPMENTS`, `<created>#<id>` |
+//! | what needs a person: failed exports (sparse: only such records have the keys) | `by_attention` (gsi5): `RETAILER#<id>#ATTENTION`, `<since>#<id>` |
+//! | the purchase orders of a channel order (is the order fully shipped?) | GetItem `RETAILER#<id>` / `ORDER#<store>#<channel order id>`, consistent |
+//! | a store, its credentials (kept apart), a retailer's stores or vendors | GetItem / Query `RETAILER#<id>`, begins_with `STORE#` / `VENDOR#` |
+//! | exports the local channel recorded | GetItem `LOCALEXPORT#<shipment>` |
 //! | customer name, tracking (partial), invoice reference, other time ranges | filters on the chosen index's query, over projected attributes |
 //! | a new id | UpdateItem ADD on `SEQUENCE` |
 //!
@@ -67,8 +74,11 @@ pub const BY_RETAILER_UPDATED: IndexDefinition =
 pub const BY_PURCHASE_ORDER: IndexDefinition =
     IndexDefinition { name: "by_purchase_order", partition_key: "gsi4pk", sort_key: "gsi4sk" };
 
-pub const INDEXES: [IndexDefinition; 4] =
-    [BY_RETAILER_CREATED, BY_VENDOR_CREATED, BY_RETAILER_UPDATED, BY_PURCHASE_ORDER];
+pub const BY_ATTENTION: IndexDefinition =
+    IndexDefinition { name: "by_attention", partition_key: "gsi5pk", sort_key: "gsi5sk" };
+
+pub const INDEXES: [IndexDefinition; 5] =
+    [BY_RETAILER_CREATED, BY_VENDOR_CREATED, BY_RETAILER_UPDATED, BY_PURCHASE_ORDER, BY_ATTENTION];
 
 /// The table's key attributes (all strings): `pk`, `sk`, then each index's two.
 pub fn key_attributes() -> Vec<&'static str> {

@@ -1,8 +1,10 @@
 //! Shipments, written together with their purchase order's fulfilled quantities.
 
+use crate::search::{Filter, SearchPage};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-use shipsync_domain::ids::ShipmentId;
+use shipsync_domain::ids::{PurchaseOrderId, RetailerId, ShipmentId};
 use shipsync_domain::purchase_order::PurchaseOrder;
+use shipsync_domain::search::{Paging, TimeRange};
 use shipsync_domain::search::{search_name_text, search_tracking_text};
 use shipsync_domain::shipment::Shipment;
 use shipsync_domain::time::sortable_time;
@@ -10,8 +12,16 @@ use shipsync_domain::time::sortable_time;
 use crate::codec::{Item, item, n, s};
 use crate::keys::{self, PK, SHIPMENT};
 use crate::purchase_orders::put_purchase_order_if_unchanged;
-use crate::schema::{BY_PURCHASE_ORDER, BY_RETAILER_CREATED, BY_RETAILER_UPDATED, BY_VENDOR_CREATED};
+use crate::schema::{BY_ATTENTION, BY_PURCHASE_ORDER, BY_RETAILER_CREATED, BY_RETAILER_UPDATED, BY_VENDOR_CREATED};
 use crate::{Store, StoreError};
+use shipsync_domain::export::ExportState;
+
+const LOCAL_EXPORT: &str = "EXPORT";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LocalExport {
+    payload: String,
+}
 
 /// Separates tracking numbers in `tracking_search`; no normalized number contains it.
 const TRACKING_SEPARATOR: &str = "\n";
@@ -50,6 +60,10 @@ fn shipment_item(shipment: &Shipment) -> Result<Item, StoreError> {
     }
     if let Some(time) = shipment.invoiced_at {
         item.insert("invoiced_at".into(), s(sortable_time(time)));
+    }
+    if let ExportState::Failed { failed_at, .. } = &shipment.export.state {
+        item.insert(BY_ATTENTION.partition_key.into(), s(keys::retailer_attention(shipment.retailer_id)));
+        item.insert(BY_ATTENTION.sort_key.into(), s(keys::by_time(*failed_at, id)));
     }
     Ok(item)
 }
@@ -97,6 +111,57 @@ impl Store {
 
     pub async fn shipment(&self, id: ShipmentId) -> Result<Option<Shipment>, StoreError> {
         self.get(keys::shipment(id), SHIPMENT).await
+    }
+
+    /// A page of a retailer's shipments whose export failed, oldest failure first.
+    pub async fn failed_exports(
+        &self,
+        retailer_id: RetailerId,
+        paging: Paging,
+    ) -> Result<SearchPage<Shipment>, StoreError> {
+        let partition = keys::retailer_attention(retailer_id);
+        self.search_index(BY_ATTENTION, partition, TimeRange::default(), Filter::default(), paging).await
+    }
+
+    /// Every shipment of a purchase order (at most a page of 250; an order has far fewer).
+    pub async fn shipments_of_purchase_order(&self, id: PurchaseOrderId) -> Result<Vec<Shipment>, StoreError> {
+        let paging = Paging { page: 1, per_page: shipsync_domain::search::MAX_PER_PAGE };
+        let partition = keys::purchase_order_shipments(id);
+        Ok(self
+            .search_index(BY_PURCHASE_ORDER, partition, TimeRange::default(), Filter::default(), paging)
+            .await?
+            .records)
+    }
+
+    /// A purchase order read consistently: a write that just finished is seen.
+    pub async fn purchase_order_now(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, StoreError> {
+        self.count_call();
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(crate::codec::key(keys::purchase_order(id), keys::PURCHASE_ORDER)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::unavailable("GetItem"))?;
+        output.item.map(crate::codec::record).transpose()
+    }
+
+    /// Records what the local channel received (the local stack's stand-in for a real channel).
+    pub async fn record_local_export(
+        &self,
+        shipment: ShipmentId,
+        payload: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let record = LocalExport { payload: payload.to_string() };
+        self.put(item(keys::local_export(shipment), LOCAL_EXPORT, &record)?).await
+    }
+
+    /// What the local channel received for a shipment, if anything.
+    pub async fn local_export(&self, shipment: ShipmentId) -> Result<Option<serde_json::Value>, StoreError> {
+        let record: Option<LocalExport> = self.get(keys::local_export(shipment), LOCAL_EXPORT).await?;
+        Ok(record.and_then(|r| serde_json::from_str(&r.payload).ok()))
     }
 
     /// Runs a transaction; a failed condition on step `i` becomes `on_condition(i)`.

@@ -4,8 +4,9 @@
 use std::process::ExitCode;
 
 use rust_decimal::Decimal;
+use shipsync_domain::export::ExportSettings;
 use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder};
-use shipsync_domain::tenant::{ChannelKind, FeeSettings};
+use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings};
 use shipsync_store::Store;
 use shipsync_store::schema::create_table;
 use shipsync_tools::args::Args;
@@ -16,7 +17,8 @@ const USAGE: &str =
   create-table
   create-retailer  --name NAME [--no-shipping-fees] [--no-handling-fees] [--no-tax]
   create-vendor    --retailer ID --name NAME
-  create-store     --retailer ID --name NAME --channel shopify|amazon|ebay|back_market
+  create-store     --retailer ID --name NAME --channel shopify|amazon|ebay|back_market [--shop-domain X.myshopify.com]
+                   (then set export settings and credentials with PUT /stores/{id}.json)
   create-carrier   --retailer ID --name NAME [--scac CODE]
   create-api-user  --retailer ID [--vendor ID] [--time-zone Area/City]
   create-purchase-order --retailer ID --vendor ID --store ID --number PO-1 --customer NAME
@@ -71,10 +73,21 @@ async fn run() -> Result<String, String> {
             let channel: ChannelKind =
                 serde_json::from_value(serde_json::Value::String(args.required("channel")?.to_owned()))
                     .map_err(|_| "--channel must be shopify, amazon, ebay or back_market".to_owned())?;
-            let created =
-                provision::create_store(&store, args.required_parsed("retailer")?, args.required("name")?, channel)
-                    .await
-                    .map_err(failed)?;
+            if channel == ChannelKind::Local {
+                return Err("the local channel is only for the local stack".to_owned());
+            }
+            let connection =
+                ChannelConnection { shop_domain: args.value("shop-domain").map(str::to_owned), base_url: None };
+            let created = provision::create_store(
+                &store,
+                args.required_parsed("retailer")?,
+                args.required("name")?,
+                channel,
+                ExportSettings::default(),
+                connection,
+            )
+            .await
+            .map_err(failed)?;
             Ok(format!("store {} created", created.id))
         }
         Some("create-carrier") => {

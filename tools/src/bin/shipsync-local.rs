@@ -1,13 +1,16 @@
-//! The local stack: moto for DynamoDB, the table as the template declares it, demo data, and the
-//! shipments API served on a local port through the Lambda's own handler.
+//! The local stack: moto for DynamoDB, SQS and Scheduler, the resources as the template declares
+//! them, demo data, the shipments API served on a local port through the Lambda's own handler,
+//! and a runner that fires due schedules and feeds the export queue to the exporter.
 
 use std::process::ExitCode;
 
+use exporter::{Exporter, ExporterConfig};
 use shipments_api::ShipmentsApi;
-use shipsync_store::schema::create_table;
 use shipsync_tools::args::Args;
+use shipsync_tools::local_aws::{LocalAws, MAX_RECEIVES};
 use shipsync_tools::moto::MotoServer;
-use shipsync_tools::{demo, local_server, store_at};
+use shipsync_tools::runner::Runner;
+use shipsync_tools::{demo, local_server};
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage: shipsync-local [--port 3000] [--table shipsync-local] [--endpoint URL]
@@ -41,8 +44,9 @@ async fn run() -> Result<(), String> {
             (moto.endpoint.clone(), Some(moto))
         }
     };
-    let store = store_at(&endpoint, &table).await;
-    create_table(store.client(), &table).await.map_err(|e| format!("creating table {table}: {e:?}"))?;
+    // Failed exports come back after 10 s here, not the deployed queue's minutes.
+    let aws = LocalAws::provision(&endpoint, &table, 10).await.map_err(|e| e.to_string())?;
+    let store = aws.store.clone();
 
     let empty = store.is_empty().await.map_err(|e| format!("reading table {table}: {e:?}"))?;
     if empty {
@@ -51,7 +55,19 @@ async fn run() -> Result<(), String> {
     } else {
         println!("shipsync local stack: table {table} already has data; API on http://127.0.0.1:{port}");
     }
-    local_server::serve(listener, ShipmentsApi::new(store)).await.map_err(|e| e.to_string())
+
+    let config = ExporterConfig {
+        queue_url: aws.planner.queue_url.clone(),
+        max_receives: MAX_RECEIVES,
+        allow_local_channel: true,
+    };
+    let exporter = Exporter::new(store.clone(), aws.sqs.clone(), reqwest::Client::new(), config);
+    let runner = Runner::new(aws.clone(), exporter);
+    let api = ShipmentsApi::new(store, aws.export_planner()).allowing_local_channel();
+    tokio::select! {
+        served = local_server::serve(listener, api) => served.map_err(|e| e.to_string()),
+        () = runner.run() => Ok(()),
+    }
 }
 
 fn print_welcome(port: u16, endpoint: &str, demo: &demo::Demo) {
@@ -76,6 +92,9 @@ curl -s -u '{key}:{password}' -X POST {base}/purchase_orders/{po_id}/shipments.j
        "shipment_items_attributes": [{{"order_item_id": {item1}, "quantity": 1}}, {{"order_item_id": {item2}, "quantity": 2}}],
        "shipment_trackings_attributes": [{{"tracking": "1Z999AA10123456784"}}]}}}}'
 
+It is planned for one minute from now (the demo store's delay). Watch it go out to the local channel:
+      curl -s -u '{key}:{password}' {base}/shipments/<id>.json   (export_state: scheduled, then exported)
+      or export it at once: curl -s -u '{key}:{password}' -X POST {base}/shipments/<id>/export.json
 Then: curl -sg -u '{key}:{password}' '{base}/shipments.json?search[tracking]=1Z999'
       curl -sg -u '{key}:{password}' '{base}/purchase_orders.json'
 Press Ctrl-C to stop.

@@ -1,0 +1,254 @@
+//! The exporter: an SQS consumer that takes export requests, re-reads each shipment, and exports
+//! it to its channel if it is still due, never twice.
+//!
+//! Never twice rests on three things: a claim (a conditional write) before the channel call, so
+//! two deliveries cannot both call; a claim that outlives its attempt (a crash, a timeout after
+//! sending) makes the next attempt ask the channel first and adopt what it finds; and the
+//! exported state, written after success, ends every later delivery.
+
+mod connector;
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Duration, Utc};
+use shipsync_domain::export::{ExportAction, ExportRequest, ExportState, decide_export};
+use shipsync_domain::shipment::Shipment;
+use shipsync_store::{Store, StoreError};
+use tracing::{Instrument, error, info, info_span, warn};
+
+pub use connector::{Connector, build_export_order};
+
+/// Where the time comes from; tests set it.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// How long a request for a shipment that is not there yet is retried: a shipment's export is
+/// planned just before the shipment is written, so its first message may arrive first.
+const MISSING_SHIPMENT_GRACE: Duration = Duration::minutes(5);
+
+/// The longest wait spent inside one invocation before retrying a channel call; longer waits
+/// go back to the queue.
+const IN_PROCESS_WAIT: StdDuration = StdDuration::from_secs(10);
+
+/// Channel calls tried in one invocation before the message goes back to the queue.
+const CALLS_PER_DELIVERY: u32 = 3;
+
+#[derive(Debug, Clone)]
+pub struct ExporterConfig {
+    /// `SHIPSYNC_EXPORT_QUEUE_URL`: to lengthen a message's wait when a channel asks for it.
+    pub queue_url: String,
+    /// `SHIPSYNC_EXPORT_MAX_RECEIVES`: the queue's redrive `maxReceiveCount`. On the last
+    /// receive, a failing export is marked failed before the message goes to the dead-letter queue.
+    pub max_receives: u32,
+    /// `SHIPSYNC_ALLOW_LOCAL_CHANNEL`: only the local stack sets it.
+    pub allow_local_channel: bool,
+}
+
+#[derive(Clone)]
+pub struct Exporter {
+    store: Store,
+    sqs: aws_sdk_sqs::Client,
+    http: reqwest::Client,
+    config: ExporterConfig,
+    clock: Clock,
+}
+
+/// Why a message must be delivered again.
+#[derive(Debug)]
+struct Retry {
+    reason: String,
+    /// Wait at least this long (the channel's `Retry-After`), if longer than the queue's own.
+    after: Option<StdDuration>,
+}
+
+impl Retry {
+    fn because(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), after: None }
+    }
+}
+
+impl From<StoreError> for Retry {
+    fn from(error: StoreError) -> Self {
+        Retry::because(format!("store: {error}"))
+    }
+}
+
+impl Exporter {
+    pub fn new(store: Store, sqs: aws_sdk_sqs::Client, http: reqwest::Client, config: ExporterConfig) -> Self {
+        Self { store, sqs, http, config, clock: Arc::new(Utc::now) }
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// Handles a batch; each record succeeds or fails on its own.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut failures = Vec::new();
+        for message in event.records {
+            let id = message.message_id.clone().unwrap_or_default();
+            let span = info_span!("export_message", message_id = %id);
+            if let Err(retry) = self.process(&message).instrument(span).await {
+                warn!(message_id = %id, reason = %retry.reason, "export will be retried");
+                if let Some(after) = retry.after {
+                    self.delay_redelivery(&message, after).await;
+                }
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failures.push(failure);
+            }
+        }
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failures;
+        response
+    }
+
+    async fn process(&self, message: &SqsMessage) -> Result<(), Retry> {
+        let body = message.body.as_deref().unwrap_or_default();
+        let request: ExportRequest = serde_json::from_str(body).map_err(|error| {
+            // Never deleted: after its last receive it rests in the dead-letter queue, for a person.
+            error!(%error, body, "unreadable export request");
+            Retry::because("unreadable export request")
+        })?;
+        let now = self.now();
+        let Some(shipment) = self.store.shipment(request.shipment_id).await? else {
+            let age = sent_at(message).map(|sent| now - sent).unwrap_or_default();
+            if age < MISSING_SHIPMENT_GRACE {
+                return Err(Retry::because("shipment not written yet"));
+            }
+            warn!(shipment_id = %request.shipment_id, "export request for a shipment that does not exist: dropped");
+            return Ok(());
+        };
+        match decide_export(&shipment, now) {
+            ExportAction::Skip(why) => {
+                info!(shipment_id = %shipment.id, reason = ?request.reason, why, "nothing to export");
+                Ok(())
+            }
+            ExportAction::Busy => Err(Retry::because("another attempt is exporting it")),
+            ExportAction::Export { check_channel_first } => {
+                let claimed = shipment.claim_export(now);
+                match self.store.update_shipment(&claimed, None).await {
+                    Ok(()) => self.export(claimed, check_channel_first, receive_count(message)).await,
+                    Err(StoreError::Conflict(_)) => Err(Retry::because("the shipment changed while claiming it")),
+                    Err(other) => Err(other.into()),
+                }
+            }
+        }
+    }
+
+    /// Calls the channel for a claimed shipment and records the outcome.
+    async fn export(&self, claimed: Shipment, check_channel_first: bool, receives: u32) -> Result<(), Retry> {
+        let connector =
+            match Connector::for_shipment(&self.store, &self.http, &claimed, self.config.allow_local_channel).await {
+                Ok(connector) => connector,
+                Err(connector::Problem::Store(error)) => return Err(error.into()),
+                Err(connector::Problem::Refused(message)) => return self.record_failure(&claimed, message).await,
+            };
+        let mut check_first = check_channel_first;
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            match connector.export(&claimed, check_first).await {
+                Err(shipsync_channels::ChannelError::Retryable { message, retry_after })
+                    if attempt < CALLS_PER_DELIVERY && retry_after.unwrap_or_default() <= IN_PROCESS_WAIT =>
+                {
+                    let wait = retry_after.unwrap_or(StdDuration::from_millis(500 << attempt));
+                    warn!(shipment_id = %claimed.id, %message, ?wait, "channel call failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    // The failed call may have reached the channel.
+                    check_first = true;
+                }
+                other => break other,
+            }
+        };
+        match outcome {
+            Ok(fulfillment) => {
+                info!(shipment_id = %claimed.id, channel_ids = ?fulfillment.channel_ids, adopted = fulfillment.adopted, "exported");
+                self.record(&claimed, |current, now| {
+                    matches!(current.export.state, ExportState::Exporting { .. })
+                        .then(|| current.exported(now, fulfillment.channel_ids.clone(), connector.notify_customer()))
+                })
+                .await
+            }
+            Err(shipsync_channels::ChannelError::Permanent { message }) => self.record_failure(&claimed, message).await,
+            Err(shipsync_channels::ChannelError::Retryable { message, retry_after }) => {
+                if receives >= self.config.max_receives {
+                    let message = format!("gave up after {receives} deliveries: {message}");
+                    self.record_failure(&claimed, message.clone()).await?;
+                    // Failing it once more sends the message to the dead-letter queue.
+                    return Err(Retry::because(message));
+                }
+                self.record(&claimed, |current, now| {
+                    matches!(current.export.state, ExportState::Exporting { .. })
+                        .then(|| current.export_retry(now, message.clone()))
+                })
+                .await?;
+                Err(Retry { reason: message, after: retry_after })
+            }
+        }
+    }
+
+    async fn record_failure(&self, claimed: &Shipment, message: String) -> Result<(), Retry> {
+        error!(shipment_id = %claimed.id, %message, "export failed");
+        self.record(claimed, |current, now| {
+            matches!(current.export.state, ExportState::Exporting { .. })
+                .then(|| current.export_failed(now, message.clone()))
+        })
+        .await
+    }
+
+    /// Writes an outcome. If the shipment changed meanwhile (costs edited during the call), the
+    /// outcome is applied to the fresh copy, as long as it is still this attempt's to record.
+    async fn record(
+        &self,
+        claimed: &Shipment,
+        outcome: impl Fn(&Shipment, DateTime<Utc>) -> Option<Shipment>,
+    ) -> Result<(), Retry> {
+        let mut current = claimed.clone();
+        for _ in 0..5 {
+            let Some(next) = outcome(&current, self.now()) else { return Ok(()) };
+            match self.store.update_shipment(&next, None).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict(_)) => match self.store.shipment(claimed.id).await? {
+                    Some(fresh) => current = fresh,
+                    None => return Ok(()),
+                },
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(Retry::because("could not record the export outcome: the shipment kept changing"))
+    }
+
+    /// Keeps a message invisible for at least `after`, as the channel asked.
+    async fn delay_redelivery(&self, message: &SqsMessage, after: StdDuration) {
+        let Some(receipt) = message.receipt_handle.as_deref() else { return };
+        let seconds = i32::try_from(after.as_secs().clamp(1, 43_200)).unwrap_or(43_200);
+        let result = self
+            .sqs
+            .change_message_visibility()
+            .queue_url(&self.config.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(seconds)
+            .send()
+            .await;
+        if let Err(error) = result {
+            // The message comes back after the queue's own visibility timeout instead: still retried.
+            warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&error), "could not lengthen the retry wait");
+        }
+    }
+}
+
+fn receive_count(message: &SqsMessage) -> u32 {
+    message.attributes.get("ApproximateReceiveCount").and_then(|count| count.parse().ok()).unwrap_or(1)
+}
+
+fn sent_at(message: &SqsMessage) -> Option<DateTime<Utc>> {
+    let millis: i64 = message.attributes.get("SentTimestamp")?.parse().ok()?;
+    DateTime::from_timestamp_millis(millis)
+}

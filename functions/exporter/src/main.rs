@@ -1,0 +1,30 @@
+//! The exporter Lambda: wiring only.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use exporter::{Exporter, ExporterConfig};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use shipsync_platform::{ConfigError, aws_sdk_config, dynamodb_client, init_tracing, required_env};
+use shipsync_store::Store;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let table = required_env("SHIPSYNC_TABLE")?;
+    let config = ExporterConfig {
+        queue_url: required_env("SHIPSYNC_EXPORT_QUEUE_URL")?,
+        max_receives: required_env("SHIPSYNC_EXPORT_MAX_RECEIVES")?.parse().map_err(|_| ConfigError::Invalid {
+            name: "SHIPSYNC_EXPORT_MAX_RECEIVES",
+            reason: "not a number".into(),
+        })?,
+        allow_local_channel: std::env::var("SHIPSYNC_ALLOW_LOCAL_CHANNEL").is_ok_and(|v| v == "true"),
+    };
+    let aws = aws_sdk_config().await;
+    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
+    let exporter =
+        Exporter::new(Store::new(dynamodb_client(&aws), table), aws_sdk_sqs::Client::new(&aws), http, config);
+    let exporter = &exporter;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, Error>(exporter.handle(event.payload).await)
+    }))
+    .await
+}

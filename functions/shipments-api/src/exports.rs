@@ -1,0 +1,143 @@
+//! Export planning on the API side: a new shipment's first plan, the manual export, and the
+//! release of an order's waiting shipments once the whole order has shipped.
+
+use http::StatusCode;
+use serde_json::json;
+use shipsync_domain::access::Principal;
+use shipsync_domain::export::{Delivery, ExportReason, ExportRequest, ExportState, ExportWhen, scheduled};
+use shipsync_domain::ids::{PurchaseOrderId, ShipmentId};
+use shipsync_domain::purchase_order::PurchaseOrder;
+use shipsync_domain::shipment::Shipment;
+use shipsync_domain::tenant::Store as ChannelStore;
+use shipsync_http_api::{ApiError, ApiResponse, json_response};
+use shipsync_planner::PlanError;
+use shipsync_store::StoreError;
+use tracing::{error, info};
+
+use crate::dto::ShipmentView;
+use crate::{ShipmentsApi, WRITE_ATTEMPTS, path_id, store_error};
+
+/// A failure to queue or schedule: the caller should retry; nothing was recorded.
+pub(crate) fn plan_error(failure: PlanError) -> ApiError {
+    error!(error = ?failure, "could not plan an export");
+    ApiError::Unavailable
+}
+
+impl ShipmentsApi {
+    /// Delivers an export request now or at its time.
+    pub(crate) async fn deliver(
+        &self,
+        id: ShipmentId,
+        reason: ExportReason,
+        delivery: Delivery,
+    ) -> Result<(), ApiError> {
+        self.planner.deliver(ExportRequest { shipment_id: id, reason }, delivery).await.map_err(plan_error)
+    }
+
+    /// `POST /shipments/{id}/export.json`: exports now, whatever the delay or the store's setting.
+    pub(crate) async fn export_shipment(&self, principal: &Principal, id: &str) -> Result<ApiResponse, ApiError> {
+        let id: ShipmentId = path_id(id, "shipment")?;
+        let (retailer, _) = self.retailer(principal).await?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = self.visible_shipment(principal, id).await?;
+            let planned = current.export_now(self.now())?;
+            match self.store.update_shipment(&planned, None).await {
+                Ok(()) => {
+                    // Written first, then queued: a failure to queue answers 503 and a retry
+                    // queues again (a scheduled shipment may be exported now again).
+                    self.deliver(id, ExportReason::Manual, Delivery::Now).await?;
+                    info!(shipment_id = %id, "manual export queued");
+                    let view = ShipmentView::new(&planned, retailer.fees);
+                    return Ok(json_response(StatusCode::ACCEPTED, &json!({ "shipment": view })));
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(other) => return Err(store_error(other)),
+            }
+        }
+        Err(store_error(StoreError::Conflict("shipment")))
+    }
+
+    /// The store a purchase order came from.
+    pub(crate) async fn channel_store_of(&self, po: &PurchaseOrder) -> Result<ChannelStore, ApiError> {
+        self.store.channel_store(po.retailer_id, po.store_id).await.map_err(store_error)?.ok_or_else(|| {
+            error!(purchase_order_id = %po.id, store_id = %po.store_id, "purchase order's store not found");
+            ApiError::Internal
+        })
+    }
+
+    /// After a shipment is written on a store that exports whole orders: if the order is now
+    /// fully shipped, plans the export of every shipment that waited for it.
+    pub(crate) async fn release_order_if_shipped(
+        &self,
+        po: &PurchaseOrder,
+        store: &ChannelStore,
+        just_created: &Shipment,
+    ) -> Result<(), ApiError> {
+        if store.export.export_when != ExportWhen::OrderFullyShipped {
+            return Ok(());
+        }
+        let mut order_ids = match &po.channel_order_id {
+            Some(channel_order) => {
+                self.store
+                    .channel_order(po.retailer_id, po.store_id, channel_order)
+                    .await
+                    .map_err(store_error)?
+                    .purchase_order_ids
+            }
+            None => Vec::new(),
+        };
+        if !order_ids.contains(&po.id) {
+            order_ids.push(po.id);
+        }
+        // Read after our own write, consistently: whichever shipment completes the order sees it.
+        for id in &order_ids {
+            let complete = match self.store.purchase_order_now(*id).await.map_err(store_error)? {
+                Some(order) => order.is_fully_fulfilled(),
+                None => true,
+            };
+            if !complete {
+                return Ok(());
+            }
+        }
+        info!(purchase_order_id = %po.id, orders = order_ids.len(), "order fully shipped: releasing its shipments");
+        for id in order_ids {
+            self.release_waiting_shipments(id, store, just_created).await?;
+        }
+        Ok(())
+    }
+
+    async fn release_waiting_shipments(
+        &self,
+        po: PurchaseOrderId,
+        store: &ChannelStore,
+        just_created: &Shipment,
+    ) -> Result<(), ApiError> {
+        let mut shipments = self.store.shipments_of_purchase_order(po).await.map_err(store_error)?;
+        // The index may not show the shipment written a moment ago yet.
+        if just_created.purchase_order_id == po && !shipments.iter().any(|s| s.id == just_created.id) {
+            shipments.push(just_created.clone());
+        }
+        for shipment in shipments.into_iter().filter(|s| s.export.state == ExportState::WaitingForOrder) {
+            let mut current = shipment;
+            for _ in 0..WRITE_ATTEMPTS {
+                let now = self.now();
+                let Some(released) = current.order_shipped(now, store.export.delay()) else { break };
+                let ExportState::Scheduled { due_at } = released.export.state else { break };
+                let delivery = scheduled(due_at, now).1.unwrap_or(Delivery::Now);
+                // Planned before it is written: the exporter retries a request that comes early.
+                self.deliver(released.id, ExportReason::OrderShipped, delivery).await?;
+                match self.store.update_shipment(&released, None).await {
+                    Ok(()) => break,
+                    Err(StoreError::Conflict(_)) => {
+                        match self.store.shipment(released.id).await.map_err(store_error)? {
+                            Some(fresh) => current = fresh,
+                            None => break,
+                        }
+                    }
+                    Err(other) => return Err(store_error(other)),
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,323 @@
+//! Store settings (how and when shipments go to each sales channel), vendor notification
+//! overrides, and the list of failed exports. Retailer users only.
+
+use std::collections::BTreeMap;
+
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shipsync_domain::ValidationErrors;
+use shipsync_domain::access::Principal;
+use shipsync_domain::export::{CarrierMapping, ExportSettings, ExportWhen};
+use shipsync_domain::ids::{StoreId, VendorId};
+use shipsync_domain::search::Paging;
+use shipsync_domain::tenant::{ChannelConnection, ChannelKind, Store as ChannelStore, Vendor};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response};
+use shipsync_store::ChannelCredentials;
+
+use crate::dto::{Metadata, ShipmentView};
+use crate::{ShipmentsApi, path_id, store_error};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreEnvelope {
+    store: StoreBody,
+}
+
+/// A store as requests write it. Absent fields keep their value (or default, on create).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreBody {
+    name: Option<String>,
+    channel: Option<ChannelKind>,
+    shop_domain: Option<String>,
+    base_url: Option<String>,
+    export_shipments: Option<bool>,
+    shipment_export_delay_minutes: Option<u32>,
+    send_tracking: Option<bool>,
+    export_when: Option<ExportWhen>,
+    carrier_mappings: Option<Vec<CarrierMapping>>,
+    /// Write-only: never shown, never logged.
+    credentials: Option<BTreeMap<String, String>>,
+    // Readonly, accepted so that a client may send back what it read.
+    #[serde(default, rename = "id")]
+    _id: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "retailer_id")]
+    _retailer_id: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "credentials_set")]
+    _credentials_set: Option<serde::de::IgnoredAny>,
+}
+
+/// A store as responses show it: everything but the credentials.
+#[derive(Debug, Serialize)]
+struct StoreView {
+    id: u64,
+    retailer_id: u64,
+    name: String,
+    channel: ChannelKind,
+    shop_domain: Option<String>,
+    base_url: Option<String>,
+    export_shipments: bool,
+    shipment_export_delay_minutes: u32,
+    send_tracking: bool,
+    export_when: ExportWhen,
+    carrier_mappings: Vec<CarrierMapping>,
+    credentials_set: bool,
+}
+
+impl StoreView {
+    fn new(store: &ChannelStore, credentials_set: bool) -> Self {
+        Self {
+            id: store.id.get(),
+            retailer_id: store.retailer_id.get(),
+            name: store.name.clone(),
+            channel: store.channel,
+            shop_domain: store.connection.shop_domain.clone(),
+            base_url: store.connection.base_url.clone(),
+            export_shipments: store.export.export_shipments,
+            shipment_export_delay_minutes: store.export.shipment_export_delay_minutes,
+            send_tracking: store.export.send_tracking,
+            export_when: store.export.export_when,
+            carrier_mappings: store.export.carrier_mappings.clone(),
+            credentials_set,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VendorEnvelope {
+    vendor: VendorBody,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VendorBody {
+    /// `true`/`false` overrides the store's `send_tracking`; `null` follows it.
+    #[serde(default, deserialize_with = "present")]
+    notify_customer: Option<Option<bool>>,
+    #[serde(default, rename = "id")]
+    _id: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "name")]
+    _name: Option<serde::de::IgnoredAny>,
+}
+
+/// Tells a field sent as `null` from one left out.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<bool>>, D::Error> {
+    Option::<bool>::deserialize(deserializer).map(Some)
+}
+
+fn vendor_view(vendor: &Vendor) -> serde_json::Value {
+    json!({ "id": vendor.id.get(), "name": vendor.name, "notify_customer": vendor.notify_customer })
+}
+
+fn retailer_only(principal: &Principal) -> Result<(), ApiError> {
+    if principal.is_retailer_user() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("only a retailer's API users may do this".into()))
+    }
+}
+
+impl ShipmentsApi {
+    pub(crate) async fn create_store(
+        &self,
+        principal: &Principal,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        retailer_only(principal)?;
+        let body = json_body::<StoreEnvelope>(request)?.store;
+        let mut errors = ValidationErrors::new();
+        let name = body.name.clone().unwrap_or_default();
+        if name.trim().is_empty() {
+            errors.push("name", "is required");
+        }
+        let Some(channel) = body.channel else {
+            errors.push("channel", "is required: shopify, amazon, ebay or back_market");
+            return Err(errors.into());
+        };
+        errors.into_result(())?;
+        let id = *self.store.allocate_ids(1).await.map_err(store_error)?.start();
+        let store = ChannelStore {
+            id: StoreId::new_unchecked(id),
+            retailer_id: principal.retailer_id,
+            name: name.trim().to_owned(),
+            channel,
+            export: ExportSettings::default(),
+            connection: ChannelConnection::default(),
+        };
+        self.save_store(principal, store, body, StatusCode::CREATED).await
+    }
+
+    pub(crate) async fn update_store(
+        &self,
+        principal: &Principal,
+        id: &str,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        retailer_only(principal)?;
+        let current = self.own_store(principal, id).await?;
+        let body = json_body::<StoreEnvelope>(request)?.store;
+        if body.channel.is_some_and(|channel| channel != current.channel) {
+            return Err(ApiError::invalid("channel", "cannot change: create another store for another channel"));
+        }
+        self.save_store(principal, current, body, StatusCode::OK).await
+    }
+
+    /// Applies a request to a store, checks it, and saves it with its credentials.
+    async fn save_store(
+        &self,
+        principal: &Principal,
+        mut store: ChannelStore,
+        body: StoreBody,
+        status: StatusCode,
+    ) -> Result<ApiResponse, ApiError> {
+        let (_, carriers) = self.retailer(principal).await?;
+        let mut errors = ValidationErrors::new();
+        if let Some(name) = body.name.filter(|name| !name.trim().is_empty()) {
+            store.name = name.trim().to_owned();
+        }
+        if let Some(domain) = body.shop_domain {
+            store.connection.shop_domain = Some(domain.trim().to_owned()).filter(|d| !d.is_empty());
+        }
+        if let Some(url) = body.base_url {
+            let url = url.trim().trim_end_matches('/').to_owned();
+            if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+                errors.push("base_url", "must be an http(s) URL");
+            }
+            store.connection.base_url = Some(url).filter(|u| !u.is_empty());
+        }
+        let settings = &mut store.export;
+        settings.export_shipments = body.export_shipments.unwrap_or(settings.export_shipments);
+        settings.shipment_export_delay_minutes =
+            body.shipment_export_delay_minutes.unwrap_or(settings.shipment_export_delay_minutes);
+        settings.send_tracking = body.send_tracking.unwrap_or(settings.send_tracking);
+        settings.export_when = body.export_when.unwrap_or(settings.export_when);
+        if let Some(mappings) = body.carrier_mappings {
+            for (index, mapping) in mappings.iter().enumerate() {
+                if !carriers.iter().any(|carrier| carrier.id == mapping.shipper_id) {
+                    errors.push(
+                        format!("carrier_mappings[{index}].shipper_id"),
+                        format!("{} is not a carrier of this retailer", mapping.shipper_id),
+                    );
+                }
+            }
+            settings.carrier_mappings = mappings;
+        }
+        if let Err(problems) = settings.validate() {
+            for problem in problems.errors() {
+                errors.push(problem.field.clone(), problem.message.clone());
+            }
+        }
+        if store.channel == ChannelKind::Local && !self.allow_local_channel {
+            errors.push("channel", "local is offered only by the local stack");
+        }
+        if store.channel == ChannelKind::Shopify
+            && store.connection.shop_domain.is_none()
+            && store.connection.base_url.is_none()
+        {
+            errors.push("shop_domain", "is required for a Shopify store (my-shop.myshopify.com)");
+        }
+        if let Some(credentials) = &body.credentials
+            && store.channel == ChannelKind::Shopify
+            && !credentials.contains_key("access_token")
+        {
+            errors.push("credentials", "a Shopify store needs an access_token");
+        }
+        errors.into_result(())?;
+
+        if let Some(credentials) = body.credentials {
+            self.store
+                .save_credentials(store.retailer_id, store.id, &ChannelCredentials(credentials))
+                .await
+                .map_err(store_error)?;
+        }
+        self.store.save_channel_store(&store).await.map_err(store_error)?;
+        let credentials_set = self.credentials_set(&store).await?;
+        Ok(json_response(status, &json!({ "store": StoreView::new(&store, credentials_set) })))
+    }
+
+    pub(crate) async fn get_store(&self, principal: &Principal, id: &str) -> Result<ApiResponse, ApiError> {
+        retailer_only(principal)?;
+        let store = self.own_store(principal, id).await?;
+        let credentials_set = self.credentials_set(&store).await?;
+        Ok(json_response(StatusCode::OK, &json!({ "store": StoreView::new(&store, credentials_set) })))
+    }
+
+    pub(crate) async fn list_stores(&self, principal: &Principal) -> Result<ApiResponse, ApiError> {
+        retailer_only(principal)?;
+        let stores = self.store.channel_stores(principal.retailer_id).await.map_err(store_error)?;
+        let mut views = Vec::with_capacity(stores.len());
+        for store in &stores {
+            views.push(StoreView::new(store, self.credentials_set(store).await?));
+        }
+        Ok(json_response(StatusCode::OK, &json!({ "stores": views })))
+    }
+
+    async fn own_store(&self, principal: &Principal, id: &str) -> Result<ChannelStore, ApiError> {
+        let id: StoreId = path_id(id, "store")?;
+        self.store
+            .channel_store(principal.retailer_id, id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::NotFound(format!("store {id} not found")))
+    }
+
+    async fn credentials_set(&self, store: &ChannelStore) -> Result<bool, ApiError> {
+        let credentials = self.store.credentials(store.retailer_id, store.id).await.map_err(store_error)?;
+        Ok(!credentials.0.is_empty())
+    }
+
+    pub(crate) async fn list_vendors(&self, principal: &Principal) -> Result<ApiResponse, ApiError> {
+        retailer_only(principal)?;
+        let vendors = self.store.vendors(principal.retailer_id).await.map_err(store_error)?;
+        Ok(json_response(StatusCode::OK, &json!({ "vendors": vendors.iter().map(vendor_view).collect::<Vec<_>>() })))
+    }
+
+    pub(crate) async fn update_vendor(
+        &self,
+        principal: &Principal,
+        id: &str,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        retailer_only(principal)?;
+        let id: VendorId = path_id(id, "vendor")?;
+        let mut vendor = self
+            .store
+            .vendor(principal.retailer_id, id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::NotFound(format!("vendor {id} not found")))?;
+        let body = json_body::<VendorEnvelope>(request)?.vendor;
+        if let Some(notify) = body.notify_customer {
+            vendor.notify_customer = notify;
+            self.store.save_vendor(&vendor).await.map_err(store_error)?;
+        }
+        Ok(json_response(StatusCode::OK, &json!({ "vendor": vendor_view(&vendor) })))
+    }
+
+    pub(crate) async fn failed_exports(
+        &self,
+        principal: &Principal,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        retailer_only(principal)?;
+        let paging = crate::purchase_orders::paging(request, principal)?;
+        let (page, (retailer, _)) = tokio::try_join!(
+            async { self.store.failed_exports(principal.retailer_id, paging).await.map_err(store_error) },
+            self.retailer(principal)
+        )?;
+        let views: Vec<ShipmentView> = page.records.iter().map(|s| ShipmentView::new(s, retailer.fees)).collect();
+        let metadata = metadata(paging, views.len(), page.total_count);
+        Ok(json_response(StatusCode::OK, &json!({ "shipments": views, "metadata": metadata })))
+    }
+}
+
+pub(crate) fn metadata(paging: Paging, shown: usize, total_count: u64) -> Metadata {
+    Metadata {
+        total_count,
+        has_next_page: paging.offset() + (shown as u64) < total_count,
+        page: paging.page,
+        per_page: paging.per_page,
+    }
+}

@@ -1,0 +1,92 @@
+//! Sales channel clients. Each turns a shipment to export into the channel's own calls and its
+//! answers into a [`Fulfillment`] or a [`ChannelError`] that says whether a retry can help.
+
+mod shopify;
+
+pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
+
+use std::time::Duration;
+
+/// A shipment as a channel receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportOrder {
+    /// The order's id in the channel.
+    pub channel_order_id: String,
+    pub lines: Vec<ExportLine>,
+    pub tracking_numbers: Vec<String>,
+    /// The carrier as the channel names it.
+    pub carrier: String,
+    /// One URL per tracking number, when the store has a URL template for the carrier.
+    pub tracking_urls: Vec<String>,
+    pub notify_customer: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportLine {
+    /// The order line's id in the channel.
+    pub channel_line_item_id: String,
+    pub quantity: u32,
+    pub sku: String,
+}
+
+/// What the channel recorded: its ids for the fulfillments that carry the shipment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fulfillment {
+    pub channel_ids: Vec<String>,
+    /// Whether some of it was already there (found by tracking number) and adopted.
+    pub adopted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelError {
+    /// Worth trying again (rate limit, server error, timeout), after `retry_after` if the channel said.
+    #[error("{message}")]
+    Retryable { message: String, retry_after: Option<Duration> },
+    /// The channel refused the shipment: a person must fix something.
+    #[error("{message}")]
+    Permanent { message: String },
+}
+
+impl ChannelError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        ChannelError::Retryable { message: message.into(), retry_after: None }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        ChannelError::Permanent { message: message.into() }
+    }
+}
+
+/// The `Retry-After` header, in seconds, if there is one.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.trim().parse::<f64>().ok())
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// Turns a transport failure into a retryable error: whether the request reached the channel is
+/// unknown, so the retry must look for the fulfillment first (the exporter's claim sees to that).
+pub fn transport_error(error: &reqwest::Error) -> ChannelError {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    ChannelError::retryable(format!("request to the channel {kind}"))
+}
+
+/// Maps an HTTP status that is not a success.
+pub fn status_error(status: reqwest::StatusCode, retry_after: Option<Duration>, body: &str) -> ChannelError {
+    let excerpt: String = body.chars().take(300).collect();
+    let message = format!("channel answered HTTP {}: {excerpt}", status.as_u16());
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        ChannelError::Retryable { message, retry_after }
+    } else {
+        ChannelError::Permanent { message }
+    }
+}

@@ -1,0 +1,256 @@
+//! Shopify, through the GraphQL Admin API: read the order's fulfillment orders, then one
+//! `fulfillmentCreate` per location. `fulfillmentCreate` has no idempotency key, so every export
+//! that may repeat an earlier attempt first reads the order's fulfillments and counts what
+//! fulfillments carrying our tracking numbers already hold.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use crate::{ChannelError, ExportOrder, Fulfillment, retry_after, status_error, transport_error};
+
+/// The Admin API version shipsync is written against.
+pub const SHOPIFY_API_VERSION: &str = "2025-10";
+
+const ORDER_QUERY: &str = "query ShipsyncOrder($id: ID!) {
+  order(id: $id) {
+    id
+    fulfillments(first: 100) {
+      id
+      trackingInfo(first: 20) { number }
+      fulfillmentLineItems(first: 100) { nodes { quantity lineItem { id } } }
+    }
+    fulfillmentOrders(first: 50) {
+      nodes {
+        id
+        status
+        assignedLocation { location { id } }
+        lineItems(first: 100) { nodes { id remainingQuantity lineItem { id } } }
+      }
+    }
+  }
+}";
+
+const FULFILLMENT_CREATE: &str = "mutation ShipsyncFulfillmentCreate($fulfillment: FulfillmentInput!) {
+  fulfillmentCreate(fulfillment: $fulfillment) {
+    fulfillment { id status }
+    userErrors { field message }
+  }
+}";
+
+#[derive(Debug, Clone)]
+pub struct ShopifyClient {
+    http: reqwest::Client,
+    endpoint: String,
+    access_token: String,
+}
+
+impl ShopifyClient {
+    /// A client for a shop: `base_url` replaces `https://{shop_domain}` (a local fake in tests).
+    pub fn new(http: reqwest::Client, shop_domain: &str, base_url: Option<&str>, access_token: String) -> Self {
+        let base = match base_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("https://{}", shop_domain.trim().trim_end_matches('/')),
+        };
+        Self { http, endpoint: format!("{base}/admin/api/{SHOPIFY_API_VERSION}/graphql.json"), access_token }
+    }
+
+    /// Creates the fulfillments for a shipment. With `check_existing`, fulfillments already
+    /// carrying its tracking numbers count as done, so a retry never fulfils twice.
+    pub async fn export(&self, order: &ExportOrder, check_existing: bool) -> Result<Fulfillment, ChannelError> {
+        let order_id = gid("Order", &order.channel_order_id);
+        let data = self.graphql(ORDER_QUERY, json!({ "id": order_id })).await?;
+        let found = &data["order"];
+        if found.is_null() {
+            return Err(ChannelError::permanent(format!("Shopify has no order {order_id}")));
+        }
+
+        let mut needed: BTreeMap<String, u32> = BTreeMap::new();
+        for line in &order.lines {
+            *needed.entry(gid("LineItem", &line.channel_line_item_id)).or_default() += line.quantity;
+        }
+        let mut adopted_ids = Vec::new();
+        if check_existing {
+            for fulfillment in found["fulfillments"].as_array().into_iter().flatten() {
+                let ours = fulfillment["trackingInfo"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|info| info["number"].as_str())
+                    .any(|number| order.tracking_numbers.iter().any(|own| own == number));
+                if !ours {
+                    continue;
+                }
+                for item in fulfillment["fulfillmentLineItems"]["nodes"].as_array().into_iter().flatten() {
+                    if let (Some(line), Some(quantity)) = (item["lineItem"]["id"].as_str(), item["quantity"].as_u64())
+                        && let Some(left) = needed.get_mut(line)
+                    {
+                        *left = left.saturating_sub(u32::try_from(quantity).unwrap_or(u32::MAX));
+                    }
+                }
+                if let Some(id) = fulfillment["id"].as_str() {
+                    adopted_ids.push(id.to_owned());
+                }
+            }
+            needed.retain(|_, left| *left > 0);
+            if !adopted_ids.is_empty() {
+                info!(order = %order_id, fulfillments = ?adopted_ids, "found fulfillments carrying our tracking numbers");
+            }
+        }
+
+        let by_location = allocate(found, &needed)?;
+        let mut created_ids = Vec::new();
+        for (location, fulfillment_orders) in by_location {
+            let input = fulfillment_input(order, &fulfillment_orders);
+            let data = self.graphql(FULFILLMENT_CREATE, json!({ "fulfillment": input })).await?;
+            let payload = &data["fulfillmentCreate"];
+            let errors: Vec<String> = payload["userErrors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|error| error["message"].as_str().map(str::to_owned))
+                .collect();
+            if !errors.is_empty() {
+                return Err(ChannelError::permanent(format!("Shopify refused the fulfillment: {}", errors.join("; "))));
+            }
+            let id = payload["fulfillment"]["id"]
+                .as_str()
+                .ok_or_else(|| ChannelError::retryable("Shopify answered fulfillmentCreate without a fulfillment"))?;
+            info!(order = %order_id, location = %location, fulfillment = %id, "fulfillment created");
+            created_ids.push(id.to_owned());
+        }
+        let adopted = !adopted_ids.is_empty();
+        Ok(Fulfillment { channel_ids: adopted_ids.into_iter().chain(created_ids).collect(), adopted })
+    }
+
+    /// One GraphQL call; HTTP and GraphQL failures become retryable or permanent errors.
+    async fn graphql(&self, query: &str, variables: Value) -> Result<Value, ChannelError> {
+        let response = self
+            .http
+            .post(&self.endpoint)
+            .header("X-Shopify-Access-Token", &self.access_token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .map_err(|error| transport_error(&error))?;
+        let status = response.status();
+        let wait = retry_after(response.headers());
+        let text = response.text().await.map_err(|error| transport_error(&error))?;
+        if !status.is_success() {
+            return Err(status_error(status, wait, &text));
+        }
+        let body: Value = serde_json::from_str(&text).map_err(|_| {
+            ChannelError::retryable(format!("Shopify answered something that is not JSON: {text:.200}"))
+        })?;
+        if let Some(errors) = body["errors"].as_array().filter(|errors| !errors.is_empty()) {
+            let throttled = errors.iter().any(|error| {
+                error["extensions"]["code"] == "THROTTLED" || error["message"].as_str() == Some("Throttled")
+            });
+            if throttled {
+                let wait = throttle_wait(&body["extensions"]["cost"]);
+                warn!(?wait, "Shopify throttled the request");
+                return Err(ChannelError::Retryable {
+                    message: "Shopify throttled the request".into(),
+                    retry_after: wait,
+                });
+            }
+            let messages: Vec<&str> = errors.iter().filter_map(|error| error["message"].as_str()).collect();
+            return Err(ChannelError::permanent(format!("Shopify refused the request: {}", messages.join("; "))));
+        }
+        Ok(body["data"].clone())
+    }
+}
+
+/// How long until the bucket holds enough for the query, from the cost extension.
+fn throttle_wait(cost: &Value) -> Option<Duration> {
+    let requested = cost["requestedQueryCost"].as_f64()?;
+    let available = cost["throttleStatus"]["currentlyAvailable"].as_f64()?;
+    let rate = cost["throttleStatus"]["restoreRate"].as_f64().filter(|rate| *rate > 0.0)?;
+    Some(Duration::from_secs_f64(((requested - available) / rate).clamp(1.0, 60.0)))
+}
+
+/// A Shopify global id from either a gid or a bare number.
+fn gid(kind: &str, id: &str) -> String {
+    let id = id.trim();
+    if id.starts_with("gid://") { id.to_owned() } else { format!("gid://shopify/{kind}/{id}") }
+}
+
+/// Fulfillment-order line items to fulfil, grouped by location, then by fulfillment order.
+type Allocation = BTreeMap<String, BTreeMap<String, Vec<(String, u32)>>>;
+
+/// Takes the quantities needed from the open fulfillment orders' remaining quantities.
+fn allocate(order: &Value, needed: &BTreeMap<String, u32>) -> Result<Allocation, ChannelError> {
+    let mut left: HashMap<&str, u32> = needed.iter().map(|(line, quantity)| (line.as_str(), *quantity)).collect();
+    let mut allocation = Allocation::new();
+    for fulfillment_order in order["fulfillmentOrders"]["nodes"].as_array().into_iter().flatten() {
+        let status = fulfillment_order["status"].as_str().unwrap_or_default();
+        if status != "OPEN" && status != "IN_PROGRESS" {
+            continue;
+        }
+        let (Some(id), location) = (
+            fulfillment_order["id"].as_str(),
+            fulfillment_order["assignedLocation"]["location"]["id"].as_str().unwrap_or("unknown"),
+        ) else {
+            continue;
+        };
+        for item in fulfillment_order["lineItems"]["nodes"].as_array().into_iter().flatten() {
+            let (Some(item_id), Some(line), Some(remaining)) =
+                (item["id"].as_str(), item["lineItem"]["id"].as_str(), item["remainingQuantity"].as_u64())
+            else {
+                continue;
+            };
+            let Some(want) = left.get_mut(line) else { continue };
+            let take = (*want).min(u32::try_from(remaining).unwrap_or(u32::MAX));
+            if take == 0 {
+                continue;
+            }
+            *want -= take;
+            allocation
+                .entry(location.to_owned())
+                .or_default()
+                .entry(id.to_owned())
+                .or_default()
+                .push((item_id.to_owned(), take));
+        }
+    }
+    let missing: Vec<String> = left
+        .iter()
+        .filter(|(_, quantity)| **quantity > 0)
+        .map(|(line, quantity)| format!("{quantity} of line item {line}"))
+        .collect();
+    if missing.is_empty() {
+        Ok(allocation)
+    } else {
+        Err(ChannelError::permanent(format!(
+            "Shopify has no open fulfillment order for {} (already fulfilled, or assigned to a fulfillment service)",
+            missing.join(", ")
+        )))
+    }
+}
+
+/// The `FulfillmentInput` for the fulfillment orders of one location.
+fn fulfillment_input(order: &ExportOrder, fulfillment_orders: &BTreeMap<String, Vec<(String, u32)>>) -> Value {
+    let line_items: Vec<Value> = fulfillment_orders
+        .iter()
+        .map(|(id, items)| {
+            json!({
+                "fulfillmentOrderId": id,
+                "fulfillmentOrderLineItems": items.iter().map(|(item, quantity)| json!({"id": item, "quantity": quantity})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let mut tracking = json!({ "company": order.carrier, "numbers": order.tracking_numbers });
+    if !order.tracking_urls.is_empty() {
+        tracking["urls"] = json!(order.tracking_urls);
+    }
+    json!({
+        "lineItemsByFulfillmentOrder": line_items,
+        "trackingInfo": tracking,
+        "notifyCustomer": order.notify_customer,
+    })
+}
+
+#[cfg(test)]
+mod tests;

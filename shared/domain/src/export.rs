@@ -1,0 +1,296 @@
+//! Exporting shipments to their sales channel: when, with which notification, and the state
+//! machine that makes sure a shipment reaches its channel once and never twice.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ValidationErrors;
+use crate::ids::{CarrierId, ShipmentId};
+use crate::shipment::Shipment;
+
+/// The longest export delay a store may set: a week.
+pub const MAX_EXPORT_DELAY_MINUTES: u32 = 10_080;
+
+/// How long an export attempt may hold its claim before another attempt may take over (and
+/// must first ask the channel whether the first one got through). Longer than the exporter's
+/// Lambda timeout, so a live attempt is never taken over.
+pub const CLAIM_TIMEOUT: Duration = Duration::seconds(120);
+
+/// A delivery earlier than this before the due time is early (a stale plan): it is skipped.
+pub const EARLY_TOLERANCE: Duration = Duration::seconds(60);
+
+/// When a store's shipments go out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportWhen {
+    /// Each shipment, after the store's delay.
+    #[default]
+    EachShipment,
+    /// All of an order's shipments, once the whole order is shipped (ShopCtrl's mode).
+    OrderFullyShipped,
+}
+
+/// How one of our carriers is named on the channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarrierMapping {
+    pub shipper_id: CarrierId,
+    /// The channel's carrier name or code (Shopify: the company, case-sensitive).
+    pub channel_carrier: String,
+    /// A tracking URL with `{tracking}` where the number goes.
+    #[serde(default)]
+    pub tracking_url_template: Option<String>,
+}
+
+/// A store's shipment export settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportSettings {
+    pub export_shipments: bool,
+    pub shipment_export_delay_minutes: u32,
+    /// Whether the channel notifies the customer.
+    pub send_tracking: bool,
+    pub export_when: ExportWhen,
+    pub carrier_mappings: Vec<CarrierMapping>,
+}
+
+impl Default for ExportSettings {
+    fn default() -> Self {
+        Self {
+            export_shipments: true,
+            shipment_export_delay_minutes: 0,
+            send_tracking: true,
+            export_when: ExportWhen::EachShipment,
+            carrier_mappings: Vec::new(),
+        }
+    }
+}
+
+impl ExportSettings {
+    pub fn delay(&self) -> Duration {
+        Duration::minutes(i64::from(self.shipment_export_delay_minutes))
+    }
+
+    pub fn mapping_for(&self, carrier: CarrierId) -> Option<&CarrierMapping> {
+        self.carrier_mappings.iter().find(|mapping| mapping.shipper_id == carrier)
+    }
+
+    /// Checks settings a request gives.
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if self.shipment_export_delay_minutes > MAX_EXPORT_DELAY_MINUTES {
+            errors
+                .push("shipment_export_delay_minutes", format!("must be at most {MAX_EXPORT_DELAY_MINUTES} (a week)"));
+        }
+        let mut seen = Vec::new();
+        for (index, mapping) in self.carrier_mappings.iter().enumerate() {
+            let field = format!("carrier_mappings[{index}]");
+            if mapping.channel_carrier.trim().is_empty() {
+                errors.push(format!("{field}.channel_carrier"), "must not be blank");
+            }
+            if let Some(template) = &mapping.tracking_url_template
+                && !(template.starts_with("https://") || template.starts_with("http://"))
+            {
+                errors.push(format!("{field}.tracking_url_template"), "must be an http(s) URL");
+            }
+            if seen.contains(&mapping.shipper_id) {
+                errors.push(format!("{field}.shipper_id"), format!("{} is mapped more than once", mapping.shipper_id));
+            }
+            seen.push(mapping.shipper_id);
+        }
+        errors.into_result(())
+    }
+}
+
+/// A tracking URL from a template: `{tracking}` becomes the number.
+pub fn tracking_url(template: &str, number: &str) -> String {
+    template.replace("{tracking}", number)
+}
+
+/// Where a shipment's export stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ExportState {
+    /// Automatic export is off for it: it goes out only when someone exports it.
+    #[default]
+    Manual,
+    /// Planned to go out at `due_at`.
+    Scheduled { due_at: DateTime<Utc> },
+    /// Waits until its order is fully shipped.
+    WaitingForOrder,
+    /// An attempt is under way (or died: after [`CLAIM_TIMEOUT`], another may take over).
+    Exporting { claimed_at: DateTime<Utc> },
+    /// The channel has it.
+    Exported { exported_at: DateTime<Utc>, channel_ids: Vec<String>, notified_customer: bool },
+    /// The channel refused it, or it kept failing; it waits for a person.
+    Failed { failed_at: DateTime<Utc>, message: String },
+}
+
+impl ExportState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ExportState::Manual => "manual",
+            ExportState::Scheduled { .. } => "scheduled",
+            ExportState::WaitingForOrder => "waiting_for_order",
+            ExportState::Exporting { .. } => "exporting",
+            ExportState::Exported { .. } => "exported",
+            ExportState::Failed { .. } => "export_failed",
+        }
+    }
+}
+
+/// A shipment's export: its state, the overrides given when it was created, and its attempts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentExport {
+    pub state: ExportState,
+    /// `Some(false)`: never export automatically; `Some(true)`: export even if the store does not.
+    pub export_override: Option<bool>,
+    /// Overrides the vendor's and the store's notification setting.
+    pub notify_override: Option<bool>,
+    /// Attempts that reached the point of calling the channel.
+    pub attempts: u32,
+    /// The last retryable problem, for people watching a slow export.
+    pub last_error: Option<String>,
+}
+
+/// How a planned export is delivered to the exporter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued at once.
+    Now,
+    /// By a one-time schedule at this time.
+    At(DateTime<Utc>),
+}
+
+/// Plans the export of a new shipment: its first state and how it is delivered, if at all.
+pub fn plan_new_export(
+    settings: &ExportSettings,
+    export_override: Option<bool>,
+    created_at: DateTime<Utc>,
+) -> (ExportState, Option<Delivery>) {
+    if !export_override.unwrap_or(settings.export_shipments) {
+        return (ExportState::Manual, None);
+    }
+    match settings.export_when {
+        ExportWhen::OrderFullyShipped => (ExportState::WaitingForOrder, None),
+        ExportWhen::EachShipment => scheduled(created_at + settings.delay(), created_at),
+    }
+}
+
+/// An export due at `due_at`, delivered now if it is due already.
+pub fn scheduled(due_at: DateTime<Utc>, now: DateTime<Utc>) -> (ExportState, Option<Delivery>) {
+    let delivery = if due_at <= now { Delivery::Now } else { Delivery::At(due_at) };
+    (ExportState::Scheduled { due_at }, Some(delivery))
+}
+
+/// Whether the channel notifies the customer: the shipment's override, else the vendor's, else the store's.
+pub fn notify_customer(shipment: Option<bool>, vendor: Option<bool>, store_send_tracking: bool) -> bool {
+    shipment.or(vendor).unwrap_or(store_send_tracking)
+}
+
+/// Why the exporter was asked to export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportReason {
+    /// The planned time came.
+    Scheduled,
+    /// Someone asked for it (`POST /shipments/{id}/export.json`).
+    Manual,
+    /// Its order became fully shipped.
+    OrderShipped,
+}
+
+/// The message on the export queue (also the schedules' input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRequest {
+    pub shipment_id: ShipmentId,
+    pub reason: ExportReason,
+}
+
+/// What the exporter does with a delivered request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportAction {
+    /// Claim it and export. With `check_channel_first`, an earlier attempt may have reached
+    /// the channel: ask the channel for the shipment before creating it.
+    Export { check_channel_first: bool },
+    /// Another attempt holds a fresh claim: try again later.
+    Busy,
+    /// Nothing to do, and why (already exported, not due, waiting for a person...).
+    Skip(&'static str),
+}
+
+/// Decides what to do with a delivered export request, from the shipment as it is now.
+pub fn decide_export(shipment: &Shipment, now: DateTime<Utc>) -> ExportAction {
+    let check_channel_first = shipment.export.attempts > 0;
+    match &shipment.export.state {
+        ExportState::Exported { .. } => ExportAction::Skip("already exported"),
+        ExportState::Manual => ExportAction::Skip("automatic export is off: waiting for a manual export"),
+        ExportState::WaitingForOrder => ExportAction::Skip("waiting for the order to be fully shipped"),
+        ExportState::Failed { .. } => ExportAction::Skip("export failed: waiting for a manual export"),
+        ExportState::Scheduled { due_at } if *due_at > now + EARLY_TOLERANCE => {
+            ExportAction::Skip("not due yet: the plan changed")
+        }
+        ExportState::Scheduled { .. } => ExportAction::Export { check_channel_first },
+        ExportState::Exporting { claimed_at } if now - *claimed_at < CLAIM_TIMEOUT => ExportAction::Busy,
+        ExportState::Exporting { .. } => ExportAction::Export { check_channel_first: true },
+    }
+}
+
+impl Shipment {
+    /// The next version of this shipment with a new export state.
+    fn with_export_state(&self, state: ExportState, now: DateTime<Utc>) -> Shipment {
+        let mut next = self.clone();
+        next.export.state = state;
+        next.version += 1;
+        next.updated_at = now;
+        next
+    }
+
+    /// Takes the shipment for an export attempt.
+    pub fn claim_export(&self, now: DateTime<Utc>) -> Shipment {
+        let mut next = self.with_export_state(ExportState::Exporting { claimed_at: now }, now);
+        next.export.attempts += 1;
+        next
+    }
+
+    /// Records that the channel has the shipment: from now on its shipping details are locked.
+    pub fn exported(&self, now: DateTime<Utc>, channel_ids: Vec<String>, notified_customer: bool) -> Shipment {
+        let mut next =
+            self.with_export_state(ExportState::Exported { exported_at: now, channel_ids, notified_customer }, now);
+        next.sync.exported_at = Some(now);
+        next.export.last_error = None;
+        next
+    }
+
+    /// Records a problem worth retrying: due again at once, with the problem kept for people.
+    pub fn export_retry(&self, now: DateTime<Utc>, message: String) -> Shipment {
+        let mut next = self.with_export_state(ExportState::Scheduled { due_at: now }, now);
+        next.export.last_error = Some(message);
+        next
+    }
+
+    /// Records that the export failed for good: it waits for a person.
+    pub fn export_failed(&self, now: DateTime<Utc>, message: String) -> Shipment {
+        self.with_export_state(ExportState::Failed { failed_at: now, message }, now)
+    }
+
+    /// Plans an export now at someone's request; refused once exported.
+    pub fn export_now(&self, now: DateTime<Utc>) -> Result<Shipment, ValidationErrors> {
+        match self.export.state {
+            ExportState::Exported { .. } => {
+                Err(ValidationErrors::single("export", "the shipment has already been exported to its channel"))
+            }
+            ExportState::Exporting { claimed_at } if now - claimed_at < CLAIM_TIMEOUT => {
+                Err(ValidationErrors::single("export", "the shipment is being exported right now"))
+            }
+            _ => Ok(self.with_export_state(ExportState::Scheduled { due_at: now }, now)),
+        }
+    }
+
+    /// Plans the export of a shipment that waited for its order, `delay` after the order was shipped.
+    pub fn order_shipped(&self, now: DateTime<Utc>, delay: Duration) -> Option<Shipment> {
+        (self.export.state == ExportState::WaitingForOrder)
+            .then(|| self.with_export_state(ExportState::Scheduled { due_at: now + delay }, now))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,129 @@
+use super::*;
+use crate::carrier::default_carriers;
+use crate::purchase_order::tests::order;
+use crate::shipment::{ItemInput, ShipmentContext, ShipmentInput, TrackingInput, draft_new_shipment};
+use crate::tenant::FeeSettings;
+
+fn at(minutes: i64) -> DateTime<Utc> {
+    DateTime::UNIX_EPOCH + Duration::minutes(minutes)
+}
+
+fn shipment() -> Shipment {
+    let po = order(&[1]);
+    let carriers = default_carriers();
+    let input = ShipmentInput {
+        shipper_id: Some(1),
+        items: Some(vec![ItemInput {
+            order_item_id: Some(po.items[0].id.get()),
+            quantity: Some(1),
+            ..ItemInput::default()
+        }]),
+        trackings: Some(vec![TrackingInput { tracking: Some("1Z".into()), ..TrackingInput::default() }]),
+        ..ShipmentInput::default()
+    };
+    let context =
+        ShipmentContext { purchase_order: &po, carriers: &carriers, fees: FeeSettings::default(), now: at(0) };
+    draft_new_shipment(context, &input).and_then(|d| d.finish(&mut (1..))).unwrap()
+}
+
+#[test]
+fn new_exports_follow_the_store_unless_the_shipment_overrides() {
+    let mut settings = ExportSettings::default();
+    assert_eq!(
+        plan_new_export(&settings, None, at(0)),
+        (ExportState::Scheduled { due_at: at(0) }, Some(Delivery::Now))
+    );
+    settings.shipment_export_delay_minutes = 30;
+    assert_eq!(
+        plan_new_export(&settings, None, at(0)),
+        (ExportState::Scheduled { due_at: at(30) }, Some(Delivery::At(at(30))))
+    );
+    assert_eq!(plan_new_export(&settings, Some(false), at(0)), (ExportState::Manual, None));
+    settings.export_shipments = false;
+    assert_eq!(plan_new_export(&settings, None, at(0)), (ExportState::Manual, None));
+    assert_eq!(plan_new_export(&settings, Some(true), at(0)).0, ExportState::Scheduled { due_at: at(30) });
+    settings.export_shipments = true;
+    settings.export_when = ExportWhen::OrderFullyShipped;
+    assert_eq!(plan_new_export(&settings, None, at(0)), (ExportState::WaitingForOrder, None));
+}
+
+#[test]
+fn notification_is_the_shipments_then_the_vendors_then_the_stores() {
+    assert!(notify_customer(None, None, true));
+    assert!(!notify_customer(None, None, false));
+    assert!(!notify_customer(None, Some(false), true));
+    assert!(notify_customer(None, Some(true), false));
+    assert!(notify_customer(Some(true), Some(false), false));
+    assert!(!notify_customer(Some(false), Some(true), true));
+}
+
+#[test]
+fn the_exporter_exports_only_what_is_due_and_not_yet_exported() {
+    let mut s = shipment();
+    assert_eq!(decide_export(&s, at(0)), ExportAction::Skip("automatic export is off: waiting for a manual export"));
+    s.export.state = ExportState::Scheduled { due_at: at(30) };
+    assert_eq!(decide_export(&s, at(10)), ExportAction::Skip("not due yet: the plan changed"));
+    assert_eq!(decide_export(&s, at(30)), ExportAction::Export { check_channel_first: false });
+    let claimed = s.claim_export(at(30));
+    assert_eq!(claimed.export.attempts, 1);
+    assert_eq!(claimed.version, s.version + 1);
+    assert_eq!(decide_export(&claimed, at(31)), ExportAction::Busy);
+    // A claim older than the timeout died somewhere: take over, but ask the channel first.
+    assert_eq!(decide_export(&claimed, at(33)), ExportAction::Export { check_channel_first: true });
+    let retry = claimed.export_retry(at(31), "HTTP 503".into());
+    assert_eq!(decide_export(&retry, at(31)), ExportAction::Export { check_channel_first: true });
+    let exported = claimed.exported(at(31), vec!["gid://shopify/Fulfillment/1".into()], true);
+    assert_eq!(exported.sync.exported_at, Some(at(31)));
+    assert_eq!(decide_export(&exported, at(40)), ExportAction::Skip("already exported"));
+    let failed = claimed.export_failed(at(31), "invalid".into());
+    assert_eq!(decide_export(&failed, at(40)), ExportAction::Skip("export failed: waiting for a manual export"));
+}
+
+#[test]
+fn a_manual_export_is_refused_once_exported() {
+    let s = shipment();
+    let planned = s.export_now(at(5)).unwrap();
+    assert_eq!(planned.export.state, ExportState::Scheduled { due_at: at(5) });
+    let exported = planned.claim_export(at(5)).exported(at(5), vec![], false);
+    assert!(exported.export_now(at(6)).is_err());
+    let busy = planned.claim_export(at(5));
+    assert!(busy.export_now(at(6)).is_err());
+    assert!(busy.export_now(at(10)).is_ok(), "a dead claim does not block a manual export");
+    let failed = busy.export_failed(at(6), "no".into());
+    assert!(failed.export_now(at(7)).is_ok());
+}
+
+#[test]
+fn waiting_shipments_are_planned_when_the_order_ships() {
+    let mut s = shipment();
+    assert_eq!(s.order_shipped(at(1), Duration::zero()), None);
+    s.export.state = ExportState::WaitingForOrder;
+    let planned = s.order_shipped(at(1), Duration::minutes(10)).unwrap();
+    assert_eq!(planned.export.state, ExportState::Scheduled { due_at: at(11) });
+}
+
+#[test]
+fn settings_are_checked() {
+    let mut settings =
+        ExportSettings { shipment_export_delay_minutes: MAX_EXPORT_DELAY_MINUTES + 1, ..ExportSettings::default() };
+    let mapping = CarrierMapping {
+        shipper_id: CarrierId::new_unchecked(1),
+        channel_carrier: " ".into(),
+        tracking_url_template: Some("ftp://x".into()),
+    };
+    settings.carrier_mappings = vec![mapping.clone(), mapping];
+    let errors = settings.validate().unwrap_err();
+    let fields: Vec<&str> = errors.errors().iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "shipment_export_delay_minutes",
+            "carrier_mappings[0].channel_carrier",
+            "carrier_mappings[0].tracking_url_template",
+            "carrier_mappings[1].channel_carrier",
+            "carrier_mappings[1].tracking_url_template",
+            "carrier_mappings[1].shipper_id"
+        ]
+    );
+    assert_eq!(tracking_url("https://t.example/{tracking}", "1Z9"), "https://t.example/1Z9");
+}

@@ -1,0 +1,106 @@
+//! Store settings and vendor overrides: retailer users only, credentials never shown, settings
+//! checked.
+
+use http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{TestApp, errors};
+
+#[tokio::test]
+async fn stores_are_created_read_and_changed_with_write_only_credentials() {
+    let app = TestApp::new().await;
+    let body = json!({"store": {
+        "name": "My Shopify", "channel": "shopify", "shop_domain": "my-shop.myshopify.com",
+        "shipment_export_delay_minutes": 45, "send_tracking": false, "export_when": "order_fully_shipped",
+        "carrier_mappings": [{"shipper_id": 17, "channel_carrier": "USPS", "tracking_url_template": "https://tools.usps.com/go/TrackConfirmAction?tLabels={tracking}"}],
+        "credentials": {"access_token": "shpat_secret_value"}
+    }});
+    let (status, created) = app.call(Method::POST, "/stores.json", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let store = &created["store"];
+    assert_eq!(store["export_shipments"], true, "defaults apply");
+    assert_eq!(store["shipment_export_delay_minutes"], 45);
+    assert_eq!(store["send_tracking"], false);
+    assert_eq!(store["export_when"], "order_fully_shipped");
+    assert_eq!(store["credentials_set"], true);
+    assert!(!created.to_string().contains("shpat_secret_value"), "credentials are never shown");
+
+    let uri = format!("/stores/{}.json", store["id"]);
+    let (status, changed) = app
+        .call(Method::PUT, &uri, Some(json!({"store": {"export_shipments": false, "export_when": "each_shipment"}})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["store"]["export_shipments"], false);
+    assert_eq!(changed["store"]["shipment_export_delay_minutes"], 45, "what is not sent is kept");
+    let (_, read) = app.call(Method::GET, &uri, None).await;
+    assert_eq!(read["store"], changed["store"]);
+    let (_, list) = app.call(Method::GET, "/stores.json", None).await;
+    assert_eq!(list["stores"].as_array().map(Vec::len), Some(2));
+    assert!(!list.to_string().contains("shpat_secret_value"));
+}
+
+#[tokio::test]
+async fn bad_store_settings_are_refused_naming_the_field() {
+    let app = TestApp::new().await;
+    for (store, field) in [
+        (json!({"channel": "shopify", "shop_domain": "x.myshopify.com"}), "name"),
+        (json!({"name": "No channel"}), "channel"),
+        (json!({"name": "Shop", "channel": "shopify"}), "shop_domain"),
+        (json!({"name": "Local", "channel": "local"}), "channel"),
+        (
+            json!({"name": "S", "channel": "shopify", "shop_domain": "s", "shipment_export_delay_minutes": 20000}),
+            "shipment_export_delay_minutes",
+        ),
+        (
+            json!({"name": "S", "channel": "shopify", "shop_domain": "s", "carrier_mappings": [{"shipper_id": 999, "channel_carrier": "X"}]}),
+            "carrier_mappings[0].shipper_id",
+        ),
+        (
+            json!({"name": "S", "channel": "shopify", "shop_domain": "s", "credentials": {"password": "x"}}),
+            "credentials",
+        ),
+        (json!({"name": "S", "channel": "shopify", "shop_domain": "s", "base_url": "file:///etc"}), "base_url"),
+    ] {
+        let (status, json) = app.call(Method::POST, "/stores.json", Some(json!({ "store": store }))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{store} → {json}");
+        assert!(errors(&json).iter().any(|m| m.starts_with(field)), "{store} → {json}");
+    }
+    let (status, json) =
+        app.call(Method::POST, "/stores.json", Some(json!({"store": {"name": "S", "channel": "myspace"}}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    let (_, list) = app.call(Method::GET, "/stores.json", None).await;
+    assert_eq!(list["stores"].as_array().map(Vec::len), Some(1), "nothing was created");
+}
+
+#[tokio::test]
+async fn only_retailer_users_manage_stores_and_vendors() {
+    let app = TestApp::new().await;
+    let vendor = Some(&app.vendor_user);
+    for (method, uri, body) in [
+        (Method::GET, "/stores.json".to_owned(), None),
+        (
+            Method::POST,
+            "/stores.json".to_owned(),
+            Some(json!({"store": {"name": "Mine", "channel": "shopify", "shop_domain": "x"}})),
+        ),
+        (Method::GET, format!("/stores/{}.json", app.shop.id), None),
+        (Method::PUT, format!("/vendors/{}.json", app.vendor.id), Some(json!({"vendor": {"notify_customer": false}}))),
+        (Method::GET, "/exports/failed.json".to_owned(), None),
+    ] {
+        let (status, _) = app.call_as(vendor, method.clone(), &uri, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri}");
+    }
+    let other = app.another_tenant().await;
+    let (status, _) = app.call(Method::GET, &format!("/stores/{}.json", other.shop.id), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/vendors/{}.json", other.vendor.id),
+            Some(json!({"vendor": {"notify_customer": false}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, vendors) = app.call(Method::GET, "/vendors.json", None).await;
+    assert_eq!(vendors["vendors"].as_array().map(Vec::len), Some(2));
+}

@@ -1,0 +1,110 @@
+//! The AWS resources of the local stack and the tests, created on moto as the template declares
+//! them: the table, the export queue with its dead-letter queue, and the schedule group.
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use shipsync_planner::{ExportPlanner, PlannerConfig};
+use shipsync_store::Store;
+use shipsync_store::schema::create_table;
+
+/// How many deliveries a failing export gets before its message goes to the dead-letter queue
+/// (the template's `maxReceiveCount`).
+pub const MAX_RECEIVES: u32 = 5;
+
+/// Clients and names of one local deployment.
+#[derive(Debug, Clone)]
+pub struct LocalAws {
+    pub store: Store,
+    pub sqs: aws_sdk_sqs::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
+    pub planner: PlannerConfig,
+    pub export_dead_letter_url: String,
+    /// How long a received message stays invisible: short locally so retries come quickly.
+    pub visibility_timeout_seconds: i32,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("setting up {what} on the local emulator: {detail}")]
+pub struct SetupError {
+    what: &'static str,
+    detail: String,
+}
+
+fn failed<E: std::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> SetupError {
+    move |error| SetupError { what, detail: format!("{error:?}") }
+}
+
+/// The SDK configuration for an emulator endpoint, with static local credentials.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "shipsync-local",
+        ))
+        .load()
+        .await
+}
+
+impl LocalAws {
+    /// Creates (or finds) every resource; names are prefixed with `name` so deployments can share an emulator.
+    pub async fn provision(endpoint: &str, name: &str, visibility_timeout_seconds: i32) -> Result<Self, SetupError> {
+        let config = sdk_config(endpoint).await;
+        let store = Store::new(aws_sdk_dynamodb::Client::new(&config), name);
+        create_table(store.client(), name).await.map_err(failed("the table"))?;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let scheduler = aws_sdk_scheduler::Client::new(&config);
+
+        let (dead_letter_url, dead_letter_arn) = create_queue(&sqs, &format!("{name}-exports-dlq"), None).await?;
+        let redrive =
+            serde_json::json!({ "deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": MAX_RECEIVES }).to_string();
+        let (queue_url, queue_arn) =
+            create_queue(&sqs, &format!("{name}-exports"), Some((redrive, visibility_timeout_seconds))).await?;
+        let (_, schedule_dead_letter_arn) = create_queue(&sqs, &format!("{name}-schedules-dlq"), None).await?;
+        let group = format!("{name}-exports");
+        match scheduler.create_schedule_group().name(&group).send().await {
+            Ok(_) => {}
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conflict_exception()) => {}
+            Err(error) => return Err(failed("the schedule group")(error)),
+        }
+        let planner = PlannerConfig {
+            queue_url,
+            queue_arn,
+            schedule_group: group,
+            scheduler_role_arn: "arn:aws:iam::123456789012:role/shipsync-scheduler".into(),
+            schedule_dead_letter_arn,
+        };
+        Ok(Self { store, sqs, scheduler, planner, export_dead_letter_url: dead_letter_url, visibility_timeout_seconds })
+    }
+
+    pub fn export_planner(&self) -> ExportPlanner {
+        ExportPlanner::new(self.sqs.clone(), self.scheduler.clone(), self.planner.clone())
+    }
+}
+
+/// Creates a queue (or finds it) and returns its URL and ARN.
+async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    redrive_and_visibility: Option<(String, i32)>,
+) -> Result<(String, String), SetupError> {
+    let mut request = sqs.create_queue().queue_name(name);
+    if let Some((redrive, visibility)) = redrive_and_visibility {
+        request = request
+            .attributes(QueueAttributeName::RedrivePolicy, redrive)
+            .attributes(QueueAttributeName::VisibilityTimeout, visibility.to_string());
+    }
+    let url = request.send().await.map_err(failed("a queue"))?.queue_url.unwrap_or_default();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(failed("a queue's ARN"))?;
+    let arn = attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
+    Ok((url, arn))
+}

@@ -1,0 +1,169 @@
+//! Does locally what AWS does and moto does not: fires due one-time schedules into their target
+//! queue (then deletes them, as ActionAfterCompletion DELETE would), and feeds queued messages to
+//! the exporter in batches, deleting those it handled and leaving its batch item failures to
+//! come back after the visibility timeout (moto moves them to the dead-letter queue after
+//! `maxReceiveCount` receives). Not part of any Lambda.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use exporter::Exporter;
+use tracing::{info, warn};
+
+use crate::local_aws::LocalAws;
+
+pub struct Runner {
+    aws: LocalAws,
+    exporter: Exporter,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("local runner: {0}")]
+pub struct RunnerError(String);
+
+fn failed<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> RunnerError + '_ {
+    move |error| RunnerError(format!("{what}: {error:?}"))
+}
+
+impl Runner {
+    pub fn new(aws: LocalAws, exporter: Exporter) -> Self {
+        Self { aws, exporter }
+    }
+
+    /// Sends every schedule due at `now` to its target queue and deletes it. Returns how many fired.
+    pub async fn fire_due_schedules(&self, now: DateTime<Utc>) -> Result<usize, RunnerError> {
+        let group = &self.aws.planner.schedule_group;
+        let listed =
+            self.aws.scheduler.list_schedules().group_name(group).send().await.map_err(failed("listing schedules"))?;
+        let mut fired = 0;
+        for summary in listed.schedules() {
+            let Some(name) = summary.name() else { continue };
+            let schedule = self
+                .aws
+                .scheduler
+                .get_schedule()
+                .group_name(group)
+                .name(name)
+                .send()
+                .await
+                .map_err(failed("reading a schedule"))?;
+            let due = schedule.schedule_expression().and_then(parse_at);
+            if due.is_none_or(|due| due > now) {
+                continue;
+            }
+            let Some(target) = schedule.target() else { continue };
+            let queue_url = self.queue_url_for(target.arn()).await?;
+            self.aws
+                .sqs
+                .send_message()
+                .queue_url(queue_url)
+                .message_body(target.input().unwrap_or_default())
+                .send()
+                .await
+                .map_err(failed("sending a schedule's message"))?;
+            self.aws
+                .scheduler
+                .delete_schedule()
+                .group_name(group)
+                .name(name)
+                .send()
+                .await
+                .map_err(failed("deleting a fired schedule"))?;
+            info!(schedule = name, "schedule fired");
+            fired += 1;
+        }
+        Ok(fired)
+    }
+
+    async fn queue_url_for(&self, arn: &str) -> Result<String, RunnerError> {
+        let name = arn.rsplit(':').next().unwrap_or_default();
+        let output = self.aws.sqs.get_queue_url().queue_name(name).send().await.map_err(failed("finding a queue"))?;
+        output.queue_url.ok_or_else(|| RunnerError(format!("no queue {name}")))
+    }
+
+    /// Receives one batch from the export queue and hands it to the exporter. Returns how many
+    /// messages it received.
+    pub async fn deliver_batch(&self) -> Result<usize, RunnerError> {
+        let queue = &self.aws.planner.queue_url;
+        let received = self
+            .aws
+            .sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(failed("receiving messages"))?;
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let mut event = SqsEvent::default();
+        for message in &messages {
+            let mut record = SqsMessage::default();
+            record.message_id = message.message_id.clone();
+            record.receipt_handle = message.receipt_handle.clone();
+            record.body = message.body.clone();
+            record.attributes = message
+                .attributes()
+                .map(|attributes| attributes.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
+                .unwrap_or_else(HashMap::new);
+            record.event_source = Some("aws:sqs".into());
+            record.event_source_arn = Some(self.aws.planner.queue_arn.clone());
+            event.records.push(record);
+        }
+        let response = self.exporter.handle(event).await;
+        let failed_ids: Vec<&str> =
+            response.batch_item_failures.iter().map(|failure| failure.item_identifier.as_str()).collect();
+        let entries: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .filter(|message| !failed_ids.contains(&message.message_id().unwrap_or_default()))
+            .enumerate()
+            .filter_map(|(index, message)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(index.to_string())
+                    .set_receipt_handle(message.receipt_handle.clone())
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !failed_ids.is_empty() {
+            warn!(failed = failed_ids.len(), "messages left for redelivery");
+        }
+        if !entries.is_empty() {
+            self.aws
+                .sqs
+                .delete_message_batch()
+                .queue_url(queue)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(failed("deleting handled messages"))?;
+        }
+        Ok(messages.len())
+    }
+
+    /// Runs until the task is dropped: fires schedules and feeds the queue, about twice a second.
+    pub async fn run(&self) {
+        loop {
+            if let Err(error) = self.fire_due_schedules(Utc::now()).await {
+                warn!(%error, "schedules");
+            }
+            match self.deliver_batch().await {
+                Ok(count) if count > 0 => continue,
+                Ok(_) => {}
+                Err(error) => warn!(%error, "queue"),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// The time of an `at(yyyy-mm-ddThh:mm:ss)` expression (UTC).
+pub fn parse_at(expression: &str) -> Option<DateTime<Utc>> {
+    let inner = expression.strip_prefix("at(")?.strip_suffix(')')?;
+    NaiveDateTime::parse_from_str(inner, "%Y-%m-%dT%H:%M:%S").ok().map(|time| time.and_utc())
+}
