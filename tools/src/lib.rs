@@ -13,17 +13,6 @@ use shipsync_store::Store;
 
 /// A store on a DynamoDB endpoint (moto, locally) with static test credentials.
 pub async fn store_at(endpoint: &str, table: &str) -> Store {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "shipsync-local",
-        ))
-        .load()
-        .await;
+    let config = local_aws::sdk_config(endpoint).await;
     Store::new(aws_sdk_dynamodb::Client::new(&config), table)
 }

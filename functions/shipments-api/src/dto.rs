@@ -440,3 +440,15 @@ pub struct Metadata {
     pub page: u32,
     pub per_page: u32,
 }
+
+impl Metadata {
+    /// The figures for a page that shows `shown` of `total_count` matches.
+    pub fn for_page(paging: shipsync_domain::search::Paging, shown: usize, total_count: u64) -> Self {
+        Self {
+            total_count,
+            has_next_page: paging.offset() + (shown as u64) < total_count,
+            page: paging.page,
+            per_page: paging.per_page,
+        }
+    }
+}

@@ -23,12 +23,7 @@ impl ShipmentsApi {
             .await
             .map_err(store_error)?;
         let views: Vec<PurchaseOrderView> = page.records.iter().map(PurchaseOrderView::new).collect();
-        let metadata = Metadata {
-            total_count: page.total_count,
-            has_next_page: paging.offset() + (views.len() as u64) < page.total_count,
-            page: paging.page,
-            per_page: paging.per_page,
-        };
+        let metadata = Metadata::for_page(paging, views.len(), page.total_count);
         Ok(json_response(StatusCode::OK, &json!({ "purchase_orders": views, "metadata": metadata })))
     }
 

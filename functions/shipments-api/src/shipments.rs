@@ -157,12 +157,7 @@ impl ShipmentsApi {
                     orders.iter().find(|po| po.id == shipment.purchase_order_id).map(PurchaseOrderView::new);
             }
         }
-        let metadata = Metadata {
-            total_count: page.total_count,
-            has_next_page: query.paging.offset() + (views.len() as u64) < page.total_count,
-            page: query.paging.page,
-            per_page: query.paging.per_page,
-        };
+        let metadata = Metadata::for_page(query.paging, views.len(), page.total_count);
         Ok(json_response(StatusCode::OK, &json!({ "shipments": views, "metadata": metadata })))
     }
 

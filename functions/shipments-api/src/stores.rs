@@ -10,7 +10,6 @@ use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::Principal;
 use shipsync_domain::export::{CarrierMapping, ExportSettings, ExportWhen};
 use shipsync_domain::ids::{StoreId, VendorId};
-use shipsync_domain::search::Paging;
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, Store as ChannelStore, Vendor};
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response};
 use shipsync_store::ChannelCredentials;
@@ -308,16 +307,7 @@ impl ShipmentsApi {
             self.retailer(principal)
         )?;
         let views: Vec<ShipmentView> = page.records.iter().map(|s| ShipmentView::new(s, retailer.fees)).collect();
-        let metadata = metadata(paging, views.len(), page.total_count);
+        let metadata = Metadata::for_page(paging, views.len(), page.total_count);
         Ok(json_response(StatusCode::OK, &json!({ "shipments": views, "metadata": metadata })))
-    }
-}
-
-pub(crate) fn metadata(paging: Paging, shown: usize, total_count: u64) -> Metadata {
-    Metadata {
-        total_count,
-        has_next_page: paging.offset() + (shown as u64) < total_count,
-        page: paging.page,
-        per_page: paging.per_page,
     }
 }
