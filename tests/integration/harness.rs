@@ -9,6 +9,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use exporter::{Exporter, ExporterConfig};
 use http::{Method, StatusCode};
+use order_processor::OrderProcessor;
 use rust_decimal::Decimal;
 use serde_json::Value;
 use shipments_api::ShipmentsApi;
@@ -22,10 +23,13 @@ use shipsync_store::Store;
 use shipsync_tools::local_aws::{LocalAws, MAX_RECEIVES};
 use shipsync_tools::moto::MotoServer;
 use shipsync_tools::runner::Runner;
+use shopify_webhooks::ShopifyWebhooks;
 use std::collections::BTreeMap;
 
 /// The access token every test store's Shopify credentials hold.
 pub const SHOPIFY_TOKEN: &str = "shpat_test_token";
+/// The secret Shopify signs the test stores' webhooks with.
+pub const SHOPIFY_WEBHOOK_SECRET: &str = "whsec_test_secret";
 use shipsync_tools::provision::{self, Credentials};
 
 /// The one moto server of this test run.
@@ -50,6 +54,8 @@ pub struct TestApp {
     pub store: Store,
     pub aws: LocalAws,
     pub api: ShipmentsApi,
+    /// The Shopify webhook endpoint.
+    pub webhooks: ShopifyWebhooks,
     /// The API's planner (it shares its call counter).
     pub planner: ExportPlanner,
     /// Fires schedules and feeds the export queue to the exporter, on the test's clock.
@@ -102,7 +108,10 @@ impl TestApp {
         let shop = provision::create_store(&store, retailer.id, "Shop", ChannelKind::Shopify, export, connection)
             .await
             .expect("store");
-        let credentials = BTreeMap::from([("access_token".to_owned(), SHOPIFY_TOKEN.to_owned())]);
+        let credentials = BTreeMap::from([
+            ("access_token".to_owned(), SHOPIFY_TOKEN.to_owned()),
+            ("webhook_secret".to_owned(), SHOPIFY_WEBHOOK_SECRET.to_owned()),
+        ]);
         store.save_credentials(retailer.id, shop.id, &ChannelCredentials(credentials)).await.expect("credentials");
         let retailer_user = provision::create_api_user(&store, retailer.id, None, "UTC").await.expect("user");
         let vendor_user =
@@ -119,12 +128,16 @@ impl TestApp {
             allow_local_channel: false,
         };
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
-        let exporter = Exporter::new(store.clone(), aws.sqs.clone(), http, config).with_clock(now);
-        let runner = Runner::new(aws.clone(), exporter);
+        let exporter = Exporter::new(store.clone(), aws.sqs.clone(), http, config).with_clock(Arc::clone(&now));
+        let processor = OrderProcessor::new(store.clone()).with_clock(Arc::clone(&now));
+        let webhooks =
+            ShopifyWebhooks::new(store.clone(), aws.sqs.clone(), aws.order_queue_url.clone()).with_clock(now);
+        let runner = Runner::new(aws.clone(), exporter, processor);
         Self {
             store,
             aws,
             api,
+            webhooks,
             planner,
             runner,
             clock,
@@ -150,6 +163,19 @@ impl TestApp {
         let mut delivered = 0;
         for _ in 0..20 {
             let batch = self.runner.deliver_batch().await.expect("deliver");
+            if batch == 0 {
+                break;
+            }
+            delivered += batch;
+        }
+        delivered
+    }
+
+    /// Feeds the order queue to the order processor until it is empty.
+    pub async fn run_orders(&self) -> usize {
+        let mut delivered = 0;
+        for _ in 0..20 {
+            let batch = self.runner.deliver_order_events().await.expect("deliver order events");
             if batch == 0 {
                 break;
             }

@@ -5,8 +5,10 @@ use std::io::{Read, Write};
 use exporter::{Exporter, ExporterConfig};
 use shipments_api::ShipmentsApi;
 use shipsync_tools::local_aws::MAX_RECEIVES;
+use shipsync_tools::local_server::LocalApps;
 use shipsync_tools::runner::Runner;
 use shipsync_tools::{demo, local_server};
+use shopify_webhooks::ShopifyWebhooks;
 
 use crate::harness::fresh_aws;
 
@@ -30,10 +32,11 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
     assert!(!store.is_empty().await.expect("read"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let server = tokio::spawn(local_server::serve(
-        listener,
-        ShipmentsApi::new(store, aws.export_planner()).allowing_local_channel(),
-    ));
+    let apps = LocalApps {
+        api: ShipmentsApi::new(store.clone(), aws.export_planner()).allowing_local_channel(),
+        webhooks: ShopifyWebhooks::new(store, aws.sqs.clone(), aws.order_queue_url.clone()),
+    };
+    let server = tokio::spawn(local_server::serve(listener, apps));
 
     let po = &demo.purchase_orders[0];
     let body = format!(
@@ -66,7 +69,7 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
         allow_local_channel: true,
     };
     let exporter = Exporter::new(aws.store.clone(), aws.sqs.clone(), reqwest::Client::new(), config);
-    let runner = Runner::new(aws.clone(), exporter);
+    let runner = Runner::new(aws.clone(), exporter, order_processor::OrderProcessor::new(aws.store.clone()));
     assert!(runner.deliver_batch().await.expect("deliver") >= 1);
     let shipment_id = shipsync_domain::ids::ShipmentId::new(id).expect("id");
     let recorded = aws.store.local_export(shipment_id).await.expect("read").expect("the local channel got it");

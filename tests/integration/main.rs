@@ -15,3 +15,4 @@ mod purchase_orders;
 mod search;
 mod stores;
 mod update;
+mod webhooks;

@@ -18,6 +18,10 @@ pub struct LocalAws {
     pub scheduler: aws_sdk_scheduler::Client,
     pub planner: PlannerConfig,
     pub export_dead_letter_url: String,
+    /// The order processor's queue (webhook events) and its dead-letter queue.
+    pub order_queue_url: String,
+    pub order_queue_arn: String,
+    pub order_dead_letter_url: String,
     /// How long a received message stays invisible: short locally so retries come quickly.
     pub visibility_timeout_seconds: i32,
 }
@@ -64,6 +68,13 @@ impl LocalAws {
         let (queue_url, queue_arn) =
             create_queue(&sqs, &format!("{name}-exports"), Some((redrive, visibility_timeout_seconds))).await?;
         let (_, schedule_dead_letter_arn) = create_queue(&sqs, &format!("{name}-schedules-dlq"), None).await?;
+        let (order_dead_letter_url, order_dead_letter_arn) =
+            create_queue(&sqs, &format!("{name}-orders-dlq"), None).await?;
+        let order_redrive =
+            serde_json::json!({ "deadLetterTargetArn": order_dead_letter_arn, "maxReceiveCount": MAX_RECEIVES })
+                .to_string();
+        let (order_queue_url, order_queue_arn) =
+            create_queue(&sqs, &format!("{name}-orders"), Some((order_redrive, visibility_timeout_seconds))).await?;
         let group = format!("{name}-exports");
         match scheduler.create_schedule_group().name(&group).send().await {
             Ok(_) => {}
@@ -77,7 +88,17 @@ impl LocalAws {
             scheduler_role_arn: "arn:aws:iam::123456789012:role/shipsync-scheduler".into(),
             schedule_dead_letter_arn,
         };
-        Ok(Self { store, sqs, scheduler, planner, export_dead_letter_url: dead_letter_url, visibility_timeout_seconds })
+        Ok(Self {
+            store,
+            sqs,
+            scheduler,
+            planner,
+            export_dead_letter_url: dead_letter_url,
+            order_queue_url,
+            order_queue_arn,
+            order_dead_letter_url,
+            visibility_timeout_seconds,
+        })
     }
 
     pub fn export_planner(&self) -> ExportPlanner {

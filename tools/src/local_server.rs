@@ -9,14 +9,32 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use shipments_api::ShipmentsApi;
 use shipsync_http_api::{ApiError, MAX_BODY_BYTES};
+use shopify_webhooks::ShopifyWebhooks;
 use tokio::net::TcpListener;
 use tracing::warn;
 
+/// The HTTP functions the local stack serves, as API Gateway routes to them.
+#[derive(Clone)]
+pub struct LocalApps {
+    pub api: ShipmentsApi,
+    pub webhooks: ShopifyWebhooks,
+}
+
+impl LocalApps {
+    async fn handle(&self, request: shipsync_http_api::ApiRequest) -> shipsync_http_api::ApiResponse {
+        if request.uri().path().starts_with("/webhooks/") {
+            self.webhooks.handle(request).await
+        } else {
+            self.api.handle(request).await
+        }
+    }
+}
+
 /// Accepts connections until the task is dropped.
-pub async fn serve(listener: TcpListener, api: ShipmentsApi) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, apps: LocalApps) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
-        let api = api.clone();
+        let api = apps.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                 let api = api.clone();

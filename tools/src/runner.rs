@@ -10,6 +10,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use exporter::Exporter;
+use order_processor::OrderProcessor;
 use tracing::{info, warn};
 
 use crate::local_aws::LocalAws;
@@ -17,6 +18,7 @@ use crate::local_aws::LocalAws;
 pub struct Runner {
     aws: LocalAws,
     exporter: Exporter,
+    processor: OrderProcessor,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,8 +30,8 @@ fn failed<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> RunnerError + '_ 
 }
 
 impl Runner {
-    pub fn new(aws: LocalAws, exporter: Exporter) -> Self {
-        Self { aws, exporter }
+    pub fn new(aws: LocalAws, exporter: Exporter, processor: OrderProcessor) -> Self {
+        Self { aws, exporter, processor }
     }
 
     /// Sends every schedule due at `now` to its target queue and deletes it. Returns how many fired.
@@ -86,7 +88,22 @@ impl Runner {
     /// Receives one batch from the export queue and hands it to the exporter. Returns how many
     /// messages it received.
     pub async fn deliver_batch(&self) -> Result<usize, RunnerError> {
-        let queue = &self.aws.planner.queue_url;
+        let (queue, arn) = (&self.aws.planner.queue_url, &self.aws.planner.queue_arn);
+        self.feed(queue, arn, |event| self.exporter.handle(event)).await
+    }
+
+    /// Receives one batch from the order queue and hands it to the order processor.
+    pub async fn deliver_order_events(&self) -> Result<usize, RunnerError> {
+        let (queue, arn) = (&self.aws.order_queue_url, &self.aws.order_queue_arn);
+        self.feed(queue, arn, |event| self.processor.handle(event)).await
+    }
+
+    /// One batch from a queue to a consumer, as Lambda's event source mapping would.
+    async fn feed<F, Fut>(&self, queue: &str, arn: &str, consume: F) -> Result<usize, RunnerError>
+    where
+        F: FnOnce(SqsEvent) -> Fut,
+        Fut: std::future::Future<Output = aws_lambda_events::event::sqs::SqsBatchResponse>,
+    {
         let received = self
             .aws
             .sqs
@@ -112,10 +129,10 @@ impl Runner {
                 .map(|attributes| attributes.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
                 .unwrap_or_else(HashMap::new);
             record.event_source = Some("aws:sqs".into());
-            record.event_source_arn = Some(self.aws.planner.queue_arn.clone());
+            record.event_source_arn = Some(arn.to_owned());
             event.records.push(record);
         }
-        let response = self.exporter.handle(event).await;
+        let response = consume(event).await;
         let failed_ids: Vec<&str> =
             response.batch_item_failures.iter().map(|failure| failure.item_identifier.as_str()).collect();
         let entries: Vec<DeleteMessageBatchRequestEntry> = messages
@@ -152,10 +169,16 @@ impl Runner {
             if let Err(error) = self.fire_due_schedules(Utc::now()).await {
                 warn!(%error, "schedules");
             }
-            match self.deliver_batch().await {
-                Ok(count) if count > 0 => continue,
-                Ok(_) => {}
-                Err(error) => warn!(%error, "queue"),
+            let orders = self.deliver_order_events().await.unwrap_or_else(|error| {
+                warn!(%error, "order queue");
+                0
+            });
+            let exports = self.deliver_batch().await.unwrap_or_else(|error| {
+                warn!(%error, "export queue");
+                0
+            });
+            if orders + exports > 0 {
+                continue;
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }

@@ -3,6 +3,7 @@
 
 mod dto;
 mod exports;
+mod orders;
 mod purchase_orders;
 mod shipments;
 mod stores;
@@ -83,6 +84,10 @@ impl ShipmentsApi {
             (["vendors"], &Method::GET) => self.list_vendors(&principal).await,
             (["vendors", id], &Method::PUT | &Method::PATCH) => self.update_vendor(&principal, id, request).await,
             (["exports", "failed"], &Method::GET) => self.failed_exports(&principal, request).await,
+            (["products"], &Method::POST) => self.save_product(&principal, request).await,
+            (["products"], &Method::GET) => self.list_products(&principal).await,
+            (["order_health"], &Method::GET) => self.order_health(&principal, request).await,
+            (["orders", id, "reprocess"], &Method::POST) => self.reprocess_order(&principal, id).await,
             (
                 ["purchase_orders", _, "shipments"]
                 | ["purchase_orders"]
@@ -94,7 +99,10 @@ impl ShipmentsApi {
                 | ["stores", _]
                 | ["vendors"]
                 | ["vendors", _]
-                | ["exports", "failed"],
+                | ["exports", "failed"]
+                | ["products"]
+                | ["order_health"]
+                | ["orders", _, "reprocess"],
                 _,
             ) => Err(ApiError::MethodNotAllowed),
             _ => Err(ApiError::NotFound(format!("no such resource: {}", request.uri().path()))),
@@ -134,16 +142,4 @@ fn store_error(failure: StoreError) -> ApiError {
 /// Parses an id from the path; anything that is not an id cannot name a record: 404.
 fn path_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, ApiError> {
     text.parse().map_err(|_| ApiError::NotFound(format!("{what} {text} not found")))
-}
-
-/// A Lambda (API Gateway) request as a plain HTTP request.
-pub fn from_lambda(request: lambda_http::Request) -> shipsync_http_api::ApiRequest {
-    let (parts, body) = request.into_parts();
-    let bytes = match body {
-        lambda_http::Body::Empty => bytes::Bytes::new(),
-        lambda_http::Body::Text(text) => bytes::Bytes::from(text),
-        lambda_http::Body::Binary(data) => bytes::Bytes::from(data),
-        _ => bytes::Bytes::new(),
-    };
-    http::Request::from_parts(parts, bytes)
 }

@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let api = ShipmentsApi::new(Store::new(dynamodb_client(&aws), config.table_name), planner);
     let api = &api;
     lambda_http::run(service_fn(move |request: Request| async move {
-        let response = api.handle(shipments_api::from_lambda(request)).await;
+        let response = api.handle(shipsync_http_api::from_lambda(request)).await;
         Ok::<_, Error>(response.map(Body::from))
     }))
     .await

@@ -110,7 +110,7 @@ fn vendor_view(vendor: &Vendor) -> serde_json::Value {
     json!({ "id": vendor.id.get(), "name": vendor.name, "notify_customer": vendor.notify_customer })
 }
 
-fn retailer_only(principal: &Principal) -> Result<(), ApiError> {
+pub(crate) fn retailer_only(principal: &Principal) -> Result<(), ApiError> {
     if principal.is_retailer_user() {
         Ok(())
     } else {

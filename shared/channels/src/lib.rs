@@ -2,6 +2,7 @@
 //! answers into a [`Fulfillment`] or a [`ChannelError`] that says whether a retry can help.
 
 mod shopify;
+pub mod shopify_webhooks;
 
 pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
 

@@ -122,6 +122,9 @@ pub enum ExportState {
     Exported { exported_at: DateTime<Utc>, channel_ids: Vec<String>, notified_customer: bool },
     /// The channel refused it, or it kept failing; it waits for a person.
     Failed { failed_at: DateTime<Utc>, message: String },
+    /// It will not go out: its order or items were cancelled at the channel, or someone made the
+    /// same shipment in the channel and it was linked instead.
+    Cancelled { cancelled_at: DateTime<Utc>, reason: String },
 }
 
 impl ExportState {
@@ -133,6 +136,7 @@ impl ExportState {
             ExportState::Exporting { .. } => "exporting",
             ExportState::Exported { .. } => "exported",
             ExportState::Failed { .. } => "export_failed",
+            ExportState::Cancelled { .. } => "export_cancelled",
         }
     }
 }
@@ -225,6 +229,7 @@ pub fn decide_export(shipment: &Shipment, now: DateTime<Utc>) -> ExportAction {
         ExportState::Manual => ExportAction::Skip("automatic export is off: waiting for a manual export"),
         ExportState::WaitingForOrder => ExportAction::Skip("waiting for the order to be fully shipped"),
         ExportState::Failed { .. } => ExportAction::Skip("export failed: waiting for a manual export"),
+        ExportState::Cancelled { .. } => ExportAction::Skip("export cancelled"),
         ExportState::Scheduled { due_at } if *due_at > now + EARLY_TOLERANCE => {
             ExportAction::Skip("not due yet: the plan changed")
         }
@@ -278,11 +283,33 @@ impl Shipment {
             ExportState::Exported { .. } => {
                 Err(ValidationErrors::single("export", "the shipment has already been exported to its channel"))
             }
+            ExportState::Cancelled { ref reason, .. } => {
+                Err(ValidationErrors::single("export", format!("is cancelled: {reason}")))
+            }
             ExportState::Exporting { claimed_at } if now - claimed_at < CLAIM_TIMEOUT => {
                 Err(ValidationErrors::single("export", "the shipment is being exported right now"))
             }
             _ => Ok(self.with_export_state(ExportState::Scheduled { due_at: now }, now)),
         }
+    }
+
+    /// Stops a planned export for good, saying why; `None` if it is exported or being exported.
+    pub fn cancel_export(&self, now: DateTime<Utc>, reason: String) -> Option<Shipment> {
+        match self.export.state {
+            ExportState::Exported { .. } | ExportState::Exporting { .. } | ExportState::Cancelled { .. } => None,
+            _ => Some(self.with_export_state(ExportState::Cancelled { cancelled_at: now, reason }, now)),
+        }
+    }
+
+    /// Records that the channel already has this shipment because someone made it there (linked
+    /// by reverse sync): it is never exported, and its shipping details lock as if it were.
+    pub fn linked_to_channel(&self, now: DateTime<Utc>, channel_id: String) -> Shipment {
+        let mut next = self.with_export_state(
+            ExportState::Exported { exported_at: now, channel_ids: vec![channel_id], notified_customer: false },
+            now,
+        );
+        next.sync.exported_at = Some(now);
+        next
     }
 
     /// Plans the export of a shipment that waited for its order, `delay` after the order was shipped.

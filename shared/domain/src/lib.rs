@@ -8,6 +8,7 @@ pub mod error;
 pub mod export;
 pub mod ids;
 pub mod money;
+pub mod orders;
 pub mod purchase_order;
 pub mod search;
 pub mod shipment;

@@ -31,8 +31,12 @@ pub struct OrderItem {
     pub id: OrderItemId,
     pub sku: String,
     pub name: String,
+    /// What is to be shipped: ordered less what the channel cancelled.
     pub quantity: u32,
     pub quantity_fulfilled: u32,
+    /// Units cancelled at the channel (no longer in `quantity`).
+    #[serde(default)]
+    pub quantity_cancelled: u32,
     /// Wholesale cost per unit, copied onto shipment items.
     pub cost: Option<Decimal>,
     /// The line item's id in the sales channel, needed to export shipments.
@@ -136,6 +140,7 @@ impl NewPurchaseOrder {
                 name: item.name,
                 quantity: item.quantity,
                 quantity_fulfilled: 0,
+                quantity_cancelled: 0,
                 cost: item.cost,
                 channel_line_item_id: item.channel_line_item_id,
             });

@@ -175,6 +175,19 @@ pub fn body_within_limit(body: Bytes) -> Result<Bytes, ApiError> {
     if body.len() > MAX_BODY_BYTES { Err(ApiError::PayloadTooLarge) } else { Ok(body) }
 }
 
+/// A Lambda (API Gateway) request as a plain HTTP request; the body stays as sent (raw bytes,
+/// which webhook signatures need).
+pub fn from_lambda(request: lambda_http::Request) -> ApiRequest {
+    let (parts, body) = request.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => Bytes::new(),
+        lambda_http::Body::Text(text) => Bytes::from(text),
+        lambda_http::Body::Binary(data) => Bytes::from(data),
+        _ => Bytes::new(),
+    };
+    http::Request::from_parts(parts, bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

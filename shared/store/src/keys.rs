@@ -28,6 +28,24 @@ pub fn store_secret(id: shipsync_domain::ids::StoreId) -> String {
 pub fn channel_order(store: shipsync_domain::ids::StoreId, channel_order_id: &str) -> String {
     format!("ORDER#{store}#{channel_order_id}")
 }
+pub fn store_ref(id: shipsync_domain::ids::StoreId) -> String {
+    format!("STOREREF#{id}")
+}
+pub const STORE_REF: &str = "STORE";
+pub fn webhook_delivery(store: shipsync_domain::ids::StoreId, delivery: &str) -> String {
+    format!("WEBHOOK#{store}#{delivery}")
+}
+pub const WEBHOOK: &str = "DELIVERY";
+pub fn product(sku: &str) -> String {
+    format!("PRODUCT#{sku}")
+}
+pub fn problem(key: &str) -> String {
+    format!("PROBLEM#{key}")
+}
+pub fn order_ref(id: u64) -> String {
+    format!("ORDERREF#{id}")
+}
+pub const ORDER_REF: &str = "ORDER";
 pub fn local_export(shipment: ShipmentId) -> String {
     format!("LOCALEXPORT#{shipment}")
 }

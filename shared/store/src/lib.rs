@@ -6,6 +6,7 @@
 mod codec;
 mod error;
 mod keys;
+mod orders;
 mod purchase_orders;
 pub mod schema;
 mod search;
@@ -15,6 +16,7 @@ mod stores;
 mod tenants;
 
 pub use error::StoreError;
+pub use orders::{Attention, EXPIRES_AT, OrderRecord};
 pub use search::SearchPage;
 pub use stores::{ChannelCredentials, ChannelOrder};
 

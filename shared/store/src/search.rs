@@ -115,6 +115,20 @@ impl Store {
         filter: Filter,
         paging: Paging,
     ) -> Result<SearchPage<T>, StoreError> {
+        let page = self.search_index_items(index, partition, key_range, filter, paging).await?;
+        let records = page.records.into_iter().map(record).collect::<Result<Vec<T>, _>>()?;
+        Ok(SearchPage { records, total_count: page.total_count })
+    }
+
+    /// As [`Store::search_index`], returning the page's items as stored.
+    pub(crate) async fn search_index_items(
+        &self,
+        index: IndexDefinition,
+        partition: String,
+        key_range: TimeRange,
+        filter: Filter,
+        paging: Paging,
+    ) -> Result<SearchPage<Item>, StoreError> {
         let mut key_condition = "#ipk = :ipk".to_owned();
         let mut names = filter.names;
         let mut values = filter.values;
@@ -188,7 +202,7 @@ impl Store {
                 break;
             }
         }
-        let records = self.batch_get(page_keys).await?;
+        let records = self.batch_get_items(page_keys).await?;
         Ok(SearchPage { records, total_count: total })
     }
 
@@ -197,8 +211,16 @@ impl Store {
         &self,
         keys: Vec<(String, String)>,
     ) -> Result<Vec<T>, StoreError> {
+        self.batch_get_items(keys).await?.into_iter().map(record).collect()
+    }
+
+    /// As [`Store::batch_get`], returning the items as stored. Repeated keys are read once.
+    pub(crate) async fn batch_get_items(&self, keys: Vec<(String, String)>) -> Result<Vec<Item>, StoreError> {
         let mut found: HashMap<String, Item> = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(100) {
+        let mut unique = keys.clone();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(100) {
             let mut request: Option<KeysAndAttributes> = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(chunk.iter().map(|(pk, sk)| key(pk.clone(), sk)).collect()))
@@ -232,7 +254,7 @@ impl Store {
                 }
             }
         }
-        keys.iter().filter_map(|(pk, sk)| found.remove(&format!("{pk}/{sk}"))).map(record).collect()
+        Ok(keys.iter().filter_map(|(pk, sk)| found.get(&format!("{pk}/{sk}")).cloned()).collect())
     }
 
     /// Several shipments by id, in one batch read.

@@ -31,7 +31,8 @@ impl Store {
     /// Replaces a store's settings.
     pub async fn save_channel_store(&self, store: &ChannelStore) -> Result<(), StoreError> {
         let item = item(keys::retailer(store.retailer_id), &keys::store(store.id.get()), store)?;
-        self.put(item).await
+        self.put(item).await?;
+        self.put_store_ref(store).await
     }
 
     pub async fn channel_stores(&self, retailer_id: RetailerId) -> Result<Vec<ChannelStore>, StoreError> {

@@ -97,7 +97,8 @@ impl Store {
 
     pub async fn put_store(&self, store: &ChannelStore) -> Result<(), StoreError> {
         let item = item(keys::retailer(store.retailer_id), &keys::store(store.id.get()), store)?;
-        self.put_new(item, format!("store {}", store.id)).await
+        self.put_new(item, format!("store {}", store.id)).await?;
+        self.put_store_ref(store).await
     }
 
     pub async fn put_api_user(&self, user: &ApiUser) -> Result<(), StoreError> {

@@ -5,12 +5,15 @@
 use std::process::ExitCode;
 
 use exporter::{Exporter, ExporterConfig};
+use order_processor::OrderProcessor;
 use shipments_api::ShipmentsApi;
 use shipsync_tools::args::Args;
 use shipsync_tools::local_aws::{LocalAws, MAX_RECEIVES};
+use shipsync_tools::local_server::LocalApps;
 use shipsync_tools::moto::MotoServer;
 use shipsync_tools::runner::Runner;
 use shipsync_tools::{demo, local_server};
+use shopify_webhooks::ShopifyWebhooks;
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage: shipsync-local [--port 3000] [--table shipsync-local] [--endpoint URL]
@@ -62,10 +65,13 @@ async fn run() -> Result<(), String> {
         allow_local_channel: true,
     };
     let exporter = Exporter::new(store.clone(), aws.sqs.clone(), reqwest::Client::new(), config);
-    let runner = Runner::new(aws.clone(), exporter);
-    let api = ShipmentsApi::new(store, aws.export_planner()).allowing_local_channel();
+    let runner = Runner::new(aws.clone(), exporter, OrderProcessor::new(store.clone()));
+    let apps = LocalApps {
+        api: ShipmentsApi::new(store.clone(), aws.export_planner()).allowing_local_channel(),
+        webhooks: ShopifyWebhooks::new(store, aws.sqs.clone(), aws.order_queue_url.clone()),
+    };
     tokio::select! {
-        served = local_server::serve(listener, api) => served.map_err(|e| e.to_string()),
+        served = local_server::serve(listener, apps) => served.map_err(|e| e.to_string()),
         () = runner.run() => Ok(()),
     }
 }

@@ -1,0 +1,507 @@
+//! The order processor: applies what channels report (orders, cancellations, fulfillments made in
+//! the channel). Events may come twice and in any order; each is applied idempotently against
+//! what is stored, and a version older than the one applied is ignored.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
+use shipsync_domain::carrier::{Carrier, CarrierRef};
+use shipsync_domain::export::ExportState;
+use shipsync_domain::ids::OrderItemId;
+use shipsync_domain::ids::{CarrierId, PurchaseOrderId, RetailerId, StoreId};
+use shipsync_domain::orders::{
+    ChannelEvent, ChannelEventMessage, IncomingFulfillment, IncomingOrder, OrderProblem, ProblemKind, ReverseSync,
+    apply_order_changes, match_fulfillment, new_items, purchase_order_number, split_order,
+};
+use shipsync_domain::purchase_order::{NewPurchaseOrder, OrderItem, PurchaseOrder};
+use shipsync_domain::shipment::{ItemInput, ShipmentContext, ShipmentInput, TrackingInput, draft_new_shipment};
+use shipsync_store::{OrderRecord, Store, StoreError};
+use tracing::{Instrument, error, info, info_span, warn};
+
+/// Where the time comes from; tests set it.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Attempts at an event whose records changed under it before the message goes back to the queue.
+const ATTEMPTS: usize = 5;
+
+#[derive(Clone)]
+pub struct OrderProcessor {
+    store: Store,
+    clock: Clock,
+}
+
+/// Why an event must be delivered again.
+#[derive(Debug)]
+pub struct Retry(pub String);
+
+impl From<StoreError> for Retry {
+    fn from(error: StoreError) -> Self {
+        Retry(format!("store: {error}"))
+    }
+}
+
+/// What applying an order did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The version was not newer than the one already applied.
+    pub stale: bool,
+    pub order_id: u64,
+    pub purchase_orders: Vec<PurchaseOrderId>,
+    pub unknown_lines: usize,
+}
+
+impl OrderProcessor {
+    pub fn new(store: Store) -> Self {
+        Self { store, clock: Arc::new(Utc::now) }
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// Handles a batch; each record succeeds or fails on its own.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut failures = Vec::new();
+        for message in event.records {
+            let id = message.message_id.clone().unwrap_or_default();
+            let span = info_span!("channel_event", message_id = %id);
+            if let Err(Retry(reason)) = self.process(&message).instrument(span).await {
+                warn!(message_id = %id, %reason, "channel event will be retried");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failures.push(failure);
+            }
+        }
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failures;
+        response
+    }
+
+    async fn process(&self, message: &SqsMessage) -> Result<(), Retry> {
+        let body = message.body.as_deref().unwrap_or_default();
+        let event: ChannelEventMessage = serde_json::from_str(body).map_err(|error| {
+            // Kept: after its last receive it rests in the dead-letter queue, for a person.
+            error!(%error, "unreadable channel event");
+            Retry("unreadable channel event".into())
+        })?;
+        match event.event {
+            ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => {
+                self.apply_order(event.retailer_id, event.store_id, &order, false).await.map(|_| ())
+            }
+            ChannelEvent::FulfillmentChanged { fulfillment } => {
+                self.reverse_sync(event.retailer_id, event.store_id, &fulfillment).await
+            }
+        }
+    }
+
+    /// Applies a version of an order: one purchase order per vendor, later versions' removals
+    /// and cancellations, problems listed for lines no product claims. With `force` (reprocess),
+    /// the version is applied even if it is not newer.
+    pub async fn apply_order(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        order: &IncomingOrder,
+        force: bool,
+    ) -> Result<Applied, Retry> {
+        for _ in 0..ATTEMPTS {
+            match self.try_apply_order(retailer, store, order, force).await {
+                Err(Attempt::Again) => continue,
+                Err(Attempt::Failed(retry)) => return Err(retry),
+                Ok(applied) => return Ok(applied),
+            }
+        }
+        Err(Retry(format!("order {} kept changing", order.channel_order_id)))
+    }
+
+    async fn try_apply_order(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        order: &IncomingOrder,
+        force: bool,
+    ) -> Result<Applied, Attempt> {
+        let (record, mut po_ids) = self.store.order_record(retailer, store, &order.channel_order_id).await?;
+        if let Some(applied) = &record
+            && !force
+            && (applied.order.updated_at > order.updated_at
+                || (applied.order.updated_at == order.updated_at && applied.order.cancelled == order.cancelled))
+        {
+            info!(order = %order.channel_order_id, "order version already applied or older: ignored");
+            return Ok(Applied { stale: true, ..Applied::default() });
+        }
+        let now = self.now();
+        let skus: Vec<String> = order.lines.iter().filter_map(|line| line.sku.clone()).collect();
+        let products = self.store.products_by_sku(retailer, &skus).await?;
+        let split = split_order(order, |sku| products.get(sku).cloned());
+
+        // A purchase order for every vendor with lines, unless the order is cancelled.
+        if !order.cancelled {
+            for (vendor, lines) in &split.by_vendor {
+                let number = purchase_order_number(&order.number, *vendor);
+                if self.store.purchase_order_by_number(retailer, &number).await?.is_some() {
+                    continue;
+                }
+                let items = new_items(None, lines);
+                if items.is_empty() {
+                    continue;
+                }
+                let new = NewPurchaseOrder {
+                    retailer_id: retailer,
+                    vendor_id: *vendor,
+                    store_id: store,
+                    public_reference: number,
+                    channel_order_id: Some(order.channel_order_id.clone()),
+                    customer_name: order.customer_name.clone(),
+                    items,
+                };
+                let ids = self.store.allocate_ids(new.ids_needed()).await?;
+                let po = new.build(ids, now).map_err(|errors| Attempt::Failed(Retry(errors.to_string())))?;
+                match self.store.create_purchase_order(&po).await {
+                    Ok(()) => {
+                        info!(purchase_order_id = %po.id, number = %po.public_reference, "purchase order created");
+                        po_ids.push(po.id);
+                    }
+                    // Another delivery of this order made it meanwhile: start again from what is stored.
+                    Err(StoreError::AlreadyExists(_)) => return Err(Attempt::Again),
+                    Err(other) => return Err(other.into()),
+                }
+            }
+        }
+
+        // Every purchase order of the order: new lines added, removed and cancelled quantities cancelled.
+        po_ids.sort_unstable();
+        po_ids.dedup();
+        let wanted: HashMap<&str, u32> = order
+            .lines
+            .iter()
+            .map(|line| (line.channel_line_item_id.as_str(), if order.cancelled { 0 } else { line.quantity }))
+            .collect();
+        for mut po in self.store.purchase_orders(&po_ids).await? {
+            let before = po.clone();
+            if !order.cancelled
+                && let Some(lines) = split.by_vendor.get(&po.vendor_id)
+            {
+                let items = new_items(Some(&po), lines);
+                if !items.is_empty() {
+                    let ids = self.store.allocate_ids(items.len()).await?;
+                    for (item, id) in items.into_iter().zip(ids) {
+                        po.items.push(OrderItem {
+                            id: OrderItemId::new_unchecked(id),
+                            sku: item.sku,
+                            name: item.name,
+                            quantity: item.quantity,
+                            quantity_fulfilled: 0,
+                            quantity_cancelled: 0,
+                            cost: item.cost,
+                            channel_line_item_id: item.channel_line_item_id,
+                        });
+                    }
+                }
+            }
+            apply_order_changes(&mut po, order, now);
+            if po != before {
+                po.version += 1;
+                po.updated_at = now;
+                match self.store.update_purchase_order(&po).await {
+                    Ok(()) => {}
+                    Err(StoreError::Conflict(_)) => return Err(Attempt::Again),
+                    Err(other) => return Err(other.into()),
+                }
+            }
+            self.stop_cancelled_exports(&po, order, &wanted, now).await?;
+        }
+
+        let order_id = match &record {
+            Some(current) => current.id,
+            None => *self.store.allocate_ids(1).await?.start(),
+        };
+        // Problems: listed for lines no product claims, cleared for lines that are fine now.
+        let unknown: Vec<OrderProblem> =
+            split.unknown.iter().map(|line| OrderProblem::unknown_sku(store, order_id, order, line, now)).collect();
+        for existing in self.store.problems_of_order(retailer, store, &order.channel_order_id).await? {
+            let still = unknown.iter().any(|problem| problem.key == existing.key);
+            if existing.kind == ProblemKind::UnknownSku && (!still || order.cancelled) {
+                self.store.delete_problem(retailer, &existing.key).await?;
+                info!(problem = %existing.key, "problem cleared");
+            }
+        }
+        if !order.cancelled {
+            for problem in &unknown {
+                let listed = self.store.problems_of_order(retailer, store, &order.channel_order_id).await?;
+                if !listed.iter().any(|p| p.key == problem.key) {
+                    warn!(order = %order.number, reason = %problem.reason, "order problem");
+                    self.store.put_problem(retailer, problem).await?;
+                }
+            }
+        }
+
+        let next = match record {
+            Some(current) => OrderRecord { order: order.clone(), version: current.version + 1, ..current },
+            None => OrderRecord {
+                id: order_id,
+                retailer_id: retailer,
+                store_id: store,
+                channel_order_id: order.channel_order_id.clone(),
+                number: order.number.clone(),
+                order: order.clone(),
+                version: 1,
+            },
+        };
+        match self.store.save_order_record(&next).await {
+            Ok(()) => Ok(Applied { stale: false, order_id, purchase_orders: po_ids, unknown_lines: unknown.len() }),
+            Err(StoreError::Conflict(_)) => Err(Attempt::Again),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// A planned export of a shipment holding cancelled items does not go out, and says why.
+    async fn stop_cancelled_exports(
+        &self,
+        po: &PurchaseOrder,
+        order: &IncomingOrder,
+        wanted: &HashMap<&str, u32>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Attempt> {
+        // Items of which the channel now wants fewer than were shipped: some shipment carries cancelled units.
+        let over: Vec<&OrderItem> = po
+            .items
+            .iter()
+            .filter(|item| {
+                let want = item.channel_line_item_id.as_deref().and_then(|line| wanted.get(line)).copied().unwrap_or(0);
+                order.cancelled || want < item.quantity_fulfilled
+            })
+            .collect();
+        if over.is_empty() {
+            return Ok(());
+        }
+        for shipment in self.store.shipments_of_purchase_order(po.id).await? {
+            let Some(cancelled_item) =
+                shipment.items.iter().find_map(|item| over.iter().find(|o| o.id == item.order_item_id))
+            else {
+                continue;
+            };
+            let reason = if order.cancelled {
+                format!("order {} was cancelled at the channel", order.number)
+            } else {
+                format!("{} ({}) was cancelled at the channel", cancelled_item.sku, cancelled_item.name)
+            };
+            if let Some(stopped) = shipment.cancel_export(now, reason.clone()) {
+                match self.store.update_shipment(&stopped, None).await {
+                    Ok(()) => info!(shipment_id = %shipment.id, %reason, "planned export cancelled"),
+                    Err(StoreError::Conflict(_)) => return Err(Attempt::Again),
+                    Err(other) => return Err(other.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a fulfillment made in the channel, by Duoplane's rules.
+    pub async fn reverse_sync(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        fulfillment: &IncomingFulfillment,
+    ) -> Result<(), Retry> {
+        if fulfillment.cancelled {
+            info!(fulfillment = %fulfillment.channel_fulfillment_id, "cancelled channel fulfillment: nothing to apply");
+            return Ok(());
+        }
+        for _ in 0..ATTEMPTS {
+            match self.try_reverse_sync(retailer, store, fulfillment).await {
+                Err(Attempt::Again) => continue,
+                Err(Attempt::Failed(retry)) => return Err(retry),
+                Ok(()) => return Ok(()),
+            }
+        }
+        Err(Retry(format!("fulfillment {} kept changing", fulfillment.channel_fulfillment_id)))
+    }
+
+    async fn try_reverse_sync(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        fulfillment: &IncomingFulfillment,
+    ) -> Result<(), Attempt> {
+        let now = self.now();
+        let (_, po_ids) = self.store.order_record(retailer, store, &fulfillment.channel_order_id).await?;
+        let purchase_orders = self.store.purchase_orders(&po_ids).await?;
+        let mut shipments = Vec::new();
+        for po in &purchase_orders {
+            shipments.extend(self.store.shipments_of_purchase_order(po.id).await?);
+        }
+        let decision = match_fulfillment(fulfillment, &purchase_orders, &shipments);
+        info!(fulfillment = %fulfillment.channel_fulfillment_id, ?decision, "channel fulfillment");
+        match decision {
+            ReverseSync::Known(_) => Ok(()),
+            ReverseSync::Link(id) => {
+                let Some(shipment) = shipments.into_iter().find(|s| s.id == id) else { return Ok(()) };
+                let linked = shipment.linked_to_channel(now, fulfillment.channel_fulfillment_id.clone());
+                match self.store.update_shipment(&linked, None).await {
+                    Ok(()) => Ok(()),
+                    Err(StoreError::Conflict(_)) => Err(Attempt::Again),
+                    Err(other) => Err(other.into()),
+                }
+            }
+            ReverseSync::Create { purchase_order_id, items } => {
+                let Some(po) = purchase_orders.into_iter().find(|po| po.id == purchase_order_id) else { return Ok(()) };
+                self.create_from_channel(retailer, po, fulfillment, &items, now).await
+            }
+            ReverseSync::Ignore(reason) => self.ignored(retailer, store, fulfillment, reason, now).await,
+        }
+    }
+
+    /// Creates the shipment a channel fulfillment stands for, linked to it and never exported.
+    async fn create_from_channel(
+        &self,
+        retailer: RetailerId,
+        mut po: PurchaseOrder,
+        fulfillment: &IncomingFulfillment,
+        items: &[(OrderItemId, u32)],
+        now: DateTime<Utc>,
+    ) -> Result<(), Attempt> {
+        let Some((profile, carriers)) = self.store.retailer_with_carriers(retailer).await? else {
+            return Err(Attempt::Failed(Retry(format!("retailer {retailer} not found"))));
+        };
+        let channel_store = self.store.channel_store(retailer, po.store_id).await?;
+        let carrier = match self.channel_carrier(retailer, fulfillment, channel_store.as_ref(), &carriers).await? {
+            Some(carrier) => carrier,
+            None => {
+                let reason = "it has no tracking company shipsync can name a carrier for".to_owned();
+                return self.ignored(retailer, po.store_id, fulfillment, reason, now).await;
+            }
+        };
+        let input = ShipmentInput {
+            shipper_id: Some(carrier.get()),
+            items: Some(
+                items
+                    .iter()
+                    .map(|(item, quantity)| ItemInput {
+                        order_item_id: Some(item.get()),
+                        quantity: Some(i64::from(*quantity)),
+                        ..ItemInput::default()
+                    })
+                    .collect(),
+            ),
+            trackings: Some(
+                fulfillment
+                    .tracking_numbers
+                    .iter()
+                    .map(|number| TrackingInput { tracking: Some(number.clone()), ..TrackingInput::default() })
+                    .collect(),
+            ),
+            export: Some(false),
+            ..ShipmentInput::default()
+        };
+        let context = ShipmentContext { purchase_order: &po, carriers: &carriers, fees: profile.fees, now };
+        let draft = match draft_new_shipment(context, &input) {
+            Ok(draft) => draft,
+            Err(problems) => {
+                return self.ignored(retailer, po.store_id, fulfillment, problems.to_string(), now).await;
+            }
+        };
+        let ids = self.store.allocate_ids(draft.ids_needed()).await?;
+        po.apply_fulfillment(&draft.fulfillment_change).map_err(|_| Attempt::Again)?;
+        po.version += 1;
+        po.updated_at = now;
+        let mut shipment = draft.finish(&mut ids.into_iter()).map_err(|e| Attempt::Failed(Retry(e.to_string())))?;
+        shipment.export.state = ExportState::Exported {
+            exported_at: now,
+            channel_ids: vec![fulfillment.channel_fulfillment_id.clone()],
+            notified_customer: false,
+        };
+        shipment.sync.exported_at = Some(now);
+        match self.store.create_shipment(&shipment, &po).await {
+            Ok(()) => {
+                info!(shipment_id = %shipment.id, fulfillment = %fulfillment.channel_fulfillment_id, "shipment created from the channel");
+                Ok(())
+            }
+            Err(StoreError::Conflict(_)) => Err(Attempt::Again),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The carrier a channel's tracking company names: the store's mapping, else a carrier of
+    /// that name, else a new carrier of the retailer with that name.
+    async fn channel_carrier(
+        &self,
+        retailer: RetailerId,
+        fulfillment: &IncomingFulfillment,
+        channel_store: Option<&shipsync_domain::tenant::Store>,
+        carriers: &[Carrier],
+    ) -> Result<Option<CarrierId>, Attempt> {
+        let Some(company) = fulfillment.tracking_company.as_deref().map(str::trim).filter(|c| !c.is_empty()) else {
+            return Ok(None);
+        };
+        let mapped = channel_store.and_then(|store| {
+            store
+                .export
+                .carrier_mappings
+                .iter()
+                .find(|m| m.channel_carrier.eq_ignore_ascii_case(company))
+                .map(|m| m.shipper_id)
+        });
+        if let Some(id) = mapped.or_else(|| CarrierRef::Name(company.to_owned()).resolve(carriers).map(|c| c.id)) {
+            return Ok(Some(id));
+        }
+        let carrier = Carrier {
+            id: CarrierId::new_unchecked(*self.store.allocate_ids(1).await?.start()),
+            name: company.to_owned(),
+            scac_code: None,
+        };
+        match self.store.put_carrier(retailer, &carrier).await {
+            Ok(()) => {
+                info!(carrier = %carrier.name, "carrier added from a channel fulfillment");
+                Ok(Some(carrier.id))
+            }
+            Err(StoreError::AlreadyExists(_)) => Err(Attempt::Again),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn ignored(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        fulfillment: &IncomingFulfillment,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), Attempt> {
+        let (record, _) = self.store.order_record(retailer, store, &fulfillment.channel_order_id).await?;
+        let problem = OrderProblem {
+            key: format!("channel_fulfillment:{store}:{}", fulfillment.channel_fulfillment_id),
+            kind: ProblemKind::ChannelFulfillmentIgnored,
+            order_id: record.as_ref().map(|r| r.id),
+            store_id: store,
+            channel_order_id: fulfillment.channel_order_id.clone(),
+            order_number: record.map(|r| r.number).unwrap_or_default(),
+            reason: format!("a fulfillment made in the channel was ignored: {reason}"),
+            since: now,
+        };
+        warn!(fulfillment = %fulfillment.channel_fulfillment_id, %reason, "channel fulfillment ignored");
+        self.store.put_problem(retailer, &problem).await?;
+        Ok(())
+    }
+}
+
+/// Why an attempt stopped.
+enum Attempt {
+    /// A record changed under it: read again and retry at once.
+    Again,
+    /// Give the message back to the queue.
+    Failed(Retry),
+}
+
+impl From<StoreError> for Attempt {
+    fn from(error: StoreError) -> Self {
+        Attempt::Failed(error.into())
+    }
+}

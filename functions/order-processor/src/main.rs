@@ -1,0 +1,20 @@
+//! The order processor Lambda: wiring only.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use order_processor::OrderProcessor;
+use shipsync_platform::{aws_sdk_config, dynamodb_client, init_tracing, required_env};
+use shipsync_store::Store;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let table = required_env("SHIPSYNC_TABLE")?;
+    let aws = aws_sdk_config().await;
+    let processor = OrderProcessor::new(Store::new(dynamodb_client(&aws), table));
+    let processor = &processor;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, Error>(processor.handle(event.payload).await)
+    }))
+    .await
+}

@@ -1,0 +1,186 @@
+//! Products (which vendor ships a SKU), order health (what needs a person), and reprocessing an
+//! order once its problems are fixed. Retailer users only.
+
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shipsync_domain::ValidationErrors;
+use shipsync_domain::access::Principal;
+use shipsync_domain::export::ExportState;
+use shipsync_domain::ids::VendorId;
+use shipsync_domain::money::{format_cost, parse_cost_text};
+use shipsync_domain::orders::{ProblemKind, Product};
+use shipsync_domain::time::format_api_time;
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response};
+use shipsync_store::Attention;
+
+use crate::dto::Metadata;
+use crate::stores::retailer_only;
+use crate::{ShipmentsApi, store_error};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductEnvelope {
+    product: ProductBody,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductBody {
+    sku: Option<String>,
+    vendor_id: Option<u64>,
+    name: Option<String>,
+    #[serde(default)]
+    cost: Option<Value>,
+}
+
+fn product_view(product: &Product) -> Value {
+    json!({
+        "sku": product.sku,
+        "vendor_id": product.vendor_id.get(),
+        "name": product.name,
+        "cost": product.cost.map(format_cost),
+    })
+}
+
+impl ShipmentsApi {
+    /// `POST /products.json`: adds a product, or replaces the one with the same SKU.
+    pub(crate) async fn save_product(
+        &self,
+        principal: &Principal,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        retailer_only(principal)?;
+        let body = json_body::<ProductEnvelope>(request)?.product;
+        let mut errors = ValidationErrors::new();
+        let sku = body.sku.as_deref().map(str::trim).unwrap_or_default().to_owned();
+        if sku.is_empty() {
+            errors.push("sku", "is required");
+        } else if sku.chars().count() > 255 {
+            errors.push("sku", "must be at most 255 characters");
+        }
+        let cost = match &body.cost {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(number)) => parse_cost_text(&number.to_string()).unwrap_or_else(|message| {
+                errors.push("cost", message);
+                None
+            }),
+            Some(Value::String(text)) => parse_cost_text(text).unwrap_or_else(|message| {
+                errors.push("cost", message);
+                None
+            }),
+            Some(_) => {
+                errors.push("cost", "must be a number or a numeric string");
+                None
+            }
+        };
+        let vendor = match body.vendor_id.map(VendorId::new) {
+            Some(Ok(id)) => match self.store.vendor(principal.retailer_id, id).await.map_err(store_error)? {
+                Some(vendor) => Some(vendor),
+                None => {
+                    errors.push("vendor_id", format!("{id} is not a vendor of this retailer"));
+                    None
+                }
+            },
+            Some(Err(problem)) => {
+                errors.push("vendor_id", problem.to_string());
+                None
+            }
+            None => {
+                errors.push("vendor_id", "is required");
+                None
+            }
+        };
+        let vendor = errors.into_result(vendor)?.ok_or(ApiError::Internal)?;
+        let product = Product { name: body.name.unwrap_or_else(|| sku.clone()), sku, vendor_id: vendor.id, cost };
+        self.store.save_product(principal.retailer_id, &product).await.map_err(store_error)?;
+        Ok(json_response(StatusCode::CREATED, &json!({ "product": product_view(&product) })))
+    }
+
+    pub(crate) async fn list_products(&self, principal: &Principal) -> Result<ApiResponse, ApiError> {
+        retailer_only(principal)?;
+        let products = self.store.products(principal.retailer_id).await.map_err(store_error)?;
+        Ok(json_response(StatusCode::OK, &json!({ "products": products.iter().map(product_view).collect::<Vec<_>>() })))
+    }
+
+    /// `GET /order_health.json`: open problems, oldest first: unknown SKUs, ignored channel
+    /// fulfillments, failed exports.
+    pub(crate) async fn order_health(
+        &self,
+        principal: &Principal,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        retailer_only(principal)?;
+        let paging = crate::purchase_orders::paging(request, principal)?;
+        let page = self.store.attention(principal.retailer_id, paging).await.map_err(store_error)?;
+        let problems: Vec<Value> = page
+            .records
+            .iter()
+            .map(|entry| match entry {
+                Attention::Problem(problem) => json!({
+                    "kind": match problem.kind {
+                        ProblemKind::UnknownSku => "unknown_sku",
+                        ProblemKind::ChannelFulfillmentIgnored => "channel_fulfillment_ignored",
+                        ProblemKind::UnreadableEvent => "unreadable_event",
+                    },
+                    "order_id": problem.order_id,
+                    "order_number": problem.order_number,
+                    "channel_order_id": problem.channel_order_id,
+                    "store_id": problem.store_id.get(),
+                    "reason": problem.reason,
+                    "since": format_api_time(problem.since),
+                }),
+                Attention::FailedExport(shipment) => {
+                    let (reason, since) = match &shipment.export.state {
+                        ExportState::Failed { message, failed_at } => {
+                            (message.clone(), Some(format_api_time(*failed_at)))
+                        }
+                        _ => (String::new(), None),
+                    };
+                    json!({
+                        "kind": "export_failed",
+                        "shipment_id": shipment.id.get(),
+                        "purchase_order_id": shipment.purchase_order_id.get(),
+                        "order_number": shipment.purchase_order_public_reference,
+                        "store_id": shipment.store_id.get(),
+                        "reason": reason,
+                        "since": since,
+                    })
+                }
+            })
+            .collect();
+        let metadata = Metadata::for_page(paging, problems.len(), page.total_count);
+        Ok(json_response(StatusCode::OK, &json!({ "problems": problems, "metadata": metadata })))
+    }
+
+    /// `POST /orders/{id}/reprocess.json`: applies the order's last version again, with the
+    /// products as they are now; problems that are fixed are cleared.
+    pub(crate) async fn reprocess_order(&self, principal: &Principal, id: &str) -> Result<ApiResponse, ApiError> {
+        retailer_only(principal)?;
+        let not_found = || ApiError::NotFound(format!("order {id} not found"));
+        let order_id: u64 = id.parse().map_err(|_| not_found())?;
+        let (record, _) = self
+            .store
+            .order_record_by_id(order_id)
+            .await
+            .map_err(store_error)?
+            .filter(|(record, _)| record.retailer_id == principal.retailer_id)
+            .ok_or_else(not_found)?;
+        let processor = order_processor::OrderProcessor::new(self.store.clone()).with_clock(self.clock.clone());
+        let applied =
+            processor.apply_order(record.retailer_id, record.store_id, &record.order, true).await.map_err(|retry| {
+                tracing::error!(reason = %retry.0, "reprocessing failed");
+                ApiError::Unavailable
+            })?;
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({ "order": {
+                "id": order_id,
+                "number": record.number,
+                "channel_order_id": record.channel_order_id,
+                "purchase_order_ids": applied.purchase_orders.iter().map(|id| id.get()).collect::<Vec<_>>(),
+                "unknown_lines": applied.unknown_lines,
+            }}),
+        ))
+    }
+}

@@ -1,0 +1,299 @@
+//! Orders from sales channels: how an order becomes one purchase order per vendor, how later
+//! versions of it change those purchase orders, and how a fulfillment made in the channel is
+//! matched to shipsync's shipments (Duoplane's reverse-sync rules).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::export::ExportState;
+use crate::ids::{OrderItemId, PurchaseOrderId, ShipmentId, VendorId};
+use crate::purchase_order::{NewOrderItem, PurchaseOrder};
+use crate::shipment::Shipment;
+
+/// An order as a channel sends it (by webhook or by polling), reduced to what shipsync uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingOrder {
+    /// The order's id in the channel.
+    pub channel_order_id: String,
+    /// The order number people use (Shopify's `name` without `#`).
+    pub number: String,
+    pub customer_name: String,
+    /// When the channel last changed the order: older versions are ignored.
+    pub updated_at: DateTime<Utc>,
+    pub cancelled: bool,
+    pub lines: Vec<IncomingLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingLine {
+    pub channel_line_item_id: String,
+    pub sku: Option<String>,
+    pub name: String,
+    /// What is still ordered: removed or cancelled units are not counted.
+    pub quantity: u32,
+    pub unit_price: Option<Decimal>,
+}
+
+/// Which vendor ships a SKU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    pub sku: String,
+    pub vendor_id: VendorId,
+    pub name: String,
+    /// The vendor's wholesale cost per unit, copied onto purchase order items.
+    pub cost: Option<Decimal>,
+}
+
+/// How an order divides: the lines of each vendor, and the lines no product claims.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderSplit {
+    pub by_vendor: BTreeMap<VendorId, Vec<(IncomingLine, Option<Decimal>)>>,
+    pub unknown: Vec<IncomingLine>,
+}
+
+/// Splits an order's lines among vendors by SKU; a line without a known SKU is kept apart.
+pub fn split_order(order: &IncomingOrder, product: impl Fn(&str) -> Option<Product>) -> OrderSplit {
+    let mut split = OrderSplit::default();
+    for line in &order.lines {
+        match line.sku.as_deref().map(str::trim).filter(|sku| !sku.is_empty()).and_then(&product) {
+            Some(found) => split.by_vendor.entry(found.vendor_id).or_default().push((line.clone(), found.cost)),
+            None => split.unknown.push(line.clone()),
+        }
+    }
+    split
+}
+
+/// The number of a vendor's purchase order for a channel order: stable, so that reprocessing or
+/// a repeated event finds the same purchase order.
+pub fn purchase_order_number(order_number: &str, vendor: VendorId) -> String {
+    format!("{}-V{vendor}", order_number.trim().trim_start_matches('#'))
+}
+
+/// New order items for lines a purchase order does not have yet.
+pub fn new_items(po: Option<&PurchaseOrder>, lines: &[(IncomingLine, Option<Decimal>)]) -> Vec<NewOrderItem> {
+    lines
+        .iter()
+        .filter(|(line, _)| {
+            po.is_none_or(|po| {
+                !po.items.iter().any(|item| item.channel_line_item_id.as_deref() == Some(&line.channel_line_item_id))
+            })
+        })
+        .filter(|(line, _)| line.quantity > 0)
+        .map(|(line, cost)| NewOrderItem {
+            sku: line.sku.clone().unwrap_or_default(),
+            name: line.name.clone(),
+            quantity: line.quantity,
+            cost: *cost,
+            channel_line_item_id: Some(line.channel_line_item_id.clone()),
+        })
+        .collect()
+}
+
+/// Applies a later version of the order to a vendor's purchase order: quantities that were
+/// removed or cancelled at the channel are cancelled here (never below what has shipped), a
+/// cancelled order cancels everything unshipped. Returns whether anything changed.
+pub fn apply_order_changes(po: &mut PurchaseOrder, order: &IncomingOrder, now: DateTime<Utc>) -> bool {
+    let mut changed = false;
+    for item in &mut po.items {
+        let wanted = if order.cancelled {
+            0
+        } else {
+            order
+                .lines
+                .iter()
+                .find(|line| Some(&line.channel_line_item_id) == item.channel_line_item_id.as_ref())
+                .map_or(0, |line| line.quantity)
+        };
+        let keep = wanted.max(item.quantity_fulfilled);
+        if keep < item.quantity {
+            item.quantity_cancelled += item.quantity - keep;
+            item.quantity = keep;
+            changed = true;
+        }
+    }
+    if po.customer_name != order.customer_name && !order.customer_name.is_empty() {
+        po.customer_name = order.customer_name.clone();
+        changed = true;
+    }
+    if changed {
+        po.updated_at = now;
+    }
+    changed
+}
+
+/// A fulfillment made in the channel (reported by its webhook).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingFulfillment {
+    pub channel_fulfillment_id: String,
+    pub channel_order_id: String,
+    /// Channel line item id and quantity.
+    pub lines: Vec<(String, u32)>,
+    pub tracking_numbers: Vec<String>,
+    pub tracking_company: Option<String>,
+    pub cancelled: bool,
+}
+
+/// What to do with a fulfillment made in the channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReverseSync {
+    /// Shipsync made it (or already linked it): nothing to do.
+    Known(ShipmentId),
+    /// An unexported shipment matches it exactly: link them, and cancel the planned export.
+    Link(ShipmentId),
+    /// All its items are on one purchase order and unfulfilled: create a linked shipment.
+    Create { purchase_order_id: PurchaseOrderId, items: Vec<(OrderItemId, u32)> },
+    /// Neither: ignore it, and say why where people look.
+    Ignore(String),
+}
+
+/// Duoplane's rules for a fulfillment created in the channel.
+pub fn match_fulfillment(
+    fulfillment: &IncomingFulfillment,
+    purchase_orders: &[PurchaseOrder],
+    shipments: &[Shipment],
+) -> ReverseSync {
+    let ours = |shipment: &Shipment| match &shipment.export.state {
+        ExportState::Exported { channel_ids, .. } => channel_ids.contains(&fulfillment.channel_fulfillment_id),
+        _ => false,
+    };
+    if let Some(shipment) = shipments.iter().find(|s| ours(s)) {
+        return ReverseSync::Known(shipment.id);
+    }
+    // Each fulfilled line, as (purchase order, order item, quantity).
+    let mut located = Vec::new();
+    for (line_id, quantity) in &fulfillment.lines {
+        let found = purchase_orders.iter().find_map(|po| {
+            po.items
+                .iter()
+                .find(|item| item.channel_line_item_id.as_deref() == Some(line_id))
+                .map(|item| (po, item.id, *quantity))
+        });
+        match found {
+            Some(entry) => located.push(entry),
+            None => return ReverseSync::Ignore(format!("line item {line_id} is on no purchase order")),
+        }
+    }
+    let Some((first_po, _, _)) = located.first() else {
+        return ReverseSync::Ignore("the fulfillment has no line items".into());
+    };
+    let numbers = normalized(&fulfillment.tracking_numbers);
+    let wanted: BTreeMap<OrderItemId, u32> = located.iter().fold(BTreeMap::new(), |mut map, (_, item, quantity)| {
+        *map.entry(*item).or_default() += quantity;
+        map
+    });
+    // A shipment being exported, or already exported, with the same tracking is ours too: the
+    // webhook can arrive before the exporter has recorded the channel's id.
+    let exact = |shipment: &Shipment| {
+        let items: BTreeMap<OrderItemId, u32> = shipment.items.iter().fold(BTreeMap::new(), |mut map, item| {
+            *map.entry(item.order_item_id).or_default() += item.quantity;
+            map
+        });
+        items == wanted
+            && normalized(&shipment.trackings.iter().map(|t| t.tracking.clone()).collect::<Vec<_>>()) == numbers
+    };
+    if let Some(shipment) = shipments.iter().find(|s| exact(s)) {
+        return match shipment.export.state {
+            ExportState::Exported { .. } | ExportState::Exporting { .. } => ReverseSync::Known(shipment.id),
+            _ => ReverseSync::Link(shipment.id),
+        };
+    }
+    if located.iter().any(|(po, _, _)| po.id != first_po.id) {
+        return ReverseSync::Ignore(
+            "its items span several purchase orders: create one shipment per purchase order in shipsync".into(),
+        );
+    }
+    for (item_id, quantity) in &wanted {
+        let unfulfilled = first_po.item(*item_id).map_or(0, |item| item.unfulfilled());
+        if *quantity > unfulfilled {
+            return ReverseSync::Ignore(format!(
+                "order item {item_id} of purchase order {} is already fulfilled (asked {quantity}, {unfulfilled} left)",
+                first_po.public_reference
+            ));
+        }
+    }
+    ReverseSync::Create { purchase_order_id: first_po.id, items: wanted.into_iter().collect() }
+}
+
+fn normalized(numbers: &[String]) -> Vec<String> {
+    let mut list: Vec<String> = numbers.iter().map(|n| n.trim().to_uppercase()).filter(|n| !n.is_empty()).collect();
+    list.sort();
+    list
+}
+
+#[cfg(test)]
+mod tests;
+
+/// What a channel told shipsync about an order, as queued for the order processor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChannelEvent {
+    /// An order was created or changed (`orders/create`, `orders/updated`, a poll).
+    OrderChanged { order: IncomingOrder },
+    /// An order was cancelled (`orders/cancelled`).
+    OrderCancelled { order: IncomingOrder },
+    /// A fulfillment was created or changed in the channel (`fulfillments/create`, `fulfillments/update`).
+    FulfillmentChanged { fulfillment: IncomingFulfillment },
+}
+
+/// The order processor's queue message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelEventMessage {
+    pub retailer_id: crate::ids::RetailerId,
+    pub store_id: crate::ids::StoreId,
+    /// Where it came from: the webhook delivery id, or the poll.
+    pub source: String,
+    pub event: ChannelEvent,
+}
+
+/// Something in an order that a person must fix, listed in order health until it is fixed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderProblem {
+    /// Stable for the same problem, so that a repeated event does not list it twice.
+    pub key: String,
+    pub kind: ProblemKind,
+    /// shipsync's id for the order, once it has one (`POST /orders/{id}/reprocess.json`).
+    #[serde(default)]
+    pub order_id: Option<u64>,
+    pub store_id: crate::ids::StoreId,
+    pub channel_order_id: String,
+    pub order_number: String,
+    pub reason: String,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    UnknownSku,
+    ChannelFulfillmentIgnored,
+    UnreadableEvent,
+}
+
+impl OrderProblem {
+    pub fn unknown_sku(
+        store: crate::ids::StoreId,
+        order_id: u64,
+        order: &IncomingOrder,
+        line: &IncomingLine,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let sku = line.sku.as_deref().unwrap_or("");
+        Self {
+            key: format!("unknown_sku:{store}:{}:{}", order.channel_order_id, line.channel_line_item_id),
+            kind: ProblemKind::UnknownSku,
+            order_id: Some(order_id),
+            store_id: store,
+            channel_order_id: order.channel_order_id.clone(),
+            order_number: order.number.clone(),
+            reason: if sku.is_empty() {
+                format!("line {} ({}) has no SKU", line.channel_line_item_id, line.name)
+            } else {
+                format!("SKU {sku:?} ({}) is not a product of any vendor: add it, then reprocess the order", line.name)
+            },
+            since: now,
+        }
+    }
+}

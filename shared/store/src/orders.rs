@@ -1,0 +1,264 @@
+//! Records of channel orders, products, order problems, store lookups and webhook deliveries.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use chrono::{DateTime, Utc};
+use shipsync_domain::ids::{PurchaseOrderId, RetailerId, StoreId};
+use shipsync_domain::orders::{IncomingOrder, OrderProblem, Product};
+use shipsync_domain::purchase_order::PurchaseOrder;
+use shipsync_domain::search::{Paging, TimeRange};
+use shipsync_domain::shipment::Shipment;
+use shipsync_domain::tenant::Store as ChannelStore;
+
+use crate::codec::{Item, item, key, n, record, s};
+use crate::keys::{self, PK};
+use crate::purchase_orders::{CHANNEL_ORDER_IDS, put_purchase_order_if_unchanged};
+use crate::schema::BY_ATTENTION;
+use crate::search::{Filter, SearchPage};
+use crate::{Store, StoreError};
+
+/// What shipsync knows of a channel order: its number, the last version applied, its purchase orders.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OrderRecord {
+    /// shipsync's id for the order (for `POST /orders/{id}/reprocess.json`).
+    pub id: u64,
+    pub retailer_id: RetailerId,
+    pub store_id: StoreId,
+    pub channel_order_id: String,
+    pub number: String,
+    /// The last version applied; older events are ignored.
+    pub order: IncomingOrder,
+    /// Bumped on every write; writes are conditional on it.
+    pub version: u64,
+}
+
+/// A record of a delivery already accepted.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Delivery {
+    received_at: DateTime<Utc>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoreRef {
+    retailer_id: RetailerId,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OrderRef {
+    retailer_id: RetailerId,
+    store_id: StoreId,
+    channel_order_id: String,
+}
+
+/// Something on the attention index: a failed export or an order problem.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attention {
+    FailedExport(Box<Shipment>),
+    Problem(OrderProblem),
+}
+
+/// The attribute that makes DynamoDB delete a record by itself (TTL, in epoch seconds).
+pub const EXPIRES_AT: &str = "expires_at";
+
+impl Store {
+    /// Finds a store by its id alone (webhook URLs carry only that).
+    pub async fn store_by_id(&self, id: StoreId) -> Result<Option<ChannelStore>, StoreError> {
+        let found: Option<StoreRef> = self.get(keys::store_ref(id), keys::STORE_REF).await?;
+        match found {
+            Some(found) => self.channel_store(found.retailer_id, id).await,
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) async fn put_store_ref(&self, store: &ChannelStore) -> Result<(), StoreError> {
+        self.put(item(keys::store_ref(store.id), keys::STORE_REF, &StoreRef { retailer_id: store.retailer_id })?).await
+    }
+
+    /// Whether a webhook delivery was accepted before.
+    pub async fn delivery_seen(&self, store: StoreId, delivery_id: &str) -> Result<bool, StoreError> {
+        let found: Option<Delivery> = self.get(keys::webhook_delivery(store, delivery_id), keys::WEBHOOK).await?;
+        Ok(found.is_some())
+    }
+
+    /// Remembers an accepted delivery until `expires_at` (DynamoDB's TTL removes it then).
+    pub async fn remember_delivery(
+        &self,
+        store: StoreId,
+        delivery_id: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut record =
+            item(keys::webhook_delivery(store, delivery_id), keys::WEBHOOK, &Delivery { received_at: now })?;
+        record.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
+        self.put(record).await
+    }
+
+    pub async fn save_product(&self, retailer: RetailerId, product: &Product) -> Result<(), StoreError> {
+        self.put(item(keys::retailer(retailer), &keys::product(&product.sku), product)?).await
+    }
+
+    pub async fn products(&self, retailer: RetailerId) -> Result<Vec<Product>, StoreError> {
+        self.partition_prefix(keys::retailer(retailer), "PRODUCT#").await
+    }
+
+    /// The products of these SKUs, in one batch read; unknown SKUs are absent.
+    pub async fn products_by_sku(
+        &self,
+        retailer: RetailerId,
+        skus: &[String],
+    ) -> Result<HashMap<String, Product>, StoreError> {
+        let keys: Vec<(String, String)> =
+            skus.iter().map(|sku| (keys::retailer(retailer), keys::product(sku))).collect();
+        let found: Vec<Product> = self.batch_get(keys).await?;
+        Ok(found.into_iter().map(|product| (product.sku.clone(), product)).collect())
+    }
+
+    /// A channel order's record and its purchase orders, read consistently.
+    pub async fn order_record(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        channel_order_id: &str,
+    ) -> Result<(Option<OrderRecord>, Vec<PurchaseOrderId>), StoreError> {
+        self.count_call();
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::retailer(retailer), &keys::channel_order(store, channel_order_id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::unavailable("GetItem"))?;
+        let Some(mut found) = output.item else { return Ok((None, Vec::new())) };
+        let ids = purchase_order_ids(found.remove(CHANNEL_ORDER_IDS));
+        let record = if found.contains_key(crate::codec::DATA) { Some(record(found)?) } else { None };
+        Ok((record, ids))
+    }
+
+    /// The order record shipsync id `id` names.
+    pub async fn order_record_by_id(&self, id: u64) -> Result<Option<(OrderRecord, Vec<PurchaseOrderId>)>, StoreError> {
+        let found: Option<OrderRef> = self.get(keys::order_ref(id), keys::ORDER_REF).await?;
+        let Some(found) = found else { return Ok(None) };
+        let (record, ids) = self.order_record(found.retailer_id, found.store_id, &found.channel_order_id).await?;
+        Ok(record.map(|record| (record, ids)))
+    }
+
+    /// Writes an order record (its purchase order list is kept), if nobody wrote it since
+    /// `record.version - 1`; [`StoreError::Conflict`] otherwise.
+    pub async fn save_order_record(&self, record: &OrderRecord) -> Result<(), StoreError> {
+        let data = serde_dynamo::to_attribute_value(record)
+            .map_err(|error| StoreError::Corrupt { key: record.channel_order_id.clone(), reason: error.to_string() })?;
+        let condition = if record.version == 1 { "attribute_not_exists(#version)" } else { "#version = :read" };
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::retailer(record.retailer_id),
+                &keys::channel_order(record.store_id, &record.channel_order_id),
+            )))
+            .update_expression("SET #data = :data, #version = :version")
+            .condition_expression(condition)
+            .expression_attribute_names("#data", crate::codec::DATA)
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":data", data)
+            .expression_attribute_values(":version", n(record.version))
+            .return_values(ReturnValue::None);
+        if record.version > 1 {
+            request = request.expression_attribute_values(":read", n(record.version - 1));
+        }
+        self.count_call();
+        match request.send().await {
+            Ok(_) => {}
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                return Err(StoreError::Conflict("order"));
+            }
+            Err(error) => return Err(StoreError::unavailable("UpdateItem")(error)),
+        }
+        if record.version == 1 {
+            let reference = OrderRef {
+                retailer_id: record.retailer_id,
+                store_id: record.store_id,
+                channel_order_id: record.channel_order_id.clone(),
+            };
+            self.put(item(keys::order_ref(record.id), keys::ORDER_REF, &reference)?).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes a changed purchase order if nobody changed it since it was read.
+    pub async fn update_purchase_order(&self, po: &PurchaseOrder) -> Result<(), StoreError> {
+        let step = put_purchase_order_if_unchanged(&self.table, po)?;
+        self.transact(vec![step], |_| StoreError::Conflict("purchase order")).await
+    }
+
+    /// Lists a problem (again: the same key replaces it) where people look.
+    pub async fn put_problem(&self, retailer: RetailerId, problem: &OrderProblem) -> Result<(), StoreError> {
+        let mut record = item(keys::retailer(retailer), &keys::problem(&problem.key), problem)?;
+        record.insert(BY_ATTENTION.partition_key.into(), s(keys::retailer_attention(retailer)));
+        record.insert(BY_ATTENTION.sort_key.into(), s(format!("{}#{}", keys::by_time(problem.since, 0), problem.key)));
+        self.put(record).await
+    }
+
+    /// The problems listed for one order.
+    pub async fn problems_of_order(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        channel_order_id: &str,
+    ) -> Result<Vec<OrderProblem>, StoreError> {
+        let problems: Vec<OrderProblem> = self.partition_prefix(keys::retailer(retailer), "PROBLEM#").await?;
+        Ok(problems.into_iter().filter(|p| p.store_id == store && p.channel_order_id == channel_order_id).collect())
+    }
+
+    pub async fn delete_problem(&self, retailer: RetailerId, problem_key: &str) -> Result<(), StoreError> {
+        self.count_call();
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::retailer(retailer), &keys::problem(problem_key))))
+            .send()
+            .await
+            .map_err(StoreError::unavailable("DeleteItem"))?;
+        Ok(())
+    }
+
+    /// A page of what needs a person: failed exports and order problems, oldest first.
+    pub async fn attention(&self, retailer: RetailerId, paging: Paging) -> Result<SearchPage<Attention>, StoreError> {
+        let page: SearchPage<Item> = self
+            .search_index_items(
+                BY_ATTENTION,
+                keys::retailer_attention(retailer),
+                TimeRange::default(),
+                Filter::default(),
+                paging,
+            )
+            .await?;
+        let records = page
+            .records
+            .into_iter()
+            .map(|item| {
+                let is_shipment =
+                    item.get(PK).and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.starts_with("SHIPMENT#"));
+                if is_shipment {
+                    record::<Shipment>(item).map(|s| Attention::FailedExport(Box::new(s)))
+                } else {
+                    record::<OrderProblem>(item).map(Attention::Problem)
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SearchPage { records, total_count: page.total_count })
+    }
+}
+
+fn purchase_order_ids(list: Option<AttributeValue>) -> Vec<PurchaseOrderId> {
+    list.and_then(|list| list.as_l().ok().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|value| value.as_n().ok().and_then(|text| text.parse().ok()))
+        .map(PurchaseOrderId::new_unchecked)
+        .collect()
+}

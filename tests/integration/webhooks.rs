@@ -1,0 +1,352 @@
+//! Shopify webhooks: signed deliveries become purchase orders per vendor; repeats, stale versions,
+//! bad signatures and bad payloads change nothing; unknown SKUs show in order health until fixed;
+//! cancellations stop planned exports; channel-made fulfillments follow Duoplane's rules. The
+//! payloads are Shopify's documented examples (tests/fixtures/shopify).
+
+use chrono::Duration;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use shipsync_domain::export::ExportSettings;
+use shipsync_domain::purchase_order::PurchaseOrder;
+use shipsync_domain::tenant::FeeSettings;
+
+use crate::harness::{SHOPIFY_WEBHOOK_SECRET, TestApp, shipment_body};
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/fixtures/shopify/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("fixture JSON")
+}
+
+/// Delivers a webhook as Shopify does: raw body, topic, delivery id and signature headers.
+async fn deliver(
+    app: &TestApp,
+    topic: &str,
+    body: &str,
+    delivery: &str,
+    signature: Option<String>,
+) -> (StatusCode, Value) {
+    let mut request = http::Request::builder()
+        .method(Method::POST)
+        .uri(format!("/webhooks/shopify/{}", app.shop.id))
+        .header("content-type", "application/json")
+        .header("x-shopify-topic", topic)
+        .header("x-shopify-webhook-id", delivery)
+        .header("x-shopify-shop-domain", "test-shop.myshopify.com");
+    if let Some(signature) = signature {
+        request = request.header("x-shopify-hmac-sha256", signature);
+    }
+    let response = app.webhooks.handle(request.body(bytes::Bytes::from(body.to_owned())).expect("request")).await;
+    let json = serde_json::from_str(response.body()).unwrap_or(Value::Null);
+    (response.status(), json)
+}
+
+async fn deliver_signed(app: &TestApp, topic: &str, payload: &Value, delivery: &str) -> (StatusCode, Value) {
+    let body = payload.to_string();
+    let signature = shopify_webhooks::sign(body.as_bytes(), SHOPIFY_WEBHOOK_SECRET);
+    deliver(app, topic, &body, delivery, Some(signature)).await
+}
+
+/// Products for the fixture's SKUs: the two iPods from the test vendor, the wrap from the other.
+async fn catalog(app: &TestApp, with_wrap: bool) {
+    let mut products = vec![("IPOD-342-N", app.vendor.id.get()), ("IPOD-342-P", app.vendor.id.get())];
+    if with_wrap {
+        products.push(("WRAP-1", app.other_vendor.id.get()));
+    }
+    for (sku, vendor) in products {
+        let (status, json) = app
+            .call(
+                Method::POST,
+                "/products.json",
+                Some(json!({"product": {"sku": sku, "vendor_id": vendor, "cost": "42.00"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{json}");
+    }
+}
+
+async fn purchase_orders(app: &TestApp) -> Vec<Value> {
+    let (_, list) = app.call(Method::GET, "/purchase_orders.json", None).await;
+    list["purchase_orders"].as_array().cloned().unwrap_or_default()
+}
+
+async fn po_by_number(app: &TestApp, number: &str) -> PurchaseOrder {
+    app.store.purchase_order_by_number(app.retailer.id, number).await.expect("read").expect("purchase order")
+}
+
+async fn queued(app: &TestApp) -> usize {
+    let attributes = app
+        .aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&app.aws.order_queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .expect("attributes");
+    attributes
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_signed_order_becomes_one_purchase_order_per_vendor() {
+    let app = TestApp::new().await;
+    catalog(&app, true).await;
+    let (status, json) = deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-1").await;
+    assert_eq!((status, json), (StatusCode::OK, json!({"status": "queued"})));
+    assert_eq!(app.run_orders().await, 1);
+
+    let ours = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    assert_eq!(ours.customer_name, "Steve Shipper");
+    assert_eq!(ours.channel_order_id.as_deref(), Some("gid://shopify/Order/820982911946154508"));
+    let lines: Vec<(&str, Option<&str>, u32)> =
+        ours.items.iter().map(|i| (i.sku.as_str(), i.channel_line_item_id.as_deref(), i.quantity)).collect();
+    assert_eq!(
+        lines,
+        [
+            ("IPOD-342-N", Some("gid://shopify/LineItem/866550311766439020"), 1),
+            ("IPOD-342-P", Some("gid://shopify/LineItem/141249953214522974"), 2)
+        ]
+    );
+    assert_eq!(ours.items[0].cost, Some(rust_decimal::Decimal::new(42, 0)));
+    let theirs = po_by_number(&app, &format!("9999-V{}", app.other_vendor.id)).await;
+    assert_eq!(theirs.items.len(), 1);
+    assert_eq!(theirs.vendor_id, app.other_vendor.id);
+    // The vendor sees only its own.
+    let (_, vendor_view) = app.call_as(Some(&app.vendor_user), Method::GET, "/purchase_orders.json", None).await;
+    assert_eq!(vendor_view["metadata"]["total_count"], 1);
+}
+
+#[tokio::test]
+async fn unsigned_or_wrongly_signed_deliveries_answer_401_and_store_nothing() {
+    let app = TestApp::new().await;
+    let body = fixture("orders_create").to_string();
+    let wrong = shopify_webhooks::sign(body.as_bytes(), "someone else's secret");
+    let tampered = shopify_webhooks::sign(b"{\"id\": 1}", SHOPIFY_WEBHOOK_SECRET);
+    for signature in [None, Some(wrong), Some(tampered), Some(String::new()), Some("%%%".into())] {
+        let (status, json) = deliver(&app, "orders/create", &body, "delivery-x", signature).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(json["errors"].as_array().map(Vec::len), Some(1));
+    }
+    assert_eq!(queued(&app).await, 0);
+    assert!(!app.store.delivery_seen(app.shop.id, "delivery-x").await.expect("read"));
+    // A rotated secret: the previous one still works for an hour, as Shopify signs with either.
+    let mut credentials = app.store.credentials(app.retailer.id, app.shop.id).await.expect("credentials");
+    credentials.0.insert("previous_webhook_secret".into(), SHOPIFY_WEBHOOK_SECRET.into());
+    credentials.0.insert("webhook_secret".into(), "the new secret".into());
+    app.store.save_credentials(app.retailer.id, app.shop.id, &credentials).await.expect("save");
+    let (status, _) = deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-y").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_same_delivery_twice_is_queued_once() {
+    let app = TestApp::new().await;
+    catalog(&app, true).await;
+    let order = fixture("orders_create");
+    assert_eq!(deliver_signed(&app, "orders/create", &order, "delivery-2").await.1, json!({"status": "queued"}));
+    assert_eq!(deliver_signed(&app, "orders/create", &order, "delivery-2").await.1, json!({"status": "duplicate"}));
+    assert_eq!(app.run_orders().await, 1);
+    // A new delivery of the same event (another subscription) is queued, and changes nothing.
+    deliver_signed(&app, "orders/create", &order, "delivery-3").await;
+    app.run_orders().await;
+    assert_eq!(purchase_orders(&app).await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_update_that_arrives_before_its_create_wins() {
+    let app = TestApp::new().await;
+    catalog(&app, true).await;
+    let created = fixture("orders_create");
+    let mut updated = created.clone();
+    updated["updated_at"] = json!("2026-03-02T09:30:00-05:00");
+    updated["line_items"][1]["current_quantity"] = json!(1);
+    updated["shipping_address"]["name"] = json!("Steve Shipper Jr");
+    deliver_signed(&app, "orders/updated", &updated, "delivery-u").await;
+    app.run_orders().await;
+    deliver_signed(&app, "orders/create", &created, "delivery-c").await;
+    app.run_orders().await;
+    let ours = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    assert_eq!(ours.items[1].quantity, 1, "the older create did not undo the update");
+    assert_eq!(ours.customer_name, "Steve Shipper Jr");
+    // A later update removes a unit: it is cancelled on the purchase order.
+    let mut later = updated.clone();
+    later["updated_at"] = json!("2026-03-02T10:00:00-05:00");
+    later["line_items"][0]["current_quantity"] = json!(0);
+    deliver_signed(&app, "orders/updated", &later, "delivery-l").await;
+    app.run_orders().await;
+    let ours = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    assert_eq!((ours.items[0].quantity, ours.items[0].quantity_cancelled), (0, 1));
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_payloads_answer_4xx_and_store_nothing() {
+    let app = TestApp::new().await;
+    let sign = |body: &str| Some(shopify_webhooks::sign(body.as_bytes(), SHOPIFY_WEBHOOK_SECRET));
+    let mut no_lines = fixture("orders_create");
+    no_lines.as_object_mut().expect("object").remove("line_items");
+    let huge = format!("{{\"id\": 1, \"note\": \"{}\"}}", "x".repeat(300 * 1024));
+    for (body, expected) in [
+        ("{not json".to_owned(), StatusCode::BAD_REQUEST),
+        ("[1, 2]".to_owned(), StatusCode::BAD_REQUEST),
+        (no_lines.to_string(), StatusCode::BAD_REQUEST),
+        (
+            json!({"id": 1, "name": "#1", "updated_at": "yesterday", "line_items": []}).to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (huge, StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
+        let (status, json) = deliver(&app, "orders/create", &body, "delivery-bad", sign(&body)).await;
+        assert_eq!(status, expected, "{json}");
+        assert_eq!(json["errors"].as_array().map(Vec::len), Some(1), "{json}");
+    }
+    assert_eq!(queued(&app).await, 0);
+    assert!(!app.store.delivery_seen(app.shop.id, "delivery-bad").await.expect("read"));
+    // A topic shipsync does not use is acknowledged and ignored.
+    let body = json!({"id": 1}).to_string();
+    let (status, json) = deliver(&app, "products/update", &body, "delivery-p", sign(&body)).await;
+    assert_eq!((status, json), (StatusCode::OK, json!({"status": "ignored"})));
+    assert_eq!(queued(&app).await, 0);
+}
+
+#[tokio::test]
+async fn an_unknown_sku_is_listed_in_order_health_until_added_and_reprocessed() {
+    let app = TestApp::new().await;
+    catalog(&app, false).await;
+    deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-h").await;
+    app.run_orders().await;
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    assert_eq!(health["metadata"]["total_count"], 1, "{health}");
+    let problem = &health["problems"][0];
+    assert_eq!(problem["kind"], "unknown_sku");
+    assert_eq!(problem["order_number"], "9999");
+    assert!(problem["reason"].as_str().is_some_and(|r| r.contains("WRAP-1")), "{problem}");
+    assert!(problem["since"].is_string());
+    assert_eq!(purchase_orders(&app).await.len(), 1, "the known lines went ahead");
+
+    app.call(
+        Method::POST,
+        "/products.json",
+        Some(json!({"product": {"sku": "WRAP-1", "vendor_id": app.other_vendor.id.get()}})),
+    )
+    .await;
+    let (status, json) = app.call(Method::POST, &format!("/orders/{}/reprocess.json", problem["order_id"]), None).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["order"]["unknown_lines"], 0);
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    assert_eq!(health["metadata"]["total_count"], 0, "{health}");
+    assert_eq!(purchase_orders(&app).await.len(), 2);
+    let (status, _) = app.call(Method::POST, "/orders/999999/reprocess.json", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_cancelled_order_stops_a_planned_export_and_says_why() {
+    let app = TestApp::with(
+        FeeSettings::default(),
+        ExportSettings { shipment_export_delay_minutes: 30, ..ExportSettings::default() },
+        Some("http://127.0.0.1:9"),
+    )
+    .await;
+    catalog(&app, true).await;
+    deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-k").await;
+    app.run_orders().await;
+    let po = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZCANCEL"])).await;
+    assert_eq!(shipment["export_state"], "scheduled");
+    let mut cancelled = fixture("orders_create");
+    cancelled["cancelled_at"] = json!("2026-03-02T08:10:00-05:00");
+    cancelled["updated_at"] = json!("2026-03-02T08:10:00-05:00");
+    deliver_signed(&app, "orders/cancelled", &cancelled, "delivery-cancel").await;
+    app.run_orders().await;
+    let (_, state) = app.call(Method::GET, &format!("/shipments/{}.json", shipment["id"]), None).await;
+    assert_eq!(state["shipment"]["export_state"], "export_cancelled");
+    assert_eq!(state["shipment"]["export_error"], Value::Null);
+    let stored = app
+        .store
+        .shipment(shipsync_domain::ids::ShipmentId::new(shipment["id"].as_u64().expect("id")).expect("id"))
+        .await
+        .expect("read")
+        .expect("shipment");
+    assert!(
+        matches!(&stored.export.state, shipsync_domain::export::ExportState::Cancelled { reason, .. } if reason == "order 9999 was cancelled at the channel")
+    );
+    // The unshipped units are cancelled; the shipped one stays shipped.
+    let po = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    assert_eq!((po.items[0].quantity, po.items[0].quantity_fulfilled), (1, 1));
+    assert_eq!((po.items[1].quantity, po.items[1].quantity_cancelled), (0, 2));
+    // When the schedule fires, nothing goes out (the fake channel is not even listening).
+    app.advance(Duration::minutes(30));
+    app.run_exports().await;
+    let (_, state) = app.call(Method::GET, &format!("/shipments/{}.json", shipment["id"]), None).await;
+    assert_eq!(state["shipment"]["export_state"], "export_cancelled");
+}
+
+#[tokio::test]
+async fn channel_fulfillments_follow_duoplanes_rules() {
+    let app = TestApp::with(
+        FeeSettings::default(),
+        ExportSettings { shipment_export_delay_minutes: 60, ..ExportSettings::default() },
+        Some("http://127.0.0.1:9"),
+    )
+    .await;
+    catalog(&app, true).await;
+    deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-o").await;
+    app.run_orders().await;
+    let po = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+
+    // 1. An unexported shipsync shipment that matches exactly is linked; its planned export is off.
+    let planned = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1Z827WK74630"])).await;
+    deliver_signed(&app, "fulfillments/create", &fixture("fulfillments_create"), "delivery-f1").await;
+    app.run_orders().await;
+    let (_, linked) = app.call(Method::GET, &format!("/shipments/{}.json", planned["id"]), None).await;
+    assert_eq!(linked["shipment"]["export_state"], "exported");
+    assert_eq!(linked["shipment"]["exported_channel_ids"], json!(["gid://shopify/Fulfillment/123456"]));
+    // The same webhook again (or an update of it) changes nothing.
+    deliver_signed(&app, "fulfillments/update", &fixture("fulfillments_create"), "delivery-f1b").await;
+    app.run_orders().await;
+    let (_, list) = app.call(Method::GET, "/shipments.json", None).await;
+    assert_eq!(list["metadata"]["total_count"], 1);
+
+    // 2. No match, one purchase order, unfulfilled: a linked shipment is created, never exported.
+    let mut second = fixture("fulfillments_create");
+    second["id"] = json!(123457);
+    second["tracking_company"] = json!("FedEx");
+    second["tracking_numbers"] = json!(["7777"]);
+    second["line_items"] = json!([{"id": 141249953214522974u64, "quantity": 2}]);
+    deliver_signed(&app, "fulfillments/create", &second, "delivery-f2").await;
+    app.run_orders().await;
+    let (_, list) = app.call(Method::GET, "/shipments.json?search[tracking]=7777", None).await;
+    assert_eq!(list["metadata"]["total_count"], 1, "{list}");
+    let created = &list["shipments"][0];
+    assert_eq!(created["shipper_name"], "FedEx");
+    assert_eq!(created["export_state"], "exported");
+    assert_eq!(created["export"], false);
+    assert_eq!(created["shipment_items_attributes"][0]["quantity"], 2);
+    let po_after = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    assert!(po_after.is_fully_fulfilled());
+
+    // 3. Items spanning two purchase orders: ignored, and order health says why.
+    let mut spanning = fixture("fulfillments_create");
+    spanning["id"] = json!(123458);
+    spanning["tracking_numbers"] = json!(["8888"]);
+    spanning["line_items"] =
+        json!([{"id": 866550311766439020u64, "quantity": 1}, {"id": 257004973105704598u64, "quantity": 1}]);
+    deliver_signed(&app, "fulfillments/create", &spanning, "delivery-f3").await;
+    // 4. Already fulfilled items: ignored too.
+    let mut again = fixture("fulfillments_create");
+    again["id"] = json!(123459);
+    again["tracking_numbers"] = json!(["9999"]);
+    deliver_signed(&app, "fulfillments/create", &again, "delivery-f4").await;
+    app.run_orders().await;
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    let reasons: Vec<&str> =
+        health["problems"].as_array().expect("problems").iter().filter_map(|p| p["reason"].as_str()).collect();
+    assert_eq!(reasons.len(), 2, "{health}");
+    assert!(reasons.iter().any(|r| r.contains("several purchase orders")));
+    assert!(reasons.iter().any(|r| r.contains("already fulfilled")));
+    let (_, list) = app.call(Method::GET, "/shipments.json", None).await;
+    assert_eq!(list["metadata"]["total_count"], 2);
+}
