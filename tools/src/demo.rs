@@ -3,15 +3,19 @@
 
 use rust_decimal::Decimal;
 use shipsync_domain::export::ExportSettings;
+use shipsync_domain::orders::Product;
 use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOrder};
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings, Retailer, Store as ChannelStore, Vendor};
-use shipsync_store::Store;
+use shipsync_store::{ChannelCredentials, Store};
+use std::collections::BTreeMap;
 
 use crate::provision::{self, Credentials, ProvisionError};
 
 pub struct Demo {
     pub retailer: Retailer,
     pub store: ChannelStore,
+    /// What the demo store's Shopify webhooks are signed with.
+    pub webhook_secret: String,
     pub vendors: Vec<Vendor>,
     pub purchase_orders: Vec<PurchaseOrder>,
     pub retailer_user: Credentials,
@@ -79,7 +83,29 @@ pub async fn seed(store: &Store) -> Result<Demo, ProvisionError> {
         };
         purchase_orders.push(provision::create_purchase_order(store, order).await?);
     }
+    // Products, so that a Shopify order for these SKUs splits between the vendors, and a webhook
+    // secret, so that the demo can post signed Shopify webhooks to the local channel store.
+    for (sku, vendor, name) in [
+        ("TENT-2P", &acme, "Two-person tent"),
+        ("STAKE-10", &acme, "Tent stakes (10)"),
+        ("LAMP-LED", &acme, "LED camp lamp"),
+        ("PHONE-X", &globex, "Refurbished phone"),
+    ] {
+        let product = Product { sku: sku.into(), vendor_id: vendor.id, name: name.into(), cost: None };
+        store.save_product(retailer.id, &product).await?;
+    }
+    let webhook_secret = provision::random_secret()?;
+    let credentials = BTreeMap::from([("webhook_secret".to_owned(), webhook_secret.clone())]);
+    store.save_credentials(retailer.id, shop.id, &ChannelCredentials(credentials)).await?;
     let retailer_user = provision::create_api_user(store, retailer.id, None, "UTC").await?;
     let vendor_user = provision::create_api_user(store, retailer.id, Some(acme.id), "America/New_York").await?;
-    Ok(Demo { retailer, store: shop, vendors: vec![acme, globex], purchase_orders, retailer_user, vendor_user })
+    Ok(Demo {
+        retailer,
+        store: shop,
+        webhook_secret,
+        vendors: vec![acme, globex],
+        purchase_orders,
+        retailer_user,
+        vendor_user,
+    })
 }

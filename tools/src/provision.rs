@@ -38,6 +38,11 @@ fn random_hex(bytes: usize) -> Result<String, ProvisionError> {
     Ok(to_hex(&buffer))
 }
 
+/// A random secret (256 bits, hex), e.g. for signing webhooks.
+pub fn random_secret() -> Result<String, ProvisionError> {
+    random_hex(32)
+}
+
 async fn next_id(store: &Store) -> Result<u64, ProvisionError> {
     Ok(*store.allocate_ids(1).await?.start())
 }

@@ -103,8 +103,15 @@ It is planned for one minute from now (the demo store's delay). Watch it go out 
       or export it at once: curl -s -u '{key}:{password}' -X POST {base}/shipments/<id>/export.json
 Then: curl -sg -u '{key}:{password}' '{base}/shipments.json?search[tracking]=1Z999'
       curl -sg -u '{key}:{password}' '{base}/purchase_orders.json'
+A Shopify order by webhook (signed with the demo store's secret), split into purchase orders per vendor:
+      scripts/send-shopify-webhook {store_id} {secret} orders/create tools/demo/orders_create.json {port}
+      curl -sg -u '{key}:{password}' '{base}/purchase_orders.json?per_page=10&page=1'
+  and the fulfillment webhook that follows once its shipment went out (it creates no duplicate):
+      scripts/send-shopify-webhook {store_id} {secret} fulfillments/create tools/demo/fulfillments_create.json {port}
 Press Ctrl-C to stop.
 "#,
+        store_id = demo.store.id,
+        secret = demo.webhook_secret,
         retailer = demo.retailer.name,
         retailer_id = demo.retailer.id,
         key = user.key,
