@@ -9,6 +9,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use exporter::{Exporter, ExporterConfig};
 use http::{Method, StatusCode};
+use order_poller::OrderPoller;
 use order_processor::OrderProcessor;
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -56,6 +57,8 @@ pub struct TestApp {
     pub api: ShipmentsApi,
     /// The Shopify webhook endpoint.
     pub webhooks: ShopifyWebhooks,
+    /// The order poller, on the test's clock.
+    pub poller: OrderPoller,
     /// The API's planner (it shares its call counter).
     pub planner: ExportPlanner,
     /// Fires schedules and feeds the export queue to the exporter, on the test's clock.
@@ -130,14 +133,18 @@ impl TestApp {
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
         let exporter = Exporter::new(store.clone(), aws.sqs.clone(), http, config).with_clock(Arc::clone(&now));
         let processor = OrderProcessor::new(store.clone()).with_clock(Arc::clone(&now));
-        let webhooks =
-            ShopifyWebhooks::new(store.clone(), aws.sqs.clone(), aws.order_queue_url.clone()).with_clock(now);
+        let webhooks = ShopifyWebhooks::new(store.clone(), aws.sqs.clone(), aws.order_queue_url.clone())
+            .with_clock(Arc::clone(&now));
+        let poller =
+            OrderPoller::new(store.clone(), aws.sqs.clone(), reqwest::Client::new(), aws.order_queue_url.clone())
+                .with_clock(now);
         let runner = Runner::new(aws.clone(), exporter, processor);
         Self {
             store,
             aws,
             api,
             webhooks,
+            poller,
             planner,
             runner,
             clock,

@@ -11,6 +11,7 @@ mod export;
 mod harness;
 mod infra;
 mod local_stack;
+mod polling;
 mod purchase_orders;
 mod search;
 mod stores;

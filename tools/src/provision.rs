@@ -88,6 +88,7 @@ pub async fn create_store(
         channel,
         export,
         connection,
+        ingestion: shipsync_domain::tenant::IngestionSettings::default(),
     };
     store.put_store(&record).await?;
     Ok(record)

@@ -11,7 +11,7 @@ mod connector;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
 use shipsync_domain::export::{ExportAction, ExportRequest, ExportState, decide_export};
 use shipsync_domain::shipment::Shipment;
@@ -99,14 +99,10 @@ impl Exporter {
                 if let Some(after) = retry.after {
                     self.delay_redelivery(&message, after).await;
                 }
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                failures.push(failure);
+                failures.push(id);
             }
         }
-        let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failures;
-        response
+        shipsync_platform::batch_failures(failures)
     }
 
     async fn process(&self, message: &SqsMessage) -> Result<(), Retry> {

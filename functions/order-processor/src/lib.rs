@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use shipsync_domain::carrier::{Carrier, CarrierRef};
 use shipsync_domain::export::ExportState;
@@ -74,14 +74,10 @@ impl OrderProcessor {
             let span = info_span!("channel_event", message_id = %id);
             if let Err(Retry(reason)) = self.process(&message).instrument(span).await {
                 warn!(message_id = %id, %reason, "channel event will be retried");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                failures.push(failure);
+                failures.push(id);
             }
         }
-        let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failures;
-        response
+        shipsync_platform::batch_failures(failures)
     }
 
     async fn process(&self, message: &SqsMessage) -> Result<(), Retry> {
@@ -193,16 +189,7 @@ impl OrderProcessor {
                 if !items.is_empty() {
                     let ids = self.store.allocate_ids(items.len()).await?;
                     for (item, id) in items.into_iter().zip(ids) {
-                        po.items.push(OrderItem {
-                            id: OrderItemId::new_unchecked(id),
-                            sku: item.sku,
-                            name: item.name,
-                            quantity: item.quantity,
-                            quantity_fulfilled: 0,
-                            quantity_cancelled: 0,
-                            cost: item.cost,
-                            channel_line_item_id: item.channel_line_item_id,
-                        });
+                        po.items.push(item.into_item(OrderItemId::new_unchecked(id)));
                     }
                 }
             }

@@ -10,7 +10,9 @@ use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::Principal;
 use shipsync_domain::export::{CarrierMapping, ExportSettings, ExportWhen};
 use shipsync_domain::ids::{StoreId, VendorId};
-use shipsync_domain::tenant::{ChannelConnection, ChannelKind, Store as ChannelStore, Vendor};
+use shipsync_domain::tenant::{
+    ChannelConnection, ChannelKind, IngestionSettings, MAX_POLL_MINUTES, Store as ChannelStore, Vendor,
+};
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response};
 use shipsync_store::ChannelCredentials;
 
@@ -36,6 +38,7 @@ struct StoreBody {
     send_tracking: Option<bool>,
     export_when: Option<ExportWhen>,
     carrier_mappings: Option<Vec<CarrierMapping>>,
+    poll_orders_every_minutes: Option<u32>,
     /// Write-only: never shown, never logged.
     credentials: Option<BTreeMap<String, String>>,
     // Readonly, accepted so that a client may send back what it read.
@@ -61,6 +64,7 @@ struct StoreView {
     send_tracking: bool,
     export_when: ExportWhen,
     carrier_mappings: Vec<CarrierMapping>,
+    poll_orders_every_minutes: u32,
     credentials_set: bool,
 }
 
@@ -78,6 +82,7 @@ impl StoreView {
             send_tracking: store.export.send_tracking,
             export_when: store.export.export_when,
             carrier_mappings: store.export.carrier_mappings.clone(),
+            poll_orders_every_minutes: store.ingestion.poll_orders_every_minutes,
             credentials_set,
         }
     }
@@ -144,6 +149,7 @@ impl ShipmentsApi {
             channel,
             export: ExportSettings::default(),
             connection: ChannelConnection::default(),
+            ingestion: IngestionSettings::default(),
         };
         self.save_store(principal, store, body, StatusCode::CREATED).await
     }
@@ -185,6 +191,15 @@ impl ShipmentsApi {
                 errors.push("base_url", "must be an http(s) URL");
             }
             store.connection.base_url = Some(url).filter(|u| !u.is_empty());
+        }
+        if let Some(minutes) = body.poll_orders_every_minutes {
+            if minutes > MAX_POLL_MINUTES {
+                errors.push(
+                    "poll_orders_every_minutes",
+                    format!("must be at most {MAX_POLL_MINUTES} (a day); 0 turns polling off"),
+                );
+            }
+            store.ingestion.poll_orders_every_minutes = minutes;
         }
         let settings = &mut store.export;
         settings.export_shipments = body.export_shipments.unwrap_or(settings.export_shipments);

@@ -107,6 +107,22 @@ pub struct NewOrderItem {
     pub channel_line_item_id: Option<String>,
 }
 
+impl NewOrderItem {
+    /// The order item, nothing of it fulfilled yet.
+    pub fn into_item(self, id: OrderItemId) -> OrderItem {
+        OrderItem {
+            id,
+            sku: self.sku.trim().to_owned(),
+            name: self.name,
+            quantity: self.quantity,
+            quantity_fulfilled: 0,
+            quantity_cancelled: 0,
+            cost: self.cost,
+            channel_line_item_id: self.channel_line_item_id,
+        }
+    }
+}
+
 impl NewPurchaseOrder {
     /// Checks the order and builds it with the ids given (one for the order, then one per item).
     pub fn build(
@@ -134,16 +150,7 @@ impl NewPurchaseOrder {
         let id = PurchaseOrderId::new_unchecked(next()?);
         let mut items = Vec::with_capacity(self.items.len());
         for item in self.items {
-            items.push(OrderItem {
-                id: OrderItemId::new_unchecked(next()?),
-                sku: item.sku.trim().to_owned(),
-                name: item.name,
-                quantity: item.quantity,
-                quantity_fulfilled: 0,
-                quantity_cancelled: 0,
-                cost: item.cost,
-                channel_line_item_id: item.channel_line_item_id,
-            });
+            items.push(item.into_item(OrderItemId::new_unchecked(next()?)));
         }
         Ok(PurchaseOrder {
             id,

@@ -69,7 +69,26 @@ pub struct Store {
     pub export: crate::export::ExportSettings,
     #[serde(default)]
     pub connection: ChannelConnection,
+    #[serde(default)]
+    pub ingestion: IngestionSettings,
 }
+
+/// How a store's orders come in besides webhooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestionSettings {
+    /// How often to fetch orders changed since the last fetch; 0 turns polling off. For channels
+    /// with webhooks it is the safety net for a lost one.
+    pub poll_orders_every_minutes: u32,
+}
+
+impl Default for IngestionSettings {
+    fn default() -> Self {
+        Self { poll_orders_every_minutes: 10 }
+    }
+}
+
+/// The longest polling interval a store may set: a day.
+pub const MAX_POLL_MINUTES: u32 = 1440;
 
 /// Where a store's channel is. Its credentials are kept apart and never shown.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,3 +48,18 @@ pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
 pub fn init_tracing() {
     lambda_runtime::tracing::init_default_subscriber();
 }
+
+/// An SQS batch response that fails exactly these records: they come back after the visibility
+/// timeout (and go to the dead-letter queue after the last receive); the rest are deleted.
+pub fn batch_failures(failed_message_ids: Vec<String>) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+    let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+    response.batch_item_failures = failed_message_ids
+        .into_iter()
+        .map(|id| {
+            let mut failure = aws_lambda_events::event::sqs::BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}

@@ -46,6 +46,11 @@ pub fn order_ref(id: u64) -> String {
     format!("ORDERREF#{id}")
 }
 pub const ORDER_REF: &str = "ORDER";
+pub const POLLING: &str = "POLLING";
+pub fn poll_state(store: shipsync_domain::ids::StoreId) -> String {
+    format!("POLLSTATE#{store}")
+}
+pub const POLL_STATE: &str = "STATE";
 pub fn local_export(shipment: ShipmentId) -> String {
     format!("LOCALEXPORT#{shipment}")
 }

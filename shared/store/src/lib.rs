@@ -16,7 +16,7 @@ mod stores;
 mod tenants;
 
 pub use error::StoreError;
-pub use orders::{Attention, EXPIRES_AT, OrderRecord};
+pub use orders::{Attention, EXPIRES_AT, OrderRecord, PollState, PolledStore};
 pub use search::SearchPage;
 pub use stores::{ChannelCredentials, ChannelOrder};
 

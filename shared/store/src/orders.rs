@@ -33,6 +33,21 @@ pub struct OrderRecord {
     pub version: u64,
 }
 
+/// A store on the poller's list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PolledStore {
+    pub retailer_id: RetailerId,
+    pub store_id: StoreId,
+}
+
+/// Where a store's polling stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PollState {
+    /// Orders changed at or after this time are fetched next (less an overlap).
+    pub cursor: Option<DateTime<Utc>>,
+    pub last_polled_at: Option<DateTime<Utc>>,
+}
+
 /// A record of a delivery already accepted.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Delivery {
@@ -72,7 +87,28 @@ impl Store {
     }
 
     pub(crate) async fn put_store_ref(&self, store: &ChannelStore) -> Result<(), StoreError> {
-        self.put(item(keys::store_ref(store.id), keys::STORE_REF, &StoreRef { retailer_id: store.retailer_id })?).await
+        self.put(item(keys::store_ref(store.id), keys::STORE_REF, &StoreRef { retailer_id: store.retailer_id })?)
+            .await?;
+        // Every store is listed for the poller, which skips those that do not poll.
+        self.put(item(
+            keys::POLLING.to_owned(),
+            &keys::store(store.id.get()),
+            &PolledStore { retailer_id: store.retailer_id, store_id: store.id },
+        )?)
+        .await
+    }
+
+    /// Every store the poller looks at.
+    pub async fn polled_stores(&self) -> Result<Vec<PolledStore>, StoreError> {
+        self.partition_prefix(keys::POLLING.to_owned(), "STORE#").await
+    }
+
+    pub async fn poll_state(&self, store: StoreId) -> Result<PollState, StoreError> {
+        Ok(self.get(keys::poll_state(store), keys::POLL_STATE).await?.unwrap_or_default())
+    }
+
+    pub async fn save_poll_state(&self, store: StoreId, state: &PollState) -> Result<(), StoreError> {
+        self.put(item(keys::poll_state(store), keys::POLL_STATE, state)?).await
     }
 
     /// Whether a webhook delivery was accepted before.

@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use exporter::{Exporter, ExporterConfig};
+use order_poller::OrderPoller;
 use order_processor::OrderProcessor;
 use shipments_api::ShipmentsApi;
 use shipsync_tools::args::Args;
@@ -70,7 +71,18 @@ async fn run() -> Result<(), String> {
         api: ShipmentsApi::new(store.clone(), aws.export_planner()).allowing_local_channel(),
         webhooks: ShopifyWebhooks::new(store, aws.sqs.clone(), aws.order_queue_url.clone()),
     };
+    let poller =
+        OrderPoller::new(aws.store.clone(), aws.sqs.clone(), reqwest::Client::new(), aws.order_queue_url.clone());
+    let polling = async {
+        loop {
+            if let Err(problem) = poller.tick().await {
+                tracing::warn!(%problem, "polling");
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        }
+    };
     tokio::select! {
+        () = polling => Ok(()),
         served = local_server::serve(listener, apps) => served.map_err(|e| e.to_string()),
         () = runner.run() => Ok(()),
     }
