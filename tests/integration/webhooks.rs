@@ -350,3 +350,64 @@ async fn channel_fulfillments_follow_duoplanes_rules() {
     let (_, list) = app.call(Method::GET, "/shipments.json", None).await;
     assert_eq!(list["metadata"]["total_count"], 2);
 }
+
+#[tokio::test]
+async fn a_failure_to_queue_answers_503_and_the_delivery_is_not_remembered() {
+    let app = TestApp::new().await;
+    let broken = shopify_webhooks::ShopifyWebhooks::new(
+        app.store.clone(),
+        app.aws.sqs.clone(),
+        format!("{}/123456789012/no-such-queue", crate::harness::moto().endpoint),
+    );
+    let body = fixture("orders_create").to_string();
+    let request = http::Request::builder()
+        .method(Method::POST)
+        .uri(format!("/webhooks/shopify/{}", app.shop.id))
+        .header("x-shopify-topic", "orders/create")
+        .header("x-shopify-webhook-id", "delivery-503")
+        .header("x-shopify-hmac-sha256", shopify_webhooks::sign(body.as_bytes(), SHOPIFY_WEBHOOK_SECRET))
+        .body(bytes::Bytes::from(body))
+        .expect("request");
+    let response = broken.handle(request).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "Shopify must retry");
+    assert!(!app.store.delivery_seen(app.shop.id, "delivery-503").await.expect("read"));
+    // Its retry, once the queue is back, is accepted.
+    let (status, json) = deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-503").await;
+    assert_eq!((status, json), (StatusCode::OK, json!({"status": "queued"})));
+}
+
+#[tokio::test]
+async fn shipsyncs_own_fulfillment_coming_back_creates_nothing() {
+    let shopify = wiremock::MockServer::start().await;
+    let app = TestApp::with(FeeSettings::default(), ExportSettings::default(), Some(&shopify.uri())).await;
+    catalog(&app, true).await;
+    deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-own").await;
+    app.run_orders().await;
+    let po = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    // Shopify accepts the export as fulfillment 123456 (the fixture's id).
+    let order = json!({"data": {"order": {"id": "gid://shopify/Order/820982911946154508", "fulfillments": [],
+        "fulfillmentOrders": {"nodes": [{"id": "gid://shopify/FulfillmentOrder/1", "status": "OPEN",
+            "assignedLocation": {"location": {"id": "gid://shopify/Location/1"}},
+            "lineItems": {"nodes": [{"id": "gid://shopify/FulfillmentOrderLineItem/1", "remainingQuantity": 1,
+                "lineItem": {"id": "gid://shopify/LineItem/866550311766439020"}}]}}]}}}});
+    wiremock::Mock::given(wiremock::matchers::body_string_contains("ShipsyncOrder"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(order))
+        .mount(&shopify)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::body_string_contains("ShipsyncFulfillmentCreate"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({"data": {"fulfillmentCreate": {
+            "fulfillment": {"id": "gid://shopify/Fulfillment/123456", "status": "SUCCESS"}, "userErrors": []}}})))
+        .expect(1)
+        .mount(&shopify)
+        .await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1z827wk74630"])).await;
+    app.run_exports().await;
+    deliver_signed(&app, "fulfillments/create", &fixture("fulfillments_create"), "delivery-own-f").await;
+    app.run_orders().await;
+    let (_, list) = app.call(Method::GET, "/shipments.json", None).await;
+    assert_eq!(list["metadata"]["total_count"], 1, "no second shipment");
+    assert_eq!(list["shipments"][0]["id"], shipment["id"]);
+    assert_eq!(list["shipments"][0]["exported_channel_ids"], json!(["gid://shopify/Fulfillment/123456"]));
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    assert_eq!(health["metadata"]["total_count"], 0, "{health}");
+}

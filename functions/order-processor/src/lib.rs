@@ -30,7 +30,13 @@ const ATTEMPTS: usize = 5;
 pub struct OrderProcessor {
     store: Store,
     clock: Clock,
+    /// The order queue's `maxReceiveCount`: on that receive, an event that still fails is listed
+    /// in order health before its message goes to the dead-letter queue.
+    max_receives: u32,
 }
+
+/// The template's `maxReceiveCount` for the order queue.
+pub const MAX_RECEIVES: u32 = 5;
 
 /// Why an event must be delivered again.
 #[derive(Debug)]
@@ -54,11 +60,16 @@ pub struct Applied {
 
 impl OrderProcessor {
     pub fn new(store: Store) -> Self {
-        Self { store, clock: Arc::new(Utc::now) }
+        Self { store, clock: Arc::new(Utc::now), max_receives: MAX_RECEIVES }
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    pub fn with_max_receives(mut self, max_receives: u32) -> Self {
+        self.max_receives = max_receives;
         self
     }
 
@@ -87,6 +98,36 @@ impl OrderProcessor {
             error!(%error, "unreadable channel event");
             Retry("unreadable channel event".into())
         })?;
+        // Boxed: the nested futures are deep enough to exceed the compiler's layout limit.
+        let outcome = Box::pin(self.apply(&event)).await;
+        let receives: u32 =
+            message.attributes.get("ApproximateReceiveCount").and_then(|count| count.parse().ok()).unwrap_or(1);
+        if let Err(Retry(reason)) = &outcome
+            && receives >= self.max_receives
+        {
+            // Its last try: say so where people look before the message goes to the dead-letter queue.
+            let problem = OrderProblem {
+                key: format!("dead_letter:{}", message.message_id.as_deref().unwrap_or_default()),
+                kind: ProblemKind::UnreadableEvent,
+                order_id: None,
+                store_id: event.store_id,
+                channel_order_id: event_order_id(&event.event),
+                order_number: String::new(),
+                reason: format!(
+                    "{} could not be applied after {receives} tries ({reason}); it is in the order dead-letter queue",
+                    event.source
+                ),
+                since: self.now(),
+            };
+            if let Err(failure) = self.store.put_problem(event.retailer_id, &problem).await {
+                error!(error = ?failure, "could not list a dead-lettered event");
+            }
+        }
+        outcome
+    }
+
+    async fn apply(&self, event: &ChannelEventMessage) -> Result<(), Retry> {
+        let event = event.clone();
         match event.event {
             ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => {
                 self.apply_order(event.retailer_id, event.store_id, &order, false).await.map(|_| ())
@@ -476,6 +517,13 @@ impl OrderProcessor {
         warn!(fulfillment = %fulfillment.channel_fulfillment_id, %reason, "channel fulfillment ignored");
         self.store.put_problem(retailer, &problem).await?;
         Ok(())
+    }
+}
+
+fn event_order_id(event: &ChannelEvent) -> String {
+    match event {
+        ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => order.channel_order_id.clone(),
+        ChannelEvent::FulfillmentChanged { fulfillment } => fulfillment.channel_order_id.clone(),
     }
 }
 

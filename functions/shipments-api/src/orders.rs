@@ -121,7 +121,7 @@ impl ShipmentsApi {
                     "kind": match problem.kind {
                         ProblemKind::UnknownSku => "unknown_sku",
                         ProblemKind::ChannelFulfillmentIgnored => "channel_fulfillment_ignored",
-                        ProblemKind::UnreadableEvent => "unreadable_event",
+                        ProblemKind::UnreadableEvent => "dead_lettered_event",
                     },
                     "order_id": problem.order_id,
                     "order_number": problem.order_number,
