@@ -104,3 +104,33 @@ async fn only_retailer_users_manage_stores_and_vendors() {
     let (_, vendors) = app.call(Method::GET, "/vendors.json", None).await;
     assert_eq!(vendors["vendors"].as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test]
+async fn ship_confirmation_timing_follows_the_channel_and_never_is_for_amazon_only() {
+    let app = TestApp::new().await;
+    let create = |channel: &str, confirmation: Option<&str>| {
+        let mut store =
+            json!({"name": format!("{channel} store"), "channel": channel, "shop_domain": "s.myshopify.com"});
+        if let Some(value) = confirmation {
+            store["ship_confirmation"] = json!(value);
+        }
+        json!({ "store": store })
+    };
+    for (channel, expected) in [
+        ("amazon", "tracking_movement"),
+        ("ebay", "tracking_movement"),
+        ("back_market", "tracking_movement"),
+        ("shopify", "tracking_assigned"),
+    ] {
+        let (status, json) = app.call(Method::POST, "/stores.json", Some(create(channel, None))).await;
+        assert_eq!(status, StatusCode::CREATED, "{json}");
+        assert_eq!(json["store"]["ship_confirmation"], expected, "{channel}");
+    }
+    let (status, json) = app.call(Method::POST, "/stores.json", Some(create("amazon", Some("never")))).await;
+    assert_eq!((status, json["store"]["ship_confirmation"].clone()), (StatusCode::CREATED, json!("never")));
+    for channel in ["shopify", "ebay", "back_market"] {
+        let (status, json) = app.call(Method::POST, "/stores.json", Some(create(channel, Some("never")))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{channel}");
+        assert_eq!(errors(&json), ["ship_confirmation never is allowed for Amazon stores only"]);
+    }
+}

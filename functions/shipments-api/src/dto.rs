@@ -78,6 +78,8 @@ pub struct ShipmentBody {
     _export_error: Option<IgnoredAny>,
     #[serde(default, rename = "exported_channel_ids")]
     _exported_channel_ids: Option<IgnoredAny>,
+    #[serde(default, rename = "tracking_status")]
+    _tracking_status: Option<IgnoredAny>,
     #[serde(default, rename = "accounting_synced_at")]
     _accounting_synced_at: Option<IgnoredAny>,
     #[serde(default, rename = "purchase_order")]
@@ -279,6 +281,8 @@ pub struct ShipmentView {
     /// The overrides given at creation (`null`: follow the store, then the vendor).
     pub export: Option<bool>,
     pub notify_customer: Option<bool>,
+    /// What the carrier last reported: unknown, pre_transit, in_transit, out_for_delivery, exception, delivered.
+    pub tracking_status: Option<&'static str>,
     pub shipment_trackings_attributes: Vec<TrackingView>,
     pub shipment_items_attributes: Vec<ItemView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -348,6 +352,7 @@ impl ShipmentView {
             },
             export: shipment.export.export_override,
             notify_customer: shipment.export.notify_override,
+            tracking_status: shipment.tracking_status.map(|status| status.name()),
             shipment_trackings_attributes: shipment
                 .trackings
                 .iter()

@@ -50,7 +50,8 @@ impl ShipmentsApi {
             let mut shipment = draft.finish(&mut ids.clone())?;
             po.version += 1;
             po.updated_at = now;
-            let (export_state, delivery) = plan_new_export(&store.export, input.export, now);
+            let (export_state, delivery) =
+                plan_new_export(&store.export, store.export.confirmation(store.channel), input.export, now);
             shipment.export.state = export_state;
             // Planned before the shipment is written, so that a shipment is never written without
             // its plan; the exporter retries a request that arrives before the shipment does.

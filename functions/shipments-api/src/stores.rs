@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::Principal;
-use shipsync_domain::export::{CarrierMapping, ExportSettings, ExportWhen};
+use shipsync_domain::export::{CarrierMapping, ExportSettings, ExportWhen, ShipConfirmation};
 use shipsync_domain::ids::{StoreId, VendorId};
 use shipsync_domain::tenant::{
     ChannelConnection, ChannelKind, IngestionSettings, MAX_POLL_MINUTES, Store as ChannelStore, Vendor,
@@ -39,6 +39,7 @@ struct StoreBody {
     export_when: Option<ExportWhen>,
     carrier_mappings: Option<Vec<CarrierMapping>>,
     poll_orders_every_minutes: Option<u32>,
+    ship_confirmation: Option<ShipConfirmation>,
     /// Write-only: never shown, never logged.
     credentials: Option<BTreeMap<String, String>>,
     // Readonly, accepted so that a client may send back what it read.
@@ -65,6 +66,8 @@ struct StoreView {
     export_when: ExportWhen,
     carrier_mappings: Vec<CarrierMapping>,
     poll_orders_every_minutes: u32,
+    /// When the channel gets ship confirmations (the channel's default unless set).
+    ship_confirmation: ShipConfirmation,
     credentials_set: bool,
 }
 
@@ -83,6 +86,7 @@ impl StoreView {
             export_when: store.export.export_when,
             carrier_mappings: store.export.carrier_mappings.clone(),
             poll_orders_every_minutes: store.ingestion.poll_orders_every_minutes,
+            ship_confirmation: store.export.confirmation(store.channel),
             credentials_set,
         }
     }
@@ -207,6 +211,9 @@ impl ShipmentsApi {
             body.shipment_export_delay_minutes.unwrap_or(settings.shipment_export_delay_minutes);
         settings.send_tracking = body.send_tracking.unwrap_or(settings.send_tracking);
         settings.export_when = body.export_when.unwrap_or(settings.export_when);
+        if body.ship_confirmation.is_some() {
+            settings.ship_confirmation = body.ship_confirmation;
+        }
         if let Some(mappings) = body.carrier_mappings {
             for (index, mapping) in mappings.iter().enumerate() {
                 if !carriers.iter().any(|carrier| carrier.id == mapping.shipper_id) {
@@ -218,7 +225,7 @@ impl ShipmentsApi {
             }
             settings.carrier_mappings = mappings;
         }
-        if let Err(problems) = settings.validate() {
+        if let Err(problems) = settings.validate_for(store.channel) {
             for problem in problems.errors() {
                 errors.push(problem.field.clone(), problem.message.clone());
             }

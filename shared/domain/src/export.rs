@@ -30,6 +30,29 @@ pub enum ExportWhen {
     OrderFullyShipped,
 }
 
+/// When a store's channel gets its ship confirmation (the marketplaces' "send ship confirmations").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShipConfirmation {
+    /// Once the shipment and its tracking exist (after the store's delay).
+    TrackingAssigned,
+    /// Once the carrier first reports the parcel moving.
+    TrackingMovement,
+    /// Never (Amazon only: labels bought through Amazon need no confirmation).
+    Never,
+}
+
+impl ShipConfirmation {
+    /// The default for a channel: marketplaces wait for movement, as their sellers expect.
+    pub fn default_for(channel: crate::tenant::ChannelKind) -> Self {
+        use crate::tenant::ChannelKind;
+        match channel {
+            ChannelKind::Amazon | ChannelKind::Ebay | ChannelKind::BackMarket => ShipConfirmation::TrackingMovement,
+            ChannelKind::Shopify | ChannelKind::Local => ShipConfirmation::TrackingAssigned,
+        }
+    }
+}
+
 /// How one of our carriers is named on the channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CarrierMapping {
@@ -50,6 +73,9 @@ pub struct ExportSettings {
     pub send_tracking: bool,
     pub export_when: ExportWhen,
     pub carrier_mappings: Vec<CarrierMapping>,
+    /// `None` follows the channel's default ([`ShipConfirmation::default_for`]).
+    #[serde(default)]
+    pub ship_confirmation: Option<ShipConfirmation>,
 }
 
 impl Default for ExportSettings {
@@ -60,6 +86,7 @@ impl Default for ExportSettings {
             send_tracking: true,
             export_when: ExportWhen::EachShipment,
             carrier_mappings: Vec::new(),
+            ship_confirmation: None,
         }
     }
 }
@@ -67,6 +94,23 @@ impl Default for ExportSettings {
 impl ExportSettings {
     pub fn delay(&self) -> Duration {
         Duration::minutes(i64::from(self.shipment_export_delay_minutes))
+    }
+
+    /// When the store's channel gets ship confirmations.
+    pub fn confirmation(&self, channel: crate::tenant::ChannelKind) -> ShipConfirmation {
+        self.ship_confirmation.unwrap_or_else(|| ShipConfirmation::default_for(channel))
+    }
+
+    /// Checks the settings against the store's channel.
+    pub fn validate_for(&self, channel: crate::tenant::ChannelKind) -> Result<(), ValidationErrors> {
+        let mut errors = match self.validate() {
+            Ok(()) => ValidationErrors::new(),
+            Err(errors) => errors,
+        };
+        if self.ship_confirmation == Some(ShipConfirmation::Never) && channel != crate::tenant::ChannelKind::Amazon {
+            errors.push("ship_confirmation", "never is allowed for Amazon stores only");
+        }
+        errors.into_result(())
     }
 
     pub fn mapping_for(&self, carrier: CarrierId) -> Option<&CarrierMapping> {
@@ -125,6 +169,10 @@ pub enum ExportState {
     /// It will not go out: its order or items were cancelled at the channel, or someone made the
     /// same shipment in the channel and it was linked instead.
     Cancelled { cancelled_at: DateTime<Utc>, reason: String },
+    /// Waits for the carrier to report the parcel moving (the store confirms on movement).
+    WaitingForMovement,
+    /// The store sends no ship confirmations (Amazon's "never").
+    NotSent,
 }
 
 impl ExportState {
@@ -137,6 +185,8 @@ impl ExportState {
             ExportState::Exported { .. } => "exported",
             ExportState::Failed { .. } => "export_failed",
             ExportState::Cancelled { .. } => "export_cancelled",
+            ExportState::WaitingForMovement => "waiting_for_movement",
+            ExportState::NotSent => "not_sent",
         }
     }
 }
@@ -167,11 +217,18 @@ pub enum Delivery {
 /// Plans the export of a new shipment: its first state and how it is delivered, if at all.
 pub fn plan_new_export(
     settings: &ExportSettings,
+    confirmation: ShipConfirmation,
     export_override: Option<bool>,
     created_at: DateTime<Utc>,
 ) -> (ExportState, Option<Delivery>) {
+    if confirmation == ShipConfirmation::Never {
+        return (ExportState::NotSent, None);
+    }
     if !export_override.unwrap_or(settings.export_shipments) {
         return (ExportState::Manual, None);
+    }
+    if confirmation == ShipConfirmation::TrackingMovement {
+        return (ExportState::WaitingForMovement, None);
     }
     match settings.export_when {
         ExportWhen::OrderFullyShipped => (ExportState::WaitingForOrder, None),
@@ -230,6 +287,8 @@ pub fn decide_export(shipment: &Shipment, now: DateTime<Utc>) -> ExportAction {
         ExportState::WaitingForOrder => ExportAction::Skip("waiting for the order to be fully shipped"),
         ExportState::Failed { .. } => ExportAction::Skip("export failed: waiting for a manual export"),
         ExportState::Cancelled { .. } => ExportAction::Skip("export cancelled"),
+        ExportState::WaitingForMovement => ExportAction::Skip("waiting for the carrier to report movement"),
+        ExportState::NotSent => ExportAction::Skip("the store sends no ship confirmations"),
         ExportState::Scheduled { due_at } if *due_at > now + EARLY_TOLERANCE => {
             ExportAction::Skip("not due yet: the plan changed")
         }
@@ -310,6 +369,26 @@ impl Shipment {
         );
         next.sync.exported_at = Some(now);
         next
+    }
+
+    /// Records what the carrier reports, never going back (a late pre-transit never undoes
+    /// in-transit). Returns the next version, and whether its export is now due: the store
+    /// waited for movement and the parcel moves.
+    pub fn carrier_scan(
+        &self,
+        status: crate::tracking::TrackingStatus,
+        occurred_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<(Shipment, bool)> {
+        if self.tracking_status.is_some_and(|current| current.rank() >= status.rank()) {
+            return None;
+        }
+        let release = self.export.state == ExportState::WaitingForMovement && status.is_moving();
+        let state = if release { ExportState::Scheduled { due_at: now } } else { self.export.state.clone() };
+        let mut next = self.with_export_state(state, now);
+        next.tracking_status = Some(status);
+        next.tracking_status_at = Some(occurred_at);
+        Some((next, release))
     }
 
     /// Plans the export of a shipment that waited for its order, `delay` after the order was shipped.

@@ -14,5 +14,6 @@ pub mod search;
 pub mod shipment;
 pub mod tenant;
 pub mod time;
+pub mod tracking;
 
 pub use error::{FieldError, ValidationErrors};

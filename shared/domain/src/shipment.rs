@@ -46,6 +46,11 @@ pub struct Shipment {
     pub sync: SyncState,
     #[serde(default)]
     pub export: ShipmentExport,
+    /// What the carrier last reported (it only moves forward).
+    #[serde(default)]
+    pub tracking_status: Option<crate::tracking::TrackingStatus>,
+    #[serde(default)]
+    pub tracking_status_at: Option<DateTime<Utc>>,
     /// Bumped on every write; writes are conditional on it.
     pub version: u64,
 }
@@ -286,6 +291,8 @@ pub fn draft_new_shipment(
                 notify_override: input.notify_customer,
                 ..ShipmentExport::default()
             },
+            tracking_status: None,
+            tracking_status_at: None,
             version: 1,
         },
         new_item_ids,

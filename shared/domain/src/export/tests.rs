@@ -30,21 +30,33 @@ fn shipment() -> Shipment {
 fn new_exports_follow_the_store_unless_the_shipment_overrides() {
     let mut settings = ExportSettings::default();
     assert_eq!(
-        plan_new_export(&settings, None, at(0)),
+        plan_new_export(&settings, ShipConfirmation::TrackingAssigned, None, at(0)),
         (ExportState::Scheduled { due_at: at(0) }, Some(Delivery::Now))
     );
     settings.shipment_export_delay_minutes = 30;
     assert_eq!(
-        plan_new_export(&settings, None, at(0)),
+        plan_new_export(&settings, ShipConfirmation::TrackingAssigned, None, at(0)),
         (ExportState::Scheduled { due_at: at(30) }, Some(Delivery::At(at(30))))
     );
-    assert_eq!(plan_new_export(&settings, Some(false), at(0)), (ExportState::Manual, None));
+    assert_eq!(
+        plan_new_export(&settings, ShipConfirmation::TrackingAssigned, Some(false), at(0)),
+        (ExportState::Manual, None)
+    );
     settings.export_shipments = false;
-    assert_eq!(plan_new_export(&settings, None, at(0)), (ExportState::Manual, None));
-    assert_eq!(plan_new_export(&settings, Some(true), at(0)).0, ExportState::Scheduled { due_at: at(30) });
+    assert_eq!(
+        plan_new_export(&settings, ShipConfirmation::TrackingAssigned, None, at(0)),
+        (ExportState::Manual, None)
+    );
+    assert_eq!(
+        plan_new_export(&settings, ShipConfirmation::TrackingAssigned, Some(true), at(0)).0,
+        ExportState::Scheduled { due_at: at(30) }
+    );
     settings.export_shipments = true;
     settings.export_when = ExportWhen::OrderFullyShipped;
-    assert_eq!(plan_new_export(&settings, None, at(0)), (ExportState::WaitingForOrder, None));
+    assert_eq!(
+        plan_new_export(&settings, ShipConfirmation::TrackingAssigned, None, at(0)),
+        (ExportState::WaitingForOrder, None)
+    );
 }
 
 #[test]
@@ -126,4 +138,35 @@ fn settings_are_checked() {
         ]
     );
     assert_eq!(tracking_url("https://t.example/{tracking}", "1Z9"), "https://t.example/1Z9");
+}
+
+#[test]
+fn marketplaces_wait_for_movement_and_only_amazon_may_never_confirm() {
+    use crate::tenant::ChannelKind;
+    use crate::tracking::TrackingStatus;
+    let settings = ExportSettings::default();
+    assert_eq!(settings.confirmation(ChannelKind::Amazon), ShipConfirmation::TrackingMovement);
+    assert_eq!(settings.confirmation(ChannelKind::BackMarket), ShipConfirmation::TrackingMovement);
+    assert_eq!(settings.confirmation(ChannelKind::Shopify), ShipConfirmation::TrackingAssigned);
+    let never = ExportSettings { ship_confirmation: Some(ShipConfirmation::Never), ..ExportSettings::default() };
+    assert!(never.validate_for(ChannelKind::Amazon).is_ok());
+    assert!(never.validate_for(ChannelKind::Ebay).is_err());
+    assert_eq!(plan_new_export(&never, ShipConfirmation::Never, None, at(0)), (ExportState::NotSent, None));
+    let waiting = plan_new_export(&settings, ShipConfirmation::TrackingMovement, None, at(0));
+    assert_eq!(waiting, (ExportState::WaitingForMovement, None));
+
+    let mut s = shipment();
+    s.export.state = ExportState::WaitingForMovement;
+    let (pre, release) = s.carrier_scan(TrackingStatus::PreTransit, at(1), at(1)).unwrap();
+    assert!(!release);
+    let (moving, release) = pre.carrier_scan(TrackingStatus::InTransit, at(2), at(2)).unwrap();
+    assert!(release);
+    assert_eq!(moving.export.state, ExportState::Scheduled { due_at: at(2) });
+    assert!(
+        moving.carrier_scan(TrackingStatus::PreTransit, at(3), at(3)).is_none(),
+        "a late pre-transit changes nothing"
+    );
+    // A missed first scan: delivered still counts as movement.
+    let (_, release) = pre.carrier_scan(TrackingStatus::Delivered, at(4), at(4)).unwrap();
+    assert!(release);
 }
