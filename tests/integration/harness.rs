@@ -132,7 +132,8 @@ impl TestApp {
         };
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
         let exporter = Exporter::new(store.clone(), aws.sqs.clone(), http, config).with_clock(Arc::clone(&now));
-        let processor = OrderProcessor::new(store.clone()).with_clock(Arc::clone(&now));
+        let processor =
+            OrderProcessor::new(store.clone()).with_clock(Arc::clone(&now)).with_planner(aws.export_planner());
         let webhooks = ShopifyWebhooks::new(store.clone(), aws.sqs.clone(), aws.order_queue_url.clone())
             .with_clock(Arc::clone(&now));
         let poller =

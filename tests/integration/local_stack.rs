@@ -34,7 +34,8 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
     let port = listener.local_addr().expect("addr").port();
     let apps = LocalApps {
         api: ShipmentsApi::new(store.clone(), aws.export_planner()).allowing_local_channel(),
-        webhooks: ShopifyWebhooks::new(store, aws.sqs.clone(), aws.order_queue_url.clone()),
+        webhooks: ShopifyWebhooks::new(store.clone(), aws.sqs.clone(), aws.order_queue_url.clone()),
+        carrier_webhooks: carrier_webhooks::CarrierWebhooks::new(store, aws.sqs.clone(), aws.order_queue_url.clone()),
     };
     let server = tokio::spawn(local_server::serve(listener, apps));
 

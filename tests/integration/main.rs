@@ -6,6 +6,7 @@
 
 mod access;
 mod calls;
+mod carriers;
 mod create;
 mod export;
 mod harness;

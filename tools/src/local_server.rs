@@ -18,12 +18,15 @@ use tracing::warn;
 pub struct LocalApps {
     pub api: ShipmentsApi,
     pub webhooks: ShopifyWebhooks,
+    pub carrier_webhooks: carrier_webhooks::CarrierWebhooks,
 }
 
 impl LocalApps {
     async fn handle(&self, request: shipsync_http_api::ApiRequest) -> shipsync_http_api::ApiResponse {
         if request.uri().path().starts_with("/webhooks/") {
             self.webhooks.handle(request).await
+        } else if request.uri().path().starts_with("/carrier_webhooks/") {
+            self.carrier_webhooks.handle(request).await
         } else {
             self.api.handle(request).await
         }

@@ -100,8 +100,8 @@ impl OrderPoller {
             for order in page.orders {
                 cursor = Some(cursor.map_or(order.updated_at, |c| c.max(order.updated_at)));
                 let message = ChannelEventMessage {
-                    retailer_id: store.retailer_id,
-                    store_id: store.id,
+                    retailer_id: Some(store.retailer_id),
+                    store_id: Some(store.id),
                     source: "shopify poll".into(),
                     event: ChannelEvent::OrderChanged { order },
                 };

@@ -9,6 +9,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use shipsync_domain::carrier::{Carrier, CarrierRef};
 use shipsync_domain::export::ExportState;
+use shipsync_domain::export::{Delivery, ExportReason, ExportRequest};
 use shipsync_domain::ids::OrderItemId;
 use shipsync_domain::ids::{CarrierId, PurchaseOrderId, RetailerId, StoreId};
 use shipsync_domain::orders::{
@@ -17,6 +18,8 @@ use shipsync_domain::orders::{
 };
 use shipsync_domain::purchase_order::{NewPurchaseOrder, OrderItem, PurchaseOrder};
 use shipsync_domain::shipment::{ItemInput, ShipmentContext, ShipmentInput, TrackingInput, draft_new_shipment};
+use shipsync_domain::tracking::CarrierScan;
+use shipsync_planner::ExportPlanner;
 use shipsync_store::{OrderRecord, Store, StoreError};
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -29,6 +32,8 @@ const ATTEMPTS: usize = 5;
 #[derive(Clone)]
 pub struct OrderProcessor {
     store: Store,
+    /// Queues exports that a carrier scan makes due.
+    planner: Option<ExportPlanner>,
     clock: Clock,
     /// The order queue's `maxReceiveCount`: on that receive, an event that still fails is listed
     /// in order health before its message goes to the dead-letter queue.
@@ -60,11 +65,16 @@ pub struct Applied {
 
 impl OrderProcessor {
     pub fn new(store: Store) -> Self {
-        Self { store, clock: Arc::new(Utc::now), max_receives: MAX_RECEIVES }
+        Self { store, planner: None, clock: Arc::new(Utc::now), max_receives: MAX_RECEIVES }
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    pub fn with_planner(mut self, planner: ExportPlanner) -> Self {
+        self.planner = Some(planner);
         self
     }
 
@@ -104,13 +114,14 @@ impl OrderProcessor {
             message.attributes.get("ApproximateReceiveCount").and_then(|count| count.parse().ok()).unwrap_or(1);
         if let Err(Retry(reason)) = &outcome
             && receives >= self.max_receives
+            && let (Some(retailer), Some(store)) = (event.retailer_id, event.store_id)
         {
             // Its last try: say so where people look before the message goes to the dead-letter queue.
             let problem = OrderProblem {
                 key: format!("dead_letter:{}", message.message_id.as_deref().unwrap_or_default()),
                 kind: ProblemKind::UnreadableEvent,
                 order_id: None,
-                store_id: event.store_id,
+                store_id: store,
                 channel_order_id: event_order_id(&event.event),
                 order_number: String::new(),
                 reason: format!(
@@ -119,7 +130,7 @@ impl OrderProcessor {
                 ),
                 since: self.now(),
             };
-            if let Err(failure) = self.store.put_problem(event.retailer_id, &problem).await {
+            if let Err(failure) = self.store.put_problem(retailer, &problem).await {
                 error!(error = ?failure, "could not list a dead-lettered event");
             }
         }
@@ -128,13 +139,20 @@ impl OrderProcessor {
 
     async fn apply(&self, event: &ChannelEventMessage) -> Result<(), Retry> {
         let event = event.clone();
-        match event.event {
+        let scope = || match (event.retailer_id, event.store_id) {
+            (Some(retailer), Some(store)) => Ok((retailer, store)),
+            _ => Err(Retry(format!("{}: an order event names no store", event.source))),
+        };
+        match event.event.clone() {
             ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => {
-                self.apply_order(event.retailer_id, event.store_id, &order, false).await.map(|_| ())
+                let (retailer, store) = scope()?;
+                self.apply_order(retailer, store, &order, false).await.map(|_| ())
             }
             ChannelEvent::FulfillmentChanged { fulfillment } => {
-                self.reverse_sync(event.retailer_id, event.store_id, &fulfillment).await
+                let (retailer, store) = scope()?;
+                self.reverse_sync(retailer, store, &fulfillment).await
             }
+            ChannelEvent::CarrierScanned { scan } => self.apply_scan(&scan).await,
         }
     }
 
@@ -325,6 +343,47 @@ impl OrderProcessor {
                 match self.store.update_shipment(&stopped, None).await {
                     Ok(()) => info!(shipment_id = %shipment.id, %reason, "planned export cancelled"),
                     Err(StoreError::Conflict(_)) => return Err(Attempt::Again),
+                    Err(other) => return Err(other.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a carrier scan on every shipment that carries the tracking number (each retailer's
+    /// own), and queues the export of those whose store waited for movement.
+    pub async fn apply_scan(&self, scan: &CarrierScan) -> Result<(), Retry> {
+        let shipments = self.store.shipments_by_tracking(&scan.tracking_number).await?;
+        if shipments.is_empty() {
+            info!(tracking = %scan.tracking_number, provider = %scan.provider, "scan for a tracking number shipsync does not know");
+        }
+        for shipment in shipments {
+            let mut current = shipment;
+            for attempt in 0..=ATTEMPTS {
+                if attempt == ATTEMPTS {
+                    return Err(Retry(format!("shipment {} kept changing", current.id)));
+                }
+                let Some((next, release)) = current.carrier_scan(scan.status, scan.occurred_at, self.now()) else {
+                    break;
+                };
+                if release {
+                    // Planned before it is written, as everywhere: the exporter retries a request that comes early.
+                    let planner = self.planner.as_ref().ok_or_else(|| Retry("no export planner configured".into()))?;
+                    let request = ExportRequest { shipment_id: next.id, reason: ExportReason::Scheduled };
+                    planner
+                        .deliver(request, Delivery::Now)
+                        .await
+                        .map_err(|e| Retry(format!("queueing an export: {e}")))?;
+                }
+                match self.store.update_shipment(&next, None).await {
+                    Ok(()) => {
+                        info!(shipment_id = %next.id, status = scan.status.name(), release, "carrier scan recorded");
+                        break;
+                    }
+                    Err(StoreError::Conflict(_)) => match self.store.shipment(next.id).await? {
+                        Some(fresh) => current = fresh,
+                        None => break,
+                    },
                     Err(other) => return Err(other.into()),
                 }
             }
@@ -524,6 +583,7 @@ fn event_order_id(event: &ChannelEvent) -> String {
     match event {
         ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => order.channel_order_id.clone(),
         ChannelEvent::FulfillmentChanged { fulfillment } => fulfillment.channel_order_id.clone(),
+        ChannelEvent::CarrierScanned { scan } => scan.tracking_number.clone(),
     }
 }
 

@@ -3,6 +3,7 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use order_processor::OrderProcessor;
+use shipsync_planner::{ExportPlanner, PlannerConfig};
 use shipsync_platform::{aws_sdk_config, dynamodb_client, init_tracing, required_env};
 use shipsync_store::Store;
 
@@ -11,7 +12,12 @@ async fn main() -> Result<(), Error> {
     init_tracing();
     let table = required_env("SHIPSYNC_TABLE")?;
     let aws = aws_sdk_config().await;
-    let processor = OrderProcessor::new(Store::new(dynamodb_client(&aws), table));
+    let planner = ExportPlanner::new(
+        aws_sdk_sqs::Client::new(&aws),
+        aws_sdk_scheduler::Client::new(&aws),
+        PlannerConfig::from_env()?,
+    );
+    let processor = OrderProcessor::new(Store::new(dynamodb_client(&aws), table)).with_planner(planner);
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, Error>(processor.handle(event.payload).await)

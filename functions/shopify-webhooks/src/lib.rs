@@ -108,8 +108,8 @@ impl ShopifyWebhooks {
             Err(problem) => return Err(ApiError::BadRequest(format!("{topic} payload: {problem}"))),
         };
         let message = ChannelEventMessage {
-            retailer_id: store.retailer_id,
-            store_id: store.id,
+            retailer_id: Some(store.retailer_id),
+            store_id: Some(store.id),
             source: format!("shopify webhook {delivery}"),
             event,
         };

@@ -236,13 +236,16 @@ pub enum ChannelEvent {
     OrderCancelled { order: IncomingOrder },
     /// A fulfillment was created or changed in the channel (`fulfillments/create`, `fulfillments/update`).
     FulfillmentChanged { fulfillment: IncomingFulfillment },
+    /// A carrier-tracking provider reported a parcel's progress (any retailer's shipments may carry it).
+    CarrierScanned { scan: crate::tracking::CarrierScan },
 }
 
 /// The order processor's queue message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelEventMessage {
-    pub retailer_id: crate::ids::RetailerId,
-    pub store_id: crate::ids::StoreId,
+    /// The store the event is about; a carrier scan is about no store in particular.
+    pub retailer_id: Option<crate::ids::RetailerId>,
+    pub store_id: Option<crate::ids::StoreId>,
     /// Where it came from: the webhook delivery id, or the poll.
     pub source: String,
     pub event: ChannelEvent,

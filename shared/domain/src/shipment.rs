@@ -20,6 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const MAX_TRACKING_LENGTH: usize = 100;
 /// Longest serial code (an IMEI has 15 digits; some serials are longer).
 pub const MAX_SERIAL_CODE_LENGTH: usize = 64;
+/// The most packages (tracking numbers) a shipment may have.
+pub const MAX_TRACKINGS: usize = 50;
 /// Longest invoice reference.
 pub const MAX_REFERENCE_LENGTH: usize = 255;
 
@@ -731,6 +733,9 @@ pub fn normalize_tracking_number(text: &str) -> Result<String, String> {
 }
 
 fn check_distinct_trackings(trackings: &[Tracking], errors: &mut ValidationErrors) {
+    if trackings.len() > MAX_TRACKINGS {
+        errors.push(TRACKINGS, format!("must have at most {MAX_TRACKINGS} tracking numbers"));
+    }
     let mut seen = BTreeSet::new();
     for tracking in trackings {
         if !seen.insert(tracking.tracking.to_uppercase()) {

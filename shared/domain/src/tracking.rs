@@ -43,3 +43,15 @@ impl TrackingStatus {
         }
     }
 }
+
+/// What a carrier-tracking provider reported about one parcel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarrierScan {
+    /// easypost, aftership or shippo.
+    pub provider: String,
+    /// The provider's event id, for de-duplication.
+    pub event_id: String,
+    pub tracking_number: String,
+    pub status: TrackingStatus,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+}

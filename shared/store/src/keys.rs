@@ -51,6 +51,16 @@ pub fn poll_state(store: shipsync_domain::ids::StoreId) -> String {
     format!("POLLSTATE#{store}")
 }
 pub const POLL_STATE: &str = "STATE";
+pub fn carrier_secret(provider: &str) -> String {
+    format!("CARRIERSECRET#{provider}")
+}
+pub const CARRIER_SECRET: &str = "SECRET";
+pub fn event(key: &str) -> String {
+    format!("EVENT#{key}")
+}
+pub fn tracking(number: &str) -> String {
+    format!("TRACKING#{number}")
+}
 pub fn local_export(shipment: ShipmentId) -> String {
     format!("LOCALEXPORT#{shipment}")
 }

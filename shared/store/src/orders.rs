@@ -33,6 +33,11 @@ pub struct OrderRecord {
     pub version: u64,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ProviderSecret {
+    secret: String,
+}
+
 /// A store on the poller's list.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PolledStore {
@@ -127,6 +132,34 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut record =
             item(keys::webhook_delivery(store, delivery_id), keys::WEBHOOK, &Delivery { received_at: now })?;
+        record.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
+        self.put(record).await
+    }
+
+    /// The secret a carrier-tracking provider signs its webhooks with, if one is set.
+    pub async fn carrier_webhook_secret(&self, provider: &str) -> Result<Option<String>, StoreError> {
+        let found: Option<ProviderSecret> = self.get(keys::carrier_secret(provider), keys::CARRIER_SECRET).await?;
+        Ok(found.map(|found| found.secret))
+    }
+
+    pub async fn set_carrier_webhook_secret(&self, provider: &str, secret: &str) -> Result<(), StoreError> {
+        let record = ProviderSecret { secret: secret.to_owned() };
+        self.put(item(keys::carrier_secret(provider), keys::CARRIER_SECRET, &record)?).await
+    }
+
+    /// Whether an event (a carrier's, by provider and id) was accepted before.
+    pub async fn event_seen(&self, key: &str) -> Result<bool, StoreError> {
+        let found: Option<Delivery> = self.get(keys::event(key), keys::WEBHOOK).await?;
+        Ok(found.is_some())
+    }
+
+    pub async fn remember_event(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut record = item(keys::event(key), keys::WEBHOOK, &Delivery { received_at: now })?;
         record.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
         self.put(record).await
     }

@@ -13,6 +13,7 @@
 //! | store credentials | `RETAILER#<id>` | `STORESECRET#<id>` | |
 //! | channel order | `RETAILER#<id>` | `ORDER#<store>#<channel order id>` | |
 //! | local channel export | `LOCALEXPORT#<shipment>` | `EXPORT` | |
+//! | tracking number (carrier scans) | `TRACKING#<number>` | `SHIPMENT#<id>` | |
 //! | id sequence | `SEQUENCE` | `ids` | |
 //!
 //! Access patterns, each one key lookup or one key-condition query (never a scan):
@@ -32,6 +33,7 @@
 //! | the purchase orders of a channel order (is the order fully shipped?) | GetItem `RETAILER#<id>` / `ORDER#<store>#<channel order id>`, consistent |
 //! | a store, its credentials (kept apart), a retailer's stores or vendors | GetItem / Query `RETAILER#<id>`, begins_with `STORE#` / `VENDOR#` |
 //! | exports the local channel recorded | GetItem `LOCALEXPORT#<shipment>` |
+//! | shipments of any retailer by tracking number (carrier scans) | Query `TRACKING#<number>`, then BatchGetItem |
 //! | customer name, tracking (partial), invoice reference, other time ranges | filters on the chosen index's query, over projected attributes |
 //! | a new id | UpdateItem ADD on `SEQUENCE` |
 //!

@@ -18,6 +18,17 @@ use shipsync_domain::export::ExportState;
 
 const LOCAL_EXPORT: &str = "EXPORT";
 
+/// A tracking number as carriers and people write it: case and spaces do not matter.
+fn tracking_key(number: &str) -> String {
+    number.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase()
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TrackingEntry {
+    shipment_id: ShipmentId,
+    retailer_id: RetailerId,
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct LocalExport {
     payload: String,
@@ -73,6 +84,7 @@ impl Store {
     /// write. Fails with [`StoreError::Conflict`] if the purchase order changed since it was read
     /// (`purchase_order.version` is one more than the version read).
     pub async fn create_shipment(&self, shipment: &Shipment, purchase_order: &PurchaseOrder) -> Result<(), StoreError> {
+        let tracking_steps = self.tracking_index_steps(shipment)?;
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(shipment_item(shipment)?))
@@ -80,10 +92,11 @@ impl Store {
             .expression_attribute_names("#pk", PK)
             .build()
             .map_err(|error| StoreError::Corrupt { key: keys::shipment(shipment.id), reason: error.to_string() })?;
-        let steps = vec![
+        let mut steps = vec![
             TransactWriteItem::builder().put(put).build(),
             put_purchase_order_if_unchanged(&self.table, purchase_order)?,
         ];
+        steps.extend(tracking_steps);
         self.transact(steps, |_| StoreError::Conflict("purchase order")).await
     }
 
@@ -106,6 +119,7 @@ impl Store {
         if let Some(po) = purchase_order {
             steps.push(put_purchase_order_if_unchanged(&self.table, po)?);
         }
+        steps.extend(self.tracking_index_steps(shipment)?);
         self.transact(steps, |step| StoreError::Conflict(if step == 0 { "shipment" } else { "purchase order" })).await
     }
 
@@ -162,6 +176,38 @@ impl Store {
     pub async fn local_export(&self, shipment: ShipmentId) -> Result<Option<serde_json::Value>, StoreError> {
         let record: Option<LocalExport> = self.get(keys::local_export(shipment), LOCAL_EXPORT).await?;
         Ok(record.and_then(|r| serde_json::from_str(&r.payload).ok()))
+    }
+
+    /// Index records that find a shipment by its tracking numbers (carrier scans need it). An
+    /// edit that drops a number leaves its record behind; lookups check the shipment still has it.
+    fn tracking_index_steps(&self, shipment: &Shipment) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut numbers: Vec<String> = shipment.trackings.iter().map(|t| tracking_key(&t.tracking)).collect();
+        numbers.sort();
+        numbers.dedup();
+        numbers
+            .into_iter()
+            .map(|number| {
+                let entry = TrackingEntry { shipment_id: shipment.id, retailer_id: shipment.retailer_id };
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item(keys::tracking(&number), &keys::shipment(shipment.id), &entry)?))
+                    .build()
+                    .map_err(|error| StoreError::Corrupt { key: keys::tracking(&number), reason: error.to_string() })?;
+                Ok(TransactWriteItem::builder().put(put).build())
+            })
+            .collect()
+    }
+
+    /// Every shipment, of any retailer, that carries this tracking number now.
+    pub async fn shipments_by_tracking(&self, number: &str) -> Result<Vec<Shipment>, StoreError> {
+        let wanted = tracking_key(number);
+        let entries: Vec<TrackingEntry> = self.partition_prefix(keys::tracking(&wanted), "SHIPMENT#").await?;
+        let ids: Vec<ShipmentId> = entries.iter().map(|entry| entry.shipment_id).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let shipments = self.shipments(&ids).await?;
+        Ok(shipments.into_iter().filter(|s| s.trackings.iter().any(|t| tracking_key(&t.tracking) == wanted)).collect())
     }
 
     /// Runs a transaction; a failed condition on step `i` becomes `on_condition(i)`.

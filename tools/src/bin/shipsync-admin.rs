@@ -21,6 +21,7 @@ const USAGE: &str =
                    (then set export settings and credentials with PUT /stores/{id}.json)
   create-carrier   --retailer ID --name NAME [--scac CODE]
   create-api-user  --retailer ID [--vendor ID] [--time-zone Area/City]
+  set-carrier-webhook-secret --provider easypost|aftership|shippo --secret SECRET
   create-purchase-order --retailer ID --vendor ID --store ID --number PO-1 --customer NAME
                    --item SKU,QUANTITY,NAME[,COST[,CHANNEL_LINE_ITEM_ID]] (repeat --item per line)";
 
@@ -114,6 +115,14 @@ async fn run() -> Result<String, String> {
                 "API key: {}\nPassword: {}\n(the password is shown only now: shipsync keeps only a digest of it)",
                 credentials.key, credentials.password
             ))
+        }
+        Some("set-carrier-webhook-secret") => {
+            let provider = args.required("provider")?;
+            if carrier_webhooks::Provider::from_path(provider).is_none() {
+                return Err("--provider must be easypost, aftership or shippo".to_owned());
+            }
+            store.set_carrier_webhook_secret(provider, args.required("secret")?).await.map_err(|e| e.to_string())?;
+            Ok(format!("{provider} webhooks are now checked against this secret"))
         }
         Some("create-purchase-order") => {
             let items = args.values("item").iter().map(|text| parse_item(text)).collect::<Result<Vec<_>, _>>()?;

@@ -66,10 +66,12 @@ async fn run() -> Result<(), String> {
         allow_local_channel: true,
     };
     let exporter = Exporter::new(store.clone(), aws.sqs.clone(), reqwest::Client::new(), config);
-    let runner = Runner::new(aws.clone(), exporter, OrderProcessor::new(store.clone()));
+    let runner =
+        Runner::new(aws.clone(), exporter, OrderProcessor::new(store.clone()).with_planner(aws.export_planner()));
     let apps = LocalApps {
         api: ShipmentsApi::new(store.clone(), aws.export_planner()).allowing_local_channel(),
-        webhooks: ShopifyWebhooks::new(store, aws.sqs.clone(), aws.order_queue_url.clone()),
+        webhooks: ShopifyWebhooks::new(store.clone(), aws.sqs.clone(), aws.order_queue_url.clone()),
+        carrier_webhooks: carrier_webhooks::CarrierWebhooks::new(store, aws.sqs.clone(), aws.order_queue_url.clone()),
     };
     let poller =
         OrderPoller::new(aws.store.clone(), aws.sqs.clone(), reqwest::Client::new(), aws.order_queue_url.clone());

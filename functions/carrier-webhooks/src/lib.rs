@@ -1,0 +1,128 @@
+//! Carrier-tracking webhooks: `POST /carrier_webhooks/{provider}` for EasyPost (`tracker.updated`),
+//! AfterShip (`tracking_update`) and Shippo (`track_updated`).
+//!
+//! Verifies the provider's signature over the raw body (no secret configured, no signature or a
+//! wrong one: 401), drops an event already accepted, reads the scan, queues it for the order
+//! processor (which records it on every shipment with that tracking number and queues the export
+//! where the store waits for movement) and answers 200. A failure to queue answers 503.
+
+pub mod providers;
+
+use chrono::{DateTime, Duration, Utc};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use shipsync_domain::orders::{ChannelEvent, ChannelEventMessage};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments, query_pairs};
+use shipsync_store::{Store, StoreError};
+use std::sync::Arc;
+use tracing::{error, info, warn};
+
+pub use providers::Provider;
+
+/// The largest payload accepted.
+pub const MAX_PAYLOAD_BYTES: usize = 200 * 1024;
+
+/// How long an event id is remembered: the providers retry for hours at most.
+const EVENT_MEMORY: Duration = Duration::days(2);
+
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct CarrierWebhooks {
+    store: Store,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    clock: Clock,
+}
+
+impl CarrierWebhooks {
+    pub fn new(store: Store, sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
+        Self { store, sqs, queue_url, clock: Arc::new(Utc::now) }
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub async fn handle(&self, request: ApiRequest) -> ApiResponse {
+        match self.receive(&request).await {
+            Ok(response) => response,
+            Err(problem) => problem.into_response(),
+        }
+    }
+
+    async fn receive(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let segments = path_segments(request);
+        let provider = match segments.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["carrier_webhooks", name] if request.method() == Method::POST => {
+                Provider::from_path(name).ok_or_else(|| ApiError::NotFound(format!("no provider {name}")))?
+            }
+            ["carrier_webhooks", _] => return Err(ApiError::MethodNotAllowed),
+            _ => return Err(ApiError::NotFound("no such webhook endpoint".into())),
+        };
+        let body = request.body();
+        if body.len() > MAX_PAYLOAD_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let secret = self.store.carrier_webhook_secret(provider.name()).await.map_err(store_error)?;
+        let header = request
+            .headers()
+            .get(providers::signature_header(provider))
+            .and_then(|value| value.to_str().ok())
+            .filter(|value| !value.trim().is_empty());
+        let token = query_pairs(request).into_iter().find(|(key, _)| key == "token").map(|(_, value)| value);
+        let verified =
+            secret.as_deref().is_some_and(|secret| providers::verify(provider, body, secret, header, token.as_deref()));
+        if !verified {
+            if secret.is_none() {
+                error!(
+                    provider = provider.name(),
+                    "no webhook secret configured for this provider (shipsync-admin set-carrier-webhook-secret)"
+                );
+            }
+            warn!(provider = provider.name(), signed = header.is_some(), "carrier webhook signature rejected");
+            return Err(ApiError::Unauthorized);
+        }
+        let payload: Value =
+            serde_json::from_slice(body).map_err(|error| ApiError::BadRequest(format!("malformed JSON: {error}")))?;
+        let now = (self.clock)();
+        let scan = match providers::read_scan(provider, &payload, now) {
+            Ok(Some(scan)) => scan,
+            Ok(None) => return Ok(accepted("ignored")),
+            Err(problem) => return Err(ApiError::BadRequest(format!("{} payload: {problem}", provider.name()))),
+        };
+        let event_key = format!("{}#{}", provider.name(), scan.event_id);
+        if self.store.event_seen(&event_key).await.map_err(store_error)? {
+            info!(provider = provider.name(), event = %scan.event_id, "repeated event: already accepted");
+            return Ok(accepted("duplicate"));
+        }
+        let message = ChannelEventMessage {
+            retailer_id: None,
+            store_id: None,
+            source: format!("{} event {}", provider.name(), scan.event_id),
+            event: ChannelEvent::CarrierScanned { scan },
+        };
+        let body = serde_json::to_string(&message).map_err(|_| ApiError::Internal)?;
+        if let Err(failure) = self.sqs.send_message().queue_url(&self.queue_url).message_body(body).send().await {
+            error!(error = %aws_sdk_sqs::error::DisplayErrorContext(&failure), "could not queue a carrier scan");
+            return Err(ApiError::Unavailable);
+        }
+        if let Err(failure) = self.store.remember_event(&event_key, now, now + EVENT_MEMORY).await {
+            warn!(error = ?failure, "could not remember a carrier event");
+        }
+        Ok(accepted("queued"))
+    }
+}
+
+fn accepted(status: &str) -> ApiResponse {
+    json_response(StatusCode::OK, &json!({ "status": status }))
+}
+
+fn store_error(failure: StoreError) -> ApiError {
+    error!(error = ?failure, "store failure");
+    match failure {
+        StoreError::Unavailable { .. } | StoreError::Conflict(_) => ApiError::Unavailable,
+        _ => ApiError::Internal,
+    }
+}
