@@ -107,6 +107,7 @@ impl TestApp {
         let connection = ChannelConnection {
             shop_domain: Some("test-shop.myshopify.com".into()),
             base_url: shopify.map(str::to_owned),
+            ..ChannelConnection::default()
         };
         let shop = provision::create_store(&store, retailer.id, "Shop", ChannelKind::Shopify, export, connection)
             .await

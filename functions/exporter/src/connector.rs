@@ -1,7 +1,9 @@
 //! What a shipment is exported with: its store's channel client and the payload built from the
 //! shipment, its purchase order, the store's carrier mapping and the notification setting.
 
-use shipsync_channels::{ChannelError, ExportLine, ExportOrder, Fulfillment, ShopifyClient};
+use shipsync_channels::{
+    AmazonClient, AmazonCredentials, AmazonTokens, ChannelError, ExportLine, ExportOrder, Fulfillment, ShopifyClient,
+};
 use shipsync_domain::export::{notify_customer, tracking_url};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::shipment::Shipment;
@@ -24,6 +26,7 @@ impl From<StoreError> for Problem {
 
 enum Channel {
     Shopify(ShopifyClient),
+    Amazon(AmazonClient),
     /// Records exports in the table: the local stack's channel.
     Local(Store),
 }
@@ -31,12 +34,14 @@ enum Channel {
 pub struct Connector {
     channel: Channel,
     order: ExportOrder,
+    ship_date: String,
 }
 
 impl Connector {
     pub async fn for_shipment(
         store: &Store,
         http: &reqwest::Client,
+        amazon_tokens: &AmazonTokens,
         shipment: &Shipment,
         allow_local_channel: bool,
     ) -> Result<Self, Problem> {
@@ -69,6 +74,29 @@ impl Connector {
                     token,
                 ))
             }
+            ChannelKind::Amazon => {
+                let credentials = store.credentials(shipment.retailer_id, shipment.store_id).await?;
+                let read = |name: &str| {
+                    credentials.0.get(name).cloned().ok_or_else(|| {
+                        Problem::Refused(format!("store {} has no Amazon {name} credential", channel_store.id))
+                    })
+                };
+                let marketplace = channel_store.connection.marketplace_id.clone().ok_or_else(|| {
+                    Problem::Refused(format!("store {} has no Amazon marketplace_id", channel_store.id))
+                })?;
+                Channel::Amazon(AmazonClient::new(
+                    http.clone(),
+                    channel_store.connection.base_url.as_deref(),
+                    channel_store.connection.auth_url.as_deref(),
+                    marketplace,
+                    AmazonCredentials {
+                        client_id: read("lwa_client_id")?,
+                        client_secret: read("lwa_client_secret")?,
+                        refresh_token: read("refresh_token")?,
+                    },
+                    amazon_tokens.clone(),
+                ))
+            }
             ChannelKind::Local if allow_local_channel => Channel::Local(store.clone()),
             ChannelKind::Local => {
                 return Err(Problem::Refused("the local channel exists only in the local stack".into()));
@@ -77,7 +105,8 @@ impl Connector {
                 return Err(Problem::Refused(format!("exporting to {} is not available yet", other.name())));
             }
         };
-        Ok(Self { channel, order })
+        let ship_date = shipment.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        Ok(Self { channel, order, ship_date })
     }
 
     pub fn notify_customer(&self) -> bool {
@@ -88,6 +117,7 @@ impl Connector {
     pub async fn export(&self, shipment: &Shipment, check_first: bool) -> Result<Fulfillment, ChannelError> {
         match &self.channel {
             Channel::Shopify(client) => client.export(&self.order, check_first).await,
+            Channel::Amazon(client) => client.export(&self.order, shipment.id.get(), &self.ship_date).await,
             Channel::Local(store) => {
                 let unavailable = |error: StoreError| ChannelError::retryable(format!("local channel: {error}"));
                 let channel_id = format!("local-{}", shipment.id);
@@ -142,6 +172,7 @@ pub fn build_export_order(
         channel_order_id,
         lines,
         carrier: mapping.map_or_else(|| shipment.carrier.name.clone(), |m| m.channel_carrier.clone()),
+        carrier_code: mapping.map(|m| m.channel_carrier.clone()),
         tracking_numbers,
         tracking_urls,
         notify_customer: notify_customer(shipment.export.notify_override, vendor_notify, store.export.send_tracking),

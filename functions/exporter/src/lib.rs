@@ -50,6 +50,8 @@ pub struct Exporter {
     store: Store,
     sqs: aws_sdk_sqs::Client,
     http: reqwest::Client,
+    /// Login with Amazon tokens, kept across invocations until they expire.
+    amazon_tokens: shipsync_channels::AmazonTokens,
     config: ExporterConfig,
     clock: Clock,
 }
@@ -76,7 +78,7 @@ impl From<StoreError> for Retry {
 
 impl Exporter {
     pub fn new(store: Store, sqs: aws_sdk_sqs::Client, http: reqwest::Client, config: ExporterConfig) -> Self {
-        Self { store, sqs, http, config, clock: Arc::new(Utc::now) }
+        Self { store, sqs, http, amazon_tokens: Default::default(), config, clock: Arc::new(Utc::now) }
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -140,12 +142,19 @@ impl Exporter {
 
     /// Calls the channel for a claimed shipment and records the outcome.
     async fn export(&self, claimed: Shipment, check_channel_first: bool, receives: u32) -> Result<(), Retry> {
-        let connector =
-            match Connector::for_shipment(&self.store, &self.http, &claimed, self.config.allow_local_channel).await {
-                Ok(connector) => connector,
-                Err(connector::Problem::Store(error)) => return Err(error.into()),
-                Err(connector::Problem::Refused(message)) => return self.record_failure(&claimed, message).await,
-            };
+        let connector = match Connector::for_shipment(
+            &self.store,
+            &self.http,
+            &self.amazon_tokens,
+            &claimed,
+            self.config.allow_local_channel,
+        )
+        .await
+        {
+            Ok(connector) => connector,
+            Err(connector::Problem::Store(error)) => return Err(error.into()),
+            Err(connector::Problem::Refused(message)) => return self.record_failure(&claimed, message).await,
+        };
         let mut check_first = check_channel_first;
         let mut attempt = 0;
         let outcome = loop {

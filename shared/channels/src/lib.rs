@@ -1,9 +1,11 @@
 //! Sales channel clients. Each turns a shipment to export into the channel's own calls and its
 //! answers into a [`Fulfillment`] or a [`ChannelError`] that says whether a retry can help.
 
+mod amazon;
 mod shopify;
 pub mod shopify_webhooks;
 
+pub use amazon::{AmazonClient, AmazonCredentials, AmazonTokens, package_reference};
 pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
 
 use std::time::Duration;
@@ -17,6 +19,8 @@ pub struct ExportOrder {
     pub tracking_numbers: Vec<String>,
     /// The carrier as the channel names it.
     pub carrier: String,
+    /// The channel's code for the carrier, where the store maps one (Amazon: `UPS`; else `Other` + name).
+    pub carrier_code: Option<String>,
     /// One URL per tracking number, when the store has a URL template for the carrier.
     pub tracking_urls: Vec<String>,
     pub notify_customer: bool,

@@ -97,4 +97,10 @@ pub struct ChannelConnection {
     pub shop_domain: Option<String>,
     /// Replaces the channel's real address (a local fake in tests).
     pub base_url: Option<String>,
+    /// Amazon: the marketplace the orders are in (e.g. `ATVPDKIKX0DER`).
+    #[serde(default)]
+    pub marketplace_id: Option<String>,
+    /// Replaces the channel's token endpoint (Login with Amazon) in tests.
+    #[serde(default)]
+    pub auth_url: Option<String>,
 }

@@ -17,7 +17,7 @@ const USAGE: &str =
   create-table
   create-retailer  --name NAME [--no-shipping-fees] [--no-handling-fees] [--no-tax]
   create-vendor    --retailer ID --name NAME
-  create-store     --retailer ID --name NAME --channel shopify|amazon|ebay|back_market [--shop-domain X.myshopify.com]
+  create-store     --retailer ID --name NAME --channel shopify|amazon|ebay|back_market [--shop-domain X.myshopify.com] [--marketplace-id ATVPDKIKX0DER]
                    (then set export settings and credentials with PUT /stores/{id}.json)
   create-carrier   --retailer ID --name NAME [--scac CODE]
   create-api-user  --retailer ID [--vendor ID] [--time-zone Area/City]
@@ -77,8 +77,11 @@ async fn run() -> Result<String, String> {
             if channel == ChannelKind::Local {
                 return Err("the local channel is only for the local stack".to_owned());
             }
-            let connection =
-                ChannelConnection { shop_domain: args.value("shop-domain").map(str::to_owned), base_url: None };
+            let connection = ChannelConnection {
+                shop_domain: args.value("shop-domain").map(str::to_owned),
+                marketplace_id: args.value("marketplace-id").map(str::to_owned),
+                ..ChannelConnection::default()
+            };
             let created = provision::create_store(
                 &store,
                 args.required_parsed("retailer")?,

@@ -32,7 +32,11 @@ async fn main() -> Result<(), String> {
     let failed = |e: provision::ProvisionError| e.to_string();
     let retailer = provision::create_retailer(&store, "Bench", FeeSettings::default()).await.map_err(failed)?;
     let vendor = provision::create_vendor(&store, retailer.id, "Vendor").await.map_err(failed)?;
-    let connection = ChannelConnection { shop_domain: Some("bench.myshopify.com".into()), base_url: None };
+    let connection = ChannelConnection {
+        shop_domain: Some("bench.myshopify.com".into()),
+        base_url: None,
+        ..ChannelConnection::default()
+    };
     let shop = provision::create_store(
         &store,
         retailer.id,

@@ -1,0 +1,199 @@
+//! Amazon SP-API `confirmShipment`: one call per package, each with a `packageReferenceId` derived
+//! from the shipment and the package, so that a retry edits the same package instead of adding
+//! one. Login with Amazon tokens are cached until they are about to expire.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tracing::info;
+
+use crate::{ChannelError, ExportOrder, Fulfillment, retry_after, status_error, transport_error};
+
+pub const AMAZON_NA_ENDPOINT: &str = "https://sellingpartnerapi-na.amazon.com";
+pub const LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
+
+/// A token is renewed this long before Amazon says it expires.
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+/// Access tokens by refresh token, shared by every client of one process.
+#[derive(Debug, Clone, Default)]
+pub struct AmazonTokens(Arc<Mutex<HashMap<String, (String, Instant)>>>);
+
+/// What a seller authorises shipsync with.
+#[derive(Debug, Clone)]
+pub struct AmazonCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AmazonClient {
+    http: reqwest::Client,
+    endpoint: String,
+    token_url: String,
+    marketplace_id: String,
+    credentials: AmazonCredentials,
+    tokens: AmazonTokens,
+}
+
+impl AmazonClient {
+    pub fn new(
+        http: reqwest::Client,
+        endpoint: Option<&str>,
+        token_url: Option<&str>,
+        marketplace_id: String,
+        credentials: AmazonCredentials,
+        tokens: AmazonTokens,
+    ) -> Self {
+        Self {
+            http,
+            endpoint: endpoint.unwrap_or(AMAZON_NA_ENDPOINT).trim_end_matches('/').to_owned(),
+            token_url: token_url.unwrap_or(LWA_TOKEN_URL).to_owned(),
+            marketplace_id,
+            credentials,
+            tokens,
+        }
+    }
+
+    /// Confirms the shipment, one package per tracking number. Returns the package reference ids.
+    pub async fn export(
+        &self,
+        order: &ExportOrder,
+        shipment_id: u64,
+        ship_date: &str,
+    ) -> Result<Fulfillment, ChannelError> {
+        let token = self.access_token().await?;
+        let packages = packages(order);
+        let mut references = Vec::with_capacity(packages.len());
+        for (index, (tracking, items)) in packages.into_iter().enumerate() {
+            let reference = package_reference(shipment_id, index);
+            let mut detail = json!({
+                "packageReferenceId": reference,
+                "carrierCode": order.carrier_code.clone().unwrap_or_else(|| "Other".to_owned()),
+                "trackingNumber": tracking,
+                "shipDate": ship_date,
+                "orderItems": items.iter().map(|(item, quantity)| json!({"orderItemId": item, "quantity": quantity})).collect::<Vec<_>>(),
+            });
+            if order.carrier_code.is_none() {
+                detail["carrierName"] = json!(order.carrier);
+            }
+            let body = json!({ "marketplaceId": self.marketplace_id, "packageDetail": detail });
+            let url = format!("{}/orders/v0/orders/{}/shipmentConfirmation", self.endpoint, order.channel_order_id);
+            let response = self
+                .http
+                .post(&url)
+                .header("x-amz-access-token", &token)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|error| transport_error(&error))?;
+            let status = response.status();
+            let wait = retry_after(response.headers());
+            let text = response.text().await.map_err(|error| transport_error(&error))?;
+            if !status.is_success() {
+                let message = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|body| body["errors"][0]["message"].as_str().map(str::to_owned))
+                    .unwrap_or(text);
+                return Err(status_error(status, wait, &format!("Amazon: {message}")));
+            }
+            info!(order = %order.channel_order_id, package = %reference, "shipment confirmed on Amazon");
+            references.push(reference);
+        }
+        // Re-sending a package with the same reference edits it: a retry never duplicates.
+        Ok(Fulfillment { channel_ids: references, adopted: false })
+    }
+
+    async fn access_token(&self) -> Result<String, ChannelError> {
+        let key = self.credentials.refresh_token.clone();
+        if let Ok(cache) = self.tokens.0.lock()
+            && let Some((token, until)) = cache.get(&key)
+            && Instant::now() < *until
+        {
+            return Ok(token.clone());
+        }
+        let response = self
+            .http
+            .post(&self.token_url)
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", self.credentials.refresh_token.as_str()),
+                ("client_id", self.credentials.client_id.as_str()),
+                ("client_secret", self.credentials.client_secret.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(|error| transport_error(&error))?;
+        let status = response.status();
+        let wait = retry_after(response.headers());
+        let text = response.text().await.map_err(|error| transport_error(&error))?;
+        if !status.is_success() {
+            return Err(status_error(status, wait, &format!("Login with Amazon: {text}")));
+        }
+        let body: Value =
+            serde_json::from_str(&text).map_err(|_| ChannelError::retryable("Login with Amazon answered no JSON"))?;
+        let token = body["access_token"]
+            .as_str()
+            .ok_or_else(|| ChannelError::permanent("Login with Amazon gave no access_token"))?;
+        let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600)).saturating_sub(TOKEN_MARGIN);
+        if let Ok(mut cache) = self.tokens.0.lock() {
+            cache.insert(key, (token.to_owned(), Instant::now() + lifetime));
+        }
+        Ok(token.to_owned())
+    }
+}
+
+/// A package's reference: positive and numeric, as Amazon requires, and the same on every retry.
+pub fn package_reference(shipment_id: u64, package: usize) -> String {
+    format!("{shipment_id}{package:03}")
+}
+
+/// The shipment's units spread over its packages (tracking numbers), one unit at a time, so that
+/// every package with a tracking number carries something.
+fn packages(order: &ExportOrder) -> Vec<(String, Vec<(String, u32)>)> {
+    let count = order.tracking_numbers.len().max(1);
+    let mut packages: Vec<(String, Vec<(String, u32)>)> =
+        order.tracking_numbers.iter().map(|number| (number.clone(), Vec::new())).collect();
+    let mut slot = 0;
+    for line in &order.lines {
+        for _ in 0..line.quantity {
+            let items = &mut packages[slot % count].1;
+            match items.iter_mut().find(|(item, _)| *item == line.channel_line_item_id) {
+                Some((_, quantity)) => *quantity += 1,
+                None => items.push((line.channel_line_item_id.clone(), 1)),
+            }
+            slot += 1;
+        }
+    }
+    packages.retain(|(_, items)| !items.is_empty());
+    packages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ExportLine;
+
+    #[test]
+    fn units_spread_over_packages_and_references_are_stable() {
+        let order = ExportOrder {
+            channel_order_id: "111-1".into(),
+            lines: vec![
+                ExportLine { channel_line_item_id: "A".into(), quantity: 2, sku: "a".into() },
+                ExportLine { channel_line_item_id: "B".into(), quantity: 1, sku: "b".into() },
+            ],
+            tracking_numbers: vec!["T1".into(), "T2".into()],
+            carrier: "UPS".into(),
+            carrier_code: Some("UPS".into()),
+            tracking_urls: vec![],
+            notify_customer: true,
+        };
+        let packed = packages(&order);
+        assert_eq!(packed[0], ("T1".into(), vec![("A".into(), 1), ("B".into(), 1)]));
+        assert_eq!(packed[1], ("T2".into(), vec![("A".into(), 1)]));
+        assert_eq!(package_reference(1012, 1), "1012001");
+    }
+}
