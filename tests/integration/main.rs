@@ -9,6 +9,7 @@ mod amazon;
 mod calls;
 mod carriers;
 mod create;
+mod ebay;
 mod export;
 mod harness;
 mod infra;

@@ -2,7 +2,8 @@
 //! shipment, its purchase order, the store's carrier mapping and the notification setting.
 
 use shipsync_channels::{
-    AmazonClient, AmazonCredentials, AmazonTokens, ChannelError, ExportLine, ExportOrder, Fulfillment, ShopifyClient,
+    AmazonClient, AmazonCredentials, ChannelError, EbayClient, EbayCredentials, ExportLine, ExportOrder, Fulfillment,
+    ShopifyClient, TokenCache,
 };
 use shipsync_domain::export::{notify_customer, tracking_url};
 use shipsync_domain::purchase_order::PurchaseOrder;
@@ -27,6 +28,7 @@ impl From<StoreError> for Problem {
 enum Channel {
     Shopify(ShopifyClient),
     Amazon(AmazonClient),
+    Ebay(EbayClient),
     /// Records exports in the table: the local stack's channel.
     Local(Store),
 }
@@ -34,14 +36,16 @@ enum Channel {
 pub struct Connector {
     channel: Channel,
     order: ExportOrder,
+    /// When it shipped (its creation), as Amazon and eBay want it.
     ship_date: String,
+    ship_date_millis: String,
 }
 
 impl Connector {
     pub async fn for_shipment(
         store: &Store,
         http: &reqwest::Client,
-        amazon_tokens: &AmazonTokens,
+        tokens: &TokenCache,
         shipment: &Shipment,
         allow_local_channel: bool,
     ) -> Result<Self, Problem> {
@@ -94,7 +98,26 @@ impl Connector {
                         client_secret: read("lwa_client_secret")?,
                         refresh_token: read("refresh_token")?,
                     },
-                    amazon_tokens.clone(),
+                    tokens.clone(),
+                ))
+            }
+            ChannelKind::Ebay => {
+                let credentials = store.credentials(shipment.retailer_id, shipment.store_id).await?;
+                let read = |name: &str| {
+                    credentials.0.get(name).cloned().ok_or_else(|| {
+                        Problem::Refused(format!("store {} has no eBay {name} credential", channel_store.id))
+                    })
+                };
+                Channel::Ebay(EbayClient::new(
+                    http.clone(),
+                    channel_store.connection.base_url.as_deref(),
+                    channel_store.connection.auth_url.as_deref(),
+                    EbayCredentials {
+                        client_id: read("ebay_client_id")?,
+                        client_secret: read("ebay_client_secret")?,
+                        refresh_token: read("refresh_token")?,
+                    },
+                    tokens.clone(),
                 ))
             }
             ChannelKind::Local if allow_local_channel => Channel::Local(store.clone()),
@@ -106,7 +129,8 @@ impl Connector {
             }
         };
         let ship_date = shipment.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        Ok(Self { channel, order, ship_date })
+        let ship_date_millis = shipment.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        Ok(Self { channel, order, ship_date, ship_date_millis })
     }
 
     pub fn notify_customer(&self) -> bool {
@@ -118,6 +142,7 @@ impl Connector {
         match &self.channel {
             Channel::Shopify(client) => client.export(&self.order, check_first).await,
             Channel::Amazon(client) => client.export(&self.order, shipment.id.get(), &self.ship_date).await,
+            Channel::Ebay(client) => client.export(&self.order, &self.ship_date_millis, check_first).await,
             Channel::Local(store) => {
                 let unavailable = |error: StoreError| ChannelError::retryable(format!("local channel: {error}"));
                 let channel_id = format!("local-{}", shipment.id);

@@ -50,8 +50,8 @@ pub struct Exporter {
     store: Store,
     sqs: aws_sdk_sqs::Client,
     http: reqwest::Client,
-    /// Login with Amazon tokens, kept across invocations until they expire.
-    amazon_tokens: shipsync_channels::AmazonTokens,
+    /// Channels' OAuth tokens (Login with Amazon, eBay), kept across invocations until they expire.
+    tokens: shipsync_channels::TokenCache,
     config: ExporterConfig,
     clock: Clock,
 }
@@ -78,7 +78,7 @@ impl From<StoreError> for Retry {
 
 impl Exporter {
     pub fn new(store: Store, sqs: aws_sdk_sqs::Client, http: reqwest::Client, config: ExporterConfig) -> Self {
-        Self { store, sqs, http, amazon_tokens: Default::default(), config, clock: Arc::new(Utc::now) }
+        Self { store, sqs, http, tokens: Default::default(), config, clock: Arc::new(Utc::now) }
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -145,7 +145,7 @@ impl Exporter {
         let connector = match Connector::for_shipment(
             &self.store,
             &self.http,
-            &self.amazon_tokens,
+            &self.tokens,
             &claimed,
             self.config.allow_local_channel,
         )

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tracing::info;
 
-use crate::{ChannelError, ExportOrder, Fulfillment, retry_after, status_error, transport_error};
+use crate::{ChannelError, ExportOrder, Fulfillment, packages, retry_after, status_error, transport_error};
 
 pub const AMAZON_NA_ENDPOINT: &str = "https://sellingpartnerapi-na.amazon.com";
 pub const LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
@@ -17,9 +17,26 @@ pub const LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
 /// A token is renewed this long before Amazon says it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
-/// Access tokens by refresh token, shared by every client of one process.
+/// OAuth access tokens by refresh token, shared by every client of one process, kept until a
+/// minute before they expire.
 #[derive(Debug, Clone, Default)]
-pub struct AmazonTokens(Arc<Mutex<HashMap<String, (String, Instant)>>>);
+pub struct TokenCache(Arc<Mutex<HashMap<String, (String, Instant)>>>);
+
+impl TokenCache {
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
+        let cache = self.0.lock().ok()?;
+        cache.get(key).filter(|(_, until)| Instant::now() < *until).map(|(token, _)| token.clone())
+    }
+
+    pub(crate) fn put(&self, key: String, token: String, expires_in: Duration) {
+        if let Ok(mut cache) = self.0.lock() {
+            cache.insert(key, (token, Instant::now() + expires_in.saturating_sub(TOKEN_MARGIN)));
+        }
+    }
+}
+
+/// The tokens of Login with Amazon.
+pub type AmazonTokens = TokenCache;
 
 /// What a seller authorises shipsync with.
 #[derive(Debug, Clone)]
@@ -109,11 +126,8 @@ impl AmazonClient {
 
     async fn access_token(&self) -> Result<String, ChannelError> {
         let key = self.credentials.refresh_token.clone();
-        if let Ok(cache) = self.tokens.0.lock()
-            && let Some((token, until)) = cache.get(&key)
-            && Instant::now() < *until
-        {
-            return Ok(token.clone());
+        if let Some(token) = self.tokens.get(&key) {
+            return Ok(token);
         }
         let response = self
             .http
@@ -138,10 +152,7 @@ impl AmazonClient {
         let token = body["access_token"]
             .as_str()
             .ok_or_else(|| ChannelError::permanent("Login with Amazon gave no access_token"))?;
-        let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600)).saturating_sub(TOKEN_MARGIN);
-        if let Ok(mut cache) = self.tokens.0.lock() {
-            cache.insert(key, (token.to_owned(), Instant::now() + lifetime));
-        }
+        self.tokens.put(key, token.to_owned(), Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600)));
         Ok(token.to_owned())
     }
 }
@@ -151,31 +162,10 @@ pub fn package_reference(shipment_id: u64, package: usize) -> String {
     format!("{shipment_id}{package:03}")
 }
 
-/// The shipment's units spread over its packages (tracking numbers), one unit at a time, so that
-/// every package with a tracking number carries something.
-fn packages(order: &ExportOrder) -> Vec<(String, Vec<(String, u32)>)> {
-    let count = order.tracking_numbers.len().max(1);
-    let mut packages: Vec<(String, Vec<(String, u32)>)> =
-        order.tracking_numbers.iter().map(|number| (number.clone(), Vec::new())).collect();
-    let mut slot = 0;
-    for line in &order.lines {
-        for _ in 0..line.quantity {
-            let items = &mut packages[slot % count].1;
-            match items.iter_mut().find(|(item, _)| *item == line.channel_line_item_id) {
-                Some((_, quantity)) => *quantity += 1,
-                None => items.push((line.channel_line_item_id.clone(), 1)),
-            }
-            slot += 1;
-        }
-    }
-    packages.retain(|(_, items)| !items.is_empty());
-    packages
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ExportLine;
+    use crate::{ExportLine, packages};
 
     #[test]
     fn units_spread_over_packages_and_references_are_stable() {

@@ -2,10 +2,12 @@
 //! answers into a [`Fulfillment`] or a [`ChannelError`] that says whether a retry can help.
 
 mod amazon;
+mod ebay;
 mod shopify;
 pub mod shopify_webhooks;
 
-pub use amazon::{AmazonClient, AmazonCredentials, AmazonTokens, package_reference};
+pub use amazon::{AmazonClient, AmazonCredentials, AmazonTokens, TokenCache, package_reference};
+pub use ebay::{EbayClient, EbayCredentials};
 pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
 
 use std::time::Duration;
@@ -94,4 +96,25 @@ pub fn status_error(status: reqwest::StatusCode, retry_after: Option<Duration>, 
     } else {
         ChannelError::Permanent { message }
     }
+}
+
+/// The shipment's units spread over its packages (tracking numbers), one unit at a time, so that
+/// every package with a tracking number carries something.
+pub(crate) fn packages(order: &ExportOrder) -> Vec<(String, Vec<(String, u32)>)> {
+    let count = order.tracking_numbers.len().max(1);
+    let mut packages: Vec<(String, Vec<(String, u32)>)> =
+        order.tracking_numbers.iter().map(|number| (number.clone(), Vec::new())).collect();
+    let mut slot = 0;
+    for line in &order.lines {
+        for _ in 0..line.quantity {
+            let items = &mut packages[slot % count].1;
+            match items.iter_mut().find(|(item, _)| *item == line.channel_line_item_id) {
+                Some((_, quantity)) => *quantity += 1,
+                None => items.push((line.channel_line_item_id.clone(), 1)),
+            }
+            slot += 1;
+        }
+    }
+    packages.retain(|(_, items)| !items.is_empty());
+    packages
 }

@@ -1,0 +1,150 @@
+//! eBay Sell Fulfillment `createShippingFulfillment`: one fulfillment per package. eBay names a
+//! fulfillment after its tracking number, so before any retry the order's fulfillments are listed
+//! and a package already there is adopted instead of created again.
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use tracing::info;
+
+use crate::{ChannelError, ExportOrder, Fulfillment, TokenCache, packages, retry_after, status_error, transport_error};
+
+pub const EBAY_ENDPOINT: &str = "https://api.ebay.com";
+pub const EBAY_SCOPE: &str = "https://api.ebay.com/oauth/api_scope/sell.fulfillment";
+
+#[derive(Debug, Clone)]
+pub struct EbayCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct EbayClient {
+    http: reqwest::Client,
+    endpoint: String,
+    token_url: String,
+    credentials: EbayCredentials,
+    tokens: TokenCache,
+}
+
+/// eBay accepts letters and digits only in a tracking number.
+pub fn ebay_tracking_number(number: &str) -> String {
+    number.chars().filter(char::is_ascii_alphanumeric).collect()
+}
+
+impl EbayClient {
+    pub fn new(
+        http: reqwest::Client,
+        endpoint: Option<&str>,
+        token_url: Option<&str>,
+        credentials: EbayCredentials,
+        tokens: TokenCache,
+    ) -> Self {
+        let endpoint = endpoint.unwrap_or(EBAY_ENDPOINT).trim_end_matches('/').to_owned();
+        let token_url = token_url.map_or_else(|| format!("{endpoint}/identity/v1/oauth2/token"), str::to_owned);
+        Self { http, endpoint, token_url, credentials, tokens }
+    }
+
+    pub async fn export(
+        &self,
+        order: &ExportOrder,
+        shipped_date: &str,
+        check_existing: bool,
+    ) -> Result<Fulfillment, ChannelError> {
+        let token = self.access_token().await?;
+        let base =
+            format!("{}/sell/fulfillment/v1/order/{}/shipping_fulfillment", self.endpoint, order.channel_order_id);
+        let existing = if check_existing { self.fulfillment_ids(&base, &token).await? } else { Vec::new() };
+        let mut ids = Vec::new();
+        let mut adopted = false;
+        for (number, items) in packages(order) {
+            let tracking = ebay_tracking_number(&number);
+            if existing.contains(&tracking) {
+                info!(order = %order.channel_order_id, fulfillment = %tracking, "eBay already has this package: adopted");
+                adopted = true;
+                ids.push(tracking);
+                continue;
+            }
+            let body = json!({
+                "lineItems": items.iter().map(|(item, quantity)| json!({"lineItemId": item, "quantity": quantity})).collect::<Vec<_>>(),
+                "shippedDate": shipped_date,
+                "shippingCarrierCode": order.carrier_code.clone().unwrap_or_else(|| order.carrier.clone()),
+                "trackingNumber": tracking,
+            });
+            let response =
+                self.http.post(&base).bearer_auth(&token).json(&body).send().await.map_err(|e| transport_error(&e))?;
+            let status = response.status();
+            let wait = retry_after(response.headers());
+            let location =
+                response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let text = response.text().await.map_err(|e| transport_error(&e))?;
+            if !status.is_success() {
+                return Err(status_error(status, wait, &format!("eBay: {}", error_message(&text))));
+            }
+            // The Location header ends with the new fulfillment's id (the tracking number).
+            let id = location.and_then(|url| url.rsplit('/').next().map(str::to_owned)).unwrap_or(tracking);
+            info!(order = %order.channel_order_id, fulfillment = %id, "eBay fulfillment created");
+            ids.push(id);
+        }
+        Ok(Fulfillment { channel_ids: ids, adopted })
+    }
+
+    async fn fulfillment_ids(&self, base: &str, token: &str) -> Result<Vec<String>, ChannelError> {
+        let response = self.http.get(base).bearer_auth(token).send().await.map_err(|e| transport_error(&e))?;
+        let status = response.status();
+        let wait = retry_after(response.headers());
+        let text = response.text().await.map_err(|e| transport_error(&e))?;
+        if !status.is_success() {
+            return Err(status_error(status, wait, &format!("eBay: {}", error_message(&text))));
+        }
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(body["fulfillments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["fulfillmentId"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    async fn access_token(&self) -> Result<String, ChannelError> {
+        let key = self.credentials.refresh_token.clone();
+        if let Some(token) = self.tokens.get(&key) {
+            return Ok(token);
+        }
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", self.credentials.client_id, self.credentials.client_secret));
+        let response = self
+            .http
+            .post(&self.token_url)
+            .header(reqwest::header::AUTHORIZATION, format!("Basic {basic}"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", self.credentials.refresh_token.as_str()),
+                ("scope", EBAY_SCOPE),
+            ])
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        let status = response.status();
+        let wait = retry_after(response.headers());
+        let text = response.text().await.map_err(|e| transport_error(&e))?;
+        if !status.is_success() {
+            return Err(status_error(status, wait, &format!("eBay OAuth: {}", error_message(&text))));
+        }
+        let body: Value =
+            serde_json::from_str(&text).map_err(|_| ChannelError::retryable("eBay OAuth answered no JSON"))?;
+        let token =
+            body["access_token"].as_str().ok_or_else(|| ChannelError::permanent("eBay OAuth gave no access_token"))?;
+        self.tokens.put(key, token.to_owned(), Duration::from_secs(body["expires_in"].as_u64().unwrap_or(7200)));
+        Ok(token.to_owned())
+    }
+}
+
+fn error_message(text: &str) -> String {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|body| body["errors"][0]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| text.chars().take(300).collect())
+}
