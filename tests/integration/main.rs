@@ -6,6 +6,7 @@
 
 mod access;
 mod amazon;
+mod backmarket;
 mod calls;
 mod carriers;
 mod create;

@@ -2,8 +2,8 @@
 //! shipment, its purchase order, the store's carrier mapping and the notification setting.
 
 use shipsync_channels::{
-    AmazonClient, AmazonCredentials, ChannelError, EbayClient, EbayCredentials, ExportLine, ExportOrder, Fulfillment,
-    ShopifyClient, TokenCache,
+    AmazonClient, AmazonCredentials, BackMarketClient, ChannelError, EbayClient, EbayCredentials, ExportLine,
+    ExportOrder, Fulfillment, ShopifyClient, TokenCache,
 };
 use shipsync_domain::export::{notify_customer, tracking_url};
 use shipsync_domain::purchase_order::PurchaseOrder;
@@ -29,6 +29,7 @@ enum Channel {
     Shopify(ShopifyClient),
     Amazon(AmazonClient),
     Ebay(EbayClient),
+    BackMarket(BackMarketClient),
     /// Records exports in the table: the local stack's channel.
     Local(Store),
 }
@@ -120,12 +121,20 @@ impl Connector {
                     tokens.clone(),
                 ))
             }
+            ChannelKind::BackMarket => {
+                let credentials = store.credentials(shipment.retailer_id, shipment.store_id).await?;
+                let token = credentials.0.get("api_token").cloned().ok_or_else(|| {
+                    Problem::Refused(format!("store {} has no Back Market api_token credential", channel_store.id))
+                })?;
+                Channel::BackMarket(BackMarketClient::new(
+                    http.clone(),
+                    channel_store.connection.base_url.as_deref(),
+                    token,
+                ))
+            }
             ChannelKind::Local if allow_local_channel => Channel::Local(store.clone()),
             ChannelKind::Local => {
                 return Err(Problem::Refused("the local channel exists only in the local stack".into()));
-            }
-            other => {
-                return Err(Problem::Refused(format!("exporting to {} is not available yet", other.name())));
             }
         };
         let ship_date = shipment.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -143,6 +152,7 @@ impl Connector {
             Channel::Shopify(client) => client.export(&self.order, check_first).await,
             Channel::Amazon(client) => client.export(&self.order, shipment.id.get(), &self.ship_date).await,
             Channel::Ebay(client) => client.export(&self.order, &self.ship_date_millis, check_first).await,
+            Channel::BackMarket(client) => client.export(&self.order).await,
             Channel::Local(store) => {
                 let unavailable = |error: StoreError| ChannelError::retryable(format!("local channel: {error}"));
                 let channel_id = format!("local-{}", shipment.id);
@@ -185,7 +195,12 @@ pub fn build_export_order(
             .item(item.order_item_id)
             .and_then(|order_item| order_item.channel_line_item_id.clone())
             .ok_or_else(|| format!("order item {} ({}) has no channel line item id", item.order_item_id, item.sku))?;
-        lines.push(ExportLine { channel_line_item_id: line, quantity: item.quantity, sku: item.sku.clone() });
+        lines.push(ExportLine {
+            channel_line_item_id: line,
+            quantity: item.quantity,
+            sku: item.sku.clone(),
+            serial_codes: item.serial_codes.clone(),
+        });
     }
     let mapping = store.export.mapping_for(shipment.carrier.id);
     let tracking_numbers: Vec<String> = shipment.trackings.iter().map(|t| t.tracking.clone()).collect();

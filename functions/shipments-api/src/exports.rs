@@ -57,6 +57,34 @@ impl ShipmentsApi {
         Err(store_error(StoreError::Conflict("shipment")))
     }
 
+    /// Back Market: when an edit adds the last missing IMEI, the confirmation that waited for it
+    /// (or failed for want of it) goes out now.
+    pub(crate) async fn release_on_imei(
+        &self,
+        before: &Shipment,
+        after: Shipment,
+        po: &PurchaseOrder,
+    ) -> Result<Shipment, ApiError> {
+        if before.missing_imeis().is_empty() || !after.missing_imeis().is_empty() {
+            return Ok(after);
+        }
+        let store = self.channel_store_of(po).await?;
+        let now = self.now();
+        let waiting = match &after.export.state {
+            ExportState::Scheduled { due_at } => *due_at > now,
+            ExportState::Failed { .. } => true,
+            _ => false,
+        };
+        if store.channel != shipsync_domain::tenant::ChannelKind::BackMarket || !waiting {
+            return Ok(after);
+        }
+        let planned = after.export_now(now)?;
+        self.store.update_shipment(&planned, None).await.map_err(store_error)?;
+        self.deliver(planned.id, ExportReason::Manual, Delivery::Now).await?;
+        info!(shipment_id = %planned.id, "IMEI added: export released");
+        Ok(planned)
+    }
+
     /// The store a purchase order came from.
     pub(crate) async fn channel_store_of(&self, po: &PurchaseOrder) -> Result<ChannelStore, ApiError> {
         self.store.channel_store(po.retailer_id, po.store_id).await.map_err(store_error)?.ok_or_else(|| {

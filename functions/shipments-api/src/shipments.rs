@@ -4,11 +4,12 @@ use http::StatusCode;
 use serde_json::json;
 use shipsync_domain::access::Principal;
 use shipsync_domain::carrier::Carrier;
-use shipsync_domain::export::{ExportReason, plan_new_export};
+use shipsync_domain::export::{ExportReason, ExportState, IMEI_WAIT, plan_new_export, scheduled};
 use shipsync_domain::ids::{PurchaseOrderId, ShipmentId};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::search::{parse_shipment_query, plan_search};
 use shipsync_domain::shipment::{Shipment, ShipmentContext, draft_new_shipment, draft_shipment_update};
+use shipsync_domain::tenant::ChannelKind;
 use shipsync_domain::tenant::Retailer;
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, query_pairs};
 use shipsync_store::StoreError;
@@ -50,8 +51,15 @@ impl ShipmentsApi {
             let mut shipment = draft.finish(&mut ids.clone())?;
             po.version += 1;
             po.updated_at = now;
-            let (export_state, delivery) =
-                plan_new_export(&store.export, store.export.confirmation(store.channel), input.export, now);
+            let confirmation = store.export.confirmation(store.channel);
+            let (mut export_state, mut delivery) = plan_new_export(&store.export, confirmation, input.export, now);
+            // Back Market: a confirmation without its IMEI waits up to an hour for it.
+            if store.channel == ChannelKind::BackMarket
+                && !shipment.missing_imeis().is_empty()
+                && let ExportState::Scheduled { due_at } = export_state
+            {
+                (export_state, delivery) = scheduled(due_at.max(now + IMEI_WAIT), now);
+            }
             shipment.export.state = export_state;
             // Planned before the shipment is written, so that a shipment is never written without
             // its plan; the exporter retries a request that arrives before the shipment does.
@@ -126,6 +134,7 @@ impl ShipmentsApi {
             match self.store.update_shipment(&shipment, changed_po).await {
                 Ok(()) => {
                     info!(shipment_id = %shipment.id, "shipment updated");
+                    let shipment = self.release_on_imei(&current, shipment, &po).await?;
                     let view = ShipmentView::new(&shipment, retailer.fees);
                     return Ok(json_response(StatusCode::OK, &json!({ "shipment": view })));
                 }

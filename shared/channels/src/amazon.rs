@@ -172,8 +172,8 @@ mod tests {
         let order = ExportOrder {
             channel_order_id: "111-1".into(),
             lines: vec![
-                ExportLine { channel_line_item_id: "A".into(), quantity: 2, sku: "a".into() },
-                ExportLine { channel_line_item_id: "B".into(), quantity: 1, sku: "b".into() },
+                ExportLine { channel_line_item_id: "A".into(), quantity: 2, sku: "a".into(), serial_codes: vec![] },
+                ExportLine { channel_line_item_id: "B".into(), quantity: 1, sku: "b".into(), serial_codes: vec![] },
             ],
             tracking_numbers: vec!["T1".into(), "T2".into()],
             carrier: "UPS".into(),

@@ -2,11 +2,13 @@
 //! answers into a [`Fulfillment`] or a [`ChannelError`] that says whether a retry can help.
 
 mod amazon;
+mod backmarket;
 mod ebay;
 mod shopify;
 pub mod shopify_webhooks;
 
 pub use amazon::{AmazonClient, AmazonCredentials, AmazonTokens, TokenCache, package_reference};
+pub use backmarket::{BackMarketClient, missing_imeis};
 pub use ebay::{EbayClient, EbayCredentials};
 pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
 
@@ -34,6 +36,8 @@ pub struct ExportLine {
     pub channel_line_item_id: String,
     pub quantity: u32,
     pub sku: String,
+    /// IMEIs or serial numbers of the units shipped.
+    pub serial_codes: Vec<String>,
 }
 
 /// What the channel recorded: its ids for the fulfillments that carry the shipment.

@@ -16,6 +16,9 @@ pub const MAX_EXPORT_DELAY_MINUTES: u32 = 10_080;
 /// Lambda timeout, so a live attempt is never taken over.
 pub const CLAIM_TIMEOUT: Duration = Duration::seconds(120);
 
+/// How long a Back Market confirmation waits for a missing IMEI (under `tracking_assigned`).
+pub const IMEI_WAIT: Duration = Duration::minutes(60);
+
 /// A delivery earlier than this before the due time is early (a stale plan): it is skipped.
 pub const EARLY_TOLERANCE: Duration = Duration::seconds(60);
 

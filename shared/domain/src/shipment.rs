@@ -103,6 +103,18 @@ impl SyncState {
     }
 }
 
+impl Shipment {
+    /// SKUs of the items that need an IMEI and have none: Back Market asks one per smartphone,
+    /// which is a line of one unit.
+    pub fn missing_imeis(&self) -> Vec<&str> {
+        self.items
+            .iter()
+            .filter(|item| item.quantity == 1 && item.serial_codes.is_empty())
+            .map(|item| item.sku.as_str())
+            .collect()
+    }
+}
+
 /// A field of a request: left out, set to nothing (`null` or `""`), or given a value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Patch<T> {

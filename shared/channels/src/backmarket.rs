@@ -1,0 +1,108 @@
+//! Back Market's seller API: each order line is validated (state 2) if it is not yet, then shipped
+//! (state 3) with the tracking number and URL, the carrier, and the IMEI (a 15-digit code) or
+//! serial number. A smartphone line (quantity 1) needs its IMEI: without it nothing is sent.
+
+use serde_json::{Value, json};
+use tracing::info;
+
+use crate::{ChannelError, ExportOrder, Fulfillment, retry_after, status_error, transport_error};
+
+pub const BACK_MARKET_ENDPOINT: &str = "https://www.backmarket.fr";
+
+/// Lines that need an IMEI and have none: one unit, no serial code.
+pub fn missing_imeis(order: &ExportOrder) -> Vec<String> {
+    order
+        .lines
+        .iter()
+        .filter(|line| line.quantity == 1 && line.serial_codes.is_empty())
+        .map(|line| line.sku.clone())
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+pub struct BackMarketClient {
+    http: reqwest::Client,
+    endpoint: String,
+    token: String,
+}
+
+impl BackMarketClient {
+    pub fn new(http: reqwest::Client, endpoint: Option<&str>, token: String) -> Self {
+        Self { http, endpoint: endpoint.unwrap_or(BACK_MARKET_ENDPOINT).trim_end_matches('/').to_owned(), token }
+    }
+
+    pub async fn export(&self, order: &ExportOrder) -> Result<Fulfillment, ChannelError> {
+        let missing = missing_imeis(order);
+        if !missing.is_empty() {
+            return Err(ChannelError::permanent(format!(
+                "Back Market needs the IMEI of {}: add it to the shipment's serial_codes and it goes out",
+                missing.join(", ")
+            )));
+        }
+        let url = format!("{}/ws/orders/{}", self.endpoint, order.channel_order_id);
+        let current = self.call(reqwest::Method::GET, &url, None).await?;
+        let state_of = |sku: &str| {
+            current["orderlines"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|line| line["listing"].as_str() == Some(sku) || line["sku"].as_str() == Some(sku))
+                .and_then(|line| line["state"].as_u64())
+                .unwrap_or(0)
+        };
+        let order_id: Value =
+            order.channel_order_id.parse::<u64>().map_or_else(|_| json!(order.channel_order_id), |n| json!(n));
+        let mut adopted = false;
+        for line in &order.lines {
+            let state = state_of(&line.sku);
+            if state >= 3 {
+                // Shipped before (an earlier attempt whose answer was lost): nothing to send again.
+                adopted = true;
+                continue;
+            }
+            if state < 2 {
+                self.call(
+                    reqwest::Method::POST,
+                    &url,
+                    Some(json!({"order_id": order_id, "new_state": 2, "sku": line.sku})),
+                )
+                .await?;
+            }
+            let mut body = json!({
+                "order_id": order_id,
+                "new_state": 3,
+                "sku": line.sku,
+                "tracking_number": order.tracking_numbers.first().cloned().unwrap_or_default(),
+                "tracking_url": order.tracking_urls.first().cloned().unwrap_or_default(),
+                "shipper": order.carrier_code.clone().unwrap_or_else(|| order.carrier.clone()),
+            });
+            if let Some(code) = line.serial_codes.first() {
+                let is_imei = code.len() == 15 && code.chars().all(|c| c.is_ascii_digit());
+                body[if is_imei { "imei" } else { "serial_number" }] = json!(code);
+            }
+            self.call(reqwest::Method::POST, &url, Some(body)).await?;
+            info!(order = %order.channel_order_id, sku = %line.sku, "Back Market order line shipped");
+        }
+        Ok(Fulfillment { channel_ids: vec![order.channel_order_id.clone()], adopted })
+    }
+
+    async fn call(&self, method: reqwest::Method, url: &str, body: Option<Value>) -> Result<Value, ChannelError> {
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(reqwest::header::AUTHORIZATION, format!("Basic {}", self.token))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header(reqwest::header::ACCEPT_LANGUAGE, "en-gb");
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| transport_error(&e))?;
+        let status = response.status();
+        let wait = retry_after(response.headers());
+        let text = response.text().await.map_err(|e| transport_error(&e))?;
+        if !status.is_success() {
+            return Err(status_error(status, wait, &format!("Back Market: {text}")));
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}

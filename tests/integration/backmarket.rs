@@ -1,0 +1,143 @@
+//! Back Market against a wiremock: a smartphone's confirmation waits up to an hour for its IMEI,
+//! goes out as soon as an edit adds it, and without it is listed in order health instead of sent;
+//! the order line is validated (state 2) before it is shipped (state 3) with the IMEI.
+
+use std::collections::BTreeMap;
+
+use chrono::Duration;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use shipsync_domain::export::{CarrierMapping, ExportSettings, ShipConfirmation};
+use shipsync_domain::ids::CarrierId;
+use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOrder};
+use shipsync_domain::tenant::{ChannelConnection, ChannelKind};
+use shipsync_store::ChannelCredentials;
+use shipsync_tools::provision;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::harness::{TestApp, shipment_body};
+
+const IMEI: &str = "356938035643809";
+
+async fn back_market_app(server: &MockServer, line_state: u64) -> (TestApp, PurchaseOrder) {
+    let app = TestApp::new().await;
+    let settings = ExportSettings {
+        ship_confirmation: Some(ShipConfirmation::TrackingAssigned),
+        carrier_mappings: vec![CarrierMapping {
+            shipper_id: CarrierId::new_unchecked(1),
+            channel_carrier: "UPS".into(),
+            tracking_url_template: Some("https://www.ups.com/track?tracknum={tracking}".into()),
+        }],
+        ..ExportSettings::default()
+    };
+    let connection = ChannelConnection { base_url: Some(server.uri()), ..ChannelConnection::default() };
+    let store = provision::create_store(
+        &app.store,
+        app.retailer.id,
+        "Back Market",
+        ChannelKind::BackMarket,
+        settings,
+        connection,
+    )
+    .await
+    .expect("store");
+    let credentials = BTreeMap::from([("api_token".to_owned(), "bm-token".to_owned())]);
+    app.store.save_credentials(app.retailer.id, store.id, &ChannelCredentials(credentials)).await.expect("credentials");
+    let order = NewPurchaseOrder {
+        retailer_id: app.retailer.id,
+        vendor_id: app.vendor.id,
+        store_id: store.id,
+        public_reference: "BM-4567890".into(),
+        channel_order_id: Some("4567890".into()),
+        customer_name: "Phone Buyer".into(),
+        items: vec![NewOrderItem {
+            sku: "IPHONE-13-128".into(),
+            name: "iPhone 13".into(),
+            quantity: 1,
+            cost: None,
+            channel_line_item_id: Some("987".into()),
+        }],
+    };
+    let po = provision::create_purchase_order(&app.store, order).await.expect("po");
+    Mock::given(method("GET"))
+        .and(path("/ws/orders/4567890"))
+        .and(header("authorization", "Basic bm-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"order_id": 4567890, "state": 1,
+            "orderlines": [{"id": 987, "listing": "IPHONE-13-128", "state": line_state, "quantity": 1}]})))
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/ws/orders/4567890"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(server)
+        .await;
+    (app, po)
+}
+
+async fn posts(server: &MockServer) -> Vec<Value> {
+    let requests: Vec<Request> = server.received_requests().await.unwrap_or_default();
+    requests
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .filter_map(|r| serde_json::from_slice(&r.body).ok())
+        .collect()
+}
+
+fn shipped(code_field: &str, code: &str) -> Value {
+    let mut body = json!({"order_id": 4567890, "new_state": 3, "sku": "IPHONE-13-128", "tracking_number": "1ZBM1",
+        "tracking_url": "https://www.ups.com/track?tracknum=1ZBM1", "shipper": "UPS"});
+    body[code_field] = json!(code);
+    body
+}
+
+#[tokio::test]
+async fn the_confirmation_waits_for_the_imei_and_goes_out_when_it_is_added() {
+    let server = MockServer::start().await;
+    let (app, po) = back_market_app(&server, 1).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZBM1"])).await;
+    assert_eq!(shipment["export_due_at"], "2026-03-02T13:00:00.000Z", "an hour for the IMEI");
+    app.advance(Duration::minutes(10));
+    let item = &shipment["shipment_items_attributes"][0]["id"];
+    let (status, json) = app
+        .call(
+            Method::PUT,
+            &format!("/shipments/{}.json", shipment["id"]),
+            Some(json!({"shipment": {"shipment_items_attributes": [{"id": item, "serial_codes": [IMEI]}]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["shipment"]["export_due_at"], "2026-03-02T12:10:00.000Z", "released at once");
+    app.run_exports().await;
+    assert_eq!(
+        posts(&server).await,
+        [json!({"order_id": 4567890, "new_state": 2, "sku": "IPHONE-13-128"}), shipped("imei", IMEI)]
+    );
+    let (_, state) = app.call(Method::GET, &format!("/shipments/{}.json", shipment["id"]), None).await;
+    assert_eq!(state["shipment"]["export_state"], "exported");
+}
+
+#[tokio::test]
+async fn without_its_imei_a_confirmation_is_listed_not_sent_until_the_imei_arrives() {
+    let server = MockServer::start().await;
+    let (app, po) = back_market_app(&server, 2).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZBM1"])).await;
+    app.advance(Duration::minutes(60));
+    app.run_exports().await;
+    assert!(posts(&server).await.is_empty(), "nothing sent without the IMEI");
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    assert_eq!(health["problems"][0]["kind"], "export_failed", "{health}");
+    assert!(health["problems"][0]["reason"].as_str().is_some_and(|r| r.contains("IMEI of IPHONE-13-128")), "{health}");
+    // A serial number that is not an IMEI goes as serial_number; the line was validated already.
+    let item = &shipment["shipment_items_attributes"][0]["id"];
+    app.call(
+        Method::PUT,
+        &format!("/shipments/{}.json", shipment["id"]),
+        Some(json!({"shipment": {"shipment_items_attributes": [{"id": item, "serial_codes": ["SN-ABC-1"]}]}})),
+    )
+    .await;
+    app.run_exports().await;
+    assert_eq!(posts(&server).await, [shipped("serial_number", "SN-ABC-1")]);
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    assert_eq!(health["metadata"]["total_count"], 0);
+}
