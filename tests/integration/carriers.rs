@@ -189,3 +189,48 @@ async fn repeated_unknown_and_foreign_events_change_nothing_twice() {
     assert_eq!(post_signed(&app, Provider::EasyPost, &malformed).await.0, StatusCode::BAD_REQUEST);
     assert_eq!(app.run_orders().await, 0);
 }
+
+#[tokio::test]
+async fn every_timing_mode_for_every_channel_kind_sets_the_first_export_state() {
+    let app = TestApp::new().await;
+    let cases = [
+        ("shopify", None, "scheduled"),
+        ("shopify", Some("tracking_movement"), "waiting_for_movement"),
+        ("amazon", None, "waiting_for_movement"),
+        ("amazon", Some("tracking_assigned"), "scheduled"),
+        ("amazon", Some("never"), "not_sent"),
+        ("ebay", None, "waiting_for_movement"),
+        ("ebay", Some("tracking_assigned"), "scheduled"),
+        ("back_market", None, "waiting_for_movement"),
+        ("back_market", Some("tracking_assigned"), "scheduled"),
+    ];
+    for (index, (channel, confirmation, expected)) in cases.into_iter().enumerate() {
+        let mut store =
+            json!({"name": format!("{channel} {index}"), "channel": channel, "shop_domain": "s.myshopify.com"});
+        if let Some(mode) = confirmation {
+            store["ship_confirmation"] = json!(mode);
+        }
+        let (status, created) = app.call(Method::POST, "/stores.json", Some(json!({ "store": store }))).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let store_id = shipsync_domain::ids::StoreId::new(created["store"]["id"].as_u64().expect("id")).expect("id");
+        let order = shipsync_domain::purchase_order::NewPurchaseOrder {
+            retailer_id: app.retailer.id,
+            vendor_id: app.vendor.id,
+            store_id,
+            public_reference: format!("T-{index}"),
+            channel_order_id: Some(format!("T-{index}")),
+            customer_name: "Timing".into(),
+            items: vec![shipsync_domain::purchase_order::NewOrderItem {
+                sku: "T".into(),
+                name: "T".into(),
+                quantity: 2,
+                cost: None,
+                channel_line_item_id: Some("1".into()),
+            }],
+        };
+        let po = shipsync_tools::provision::create_purchase_order(&app.store, order).await.expect("po");
+        let shipment =
+            app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 2)], &[&format!("TM{index}")])).await;
+        assert_eq!(shipment["export_state"], expected, "{channel} {confirmation:?}");
+    }
+}

@@ -2,7 +2,7 @@
 //! and an API user for the retailer and for one vendor.
 
 use rust_decimal::Decimal;
-use shipsync_domain::export::ExportSettings;
+use shipsync_domain::export::{ExportSettings, ShipConfirmation};
 use shipsync_domain::orders::Product;
 use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOrder};
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings, Retailer, Store as ChannelStore, Vendor};
@@ -16,6 +16,10 @@ pub struct Demo {
     pub store: ChannelStore,
     /// What the demo store's Shopify webhooks are signed with.
     pub webhook_secret: String,
+    /// A purchase order on the store that confirms on movement.
+    pub marketplace_po: PurchaseOrder,
+    /// What local EasyPost webhooks are signed with.
+    pub carrier_secret: String,
     pub vendors: Vec<Vendor>,
     pub purchase_orders: Vec<PurchaseOrder>,
     pub retailer_user: Credentials,
@@ -97,12 +101,39 @@ pub async fn seed(store: &Store) -> Result<Demo, ProvisionError> {
     let webhook_secret = provision::random_secret()?;
     let credentials = BTreeMap::from([("webhook_secret".to_owned(), webhook_secret.clone())]);
     store.save_credentials(retailer.id, shop.id, &ChannelCredentials(credentials)).await?;
+    // A marketplace-like store that confirms only once the carrier reports movement, and the
+    // secret the local EasyPost webhooks are signed with.
+    let marketplace_settings =
+        ExportSettings { ship_confirmation: Some(ShipConfirmation::TrackingMovement), ..ExportSettings::default() };
+    let marketplace = provision::create_store(
+        store,
+        retailer.id,
+        "Demo marketplace (local channel, confirms on movement)",
+        ChannelKind::Local,
+        marketplace_settings,
+        ChannelConnection::default(),
+    )
+    .await?;
+    let marketplace_order = NewPurchaseOrder {
+        retailer_id: retailer.id,
+        vendor_id: acme.id,
+        store_id: marketplace.id,
+        public_reference: "PO-2001".into(),
+        channel_order_id: Some("2001".into()),
+        customer_name: "Ida Tarbell".into(),
+        items: vec![item("LAMP-LED", "LED camp lamp", 1, 1500, "2001-1")],
+    };
+    let marketplace_po = provision::create_purchase_order(store, marketplace_order).await?;
+    let carrier_secret = provision::random_secret()?;
+    store.set_carrier_webhook_secret("easypost", &carrier_secret).await?;
     let retailer_user = provision::create_api_user(store, retailer.id, None, "UTC").await?;
     let vendor_user = provision::create_api_user(store, retailer.id, Some(acme.id), "America/New_York").await?;
     Ok(Demo {
         retailer,
         store: shop,
         webhook_secret,
+        marketplace_po,
+        carrier_secret,
         vendors: vec![acme, globex],
         purchase_orders,
         retailer_user,

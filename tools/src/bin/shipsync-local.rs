@@ -122,8 +122,17 @@ A Shopify order by webhook (signed with the demo store's secret), split into pur
       curl -sg -u '{key}:{password}' '{base}/purchase_orders.json?per_page=10&page=1'
   and the fulfillment webhook that follows once its shipment went out (it creates no duplicate):
       scripts/send-shopify-webhook {store_id} {secret} fulfillments/create tools/demo/fulfillments_create.json {port}
+A store that confirms on movement: a shipment on {marketplace_number} waits for the carrier:
+      curl -s -u '{key}:{password}' -X POST {base}/purchase_orders/{marketplace_po}/shipments.json -H 'Content-Type: application/json' \
+        -d '{{"shipment": {{"shipper_name": "UPS", "shipment_items_attributes": [{{"order_item_id": {marketplace_item}, "quantity": 1}}], "shipment_trackings_attributes": [{{"tracking": "1ZMOVE0001"}}]}}}}'
+      (export_state: waiting_for_movement), then a signed EasyPost scan puts it in transit and it goes out within seconds:
+      scripts/send-carrier-webhook {carrier_secret} 1ZMOVE0001 in_transit {port}
 Press Ctrl-C to stop.
 "#,
+        marketplace_number = demo.marketplace_po.public_reference,
+        marketplace_po = demo.marketplace_po.id,
+        marketplace_item = demo.marketplace_po.items[0].id,
+        carrier_secret = demo.carrier_secret,
         store_id = demo.store.id,
         secret = demo.webhook_secret,
         retailer = demo.retailer.name,
