@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tracing::info;
 
-use crate::{ChannelError, ExportOrder, Fulfillment, packages, retry_after, status_error, transport_error};
+use crate::{ChannelError, ExportOrder, Fulfillment, first_error_message, packages, success_body, transport_error};
 
 pub const AMAZON_NA_ENDPOINT: &str = "https://sellingpartnerapi-na.amazon.com";
 pub const LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
@@ -107,16 +107,7 @@ impl AmazonClient {
                 .send()
                 .await
                 .map_err(|error| transport_error(&error))?;
-            let status = response.status();
-            let wait = retry_after(response.headers());
-            let text = response.text().await.map_err(|error| transport_error(&error))?;
-            if !status.is_success() {
-                let message = serde_json::from_str::<Value>(&text)
-                    .ok()
-                    .and_then(|body| body["errors"][0]["message"].as_str().map(str::to_owned))
-                    .unwrap_or(text);
-                return Err(status_error(status, wait, &format!("Amazon: {message}")));
-            }
+            success_body(response, |text| format!("Amazon: {}", first_error_message(text))).await?;
             info!(order = %order.channel_order_id, package = %reference, "shipment confirmed on Amazon");
             references.push(reference);
         }
@@ -141,12 +132,7 @@ impl AmazonClient {
             .send()
             .await
             .map_err(|error| transport_error(&error))?;
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        let text = response.text().await.map_err(|error| transport_error(&error))?;
-        if !status.is_success() {
-            return Err(status_error(status, wait, &format!("Login with Amazon: {text}")));
-        }
+        let text = success_body(response, |text| format!("Login with Amazon: {text}")).await?;
         let body: Value =
             serde_json::from_str(&text).map_err(|_| ChannelError::retryable("Login with Amazon answered no JSON"))?;
         let token = body["access_token"]

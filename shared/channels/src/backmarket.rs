@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use tracing::info;
 
-use crate::{ChannelError, ExportOrder, Fulfillment, retry_after, status_error, transport_error};
+use crate::{ChannelError, ExportOrder, Fulfillment, success_body, transport_error};
 
 pub const BACK_MARKET_ENDPOINT: &str = "https://www.backmarket.fr";
 
@@ -97,12 +97,7 @@ impl BackMarketClient {
             request = request.json(&body);
         }
         let response = request.send().await.map_err(|e| transport_error(&e))?;
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        let text = response.text().await.map_err(|e| transport_error(&e))?;
-        if !status.is_success() {
-            return Err(status_error(status, wait, &format!("Back Market: {text}")));
-        }
+        let text = success_body(response, |text| format!("Back Market: {text}")).await?;
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 }

@@ -8,7 +8,9 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tracing::info;
 
-use crate::{ChannelError, ExportOrder, Fulfillment, TokenCache, packages, retry_after, status_error, transport_error};
+use crate::{
+    ChannelError, ExportOrder, Fulfillment, TokenCache, first_error_message, packages, success_body, transport_error,
+};
 
 pub const EBAY_ENDPOINT: &str = "https://api.ebay.com";
 pub const EBAY_SCOPE: &str = "https://api.ebay.com/oauth/api_scope/sell.fulfillment";
@@ -75,14 +77,9 @@ impl EbayClient {
             });
             let response =
                 self.http.post(&base).bearer_auth(&token).json(&body).send().await.map_err(|e| transport_error(&e))?;
-            let status = response.status();
-            let wait = retry_after(response.headers());
             let location =
                 response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            let text = response.text().await.map_err(|e| transport_error(&e))?;
-            if !status.is_success() {
-                return Err(status_error(status, wait, &format!("eBay: {}", error_message(&text))));
-            }
+            success_body(response, |text| format!("eBay: {}", first_error_message(text))).await?;
             // The Location header ends with the new fulfillment's id (the tracking number).
             let id = location.and_then(|url| url.rsplit('/').next().map(str::to_owned)).unwrap_or(tracking);
             info!(order = %order.channel_order_id, fulfillment = %id, "eBay fulfillment created");
@@ -93,12 +90,7 @@ impl EbayClient {
 
     async fn fulfillment_ids(&self, base: &str, token: &str) -> Result<Vec<String>, ChannelError> {
         let response = self.http.get(base).bearer_auth(token).send().await.map_err(|e| transport_error(&e))?;
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        let text = response.text().await.map_err(|e| transport_error(&e))?;
-        if !status.is_success() {
-            return Err(status_error(status, wait, &format!("eBay: {}", error_message(&text))));
-        }
+        let text = success_body(response, |text| format!("eBay: {}", first_error_message(text))).await?;
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         Ok(body["fulfillments"]
             .as_array()
@@ -127,12 +119,7 @@ impl EbayClient {
             .send()
             .await
             .map_err(|e| transport_error(&e))?;
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        let text = response.text().await.map_err(|e| transport_error(&e))?;
-        if !status.is_success() {
-            return Err(status_error(status, wait, &format!("eBay OAuth: {}", error_message(&text))));
-        }
+        let text = success_body(response, |text| format!("eBay OAuth: {}", first_error_message(text))).await?;
         let body: Value =
             serde_json::from_str(&text).map_err(|_| ChannelError::retryable("eBay OAuth answered no JSON"))?;
         let token =
@@ -140,11 +127,4 @@ impl EbayClient {
         self.tokens.put(key, token.to_owned(), Duration::from_secs(body["expires_in"].as_u64().unwrap_or(7200)));
         Ok(token.to_owned())
     }
-}
-
-fn error_message(text: &str) -> String {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|body| body["errors"][0]["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| text.chars().take(300).collect())
 }

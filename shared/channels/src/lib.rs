@@ -91,6 +91,26 @@ pub fn transport_error(error: &reqwest::Error) -> ChannelError {
     ChannelError::retryable(format!("request to the channel {kind}"))
 }
 
+/// A response's body if its status is a success; otherwise the error its status means, with the
+/// channel's own message (`describe` turns the body into it), waiting as `Retry-After` says.
+pub(crate) async fn success_body(
+    response: reqwest::Response,
+    describe: impl Fn(&str) -> String,
+) -> Result<String, ChannelError> {
+    let status = response.status();
+    let wait = retry_after(response.headers());
+    let text = response.text().await.map_err(|error| transport_error(&error))?;
+    if status.is_success() { Ok(text) } else { Err(status_error(status, wait, &describe(&text))) }
+}
+
+/// The first `errors[].message` of a JSON error body (Amazon, eBay), or the body itself.
+pub(crate) fn first_error_message(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|body| body["errors"][0]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| text.chars().take(300).collect())
+}
+
 /// Maps an HTTP status that is not a success.
 pub fn status_error(status: reqwest::StatusCode, retry_after: Option<Duration>, body: &str) -> ChannelError {
     let excerpt: String = body.chars().take(300).collect();

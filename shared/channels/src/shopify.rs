@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::{ChannelError, ExportOrder, Fulfillment, retry_after, status_error, transport_error};
+use crate::{ChannelError, ExportOrder, Fulfillment, success_body, transport_error};
 
 /// The Admin API version shipsync is written against.
 pub const SHOPIFY_API_VERSION: &str = "2025-10";
@@ -182,12 +182,7 @@ impl ShopifyClient {
             .send()
             .await
             .map_err(|error| transport_error(&error))?;
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        let text = response.text().await.map_err(|error| transport_error(&error))?;
-        if !status.is_success() {
-            return Err(status_error(status, wait, &text));
-        }
+        let text = success_body(response, str::to_owned).await?;
         let body: Value = serde_json::from_str(&text).map_err(|_| {
             ChannelError::retryable(format!("Shopify answered something that is not JSON: {text:.200}"))
         })?;
