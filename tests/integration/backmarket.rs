@@ -21,9 +21,17 @@ use crate::harness::{TestApp, shipment_body};
 const IMEI: &str = "356938035643809";
 
 async fn back_market_app(server: &MockServer, line_state: u64) -> (TestApp, PurchaseOrder) {
+    back_market_app_confirming(server, line_state, Some(ShipConfirmation::TrackingAssigned)).await
+}
+
+async fn back_market_app_confirming(
+    server: &MockServer,
+    line_state: u64,
+    confirmation: Option<ShipConfirmation>,
+) -> (TestApp, PurchaseOrder) {
     let app = TestApp::new().await;
     let settings = ExportSettings {
-        ship_confirmation: Some(ShipConfirmation::TrackingAssigned),
+        ship_confirmation: confirmation,
         carrier_mappings: vec![CarrierMapping {
             shipper_id: CarrierId::new_unchecked(1),
             channel_carrier: "UPS".into(),
@@ -140,4 +148,45 @@ async fn without_its_imei_a_confirmation_is_listed_not_sent_until_the_imei_arriv
     assert_eq!(posts(&server).await, [shipped("serial_number", "SN-ABC-1")]);
     let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
     assert_eq!(health["metadata"]["total_count"], 0);
+}
+
+#[tokio::test]
+async fn on_movement_the_imei_must_be_there_by_the_first_scan_or_it_waits_listed() {
+    let server = MockServer::start().await;
+    // Back Market's default: confirm when the carrier reports movement.
+    let (app, po) = back_market_app_confirming(&server, 2, None).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZBM1"])).await;
+    assert_eq!(shipment["export_state"], "waiting_for_movement");
+    let scan = shipsync_domain::orders::ChannelEventMessage {
+        retailer_id: None,
+        store_id: None,
+        source: "test scan".into(),
+        event: shipsync_domain::orders::ChannelEvent::CarrierScanned {
+            scan: shipsync_domain::tracking::CarrierScan {
+                provider: "easypost".into(),
+                event_id: "evt_bm".into(),
+                tracking_number: "1ZBM1".into(),
+                status: shipsync_domain::tracking::TrackingStatus::InTransit,
+                occurred_at: app.now(),
+            },
+        },
+    };
+    let body = serde_json::to_string(&scan).expect("json");
+    app.aws.sqs.send_message().queue_url(&app.aws.order_queue_url).message_body(body).send().await.expect("send");
+    app.run_orders().await;
+    app.run_exports().await;
+    assert!(posts(&server).await.is_empty(), "no confirmation without the IMEI");
+    let (_, state) = app.call(Method::GET, &format!("/shipments/{}.json", shipment["id"]), None).await;
+    assert_eq!(state["shipment"]["export_state"], "export_failed");
+    let item = &shipment["shipment_items_attributes"][0]["id"];
+    app.call(
+        Method::PUT,
+        &format!("/shipments/{}.json", shipment["id"]),
+        Some(json!({"shipment": {"shipment_items_attributes": [{"id": item, "serial_codes": [IMEI]}]}})),
+    )
+    .await;
+    app.run_exports().await;
+    assert_eq!(posts(&server).await, [shipped("imei", IMEI)]);
+    let (_, state) = app.call(Method::GET, &format!("/shipments/{}.json", shipment["id"]), None).await;
+    assert_eq!(state["shipment"]["export_state"], "exported");
 }
