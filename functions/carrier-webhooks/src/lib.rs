@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, Utc};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use shipsync_domain::orders::{ChannelEvent, ChannelEventMessage};
-use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments, query_pairs};
-use shipsync_store::{Store, StoreError};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments, query_pairs, store_failure};
+use shipsync_store::Store;
 use std::sync::Arc;
 use tracing::{error, info, warn};
 
@@ -65,7 +65,7 @@ impl CarrierWebhooks {
         if body.len() > MAX_PAYLOAD_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
-        let secret = self.store.carrier_webhook_secret(provider.name()).await.map_err(store_error)?;
+        let secret = self.store.carrier_webhook_secret(provider.name()).await.map_err(store_failure)?;
         let header = request
             .headers()
             .get(providers::signature_header(provider))
@@ -93,7 +93,7 @@ impl CarrierWebhooks {
             Err(problem) => return Err(ApiError::BadRequest(format!("{} payload: {problem}", provider.name()))),
         };
         let event_key = format!("{}#{}", provider.name(), scan.event_id);
-        if self.store.event_seen(&event_key).await.map_err(store_error)? {
+        if self.store.event_seen(&event_key).await.map_err(store_failure)? {
             info!(provider = provider.name(), event = %scan.event_id, "repeated event: already accepted");
             return Ok(accepted("duplicate"));
         }
@@ -117,12 +117,4 @@ impl CarrierWebhooks {
 
 fn accepted(status: &str) -> ApiResponse {
     json_response(StatusCode::OK, &json!({ "status": status }))
-}
-
-fn store_error(failure: StoreError) -> ApiError {
-    error!(error = ?failure, "store failure");
-    match failure {
-        StoreError::Unavailable { .. } | StoreError::Conflict(_) => ApiError::Unavailable,
-        _ => ApiError::Internal,
-    }
 }

@@ -18,7 +18,7 @@ use shipsync_domain::shipment::Shipment;
 use shipsync_store::{Store, StoreError};
 use tracing::{Instrument, error, info, info_span, warn};
 
-pub use connector::{Connector, build_export_order};
+use connector::Connector;
 
 /// Where the time comes from; tests set it.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;

@@ -9,13 +9,13 @@ use shipsync_domain::ids::{PurchaseOrderId, ShipmentId};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::shipment::Shipment;
 use shipsync_domain::tenant::Store as ChannelStore;
-use shipsync_http_api::{ApiError, ApiResponse, json_response};
+use shipsync_http_api::{ApiError, ApiResponse, json_response, store_failure};
 use shipsync_planner::PlanError;
 use shipsync_store::StoreError;
 use tracing::{error, info};
 
 use crate::dto::ShipmentView;
-use crate::{ShipmentsApi, WRITE_ATTEMPTS, path_id, store_error};
+use crate::{ShipmentsApi, WRITE_ATTEMPTS, path_id};
 
 /// A failure to queue or schedule: the caller should retry; nothing was recorded.
 pub(crate) fn plan_error(failure: PlanError) -> ApiError {
@@ -51,10 +51,10 @@ impl ShipmentsApi {
                     return Ok(json_response(StatusCode::ACCEPTED, &json!({ "shipment": view })));
                 }
                 Err(StoreError::Conflict(_)) => continue,
-                Err(other) => return Err(store_error(other)),
+                Err(other) => return Err(store_failure(other)),
             }
         }
-        Err(store_error(StoreError::Conflict("shipment")))
+        Err(store_failure(StoreError::Conflict("shipment")))
     }
 
     /// Back Market: when an edit adds the last missing IMEI, the confirmation that waited for it
@@ -79,7 +79,7 @@ impl ShipmentsApi {
             return Ok(after);
         }
         let planned = after.export_now(now)?;
-        self.store.update_shipment(&planned, None).await.map_err(store_error)?;
+        self.store.update_shipment(&planned, None).await.map_err(store_failure)?;
         self.deliver(planned.id, ExportReason::Manual, Delivery::Now).await?;
         info!(shipment_id = %planned.id, "IMEI added: export released");
         Ok(planned)
@@ -87,7 +87,7 @@ impl ShipmentsApi {
 
     /// The store a purchase order came from.
     pub(crate) async fn channel_store_of(&self, po: &PurchaseOrder) -> Result<ChannelStore, ApiError> {
-        self.store.channel_store(po.retailer_id, po.store_id).await.map_err(store_error)?.ok_or_else(|| {
+        self.store.channel_store(po.retailer_id, po.store_id).await.map_err(store_failure)?.ok_or_else(|| {
             error!(purchase_order_id = %po.id, store_id = %po.store_id, "purchase order's store not found");
             ApiError::Internal
         })
@@ -109,7 +109,7 @@ impl ShipmentsApi {
                 self.store
                     .channel_order(po.retailer_id, po.store_id, channel_order)
                     .await
-                    .map_err(store_error)?
+                    .map_err(store_failure)?
                     .purchase_order_ids
             }
             None => Vec::new(),
@@ -119,7 +119,7 @@ impl ShipmentsApi {
         }
         // Read after our own write, consistently: whichever shipment completes the order sees it.
         for id in &order_ids {
-            let complete = match self.store.purchase_order_now(*id).await.map_err(store_error)? {
+            let complete = match self.store.purchase_order_now(*id).await.map_err(store_failure)? {
                 Some(order) => order.is_fully_fulfilled(),
                 None => true,
             };
@@ -140,7 +140,7 @@ impl ShipmentsApi {
         store: &ChannelStore,
         just_created: &Shipment,
     ) -> Result<(), ApiError> {
-        let mut shipments = self.store.shipments_of_purchase_order(po).await.map_err(store_error)?;
+        let mut shipments = self.store.shipments_of_purchase_order(po).await.map_err(store_failure)?;
         // The index may not show the shipment written a moment ago yet.
         if just_created.purchase_order_id == po && !shipments.iter().any(|s| s.id == just_created.id) {
             shipments.push(just_created.clone());
@@ -157,12 +157,12 @@ impl ShipmentsApi {
                 match self.store.update_shipment(&released, None).await {
                     Ok(()) => break,
                     Err(StoreError::Conflict(_)) => {
-                        match self.store.shipment(released.id).await.map_err(store_error)? {
+                        match self.store.shipment(released.id).await.map_err(store_failure)? {
                             Some(fresh) => current = fresh,
                             None => break,
                         }
                     }
-                    Err(other) => return Err(store_error(other)),
+                    Err(other) => return Err(store_failure(other)),
                 }
             }
         }

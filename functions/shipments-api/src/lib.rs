@@ -13,10 +13,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use http::Method;
 use shipsync_domain::access::Principal;
-use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, basic_credentials, path_segments};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, basic_credentials, path_segments, store_failure};
 use shipsync_planner::ExportPlanner;
-use shipsync_store::{Store, StoreError};
-use tracing::{error, warn};
+use shipsync_store::Store;
+use tracing::warn;
 
 /// Where the time comes from; tests set it.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -112,29 +112,13 @@ impl ShipmentsApi {
     /// Checks HTTP Basic credentials against the stored digest.
     async fn authenticate(&self, request: &ApiRequest) -> Result<Principal, ApiError> {
         let (key, password) = basic_credentials(request)?;
-        let user = self.store.api_user(&key).await.map_err(store_error)?;
+        let user = self.store.api_user(&key).await.map_err(store_failure)?;
         match user {
             Some(user) if user.password_matches(&password) => Ok(user.principal()),
             _ => {
                 warn!(api_key = %key, "rejected credentials");
                 Err(ApiError::Unauthorized)
             }
-        }
-    }
-}
-
-/// Maps a store failure to a response; the cause goes to the log only.
-fn store_error(failure: StoreError) -> ApiError {
-    match failure {
-        StoreError::Conflict(what) => ApiError::Conflict(format!("the {what} was changed by another request; retry")),
-        StoreError::AlreadyExists(what) => ApiError::invalid("id", format!("{what} already exists")),
-        StoreError::Unavailable { .. } => {
-            error!(error = ?failure, "store unavailable");
-            ApiError::Unavailable
-        }
-        StoreError::Corrupt { .. } | StoreError::Rejected { .. } => {
-            error!(error = ?failure, "corrupt record");
-            ApiError::Internal
         }
     }
 }

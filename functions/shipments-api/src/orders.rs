@@ -11,12 +11,12 @@ use shipsync_domain::ids::VendorId;
 use shipsync_domain::money::{format_cost, parse_cost_text};
 use shipsync_domain::orders::{ProblemKind, Product};
 use shipsync_domain::time::format_api_time;
-use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, store_failure};
 use shipsync_store::Attention;
 
+use crate::ShipmentsApi;
 use crate::dto::Metadata;
 use crate::stores::retailer_only;
-use crate::{ShipmentsApi, store_error};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,7 +75,7 @@ impl ShipmentsApi {
             }
         };
         let vendor = match body.vendor_id.map(VendorId::new) {
-            Some(Ok(id)) => match self.store.vendor(principal.retailer_id, id).await.map_err(store_error)? {
+            Some(Ok(id)) => match self.store.vendor(principal.retailer_id, id).await.map_err(store_failure)? {
                 Some(vendor) => Some(vendor),
                 None => {
                     errors.push("vendor_id", format!("{id} is not a vendor of this retailer"));
@@ -93,13 +93,13 @@ impl ShipmentsApi {
         };
         let vendor = errors.into_result(vendor)?.ok_or(ApiError::Internal)?;
         let product = Product { name: body.name.unwrap_or_else(|| sku.clone()), sku, vendor_id: vendor.id, cost };
-        self.store.save_product(principal.retailer_id, &product).await.map_err(store_error)?;
+        self.store.save_product(principal.retailer_id, &product).await.map_err(store_failure)?;
         Ok(json_response(StatusCode::CREATED, &json!({ "product": product_view(&product) })))
     }
 
     pub(crate) async fn list_products(&self, principal: &Principal) -> Result<ApiResponse, ApiError> {
         retailer_only(principal)?;
-        let products = self.store.products(principal.retailer_id).await.map_err(store_error)?;
+        let products = self.store.products(principal.retailer_id).await.map_err(store_failure)?;
         Ok(json_response(StatusCode::OK, &json!({ "products": products.iter().map(product_view).collect::<Vec<_>>() })))
     }
 
@@ -112,7 +112,7 @@ impl ShipmentsApi {
     ) -> Result<ApiResponse, ApiError> {
         retailer_only(principal)?;
         let paging = crate::purchase_orders::paging(request, principal)?;
-        let page = self.store.attention(principal.retailer_id, paging).await.map_err(store_error)?;
+        let page = self.store.attention(principal.retailer_id, paging).await.map_err(store_failure)?;
         let problems: Vec<Value> = page
             .records
             .iter()
@@ -163,7 +163,7 @@ impl ShipmentsApi {
             .store
             .order_record_by_id(order_id)
             .await
-            .map_err(store_error)?
+            .map_err(store_failure)?
             .filter(|(record, _)| record.retailer_id == principal.retailer_id)
             .ok_or_else(not_found)?;
         let processor = order_processor::OrderProcessor::new(self.store.clone()).with_clock(self.clock.clone());

@@ -5,10 +5,10 @@ use serde_json::json;
 use shipsync_domain::access::Principal;
 use shipsync_domain::ids::PurchaseOrderId;
 use shipsync_domain::search::{Paging, parse_shipment_query};
-use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, query_pairs};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, query_pairs, store_failure};
 
 use crate::dto::{Metadata, PurchaseOrderView};
-use crate::{ShipmentsApi, path_id, store_error};
+use crate::{ShipmentsApi, path_id};
 
 impl ShipmentsApi {
     pub(crate) async fn list_purchase_orders(
@@ -21,7 +21,7 @@ impl ShipmentsApi {
             .store
             .list_purchase_orders(principal.retailer_id, principal.vendor_scope(), paging)
             .await
-            .map_err(store_error)?;
+            .map_err(store_failure)?;
         let views: Vec<PurchaseOrderView> = page.records.iter().map(PurchaseOrderView::new).collect();
         let metadata = Metadata::for_page(paging, views.len(), page.total_count);
         Ok(json_response(StatusCode::OK, &json!({ "purchase_orders": views, "metadata": metadata })))

@@ -11,12 +11,12 @@ use shipsync_domain::search::{parse_shipment_query, plan_search};
 use shipsync_domain::shipment::{Shipment, ShipmentContext, draft_new_shipment, draft_shipment_update};
 use shipsync_domain::tenant::ChannelKind;
 use shipsync_domain::tenant::Retailer;
-use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, query_pairs};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, query_pairs, store_failure};
 use shipsync_store::StoreError;
 use tracing::info;
 
 use crate::dto::{Metadata, PurchaseOrderView, ShipmentEnvelope, ShipmentView};
-use crate::{ShipmentsApi, WRITE_ATTEMPTS, path_id, store_error};
+use crate::{ShipmentsApi, WRITE_ATTEMPTS, path_id};
 
 impl ShipmentsApi {
     pub(crate) async fn create_shipment(
@@ -45,7 +45,7 @@ impl ShipmentsApi {
             // The same request needs the same number of ids on every attempt: reserve them once.
             let ids = match &reserved_ids {
                 Some(ids) => ids,
-                None => reserved_ids.insert(self.store.allocate_ids(draft.ids_needed()).await.map_err(store_error)?),
+                None => reserved_ids.insert(self.store.allocate_ids(draft.ids_needed()).await.map_err(store_failure)?),
             };
             po.apply_fulfillment(&draft.fulfillment_change)?;
             let mut shipment = draft.finish(&mut ids.clone())?;
@@ -78,10 +78,10 @@ impl ShipmentsApi {
                     return Ok(json_response(StatusCode::CREATED, &json!({ "shipment": view })));
                 }
                 Err(StoreError::Conflict(_)) => continue,
-                Err(other) => return Err(store_error(other)),
+                Err(other) => return Err(store_failure(other)),
             }
         }
-        Err(store_error(StoreError::Conflict("purchase order")))
+        Err(store_failure(StoreError::Conflict("purchase order")))
     }
 
     pub(crate) async fn get_shipment(&self, principal: &Principal, id: &str) -> Result<ApiResponse, ApiError> {
@@ -119,7 +119,7 @@ impl ShipmentsApi {
                 (_, 0) => 0..=0,
                 (Some(ids), _) => std::ops::RangeInclusive::clone(ids),
                 (None, count) => {
-                    reserved_ids.insert(self.store.allocate_ids(count).await.map_err(store_error)?).clone()
+                    reserved_ids.insert(self.store.allocate_ids(count).await.map_err(store_failure)?).clone()
                 }
             };
             let changed_po = if draft.fulfillment_change.is_empty() {
@@ -139,10 +139,10 @@ impl ShipmentsApi {
                     return Ok(json_response(StatusCode::OK, &json!({ "shipment": view })));
                 }
                 Err(StoreError::Conflict(_)) => continue,
-                Err(other) => return Err(store_error(other)),
+                Err(other) => return Err(store_failure(other)),
             }
         }
-        Err(store_error(StoreError::Conflict("shipment")))
+        Err(store_failure(StoreError::Conflict("shipment")))
     }
 
     pub(crate) async fn search_shipments(
@@ -153,7 +153,7 @@ impl ShipmentsApi {
         let query = parse_shipment_query(&query_pairs(request), principal.time_zone)?;
         let plan = plan_search(principal, &query.search);
         let (page, (retailer, _)) = tokio::try_join!(
-            async { self.store.search_shipments(&plan, query.paging).await.map_err(store_error) },
+            async { self.store.search_shipments(&plan, query.paging).await.map_err(store_failure) },
             self.retailer(principal)
         )?;
         let mut views: Vec<ShipmentView> = page.records.iter().map(|s| ShipmentView::new(s, retailer.fees)).collect();
@@ -161,7 +161,7 @@ impl ShipmentsApi {
             let mut ids: Vec<PurchaseOrderId> = page.records.iter().map(|s| s.purchase_order_id).collect();
             ids.sort_unstable();
             ids.dedup();
-            let orders = self.store.purchase_orders(&ids).await.map_err(store_error)?;
+            let orders = self.store.purchase_orders(&ids).await.map_err(store_failure)?;
             for (view, shipment) in views.iter_mut().zip(&page.records) {
                 view.purchase_order =
                     orders.iter().find(|po| po.id == shipment.purchase_order_id).map(PurchaseOrderView::new);
@@ -173,7 +173,7 @@ impl ShipmentsApi {
 
     /// The caller's retailer and its carriers.
     pub(crate) async fn retailer(&self, principal: &Principal) -> Result<(Retailer, Vec<Carrier>), ApiError> {
-        match self.store.retailer_with_carriers(principal.retailer_id).await.map_err(store_error)? {
+        match self.store.retailer_with_carriers(principal.retailer_id).await.map_err(store_failure)? {
             Some(found) => Ok(found),
             None => {
                 // An API user whose retailer is gone: a data problem, not the caller's.
@@ -184,7 +184,7 @@ impl ShipmentsApi {
     }
 
     pub(crate) async fn visible_shipment(&self, principal: &Principal, id: ShipmentId) -> Result<Shipment, ApiError> {
-        match self.store.shipment(id).await.map_err(store_error)? {
+        match self.store.shipment(id).await.map_err(store_failure)? {
             Some(shipment) if principal.can_see(shipment.retailer_id, shipment.vendor_id) => Ok(shipment),
             _ => Err(ApiError::NotFound(format!("shipment {id} not found"))),
         }
@@ -195,7 +195,7 @@ impl ShipmentsApi {
         principal: &Principal,
         id: PurchaseOrderId,
     ) -> Result<PurchaseOrder, ApiError> {
-        match self.store.purchase_order(id).await.map_err(store_error)? {
+        match self.store.purchase_order(id).await.map_err(store_failure)? {
             Some(po) if principal.can_see_purchase_order(&po) => Ok(po),
             _ => Err(ApiError::NotFound(format!("purchase order {id} not found"))),
         }

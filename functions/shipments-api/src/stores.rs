@@ -13,11 +13,11 @@ use shipsync_domain::ids::{StoreId, VendorId};
 use shipsync_domain::tenant::{
     ChannelConnection, ChannelKind, IngestionSettings, MAX_POLL_MINUTES, Store as ChannelStore, Vendor,
 };
-use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, store_failure};
 use shipsync_store::ChannelCredentials;
 
 use crate::dto::{Metadata, ShipmentView};
-use crate::{ShipmentsApi, path_id, store_error};
+use crate::{ShipmentsApi, path_id};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -145,7 +145,7 @@ impl ShipmentsApi {
             return Err(errors.into());
         };
         errors.into_result(())?;
-        let id = *self.store.allocate_ids(1).await.map_err(store_error)?.start();
+        let id = *self.store.allocate_ids(1).await.map_err(store_failure)?.start();
         let store = ChannelStore {
             id: StoreId::new_unchecked(id),
             retailer_id: principal.retailer_id,
@@ -251,9 +251,9 @@ impl ShipmentsApi {
             self.store
                 .save_credentials(store.retailer_id, store.id, &ChannelCredentials(credentials))
                 .await
-                .map_err(store_error)?;
+                .map_err(store_failure)?;
         }
-        self.store.save_channel_store(&store).await.map_err(store_error)?;
+        self.store.save_channel_store(&store).await.map_err(store_failure)?;
         let credentials_set = self.credentials_set(&store).await?;
         Ok(json_response(status, &json!({ "store": StoreView::new(&store, credentials_set) })))
     }
@@ -267,7 +267,7 @@ impl ShipmentsApi {
 
     pub(crate) async fn list_stores(&self, principal: &Principal) -> Result<ApiResponse, ApiError> {
         retailer_only(principal)?;
-        let stores = self.store.channel_stores(principal.retailer_id).await.map_err(store_error)?;
+        let stores = self.store.channel_stores(principal.retailer_id).await.map_err(store_failure)?;
         let mut views = Vec::with_capacity(stores.len());
         for store in &stores {
             views.push(StoreView::new(store, self.credentials_set(store).await?));
@@ -280,18 +280,18 @@ impl ShipmentsApi {
         self.store
             .channel_store(principal.retailer_id, id)
             .await
-            .map_err(store_error)?
+            .map_err(store_failure)?
             .ok_or_else(|| ApiError::NotFound(format!("store {id} not found")))
     }
 
     async fn credentials_set(&self, store: &ChannelStore) -> Result<bool, ApiError> {
-        let credentials = self.store.credentials(store.retailer_id, store.id).await.map_err(store_error)?;
+        let credentials = self.store.credentials(store.retailer_id, store.id).await.map_err(store_failure)?;
         Ok(!credentials.0.is_empty())
     }
 
     pub(crate) async fn list_vendors(&self, principal: &Principal) -> Result<ApiResponse, ApiError> {
         retailer_only(principal)?;
-        let vendors = self.store.vendors(principal.retailer_id).await.map_err(store_error)?;
+        let vendors = self.store.vendors(principal.retailer_id).await.map_err(store_failure)?;
         Ok(json_response(StatusCode::OK, &json!({ "vendors": vendors.iter().map(vendor_view).collect::<Vec<_>>() })))
     }
 
@@ -307,12 +307,12 @@ impl ShipmentsApi {
             .store
             .vendor(principal.retailer_id, id)
             .await
-            .map_err(store_error)?
+            .map_err(store_failure)?
             .ok_or_else(|| ApiError::NotFound(format!("vendor {id} not found")))?;
         let body = json_body::<VendorEnvelope>(request)?.vendor;
         if let Some(notify) = body.notify_customer {
             vendor.notify_customer = notify;
-            self.store.save_vendor(&vendor).await.map_err(store_error)?;
+            self.store.save_vendor(&vendor).await.map_err(store_failure)?;
         }
         Ok(json_response(StatusCode::OK, &json!({ "vendor": vendor_view(&vendor) })))
     }
@@ -325,7 +325,7 @@ impl ShipmentsApi {
         retailer_only(principal)?;
         let paging = crate::purchase_orders::paging(request, principal)?;
         let (page, (retailer, _)) = tokio::try_join!(
-            async { self.store.failed_exports(principal.retailer_id, paging).await.map_err(store_error) },
+            async { self.store.failed_exports(principal.retailer_id, paging).await.map_err(store_failure) },
             self.retailer(principal)
         )?;
         let views: Vec<ShipmentView> = page.records.iter().map(|s| ShipmentView::new(s, retailer.fees)).collect();

@@ -18,8 +18,8 @@ use shipsync_channels::shopify_webhooks::read_shopify_webhook;
 use shipsync_domain::ids::StoreId;
 use shipsync_domain::orders::ChannelEventMessage;
 use shipsync_domain::tenant::ChannelKind;
-use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments};
-use shipsync_store::{Store, StoreError};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments, store_failure};
+use shipsync_store::Store;
 use tracing::{error, info, warn};
 
 /// The largest payload accepted: an SQS message holds 256 KiB, with room for the envelope.
@@ -74,11 +74,11 @@ impl ShopifyWebhooks {
             .store
             .store_by_id(store_id)
             .await
-            .map_err(store_error)?
+            .map_err(store_failure)?
             // The local stack's channel speaks Shopify's webhooks too, for its demo.
             .filter(|store| matches!(store.channel, ChannelKind::Shopify | ChannelKind::Local))
             .ok_or_else(|| ApiError::NotFound(format!("store {store_id} not found")))?;
-        let credentials = self.store.credentials(store.retailer_id, store.id).await.map_err(store_error)?;
+        let credentials = self.store.credentials(store.retailer_id, store.id).await.map_err(store_failure)?;
         let secrets: Vec<&String> = ["webhook_secret", "previous_webhook_secret"]
             .iter()
             .filter_map(|name| credentials.0.get(*name))
@@ -93,7 +93,7 @@ impl ShopifyWebhooks {
             .ok_or_else(|| ApiError::BadRequest("X-Shopify-Topic is required".into()))?;
         let delivery = header(request, "x-shopify-webhook-id")
             .ok_or_else(|| ApiError::BadRequest("X-Shopify-Webhook-Id is required".into()))?;
-        if self.store.delivery_seen(store.id, delivery).await.map_err(store_error)? {
+        if self.store.delivery_seen(store.id, delivery).await.map_err(store_failure)? {
             info!(store_id = %store.id, delivery, "repeated delivery: already accepted");
             return Ok(accepted("duplicate"));
         }
@@ -153,14 +153,6 @@ pub fn sign(body: &[u8], secret: &str) -> String {
     };
     mac.update(body);
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-fn store_error(failure: StoreError) -> ApiError {
-    error!(error = ?failure, "store failure");
-    match failure {
-        StoreError::Unavailable { .. } | StoreError::Conflict(_) => ApiError::Unavailable,
-        _ => ApiError::Internal,
-    }
 }
 
 #[cfg(test)]

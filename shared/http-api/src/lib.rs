@@ -7,6 +7,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shipsync_domain::ValidationErrors;
+use shipsync_store::StoreError;
 
 pub type ApiRequest = http::Request<Bytes>;
 pub type ApiResponse = http::Response<String>;
@@ -83,6 +84,23 @@ impl ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
+    }
+}
+
+/// Maps a store failure to a response; the cause goes to the log only. A conflict that outlasted
+/// the caller's retries is a 409, safe to retry; an outage a 503; a corrupt or refused record a 500.
+pub fn store_failure(failure: StoreError) -> ApiError {
+    match failure {
+        StoreError::Conflict(what) => ApiError::Conflict(format!("the {what} was changed by another request; retry")),
+        StoreError::AlreadyExists(what) => ApiError::invalid("id", format!("{what} already exists")),
+        StoreError::Unavailable { .. } => {
+            tracing::error!(error = ?failure, "store unavailable");
+            ApiError::Unavailable
+        }
+        StoreError::Corrupt { .. } | StoreError::Rejected { .. } => {
+            tracing::error!(error = ?failure, "corrupt record or refused request");
+            ApiError::Internal
+        }
     }
 }
 
@@ -168,11 +186,6 @@ pub fn path_segments(request: &ApiRequest) -> Vec<String> {
         *last = stripped.to_owned();
     }
     segments
-}
-
-/// The body bytes of a request, read up to [`MAX_BODY_BYTES`].
-pub fn body_within_limit(body: Bytes) -> Result<Bytes, ApiError> {
-    if body.len() > MAX_BODY_BYTES { Err(ApiError::PayloadTooLarge) } else { Ok(body) }
 }
 
 /// A Lambda (API Gateway) request as a plain HTTP request; the body stays as sent (raw bytes,

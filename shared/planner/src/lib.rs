@@ -93,10 +93,6 @@ impl ExportPlanner {
         self.calls.load(Ordering::Relaxed)
     }
 
-    pub fn config(&self) -> &PlannerConfig {
-        &self.config
-    }
-
     /// Delivers a request now or at its due time.
     pub async fn deliver(&self, request: ExportRequest, delivery: Delivery) -> Result<(), PlanError> {
         match delivery {

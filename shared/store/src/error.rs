@@ -43,9 +43,4 @@ impl StoreError {
             }
         }
     }
-
-    /// Whether the operation may succeed if tried again.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable { .. } | StoreError::Conflict(_))
-    }
 }
