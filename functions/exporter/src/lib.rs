@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use shipsync_domain::export::{ExportAction, ExportRequest, ExportState, decide_export};
 use shipsync_domain::shipment::Shipment;
 use shipsync_store::{Store, StoreError};
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{error, info, warn};
 
 use connector::Connector;
 
@@ -92,19 +92,16 @@ impl Exporter {
 
     /// Handles a batch; each record succeeds or fails on its own.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut failures = Vec::new();
-        for message in event.records {
-            let id = message.message_id.clone().unwrap_or_default();
-            let span = info_span!("export_message", message_id = %id);
-            if let Err(retry) = self.process(&message).instrument(span).await {
-                warn!(message_id = %id, reason = %retry.reason, "export will be retried");
+        shipsync_platform::for_each_record(event, "exporter", async |message| match self.process(message).await {
+            Ok(()) => Ok(()),
+            Err(retry) => {
                 if let Some(after) = retry.after {
-                    self.delay_redelivery(&message, after).await;
+                    self.delay_redelivery(message, after).await;
                 }
-                failures.push(id);
+                Err(retry.reason)
             }
-        }
-        shipsync_platform::batch_failures(failures)
+        })
+        .await
     }
 
     async fn process(&self, message: &SqsMessage) -> Result<(), Retry> {

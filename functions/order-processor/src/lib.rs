@@ -21,7 +21,7 @@ use shipsync_domain::shipment::{ItemInput, ShipmentContext, ShipmentInput, Track
 use shipsync_domain::tracking::CarrierScan;
 use shipsync_planner::ExportPlanner;
 use shipsync_store::{OrderRecord, Store, StoreError};
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{error, info, warn};
 
 /// Where the time comes from; tests set it.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -89,16 +89,10 @@ impl OrderProcessor {
 
     /// Handles a batch; each record succeeds or fails on its own.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut failures = Vec::new();
-        for message in event.records {
-            let id = message.message_id.clone().unwrap_or_default();
-            let span = info_span!("channel_event", message_id = %id);
-            if let Err(Retry(reason)) = self.process(&message).instrument(span).await {
-                warn!(message_id = %id, %reason, "channel event will be retried");
-                failures.push(id);
-            }
-        }
-        shipsync_platform::batch_failures(failures)
+        shipsync_platform::for_each_record(event, "order-processor", async |message| {
+            self.process(message).await.map_err(|Retry(reason)| reason)
+        })
+        .await
     }
 
     async fn process(&self, message: &SqsMessage) -> Result<(), Retry> {

@@ -49,9 +49,33 @@ pub fn init_tracing() {
     lambda_runtime::tracing::init_default_subscriber();
 }
 
-/// An SQS batch response that fails exactly these records: they come back after the visibility
-/// timeout (and go to the dead-letter queue after the last receive); the rest are deleted.
-pub fn batch_failures(failed_message_ids: Vec<String>) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+/// Handles an SQS batch record by record, each in its own span: a record whose `process` fails
+/// (with the reason, logged) is reported as a batch item failure and comes back after the
+/// visibility timeout, or goes to the dead-letter queue after its last receive; a poison record
+/// never fails its neighbours, and the others are deleted.
+pub async fn for_each_record<F>(
+    event: aws_lambda_events::event::sqs::SqsEvent,
+    consumer: &'static str,
+    process: F,
+) -> aws_lambda_events::event::sqs::SqsBatchResponse
+where
+    F: AsyncFn(&aws_lambda_events::event::sqs::SqsMessage) -> Result<(), String>,
+{
+    use tracing::Instrument;
+    let mut failures = Vec::new();
+    for message in &event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let span = tracing::info_span!("sqs_record", consumer, message_id = %id);
+        if let Err(reason) = process(message).instrument(span).await {
+            tracing::warn!(consumer, message_id = %id, %reason, "record will be delivered again");
+            failures.push(id);
+        }
+    }
+    batch_failures(failures)
+}
+
+/// An SQS batch response that fails exactly these records.
+fn batch_failures(failed_message_ids: Vec<String>) -> aws_lambda_events::event::sqs::SqsBatchResponse {
     let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
     response.batch_item_failures = failed_message_ids
         .into_iter()
