@@ -266,21 +266,20 @@ impl OrderProcessor {
         // Problems: listed for lines no product claims, cleared for lines that are fine now.
         let unknown: Vec<OrderProblem> =
             split.unknown.iter().map(|line| OrderProblem::unknown_sku(store, order_id, order, line, now)).collect();
-        for existing in self.store.problems_of_order(retailer, store, &order.channel_order_id).await? {
-            let still = unknown.iter().any(|problem| problem.key == existing.key);
-            if existing.kind == ProblemKind::UnknownSku && (!still || order.cancelled) {
+        let listed = self
+            .store
+            .problems_with_prefix(retailer, &OrderProblem::unknown_sku_prefix(store, &order.channel_order_id))
+            .await?;
+        for existing in &listed {
+            if order.cancelled || !unknown.iter().any(|problem| problem.key == existing.key) {
                 self.store.delete_problem(retailer, &existing.key).await?;
                 info!(problem = %existing.key, "problem cleared");
             }
         }
-        if !order.cancelled {
-            for problem in &unknown {
-                let listed = self.store.problems_of_order(retailer, store, &order.channel_order_id).await?;
-                if !listed.iter().any(|p| p.key == problem.key) {
-                    warn!(order = %order.number, reason = %problem.reason, "order problem");
-                    self.store.put_problem(retailer, problem).await?;
-                }
-            }
+        // A problem already listed keeps the time it was first seen.
+        for problem in unknown.iter().filter(|p| !order.cancelled && !listed.iter().any(|l| l.key == p.key)) {
+            warn!(order = %order.number, reason = %problem.reason, "order problem");
+            self.store.put_problem(retailer, problem).await?;
         }
 
         let next = match record {

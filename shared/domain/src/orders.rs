@@ -276,6 +276,11 @@ pub enum ProblemKind {
 }
 
 impl OrderProblem {
+    /// What the keys of one order's unknown-SKU problems start with.
+    pub fn unknown_sku_prefix(store: crate::ids::StoreId, channel_order_id: &str) -> String {
+        format!("unknown_sku:{store}:{channel_order_id}:")
+    }
+
     pub fn unknown_sku(
         store: crate::ids::StoreId,
         order_id: u64,
@@ -285,7 +290,7 @@ impl OrderProblem {
     ) -> Self {
         let sku = line.sku.as_deref().unwrap_or("");
         Self {
-            key: format!("unknown_sku:{store}:{}:{}", order.channel_order_id, line.channel_line_item_id),
+            key: format!("{}{}", Self::unknown_sku_prefix(store, &order.channel_order_id), line.channel_line_item_id),
             kind: ProblemKind::UnknownSku,
             order_id: Some(order_id),
             store_id: store,

@@ -272,15 +272,13 @@ impl Store {
         self.put(record).await
     }
 
-    /// The problems listed for one order.
-    pub async fn problems_of_order(
+    /// The problems listed whose key starts with `key_prefix`, in one query.
+    pub async fn problems_with_prefix(
         &self,
         retailer: RetailerId,
-        store: StoreId,
-        channel_order_id: &str,
+        key_prefix: &str,
     ) -> Result<Vec<OrderProblem>, StoreError> {
-        let problems: Vec<OrderProblem> = self.partition_prefix(keys::retailer(retailer), "PROBLEM#").await?;
-        Ok(problems.into_iter().filter(|p| p.store_id == store && p.channel_order_id == channel_order_id).collect())
+        self.partition_prefix(keys::retailer(retailer), &keys::problem(key_prefix)).await
     }
 
     pub async fn delete_problem(&self, retailer: RetailerId, problem_key: &str) -> Result<(), StoreError> {
