@@ -2,16 +2,11 @@
 //! package with a stable `packageReferenceId` (a retry edits, never duplicates), the carrier code
 //! from the mapping or `Other` with the name, 429s honoured, Login with Amazon tokens cached.
 
-use std::collections::BTreeMap;
-
 use http::Method;
 use serde_json::json;
 use shipsync_domain::export::{CarrierMapping, ExportSettings, ShipConfirmation};
 use shipsync_domain::ids::CarrierId;
-use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder};
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind};
-use shipsync_store::ChannelCredentials;
-use shipsync_tools::provision;
 use wiremock::matchers::{body_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -35,32 +30,14 @@ async fn amazon_app(
         marketplace_id: Some("ATVPDKIKX0DER".into()),
         ..ChannelConnection::default()
     };
-    let store =
-        provision::create_store(&app.store, app.retailer.id, "Amazon US", ChannelKind::Amazon, settings, connection)
-            .await
-            .expect("store");
-    let credentials = BTreeMap::from([
-        ("lwa_client_id".to_owned(), "amzn1.application-oa2-client.x".to_owned()),
-        ("lwa_client_secret".to_owned(), "lwa-secret".to_owned()),
-        ("refresh_token".to_owned(), "Atzr|refresh".to_owned()),
-    ]);
-    app.store.save_credentials(app.retailer.id, store.id, &ChannelCredentials(credentials)).await.expect("credentials");
-    let order = NewPurchaseOrder {
-        retailer_id: app.retailer.id,
-        vendor_id: app.vendor.id,
-        store_id: store.id,
-        public_reference: ORDER.into(),
-        channel_order_id: Some(ORDER.into()),
-        customer_name: "Alexa Buyer".into(),
-        items: vec![NewOrderItem {
-            sku: "AMZ-1".into(),
-            name: "Thing".into(),
-            quantity: 3,
-            cost: None,
-            channel_line_item_id: Some("68828574383266".into()),
-        }],
-    };
-    let po = provision::create_purchase_order(&app.store, order).await.expect("po");
+    let credentials = [
+        ("lwa_client_id", "amzn1.application-oa2-client.x"),
+        ("lwa_client_secret", "lwa-secret"),
+        ("refresh_token", "Atzr|refresh"),
+    ];
+    let po = app
+        .channel_order(ChannelKind::Amazon, settings, connection, &credentials, ORDER, ("AMZ-1", 3, "68828574383266"))
+        .await;
     Mock::given(method("POST"))
         .and(path("/auth/o2/token"))
         .and(body_string_contains("grant_type=refresh_token"))

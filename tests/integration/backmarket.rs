@@ -2,17 +2,13 @@
 //! goes out as soon as an edit adds it, and without it is listed in order health instead of sent;
 //! the order line is validated (state 2) before it is shipped (state 3) with the IMEI.
 
-use std::collections::BTreeMap;
-
 use chrono::Duration;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use shipsync_domain::export::{CarrierMapping, ExportSettings, ShipConfirmation};
 use shipsync_domain::ids::CarrierId;
-use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOrder};
+use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind};
-use shipsync_store::ChannelCredentials;
-use shipsync_tools::provision;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -40,34 +36,17 @@ async fn back_market_app_confirming(
         ..ExportSettings::default()
     };
     let connection = ChannelConnection { base_url: Some(server.uri()), ..ChannelConnection::default() };
-    let store = provision::create_store(
-        &app.store,
-        app.retailer.id,
-        "Back Market",
-        ChannelKind::BackMarket,
-        settings,
-        connection,
-    )
-    .await
-    .expect("store");
-    let credentials = BTreeMap::from([("api_token".to_owned(), "bm-token".to_owned())]);
-    app.store.save_credentials(app.retailer.id, store.id, &ChannelCredentials(credentials)).await.expect("credentials");
-    let order = NewPurchaseOrder {
-        retailer_id: app.retailer.id,
-        vendor_id: app.vendor.id,
-        store_id: store.id,
-        public_reference: "BM-4567890".into(),
-        channel_order_id: Some("4567890".into()),
-        customer_name: "Phone Buyer".into(),
-        items: vec![NewOrderItem {
-            sku: "IPHONE-13-128".into(),
-            name: "iPhone 13".into(),
-            quantity: 1,
-            cost: None,
-            channel_line_item_id: Some("987".into()),
-        }],
-    };
-    let po = provision::create_purchase_order(&app.store, order).await.expect("po");
+    let credentials = [("api_token", "bm-token")];
+    let po = app
+        .channel_order(
+            ChannelKind::BackMarket,
+            settings,
+            connection,
+            &credentials,
+            "4567890",
+            ("IPHONE-13-128", 1, "987"),
+        )
+        .await;
     Mock::given(method("GET"))
         .and(path("/ws/orders/4567890"))
         .and(header("authorization", "Basic bm-token"))

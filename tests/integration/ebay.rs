@@ -2,16 +2,11 @@
 //! OAuth refresh-token flow, and a retry that lists the order's fulfillments first and adopts the
 //! package eBay already has (its fulfillment id is the tracking number).
 
-use std::collections::BTreeMap;
-
 use http::Method;
 use serde_json::json;
 use shipsync_domain::export::{CarrierMapping, ExportSettings, ShipConfirmation};
 use shipsync_domain::ids::CarrierId;
-use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder};
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind};
-use shipsync_store::ChannelCredentials;
-use shipsync_tools::provision;
 use wiremock::matchers::{body_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -31,31 +26,11 @@ async fn ebay_app(ebay: &MockServer) -> (TestApp, shipsync_domain::purchase_orde
         ..ExportSettings::default()
     };
     let connection = ChannelConnection { base_url: Some(ebay.uri()), ..ChannelConnection::default() };
-    let store = provision::create_store(&app.store, app.retailer.id, "eBay", ChannelKind::Ebay, settings, connection)
-        .await
-        .expect("store");
-    let credentials = BTreeMap::from([
-        ("ebay_client_id".to_owned(), "client".to_owned()),
-        ("ebay_client_secret".to_owned(), "secret".to_owned()),
-        ("refresh_token".to_owned(), "v^1.1#refresh".to_owned()),
-    ]);
-    app.store.save_credentials(app.retailer.id, store.id, &ChannelCredentials(credentials)).await.expect("credentials");
-    let order = NewPurchaseOrder {
-        retailer_id: app.retailer.id,
-        vendor_id: app.vendor.id,
-        store_id: store.id,
-        public_reference: ORDER.into(),
-        channel_order_id: Some(ORDER.into()),
-        customer_name: "Bay Buyer".into(),
-        items: vec![NewOrderItem {
-            sku: "EB-1".into(),
-            name: "Thing".into(),
-            quantity: 1,
-            cost: None,
-            channel_line_item_id: Some("10000000001".into()),
-        }],
-    };
-    let po = provision::create_purchase_order(&app.store, order).await.expect("po");
+    let credentials =
+        [("ebay_client_id", "client"), ("ebay_client_secret", "secret"), ("refresh_token", "v^1.1#refresh")];
+    let po = app
+        .channel_order(ChannelKind::Ebay, settings, connection, &credentials, ORDER, ("EB-1", 1, "10000000001"))
+        .await;
     Mock::given(method("POST"))
         .and(path("/identity/v1/oauth2/token"))
         .and(header("authorization", "Basic Y2xpZW50OnNlY3JldA=="))

@@ -228,6 +228,44 @@ impl TestApp {
         provision::create_purchase_order(&self.store, order).await.expect("purchase order")
     }
 
+    /// A store of another channel with these credentials, and a purchase order on it for the
+    /// channel order `order_id`, of one line `(sku, quantity, channel line item id)`.
+    pub async fn channel_order(
+        &self,
+        channel: ChannelKind,
+        settings: ExportSettings,
+        connection: ChannelConnection,
+        credentials: &[(&str, &str)],
+        order_id: &str,
+        (sku, quantity, line): (&str, u32, &str),
+    ) -> PurchaseOrder {
+        let store =
+            provision::create_store(&self.store, self.retailer.id, channel.name(), channel, settings, connection)
+                .await
+                .expect("store");
+        let credentials = credentials.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        self.store
+            .save_credentials(self.retailer.id, store.id, &ChannelCredentials(credentials))
+            .await
+            .expect("credentials");
+        let order = NewPurchaseOrder {
+            retailer_id: self.retailer.id,
+            vendor_id: self.vendor.id,
+            store_id: store.id,
+            public_reference: order_id.to_owned(),
+            channel_order_id: Some(order_id.to_owned()),
+            customer_name: format!("{} buyer", channel.name()),
+            items: vec![NewOrderItem {
+                sku: sku.to_owned(),
+                name: sku.to_owned(),
+                quantity,
+                cost: None,
+                channel_line_item_id: Some(line.to_owned()),
+            }],
+        };
+        provision::create_purchase_order(&self.store, order).await.expect("purchase order")
+    }
+
     /// Sends a request through the handler, as the retailer user unless told otherwise.
     pub async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
         self.call_as(Some(&self.retailer_user), method, uri, body).await
