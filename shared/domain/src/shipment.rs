@@ -270,7 +270,7 @@ pub fn draft_new_shipment(
             Vec::new()
         }
     };
-    check_distinct_trackings(&trackings, &mut errors);
+    check_trackings(&trackings, &mut errors);
     check_distinct_serial_codes(&items, &mut errors);
     let fulfillment_change = fulfillment_change(&[], &items);
     check_quantities(po, &fulfillment_change, &items, |id| quantity_field(input, &[], id), &mut errors);
@@ -437,7 +437,7 @@ pub fn draft_shipment_update(
         if shipment.trackings.is_empty() {
             errors.push(TRACKINGS, "must keep at least one tracking number");
         }
-        check_distinct_trackings(&shipment.trackings, &mut errors);
+        check_trackings(&shipment.trackings, &mut errors);
     }
     check_distinct_serial_codes(&shipment.items, &mut errors);
     if input.export.is_some_and(|given| Some(given) != current.export.export_override) {
@@ -744,7 +744,8 @@ pub fn normalize_tracking_number(text: &str) -> Result<String, String> {
     }
 }
 
-fn check_distinct_trackings(trackings: &[Tracking], errors: &mut ValidationErrors) {
+/// At most [`MAX_TRACKINGS`] packages, each number once.
+fn check_trackings(trackings: &[Tracking], errors: &mut ValidationErrors) {
     if trackings.len() > MAX_TRACKINGS {
         errors.push(TRACKINGS, format!("must have at most {MAX_TRACKINGS} tracking numbers"));
     }
