@@ -92,13 +92,15 @@ impl Exporter {
 
     /// Handles a batch; each record succeeds or fails on its own.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        shipsync_platform::for_each_record(event, "exporter", async |message| match self.process(message).await {
-            Ok(()) => Ok(()),
-            Err(retry) => {
-                if let Some(after) = retry.after {
-                    self.delay_redelivery(message, after).await;
+        shipsync_platform::for_each_record(event, "exporter", async |message| {
+            match Box::pin(self.process(message)).await {
+                Ok(()) => Ok(()),
+                Err(retry) => {
+                    if let Some(after) = retry.after {
+                        self.delay_redelivery(message, after).await;
+                    }
+                    Err(retry.reason)
                 }
-                Err(retry.reason)
             }
         })
         .await

@@ -90,7 +90,8 @@ impl OrderProcessor {
     /// Handles a batch; each record succeeds or fails on its own.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         shipsync_platform::for_each_record(event, "order-processor", async |message| {
-            self.process(message).await.map_err(|Retry(reason)| reason)
+            // Boxed: the nested futures are deep enough to exceed the compiler's layout limit.
+            Box::pin(self.process(message)).await.map_err(|Retry(reason)| reason)
         })
         .await
     }
