@@ -36,6 +36,11 @@ pub fn webhook_delivery(store: shipsync_domain::ids::StoreId, delivery: &str) ->
     format!("WEBHOOK#{store}#{delivery}")
 }
 pub const WEBHOOK: &str = "DELIVERY";
+/// A channel fulfillment reverse sync applied (made a shipment of): one per store and id.
+pub fn channel_fulfillment(store: shipsync_domain::ids::StoreId, fulfillment: &str) -> String {
+    format!("CHANNELFULFILLMENT#{store}#{fulfillment}")
+}
+pub const CHANNEL_FULFILLMENT: &str = "APPLIED";
 pub fn product(sku: &str) -> String {
     format!("PRODUCT#{sku}")
 }

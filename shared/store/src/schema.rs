@@ -13,6 +13,7 @@
 //! | store credentials | `RETAILER#<id>` | `STORESECRET#<id>` | |
 //! | channel order | `RETAILER#<id>` | `ORDER#<store>#<channel order id>` | |
 //! | local channel export | `LOCALEXPORT#<shipment>` | `EXPORT` | |
+//! | channel fulfillment applied by reverse sync (idempotency) | `CHANNELFULFILLMENT#<store>#<channel id>` | `APPLIED` | |
 //! | tracking number (carrier scans) | `TRACKING#<number>` | `SHIPMENT#<id>` | |
 //! | id sequence | `SEQUENCE` | `ids` | |
 //!
@@ -33,6 +34,7 @@
 //! | the purchase orders of a channel order (is the order fully shipped?) | GetItem `RETAILER#<id>` / `ORDER#<store>#<channel order id>`, consistent |
 //! | a store, its credentials (kept apart), a retailer's stores or vendors | GetItem / Query `RETAILER#<id>`, begins_with `STORE#` / `VENDOR#` |
 //! | exports the local channel recorded | GetItem `LOCALEXPORT#<shipment>` |
+//! | was this channel fulfillment applied already? | GetItem `CHANNELFULFILLMENT#<store>#<channel id>`, consistent |
 //! | shipments of any retailer by tracking number (carrier scans) | Query `TRACKING#<number>`, then BatchGetItem |
 //! | customer name, tracking (partial), invoice reference, other time ranges | filters on the chosen index's query, over projected attributes |
 //! | a new id | UpdateItem ADD on `SEQUENCE` |
