@@ -404,7 +404,10 @@ async fn after_a_lost_attempt_carrier_items_and_tracking_stay_locked_until_the_r
     let tracking_id = &shipment["shipment_trackings_attributes"][0]["id"];
     let item_id = &shipment["shipment_items_attributes"][0]["id"];
     for (body, field) in [
-        (json!({"shipment_trackings_attributes": [{"id": tracking_id, "tracking": "1Z999"}]}), "shipment_trackings_attributes"),
+        (
+            json!({"shipment_trackings_attributes": [{"id": tracking_id, "tracking": "1Z999"}]}),
+            "shipment_trackings_attributes",
+        ),
         (json!({"shipment_items_attributes": [{"id": item_id, "quantity": 2}]}), "shipment_items_attributes"),
         (json!({"shipper_id": 2}), "shipper_id"),
     ] {

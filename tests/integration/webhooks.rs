@@ -422,7 +422,6 @@ fn channel_fulfillment(id: u64, lines: &[(u64, u32)], numbers: &[&str]) -> Value
     payload
 }
 
-const IPOD_N: u64 = 866550311766439020;
 const IPOD_P: u64 = 141249953214522974;
 
 #[tokio::test]

@@ -415,7 +415,9 @@ impl OrderProcessor {
         let now = self.now();
         // Applied before (a create and an update racing, a delivery twice): the record decides,
         // not the shipments an index shows, which may not show the other side's shipment yet.
-        if let Some(shipment) = self.store.channel_fulfillment_applied(store, &fulfillment.channel_fulfillment_id).await? {
+        if let Some(shipment) =
+            self.store.channel_fulfillment_applied(store, &fulfillment.channel_fulfillment_id).await?
+        {
             info!(fulfillment = %fulfillment.channel_fulfillment_id, shipment_id = %shipment, "channel fulfillment applied before");
             return Ok(());
         }
@@ -507,7 +509,8 @@ impl OrderProcessor {
             notified_customer: false,
         };
         shipment.sync.exported_at = Some(now);
-        match self.store.create_shipment_from_channel(&shipment, &po, store, &fulfillment.channel_fulfillment_id).await {
+        match self.store.create_shipment_from_channel(&shipment, &po, store, &fulfillment.channel_fulfillment_id).await
+        {
             Ok(()) => {
                 info!(shipment_id = %shipment.id, fulfillment = %fulfillment.channel_fulfillment_id, "shipment created from the channel");
                 Ok(())

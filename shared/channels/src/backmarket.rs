@@ -20,7 +20,9 @@ fn orderline_for(orderlines: &[&Value], line: &ExportLine, taken: &[usize]) -> O
     let free = |index: &usize| !taken.contains(index);
     (0..orderlines.len())
         .filter(free)
-        .find(|index| orderlines.get(*index).and_then(|found| id_of(found)).as_deref() == Some(&line.channel_line_item_id))
+        .find(|index| {
+            orderlines.get(*index).and_then(|found| id_of(found)).as_deref() == Some(&line.channel_line_item_id)
+        })
         .or_else(|| {
             (0..orderlines.len()).filter(free).find(|index| {
                 orderlines.get(*index).is_some_and(|found| {

@@ -94,8 +94,9 @@ impl EbayClient {
     async fn fulfillments(&self, base: &str, token: &str) -> Result<Vec<(String, String)>, ChannelError> {
         let response = self.http.get(base).bearer_auth(token).send().await.map_err(|e| transport_error(&e))?;
         let text = success_body(response, |text| format!("eBay: {}", first_error_message(text))).await?;
-        let body: Value = serde_json::from_str(&text)
-            .map_err(|_| ChannelError::retryable("eBay listed the order's fulfillments in something that is not JSON"))?;
+        let body: Value = serde_json::from_str(&text).map_err(|_| {
+            ChannelError::retryable("eBay listed the order's fulfillments in something that is not JSON")
+        })?;
         Ok(body["fulfillments"]
             .as_array()
             .into_iter()

@@ -213,7 +213,12 @@ mod tests {
     fn a_shipment_without_tracking_numbers_packs_into_one_package() {
         let order = ExportOrder {
             channel_order_id: "1".into(),
-            lines: vec![ExportLine { channel_line_item_id: "A".into(), quantity: 2, sku: "a".into(), serial_codes: vec![] }],
+            lines: vec![ExportLine {
+                channel_line_item_id: "A".into(),
+                quantity: 2,
+                sku: "a".into(),
+                serial_codes: vec![],
+            }],
             tracking_numbers: vec![],
             carrier: "UPS".into(),
             carrier_code: None,

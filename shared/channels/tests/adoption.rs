@@ -34,11 +34,7 @@ fn order(id: &str, lines: Vec<ExportLine>, numbers: &[&str]) -> ExportOrder {
 
 async fn bodies(server: &MockServer, verb: &str) -> Vec<Value> {
     let requests: Vec<Request> = server.received_requests().await.unwrap_or_default();
-    requests
-        .iter()
-        .filter(|r| r.method.as_str() == verb)
-        .filter_map(|r| serde_json::from_slice(&r.body).ok())
-        .collect()
+    requests.iter().filter(|r| r.method.as_str() == verb).filter_map(|r| serde_json::from_slice(&r.body).ok()).collect()
 }
 
 fn graphql_path() -> String {
@@ -189,7 +185,8 @@ async fn ebay_adoption_compares_tracking_numbers_not_fulfillment_ids() {
     Mock::given(method("POST"))
         .and(path(EBAY_FULFILLMENTS))
         .respond_with(
-            ResponseTemplate::new(201).insert_header("Location", format!("https://api.ebay.com{EBAY_FULFILLMENTS}/1ZEB02")),
+            ResponseTemplate::new(201)
+                .insert_header("Location", format!("https://api.ebay.com{EBAY_FULFILLMENTS}/1ZEB02")),
         )
         .mount(&server)
         .await;

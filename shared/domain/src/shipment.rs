@@ -557,7 +557,8 @@ fn check_locks(current: &Shipment, updated: &Shipment, errors: &mut ValidationEr
 fn only_serial_codes_added(before: &[ShipmentItem], after: &[ShipmentItem]) -> bool {
     before.len() == after.len()
         && before.iter().zip(after).all(|(was, now)| {
-            was == now || (was.serial_codes.is_empty() && ShipmentItem { serial_codes: Vec::new(), ..now.clone() } == *was)
+            was == now
+                || (was.serial_codes.is_empty() && ShipmentItem { serial_codes: Vec::new(), ..now.clone() } == *was)
         })
 }
 

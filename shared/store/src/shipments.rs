@@ -143,8 +143,10 @@ impl Store {
             put_purchase_order_if_unchanged(&self.table, purchase_order)?,
         ];
         steps.extend(self.tracking_index_steps(shipment)?);
-        self.transact(steps, |step| StoreError::Conflict(if step == 0 { "channel fulfillment" } else { "purchase order" }))
-            .await
+        self.transact(steps, |step| {
+            StoreError::Conflict(if step == 0 { "channel fulfillment" } else { "purchase order" })
+        })
+        .await
     }
 
     /// The shipment a channel fulfillment was applied as, if reverse sync made one (read

@@ -188,10 +188,16 @@ fn one_location_of_an_export_still_being_recorded_is_ours() {
     let planned = shipment_of(&a, &[(0, 2), (1, 1)], &["1Z9", "1Z8"]);
     let first_location = fulfillment(&[("1", 2)], &["1z8", "1Z9"]);
     let exporting = planned.claim_export(DateTime::UNIX_EPOCH);
-    assert_eq!(match_fulfillment(&first_location, &orders, std::slice::from_ref(&exporting)), ReverseSync::Known(planned.id));
+    assert_eq!(
+        match_fulfillment(&first_location, &orders, std::slice::from_ref(&exporting)),
+        ReverseSync::Known(planned.id)
+    );
     // Also after the attempt's answer was lost and a retry is planned.
     let retrying = exporting.export_retry(DateTime::UNIX_EPOCH, "timed out".into());
-    assert_eq!(match_fulfillment(&first_location, &orders, std::slice::from_ref(&retrying)), ReverseSync::Known(planned.id));
+    assert_eq!(
+        match_fulfillment(&first_location, &orders, std::slice::from_ref(&retrying)),
+        ReverseSync::Known(planned.id)
+    );
     // Not ours: other tracking numbers, more than the shipment holds, or nothing started yet.
     let other_tracking = fulfillment(&[("1", 1)], &["1Z9"]);
     assert!(!matches!(

@@ -271,17 +271,18 @@ fn a_started_export_locks_carrier_items_and_trackings_until_the_end() {
     let after_failure = claimed.export_failed(now, "refused".into());
     let change_all = ShipmentInput {
         shipper_id: Some(2),
-        items: Some(vec![ItemInput {
-            id: Some(created.items[0].id.get()),
-            quantity: Some(2),
-            ..ItemInput::default()
-        }]),
+        items: Some(vec![ItemInput { id: Some(created.items[0].id.get()), quantity: Some(2), ..ItemInput::default() }]),
         trackings: Some(vec![tracking("EXTRA")]),
         ..ShipmentInput::default()
     };
     assert!(update(&po, &created, &change_all).is_ok(), "before any attempt, all may change");
     for shipment in [&claimed, &after_retry, &after_failure] {
-        assert_eq!(fields(update(&po, shipment, &change_all)), ["shipper_id", ITEMS, TRACKINGS], "{:?}", shipment.export);
+        assert_eq!(
+            fields(update(&po, shipment, &change_all)),
+            ["shipper_id", ITEMS, TRACKINGS],
+            "{:?}",
+            shipment.export
+        );
         assert!(shipment.shipping_details_lock().is_some());
     }
     let errors = update(&po, &after_retry, &change_all).unwrap_err();
