@@ -115,8 +115,7 @@ impl ExportPlanner {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let shipment = request.shipment_id.get();
         let name = schedule_name(&request, due_at);
-        let result =
-            self.scheduler.delete_schedule().name(&name).group_name(&self.config.schedule_group).send().await;
+        let result = self.scheduler.delete_schedule().name(&name).group_name(&self.config.schedule_group).send().await;
         match result {
             Ok(_) => {
                 info!(shipment_id = shipment, schedule = %name, "schedule withdrawn");

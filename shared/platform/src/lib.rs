@@ -155,7 +155,10 @@ mod tests {
     #[tokio::test]
     async fn records_left_without_time_for_them_are_reported_failed_untouched() {
         let started = Cell::new(0);
-        let budget = TimeBudget { deadline: Instant::now() + Duration::from_millis(150), per_record: Duration::from_millis(100) };
+        let budget = TimeBudget {
+            deadline: Instant::now() + Duration::from_millis(150),
+            per_record: Duration::from_millis(100),
+        };
         let response = for_each_record_within(batch(&["a", "b", "c"]), "test", Some(budget), async |_| {
             started.set(started.get() + 1);
             tokio::time::sleep(Duration::from_millis(60)).await;
@@ -168,9 +171,10 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_budget_every_record_is_handled_and_only_failures_reported() {
-        let response =
-            for_each_record(batch(&["a", "b"]), "test", async |m| if m.message_id.as_deref() == Some("b") { Err("no".into()) } else { Ok(()) })
-                .await;
+        let response = for_each_record(batch(&["a", "b"]), "test", async |m| {
+            if m.message_id.as_deref() == Some("b") { Err("no".into()) } else { Ok(()) }
+        })
+        .await;
         assert_eq!(failed(&response), ["b"]);
         let expired = TimeBudget::until(std::time::SystemTime::now(), Duration::from_secs(1));
         let response = for_each_record_within(batch(&["a"]), "test", Some(expired), async |_| Ok(())).await;
