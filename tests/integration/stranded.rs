@@ -34,6 +34,9 @@ use crate::harness::{TestApp, errors, moto, shipment_body};
 
 const GRAPHQL_PATH: &str = "/admin/api/2025-10/graphql.json";
 
+/// A fulfillment Shopify created: its order gid, tracking numbers, and (line index, quantity).
+type Created = (String, Vec<String>, Vec<(usize, u32)>);
+
 /// A Shopify that remembers what it was sent: its orders' fulfillments and remaining quantities
 /// follow the `fulfillmentCreate` calls it accepted, as the real one's do.
 #[derive(Clone, Default)]
@@ -41,7 +44,7 @@ struct ShopifyState {
     /// Order gid to its lines' quantities.
     orders: BTreeMap<String, Vec<u32>>,
     /// Fulfillments created: order gid, tracking numbers, (line index, quantity).
-    fulfillments: Vec<(String, Vec<String>, Vec<(usize, u32)>)>,
+    fulfillments: Vec<Created>,
 }
 
 #[derive(Clone)]
@@ -59,8 +62,7 @@ impl RememberingShopify {
         let state = self.state.lock().expect("state");
         let Some(quantities) = state.orders.get(order) else { return json!({ "data": { "order": null } }) };
         let number = order.rsplit('/').next().unwrap_or_default();
-        let ours: Vec<&(String, Vec<String>, Vec<(usize, u32)>)> =
-            state.fulfillments.iter().filter(|(of, _, _)| of == order).collect();
+        let ours: Vec<&Created> = state.fulfillments.iter().filter(|(of, _, _)| of == order).collect();
         let fulfilled = |index: usize| -> u32 {
             ours.iter().flat_map(|(_, _, lines)| lines).filter(|(i, _)| *i == index).map(|(_, q)| q).sum()
         };
