@@ -621,3 +621,47 @@ fn the_sweeper_runs_every_five_minutes_with_exactly_what_it_needs() {
     assert_eq!(template["Resources"]["SweeperLogs"]["Type"], "AWS::Logs::LogGroup");
     assert_eq!(sweeper["LoggingConfig"]["LogGroup"].as_str(), Some("SweeperLogs"));
 }
+
+#[tokio::test]
+async fn requeued_twice_and_delivered_to_two_exporters_at_once_a_shipment_is_exported_once() {
+    let (server, shopify) = remembering_shopify(std::time::Duration::from_millis(200)).await;
+    let app = TestApp::with(FeeSettings::default(), ExportSettings::default(), Some(&server.uri())).await;
+    let po = app.purchase_order(&app.vendor, "2501", "Twice", &[2]).await;
+    shopify.state.lock().expect("state").orders.insert(RememberingShopify::order_id(&po), vec![2]);
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 2)], &["T1"])).await;
+    // Its request is lost; the sweeper runs twice (two sweeps overlapping, say).
+    lose_every_queued_request(&app).await;
+    app.advance(Duration::minutes(16));
+    assert_eq!(app.runner.sweep().await.expect("sweep"), 1);
+    assert_eq!(app.runner.sweep().await.expect("sweep"), 1);
+    // Two exporters take one message each, at the same time: the claim lets one through.
+    let receive_one = || async {
+        let received = app
+            .aws
+            .sqs
+            .receive_message()
+            .queue_url(&app.aws.planner.queue_url)
+            .max_number_of_messages(1)
+            .send()
+            .await
+            .expect("receive");
+        let message = received.messages().first().expect("a message");
+        let mut record = SqsMessage::default();
+        record.message_id = message.message_id().map(str::to_owned);
+        record.body = message.body().map(str::to_owned);
+        let mut event = SqsEvent::default();
+        event.records.push(record);
+        event
+    };
+    let (first, second) = (receive_one().await, receive_one().await);
+    let (one, other) = (exporter_on(&app, app.store.clone()), exporter_on(&app, app.store.clone()));
+    let (first, second) = tokio::join!(one.handle(first), other.handle(second));
+    // The loser of the claim (or one that found the claim held) tries again later; one that came
+    // after the outcome finds nothing to do. Either way Shopify got one fulfillment.
+    let failures = first.batch_item_failures.len() + second.batch_item_failures.len();
+    assert!(failures <= 1);
+    assert_eq!(shopify.creates(), 1);
+    let exported = stored(&app, &shipment).await;
+    assert!(matches!(exported.export.state, ExportState::Exported { .. }));
+    assert_eq!(exported.export.attempts, 1, "one claim, one attempt");
+}
