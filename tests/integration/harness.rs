@@ -139,8 +139,10 @@ impl TestApp {
             .with_clock(Arc::clone(&now));
         let poller =
             OrderPoller::new(store.clone(), aws.sqs.clone(), reqwest::Client::new(), aws.order_queue_url.clone())
-                .with_clock(now);
-        let runner = Runner::new(aws.clone(), exporter, processor);
+                .with_clock(Arc::clone(&now));
+        let sweeper =
+            sweeper::Sweeper::new(store.clone(), aws.sqs.clone(), aws.planner.queue_url.clone()).with_clock(now);
+        let runner = Runner::new(aws.clone(), exporter, processor).with_sweeper(sweeper);
         Self {
             store,
             aws,

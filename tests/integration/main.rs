@@ -19,5 +19,6 @@ mod polling;
 mod purchase_orders;
 mod search;
 mod stores;
+mod stranded;
 mod update;
 mod webhooks;

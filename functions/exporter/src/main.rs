@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
         Exporter::new(Store::new(dynamodb_client(&aws), table), aws_sdk_sqs::Client::new(&aws), http, config);
     let exporter = &exporter;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(exporter.handle(event.payload).await)
+        Ok::<_, Error>(exporter.handle_until(event.payload, event.context.deadline()).await)
     }))
     .await
 }

@@ -73,6 +73,13 @@ pub fn local_export(shipment: ShipmentId) -> String {
 pub fn retailer_attention(id: RetailerId) -> String {
     format!("RETAILER#{id}#ATTENTION")
 }
+/// Partition of the export-due index: one of a few shards, by shipment id.
+pub fn export_due_shard(shard: u64) -> String {
+    format!("EXPORTDUE#{shard}")
+}
+pub fn export_due(shipment: ShipmentId) -> String {
+    export_due_shard(shipment.get() % crate::schema::EXPORT_DUE_SHARDS)
+}
 pub fn purchase_order_reference(reference: &str) -> String {
     format!("POREF#{reference}")
 }

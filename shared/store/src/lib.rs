@@ -1,4 +1,4 @@
-//! DynamoDB persistence for shipsync: one table, four indexes, and writes that are atomic and
+//! DynamoDB persistence for shipsync: one table, six indexes, and writes that are atomic and
 //! conditional so that concurrent requests can never over-fulfil an order or lose an update.
 //!
 //! The layout and every access pattern are described in `schema.rs`.
@@ -13,6 +13,7 @@ mod search;
 mod sequence;
 mod shipments;
 mod stores;
+mod sweep;
 mod tenants;
 
 pub use error::StoreError;

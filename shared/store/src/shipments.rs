@@ -12,7 +12,9 @@ use shipsync_domain::time::sortable_time;
 use crate::codec::{Item, item, n, s};
 use crate::keys::{self, PK, SHIPMENT};
 use crate::purchase_orders::put_purchase_order_if_unchanged;
-use crate::schema::{BY_ATTENTION, BY_PURCHASE_ORDER, BY_RETAILER_CREATED, BY_RETAILER_UPDATED, BY_VENDOR_CREATED};
+use crate::schema::{
+    BY_ATTENTION, BY_EXPORT_DUE, BY_PURCHASE_ORDER, BY_RETAILER_CREATED, BY_RETAILER_UPDATED, BY_VENDOR_CREATED,
+};
 use crate::{Store, StoreError};
 use shipsync_domain::export::ExportState;
 
@@ -81,6 +83,12 @@ fn shipment_item(shipment: &Shipment) -> Result<Item, StoreError> {
     if let ExportState::Failed { failed_at, .. } = &shipment.export.state {
         item.insert(BY_ATTENTION.partition_key.into(), s(keys::retailer_attention(shipment.retailer_id)));
         item.insert(BY_ATTENTION.sort_key.into(), s(keys::by_time(*failed_at, id)));
+    }
+    // Every write of a shipment goes through here, so the sweeper's index follows its export
+    // state: the keys are there while it is scheduled or exporting, and gone once it is not.
+    if let Some(sweep_at) = shipment.export.state.sweep_at() {
+        item.insert(BY_EXPORT_DUE.partition_key.into(), s(keys::export_due(shipment.id)));
+        item.insert(BY_EXPORT_DUE.sort_key.into(), s(keys::by_time(sweep_at, id)));
     }
     Ok(item)
 }
