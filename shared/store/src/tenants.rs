@@ -36,6 +36,11 @@ impl Store {
         pk: String,
         sk: &str,
     ) -> Result<Option<T>, StoreError> {
+        self.get_item(pk, sk).await?.map(record).transpose()
+    }
+
+    /// One item as DynamoDB holds it.
+    pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<crate::codec::Item>, StoreError> {
         self.count_call();
         let output = self
             .client
@@ -45,7 +50,7 @@ impl Store {
             .send()
             .await
             .map_err(StoreError::unavailable("GetItem"))?;
-        output.item.map(record).transpose()
+        Ok(output.item)
     }
 
     pub async fn put_retailer(&self, retailer: &Retailer) -> Result<(), StoreError> {
