@@ -52,6 +52,8 @@ pub struct Exporter {
     http: reqwest::Client,
     /// Channels' OAuth tokens (Login with Amazon, eBay), kept across invocations until they expire.
     tokens: shipsync_channels::TokenCache,
+    /// Where channel calls go: the channels' own hosts unless built for the local stack or tests.
+    endpoints: shipsync_channels::ChannelEndpoints,
     config: ExporterConfig,
     clock: Clock,
 }
@@ -78,7 +80,21 @@ impl From<StoreError> for Retry {
 
 impl Exporter {
     pub fn new(store: Store, sqs: aws_sdk_sqs::Client, http: reqwest::Client, config: ExporterConfig) -> Self {
-        Self { store, sqs, http, tokens: Default::default(), config, clock: Arc::new(Utc::now) }
+        Self {
+            store,
+            sqs,
+            http,
+            tokens: Default::default(),
+            endpoints: shipsync_channels::ChannelEndpoints::fixed(),
+            config,
+            clock: Arc::new(Utc::now),
+        }
+    }
+
+    /// Sends channel calls where `endpoints` says (the local stack and tests honour stores' `base_url`).
+    pub fn with_endpoints(mut self, endpoints: shipsync_channels::ChannelEndpoints) -> Self {
+        self.endpoints = endpoints;
+        self
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -145,6 +161,7 @@ impl Exporter {
             &self.store,
             &self.http,
             &self.tokens,
+            self.endpoints,
             &claimed,
             self.config.allow_local_channel,
         )

@@ -36,7 +36,18 @@ impl Store {
         pk: String,
         sk: &str,
     ) -> Result<Option<T>, StoreError> {
-        self.get_item(pk, sk).await?.map(record).transpose()
+        // Not through `get_item`: one more async layer under every read exceeds the compiler's
+        // layout depth in the Lambda binaries.
+        self.count_call();
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .send()
+            .await
+            .map_err(StoreError::unavailable("GetItem"))?;
+        output.item.map(record).transpose()
     }
 
     /// One item as DynamoDB holds it.
