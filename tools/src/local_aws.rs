@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use shipsync_planner::{ExportPlanner, PlannerConfig};
-use shipsync_store::{KmsCipher, Store};
 use shipsync_store::schema::create_table;
+use shipsync_store::{KmsCipher, Store};
 
 /// How many deliveries a failing export gets before its message goes to the dead-letter queue
 /// (the template's `maxReceiveCount`).
@@ -131,10 +131,10 @@ async fn credentials_key(kms: &aws_sdk_kms::Client, name: &str) -> Result<String
     let alias = format!("alias/{name}-credentials");
     match kms.describe_key().key_id(&alias).send().await {
         Ok(found) => {
-            return found.key_metadata.map(|key| key.key_id).ok_or_else(|| SetupError {
-                what: "the credentials key",
-                detail: format!("{alias} has no key"),
-            });
+            return found
+                .key_metadata
+                .map(|key| key.key_id)
+                .ok_or_else(|| SetupError { what: "the credentials key", detail: format!("{alias} has no key") });
         }
         Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found_exception()) => {}
         Err(error) => return Err(failed("the credentials key")(error)),

@@ -6,11 +6,11 @@
 
 use shipsync_domain::tenant::{ChannelConnection, parse_shop_domain};
 
+use crate::TokenCache;
 use crate::amazon::{AmazonClient, AmazonCredentials, AmazonTokens, LWA_TOKEN_URL};
 use crate::backmarket::{BACK_MARKET_ENDPOINT, BackMarketClient};
 use crate::ebay::{EBAY_ENDPOINT, EbayClient, EbayCredentials};
 use crate::shopify::ShopifyClient;
-use crate::TokenCache;
 
 pub const EBAY_SANDBOX_ENDPOINT: &str = "https://api.sandbox.ebay.com";
 pub const AMAZON_NA_ENDPOINT: &str = "https://sellingpartnerapi-na.amazon.com";
@@ -61,8 +61,8 @@ impl ChannelEndpoints {
             .shop_domain
             .as_deref()
             .ok_or_else(|| EndpointError("the store has no shop_domain (my-shop.myshopify.com)".into()))?;
-        let host = parse_shop_domain(domain)
-            .map_err(|message| EndpointError(format!("shop_domain {domain:?} {message}")))?;
+        let host =
+            parse_shop_domain(domain).map_err(|message| EndpointError(format!("shop_domain {domain:?} {message}")))?;
         Ok(format!("https://{host}"))
     }
 
@@ -82,9 +82,9 @@ impl ChannelEndpoints {
 
     /// eBay's API host (its sandbox if the store says so) and its OAuth token endpoint.
     pub fn ebay(self, connection: &ChannelConnection) -> (String, String) {
-        let base = self.base_override(connection).unwrap_or_else(|| {
-            if connection.sandbox { EBAY_SANDBOX_ENDPOINT } else { EBAY_ENDPOINT }.to_owned()
-        });
+        let base = self
+            .base_override(connection)
+            .unwrap_or_else(|| if connection.sandbox { EBAY_SANDBOX_ENDPOINT } else { EBAY_ENDPOINT }.to_owned());
         let token = match (&connection.auth_url, self.honour_store_overrides) {
             (Some(url), true) => url.clone(),
             _ => format!("{base}/identity/v1/oauth2/token"),
@@ -129,7 +129,12 @@ impl ChannelEndpoints {
         EbayClient::new(http, Some(&api), Some(&token), credentials, tokens)
     }
 
-    pub fn back_market_client(self, http: reqwest::Client, connection: &ChannelConnection, token: String) -> BackMarketClient {
+    pub fn back_market_client(
+        self,
+        http: reqwest::Client,
+        connection: &ChannelConnection,
+        token: String,
+    ) -> BackMarketClient {
         BackMarketClient::new(http, Some(&self.back_market(connection)), token)
     }
 }
@@ -187,7 +192,10 @@ mod tests {
         let amazon = evil(ChannelConnection { marketplace_id: Some("A1PA6795UKMFR9".into()), ..Default::default() });
         assert_eq!(
             fixed.amazon(&amazon),
-            Ok(("https://sellingpartnerapi-eu.amazon.com".to_owned(), "https://api.amazon.com/auth/o2/token".to_owned()))
+            Ok((
+                "https://sellingpartnerapi-eu.amazon.com".to_owned(),
+                "https://api.amazon.com/auth/o2/token".to_owned()
+            ))
         );
         let ebay = evil(ChannelConnection::default());
         assert_eq!(
@@ -202,7 +210,8 @@ mod tests {
 
     #[test]
     fn a_stored_shop_domain_that_is_not_a_shopify_host_is_refused() {
-        for domain in ["attacker.example", "x.myshopify.com@attacker.example", "x.myshopify.com:1", "x.myshopify.com."] {
+        for domain in ["attacker.example", "x.myshopify.com@attacker.example", "x.myshopify.com:1", "x.myshopify.com."]
+        {
             let connection = ChannelConnection { shop_domain: Some(domain.into()), ..Default::default() };
             assert!(ChannelEndpoints::fixed().shopify_base(&connection).is_err(), "{domain}");
         }
@@ -230,7 +239,10 @@ mod tests {
         assert_eq!(local.shopify_base(&connection), Ok("http://127.0.0.1:9".to_owned()));
         assert_eq!(local.back_market(&connection), "http://127.0.0.1:9");
         assert_eq!(local.ebay(&connection).1, "http://127.0.0.1:9/identity/v1/oauth2/token");
-        assert_eq!(local.amazon(&connection).map(|(_, token)| token), Ok("http://127.0.0.1:9/auth/o2/token".to_owned()));
+        assert_eq!(
+            local.amazon(&connection).map(|(_, token)| token),
+            Ok("http://127.0.0.1:9/auth/o2/token".to_owned())
+        );
         assert!(!ChannelEndpoints::default().honours_store_overrides());
     }
 }

@@ -87,7 +87,8 @@ impl Store {
         let plaintext = serde_json::to_vec(&credentials.0)
             .map_err(|error| StoreError::Corrupt { key: record_key.clone(), reason: error.to_string() })?;
         let context = CredentialContext { retailer_id, store_id: store };
-        let ciphertext = cipher.encrypt(context, &plaintext).await.map_err(cipher_failure(&record_key, "KMS Encrypt"))?;
+        let ciphertext =
+            cipher.encrypt(context, &plaintext).await.map_err(cipher_failure(&record_key, "KMS Encrypt"))?;
         let names = SealedCredentials { names: credentials.0.keys().cloned().collect() };
         let mut item = item(keys::retailer(retailer_id), &sk, &names)?;
         item.insert(CIPHERTEXT.to_owned(), AttributeValue::B(Blob::new(ciphertext)));
@@ -123,7 +124,8 @@ impl Store {
 
     /// The names of a store's credentials, without opening them (for `credentials_set`).
     pub async fn credential_names(&self, retailer_id: RetailerId, store: StoreId) -> Result<Vec<String>, StoreError> {
-        let sealed: Option<SealedCredentials> = self.get(keys::retailer(retailer_id), &keys::store_secret(store)).await?;
+        let sealed: Option<SealedCredentials> =
+            self.get(keys::retailer(retailer_id), &keys::store_secret(store)).await?;
         Ok(sealed.map(|sealed| sealed.names).unwrap_or_default())
     }
 

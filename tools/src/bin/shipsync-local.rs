@@ -8,13 +8,13 @@ use exporter::{Exporter, ExporterConfig};
 use order_poller::OrderPoller;
 use order_processor::OrderProcessor;
 use shipments_api::ShipmentsApi;
+use shipsync_channels::ChannelEndpoints;
 use shipsync_tools::args::Args;
 use shipsync_tools::local_aws::{LocalAws, MAX_RECEIVES};
 use shipsync_tools::local_server::LocalApps;
 use shipsync_tools::moto::MotoServer;
 use shipsync_tools::runner::Runner;
 use shipsync_tools::{demo, local_server};
-use shipsync_channels::ChannelEndpoints;
 use shopify_webhooks::ShopifyWebhooks;
 use tokio::net::TcpListener;
 
