@@ -485,3 +485,26 @@ fn only_the_api_encrypts_and_only_functions_that_call_channels_or_check_shopify_
         assert!(environment["SHIPSYNC_ALLOW_STORE_BASE_URL"].is_null(), "{name}");
     }
 }
+
+#[tokio::test]
+async fn credentials_stored_in_plaintext_by_an_earlier_version_are_refused_until_sealed() {
+    let app = TestApp::new().await;
+    let legacy = "shpat_legacy_plaintext_31337";
+    let mut item: std::collections::HashMap<String, AttributeValue> =
+        credentials_key(app.retailer.id, app.shop.id).into_iter().collect();
+    item.insert(
+        "data".into(),
+        AttributeValue::M([("access_token".to_owned(), AttributeValue::S(legacy.to_owned()))].into()),
+    );
+    app.store.client().put_item().table_name(app.store.table_name()).set_item(Some(item)).send().await.expect("put");
+    let refused = app.store.credentials(app.retailer.id, app.shop.id).await;
+    assert!(matches!(refused, Err(StoreError::Corrupt { .. })), "plaintext was used: {refused:?}");
+
+    // `shipsync-admin seal-credentials` does this with an encrypt-only cipher.
+    let sealed = app.aws.encrypt_only_store().seal_plaintext_credentials().await.expect("seal");
+    assert_eq!(sealed, 1);
+    assert!(!table_text(&app).await.contains(legacy), "still in plaintext");
+    let opened = app.store.credentials(app.retailer.id, app.shop.id).await.expect("open");
+    assert_eq!(opened.0.get("access_token").map(String::as_str), Some(legacy));
+    assert_eq!(app.aws.encrypt_only_store().seal_plaintext_credentials().await.expect("again"), 0, "idempotent");
+}

@@ -122,6 +122,25 @@ impl Store {
         Ok(ChannelCredentials(map))
     }
 
+    /// Seals every store's credentials that an earlier version stored in plaintext (no
+    /// ciphertext beside them). Needs only a cipher that encrypts. Returns how many it sealed.
+    pub async fn seal_plaintext_credentials(&self) -> Result<usize, StoreError> {
+        let mut sealed = 0;
+        for entry in self.polled_stores().await? {
+            let pk = keys::retailer(entry.retailer_id);
+            let Some(found) = self.get_item(pk, &keys::store_secret(entry.store_id)).await? else {
+                continue;
+            };
+            if found.contains_key(CIPHERTEXT) {
+                continue;
+            }
+            let plaintext: ChannelCredentials = record(found)?;
+            self.save_credentials(entry.retailer_id, entry.store_id, &plaintext).await?;
+            sealed += 1;
+        }
+        Ok(sealed)
+    }
+
     /// The names of a store's credentials, without opening them (for `credentials_set`).
     pub async fn credential_names(&self, retailer_id: RetailerId, store: StoreId) -> Result<Vec<String>, StoreError> {
         let sealed: Option<SealedCredentials> =
