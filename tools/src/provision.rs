@@ -88,6 +88,11 @@ pub async fn create_store(
         let host = parse_shop_domain(domain).map_err(|message| ValidationErrors::single("shop_domain", message))?;
         connection.shop_domain = Some(host);
     }
+    if let Some(marketplace) = &connection.marketplace_id
+        && shipsync_channels::amazon_endpoint(marketplace).is_none()
+    {
+        return Err(ValidationErrors::single("marketplace_id", "is not an Amazon marketplace id").into());
+    }
     let record = ChannelStore {
         id: StoreId::new_unchecked(next_id(store).await?),
         retailer_id,
