@@ -10,6 +10,7 @@ mod backmarket;
 mod calls;
 mod carriers;
 mod create;
+mod credentials;
 mod ebay;
 mod export;
 mod harness;

@@ -24,7 +24,8 @@ use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::shipment::Shipment;
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings};
 use shipsync_planner::ExportPlanner;
-use shipsync_store::Store;
+use shipsync_channels::ChannelEndpoints;
+use shipsync_store::{KmsCipher, Store};
 use shipsync_tools::local_aws::MAX_RECEIVES;
 use shipsync_tools::runner::Runner;
 use wiremock::matchers::{method, path};
@@ -223,7 +224,8 @@ async fn dying_store(app: &TestApp, kill: Kill) -> Store {
     let dynamodb = aws_sdk_dynamodb::config::Builder::from(&config)
         .interceptor(KillSwitch { kill, writes: AtomicU32::new(0), dead: AtomicBool::new(false) })
         .build();
-    Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), app.store.table_name())
+    let cipher = KmsCipher::new(app.aws.kms.clone(), app.aws.credentials_key_id.clone());
+    Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), app.store.table_name()).with_cipher(Arc::new(cipher))
 }
 
 fn test_clock(app: &TestApp) -> shipments_api::Clock {
@@ -238,7 +240,9 @@ fn exporter_on(app: &TestApp, store: Store) -> Exporter {
         allow_local_channel: false,
     };
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
-    Exporter::new(store, app.aws.sqs.clone(), http, config).with_clock(test_clock(app))
+    Exporter::new(store, app.aws.sqs.clone(), http, config)
+        .with_clock(test_clock(app))
+        .with_endpoints(ChannelEndpoints::honouring_store_overrides())
 }
 
 /// Feeds the export queue once to an exporter whose store dies as told.

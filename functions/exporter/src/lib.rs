@@ -59,6 +59,8 @@ pub struct Exporter {
     http: reqwest::Client,
     /// Channels' OAuth tokens (Login with Amazon, eBay), kept across invocations until they expire.
     tokens: shipsync_channels::TokenCache,
+    /// Where channel calls go: the channels' own hosts unless built for the local stack or tests.
+    endpoints: shipsync_channels::ChannelEndpoints,
     config: ExporterConfig,
     clock: Clock,
     record_budget: StdDuration,
@@ -91,6 +93,7 @@ impl Exporter {
             sqs,
             http,
             tokens: Default::default(),
+            endpoints: shipsync_channels::ChannelEndpoints::fixed(),
             config,
             clock: Arc::new(Utc::now),
             record_budget: RECORD_BUDGET,
@@ -100,6 +103,12 @@ impl Exporter {
     /// Sets the time one record may take (tests shorten it).
     pub fn with_record_budget(mut self, budget: StdDuration) -> Self {
         self.record_budget = budget;
+        self
+    }
+
+    /// Sends channel calls where `endpoints` says (the local stack and tests honour stores' `base_url`).
+    pub fn with_endpoints(mut self, endpoints: shipsync_channels::ChannelEndpoints) -> Self {
+        self.endpoints = endpoints;
         self
     }
 
@@ -178,6 +187,7 @@ impl Exporter {
             &self.store,
             &self.http,
             &self.tokens,
+            self.endpoints,
             &claimed,
             self.config.allow_local_channel,
         )

@@ -11,7 +11,7 @@ use tracing::info;
 
 use crate::{ChannelError, ExportOrder, Fulfillment, first_error_message, packages, success_body, transport_error};
 
-pub const AMAZON_NA_ENDPOINT: &str = "https://sellingpartnerapi-na.amazon.com";
+use crate::endpoints::AMAZON_NA_ENDPOINT;
 pub const LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
 
 /// A token is renewed this long before Amazon says it expires.

@@ -4,12 +4,14 @@
 mod amazon;
 mod backmarket;
 mod ebay;
+mod endpoints;
 mod shopify;
 pub mod shopify_webhooks;
 
 pub use amazon::{AmazonClient, AmazonCredentials, AmazonTokens, TokenCache, package_reference};
 pub use backmarket::{BackMarketClient, missing_imeis};
 pub use ebay::{EbayClient, EbayCredentials};
+pub use endpoints::{ChannelEndpoints, EndpointError, amazon_endpoint};
 pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
 
 use std::time::Duration;

@@ -75,11 +75,18 @@ pub struct ShopifyClient {
 
 impl ShopifyClient {
     /// A client for a shop: `base_url` replaces `https://{shop_domain}` (a local fake in tests).
+    /// A store's settings reach a client only through [`crate::ChannelEndpoints`], which checks
+    /// the shop's host.
     pub fn new(http: reqwest::Client, shop_domain: &str, base_url: Option<&str>, access_token: String) -> Self {
-        let base = match base_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("https://{}", shop_domain.trim().trim_end_matches('/')),
-        };
+        match base_url {
+            Some(url) => Self::at(http, url, access_token),
+            None => Self::at(http, &format!("https://{}", shop_domain.trim().trim_end_matches('/')), access_token),
+        }
+    }
+
+    /// A client for the shop at `base` (`https://my-shop.myshopify.com`).
+    pub fn at(http: reqwest::Client, base: &str, access_token: String) -> Self {
+        let base = base.trim_end_matches('/');
         Self { http, endpoint: format!("{base}/admin/api/{SHOPIFY_API_VERSION}/graphql.json"), access_token }
     }
 
