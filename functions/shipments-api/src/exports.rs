@@ -40,6 +40,7 @@ impl ShipmentsApi {
         let (retailer, _) = self.retailer(principal).await?;
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.visible_shipment(principal, id).await?;
+            self.check_manual_export(principal, &current).await?;
             let planned = current.export_now(self.now())?;
             match self.store.update_shipment(&planned, None).await {
                 Ok(()) => {

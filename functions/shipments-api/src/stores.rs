@@ -10,6 +10,10 @@ use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::Principal;
 use shipsync_domain::export::{CarrierMapping, ExportSettings, ExportWhen, ShipConfirmation};
 use shipsync_domain::ids::{StoreId, VendorId};
+use shipsync_domain::limits::{
+    MAX_CREDENTIAL_NAME_CHARS, MAX_CREDENTIAL_VALUE_CHARS, MAX_CREDENTIALS, MAX_DOMAIN_CHARS, MAX_NAME_CHARS,
+    MAX_URL_CHARS, check_length,
+};
 use shipsync_domain::tenant::{
     ChannelConnection, ChannelKind, IngestionSettings, MAX_POLL_MINUTES, Store as ChannelStore, Vendor,
 };
@@ -183,6 +187,7 @@ impl ShipmentsApi {
     ) -> Result<ApiResponse, ApiError> {
         let (_, carriers) = self.retailer(principal).await?;
         let mut errors = ValidationErrors::new();
+        check_store_text(&body, &mut errors);
         if let Some(name) = body.name.filter(|name| !name.trim().is_empty()) {
             store.name = name.trim().to_owned();
         }
@@ -331,5 +336,28 @@ impl ShipmentsApi {
         let views: Vec<ShipmentView> = page.records.iter().map(|s| ShipmentView::new(s, retailer.fees)).collect();
         let metadata = Metadata::for_page(paging, views.len(), page.total_count);
         Ok(json_response(StatusCode::OK, &json!({ "shipments": views, "metadata": metadata })))
+    }
+}
+
+/// Bounds every string a store request can store (see `shipsync_domain::limits`).
+fn check_store_text(body: &StoreBody, errors: &mut ValidationErrors) {
+    if let Some(name) = &body.name {
+        check_length(errors, "name", name.trim(), MAX_NAME_CHARS);
+    }
+    if let Some(domain) = &body.shop_domain {
+        check_length(errors, "shop_domain", domain.trim(), MAX_DOMAIN_CHARS);
+    }
+    if let Some(url) = &body.base_url {
+        check_length(errors, "base_url", url.trim(), MAX_URL_CHARS);
+    }
+    if let Some(credentials) = &body.credentials {
+        if credentials.len() > MAX_CREDENTIALS {
+            errors.push("credentials", format!("must have at most {MAX_CREDENTIALS} entries"));
+        }
+        for (name, value) in credentials {
+            if check_length(errors, "credentials", name, MAX_CREDENTIAL_NAME_CHARS) {
+                check_length(errors, &format!("credentials.{name}"), value, MAX_CREDENTIAL_VALUE_CHARS);
+            }
+        }
     }
 }
