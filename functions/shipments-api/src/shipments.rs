@@ -4,14 +4,12 @@ use http::StatusCode;
 use serde_json::json;
 use shipsync_domain::access::Principal;
 use shipsync_domain::carrier::Carrier;
+use shipsync_domain::export::ShipConfirmation;
 use shipsync_domain::export::{ExportReason, ExportState, IMEI_WAIT, plan_new_export, scheduled};
 use shipsync_domain::ids::{PurchaseOrderId, ShipmentId};
 use shipsync_domain::purchase_order::PurchaseOrder;
-use shipsync_domain::export::ShipConfirmation;
 use shipsync_domain::search::{SearchScope, parse_shipment_query, plan_search};
-use shipsync_domain::shipment::{
-    Shipment, ShipmentContext, ShipmentInput, draft_new_shipment, draft_shipment_update,
-};
+use shipsync_domain::shipment::{Shipment, ShipmentContext, ShipmentInput, draft_new_shipment, draft_shipment_update};
 use shipsync_domain::tenant::ChannelKind;
 use shipsync_domain::tenant::Retailer;
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, query_pairs, store_failure};
@@ -236,7 +234,10 @@ impl ShipmentsApi {
         if store.export.confirmation(store.channel) == ShipConfirmation::Never {
             return Err(ApiError::invalid(
                 "export",
-                format!("is not possible: store {} never sends ship confirmations (ship_confirmation is never)", store.id),
+                format!(
+                    "is not possible: store {} never sends ship confirmations (ship_confirmation is never)",
+                    store.id
+                ),
             ));
         }
         Ok(())

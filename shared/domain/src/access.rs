@@ -159,7 +159,9 @@ mod tests {
     #[test]
     fn only_issued_key_shapes_pass() {
         assert!(has_issued_key_shape("ak_0123456789abcdef0123"));
-        for bad in ["", "ak_", "ak_nobody", "ak_0123456789ABCDEF0123", "ak_0123456789abcdef01234", "bk_0123456789abcdef0123"] {
+        for bad in
+            ["", "ak_", "ak_nobody", "ak_0123456789ABCDEF0123", "ak_0123456789abcdef01234", "bk_0123456789abcdef0123"]
+        {
             assert!(!has_issued_key_shape(bad), "{bad}");
         }
         assert_eq!(key_for_log("ak_0123456789abcdef0123"), "ak_01234…");

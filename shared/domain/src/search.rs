@@ -114,7 +114,10 @@ pub fn parse_shipment_query(params: &[(String, String)], zone: Tz) -> Result<Shi
                     Ok(size) if size >= 1 => {
                         query.paging.per_page = u32::try_from(size.min(u64::from(MAX_PER_PAGE))).unwrap_or(MAX_PER_PAGE)
                     }
-                    _ => errors.push("per_page", format!("must be a whole number from 1 (at most {MAX_PER_PAGE} are returned)")),
+                    _ => errors.push(
+                        "per_page",
+                        format!("must be a whole number from 1 (at most {MAX_PER_PAGE} are returned)"),
+                    ),
                 },
                 "include_shipment_purchase_order" => match value {
                     "1" | "true" => query.include_purchase_order = true,
