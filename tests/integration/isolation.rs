@@ -445,3 +445,40 @@ async fn a_manual_export_to_a_store_that_never_confirms_answers_422() {
     assert_eq!(stored.expect("read").expect("shipment").export.state, ExportState::NotSent);
     assert_eq!(app.run_exports().await, 0, "nothing was queued");
 }
+
+/// Records written before the vendor listing keys held the retailer are re-keyed once by
+/// `shipsync-admin rekey-vendor-listings`; until then they are missing from vendor listings.
+#[tokio::test]
+async fn old_vendor_listing_keys_are_rekeyed_once() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let app = TestApp::new().await;
+    let po = app.purchase_order(&app.vendor, "PO-OLD", "Old Customer", &[1]).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["OLD-1"])).await;
+    let old_style = [
+        (format!("PO#{}", po.id), "PO", format!("VENDOR#{}#POS", app.vendor.id)),
+        (format!("SHIPMENT#{}", shipment["id"]), "SHIPMENT", format!("VENDOR#{}#SHIPMENTS", app.vendor.id)),
+    ];
+    for (pk, sk, listing) in &old_style {
+        app.store
+            .client()
+            .update_item()
+            .table_name(app.store.table_name())
+            .key("pk", AttributeValue::S(pk.clone()))
+            .key("sk", AttributeValue::S((*sk).to_owned()))
+            .update_expression("SET gsi2pk = :old")
+            .expression_attribute_values(":old", AttributeValue::S(listing.clone()))
+            .send()
+            .await
+            .expect("write an old-style key");
+    }
+    let vendor = Some(&app.vendor_user);
+    let counts = || async {
+        let (_, shipments) = app.call_as(vendor, Method::GET, "/shipments.json", None).await;
+        let (_, orders) = app.call_as(vendor, Method::GET, "/purchase_orders.json", None).await;
+        (shipments["metadata"]["total_count"].clone(), orders["metadata"]["total_count"].clone())
+    };
+    assert_eq!(counts().await, (json!(0), json!(0)), "old keys are not listed");
+    assert_eq!(app.store.rekey_vendor_listings().await.expect("rekey"), 2);
+    assert_eq!(counts().await, (json!(1), json!(1)));
+    assert_eq!(app.store.rekey_vendor_listings().await.expect("rekey again"), 0);
+}
