@@ -166,10 +166,9 @@ impl ShipmentsApi {
         let order_id: u64 = id.parse().map_err(|_| not_found())?;
         let (record, _) = self
             .store
-            .order_record_by_id(order_id)
+            .retailer_order_record_by_id(principal.retailer_id, order_id)
             .await
             .map_err(store_failure)?
-            .filter(|(record, _)| record.retailer_id == principal.retailer_id)
             .ok_or_else(not_found)?;
         let processor = order_processor::OrderProcessor::new(self.store.clone()).with_clock(self.clock.clone());
         let applied =
