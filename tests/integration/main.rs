@@ -15,6 +15,8 @@ mod ebay;
 mod export;
 mod harness;
 mod infra;
+mod isolation;
+mod limits;
 mod local_stack;
 mod polling;
 mod purchase_orders;

@@ -9,6 +9,7 @@ mod error;
 mod keys;
 mod orders;
 mod purchase_orders;
+mod rekey;
 pub mod schema;
 mod search;
 mod sequence;

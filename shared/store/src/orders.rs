@@ -215,6 +215,19 @@ impl Store {
         Ok(record.map(|record| (record, ids)))
     }
 
+    /// The order record shipsync id `id` names, if it is this retailer's: another retailer's is
+    /// as absent as a missing one (and its record is not read).
+    pub async fn retailer_order_record_by_id(
+        &self,
+        retailer_id: RetailerId,
+        id: u64,
+    ) -> Result<Option<(OrderRecord, Vec<PurchaseOrderId>)>, StoreError> {
+        let found: Option<OrderRef> = self.get(keys::order_ref(id), keys::ORDER_REF).await?;
+        let Some(found) = found.filter(|found| found.retailer_id == retailer_id) else { return Ok(None) };
+        let (record, ids) = self.order_record(found.retailer_id, found.store_id, &found.channel_order_id).await?;
+        Ok(record.filter(|record| record.retailer_id == retailer_id).map(|record| (record, ids)))
+    }
+
     /// Writes an order record (its purchase order list is kept), if nobody wrote it since
     /// `record.version - 1`; [`StoreError::Conflict`] otherwise.
     pub async fn save_order_record(&self, record: &OrderRecord) -> Result<(), StoreError> {

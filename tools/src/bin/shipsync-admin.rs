@@ -25,7 +25,8 @@ const USAGE: &str =
   create-purchase-order --retailer ID --vendor ID --store ID --number PO-1 --customer NAME
                    --item SKU,QUANTITY,NAME[,COST[,CHANNEL_LINE_ITEM_ID]] (repeat --item per line)
   seal-credentials [--key-id KEY]   (KEY: the stack's credentials key, else SHIPSYNC_CREDENTIALS_KEY_ID)
-                   seals credentials stored in plaintext by a version before encryption at rest";
+                   seals credentials stored in plaintext by a version before encryption at rest
+  rekey-vendor-listings   (once, on a table written before vendor listings held the retailer)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -158,6 +159,10 @@ async fn run() -> Result<String, String> {
             let lines: Vec<String> =
                 po.items.iter().map(|i| format!("  order item {} {} x{}", i.id, i.sku, i.quantity)).collect();
             Ok(format!("purchase order {} created\n{}", po.id, lines.join("\n")))
+        }
+        Some("rekey-vendor-listings") => {
+            let count = store.rekey_vendor_listings().await.map_err(|e| e.to_string())?;
+            Ok(format!("{count} records now listed under their retailer and vendor"))
         }
         Some(other) => Err(format!("unknown command {other:?}")),
         None => Err("a command is required".to_owned()),
