@@ -16,7 +16,9 @@ mod stores;
 mod tenants;
 
 pub use error::StoreError;
-pub use orders::{Attention, EXPIRES_AT, OrderRecord, PollState, PolledStore};
+pub use orders::{
+    Attention, EXPIRES_AT, KeptPayload, MAX_KEPT_BYTES, OrderRecord, PollState, PolledStore, sha256_hex,
+};
 pub use search::SearchPage;
 pub use stores::{ChannelCredentials, ChannelOrder};
 

@@ -124,7 +124,11 @@ async fn run() -> Result<String, String> {
             if carrier_webhooks::Provider::from_path(provider).is_none() {
                 return Err("--provider must be easypost, aftership or shippo".to_owned());
             }
-            store.set_carrier_webhook_secret(provider, args.required("secret")?).await.map_err(|e| e.to_string())?;
+            let secret = args.required("secret")?;
+            if secret.trim().is_empty() {
+                return Err("--secret must not be empty: an empty secret would let anyone sign".to_owned());
+            }
+            store.set_carrier_webhook_secret(provider, secret).await.map_err(|e| e.to_string())?;
             Ok(format!("{provider} webhooks are now checked against this secret"))
         }
         Some("create-purchase-order") => {
