@@ -281,6 +281,29 @@ pub enum ChannelEvent {
     CarrierScanned { scan: crate::tracking::CarrierScan },
 }
 
+impl ChannelEvent {
+    /// Whether shipsync can apply the event at all (see [`check_applicable`]): checked where it
+    /// comes in, so that it is kept and listed rather than queued and retried forever.
+    pub fn check_applicable(&self) -> Result<(), String> {
+        let fits = |field: &str, value: &str| {
+            if value.len() > MAX_ID_BYTES {
+                Err(format!("{field} is {} bytes long; at most {MAX_ID_BYTES} fit in a key", value.len()))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => check_applicable(order),
+            ChannelEvent::FulfillmentChanged { fulfillment } => {
+                fits("channel_fulfillment_id", &fulfillment.channel_fulfillment_id)?;
+                fits("channel_order_id", &fulfillment.channel_order_id)?;
+                fulfillment.lines.iter().try_for_each(|(line, _)| fits("lines.channel_line_item_id", line))
+            }
+            ChannelEvent::CarrierScanned { scan } => fits("tracking_number", &scan.tracking_number),
+        }
+    }
+}
+
 /// The order processor's queue message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelEventMessage {
