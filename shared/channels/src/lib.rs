@@ -10,7 +10,7 @@ pub mod shopify_webhooks;
 pub use amazon::{AmazonClient, AmazonCredentials, AmazonTokens, TokenCache, package_reference};
 pub use backmarket::{BackMarketClient, missing_imeis};
 pub use ebay::{EbayClient, EbayCredentials};
-pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
+pub use shopify::{OrdersPage, SHOPIFY_API_VERSION, ShopifyClient, UnreadableOrder};
 
 use std::time::Duration;
 
