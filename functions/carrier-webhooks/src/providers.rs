@@ -77,7 +77,7 @@ impl Delivery<'_> {
 pub type Refusal = &'static str;
 
 fn within_window(signed_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Refusal> {
-    if (now - signed_at).num_seconds().abs() > SIGNATURE_WINDOW_SECONDS {
+    if (now - signed_at).num_milliseconds().abs() > SIGNATURE_WINDOW_SECONDS * 1000 {
         Err("the signed time is more than 5 minutes from now")
     } else {
         Ok(())
