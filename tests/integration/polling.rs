@@ -109,8 +109,10 @@ async fn orders_changed_since_the_cursor_are_fetched_and_processed() {
 /// Lines `from..to` of polled order `id`, as GraphQL nodes.
 fn line_nodes(id: u64, from: u64, to: u64) -> Vec<Value> {
     (from..to)
-        .map(|n| json!({"id": format!("gid://shopify/LineItem/{id}{n:04}"), "sku": "POLL-1", "name": format!("Line {n}"),
-            "quantity": 1, "currentQuantity": 1, "originalUnitPriceSet": {"shopMoney": {"amount": "1.0"}}}))
+        .map(|n| {
+            json!({"id": format!("gid://shopify/LineItem/{id}{n:04}"), "sku": "POLL-1", "name": format!("Line {n}"),
+            "quantity": 1, "currentQuantity": 1, "originalUnitPriceSet": {"shopMoney": {"amount": "1.0"}}})
+        })
         .collect()
 }
 
@@ -122,8 +124,12 @@ fn lines_page(nodes: Vec<Value>, next: Option<&str>) -> Value {
 async fn an_order_of_more_than_100_lines_is_read_to_its_last_line() {
     let shopify = MockServer::start().await;
     let app = TestApp::with(FeeSettings::default(), ExportSettings::default(), Some(&shopify.uri())).await;
-    app.call(Method::POST, "/products.json", Some(json!({"product": {"sku": "POLL-1", "vendor_id": app.vendor.id.get()}})))
-        .await;
+    app.call(
+        Method::POST,
+        "/products.json",
+        Some(json!({"product": {"sku": "POLL-1", "vendor_id": app.vendor.id.get()}})),
+    )
+    .await;
     let mut long = order(9, "2009", "2026-03-02T11:40:00Z", "POLL-1");
     long["lineItems"] = lines_page(line_nodes(9, 0, 100), Some("lines-100"));
     Mock::given(body_string_contains("ShipsyncOrders"))
@@ -135,8 +141,9 @@ async fn an_order_of_more_than_100_lines_is_read_to_its_last_line() {
         Mock::given(body_string_contains("ShipsyncOrderLines"))
             .and(body_partial_json(json!({"variables": {"id": "gid://shopify/Order/9", "after": after}})))
             .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"data": {"order": {"lineItems": lines_page(line_nodes(9, from, to), next)}}})),
+                ResponseTemplate::new(200).set_body_json(
+                    json!({"data": {"order": {"lineItems": lines_page(line_nodes(9, from, to), next)}}}),
+                ),
             )
             .expect(1)
             .mount(&shopify)
@@ -163,7 +170,8 @@ async fn one_stores_failure_leaves_the_others_polling_and_is_listed_until_it_rec
     let app = TestApp::with(FeeSettings::default(), ExportSettings::default(), Some(&good.uri())).await;
     Mock::given(body_string_contains("ShipsyncOrders"))
         .respond_with(
-            ResponseTemplate::new(200).set_body_json(page(vec![order(1, "3001", "2026-03-02T11:40:00Z", "POLL-1")], None)),
+            ResponseTemplate::new(200)
+                .set_body_json(page(vec![order(1, "3001", "2026-03-02T11:40:00Z", "POLL-1")], None)),
         )
         .mount(&good)
         .await;

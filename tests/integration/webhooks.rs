@@ -234,7 +234,9 @@ async fn signed_payloads_that_cannot_be_applied_answer_200_and_are_kept_and_list
     assert_eq!(kept.len(), cases.len(), "{kept:?}");
     for (index, (_, reason)) in cases.iter().enumerate() {
         assert!(
-            kept.iter().any(|p| p["reason"].as_str().is_some_and(|r| r.contains(reason) && r.contains(&format!("delivery-bad-{index}")))),
+            kept.iter().any(|p| p["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains(reason) && r.contains(&format!("delivery-bad-{index}")))),
             "case {index}: {kept:?}"
         );
     }
@@ -243,7 +245,9 @@ async fn signed_payloads_that_cannot_be_applied_answer_200_and_are_kept_and_list
         let key = format!("unapplicable:{}:{}", app.shop.id, shipsync_store::sha256_hex(payload.as_bytes()));
         let (record, bytes) = app.store.kept_payload(app.retailer.id, &key).await.expect("read").expect("kept");
         assert_eq!((record.size, record.truncated), (payload.len(), truncated));
-        assert!(bytes.len() == payload.len().min(shipsync_store::MAX_KEPT_BYTES) && payload.as_bytes().starts_with(&bytes));
+        assert!(
+            bytes.len() == payload.len().min(shipsync_store::MAX_KEPT_BYTES) && payload.as_bytes().starts_with(&bytes)
+        );
         assert!(kept.iter().any(|p| p["reason"].as_str().is_some_and(|r| r.contains(&record.sha256))));
     }
     let body = many_lines.to_string();
@@ -362,10 +366,14 @@ async fn two_stores_of_one_retailer_both_with_order_1001_each_get_their_purchase
         .expect("request");
     assert_eq!(app.webhooks.handle(request).await.status(), StatusCode::OK);
     app.run_orders().await;
-    let numbers: Vec<String> =
-        purchase_orders(&app).await.iter().filter_map(|po| po["public_reference"].as_str().map(str::to_owned)).collect();
+    let numbers: Vec<String> = purchase_orders(&app)
+        .await
+        .iter()
+        .filter_map(|po| po["public_reference"].as_str().map(str::to_owned))
+        .collect();
     assert_eq!(numbers.len(), 4, "two vendors in each of two stores: {numbers:?}");
-    for (store, vendor) in [(app.shop.id, app.vendor.id), (second.id, app.vendor.id), (second.id, app.other_vendor.id)] {
+    for (store, vendor) in [(app.shop.id, app.vendor.id), (second.id, app.vendor.id), (second.id, app.other_vendor.id)]
+    {
         let number = format!("S{store}-1001-V{vendor}");
         let po = po_by_number(&app, &number).await;
         assert_eq!(po.store_id, store, "{number}");
@@ -641,8 +649,10 @@ async fn an_order_event_that_cannot_be_applied_is_kept_and_listed_not_retried() 
     let lines = |from: u64| -> Value {
         Value::Array(
             (from..from + 1000)
-                .map(|n| json!({"id": n, "sku": "IPOD-342-N", "quantity": 1, "price": "1.00",
-                    "name": format!("{n:>6} {:<93}", "a line name long enough to weigh on the purchase order")}))
+                .map(|n| {
+                    json!({"id": n, "sku": "IPOD-342-N", "quantity": 1, "price": "1.00",
+                    "name": format!("{n:>6} {:<93}", "a line name long enough to weigh on the purchase order")})
+                })
                 .collect(),
         )
     };

@@ -230,7 +230,10 @@ impl OrderPoller {
         let next = PollState { cursor, last_polled_at: Some(now), failing_since: None };
         self.store.save_poll_state(store.id, &next).await.map_err(|e| e.to_string())?;
         if state.failing_since.is_some() {
-            self.store.delete_problem(store.retailer_id, &poll_problem_key(store.id)).await.map_err(|e| e.to_string())?;
+            self.store
+                .delete_problem(store.retailer_id, &poll_problem_key(store.id))
+                .await
+                .map_err(|e| e.to_string())?;
             info!(store_id = %store.id, "polling works again: its problem is cleared");
         }
         info!(store_id = %store.id, queued = polled.queued, kept = polled.kept, cursor = ?next.cursor, "polled");
@@ -249,9 +252,10 @@ impl OrderPoller {
         let body = serde_json::to_string(&message).map_err(|e| e.to_string())?;
         let unapplicable = match message.event.check_applicable() {
             Err(problem) => Some(problem),
-            Ok(()) if body.len() > MAX_EVENT_BYTES => {
-                Some(format!("the order is too large for one queue message ({} bytes; at most {MAX_EVENT_BYTES})", body.len()))
-            }
+            Ok(()) if body.len() > MAX_EVENT_BYTES => Some(format!(
+                "the order is too large for one queue message ({} bytes; at most {MAX_EVENT_BYTES})",
+                body.len()
+            )),
             Ok(()) => None,
         };
         if let Some(problem) = unapplicable {
@@ -270,10 +274,17 @@ impl OrderPoller {
     }
 
     /// Keeps an order that cannot be applied and lists it in order health.
-    async fn keep(&self, store: &ChannelStore, payload: &Value, reason: &str, now: DateTime<Utc>) -> Result<(), String> {
+    async fn keep(
+        &self,
+        store: &ChannelStore,
+        payload: &Value,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), String> {
         let bytes = payload.to_string();
         let key = format!("unapplicable:{}:{}", store.id, sha256_hex(bytes.as_bytes()));
-        let kept = self.store.keep_payload(store.retailer_id, &key, bytes.as_bytes(), now).await.map_err(|e| e.to_string())?;
+        let kept =
+            self.store.keep_payload(store.retailer_id, &key, bytes.as_bytes(), now).await.map_err(|e| e.to_string())?;
         let listed = OrderProblem {
             key: key.clone(),
             kind: ProblemKind::UnapplicablePayload,

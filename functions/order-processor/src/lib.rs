@@ -171,7 +171,10 @@ impl OrderProcessor {
             store_id: store,
             channel_order_id: channel_order_id.to_owned(),
             order_number: String::new(),
-            reason: format!("an order event could not be applied: {problem}. The event ({}) is kept as {key}", kept.describe()),
+            reason: format!(
+                "an order event could not be applied: {problem}. The event ({}) is kept as {key}",
+                kept.describe()
+            ),
             since: now,
         };
         self.store.put_problem(retailer, &listed).await?;
@@ -288,8 +291,7 @@ impl OrderProcessor {
                     }
                     Err(StoreError::AlreadyExists(_)) => {
                         // Another delivery of this order made it meanwhile: start again from what is stored.
-                        let (_, now_listed) =
-                            self.store.order_record(retailer, store, &order.channel_order_id).await?;
+                        let (_, now_listed) = self.store.order_record(retailer, store, &order.channel_order_id).await?;
                         if now_listed.len() != po_ids.len() {
                             return Err(Attempt::Again);
                         }
@@ -366,10 +368,8 @@ impl OrderProcessor {
             self.store.put_problem(retailer, problem).await?;
         }
         // Numbers taken: listed while they are, cleared once the purchase order could be made.
-        let listed_taken = self
-            .store
-            .problems_with_prefix(retailer, &number_taken_prefix(store, &order.channel_order_id))
-            .await?;
+        let listed_taken =
+            self.store.problems_with_prefix(retailer, &number_taken_prefix(store, &order.channel_order_id)).await?;
         for existing in listed_taken.iter().filter(|l| !taken.iter().any(|t| t.key == l.key)) {
             self.store.delete_problem(retailer, &existing.key).await?;
             info!(problem = %existing.key, "problem cleared");

@@ -191,7 +191,10 @@ fn event_message(store: &ChannelStore, topic: &str, delivery: &str, body: &Bytes
     };
     let text = serde_json::to_string(&message).map_err(|error| format!("unserializable event: {error}"))?;
     if text.len() > MAX_EVENT_BYTES {
-        return Err(format!("the order is too large for one queue message ({} bytes; at most {MAX_EVENT_BYTES})", text.len()));
+        return Err(format!(
+            "the order is too large for one queue message ({} bytes; at most {MAX_EVENT_BYTES})",
+            text.len()
+        ));
     }
     Ok(Some(text))
 }

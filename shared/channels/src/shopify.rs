@@ -214,7 +214,9 @@ impl ShopifyClient {
             }
             let after = page_info["endCursor"]
                 .as_str()
-                .ok_or_else(|| ChannelError::retryable(format!("Shopify said order {id} has more lines but gave no cursor")))?
+                .ok_or_else(|| {
+                    ChannelError::retryable(format!("Shopify said order {id} has more lines but gave no cursor"))
+                })?
                 .to_owned();
             let data = self.graphql(ORDER_LINES_QUERY, json!({ "id": id, "after": after })).await?;
             let lines = &data["order"]["lineItems"];
@@ -266,7 +268,8 @@ impl ShopifyClient {
 /// An order from the GraphQL Admin API, as the webhooks' events carry it; or which field is wrong.
 fn order_from_graphql(node: &Value) -> Result<shipsync_domain::orders::IncomingOrder, String> {
     use shipsync_domain::orders::{IncomingLine, IncomingOrder};
-    let text = |value: &Value, field: &str| value.as_str().map(str::to_owned).ok_or_else(|| format!("{field} is required"));
+    let text =
+        |value: &Value, field: &str| value.as_str().map(str::to_owned).ok_or_else(|| format!("{field} is required"));
     let updated_at = chrono::DateTime::parse_from_rfc3339(&text(&node["updatedAt"], "updatedAt")?)
         .map_err(|_| "updatedAt is not a time".to_owned())?
         .with_timezone(&chrono::Utc);

@@ -102,7 +102,11 @@ pub fn check_applicable(order: &IncomingOrder) -> Result<(), String> {
         problems.push("number is empty".into());
     }
     for (index, line) in order.lines.iter().enumerate() {
-        problems.extend(too_long(&format!("lines[{index}].channel_line_item_id"), &line.channel_line_item_id, MAX_ID_BYTES));
+        problems.extend(too_long(
+            &format!("lines[{index}].channel_line_item_id"),
+            &line.channel_line_item_id,
+            MAX_ID_BYTES,
+        ));
         if let Some(sku) = &line.sku {
             problems.extend(too_long(&format!("lines[{index}].sku"), sku, MAX_SKU_BYTES));
         }

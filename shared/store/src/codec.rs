@@ -96,7 +96,8 @@ mod tests {
     fn items_over_dynamodbs_limits_are_refused_before_they_are_sent() {
         let small = item("RETAILER#1".into(), "ORDER#1", &serde_json::json!({"lines": ["a", "b"]})).unwrap();
         assert!(check_fits(&small).is_ok());
-        let big = item("RETAILER#1".into(), "ORDER#1", &serde_json::json!({"note": "x".repeat(MAX_ITEM_BYTES)})).unwrap();
+        let big =
+            item("RETAILER#1".into(), "ORDER#1", &serde_json::json!({"note": "x".repeat(MAX_ITEM_BYTES)})).unwrap();
         assert!(matches!(check_fits(&big), Err(StoreError::TooLarge { .. })));
         let long_key = key("RETAILER#1".into(), &format!("PRODUCT#{}", "s".repeat(MAX_SORT_KEY_BYTES)));
         assert!(matches!(check_fits(&long_key), Err(StoreError::TooLarge { .. })));

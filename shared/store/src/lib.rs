@@ -16,9 +16,7 @@ mod stores;
 mod tenants;
 
 pub use error::StoreError;
-pub use orders::{
-    Attention, EXPIRES_AT, KeptPayload, MAX_KEPT_BYTES, OrderRecord, PollState, PolledStore, sha256_hex,
-};
+pub use orders::{Attention, EXPIRES_AT, KeptPayload, MAX_KEPT_BYTES, OrderRecord, PollState, PolledStore, sha256_hex};
 pub use search::SearchPage;
 pub use stores::{ChannelCredentials, ChannelOrder};
 

@@ -98,7 +98,8 @@ pub struct KeptPayload {
 impl KeptPayload {
     /// How a problem's reason describes it.
     pub fn describe(&self) -> String {
-        let kept = if self.truncated { format!("its first {MAX_KEPT_BYTES} bytes are kept") } else { "it is kept".into() };
+        let kept =
+            if self.truncated { format!("its first {MAX_KEPT_BYTES} bytes are kept") } else { "it is kept".into() };
         format!("{} bytes, SHA-256 {}; {kept}", self.size, self.sha256)
     }
 }
@@ -259,10 +260,8 @@ impl Store {
         let data: AttributeValue = serde_dynamo::to_attribute_value(record)
             .map_err(|error| StoreError::Corrupt { key: record.channel_order_id.clone(), reason: error.to_string() })?;
         // Checked as the whole item would stand (its purchase order list is small beside the order).
-        let mut whole = key(
-            keys::retailer(record.retailer_id),
-            &keys::channel_order(record.store_id, &record.channel_order_id),
-        );
+        let mut whole =
+            key(keys::retailer(record.retailer_id), &keys::channel_order(record.store_id, &record.channel_order_id));
         whole.insert(crate::codec::DATA.into(), data.clone());
         crate::codec::check_fits(&whole)?;
         let condition = if record.version == 1 { "attribute_not_exists(#version)" } else { "#version = :read" };
