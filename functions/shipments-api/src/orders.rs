@@ -10,7 +10,7 @@ use shipsync_domain::export::ExportState;
 use shipsync_domain::ids::VendorId;
 use shipsync_domain::limits::{MAX_NAME_CHARS, MAX_SKU_CHARS, check_key_part, check_length};
 use shipsync_domain::money::{format_cost, parse_cost_text};
-use shipsync_domain::orders::{ProblemKind, Product};
+use shipsync_domain::orders::Product;
 use shipsync_domain::time::format_api_time;
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, store_failure};
 use shipsync_store::Attention;
@@ -123,11 +123,7 @@ impl ShipmentsApi {
             .iter()
             .map(|entry| match entry {
                 Attention::Problem(problem) => json!({
-                    "kind": match problem.kind {
-                        ProblemKind::UnknownSku => "unknown_sku",
-                        ProblemKind::ChannelFulfillmentIgnored => "channel_fulfillment_ignored",
-                        ProblemKind::UnreadableEvent => "dead_lettered_event",
-                    },
+                    "kind": problem.kind.name(),
                     "order_id": problem.order_id,
                     "order_number": problem.order_number,
                     "channel_order_id": problem.channel_order_id,

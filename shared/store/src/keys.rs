@@ -47,6 +47,10 @@ pub fn product(sku: &str) -> String {
 pub fn problem(key: &str) -> String {
     format!("PROBLEM#{key}")
 }
+/// A payload kept beside the problem of this key.
+pub fn kept_payload(problem_key: &str) -> String {
+    format!("PAYLOAD#{problem_key}")
+}
 pub fn order_ref(id: u64) -> String {
     format!("ORDERREF#{id}")
 }

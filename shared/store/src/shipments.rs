@@ -309,6 +309,9 @@ impl Store {
         steps: Vec<TransactWriteItem>,
         on_condition: impl Fn(usize) -> StoreError,
     ) -> Result<(), StoreError> {
+        for put in steps.iter().filter_map(|step| step.put()) {
+            crate::codec::check_fits(put.item())?;
+        }
         self.count_call();
         let result = self.client.transact_write_items().set_transact_items(Some(steps)).send().await;
         let Err(error) = result else { return Ok(()) };
