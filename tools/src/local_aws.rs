@@ -39,12 +39,18 @@ fn failed<E: std::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> SetupErro
 
 /// The SDK configuration for an emulator endpoint, with static local credentials.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_config_with_key(endpoint, "local", "local").await
+}
+
+/// The SDK configuration for an emulator endpoint that enforces IAM, signing with an IAM
+/// user's access key.
+pub async fn sdk_config_with_key(endpoint: &str, access_key_id: &str, secret: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local",
-            "local",
+            access_key_id,
+            secret,
             None,
             None,
             "shipsync-local",
@@ -56,7 +62,16 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 impl LocalAws {
     /// Creates (or finds) every resource; names are prefixed with `name` so deployments can share an emulator.
     pub async fn provision(endpoint: &str, name: &str, visibility_timeout_seconds: i32) -> Result<Self, SetupError> {
-        let config = sdk_config(endpoint).await;
+        Self::provision_with(&sdk_config(endpoint).await, name, visibility_timeout_seconds).await
+    }
+
+    /// `provision` with these SDK settings (an emulator that enforces IAM needs an admin's key).
+    pub async fn provision_with(
+        config: &aws_config::SdkConfig,
+        name: &str,
+        visibility_timeout_seconds: i32,
+    ) -> Result<Self, SetupError> {
+        let config = config.clone();
         let store = Store::new(aws_sdk_dynamodb::Client::new(&config), name);
         create_table(store.client(), name).await.map_err(failed("the table"))?;
         let sqs = aws_sdk_sqs::Client::new(&config);
@@ -99,6 +114,17 @@ impl LocalAws {
             order_dead_letter_url,
             visibility_timeout_seconds,
         })
+    }
+
+    /// The same deployment reached with other SDK settings (another IAM user's credentials):
+    /// every client is rebuilt from `config`, the names stay.
+    pub fn with_sdk_config(&self, config: &aws_config::SdkConfig) -> Self {
+        Self {
+            store: Store::new(aws_sdk_dynamodb::Client::new(config), self.store.table_name()),
+            sqs: aws_sdk_sqs::Client::new(config),
+            scheduler: aws_sdk_scheduler::Client::new(config),
+            ..self.clone()
+        }
     }
 
     pub fn export_planner(&self) -> ExportPlanner {
