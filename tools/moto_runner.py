@@ -6,9 +6,9 @@ test run or local stack that dies never leaves a server behind.
 With `INITIAL_NO_AUTH_ACTION_COUNT=0` in its environment, moto enforces IAM from the first
 request: every call must be signed by an IAM user's access key and allowed by its policies. Nobody
 could then create the first user over HTTP, so the runner creates an administrator in-process
-and prints `MOTO_ADMIN=<access key id>:<secret>` before the port. It also authorises DynamoDB
-transactions and resources as AWS does (`authorise_transactions_per_item`,
-`check_dynamodb_resources`): the IAM tests rely on both.
+and prints `MOTO_ADMIN=<access key id>:<secret>` before the port. It also corrects where moto
+5.2.1 checks otherwise than AWS (`authorise_transactions_per_item`, `check_dynamodb_resources`,
+`sign_bodiless_requests_without_a_body`): the IAM tests rely on all three.
 """
 import json
 import logging
@@ -88,6 +88,23 @@ def check_dynamodb_resources() -> None:
     DynamoHandler._determine_resource = determine_resource
 
 
+def sign_bodiless_requests_without_a_body() -> None:
+    """moto 5.2.1 recomputes a GET's or DELETE's signature with its query parameters as the body, so every signed GET or DELETE with a query string (Scheduler's
+    ListSchedules, GetSchedule, DeleteSchedule) fails with SignatureDoesNotMatch. Such a request
+    was signed over an empty body: check it so."""
+    from moto.iam.access_control import IAMRequestBase
+
+    create = IAMRequestBase._create_aws_request
+
+    def create_with_the_body_as_sent(self):
+        # A form POST (IAM, SQS's query protocol) arrives parsed, its body in `_data`: keep it.
+        if not self._body and self._method in ("GET", "HEAD", "DELETE"):
+            self._data = b""
+        return create(self)
+
+    IAMRequestBase._create_aws_request = create_with_the_body_as_sent
+
+
 def main() -> None:
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     parent = os.getppid()
@@ -98,6 +115,7 @@ def main() -> None:
     if os.environ.get("INITIAL_NO_AUTH_ACTION_COUNT") == "0":
         authorise_transactions_per_item()
         check_dynamodb_resources()
+        sign_bodiless_requests_without_a_body()
         print(f"MOTO_ADMIN={create_admin()}", flush=True)
     print(f"MOTO_PORT={server.get_host_and_port()[1]}", flush=True)
     while os.getppid() == parent:

@@ -13,6 +13,7 @@ mod create;
 mod ebay;
 mod export;
 mod harness;
+mod iam;
 mod infra;
 mod local_stack;
 mod polling;
