@@ -204,7 +204,8 @@ async fn catalog(app: &TestApp, with_wrap: bool) -> FlowResult {
 }
 
 async fn purchase_order_count(app: &TestApp) -> Result<usize, String> {
-    let list = expect("list purchase orders", app.call(Method::GET, "/purchase_orders.json", None).await, StatusCode::OK)?;
+    let list =
+        expect("list purchase orders", app.call(Method::GET, "/purchase_orders.json", None).await, StatusCode::OK)?;
     Ok(list["purchase_orders"].as_array().map_or(0, Vec::len))
 }
 
@@ -229,8 +230,11 @@ async fn fake_shopify() -> MockServer {
 }
 
 async fn export_state(app: &TestApp, id: &Value) -> Result<Value, String> {
-    let shipment =
-        expect("read the shipment", app.call(Method::GET, &format!("/shipments/{id}.json"), None).await, StatusCode::OK)?;
+    let shipment = expect(
+        "read the shipment",
+        app.call(Method::GET, &format!("/shipments/{id}.json"), None).await,
+        StatusCode::OK,
+    )?;
     Ok(shipment["shipment"]["export_state"].clone())
 }
 
@@ -390,7 +394,8 @@ async fn order_processor(without: Without) -> FlowResult {
     let delivered = deliver_webhook(app, "fulfillments/create", &fulfillment, "iam-proc-3").await;
     expect("deliver a fulfillment", delivered, StatusCode::OK)?;
     app.run_orders().await;
-    let left = queue_depth(app, &app.aws.order_queue_url).await + queue_depth(app, &app.aws.order_dead_letter_url).await;
+    let left =
+        queue_depth(app, &app.aws.order_queue_url).await + queue_depth(app, &app.aws.order_dead_letter_url).await;
     ensure(left == 0, || format!("{left} order events not applied"))?;
     scan_releases_an_export(&iam, "IAM-5", false).await
 }
@@ -419,7 +424,8 @@ async fn scan_releases_an_export(iam: &IamApp, number: &str, repeat: bool) -> Fl
     })
     .to_string();
     let provider = carrier_webhooks::Provider::EasyPost;
-    let signature = carrier_webhooks::providers::sign(provider, scan.as_bytes(), SECRET, chrono::Utc::now().timestamp());
+    let signature =
+        carrier_webhooks::providers::sign(provider, scan.as_bytes(), SECRET, chrono::Utc::now().timestamp());
     for _ in 0..if repeat { 2 } else { 1 } {
         let request = http::Request::builder()
             .method(Method::POST)
@@ -469,4 +475,65 @@ async fn carrier_webhooks(without: Without) -> FlowResult {
     let shopify = fake_shopify().await;
     let iam = IamApp::new(waiting_for_movement(), Some(&shopify.uri()), without).await;
     scan_releases_an_export(&iam, "IAM-4", true).await
+}
+
+/// The runner's corrections to moto, which the flows above rely on: a transaction is authorised
+/// by the actions of its items, a query of an index by the index's ARN, and a signed GET with a
+/// query string is accepted.
+#[tokio::test]
+async fn the_enforcing_moto_checks_what_aws_checks() {
+    use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+
+    let iam = IamApp::new(ExportSettings::default(), None, None).await;
+    let table = iam.app.store.table_name().to_owned();
+    let table_arn = format!("arn:aws:dynamodb:us-east-1:123456789012:table/{table}");
+    let key = |pk: &str| {
+        [("pk".to_owned(), AttributeValue::S(pk.to_owned())), ("sk".to_owned(), AttributeValue::S("x".to_owned()))]
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let put_only = deployment::client_for_policy(
+        &format!("put-only-{table}"),
+        &json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:Query"], "Resource": table_arn}
+        ]}),
+    )
+    .await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&put_only);
+    let put = |pk: &str| {
+        TransactWriteItem::builder()
+            .put(Put::builder().table_name(&table).set_item(Some(key(pk))).build().expect("put"))
+            .build()
+    };
+    let update = TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(&table)
+                .set_key(Some(key("b")))
+                .update_expression("SET n = :n")
+                .expression_attribute_values(":n", AttributeValue::N("1".into()))
+                .build()
+                .expect("update"),
+        )
+        .build();
+    let transaction = dynamodb.transact_write_items().transact_items(put("a")).transact_items(put("c"));
+    assert!(transaction.send().await.is_ok(), "PutItem is all a transaction of puts needs");
+    let transaction = dynamodb.transact_write_items().transact_items(put("a")).transact_items(update);
+    assert!(transaction.send().await.is_err(), "a transaction with an update needs UpdateItem too");
+
+    let index = &shipsync_store::schema::INDEXES[0];
+    let query = |on_index: bool| {
+        dynamodb
+            .query()
+            .table_name(&table)
+            .set_index_name(on_index.then(|| index.name.to_owned()))
+            .key_condition_expression(format!("{} = :k", if on_index { index.partition_key } else { "pk" }))
+            .expression_attribute_values(":k", AttributeValue::S("a".into()))
+            .send()
+    };
+    assert!(query(false).await.is_ok(), "the table's ARN allows a query of the table");
+    assert!(query(true).await.is_err(), "a query of an index needs the index's ARN");
+
+    let listed = iam.app.aws.scheduler.list_schedules().group_name(&iam.app.aws.planner.schedule_group).send().await;
+    assert!(listed.is_ok(), "a signed GET with a query string: {listed:?}");
 }

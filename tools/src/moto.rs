@@ -76,7 +76,8 @@ impl MotoServer {
         std::thread::spawn(move || {
             let mut admin = None;
             let port = BufReader::new(stdout).lines().map_while(Result::ok).find_map(|line| {
-                if let Some((id, secret)) = line.strip_prefix("MOTO_ADMIN=").and_then(|key| key.trim().split_once(':')) {
+                if let Some((id, secret)) = line.strip_prefix("MOTO_ADMIN=").and_then(|key| key.trim().split_once(':'))
+                {
                     admin = Some(AccessKey { id: id.to_owned(), secret: secret.to_owned() });
                 }
                 line.strip_prefix("MOTO_PORT=").and_then(|p| p.trim().parse::<u16>().ok())

@@ -91,6 +91,13 @@ async fn create_user(iam: &aws_sdk_iam::Client, name: &str, document: &str) -> A
     AccessKey { id: key.access_key_id().to_owned(), secret: key.secret_access_key().to_owned() }
 }
 
+/// SDK settings signed as a new user that holds exactly `policy`.
+pub async fn client_for_policy(user: &str, policy: &serde_json::Value) -> aws_config::SdkConfig {
+    let iam = aws_sdk_iam::Client::new(&admin_config().await);
+    let key = create_user(&iam, user, &policy.to_string()).await;
+    sdk_config_with_key(&enforcing_moto().endpoint, &key.id, &key.secret).await
+}
+
 impl IamApp {
     /// A fresh table, queues and tenant (by the admin) whose Shopify store has these settings
     /// and address, and every template function as its own IAM user (less `without`).
@@ -148,12 +155,17 @@ impl IamApp {
             .with_clock(Arc::clone(&now))
             .with_planner(processor.export_planner());
         let webhooks = self.aws_of("shopify-webhooks");
-        let webhooks = ShopifyWebhooks::new(webhooks.store.clone(), webhooks.sqs.clone(), webhooks.order_queue_url.clone())
-            .with_clock(Arc::clone(&now));
+        let webhooks =
+            ShopifyWebhooks::new(webhooks.store.clone(), webhooks.sqs.clone(), webhooks.order_queue_url.clone())
+                .with_clock(Arc::clone(&now));
         let poller = self.aws_of("order-poller");
-        let poller =
-            OrderPoller::new(poller.store.clone(), poller.sqs.clone(), reqwest::Client::new(), poller.order_queue_url.clone())
-                .with_clock(now);
+        let poller = OrderPoller::new(
+            poller.store.clone(),
+            poller.sqs.clone(),
+            reqwest::Client::new(),
+            poller.order_queue_url.clone(),
+        )
+        .with_clock(now);
         let runner = Runner::new(self.app.aws.clone(), exporter, processor);
         let app = &mut self.app;
         (app.api, app.planner, app.webhooks, app.poller, app.runner) = (api, planner, webhooks, poller, runner);

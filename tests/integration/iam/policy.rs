@@ -116,29 +116,29 @@ impl FunctionPolicy {
     /// The policy document for moto: template references resolved to this deployment's names
     /// where moto checks resources, `*` elsewhere, conditions dropped (see the module's notes).
     pub fn moto_document(&self, names: &Names) -> String {
-        let statements: Vec<Json> = self
-            .statements
-            .iter()
-            .map(|statement| {
-                let checked = statement.actions.iter().all(|action| {
-                    RESOURCE_CHECKED_SERVICES.contains(&action.split(':').next().unwrap_or_default())
-                });
-                let resources: Vec<String> = if checked {
-                    statement
-                        .resources
-                        .iter()
-                        .map(|resource| {
-                            names.resolve(resource).unwrap_or_else(|| {
-                                panic!("{}: cannot resolve the resource {resource:?} for moto", self.logical_id)
+        let statements: Vec<Json> =
+            self.statements
+                .iter()
+                .map(|statement| {
+                    let checked = statement.actions.iter().all(|action| {
+                        RESOURCE_CHECKED_SERVICES.contains(&action.split(':').next().unwrap_or_default())
+                    });
+                    let resources: Vec<String> = if checked {
+                        statement
+                            .resources
+                            .iter()
+                            .map(|resource| {
+                                names.resolve(resource).unwrap_or_else(|| {
+                                    panic!("{}: cannot resolve the resource {resource:?} for moto", self.logical_id)
+                                })
                             })
-                        })
-                        .collect()
-                } else {
-                    vec!["*".to_owned()]
-                };
-                json!({"Effect": statement.effect, "Action": statement.actions, "Resource": resources})
-            })
-            .collect();
+                            .collect()
+                    } else {
+                        vec!["*".to_owned()]
+                    };
+                    json!({"Effect": statement.effect, "Action": statement.actions, "Resource": resources})
+                })
+                .collect();
         json!({"Version": "2012-10-17", "Statement": statements}).to_string()
     }
 }
