@@ -375,6 +375,57 @@ async fn a_crash_after_shopifys_success_then_a_retry_gives_one_fulfillment() {
 }
 
 #[tokio::test]
+async fn after_a_lost_attempt_carrier_items_and_tracking_stay_locked_until_the_retry() {
+    let shopify = FakeShopify::start().await;
+    shopify.accepts_fulfillments().await;
+    let app = app_with(ExportSettings { export_shipments: false, ..ExportSettings::default() }, &shopify).await;
+    let po = app.purchase_order(&app.vendor, "1016", "Lost", &[2]).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1Z016"])).await;
+    // A first attempt claimed it and reached Shopify, but its answer was lost (a timeout): the
+    // exporter recorded a retry, and Shopify has a fulfillment with the shipment as it was.
+    let id = ShipmentId::new(shipment["id"].as_u64().expect("id")).expect("id");
+    let stored = app.store.shipment(id).await.expect("read").expect("shipment");
+    let claimed = stored.claim_export(app.now());
+    app.store.update_shipment(&claimed, None).await.expect("claim");
+    app.store.update_shipment(&claimed.export_retry(app.now(), "timed out".into()), None).await.expect("retry");
+    shopify
+        .order(
+            &po,
+            &[1],
+            json!([{
+                "id": "gid://shopify/Fulfillment/616",
+                "status": "SUCCESS",
+                "trackingInfo": [{"number": "1Z016"}],
+                "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"id": "gid://shopify/LineItem/0"}}]}
+            }]),
+        )
+        .await;
+    let why = "is readonly: an export to its channel has started, and the channel may have it already";
+    let tracking_id = &shipment["shipment_trackings_attributes"][0]["id"];
+    let item_id = &shipment["shipment_items_attributes"][0]["id"];
+    for (body, field) in [
+        (
+            json!({"shipment_trackings_attributes": [{"id": tracking_id, "tracking": "1Z999"}]}),
+            "shipment_trackings_attributes",
+        ),
+        (json!({"shipment_items_attributes": [{"id": item_id, "quantity": 2}]}), "shipment_items_attributes"),
+        (json!({"shipper_id": 2}), "shipper_id"),
+    ] {
+        let (status, json) =
+            app.call(Method::PUT, &format!("/shipments/{id}.json"), Some(json!({ "shipment": body }))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+        assert_eq!(json["errors"], json!([format!("{field} {why}")]));
+    }
+    // The retry finds in Shopify exactly what the lost attempt sent, and adopts it.
+    app.call(Method::POST, &format!("/shipments/{id}/export.json"), None).await;
+    app.run_exports().await;
+    assert!(shopify.fulfillments_created().await.is_empty(), "no second fulfillment");
+    let state = shipment_state(&app, &shipment).await;
+    assert_eq!(state["export_state"], "exported");
+    assert_eq!(state["exported_channel_ids"], json!(["gid://shopify/Fulfillment/616"]));
+}
+
+#[tokio::test]
 async fn rate_limits_are_retried_after_the_wait_shopify_asks_for() {
     let shopify = FakeShopify::start().await;
     let app = app_with(ExportSettings::default(), &shopify).await;

@@ -14,6 +14,7 @@ use order_processor::OrderProcessor;
 use rust_decimal::Decimal;
 use serde_json::Value;
 use shipments_api::ShipmentsApi;
+use shipsync_channels::ChannelEndpoints;
 use shipsync_domain::export::ExportSettings;
 use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOrder};
 use shipsync_domain::tenant::ChannelConnection;
@@ -133,22 +134,30 @@ impl TestApp {
         let now: shipments_api::Clock =
             Arc::new(move || *reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let planner = aws.export_planner();
-        let api = ShipmentsApi::new(store.clone(), planner.clone()).with_clock(Arc::clone(&now));
+        // As deployed: the API can seal credentials but not open them, and refuses a base_url.
+        let api = ShipmentsApi::new(aws.encrypt_only_store(), planner.clone()).with_clock(Arc::clone(&now));
+        // The tests' deployment sends a store's channel calls to its base_url (a wiremock).
+        let endpoints = ChannelEndpoints::honouring_store_overrides();
         let config = ExporterConfig {
             queue_url: aws.planner.queue_url.clone(),
             max_receives: MAX_RECEIVES,
             allow_local_channel: false,
         };
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
-        let exporter = Exporter::new(store.clone(), aws.sqs.clone(), http, config).with_clock(Arc::clone(&now));
+        let exporter = Exporter::new(store.clone(), aws.sqs.clone(), http, config)
+            .with_clock(Arc::clone(&now))
+            .with_endpoints(endpoints);
         let processor =
             OrderProcessor::new(store.clone()).with_clock(Arc::clone(&now)).with_planner(aws.export_planner());
         let webhooks = ShopifyWebhooks::new(store.clone(), aws.sqs.clone(), aws.order_queue_url.clone())
             .with_clock(Arc::clone(&now));
         let poller =
             OrderPoller::new(store.clone(), aws.sqs.clone(), reqwest::Client::new(), aws.order_queue_url.clone())
-                .with_clock(now);
-        let runner = Runner::new(aws.clone(), exporter, processor);
+                .with_clock(Arc::clone(&now))
+                .with_endpoints(endpoints);
+        let sweeper =
+            sweeper::Sweeper::new(store.clone(), aws.sqs.clone(), aws.planner.queue_url.clone()).with_clock(now);
+        let runner = Runner::new(aws.clone(), exporter, processor).with_sweeper(sweeper);
         Self {
             store,
             aws,

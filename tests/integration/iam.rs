@@ -48,17 +48,19 @@ const FLOWS: &[Row] = &[
             "dynamodb:DeleteItem",
             "sqs:SendMessage",
             "scheduler:CreateSchedule",
+            "scheduler:DeleteSchedule",
+            "kms:Encrypt",
         ],
     },
     Row {
         function: "exporter",
         flow: |w| Box::pin(exporter(w)),
-        needs: &["dynamodb:GetItem", "dynamodb:PutItem", "sqs:ChangeMessageVisibility"],
+        needs: &["dynamodb:GetItem", "dynamodb:PutItem", "sqs:ChangeMessageVisibility", "kms:Decrypt"],
     },
     Row {
         function: "shopify-webhooks",
         flow: |w| Box::pin(shopify_webhooks(w)),
-        needs: &["dynamodb:GetItem", "dynamodb:PutItem", "sqs:SendMessage"],
+        needs: &["dynamodb:GetItem", "dynamodb:PutItem", "sqs:SendMessage", "kms:Decrypt"],
     },
     Row {
         function: "order-processor",
@@ -76,13 +78,14 @@ const FLOWS: &[Row] = &[
     Row {
         function: "order-poller",
         flow: |w| Box::pin(order_poller(w)),
-        needs: &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "sqs:SendMessage"],
+        needs: &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "sqs:SendMessage", "kms:Decrypt"],
     },
     Row {
         function: "carrier-webhooks",
         flow: |w| Box::pin(carrier_webhooks(w)),
         needs: &["dynamodb:GetItem", "dynamodb:PutItem", "sqs:SendMessage"],
     },
+    Row { function: "sweeper", flow: |w| Box::pin(sweeper(w)), needs: &["dynamodb:Query", "sqs:SendMessage"] },
 ];
 
 #[test]
@@ -92,6 +95,24 @@ fn every_function_of_the_template_has_an_iam_flow() {
     in_template.sort();
     with_flow.sort();
     assert_eq!(in_template, with_flow, "every function in infra/template.yaml needs a row in iam::FLOWS");
+}
+
+#[test]
+fn every_action_the_template_grants_is_one_a_flow_needs() {
+    for policy in policy::function_policies() {
+        let row = FLOWS.iter().find(|row| row.function == policy.package).expect("a row (see the test above)");
+        let mut granted: Vec<&str> = policy.actions().into_iter().filter(|action| *action != "iam:PassRole").collect();
+        granted.sort_unstable();
+        granted.dedup();
+        let mut needs = row.needs.to_vec();
+        needs.sort_unstable();
+        assert_eq!(
+            granted, needs,
+            "{}: list in `needs` every action the template grants it (and no other), so that the negative \
+             test shows each one is used",
+            policy.package
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -303,7 +324,18 @@ async fn shipments_api(without: Without) -> FlowResult {
     let health = expect("order health", app.call(Method::GET, "/order_health.json", None).await, StatusCode::OK)?;
     ensure(health["metadata"]["total_count"] == 0, || format!("the problem was not cleared: {health}"))?;
 
-    // The plan reached AWS: one schedule (the creation), one queued request (the manual export).
+    // Creates racing for the last unit: the losers planned, then withdraw their schedules.
+    let po = app.purchase_order(&app.vendor, "IAM-RACE", "Ada Lovelace", &[1]).await;
+    let race_uri = format!("/purchase_orders/{}/shipments.json", po.id);
+    let attempt = |n: u32| {
+        app.call(Method::POST, &race_uri, Some(shipment_body(&[(po.items[0].id.get(), 1)], &[&format!("R{n}")])))
+    };
+    let (first, second, third) = tokio::join!(attempt(1), attempt(2), attempt(3));
+    let won = [&first, &second, &third].iter().filter(|(status, _)| *status == StatusCode::CREATED).count();
+    ensure(won == 1, || format!("{won} creates won the last unit: {first:?} {second:?} {third:?}"))?;
+
+    // The plan reached AWS: two schedules (the creation and the race's winner), one queued
+    // request (the manual export).
     let schedules = app
         .aws
         .scheduler
@@ -312,7 +344,7 @@ async fn shipments_api(without: Without) -> FlowResult {
         .send()
         .await
         .expect("list schedules, as the admin");
-    ensure(schedules.schedules().len() == 1, || format!("schedules: {:?}", schedules.schedules()))?;
+    ensure(schedules.schedules().len() == 2, || format!("schedules: {:?}", schedules.schedules()))?;
     let queued = queue_depth(app, &app.aws.planner.queue_url).await;
     ensure(queued == 1, || format!("{queued} export requests queued, wanted 1"))
 }
@@ -475,6 +507,40 @@ async fn carrier_webhooks(without: Without) -> FlowResult {
     let shopify = fake_shopify().await;
     let iam = IamApp::new(waiting_for_movement(), Some(&shopify.uri()), without).await;
     scan_releases_an_export(&iam, "IAM-4", true).await
+}
+
+/// The sweeper: a shipment still `scheduled` after its delivery was lost is found through the
+/// export-due index once overdue, re-queued, and exported.
+async fn sweeper(without: Without) -> FlowResult {
+    let shopify = fake_shopify().await;
+    let settings = ExportSettings { shipment_export_delay_minutes: 10, ..ExportSettings::default() };
+    let iam = IamApp::new(settings, Some(&shopify.uri()), without).await;
+    let app = &iam.app;
+    let po = app.purchase_order(&app.vendor, "IAM-6", "Edsger Dijkstra", &[1]).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZIAM0006"])).await;
+    ensure(shipment["export_state"] == "scheduled", || format!("{shipment}"))?;
+    // Its schedule is lost (deleted by the admin): only the sweeper can move it on.
+    let group = &app.aws.planner.schedule_group;
+    let listed = app.aws.scheduler.list_schedules().group_name(group).send().await.expect("schedules, as the admin");
+    for schedule in listed.schedules() {
+        let deleted = app
+            .aws
+            .scheduler
+            .delete_schedule()
+            .group_name(group)
+            .set_name(schedule.name().map(str::to_owned))
+            .send()
+            .await;
+        deleted.expect("delete a schedule, as the admin");
+    }
+    app.advance(chrono::Duration::minutes(26));
+    let requeued = app.runner.sweep().await.map_err(|error| format!("sweep: {error}"))?;
+    ensure(requeued == 1, || format!("{requeued} overdue shipments re-queued, wanted 1"))?;
+    let queued = queue_depth(app, &app.aws.planner.queue_url).await;
+    ensure(queued == 1, || format!("{queued} export requests queued, wanted 1"))?;
+    app.run_exports().await;
+    let state = export_state(app, &shipment["id"]).await?;
+    ensure(state == "exported", || format!("the re-queued shipment was not exported: {state}"))
 }
 
 /// The runner's corrections to moto, which the flows above rely on: a transaction is authorised

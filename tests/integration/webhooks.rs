@@ -411,3 +411,103 @@ async fn shipsyncs_own_fulfillment_coming_back_creates_nothing() {
     let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
     assert_eq!(health["metadata"]["total_count"], 0, "{health}");
 }
+
+/// A `fulfillments/create` payload for the fixture order: its id, lines and tracking numbers.
+fn channel_fulfillment(id: u64, lines: &[(u64, u32)], numbers: &[&str]) -> Value {
+    let mut payload = fixture("fulfillments_create");
+    payload["id"] = json!(id);
+    payload["tracking_numbers"] = json!(numbers);
+    payload["line_items"] =
+        json!(lines.iter().map(|(line, quantity)| json!({"id": line, "quantity": quantity})).collect::<Vec<_>>());
+    payload
+}
+
+const IPOD_P: u64 = 141249953214522974;
+
+#[tokio::test]
+async fn one_location_of_an_export_still_being_recorded_is_shipsyncs_own() {
+    let app = TestApp::new().await;
+    catalog(&app, true).await;
+    deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-loc").await;
+    app.run_orders().await;
+    let po = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    // One unit of each iPod, the two at two locations; two P were ordered, so one is left.
+    let body = shipment_body(&[(po.items[0].id.get(), 1), (po.items[1].id.get(), 1)], &["1Z827WK74630"]);
+    let shipment = app.create_shipment(&po, body).await;
+    // The exporter claimed it and Shopify made the first location's fulfillment; its webhook
+    // arrives before the exporter recorded the ids.
+    let id = shipsync_domain::ids::ShipmentId::new(shipment["id"].as_u64().expect("id")).expect("id");
+    let stored = app.store.shipment(id).await.expect("read").expect("shipment");
+    app.store.update_shipment(&stored.claim_export(app.now()), None).await.expect("claim");
+    let second_location = channel_fulfillment(700001, &[(IPOD_P, 1)], &["1z827wk74630"]);
+    deliver_signed(&app, "fulfillments/create", &second_location, "delivery-loc-f").await;
+    app.run_orders().await;
+    let (_, list) = app.call(Method::GET, "/shipments.json", None).await;
+    assert_eq!(list["metadata"]["total_count"], 1, "no second shipment: {list}");
+    assert_eq!(list["shipments"][0]["export_state"], "exporting", "the export's own record is left to it");
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    assert_eq!(health["metadata"]["total_count"], 0, "{health}");
+}
+
+fn incoming(id: &str, numbers: &[&str]) -> shipsync_domain::orders::IncomingFulfillment {
+    shipsync_domain::orders::IncomingFulfillment {
+        channel_fulfillment_id: format!("gid://shopify/Fulfillment/{id}"),
+        channel_order_id: "gid://shopify/Order/820982911946154508".into(),
+        lines: vec![(format!("gid://shopify/LineItem/{IPOD_P}"), 1)],
+        tracking_numbers: numbers.iter().map(|n| (*n).to_owned()).collect(),
+        tracking_company: Some("UPS".into()),
+        cancelled: false,
+    }
+}
+
+async fn shipment_count(app: &TestApp) -> u64 {
+    let (_, list) = app.call(Method::GET, "/shipments.json", None).await;
+    list["metadata"]["total_count"].as_u64().expect("count")
+}
+
+#[tokio::test]
+async fn a_create_and_an_update_racing_make_one_shipment() {
+    let app = TestApp::new().await;
+    catalog(&app, true).await;
+    deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-race").await;
+    app.run_orders().await;
+    let processor = order_processor::OrderProcessor::new(app.store.clone());
+    // Two P were ordered and each fulfillment holds one: nothing but the fulfillment's id says
+    // that a second apply is the same fulfillment.
+    let (create, update) = (incoming("800001", &["RACE1"]), incoming("800001", &["RACE1"]));
+    let (first, second) = tokio::join!(
+        processor.reverse_sync(app.retailer.id, app.shop.id, &create),
+        processor.reverse_sync(app.retailer.id, app.shop.id, &update),
+    );
+    first.expect("first apply");
+    second.expect("second apply");
+    assert_eq!(shipment_count(&app).await, 1, "exactly one shipment");
+}
+
+#[tokio::test]
+async fn a_fulfillment_applied_before_is_not_applied_again_whatever_the_index_shows() {
+    let app = TestApp::new().await;
+    catalog(&app, true).await;
+    deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-once").await;
+    app.run_orders().await;
+    let processor = order_processor::OrderProcessor::new(app.store.clone());
+    let fulfillment = incoming("800002", &["ONCE1"]);
+    processor.reverse_sync(app.retailer.id, app.shop.id, &fulfillment).await.expect("apply");
+    let (_, list) = app.call(Method::GET, "/shipments.json", None).await;
+    let id = list["shipments"][0]["id"].as_u64().expect("id");
+    // What a second apply sees while the index does not show the first one's shipment yet
+    // (DynamoDB's indexes are eventually consistent): the shipment is out of sight.
+    let config = shipsync_tools::local_aws::sdk_config(&crate::harness::moto().endpoint).await;
+    aws_sdk_dynamodb::Client::new(&config)
+        .delete_item()
+        .table_name(app.store.table_name())
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("SHIPMENT#{id}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("SHIPMENT".into()))
+        .send()
+        .await
+        .expect("delete");
+    processor.reverse_sync(app.retailer.id, app.shop.id, &fulfillment).await.expect("apply again");
+    assert_eq!(shipment_count(&app).await, 0, "not created a second time");
+    let po = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    assert_eq!(po.items[1].quantity_fulfilled, 1, "the unit is fulfilled once");
+}

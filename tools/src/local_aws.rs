@@ -1,10 +1,13 @@
 //! The AWS resources of the local stack and the tests, created on moto as the template declares
-//! them: the table, the export queue with its dead-letter queue, and the schedule group.
+//! them: the table, the export queue with its dead-letter queue, the schedule group, and the KMS
+//! key that seals channel credentials.
+
+use std::sync::Arc;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use shipsync_planner::{ExportPlanner, PlannerConfig};
-use shipsync_store::Store;
 use shipsync_store::schema::create_table;
+use shipsync_store::{KmsCipher, Store};
 
 /// How many deliveries a failing export gets before its message goes to the dead-letter queue
 /// (the template's `maxReceiveCount`).
@@ -24,6 +27,9 @@ pub struct LocalAws {
     pub order_dead_letter_url: String,
     /// How long a received message stays invisible: short locally so retries come quickly.
     pub visibility_timeout_seconds: i32,
+    pub kms: aws_sdk_kms::Client,
+    /// The key channel credentials are sealed with (`alias/<name>-credentials`).
+    pub credentials_key_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +78,12 @@ impl LocalAws {
         visibility_timeout_seconds: i32,
     ) -> Result<Self, SetupError> {
         let config = config.clone();
-        let store = Store::new(aws_sdk_dynamodb::Client::new(&config), name);
+        let kms = aws_sdk_kms::Client::new(&config);
+        let credentials_key_id = credentials_key(&kms, name).await?;
+        // The store seals and opens credentials, as the functions that call channels do; the
+        // API gets `encrypt_only_store`.
+        let cipher = KmsCipher::new(kms.clone(), credentials_key_id.clone());
+        let store = Store::new(aws_sdk_dynamodb::Client::new(&config), name).with_cipher(Arc::new(cipher));
         create_table(store.client(), name).await.map_err(failed("the table"))?;
         let sqs = aws_sdk_sqs::Client::new(&config);
         let scheduler = aws_sdk_scheduler::Client::new(&config);
@@ -113,23 +124,61 @@ impl LocalAws {
             order_queue_arn,
             order_dead_letter_url,
             visibility_timeout_seconds,
+            kms,
+            credentials_key_id,
         })
     }
 
     /// The same deployment reached with other SDK settings (another IAM user's credentials):
-    /// every client is rebuilt from `config`, the names stay.
+    /// every client is rebuilt from `config` (the store's cipher on the new KMS client), the
+    /// names and the key stay.
     pub fn with_sdk_config(&self, config: &aws_config::SdkConfig) -> Self {
+        let kms = aws_sdk_kms::Client::new(config);
+        let cipher = KmsCipher::new(kms.clone(), self.credentials_key_id.clone());
         Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(config), self.store.table_name()),
+            store: Store::new(aws_sdk_dynamodb::Client::new(config), self.store.table_name())
+                .with_cipher(Arc::new(cipher)),
             sqs: aws_sdk_sqs::Client::new(config),
             scheduler: aws_sdk_scheduler::Client::new(config),
+            kms,
             ..self.clone()
         }
+    }
+
+    /// The store as the API has it: it can seal credentials but never open them.
+    pub fn encrypt_only_store(&self) -> Store {
+        let cipher = KmsCipher::encrypt_only(self.kms.clone(), self.credentials_key_id.clone());
+        self.store.clone().with_cipher(Arc::new(cipher))
     }
 
     pub fn export_planner(&self) -> ExportPlanner {
         ExportPlanner::new(self.sqs.clone(), self.scheduler.clone(), self.planner.clone())
     }
+}
+
+/// The credentials key of a deployment: found by its alias, or created (a symmetric
+/// encrypt/decrypt key, as the template declares) with that alias.
+async fn credentials_key(kms: &aws_sdk_kms::Client, name: &str) -> Result<String, SetupError> {
+    let alias = format!("alias/{name}-credentials");
+    match kms.describe_key().key_id(&alias).send().await {
+        Ok(found) => {
+            return found
+                .key_metadata
+                .map(|key| key.key_id)
+                .ok_or_else(|| SetupError { what: "the credentials key", detail: format!("{alias} has no key") });
+        }
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found_exception()) => {}
+        Err(error) => return Err(failed("the credentials key")(error)),
+    }
+    let created = kms
+        .create_key()
+        .description(format!("{name}: seals channel credentials"))
+        .send()
+        .await
+        .map_err(failed("the credentials key"))?;
+    let key_id = created.key_metadata.map(|key| key.key_id).unwrap_or_default();
+    kms.create_alias().alias_name(&alias).target_key_id(&key_id).send().await.map_err(failed("the key's alias"))?;
+    Ok(key_id)
 }
 
 /// Creates a queue (or finds it) and returns its URL and ARN.

@@ -8,7 +8,9 @@ use shipsync_domain::carrier::{Carrier, validate_new_carrier};
 use shipsync_domain::export::ExportSettings;
 use shipsync_domain::ids::{CarrierId, RetailerId, StoreId, VendorId};
 use shipsync_domain::purchase_order::{NewPurchaseOrder, PurchaseOrder};
-use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings, Retailer, Store as ChannelStore, Vendor};
+use shipsync_domain::tenant::{
+    ChannelConnection, ChannelKind, FeeSettings, Retailer, Store as ChannelStore, Vendor, parse_shop_domain,
+};
 use shipsync_store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +83,16 @@ pub async fn create_store(
     connection: ChannelConnection,
 ) -> Result<ChannelStore, ProvisionError> {
     ensure_retailer(store, retailer_id).await?;
+    let mut connection = connection;
+    if let Some(domain) = &connection.shop_domain {
+        let host = parse_shop_domain(domain).map_err(|message| ValidationErrors::single("shop_domain", message))?;
+        connection.shop_domain = Some(host);
+    }
+    if let Some(marketplace) = &connection.marketplace_id
+        && shipsync_channels::amazon_endpoint(marketplace).is_none()
+    {
+        return Err(ValidationErrors::single("marketplace_id", "is not an Amazon marketplace id").into());
+    }
     let record = ChannelStore {
         id: StoreId::new_unchecked(next_id(store).await?),
         retailer_id,

@@ -1,8 +1,8 @@
 //! Does locally what AWS does and moto does not: fires due one-time schedules into their target
-//! queue (then deletes them, as ActionAfterCompletion DELETE would), and feeds queued messages to
+//! queue (then deletes them, as ActionAfterCompletion DELETE would), feeds queued messages to
 //! the exporter in batches, deleting those it handled and leaving its batch item failures to
 //! come back after the visibility timeout (moto moves them to the dead-letter queue after
-//! `maxReceiveCount` receives). Not part of any Lambda.
+//! `maxReceiveCount` receives), and runs the sweeper on its rate schedule. Not part of any Lambda.
 
 use std::collections::HashMap;
 
@@ -11,6 +11,7 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeN
 use chrono::{DateTime, NaiveDateTime, Utc};
 use exporter::Exporter;
 use order_processor::OrderProcessor;
+use sweeper::Sweeper;
 use tracing::{info, warn};
 
 use crate::local_aws::LocalAws;
@@ -19,7 +20,11 @@ pub struct Runner {
     aws: LocalAws,
     exporter: Exporter,
     processor: OrderProcessor,
+    sweeper: Sweeper,
 }
+
+/// How often the sweeper runs: the template's `rate(5 minutes)`.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 #[error("local runner: {0}")]
@@ -30,8 +35,28 @@ fn failed<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> RunnerError + '_ 
 }
 
 impl Runner {
+    /// A runner whose sweeper reads the real clock; see [`Runner::with_sweeper`].
     pub fn new(aws: LocalAws, exporter: Exporter, processor: OrderProcessor) -> Self {
-        Self { aws, exporter, processor }
+        let sweeper = Sweeper::new(aws.store.clone(), aws.sqs.clone(), aws.planner.queue_url.clone());
+        Self { aws, exporter, processor, sweeper }
+    }
+
+    /// Runs this sweeper instead (one on a test's clock).
+    pub fn with_sweeper(mut self, sweeper: Sweeper) -> Self {
+        self.sweeper = sweeper;
+        self
+    }
+
+    /// One run of the sweeper, as its schedule would invoke it. Returns how many it re-queued.
+    pub async fn sweep(&self) -> Result<usize, RunnerError> {
+        let report = self.sweeper.sweep().await.map_err(failed("sweeping"))?;
+        Ok(report.requeued.len())
+    }
+
+    /// Hands one batch to the exporter as Lambda would with `deadline` as the invocation's.
+    pub async fn deliver_batch_until(&self, deadline: std::time::SystemTime) -> Result<usize, RunnerError> {
+        let (queue, arn) = (&self.aws.planner.queue_url, &self.aws.planner.queue_arn);
+        self.feed(queue, arn, |event| self.exporter.handle_until(event, deadline)).await
     }
 
     /// Sends every schedule due at `now` to its target queue and deletes it. Returns how many fired.
@@ -163,9 +188,17 @@ impl Runner {
         Ok(messages.len())
     }
 
-    /// Runs until the task is dropped: fires schedules and feeds the queue, about twice a second.
+    /// Runs until the task is dropped: fires schedules and feeds the queue, about twice a second,
+    /// and sweeps every [`SWEEP_EVERY`].
     pub async fn run(&self) {
+        let mut last_sweep: Option<std::time::Instant> = None;
         loop {
+            if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+                last_sweep = Some(std::time::Instant::now());
+                if let Err(error) = self.sweep().await {
+                    warn!(%error, "sweeper");
+                }
+            }
             if let Err(error) = self.fire_due_schedules(Utc::now()).await {
                 warn!(%error, "schedules");
             }

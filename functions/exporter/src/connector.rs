@@ -2,14 +2,14 @@
 //! shipment, its purchase order, the store's carrier mapping and the notification setting.
 
 use shipsync_channels::{
-    AmazonClient, AmazonCredentials, BackMarketClient, ChannelError, EbayClient, EbayCredentials, ExportLine,
-    ExportOrder, Fulfillment, ShopifyClient, TokenCache,
+    AmazonClient, AmazonCredentials, BackMarketClient, ChannelEndpoints, ChannelError, EbayClient, EbayCredentials,
+    EndpointError, ExportLine, ExportOrder, Fulfillment, ShopifyClient, TokenCache,
 };
 use shipsync_domain::export::{notify_customer, tracking_url};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::shipment::Shipment;
 use shipsync_domain::tenant::{ChannelKind, Store as ChannelStore};
-use shipsync_store::{Store, StoreError};
+use shipsync_store::{ChannelCredentials, Store, StoreError};
 
 /// Why a connector could not be made.
 pub enum Problem {
@@ -22,6 +22,25 @@ pub enum Problem {
 impl From<StoreError> for Problem {
     fn from(error: StoreError) -> Self {
         Problem::Store(error)
+    }
+}
+
+impl From<EndpointError> for Problem {
+    fn from(error: EndpointError) -> Self {
+        Problem::Refused(error.0)
+    }
+}
+
+/// A store's credentials, opened. Credentials that do not open for this store (sealed for
+/// another, or under another key) need a person: a retry cannot help.
+async fn credentials(store: &Store, shipment: &Shipment) -> Result<ChannelCredentials, Problem> {
+    match store.credentials(shipment.retailer_id, shipment.store_id).await {
+        Ok(credentials) => Ok(credentials),
+        Err(StoreError::Corrupt { reason, .. }) => Err(Problem::Refused(format!(
+            "store {}'s credentials cannot be opened ({reason}): set them again",
+            shipment.store_id
+        ))),
+        Err(error) => Err(Problem::Store(error)),
     }
 }
 
@@ -47,6 +66,7 @@ impl Connector {
         store: &Store,
         http: &reqwest::Client,
         tokens: &TokenCache,
+        endpoints: ChannelEndpoints,
         shipment: &Shipment,
         allow_local_channel: bool,
     ) -> Result<Self, Problem> {
@@ -64,23 +84,14 @@ impl Connector {
         let order = build_export_order(shipment, &po, &channel_store, vendor_notify).map_err(Problem::Refused)?;
         let channel = match channel_store.channel {
             ChannelKind::Shopify => {
-                let credentials = store.credentials(shipment.retailer_id, shipment.store_id).await?;
+                let credentials = credentials(store, shipment).await?;
                 let token = credentials.0.get("access_token").cloned().ok_or_else(|| {
                     Problem::Refused(format!("store {} has no Shopify access_token", channel_store.id))
                 })?;
-                let domain = channel_store.connection.shop_domain.clone().unwrap_or_default();
-                if domain.is_empty() && channel_store.connection.base_url.is_none() {
-                    return Err(Problem::Refused(format!("store {} has no shop_domain", channel_store.id)));
-                }
-                Channel::Shopify(ShopifyClient::new(
-                    http.clone(),
-                    &domain,
-                    channel_store.connection.base_url.as_deref(),
-                    token,
-                ))
+                Channel::Shopify(endpoints.shopify_client(http.clone(), &channel_store.connection, token)?)
             }
             ChannelKind::Amazon => {
-                let credentials = store.credentials(shipment.retailer_id, shipment.store_id).await?;
+                let credentials = credentials(store, shipment).await?;
                 let read = |name: &str| {
                     credentials.0.get(name).cloned().ok_or_else(|| {
                         Problem::Refused(format!("store {} has no Amazon {name} credential", channel_store.id))
@@ -89,10 +100,9 @@ impl Connector {
                 let marketplace = channel_store.connection.marketplace_id.clone().ok_or_else(|| {
                     Problem::Refused(format!("store {} has no Amazon marketplace_id", channel_store.id))
                 })?;
-                Channel::Amazon(AmazonClient::new(
+                Channel::Amazon(endpoints.amazon_client(
                     http.clone(),
-                    channel_store.connection.base_url.as_deref(),
-                    channel_store.connection.auth_url.as_deref(),
+                    &channel_store.connection,
                     marketplace,
                     AmazonCredentials {
                         client_id: read("lwa_client_id")?,
@@ -100,19 +110,18 @@ impl Connector {
                         refresh_token: read("refresh_token")?,
                     },
                     tokens.clone(),
-                ))
+                )?)
             }
             ChannelKind::Ebay => {
-                let credentials = store.credentials(shipment.retailer_id, shipment.store_id).await?;
+                let credentials = credentials(store, shipment).await?;
                 let read = |name: &str| {
                     credentials.0.get(name).cloned().ok_or_else(|| {
                         Problem::Refused(format!("store {} has no eBay {name} credential", channel_store.id))
                     })
                 };
-                Channel::Ebay(EbayClient::new(
+                Channel::Ebay(endpoints.ebay_client(
                     http.clone(),
-                    channel_store.connection.base_url.as_deref(),
-                    channel_store.connection.auth_url.as_deref(),
+                    &channel_store.connection,
                     EbayCredentials {
                         client_id: read("ebay_client_id")?,
                         client_secret: read("ebay_client_secret")?,
@@ -122,15 +131,11 @@ impl Connector {
                 ))
             }
             ChannelKind::BackMarket => {
-                let credentials = store.credentials(shipment.retailer_id, shipment.store_id).await?;
+                let credentials = credentials(store, shipment).await?;
                 let token = credentials.0.get("api_token").cloned().ok_or_else(|| {
                     Problem::Refused(format!("store {} has no Back Market api_token credential", channel_store.id))
                 })?;
-                Channel::BackMarket(BackMarketClient::new(
-                    http.clone(),
-                    channel_store.connection.base_url.as_deref(),
-                    token,
-                ))
+                Channel::BackMarket(endpoints.back_market_client(http.clone(), &channel_store.connection, token))
             }
             ChannelKind::Local if allow_local_channel => Channel::Local(store.clone()),
             ChannelKind::Local => {

@@ -34,6 +34,13 @@ const IN_PROCESS_WAIT: StdDuration = StdDuration::from_secs(10);
 /// Channel calls tried in one invocation before the message goes back to the queue.
 const CALLS_PER_DELIVERY: u32 = 3;
 
+/// The longest a message is kept invisible for a channel's wait (SQS allows 12 hours).
+const MAX_REDELIVERY_WAIT: StdDuration = StdDuration::from_secs(43_200);
+
+/// The time one record may take (its DynamoDB calls, a few channel calls under the HTTP
+/// client's timeout, a short wait): no record is started with less left of the invocation.
+pub const RECORD_BUDGET: StdDuration = StdDuration::from_secs(20);
+
 #[derive(Debug, Clone)]
 pub struct ExporterConfig {
     /// `SHIPSYNC_EXPORT_QUEUE_URL`: to lengthen a message's wait when a channel asks for it.
@@ -52,8 +59,11 @@ pub struct Exporter {
     http: reqwest::Client,
     /// Channels' OAuth tokens (Login with Amazon, eBay), kept across invocations until they expire.
     tokens: shipsync_channels::TokenCache,
+    /// Where channel calls go: the channels' own hosts unless built for the local stack or tests.
+    endpoints: shipsync_channels::ChannelEndpoints,
     config: ExporterConfig,
     clock: Clock,
+    record_budget: StdDuration,
 }
 
 /// Why a message must be delivered again.
@@ -78,7 +88,28 @@ impl From<StoreError> for Retry {
 
 impl Exporter {
     pub fn new(store: Store, sqs: aws_sdk_sqs::Client, http: reqwest::Client, config: ExporterConfig) -> Self {
-        Self { store, sqs, http, tokens: Default::default(), config, clock: Arc::new(Utc::now) }
+        Self {
+            store,
+            sqs,
+            http,
+            tokens: Default::default(),
+            endpoints: shipsync_channels::ChannelEndpoints::fixed(),
+            config,
+            clock: Arc::new(Utc::now),
+            record_budget: RECORD_BUDGET,
+        }
+    }
+
+    /// Sets the time one record may take (tests shorten it).
+    pub fn with_record_budget(mut self, budget: StdDuration) -> Self {
+        self.record_budget = budget;
+        self
+    }
+
+    /// Sends channel calls where `endpoints` says (the local stack and tests honour stores' `base_url`).
+    pub fn with_endpoints(mut self, endpoints: shipsync_channels::ChannelEndpoints) -> Self {
+        self.endpoints = endpoints;
+        self
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -92,7 +123,18 @@ impl Exporter {
 
     /// Handles a batch; each record succeeds or fails on its own.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        shipsync_platform::for_each_record(event, "exporter", async |message| {
+        Box::pin(self.handle_within(event, None)).await
+    }
+
+    /// Handles a batch before `deadline` (the Lambda's): once less than one record's budget is
+    /// left, the records not started are reported as failures and come back, untouched.
+    pub async fn handle_until(&self, event: SqsEvent, deadline: std::time::SystemTime) -> SqsBatchResponse {
+        let budget = shipsync_platform::TimeBudget::until(deadline, self.record_budget);
+        Box::pin(self.handle_within(event, Some(budget))).await
+    }
+
+    async fn handle_within(&self, event: SqsEvent, budget: Option<shipsync_platform::TimeBudget>) -> SqsBatchResponse {
+        shipsync_platform::for_each_record_within(event, "exporter", budget, async |message| {
             match Box::pin(self.process(message)).await {
                 Ok(()) => Ok(()),
                 Err(retry) => {
@@ -145,6 +187,7 @@ impl Exporter {
             &self.store,
             &self.http,
             &self.tokens,
+            self.endpoints,
             &claimed,
             self.config.allow_local_channel,
         )
@@ -188,9 +231,14 @@ impl Exporter {
                     // Failing it once more sends the message to the dead-letter queue.
                     return Err(Retry::because(message));
                 }
+                // Not due before the wait the channel asked for, so the sweeper leaves it alone too.
+                let wait = retry_after
+                    .map(|after| after.min(MAX_REDELIVERY_WAIT))
+                    .and_then(|after| Duration::from_std(after).ok())
+                    .unwrap_or_default();
                 self.record(&claimed, |current, now| {
                     matches!(current.export.state, ExportState::Exporting { .. })
-                        .then(|| current.export_retry(now, message.clone()))
+                        .then(|| current.export_retry_at(now, now + wait, message.clone()))
                 })
                 .await?;
                 Err(Retry { reason: message, after: retry_after })
@@ -232,7 +280,7 @@ impl Exporter {
     /// Keeps a message invisible for at least `after`, as the channel asked.
     async fn delay_redelivery(&self, message: &SqsMessage, after: StdDuration) {
         let Some(receipt) = message.receipt_handle.as_deref() else { return };
-        let seconds = i32::try_from(after.as_secs().clamp(1, 43_200)).unwrap_or(43_200);
+        let seconds = i32::try_from(after.min(MAX_REDELIVERY_WAIT).as_secs().max(1)).unwrap_or(43_200);
         let result = self
             .sqs
             .change_message_visibility()

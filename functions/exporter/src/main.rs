@@ -4,7 +4,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use exporter::{Exporter, ExporterConfig};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use shipsync_platform::{ConfigError, aws_sdk_config, dynamodb_client, init_tracing, required_env};
-use shipsync_store::Store;
+use shipsync_store::{KmsCipher, Store};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -20,11 +20,14 @@ async fn main() -> Result<(), Error> {
     };
     let aws = aws_sdk_config().await;
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
-    let exporter =
-        Exporter::new(Store::new(dynamodb_client(&aws), table), aws_sdk_sqs::Client::new(&aws), http, config);
+    let cipher = KmsCipher::new(aws_sdk_kms::Client::new(&aws), required_env("SHIPSYNC_CREDENTIALS_KEY_ID")?);
+    let store = Store::new(dynamodb_client(&aws), table).with_cipher(std::sync::Arc::new(cipher));
+    // Channel calls go to each channel's own hosts (ChannelEndpoints::fixed, the default): a
+    // store's base_url is never honoured by a Lambda.
+    let exporter = Exporter::new(store, aws_sdk_sqs::Client::new(&aws), http, config);
     let exporter = &exporter;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(exporter.handle(event.payload).await)
+        Ok::<_, Error>(exporter.handle_until(event.payload, event.context.deadline()).await)
     }))
     .await
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use shipsync_channels::ShopifyClient;
+use shipsync_channels::ChannelEndpoints;
 use shipsync_domain::orders::{ChannelEvent, ChannelEventMessage};
 use shipsync_domain::tenant::{ChannelKind, Store as ChannelStore};
 use shipsync_store::{PollState, Store};
@@ -30,6 +30,8 @@ pub struct OrderPoller {
     http: reqwest::Client,
     /// `SHIPSYNC_ORDER_QUEUE_URL`
     queue_url: String,
+    /// Where channel calls go: the channels' own hosts unless built for the local stack or tests.
+    endpoints: ChannelEndpoints,
     clock: Clock,
 }
 
@@ -44,7 +46,13 @@ pub struct PollReport {
 
 impl OrderPoller {
     pub fn new(store: Store, sqs: aws_sdk_sqs::Client, http: reqwest::Client, queue_url: String) -> Self {
-        Self { store, sqs, http, queue_url, clock: Arc::new(Utc::now) }
+        Self { store, sqs, http, queue_url, endpoints: ChannelEndpoints::fixed(), clock: Arc::new(Utc::now) }
+    }
+
+    /// Sends channel calls where `endpoints` says (the local stack and tests honour stores' `base_url`).
+    pub fn with_endpoints(mut self, endpoints: ChannelEndpoints) -> Self {
+        self.endpoints = endpoints;
+        self
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -89,8 +97,8 @@ impl OrderPoller {
     async fn poll(&self, store: &ChannelStore, state: PollState, now: DateTime<Utc>) -> Result<usize, String> {
         let credentials = self.store.credentials(store.retailer_id, store.id).await.map_err(|e| e.to_string())?;
         let token = credentials.0.get("access_token").cloned().ok_or("no Shopify access_token")?;
-        let domain = store.connection.shop_domain.clone().unwrap_or_default();
-        let client = ShopifyClient::new(self.http.clone(), &domain, store.connection.base_url.as_deref(), token);
+        let client =
+            self.endpoints.shopify_client(self.http.clone(), &store.connection, token).map_err(|e| e.to_string())?;
         let since = state.cursor.map_or(now - FIRST_FETCH, |cursor| cursor - OVERLAP);
         let mut cursor = state.cursor;
         let mut after: Option<String> = None;

@@ -3,7 +3,7 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use order_poller::OrderPoller;
 use shipsync_platform::{aws_sdk_config, dynamodb_client, init_tracing, required_env};
-use shipsync_store::Store;
+use shipsync_store::{KmsCipher, Store};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -12,8 +12,10 @@ async fn main() -> Result<(), Error> {
     let queue_url = required_env("SHIPSYNC_ORDER_QUEUE_URL")?;
     let aws = aws_sdk_config().await;
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(20)).build()?;
-    let poller =
-        OrderPoller::new(Store::new(dynamodb_client(&aws), table), aws_sdk_sqs::Client::new(&aws), http, queue_url);
+    let cipher = KmsCipher::new(aws_sdk_kms::Client::new(&aws), required_env("SHIPSYNC_CREDENTIALS_KEY_ID")?);
+    let store = Store::new(dynamodb_client(&aws), table).with_cipher(std::sync::Arc::new(cipher));
+    // Channel calls go to each channel's own hosts (ChannelEndpoints::fixed, the default).
+    let poller = OrderPoller::new(store, aws_sdk_sqs::Client::new(&aws), http, queue_url);
     let poller = &poller;
     lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
         let report = poller.tick().await?;

@@ -413,6 +413,14 @@ impl OrderProcessor {
         fulfillment: &IncomingFulfillment,
     ) -> Result<(), Attempt> {
         let now = self.now();
+        // Applied before (a create and an update racing, a delivery twice): the record decides,
+        // not the shipments an index shows, which may not show the other side's shipment yet.
+        if let Some(shipment) =
+            self.store.channel_fulfillment_applied(store, &fulfillment.channel_fulfillment_id).await?
+        {
+            info!(fulfillment = %fulfillment.channel_fulfillment_id, shipment_id = %shipment, "channel fulfillment applied before");
+            return Ok(());
+        }
         let (_, po_ids) = self.store.order_record(retailer, store, &fulfillment.channel_order_id).await?;
         let purchase_orders = self.store.purchase_orders(&po_ids).await?;
         let mut shipments = Vec::new();
@@ -434,7 +442,7 @@ impl OrderProcessor {
             }
             ReverseSync::Create { purchase_order_id, items } => {
                 let Some(po) = purchase_orders.into_iter().find(|po| po.id == purchase_order_id) else { return Ok(()) };
-                self.create_from_channel(retailer, po, fulfillment, &items, now).await
+                self.create_from_channel(retailer, store, po, fulfillment, &items, now).await
             }
             ReverseSync::Ignore(reason) => self.ignored(retailer, store, fulfillment, reason, now).await,
         }
@@ -444,6 +452,7 @@ impl OrderProcessor {
     async fn create_from_channel(
         &self,
         retailer: RetailerId,
+        store: StoreId,
         mut po: PurchaseOrder,
         fulfillment: &IncomingFulfillment,
         items: &[(OrderItemId, u32)],
@@ -500,7 +509,8 @@ impl OrderProcessor {
             notified_customer: false,
         };
         shipment.sync.exported_at = Some(now);
-        match self.store.create_shipment(&shipment, &po).await {
+        match self.store.create_shipment_from_channel(&shipment, &po, store, &fulfillment.channel_fulfillment_id).await
+        {
             Ok(()) => {
                 info!(shipment_id = %shipment.id, fulfillment = %fulfillment.channel_fulfillment_id, "shipment created from the channel");
                 Ok(())

@@ -34,6 +34,16 @@ impl ShipmentsApi {
         self.planner.deliver(ExportRequest { shipment_id: id, reason }, delivery).await.map_err(plan_error)
     }
 
+    /// Withdraws the plan of a write that lost its race (the transaction was cancelled: nothing
+    /// was written), so that no schedule is left for a shipment or state that never was. Only
+    /// after a definite failure: a write that merely timed out may have landed and keeps its plan.
+    /// If withdrawing fails, the schedule fires and the exporter finds nothing due.
+    pub(crate) async fn withdraw(&self, id: ShipmentId, reason: ExportReason, delivery: Delivery) {
+        if let Err(failure) = self.planner.cancel(ExportRequest { shipment_id: id, reason }, delivery).await {
+            tracing::warn!(error = ?failure, "could not withdraw the plan of a write that lost its race");
+        }
+    }
+
     /// `POST /shipments/{id}/export.json`: exports now, whatever the delay or the store's setting.
     pub(crate) async fn export_shipment(&self, principal: &Principal, id: &str) -> Result<ApiResponse, ApiError> {
         let id: ShipmentId = path_id(id, "shipment")?;
@@ -41,11 +51,12 @@ impl ShipmentsApi {
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.visible_shipment(principal, id).await?;
             let planned = current.export_now(self.now())?;
+            // Queued before it is written, as creation does: a failure to queue answers 503 with
+            // nothing written, and a crash between the two leaves a request that finds nothing
+            // to do, never a shipment waiting for a request that never comes.
+            self.deliver(id, ExportReason::Manual, Delivery::Now).await?;
             match self.store.update_shipment(&planned, None).await {
                 Ok(()) => {
-                    // Written first, then queued: a failure to queue answers 503 and a retry
-                    // queues again (a scheduled shipment may be exported now again).
-                    self.deliver(id, ExportReason::Manual, Delivery::Now).await?;
                     info!(shipment_id = %id, "manual export queued");
                     let view = ShipmentView::new(&planned, retailer.fees);
                     return Ok(json_response(StatusCode::ACCEPTED, &json!({ "shipment": view })));
@@ -58,7 +69,9 @@ impl ShipmentsApi {
     }
 
     /// Back Market: when an edit adds the last missing IMEI, the confirmation that waited for it
-    /// (or failed for want of it) goes out now.
+    /// (or failed for want of it) goes out now. The release is queued here, before the edit that
+    /// carries it is written (in the same write), as creation does: a failure to queue answers
+    /// 503 with nothing written.
     pub(crate) async fn release_on_imei(
         &self,
         before: &Shipment,
@@ -78,8 +91,9 @@ impl ShipmentsApi {
         if store.channel != shipsync_domain::tenant::ChannelKind::BackMarket || !waiting {
             return Ok(after);
         }
-        let planned = after.export_now(now)?;
-        self.store.update_shipment(&planned, None).await.map_err(store_failure)?;
+        let mut planned = after.export_now(now)?;
+        // One write carries the edit and the release: the version the edit was given.
+        planned.version = after.version;
         self.deliver(planned.id, ExportReason::Manual, Delivery::Now).await?;
         info!(shipment_id = %planned.id, "IMEI added: export released");
         Ok(planned)
@@ -157,6 +171,7 @@ impl ShipmentsApi {
                 match self.store.update_shipment(&released, None).await {
                     Ok(()) => break,
                     Err(StoreError::Conflict(_)) => {
+                        self.withdraw(released.id, ExportReason::OrderShipped, delivery).await;
                         match self.store.shipment(released.id).await.map_err(store_failure)? {
                             Some(fresh) => current = fresh,
                             None => break,

@@ -32,11 +32,21 @@ pub struct ShipmentsApi {
     clock: Clock,
     /// Whether stores may use the local channel: only the local stack sets it.
     allow_local_channel: bool,
+    /// Whether a store may name its channel's address (`base_url`, a local fake): only the local
+    /// stack and tests set it. Elsewhere channel hosts are fixed, so credentials go nowhere else.
+    allow_store_base_url: bool,
 }
 
 impl ShipmentsApi {
     pub fn new(store: Store, planner: ExportPlanner) -> Self {
-        Self { store, planner, clock: Arc::new(Utc::now), allow_local_channel: false }
+        Self { store, planner, clock: Arc::new(Utc::now), allow_local_channel: false, allow_store_base_url: false }
+    }
+
+    /// Accepts a store's `base_url` (its channel's address, a local fake): for the local stack
+    /// and tests only, whose exporter and poller honour it.
+    pub fn allowing_store_base_url(mut self) -> Self {
+        self.allow_store_base_url = true;
+        self
     }
 
     /// Offers the local channel (records exports in the table): for the local stack only.

@@ -77,7 +77,13 @@ impl ShipmentsApi {
                     let view = ShipmentView::new(&shipment, retailer.fees);
                     return Ok(json_response(StatusCode::CREATED, &json!({ "shipment": view })));
                 }
-                Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::Conflict(_)) => {
+                    // Lost the race for the units: this attempt's plan must not outlive it.
+                    if let Some(delivery) = delivery {
+                        self.withdraw(shipment.id, ExportReason::Scheduled, delivery).await;
+                    }
+                    continue;
+                }
                 Err(other) => return Err(store_failure(other)),
             }
         }
@@ -130,11 +136,12 @@ impl ShipmentsApi {
                 po.updated_at = now;
                 Some(&po)
             };
-            let shipment = draft.finish(&mut ids)?;
+            // Back Market: adding the last missing IMEI releases the waiting confirmation, queued
+            // before this write, which carries both.
+            let shipment = self.release_on_imei(&current, draft.finish(&mut ids)?, &po).await?;
             match self.store.update_shipment(&shipment, changed_po).await {
                 Ok(()) => {
                     info!(shipment_id = %shipment.id, "shipment updated");
-                    let shipment = self.release_on_imei(&current, shipment, &po).await?;
                     let view = ShipmentView::new(&shipment, retailer.fees);
                     return Ok(json_response(StatusCode::OK, &json!({ "shipment": view })));
                 }

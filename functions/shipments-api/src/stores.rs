@@ -10,8 +10,10 @@ use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::Principal;
 use shipsync_domain::export::{CarrierMapping, ExportSettings, ExportWhen, ShipConfirmation};
 use shipsync_domain::ids::{StoreId, VendorId};
+use shipsync_domain::secrets::MAX_SEALED_BYTES;
 use shipsync_domain::tenant::{
     ChannelConnection, ChannelKind, IngestionSettings, MAX_POLL_MINUTES, Store as ChannelStore, Vendor,
+    parse_shop_domain,
 };
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, store_failure};
 use shipsync_store::ChannelCredentials;
@@ -33,6 +35,8 @@ struct StoreBody {
     channel: Option<ChannelKind>,
     shop_domain: Option<String>,
     base_url: Option<String>,
+    /// eBay only: use eBay's sandbox.
+    sandbox: Option<bool>,
     export_shipments: Option<bool>,
     shipment_export_delay_minutes: Option<u32>,
     send_tracking: Option<bool>,
@@ -60,6 +64,7 @@ struct StoreView {
     channel: ChannelKind,
     shop_domain: Option<String>,
     base_url: Option<String>,
+    sandbox: bool,
     export_shipments: bool,
     shipment_export_delay_minutes: u32,
     send_tracking: bool,
@@ -80,6 +85,7 @@ impl StoreView {
             channel: store.channel,
             shop_domain: store.connection.shop_domain.clone(),
             base_url: store.connection.base_url.clone(),
+            sandbox: store.connection.sandbox,
             export_shipments: store.export.export_shipments,
             shipment_export_delay_minutes: store.export.shipment_export_delay_minutes,
             send_tracking: store.export.send_tracking,
@@ -117,6 +123,40 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<O
 
 fn vendor_view(vendor: &Vendor) -> serde_json::Value {
     json!({ "id": vendor.id.get(), "name": vendor.name, "notify_customer": vendor.notify_customer })
+}
+
+/// The credentials each channel's clients read: anything else is refused, not stored.
+fn credential_names(channel: ChannelKind) -> &'static [&'static str] {
+    match channel {
+        ChannelKind::Shopify | ChannelKind::Local => &["access_token", "webhook_secret", "previous_webhook_secret"],
+        ChannelKind::Amazon => &["lwa_client_id", "lwa_client_secret", "refresh_token"],
+        ChannelKind::Ebay => &["ebay_client_id", "ebay_client_secret", "refresh_token"],
+        ChannelKind::BackMarket => &["api_token"],
+    }
+}
+
+/// The longest credential value accepted (tokens and secrets are far shorter).
+const MAX_CREDENTIAL_CHARS: usize = 2048;
+
+/// Checks a store's new credentials: known names, bounded values, and small enough to be sealed
+/// (KMS encrypts at most 4 KiB). Errors name `credentials` or `credentials.<name>`, never a value.
+fn check_credentials(channel: ChannelKind, credentials: &BTreeMap<String, String>, errors: &mut ValidationErrors) {
+    let known = credential_names(channel);
+    for (name, value) in credentials {
+        if !known.contains(&name.as_str()) {
+            let field = if name.len() <= 64 { format!("credentials.{name}") } else { "credentials".to_owned() };
+            errors.push(field, format!("is not a credential of a {} store ({})", channel.name(), known.join(", ")));
+        } else if value.chars().count() > MAX_CREDENTIAL_CHARS {
+            errors.push(format!("credentials.{name}"), format!("must be at most {MAX_CREDENTIAL_CHARS} characters"));
+        }
+    }
+    if channel == ChannelKind::Shopify && !credentials.contains_key("access_token") {
+        errors.push("credentials", "a Shopify store needs an access_token");
+    }
+    let sealed_size = serde_json::to_vec(credentials).map_or(usize::MAX, |json| json.len());
+    if sealed_size > MAX_SEALED_BYTES {
+        errors.push("credentials", format!("must be at most {MAX_SEALED_BYTES} bytes together"));
+    }
 }
 
 pub(crate) fn retailer_only(principal: &Principal) -> Result<(), ApiError> {
@@ -187,14 +227,27 @@ impl ShipmentsApi {
             store.name = name.trim().to_owned();
         }
         if let Some(domain) = body.shop_domain {
-            store.connection.shop_domain = Some(domain.trim().to_owned()).filter(|d| !d.is_empty());
+            // The host the shop's access token is sent to: a Shopify shop's, nothing else.
+            store.connection.shop_domain = if domain.trim().is_empty() {
+                None
+            } else {
+                parse_shop_domain(&domain).map_err(|message| errors.push("shop_domain", message)).ok()
+            };
         }
         if let Some(url) = body.base_url {
             let url = url.trim().trim_end_matches('/').to_owned();
-            if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+            if !url.is_empty() && !self.allow_store_base_url {
+                errors.push("base_url", "cannot be set: each channel's address is fixed");
+            } else if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
                 errors.push("base_url", "must be an http(s) URL");
             }
             store.connection.base_url = Some(url).filter(|u| !u.is_empty());
+        }
+        if let Some(sandbox) = body.sandbox {
+            if sandbox && store.channel != ChannelKind::Ebay {
+                errors.push("sandbox", "only eBay stores have a sandbox");
+            }
+            store.connection.sandbox = sandbox;
         }
         if let Some(minutes) = body.poll_orders_every_minutes {
             if minutes > MAX_POLL_MINUTES {
@@ -235,15 +288,12 @@ impl ShipmentsApi {
         }
         if store.channel == ChannelKind::Shopify
             && store.connection.shop_domain.is_none()
-            && store.connection.base_url.is_none()
+            && !errors.errors().iter().any(|error| error.field == "shop_domain")
         {
             errors.push("shop_domain", "is required for a Shopify store (my-shop.myshopify.com)");
         }
-        if let Some(credentials) = &body.credentials
-            && store.channel == ChannelKind::Shopify
-            && !credentials.contains_key("access_token")
-        {
-            errors.push("credentials", "a Shopify store needs an access_token");
+        if let Some(credentials) = &body.credentials {
+            check_credentials(store.channel, credentials, &mut errors);
         }
         errors.into_result(())?;
 
@@ -284,9 +334,10 @@ impl ShipmentsApi {
             .ok_or_else(|| ApiError::NotFound(format!("store {id} not found")))
     }
 
+    /// Whether credentials are set, from their names: the API cannot open them.
     async fn credentials_set(&self, store: &ChannelStore) -> Result<bool, ApiError> {
-        let credentials = self.store.credentials(store.retailer_id, store.id).await.map_err(store_failure)?;
-        Ok(!credentials.0.is_empty())
+        let names = self.store.credential_names(store.retailer_id, store.id).await.map_err(store_failure)?;
+        Ok(!names.is_empty())
     }
 
     pub(crate) async fn list_vendors(&self, principal: &Principal) -> Result<ApiResponse, ApiError> {

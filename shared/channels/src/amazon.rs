@@ -11,11 +11,14 @@ use tracing::info;
 
 use crate::{ChannelError, ExportOrder, Fulfillment, first_error_message, packages, success_body, transport_error};
 
-pub const AMAZON_NA_ENDPOINT: &str = "https://sellingpartnerapi-na.amazon.com";
+use crate::endpoints::AMAZON_NA_ENDPOINT;
 pub const LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
 
 /// A token is renewed this long before Amazon says it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+/// No token is kept longer than a day, whatever the channel says.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
 
 /// OAuth access tokens by refresh token, shared by every client of one process, kept until a
 /// minute before they expire.
@@ -28,9 +31,12 @@ impl TokenCache {
         cache.get(key).filter(|(_, until)| Instant::now() < *until).map(|(token, _)| token.clone())
     }
 
+    /// Keeps a token for what the channel says it lasts, at most [`MAX_TOKEN_LIFETIME`]: a huge
+    /// `expires_in` must not overflow the clock (`Instant + Duration` panics).
     pub(crate) fn put(&self, key: String, token: String, expires_in: Duration) {
+        let lasts = expires_in.min(MAX_TOKEN_LIFETIME).saturating_sub(TOKEN_MARGIN);
         if let Ok(mut cache) = self.0.lock() {
-            cache.insert(key, (token, Instant::now() + expires_in.saturating_sub(TOKEN_MARGIN)));
+            cache.insert(key, (token, Instant::now() + lasts));
         }
     }
 }

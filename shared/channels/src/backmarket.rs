@@ -5,9 +5,32 @@
 use serde_json::{Value, json};
 use tracing::info;
 
-use crate::{ChannelError, ExportOrder, Fulfillment, success_body, transport_error};
+use crate::{ChannelError, ExportLine, ExportOrder, Fulfillment, success_body, transport_error};
 
 pub const BACK_MARKET_ENDPOINT: &str = "https://www.backmarket.fr";
+
+/// The order line (its index in the order's `orderlines`) that an export line stands for: by its
+/// id (the channel line item id), else the first line of its SKU not taken by another export line.
+fn orderline_for(orderlines: &[&Value], line: &ExportLine, taken: &[usize]) -> Option<usize> {
+    let id_of = |found: &Value| match &found["id"] {
+        Value::Number(number) => Some(number.to_string()),
+        Value::String(text) => Some(text.clone()),
+        _ => None,
+    };
+    let free = |index: &usize| !taken.contains(index);
+    (0..orderlines.len())
+        .filter(free)
+        .find(|index| {
+            orderlines.get(*index).and_then(|found| id_of(found)).as_deref() == Some(&line.channel_line_item_id)
+        })
+        .or_else(|| {
+            (0..orderlines.len()).filter(free).find(|index| {
+                orderlines.get(*index).is_some_and(|found| {
+                    found["listing"].as_str() == Some(&line.sku) || found["sku"].as_str() == Some(&line.sku)
+                })
+            })
+        })
+}
 
 /// Lines that need an IMEI and have none: one unit, no serial code.
 pub fn missing_imeis(order: &ExportOrder) -> Vec<String> {
@@ -41,20 +64,20 @@ impl BackMarketClient {
         }
         let url = format!("{}/ws/orders/{}", self.endpoint, order.channel_order_id);
         let current = self.call(reqwest::Method::GET, &url, None).await?;
-        let state_of = |sku: &str| {
-            current["orderlines"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|line| line["listing"].as_str() == Some(sku) || line["sku"].as_str() == Some(sku))
-                .and_then(|line| line["state"].as_u64())
-                .unwrap_or(0)
-        };
+        let orderlines: Vec<&Value> = current["orderlines"].as_array().into_iter().flatten().collect();
         let order_id: Value =
             order.channel_order_id.parse::<u64>().map_or_else(|_| json!(order.channel_order_id), |n| json!(n));
         let mut adopted = false;
+        // Order lines already matched to one of ours: two lines of one SKU are two order lines.
+        let mut taken: Vec<usize> = Vec::new();
         for line in &order.lines {
-            let state = state_of(&line.sku);
+            let state = match orderline_for(&orderlines, line, &taken) {
+                Some(index) => {
+                    taken.push(index);
+                    orderlines.get(index).and_then(|found| found["state"].as_u64()).unwrap_or(0)
+                }
+                None => 0,
+            };
             if state >= 3 {
                 // Shipped before (an earlier attempt whose answer was lost): nothing to send again.
                 adopted = true;
@@ -86,6 +109,7 @@ impl BackMarketClient {
         Ok(Fulfillment { channel_ids: vec![order.channel_order_id.clone()], adopted })
     }
 
+    /// Calls Back Market; an answer that is not JSON is no answer (the calls' replies are not read).
     async fn call(&self, method: reqwest::Method, url: &str, body: Option<Value>) -> Result<Value, ChannelError> {
         let mut request = self
             .http

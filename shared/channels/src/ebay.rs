@@ -58,15 +58,16 @@ impl EbayClient {
         let token = self.access_token().await?;
         let base =
             format!("{}/sell/fulfillment/v1/order/{}/shipping_fulfillment", self.endpoint, order.channel_order_id);
-        let existing = if check_existing { self.fulfillment_ids(&base, &token).await? } else { Vec::new() };
+        let existing = if check_existing { self.fulfillments(&base, &token).await? } else { Vec::new() };
         let mut ids = Vec::new();
         let mut adopted = false;
         for (number, items) in packages(order) {
             let tracking = ebay_tracking_number(&number);
-            if existing.contains(&tracking) {
-                info!(order = %order.channel_order_id, fulfillment = %tracking, "eBay already has this package: adopted");
+            let key = tracking.to_ascii_uppercase();
+            if let Some((_, id)) = existing.iter().find(|(number, _)| *number == key) {
+                info!(order = %order.channel_order_id, fulfillment = %id, tracking = %tracking, "eBay already has this package: adopted");
                 adopted = true;
-                ids.push(tracking);
+                ids.push(id.clone());
                 continue;
             }
             let body = json!({
@@ -88,15 +89,23 @@ impl EbayClient {
         Ok(Fulfillment { channel_ids: ids, adopted })
     }
 
-    async fn fulfillment_ids(&self, base: &str, token: &str) -> Result<Vec<String>, ChannelError> {
+    /// The order's fulfillments as (tracking number, normalised as eBay stores it, fulfillment
+    /// id). Matched by tracking number: the fulfillment id equals it only by eBay's habit.
+    async fn fulfillments(&self, base: &str, token: &str) -> Result<Vec<(String, String)>, ChannelError> {
         let response = self.http.get(base).bearer_auth(token).send().await.map_err(|e| transport_error(&e))?;
         let text = success_body(response, |text| format!("eBay: {}", first_error_message(text))).await?;
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let body: Value = serde_json::from_str(&text).map_err(|_| {
+            ChannelError::retryable("eBay listed the order's fulfillments in something that is not JSON")
+        })?;
         Ok(body["fulfillments"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|f| f["fulfillmentId"].as_str().map(str::to_owned))
+            .filter_map(|f| {
+                let number = ebay_tracking_number(f["shipmentTrackingNumber"].as_str()?).to_ascii_uppercase();
+                let id = f["fulfillmentId"].as_str().map_or_else(|| number.clone(), str::to_owned);
+                (!number.is_empty()).then_some((number, id))
+            })
             .collect())
     }
 

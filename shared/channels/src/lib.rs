@@ -4,12 +4,14 @@
 mod amazon;
 mod backmarket;
 mod ebay;
+mod endpoints;
 mod shopify;
 pub mod shopify_webhooks;
 
 pub use amazon::{AmazonClient, AmazonCredentials, AmazonTokens, TokenCache, package_reference};
 pub use backmarket::{BackMarketClient, missing_imeis};
 pub use ebay::{EbayClient, EbayCredentials};
+pub use endpoints::{ChannelEndpoints, EndpointError, amazon_endpoint};
 pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
 
 use std::time::Duration;
@@ -68,14 +70,44 @@ impl ChannelError {
     }
 }
 
-/// The `Retry-After` header, in seconds, if there is one.
+/// The longest wait a channel can ask for: longer asks (`Retry-After: 1e20`, a date next year)
+/// are cut to this, so that no answer can overflow a timer or hold a message for days.
+pub const MAX_CHANNEL_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// A wait a channel asked for, in seconds, made safe: NaN means none, a negative wait is no
+/// wait, and anything over [`MAX_CHANNEL_WAIT`] (infinity included) is cut to it. Every wait a
+/// channel's answer sets goes through here.
+pub fn channel_wait(seconds: f64) -> Option<Duration> {
+    if seconds.is_nan() {
+        return None;
+    }
+    let limit = MAX_CHANNEL_WAIT.as_secs_f64();
+    // Clamped first, so that `from_secs_f64` (which panics on overflow) only sees 0..=900.
+    Some(Duration::from_secs_f64(seconds.clamp(0.0, limit)))
+}
+
+/// The wait a response asks for: `Retry-After` (seconds or an HTTP date), else Amazon's
+/// `x-amzn-RateLimit-Limit` (requests per second) on a 429; clamped by [`channel_wait`].
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|text| text.trim().parse::<f64>().ok())
-        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-        .map(Duration::from_secs_f64)
+    retry_after_at(headers, chrono::Utc::now())
+}
+
+fn retry_after_at(headers: &reqwest::header::HeaderMap, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).map(str::trim);
+    if let Some(value) = text("retry-after") {
+        if let Ok(seconds) = value.parse::<f64>() {
+            return channel_wait(seconds);
+        }
+        if let Ok(date) = chrono::DateTime::parse_from_rfc2822(value) {
+            let millis = (date.with_timezone(&chrono::Utc) - now).num_milliseconds();
+            // i64 milliseconds to f64 loses precision only far beyond the clamp.
+            return channel_wait(millis as f64 / 1000.0);
+        }
+        return None;
+    }
+    let rate = text("x-amzn-ratelimit-limit")?.parse::<f64>().ok()?;
+    // One request's share of the rate; a rate of 0 asks for the longest wait.
+    (rate >= 0.0).then(|| channel_wait(1.0 / rate)).flatten()
 }
 
 /// Turns a transport failure into a retryable error: whether the request reached the channel is
@@ -98,7 +130,11 @@ pub(crate) async fn success_body(
     describe: impl Fn(&str) -> String,
 ) -> Result<String, ChannelError> {
     let status = response.status();
-    let wait = retry_after(response.headers());
+    let wait = if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        retry_after(response.headers())
+    } else {
+        None
+    };
     let text = response.text().await.map_err(|error| transport_error(&error))?;
     if status.is_success() { Ok(text) } else { Err(status_error(status, wait, &describe(&text))) }
 }
@@ -125,13 +161,17 @@ pub fn status_error(status: reqwest::StatusCode, retry_after: Option<Duration>, 
 /// The shipment's units spread over its packages (tracking numbers), one unit at a time, so that
 /// every package with a tracking number carries something.
 pub(crate) fn packages(order: &ExportOrder) -> Vec<(String, Vec<(String, u32)>)> {
-    let count = order.tracking_numbers.len().max(1);
     let mut packages: Vec<(String, Vec<(String, u32)>)> =
         order.tracking_numbers.iter().map(|number| (number.clone(), Vec::new())).collect();
+    if packages.is_empty() {
+        // No tracking number: one package without one (the domain requires one; never panic).
+        packages.push((String::new(), Vec::new()));
+    }
+    let count = packages.len();
     let mut slot = 0;
     for line in &order.lines {
         for _ in 0..line.quantity {
-            let items = &mut packages[slot % count].1;
+            let Some((_, items)) = packages.get_mut(slot % count) else { break };
             match items.iter_mut().find(|(item, _)| *item == line.channel_line_item_id) {
                 Some((_, quantity)) => *quantity += 1,
                 None => items.push((line.channel_line_item_id.clone(), 1)),
@@ -141,4 +181,52 @@ pub(crate) fn packages(order: &ExportOrder) -> Vec<(String, Vec<(String, u32)>)>
     }
     packages.retain(|(_, items)| !items.is_empty());
     packages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    fn headers(name: &'static str, value: &'static str) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.insert(name, HeaderValue::from_static(value));
+        map
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_dates_and_amazon_rates_within_the_clamp() {
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z").unwrap().with_timezone(&chrono::Utc);
+        let wait = |name, value| retry_after_at(&headers(name, value), now);
+        assert_eq!(wait("retry-after", "30"), Some(Duration::from_secs(30)));
+        assert_eq!(wait("retry-after", "1e20"), Some(MAX_CHANNEL_WAIT));
+        assert_eq!(wait("retry-after", "-4"), Some(Duration::ZERO));
+        assert_eq!(wait("retry-after", "NaN"), None);
+        assert_eq!(wait("retry-after", "Wed, 21 Oct 2015 07:29:30 GMT"), Some(Duration::from_secs(90)));
+        assert_eq!(wait("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT"), Some(MAX_CHANNEL_WAIT));
+        assert_eq!(wait("retry-after", "Tue, 20 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(wait("retry-after", "soon"), None);
+        assert_eq!(wait("x-amzn-ratelimit-limit", "2.0"), Some(Duration::from_millis(500)));
+        assert_eq!(wait("x-amzn-ratelimit-limit", "0"), Some(MAX_CHANNEL_WAIT));
+        assert_eq!(wait("x-amzn-ratelimit-limit", "0.0000001"), Some(MAX_CHANNEL_WAIT));
+    }
+
+    #[test]
+    fn a_shipment_without_tracking_numbers_packs_into_one_package() {
+        let order = ExportOrder {
+            channel_order_id: "1".into(),
+            lines: vec![ExportLine {
+                channel_line_item_id: "A".into(),
+                quantity: 2,
+                sku: "a".into(),
+                serial_codes: vec![],
+            }],
+            tracking_numbers: vec![],
+            carrier: "UPS".into(),
+            carrier_code: None,
+            tracking_urls: vec![],
+            notify_customer: false,
+        };
+        assert_eq!(packages(&order), [(String::new(), vec![("A".to_owned(), 2)])]);
+    }
 }

@@ -19,6 +19,7 @@ const ORDER_QUERY: &str = "query ShipsyncOrder($id: ID!) {
     id
     fulfillments(first: 100) {
       id
+      status
       trackingInfo(first: 20) { number }
       fulfillmentLineItems(first: 100) { nodes { quantity lineItem { id } } }
     }
@@ -74,11 +75,18 @@ pub struct ShopifyClient {
 
 impl ShopifyClient {
     /// A client for a shop: `base_url` replaces `https://{shop_domain}` (a local fake in tests).
+    /// A store's settings reach a client only through [`crate::ChannelEndpoints`], which checks
+    /// the shop's host.
     pub fn new(http: reqwest::Client, shop_domain: &str, base_url: Option<&str>, access_token: String) -> Self {
-        let base = match base_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("https://{}", shop_domain.trim().trim_end_matches('/')),
-        };
+        match base_url {
+            Some(url) => Self::at(http, url, access_token),
+            None => Self::at(http, &format!("https://{}", shop_domain.trim().trim_end_matches('/')), access_token),
+        }
+    }
+
+    /// A client for the shop at `base` (`https://my-shop.myshopify.com`).
+    pub fn at(http: reqwest::Client, base: &str, access_token: String) -> Self {
+        let base = base.trim_end_matches('/');
         Self { http, endpoint: format!("{base}/admin/api/{SHOPIFY_API_VERSION}/graphql.json"), access_token }
     }
 
@@ -98,7 +106,7 @@ impl ShopifyClient {
         }
         let mut adopted_ids = Vec::new();
         if check_existing {
-            for fulfillment in found["fulfillments"].as_array().into_iter().flatten() {
+            for fulfillment in found["fulfillments"].as_array().into_iter().flatten().filter(|f| holds_items(f)) {
                 let ours = fulfillment["trackingInfo"]
                     .as_array()
                     .into_iter()
@@ -187,22 +195,44 @@ impl ShopifyClient {
             ChannelError::retryable(format!("Shopify answered something that is not JSON: {text:.200}"))
         })?;
         if let Some(errors) = body["errors"].as_array().filter(|errors| !errors.is_empty()) {
-            let throttled = errors.iter().any(|error| {
-                error["extensions"]["code"] == "THROTTLED" || error["message"].as_str() == Some("Throttled")
-            });
-            if throttled {
-                let wait = throttle_wait(&body["extensions"]["cost"]);
-                warn!(?wait, "Shopify throttled the request");
-                return Err(ChannelError::Retryable {
-                    message: "Shopify throttled the request".into(),
-                    retry_after: wait,
-                });
-            }
-            let messages: Vec<&str> = errors.iter().filter_map(|error| error["message"].as_str()).collect();
-            return Err(ChannelError::permanent(format!("Shopify refused the request: {}", messages.join("; "))));
+            return Err(graphql_error(errors, &body["extensions"]["cost"]));
+        }
+        if !body["errors"].is_null() && !body["errors"].is_array() {
+            // `errors` as a string or object (Shopify does this for auth failures): refused as it says.
+            let message = body["errors"].as_str().map_or_else(|| body["errors"].to_string(), str::to_owned);
+            return Err(ChannelError::permanent(format!("Shopify refused the request: {message:.300}")));
         }
         Ok(body["data"].clone())
     }
+}
+
+/// Whether a fulfillment (from the order query) holds its items: a cancelled or failed one does
+/// not, so its tracking numbers prove nothing and its items must be fulfilled again.
+fn holds_items(fulfillment: &Value) -> bool {
+    !matches!(fulfillment["status"].as_str(), Some("CANCELLED" | "ERROR" | "FAILURE"))
+}
+
+/// Top-level GraphQL errors by `extensions.code`: Shopify's own trouble (THROTTLED, with the
+/// wait the cost extension implies, INTERNAL_SERVER_ERROR, timeouts) is worth a retry; anything
+/// else (ACCESS_DENIED, a bad query...) is refused for good, with Shopify's message.
+fn graphql_error(errors: &[Value], cost: &Value) -> ChannelError {
+    let code = |error: &Value| error["extensions"]["code"].as_str().unwrap_or_default().to_ascii_uppercase();
+    let messages: Vec<&str> = errors.iter().filter_map(|error| error["message"].as_str()).collect();
+    let excerpt: String = messages.join("; ").chars().take(300).collect();
+    let throttled =
+        errors.iter().any(|error| code(error) == "THROTTLED" || error["message"].as_str() == Some("Throttled"));
+    if throttled {
+        let wait = throttle_wait(cost);
+        warn!(?wait, "Shopify throttled the request");
+        return ChannelError::Retryable { message: "Shopify throttled the request".into(), retry_after: wait };
+    }
+    let retryable = errors
+        .iter()
+        .any(|error| matches!(code(error).as_str(), "INTERNAL_SERVER_ERROR" | "SERVICE_UNAVAILABLE" | "TIMEOUT"));
+    if retryable {
+        return ChannelError::retryable(format!("Shopify failed the request: {excerpt}"));
+    }
+    ChannelError::permanent(format!("Shopify refused the request: {excerpt}"))
 }
 
 /// An order from the GraphQL Admin API, as the webhooks' events carry it.
@@ -246,12 +276,13 @@ fn order_from_graphql(node: &Value) -> Option<shipsync_domain::orders::IncomingO
     })
 }
 
-/// How long until the bucket holds enough for the query, from the cost extension.
+/// How long until the bucket holds enough for the query, from the cost extension (at least a
+/// second; clamped by [`crate::channel_wait`] whatever the numbers say).
 fn throttle_wait(cost: &Value) -> Option<Duration> {
     let requested = cost["requestedQueryCost"].as_f64()?;
     let available = cost["throttleStatus"]["currentlyAvailable"].as_f64()?;
     let rate = cost["throttleStatus"]["restoreRate"].as_f64().filter(|rate| *rate > 0.0)?;
-    Some(Duration::from_secs_f64(((requested - available) / rate).clamp(1.0, 60.0)))
+    crate::channel_wait(((requested - available) / rate).max(1.0))
 }
 
 /// A Shopify global id from either a gid or a bare number.

@@ -22,6 +22,12 @@ pub const IMEI_WAIT: Duration = Duration::minutes(60);
 /// A delivery earlier than this before the due time is early (a stale plan): it is skipped.
 pub const EARLY_TOLERANCE: Duration = Duration::seconds(60);
 
+/// How long after its due time a scheduled export may still be on its way (a schedule firing,
+/// a queued retry coming back after the queue's visibility timeout) before the sweeper
+/// re-queues it. Longer than the export queue's visibility timeout (6 minutes), so an export
+/// that is being retried normally is not queued twice.
+pub const SWEEP_GRACE: Duration = Duration::minutes(15);
+
 /// When a store's shipments go out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -179,6 +185,17 @@ pub enum ExportState {
 }
 
 impl ExportState {
+    /// When the sweeper must re-queue a shipment still in this state: a scheduled export
+    /// [`SWEEP_GRACE`] after it was due, an attempt once its claim expired. `None` for every
+    /// state that waits for something else (a person, its order, the carrier) or is settled.
+    pub fn sweep_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            ExportState::Scheduled { due_at } => Some(*due_at + SWEEP_GRACE),
+            ExportState::Exporting { claimed_at } => Some(*claimed_at + CLAIM_TIMEOUT),
+            _ => None,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             ExportState::Manual => "manual",
@@ -260,6 +277,8 @@ pub enum ExportReason {
     Manual,
     /// Its order became fully shipped.
     OrderShipped,
+    /// The sweeper found it overdue (its delivery was lost) or its claim expired.
+    Overdue,
 }
 
 /// The message on the export queue (also the schedules' input).
@@ -329,7 +348,13 @@ impl Shipment {
 
     /// Records a problem worth retrying: due again at once, with the problem kept for people.
     pub fn export_retry(&self, now: DateTime<Utc>, message: String) -> Shipment {
-        let mut next = self.with_export_state(ExportState::Scheduled { due_at: now }, now);
+        self.export_retry_at(now, now, message)
+    }
+
+    /// Records a problem worth retrying no earlier than `due_at` (the wait the channel asked
+    /// for), so that the sweeper does not re-queue it before then.
+    pub fn export_retry_at(&self, now: DateTime<Utc>, due_at: DateTime<Utc>, message: String) -> Shipment {
+        let mut next = self.with_export_state(ExportState::Scheduled { due_at: due_at.max(now) }, now);
         next.export.last_error = Some(message);
         next
     }

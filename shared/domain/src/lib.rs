@@ -11,6 +11,7 @@ pub mod money;
 pub mod orders;
 pub mod purchase_order;
 pub mod search;
+pub mod secrets;
 pub mod shipment;
 pub mod tenant;
 pub mod time;

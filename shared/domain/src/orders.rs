@@ -200,6 +200,23 @@ pub fn match_fulfillment(
             _ => ReverseSync::Link(shipment.id),
         };
     }
+    // One location's part of a shipment shipsync is exporting (or exported, or tried to): the
+    // exporter makes one fulfillment per location, each with all of the shipment's tracking
+    // numbers and the items of that location, and the webhook can come before the ids are recorded.
+    let part_of_ours = |shipment: &Shipment| {
+        let started = matches!(shipment.export.state, ExportState::Exported { .. } | ExportState::Exporting { .. })
+            || shipment.export.attempts > 0;
+        let shipped = |item: &OrderItemId| {
+            shipment.items.iter().filter(|held| held.order_item_id == *item).map(|held| held.quantity).sum::<u32>()
+        };
+        started
+            && !numbers.is_empty()
+            && normalized(&shipment.trackings.iter().map(|t| t.tracking.clone()).collect::<Vec<_>>()) == numbers
+            && wanted.iter().all(|(item, quantity)| *quantity <= shipped(item))
+    };
+    if let Some(shipment) = shipments.iter().find(|s| part_of_ours(s)) {
+        return ReverseSync::Known(shipment.id);
+    }
     if located.iter().any(|(po, _, _)| po.id != first_po.id) {
         return ReverseSync::Ignore(
             "its items span several purchase orders: create one shipment per purchase order in shipsync".into(),

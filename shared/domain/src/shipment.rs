@@ -103,7 +103,47 @@ impl SyncState {
     }
 }
 
+/// Why a shipment's carrier, items and tracking numbers can no longer change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShippingLock {
+    /// The channel has it.
+    Exported,
+    /// An attempt holds it now.
+    Exporting,
+    /// An attempt started before (its answer may have been lost, or some of it got through):
+    /// the retry must find in the channel exactly what that attempt sent, so nothing the channel
+    /// may have can change. Only an IMEI or serial number may still be added to an item that has
+    /// none (a Back Market confirmation waiting for it was never sent).
+    Attempted,
+}
+
+impl ShippingLock {
+    pub fn reason(self) -> &'static str {
+        match self {
+            ShippingLock::Exported => "is readonly: the shipment has been exported to its channel",
+            ShippingLock::Exporting => "is readonly: the shipment is being exported to its channel",
+            ShippingLock::Attempted => {
+                "is readonly: an export to its channel has started, and the channel may have it already"
+            }
+        }
+    }
+}
+
 impl Shipment {
+    /// Whether carrier, items and tracking numbers are locked, and why: from the moment a first
+    /// export attempt starts (the exporter's claim), not only once the channel confirmed it.
+    pub fn shipping_details_lock(&self) -> Option<ShippingLock> {
+        if self.sync.shipping_details_locked() {
+            Some(ShippingLock::Exported)
+        } else if matches!(self.export.state, ExportState::Exporting { .. }) {
+            Some(ShippingLock::Exporting)
+        } else if self.export.attempts > 0 {
+            Some(ShippingLock::Attempted)
+        } else {
+            None
+        }
+    }
+
     /// SKUs of the items that need an IMEI and have none: Back Market asks one per smartphone,
     /// which is a line of one unit.
     pub fn missing_imeis(&self) -> Vec<&str> {
@@ -475,17 +515,16 @@ fn refuse_update_markers(field: &str, id: Option<u64>, destroy: bool, errors: &m
 
 /// Refuses changes to the fields that a channel or accounting already received.
 fn check_locks(current: &Shipment, updated: &Shipment, errors: &mut ValidationErrors) {
-    let exporting = matches!(current.export.state, ExportState::Exporting { .. });
-    if current.sync.shipping_details_locked() || exporting {
-        let why = if exporting {
-            "is readonly: the shipment is being exported to its channel"
-        } else {
-            "is readonly: the shipment has been exported to its channel"
-        };
+    if let Some(lock) = current.shipping_details_lock() {
+        let why = lock.reason();
         if updated.carrier.id != current.carrier.id {
             errors.push("shipper_id", why);
         }
-        if updated.items != current.items {
+        let items_changed = match lock {
+            ShippingLock::Attempted => !only_serial_codes_added(&current.items, &updated.items),
+            ShippingLock::Exported | ShippingLock::Exporting => updated.items != current.items,
+        };
+        if items_changed {
             errors.push(ITEMS, why);
         }
         if updated.trackings != current.trackings {
@@ -512,6 +551,15 @@ fn check_locks(current: &Shipment, updated: &Shipment, errors: &mut ValidationEr
             errors.push("shipper_invoice_reference", why);
         }
     }
+}
+
+/// Whether `after` is `before` with, at most, serial codes given to items that had none.
+fn only_serial_codes_added(before: &[ShipmentItem], after: &[ShipmentItem]) -> bool {
+    before.len() == after.len()
+        && before.iter().zip(after).all(|(was, now)| {
+            was == now
+                || (was.serial_codes.is_empty() && ShipmentItem { serial_codes: Vec::new(), ..now.clone() } == *was)
+        })
 }
 
 impl ValidationErrors {

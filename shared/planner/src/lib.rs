@@ -63,6 +63,12 @@ pub enum PlanError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("could not withdraw the schedule of shipment {shipment}")]
+    Cancel {
+        shipment: u64,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +104,25 @@ impl ExportPlanner {
         match delivery {
             Delivery::Now => self.queue(request).await,
             Delivery::At(due_at) => self.schedule(request, due_at).await,
+        }
+    }
+
+    /// Withdraws a plan whose state change was never written (its write lost a race), so that no
+    /// schedule is left behind for it. A queued request cannot be withdrawn; it is harmless: the
+    /// exporter finds nothing due. A schedule already gone (fired, or withdrawn before) is fine.
+    pub async fn cancel(&self, request: ExportRequest, delivery: Delivery) -> Result<(), PlanError> {
+        let Delivery::At(due_at) = delivery else { return Ok(()) };
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let shipment = request.shipment_id.get();
+        let name = schedule_name(&request, due_at);
+        let result = self.scheduler.delete_schedule().name(&name).group_name(&self.config.schedule_group).send().await;
+        match result {
+            Ok(_) => {
+                info!(shipment_id = shipment, schedule = %name, "schedule withdrawn");
+                Ok(())
+            }
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(()),
+            Err(error) => Err(PlanError::Cancel { shipment, source: Box::new(error) }),
         }
     }
 

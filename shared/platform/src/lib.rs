@@ -61,10 +61,53 @@ pub async fn for_each_record<F>(
 where
     F: AsyncFn(&aws_lambda_events::event::sqs::SqsMessage) -> Result<(), String>,
 {
+    for_each_record_within(event, consumer, None, process).await
+}
+
+/// How long an invocation may still run, and how long one record may take.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeBudget {
+    /// When the invocation is stopped (Lambda's deadline).
+    pub deadline: std::time::Instant,
+    /// The longest one record may take: no record is started with less than this left.
+    pub per_record: std::time::Duration,
+}
+
+impl TimeBudget {
+    /// A budget ending at a wall-clock deadline (the Lambda context's).
+    pub fn until(deadline: std::time::SystemTime, per_record: std::time::Duration) -> Self {
+        let left = deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+        Self { deadline: std::time::Instant::now() + left, per_record }
+    }
+
+    fn allows_another_record(&self) -> bool {
+        self.deadline.saturating_duration_since(std::time::Instant::now()) >= self.per_record
+    }
+}
+
+/// As [`for_each_record`], within a time budget: once less time is left than one record may
+/// take, the records not yet started are reported as batch item failures, untouched, so that
+/// they come back rather than being cut off by the Lambda's timeout (which would fail the whole
+/// batch, the records already done with it, and leave the record under way half done).
+pub async fn for_each_record_within<F>(
+    event: aws_lambda_events::event::sqs::SqsEvent,
+    consumer: &'static str,
+    budget: Option<TimeBudget>,
+    process: F,
+) -> aws_lambda_events::event::sqs::SqsBatchResponse
+where
+    F: AsyncFn(&aws_lambda_events::event::sqs::SqsMessage) -> Result<(), String>,
+{
     use tracing::Instrument;
     let mut failures = Vec::new();
-    for message in &event.records {
+    for (index, message) in event.records.iter().enumerate() {
         let id = message.message_id.clone().unwrap_or_default();
+        if budget.is_some_and(|budget| !budget.allows_another_record()) {
+            let left = event.records.len() - index;
+            tracing::warn!(consumer, left, "too little time left for another record: the rest will be delivered again");
+            failures.extend(event.records[index..].iter().map(|m| m.message_id.clone().unwrap_or_default()));
+            break;
+        }
         let span = tracing::info_span!("sqs_record", consumer, message_id = %id);
         if let Err(reason) = process(message).instrument(span).await {
             tracing::warn!(consumer, message_id = %id, %reason, "record will be delivered again");
@@ -86,4 +129,55 @@ fn batch_failures(failed_message_ids: Vec<String>) -> aws_lambda_events::event::
         })
         .collect();
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use std::cell::Cell;
+    use std::time::{Duration, Instant};
+
+    fn batch(ids: &[&str]) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        for id in ids {
+            let mut message = SqsMessage::default();
+            message.message_id = Some((*id).to_owned());
+            event.records.push(message);
+        }
+        event
+    }
+
+    fn failed(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<&str> {
+        response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn records_left_without_time_for_them_are_reported_failed_untouched() {
+        let started = Cell::new(0);
+        let budget = TimeBudget {
+            deadline: Instant::now() + Duration::from_millis(150),
+            per_record: Duration::from_millis(100),
+        };
+        let response = for_each_record_within(batch(&["a", "b", "c"]), "test", Some(budget), async |_| {
+            started.set(started.get() + 1);
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            Ok(())
+        })
+        .await;
+        assert_eq!(started.get(), 1, "the second record would have started with 90 ms left of the 100 it may take");
+        assert_eq!(failed(&response), ["b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn without_a_budget_every_record_is_handled_and_only_failures_reported() {
+        let response = for_each_record(batch(&["a", "b"]), "test", async |m| {
+            if m.message_id.as_deref() == Some("b") { Err("no".into()) } else { Ok(()) }
+        })
+        .await;
+        assert_eq!(failed(&response), ["b"]);
+        let expired = TimeBudget::until(std::time::SystemTime::now(), Duration::from_secs(1));
+        let response = for_each_record_within(batch(&["a"]), "test", Some(expired), async |_| Ok(())).await;
+        assert_eq!(failed(&response), ["a"]);
+    }
 }

@@ -36,6 +36,11 @@ pub fn webhook_delivery(store: shipsync_domain::ids::StoreId, delivery: &str) ->
     format!("WEBHOOK#{store}#{delivery}")
 }
 pub const WEBHOOK: &str = "DELIVERY";
+/// A channel fulfillment reverse sync applied (made a shipment of): one per store and id.
+pub fn channel_fulfillment(store: shipsync_domain::ids::StoreId, fulfillment: &str) -> String {
+    format!("CHANNELFULFILLMENT#{store}#{fulfillment}")
+}
+pub const CHANNEL_FULFILLMENT: &str = "APPLIED";
 pub fn product(sku: &str) -> String {
     format!("PRODUCT#{sku}")
 }
@@ -67,6 +72,13 @@ pub fn local_export(shipment: ShipmentId) -> String {
 /// Partition of the attention index: what needs a person (failed exports, later order problems).
 pub fn retailer_attention(id: RetailerId) -> String {
     format!("RETAILER#{id}#ATTENTION")
+}
+/// Partition of the export-due index: one of a few shards, by shipment id.
+pub fn export_due_shard(shard: u64) -> String {
+    format!("EXPORTDUE#{shard}")
+}
+pub fn export_due(shipment: ShipmentId) -> String {
+    export_due_shard(shipment.get() % crate::schema::EXPORT_DUE_SHARDS)
 }
 pub fn purchase_order_reference(reference: &str) -> String {
     format!("POREF#{reference}")

@@ -1,8 +1,9 @@
-//! DynamoDB persistence for shipsync: one table, four indexes, and writes that are atomic and
+//! DynamoDB persistence for shipsync: one table, six indexes, and writes that are atomic and
 //! conditional so that concurrent requests can never over-fulfil an order or lose an update.
 //!
 //! The layout and every access pattern are described in `schema.rs`.
 
+mod cipher;
 mod codec;
 mod error;
 mod keys;
@@ -13,14 +14,17 @@ mod search;
 mod sequence;
 mod shipments;
 mod stores;
+mod sweep;
 mod tenants;
 
+pub use cipher::KmsCipher;
 pub use error::StoreError;
 pub use orders::{Attention, EXPIRES_AT, OrderRecord, PollState, PolledStore};
 pub use search::SearchPage;
 pub use stores::{ChannelCredentials, ChannelOrder};
 
 use aws_sdk_dynamodb::Client;
+use shipsync_domain::secrets::CredentialCipher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -30,11 +34,20 @@ pub struct Store {
     client: Client,
     table: String,
     calls: Arc<AtomicU64>,
+    /// Seals channel credentials (and opens them, where the function may). Without one,
+    /// credentials can be neither saved nor read: nothing is ever stored in plaintext.
+    cipher: Option<Arc<dyn CredentialCipher>>,
 }
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), calls: Arc::default() }
+        Self { client, table: table.into(), calls: Arc::default(), cipher: None }
+    }
+
+    /// The cipher channel credentials are sealed (and opened) with.
+    pub fn with_cipher(mut self, cipher: Arc<dyn CredentialCipher>) -> Self {
+        self.cipher = Some(cipher);
+        self
     }
 
     pub fn table_name(&self) -> &str {

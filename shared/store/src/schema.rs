@@ -9,10 +9,11 @@
 //! | purchase order number (uniqueness) | `RETAILER#<id>` | `POREF#<number>` | |
 //! | API user | `APIUSER#<key>` | `APIUSER` | |
 //! | purchase order | `PO#<id>` | `PO` | gsi1 `RETAILER#<id>#POS`, gsi2 `VENDOR#<id>#POS` |
-//! | shipment | `SHIPMENT#<id>` | `SHIPMENT` | gsi1, gsi2, gsi3, gsi4, gsi5 when its export failed |
+//! | shipment | `SHIPMENT#<id>` | `SHIPMENT` | gsi1, gsi2, gsi3, gsi4, gsi5 when its export failed, gsi6 while its export is scheduled or under way |
 //! | store credentials | `RETAILER#<id>` | `STORESECRET#<id>` | |
 //! | channel order | `RETAILER#<id>` | `ORDER#<store>#<channel order id>` | |
 //! | local channel export | `LOCALEXPORT#<shipment>` | `EXPORT` | |
+//! | channel fulfillment applied by reverse sync (idempotency) | `CHANNELFULFILLMENT#<store>#<channel id>` | `APPLIED` | |
 //! | tracking number (carrier scans) | `TRACKING#<number>` | `SHIPMENT#<id>` | |
 //! | id sequence | `SEQUENCE` | `ids` | |
 //!
@@ -30,9 +31,11 @@
 //! | shipments of a retailer changed since (updated_at_min/max) | `by_retailer_updated` (gsi3): `RETAILER#<id>#SHIPMENTS`, `<updated>#<id>` |
 //! | shipments of a purchase order (purchase_order_number) | `by_purchase_order` (gsi4): `PO#<id>#SHIPMENTS`, `<created>#<id>` |
 //! | what needs a person: failed exports (sparse: only such records have the keys) | `by_attention` (gsi5): `RETAILER#<id>#ATTENTION`, `<since>#<id>` |
+//! | exports the sweeper must re-queue: overdue scheduled ones, expired claims (sparse: only while scheduled or exporting) | `by_export_due` (gsi6): `EXPORTDUE#<shard>` (shipment id mod 4), `<sweep at>#<id>` |
 //! | the purchase orders of a channel order (is the order fully shipped?) | GetItem `RETAILER#<id>` / `ORDER#<store>#<channel order id>`, consistent |
 //! | a store, its credentials (kept apart), a retailer's stores or vendors | GetItem / Query `RETAILER#<id>`, begins_with `STORE#` / `VENDOR#` |
 //! | exports the local channel recorded | GetItem `LOCALEXPORT#<shipment>` |
+//! | was this channel fulfillment applied already? | GetItem `CHANNELFULFILLMENT#<store>#<channel id>`, consistent |
 //! | shipments of any retailer by tracking number (carrier scans) | Query `TRACKING#<number>`, then BatchGetItem |
 //! | customer name, tracking (partial), invoice reference, other time ranges | filters on the chosen index's query, over projected attributes |
 //! | a new id | UpdateItem ADD on `SEQUENCE` |
@@ -79,8 +82,17 @@ pub const BY_PURCHASE_ORDER: IndexDefinition =
 pub const BY_ATTENTION: IndexDefinition =
     IndexDefinition { name: "by_attention", partition_key: "gsi5pk", sort_key: "gsi5sk" };
 
-pub const INDEXES: [IndexDefinition; 5] =
-    [BY_RETAILER_CREATED, BY_VENDOR_CREATED, BY_RETAILER_UPDATED, BY_PURCHASE_ORDER, BY_ATTENTION];
+/// Sparse: a shipment has its keys only while its export is scheduled or under way, keyed by
+/// when the sweeper must re-queue it if it is still there (`ExportState::sweep_at`). Spread over
+/// [`EXPORT_DUE_SHARDS`] partitions so that no one partition takes every shipment's writes.
+pub const BY_EXPORT_DUE: IndexDefinition =
+    IndexDefinition { name: "by_export_due", partition_key: "gsi6pk", sort_key: "gsi6sk" };
+
+/// How many partitions `by_export_due` spreads shipments over (by id).
+pub const EXPORT_DUE_SHARDS: u64 = 4;
+
+pub const INDEXES: [IndexDefinition; 6] =
+    [BY_RETAILER_CREATED, BY_VENDOR_CREATED, BY_RETAILER_UPDATED, BY_PURCHASE_ORDER, BY_ATTENTION, BY_EXPORT_DUE];
 
 /// The table's key attributes (all strings): `pk`, `sk`, then each index's two.
 pub fn key_attributes() -> Vec<&'static str> {

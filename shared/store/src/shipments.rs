@@ -12,7 +12,9 @@ use shipsync_domain::time::sortable_time;
 use crate::codec::{Item, item, n, s};
 use crate::keys::{self, PK, SHIPMENT};
 use crate::purchase_orders::put_purchase_order_if_unchanged;
-use crate::schema::{BY_ATTENTION, BY_PURCHASE_ORDER, BY_RETAILER_CREATED, BY_RETAILER_UPDATED, BY_VENDOR_CREATED};
+use crate::schema::{
+    BY_ATTENTION, BY_EXPORT_DUE, BY_PURCHASE_ORDER, BY_RETAILER_CREATED, BY_RETAILER_UPDATED, BY_VENDOR_CREATED,
+};
 use crate::{Store, StoreError};
 use shipsync_domain::export::ExportState;
 
@@ -21,6 +23,12 @@ const LOCAL_EXPORT: &str = "EXPORT";
 /// A tracking number as carriers and people write it: case and spaces do not matter.
 fn tracking_key(number: &str) -> String {
     number.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase()
+}
+
+/// The record that a channel fulfillment was applied, and as which shipment.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AppliedFulfillment {
+    shipment_id: ShipmentId,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -76,6 +84,12 @@ fn shipment_item(shipment: &Shipment) -> Result<Item, StoreError> {
         item.insert(BY_ATTENTION.partition_key.into(), s(keys::retailer_attention(shipment.retailer_id)));
         item.insert(BY_ATTENTION.sort_key.into(), s(keys::by_time(*failed_at, id)));
     }
+    // Every write of a shipment goes through here, so the sweeper's index follows its export
+    // state: the keys are there while it is scheduled or exporting, and gone once it is not.
+    if let Some(sweep_at) = shipment.export.state.sweep_at() {
+        item.insert(BY_EXPORT_DUE.partition_key.into(), s(keys::export_due(shipment.id)));
+        item.insert(BY_EXPORT_DUE.sort_key.into(), s(keys::by_time(sweep_at, id)));
+    }
     Ok(item)
 }
 
@@ -98,6 +112,73 @@ impl Store {
         ];
         steps.extend(tracking_steps);
         self.transact(steps, |_| StoreError::Conflict("purchase order")).await
+    }
+
+    /// Creates the shipment a channel fulfillment stands for (reverse sync) together with the
+    /// record that the fulfillment was applied, in one transaction conditional on that record
+    /// not existing: whatever races (a `fulfillments/create` and a `fulfillments/update`, a
+    /// delivery twice), one fulfillment makes at most one shipment. [`StoreError::Conflict`] if
+    /// it was applied meanwhile or the purchase order changed.
+    pub async fn create_shipment_from_channel(
+        &self,
+        shipment: &Shipment,
+        purchase_order: &PurchaseOrder,
+        store: shipsync_domain::ids::StoreId,
+        channel_fulfillment_id: &str,
+    ) -> Result<(), StoreError> {
+        let key = keys::channel_fulfillment(store, channel_fulfillment_id);
+        let applied = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item(
+                key.clone(),
+                keys::CHANNEL_FULFILLMENT,
+                &AppliedFulfillment { shipment_id: shipment.id },
+            )?))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .build()
+            .map_err(|error| StoreError::Corrupt { key, reason: error.to_string() })?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(shipment_item(shipment)?))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .build()
+            .map_err(|error| StoreError::Corrupt { key: keys::shipment(shipment.id), reason: error.to_string() })?;
+        let mut steps = vec![
+            TransactWriteItem::builder().put(applied).build(),
+            TransactWriteItem::builder().put(put).build(),
+            put_purchase_order_if_unchanged(&self.table, purchase_order)?,
+        ];
+        steps.extend(self.tracking_index_steps(shipment)?);
+        self.transact(steps, |step| {
+            StoreError::Conflict(if step == 0 { "channel fulfillment" } else { "purchase order" })
+        })
+        .await
+    }
+
+    /// The shipment a channel fulfillment was applied as, if reverse sync made one (read
+    /// consistently: the other side of a race may have just written it).
+    pub async fn channel_fulfillment_applied(
+        &self,
+        store: shipsync_domain::ids::StoreId,
+        channel_fulfillment_id: &str,
+    ) -> Result<Option<ShipmentId>, StoreError> {
+        self.count_call();
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(crate::codec::key(
+                keys::channel_fulfillment(store, channel_fulfillment_id),
+                keys::CHANNEL_FULFILLMENT,
+            )))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::unavailable("GetItem"))?;
+        let found: Option<AppliedFulfillment> = output.item.map(crate::codec::record).transpose()?;
+        Ok(found.map(|applied| applied.shipment_id))
     }
 
     /// Writes a changed shipment (version one more than the version read) and, when its items

@@ -2,16 +2,50 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
 use shipsync_domain::ids::{PurchaseOrderId, RetailerId, StoreId};
+use shipsync_domain::secrets::{CipherError, CredentialContext};
 use shipsync_domain::tenant::{Store as ChannelStore, Vendor};
 
 use crate::codec::{item, record, s};
 use crate::keys::{self, PK, SK};
 use crate::{Store, StoreError};
 
-/// A store's channel credentials. Kept in their own record, read only by the exporter.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// A store's channel credentials. Kept in their own record, sealed with the store's cipher, and
+/// opened only by the functions that call channels or check webhook signatures.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChannelCredentials(pub BTreeMap<String, String>);
+
+/// Names only: a credential's value is never logged.
+impl std::fmt::Debug for ChannelCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// The attribute holding the sealed credentials (KMS ciphertext, binary).
+pub const CIPHERTEXT: &str = "ciphertext";
+
+/// What stays readable of a credentials record: the names, never a value.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SealedCredentials {
+    names: Vec<String>,
+}
+
+fn no_cipher(key: &str) -> StoreError {
+    StoreError::Unavailable {
+        operation: "credentials",
+        source: format!("{key}: no credential cipher is configured").into(),
+    }
+}
+
+fn cipher_failure<'a>(key: &'a str, operation: &'static str) -> impl FnOnce(CipherError) -> StoreError + 'a {
+    move |error| match error {
+        CipherError::Refused(reason) => StoreError::Corrupt { key: key.to_owned(), reason },
+        CipherError::Unavailable(reason) => StoreError::Unavailable { operation, source: reason.into() },
+    }
+}
 
 /// The purchase orders one channel order was split into.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,17 +73,79 @@ impl Store {
         self.partition_prefix(keys::retailer(retailer_id), "STORE#").await
     }
 
+    /// Seals a store's credentials (KMS, bound to the retailer and store) and replaces the stored
+    /// ones. Only the credentials' names are kept readable, so the API can say which are set.
     pub async fn save_credentials(
         &self,
         retailer_id: RetailerId,
         store: StoreId,
         credentials: &ChannelCredentials,
     ) -> Result<(), StoreError> {
-        self.put(item(keys::retailer(retailer_id), &keys::store_secret(store), credentials)?).await
+        let sk = keys::store_secret(store);
+        let record_key = format!("{}/{sk}", keys::retailer(retailer_id));
+        let cipher = self.cipher.as_ref().ok_or_else(|| no_cipher(&record_key))?;
+        let plaintext = serde_json::to_vec(&credentials.0)
+            .map_err(|error| StoreError::Corrupt { key: record_key.clone(), reason: error.to_string() })?;
+        let context = CredentialContext { retailer_id, store_id: store };
+        let ciphertext =
+            cipher.encrypt(context, &plaintext).await.map_err(cipher_failure(&record_key, "KMS Encrypt"))?;
+        let names = SealedCredentials { names: credentials.0.keys().cloned().collect() };
+        let mut item = item(keys::retailer(retailer_id), &sk, &names)?;
+        item.insert(CIPHERTEXT.to_owned(), AttributeValue::B(Blob::new(ciphertext)));
+        self.put(item).await
     }
 
+    /// A store's credentials, opened: only for functions whose cipher may decrypt. A record that
+    /// does not open for this store (copied from another, or sealed under another key) is refused
+    /// as [`StoreError::Corrupt`].
     pub async fn credentials(&self, retailer_id: RetailerId, store: StoreId) -> Result<ChannelCredentials, StoreError> {
-        Ok(self.get(keys::retailer(retailer_id), &keys::store_secret(store)).await?.unwrap_or_default())
+        let sk = keys::store_secret(store);
+        let record_key = format!("{}/{sk}", keys::retailer(retailer_id));
+        let Some(mut found) = self.get_item(keys::retailer(retailer_id), &sk).await? else {
+            return Ok(ChannelCredentials::default());
+        };
+        let cipher = self.cipher.as_ref().ok_or_else(|| no_cipher(&record_key))?;
+        let ciphertext = match found.remove(CIPHERTEXT) {
+            Some(AttributeValue::B(blob)) => blob.into_inner(),
+            _ => {
+                return Err(StoreError::Corrupt {
+                    key: record_key,
+                    reason: "no sealed credentials (stored before encryption: set them again)".into(),
+                });
+            }
+        };
+        let context = CredentialContext { retailer_id, store_id: store };
+        let plaintext =
+            cipher.decrypt(context, &ciphertext).await.map_err(cipher_failure(&record_key, "KMS Decrypt"))?;
+        let map = serde_json::from_slice(&plaintext)
+            .map_err(|error| StoreError::Corrupt { key: record_key, reason: error.to_string() })?;
+        Ok(ChannelCredentials(map))
+    }
+
+    /// Seals every store's credentials that an earlier version stored in plaintext (no
+    /// ciphertext beside them). Needs only a cipher that encrypts. Returns how many it sealed.
+    pub async fn seal_plaintext_credentials(&self) -> Result<usize, StoreError> {
+        let mut sealed = 0;
+        for entry in self.polled_stores().await? {
+            let pk = keys::retailer(entry.retailer_id);
+            let Some(found) = self.get_item(pk, &keys::store_secret(entry.store_id)).await? else {
+                continue;
+            };
+            if found.contains_key(CIPHERTEXT) {
+                continue;
+            }
+            let plaintext: ChannelCredentials = record(found)?;
+            self.save_credentials(entry.retailer_id, entry.store_id, &plaintext).await?;
+            sealed += 1;
+        }
+        Ok(sealed)
+    }
+
+    /// The names of a store's credentials, without opening them (for `credentials_set`).
+    pub async fn credential_names(&self, retailer_id: RetailerId, store: StoreId) -> Result<Vec<String>, StoreError> {
+        let sealed: Option<SealedCredentials> =
+            self.get(keys::retailer(retailer_id), &keys::store_secret(store)).await?;
+        Ok(sealed.map(|sealed| sealed.names).unwrap_or_default())
     }
 
     pub async fn save_vendor(&self, vendor: &Vendor) -> Result<(), StoreError> {

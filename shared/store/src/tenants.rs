@@ -36,6 +36,8 @@ impl Store {
         pk: String,
         sk: &str,
     ) -> Result<Option<T>, StoreError> {
+        // Not through `get_item`: one more async layer under every read exceeds the compiler's
+        // layout depth in the Lambda binaries.
         self.count_call();
         let output = self
             .client
@@ -46,6 +48,20 @@ impl Store {
             .await
             .map_err(StoreError::unavailable("GetItem"))?;
         output.item.map(record).transpose()
+    }
+
+    /// One item as DynamoDB holds it.
+    pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<crate::codec::Item>, StoreError> {
+        self.count_call();
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .send()
+            .await
+            .map_err(StoreError::unavailable("GetItem"))?;
+        Ok(output.item)
     }
 
     pub async fn put_retailer(&self, retailer: &Retailer) -> Result<(), StoreError> {

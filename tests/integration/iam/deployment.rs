@@ -10,11 +10,14 @@ use exporter::{Exporter, ExporterConfig};
 use order_poller::OrderPoller;
 use order_processor::OrderProcessor;
 use shipments_api::ShipmentsApi;
+use shipsync_channels::ChannelEndpoints;
 use shipsync_domain::export::ExportSettings;
+use shipsync_store::Store;
 use shipsync_tools::local_aws::{LocalAws, MAX_RECEIVES, sdk_config_with_key};
 use shipsync_tools::moto::{AccessKey, MotoServer};
 use shipsync_tools::runner::Runner;
 use shopify_webhooks::ShopifyWebhooks;
+use sweeper::Sweeper;
 
 use super::policy::{FunctionPolicy, Names, function_policies};
 use crate::harness::{TestApp, unique_table};
@@ -132,15 +135,27 @@ impl IamApp {
         self.functions.get(package).unwrap_or_else(|| panic!("no function {package} in infra/template.yaml"))
     }
 
-    /// Rebuilds the tenant's functions on their own users' clients, wired as `TestApp` wires them.
-    /// What AWS itself does (firing schedules, feeding queues) stays with the admin's runner.
+    /// A function's store as its main.rs builds it where it never touches credentials: no
+    /// cipher at all (the order processor, carrier webhooks, the sweeper).
+    fn store_without_cipher(&self, package: &str) -> Store {
+        let aws = self.aws_of(package);
+        Store::new(aws.store.client().clone(), aws.store.table_name())
+    }
+
+    /// Rebuilds the tenant's functions on their own users' clients, wired as the harness's
+    /// `for_retailer` and each function's main.rs wire them: the API on an encrypt-only store,
+    /// the exporter, poller and Shopify webhooks on a store that opens credentials (each with its
+    /// own user's KMS client), the rest without a cipher; channel calls go to the stores'
+    /// base_url (the local fakes). What AWS itself does (firing schedules, feeding queues) stays
+    /// with the admin's runner.
     fn rewire(&mut self) {
         let reading = Arc::clone(&self.app.clock);
         let now: shipments_api::Clock =
             Arc::new(move || *reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        let api = self.aws_of("shipments-api").clone();
+        let endpoints = ChannelEndpoints::honouring_store_overrides();
+        let api = self.aws_of("shipments-api");
         let planner = api.export_planner();
-        let api = ShipmentsApi::new(api.store.clone(), planner.clone()).with_clock(Arc::clone(&now));
+        let api = ShipmentsApi::new(api.encrypt_only_store(), planner.clone()).with_clock(Arc::clone(&now));
         let exporter = self.aws_of("exporter");
         let config = ExporterConfig {
             queue_url: exporter.planner.queue_url.clone(),
@@ -148,12 +163,12 @@ impl IamApp {
             allow_local_channel: false,
         };
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
-        let exporter =
-            Exporter::new(exporter.store.clone(), exporter.sqs.clone(), http, config).with_clock(Arc::clone(&now));
-        let processor = self.aws_of("order-processor");
-        let processor = OrderProcessor::new(processor.store.clone())
+        let exporter = Exporter::new(exporter.store.clone(), exporter.sqs.clone(), http, config)
             .with_clock(Arc::clone(&now))
-            .with_planner(processor.export_planner());
+            .with_endpoints(endpoints);
+        let processor = OrderProcessor::new(self.store_without_cipher("order-processor"))
+            .with_clock(Arc::clone(&now))
+            .with_planner(self.aws_of("order-processor").export_planner());
         let webhooks = self.aws_of("shopify-webhooks");
         let webhooks =
             ShopifyWebhooks::new(webhooks.store.clone(), webhooks.sqs.clone(), webhooks.order_queue_url.clone())
@@ -165,8 +180,13 @@ impl IamApp {
             reqwest::Client::new(),
             poller.order_queue_url.clone(),
         )
-        .with_clock(now);
-        let runner = Runner::new(self.app.aws.clone(), exporter, processor);
+        .with_clock(Arc::clone(&now))
+        .with_endpoints(endpoints);
+        let sweeper = self.aws_of("sweeper");
+        let sweeper =
+            Sweeper::new(self.store_without_cipher("sweeper"), sweeper.sqs.clone(), sweeper.planner.queue_url.clone())
+                .with_clock(now);
+        let runner = Runner::new(self.app.aws.clone(), exporter, processor).with_sweeper(sweeper);
         let app = &mut self.app;
         (app.api, app.planner, app.webhooks, app.poller, app.runner) = (api, planner, webhooks, poller, runner);
     }
@@ -174,6 +194,10 @@ impl IamApp {
     /// The carrier webhook endpoint, as its user.
     pub fn carrier_webhooks(&self) -> CarrierWebhooks {
         let aws = self.aws_of("carrier-webhooks");
-        CarrierWebhooks::new(aws.store.clone(), aws.sqs.clone(), aws.order_queue_url.clone())
+        CarrierWebhooks::new(
+            self.store_without_cipher("carrier-webhooks"),
+            aws.sqs.clone(),
+            aws.order_queue_url.clone(),
+        )
     }
 }

@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 use shipsync_domain::export::ExportSettings;
 use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder};
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings};
-use shipsync_store::Store;
 use shipsync_store::schema::create_table;
+use shipsync_store::{KmsCipher, Store};
 use shipsync_tools::args::Args;
 use shipsync_tools::provision;
 
@@ -17,13 +17,15 @@ const USAGE: &str =
   create-table
   create-retailer  --name NAME [--no-shipping-fees] [--no-handling-fees] [--no-tax]
   create-vendor    --retailer ID --name NAME
-  create-store     --retailer ID --name NAME --channel shopify|amazon|ebay|back_market [--shop-domain X.myshopify.com] [--marketplace-id ATVPDKIKX0DER]
+  create-store     --retailer ID --name NAME --channel shopify|amazon|ebay|back_market [--shop-domain X.myshopify.com] [--marketplace-id ATVPDKIKX0DER] [--sandbox (eBay)]
                    (then set export settings and credentials with PUT /stores/{id}.json)
   create-carrier   --retailer ID --name NAME [--scac CODE]
   create-api-user  --retailer ID [--vendor ID] [--time-zone Area/City]
   set-carrier-webhook-secret --provider easypost|aftership|shippo --secret SECRET
   create-purchase-order --retailer ID --vendor ID --store ID --number PO-1 --customer NAME
-                   --item SKU,QUANTITY,NAME[,COST[,CHANNEL_LINE_ITEM_ID]] (repeat --item per line)";
+                   --item SKU,QUANTITY,NAME[,COST[,CHANNEL_LINE_ITEM_ID]] (repeat --item per line)
+  seal-credentials [--key-id KEY]   (KEY: the stack's credentials key, else SHIPSYNC_CREDENTIALS_KEY_ID)
+                   seals credentials stored in plaintext by a version before encryption at rest";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -80,6 +82,7 @@ async fn run() -> Result<String, String> {
             let connection = ChannelConnection {
                 shop_domain: args.value("shop-domain").map(str::to_owned),
                 marketplace_id: args.value("marketplace-id").map(str::to_owned),
+                sandbox: args.flag("sandbox"),
                 ..ChannelConnection::default()
             };
             let created = provision::create_store(
@@ -93,6 +96,19 @@ async fn run() -> Result<String, String> {
             .await
             .map_err(failed)?;
             Ok(format!("store {} created", created.id))
+        }
+        Some("seal-credentials") => {
+            let key_id = match args.value("key-id") {
+                Some(key) => key.to_owned(),
+                None => shipsync_platform::required_env("SHIPSYNC_CREDENTIALS_KEY_ID").map_err(|e| e.to_string())?,
+            };
+            let kms = match args.value("endpoint") {
+                Some(endpoint) => aws_sdk_kms::Client::new(&shipsync_tools::local_aws::sdk_config(endpoint).await),
+                None => aws_sdk_kms::Client::new(&shipsync_platform::aws_sdk_config().await),
+            };
+            let store = store.with_cipher(std::sync::Arc::new(KmsCipher::encrypt_only(kms, key_id)));
+            let sealed = store.seal_plaintext_credentials().await.map_err(|e| e.to_string())?;
+            Ok(format!("credentials of {sealed} store(s) sealed"))
         }
         Some("create-carrier") => {
             let carrier = provision::create_carrier(

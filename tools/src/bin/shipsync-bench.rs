@@ -83,7 +83,7 @@ async fn main() -> Result<(), String> {
     println!("webhook acknowledgement over {deliveries} local deliveries (handler → moto, no network in front):");
     println!("  median {:?}, p99 {:?}, max {:?}", at(0.5), at(0.99), times.last().copied().unwrap_or_default());
     println!(
-        "  AWS calls per delivery: {:.1} DynamoDB (store reference and store, credentials, delivery check, delivery record) + 1 SQS SendMessage",
+        "  AWS calls per delivery: {:.1} DynamoDB (store reference and store, credentials, delivery check, delivery record) + 1 KMS Decrypt (the webhook secret) + 1 SQS SendMessage",
         webhook_calls as f64 / deliveries as f64
     );
 

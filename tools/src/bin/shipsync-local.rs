@@ -8,6 +8,7 @@ use exporter::{Exporter, ExporterConfig};
 use order_poller::OrderPoller;
 use order_processor::OrderProcessor;
 use shipments_api::ShipmentsApi;
+use shipsync_channels::ChannelEndpoints;
 use shipsync_tools::args::Args;
 use shipsync_tools::local_aws::{LocalAws, MAX_RECEIVES};
 use shipsync_tools::local_server::LocalApps;
@@ -65,16 +66,22 @@ async fn run() -> Result<(), String> {
         max_receives: MAX_RECEIVES,
         allow_local_channel: true,
     };
-    let exporter = Exporter::new(store.clone(), aws.sqs.clone(), reqwest::Client::new(), config);
+    // The local stack honours a store's base_url (a local fake of a channel); no Lambda does.
+    let endpoints = ChannelEndpoints::honouring_store_overrides();
+    let exporter =
+        Exporter::new(store.clone(), aws.sqs.clone(), reqwest::Client::new(), config).with_endpoints(endpoints);
     let runner =
         Runner::new(aws.clone(), exporter, OrderProcessor::new(store.clone()).with_planner(aws.export_planner()));
     let apps = LocalApps {
-        api: ShipmentsApi::new(store.clone(), aws.export_planner()).allowing_local_channel(),
+        api: ShipmentsApi::new(aws.encrypt_only_store(), aws.export_planner())
+            .allowing_local_channel()
+            .allowing_store_base_url(),
         webhooks: ShopifyWebhooks::new(store.clone(), aws.sqs.clone(), aws.order_queue_url.clone()),
         carrier_webhooks: carrier_webhooks::CarrierWebhooks::new(store, aws.sqs.clone(), aws.order_queue_url.clone()),
     };
     let poller =
-        OrderPoller::new(aws.store.clone(), aws.sqs.clone(), reqwest::Client::new(), aws.order_queue_url.clone());
+        OrderPoller::new(aws.store.clone(), aws.sqs.clone(), reqwest::Client::new(), aws.order_queue_url.clone())
+            .with_endpoints(endpoints);
     let polling = async {
         loop {
             if let Err(problem) = poller.tick().await {

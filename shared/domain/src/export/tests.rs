@@ -170,3 +170,25 @@ fn marketplaces_wait_for_movement_and_only_amazon_may_never_confirm() {
     let (_, release) = pre.carrier_scan(TrackingStatus::Delivered, at(4), at(4)).unwrap();
     assert!(release);
 }
+
+#[test]
+fn only_scheduled_and_claimed_exports_are_swept_after_their_time() {
+    assert_eq!(ExportState::Scheduled { due_at: at(30) }.sweep_at(), Some(at(30) + SWEEP_GRACE));
+    assert_eq!(ExportState::Exporting { claimed_at: at(10) }.sweep_at(), Some(at(10) + CLAIM_TIMEOUT));
+    let settled = [
+        ExportState::Manual,
+        ExportState::WaitingForOrder,
+        ExportState::WaitingForMovement,
+        ExportState::NotSent,
+        ExportState::Exported { exported_at: at(1), channel_ids: vec![], notified_customer: false },
+        ExportState::Failed { failed_at: at(1), message: "no".into() },
+        ExportState::Cancelled { cancelled_at: at(1), reason: "no".into() },
+    ];
+    for state in settled {
+        assert_eq!(state.sweep_at(), None, "{state:?}");
+    }
+    // A retry the channel asked to delay is not due (nor swept) before the wait is over.
+    let s = shipment().claim_export(at(0));
+    assert_eq!(s.export_retry_at(at(1), at(61), "429".into()).export.state, ExportState::Scheduled { due_at: at(61) });
+    assert_eq!(s.export_retry_at(at(1), at(0), "429".into()).export.state, ExportState::Scheduled { due_at: at(1) });
+}

@@ -178,3 +178,38 @@ fn reverse_sync_follows_duoplanes_rules() {
         matches!(match_fulfillment(&fulfillment(&[("99", 1)], &["X"]), &orders, &[]), ReverseSync::Ignore(why) if why.contains("no purchase order"))
     );
 }
+
+#[test]
+fn one_location_of_an_export_still_being_recorded_is_ours() {
+    // Two lines at two locations: the exporter makes one fulfillment per location, each with
+    // every tracking number. The first location's webhook arrives before the ids are recorded.
+    let a = purchase_order(vendor(1), &[(line("1", Some("A1"), 2), None), (line("3", Some("A2"), 1), None)], 10);
+    let orders = [a.clone()];
+    let planned = shipment_of(&a, &[(0, 2), (1, 1)], &["1Z9", "1Z8"]);
+    let first_location = fulfillment(&[("1", 2)], &["1z8", "1Z9"]);
+    let exporting = planned.claim_export(DateTime::UNIX_EPOCH);
+    assert_eq!(
+        match_fulfillment(&first_location, &orders, std::slice::from_ref(&exporting)),
+        ReverseSync::Known(planned.id)
+    );
+    // Also after the attempt's answer was lost and a retry is planned.
+    let retrying = exporting.export_retry(DateTime::UNIX_EPOCH, "timed out".into());
+    assert_eq!(
+        match_fulfillment(&first_location, &orders, std::slice::from_ref(&retrying)),
+        ReverseSync::Known(planned.id)
+    );
+    // Not ours: other tracking numbers, more than the shipment holds, or nothing started yet.
+    let other_tracking = fulfillment(&[("1", 1)], &["1Z9"]);
+    assert!(!matches!(
+        match_fulfillment(&other_tracking, &orders, std::slice::from_ref(&exporting)),
+        ReverseSync::Known(_)
+    ));
+    let mut bigger = a.clone();
+    bigger.items[0].quantity = 5;
+    let more = fulfillment(&[("1", 3)], &["1Z8", "1Z9"]);
+    assert!(!matches!(match_fulfillment(&more, &[bigger], std::slice::from_ref(&exporting)), ReverseSync::Known(_)));
+    assert!(!matches!(
+        match_fulfillment(&first_location, &orders, std::slice::from_ref(&planned)),
+        ReverseSync::Known(_)
+    ));
+}

@@ -261,6 +261,69 @@ fn exported_shipments_lock_carrier_items_and_trackings() {
 }
 
 #[test]
+fn a_started_export_locks_carrier_items_and_trackings_until_the_end() {
+    let mut po = order(&[3]);
+    let created = existing(&mut po, &[1]);
+    // The first attempt claimed it, then its answer was lost (retry planned) or it failed.
+    let now = DateTime::UNIX_EPOCH;
+    let claimed = created.claim_export(now);
+    let after_retry = claimed.export_retry(now, "timed out".into());
+    let after_failure = claimed.export_failed(now, "refused".into());
+    let change_all = ShipmentInput {
+        shipper_id: Some(2),
+        items: Some(vec![ItemInput { id: Some(created.items[0].id.get()), quantity: Some(2), ..ItemInput::default() }]),
+        trackings: Some(vec![tracking("EXTRA")]),
+        ..ShipmentInput::default()
+    };
+    assert!(update(&po, &created, &change_all).is_ok(), "before any attempt, all may change");
+    for shipment in [&claimed, &after_retry, &after_failure] {
+        assert_eq!(
+            fields(update(&po, shipment, &change_all)),
+            ["shipper_id", ITEMS, TRACKINGS],
+            "{:?}",
+            shipment.export
+        );
+        assert!(shipment.shipping_details_lock().is_some());
+    }
+    let errors = update(&po, &after_retry, &change_all).unwrap_err();
+    assert!(
+        errors.messages()[0]
+            .contains("is readonly: an export to its channel has started, and the channel may have it already"),
+        "{errors:?}"
+    );
+    // Removing an item or a tracking number is a change too.
+    let remove_tracking = ShipmentInput {
+        trackings: Some(vec![TrackingInput {
+            id: Some(after_retry.trackings[1].id.get()),
+            destroy: true,
+            tracking: None,
+        }]),
+        ..ShipmentInput::default()
+    };
+    assert_eq!(fields(update(&po, &after_retry, &remove_tracking)), [TRACKINGS]);
+    // The IMEI a waiting Back Market confirmation needs may still be added, but not changed.
+    let add_imei = ShipmentInput {
+        items: Some(vec![ItemInput {
+            id: Some(after_failure.items[0].id.get()),
+            serial_codes: Some(vec!["356938035643809".into()]),
+            ..ItemInput::default()
+        }]),
+        ..ShipmentInput::default()
+    };
+    let with_imei = update(&po, &after_failure, &add_imei).unwrap();
+    assert_eq!(with_imei.items[0].serial_codes, ["356938035643809"]);
+    let change_imei = ShipmentInput {
+        items: Some(vec![ItemInput {
+            id: Some(with_imei.items[0].id.get()),
+            serial_codes: Some(vec!["356938035643810".into()]),
+            ..ItemInput::default()
+        }]),
+        ..ShipmentInput::default()
+    };
+    assert_eq!(fields(update(&po, &with_imei, &change_imei)), [ITEMS]);
+}
+
+#[test]
 fn accounting_sync_locks_costs_and_invoice_references() {
     let mut po = order(&[3]);
     let mut shipment = existing(&mut po, &[1]);

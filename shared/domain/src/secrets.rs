@@ -1,0 +1,50 @@
+//! Channel credentials are sealed before they are stored: the port a cipher (KMS in AWS)
+//! implements, and the encryption context that binds a sealed credential to its store, so a
+//! ciphertext copied to another store's record (or another tenant's) cannot be opened there.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::ids::{RetailerId, StoreId};
+
+/// KMS refuses to encrypt more than this many bytes at once: the sealed credentials of one store
+/// (their JSON) must fit.
+pub const MAX_SEALED_BYTES: usize = 4096;
+
+/// Whose credentials a ciphertext holds. Sealing and opening must name the same store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialContext {
+    pub retailer_id: RetailerId,
+    pub store_id: StoreId,
+}
+
+impl CredentialContext {
+    pub const RETAILER_KEY: &'static str = "retailer_id";
+    pub const STORE_KEY: &'static str = "store_id";
+
+    /// The encryption context: the names the key policy and IAM conditions refer to.
+    pub fn pairs(&self) -> [(&'static str, String); 2] {
+        [(Self::RETAILER_KEY, self.retailer_id.to_string()), (Self::STORE_KEY, self.store_id.to_string())]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CipherError {
+    /// The ciphertext does not open for this context or key, or this process may not open it:
+    /// retrying cannot help.
+    #[error("{0}")]
+    Refused(String),
+    /// The cipher service failed or could not be reached: worth retrying.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+pub type CipherFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, CipherError>> + Send + 'a>>;
+
+/// Seals and opens channel credentials. Functions that only store credentials (the API) get a
+/// cipher that cannot open them.
+pub trait CredentialCipher: fmt::Debug + Send + Sync {
+    fn encrypt<'a>(&'a self, context: CredentialContext, plaintext: &'a [u8]) -> CipherFuture<'a, Vec<u8>>;
+    fn decrypt<'a>(&'a self, context: CredentialContext, ciphertext: &'a [u8]) -> CipherFuture<'a, Vec<u8>>;
+}
