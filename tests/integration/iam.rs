@@ -31,7 +31,8 @@ struct Row {
     function: &'static str,
     flow: Flow,
     /// Each of these, removed from the function's policy, must make the flow fail. Every action
-    /// the template grants today is here but `iam:PassRole`, which moto never checks.
+    /// the template grants is here but `iam:PassRole`, which moto never checks
+    /// (`every_action_the_template_grants_is_one_a_flow_needs`).
     needs: &'static [&'static str],
 }
 
