@@ -3,6 +3,7 @@
 //! shipments whose store confirms on movement.
 
 use carrier_webhooks::{CarrierWebhooks, Provider, providers};
+use chrono::Utc;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use shipsync_domain::export::ExportSettings;
@@ -64,7 +65,8 @@ async fn post(app: &TestApp, provider: Provider, body: &Value, signature: Option
 }
 
 async fn post_signed(app: &TestApp, provider: Provider, body: &Value) -> (StatusCode, Value) {
-    let signature = providers::sign(provider, body.to_string().as_bytes(), secret(provider), 1_772_456_400);
+    // Signed now: Shippo's signed time must be within 5 minutes of the endpoint's clock.
+    let signature = providers::sign(provider, body.to_string().as_bytes(), secret(provider), Utc::now().timestamp());
     post(app, provider, body, Some(signature)).await
 }
 
@@ -155,6 +157,40 @@ async fn unsigned_or_wrongly_signed_scans_answer_401_and_queue_nothing() {
         .body(bytes::Bytes::from(body))
         .expect("request");
     assert_eq!(endpoint(&app).handle(request).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_replayed_shippo_signature_and_an_empty_secret_answer_401_and_queue_nothing() {
+    let app = TestApp::new().await;
+    configure(&app).await;
+    let body = payload(Provider::Shippo, "old", "1ZOLD", "TRANSIT");
+    // Captured a day ago, or signed for tomorrow: refused, though the signature itself is right.
+    for offset in [-86_400, -302, 302] {
+        let signed = providers::sign(
+            Provider::Shippo,
+            body.to_string().as_bytes(),
+            secret(Provider::Shippo),
+            Utc::now().timestamp() + offset,
+        );
+        assert_eq!(post(&app, Provider::Shippo, &body, Some(signed)).await.0, StatusCode::UNAUTHORIZED, "{offset}");
+    }
+    assert_eq!(post_signed(&app, Provider::Shippo, &body).await.0, StatusCode::OK, "signed now");
+    assert_eq!(app.run_orders().await, 1);
+
+    // An empty secret stored is no secret: nothing signed with it (or an empty token) gets in.
+    for (provider, _) in SECRETS {
+        app.store.set_carrier_webhook_secret(provider.name(), "").await.expect("secret");
+        let body = payload(provider, "evt_empty", "1ZEMPTY", "in_transit");
+        let signed = providers::sign(provider, body.to_string().as_bytes(), "", Utc::now().timestamp());
+        assert_eq!(post(&app, provider, &body, Some(signed)).await.0, StatusCode::UNAUTHORIZED, "{provider:?}");
+    }
+    let request = http::Request::builder()
+        .method(Method::POST)
+        .uri("/carrier_webhooks/shippo?token=")
+        .body(bytes::Bytes::from(payload(Provider::Shippo, "t", "1ZEMPTY", "TRANSIT").to_string()))
+        .expect("request");
+    assert_eq!(endpoint(&app).handle(request).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.run_orders().await, 0);
 }
 
 #[tokio::test]

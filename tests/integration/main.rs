@@ -16,6 +16,8 @@ mod export;
 mod harness;
 mod iam;
 mod infra;
+mod isolation;
+mod limits;
 mod local_stack;
 mod polling;
 mod purchase_orders;

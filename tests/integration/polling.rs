@@ -73,7 +73,7 @@ async fn orders_changed_since_the_cursor_are_fetched_and_processed() {
     for number in ["2001", "2002"] {
         let po = app
             .store
-            .purchase_order_by_number(app.retailer.id, &format!("{number}-V{}", app.vendor.id))
+            .purchase_order_by_number(app.retailer.id, &format!("S{}-{number}-V{}", app.shop.id, app.vendor.id))
             .await
             .expect("read");
         assert_eq!(po.map(|po| po.items[0].quantity), Some(2), "{number}");
@@ -104,4 +104,155 @@ async fn orders_changed_since_the_cursor_are_fetched_and_processed() {
     .await;
     app.advance(Duration::hours(1));
     assert_eq!(app.poller.tick().await.expect("tick").stores_polled, 0);
+}
+
+/// Lines `from..to` of polled order `id`, as GraphQL nodes.
+fn line_nodes(id: u64, from: u64, to: u64) -> Vec<Value> {
+    (from..to)
+        .map(|n| {
+            json!({"id": format!("gid://shopify/LineItem/{id}{n:04}"), "sku": "POLL-1", "name": format!("Line {n}"),
+            "quantity": 1, "currentQuantity": 1, "originalUnitPriceSet": {"shopMoney": {"amount": "1.0"}}})
+        })
+        .collect()
+}
+
+fn lines_page(nodes: Vec<Value>, next: Option<&str>) -> Value {
+    json!({"pageInfo": {"hasNextPage": next.is_some(), "endCursor": next}, "nodes": nodes})
+}
+
+#[tokio::test]
+async fn an_order_of_more_than_100_lines_is_read_to_its_last_line() {
+    let shopify = MockServer::start().await;
+    let app = TestApp::with(FeeSettings::default(), ExportSettings::default(), Some(&shopify.uri())).await;
+    app.call(
+        Method::POST,
+        "/products.json",
+        Some(json!({"product": {"sku": "POLL-1", "vendor_id": app.vendor.id.get()}})),
+    )
+    .await;
+    let mut long = order(9, "2009", "2026-03-02T11:40:00Z", "POLL-1");
+    long["lineItems"] = lines_page(line_nodes(9, 0, 100), Some("lines-100"));
+    Mock::given(body_string_contains("ShipsyncOrders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(vec![long], None)))
+        .expect(1)
+        .mount(&shopify)
+        .await;
+    for (after, from, to, next) in [("lines-100", 100, 200, Some("lines-200")), ("lines-200", 200, 230, None)] {
+        Mock::given(body_string_contains("ShipsyncOrderLines"))
+            .and(body_partial_json(json!({"variables": {"id": "gid://shopify/Order/9", "after": after}})))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(
+                    json!({"data": {"order": {"lineItems": lines_page(line_nodes(9, from, to), next)}}}),
+                ),
+            )
+            .expect(1)
+            .mount(&shopify)
+            .await;
+    }
+    let report = app.poller.tick().await.expect("tick");
+    assert_eq!((report.orders_queued, report.failures.len()), (1, 0), "{report:?}");
+    app.run_orders().await;
+    let po = app
+        .store
+        .purchase_order_by_number(app.retailer.id, &format!("S{}-2009-V{}", app.shop.id, app.vendor.id))
+        .await
+        .expect("read")
+        .expect("purchase order");
+    assert_eq!(po.items.len(), 230, "every line, none cancelled");
+    assert!(po.items.iter().all(|item| item.quantity == 1 && item.quantity_cancelled == 0));
+}
+
+#[tokio::test]
+async fn one_stores_failure_leaves_the_others_polling_and_is_listed_until_it_recovers() {
+    use shipsync_domain::tenant::{ChannelConnection, ChannelKind};
+    let good = MockServer::start().await;
+    let failing = MockServer::start().await;
+    let app = TestApp::with(FeeSettings::default(), ExportSettings::default(), Some(&good.uri())).await;
+    Mock::given(body_string_contains("ShipsyncOrders"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(page(vec![order(1, "3001", "2026-03-02T11:40:00Z", "POLL-1")], None)),
+        )
+        .mount(&good)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(500)).mount(&failing).await;
+    let mut made = Vec::new();
+    for (name, uri) in [("down", failing.uri()), ("unreadable", good.uri())] {
+        let connection = ChannelConnection {
+            shop_domain: Some(format!("{name}.myshopify.com")),
+            base_url: Some(uri),
+            ..ChannelConnection::default()
+        };
+        made.push(
+            shipsync_tools::provision::create_store(
+                &app.store,
+                app.retailer.id,
+                name,
+                ChannelKind::Shopify,
+                ExportSettings::default(),
+                connection,
+            )
+            .await
+            .expect("store"),
+        );
+    }
+    let (down, unreadable) = (made[0].clone(), made[1].clone());
+    for shop in [&down, &unreadable] {
+        let credentials = [("access_token".to_owned(), "shpat_other".to_owned())].into_iter().collect();
+        app.store
+            .save_credentials(app.retailer.id, shop.id, &shipsync_store::ChannelCredentials(credentials))
+            .await
+            .expect("credentials");
+    }
+    // A store record that no longer reads (a manual edit, a bug).
+    app.store
+        .client()
+        .put_item()
+        .table_name(app.store.table_name())
+        .item("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("RETAILER#{}", app.retailer.id)))
+        .item("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("STORE#{}", unreadable.id)))
+        .item("data", aws_sdk_dynamodb::types::AttributeValue::S("garbage".into()))
+        .send()
+        .await
+        .expect("corrupt the store");
+
+    let report = app.poller.tick().await.expect("a failing store does not fail the tick");
+    assert_eq!((report.stores_polled, report.orders_queued), (1, 1), "{report:?}");
+    assert_eq!(report.failures.len(), 2, "{report:?}");
+    let cursor = app.store.poll_state(app.shop.id).await.expect("state").cursor;
+    assert_eq!(cursor, Some("2026-03-02T11:40:00Z".parse().expect("time")), "the good store advanced");
+    assert_eq!(app.store.poll_state(down.id).await.expect("state").cursor, None, "the failing one did not");
+    let failures = |health: &Value| -> Vec<u64> {
+        health["problems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["kind"] == "poll_failed")
+            .filter_map(|p| p["store_id"].as_u64())
+            .collect()
+    };
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    let mut listed = failures(&health);
+    listed.sort_unstable();
+    assert_eq!(listed, vec![down.id.get(), unreadable.id.get()], "{health}");
+    let since = health["problems"][0]["since"].clone();
+
+    // Still down a minute later: listed once, since the first failure.
+    app.advance(Duration::minutes(1));
+    assert_eq!(app.poller.tick().await.expect("tick").failures.len(), 2);
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    assert_eq!(failures(&health).len(), 2);
+    assert_eq!(health["problems"][0]["since"], since);
+
+    // The shop comes back: it is polled and its problem cleared; the unreadable one stays listed.
+    failing.reset().await;
+    Mock::given(body_string_contains("ShipsyncOrders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(vec![], None)))
+        .mount(&failing)
+        .await;
+    app.advance(Duration::minutes(1));
+    let report = app.poller.tick().await.expect("tick");
+    assert_eq!((report.stores_polled, report.failures.len()), (1, 1), "{report:?}");
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    assert_eq!(failures(&health), vec![unreadable.id.get()], "{health}");
 }

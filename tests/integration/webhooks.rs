@@ -69,6 +69,11 @@ async fn purchase_orders(app: &TestApp) -> Vec<Value> {
     list["purchase_orders"].as_array().cloned().unwrap_or_default()
 }
 
+/// The number of a vendor's purchase order for the test store's order `order`.
+fn po_number(app: &TestApp, order: &str, vendor: shipsync_domain::ids::VendorId) -> String {
+    format!("S{}-{order}-V{vendor}", app.shop.id)
+}
+
 async fn po_by_number(app: &TestApp, number: &str) -> PurchaseOrder {
     app.store.purchase_order_by_number(app.retailer.id, number).await.expect("read").expect("purchase order")
 }
@@ -98,7 +103,7 @@ async fn a_signed_order_becomes_one_purchase_order_per_vendor() {
     assert_eq!((status, json), (StatusCode::OK, json!({"status": "queued"})));
     assert_eq!(app.run_orders().await, 1);
 
-    let ours = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    let ours = po_by_number(&app, &po_number(&app, "9999", app.vendor.id)).await;
     assert_eq!(ours.customer_name, "Steve Shipper");
     assert_eq!(ours.channel_order_id.as_deref(), Some("gid://shopify/Order/820982911946154508"));
     let lines: Vec<(&str, Option<&str>, u32)> =
@@ -111,7 +116,7 @@ async fn a_signed_order_becomes_one_purchase_order_per_vendor() {
         ]
     );
     assert_eq!(ours.items[0].cost, Some(rust_decimal::Decimal::new(42, 0)));
-    let theirs = po_by_number(&app, &format!("9999-V{}", app.other_vendor.id)).await;
+    let theirs = po_by_number(&app, &po_number(&app, "9999", app.other_vendor.id)).await;
     assert_eq!(theirs.items.len(), 1);
     assert_eq!(theirs.vendor_id, app.other_vendor.id);
     // The vendor sees only its own.
@@ -168,7 +173,7 @@ async fn an_update_that_arrives_before_its_create_wins() {
     app.run_orders().await;
     deliver_signed(&app, "orders/create", &created, "delivery-c").await;
     app.run_orders().await;
-    let ours = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    let ours = po_by_number(&app, &po_number(&app, "9999", app.vendor.id)).await;
     assert_eq!(ours.items[1].quantity, 1, "the older create did not undo the update");
     assert_eq!(ours.customer_name, "Steve Shipper Jr");
     // A later update removes a unit: it is cancelled on the purchase order.
@@ -177,38 +182,222 @@ async fn an_update_that_arrives_before_its_create_wins() {
     later["line_items"][0]["current_quantity"] = json!(0);
     deliver_signed(&app, "orders/updated", &later, "delivery-l").await;
     app.run_orders().await;
-    let ours = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    let ours = po_by_number(&app, &po_number(&app, "9999", app.vendor.id)).await;
     assert_eq!((ours.items[0].quantity, ours.items[0].quantity_cancelled), (0, 1));
 }
 
+/// The order health problems of one kind.
+async fn problems_of_kind(app: &TestApp, kind: &str) -> Vec<Value> {
+    let (_, health) = app.call(Method::GET, "/order_health.json?per_page=100", None).await;
+    health["problems"].as_array().into_iter().flatten().filter(|p| p["kind"] == kind).cloned().collect()
+}
+
 #[tokio::test]
-async fn malformed_and_oversized_payloads_answer_4xx_and_store_nothing() {
+async fn signed_payloads_that_cannot_be_applied_answer_200_and_are_kept_and_listed() {
     let app = TestApp::new().await;
+    catalog(&app, true).await;
     let sign = |body: &str| Some(shopify_webhooks::sign(body.as_bytes(), SHOPIFY_WEBHOOK_SECRET));
     let mut no_lines = fixture("orders_create");
     no_lines.as_object_mut().expect("object").remove("line_items");
-    let huge = format!("{{\"id\": 1, \"note\": \"{}\"}}", "x".repeat(300 * 1024));
-    for (body, expected) in [
-        ("{not json".to_owned(), StatusCode::BAD_REQUEST),
-        ("[1, 2]".to_owned(), StatusCode::BAD_REQUEST),
-        (no_lines.to_string(), StatusCode::BAD_REQUEST),
-        (
-            json!({"id": 1, "name": "#1", "updated_at": "yesterday", "line_items": []}).to_string(),
-            StatusCode::BAD_REQUEST,
-        ),
-        (huge, StatusCode::PAYLOAD_TOO_LARGE),
-    ] {
-        let (status, json) = deliver(&app, "orders/create", &body, "delivery-bad", sign(&body)).await;
-        assert_eq!(status, expected, "{json}");
-        assert_eq!(json["errors"].as_array().map(Vec::len), Some(1), "{json}");
+    let mut negative = fixture("orders_create");
+    negative["line_items"][0]["current_quantity"] = json!(-1);
+    let mut long_sku = fixture("orders_create");
+    long_sku["line_items"][0]["sku"] = json!("S".repeat(2000));
+    // More lines than one queue message holds.
+    let mut many_lines = fixture("orders_create");
+    let line = many_lines["line_items"][0].clone();
+    many_lines["line_items"] = Value::Array(
+        (0..3000u64)
+            .map(|n| {
+                let mut line = line.clone();
+                line["id"] = json!(n + 1);
+                line["name"] = json!(format!("Line {n} with a long enough name to weigh something"));
+                line
+            })
+            .collect(),
+    );
+    let cases = [
+        ("{not json".to_owned(), "malformed JSON"),
+        ("[1, 2]".to_owned(), "must be a JSON object"),
+        (no_lines.to_string(), "line_items"),
+        (json!({"id": 1, "name": "#1", "updated_at": "yesterday", "line_items": []}).to_string(), "updated_at"),
+        (negative.to_string(), "line_items[0].quantity"),
+        (long_sku.to_string(), "sku"),
+        (many_lines.to_string(), "too large for one queue message"),
+    ];
+    for (index, (body, _)) in cases.iter().enumerate() {
+        let (status, json) = deliver(&app, "orders/create", body, &format!("delivery-bad-{index}"), sign(body)).await;
+        assert_eq!((status, json), (StatusCode::OK, json!({"status": "kept"})), "case {index}");
     }
-    assert_eq!(queued(&app).await, 0);
-    assert!(!app.store.delivery_seen(app.shop.id, "delivery-bad").await.expect("read"));
+    assert_eq!(queued(&app).await, 0, "nothing that cannot be applied is queued");
+    let kept = problems_of_kind(&app, "unapplicable_payload").await;
+    assert_eq!(kept.len(), cases.len(), "{kept:?}");
+    for (index, (_, reason)) in cases.iter().enumerate() {
+        assert!(
+            kept.iter().any(|p| p["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains(reason) && r.contains(&format!("delivery-bad-{index}")))),
+            "case {index}: {kept:?}"
+        );
+    }
+    // Each payload is kept (whole when it fits one item), its size and SHA-256 named.
+    for (payload, truncated) in [(long_sku.to_string(), false), (many_lines.to_string(), true)] {
+        let key = format!("unapplicable:{}:{}", app.shop.id, shipsync_store::sha256_hex(payload.as_bytes()));
+        let (record, bytes) = app.store.kept_payload(app.retailer.id, &key).await.expect("read").expect("kept");
+        assert_eq!((record.size, record.truncated), (payload.len(), truncated));
+        assert!(
+            bytes.len() == payload.len().min(shipsync_store::MAX_KEPT_BYTES) && payload.as_bytes().starts_with(&bytes)
+        );
+        assert!(kept.iter().any(|p| p["reason"].as_str().is_some_and(|r| r.contains(&record.sha256))));
+    }
+    let body = many_lines.to_string();
+    // A redelivery is a duplicate; the same payload under a new delivery id is listed once.
+    let (_, json) = deliver(&app, "orders/create", &body, "delivery-bad-6", sign(&body)).await;
+    assert_eq!(json, json!({"status": "duplicate"}));
+    deliver(&app, "orders/create", &body, "delivery-bad-again", sign(&body)).await;
+    assert_eq!(problems_of_kind(&app, "unapplicable_payload").await.len(), cases.len());
+    // Unsigned, it is still refused and nothing is kept.
+    let unsigned = "{still not json";
+    let (status, _) = deliver(&app, "orders/create", unsigned, "delivery-unsigned", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(problems_of_kind(&app, "unapplicable_payload").await.len(), cases.len());
     // A topic shipsync does not use is acknowledged and ignored.
     let body = json!({"id": 1}).to_string();
     let (status, json) = deliver(&app, "products/update", &body, "delivery-p", sign(&body)).await;
     assert_eq!((status, json), (StatusCode::OK, json!({"status": "ignored"})));
+}
+
+#[tokio::test]
+async fn a_payload_larger_than_one_item_is_kept_truncated_with_its_size_and_hash() {
+    let app = TestApp::new().await;
+    let mut huge = fixture("orders_create");
+    huge["line_items"] = json!("not a list");
+    huge["note"] = json!("x".repeat(600 * 1024));
+    let body = huge.to_string();
+    let signature = shopify_webhooks::sign(body.as_bytes(), SHOPIFY_WEBHOOK_SECRET);
+    let (status, json) = deliver(&app, "orders/create", &body, "delivery-huge", Some(signature)).await;
+    assert_eq!((status, json), (StatusCode::OK, json!({"status": "kept"})));
+    let key = format!("unapplicable:{}:{}", app.shop.id, shipsync_store::sha256_hex(body.as_bytes()));
+    let (record, bytes) = app.store.kept_payload(app.retailer.id, &key).await.expect("read").expect("kept");
+    assert_eq!((record.size, record.truncated), (body.len(), true));
+    assert!(bytes.len() == shipsync_store::MAX_KEPT_BYTES && body.as_bytes().starts_with(&bytes));
+    let listed = problems_of_kind(&app, "unapplicable_payload").await;
+    assert!(listed[0]["reason"].as_str().is_some_and(|r| r.contains(&body.len().to_string())), "{listed:?}");
+}
+
+#[tokio::test]
+async fn a_delivery_from_another_shop_answers_401_and_stores_nothing() {
+    let app = TestApp::new().await;
+    catalog(&app, true).await;
+    let body = fixture("orders_create").to_string();
+    // Signed with the store's secret (one app, several shops), but sent by another shop, or by none.
+    let signature = shopify_webhooks::sign(body.as_bytes(), SHOPIFY_WEBHOOK_SECRET);
+    for shop in [Some("attacker-shop.myshopify.com"), Some(""), None] {
+        let mut request = http::Request::builder()
+            .method(Method::POST)
+            .uri(format!("/webhooks/shopify/{}", app.shop.id))
+            .header("x-shopify-topic", "orders/create")
+            .header("x-shopify-webhook-id", "delivery-foreign")
+            .header("x-shopify-hmac-sha256", &signature);
+        if let Some(shop) = shop {
+            request = request.header("x-shopify-shop-domain", shop);
+        }
+        let response = app.webhooks.handle(request.body(bytes::Bytes::from(body.clone())).expect("request")).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{shop:?}");
+    }
     assert_eq!(queued(&app).await, 0);
+    assert!(!app.store.delivery_seen(app.shop.id, "delivery-foreign").await.expect("read"));
+    assert_eq!(purchase_orders(&app).await.len(), 0);
+    // The store's own shop, in any letter case, gets in.
+    let request = http::Request::builder()
+        .method(Method::POST)
+        .uri(format!("/webhooks/shopify/{}", app.shop.id))
+        .header("x-shopify-topic", "orders/create")
+        .header("x-shopify-webhook-id", "delivery-own-shop")
+        .header("x-shopify-shop-domain", "Test-Shop.myshopify.com")
+        .header("x-shopify-hmac-sha256", &signature)
+        .body(bytes::Bytes::from(body))
+        .expect("request");
+    assert_eq!(app.webhooks.handle(request).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn two_stores_of_one_retailer_both_with_order_1001_each_get_their_purchase_orders() {
+    let app = TestApp::new().await;
+    catalog(&app, true).await;
+    let second = shipsync_tools::provision::create_store(
+        &app.store,
+        app.retailer.id,
+        "Second shop",
+        shipsync_domain::tenant::ChannelKind::Shopify,
+        ExportSettings::default(),
+        shipsync_domain::tenant::ChannelConnection {
+            shop_domain: Some("second-shop.myshopify.com".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("store");
+    app.store
+        .save_credentials(
+            app.retailer.id,
+            second.id,
+            &shipsync_store::ChannelCredentials(
+                [("webhook_secret".to_owned(), SHOPIFY_WEBHOOK_SECRET.to_owned())].into_iter().collect(),
+            ),
+        )
+        .await
+        .expect("credentials");
+    let mut order = fixture("orders_create");
+    order["name"] = json!("#1001");
+    let first = deliver_signed(&app, "orders/create", &order, "first-1001").await;
+    assert_eq!(first.1, json!({"status": "queued"}));
+    // The second shop's own order #1001 (another Shopify order id).
+    order["id"] = json!(555);
+    let body = order.to_string();
+    let request = http::Request::builder()
+        .method(Method::POST)
+        .uri(format!("/webhooks/shopify/{}", second.id))
+        .header("x-shopify-topic", "orders/create")
+        .header("x-shopify-webhook-id", "second-1001")
+        .header("x-shopify-shop-domain", "second-shop.myshopify.com")
+        .header("x-shopify-hmac-sha256", shopify_webhooks::sign(body.as_bytes(), SHOPIFY_WEBHOOK_SECRET))
+        .body(bytes::Bytes::from(body))
+        .expect("request");
+    assert_eq!(app.webhooks.handle(request).await.status(), StatusCode::OK);
+    app.run_orders().await;
+    let numbers: Vec<String> = purchase_orders(&app)
+        .await
+        .iter()
+        .filter_map(|po| po["public_reference"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(numbers.len(), 4, "two vendors in each of two stores: {numbers:?}");
+    for (store, vendor) in [(app.shop.id, app.vendor.id), (second.id, app.vendor.id), (second.id, app.other_vendor.id)]
+    {
+        let number = format!("S{store}-1001-V{vendor}");
+        let po = po_by_number(&app, &number).await;
+        assert_eq!(po.store_id, store, "{number}");
+    }
+    assert_eq!(problems_of_kind(&app, "purchase_order_number_taken").await.len(), 0);
+}
+
+#[tokio::test]
+async fn a_purchase_order_number_taken_by_another_purchase_order_is_listed_until_freed() {
+    let app = TestApp::new().await;
+    catalog(&app, false).await;
+    // A purchase order made by hand already holds the number the order's would get.
+    let taken = po_number(&app, "9999", app.vendor.id);
+    app.purchase_order(&app.other_vendor, &taken, "Someone else", &[1]).await;
+    deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-taken").await;
+    assert_eq!(app.run_orders().await, 1, "applied once, not retried");
+    let listed = problems_of_kind(&app, "purchase_order_number_taken").await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0]["reason"].as_str().is_some_and(|r| r.contains(&taken)), "{listed:?}");
+    assert_eq!(listed[0]["order_number"], "9999");
+    // The same order again lists it once.
+    deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-taken-2").await;
+    app.run_orders().await;
+    assert_eq!(problems_of_kind(&app, "purchase_order_number_taken").await.len(), 1);
 }
 
 #[tokio::test]
@@ -253,7 +442,7 @@ async fn a_cancelled_order_stops_a_planned_export_and_says_why() {
     catalog(&app, true).await;
     deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-k").await;
     app.run_orders().await;
-    let po = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    let po = po_by_number(&app, &po_number(&app, "9999", app.vendor.id)).await;
     let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZCANCEL"])).await;
     assert_eq!(shipment["export_state"], "scheduled");
     let mut cancelled = fixture("orders_create");
@@ -274,7 +463,7 @@ async fn a_cancelled_order_stops_a_planned_export_and_says_why() {
         matches!(&stored.export.state, shipsync_domain::export::ExportState::Cancelled { reason, .. } if reason == "order 9999 was cancelled at the channel")
     );
     // The unshipped units are cancelled; the shipped one stays shipped.
-    let po = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    let po = po_by_number(&app, &po_number(&app, "9999", app.vendor.id)).await;
     assert_eq!((po.items[0].quantity, po.items[0].quantity_fulfilled), (1, 1));
     assert_eq!((po.items[1].quantity, po.items[1].quantity_cancelled), (0, 2));
     // When the schedule fires, nothing goes out (the fake channel is not even listening).
@@ -295,7 +484,7 @@ async fn channel_fulfillments_follow_duoplanes_rules() {
     catalog(&app, true).await;
     deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-o").await;
     app.run_orders().await;
-    let po = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    let po = po_by_number(&app, &po_number(&app, "9999", app.vendor.id)).await;
 
     // 1. An unexported shipsync shipment that matches exactly is linked; its planned export is off.
     let planned = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1Z827WK74630"])).await;
@@ -325,7 +514,7 @@ async fn channel_fulfillments_follow_duoplanes_rules() {
     assert_eq!(created["export_state"], "exported");
     assert_eq!(created["export"], false);
     assert_eq!(created["shipment_items_attributes"][0]["quantity"], 2);
-    let po_after = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    let po_after = po_by_number(&app, &po_number(&app, "9999", app.vendor.id)).await;
     assert!(po_after.is_fully_fulfilled());
 
     // 3. Items spanning two purchase orders: ignored, and order health says why.
@@ -365,6 +554,7 @@ async fn a_failure_to_queue_answers_503_and_the_delivery_is_not_remembered() {
         .uri(format!("/webhooks/shopify/{}", app.shop.id))
         .header("x-shopify-topic", "orders/create")
         .header("x-shopify-webhook-id", "delivery-503")
+        .header("x-shopify-shop-domain", "test-shop.myshopify.com")
         .header("x-shopify-hmac-sha256", shopify_webhooks::sign(body.as_bytes(), SHOPIFY_WEBHOOK_SECRET))
         .body(bytes::Bytes::from(body))
         .expect("request");
@@ -383,7 +573,7 @@ async fn shipsyncs_own_fulfillment_coming_back_creates_nothing() {
     catalog(&app, true).await;
     deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-own").await;
     app.run_orders().await;
-    let po = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    let po = po_by_number(&app, &po_number(&app, "9999", app.vendor.id)).await;
     // Shopify accepts the export as fulfillment 123456 (the fixture's id).
     let order = json!({"data": {"order": {"id": "gid://shopify/Order/820982911946154508", "fulfillments": [],
         "fulfillmentOrders": {"nodes": [{"id": "gid://shopify/FulfillmentOrder/1", "status": "OPEN",
@@ -430,7 +620,7 @@ async fn one_location_of_an_export_still_being_recorded_is_shipsyncs_own() {
     catalog(&app, true).await;
     deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-loc").await;
     app.run_orders().await;
-    let po = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    let po = po_by_number(&app, &po_number(&app, "9999", app.vendor.id)).await;
     // One unit of each iPod, the two at two locations; two P were ordered, so one is left.
     let body = shipment_body(&[(po.items[0].id.get(), 1), (po.items[1].id.get(), 1)], &["1Z827WK74630"]);
     let shipment = app.create_shipment(&po, body).await;
@@ -508,6 +698,80 @@ async fn a_fulfillment_applied_before_is_not_applied_again_whatever_the_index_sh
         .expect("delete");
     processor.reverse_sync(app.retailer.id, app.shop.id, &fulfillment).await.expect("apply again");
     assert_eq!(shipment_count(&app).await, 0, "not created a second time");
-    let po = po_by_number(&app, &format!("9999-V{}", app.vendor.id)).await;
+    let po = po_by_number(&app, &po_number(&app, "9999", app.vendor.id)).await;
     assert_eq!(po.items[1].quantity_fulfilled, 1, "the unit is fulfilled once");
+
+/// Messages on the order queue, visible or being processed.
+async fn on_order_queue(app: &TestApp) -> usize {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let attributes = app
+        .aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&app.aws.order_queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("attributes");
+    [QueueAttributeName::ApproximateNumberOfMessages, QueueAttributeName::ApproximateNumberOfMessagesNotVisible]
+        .iter()
+        .filter_map(|name| attributes.attributes().and_then(|a| a.get(name)).and_then(|n| n.parse::<usize>().ok()))
+        .sum()
+}
+
+#[tokio::test]
+async fn an_order_event_that_cannot_be_applied_is_kept_and_listed_not_retried() {
+    let app = TestApp::new().await;
+    catalog(&app, false).await;
+    // Queued as the poller or an older webhook endpoint would: the processor checks for itself.
+    let scope = json!({"retailer_id": app.retailer.id.get(), "store_id": app.shop.id.get()});
+    let unreadable = json!({"retailer_id": scope["retailer_id"], "store_id": scope["store_id"], "source": "test",
+        "event": {"kind": "order_changed", "order": 5}});
+    let mut long_sku = json!({"retailer_id": scope["retailer_id"], "store_id": scope["store_id"], "source": "test",
+        "event": {"kind": "order_changed", "order": {"channel_order_id": "gid://shopify/Order/77", "number": "77",
+            "customer_name": "Long", "updated_at": "2026-03-02T10:00:00Z", "cancelled": false,
+            "lines": [{"channel_line_item_id": "gid://shopify/LineItem/1", "sku": "IPOD-342-N", "name": "n", "quantity": 1, "unit_price": null}]}}});
+    long_sku["event"]["order"]["lines"][0]["sku"] = json!("S".repeat(2000));
+    for message in [unreadable, long_sku] {
+        app.aws
+            .sqs
+            .send_message()
+            .queue_url(&app.aws.order_queue_url)
+            .message_body(message.to_string())
+            .send()
+            .await
+            .expect("queue");
+    }
+    // An order whose purchase order outgrows one DynamoDB item: a first version of 1,000 lines,
+    // then a later one that adds 1,000 more (each fits a queue message; the purchase order does not).
+    let lines = |from: u64| -> Value {
+        Value::Array(
+            (from..from + 1000)
+                .map(|n| {
+                    json!({"id": n, "sku": "IPOD-342-N", "quantity": 1, "price": "1.00",
+                    "name": format!("{n:>6} {:<93}", "a line name long enough to weigh on the purchase order")})
+                })
+                .collect(),
+        )
+    };
+    let mut order = fixture("orders_create");
+    order["line_items"] = lines(1);
+    assert_eq!(deliver_signed(&app, "orders/create", &order, "big-1").await.1, json!({"status": "queued"}));
+    app.run_orders().await;
+    order["line_items"] = lines(1001);
+    order["updated_at"] = json!("2026-03-02T09:30:00-05:00");
+    assert_eq!(deliver_signed(&app, "orders/updated", &order, "big-2").await.1, json!({"status": "queued"}));
+    app.run_orders().await;
+
+    assert_eq!(on_order_queue(&app).await, 0, "nothing is left to retry");
+    let kept = problems_of_kind(&app, "unapplicable_payload").await;
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    for needle in ["unreadable event", "lines[0].sku", "does not fit in DynamoDB"] {
+        assert!(kept.iter().any(|p| p["reason"].as_str().is_some_and(|r| r.contains(needle))), "{needle}: {kept:?}");
+    }
+    assert_eq!(problems_of_kind(&app, "dead_lettered_event").await.len(), 0);
+    // The first version stands.
+    let po = po_by_number(&app, &po_number(&app, "9999", app.vendor.id)).await;
+    assert_eq!(po.items.len(), 1000);
 }

@@ -36,6 +36,9 @@ fn item(sku: &str, name: &str, quantity: u32, cents: i64, line: &str) -> NewOrde
     }
 }
 
+/// The shop the demo store's webhooks come from (`scripts/send-shopify-webhook` sends it).
+pub const DEMO_SHOP_DOMAIN: &str = "demo-outfitters.myshopify.com";
+
 pub async fn seed(store: &Store) -> Result<Demo, ProvisionError> {
     let retailer = provision::create_retailer(store, "Demo Outfitters", FeeSettings::default()).await?;
     let acme = provision::create_vendor(store, retailer.id, "Acme Supply").await?;
@@ -48,7 +51,8 @@ pub async fn seed(store: &Store) -> Result<Demo, ProvisionError> {
         "Demo Outfitters (local channel)",
         ChannelKind::Local,
         settings,
-        ChannelConnection::default(),
+        // Its webhooks must come from this shop (`X-Shopify-Shop-Domain`), as a Shopify store's do.
+        ChannelConnection { shop_domain: Some(DEMO_SHOP_DOMAIN.into()), ..ChannelConnection::default() },
     )
     .await?;
     let orders = [

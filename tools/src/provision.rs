@@ -3,7 +3,9 @@
 
 use chrono::Utc;
 use shipsync_domain::ValidationErrors;
-use shipsync_domain::access::{ApiUser, Role, parse_time_zone, password_digest, to_hex};
+use shipsync_domain::access::{
+    API_KEY_HEX_DIGITS, API_KEY_PREFIX, ApiUser, Role, parse_time_zone, password_digest, to_hex,
+};
 use shipsync_domain::carrier::{Carrier, validate_new_carrier};
 use shipsync_domain::export::ExportSettings;
 use shipsync_domain::ids::{CarrierId, RetailerId, StoreId, VendorId};
@@ -136,7 +138,10 @@ pub async fn create_api_user(
         None => Role::Retailer,
     };
     let zone = parse_time_zone(time_zone).map_err(|message| ValidationErrors::single("time_zone", message))?;
-    let credentials = Credentials { key: format!("ak_{}", random_hex(10)?), password: random_hex(32)? };
+    let credentials = Credentials {
+        key: format!("{API_KEY_PREFIX}{}", random_hex(API_KEY_HEX_DIGITS / 2)?),
+        password: random_hex(32)?,
+    };
     let salt = random_hex(16)?;
     let user = ApiUser {
         key: credentials.key.clone(),

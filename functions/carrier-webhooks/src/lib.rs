@@ -1,8 +1,8 @@
 //! Carrier-tracking webhooks: `POST /carrier_webhooks/{provider}` for EasyPost (`tracker.updated`),
 //! AfterShip (`tracking_update`) and Shippo (`track_updated`).
 //!
-//! Verifies the provider's signature over the raw body (no secret configured, no signature or a
-//! wrong one: 401), drops an event already accepted, reads the scan, queues it for the order
+//! Verifies the provider's signature over the raw body (no secret configured or an empty one, no
+//! signature, a wrong one, or a signed time more than 5 minutes from now: 401), drops an event already accepted, reads the scan, queues it for the order
 //! processor (which records it on every shipment with that tracking number and queues the export
 //! where the store waits for movement) and answers 200. A failure to queue answers 503.
 
@@ -66,27 +66,31 @@ impl CarrierWebhooks {
             return Err(ApiError::PayloadTooLarge);
         }
         let secret = self.store.carrier_webhook_secret(provider.name()).await.map_err(store_failure)?;
-        let header = request
-            .headers()
-            .get(providers::signature_header(provider))
-            .and_then(|value| value.to_str().ok())
-            .filter(|value| !value.trim().is_empty());
         let token = query_pairs(request).into_iter().find(|(key, _)| key == "token").map(|(_, value)| value);
-        let verified =
-            secret.as_deref().is_some_and(|secret| providers::verify(provider, body, secret, header, token.as_deref()));
-        if !verified {
-            if secret.is_none() {
+        let now = (self.clock)();
+        let delivery = providers::Delivery {
+            body,
+            headers: request.headers(),
+            method: request.method().as_str(),
+            token: token.as_deref(),
+            now,
+        };
+        let verified = match secret.as_deref() {
+            Some(secret) => providers::verify(provider, secret, &delivery),
+            None => {
                 error!(
                     provider = provider.name(),
                     "no webhook secret configured for this provider (shipsync-admin set-carrier-webhook-secret)"
                 );
+                Err("no secret is configured")
             }
-            warn!(provider = provider.name(), signed = header.is_some(), "carrier webhook signature rejected");
+        };
+        if let Err(refusal) = verified {
+            warn!(provider = provider.name(), refusal, "carrier webhook signature rejected");
             return Err(ApiError::Unauthorized);
         }
         let payload: Value =
             serde_json::from_slice(body).map_err(|error| ApiError::BadRequest(format!("malformed JSON: {error}")))?;
-        let now = (self.clock)();
         let scan = match providers::read_scan(provider, &payload, now) {
             Ok(Some(scan)) => scan,
             Ok(None) => return Ok(accepted("ignored")),

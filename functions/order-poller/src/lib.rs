@@ -1,15 +1,25 @@
 //! The order poller: on every tick, each store whose interval has passed has the orders changed
 //! since its cursor fetched (with an overlap, so an order changed during the last fetch is not
 //! missed) and queued for the order processor, which ignores versions it already has.
+//!
+//! Stores are polled side by side, at most [`CONCURRENT_STORES`] at a time, and each on its own:
+//! one store's failure (its channel down, its credentials wrong, its record unreadable) is logged
+//! and listed in order health, and every other store still advances its cursor. An order that
+//! cannot be read or queued is kept and listed, never dropped in silence.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
 use shipsync_channels::ChannelEndpoints;
-use shipsync_domain::orders::{ChannelEvent, ChannelEventMessage};
+use shipsync_domain::ids::StoreId;
+use shipsync_domain::orders::{ChannelEvent, ChannelEventMessage, IncomingOrder, OrderProblem, ProblemKind};
 use shipsync_domain::tenant::{ChannelKind, Store as ChannelStore};
-use shipsync_store::{PollState, Store};
-use tracing::{error, info};
+use shipsync_store::{PollState, PolledStore, Store, sha256_hex};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
 
 /// Fetches reach back this far before the cursor: an order updated while the previous fetch ran
 /// may carry a time just before where that fetch ended.
@@ -20,6 +30,13 @@ pub const FIRST_FETCH: Duration = Duration::days(1);
 
 /// Pages fetched per store per tick: a large backlog is caught up over several ticks.
 const PAGES_PER_TICK: usize = 20;
+
+/// Stores polled at the same time: enough that a slow shop does not hold up the rest, few
+/// enough to stay within the Lambda's connections and the table's capacity.
+pub const CONCURRENT_STORES: usize = 4;
+
+/// The largest event queued: an SQS message holds 256 KiB, with room for the envelope.
+pub const MAX_EVENT_BYTES: usize = 250 * 1024;
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
@@ -40,8 +57,45 @@ pub struct OrderPoller {
 pub struct PollReport {
     pub stores_polled: usize,
     pub orders_queued: usize,
-    /// Stores whose fetch failed (logged; their cursor stays, so the next tick tries again).
+    /// Orders kept and listed in order health instead of queued (unreadable, or too large).
+    pub orders_kept: usize,
+    /// Stores whose fetch failed (logged and listed in order health; their cursor stays, so the
+    /// next tick tries again).
     pub failures: Vec<String>,
+}
+
+/// What polling one store did.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Polled {
+    queued: usize,
+    kept: usize,
+}
+
+/// Runs `work` on every item, at most `limit` at a time, and returns the results in the order
+/// they finish. A task that panics is reported as an error, and the others go on.
+pub async fn run_bounded<I, T, F, Fut>(items: Vec<I>, limit: usize, work: F) -> Vec<Result<T, String>>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(limit.max(1)));
+    let mut tasks = JoinSet::new();
+    for item in items {
+        let permits = Arc::clone(&permits);
+        let future = work(item);
+        tasks.spawn(async move {
+            // The semaphore is never closed, so a permit always comes.
+            let _permit = permits.acquire_owned().await;
+            future.await
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        results.push(joined.map_err(|failure| format!("a polling task failed: {failure}")));
+    }
+    results
 }
 
 impl OrderPoller {
@@ -60,41 +114,98 @@ impl OrderPoller {
         self
     }
 
-    /// Polls every store that is due.
+    /// Polls every store that is due, [`CONCURRENT_STORES`] at a time.
     pub async fn tick(&self) -> Result<PollReport, String> {
         let now = (self.clock)();
-        let mut report = PollReport::default();
         let listed = self.store.polled_stores().await.map_err(|e| format!("listing stores: {e}"))?;
-        for entry in listed {
-            let Some(store) =
-                self.store.channel_store(entry.retailer_id, entry.store_id).await.map_err(|e| e.to_string())?
-            else {
-                continue;
-            };
-            let every = store.ingestion.poll_orders_every_minutes;
-            // Only Shopify can be fetched so far; the other channels' clients come with them.
-            if every == 0 || store.channel != ChannelKind::Shopify {
-                continue;
+        let results = run_bounded(listed, CONCURRENT_STORES, |entry| {
+            let poller = self.clone();
+            async move {
+                let store = entry.store_id;
+                (store, poller.poll_store(entry, now).await)
             }
-            let state = self.store.poll_state(store.id).await.map_err(|e| e.to_string())?;
-            if state.last_polled_at.is_some_and(|last| now - last < Duration::minutes(i64::from(every))) {
-                continue;
-            }
-            match self.poll(&store, state, now).await {
-                Ok(queued) => {
+        })
+        .await;
+        let mut report = PollReport::default();
+        for result in results {
+            match result {
+                Ok((_, Ok(Some(polled)))) => {
                     report.stores_polled += 1;
-                    report.orders_queued += queued;
+                    report.orders_queued += polled.queued;
+                    report.orders_kept += polled.kept;
                 }
-                Err(problem) => {
-                    error!(store_id = %store.id, %problem, "polling failed");
-                    report.failures.push(format!("store {}: {problem}", store.id));
-                }
+                Ok((_, Ok(None))) => {}
+                Ok((store, Err(problem))) => report.failures.push(format!("store {store}: {problem}")),
+                Err(problem) => report.failures.push(problem),
             }
         }
         Ok(report)
     }
 
-    async fn poll(&self, store: &ChannelStore, state: PollState, now: DateTime<Utc>) -> Result<usize, String> {
+    /// Polls one store if it is due; a failure is listed in order health (and cleared by the
+    /// next success). `Ok(None)`: not due, or not a store that polls.
+    async fn poll_store(&self, entry: PolledStore, now: DateTime<Utc>) -> Result<Option<Polled>, String> {
+        let state = match self.store.poll_state(entry.store_id).await {
+            Ok(state) => state,
+            Err(failure) => {
+                let problem = format!("reading its polling state: {failure}");
+                self.failed(&entry, PollState::default(), &problem, now).await;
+                return Err(problem);
+            }
+        };
+        let outcome = match self.store.channel_store(entry.retailer_id, entry.store_id).await {
+            Ok(Some(store)) => {
+                let every = store.ingestion.poll_orders_every_minutes;
+                // Only Shopify can be fetched so far; the other channels' clients come with them.
+                if every == 0 || store.channel != ChannelKind::Shopify {
+                    return Ok(None);
+                }
+                if state.last_polled_at.is_some_and(|last| now - last < Duration::minutes(i64::from(every))) {
+                    return Ok(None);
+                }
+                self.poll(&store, state.clone(), now).await
+            }
+            Ok(None) => return Ok(None),
+            Err(failure) => Err(format!("reading the store: {failure}")),
+        };
+        match outcome {
+            Ok(polled) => Ok(Some(polled)),
+            Err(problem) => {
+                self.failed(&entry, state, &problem, now).await;
+                Err(problem)
+            }
+        }
+    }
+
+    /// Logs a store's failure and lists it in order health, keeping the time it was first seen.
+    async fn failed(&self, entry: &PolledStore, state: PollState, problem: &str, now: DateTime<Utc>) {
+        error!(store_id = %entry.store_id, %problem, "polling failed");
+        let since = state.failing_since.unwrap_or(now);
+        let listed = OrderProblem {
+            key: poll_problem_key(entry.store_id),
+            kind: ProblemKind::PollFailed,
+            order_id: None,
+            store_id: entry.store_id,
+            channel_order_id: String::new(),
+            order_number: String::new(),
+            reason: format!(
+                "fetching the store's orders failed: {problem}. Its cursor stays where it was and every tick \
+                 tries again"
+            ),
+            since,
+        };
+        if let Err(failure) = self.store.put_problem(entry.retailer_id, &listed).await {
+            error!(error = ?failure, store_id = %entry.store_id, "could not list a polling failure");
+        }
+        if state.failing_since.is_none() {
+            let failing = PollState { failing_since: Some(since), ..state };
+            if let Err(failure) = self.store.save_poll_state(entry.store_id, &failing).await {
+                warn!(error = ?failure, store_id = %entry.store_id, "could not record a polling failure");
+            }
+        }
+    }
+
+    async fn poll(&self, store: &ChannelStore, state: PollState, now: DateTime<Utc>) -> Result<Polled, String> {
         let credentials = self.store.credentials(store.retailer_id, store.id).await.map_err(|e| e.to_string())?;
         let token = credentials.0.get("access_token").cloned().ok_or("no Shopify access_token")?;
         let client =
@@ -102,36 +213,130 @@ impl OrderPoller {
         let since = state.cursor.map_or(now - FIRST_FETCH, |cursor| cursor - OVERLAP);
         let mut cursor = state.cursor;
         let mut after: Option<String> = None;
-        let mut queued = 0;
+        let mut polled = Polled::default();
         for _ in 0..PAGES_PER_TICK {
             let page = client.orders_updated_since(since, after.as_deref()).await.map_err(|e| e.to_string())?;
+            for unreadable in page.unreadable {
+                let reason = format!("Shopify listed an order shipsync cannot read: {}", unreadable.reason);
+                self.keep(store, &unreadable.node, &reason, now).await?;
+                polled.kept += 1;
+            }
             for order in page.orders {
                 cursor = Some(cursor.map_or(order.updated_at, |c| c.max(order.updated_at)));
-                let message = ChannelEventMessage {
-                    retailer_id: Some(store.retailer_id),
-                    store_id: Some(store.id),
-                    source: "shopify poll".into(),
-                    event: ChannelEvent::OrderChanged { order },
-                };
-                let body = serde_json::to_string(&message).map_err(|e| e.to_string())?;
-                self.sqs
-                    .send_message()
-                    .queue_url(&self.queue_url)
-                    .message_body(body)
-                    .send()
-                    .await
-                    .map_err(|e| format!("queueing an order: {}", aws_sdk_sqs::error::DisplayErrorContext(&e)))?;
-                queued += 1;
+                if self.queue(store, order, now).await? {
+                    polled.queued += 1;
+                } else {
+                    polled.kept += 1;
+                }
             }
             after = page.next;
             if after.is_none() {
                 break;
             }
         }
-        // Saved only after every order up to it was queued: a failure above fetches them again.
-        let next = PollState { cursor, last_polled_at: Some(now) };
+        // Saved only after every order up to it was queued (or kept): a failure above fetches them again.
+        let next = PollState { cursor, last_polled_at: Some(now), failing_since: None };
         self.store.save_poll_state(store.id, &next).await.map_err(|e| e.to_string())?;
-        info!(store_id = %store.id, queued, cursor = ?next.cursor, "polled");
-        Ok(queued)
+        if state.failing_since.is_some() {
+            self.store
+                .delete_problem(store.retailer_id, &poll_problem_key(store.id))
+                .await
+                .map_err(|e| e.to_string())?;
+            info!(store_id = %store.id, "polling works again: its problem is cleared");
+        }
+        info!(store_id = %store.id, queued = polled.queued, kept = polled.kept, cursor = ?next.cursor, "polled");
+        Ok(polled)
+    }
+
+    /// Queues an order for the processor; `false` when it cannot be applied and was kept instead.
+    async fn queue(&self, store: &ChannelStore, order: IncomingOrder, now: DateTime<Utc>) -> Result<bool, String> {
+        let event = ChannelEvent::OrderChanged { order };
+        let message = ChannelEventMessage {
+            retailer_id: Some(store.retailer_id),
+            store_id: Some(store.id),
+            source: "shopify poll".into(),
+            event,
+        };
+        let body = serde_json::to_string(&message).map_err(|e| e.to_string())?;
+        let unapplicable = match message.event.check_applicable() {
+            Err(problem) => Some(problem),
+            Ok(()) if body.len() > MAX_EVENT_BYTES => Some(format!(
+                "the order is too large for one queue message ({} bytes; at most {MAX_EVENT_BYTES})",
+                body.len()
+            )),
+            Ok(()) => None,
+        };
+        if let Some(problem) = unapplicable {
+            let payload = serde_json::from_str(&body).unwrap_or(Value::Null);
+            self.keep(store, &payload, &format!("a polled order cannot be applied: {problem}"), now).await?;
+            return Ok(false);
+        }
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| format!("queueing an order: {}", aws_sdk_sqs::error::DisplayErrorContext(&e)))?;
+        Ok(true)
+    }
+
+    /// Keeps an order that cannot be applied and lists it in order health.
+    async fn keep(
+        &self,
+        store: &ChannelStore,
+        payload: &Value,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), String> {
+        let bytes = payload.to_string();
+        let key = format!("unapplicable:{}:{}", store.id, sha256_hex(bytes.as_bytes()));
+        let kept =
+            self.store.keep_payload(store.retailer_id, &key, bytes.as_bytes(), now).await.map_err(|e| e.to_string())?;
+        let listed = OrderProblem {
+            key: key.clone(),
+            kind: ProblemKind::UnapplicablePayload,
+            order_id: None,
+            store_id: store.id,
+            channel_order_id: String::new(),
+            order_number: String::new(),
+            reason: format!("{reason}. The order ({}) is kept as {key}", kept.describe()),
+            since: now,
+        };
+        self.store.put_problem(store.retailer_id, &listed).await.map_err(|e| e.to_string())?;
+        warn!(store_id = %store.id, %reason, "polled order kept: it cannot be applied");
+        Ok(())
+    }
+}
+
+/// The key of a store's "polling failed" problem.
+pub fn poll_problem_key(store: StoreId) -> String {
+    format!("poll_failed:{store}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn stores_run_side_by_side_but_never_more_than_the_bound() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let results = run_bounded((0..12).collect(), 4, |n: usize| {
+            let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                if n == 3 { Err(format!("store {n} failed")) } else { Ok(n) }
+            }
+        })
+        .await;
+        assert_eq!(most.load(Ordering::SeqCst), 4, "four at a time, not one and not twelve");
+        assert_eq!(results.len(), 12);
+        let failed: Vec<_> = results.iter().filter(|r| matches!(r, Ok(Err(_)))).collect();
+        assert_eq!(failed.len(), 1, "one store's failure leaves the others' results");
     }
 }

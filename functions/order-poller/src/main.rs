@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
         let report = poller.tick().await?;
         // A store that failed makes the invocation fail, so it shows in the function's errors.
         if report.failures.is_empty() {
-            Ok(serde_json::json!({ "orders_queued": report.orders_queued }))
+            Ok(serde_json::json!({ "orders_queued": report.orders_queued, "orders_kept": report.orders_kept }))
         } else {
             Err(Error::from(report.failures.join("; ")))
         }

@@ -2,7 +2,6 @@
 //! the channel). Events may come twice and in any order; each is applied idempotently against
 //! what is stored, and a version older than the one applied is ignored.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -13,14 +12,15 @@ use shipsync_domain::export::{Delivery, ExportReason, ExportRequest};
 use shipsync_domain::ids::OrderItemId;
 use shipsync_domain::ids::{CarrierId, PurchaseOrderId, RetailerId, StoreId};
 use shipsync_domain::orders::{
-    ChannelEvent, ChannelEventMessage, IncomingFulfillment, IncomingOrder, OrderProblem, ProblemKind, ReverseSync,
-    apply_order_changes, match_fulfillment, new_items, purchase_order_number, split_order,
+    ChannelEvent, ChannelEventMessage, IncomingFulfillment, IncomingOrder, MAX_ID_BYTES, OrderProblem, ProblemKind,
+    ReverseSync, apply_order_changes, match_fulfillment, new_items, purchase_order_number, split_order,
+    wanted_quantity,
 };
 use shipsync_domain::purchase_order::{NewPurchaseOrder, OrderItem, PurchaseOrder};
 use shipsync_domain::shipment::{ItemInput, ShipmentContext, ShipmentInput, TrackingInput, draft_new_shipment};
 use shipsync_domain::tracking::CarrierScan;
 use shipsync_planner::ExportPlanner;
-use shipsync_store::{OrderRecord, Store, StoreError};
+use shipsync_store::{OrderRecord, Store, StoreError, sha256_hex};
 use tracing::{error, info, warn};
 
 /// Where the time comes from; tests set it.
@@ -98,13 +98,32 @@ impl OrderProcessor {
 
     async fn process(&self, message: &SqsMessage) -> Result<(), Retry> {
         let body = message.body.as_deref().unwrap_or_default();
-        let event: ChannelEventMessage = serde_json::from_str(body).map_err(|error| {
-            // Kept: after its last receive it rests in the dead-letter queue, for a person.
-            error!(%error, "unreadable channel event");
-            Retry("unreadable channel event".into())
-        })?;
+        let event: ChannelEventMessage = match serde_json::from_str(body) {
+            Ok(event) => event,
+            Err(error) => {
+                // Well formed enough to name its store: kept and listed, not retried (it never reads).
+                if let Some((retailer, store)) = scope_of(body) {
+                    return self.unapplicable(retailer, store, body, "", &format!("unreadable event: {error}")).await;
+                }
+                // Kept: after its last receive it rests in the dead-letter queue (alarmed), for a person.
+                error!(%error, "unreadable channel event naming no store");
+                return Err(Retry("unreadable channel event".into()));
+            }
+        };
         // Boxed: the nested futures are deep enough to exceed the compiler's layout limit.
-        let outcome = Box::pin(self.apply(&event)).await;
+        let outcome = match event.event.check_applicable() {
+            Ok(()) => Box::pin(self.apply(&event)).await,
+            Err(problem) => Err(Failure::Unapplicable(problem)),
+        };
+        let outcome = match (outcome, event.retailer_id, event.store_id) {
+            (Err(Failure::Unapplicable(problem)), Some(retailer), Some(store)) => {
+                let order = clip(&event_order_id(&event.event), MAX_ID_BYTES);
+                return self.unapplicable(retailer, store, body, &order, &format!("{}: {problem}", event.source)).await;
+            }
+            (Err(Failure::Unapplicable(problem)), _, _) => Err(Retry(problem)),
+            (Err(Failure::Retry(retry)), _, _) => Err(retry),
+            (Ok(()), _, _) => Ok(()),
+        };
         let receives: u32 =
             message.attributes.get("ApproximateReceiveCount").and_then(|count| count.parse().ok()).unwrap_or(1);
         if let Err(Retry(reason)) = &outcome
@@ -132,22 +151,53 @@ impl OrderProcessor {
         outcome
     }
 
-    async fn apply(&self, event: &ChannelEventMessage) -> Result<(), Retry> {
+    /// Keeps an event that can never be applied and lists it in order health, instead of
+    /// retrying it: the message is done with once both are written.
+    async fn unapplicable(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        body: &str,
+        channel_order_id: &str,
+        problem: &str,
+    ) -> Result<(), Retry> {
+        let now = self.now();
+        let key = format!("unapplicable:{store}:{}", sha256_hex(body.as_bytes()));
+        let kept = self.store.keep_payload(retailer, &key, body.as_bytes(), now).await?;
+        let listed = OrderProblem {
+            key: key.clone(),
+            kind: ProblemKind::UnapplicablePayload,
+            order_id: None,
+            store_id: store,
+            channel_order_id: channel_order_id.to_owned(),
+            order_number: String::new(),
+            reason: format!(
+                "an order event could not be applied: {problem}. The event ({}) is kept as {key}",
+                kept.describe()
+            ),
+            since: now,
+        };
+        self.store.put_problem(retailer, &listed).await?;
+        warn!(%problem, "order event kept: it cannot be applied");
+        Ok(())
+    }
+
+    async fn apply(&self, event: &ChannelEventMessage) -> Result<(), Failure> {
         let event = event.clone();
         let scope = || match (event.retailer_id, event.store_id) {
             (Some(retailer), Some(store)) => Ok((retailer, store)),
-            _ => Err(Retry(format!("{}: an order event names no store", event.source))),
+            _ => Err(Failure::Retry(Retry(format!("{}: an order event names no store", event.source)))),
         };
         match event.event.clone() {
             ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => {
                 let (retailer, store) = scope()?;
-                self.apply_order(retailer, store, &order, false).await.map(|_| ())
+                self.applying_order(retailer, store, &order, false).await.map(|_| ())
             }
             ChannelEvent::FulfillmentChanged { fulfillment } => {
                 let (retailer, store) = scope()?;
-                self.reverse_sync(retailer, store, &fulfillment).await
+                self.reverse_sync(retailer, store, &fulfillment).await.map_err(Failure::Retry)
             }
-            ChannelEvent::CarrierScanned { scan } => self.apply_scan(&scan).await,
+            ChannelEvent::CarrierScanned { scan } => self.apply_scan(&scan).await.map_err(Failure::Retry),
         }
     }
 
@@ -161,14 +211,29 @@ impl OrderProcessor {
         order: &IncomingOrder,
         force: bool,
     ) -> Result<Applied, Retry> {
+        self.applying_order(retailer, store, order, force).await.map_err(|failure| match failure {
+            Failure::Retry(retry) => retry,
+            Failure::Unapplicable(problem) => Retry(problem),
+        })
+    }
+
+    async fn applying_order(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        order: &IncomingOrder,
+        force: bool,
+    ) -> Result<Applied, Failure> {
+        shipsync_domain::orders::check_applicable(order).map_err(Failure::Unapplicable)?;
         for _ in 0..ATTEMPTS {
             match self.try_apply_order(retailer, store, order, force).await {
                 Err(Attempt::Again) => continue,
-                Err(Attempt::Failed(retry)) => return Err(retry),
+                Err(Attempt::Failed(retry)) => return Err(Failure::Retry(retry)),
+                Err(Attempt::Unapplicable(problem)) => return Err(Failure::Unapplicable(problem)),
                 Ok(applied) => return Ok(applied),
             }
         }
-        Err(Retry(format!("order {} kept changing", order.channel_order_id)))
+        Err(Failure::Retry(Retry(format!("order {} kept changing", order.channel_order_id))))
     }
 
     async fn try_apply_order(
@@ -192,49 +257,69 @@ impl OrderProcessor {
         let products = self.store.products_by_sku(retailer, &skus).await?;
         let split = split_order(order, |sku| products.get(sku).cloned());
 
-        // A purchase order for every vendor with lines, unless the order is cancelled.
+        // A purchase order for every vendor with lines and none yet, unless the order is cancelled.
+        // (The order's own list decides, not the number: purchase orders made before numbers
+        // carried the store are found too.)
+        let mut current = self.store.purchase_orders(&po_ids).await?;
+        let mut taken = Vec::new();
         if !order.cancelled {
             for (vendor, lines) in &split.by_vendor {
-                let number = purchase_order_number(&order.number, *vendor);
-                if self.store.purchase_order_by_number(retailer, &number).await?.is_some() {
+                if current.iter().any(|po| po.vendor_id == *vendor) {
                     continue;
                 }
                 let items = new_items(None, lines);
                 if items.is_empty() {
                     continue;
                 }
+                let number = purchase_order_number(store, &order.number, *vendor);
                 let new = NewPurchaseOrder {
                     retailer_id: retailer,
                     vendor_id: *vendor,
                     store_id: store,
-                    public_reference: number,
+                    public_reference: number.clone(),
                     channel_order_id: Some(order.channel_order_id.clone()),
                     customer_name: order.customer_name.clone(),
                     items,
                 };
                 let ids = self.store.allocate_ids(new.ids_needed()).await?;
-                let po = new.build(ids, now).map_err(|errors| Attempt::Failed(Retry(errors.to_string())))?;
+                let po = new.build(ids, now).map_err(|errors| Attempt::Unapplicable(errors.to_string()))?;
                 match self.store.create_purchase_order(&po).await {
                     Ok(()) => {
                         info!(purchase_order_id = %po.id, number = %po.public_reference, "purchase order created");
                         po_ids.push(po.id);
+                        current.push(po);
                     }
-                    // Another delivery of this order made it meanwhile: start again from what is stored.
-                    Err(StoreError::AlreadyExists(_)) => return Err(Attempt::Again),
+                    Err(StoreError::AlreadyExists(_)) => {
+                        // Another delivery of this order made it meanwhile: start again from what is stored.
+                        let (_, now_listed) = self.store.order_record(retailer, store, &order.channel_order_id).await?;
+                        if now_listed.len() != po_ids.len() {
+                            return Err(Attempt::Again);
+                        }
+                        // Or another purchase order holds the number: a person must see it.
+                        warn!(%number, order = %order.number, "purchase order number taken");
+                        taken.push(OrderProblem {
+                            key: format!("{}V{vendor}", number_taken_prefix(store, &order.channel_order_id)),
+                            kind: ProblemKind::PurchaseOrderNumberTaken,
+                            order_id: None,
+                            store_id: store,
+                            channel_order_id: order.channel_order_id.clone(),
+                            order_number: order.number.clone(),
+                            reason: format!(
+                                "no purchase order was made for vendor {vendor}: its number {number} is taken by \
+                                 another purchase order; rename that one, then reprocess the order"
+                            ),
+                            since: now,
+                        });
+                    }
                     Err(other) => return Err(other.into()),
                 }
             }
         }
 
-        // Every purchase order of the order: new lines added, removed and cancelled quantities cancelled.
+        // Every purchase order of the order: new lines added, decreased and cancelled quantities cancelled.
         po_ids.sort_unstable();
         po_ids.dedup();
-        let wanted: HashMap<&str, u32> = order
-            .lines
-            .iter()
-            .map(|line| (line.channel_line_item_id.as_str(), if order.cancelled { 0 } else { line.quantity }))
-            .collect();
-        for mut po in self.store.purchase_orders(&po_ids).await? {
+        for mut po in current {
             let before = po.clone();
             if !order.cancelled
                 && let Some(lines) = split.by_vendor.get(&po.vendor_id)
@@ -257,7 +342,7 @@ impl OrderProcessor {
                     Err(other) => return Err(other.into()),
                 }
             }
-            self.stop_cancelled_exports(&po, order, &wanted, now).await?;
+            self.stop_cancelled_exports(&po, order, now).await?;
         }
 
         let order_id = match &record {
@@ -280,6 +365,16 @@ impl OrderProcessor {
         // A problem already listed keeps the time it was first seen.
         for problem in unknown.iter().filter(|p| !order.cancelled && !listed.iter().any(|l| l.key == p.key)) {
             warn!(order = %order.number, reason = %problem.reason, "order problem");
+            self.store.put_problem(retailer, problem).await?;
+        }
+        // Numbers taken: listed while they are, cleared once the purchase order could be made.
+        let listed_taken =
+            self.store.problems_with_prefix(retailer, &number_taken_prefix(store, &order.channel_order_id)).await?;
+        for existing in listed_taken.iter().filter(|l| !taken.iter().any(|t| t.key == l.key)) {
+            self.store.delete_problem(retailer, &existing.key).await?;
+            info!(problem = %existing.key, "problem cleared");
+        }
+        for problem in taken.iter().filter(|t| !listed_taken.iter().any(|l| l.key == t.key)) {
             self.store.put_problem(retailer, problem).await?;
         }
 
@@ -307,16 +402,17 @@ impl OrderProcessor {
         &self,
         po: &PurchaseOrder,
         order: &IncomingOrder,
-        wanted: &HashMap<&str, u32>,
         now: DateTime<Utc>,
     ) -> Result<(), Attempt> {
-        // Items of which the channel now wants fewer than were shipped: some shipment carries cancelled units.
+        // Items of which the channel now wants fewer than were shipped: some shipment carries
+        // cancelled units. A line the order does not mention wants what it wanted.
         let over: Vec<&OrderItem> = po
             .items
             .iter()
             .filter(|item| {
-                let want = item.channel_line_item_id.as_deref().and_then(|line| wanted.get(line)).copied().unwrap_or(0);
-                order.cancelled || want < item.quantity_fulfilled
+                order.cancelled
+                    || wanted_quantity(order, item.channel_line_item_id.as_deref())
+                        .is_some_and(|want| want < item.quantity_fulfilled)
             })
             .collect();
         if over.is_empty() {
@@ -400,6 +496,7 @@ impl OrderProcessor {
             match self.try_reverse_sync(retailer, store, fulfillment).await {
                 Err(Attempt::Again) => continue,
                 Err(Attempt::Failed(retry)) => return Err(retry),
+                Err(Attempt::Unapplicable(problem)) => return Err(Retry(problem)),
                 Ok(()) => return Ok(()),
             }
         }
@@ -597,10 +694,42 @@ enum Attempt {
     Again,
     /// Give the message back to the queue.
     Failed(Retry),
+    /// It can never succeed (a record DynamoDB cannot hold, a value the domain refuses).
+    Unapplicable(String),
 }
 
 impl From<StoreError> for Attempt {
     fn from(error: StoreError) -> Self {
-        Attempt::Failed(error.into())
+        if error.is_permanent() { Attempt::Unapplicable(error.to_string()) } else { Attempt::Failed(error.into()) }
     }
+}
+
+/// Why an event was not applied.
+enum Failure {
+    /// Deliver it again later.
+    Retry(Retry),
+    /// Never: keep it and list it for a person.
+    Unapplicable(String),
+}
+
+/// The key prefix of an order's "purchase order number taken" problems.
+fn number_taken_prefix(store: StoreId, channel_order_id: &str) -> String {
+    format!("po_number_taken:{store}:{channel_order_id}:")
+}
+
+/// The retailer and store an unreadable message names, if it names them.
+fn scope_of(body: &str) -> Option<(RetailerId, StoreId)> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let retailer = value["retailer_id"].as_u64().and_then(|id| RetailerId::new(id).ok())?;
+    let store = value["store_id"].as_u64().and_then(|id| StoreId::new(id).ok())?;
+    Some((retailer, store))
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn clip(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
 }

@@ -50,6 +50,7 @@ impl ShipmentsApi {
         let (retailer, _) = self.retailer(principal).await?;
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.visible_shipment(principal, id).await?;
+            self.check_manual_export(principal, &current).await?;
             let planned = current.export_now(self.now())?;
             // Queued before it is written, as creation does: a failure to queue answers 503 with
             // nothing written, and a crash between the two leaves a request that finds nothing

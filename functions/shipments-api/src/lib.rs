@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use http::Method;
-use shipsync_domain::access::Principal;
+use shipsync_domain::access::{Principal, has_issued_key_shape, key_for_log};
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, basic_credentials, path_segments, store_failure};
 use shipsync_planner::ExportPlanner;
 use shipsync_store::Store;
@@ -72,65 +72,156 @@ impl ShipmentsApi {
         }
     }
 
+    /// Every route the API serves. The router dispatches from this list and nothing else, so a
+    /// test that walks it (the tenant isolation test does) sees every route there is.
+    pub fn routes() -> &'static [Route] {
+        &ROUTES
+    }
+
     async fn route(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let principal = self.authenticate(request).await?;
         let segments = path_segments(request);
-        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-        let method = request.method();
-        match (segments.as_slice(), method) {
-            (["purchase_orders", id, "shipments"], &Method::POST) => {
-                self.create_shipment(&principal, id, request).await
-            }
-            (["purchase_orders"], &Method::GET) => self.list_purchase_orders(&principal, request).await,
-            (["purchase_orders", id], &Method::GET) => self.get_purchase_order(&principal, id).await,
-            (["shipments"], &Method::GET) => self.search_shipments(&principal, request).await,
-            (["shipments", id], &Method::GET) => self.get_shipment(&principal, id).await,
-            (["shipments", id], &Method::PUT | &Method::PATCH) => self.update_shipment(&principal, id, request).await,
-            (["shipments", id, "export"], &Method::POST) => self.export_shipment(&principal, id).await,
-            (["stores"], &Method::POST) => self.create_store(&principal, request).await,
-            (["stores"], &Method::GET) => self.list_stores(&principal).await,
-            (["stores", id], &Method::GET) => self.get_store(&principal, id).await,
-            (["stores", id], &Method::PUT | &Method::PATCH) => self.update_store(&principal, id, request).await,
-            (["vendors"], &Method::GET) => self.list_vendors(&principal).await,
-            (["vendors", id], &Method::PUT | &Method::PATCH) => self.update_vendor(&principal, id, request).await,
-            (["exports", "failed"], &Method::GET) => self.failed_exports(&principal, request).await,
-            (["products"], &Method::POST) => self.save_product(&principal, request).await,
-            (["products"], &Method::GET) => self.list_products(&principal).await,
-            (["order_health"], &Method::GET) => self.order_health(&principal, request).await,
-            (["orders", id, "reprocess"], &Method::POST) => self.reprocess_order(&principal, id).await,
-            (
-                ["purchase_orders", _, "shipments"]
-                | ["purchase_orders"]
-                | ["purchase_orders", _]
-                | ["shipments"]
-                | ["shipments", _]
-                | ["shipments", _, "export"]
-                | ["stores"]
-                | ["stores", _]
-                | ["vendors"]
-                | ["vendors", _]
-                | ["exports", "failed"]
-                | ["products"]
-                | ["order_health"]
-                | ["orders", _, "reprocess"],
-                _,
-            ) => Err(ApiError::MethodNotAllowed),
-            _ => Err(ApiError::NotFound(format!("no such resource: {}", request.uri().path()))),
+        let (endpoint, id) = match_route(&segments, request.method())
+            .map_err(|()| ApiError::NotFound(format!("no such resource: {}", request.uri().path())))?
+            .ok_or(ApiError::MethodNotAllowed)?;
+        let principal = &principal;
+        match endpoint {
+            Endpoint::CreateShipment => self.create_shipment(principal, id, request).await,
+            Endpoint::ListPurchaseOrders => self.list_purchase_orders(principal, request).await,
+            Endpoint::GetPurchaseOrder => self.get_purchase_order(principal, id).await,
+            Endpoint::SearchShipments => self.search_shipments(principal, request).await,
+            Endpoint::GetShipment => self.get_shipment(principal, id).await,
+            Endpoint::UpdateShipment => self.update_shipment(principal, id, request).await,
+            Endpoint::ExportShipment => self.export_shipment(principal, id).await,
+            Endpoint::CreateStore => self.create_store(principal, request).await,
+            Endpoint::ListStores => self.list_stores(principal).await,
+            Endpoint::GetStore => self.get_store(principal, id).await,
+            Endpoint::UpdateStore => self.update_store(principal, id, request).await,
+            Endpoint::ListVendors => self.list_vendors(principal).await,
+            Endpoint::UpdateVendor => self.update_vendor(principal, id, request).await,
+            Endpoint::FailedExports => self.failed_exports(principal, request).await,
+            Endpoint::SaveProduct => self.save_product(principal, request).await,
+            Endpoint::ListProducts => self.list_products(principal).await,
+            Endpoint::OrderHealth => self.order_health(principal, request).await,
+            Endpoint::ReprocessOrder => self.reprocess_order(principal, id).await,
         }
     }
 
-    /// Checks HTTP Basic credentials against the stored digest.
+    /// Checks HTTP Basic credentials against the stored digest. A key that shipsync cannot have
+    /// issued is refused before any lookup; logs show only the start of a rejected key.
     async fn authenticate(&self, request: &ApiRequest) -> Result<Principal, ApiError> {
         let (key, password) = basic_credentials(request)?;
+        if !has_issued_key_shape(&key) {
+            warn!(api_key = %key_for_log(&key), "rejected credentials: not an issued key");
+            return Err(ApiError::Unauthorized);
+        }
         let user = self.store.api_user(&key).await.map_err(store_failure)?;
         match user {
             Some(user) if user.password_matches(&password) => Ok(user.principal()),
             _ => {
-                warn!(api_key = %key, "rejected credentials");
+                warn!(api_key = %key_for_log(&key), "rejected credentials");
                 Err(ApiError::Unauthorized)
             }
         }
     }
+}
+
+/// What a route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    CreateShipment,
+    ListPurchaseOrders,
+    GetPurchaseOrder,
+    SearchShipments,
+    GetShipment,
+    UpdateShipment,
+    ExportShipment,
+    CreateStore,
+    ListStores,
+    GetStore,
+    UpdateStore,
+    ListVendors,
+    UpdateVendor,
+    FailedExports,
+    SaveProduct,
+    ListProducts,
+    OrderHealth,
+    ReprocessOrder,
+}
+
+/// One route: a method, a path pattern (`{id}` stands for one path segment, the record's id), and
+/// what it does.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub endpoint: Endpoint,
+}
+
+const fn route(method: Method, path: &'static str, endpoint: Endpoint) -> Route {
+    Route { method, path, endpoint }
+}
+
+static ROUTES: [Route; 21] = [
+    route(Method::POST, "/purchase_orders/{id}/shipments.json", Endpoint::CreateShipment),
+    route(Method::GET, "/purchase_orders.json", Endpoint::ListPurchaseOrders),
+    route(Method::GET, "/purchase_orders/{id}.json", Endpoint::GetPurchaseOrder),
+    route(Method::GET, "/shipments.json", Endpoint::SearchShipments),
+    route(Method::GET, "/shipments/{id}.json", Endpoint::GetShipment),
+    route(Method::PUT, "/shipments/{id}.json", Endpoint::UpdateShipment),
+    route(Method::PATCH, "/shipments/{id}.json", Endpoint::UpdateShipment),
+    route(Method::POST, "/shipments/{id}/export.json", Endpoint::ExportShipment),
+    route(Method::POST, "/stores.json", Endpoint::CreateStore),
+    route(Method::GET, "/stores.json", Endpoint::ListStores),
+    route(Method::GET, "/stores/{id}.json", Endpoint::GetStore),
+    route(Method::PUT, "/stores/{id}.json", Endpoint::UpdateStore),
+    route(Method::PATCH, "/stores/{id}.json", Endpoint::UpdateStore),
+    route(Method::GET, "/vendors.json", Endpoint::ListVendors),
+    route(Method::PUT, "/vendors/{id}.json", Endpoint::UpdateVendor),
+    route(Method::PATCH, "/vendors/{id}.json", Endpoint::UpdateVendor),
+    route(Method::GET, "/exports/failed.json", Endpoint::FailedExports),
+    route(Method::POST, "/products.json", Endpoint::SaveProduct),
+    route(Method::GET, "/products.json", Endpoint::ListProducts),
+    route(Method::GET, "/order_health.json", Endpoint::OrderHealth),
+    route(Method::POST, "/orders/{id}/reprocess.json", Endpoint::ReprocessOrder),
+];
+
+/// The segments of a route's path pattern, as [`path_segments`] cuts a request's path.
+fn pattern_segments(path: &str) -> Vec<&str> {
+    let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if let Some(last) = segments.last_mut() {
+        *last = last.strip_suffix(".json").unwrap_or(last);
+    }
+    segments
+}
+
+/// The endpoint for a request's path and method, and the `{id}` segment if the path has one.
+/// `Err` when no route has this path; `Ok(None)` when routes have it but not with this method.
+fn match_route<'a>(segments: &'a [String], method: &Method) -> Result<Option<(Endpoint, &'a str)>, ()> {
+    let mut path_known = false;
+    for route in &ROUTES {
+        let pattern = pattern_segments(route.path);
+        if pattern.len() != segments.len() {
+            continue;
+        }
+        let mut id = "";
+        let matches = pattern.iter().zip(segments).all(|(expected, actual)| {
+            if *expected == "{id}" {
+                id = actual.as_str();
+                true
+            } else {
+                expected == actual
+            }
+        });
+        if !matches {
+            continue;
+        }
+        path_known = true;
+        if route.method == *method {
+            return Ok(Some((route.endpoint, id)));
+        }
+    }
+    if path_known { Ok(None) } else { Err(()) }
 }
 
 /// Parses an id from the path; anything that is not an id cannot name a record: 404.

@@ -8,8 +8,9 @@ use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::Principal;
 use shipsync_domain::export::ExportState;
 use shipsync_domain::ids::VendorId;
+use shipsync_domain::limits::{MAX_NAME_CHARS, MAX_SKU_CHARS, check_key_part, check_length};
 use shipsync_domain::money::{format_cost, parse_cost_text};
-use shipsync_domain::orders::{ProblemKind, Product};
+use shipsync_domain::orders::Product;
 use shipsync_domain::time::format_api_time;
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, store_failure};
 use shipsync_store::Attention;
@@ -56,8 +57,12 @@ impl ShipmentsApi {
         let sku = body.sku.as_deref().map(str::trim).unwrap_or_default().to_owned();
         if sku.is_empty() {
             errors.push("sku", "is required");
-        } else if sku.chars().count() > 255 {
-            errors.push("sku", "must be at most 255 characters");
+        } else {
+            // The SKU is part of the product's key.
+            check_key_part(&mut errors, "sku", &sku, MAX_SKU_CHARS);
+        }
+        if let Some(name) = &body.name {
+            check_length(&mut errors, "name", name, MAX_NAME_CHARS);
         }
         let cost = match &body.cost {
             None | Some(Value::Null) => None,
@@ -118,11 +123,7 @@ impl ShipmentsApi {
             .iter()
             .map(|entry| match entry {
                 Attention::Problem(problem) => json!({
-                    "kind": match problem.kind {
-                        ProblemKind::UnknownSku => "unknown_sku",
-                        ProblemKind::ChannelFulfillmentIgnored => "channel_fulfillment_ignored",
-                        ProblemKind::UnreadableEvent => "dead_lettered_event",
-                    },
+                    "kind": problem.kind.name(),
                     "order_id": problem.order_id,
                     "order_number": problem.order_number,
                     "channel_order_id": problem.channel_order_id,
@@ -161,10 +162,9 @@ impl ShipmentsApi {
         let order_id: u64 = id.parse().map_err(|_| not_found())?;
         let (record, _) = self
             .store
-            .order_record_by_id(order_id)
+            .retailer_order_record_by_id(principal.retailer_id, order_id)
             .await
             .map_err(store_failure)?
-            .filter(|(record, _)| record.retailer_id == principal.retailer_id)
             .ok_or_else(not_found)?;
         let processor = order_processor::OrderProcessor::new(self.store.clone()).with_clock(self.clock.clone());
         let applied =

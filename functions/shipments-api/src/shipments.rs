@@ -4,11 +4,12 @@ use http::StatusCode;
 use serde_json::json;
 use shipsync_domain::access::Principal;
 use shipsync_domain::carrier::Carrier;
+use shipsync_domain::export::ShipConfirmation;
 use shipsync_domain::export::{ExportReason, ExportState, IMEI_WAIT, plan_new_export, scheduled};
 use shipsync_domain::ids::{PurchaseOrderId, ShipmentId};
 use shipsync_domain::purchase_order::PurchaseOrder;
-use shipsync_domain::search::{parse_shipment_query, plan_search};
-use shipsync_domain::shipment::{Shipment, ShipmentContext, draft_new_shipment, draft_shipment_update};
+use shipsync_domain::search::{SearchScope, parse_shipment_query, plan_search};
+use shipsync_domain::shipment::{Shipment, ShipmentContext, ShipmentInput, draft_new_shipment, draft_shipment_update};
 use shipsync_domain::tenant::ChannelKind;
 use shipsync_domain::tenant::Retailer;
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, query_pairs, store_failure};
@@ -30,6 +31,7 @@ impl ShipmentsApi {
         let echoed = EchoedIds::of(&body);
         echoed.check(None, purchase_order_id)?;
         let input = body.shipment.into_input();
+        refuse_export_fields_to_vendors(principal, &input, None)?;
         let (retailer, carriers) = self.retailer(principal).await?;
         let mut reserved_ids = None;
         let mut channel_store = None;
@@ -113,6 +115,7 @@ impl ShipmentsApi {
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.visible_shipment(principal, id).await?;
             echoed.check(Some(id), current.purchase_order_id)?;
+            refuse_export_fields_to_vendors(principal, &input, Some(&current))?;
             let mut po = self.visible_purchase_order(principal, current.purchase_order_id).await?;
             let now = self.now();
             let context = ShipmentContext { purchase_order: &po, carriers: &carriers, fees: retailer.fees, now };
@@ -158,17 +161,29 @@ impl ShipmentsApi {
         request: &ApiRequest,
     ) -> Result<ApiResponse, ApiError> {
         let query = parse_shipment_query(&query_pairs(request), principal.time_zone)?;
-        let plan = plan_search(principal, &query.search);
-        let (page, (retailer, _)) = tokio::try_join!(
+        let mut plan = plan_search(principal, &query.search);
+        // A vendor id from the query is used only if it is one of the caller's retailer's vendors
+        // (the index keys hold the retailer too; this makes the intent plain and costs one read).
+        if let Some(vendor) = query.search.vendor_id
+            && plan.scope != SearchScope::Nothing
+            && self.store.vendor(principal.retailer_id, vendor).await.map_err(store_failure)?.is_none()
+        {
+            plan.scope = SearchScope::Nothing;
+        }
+        let (mut page, (retailer, _)) = tokio::try_join!(
             async { self.store.search_shipments(&plan, query.paging).await.map_err(store_failure) },
             self.retailer(principal)
         )?;
+        // A second line of defence: whatever the plan read, only what the caller may see goes out.
+        page.records.retain(|shipment| principal.can_see(shipment.retailer_id, shipment.vendor_id));
         let mut views: Vec<ShipmentView> = page.records.iter().map(|s| ShipmentView::new(s, retailer.fees)).collect();
         if query.include_purchase_order && !page.records.is_empty() {
             let mut ids: Vec<PurchaseOrderId> = page.records.iter().map(|s| s.purchase_order_id).collect();
             ids.sort_unstable();
             ids.dedup();
-            let orders = self.store.purchase_orders(&ids).await.map_err(store_failure)?;
+            let mut orders =
+                self.store.retailer_purchase_orders(principal.retailer_id, &ids).await.map_err(store_failure)?;
+            orders.retain(|po| principal.can_see_purchase_order(po));
             for (view, shipment) in views.iter_mut().zip(&page.records) {
                 view.purchase_order =
                     orders.iter().find(|po| po.id == shipment.purchase_order_id).map(PurchaseOrderView::new);
@@ -191,7 +206,7 @@ impl ShipmentsApi {
     }
 
     pub(crate) async fn visible_shipment(&self, principal: &Principal, id: ShipmentId) -> Result<Shipment, ApiError> {
-        match self.store.shipment(id).await.map_err(store_failure)? {
+        match self.store.retailer_shipment(principal.retailer_id, id).await.map_err(store_failure)? {
             Some(shipment) if principal.can_see(shipment.retailer_id, shipment.vendor_id) => Ok(shipment),
             _ => Err(ApiError::NotFound(format!("shipment {id} not found"))),
         }
@@ -202,11 +217,65 @@ impl ShipmentsApi {
         principal: &Principal,
         id: PurchaseOrderId,
     ) -> Result<PurchaseOrder, ApiError> {
-        match self.store.purchase_order(id).await.map_err(store_failure)? {
+        match self.store.retailer_purchase_order(principal.retailer_id, id).await.map_err(store_failure)? {
             Some(po) if principal.can_see_purchase_order(&po) => Ok(po),
             _ => Err(ApiError::NotFound(format!("purchase order {id} not found"))),
         }
     }
+}
+
+impl ShipmentsApi {
+    /// What a manual export (`POST /shipments/{id}/export.json`) may not override: the role (a
+    /// vendor may not push a retailer's shipment to its channel: 403) and a store that never
+    /// sends ship confirmations (422).
+    pub(crate) async fn check_manual_export(&self, principal: &Principal, shipment: &Shipment) -> Result<(), ApiError> {
+        if !principal.is_retailer_user() {
+            return Err(ApiError::Forbidden("export may be requested by retailer users only".into()));
+        }
+        let store = self
+            .store
+            .channel_store(shipment.retailer_id, shipment.store_id)
+            .await
+            .map_err(store_failure)?
+            .ok_or(ApiError::Internal)?;
+        if store.export.confirmation(store.channel) == ShipConfirmation::Never {
+            return Err(ApiError::invalid(
+                "export",
+                format!(
+                    "is not possible: store {} never sends ship confirmations (ship_confirmation is never)",
+                    store.id
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `export` and `notify_customer` decide what a retailer's customer is told and when: a vendor
+/// user may not set them (403 naming the field). On an update, sending back the value the
+/// shipment already has is not setting it.
+fn refuse_export_fields_to_vendors(
+    principal: &Principal,
+    input: &ShipmentInput,
+    current: Option<&Shipment>,
+) -> Result<(), ApiError> {
+    if principal.is_retailer_user() {
+        return Ok(());
+    }
+    let changes = |given: Option<bool>, current_value: Option<Option<bool>>| {
+        given.is_some() && current_value.is_none_or(|value| value != given)
+    };
+    let mut refused = Vec::new();
+    if changes(input.export, current.map(|s| s.export.export_override)) {
+        refused.push("export");
+    }
+    if changes(input.notify_customer, current.map(|s| s.export.notify_override)) {
+        refused.push("notify_customer");
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!("{} may be set by retailer users only", refused.join(" and "))))
 }
 
 /// Readonly ids a client may send back; they must be the record's own.

@@ -11,6 +11,10 @@ use shipsync_domain::access::Principal;
 use shipsync_domain::export::{CarrierMapping, ExportSettings, ExportWhen, ShipConfirmation};
 use shipsync_domain::ids::{StoreId, VendorId};
 use shipsync_domain::secrets::MAX_SEALED_BYTES;
+use shipsync_domain::limits::{
+    MAX_CREDENTIAL_VALUE_CHARS, MAX_CREDENTIALS, MAX_DOMAIN_CHARS, MAX_NAME_CHARS,
+    MAX_URL_CHARS, check_length,
+};
 use shipsync_domain::tenant::{
     ChannelConnection, ChannelKind, IngestionSettings, MAX_POLL_MINUTES, Store as ChannelStore, Vendor,
     parse_shop_domain,
@@ -135,19 +139,19 @@ fn credential_names(channel: ChannelKind) -> &'static [&'static str] {
     }
 }
 
-/// The longest credential value accepted (tokens and secrets are far shorter).
-const MAX_CREDENTIAL_CHARS: usize = 2048;
-
 /// Checks a store's new credentials: known names, bounded values, and small enough to be sealed
 /// (KMS encrypts at most 4 KiB). Errors name `credentials` or `credentials.<name>`, never a value.
 fn check_credentials(channel: ChannelKind, credentials: &BTreeMap<String, String>, errors: &mut ValidationErrors) {
     let known = credential_names(channel);
+    if credentials.len() > MAX_CREDENTIALS {
+        errors.push("credentials", format!("must have at most {MAX_CREDENTIALS} entries"));
+    }
     for (name, value) in credentials {
         if !known.contains(&name.as_str()) {
             let field = if name.len() <= 64 { format!("credentials.{name}") } else { "credentials".to_owned() };
             errors.push(field, format!("is not a credential of a {} store ({})", channel.name(), known.join(", ")));
-        } else if value.chars().count() > MAX_CREDENTIAL_CHARS {
-            errors.push(format!("credentials.{name}"), format!("must be at most {MAX_CREDENTIAL_CHARS} characters"));
+        } else if value.chars().count() > MAX_CREDENTIAL_VALUE_CHARS {
+            errors.push(format!("credentials.{name}"), format!("must be at most {MAX_CREDENTIAL_VALUE_CHARS} characters"));
         }
     }
     if channel == ChannelKind::Shopify && !credentials.contains_key("access_token") {
@@ -223,6 +227,7 @@ impl ShipmentsApi {
     ) -> Result<ApiResponse, ApiError> {
         let (_, carriers) = self.retailer(principal).await?;
         let mut errors = ValidationErrors::new();
+        check_store_text(&body, &mut errors);
         if let Some(name) = body.name.filter(|name| !name.trim().is_empty()) {
             store.name = name.trim().to_owned();
         }
@@ -382,5 +387,18 @@ impl ShipmentsApi {
         let views: Vec<ShipmentView> = page.records.iter().map(|s| ShipmentView::new(s, retailer.fees)).collect();
         let metadata = Metadata::for_page(paging, views.len(), page.total_count);
         Ok(json_response(StatusCode::OK, &json!({ "shipments": views, "metadata": metadata })))
+    }
+}
+
+/// Bounds every string a store request can store (see `shipsync_domain::limits`).
+fn check_store_text(body: &StoreBody, errors: &mut ValidationErrors) {
+    if let Some(name) = &body.name {
+        check_length(errors, "name", name.trim(), MAX_NAME_CHARS);
+    }
+    if let Some(domain) = &body.shop_domain {
+        check_length(errors, "shop_domain", domain.trim(), MAX_DOMAIN_CHARS);
+    }
+    if let Some(url) = &body.base_url {
+        check_length(errors, "base_url", url.trim(), MAX_URL_CHARS);
     }
 }

@@ -1,9 +1,13 @@
 //! Shopify webhook ingestion: `POST /webhooks/shopify/{store_id}`.
 //!
 //! Verifies `X-Shopify-Hmac-Sha256` over the raw body (constant time; the previous secret is
-//! accepted during a rotation; a missing signature fails), drops a delivery already accepted
-//! (`X-Shopify-Webhook-Id`), reads the payload into an event, queues it and answers 200. Nothing is
-//! acknowledged that was not queued: a failure to queue answers 503 so Shopify retries.
+//! accepted during a rotation; a missing signature fails) and that `X-Shopify-Shop-Domain` is the
+//! store's shop (one app's secret may sign several tenants' shops), drops a delivery already
+//! accepted (`X-Shopify-Webhook-Id`), reads the payload into an event, queues it and answers 200.
+//! Nothing is acknowledged that was not queued or kept: a failure to queue answers 503 so Shopify
+//! retries. A signed payload shipsync cannot apply (malformed, too large for a queue message, a
+//! value that fits no key) is answered 200 too, since Shopify would retry it for 4 hours and then
+//! delete the subscription: it is kept and listed in order health for a person.
 
 use std::sync::Arc;
 
@@ -14,16 +18,17 @@ use hmac::{Hmac, Mac};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use shipsync_channels::shopify_webhooks::read_shopify_webhook;
+use shipsync_channels::shopify_webhooks::{read_shopify_webhook, shopify_gid};
 use shipsync_domain::ids::StoreId;
-use shipsync_domain::orders::ChannelEventMessage;
-use shipsync_domain::tenant::ChannelKind;
+use shipsync_domain::orders::{ChannelEventMessage, MAX_ID_BYTES, OrderProblem, ProblemKind};
+use shipsync_domain::tenant::{ChannelKind, Store as ChannelStore};
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments, store_failure};
-use shipsync_store::Store;
+use shipsync_store::{Store, sha256_hex};
 use tracing::{error, info, warn};
 
-/// The largest payload accepted: an SQS message holds 256 KiB, with room for the envelope.
-pub const MAX_PAYLOAD_BYTES: usize = 200 * 1024;
+/// The largest event queued: an SQS message holds 256 KiB, with room for the envelope. A
+/// payload whose event is larger is kept and listed instead.
+pub const MAX_EVENT_BYTES: usize = 250 * 1024;
 
 /// How long a delivery id is remembered: Shopify retries for 4 hours; a day is ample.
 const DELIVERY_MEMORY: Duration = Duration::days(1);
@@ -64,10 +69,9 @@ impl ShopifyWebhooks {
             ["webhooks", "shopify", _] => return Err(ApiError::MethodNotAllowed),
             _ => return Err(ApiError::NotFound("no such webhook endpoint".into())),
         };
+        // No size limit before the signature: Lambda bounds a request (6 MB), and a signed
+        // payload of any size is kept rather than refused.
         let body = request.body();
-        if body.len() > MAX_PAYLOAD_BYTES {
-            return Err(ApiError::PayloadTooLarge);
-        }
         let store_id: StoreId =
             store_id.parse().map_err(|_| ApiError::NotFound(format!("store {store_id} not found")))?;
         let store = self
@@ -82,51 +86,133 @@ impl ShopifyWebhooks {
         let secrets: Vec<&String> = ["webhook_secret", "previous_webhook_secret"]
             .iter()
             .filter_map(|name| credentials.0.get(*name))
-            .filter(|secret| !secret.is_empty())
+            .filter(|secret| !secret.trim().is_empty())
             .collect();
         let signature = header(request, "x-shopify-hmac-sha256");
         if !signature.is_some_and(|signature| secrets.iter().any(|secret| signed_by(body, secret, signature))) {
             warn!(store_id = %store.id, signed = signature.is_some(), "webhook signature rejected");
             return Err(ApiError::Unauthorized);
         }
+        let shop = header(request, "x-shopify-shop-domain");
+        if !shop.is_some_and(|shop| same_shop(&store, shop)) {
+            // Signed by the app, but for another shop: one app's secret may serve several tenants.
+            warn!(store_id = %store.id, shop, "webhook from a shop that is not this store's");
+            return Err(ApiError::Unauthorized);
+        }
         let topic = header(request, "x-shopify-topic")
             .ok_or_else(|| ApiError::BadRequest("X-Shopify-Topic is required".into()))?;
         let delivery = header(request, "x-shopify-webhook-id")
-            .ok_or_else(|| ApiError::BadRequest("X-Shopify-Webhook-Id is required".into()))?;
+            .filter(|id| id.len() <= MAX_ID_BYTES)
+            .ok_or_else(|| ApiError::BadRequest("X-Shopify-Webhook-Id is required (at most 255 bytes)".into()))?;
         if self.store.delivery_seen(store.id, delivery).await.map_err(store_failure)? {
             info!(store_id = %store.id, delivery, "repeated delivery: already accepted");
             return Ok(accepted("duplicate"));
         }
-        let payload: Value =
-            serde_json::from_slice(body).map_err(|error| ApiError::BadRequest(format!("malformed JSON: {error}")))?;
-        let event = match read_shopify_webhook(topic, &payload) {
-            Ok(Some(event)) => event,
+        let status = match event_message(&store, topic, delivery, body) {
+            Ok(Some(message)) => {
+                if let Err(failure) =
+                    self.sqs.send_message().queue_url(&self.queue_url).message_body(message).send().await
+                {
+                    error!(error = %aws_sdk_sqs::error::DisplayErrorContext(&failure), "could not queue a webhook event");
+                    return Err(ApiError::Unavailable);
+                }
+                info!(store_id = %store.id, topic, delivery, "webhook queued");
+                "queued"
+            }
             Ok(None) => {
                 info!(store_id = %store.id, topic, "topic not used by shipsync: ignored");
                 return Ok(accepted("ignored"));
             }
-            Err(problem) => return Err(ApiError::BadRequest(format!("{topic} payload: {problem}"))),
+            Err(problem) => {
+                self.keep(&store, topic, delivery, body, &problem).await?;
+                "kept"
+            }
         };
-        let message = ChannelEventMessage {
-            retailer_id: Some(store.retailer_id),
-            store_id: Some(store.id),
-            source: format!("shopify webhook {delivery}"),
-            event,
-        };
-        let body = serde_json::to_string(&message).map_err(|_| ApiError::Internal)?;
-        if let Err(failure) = self.sqs.send_message().queue_url(&self.queue_url).message_body(body).send().await {
-            error!(error = %aws_sdk_sqs::error::DisplayErrorContext(&failure), "could not queue a webhook event");
-            return Err(ApiError::Unavailable);
-        }
         let now = (self.clock)();
-        // Remembered only once queued. If this write fails, a retried delivery is queued again,
-        // which the processor takes in its stride: the event stays acknowledged.
+        // Remembered only once queued or kept. If this write fails, a retried delivery is queued
+        // again, which the processor takes in its stride: the event stays acknowledged.
         if let Err(failure) = self.store.remember_delivery(store.id, delivery, now, now + DELIVERY_MEMORY).await {
             warn!(error = ?failure, delivery, "could not remember a delivery");
         }
-        info!(store_id = %store.id, topic, delivery, "webhook queued");
-        Ok(accepted("queued"))
+        Ok(accepted(status))
     }
+
+    /// Keeps a signed payload that cannot be applied, and lists it in order health. A failure
+    /// to keep it answers 503, so that Shopify delivers it again.
+    async fn keep(
+        &self,
+        store: &ChannelStore,
+        topic: &str,
+        delivery: &str,
+        body: &Bytes,
+        problem: &str,
+    ) -> Result<(), ApiError> {
+        let now = (self.clock)();
+        let key = format!("unapplicable:{}:{}", store.id, sha256_hex(body));
+        let kept = self.store.keep_payload(store.retailer_id, &key, body, now).await.map_err(store_failure)?;
+        // What can be read of it names the order for the person who looks.
+        let payload: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let order_id = shopify_gid("Order", &payload["order_id"]).or_else(|| shopify_gid("Order", &payload["id"]));
+        let listed = OrderProblem {
+            key: key.clone(),
+            kind: ProblemKind::UnapplicablePayload,
+            order_id: None,
+            store_id: store.id,
+            channel_order_id: clip(&order_id.unwrap_or_default(), MAX_ID_BYTES),
+            order_number: clip(payload["name"].as_str().unwrap_or_default().trim_start_matches('#'), MAX_ID_BYTES),
+            reason: format!(
+                "a signed {topic} webhook (delivery {delivery}) could not be applied: {problem}. The payload ({}) \
+                 is kept as {key}",
+                kept.describe()
+            ),
+            since: now,
+        };
+        self.store.put_problem(store.retailer_id, &listed).await.map_err(store_failure)?;
+        warn!(store_id = %store.id, topic, delivery, %problem, "signed payload kept: it cannot be applied");
+        Ok(())
+    }
+}
+
+/// The queue message for a delivery: `Ok(None)` for a topic shipsync does not use, `Err` with
+/// the reason for a payload that cannot be applied.
+fn event_message(store: &ChannelStore, topic: &str, delivery: &str, body: &Bytes) -> Result<Option<String>, String> {
+    let payload: Value = serde_json::from_slice(body).map_err(|error| format!("malformed JSON: {error}"))?;
+    let event = match read_shopify_webhook(topic, &payload) {
+        Ok(Some(event)) => event,
+        Ok(None) => return Ok(None),
+        Err(problem) => return Err(format!("{topic} payload: {problem}")),
+    };
+    event.check_applicable()?;
+    let message = ChannelEventMessage {
+        retailer_id: Some(store.retailer_id),
+        store_id: Some(store.id),
+        source: format!("shopify webhook {delivery}"),
+        event,
+    };
+    let text = serde_json::to_string(&message).map_err(|error| format!("unserializable event: {error}"))?;
+    if text.len() > MAX_EVENT_BYTES {
+        return Err(format!(
+            "the order is too large for one queue message ({} bytes; at most {MAX_EVENT_BYTES})",
+            text.len()
+        ));
+    }
+    Ok(Some(text))
+}
+
+/// Whether `shop` (the `X-Shopify-Shop-Domain` header) is the store's shop. A store without a
+/// shop domain accepts no webhook.
+fn same_shop(store: &ChannelStore, shop: &str) -> bool {
+    let normal = |domain: &str| domain.trim().trim_end_matches('/').to_ascii_lowercase();
+    store.connection.shop_domain.as_deref().map(normal).is_some_and(|own| !own.is_empty() && own == normal(shop))
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn clip(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
 }
 
 fn accepted(status: &str) -> ApiResponse {

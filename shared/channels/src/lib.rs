@@ -12,7 +12,7 @@ pub use amazon::{AmazonClient, AmazonCredentials, AmazonTokens, TokenCache, pack
 pub use backmarket::{BackMarketClient, missing_imeis};
 pub use ebay::{EbayClient, EbayCredentials};
 pub use endpoints::{ChannelEndpoints, EndpointError, amazon_endpoint};
-pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
+pub use shopify::{OrdersPage, SHOPIFY_API_VERSION, ShopifyClient, UnreadableOrder};
 
 use std::time::Duration;
 

@@ -52,18 +52,43 @@ const ORDERS_QUERY: &str = "query ShipsyncOrders($query: String!, $after: String
       shippingAddress { name }
       customer { firstName lastName }
       lineItems(first: 100) {
+        pageInfo { hasNextPage endCursor }
         nodes { id sku name quantity currentQuantity originalUnitPriceSet { shopMoney { amount } } }
       }
     }
   }
 }";
 
+/// The rest of an order's lines, when it has more than the orders query reads.
+const ORDER_LINES_QUERY: &str = "query ShipsyncOrderLines($id: ID!, $after: String) {
+  order(id: $id) {
+    lineItems(first: 250, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { id sku name quantity currentQuantity originalUnitPriceSet { shopMoney { amount } } }
+    }
+  }
+}";
+
+/// An order holds at most this many pages of lines (Shopify allows far fewer lines): a channel
+/// that keeps answering "more" cannot hold the poller forever.
+const MAX_LINE_PAGES: usize = 100;
+
 /// One page of orders changed since a time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OrdersPage {
     pub orders: Vec<shipsync_domain::orders::IncomingOrder>,
+    /// Orders listed that could not be read, with the reason and the order as Shopify sent it
+    /// (for a person: never dropped in silence).
+    pub unreadable: Vec<UnreadableOrder>,
     /// Where the next page starts, if there is one.
     pub next: Option<String>,
+}
+
+/// An order Shopify listed that shipsync cannot read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnreadableOrder {
+    pub node: Value,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone)]
@@ -168,16 +193,51 @@ impl ShopifyClient {
         let data = self.graphql(ORDERS_QUERY, json!({ "query": filter, "after": after })).await?;
         let orders = &data["orders"];
         let mut read = Vec::new();
+        let mut unreadable = Vec::new();
         for node in orders["nodes"].as_array().into_iter().flatten() {
-            match order_from_graphql(node) {
-                Some(order) => read.push(order),
-                None => warn!(order = %node["id"], "an order Shopify listed could not be read: skipped"),
+            let mut node = node.clone();
+            // Every line, however many pages: a line not read would look removed.
+            self.read_all_lines(&mut node).await?;
+            match order_from_graphql(&node) {
+                Ok(order) => read.push(order),
+                Err(reason) => {
+                    warn!(order = %node["id"], %reason, "an order Shopify listed could not be read");
+                    unreadable.push(UnreadableOrder { node, reason });
+                }
             }
         }
         let next = (orders["pageInfo"]["hasNextPage"] == true)
             .then(|| orders["pageInfo"]["endCursor"].as_str().map(str::to_owned))
             .flatten();
-        Ok(OrdersPage { orders: read, next })
+        Ok(OrdersPage { orders: read, unreadable, next })
+    }
+
+    /// Follows an order's `lineItems` pages until the last, appending their nodes to the first page's.
+    async fn read_all_lines(&self, node: &mut Value) -> Result<(), ChannelError> {
+        let mut page_info = node["lineItems"]["pageInfo"].clone();
+        let Some(id) = node["id"].as_str().map(str::to_owned) else { return Ok(()) };
+        for _ in 0..MAX_LINE_PAGES {
+            if page_info["hasNextPage"] != true {
+                return Ok(());
+            }
+            let after = page_info["endCursor"]
+                .as_str()
+                .ok_or_else(|| {
+                    ChannelError::retryable(format!("Shopify said order {id} has more lines but gave no cursor"))
+                })?
+                .to_owned();
+            let data = self.graphql(ORDER_LINES_QUERY, json!({ "id": id, "after": after })).await?;
+            let lines = &data["order"]["lineItems"];
+            let more = lines["nodes"]
+                .as_array()
+                .ok_or_else(|| ChannelError::retryable(format!("Shopify answered no lines for order {id}")))?
+                .clone();
+            if let Some(nodes) = node["lineItems"]["nodes"].as_array_mut() {
+                nodes.extend(more);
+            }
+            page_info = lines["pageInfo"].clone();
+        }
+        Err(ChannelError::retryable(format!("order {id} has more than {MAX_LINE_PAGES} pages of lines")))
     }
 
     /// One GraphQL call; HTTP and GraphQL failures become retryable or permanent errors.
@@ -235,11 +295,14 @@ fn graphql_error(errors: &[Value], cost: &Value) -> ChannelError {
     ChannelError::permanent(format!("Shopify refused the request: {excerpt}"))
 }
 
-/// An order from the GraphQL Admin API, as the webhooks' events carry it.
-fn order_from_graphql(node: &Value) -> Option<shipsync_domain::orders::IncomingOrder> {
+/// An order from the GraphQL Admin API, as the webhooks' events carry it; or which field is wrong.
+fn order_from_graphql(node: &Value) -> Result<shipsync_domain::orders::IncomingOrder, String> {
     use shipsync_domain::orders::{IncomingLine, IncomingOrder};
-    let updated_at =
-        chrono::DateTime::parse_from_rfc3339(node["updatedAt"].as_str()?).ok()?.with_timezone(&chrono::Utc);
+    let text =
+        |value: &Value, field: &str| value.as_str().map(str::to_owned).ok_or_else(|| format!("{field} is required"));
+    let updated_at = chrono::DateTime::parse_from_rfc3339(&text(&node["updatedAt"], "updatedAt")?)
+        .map_err(|_| "updatedAt is not a time".to_owned())?
+        .with_timezone(&chrono::Utc);
     let customer = &node["customer"];
     let customer_name = node["shippingAddress"]["name"]
         .as_str()
@@ -253,22 +316,28 @@ fn order_from_graphql(node: &Value) -> Option<shipsync_domain::orders::IncomingO
                 .join(" ")
         });
     let lines = node["lineItems"]["nodes"]
-        .as_array()?
+        .as_array()
+        .ok_or("lineItems.nodes is required")?
         .iter()
-        .map(|line| {
-            Some(IncomingLine {
-                channel_line_item_id: line["id"].as_str()?.to_owned(),
+        .enumerate()
+        .map(|(index, line)| {
+            let given = if line["currentQuantity"].is_null() { &line["quantity"] } else { &line["currentQuantity"] };
+            let quantity = given
+                .as_u64()
+                .and_then(|quantity| u32::try_from(quantity).ok())
+                .ok_or_else(|| format!("lineItems[{index}].quantity must be a whole number, 0 or more"))?;
+            Ok(IncomingLine {
+                channel_line_item_id: text(&line["id"], &format!("lineItems[{index}].id"))?,
                 sku: line["sku"].as_str().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
                 name: line["name"].as_str().unwrap_or_default().to_owned(),
-                quantity: u32::try_from(line["currentQuantity"].as_u64().or_else(|| line["quantity"].as_u64())?)
-                    .ok()?,
+                quantity,
                 unit_price: line["originalUnitPriceSet"]["shopMoney"]["amount"].as_str().and_then(|a| a.parse().ok()),
             })
         })
-        .collect::<Option<Vec<_>>>()?;
-    Some(IncomingOrder {
-        channel_order_id: node["id"].as_str()?.to_owned(),
-        number: node["name"].as_str()?.trim_start_matches('#').to_owned(),
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(IncomingOrder {
+        channel_order_id: text(&node["id"], "id")?,
+        number: text(&node["name"], "name")?.trim_start_matches('#').to_owned(),
         customer_name: customer_name.trim().to_owned(),
         updated_at,
         cancelled: !node["cancelledAt"].is_null(),

@@ -84,10 +84,14 @@ fn read_line(index: usize, line: &Value) -> Result<IncomingLine, PayloadError> {
     let field = |name: &str| format!("line_items[{index}].{name}");
     let id = shopify_gid("LineItem", &line["id"]).ok_or_else(|| missing(&field("id")))?;
     // current_quantity leaves out removed and refunded units; older payloads have only quantity.
-    let quantity = line["current_quantity"]
-        .as_u64()
-        .or_else(|| line["quantity"].as_u64())
-        .ok_or_else(|| missing(&field("quantity")))?;
+    let given = if line["current_quantity"].is_null() { &line["quantity"] } else { &line["current_quantity"] };
+    let quantity = match given.as_u64() {
+        Some(quantity) => quantity,
+        None if given.is_null() => return Err(missing(&field("quantity"))),
+        None => {
+            return Err(PayloadError { field: field("quantity"), problem: "must be a whole number, 0 or more".into() });
+        }
+    };
     Ok(IncomingLine {
         channel_line_item_id: id,
         sku: line["sku"].as_str().map(str::trim).filter(|sku| !sku.is_empty()).map(str::to_owned),

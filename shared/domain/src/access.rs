@@ -11,6 +11,27 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Every issued API key starts with this, followed by [`API_KEY_HEX_DIGITS`] lower-case hex digits.
+pub const API_KEY_PREFIX: &str = "ak_";
+/// How many random hex digits follow the prefix of an issued API key (80 bits).
+pub const API_KEY_HEX_DIGITS: usize = 20;
+/// How much of a rejected key a log may show: enough to tell keys apart, not enough to use one.
+pub const LOGGED_KEY_CHARS: usize = 8;
+
+/// Whether a key has the shape shipsync issues. Anything else cannot name a user, so it is
+/// refused before any lookup (no read is spent on garbage, and nothing odd reaches a key).
+pub fn has_issued_key_shape(key: &str) -> bool {
+    key.strip_prefix(API_KEY_PREFIX).is_some_and(|digits| {
+        digits.len() == API_KEY_HEX_DIGITS && digits.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// A key as logs may show it: its first few characters, never the whole of a long or odd one.
+pub fn key_for_log(key: &str) -> String {
+    let shown: String = key.chars().take(LOGGED_KEY_CHARS).collect();
+    if shown.len() < key.len() { format!("{shown}…") } else { shown }
+}
+
 /// What an API user may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
@@ -133,6 +154,19 @@ mod tests {
         assert!(user.password_matches("s3cret"));
         assert!(!user.password_matches("s3cret "));
         assert!(!user.password_matches(""));
+    }
+
+    #[test]
+    fn only_issued_key_shapes_pass() {
+        assert!(has_issued_key_shape("ak_0123456789abcdef0123"));
+        for bad in
+            ["", "ak_", "ak_nobody", "ak_0123456789ABCDEF0123", "ak_0123456789abcdef01234", "bk_0123456789abcdef0123"]
+        {
+            assert!(!has_issued_key_shape(bad), "{bad}");
+        }
+        assert_eq!(key_for_log("ak_0123456789abcdef0123"), "ak_01234…");
+        assert_eq!(key_for_log("short"), "short");
+        assert_eq!(key_for_log(&"é".repeat(5000)).chars().count(), LOGGED_KEY_CHARS + 1);
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub fn validate_new_carrier(
     let name = name.trim().to_owned();
     if name.is_empty() {
         errors.push("name", "must not be blank");
+    } else if name.chars().count() > crate::limits::MAX_CARRIER_NAME_CHARS {
+        errors.push("name", format!("must be at most {} characters", crate::limits::MAX_CARRIER_NAME_CHARS));
     } else if CarrierRef::Name(name.clone()).resolve(existing).is_some() {
         errors.push("name", format!("{name:?} is already a carrier of this retailer"));
     }

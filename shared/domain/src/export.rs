@@ -1,6 +1,7 @@
 //! Exporting shipments to their sales channel: when, with which notification, and the state
 //! machine that makes sure a shipment reaches its channel once and never twice.
 
+use crate::limits::{MAX_CARRIER_MAPPINGS, MAX_CARRIER_NAME_CHARS, MAX_URL_CHARS, check_length};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -134,10 +135,22 @@ impl ExportSettings {
                 .push("shipment_export_delay_minutes", format!("must be at most {MAX_EXPORT_DELAY_MINUTES} (a week)"));
         }
         let mut seen = Vec::new();
+        if self.carrier_mappings.len() > MAX_CARRIER_MAPPINGS {
+            errors.push("carrier_mappings", format!("must have at most {MAX_CARRIER_MAPPINGS} mappings"));
+        }
         for (index, mapping) in self.carrier_mappings.iter().enumerate() {
             let field = format!("carrier_mappings[{index}]");
             if mapping.channel_carrier.trim().is_empty() {
                 errors.push(format!("{field}.channel_carrier"), "must not be blank");
+            }
+            check_length(
+                &mut errors,
+                &format!("{field}.channel_carrier"),
+                &mapping.channel_carrier,
+                MAX_CARRIER_NAME_CHARS,
+            );
+            if let Some(template) = &mapping.tracking_url_template {
+                check_length(&mut errors, &format!("{field}.tracking_url_template"), template, MAX_URL_CHARS);
             }
             if let Some(template) = &mapping.tracking_url_template
                 && !(template.starts_with("https://") || template.starts_with("http://"))

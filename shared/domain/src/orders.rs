@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::export::ExportState;
-use crate::ids::{OrderItemId, PurchaseOrderId, ShipmentId, VendorId};
+use crate::ids::{OrderItemId, PurchaseOrderId, ShipmentId, StoreId, VendorId};
 use crate::purchase_order::{NewOrderItem, PurchaseOrder};
 use crate::shipment::Shipment;
 
@@ -66,10 +66,52 @@ pub fn split_order(order: &IncomingOrder, product: impl Fn(&str) -> Option<Produ
     split
 }
 
-/// The number of a vendor's purchase order for a channel order: stable, so that reprocessing or
-/// a repeated event finds the same purchase order.
-pub fn purchase_order_number(order_number: &str, vendor: VendorId) -> String {
-    format!("{}-V{vendor}", order_number.trim().trim_start_matches('#'))
+/// The number of a vendor's purchase order for a channel order: `S<store>-<order number>-V<vendor>`.
+/// Stable, so that reprocessing or a repeated event finds the same purchase order, and unique per
+/// store: two stores of one retailer both have an order #1001, and each gets its purchase orders.
+/// (The store id is digits ended by `-`, the vendor id digits at the end: no two inputs share a number.)
+pub fn purchase_order_number(store: StoreId, order_number: &str, vendor: VendorId) -> String {
+    format!("S{store}-{}-V{vendor}", order_number.trim().trim_start_matches('#'))
+}
+
+/// The longest SKU an order line may carry: a product's key is `PRODUCT#<sku>`, and DynamoDB's
+/// sort keys hold 1,024 bytes.
+pub const MAX_SKU_BYTES: usize = 512;
+
+/// The longest order number, order id or line item id: each is part of keys (purchase order
+/// numbers, order records, problems) that share DynamoDB's 1,024 bytes with other parts.
+pub const MAX_ID_BYTES: usize = 255;
+
+/// Whether shipsync can apply an order at all: every text that becomes part of a key fits in one.
+/// An order that fails is kept and listed in order health, never retried forever.
+pub fn check_applicable(order: &IncomingOrder) -> Result<(), String> {
+    let too_long = |field: &str, value: &str, max: usize| {
+        (value.len() > max).then(|| format!("{field} is {} bytes long; at most {max} fit in a key", value.len()))
+    };
+    let mut problems: Vec<String> = [
+        too_long("channel_order_id", &order.channel_order_id, MAX_ID_BYTES),
+        too_long("number", &order.number, MAX_ID_BYTES),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if order.channel_order_id.trim().is_empty() {
+        problems.push("channel_order_id is empty".into());
+    }
+    if order.number.trim().trim_start_matches('#').is_empty() {
+        problems.push("number is empty".into());
+    }
+    for (index, line) in order.lines.iter().enumerate() {
+        problems.extend(too_long(
+            &format!("lines[{index}].channel_line_item_id"),
+            &line.channel_line_item_id,
+            MAX_ID_BYTES,
+        ));
+        if let Some(sku) = &line.sku {
+            problems.extend(too_long(&format!("lines[{index}].sku"), sku, MAX_SKU_BYTES));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
 }
 
 /// New order items for lines a purchase order does not have yet.
@@ -92,21 +134,24 @@ pub fn new_items(po: Option<&PurchaseOrder>, lines: &[(IncomingLine, Option<Deci
         .collect()
 }
 
+/// How many units of a purchase order item the channel still wants: `None` when the order does
+/// not mention its line. Only an explicit quantity (a decrease to it) or the order's cancellation
+/// cancels units; a line the order does not carry (a page not read, a partial payload) is left as it is.
+pub fn wanted_quantity(order: &IncomingOrder, channel_line_item_id: Option<&str>) -> Option<u32> {
+    if order.cancelled {
+        return Some(0);
+    }
+    let line = channel_line_item_id?;
+    order.lines.iter().find(|candidate| candidate.channel_line_item_id == line).map(|found| found.quantity)
+}
+
 /// Applies a later version of the order to a vendor's purchase order: quantities that were
-/// removed or cancelled at the channel are cancelled here (never below what has shipped), a
+/// decreased or cancelled at the channel are cancelled here (never below what has shipped), a
 /// cancelled order cancels everything unshipped. Returns whether anything changed.
 pub fn apply_order_changes(po: &mut PurchaseOrder, order: &IncomingOrder, now: DateTime<Utc>) -> bool {
     let mut changed = false;
     for item in &mut po.items {
-        let wanted = if order.cancelled {
-            0
-        } else {
-            order
-                .lines
-                .iter()
-                .find(|line| Some(&line.channel_line_item_id) == item.channel_line_item_id.as_ref())
-                .map_or(0, |line| line.quantity)
-        };
+        let Some(wanted) = wanted_quantity(order, item.channel_line_item_id.as_deref()) else { continue };
         let keep = wanted.max(item.quantity_fulfilled);
         if keep < item.quantity {
             item.quantity_cancelled += item.quantity - keep;
@@ -257,6 +302,29 @@ pub enum ChannelEvent {
     CarrierScanned { scan: crate::tracking::CarrierScan },
 }
 
+impl ChannelEvent {
+    /// Whether shipsync can apply the event at all (see [`check_applicable`]): checked where it
+    /// comes in, so that it is kept and listed rather than queued and retried forever.
+    pub fn check_applicable(&self) -> Result<(), String> {
+        let fits = |field: &str, value: &str| {
+            if value.len() > MAX_ID_BYTES {
+                Err(format!("{field} is {} bytes long; at most {MAX_ID_BYTES} fit in a key", value.len()))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => check_applicable(order),
+            ChannelEvent::FulfillmentChanged { fulfillment } => {
+                fits("channel_fulfillment_id", &fulfillment.channel_fulfillment_id)?;
+                fits("channel_order_id", &fulfillment.channel_order_id)?;
+                fulfillment.lines.iter().try_for_each(|(line, _)| fits("lines.channel_line_item_id", line))
+            }
+            ChannelEvent::CarrierScanned { scan } => fits("tracking_number", &scan.tracking_number),
+        }
+    }
+}
+
 /// The order processor's queue message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelEventMessage {
@@ -290,6 +358,27 @@ pub enum ProblemKind {
     UnknownSku,
     ChannelFulfillmentIgnored,
     UnreadableEvent,
+    /// A signed payload or a queued event that cannot be applied (malformed, too large, a value
+    /// that does not fit): kept, with its size and SHA-256, for a person.
+    UnapplicablePayload,
+    /// A purchase order's number is taken by another purchase order.
+    PurchaseOrderNumberTaken,
+    /// Fetching a store's orders failed; its cursor stays until a fetch succeeds.
+    PollFailed,
+}
+
+impl ProblemKind {
+    /// The name order health shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProblemKind::UnknownSku => "unknown_sku",
+            ProblemKind::ChannelFulfillmentIgnored => "channel_fulfillment_ignored",
+            ProblemKind::UnreadableEvent => "dead_lettered_event",
+            ProblemKind::UnapplicablePayload => "unapplicable_payload",
+            ProblemKind::PurchaseOrderNumberTaken => "purchase_order_number_taken",
+            ProblemKind::PollFailed => "poll_failed",
+        }
+    }
 }
 
 impl OrderProblem {

@@ -3,11 +3,12 @@
 use crate::ValidationErrors;
 use crate::access::Principal;
 use crate::ids::{RetailerId, VendorId};
+use crate::limits::{MAX_REFERENCE_CHARS, MAX_SEARCH_TERM_CHARS, check_key_part, check_length};
 use crate::time::parse_api_time;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-/// The default and largest page size.
+/// The default and largest page size. A larger `per_page` is capped to it, as Duoplane does.
 pub const MAX_PER_PAGE: u32 = 250;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -108,9 +109,15 @@ pub fn parse_shipment_query(params: &[(String, String)], zone: Tz) -> Result<Shi
                     Ok(page) if page >= 1 => query.paging.page = page,
                     _ => errors.push("page", "must be a whole number from 1"),
                 },
-                "per_page" => match value.parse::<u32>() {
-                    Ok(size) if (1..=MAX_PER_PAGE).contains(&size) => query.paging.per_page = size,
-                    _ => errors.push("per_page", format!("must be a whole number from 1 to {MAX_PER_PAGE}")),
+                // Capped rather than refused: a client written for Duoplane asks for more.
+                "per_page" => match value.parse::<u64>() {
+                    Ok(size) if size >= 1 => {
+                        query.paging.per_page = u32::try_from(size.min(u64::from(MAX_PER_PAGE))).unwrap_or(MAX_PER_PAGE)
+                    }
+                    _ => errors.push(
+                        "per_page",
+                        format!("must be a whole number from 1 (at most {MAX_PER_PAGE} are returned)"),
+                    ),
                 },
                 "include_shipment_purchase_order" => match value {
                     "1" | "true" => query.include_purchase_order = true,
@@ -122,7 +129,14 @@ pub fn parse_shipment_query(params: &[(String, String)], zone: Tz) -> Result<Shi
             }
             continue;
         };
-        let text = || (!value.is_empty()).then(|| value.to_owned());
+        let field = format!("search[{name}]");
+        // A purchase order number is looked up by key; every other term is a filter.
+        let fits = if name == "purchase_order_number" {
+            check_key_part(&mut errors, &field, value, MAX_REFERENCE_CHARS)
+        } else {
+            check_length(&mut errors, &field, value, MAX_SEARCH_TERM_CHARS)
+        };
+        let text = || (fits && !value.is_empty()).then(|| value.to_owned());
         let mut time = |field: &str| match parse_api_time(value, zone) {
             Ok(time) => Some(time),
             Err(message) => {
@@ -281,19 +295,42 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_named() {
+        let long_name = "x".repeat(MAX_SEARCH_TERM_CHARS + 1);
+        let long_number = "😀".repeat(200);
         let errors = parse_shipment_query(
             &params(&[
                 ("search[created_at_min]", "last week"),
                 ("search[vendor_id]", "x"),
                 ("search[colour]", "red"),
-                ("per_page", "251"),
+                ("per_page", "0"),
                 ("page", "0"),
+                ("search[customer_name]", long_name.as_str()),
+                ("search[purchase_order_number]", long_number.as_str()),
             ]),
             Tz::UTC,
         )
         .unwrap_err();
         let fields: Vec<&str> = errors.errors().iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["search[created_at_min]", "search[vendor_id]", "search[colour]", "per_page", "page"]);
+        assert_eq!(
+            fields,
+            [
+                "search[created_at_min]",
+                "search[vendor_id]",
+                "search[colour]",
+                "per_page",
+                "page",
+                "search[customer_name]",
+                "search[purchase_order_number]"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_larger_page_is_capped_not_refused() {
+        for asked in ["251", "1000", "99999999999"] {
+            let query = parse_shipment_query(&params(&[("per_page", asked)]), Tz::UTC).unwrap();
+            assert_eq!(query.paging.per_page, MAX_PER_PAGE, "{asked}");
+        }
     }
 
     #[test]

@@ -97,6 +97,10 @@ pub fn store_failure(failure: StoreError) -> ApiError {
             tracing::error!(error = ?failure, "store unavailable");
             ApiError::Unavailable
         }
+        StoreError::TooLarge { .. } => {
+            tracing::warn!(error = ?failure, "record too large for the store");
+            ApiError::invalid("base", "the record would be larger than shipsync can store: shorten or split it")
+        }
         StoreError::Corrupt { .. } | StoreError::Rejected { .. } => {
             tracing::error!(error = ?failure, "corrupt record or refused request");
             ApiError::Internal

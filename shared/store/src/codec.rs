@@ -43,6 +43,66 @@ pub fn describe(item: &Item) -> String {
     format!("{}/{}", text(PK), text(SK))
 }
 
+/// DynamoDB's largest item, in bytes (names and values counted as DynamoDB counts them).
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// DynamoDB's longest partition and sort key values, in bytes.
+pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
+pub const MAX_SORT_KEY_BYTES: usize = 1024;
+
+/// An attribute value's size as DynamoDB counts it (numbers at their textual length, an upper bound).
+pub fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(text) | AttributeValue::N(text) => text.len(),
+        AttributeValue::B(blob) => blob.as_ref().len(),
+        AttributeValue::Ss(list) | AttributeValue::Ns(list) => list.iter().map(String::len).sum(),
+        AttributeValue::Bs(list) => list.iter().map(|blob| blob.as_ref().len()).sum(),
+        AttributeValue::L(list) => 3 + list.iter().map(|value| 1 + value_size(value)).sum::<usize>(),
+        AttributeValue::M(map) => 3 + map.iter().map(|(name, value)| 1 + name.len() + value_size(value)).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+/// An item's size as DynamoDB counts it.
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(name, value)| name.len() + value_size(value)).sum()
+}
+
+/// Refuses, before it is sent, an item DynamoDB would refuse (moto would store it).
+pub fn check_fits(item: &Item) -> Result<(), StoreError> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).map_or(0, String::len);
+    let too_large = |reason: String| Err(StoreError::TooLarge { key: describe(item), reason });
+    if text(PK) > MAX_PARTITION_KEY_BYTES {
+        return too_large(format!("its partition key is {} bytes (at most {MAX_PARTITION_KEY_BYTES})", text(PK)));
+    }
+    if text(SK) > MAX_SORT_KEY_BYTES {
+        return too_large(format!("its sort key is {} bytes (at most {MAX_SORT_KEY_BYTES})", text(SK)));
+    }
+    let size = item_size(item);
+    if size > MAX_ITEM_BYTES {
+        return too_large(format!("the item is {size} bytes (at most {MAX_ITEM_BYTES})"));
+    }
+    Ok(())
+}
+
 pub fn key(pk: String, sk: &str) -> Item {
     HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_over_dynamodbs_limits_are_refused_before_they_are_sent() {
+        let small = item("RETAILER#1".into(), "ORDER#1", &serde_json::json!({"lines": ["a", "b"]})).unwrap();
+        assert!(check_fits(&small).is_ok());
+        let big =
+            item("RETAILER#1".into(), "ORDER#1", &serde_json::json!({"note": "x".repeat(MAX_ITEM_BYTES)})).unwrap();
+        assert!(matches!(check_fits(&big), Err(StoreError::TooLarge { .. })));
+        let long_key = key("RETAILER#1".into(), &format!("PRODUCT#{}", "s".repeat(MAX_SORT_KEY_BYTES)));
+        assert!(matches!(check_fits(&long_key), Err(StoreError::TooLarge { .. })));
+        // Nested values count their names and a few bytes each.
+        let nested = item("P".into(), "S", &serde_json::json!({"ab": [1, 2]})).unwrap();
+        assert!(item_size(&nested) > "pkPskSdataab12".len());
+    }
 }

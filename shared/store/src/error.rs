@@ -13,6 +13,10 @@ pub enum StoreError {
     /// A stored record cannot be read back (a bug or a manual edit); never the caller's fault.
     #[error("stored record {key} is unreadable: {reason}")]
     Corrupt { key: String, reason: String },
+    /// A record or key that DynamoDB cannot hold (an item over 400 KB, a key over its length),
+    /// refused before it is sent: not worth retrying. (Emulators do not enforce these limits.)
+    #[error("{key} does not fit in DynamoDB: {reason}")]
+    TooLarge { key: String, reason: String },
     /// DynamoDB refused a request as invalid: a bug in shipsync, not worth retrying.
     #[error("DynamoDB {operation} rejected the request")]
     Rejected {
@@ -30,6 +34,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the same request can never succeed (as opposed to a conflict or an outage).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, StoreError::TooLarge { .. } | StoreError::Rejected { .. })
+    }
+
     pub(crate) fn unavailable<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> Self
     where
         E: StdError + ProvideErrorMetadata + Send + Sync + 'static,

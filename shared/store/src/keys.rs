@@ -47,6 +47,10 @@ pub fn product(sku: &str) -> String {
 pub fn problem(key: &str) -> String {
     format!("PROBLEM#{key}")
 }
+/// A payload kept beside the problem of this key.
+pub fn kept_payload(problem_key: &str) -> String {
+    format!("PAYLOAD#{problem_key}")
+}
 pub fn order_ref(id: u64) -> String {
     format!("ORDERREF#{id}")
 }
@@ -102,12 +106,14 @@ pub const SHIPMENT: &str = "SHIPMENT";
 pub const SEQUENCE: &str = "SEQUENCE";
 pub const SEQUENCE_IDS: &str = "ids";
 
-/// Partition keys of the listing indexes.
+/// Partition keys of the listing indexes. Each starts with the retailer: a query for a partition
+/// can only ever find that retailer's records, whatever vendor id a request names (vendor ids
+/// are sequential across tenants).
 pub fn retailer_shipments(id: RetailerId) -> String {
     format!("RETAILER#{id}#SHIPMENTS")
 }
-pub fn vendor_shipments(id: VendorId) -> String {
-    format!("VENDOR#{id}#SHIPMENTS")
+pub fn vendor_shipments(retailer: RetailerId, vendor: VendorId) -> String {
+    format!("RETAILER#{retailer}#VENDOR#{vendor}#SHIPMENTS")
 }
 pub fn purchase_order_shipments(id: PurchaseOrderId) -> String {
     format!("PO#{id}#SHIPMENTS")
@@ -115,8 +121,8 @@ pub fn purchase_order_shipments(id: PurchaseOrderId) -> String {
 pub fn retailer_purchase_orders(id: RetailerId) -> String {
     format!("RETAILER#{id}#POS")
 }
-pub fn vendor_purchase_orders(id: VendorId) -> String {
-    format!("VENDOR#{id}#POS")
+pub fn vendor_purchase_orders(retailer: RetailerId, vendor: VendorId) -> String {
+    format!("RETAILER#{retailer}#VENDOR#{vendor}#POS")
 }
 
 /// Sort key of the listing indexes: the time, then the id, so that equal times keep an order.

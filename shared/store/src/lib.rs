@@ -9,6 +9,7 @@ mod error;
 mod keys;
 mod orders;
 mod purchase_orders;
+mod rekey;
 pub mod schema;
 mod search;
 mod sequence;
@@ -19,7 +20,7 @@ mod tenants;
 
 pub use cipher::KmsCipher;
 pub use error::StoreError;
-pub use orders::{Attention, EXPIRES_AT, OrderRecord, PollState, PolledStore};
+pub use orders::{Attention, EXPIRES_AT, KeptPayload, MAX_KEPT_BYTES, OrderRecord, PollState, PolledStore, sha256_hex};
 pub use search::SearchPage;
 pub use stores::{ChannelCredentials, ChannelOrder};
 

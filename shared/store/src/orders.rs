@@ -51,6 +51,9 @@ pub struct PollState {
     /// Orders changed at or after this time are fetched next (less an overlap).
     pub cursor: Option<DateTime<Utc>>,
     pub last_polled_at: Option<DateTime<Utc>>,
+    /// Since when fetches have been failing (listed in order health until one succeeds).
+    #[serde(default)]
+    pub failing_since: Option<DateTime<Utc>>,
 }
 
 /// A record of a delivery already accepted.
@@ -76,6 +79,41 @@ struct OrderRef {
 pub enum Attention {
     FailedExport(Box<Shipment>),
     Problem(OrderProblem),
+}
+
+/// A payload shipsync could not apply, kept for a person beside its problem: the raw bytes (all
+/// of them, or the first [`MAX_KEPT_BYTES`] when the item would not fit), its size and SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeptPayload {
+    pub problem_key: String,
+    pub received_at: DateTime<Utc>,
+    /// The payload's whole size in bytes.
+    pub size: usize,
+    /// Hex SHA-256 of the whole payload.
+    pub sha256: String,
+    /// Whether only the first [`MAX_KEPT_BYTES`] are kept.
+    pub truncated: bool,
+}
+
+impl KeptPayload {
+    /// How a problem's reason describes it.
+    pub fn describe(&self) -> String {
+        let kept =
+            if self.truncated { format!("its first {MAX_KEPT_BYTES} bytes are kept") } else { "it is kept".into() };
+        format!("{} bytes, SHA-256 {}; {kept}", self.size, self.sha256)
+    }
+}
+
+/// The most bytes of a payload kept in one item (DynamoDB holds 400 KB, with the metadata).
+pub const MAX_KEPT_BYTES: usize = 350 * 1024;
+
+/// The attribute holding a kept payload's bytes.
+const PAYLOAD_BODY: &str = "body";
+
+/// Hex SHA-256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The attribute that makes DynamoDB delete a record by itself (TTL, in epoch seconds).
@@ -136,10 +174,11 @@ impl Store {
         self.put(record).await
     }
 
-    /// The secret a carrier-tracking provider signs its webhooks with, if one is set.
+    /// The secret a carrier-tracking provider signs its webhooks with, if one is set (and not empty).
     pub async fn carrier_webhook_secret(&self, provider: &str) -> Result<Option<String>, StoreError> {
         let found: Option<ProviderSecret> = self.get(keys::carrier_secret(provider), keys::CARRIER_SECRET).await?;
-        Ok(found.map(|found| found.secret))
+        // An empty secret is no secret: anyone can sign with it.
+        Ok(found.map(|found| found.secret).filter(|secret| !secret.trim().is_empty()))
     }
 
     pub async fn set_carrier_webhook_secret(&self, provider: &str, secret: &str) -> Result<(), StoreError> {
@@ -215,11 +254,29 @@ impl Store {
         Ok(record.map(|record| (record, ids)))
     }
 
+    /// The order record shipsync id `id` names, if it is this retailer's: another retailer's is
+    /// as absent as a missing one (and its record is not read).
+    pub async fn retailer_order_record_by_id(
+        &self,
+        retailer_id: RetailerId,
+        id: u64,
+    ) -> Result<Option<(OrderRecord, Vec<PurchaseOrderId>)>, StoreError> {
+        let found: Option<OrderRef> = self.get(keys::order_ref(id), keys::ORDER_REF).await?;
+        let Some(found) = found.filter(|found| found.retailer_id == retailer_id) else { return Ok(None) };
+        let (record, ids) = self.order_record(found.retailer_id, found.store_id, &found.channel_order_id).await?;
+        Ok(record.filter(|record| record.retailer_id == retailer_id).map(|record| (record, ids)))
+    }
+
     /// Writes an order record (its purchase order list is kept), if nobody wrote it since
     /// `record.version - 1`; [`StoreError::Conflict`] otherwise.
     pub async fn save_order_record(&self, record: &OrderRecord) -> Result<(), StoreError> {
-        let data = serde_dynamo::to_attribute_value(record)
+        let data: AttributeValue = serde_dynamo::to_attribute_value(record)
             .map_err(|error| StoreError::Corrupt { key: record.channel_order_id.clone(), reason: error.to_string() })?;
+        // Checked as the whole item would stand (its purchase order list is small beside the order).
+        let mut whole =
+            key(keys::retailer(record.retailer_id), &keys::channel_order(record.store_id, &record.channel_order_id));
+        whole.insert(crate::codec::DATA.into(), data.clone());
+        crate::codec::check_fits(&whole)?;
         let condition = if record.version == 1 { "attribute_not_exists(#version)" } else { "#version = :read" };
         let mut request = self
             .client
@@ -291,6 +348,52 @@ impl Store {
             .await
             .map_err(StoreError::unavailable("DeleteItem"))?;
         Ok(())
+    }
+
+    /// Keeps a payload that could not be applied beside the problem `problem_key` (whole, or its
+    /// first bytes if it would not fit one item).
+    pub async fn keep_payload(
+        &self,
+        retailer: RetailerId,
+        problem_key: &str,
+        body: &[u8],
+        received_at: DateTime<Utc>,
+    ) -> Result<KeptPayload, StoreError> {
+        let kept = KeptPayload {
+            problem_key: problem_key.to_owned(),
+            received_at,
+            size: body.len(),
+            sha256: sha256_hex(body),
+            truncated: body.len() > MAX_KEPT_BYTES,
+        };
+        let mut record = item(keys::retailer(retailer), &keys::kept_payload(problem_key), &kept)?;
+        let bytes = body.get(..MAX_KEPT_BYTES).unwrap_or(body);
+        record.insert(PAYLOAD_BODY.into(), AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bytes)));
+        self.put(record).await?;
+        Ok(kept)
+    }
+
+    /// A kept payload and its bytes.
+    pub async fn kept_payload(
+        &self,
+        retailer: RetailerId,
+        problem_key: &str,
+    ) -> Result<Option<(KeptPayload, Vec<u8>)>, StoreError> {
+        self.count_call();
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::retailer(retailer), &keys::kept_payload(problem_key))))
+            .send()
+            .await
+            .map_err(StoreError::unavailable("GetItem"))?;
+        let Some(mut found) = output.item else { return Ok(None) };
+        let bytes = match found.remove(PAYLOAD_BODY) {
+            Some(AttributeValue::B(blob)) => blob.into_inner(),
+            _ => Vec::new(),
+        };
+        Ok(Some((record(found)?, bytes)))
     }
 
     /// A page of what needs a person: failed exports and order problems, oldest first.

@@ -25,7 +25,7 @@ pub(crate) fn purchase_order_item(po: &PurchaseOrder) -> Result<Item, StoreError
     let sort = keys::by_time(po.created_at, po.id.get());
     item.insert(BY_RETAILER_CREATED.partition_key.into(), s(keys::retailer_purchase_orders(po.retailer_id)));
     item.insert(BY_RETAILER_CREATED.sort_key.into(), s(&sort));
-    item.insert(BY_VENDOR_CREATED.partition_key.into(), s(keys::vendor_purchase_orders(po.vendor_id)));
+    item.insert(BY_VENDOR_CREATED.partition_key.into(), s(keys::vendor_purchase_orders(po.retailer_id, po.vendor_id)));
     item.insert(BY_VENDOR_CREATED.sort_key.into(), s(sort));
     item.insert("version".into(), n(po.version));
     item.insert("vendor_id".into(), n(po.vendor_id));
@@ -103,7 +103,7 @@ impl Store {
         let reference: Option<ReferenceRecord> =
             self.get(keys::retailer(retailer_id), &keys::purchase_order_reference(number.trim())).await?;
         match reference {
-            Some(reference) => self.purchase_order(reference.purchase_order_id).await,
+            Some(reference) => self.retailer_purchase_order(retailer_id, reference.purchase_order_id).await,
             None => Ok(None),
         }
     }
@@ -122,9 +122,42 @@ impl Store {
         paging: Paging,
     ) -> Result<SearchPage<PurchaseOrder>, StoreError> {
         let (index, partition) = match vendor_id {
-            Some(vendor) => (BY_VENDOR_CREATED, keys::vendor_purchase_orders(vendor)),
+            Some(vendor) => (BY_VENDOR_CREATED, keys::vendor_purchase_orders(retailer_id, vendor)),
             None => (BY_RETAILER_CREATED, keys::retailer_purchase_orders(retailer_id)),
         };
-        self.search_index(index, partition, TimeRange::default(), Filter::default(), paging).await
+        let mut page: SearchPage<PurchaseOrder> =
+            self.search_index(index, partition, TimeRange::default(), Filter::default(), paging).await?;
+        retain_own(&mut page.records, |po| po.retailer_id == retailer_id, "purchase order");
+        Ok(page)
+    }
+
+    /// A purchase order of this retailer: another retailer's is as absent as a missing one.
+    pub async fn retailer_purchase_order(
+        &self,
+        retailer_id: RetailerId,
+        id: PurchaseOrderId,
+    ) -> Result<Option<PurchaseOrder>, StoreError> {
+        Ok(self.purchase_order(id).await?.filter(|po| po.retailer_id == retailer_id))
+    }
+
+    /// Several purchase orders of this retailer by id; missing ones and other retailers' are left out.
+    pub async fn retailer_purchase_orders(
+        &self,
+        retailer_id: RetailerId,
+        ids: &[PurchaseOrderId],
+    ) -> Result<Vec<PurchaseOrder>, StoreError> {
+        let mut orders = self.purchase_orders(ids).await?;
+        retain_own(&mut orders, |po| po.retailer_id == retailer_id, "purchase order");
+        Ok(orders)
+    }
+}
+
+/// Keeps only the caller's retailer's records. The keys already guarantee it; a record that gets
+/// here anyway is a bug worth a loud log, never a leak.
+pub(crate) fn retain_own<T>(records: &mut Vec<T>, own: impl Fn(&T) -> bool, kind: &str) {
+    let before = records.len();
+    records.retain(|record| own(record));
+    if records.len() != before {
+        tracing::error!(kind, dropped = before - records.len(), "another retailer's records reached a listing");
     }
 }

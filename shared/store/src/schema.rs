@@ -8,7 +8,7 @@
 //! | store | `RETAILER#<id>` | `STORE#<id>` | |
 //! | purchase order number (uniqueness) | `RETAILER#<id>` | `POREF#<number>` | |
 //! | API user | `APIUSER#<key>` | `APIUSER` | |
-//! | purchase order | `PO#<id>` | `PO` | gsi1 `RETAILER#<id>#POS`, gsi2 `VENDOR#<id>#POS` |
+//! | purchase order | `PO#<id>` | `PO` | gsi1 `RETAILER#<id>#POS`, gsi2 `RETAILER#<id>#VENDOR#<id>#POS` |
 //! | shipment | `SHIPMENT#<id>` | `SHIPMENT` | gsi1, gsi2, gsi3, gsi4, gsi5 when its export failed, gsi6 while its export is scheduled or under way |
 //! | store credentials | `RETAILER#<id>` | `STORESECRET#<id>` | |
 //! | channel order | `RETAILER#<id>` | `ORDER#<store>#<channel order id>` | |
@@ -27,7 +27,7 @@
 //! | a purchase order by its number | GetItem `POREF#<number>`, then GetItem |
 //! | a page of shipments or purchase orders | Query an index (keys and filter attributes only), then BatchGetItem of the page |
 //! | shipments of a retailer by creation time (created_at_min/max) | `by_retailer_created` (gsi1): `RETAILER#<id>#SHIPMENTS`, `<created>#<id>` |
-//! | shipments of a vendor by creation time; every vendor user's search | `by_vendor_created` (gsi2): `VENDOR#<id>#SHIPMENTS`, `<created>#<id>` |
+//! | shipments of a vendor by creation time; every vendor user's search | `by_vendor_created` (gsi2): `RETAILER#<id>#VENDOR#<id>#SHIPMENTS`, `<created>#<id>` |
 //! | shipments of a retailer changed since (updated_at_min/max) | `by_retailer_updated` (gsi3): `RETAILER#<id>#SHIPMENTS`, `<updated>#<id>` |
 //! | shipments of a purchase order (purchase_order_number) | `by_purchase_order` (gsi4): `PO#<id>#SHIPMENTS`, `<created>#<id>` |
 //! | what needs a person: failed exports (sparse: only such records have the keys) | `by_attention` (gsi5): `RETAILER#<id>#ATTENTION`, `<since>#<id>` |
@@ -39,6 +39,10 @@
 //! | shipments of any retailer by tracking number (carrier scans) | Query `TRACKING#<number>`, then BatchGetItem |
 //! | customer name, tracking (partial), invoice reference, other time ranges | filters on the chosen index's query, over projected attributes |
 //! | a new id | UpdateItem ADD on `SEQUENCE` |
+//!
+//! Every listing partition starts with the retailer, so no query can reach another tenant's
+//! records whatever id a request names; reads by id (`SHIPMENT#<id>`, `PO#<id>`) go through
+//! `Store::retailer_shipment` and friends, which answer "absent" for another retailer's record.
 //!
 //! `infra/template.yaml` declares the same table; a test checks that the two agree.
 

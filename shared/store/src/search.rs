@@ -98,11 +98,16 @@ impl Store {
                     None => return Ok(SearchPage::empty()),
                 }
             }
-            SearchScope::VendorByCreated(vendor) => (BY_VENDOR_CREATED, keys::vendor_shipments(*vendor)),
+            SearchScope::VendorByCreated(vendor) => {
+                (BY_VENDOR_CREATED, keys::vendor_shipments(plan.retailer_id, *vendor))
+            }
             SearchScope::RetailerByCreated => (BY_RETAILER_CREATED, keys::retailer_shipments(plan.retailer_id)),
             SearchScope::RetailerByUpdated => (BY_RETAILER_UPDATED, keys::retailer_shipments(plan.retailer_id)),
         };
-        self.search_index(index, partition, plan.key_range, filter, paging).await
+        let mut page: SearchPage<Shipment> =
+            self.search_index(index, partition, plan.key_range, filter, paging).await?;
+        crate::purchase_orders::retain_own(&mut page.records, |s| s.retailer_id == plan.retailer_id, "shipment");
+        Ok(page)
     }
 
     /// Queries one partition of an index in sort-key order, counting every match and keeping

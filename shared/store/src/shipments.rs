@@ -52,7 +52,7 @@ fn shipment_item(shipment: &Shipment) -> Result<Item, StoreError> {
     let attributes = [
         (BY_RETAILER_CREATED.partition_key, s(keys::retailer_shipments(shipment.retailer_id))),
         (BY_RETAILER_CREATED.sort_key, s(&created)),
-        (BY_VENDOR_CREATED.partition_key, s(keys::vendor_shipments(shipment.vendor_id))),
+        (BY_VENDOR_CREATED.partition_key, s(keys::vendor_shipments(shipment.retailer_id, shipment.vendor_id))),
         (BY_VENDOR_CREATED.sort_key, s(&created)),
         (BY_RETAILER_UPDATED.partition_key, s(keys::retailer_shipments(shipment.retailer_id))),
         (BY_RETAILER_UPDATED.sort_key, s(keys::by_time(shipment.updated_at, id))),
@@ -208,6 +208,15 @@ impl Store {
         self.get(keys::shipment(id), SHIPMENT).await
     }
 
+    /// A shipment of this retailer: another retailer's is as absent as a missing one.
+    pub async fn retailer_shipment(
+        &self,
+        retailer_id: RetailerId,
+        id: ShipmentId,
+    ) -> Result<Option<Shipment>, StoreError> {
+        Ok(self.shipment(id).await?.filter(|shipment| shipment.retailer_id == retailer_id))
+    }
+
     /// A page of a retailer's shipments whose export failed, oldest failure first.
     pub async fn failed_exports(
         &self,
@@ -215,7 +224,10 @@ impl Store {
         paging: Paging,
     ) -> Result<SearchPage<Shipment>, StoreError> {
         let partition = keys::retailer_attention(retailer_id);
-        self.search_index(BY_ATTENTION, partition, TimeRange::default(), Filter::default(), paging).await
+        let mut page: SearchPage<Shipment> =
+            self.search_index(BY_ATTENTION, partition, TimeRange::default(), Filter::default(), paging).await?;
+        crate::purchase_orders::retain_own(&mut page.records, |s| s.retailer_id == retailer_id, "shipment");
+        Ok(page)
     }
 
     /// Every shipment of a purchase order (at most a page of 250; an order has far fewer).
@@ -297,6 +309,9 @@ impl Store {
         steps: Vec<TransactWriteItem>,
         on_condition: impl Fn(usize) -> StoreError,
     ) -> Result<(), StoreError> {
+        for put in steps.iter().filter_map(|step| step.put()) {
+            crate::codec::check_fits(put.item())?;
+        }
         self.count_call();
         let result = self.client.transact_write_items().set_transact_items(Some(steps)).send().await;
         let Err(error) = result else { return Ok(()) };

@@ -190,6 +190,7 @@ impl Store {
 
     /// Writes a record whatever was there.
     pub(crate) async fn put(&self, item: crate::codec::Item) -> Result<(), StoreError> {
+        crate::codec::check_fits(&item)?;
         self.count_call();
         self.client
             .put_item()

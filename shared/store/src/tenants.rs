@@ -12,6 +12,7 @@ use crate::{Store, StoreError};
 impl Store {
     /// Writes a record that must not exist yet.
     pub(crate) async fn put_new(&self, item: Item, what: String) -> Result<(), StoreError> {
+        crate::codec::check_fits(&item)?;
         self.count_call();
         let result = self
             .client

@@ -22,10 +22,12 @@ const USAGE: &str =
   create-carrier   --retailer ID --name NAME [--scac CODE]
   create-api-user  --retailer ID [--vendor ID] [--time-zone Area/City]
   set-carrier-webhook-secret --provider easypost|aftership|shippo --secret SECRET
+  kept-payload     --retailer ID --key PROBLEM_KEY --out FILE   (a payload order health lists as unapplicable)
   create-purchase-order --retailer ID --vendor ID --store ID --number PO-1 --customer NAME
                    --item SKU,QUANTITY,NAME[,COST[,CHANNEL_LINE_ITEM_ID]] (repeat --item per line)
   seal-credentials [--key-id KEY]   (KEY: the stack's credentials key, else SHIPSYNC_CREDENTIALS_KEY_ID)
-                   seals credentials stored in plaintext by a version before encryption at rest";
+                   seals credentials stored in plaintext by a version before encryption at rest
+  rekey-vendor-listings   (once, on a table written before vendor listings held the retailer)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -140,8 +142,28 @@ async fn run() -> Result<String, String> {
             if carrier_webhooks::Provider::from_path(provider).is_none() {
                 return Err("--provider must be easypost, aftership or shippo".to_owned());
             }
-            store.set_carrier_webhook_secret(provider, args.required("secret")?).await.map_err(|e| e.to_string())?;
+            let secret = args.required("secret")?;
+            if secret.trim().is_empty() {
+                return Err("--secret must not be empty: an empty secret would let anyone sign".to_owned());
+            }
+            store.set_carrier_webhook_secret(provider, secret).await.map_err(|e| e.to_string())?;
             Ok(format!("{provider} webhooks are now checked against this secret"))
+        }
+        Some("kept-payload") => {
+            let key = args.required("key")?;
+            let (kept, bytes) = store
+                .kept_payload(args.required_parsed("retailer")?, key)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no payload is kept as {key}"))?;
+            let out = args.required("out")?;
+            std::fs::write(out, &bytes).map_err(|e| format!("writing {out}: {e}"))?;
+            Ok(format!(
+                "{} bytes written to {out}: the payload received at {} ({})",
+                bytes.len(),
+                kept.received_at,
+                kept.describe()
+            ))
         }
         Some("create-purchase-order") => {
             let items = args.values("item").iter().map(|text| parse_item(text)).collect::<Result<Vec<_>, _>>()?;
@@ -158,6 +180,10 @@ async fn run() -> Result<String, String> {
             let lines: Vec<String> =
                 po.items.iter().map(|i| format!("  order item {} {} x{}", i.id, i.sku, i.quantity)).collect();
             Ok(format!("purchase order {} created\n{}", po.id, lines.join("\n")))
+        }
+        Some("rekey-vendor-listings") => {
+            let count = store.rekey_vendor_listings().await.map_err(|e| e.to_string())?;
+            Ok(format!("{count} records now listed under their retailer and vendor"))
         }
         Some(other) => Err(format!("unknown command {other:?}")),
         None => Err("a command is required".to_owned()),

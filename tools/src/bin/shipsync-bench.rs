@@ -66,6 +66,7 @@ async fn main() -> Result<(), String> {
             .method("POST")
             .uri(format!("/webhooks/shopify/{}", shop.id))
             .header("x-shopify-topic", "orders/create")
+            .header("x-shopify-shop-domain", "bench.myshopify.com")
             .header("x-shopify-webhook-id", format!("bench-{n}"))
             .header("x-shopify-hmac-sha256", shopify_webhooks::sign(body.as_bytes(), SECRET))
             .body(bytes::Bytes::from(body))

@@ -44,7 +44,7 @@ fn purchase_order(vendor_id: VendorId, lines: &[(IncomingLine, Option<Decimal>)]
         retailer_id: RetailerId::new_unchecked(1),
         vendor_id,
         store_id: StoreId::new_unchecked(2),
-        public_reference: purchase_order_number("#1001", vendor_id),
+        public_reference: purchase_order_number(StoreId::new_unchecked(2), "#1001", vendor_id),
         channel_order_id: Some("820982911946154508".into()),
         customer_name: "Bill Smith".into(),
         items: new_items(None, lines),
@@ -69,7 +69,12 @@ fn an_order_splits_by_vendor_and_keeps_unknown_skus_apart() {
         ["1", "3"]
     );
     assert_eq!(split.unknown.iter().map(|l| l.channel_line_item_id.as_str()).collect::<Vec<_>>(), ["4", "5"]);
-    assert_eq!(purchase_order_number("#1001", vendor(7)), "1001-V7");
+    assert_eq!(purchase_order_number(StoreId::new_unchecked(4), "#1001", vendor(7)), "S4-1001-V7");
+    // Two stores of one retailer, both with an order #1001: two numbers.
+    assert_ne!(
+        purchase_order_number(StoreId::new_unchecked(4), "1001", vendor(7)),
+        purchase_order_number(StoreId::new_unchecked(5), "1001", vendor(7))
+    );
 }
 
 #[test]
@@ -86,8 +91,8 @@ fn later_versions_cancel_removed_quantities_but_never_what_shipped() {
     let lines = vec![(line("1", Some("A1"), 3), None), (line("3", Some("A2"), 2), None)];
     let mut po = purchase_order(vendor(1), &lines, 10);
     po.items[0].quantity_fulfilled = 2;
-    // The customer dropped line 3 and one unit of line 1: only one unit of line 1 was unshipped.
-    let newer = order(vec![line("1", Some("A1"), 1)]);
+    // The customer removed line 3 (quantity 0) and one unit of line 1: only one unit of line 1 was unshipped.
+    let newer = order(vec![line("1", Some("A1"), 1), line("3", Some("A2"), 0)]);
     assert!(apply_order_changes(&mut po, &newer, DateTime::UNIX_EPOCH));
     assert_eq!((po.items[0].quantity, po.items[0].quantity_cancelled), (2, 1));
     assert_eq!((po.items[1].quantity, po.items[1].quantity_cancelled), (0, 2));
@@ -95,6 +100,29 @@ fn later_versions_cancel_removed_quantities_but_never_what_shipped() {
     assert!(!apply_order_changes(&mut po, &newer, DateTime::UNIX_EPOCH), "the same version changes nothing");
     let cancelled = IncomingOrder { cancelled: true, ..newer };
     assert!(!apply_order_changes(&mut po, &cancelled, DateTime::UNIX_EPOCH), "nothing unshipped is left");
+}
+
+#[test]
+fn a_line_the_order_does_not_carry_is_never_cancelled() {
+    let lines = vec![(line("1", Some("A1"), 3), None), (line("3", Some("A2"), 2), None)];
+    let mut po = purchase_order(vendor(1), &lines, 10);
+    // A version that lists only line 1 (say, the first page of a long order's lines).
+    let partial = order(vec![line("1", Some("A1"), 3)]);
+    assert!(!apply_order_changes(&mut po, &partial, DateTime::UNIX_EPOCH));
+    assert_eq!((po.items[1].quantity, po.items[1].quantity_cancelled), (2, 0));
+    assert_eq!(wanted_quantity(&partial, Some("3")), None);
+    assert_eq!(wanted_quantity(&IncomingOrder { cancelled: true, ..partial }, Some("3")), Some(0));
+}
+
+#[test]
+fn orders_whose_texts_do_not_fit_a_key_are_not_applicable() {
+    assert_eq!(check_applicable(&order(vec![line("1", Some("A1"), 1)])), Ok(()));
+    let long_sku = "S".repeat(MAX_SKU_BYTES + 1);
+    let problem = check_applicable(&order(vec![line("1", Some(&long_sku), 1)])).unwrap_err();
+    assert!(problem.contains("lines[0].sku"), "{problem}");
+    let long_number = IncomingOrder { number: "9".repeat(MAX_ID_BYTES + 1), ..order(vec![]) };
+    assert!(check_applicable(&long_number).unwrap_err().contains("number"));
+    assert!(check_applicable(&IncomingOrder { channel_order_id: " ".into(), ..order(vec![]) }).is_err());
 }
 
 fn shipment_of(po: &PurchaseOrder, items: &[(usize, i64)], numbers: &[&str]) -> Shipment {

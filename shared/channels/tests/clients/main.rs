@@ -1,0 +1,7 @@
+//! The channel clients against local fakes, in one test binary (one link): what a retry adopts and
+//! sends (`adoption`), and that no answer can crash a client (`channel_answers`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod adoption;
+mod channel_answers;

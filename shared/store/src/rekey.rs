@@ -1,0 +1,83 @@
+//! A one-off for tables written before the vendor listing keys held the retailer: rewrites
+//! `VENDOR#<id>#SHIPMENTS` and `VENDOR#<id>#POS` to `RETAILER#<id>#VENDOR#<id>#...`. Until it
+//! runs, such records are missing from vendor-scoped listings (never shown to anyone else).
+//! A scan, run by hand (`shipsync-admin rekey-vendor-listings`), never by a request.
+
+use shipsync_domain::purchase_order::PurchaseOrder;
+use shipsync_domain::shipment::Shipment;
+
+use crate::codec::{Item, record, s};
+use crate::keys::{self, PK, PURCHASE_ORDER, SHIPMENT, SK};
+use crate::schema::BY_VENDOR_CREATED;
+use crate::{Store, StoreError};
+
+/// The listing key an old item should have now, if it is one of the re-keyed kinds.
+fn new_listing_key(item: &Item) -> Result<Option<String>, StoreError> {
+    let kind = item.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str);
+    Ok(match kind {
+        Some(SHIPMENT) => {
+            let shipment: Shipment = record(item.clone())?;
+            Some(keys::vendor_shipments(shipment.retailer_id, shipment.vendor_id))
+        }
+        Some(PURCHASE_ORDER) => {
+            let po: PurchaseOrder = record(item.clone())?;
+            Some(keys::vendor_purchase_orders(po.retailer_id, po.vendor_id))
+        }
+        _ => None,
+    })
+}
+
+impl Store {
+    /// Rewrites every old-style vendor listing key; returns how many records changed. Safe to
+    /// run again, and alongside traffic (each rewrite is conditional on the key it read).
+    pub async fn rekey_vendor_listings(&self) -> Result<u64, StoreError> {
+        let mut rewritten = 0;
+        let mut start_key = None;
+        loop {
+            self.count_call();
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(#listing, :old)")
+                .expression_attribute_names("#listing", BY_VENDOR_CREATED.partition_key)
+                .expression_attribute_values(":old", s("VENDOR#"))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(StoreError::unavailable("Scan"))?;
+            for item in output.items.unwrap_or_default() {
+                let (Some(old), Some(new)) =
+                    (item.get(BY_VENDOR_CREATED.partition_key).cloned(), new_listing_key(&item)?)
+                else {
+                    continue;
+                };
+                let key = [PK, SK].into_iter().filter_map(|name| Some((name.to_owned(), item.get(name)?.clone())));
+                self.count_call();
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key.collect()))
+                    .update_expression("SET #listing = :new")
+                    .condition_expression("#listing = :old")
+                    .expression_attribute_names("#listing", BY_VENDOR_CREATED.partition_key)
+                    .expression_attribute_values(":old", old)
+                    .expression_attribute_values(":new", s(new))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => rewritten += 1,
+                    // Written meanwhile by a request, which set the new key itself.
+                    Err(error)
+                        if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                    Err(error) => return Err(StoreError::unavailable("UpdateItem")(error)),
+                }
+            }
+            start_key = output.last_evaluated_key;
+            if start_key.is_none() {
+                return Ok(rewritten);
+            }
+        }
+    }
+}
