@@ -700,6 +700,7 @@ async fn a_fulfillment_applied_before_is_not_applied_again_whatever_the_index_sh
     assert_eq!(shipment_count(&app).await, 0, "not created a second time");
     let po = po_by_number(&app, &po_number(&app, "9999", app.vendor.id)).await;
     assert_eq!(po.items[1].quantity_fulfilled, 1, "the unit is fulfilled once");
+}
 
 /// Messages on the order queue, visible or being processed.
 async fn on_order_queue(app: &TestApp) -> usize {

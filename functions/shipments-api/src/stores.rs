@@ -10,11 +10,10 @@ use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::Principal;
 use shipsync_domain::export::{CarrierMapping, ExportSettings, ExportWhen, ShipConfirmation};
 use shipsync_domain::ids::{StoreId, VendorId};
-use shipsync_domain::secrets::MAX_SEALED_BYTES;
 use shipsync_domain::limits::{
-    MAX_CREDENTIAL_VALUE_CHARS, MAX_CREDENTIALS, MAX_DOMAIN_CHARS, MAX_NAME_CHARS,
-    MAX_URL_CHARS, check_length,
+    MAX_CREDENTIAL_VALUE_CHARS, MAX_CREDENTIALS, MAX_DOMAIN_CHARS, MAX_NAME_CHARS, MAX_URL_CHARS, check_length,
 };
+use shipsync_domain::secrets::MAX_SEALED_BYTES;
 use shipsync_domain::tenant::{
     ChannelConnection, ChannelKind, IngestionSettings, MAX_POLL_MINUTES, Store as ChannelStore, Vendor,
     parse_shop_domain,
@@ -151,7 +150,10 @@ fn check_credentials(channel: ChannelKind, credentials: &BTreeMap<String, String
             let field = if name.len() <= 64 { format!("credentials.{name}") } else { "credentials".to_owned() };
             errors.push(field, format!("is not a credential of a {} store ({})", channel.name(), known.join(", ")));
         } else if value.chars().count() > MAX_CREDENTIAL_VALUE_CHARS {
-            errors.push(format!("credentials.{name}"), format!("must be at most {MAX_CREDENTIAL_VALUE_CHARS} characters"));
+            errors.push(
+                format!("credentials.{name}"),
+                format!("must be at most {MAX_CREDENTIAL_VALUE_CHARS} characters"),
+            );
         }
     }
     if channel == ChannelKind::Shopify && !credentials.contains_key("access_token") {

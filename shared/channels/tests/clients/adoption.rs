@@ -1,7 +1,6 @@
 //! Exactly once in the corners of each channel: what a retry adopts, what it sends, and which
 //! GraphQL errors are worth a retry. Each fake checks the exact requests the real API expects.
 
-
 use serde_json::{Value, json};
 use shipsync_channels::{
     BackMarketClient, ChannelError, EbayClient, EbayCredentials, ExportLine, ExportOrder, SHOPIFY_API_VERSION,

@@ -2,7 +2,6 @@
 //! that answers every request with arbitrary statuses, headers and bodies, returns `Ok` or `Err`
 //! (a panic fails the property), and any wait it reports is at most `MAX_CHANNEL_WAIT`.
 
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
