@@ -79,7 +79,14 @@ const FLOWS: &[Row] = &[
     Row {
         function: "order-poller",
         flow: |w| Box::pin(order_poller(w)),
-        needs: &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "sqs:SendMessage", "kms:Decrypt"],
+        needs: &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:DeleteItem",
+            "sqs:SendMessage",
+            "kms:Decrypt",
+        ],
     },
     Row {
         function: "carrier-webhooks",
@@ -477,7 +484,8 @@ async fn scan_releases_an_export(iam: &IamApp, number: &str, repeat: bool) -> Fl
     ensure(state == "exported", || format!("the scan did not release the export: {state}"))
 }
 
-/// The order poller: orders changed since the cursor are fetched and queued.
+/// The order poller: a failed fetch is listed in order health; orders changed since the cursor
+/// are fetched and queued, and the listed failure cleared.
 async fn order_poller(without: Without) -> FlowResult {
     let shopify = MockServer::start().await;
     let iam = IamApp::new(ExportSettings::default(), Some(&shopify.uri()), without).await;
@@ -495,8 +503,22 @@ async fn order_poller(without: Without) -> FlowResult {
         .respond_with(ResponseTemplate::new(200).set_body_json(page))
         .mount(&shopify)
         .await;
+    // Shopify refuses the first fetch: the failure is listed in order health, and cleared by the
+    // next fetch that works.
+    Mock::given(body_string_contains("ShipsyncOrders"))
+        .respond_with(ResponseTemplate::new(401))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&shopify)
+        .await;
+    let report = app.poller.tick().await.map_err(|error| format!("poll: {error}"))?;
+    ensure(report.failures.len() == 1, || format!("the refused fetch is not a failure: {report:?}"))?;
+    let health = expect("order health", app.call(Method::GET, "/order_health.json", None).await, StatusCode::OK)?;
+    ensure(health["metadata"]["total_count"] == 1, || format!("the polling failure is not listed: {health}"))?;
     let report = app.poller.tick().await.map_err(|error| format!("poll: {error}"))?;
     ensure((report.stores_polled, report.orders_queued) == (1, 1), || format!("poll: {report:?}"))?;
+    let health = expect("order health", app.call(Method::GET, "/order_health.json", None).await, StatusCode::OK)?;
+    ensure(health["metadata"]["total_count"] == 0, || format!("the polling failure was not cleared: {health}"))?;
     app.run_orders().await;
     let count = purchase_order_count(app).await?;
     ensure(count == 1, || format!("{count} purchase orders from the polled order, wanted 1"))
