@@ -191,7 +191,7 @@ async fn write_only_credentials_never_appear_in_any_response() {
 async fn credentials_are_bounded_so_they_can_be_sealed() {
     let app = TestApp::new().await;
     let uri = format!("/stores/{}.json", app.shop.id);
-    let long = "x".repeat(2049);
+    let long = "x".repeat(shipsync_domain::limits::MAX_CREDENTIAL_VALUE_CHARS + 1);
     for (credentials, field) in [
         (json!({"access_token": long}), "credentials.access_token"),
         (
