@@ -94,6 +94,14 @@ impl TestApp {
         Self::for_retailer(aws, retailer, export, shopify).await
     }
 
+    /// A retailer on resources already provisioned, e.g. by an admin on the moto that enforces
+    /// IAM (`crate::iam`).
+    pub async fn on_aws(aws: LocalAws, export: ExportSettings, shopify: Option<&str>) -> Self {
+        let retailer =
+            provision::create_retailer(&aws.store, "Test Retailer", FeeSettings::default()).await.expect("retailer");
+        Self::for_retailer(aws, retailer, export, shopify).await
+    }
+
     /// A second tenant on the same table as `self`.
     pub async fn another_tenant(&self) -> Self {
         let retailer =

@@ -85,3 +85,104 @@ fn the_exporter_reports_batch_item_failures_and_its_queue_outwaits_it() {
     assert_eq!(exporter["Environment"]["Variables"]["SHIPSYNC_EXPORT_MAX_RECEIVES"], max_receives.to_string());
     assert_eq!(max_receives, u64::from(shipsync_tools::local_aws::MAX_RECEIVES));
 }
+
+/// `!Ref X` or `!GetAtt X.Y` as (`Ref`, `X`) or (`GetAtt`, `X.Y`).
+fn reference(value: &Value) -> Option<(String, String)> {
+    match value {
+        Value::Tagged(tagged) => {
+            Some((tagged.tag.to_string().trim_start_matches('!').to_owned(), tagged.value.as_str()?.to_owned()))
+        }
+        _ => None,
+    }
+}
+
+fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(String, &'a Value)> {
+    template["Resources"]
+        .as_mapping()
+        .expect("resources")
+        .iter()
+        .filter(|(_, resource)| resource["Type"] == kind)
+        .map(|(name, resource)| (name.as_str().expect("a resource name").to_owned(), resource))
+        .collect()
+}
+
+/// The one topic alarms notify, and its e-mail subscription (only when `AlertEmail` is set).
+fn alert_topic(template: &Value) -> String {
+    let topics = resources_of_type(template, "AWS::SNS::Topic");
+    assert_eq!(topics.len(), 1, "one alert topic");
+    let topic = topics[0].0.clone();
+    let parameter = &template["Parameters"]["AlertEmail"];
+    assert_eq!((parameter["Type"].as_str(), parameter["Default"].as_str()), (Some("String"), Some("")));
+    let condition = &template["Conditions"]["HasAlertEmail"];
+    assert!(format!("{condition:?}").contains("AlertEmail"), "HasAlertEmail tests AlertEmail: {condition:?}");
+    let subscriptions = resources_of_type(template, "AWS::SNS::Subscription");
+    assert_eq!(subscriptions.len(), 1, "one e-mail subscription");
+    let subscription = subscriptions[0].1;
+    assert_eq!(subscription["Condition"], "HasAlertEmail", "no subscription without an address");
+    let properties = &subscription["Properties"];
+    assert_eq!(properties["Protocol"], "email");
+    assert_eq!(reference(&properties["Endpoint"]), Some(("Ref".to_owned(), "AlertEmail".to_owned())));
+    assert_eq!(reference(&properties["TopicArn"]), Some(("Ref".to_owned(), topic.clone())));
+    topic
+}
+
+/// The alarms on `namespace`/`metric` and the references their dimension `dimension` holds.
+fn alarmed(template: &Value, namespace: &str, metric: &str, dimension: &str) -> Vec<String> {
+    resources_of_type(template, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(|(_, alarm)| &alarm["Properties"])
+        .filter(|alarm| alarm["Namespace"] == namespace && alarm["MetricName"] == metric)
+        .flat_map(|alarm| alarm["Dimensions"].as_sequence().cloned().unwrap_or_default())
+        .filter(|entry| entry["Name"] == dimension)
+        .filter_map(|entry| reference(&entry["Value"]).map(|(_, target)| target))
+        .collect()
+}
+
+#[test]
+fn every_alarm_notifies_the_alert_topic_which_mails_the_alert_email() {
+    let template = template();
+    let topic = alert_topic(&template);
+    let alarms = resources_of_type(&template, "AWS::CloudWatch::Alarm");
+    assert!(!alarms.is_empty());
+    for (name, alarm) in alarms {
+        let actions = alarm["Properties"]["AlarmActions"].as_sequence().cloned().unwrap_or_default();
+        assert!(
+            actions.iter().any(|action| reference(action) == Some(("Ref".to_owned(), topic.clone()))),
+            "{name} notifies nobody: its AlarmActions lack !Ref {topic}"
+        );
+    }
+}
+
+#[test]
+fn every_function_has_an_errors_alarm_and_the_api_a_5xx_alarm() {
+    let template = template();
+    let watched = alarmed(&template, "AWS/Lambda", "Errors", "FunctionName");
+    for (function, _) in resources_of_type(&template, "AWS::Serverless::Function") {
+        assert!(watched.contains(&function), "{function} has no AWS/Lambda Errors alarm");
+    }
+    for (api, _) in resources_of_type(&template, "AWS::Serverless::HttpApi") {
+        assert!(alarmed(&template, "AWS/ApiGateway", "5xx", "ApiId").contains(&api), "{api} has no 5xx alarm");
+    }
+}
+
+#[test]
+fn every_dead_letter_queue_is_alarmed() {
+    let template = template();
+    let watched = alarmed(&template, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName");
+    // A dead-letter queue is one a redrive policy or a schedule sends to; all are named so.
+    let dead_letter_queues: Vec<String> = resources_of_type(&template, "AWS::SQS::Queue")
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.ends_with("DeadLetterQueue"))
+        .collect();
+    for queue in resources_of_type(&template, "AWS::SQS::Queue") {
+        if let Some((_, target)) = reference(&queue.1["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]) {
+            let target = target.trim_end_matches(".Arn").to_owned();
+            assert!(dead_letter_queues.contains(&target), "{target} is a dead-letter queue: name it …DeadLetterQueue");
+        }
+    }
+    assert!(!dead_letter_queues.is_empty());
+    for queue in dead_letter_queues {
+        assert!(watched.contains(&format!("{queue}.QueueName")), "{queue} has no alarm on its visible messages");
+    }
+}

@@ -14,6 +14,7 @@ mod credentials;
 mod ebay;
 mod export;
 mod harness;
+mod iam;
 mod infra;
 mod isolation;
 mod limits;

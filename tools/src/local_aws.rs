@@ -45,12 +45,18 @@ fn failed<E: std::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> SetupErro
 
 /// The SDK configuration for an emulator endpoint, with static local credentials.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_config_with_key(endpoint, "local", "local").await
+}
+
+/// The SDK configuration for an emulator endpoint that enforces IAM, signing with an IAM
+/// user's access key.
+pub async fn sdk_config_with_key(endpoint: &str, access_key_id: &str, secret: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local",
-            "local",
+            access_key_id,
+            secret,
             None,
             None,
             "shipsync-local",
@@ -62,7 +68,16 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 impl LocalAws {
     /// Creates (or finds) every resource; names are prefixed with `name` so deployments can share an emulator.
     pub async fn provision(endpoint: &str, name: &str, visibility_timeout_seconds: i32) -> Result<Self, SetupError> {
-        let config = sdk_config(endpoint).await;
+        Self::provision_with(&sdk_config(endpoint).await, name, visibility_timeout_seconds).await
+    }
+
+    /// `provision` with these SDK settings (an emulator that enforces IAM needs an admin's key).
+    pub async fn provision_with(
+        config: &aws_config::SdkConfig,
+        name: &str,
+        visibility_timeout_seconds: i32,
+    ) -> Result<Self, SetupError> {
+        let config = config.clone();
         let kms = aws_sdk_kms::Client::new(&config);
         let credentials_key_id = credentials_key(&kms, name).await?;
         // The store seals and opens credentials, as the functions that call channels do; the
@@ -112,6 +127,22 @@ impl LocalAws {
             kms,
             credentials_key_id,
         })
+    }
+
+    /// The same deployment reached with other SDK settings (another IAM user's credentials):
+    /// every client is rebuilt from `config` (the store's cipher on the new KMS client), the
+    /// names and the key stay.
+    pub fn with_sdk_config(&self, config: &aws_config::SdkConfig) -> Self {
+        let kms = aws_sdk_kms::Client::new(config);
+        let cipher = KmsCipher::new(kms.clone(), self.credentials_key_id.clone());
+        Self {
+            store: Store::new(aws_sdk_dynamodb::Client::new(config), self.store.table_name())
+                .with_cipher(Arc::new(cipher)),
+            sqs: aws_sdk_sqs::Client::new(config),
+            scheduler: aws_sdk_scheduler::Client::new(config),
+            kms,
+            ..self.clone()
+        }
     }
 
     /// The store as the API has it: it can seal credentials but never open them.

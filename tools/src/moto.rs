@@ -14,7 +14,17 @@ const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// (the runner watches its parent), so no server outlives a test run.
 pub struct MotoServer {
     pub endpoint: String,
+    /// With IAM enforced (`start_enforcing_iam_blocking`): an administrator's access key, the
+    /// only credentials moto accepts until it is used to create other users.
+    pub admin: Option<AccessKey>,
     child: Child,
+}
+
+/// An IAM user's access key.
+#[derive(Debug, Clone)]
+pub struct AccessKey {
+    pub id: String,
+    pub secret: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,8 +40,26 @@ pub enum MotoError {
 impl MotoServer {
     /// Starts moto on `port` (0: any free port) and waits until it listens. Blocks.
     pub fn start_blocking(port: u16) -> Result<Self, MotoError> {
+        Self::spawn(port, false)
+    }
+
+    /// Starts a moto server that enforces IAM on every request (moto's
+    /// `INITIAL_NO_AUTH_ACTION_COUNT=0`): each must be signed with an IAM user's key and allowed
+    /// by the user's policies. `admin` holds an administrator's key to create the others. Blocks.
+    pub fn start_enforcing_iam_blocking(port: u16) -> Result<Self, MotoError> {
+        Self::spawn(port, true)
+    }
+
+    fn spawn(port: u16, enforce_iam: bool) -> Result<Self, MotoError> {
         let python = std::env::var("SHIPSYNC_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-        let mut child = Command::new(&python)
+        let mut command = Command::new(&python);
+        // moto reads this when it is imported; unset, it never enforces IAM.
+        if enforce_iam {
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
+        } else {
+            command.env_remove("INITIAL_NO_AUTH_ACTION_COUNT");
+        }
+        let mut child = command
             .arg("-c")
             .arg(RUNNER)
             .arg(port.to_string())
@@ -46,15 +74,21 @@ impl MotoServer {
         };
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
-            let port = BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .find_map(|line| line.strip_prefix("MOTO_PORT=").and_then(|p| p.trim().parse::<u16>().ok()));
+            let mut admin = None;
+            let port = BufReader::new(stdout).lines().map_while(Result::ok).find_map(|line| {
+                if let Some((id, secret)) = line.strip_prefix("MOTO_ADMIN=").and_then(|key| key.trim().split_once(':'))
+                {
+                    admin = Some(AccessKey { id: id.to_owned(), secret: secret.to_owned() });
+                }
+                line.strip_prefix("MOTO_PORT=").and_then(|p| p.trim().parse::<u16>().ok())
+            });
             // The receiver may be gone after a time-out; nothing is lost then.
-            let _ = sender.send(port);
+            let _ = sender.send(port.map(|port| (port, admin)));
         });
         match receiver.recv_timeout(START_TIMEOUT) {
-            Ok(Some(port)) => Ok(Self { endpoint: format!("http://127.0.0.1:{port}"), child }),
+            Ok(Some((port, admin))) if admin.is_some() || !enforce_iam => {
+                Ok(Self { endpoint: format!("http://127.0.0.1:{port}"), admin, child })
+            }
             _ => {
                 let _ = child.kill();
                 Err(MotoError::NoPort(START_TIMEOUT))

@@ -1,0 +1,628 @@
+//! IAM, proven: every function runs its real flows as an IAM user that holds exactly the policy
+//! `infra/template.yaml` gives it, on a moto server that enforces IAM on every request. A
+//! permission the code needs and the template lacks fails here. Set-up (table, queues, tenants,
+//! seed data) and what AWS itself does (firing schedules, feeding queues) run as an admin.
+//!
+//! Table-driven by function: a new function in the template needs one more row in `FLOWS`
+//! (`every_function_of_the_template_has_an_iam_flow` fails until it has one), and a new
+//! permission in the template is picked up from the template. Where moto's checks differ from
+//! AWS's, see `policy.rs`.
+
+mod deployment;
+mod policy;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use shipsync_domain::export::ExportSettings;
+use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use self::deployment::{IamApp, Without};
+use crate::harness::{SHOPIFY_WEBHOOK_SECRET, TestApp, shipment_body};
+
+type FlowResult = Result<(), String>;
+type Flow = fn(Without) -> Pin<Box<dyn Future<Output = FlowResult>>>;
+
+/// One function of the template: its flows end to end, and the actions without which they fail.
+struct Row {
+    function: &'static str,
+    flow: Flow,
+    /// Each of these, removed from the function's policy, must make the flow fail. Every action
+    /// the template grants is here but `iam:PassRole`, which moto never checks
+    /// (`every_action_the_template_grants_is_one_a_flow_needs`).
+    needs: &'static [&'static str],
+}
+
+const FLOWS: &[Row] = &[
+    Row {
+        function: "shipments-api",
+        flow: |w| Box::pin(shipments_api(w)),
+        needs: &[
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "sqs:SendMessage",
+            "scheduler:CreateSchedule",
+            "scheduler:DeleteSchedule",
+            "kms:Encrypt",
+        ],
+    },
+    Row {
+        function: "exporter",
+        flow: |w| Box::pin(exporter(w)),
+        needs: &["dynamodb:GetItem", "dynamodb:PutItem", "sqs:ChangeMessageVisibility", "kms:Decrypt"],
+    },
+    Row {
+        function: "shopify-webhooks",
+        flow: |w| Box::pin(shopify_webhooks(w)),
+        needs: &["dynamodb:GetItem", "dynamodb:PutItem", "sqs:SendMessage", "kms:Decrypt"],
+    },
+    Row {
+        function: "order-processor",
+        flow: |w| Box::pin(order_processor(w)),
+        needs: &[
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "sqs:SendMessage",
+        ],
+    },
+    Row {
+        function: "order-poller",
+        flow: |w| Box::pin(order_poller(w)),
+        needs: &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:DeleteItem",
+            "sqs:SendMessage",
+            "kms:Decrypt",
+        ],
+    },
+    Row {
+        function: "carrier-webhooks",
+        flow: |w| Box::pin(carrier_webhooks(w)),
+        needs: &["dynamodb:GetItem", "dynamodb:PutItem", "sqs:SendMessage"],
+    },
+    Row { function: "sweeper", flow: |w| Box::pin(sweeper(w)), needs: &["dynamodb:Query", "sqs:SendMessage"] },
+];
+
+#[test]
+fn every_function_of_the_template_has_an_iam_flow() {
+    let mut in_template: Vec<String> = policy::function_policies().into_iter().map(|p| p.package).collect();
+    let mut with_flow: Vec<String> = FLOWS.iter().map(|row| row.function.to_owned()).collect();
+    in_template.sort();
+    with_flow.sort();
+    assert_eq!(in_template, with_flow, "every function in infra/template.yaml needs a row in iam::FLOWS");
+}
+
+#[test]
+fn every_action_the_template_grants_is_one_a_flow_needs() {
+    for policy in policy::function_policies() {
+        let row = FLOWS.iter().find(|row| row.function == policy.package).expect("a row (see the test above)");
+        let mut granted: Vec<&str> = policy.actions().into_iter().filter(|action| *action != "iam:PassRole").collect();
+        granted.sort_unstable();
+        granted.dedup();
+        let mut needs = row.needs.to_vec();
+        needs.sort_unstable();
+        assert_eq!(
+            granted, needs,
+            "{}: list in `needs` every action the template grants it (and no other), so that the negative \
+             test shows each one is used",
+            policy.package
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_function_runs_its_flows_with_exactly_its_template_policy() {
+    let runs: Vec<(&Row, Without)> = FLOWS.iter().map(|row| (row, None)).collect();
+    let failures: Vec<String> = run_all(&runs).await.into_iter().filter_map(Result::err).collect();
+    assert!(failures.is_empty(), "refused or failed under the template's policies:\n{}", failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_flow_fails_without_any_action_it_needs_so_iam_is_enforced() {
+    let runs: Vec<(&Row, Without)> =
+        FLOWS.iter().flat_map(|row| row.needs.iter().map(move |action| (row, Some((row.function, *action))))).collect();
+    let results = run_all(&runs).await;
+    let mut passed = Vec::new();
+    for ((row, without), result) in runs.iter().zip(&results) {
+        match result {
+            Ok(()) => passed.push(format!("{} without {:?}", row.function, without.map(|(_, action)| action))),
+            // Shown with --nocapture: each flow fails where the removed action is first needed.
+            Err(failure) => eprintln!("{failure}"),
+        }
+    }
+    assert!(passed.is_empty(), "these flows passed without an action they need: {passed:?}");
+}
+
+/// Runs the flows, a few at a time (on this thread: the handlers' futures need not be `Send`);
+/// gives each one's result in order, a failure as `function: why`.
+async fn run_all(runs: &[(&'static Row, Without)]) -> Vec<FlowResult> {
+    const AT_ONCE: usize = 6;
+    let mut results = Vec::new();
+    for batch in runs.chunks(AT_ONCE) {
+        let local = tokio::task::LocalSet::new();
+        let batch_results = local
+            .run_until(async {
+                let mut flows = tokio::task::JoinSet::new();
+                for (index, (row, without)) in batch.iter().enumerate() {
+                    let flow = (row.flow)(*without);
+                    let function = row.function;
+                    flows.spawn_local(async move { (index, flow.await.map_err(|why| format!("{function}: {why}"))) });
+                }
+                let mut done = Vec::new();
+                while let Some(result) = flows.join_next().await {
+                    done.push(result.unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic())));
+                }
+                done.sort_by_key(|(index, _)| *index);
+                done.into_iter().map(|(_, result)| result).collect::<Vec<_>>()
+            })
+            .await;
+        results.extend(batch_results);
+    }
+    results
+}
+
+/// A step's answer must have this status; gives its body.
+fn expect(step: &str, (status, body): (StatusCode, Value), wanted: StatusCode) -> Result<Value, String> {
+    if status == wanted { Ok(body) } else { Err(format!("{step}: {status} (wanted {wanted}) {body}")) }
+}
+
+fn ensure(holds: bool, what: impl FnOnce() -> String) -> FlowResult {
+    if holds { Ok(()) } else { Err(what()) }
+}
+
+async fn queue_depth(app: &TestApp, queue_url: &str) -> usize {
+    use aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages;
+    let attributes = app
+        .aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(ApproximateNumberOfMessages)
+        .send()
+        .await
+        .expect("queue attributes, as the admin");
+    attributes.attributes().and_then(|a| a.get(&ApproximateNumberOfMessages)).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+fn shopify_fixture(name: &str) -> String {
+    let path = format!("{}/fixtures/shopify/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path).expect("fixture")
+}
+
+/// Delivers a signed Shopify webhook to the tenant's store, as Shopify does.
+async fn deliver_webhook(app: &TestApp, topic: &str, body: &str, delivery: &str) -> (StatusCode, Value) {
+    let request = http::Request::builder()
+        .method(Method::POST)
+        .uri(format!("/webhooks/shopify/{}", app.shop.id))
+        .header("content-type", "application/json")
+        .header("x-shopify-topic", topic)
+        .header("x-shopify-webhook-id", delivery)
+        .header("x-shopify-shop-domain", "test-shop.myshopify.com")
+        .header("x-shopify-hmac-sha256", shopify_webhooks::sign(body.as_bytes(), SHOPIFY_WEBHOOK_SECRET))
+        .body(bytes::Bytes::from(body.to_owned()))
+        .expect("request");
+    let response = app.webhooks.handle(request).await;
+    (response.status(), serde_json::from_str(response.body()).unwrap_or(Value::Null))
+}
+
+/// The fixture order's SKUs: the iPods from the tenant's vendor, the wrap (unless left out, to
+/// make an unknown SKU) from the other.
+async fn catalog(app: &TestApp, with_wrap: bool) -> FlowResult {
+    let mut products = vec![("IPOD-342-N", app.vendor.id.get()), ("IPOD-342-P", app.vendor.id.get())];
+    if with_wrap {
+        products.push(("WRAP-1", app.other_vendor.id.get()));
+    }
+    for (sku, vendor) in products {
+        let body = json!({"product": {"sku": sku, "vendor_id": vendor, "cost": "42.00"}});
+        expect("add a product", app.call(Method::POST, "/products.json", Some(body)).await, StatusCode::CREATED)?;
+    }
+    Ok(())
+}
+
+async fn purchase_order_count(app: &TestApp) -> Result<usize, String> {
+    let list =
+        expect("list purchase orders", app.call(Method::GET, "/purchase_orders.json", None).await, StatusCode::OK)?;
+    Ok(list["purchase_orders"].as_array().map_or(0, Vec::len))
+}
+
+/// A Shopify that answers every order query with one open fulfillment order of one line, and
+/// accepts fulfillments.
+async fn fake_shopify() -> MockServer {
+    let shopify = MockServer::start().await;
+    let order = json!({"data": {"order": {"id": "gid://shopify/Order/1", "fulfillments": [], "fulfillmentOrders": {"nodes": [
+        {"id": "gid://shopify/FulfillmentOrder/1", "status": "OPEN", "assignedLocation": {"location": {"id": "gid://shopify/Location/1"}},
+         "lineItems": {"nodes": [{"id": "gid://shopify/FulfillmentOrderLineItem/0", "remainingQuantity": 1, "lineItem": {"id": "gid://shopify/LineItem/0"}}]}}]}}}});
+    Mock::given(body_string_contains("ShipsyncOrder"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order))
+        .mount(&shopify)
+        .await;
+    Mock::given(body_string_contains("ShipsyncFulfillmentCreate"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"data": {"fulfillmentCreate": {"fulfillment": {"id": "gid://shopify/Fulfillment/1", "status": "SUCCESS"}, "userErrors": []}}}),
+        ))
+        .mount(&shopify)
+        .await;
+    shopify
+}
+
+async fn export_state(app: &TestApp, id: &Value) -> Result<Value, String> {
+    let shipment = expect(
+        "read the shipment",
+        app.call(Method::GET, &format!("/shipments/{id}.json"), None).await,
+        StatusCode::OK,
+    )?;
+    Ok(shipment["shipment"]["export_state"].clone())
+}
+
+/// The Shipment API: store settings, create (scheduled), read, update, search, export now,
+/// purchase orders, products, vendors, failed exports, order health, reprocessing an order.
+async fn shipments_api(without: Without) -> FlowResult {
+    let iam = IamApp::new(ExportSettings::default(), None, without).await;
+    let app = &iam.app;
+    let store_uri = format!("/stores/{}.json", app.shop.id);
+    let settings = json!({"store": {"shipment_export_delay_minutes": 30, "credentials": {"access_token": "shpat_rotated", "webhook_secret": SHOPIFY_WEBHOOK_SECRET}}});
+    expect("change store settings", app.call(Method::PUT, &store_uri, Some(settings)).await, StatusCode::OK)?;
+    let new_store = json!({"store": {"name": "Second", "channel": "shopify", "shop_domain": "second.myshopify.com",
+        "credentials": {"access_token": "shpat_second"}}});
+    expect("create a store", app.call(Method::POST, "/stores.json", Some(new_store)).await, StatusCode::CREATED)?;
+    expect("list stores", app.call(Method::GET, "/stores.json", None).await, StatusCode::OK)?;
+    expect("read a store", app.call(Method::GET, &store_uri, None).await, StatusCode::OK)?;
+
+    let po = app.purchase_order(&app.vendor, "IAM-1", "Ada Lovelace", &[2, 1]).await;
+    let create = app
+        .call(
+            Method::POST,
+            &format!("/purchase_orders/{}/shipments.json", po.id),
+            Some(shipment_body(&[(po.items[0].id.get(), 1)], &["1ZIAM0001"])),
+        )
+        .await;
+    let created = expect("create a shipment (scheduled)", create, StatusCode::CREATED)?;
+    let id = created["shipment"]["id"].clone();
+    ensure(created["shipment"]["export_state"] == "scheduled", || format!("not scheduled: {created}"))?;
+    let uri = format!("/shipments/{id}.json");
+    expect("read a shipment", app.call(Method::GET, &uri, None).await, StatusCode::OK)?;
+    let change = json!({"shipment": {"vendor_invoice_reference": "INV-IAM-1"}});
+    expect("update a shipment", app.call(Method::PUT, &uri, Some(change)).await, StatusCode::OK)?;
+    for search in [
+        "/shipments.json?search[purchase_order_number]=IAM-1&include_shipment_purchase_order=1".to_owned(),
+        format!("/shipments.json?search[vendor_id]={}", app.vendor.id),
+        "/shipments.json?search[updated_at_min]=2026-01-01T00:00:00Z".to_owned(),
+        "/shipments.json?search[customer_name]=Ada".to_owned(),
+    ] {
+        let found = expect(&search, app.call(Method::GET, &search, None).await, StatusCode::OK)?;
+        ensure(found["shipments"].as_array().map(Vec::len) == Some(1), || format!("{search}: {found}"))?;
+    }
+    let export = app.call(Method::POST, &format!("/shipments/{id}/export.json"), None).await;
+    expect("export now", export, StatusCode::ACCEPTED)?;
+    expect("list purchase orders", app.call(Method::GET, "/purchase_orders.json", None).await, StatusCode::OK)?;
+    let po_uri = format!("/purchase_orders/{}.json", po.id);
+    expect("read a purchase order", app.call(Method::GET, &po_uri, None).await, StatusCode::OK)?;
+    expect("list vendors", app.call(Method::GET, "/vendors.json", None).await, StatusCode::OK)?;
+    let notify = json!({"vendor": {"notify_customer": false}});
+    let vendor_uri = format!("/vendors/{}.json", app.vendor.id);
+    expect("change a vendor", app.call(Method::PUT, &vendor_uri, Some(notify)).await, StatusCode::OK)?;
+    expect("failed exports", app.call(Method::GET, "/exports/failed.json", None).await, StatusCode::OK)?;
+
+    // An order with an unknown SKU, listed in order health, then reprocessed once it is known.
+    catalog(app, false).await?;
+    expect("list products", app.call(Method::GET, "/products.json", None).await, StatusCode::OK)?;
+    let order = shopify_fixture("orders_create");
+    expect("deliver an order", deliver_webhook(app, "orders/create", &order, "iam-api-1").await, StatusCode::OK)?;
+    app.run_orders().await;
+    let health = expect("order health", app.call(Method::GET, "/order_health.json", None).await, StatusCode::OK)?;
+    let order_id = health["problems"][0]["order_id"].clone();
+    ensure(!order_id.is_null(), || format!("no unknown-SKU problem listed: {health}"))?;
+    let wrap = json!({"product": {"sku": "WRAP-1", "vendor_id": app.other_vendor.id.get()}});
+    expect("add the unknown SKU", app.call(Method::POST, "/products.json", Some(wrap)).await, StatusCode::CREATED)?;
+    let reprocess = app.call(Method::POST, &format!("/orders/{order_id}/reprocess.json"), None).await;
+    expect("reprocess the order", reprocess, StatusCode::OK)?;
+    let health = expect("order health", app.call(Method::GET, "/order_health.json", None).await, StatusCode::OK)?;
+    ensure(health["metadata"]["total_count"] == 0, || format!("the problem was not cleared: {health}"))?;
+
+    // Creates racing for the last unit: the losers planned, then withdraw their schedules.
+    let po = app.purchase_order(&app.vendor, "IAM-RACE", "Ada Lovelace", &[1]).await;
+    let race_uri = format!("/purchase_orders/{}/shipments.json", po.id);
+    let attempt = |n: u32| {
+        app.call(Method::POST, &race_uri, Some(shipment_body(&[(po.items[0].id.get(), 1)], &[&format!("R{n}")])))
+    };
+    let (first, second, third) = tokio::join!(attempt(1), attempt(2), attempt(3));
+    let won = [&first, &second, &third].iter().filter(|(status, _)| *status == StatusCode::CREATED).count();
+    ensure(won == 1, || format!("{won} creates won the last unit: {first:?} {second:?} {third:?}"))?;
+
+    // The plan reached AWS: two schedules (the creation and the race's winner), one queued
+    // request (the manual export).
+    let schedules = app
+        .aws
+        .scheduler
+        .list_schedules()
+        .group_name(&app.aws.planner.schedule_group)
+        .send()
+        .await
+        .expect("list schedules, as the admin");
+    ensure(schedules.schedules().len() == 2, || format!("schedules: {:?}", schedules.schedules()))?;
+    let queued = queue_depth(app, &app.aws.planner.queue_url).await;
+    ensure(queued == 1, || format!("{queued} export requests queued, wanted 1"))
+}
+
+/// The exporter: a queued shipment is exported to Shopify; a 429 asking for a minute keeps the
+/// message invisible for that minute (ChangeMessageVisibility).
+async fn exporter(without: Without) -> FlowResult {
+    let shopify = fake_shopify().await;
+    let iam = IamApp::new(ExportSettings::default(), Some(&shopify.uri()), without).await;
+    let app = &iam.app;
+    let po = app.purchase_order(&app.vendor, "IAM-2", "Grace Hopper", &[1]).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZIAM0002"])).await;
+    app.run_exports().await;
+    let state = export_state(app, &shipment["id"]).await?;
+    ensure(state == "exported", || format!("the shipment was not exported: {state}"))?;
+
+    Mock::given(method("POST"))
+        .and(path("/admin/api/2025-10/graphql.json"))
+        .and(body_string_contains("ShipsyncFulfillmentCreate"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "60"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&shopify)
+        .await;
+    let po = app.purchase_order(&app.vendor, "IAM-3", "Grace Hopper", &[1]).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZIAM0003"])).await;
+    app.run_exports().await;
+    // The queue's own visibility timeout here is a second: without the exporter's wait the
+    // request would be back by now.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let redelivered = app.run_exports().await;
+    ensure(redelivered == 0, || "the exporter could not keep the message invisible as Shopify asked".to_owned())?;
+    let state = export_state(app, &shipment["id"]).await?;
+    ensure(state != "exported" && state != "export_failed", || format!("after a 429: {state}"))
+}
+
+/// Shopify webhooks: a signed delivery is queued once, its repeat recognised.
+async fn shopify_webhooks(without: Without) -> FlowResult {
+    let iam = IamApp::new(ExportSettings::default(), None, without).await;
+    let app = &iam.app;
+    let order = shopify_fixture("orders_create");
+    for attempt in ["first", "repeat"] {
+        let delivered = deliver_webhook(app, "orders/create", &order, "iam-hook-1").await;
+        expect(&format!("deliver an order ({attempt})"), delivered, StatusCode::OK)?;
+    }
+    let queued = queue_depth(app, &app.aws.order_queue_url).await;
+    ensure(queued == 1, || format!("{queued} order events queued, wanted 1"))
+}
+
+/// The order processor: an order becomes purchase orders per vendor, an unknown SKU a problem
+/// that a later version with the SKU known clears, a fulfillment is applied, and a carrier scan
+/// releases an export waiting for movement.
+async fn order_processor(without: Without) -> FlowResult {
+    let shopify = fake_shopify().await;
+    let iam = IamApp::new(waiting_for_movement(), Some(&shopify.uri()), without).await;
+    let app = &iam.app;
+    catalog(app, false).await?;
+    let order = shopify_fixture("orders_create");
+    expect("deliver an order", deliver_webhook(app, "orders/create", &order, "iam-proc-1").await, StatusCode::OK)?;
+    app.run_orders().await;
+    let count = purchase_order_count(app).await?;
+    ensure(count == 1, || format!("{count} purchase orders, wanted 1 (the other vendor's SKU is unknown)"))?;
+    let health = expect("order health", app.call(Method::GET, "/order_health.json", None).await, StatusCode::OK)?;
+    ensure(health["metadata"]["total_count"] == 1, || format!("the unknown SKU is not listed: {health}"))?;
+
+    let wrap = json!({"product": {"sku": "WRAP-1", "vendor_id": app.other_vendor.id.get()}});
+    expect("add the unknown SKU", app.call(Method::POST, "/products.json", Some(wrap)).await, StatusCode::CREATED)?;
+    let mut updated: Value = serde_json::from_str(&order).expect("fixture JSON");
+    updated["updated_at"] = json!("2026-03-02T08:05:00-05:00");
+    let delivered = deliver_webhook(app, "orders/updated", &updated.to_string(), "iam-proc-2").await;
+    expect("deliver the order's update", delivered, StatusCode::OK)?;
+    app.run_orders().await;
+    let count = purchase_order_count(app).await?;
+    ensure(count == 2, || format!("{count} purchase orders, wanted 2 (one per vendor)"))?;
+    let health = expect("order health", app.call(Method::GET, "/order_health.json", None).await, StatusCode::OK)?;
+    ensure(health["metadata"]["total_count"] == 0, || format!("the problem was not cleared: {health}"))?;
+
+    let fulfillment = shopify_fixture("fulfillments_create");
+    let delivered = deliver_webhook(app, "fulfillments/create", &fulfillment, "iam-proc-3").await;
+    expect("deliver a fulfillment", delivered, StatusCode::OK)?;
+    app.run_orders().await;
+    let left =
+        queue_depth(app, &app.aws.order_queue_url).await + queue_depth(app, &app.aws.order_dead_letter_url).await;
+    ensure(left == 0, || format!("{left} order events not applied"))?;
+    scan_releases_an_export(&iam, "IAM-5", false).await
+}
+
+fn waiting_for_movement() -> ExportSettings {
+    ExportSettings {
+        ship_confirmation: Some(shipsync_domain::export::ShipConfirmation::TrackingMovement),
+        ..ExportSettings::default()
+    }
+}
+
+/// A shipment waits for movement until a signed EasyPost scan in transit (delivered twice if
+/// `repeat`: queued once) makes the order processor queue its export, which then goes out.
+async fn scan_releases_an_export(iam: &IamApp, number: &str, repeat: bool) -> FlowResult {
+    const SECRET: &str = "easypost-iam-secret";
+    let app = &iam.app;
+    app.store.set_carrier_webhook_secret("easypost", SECRET).await.expect("secret, as the admin");
+    let tracking = format!("1Z{}", number.replace('-', ""));
+    let po = app.purchase_order(&app.vendor, number, "Alan Turing", &[1]).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &[&tracking])).await;
+    ensure(shipment["export_state"] == "waiting_for_movement", || format!("{shipment}"))?;
+    let scan = json!({
+        "id": format!("evt_{number}"), "object": "Event", "description": "tracker.updated", "mode": "production",
+        "result": {"id": "trk_iam", "object": "Tracker", "tracking_code": tracking, "status": "in_transit",
+            "carrier": "UPS", "updated_at": "2026-03-02T13:00:00Z", "tracking_details": []}
+    })
+    .to_string();
+    let provider = carrier_webhooks::Provider::EasyPost;
+    let signature =
+        carrier_webhooks::providers::sign(provider, scan.as_bytes(), SECRET, chrono::Utc::now().timestamp());
+    for _ in 0..if repeat { 2 } else { 1 } {
+        let request = http::Request::builder()
+            .method(Method::POST)
+            .uri("/carrier_webhooks/easypost")
+            .header(carrier_webhooks::providers::signature_header(provider), signature.as_str())
+            .body(bytes::Bytes::from(scan.clone()))
+            .expect("request");
+        let response = iam.carrier_webhooks().handle(request).await;
+        ensure(response.status() == StatusCode::OK, || format!("scan: {} {}", response.status(), response.body()))?;
+    }
+    let queued = queue_depth(app, &app.aws.order_queue_url).await;
+    ensure(queued == 1, || format!("{queued} scans queued, wanted 1"))?;
+    app.run_orders().await;
+    app.run_exports().await;
+    let state = export_state(app, &shipment["id"]).await?;
+    ensure(state == "exported", || format!("the scan did not release the export: {state}"))
+}
+
+/// The order poller: a failed fetch is listed in order health; orders changed since the cursor
+/// are fetched and queued, and the listed failure cleared.
+async fn order_poller(without: Without) -> FlowResult {
+    let shopify = MockServer::start().await;
+    let iam = IamApp::new(ExportSettings::default(), Some(&shopify.uri()), without).await;
+    let app = &iam.app;
+    let product = json!({"product": {"sku": "POLL-1", "vendor_id": app.vendor.id.get()}});
+    expect("add a product", app.call(Method::POST, "/products.json", Some(product)).await, StatusCode::CREATED)?;
+    let order = json!({
+        "id": "gid://shopify/Order/7001", "name": "#7001", "updatedAt": "2026-03-02T11:50:00Z", "cancelledAt": null,
+        "shippingAddress": {"name": "Polly Poll"}, "customer": {"firstName": "Polly", "lastName": "Poll"},
+        "lineItems": {"pageInfo": {"hasNextPage": false, "endCursor": null}, "nodes": [{"id": "gid://shopify/LineItem/70011",
+            "sku": "POLL-1", "name": "POLL-1", "quantity": 2, "currentQuantity": 2, "originalUnitPriceSet": {"shopMoney": {"amount": "10.0"}}}]}
+    });
+    let page = json!({"data": {"orders": {"pageInfo": {"hasNextPage": false, "endCursor": null}, "nodes": [order]}}});
+    Mock::given(body_string_contains("ShipsyncOrders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page))
+        .mount(&shopify)
+        .await;
+    // Shopify refuses the first fetch: the failure is listed in order health, and cleared by the
+    // next fetch that works.
+    Mock::given(body_string_contains("ShipsyncOrders"))
+        .respond_with(ResponseTemplate::new(401))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&shopify)
+        .await;
+    let report = app.poller.tick().await.map_err(|error| format!("poll: {error}"))?;
+    ensure(report.failures.len() == 1, || format!("the refused fetch is not a failure: {report:?}"))?;
+    let health = expect("order health", app.call(Method::GET, "/order_health.json", None).await, StatusCode::OK)?;
+    ensure(health["metadata"]["total_count"] == 1, || format!("the polling failure is not listed: {health}"))?;
+    let report = app.poller.tick().await.map_err(|error| format!("poll: {error}"))?;
+    ensure((report.stores_polled, report.orders_queued) == (1, 1), || format!("poll: {report:?}"))?;
+    let health = expect("order health", app.call(Method::GET, "/order_health.json", None).await, StatusCode::OK)?;
+    ensure(health["metadata"]["total_count"] == 0, || format!("the polling failure was not cleared: {health}"))?;
+    app.run_orders().await;
+    let count = purchase_order_count(app).await?;
+    ensure(count == 1, || format!("{count} purchase orders from the polled order, wanted 1"))
+}
+
+/// Carrier webhooks: a signed scan, delivered twice, is queued once and releases an export
+/// waiting for movement.
+async fn carrier_webhooks(without: Without) -> FlowResult {
+    let shopify = fake_shopify().await;
+    let iam = IamApp::new(waiting_for_movement(), Some(&shopify.uri()), without).await;
+    scan_releases_an_export(&iam, "IAM-4", true).await
+}
+
+/// The sweeper: a shipment still `scheduled` after its delivery was lost is found through the
+/// export-due index once overdue, re-queued, and exported.
+async fn sweeper(without: Without) -> FlowResult {
+    let shopify = fake_shopify().await;
+    let settings = ExportSettings { shipment_export_delay_minutes: 10, ..ExportSettings::default() };
+    let iam = IamApp::new(settings, Some(&shopify.uri()), without).await;
+    let app = &iam.app;
+    let po = app.purchase_order(&app.vendor, "IAM-6", "Edsger Dijkstra", &[1]).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZIAM0006"])).await;
+    ensure(shipment["export_state"] == "scheduled", || format!("{shipment}"))?;
+    // Its schedule is lost (deleted by the admin): only the sweeper can move it on.
+    let group = &app.aws.planner.schedule_group;
+    let listed = app.aws.scheduler.list_schedules().group_name(group).send().await.expect("schedules, as the admin");
+    for schedule in listed.schedules() {
+        let deleted = app
+            .aws
+            .scheduler
+            .delete_schedule()
+            .group_name(group)
+            .set_name(schedule.name().map(str::to_owned))
+            .send()
+            .await;
+        deleted.expect("delete a schedule, as the admin");
+    }
+    app.advance(chrono::Duration::minutes(26));
+    let requeued = app.runner.sweep().await.map_err(|error| format!("sweep: {error}"))?;
+    ensure(requeued == 1, || format!("{requeued} overdue shipments re-queued, wanted 1"))?;
+    let queued = queue_depth(app, &app.aws.planner.queue_url).await;
+    ensure(queued == 1, || format!("{queued} export requests queued, wanted 1"))?;
+    app.run_exports().await;
+    let state = export_state(app, &shipment["id"]).await?;
+    ensure(state == "exported", || format!("the re-queued shipment was not exported: {state}"))
+}
+
+/// The runner's corrections to moto, which the flows above rely on: a transaction is authorised
+/// by the actions of its items, a query of an index by the index's ARN, and a signed GET with a
+/// query string is accepted.
+#[tokio::test]
+async fn the_enforcing_moto_checks_what_aws_checks() {
+    use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+
+    let iam = IamApp::new(ExportSettings::default(), None, None).await;
+    let table = iam.app.store.table_name().to_owned();
+    let table_arn = format!("arn:aws:dynamodb:us-east-1:123456789012:table/{table}");
+    let key = |pk: &str| {
+        [("pk".to_owned(), AttributeValue::S(pk.to_owned())), ("sk".to_owned(), AttributeValue::S("x".to_owned()))]
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let put_only = deployment::client_for_policy(
+        &format!("put-only-{table}"),
+        &json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:Query"], "Resource": table_arn}
+        ]}),
+    )
+    .await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&put_only);
+    let put = |pk: &str| {
+        TransactWriteItem::builder()
+            .put(Put::builder().table_name(&table).set_item(Some(key(pk))).build().expect("put"))
+            .build()
+    };
+    let update = TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(&table)
+                .set_key(Some(key("b")))
+                .update_expression("SET n = :n")
+                .expression_attribute_values(":n", AttributeValue::N("1".into()))
+                .build()
+                .expect("update"),
+        )
+        .build();
+    let transaction = dynamodb.transact_write_items().transact_items(put("a")).transact_items(put("c"));
+    assert!(transaction.send().await.is_ok(), "PutItem is all a transaction of puts needs");
+    let transaction = dynamodb.transact_write_items().transact_items(put("a")).transact_items(update);
+    assert!(transaction.send().await.is_err(), "a transaction with an update needs UpdateItem too");
+
+    let index = &shipsync_store::schema::INDEXES[0];
+    let query = |on_index: bool| {
+        dynamodb
+            .query()
+            .table_name(&table)
+            .set_index_name(on_index.then(|| index.name.to_owned()))
+            .key_condition_expression(format!("{} = :k", if on_index { index.partition_key } else { "pk" }))
+            .expression_attribute_values(":k", AttributeValue::S("a".into()))
+            .send()
+    };
+    assert!(query(false).await.is_ok(), "the table's ARN allows a query of the table");
+    assert!(query(true).await.is_err(), "a query of an index needs the index's ARN");
+
+    let listed = iam.app.aws.scheduler.list_schedules().group_name(&iam.app.aws.planner.schedule_group).send().await;
+    assert!(listed.is_ok(), "a signed GET with a query string: {listed:?}");
+}
