@@ -87,7 +87,9 @@ impl CarrierWebhooks {
         };
         if let Err(refusal) = verified {
             warn!(provider = provider.name(), refusal, "carrier webhook signature rejected");
-            return Err(ApiError::Unauthorized);
+            return Err(ApiError::WebhookRefused(
+                "the signature is missing, wrong or outside its 5-minute window, or no secret is set for this provider",
+            ));
         }
         let payload: Value =
             serde_json::from_slice(body).map_err(|error| ApiError::BadRequest(format!("malformed JSON: {error}")))?;

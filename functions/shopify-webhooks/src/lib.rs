@@ -91,13 +91,15 @@ impl ShopifyWebhooks {
         let signature = header(request, "x-shopify-hmac-sha256");
         if !signature.is_some_and(|signature| secrets.iter().any(|secret| signed_by(body, secret, signature))) {
             warn!(store_id = %store.id, signed = signature.is_some(), "webhook signature rejected");
-            return Err(ApiError::Unauthorized);
+            return Err(ApiError::WebhookRefused(
+                "X-Shopify-Hmac-Sha256 is missing or is not the body signed with this store's webhook secret",
+            ));
         }
         let shop = header(request, "x-shopify-shop-domain");
         if !shop.is_some_and(|shop| same_shop(&store, shop)) {
             // Signed by the app, but for another shop: one app's secret may serve several tenants.
             warn!(store_id = %store.id, shop, "webhook from a shop that is not this store's");
-            return Err(ApiError::Unauthorized);
+            return Err(ApiError::WebhookRefused("X-Shopify-Shop-Domain is missing or is not this store's shop"));
         }
         let topic = header(request, "x-shopify-topic")
             .ok_or_else(|| ApiError::BadRequest("X-Shopify-Topic is required".into()))?;

@@ -22,6 +22,8 @@ pub enum ApiError {
     BadRequest(String),
     /// No or wrong credentials: 401.
     Unauthorized,
+    /// A webhook whose signature (or sender) does not check out: 401, saying which check failed.
+    WebhookRefused(&'static str),
     /// The caller's role may not do this: 403.
     Forbidden(String),
     /// Nothing there, or nothing the caller may see: 404.
@@ -46,7 +48,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::WebhookRefused(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -65,6 +67,7 @@ impl ApiError {
             | ApiError::NotFound(message)
             | ApiError::Conflict(message) => vec![message.clone()],
             ApiError::Unauthorized => vec!["authentication required: HTTP Basic with your API key and password".into()],
+            ApiError::WebhookRefused(why) => vec![format!("webhook refused: {why}")],
             ApiError::MethodNotAllowed => vec!["method not allowed on this path".into()],
             ApiError::PayloadTooLarge => vec![format!("request body is larger than {MAX_BODY_BYTES} bytes")],
             ApiError::Invalid(errors) => errors.messages(),

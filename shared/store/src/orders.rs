@@ -98,9 +98,8 @@ pub struct KeptPayload {
 impl KeptPayload {
     /// How a problem's reason describes it.
     pub fn describe(&self) -> String {
-        let kept =
-            if self.truncated { format!("its first {MAX_KEPT_BYTES} bytes are kept") } else { "it is kept".into() };
-        format!("{} bytes, SHA-256 {}; {kept}", self.size, self.sha256)
+        let kept = if self.truncated { format!("; only its first {MAX_KEPT_BYTES} bytes") } else { String::new() };
+        format!("{} bytes, SHA-256 {}{kept}", self.size, self.sha256)
     }
 }
 
