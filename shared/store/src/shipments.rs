@@ -94,11 +94,8 @@ fn shipment_item(shipment: &Shipment) -> Result<Item, StoreError> {
 }
 
 impl Store {
-    /// Records a new shipment and its purchase order's new fulfilled quantities in one atomic
-    /// write. Fails with [`StoreError::Conflict`] if the purchase order changed since it was read
-    /// (`purchase_order.version` is one more than the version read).
-    pub async fn create_shipment(&self, shipment: &Shipment, purchase_order: &PurchaseOrder) -> Result<(), StoreError> {
-        let tracking_steps = self.tracking_index_steps(shipment)?;
+    /// The transaction step that writes a shipment which must not exist yet.
+    fn put_new_shipment(&self, shipment: &Shipment) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(shipment_item(shipment)?))
@@ -106,10 +103,16 @@ impl Store {
             .expression_attribute_names("#pk", PK)
             .build()
             .map_err(|error| StoreError::Corrupt { key: keys::shipment(shipment.id), reason: error.to_string() })?;
-        let mut steps = vec![
-            TransactWriteItem::builder().put(put).build(),
-            put_purchase_order_if_unchanged(&self.table, purchase_order)?,
-        ];
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Records a new shipment and its purchase order's new fulfilled quantities in one atomic
+    /// write. Fails with [`StoreError::Conflict`] if the purchase order changed since it was read
+    /// (`purchase_order.version` is one more than the version read).
+    pub async fn create_shipment(&self, shipment: &Shipment, purchase_order: &PurchaseOrder) -> Result<(), StoreError> {
+        let tracking_steps = self.tracking_index_steps(shipment)?;
+        let mut steps =
+            vec![self.put_new_shipment(shipment)?, put_purchase_order_if_unchanged(&self.table, purchase_order)?];
         steps.extend(tracking_steps);
         self.transact(steps, |_| StoreError::Conflict("purchase order")).await
     }
@@ -138,16 +141,9 @@ impl Store {
             .expression_attribute_names("#pk", PK)
             .build()
             .map_err(|error| StoreError::Corrupt { key, reason: error.to_string() })?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(shipment_item(shipment)?))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .build()
-            .map_err(|error| StoreError::Corrupt { key: keys::shipment(shipment.id), reason: error.to_string() })?;
         let mut steps = vec![
             TransactWriteItem::builder().put(applied).build(),
-            TransactWriteItem::builder().put(put).build(),
+            self.put_new_shipment(shipment)?,
             put_purchase_order_if_unchanged(&self.table, purchase_order)?,
         ];
         steps.extend(self.tracking_index_steps(shipment)?);
