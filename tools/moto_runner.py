@@ -105,11 +105,38 @@ def sign_bodiless_requests_without_a_body() -> None:
     IAMRequestBase._create_aws_request = create_with_the_body_as_sent
 
 
+def serialise_conditional_writes() -> None:
+    """DynamoDB applies a conditional write or a transaction atomically; moto's threaded server
+    does not (two racing transactions can both pass their conditions, and SQS's queue creation
+    can fail with "dictionary changed size during iteration"). One lock around each write makes
+    moto as atomic as the services it stands in for, so the race tests test shipsync."""
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.sqs.models import SQSBackend
+
+    lock = threading.RLock()
+
+    def serialised(method):
+        @functools.wraps(method)
+        def locked(*args, **kwargs):
+            with lock:
+                return method(*args, **kwargs)
+
+        return locked
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
+        setattr(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))
+    SQSBackend.create_queue = serialised(SQSBackend.create_queue)
+
+
 def main() -> None:
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     parent = os.getppid()
     # One log line per request would drown the output of the tests and the local stack.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    serialise_conditional_writes()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     if os.environ.get("INITIAL_NO_AUTH_ACTION_COUNT") == "0":
