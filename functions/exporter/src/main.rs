@@ -19,7 +19,11 @@ async fn main() -> Result<(), Error> {
         allow_local_channel: std::env::var("SHIPSYNC_ALLOW_LOCAL_CHANNEL").is_ok_and(|v| v == "true"),
     };
     let aws = aws_sdk_config().await;
-    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        // A redirect would carry the channel's token header to wherever it points.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     let cipher = KmsCipher::new(aws_sdk_kms::Client::new(&aws), required_env("SHIPSYNC_CREDENTIALS_KEY_ID")?);
     let store = Store::new(dynamodb_client(&aws), table).with_cipher(std::sync::Arc::new(cipher));
     // Channel calls go to each channel's own hosts (ChannelEndpoints::fixed, the default): a

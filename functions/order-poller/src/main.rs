@@ -11,7 +11,11 @@ async fn main() -> Result<(), Error> {
     let table = required_env("SHIPSYNC_TABLE")?;
     let queue_url = required_env("SHIPSYNC_ORDER_QUEUE_URL")?;
     let aws = aws_sdk_config().await;
-    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(20)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(20))
+        // A redirect would carry the channel's token header to wherever it points.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     let cipher = KmsCipher::new(aws_sdk_kms::Client::new(&aws), required_env("SHIPSYNC_CREDENTIALS_KEY_ID")?);
     let store = Store::new(dynamodb_client(&aws), table).with_cipher(std::sync::Arc::new(cipher));
     // Channel calls go to each channel's own hosts (ChannelEndpoints::fixed, the default).

@@ -20,12 +20,26 @@ const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 /// No token is kept longer than a day, whatever the channel says.
 const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
 
-/// OAuth access tokens by refresh token, shared by every client of one process, kept until a
-/// minute before they expire.
-#[derive(Debug, Clone, Default)]
+/// OAuth access tokens by token endpoint, client and refresh token (so a sandbox switch or another
+/// channel never reuses a token), shared by every client of one process, kept until a minute
+/// before they expire.
+#[derive(Clone, Default)]
 pub struct TokenCache(Arc<Mutex<HashMap<String, (String, Instant)>>>);
 
+/// Tokens are secrets: a cache shows only how many it holds.
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.0.lock().map_or(0, |cache| cache.len());
+        formatter.debug_struct("TokenCache").field("tokens", &held).finish()
+    }
+}
+
 impl TokenCache {
+    /// The key of one grant: the token endpoint, the client and its refresh token.
+    pub(crate) fn key(token_url: &str, client_id: &str, refresh_token: &str) -> String {
+        format!("{token_url}\u{0}{client_id}\u{0}{refresh_token}")
+    }
+
     pub(crate) fn get(&self, key: &str) -> Option<String> {
         let cache = self.0.lock().ok()?;
         cache.get(key).filter(|(_, until)| Instant::now() < *until).map(|(token, _)| token.clone())
@@ -45,11 +59,18 @@ impl TokenCache {
 pub type AmazonTokens = TokenCache;
 
 /// What a seller authorises shipsync with.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AmazonCredentials {
     pub client_id: String,
     pub client_secret: String,
     pub refresh_token: String,
+}
+
+/// Secrets never reach a log: only the client id shows.
+impl std::fmt::Debug for AmazonCredentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("AmazonCredentials").field("client_id", &self.client_id).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -122,7 +143,7 @@ impl AmazonClient {
     }
 
     async fn access_token(&self) -> Result<String, ChannelError> {
-        let key = self.credentials.refresh_token.clone();
+        let key = TokenCache::key(&self.token_url, &self.credentials.client_id, &self.credentials.refresh_token);
         if let Some(token) = self.tokens.get(&key) {
             return Ok(token);
         }

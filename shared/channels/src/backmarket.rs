@@ -42,7 +42,8 @@ pub fn missing_imeis(order: &ExportOrder) -> Vec<String> {
         .collect()
 }
 
-#[derive(Debug, Clone)]
+/// No `Debug`: it holds the store's token.
+#[derive(Clone)]
 pub struct BackMarketClient {
     http: reqwest::Client,
     endpoint: String,

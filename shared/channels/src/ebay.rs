@@ -15,11 +15,18 @@ use crate::{
 pub const EBAY_ENDPOINT: &str = "https://api.ebay.com";
 pub const EBAY_SCOPE: &str = "https://api.ebay.com/oauth/api_scope/sell.fulfillment";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EbayCredentials {
     pub client_id: String,
     pub client_secret: String,
     pub refresh_token: String,
+}
+
+/// Secrets never reach a log: only the client id shows.
+impl std::fmt::Debug for EbayCredentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("EbayCredentials").field("client_id", &self.client_id).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -110,7 +117,7 @@ impl EbayClient {
     }
 
     async fn access_token(&self) -> Result<String, ChannelError> {
-        let key = self.credentials.refresh_token.clone();
+        let key = TokenCache::key(&self.token_url, &self.credentials.client_id, &self.credentials.refresh_token);
         if let Some(token) = self.tokens.get(&key) {
             return Ok(token);
         }

@@ -91,7 +91,8 @@ pub struct UnreadableOrder {
     pub reason: String,
 }
 
-#[derive(Debug, Clone)]
+/// No `Debug`: it holds the store's token.
+#[derive(Clone)]
 pub struct ShopifyClient {
     http: reqwest::Client,
     endpoint: String,

@@ -259,3 +259,50 @@ async fn back_market_ships_both_lines_of_one_sku() {
     first["imei"] = json!("356938035643800");
     assert_eq!(bodies(&server, "POST").await, [first], "line 986 (validated already) is shipped; 987 is not again");
 }
+
+/// One process's token cache serves every store: a token granted by one eBay host (production)
+/// must never be sent to another (the sandbox) for the same refresh token.
+#[tokio::test]
+async fn a_cached_token_goes_only_to_the_host_that_granted_it() {
+    let tokens = TokenCache::default();
+    let credentials = EbayCredentials { client_id: "id".into(), client_secret: "s".into(), refresh_token: "r".into() };
+    // Both hosts live at once (a dropped fake's address is handed out again).
+    let (production, sandbox) = (MockServer::start().await, MockServer::start().await);
+    for (server, granted) in [(&production, "production-token"), (&sandbox, "sandbox-token")] {
+        Mock::given(method("POST"))
+            .and(path("/identity/v1/oauth2/token"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"access_token": granted, "expires_in": 7200})),
+            )
+            .expect(1)
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(EBAY_FULFILLMENTS))
+            .and(header("authorization", format!("Bearer {granted}").as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"fulfillments": [], "total": 0})))
+            .mount(server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(EBAY_FULFILLMENTS))
+            .and(header("authorization", format!("Bearer {granted}").as_str()))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .insert_header("Location", format!("https://api.ebay.com{EBAY_FULFILLMENTS}/1ZEB09")),
+            )
+            .mount(server)
+            .await;
+        let client =
+            EbayClient::new(reqwest::Client::new(), Some(&server.uri()), None, credentials.clone(), tokens.clone());
+        let order = order("12-34", vec![line("L1", 1, "SKU-1", &[])], &["1ZEB09"]);
+        client.export(&order, "2026-03-02T12:00:00.000Z", true).await.unwrap();
+    }
+}
+
+#[test]
+fn credentials_and_token_caches_show_no_secret() {
+    let credentials =
+        EbayCredentials { client_id: "id".into(), client_secret: "secret-1".into(), refresh_token: "refresh-1".into() };
+    let shown = format!("{credentials:?} {:?}", TokenCache::default());
+    assert!(!shown.contains("secret-1") && !shown.contains("refresh-1"), "{shown}");
+}
