@@ -526,6 +526,26 @@ async fn an_order_shipped_whole_waits_for_its_last_shipment() {
 }
 
 #[tokio::test]
+async fn an_edit_that_ships_the_rest_of_the_order_releases_its_waiting_shipments() {
+    let shopify = FakeShopify::start().await;
+    shopify.accepts_fulfillments().await;
+    let settings = ExportSettings { export_when: ExportWhen::OrderFullyShipped, ..ExportSettings::default() };
+    let app = app_with(settings, &shopify).await;
+    let po = app.purchase_order(&app.vendor, "1012", "Whole by edit", &[2]).await;
+    shopify.order(&po, &[1], json!([])).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["WE1"])).await;
+    assert_eq!(shipment["export_state"], "waiting_for_order");
+    // The vendor corrects the quantity: the whole order has now shipped, in this one shipment.
+    let item = shipment["shipment_items_attributes"][0]["id"].clone();
+    let edit = json!({"shipment": {"shipment_items_attributes": [{"id": item, "quantity": 2}]}});
+    let (status, edited) = app.call(Method::PUT, &format!("/shipments/{}.json", shipment["id"]), Some(edit)).await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    app.run_exports().await;
+    assert_eq!(shipment_state(&app, &shipment).await["export_state"], "exported");
+    assert_eq!(shopify.fulfillments_created().await.len(), 1);
+}
+
+#[tokio::test]
 async fn one_shipment_from_two_locations_becomes_two_fulfillments() {
     let shopify = FakeShopify::start().await;
     shopify.accepts_fulfillments().await;

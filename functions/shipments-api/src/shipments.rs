@@ -142,9 +142,17 @@ impl ShipmentsApi {
             // Back Market: adding the last missing IMEI releases the waiting confirmation, queued
             // before this write, which carries both.
             let shipment = self.release_on_imei(&current, draft.finish(&mut ids)?, &po).await?;
+            let fulfilment_changed = changed_po.is_some();
             match self.store.update_shipment(&shipment, changed_po).await {
                 Ok(()) => {
                     info!(shipment_id = %shipment.id, "shipment updated");
+                    // Units added by an edit can complete the order as well as a new shipment can.
+                    if fulfilment_changed {
+                        let store = self.channel_store_of(&po).await?;
+                        if let Err(problem) = self.release_order_if_shipped(&po, &store, &shipment).await {
+                            tracing::error!(shipment_id = %shipment.id, ?problem, "could not release the order's shipments");
+                        }
+                    }
                     let view = ShipmentView::new(&shipment, retailer.fees);
                     return Ok(json_response(StatusCode::OK, &json!({ "shipment": view })));
                 }
