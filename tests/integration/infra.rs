@@ -186,3 +186,22 @@ fn every_dead_letter_queue_is_alarmed() {
         assert!(watched.contains(&format!("{queue}.QueueName")), "{queue} has no alarm on its visible messages");
     }
 }
+
+/// A permanently failed export deletes its message (no Lambda error, no dead letter): the
+/// exporter's own log line is what the alarm counts, so the two must not drift apart.
+#[test]
+fn a_failed_export_is_alarmed_through_the_exporters_log_line() {
+    let template = template();
+    let resources = &template["Resources"];
+    let filter = &resources["ExportsFailedMetric"]["Properties"];
+    let pattern = filter["FilterPattern"].as_str().expect("a filter pattern");
+    let term = pattern.trim_matches('"');
+    let exporter = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../functions/exporter/src/lib.rs"))
+        .expect("read the exporter");
+    assert!(exporter.contains(&format!("\"{term}\"")), "the exporter logs {pattern} when an export fails for good");
+    assert_eq!(reference(&filter["LogGroupName"]), Some(("Ref".into(), "ExporterLogs".into())));
+    let metric = filter["MetricTransformations"][0]["MetricName"].as_str().expect("metric");
+    let alarm = &resources["ExportsFailedAlarm"]["Properties"];
+    assert_eq!(alarm["MetricName"].as_str(), Some(metric));
+    assert_eq!(alarm["Namespace"], filter["MetricTransformations"][0]["MetricNamespace"]);
+}
