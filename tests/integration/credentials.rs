@@ -80,7 +80,8 @@ async fn stored_credentials_hold_no_plaintext_secret() {
     let store_id = shipsync_domain::ids::StoreId::new_unchecked(id);
     let opened = app.store.credentials(app.retailer.id, store_id).await.expect("open");
     assert_eq!(opened.0.get("access_token").map(String::as_str), Some(secret));
-    assert_eq!(opened.0.get("webhook_secret").map(String::as_str), Some(webhook_secret));
+    let webhook_secrets = app.store.webhook_secrets(app.retailer.id, store_id).await.expect("open");
+    assert_eq!(webhook_secrets, [webhook_secret]);
     let raw = app
         .store
         .client()
@@ -93,6 +94,7 @@ async fn stored_credentials_hold_no_plaintext_secret() {
         .item
         .expect("the credentials record");
     assert!(matches!(raw.get("ciphertext"), Some(AttributeValue::B(_))), "{raw:?}");
+    assert!(matches!(raw.get("webhook_ciphertext"), Some(AttributeValue::B(_))), "{raw:?}");
 }
 
 #[tokio::test]
@@ -139,6 +141,39 @@ async fn credentials_sealed_for_one_store_do_not_open_for_another() {
     // The shop's own still open.
     let own = app.store.credentials(app.retailer.id, app.shop.id).await.expect("own");
     assert_eq!(own.0.get("access_token").map(String::as_str), Some(SHOPIFY_TOKEN));
+}
+
+/// The webhook function answers the internet: it may open a store's webhook secrets and nothing
+/// else. The two are sealed apart, under contexts that name their purpose (the template's grants
+/// name it too), so the channel's ciphertext does not open as webhook secrets.
+#[tokio::test]
+async fn webhook_secrets_are_sealed_apart_from_the_api_credentials() {
+    let app = TestApp::new().await;
+    let secrets = app.store.webhook_secrets(app.retailer.id, app.shop.id).await.expect("open");
+    assert_eq!(secrets, [SHOPIFY_WEBHOOK_SECRET]);
+    let channel = app.store.credentials(app.retailer.id, app.shop.id).await.expect("open");
+    assert_eq!(channel.0.keys().collect::<Vec<_>>(), ["access_token"], "no webhook secret among the API's");
+    // The API credentials' ciphertext put where the webhook secrets belong does not open.
+    let key: std::collections::HashMap<_, _> = credentials_key(app.retailer.id, app.shop.id).into_iter().collect();
+    let mut sealed = app
+        .store
+        .client()
+        .get_item()
+        .table_name(app.store.table_name())
+        .set_key(Some(key))
+        .send()
+        .await
+        .expect("get")
+        .item
+        .expect("the shop's credentials");
+    let channel_ciphertext = sealed.get("ciphertext").cloned().expect("sealed API credentials");
+    sealed.insert("webhook_ciphertext".into(), channel_ciphertext);
+    app.store.client().put_item().table_name(app.store.table_name()).set_item(Some(sealed)).send().await.expect("put");
+    let opened = app.store.webhook_secrets(app.retailer.id, app.shop.id).await;
+    assert!(
+        matches!(opened, Err(StoreError::Corrupt { .. })),
+        "the API credentials opened as webhook secrets: {opened:?}"
+    );
 }
 
 #[tokio::test]
@@ -452,28 +487,32 @@ fn only_the_api_encrypts_and_only_functions_that_call_channels_or_check_shopify_
     assert_eq!(key["Type"], "AWS::KMS::Key");
     assert_eq!(key["Properties"]["EnableKeyRotation"], true);
     assert_eq!(template["Resources"]["CredentialsKeyAlias"]["Type"], "AWS::KMS::Alias");
+    // (function, action, the purpose it is limited to: the API seals both kinds).
     let expected = [
-        ("ShipmentsApi", "kms:Encrypt"),
-        ("Exporter", "kms:Decrypt"),
-        ("OrderPoller", "kms:Decrypt"),
-        ("ShopifyWebhooks", "kms:Decrypt"),
+        ("ShipmentsApi", "kms:Encrypt", None),
+        ("Exporter", "kms:Decrypt", Some("channel")),
+        ("OrderPoller", "kms:Decrypt", Some("channel")),
+        ("ShopifyWebhooks", "kms:Decrypt", Some("webhook")),
     ];
     for (name, function) in resources.iter().filter(|(_, r)| r["Type"] == "AWS::Serverless::Function") {
         let name = name.as_str().expect("name");
         let grants = kms_grants(function);
         let environment = &function["Properties"]["Environment"]["Variables"];
-        match expected.iter().find(|(function, _)| *function == name) {
-            Some((_, action)) => {
+        match expected.iter().find(|(function, _, _)| *function == name) {
+            Some((_, action, purpose)) => {
                 assert_eq!(grants.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(), [*action], "{name}");
                 let statement = &grants[0].1;
                 assert!(format!("{:?}", statement["Resource"]).contains("CredentialsKey.Arn"), "{name}: only the key");
                 let conditions = &statement["Condition"];
                 assert_eq!(
                     conditions["ForAllValues:StringEquals"]["kms:EncryptionContextKeys"],
-                    serde_yaml::to_value(["retailer_id", "store_id"]).expect("yaml"),
+                    serde_yaml::to_value(["retailer_id", "store_id", "purpose"]).expect("yaml"),
                     "{name}"
                 );
                 assert_eq!(conditions["Null"]["kms:EncryptionContext:store_id"], "false", "{name}");
+                assert_eq!(conditions["Null"]["kms:EncryptionContext:purpose"], "false", "{name}");
+                let limited = conditions["StringEquals"]["kms:EncryptionContext:purpose"].as_str();
+                assert_eq!(limited, *purpose, "{name} opens only what it needs");
                 assert!(!environment["SHIPSYNC_CREDENTIALS_KEY_ID"].is_null(), "{name} needs the key id");
             }
             None => {

@@ -12,20 +12,54 @@ use crate::ids::{RetailerId, StoreId};
 /// (their JSON) must fit.
 pub const MAX_SEALED_BYTES: usize = 4096;
 
-/// Whose credentials a ciphertext holds. Sealing and opening must name the same store.
+/// What a sealed secret is for. Webhook secrets are sealed apart from the channel's API
+/// credentials, so the internet-facing webhook function may open only them (its IAM grant names
+/// the purpose), never a store's access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretPurpose {
+    /// Tokens and keys for calling the channel's API (exporter, poller).
+    Channel,
+    /// The secrets a channel signs its webhooks with (the webhook function).
+    Webhook,
+}
+
+impl SecretPurpose {
+    pub fn name(self) -> &'static str {
+        match self {
+            SecretPurpose::Channel => "channel",
+            SecretPurpose::Webhook => "webhook",
+        }
+    }
+
+    /// Which purpose a credential of this name serves.
+    pub fn of(credential_name: &str) -> Self {
+        if WEBHOOK_SECRET_NAMES.contains(&credential_name) { SecretPurpose::Webhook } else { SecretPurpose::Channel }
+    }
+}
+
+/// The credentials that verify webhooks (the current secret and the one being rotated out).
+pub const WEBHOOK_SECRET_NAMES: [&str; 2] = ["webhook_secret", "previous_webhook_secret"];
+
+/// Whose secrets a ciphertext holds, and for what. Sealing and opening must name the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CredentialContext {
     pub retailer_id: RetailerId,
     pub store_id: StoreId,
+    pub purpose: SecretPurpose,
 }
 
 impl CredentialContext {
     pub const RETAILER_KEY: &'static str = "retailer_id";
     pub const STORE_KEY: &'static str = "store_id";
+    pub const PURPOSE_KEY: &'static str = "purpose";
 
     /// The encryption context: the names the key policy and IAM conditions refer to.
-    pub fn pairs(&self) -> [(&'static str, String); 2] {
-        [(Self::RETAILER_KEY, self.retailer_id.to_string()), (Self::STORE_KEY, self.store_id.to_string())]
+    pub fn pairs(&self) -> [(&'static str, String); 3] {
+        [
+            (Self::RETAILER_KEY, self.retailer_id.to_string()),
+            (Self::STORE_KEY, self.store_id.to_string()),
+            (Self::PURPOSE_KEY, self.purpose.name().to_owned()),
+        ]
     }
 }
 

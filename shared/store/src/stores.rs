@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use shipsync_domain::ids::{PurchaseOrderId, RetailerId, StoreId};
-use shipsync_domain::secrets::{CipherError, CredentialContext};
+use shipsync_domain::secrets::{CipherError, CredentialContext, SecretPurpose};
 use shipsync_domain::tenant::{Store as ChannelStore, Vendor};
 
 use crate::codec::{item, record, s};
@@ -24,8 +24,11 @@ impl std::fmt::Debug for ChannelCredentials {
     }
 }
 
-/// The attribute holding the sealed credentials (KMS ciphertext, binary).
+/// The attribute holding the sealed API credentials (KMS ciphertext, binary, purpose `channel`).
 pub const CIPHERTEXT: &str = "ciphertext";
+/// The attribute holding the sealed webhook secrets (purpose `webhook`): the only ones the
+/// webhook function may open.
+pub const WEBHOOK_CIPHERTEXT: &str = "webhook_ciphertext";
 
 /// What stays readable of a credentials record: the names, never a value.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -73,8 +76,10 @@ impl Store {
         self.partition_prefix(keys::retailer(retailer_id), "STORE#").await
     }
 
-    /// Seals a store's credentials (KMS, bound to the retailer and store) and replaces the stored
-    /// ones. Only the credentials' names are kept readable, so the API can say which are set.
+    /// Seals a store's credentials (KMS, bound to the retailer, the store and their purpose) and
+    /// replaces the stored ones, in one write. API credentials and webhook secrets are sealed
+    /// apart, so that opening one never opens the other. Only the names stay readable, so the API
+    /// can say which are set.
     pub async fn save_credentials(
         &self,
         retailer_id: RetailerId,
@@ -83,29 +88,66 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sk = keys::store_secret(store);
         let record_key = format!("{}/{sk}", keys::retailer(retailer_id));
-        let cipher = self.cipher.as_ref().ok_or_else(|| no_cipher(&record_key))?;
-        let plaintext = serde_json::to_vec(&credentials.0)
-            .map_err(|error| StoreError::Corrupt { key: record_key.clone(), reason: error.to_string() })?;
-        let context = CredentialContext { retailer_id, store_id: store };
-        let ciphertext =
-            cipher.encrypt(context, &plaintext).await.map_err(cipher_failure(&record_key, "KMS Encrypt"))?;
         let names = SealedCredentials { names: credentials.0.keys().cloned().collect() };
         let mut item = item(keys::retailer(retailer_id), &sk, &names)?;
-        item.insert(CIPHERTEXT.to_owned(), AttributeValue::B(Blob::new(ciphertext)));
+        for (purpose, attribute) in [(SecretPurpose::Channel, CIPHERTEXT), (SecretPurpose::Webhook, WEBHOOK_CIPHERTEXT)]
+        {
+            let part: BTreeMap<&String, &String> =
+                credentials.0.iter().filter(|(name, _)| SecretPurpose::of(name) == purpose).collect();
+            let ciphertext =
+                self.seal(CredentialContext { retailer_id, store_id: store, purpose }, &part, &record_key).await?;
+            item.insert(attribute.to_owned(), AttributeValue::B(Blob::new(ciphertext)));
+        }
         self.put(item).await
     }
 
-    /// A store's credentials, opened: only for functions whose cipher may decrypt. A record that
-    /// does not open for this store (copied from another, or sealed under another key) is refused
-    /// as [`StoreError::Corrupt`].
+    async fn seal(
+        &self,
+        context: CredentialContext,
+        secrets: &BTreeMap<&String, &String>,
+        record_key: &str,
+    ) -> Result<Vec<u8>, StoreError> {
+        let cipher = self.cipher.as_ref().ok_or_else(|| no_cipher(record_key))?;
+        let plaintext = serde_json::to_vec(secrets)
+            .map_err(|error| StoreError::Corrupt { key: record_key.to_owned(), reason: error.to_string() })?;
+        cipher.encrypt(context, &plaintext).await.map_err(cipher_failure(record_key, "KMS Encrypt"))
+    }
+
+    /// A store's API credentials, opened: only for functions whose cipher may decrypt them (those
+    /// that call channels). A record that does not open for this store (copied from another, or
+    /// sealed under another key) is refused as [`StoreError::Corrupt`].
     pub async fn credentials(&self, retailer_id: RetailerId, store: StoreId) -> Result<ChannelCredentials, StoreError> {
+        self.open(retailer_id, store, SecretPurpose::Channel).await
+    }
+
+    /// A store's webhook secrets (current first, then the one being rotated out), opened: all the
+    /// webhook function may see. Empty ones count as none.
+    pub async fn webhook_secrets(&self, retailer_id: RetailerId, store: StoreId) -> Result<Vec<String>, StoreError> {
+        let mut opened = self.open(retailer_id, store, SecretPurpose::Webhook).await?;
+        Ok(shipsync_domain::secrets::WEBHOOK_SECRET_NAMES
+            .iter()
+            .filter_map(|name| opened.0.remove(*name))
+            .filter(|secret| !secret.trim().is_empty())
+            .collect())
+    }
+
+    async fn open(
+        &self,
+        retailer_id: RetailerId,
+        store: StoreId,
+        purpose: SecretPurpose,
+    ) -> Result<ChannelCredentials, StoreError> {
         let sk = keys::store_secret(store);
         let record_key = format!("{}/{sk}", keys::retailer(retailer_id));
         let Some(mut found) = self.get_item(keys::retailer(retailer_id), &sk).await? else {
             return Ok(ChannelCredentials::default());
         };
         let cipher = self.cipher.as_ref().ok_or_else(|| no_cipher(&record_key))?;
-        let ciphertext = match found.remove(CIPHERTEXT) {
+        let attribute = match purpose {
+            SecretPurpose::Channel => CIPHERTEXT,
+            SecretPurpose::Webhook => WEBHOOK_CIPHERTEXT,
+        };
+        let ciphertext = match found.remove(attribute) {
             Some(AttributeValue::B(blob)) => blob.into_inner(),
             _ => {
                 return Err(StoreError::Corrupt {
@@ -114,7 +156,7 @@ impl Store {
                 });
             }
         };
-        let context = CredentialContext { retailer_id, store_id: store };
+        let context = CredentialContext { retailer_id, store_id: store, purpose };
         let plaintext =
             cipher.decrypt(context, &ciphertext).await.map_err(cipher_failure(&record_key, "KMS Decrypt"))?;
         let map = serde_json::from_slice(&plaintext)
