@@ -80,8 +80,21 @@ impl TimeBudget {
         Self { deadline: std::time::Instant::now() + left, per_record }
     }
 
+    /// Time kept back at the end of the invocation to return the batch response: a second, or a
+    /// quarter of a record's time where that is shorter.
+    fn response_margin(&self) -> std::time::Duration {
+        (self.per_record / 4).min(std::time::Duration::from_secs(1))
+    }
+
     fn allows_another_record(&self) -> bool {
         self.deadline.saturating_duration_since(std::time::Instant::now()) >= self.per_record
+    }
+
+    /// When a record still under way is cut off, so that the batch response is returned before
+    /// the Lambda's timeout.
+    fn cut_at(&self) -> tokio::time::Instant {
+        let cut = self.deadline.checked_sub(self.response_margin()).unwrap_or(self.deadline);
+        tokio::time::Instant::from_std(cut)
     }
 }
 
@@ -109,7 +122,16 @@ where
             break;
         }
         let span = tracing::info_span!("sqs_record", consumer, message_id = %id);
-        if let Err(reason) = process(message).instrument(span).await {
+        let processed = process(message).instrument(span);
+        // A record that outruns the invocation is cut off and delivered again: for the exporter
+        // that is a crash after its claim, which the next attempt handles by asking the channel.
+        let outcome = match budget {
+            Some(budget) => tokio::time::timeout_at(budget.cut_at(), processed)
+                .await
+                .unwrap_or_else(|_| Err("cut off: the invocation's time ran out".into())),
+            None => processed.await,
+        };
+        if let Err(reason) = outcome {
             tracing::warn!(consumer, message_id = %id, %reason, "record will be delivered again");
             failures.push(id);
         }
@@ -167,6 +189,23 @@ mod tests {
         .await;
         assert_eq!(started.get(), 1, "the second record would have started with 90 ms left of the 100 it may take");
         assert_eq!(failed(&response), ["b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_record_that_outruns_the_invocation_is_cut_off_and_reported_in_time() {
+        let started = Instant::now();
+        let budget = TimeBudget {
+            deadline: Instant::now() + Duration::from_millis(300),
+            per_record: Duration::from_millis(100),
+        };
+        let response = for_each_record_within(batch(&["slow", "next"]), "test", Some(budget), async |_| {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(())
+        })
+        .await;
+        assert_eq!(failed(&response), ["slow", "next"]);
+        // Cut 25 ms (a quarter of a record's time) before the deadline; the next was not started.
+        assert!(started.elapsed() < Duration::from_millis(300), "{:?}", started.elapsed());
     }
 
     #[tokio::test]
