@@ -70,9 +70,11 @@ async fn stored_credentials_hold_no_plaintext_secret() {
         "credentials": {"access_token": secret, "webhook_secret": webhook_secret}}});
     let (status, created) = app.call(Method::POST, "/stores.json", Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
+    let carrier_secret = "easypost_plaintext_must_not_be_stored_1234";
+    app.store.set_carrier_webhook_secret("easypost", carrier_secret).await.expect("carrier secret");
 
     let stored = table_text(&app).await;
-    for plaintext in [secret, webhook_secret, SHOPIFY_TOKEN, SHOPIFY_WEBHOOK_SECRET] {
+    for plaintext in [secret, webhook_secret, SHOPIFY_TOKEN, SHOPIFY_WEBHOOK_SECRET, carrier_secret] {
         assert!(!stored.contains(plaintext), "the table holds {plaintext} in plaintext");
     }
     // Sealed, not lost: the functions that may decrypt open them again.
@@ -82,6 +84,10 @@ async fn stored_credentials_hold_no_plaintext_secret() {
     assert_eq!(opened.0.get("access_token").map(String::as_str), Some(secret));
     let webhook_secrets = app.store.webhook_secrets(app.retailer.id, store_id).await.expect("open");
     assert_eq!(webhook_secrets, [webhook_secret]);
+    let opened = app.store.carrier_webhook_secret("easypost").await.expect("open");
+    assert_eq!(opened.as_deref(), Some(carrier_secret));
+    // Sealed for one provider, it does not open as another's.
+    assert!(app.store.carrier_webhook_secret("shippo").await.expect("none set").is_none());
     let raw = app
         .store
         .client()
@@ -493,6 +499,7 @@ fn only_the_api_encrypts_and_only_functions_that_call_channels_or_check_shopify_
         ("Exporter", "kms:Decrypt", Some("channel")),
         ("OrderPoller", "kms:Decrypt", Some("channel")),
         ("ShopifyWebhooks", "kms:Decrypt", Some("webhook")),
+        ("CarrierWebhooks", "kms:Decrypt", Some("carrier_webhook")),
     ];
     for (name, function) in resources.iter().filter(|(_, r)| r["Type"] == "AWS::Serverless::Function") {
         let name = name.as_str().expect("name");
@@ -504,13 +511,20 @@ fn only_the_api_encrypts_and_only_functions_that_call_channels_or_check_shopify_
                 let statement = &grants[0].1;
                 assert!(format!("{:?}", statement["Resource"]).contains("CredentialsKey.Arn"), "{name}: only the key");
                 let conditions = &statement["Condition"];
+                // A store's secrets are bound to the store; a carrier provider's to the provider.
+                let (keys, required): (&[&str], &[&str]) = if *purpose == Some("carrier_webhook") {
+                    (&["purpose", "provider"], &["provider"])
+                } else {
+                    (&["retailer_id", "store_id", "purpose"], &["retailer_id", "store_id", "purpose"])
+                };
                 assert_eq!(
                     conditions["ForAllValues:StringEquals"]["kms:EncryptionContextKeys"],
-                    serde_yaml::to_value(["retailer_id", "store_id", "purpose"]).expect("yaml"),
+                    serde_yaml::to_value(keys).expect("yaml"),
                     "{name}"
                 );
-                assert_eq!(conditions["Null"]["kms:EncryptionContext:store_id"], "false", "{name}");
-                assert_eq!(conditions["Null"]["kms:EncryptionContext:purpose"], "false", "{name}");
+                for key in required {
+                    assert_eq!(conditions["Null"][format!("kms:EncryptionContext:{key}")], "false", "{name}: {key}");
+                }
                 let limited = conditions["StringEquals"]["kms:EncryptionContext:purpose"].as_str();
                 assert_eq!(limited, *purpose, "{name} opens only what it needs");
                 assert!(!environment["SHIPSYNC_CREDENTIALS_KEY_ID"].is_null(), "{name} needs the key id");

@@ -91,7 +91,7 @@ const FLOWS: &[Row] = &[
     Row {
         function: "carrier-webhooks",
         flow: |w| Box::pin(carrier_webhooks(w)),
-        needs: &["dynamodb:GetItem", "dynamodb:PutItem", "sqs:SendMessage"],
+        needs: &["dynamodb:GetItem", "dynamodb:PutItem", "kms:Decrypt", "sqs:SendMessage"],
     },
     Row { function: "sweeper", flow: |w| Box::pin(sweeper(w)), needs: &["dynamodb:Query", "sqs:SendMessage"] },
 ];

@@ -3,7 +3,7 @@
 use carrier_webhooks::CarrierWebhooks;
 use lambda_http::{Body, Error, Request, service_fn};
 use shipsync_platform::{aws_sdk_config, dynamodb_client, init_tracing, required_env};
-use shipsync_store::Store;
+use shipsync_store::{KmsCipher, Store};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -11,8 +11,10 @@ async fn main() -> Result<(), Error> {
     let table = required_env("SHIPSYNC_TABLE")?;
     let queue_url = required_env("SHIPSYNC_ORDER_QUEUE_URL")?;
     let aws = aws_sdk_config().await;
-    let webhooks =
-        CarrierWebhooks::new(Store::new(dynamodb_client(&aws), table), aws_sdk_sqs::Client::new(&aws), queue_url);
+    // It opens the providers' webhook secrets only: its KMS grant names that purpose.
+    let cipher = KmsCipher::new(aws_sdk_kms::Client::new(&aws), required_env("SHIPSYNC_CREDENTIALS_KEY_ID")?);
+    let store = Store::new(dynamodb_client(&aws), table).with_cipher(std::sync::Arc::new(cipher));
+    let webhooks = CarrierWebhooks::new(store, aws_sdk_sqs::Client::new(&aws), queue_url);
     let webhooks = &webhooks;
     lambda_http::run(service_fn(move |request: Request| async move {
         let response = webhooks.handle(shipsync_http_api::from_lambda(request)).await;

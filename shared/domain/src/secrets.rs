@@ -42,24 +42,39 @@ pub const WEBHOOK_SECRET_NAMES: [&str; 2] = ["webhook_secret", "previous_webhook
 
 /// Whose secrets a ciphertext holds, and for what. Sealing and opening must name the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CredentialContext {
-    pub retailer_id: RetailerId,
-    pub store_id: StoreId,
-    pub purpose: SecretPurpose,
+pub enum CredentialContext {
+    /// A store's secrets: its channel's API credentials or its webhook secrets.
+    Store { retailer_id: RetailerId, store_id: StoreId, purpose: SecretPurpose },
+    /// The secret a carrier-tracking provider (`easypost`, ...) signs its webhooks with: the
+    /// deployment's own, not a retailer's.
+    CarrierWebhook { provider: &'static str },
 }
 
 impl CredentialContext {
     pub const RETAILER_KEY: &'static str = "retailer_id";
     pub const STORE_KEY: &'static str = "store_id";
     pub const PURPOSE_KEY: &'static str = "purpose";
+    pub const PROVIDER_KEY: &'static str = "provider";
+    /// The purpose of a carrier provider's webhook secret.
+    pub const CARRIER_WEBHOOK_PURPOSE: &'static str = "carrier_webhook";
+
+    pub fn store(retailer_id: RetailerId, store_id: StoreId, purpose: SecretPurpose) -> Self {
+        CredentialContext::Store { retailer_id, store_id, purpose }
+    }
 
     /// The encryption context: the names the key policy and IAM conditions refer to.
-    pub fn pairs(&self) -> [(&'static str, String); 3] {
-        [
-            (Self::RETAILER_KEY, self.retailer_id.to_string()),
-            (Self::STORE_KEY, self.store_id.to_string()),
-            (Self::PURPOSE_KEY, self.purpose.name().to_owned()),
-        ]
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        match self {
+            CredentialContext::Store { retailer_id, store_id, purpose } => vec![
+                (Self::RETAILER_KEY, retailer_id.to_string()),
+                (Self::STORE_KEY, store_id.to_string()),
+                (Self::PURPOSE_KEY, purpose.name().to_owned()),
+            ],
+            CredentialContext::CarrierWebhook { provider } => vec![
+                (Self::PURPOSE_KEY, Self::CARRIER_WEBHOOK_PURPOSE.to_owned()),
+                (Self::PROVIDER_KEY, (*provider).to_owned()),
+            ],
+        }
     }
 }
 

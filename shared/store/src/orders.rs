@@ -34,8 +34,8 @@ pub struct OrderRecord {
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
-struct ProviderSecret {
-    secret: String,
+pub(crate) struct ProviderSecret {
+    pub(crate) secret: String,
 }
 
 /// A store on the poller's list.
@@ -171,18 +171,6 @@ impl Store {
             item(keys::webhook_delivery(store, delivery_id), keys::WEBHOOK, &Delivery { received_at: now })?;
         record.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
         self.put(record).await
-    }
-
-    /// The secret a carrier-tracking provider signs its webhooks with, if one is set (and not empty).
-    pub async fn carrier_webhook_secret(&self, provider: &str) -> Result<Option<String>, StoreError> {
-        let found: Option<ProviderSecret> = self.get(keys::carrier_secret(provider), keys::CARRIER_SECRET).await?;
-        // An empty secret is no secret: anyone can sign with it.
-        Ok(found.map(|found| found.secret).filter(|secret| !secret.trim().is_empty()))
-    }
-
-    pub async fn set_carrier_webhook_secret(&self, provider: &str, secret: &str) -> Result<(), StoreError> {
-        let record = ProviderSecret { secret: secret.to_owned() };
-        self.put(item(keys::carrier_secret(provider), keys::CARRIER_SECRET, &record)?).await
     }
 
     /// Whether an event (a carrier's, by provider and id) was accepted before.

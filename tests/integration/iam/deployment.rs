@@ -136,7 +136,7 @@ impl IamApp {
     }
 
     /// A function's store as its main.rs builds it where it never touches credentials: no
-    /// cipher at all (the order processor, carrier webhooks, the sweeper).
+    /// cipher at all (the order processor, the sweeper).
     fn store_without_cipher(&self, package: &str) -> Store {
         let aws = self.aws_of(package);
         Store::new(aws.store.client().clone(), aws.store.table_name())
@@ -194,10 +194,6 @@ impl IamApp {
     /// The carrier webhook endpoint, as its user.
     pub fn carrier_webhooks(&self) -> CarrierWebhooks {
         let aws = self.aws_of("carrier-webhooks");
-        CarrierWebhooks::new(
-            self.store_without_cipher("carrier-webhooks"),
-            aws.sqs.clone(),
-            aws.order_queue_url.clone(),
-        )
+        CarrierWebhooks::new(aws.store.clone(), aws.sqs.clone(), aws.order_queue_url.clone())
     }
 }

@@ -21,7 +21,7 @@ const USAGE: &str =
                    (then set export settings and credentials with PUT /stores/{id}.json)
   create-carrier   --retailer ID --name NAME [--scac CODE]
   create-api-user  --retailer ID [--vendor ID] [--time-zone Area/City]
-  set-carrier-webhook-secret --provider easypost|aftership|shippo --secret SECRET
+  set-carrier-webhook-secret --provider easypost|aftership|shippo --secret SECRET [--key-id KEY]
   kept-payload     --retailer ID --key PROBLEM_KEY --out FILE   (a payload order health lists as unapplicable)
   create-purchase-order --retailer ID --vendor ID --store ID --number PO-1 --customer NAME
                    --item SKU,QUANTITY,NAME[,COST[,CHANNEL_LINE_ITEM_ID]] (repeat --item per line)
@@ -100,15 +100,7 @@ async fn run() -> Result<String, String> {
             Ok(format!("store {} created", created.id))
         }
         Some("seal-credentials") => {
-            let key_id = match args.value("key-id") {
-                Some(key) => key.to_owned(),
-                None => shipsync_platform::required_env("SHIPSYNC_CREDENTIALS_KEY_ID").map_err(|e| e.to_string())?,
-            };
-            let kms = match args.value("endpoint") {
-                Some(endpoint) => aws_sdk_kms::Client::new(&shipsync_tools::local_aws::sdk_config(endpoint).await),
-                None => aws_sdk_kms::Client::new(&shipsync_platform::aws_sdk_config().await),
-            };
-            let store = store.with_cipher(std::sync::Arc::new(KmsCipher::encrypt_only(kms, key_id)));
+            let store = store.with_cipher(std::sync::Arc::new(encrypting_cipher(&args).await?));
             let sealed = store.seal_plaintext_credentials().await.map_err(|e| e.to_string())?;
             Ok(format!("credentials of {sealed} store(s) sealed"))
         }
@@ -138,14 +130,14 @@ async fn run() -> Result<String, String> {
             ))
         }
         Some("set-carrier-webhook-secret") => {
-            let provider = args.required("provider")?;
-            if carrier_webhooks::Provider::from_path(provider).is_none() {
-                return Err("--provider must be easypost, aftership or shippo".to_owned());
-            }
+            let provider = carrier_webhooks::Provider::from_path(args.required("provider")?)
+                .ok_or("--provider must be easypost, aftership or shippo")?
+                .name();
             let secret = args.required("secret")?;
             if secret.trim().is_empty() {
                 return Err("--secret must not be empty: an empty secret would let anyone sign".to_owned());
             }
+            let store = store.with_cipher(std::sync::Arc::new(encrypting_cipher(&args).await?));
             store.set_carrier_webhook_secret(provider, secret).await.map_err(|e| e.to_string())?;
             Ok(format!("{provider} webhooks are now checked against this secret"))
         }
@@ -188,6 +180,20 @@ async fn run() -> Result<String, String> {
         Some(other) => Err(format!("unknown command {other:?}")),
         None => Err("a command is required".to_owned()),
     }
+}
+
+/// A cipher that seals with the stack's credentials key (`--key-id`, else
+/// `SHIPSYNC_CREDENTIALS_KEY_ID`); `--endpoint` points it at an emulator.
+async fn encrypting_cipher(args: &Args) -> Result<KmsCipher, String> {
+    let key_id = match args.value("key-id") {
+        Some(key) => key.to_owned(),
+        None => shipsync_platform::required_env("SHIPSYNC_CREDENTIALS_KEY_ID").map_err(|e| e.to_string())?,
+    };
+    let kms = match args.value("endpoint") {
+        Some(endpoint) => aws_sdk_kms::Client::new(&shipsync_tools::local_aws::sdk_config(endpoint).await),
+        None => aws_sdk_kms::Client::new(&shipsync_platform::aws_sdk_config().await),
+    };
+    Ok(KmsCipher::encrypt_only(kms, key_id))
 }
 
 fn parse_item(text: &str) -> Result<NewOrderItem, String> {
