@@ -11,6 +11,7 @@ use shipsync_domain::export::ExportState;
 use shipsync_domain::export::{Delivery, ExportReason, ExportRequest};
 use shipsync_domain::ids::OrderItemId;
 use shipsync_domain::ids::{CarrierId, PurchaseOrderId, RetailerId, StoreId};
+use shipsync_domain::limits::clip_bytes;
 use shipsync_domain::orders::{
     ChannelEvent, ChannelEventMessage, IncomingFulfillment, IncomingOrder, MAX_ID_BYTES, OrderProblem, ProblemKind,
     ReverseSync, apply_order_changes, match_fulfillment, new_items, purchase_order_number, split_order,
@@ -117,7 +118,7 @@ impl OrderProcessor {
         };
         let outcome = match (outcome, event.retailer_id, event.store_id) {
             (Err(Failure::Unapplicable(problem)), Some(retailer), Some(store)) => {
-                let order = clip(&event_order_id(&event.event), MAX_ID_BYTES);
+                let order = clip_bytes(&event_order_id(&event.event), MAX_ID_BYTES);
                 return self.unapplicable(retailer, store, body, &order, &format!("{}: {problem}", event.source)).await;
             }
             (Err(Failure::Unapplicable(problem)), _, _) => Err(Retry(problem)),
@@ -723,13 +724,4 @@ fn scope_of(body: &str) -> Option<(RetailerId, StoreId)> {
     let retailer = value["retailer_id"].as_u64().and_then(|id| RetailerId::new(id).ok())?;
     let store = value["store_id"].as_u64().and_then(|id| StoreId::new(id).ok())?;
     Some((retailer, store))
-}
-
-/// At most `max` bytes of `text`, cut at a character boundary.
-fn clip(text: &str, max: usize) -> String {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
 }

@@ -20,8 +20,9 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use shipsync_channels::shopify_webhooks::{read_shopify_webhook, shopify_gid};
 use shipsync_domain::ids::StoreId;
+use shipsync_domain::limits::clip_bytes;
 use shipsync_domain::orders::{ChannelEventMessage, MAX_ID_BYTES, OrderProblem, ProblemKind};
-use shipsync_domain::tenant::{ChannelKind, Store as ChannelStore};
+use shipsync_domain::tenant::{ChannelKind, Store as ChannelStore, parse_shop_domain};
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments, store_failure};
 use shipsync_store::{Store, sha256_hex};
 use tracing::{error, info, warn};
@@ -156,8 +157,11 @@ impl ShopifyWebhooks {
             kind: ProblemKind::UnapplicablePayload,
             order_id: None,
             store_id: store.id,
-            channel_order_id: clip(&order_id.unwrap_or_default(), MAX_ID_BYTES),
-            order_number: clip(payload["name"].as_str().unwrap_or_default().trim_start_matches('#'), MAX_ID_BYTES),
+            channel_order_id: clip_bytes(&order_id.unwrap_or_default(), MAX_ID_BYTES),
+            order_number: clip_bytes(
+                payload["name"].as_str().unwrap_or_default().trim_start_matches('#'),
+                MAX_ID_BYTES,
+            ),
             reason: format!(
                 "a signed {topic} webhook (delivery {delivery}) could not be applied: {problem}. The payload ({}) \
                  is kept as {key}",
@@ -200,17 +204,8 @@ fn event_message(store: &ChannelStore, topic: &str, delivery: &str, body: &Bytes
 /// Whether `shop` (the `X-Shopify-Shop-Domain` header) is the store's shop. A store without a
 /// shop domain accepts no webhook.
 fn same_shop(store: &ChannelStore, shop: &str) -> bool {
-    let normal = |domain: &str| domain.trim().trim_end_matches('/').to_ascii_lowercase();
-    store.connection.shop_domain.as_deref().map(normal).is_some_and(|own| !own.is_empty() && own == normal(shop))
-}
-
-/// At most `max` bytes of `text`, cut at a character boundary.
-fn clip(text: &str, max: usize) -> String {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
+    let own = store.connection.shop_domain.as_deref().and_then(|domain| parse_shop_domain(domain).ok());
+    own.is_some_and(|own| parse_shop_domain(shop).is_ok_and(|sender| sender == own))
 }
 
 fn accepted(status: &str) -> ApiResponse {

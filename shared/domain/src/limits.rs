@@ -59,6 +59,16 @@ pub fn check_key_part(errors: &mut ValidationErrors, field: &str, text: &str, ma
     true
 }
 
+/// At most `max_bytes` bytes of `text`, cut at a character boundary (for text a channel sends
+/// that is only shown, such as an order number in a problem).
+pub fn clip_bytes(text: &str, max_bytes: usize) -> String {
+    let mut end = text.len().min(max_bytes);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
 /// Whether text fits in a key part without counting an error (for text a channel sends).
 pub fn fits_key_part(text: &str, max_chars: usize) -> bool {
     text.chars().count() <= max_chars && text.len() <= MAX_KEY_PART_BYTES
@@ -67,6 +77,15 @@ pub fn fits_key_part(text: &str, max_chars: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clipping_never_splits_a_character() {
+        assert_eq!(clip_bytes("#1001", 255), "#1001");
+        // "é" is two bytes: three bytes of "aéb" end before the "b", four after it.
+        assert_eq!(clip_bytes("aéb", 2), "a");
+        assert_eq!(clip_bytes("aéb", 3), "aé");
+        assert_eq!(clip_bytes("", 0), "");
+    }
 
     #[test]
     fn limits_count_characters_and_key_bytes() {
