@@ -256,3 +256,35 @@ async fn one_stores_failure_leaves_the_others_polling_and_is_listed_until_it_rec
     let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
     assert_eq!(failures(&health), vec![unreadable.id.get()], "{health}");
 }
+
+/// A polling state that does not read is listed, and left as it is: a failure never writes a
+/// fresh state over one it could not read (that would throw away the cursor).
+#[tokio::test]
+async fn an_unreadable_polling_state_is_listed_and_never_written_over() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let app = TestApp::new().await;
+    let key = |name: &str, value: String| (name.to_owned(), AttributeValue::S(value));
+    let corrupt: std::collections::HashMap<String, AttributeValue> =
+        [key("pk", format!("POLLSTATE#{}", app.shop.id)), key("sk", "STATE".into()), key("data", "garbage".into())]
+            .into();
+    let table = app.store.table_name();
+    app.store.client().put_item().table_name(table).set_item(Some(corrupt.clone())).send().await.expect("corrupt");
+
+    let report = app.poller.tick().await.expect("a failing store does not fail the tick");
+    assert_eq!(report.failures.len(), 1, "{report:?}");
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    assert!(health["problems"].as_array().is_some_and(|p| p.iter().any(|p| p["kind"] == "poll_failed")), "{health}");
+    let kept = app
+        .store
+        .client()
+        .get_item()
+        .table_name(table)
+        .set_key(Some(
+            corrupt.iter().filter(|(name, _)| *name != "data").map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ))
+        .send()
+        .await
+        .expect("get")
+        .item;
+    assert_eq!(kept, Some(corrupt), "the unreadable state is left for a person, not replaced");
+}

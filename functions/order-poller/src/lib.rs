@@ -145,42 +145,43 @@ impl OrderPoller {
     /// Polls one store if it is due; a failure is listed in order health (and cleared by the
     /// next success). `Ok(None)`: not due, or not a store that polls.
     async fn poll_store(&self, entry: PolledStore, now: DateTime<Utc>) -> Result<Option<Polled>, String> {
+        let store = match self.store.channel_store(entry.retailer_id, entry.store_id).await {
+            Ok(Some(store)) => store,
+            Ok(None) => return Ok(None),
+            Err(failure) => return Err(self.failed(&entry, None, format!("reading the store: {failure}"), now).await),
+        };
+        let every = store.ingestion.poll_orders_every_minutes;
+        // Only Shopify can be fetched so far; the other channels' clients come with them.
+        if every == 0 || store.channel != ChannelKind::Shopify {
+            return Ok(None);
+        }
         let state = match self.store.poll_state(entry.store_id).await {
             Ok(state) => state,
             Err(failure) => {
-                let problem = format!("reading its polling state: {failure}");
-                self.failed(&entry, PollState::default(), &problem, now).await;
-                return Err(problem);
+                return Err(self.failed(&entry, None, format!("reading its polling state: {failure}"), now).await);
             }
         };
-        let outcome = match self.store.channel_store(entry.retailer_id, entry.store_id).await {
-            Ok(Some(store)) => {
-                let every = store.ingestion.poll_orders_every_minutes;
-                // Only Shopify can be fetched so far; the other channels' clients come with them.
-                if every == 0 || store.channel != ChannelKind::Shopify {
-                    return Ok(None);
-                }
-                if state.last_polled_at.is_some_and(|last| now - last < Duration::minutes(i64::from(every))) {
-                    return Ok(None);
-                }
-                self.poll(&store, state.clone(), now).await
-            }
-            Ok(None) => return Ok(None),
-            Err(failure) => Err(format!("reading the store: {failure}")),
-        };
-        match outcome {
+        if state.last_polled_at.is_some_and(|last| now - last < Duration::minutes(i64::from(every))) {
+            return Ok(None);
+        }
+        match self.poll(&store, state.clone(), now).await {
             Ok(polled) => Ok(Some(polled)),
-            Err(problem) => {
-                self.failed(&entry, state, &problem, now).await;
-                Err(problem)
-            }
+            Err(problem) => Err(self.failed(&entry, Some(state), problem, now).await),
         }
     }
 
-    /// Logs a store's failure and lists it in order health, keeping the time it was first seen.
-    async fn failed(&self, entry: &PolledStore, state: PollState, problem: &str, now: DateTime<Utc>) {
+    /// Logs a store's failure and lists it in order health, keeping the time it was first seen
+    /// where its polling state could be read (and never writing over a state it did not read).
+    /// Returns the problem.
+    async fn failed(
+        &self,
+        entry: &PolledStore,
+        state: Option<PollState>,
+        problem: String,
+        now: DateTime<Utc>,
+    ) -> String {
         error!(store_id = %entry.store_id, %problem, "polling failed");
-        let since = state.failing_since.unwrap_or(now);
+        let since = state.as_ref().and_then(|state| state.failing_since).unwrap_or(now);
         let listed = OrderProblem {
             key: poll_problem_key(entry.store_id),
             kind: ProblemKind::PollFailed,
@@ -197,12 +198,13 @@ impl OrderPoller {
         if let Err(failure) = self.store.put_problem(entry.retailer_id, &listed).await {
             error!(error = ?failure, store_id = %entry.store_id, "could not list a polling failure");
         }
-        if state.failing_since.is_none() {
+        if let Some(state) = state.filter(|state| state.failing_since.is_none()) {
             let failing = PollState { failing_since: Some(since), ..state };
             if let Err(failure) = self.store.save_poll_state(entry.store_id, &failing).await {
                 warn!(error = ?failure, store_id = %entry.store_id, "could not record a polling failure");
             }
         }
+        problem
     }
 
     async fn poll(&self, store: &ChannelStore, state: PollState, now: DateTime<Utc>) -> Result<Polled, String> {
