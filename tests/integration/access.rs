@@ -136,7 +136,7 @@ async fn a_dynamodb_outage_answers_503_without_internals() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let endpoint = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
-    let store = shipsync_tools::store_at(&endpoint, app.store.table_name()).await;
+    let store = shipsync_tools::store_at(&endpoint, app.table.table_name()).await;
     let api = shipments_api::ShipmentsApi::new(store, app.aws.export_planner());
     let token = base64_credentials(&app.retailer_user);
     let request = http::Request::builder()

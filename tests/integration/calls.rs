@@ -11,7 +11,7 @@ async fn dynamodb_calls_per_operation() {
     let app = TestApp::new().await;
     let po = app.purchase_order(&app.vendor, "PO-CALLS", "Count Calls", &[5]).await;
     let mut measure = {
-        let store = app.store.clone();
+        let store = app.table.clone();
         let mut last = store.calls_made();
         move || {
             let now = store.calls_made();

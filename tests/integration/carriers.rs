@@ -20,12 +20,12 @@ const SECRETS: [(Provider, &str); 3] = [
 ];
 
 fn endpoint(app: &TestApp) -> CarrierWebhooks {
-    CarrierWebhooks::new(app.store.clone(), app.aws.sqs.clone(), app.aws.order_queue_url.clone())
+    CarrierWebhooks::new(app.table.clone(), app.aws.sqs.clone(), app.aws.order_queue_url.clone())
 }
 
 async fn configure(app: &TestApp) {
     for (provider, secret) in SECRETS {
-        app.store.set_carrier_webhook_secret(provider.name(), secret).await.expect("secret");
+        app.table.set_carrier_webhook_secret(provider.name(), secret).await.expect("secret");
     }
 }
 
@@ -179,7 +179,7 @@ async fn a_replayed_shippo_signature_and_an_empty_secret_answer_401_and_queue_no
 
     // An empty secret stored is no secret: nothing signed with it (or an empty token) gets in.
     for (provider, _) in SECRETS {
-        app.store.set_carrier_webhook_secret(provider.name(), "").await.expect("secret");
+        app.table.set_carrier_webhook_secret(provider.name(), "").await.expect("secret");
         let body = payload(provider, "evt_empty", "1ZEMPTY", "in_transit");
         let signed = providers::sign(provider, body.to_string().as_bytes(), "", Utc::now().timestamp());
         assert_eq!(post(&app, provider, &body, Some(signed)).await.0, StatusCode::UNAUTHORIZED, "{provider:?}");
@@ -264,7 +264,7 @@ async fn every_timing_mode_for_every_channel_kind_sets_the_first_export_state() 
                 channel_line_item_id: Some("1".into()),
             }],
         };
-        let po = shipsync_tools::provision::create_purchase_order(&app.store, order).await.expect("po");
+        let po = shipsync_tools::provision::create_purchase_order(&app.table, order).await.expect("po");
         let shipment =
             app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 2)], &[&format!("TM{index}")])).await;
         assert_eq!(shipment["export_state"], expected, "{channel} {confirmation:?}");

@@ -97,7 +97,7 @@ async fn refused(app: &TestApp, po: &shipsync_domain::purchase_order::PurchaseOr
     assert!(messages.iter().any(|m| m.starts_with(field)), "expected an error naming {field}, got {messages:?}");
     let (_, list) = app.call(Method::GET, "/shipments.json", None).await;
     assert_eq!(list["metadata"]["total_count"], 0, "a refused request created nothing");
-    let stored = app.store.purchase_order(po.id).await.expect("read").expect("po");
+    let stored = app.table.purchase_order(po.id).await.expect("read").expect("po");
     assert_eq!(stored, *po, "a refused request changed nothing");
 }
 
@@ -248,7 +248,7 @@ async fn malformed_bodies_answer_400_and_change_nothing() {
     let huge = format!("{{\"shipment\": {{\"vendor_invoice_reference\": \"{}\"}}}}", "x".repeat(1 << 20));
     let (status, _) = app.raw_call(Some(&app.retailer_user), Method::POST, &uri, huge).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(app.store.purchase_order(po.id).await.expect("read"), Some(po));
+    assert_eq!(app.table.purchase_order(po.id).await.expect("read"), Some(po));
 }
 
 #[tokio::test]
@@ -264,7 +264,7 @@ async fn concurrent_creates_racing_for_the_last_unit_let_exactly_one_win() {
     let created = results.iter().filter(|(status, _)| *status == StatusCode::CREATED).count();
     let refused = results.iter().filter(|(status, _)| *status == StatusCode::UNPROCESSABLE_ENTITY).count();
     assert_eq!((created, refused), (1, 3), "{results:?}");
-    let stored = app.store.purchase_order(po.id).await.expect("read").expect("po");
+    let stored = app.table.purchase_order(po.id).await.expect("read").expect("po");
     assert_eq!(stored.items[0].quantity_fulfilled, 1);
     let (_, list) = app.call(Method::GET, "/shipments.json", None).await;
     assert_eq!(list["metadata"]["total_count"], 1);
@@ -273,7 +273,7 @@ async fn concurrent_creates_racing_for_the_last_unit_let_exactly_one_win() {
 #[tokio::test]
 async fn a_retailers_own_carriers_can_be_used_by_it_alone() {
     let app = TestApp::new().await;
-    let carrier = shipsync_tools::provision::create_carrier(&app.store, app.retailer.id, "Royal Mail", Some("rmal"))
+    let carrier = shipsync_tools::provision::create_carrier(&app.table, app.retailer.id, "Royal Mail", Some("rmal"))
         .await
         .expect("carrier");
     let po = app.purchase_order(&app.vendor, "PO-RM", "Rose Mail", &[2]).await;

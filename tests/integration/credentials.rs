@@ -16,7 +16,7 @@ use serde_json::json;
 use shipments_api::ShipmentsApi;
 use shipsync_domain::export::{ExportSettings, ShipConfirmation};
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings};
-use shipsync_store::{ChannelCredentials, StoreError};
+use shipsync_table::{ChannelCredentials, TableError};
 use shipsync_tools::local_aws::MAX_RECEIVES;
 use shipsync_tools::provision;
 use shipsync_tools::runner::Runner;
@@ -31,10 +31,10 @@ async fn table_text(app: &TestApp) -> String {
     let mut start = None;
     loop {
         let page = app
-            .store
+            .table
             .client()
             .scan()
-            .table_name(app.store.table_name())
+            .table_name(app.table.table_name())
             .set_exclusive_start_key(start)
             .send()
             .await
@@ -71,7 +71,7 @@ async fn stored_credentials_hold_no_plaintext_secret() {
     let (status, created) = app.call(Method::POST, "/stores.json", Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let carrier_secret = "easypost_plaintext_must_not_be_stored_1234";
-    app.store.set_carrier_webhook_secret("easypost", carrier_secret).await.expect("carrier secret");
+    app.table.set_carrier_webhook_secret("easypost", carrier_secret).await.expect("carrier secret");
 
     let stored = table_text(&app).await;
     for plaintext in [secret, webhook_secret, SHOPIFY_TOKEN, SHOPIFY_WEBHOOK_SECRET, carrier_secret] {
@@ -80,19 +80,19 @@ async fn stored_credentials_hold_no_plaintext_secret() {
     // Sealed, not lost: the functions that may decrypt open them again.
     let id = created["store"]["id"].as_u64().expect("id");
     let store_id = shipsync_domain::ids::StoreId::new_unchecked(id);
-    let opened = app.store.credentials(app.retailer.id, store_id).await.expect("open");
+    let opened = app.table.credentials(app.retailer.id, store_id).await.expect("open");
     assert_eq!(opened.0.get("access_token").map(String::as_str), Some(secret));
-    let webhook_secrets = app.store.webhook_secrets(app.retailer.id, store_id).await.expect("open");
+    let webhook_secrets = app.table.webhook_secrets(app.retailer.id, store_id).await.expect("open");
     assert_eq!(webhook_secrets, [webhook_secret]);
-    let opened = app.store.carrier_webhook_secret("easypost").await.expect("open");
+    let opened = app.table.carrier_webhook_secret("easypost").await.expect("open");
     assert_eq!(opened.as_deref(), Some(carrier_secret));
     // Sealed for one provider, it does not open as another's.
-    assert!(app.store.carrier_webhook_secret("shippo").await.expect("none set").is_none());
+    assert!(app.table.carrier_webhook_secret("shippo").await.expect("none set").is_none());
     let raw = app
-        .store
+        .table
         .client()
         .get_item()
-        .table_name(app.store.table_name())
+        .table_name(app.table.table_name())
         .set_key(Some(credentials_key(app.retailer.id, id).into_iter().collect()))
         .send()
         .await
@@ -108,7 +108,7 @@ async fn credentials_sealed_for_one_store_do_not_open_for_another() {
     let app = TestApp::new().await;
     let other = app.another_tenant().await;
     let second = provision::create_store(
-        &app.store,
+        &app.table,
         app.retailer.id,
         "Second",
         ChannelKind::Shopify,
@@ -118,10 +118,10 @@ async fn credentials_sealed_for_one_store_do_not_open_for_another() {
     .await
     .expect("store");
     let sealed = app
-        .store
+        .table
         .client()
         .get_item()
-        .table_name(app.store.table_name())
+        .table_name(app.table.table_name())
         .set_key(Some(credentials_key(app.retailer.id, app.shop.id).into_iter().collect()))
         .send()
         .await
@@ -133,19 +133,19 @@ async fn credentials_sealed_for_one_store_do_not_open_for_another() {
     for (retailer, store) in [(app.retailer.id, second.id), (other.retailer.id, other.shop.id)] {
         let mut copy = sealed.clone();
         copy.extend(credentials_key(retailer, store));
-        app.store
+        app.table
             .client()
             .put_item()
-            .table_name(app.store.table_name())
+            .table_name(app.table.table_name())
             .set_item(Some(copy))
             .send()
             .await
             .expect("put");
-        let opened = app.store.credentials(retailer, store).await;
-        assert!(matches!(opened, Err(StoreError::Corrupt { .. })), "store {store} opened another's: {opened:?}");
+        let opened = app.table.credentials(retailer, store).await;
+        assert!(matches!(opened, Err(TableError::Corrupt { .. })), "store {store} opened another's: {opened:?}");
     }
     // The shop's own still open.
-    let own = app.store.credentials(app.retailer.id, app.shop.id).await.expect("own");
+    let own = app.table.credentials(app.retailer.id, app.shop.id).await.expect("own");
     assert_eq!(own.0.get("access_token").map(String::as_str), Some(SHOPIFY_TOKEN));
 }
 
@@ -155,17 +155,17 @@ async fn credentials_sealed_for_one_store_do_not_open_for_another() {
 #[tokio::test]
 async fn webhook_secrets_are_sealed_apart_from_the_api_credentials() {
     let app = TestApp::new().await;
-    let secrets = app.store.webhook_secrets(app.retailer.id, app.shop.id).await.expect("open");
+    let secrets = app.table.webhook_secrets(app.retailer.id, app.shop.id).await.expect("open");
     assert_eq!(secrets, [SHOPIFY_WEBHOOK_SECRET]);
-    let channel = app.store.credentials(app.retailer.id, app.shop.id).await.expect("open");
+    let channel = app.table.credentials(app.retailer.id, app.shop.id).await.expect("open");
     assert_eq!(channel.0.keys().collect::<Vec<_>>(), ["access_token"], "no webhook secret among the API's");
     // The API credentials' ciphertext put where the webhook secrets belong does not open.
     let key: std::collections::HashMap<_, _> = credentials_key(app.retailer.id, app.shop.id).into_iter().collect();
     let mut sealed = app
-        .store
+        .table
         .client()
         .get_item()
-        .table_name(app.store.table_name())
+        .table_name(app.table.table_name())
         .set_key(Some(key))
         .send()
         .await
@@ -174,10 +174,10 @@ async fn webhook_secrets_are_sealed_apart_from_the_api_credentials() {
         .expect("the shop's credentials");
     let channel_ciphertext = sealed.get("ciphertext").cloned().expect("sealed API credentials");
     sealed.insert("webhook_ciphertext".into(), channel_ciphertext);
-    app.store.client().put_item().table_name(app.store.table_name()).set_item(Some(sealed)).send().await.expect("put");
-    let opened = app.store.webhook_secrets(app.retailer.id, app.shop.id).await;
+    app.table.client().put_item().table_name(app.table.table_name()).set_item(Some(sealed)).send().await.expect("put");
+    let opened = app.table.webhook_secrets(app.retailer.id, app.shop.id).await;
     assert!(
-        matches!(opened, Err(StoreError::Corrupt { .. })),
+        matches!(opened, Err(TableError::Corrupt { .. })),
         "the API credentials opened as webhook secrets: {opened:?}"
     );
 }
@@ -185,12 +185,12 @@ async fn webhook_secrets_are_sealed_apart_from_the_api_credentials() {
 #[tokio::test]
 async fn the_api_seals_credentials_but_cannot_open_them() {
     let app = TestApp::new().await;
-    let api_store = app.aws.encrypt_only_store();
+    let api_store = app.aws.encrypt_only_table();
     let opened = api_store.credentials(app.retailer.id, app.shop.id).await;
     assert!(opened.is_err(), "the API's store opened credentials: {opened:?}");
     let fresh = ChannelCredentials([("access_token".to_owned(), "shpat_from_the_api".to_owned())].into());
     api_store.save_credentials(app.retailer.id, app.shop.id, &fresh).await.expect("seal");
-    let opened = app.store.credentials(app.retailer.id, app.shop.id).await.expect("open");
+    let opened = app.table.credentials(app.retailer.id, app.shop.id).await.expect("open");
     assert_eq!(opened, fresh);
     assert_eq!(format!("{opened:?}"), r#"{"access_token"}"#, "debug output names, never values");
 }
@@ -245,7 +245,7 @@ async fn credentials_are_bounded_so_they_can_be_sealed() {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
         assert!(errors(&json).iter().any(|e| e.starts_with(field)), "{field}: {json}");
     }
-    let kept = app.store.credentials(app.retailer.id, app.shop.id).await.expect("open");
+    let kept = app.table.credentials(app.retailer.id, app.shop.id).await.expect("open");
     assert_eq!(kept.0.get("access_token").map(String::as_str), Some(SHOPIFY_TOKEN), "nothing changed");
 }
 
@@ -265,7 +265,7 @@ async fn a_stores_base_url_is_refused_unless_the_deployment_honours_it() {
     assert_eq!(read["store"]["base_url"], serde_json::Value::Null, "nothing changed");
 
     // A deployment for local fakes (the local stack) accepts it.
-    let local = ShipmentsApi::new(app.aws.encrypt_only_store(), app.aws.export_planner()).allowing_store_base_url();
+    let local = ShipmentsApi::new(app.aws.encrypt_only_table(), app.aws.export_planner()).allowing_store_base_url();
     let local_app = TestApp { api: local, ..app };
     let (status, json) = local_app.call(Method::POST, "/stores.json", Some(store)).await;
     assert_eq!(status, StatusCode::CREATED, "{json}");
@@ -429,8 +429,8 @@ async fn the_exporter_sends_credentials_only_to_each_channels_own_host() {
         max_receives: MAX_RECEIVES,
         allow_local_channel: false,
     };
-    let exporter = Exporter::new(app.store.clone(), app.aws.sqs.clone(), client_for(&hosts), config);
-    let runner = Runner::new(app.aws.clone(), exporter, OrderProcessor::new(app.store.clone()));
+    let exporter = Exporter::new(app.table.clone(), app.aws.sqs.clone(), client_for(&hosts), config);
+    let runner = Runner::new(app.aws.clone(), exporter, OrderProcessor::new(app.table.clone()));
     let mut delivered = 0;
     for _ in 0..5 {
         delivered += runner.deliver_batch().await.expect("deliver");
@@ -453,7 +453,7 @@ async fn the_poller_sends_the_shops_token_only_to_the_shops_host() {
     let app = TestApp::with(FeeSettings::default(), ExportSettings::default(), Some(&attacker.uri())).await;
     let shop = FixedHost::start("test-shop.myshopify.com").await;
     let poller =
-        OrderPoller::new(app.store.clone(), app.aws.sqs.clone(), client_for(&[&shop]), app.aws.order_queue_url.clone());
+        OrderPoller::new(app.table.clone(), app.aws.sqs.clone(), client_for(&[&shop]), app.aws.order_queue_url.clone());
     let report = poller.tick().await.expect("tick");
     assert_eq!(report.failures.len(), 1, "{report:?}");
     assert!(attacker.received_requests().await.unwrap_or_default().is_empty(), "the token went to the base_url");
@@ -549,15 +549,15 @@ async fn credentials_stored_in_plaintext_by_an_earlier_version_are_refused_until
         "data".into(),
         AttributeValue::M([("access_token".to_owned(), AttributeValue::S(legacy.to_owned()))].into()),
     );
-    app.store.client().put_item().table_name(app.store.table_name()).set_item(Some(item)).send().await.expect("put");
-    let refused = app.store.credentials(app.retailer.id, app.shop.id).await;
-    assert!(matches!(refused, Err(StoreError::Corrupt { .. })), "plaintext was used: {refused:?}");
+    app.table.client().put_item().table_name(app.table.table_name()).set_item(Some(item)).send().await.expect("put");
+    let refused = app.table.credentials(app.retailer.id, app.shop.id).await;
+    assert!(matches!(refused, Err(TableError::Corrupt { .. })), "plaintext was used: {refused:?}");
 
     // `shipsync-admin seal-credentials` does this with an encrypt-only cipher.
-    let sealed = app.aws.encrypt_only_store().seal_plaintext_credentials().await.expect("seal");
+    let sealed = app.aws.encrypt_only_table().seal_plaintext_credentials().await.expect("seal");
     assert_eq!(sealed, 1);
     assert!(!table_text(&app).await.contains(legacy), "still in plaintext");
-    let opened = app.store.credentials(app.retailer.id, app.shop.id).await.expect("open");
+    let opened = app.table.credentials(app.retailer.id, app.shop.id).await.expect("open");
     assert_eq!(opened.0.get("access_token").map(String::as_str), Some(legacy));
-    assert_eq!(app.aws.encrypt_only_store().seal_plaintext_credentials().await.expect("again"), 0, "idempotent");
+    assert_eq!(app.aws.encrypt_only_table().seal_plaintext_credentials().await.expect("again"), 0, "idempotent");
 }

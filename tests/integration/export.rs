@@ -345,8 +345,8 @@ async fn a_crash_after_shopifys_success_then_a_retry_gives_one_fulfillment() {
     // The first attempt claimed it and Shopify created the fulfillment; then the Lambda died
     // before writing the outcome: the claim is left behind and the message comes back.
     let id = ShipmentId::new(shipment["id"].as_u64().expect("id")).expect("id");
-    let stored = app.store.shipment(id).await.expect("read").expect("shipment");
-    app.store.update_shipment(&stored.claim_export(app.now()), None).await.expect("claim");
+    let stored = app.table.shipment(id).await.expect("read").expect("shipment");
+    app.table.update_shipment(&stored.claim_export(app.now()), None).await.expect("claim");
     shopify
         .order(
             &po,
@@ -384,10 +384,10 @@ async fn after_a_lost_attempt_carrier_items_and_tracking_stay_locked_until_the_r
     // A first attempt claimed it and reached Shopify, but its answer was lost (a timeout): the
     // exporter recorded a retry, and Shopify has a fulfillment with the shipment as it was.
     let id = ShipmentId::new(shipment["id"].as_u64().expect("id")).expect("id");
-    let stored = app.store.shipment(id).await.expect("read").expect("shipment");
+    let stored = app.table.shipment(id).await.expect("read").expect("shipment");
     let claimed = stored.claim_export(app.now());
-    app.store.update_shipment(&claimed, None).await.expect("claim");
-    app.store.update_shipment(&claimed.export_retry(app.now(), "timed out".into()), None).await.expect("retry");
+    app.table.update_shipment(&claimed, None).await.expect("claim");
+    app.table.update_shipment(&claimed.export_retry(app.now(), "timed out".into()), None).await.expect("retry");
     shopify
         .order(
             &po,
@@ -608,14 +608,14 @@ async fn aws_calls_from_creation_to_export() {
         app_with(ExportSettings { shipment_export_delay_minutes: 5, ..ExportSettings::default() }, &shopify).await;
     let po = app.purchase_order(&app.vendor, "1012", "Counted", &[1]).await;
     shopify.order(&po, &[1], json!([])).await;
-    let (dynamodb_before, planner_before) = (app.store.calls_made(), app.planner.calls_made());
+    let (dynamodb_before, planner_before) = (app.table.calls_made(), app.planner.calls_made());
     let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1Z012"])).await;
-    let create_dynamodb = app.store.calls_made() - dynamodb_before;
+    let create_dynamodb = app.table.calls_made() - dynamodb_before;
     let create_planner = app.planner.calls_made() - planner_before;
     app.advance(Duration::minutes(5));
-    let before_export = app.store.calls_made();
+    let before_export = app.table.calls_made();
     app.run_exports().await;
-    let export_dynamodb = app.store.calls_made() - before_export;
+    let export_dynamodb = app.table.calls_made() - before_export;
     println!(
         "AWS calls for one shipment, created with a delay and exported: create {create_dynamodb} DynamoDB + \
          {create_planner} Scheduler; exporter {export_dynamodb} DynamoDB; delivery by AWS: 1 schedule fired, \
@@ -626,7 +626,7 @@ async fn aws_calls_from_creation_to_export() {
     // Shipment, claim, store+order+vendor+credentials, outcome.
     assert_eq!(export_dynamodb, 7);
     let state =
-        app.store.shipment(ShipmentId::new(shipment["id"].as_u64().expect("id")).expect("id")).await.expect("read");
+        app.table.shipment(ShipmentId::new(shipment["id"].as_u64().expect("id")).expect("id")).await.expect("read");
     assert!(matches!(state.map(|s| s.export.state), Some(ExportState::Exported { .. })));
 }
 
@@ -637,7 +637,7 @@ async fn a_shipment_whose_export_cannot_be_planned_is_not_created() {
     let mut config = app.aws.planner.clone();
     config.queue_url = format!("{}/123456789012/no-such-queue", crate::harness::moto().endpoint);
     let broken = shipsync_planner::ExportPlanner::new(app.aws.sqs.clone(), app.aws.scheduler.clone(), config);
-    let api = shipments_api::ShipmentsApi::new(app.store.clone(), broken);
+    let api = shipments_api::ShipmentsApi::new(app.table.clone(), broken);
     let body = shipment_body(&[(po.items[0].id.get(), 1)], &["1Z013"]).to_string();
     use base64::Engine;
     let token = base64::engine::general_purpose::STANDARD
@@ -653,5 +653,5 @@ async fn a_shipment_whose_export_cannot_be_planned_is_not_created() {
     // Nothing was written: a retry starts from scratch.
     let (_, list) = app.call(Method::GET, "/shipments.json", None).await;
     assert_eq!(list["metadata"]["total_count"], 0);
-    assert_eq!(app.store.purchase_order(po.id).await.expect("read").expect("po").items[0].quantity_fulfilled, 0);
+    assert_eq!(app.table.purchase_order(po.id).await.expect("read").expect("po").items[0].quantity_fulfilled, 0);
 }

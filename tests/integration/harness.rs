@@ -18,10 +18,10 @@ use shipsync_channels::ChannelEndpoints;
 use shipsync_domain::export::ExportSettings;
 use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOrder};
 use shipsync_domain::tenant::ChannelConnection;
-use shipsync_domain::tenant::{ChannelKind, FeeSettings, Retailer, Store as ChannelStore, Vendor};
+use shipsync_domain::tenant::{ChannelKind, ChannelStore, FeeSettings, Retailer, Vendor};
 use shipsync_planner::ExportPlanner;
-use shipsync_store::ChannelCredentials;
-use shipsync_store::Store;
+use shipsync_table::ChannelCredentials;
+use shipsync_table::Table;
 use shipsync_tools::local_aws::{LocalAws, MAX_RECEIVES};
 use shipsync_tools::moto::MotoServer;
 use shipsync_tools::runner::Runner;
@@ -53,7 +53,7 @@ pub async fn fresh_aws() -> LocalAws {
 
 /// A retailer with everything a test needs, and the API wired to a controllable clock.
 pub struct TestApp {
-    pub store: Store,
+    pub table: Table,
     pub aws: LocalAws,
     pub api: ShipmentsApi,
     /// The Shopify webhook endpoint.
@@ -90,7 +90,7 @@ impl TestApp {
     /// (a wiremock Shopify).
     pub async fn with(fees: FeeSettings, export: ExportSettings, shopify: Option<&str>) -> Self {
         let aws = fresh_aws().await;
-        let retailer = provision::create_retailer(&aws.store, "Test Retailer", fees).await.expect("retailer");
+        let retailer = provision::create_retailer(&aws.table, "Test Retailer", fees).await.expect("retailer");
         Self::for_retailer(aws, retailer, export, shopify).await
     }
 
@@ -98,44 +98,44 @@ impl TestApp {
     /// IAM (`crate::iam`).
     pub async fn on_aws(aws: LocalAws, export: ExportSettings, shopify: Option<&str>) -> Self {
         let retailer =
-            provision::create_retailer(&aws.store, "Test Retailer", FeeSettings::default()).await.expect("retailer");
+            provision::create_retailer(&aws.table, "Test Retailer", FeeSettings::default()).await.expect("retailer");
         Self::for_retailer(aws, retailer, export, shopify).await
     }
 
     /// A second tenant on the same table as `self`.
     pub async fn another_tenant(&self) -> Self {
         let retailer =
-            provision::create_retailer(&self.store, "Other Retailer", FeeSettings::default()).await.expect("retailer");
+            provision::create_retailer(&self.table, "Other Retailer", FeeSettings::default()).await.expect("retailer");
         Self::for_retailer(self.aws.clone(), retailer, ExportSettings::default(), None).await
     }
 
     async fn for_retailer(aws: LocalAws, retailer: Retailer, export: ExportSettings, shopify: Option<&str>) -> Self {
-        let store = aws.store.clone();
-        let vendor = provision::create_vendor(&store, retailer.id, "Acme").await.expect("vendor");
-        let other_vendor = provision::create_vendor(&store, retailer.id, "Globex").await.expect("vendor");
+        let table = aws.table.clone();
+        let vendor = provision::create_vendor(&table, retailer.id, "Acme").await.expect("vendor");
+        let other_vendor = provision::create_vendor(&table, retailer.id, "Globex").await.expect("vendor");
         let connection = ChannelConnection {
             shop_domain: Some("test-shop.myshopify.com".into()),
             base_url: shopify.map(str::to_owned),
             ..ChannelConnection::default()
         };
-        let shop = provision::create_store(&store, retailer.id, "Shop", ChannelKind::Shopify, export, connection)
+        let shop = provision::create_store(&table, retailer.id, "Shop", ChannelKind::Shopify, export, connection)
             .await
             .expect("store");
         let credentials = BTreeMap::from([
             ("access_token".to_owned(), SHOPIFY_TOKEN.to_owned()),
             ("webhook_secret".to_owned(), SHOPIFY_WEBHOOK_SECRET.to_owned()),
         ]);
-        store.save_credentials(retailer.id, shop.id, &ChannelCredentials(credentials)).await.expect("credentials");
-        let retailer_user = provision::create_api_user(&store, retailer.id, None, "UTC").await.expect("user");
+        table.save_credentials(retailer.id, shop.id, &ChannelCredentials(credentials)).await.expect("credentials");
+        let retailer_user = provision::create_api_user(&table, retailer.id, None, "UTC").await.expect("user");
         let vendor_user =
-            provision::create_api_user(&store, retailer.id, Some(vendor.id), "America/New_York").await.expect("user");
+            provision::create_api_user(&table, retailer.id, Some(vendor.id), "America/New_York").await.expect("user");
         let clock = Arc::new(Mutex::new(start_time()));
         let reading = Arc::clone(&clock);
-        let now: shipments_api::Clock =
+        let now: shipsync_domain::time::Clock =
             Arc::new(move || *reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let planner = aws.export_planner();
         // As deployed: the API can seal credentials but not open them, and refuses a base_url.
-        let api = ShipmentsApi::new(aws.encrypt_only_store(), planner.clone()).with_clock(Arc::clone(&now));
+        let api = ShipmentsApi::new(aws.encrypt_only_table(), planner.clone()).with_clock(Arc::clone(&now));
         // The tests' deployment sends a store's channel calls to its base_url (a wiremock).
         let endpoints = ChannelEndpoints::honouring_store_overrides();
         let config = ExporterConfig {
@@ -144,22 +144,22 @@ impl TestApp {
             allow_local_channel: false,
         };
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
-        let exporter = Exporter::new(store.clone(), aws.sqs.clone(), http, config)
+        let exporter = Exporter::new(table.clone(), aws.sqs.clone(), http, config)
             .with_clock(Arc::clone(&now))
             .with_endpoints(endpoints);
         let processor =
-            OrderProcessor::new(store.clone()).with_clock(Arc::clone(&now)).with_planner(aws.export_planner());
-        let webhooks = ShopifyWebhooks::new(store.clone(), aws.sqs.clone(), aws.order_queue_url.clone())
+            OrderProcessor::new(table.clone()).with_clock(Arc::clone(&now)).with_planner(aws.export_planner());
+        let webhooks = ShopifyWebhooks::new(table.clone(), aws.sqs.clone(), aws.order_queue_url.clone())
             .with_clock(Arc::clone(&now));
         let poller =
-            OrderPoller::new(store.clone(), aws.sqs.clone(), reqwest::Client::new(), aws.order_queue_url.clone())
+            OrderPoller::new(table.clone(), aws.sqs.clone(), reqwest::Client::new(), aws.order_queue_url.clone())
                 .with_clock(Arc::clone(&now))
                 .with_endpoints(endpoints);
         let sweeper =
-            sweeper::Sweeper::new(store.clone(), aws.sqs.clone(), aws.planner.queue_url.clone()).with_clock(now);
+            sweeper::Sweeper::new(table.clone(), aws.sqs.clone(), aws.planner.queue_url.clone()).with_clock(now);
         let runner = Runner::new(aws.clone(), exporter, processor).with_sweeper(sweeper);
         Self {
-            store,
+            table,
             aws,
             api,
             webhooks,
@@ -242,7 +242,7 @@ impl TestApp {
             customer_name: customer.to_owned(),
             items,
         };
-        provision::create_purchase_order(&self.store, order).await.expect("purchase order")
+        provision::create_purchase_order(&self.table, order).await.expect("purchase order")
     }
 
     /// A store of another channel with these credentials, and a purchase order on it for the
@@ -257,11 +257,11 @@ impl TestApp {
         (sku, quantity, line): (&str, u32, &str),
     ) -> PurchaseOrder {
         let store =
-            provision::create_store(&self.store, self.retailer.id, channel.name(), channel, settings, connection)
+            provision::create_store(&self.table, self.retailer.id, channel.name(), channel, settings, connection)
                 .await
                 .expect("store");
         let credentials = credentials.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        self.store
+        self.table
             .save_credentials(self.retailer.id, store.id, &ChannelCredentials(credentials))
             .await
             .expect("credentials");
@@ -280,7 +280,7 @@ impl TestApp {
                 channel_line_item_id: Some(line.to_owned()),
             }],
         };
-        provision::create_purchase_order(&self.store, order).await.expect("purchase order")
+        provision::create_purchase_order(&self.table, order).await.expect("purchase order")
     }
 
     /// Sends a request through the handler, as the retailer user unless told otherwise.

@@ -452,7 +452,7 @@ fn waiting_for_movement() -> ExportSettings {
 async fn scan_releases_an_export(iam: &IamApp, number: &str, repeat: bool) -> FlowResult {
     const SECRET: &str = "easypost-iam-secret";
     let app = &iam.app;
-    app.store.set_carrier_webhook_secret("easypost", SECRET).await.expect("secret, as the admin");
+    app.table.set_carrier_webhook_secret("easypost", SECRET).await.expect("secret, as the admin");
     let tracking = format!("1Z{}", number.replace('-', ""));
     let po = app.purchase_order(&app.vendor, number, "Alan Turing", &[1]).await;
     let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &[&tracking])).await;
@@ -574,7 +574,7 @@ async fn the_enforcing_moto_checks_what_aws_checks() {
     use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
     let iam = IamApp::new(ExportSettings::default(), None, None).await;
-    let table = iam.app.store.table_name().to_owned();
+    let table = iam.app.table.table_name().to_owned();
     let table_arn = format!("arn:aws:dynamodb:us-east-1:123456789012:table/{table}");
     let key = |pk: &str| {
         [("pk".to_owned(), AttributeValue::S(pk.to_owned())), ("sk".to_owned(), AttributeValue::S("x".to_owned()))]
@@ -610,7 +610,7 @@ async fn the_enforcing_moto_checks_what_aws_checks() {
     let transaction = dynamodb.transact_write_items().transact_items(put("a")).transact_items(update);
     assert!(transaction.send().await.is_err(), "a transaction with an update needs UpdateItem too");
 
-    let index = &shipsync_store::schema::INDEXES[0];
+    let index = &shipsync_table::schema::INDEXES[0];
     let query = |on_index: bool| {
         dynamodb
             .query()

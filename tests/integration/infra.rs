@@ -2,7 +2,7 @@
 //! tests) creates.
 
 use serde_yaml::Value;
-use shipsync_store::schema::{INDEXES, PROJECTED_ATTRIBUTES, key_attributes};
+use shipsync_table::schema::{INDEXES, PROJECTED_ATTRIBUTES, key_attributes};
 
 fn template() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml");

@@ -85,10 +85,10 @@ async fn protected_records(app: &TestApp) -> (Protected, u64) {
     let shipment = app.create_shipment(&po, body).await;
     let shipment_id = ShipmentId::new_unchecked(shipment["id"].as_u64().expect("id"));
     // A failed export, so that failed exports and order health have something to leak.
-    let mut stored = app.store.shipment(shipment_id).await.expect("read").expect("shipment");
+    let mut stored = app.table.shipment(shipment_id).await.expect("read").expect("shipment");
     stored.export.state = ExportState::Failed { message: format!("{SECRET_CUSTOMER} refused"), failed_at: app.now() };
     stored.version += 1;
-    app.store.update_shipment(&stored, None).await.expect("fail the export");
+    app.table.update_shipment(&stored, None).await.expect("fail the export");
     let (status, json) = app
         .call(
             Method::POST,
@@ -320,7 +320,7 @@ async fn every_route_keeps_other_tenants_and_vendors_out() {
     stranger.create_shipment(&theirs, shipment_body(&[(theirs.items[0].id.get(), 1)], &["OWN-1"])).await;
     let own = app.purchase_order(&app.vendor, "PO-OWN", "Own Customer", &[1]).await;
     app.create_shipment(&own, shipment_body(&[(own.items[0].id.get(), 1)], &["OWN-2"])).await;
-    let before = app.store.shipment(protected.shipment).await.expect("read").expect("shipment");
+    let before = app.table.shipment(protected.shipment).await.expect("read").expect("shipment");
 
     let cases = cases(&app, &protected, order_id);
     for case in &cases {
@@ -361,11 +361,11 @@ async fn every_route_keeps_other_tenants_and_vendors_out() {
     }
 
     // Nothing the callers sent changed tenant A's records.
-    let after = app.store.shipment(protected.shipment).await.expect("read").expect("shipment");
+    let after = app.table.shipment(protected.shipment).await.expect("read").expect("shipment");
     assert_eq!(after, before);
-    let shop = app.store.channel_store(app.retailer.id, app.shop.id).await.expect("read").expect("store");
+    let shop = app.table.channel_store(app.retailer.id, app.shop.id).await.expect("read").expect("store");
     assert_eq!(shop.name, app.shop.name);
-    let vendor = app.store.vendor(app.retailer.id, app.other_vendor.id).await.expect("read").expect("vendor");
+    let vendor = app.table.vendor(app.retailer.id, app.other_vendor.id).await.expect("read").expect("vendor");
     assert_eq!(vendor.notify_customer, app.other_vendor.notify_customer);
 }
 
@@ -441,7 +441,7 @@ async fn a_manual_export_to_a_store_that_never_confirms_answers_422() {
     let (status, json) = app.call(Method::POST, &uri, None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
     assert!(errors(&json)[0].contains("never"), "{json}");
-    let stored = app.store.shipment(ShipmentId::new_unchecked(shipment["id"].as_u64().expect("id"))).await;
+    let stored = app.table.shipment(ShipmentId::new_unchecked(shipment["id"].as_u64().expect("id"))).await;
     assert_eq!(stored.expect("read").expect("shipment").export.state, ExportState::NotSent);
     assert_eq!(app.run_exports().await, 0, "nothing was queued");
 }
@@ -459,10 +459,10 @@ async fn old_vendor_listing_keys_are_rekeyed_once() {
         (format!("SHIPMENT#{}", shipment["id"]), "SHIPMENT", format!("VENDOR#{}#SHIPMENTS", app.vendor.id)),
     ];
     for (pk, sk, listing) in &old_style {
-        app.store
+        app.table
             .client()
             .update_item()
-            .table_name(app.store.table_name())
+            .table_name(app.table.table_name())
             .key("pk", AttributeValue::S(pk.clone()))
             .key("sk", AttributeValue::S((*sk).to_owned()))
             .update_expression("SET gsi2pk = :old")
@@ -478,7 +478,7 @@ async fn old_vendor_listing_keys_are_rekeyed_once() {
         (shipments["metadata"]["total_count"].clone(), orders["metadata"]["total_count"].clone())
     };
     assert_eq!(counts().await, (json!(0), json!(0)), "old keys are not listed");
-    assert_eq!(app.store.rekey_vendor_listings().await.expect("rekey"), 2);
+    assert_eq!(app.table.rekey_vendor_listings().await.expect("rekey"), 2);
     assert_eq!(counts().await, (json!(1), json!(1)));
-    assert_eq!(app.store.rekey_vendor_listings().await.expect("rekey again"), 0);
+    assert_eq!(app.table.rekey_vendor_listings().await.expect("rekey again"), 0);
 }

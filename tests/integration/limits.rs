@@ -142,16 +142,16 @@ async fn a_key_without_the_issued_shape_answers_401_before_any_lookup() {
         "x".repeat(5000),
     ] {
         let user = Credentials { key: key.clone(), password: password.clone() };
-        let calls = app.store.calls_made();
+        let calls = app.table.calls_made();
         let (status, json) = app.call_as(Some(&user), Method::GET, "/shipments.json", None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{json}");
-        assert_eq!(app.store.calls_made(), calls, "no DynamoDB call for {:.20}", key);
+        assert_eq!(app.table.calls_made(), calls, "no DynamoDB call for {:.20}", key);
     }
     // A well-shaped key is looked up (and the right one lets the caller in).
-    let calls = app.store.calls_made();
+    let calls = app.table.calls_made();
     let (status, _) = app.call(Method::GET, "/shipments.json", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(app.store.calls_made() > calls);
+    assert!(app.table.calls_made() > calls);
 }
 
 #[tokio::test]

@@ -26,16 +26,16 @@ fn exchange(port: u16, request: &str) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_data_and_the_readme_curl_give_a_201() {
     let aws = fresh_aws().await;
-    let store = aws.store.clone();
-    assert!(store.is_empty().await.expect("read"));
-    let demo = demo::seed(&store).await.expect("demo data");
-    assert!(!store.is_empty().await.expect("read"));
+    let table = aws.table.clone();
+    assert!(table.is_empty().await.expect("read"));
+    let demo = demo::seed(&table).await.expect("demo data");
+    assert!(!table.is_empty().await.expect("read"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let apps = LocalApps {
-        api: ShipmentsApi::new(store.clone(), aws.export_planner()).allowing_local_channel(),
-        webhooks: ShopifyWebhooks::new(store.clone(), aws.sqs.clone(), aws.order_queue_url.clone()),
-        carrier_webhooks: carrier_webhooks::CarrierWebhooks::new(store, aws.sqs.clone(), aws.order_queue_url.clone()),
+        api: ShipmentsApi::new(table.clone(), aws.export_planner()).allowing_local_channel(),
+        webhooks: ShopifyWebhooks::new(table.clone(), aws.sqs.clone(), aws.order_queue_url.clone()),
+        carrier_webhooks: carrier_webhooks::CarrierWebhooks::new(table, aws.sqs.clone(), aws.order_queue_url.clone()),
     };
     let server = tokio::spawn(local_server::serve(listener, apps));
 
@@ -69,11 +69,11 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
         max_receives: MAX_RECEIVES,
         allow_local_channel: true,
     };
-    let exporter = Exporter::new(aws.store.clone(), aws.sqs.clone(), reqwest::Client::new(), config);
-    let runner = Runner::new(aws.clone(), exporter, order_processor::OrderProcessor::new(aws.store.clone()));
+    let exporter = Exporter::new(aws.table.clone(), aws.sqs.clone(), reqwest::Client::new(), config);
+    let runner = Runner::new(aws.clone(), exporter, order_processor::OrderProcessor::new(aws.table.clone()));
     assert!(runner.deliver_batch().await.expect("deliver") >= 1);
     let shipment_id = shipsync_domain::ids::ShipmentId::new(id).expect("id");
-    let recorded = aws.store.local_export(shipment_id).await.expect("read").expect("the local channel got it");
+    let recorded = aws.table.local_export(shipment_id).await.expect("read").expect("the local channel got it");
     assert_eq!(recorded["tracking_numbers"], serde_json::json!(["1Z999AA10123456784"]));
     assert_eq!(recorded["lines"][0]["sku"], "TENT-2P");
 

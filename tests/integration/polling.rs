@@ -72,7 +72,7 @@ async fn orders_changed_since_the_cursor_are_fetched_and_processed() {
     app.run_orders().await;
     for number in ["2001", "2002"] {
         let po = app
-            .store
+            .table
             .purchase_order_by_number(app.retailer.id, &format!("S{}-{number}-V{}", app.shop.id, app.vendor.id))
             .await
             .expect("read");
@@ -153,7 +153,7 @@ async fn an_order_of_more_than_100_lines_is_read_to_its_last_line() {
     assert_eq!((report.orders_queued, report.failures.len()), (1, 0), "{report:?}");
     app.run_orders().await;
     let po = app
-        .store
+        .table
         .purchase_order_by_number(app.retailer.id, &format!("S{}-2009-V{}", app.shop.id, app.vendor.id))
         .await
         .expect("read")
@@ -185,7 +185,7 @@ async fn one_stores_failure_leaves_the_others_polling_and_is_listed_until_it_rec
         };
         made.push(
             shipsync_tools::provision::create_store(
-                &app.store,
+                &app.table,
                 app.retailer.id,
                 name,
                 ChannelKind::Shopify,
@@ -199,16 +199,16 @@ async fn one_stores_failure_leaves_the_others_polling_and_is_listed_until_it_rec
     let (down, unreadable) = (made[0].clone(), made[1].clone());
     for shop in [&down, &unreadable] {
         let credentials = [("access_token".to_owned(), "shpat_other".to_owned())].into_iter().collect();
-        app.store
-            .save_credentials(app.retailer.id, shop.id, &shipsync_store::ChannelCredentials(credentials))
+        app.table
+            .save_credentials(app.retailer.id, shop.id, &shipsync_table::ChannelCredentials(credentials))
             .await
             .expect("credentials");
     }
     // A store record that no longer reads (a manual edit, a bug).
-    app.store
+    app.table
         .client()
         .put_item()
-        .table_name(app.store.table_name())
+        .table_name(app.table.table_name())
         .item("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("RETAILER#{}", app.retailer.id)))
         .item("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("STORE#{}", unreadable.id)))
         .item("data", aws_sdk_dynamodb::types::AttributeValue::S("garbage".into()))
@@ -219,9 +219,9 @@ async fn one_stores_failure_leaves_the_others_polling_and_is_listed_until_it_rec
     let report = app.poller.tick().await.expect("a failing store does not fail the tick");
     assert_eq!((report.stores_polled, report.orders_queued), (1, 1), "{report:?}");
     assert_eq!(report.failures.len(), 2, "{report:?}");
-    let cursor = app.store.poll_state(app.shop.id).await.expect("state").cursor;
+    let cursor = app.table.poll_state(app.shop.id).await.expect("state").cursor;
     assert_eq!(cursor, Some("2026-03-02T11:40:00Z".parse().expect("time")), "the good store advanced");
-    assert_eq!(app.store.poll_state(down.id).await.expect("state").cursor, None, "the failing one did not");
+    assert_eq!(app.table.poll_state(down.id).await.expect("state").cursor, None, "the failing one did not");
     let failures = |health: &Value| -> Vec<u64> {
         health["problems"]
             .as_array()
@@ -267,15 +267,15 @@ async fn an_unreadable_polling_state_is_listed_and_never_written_over() {
     let corrupt: std::collections::HashMap<String, AttributeValue> =
         [key("pk", format!("POLLSTATE#{}", app.shop.id)), key("sk", "STATE".into()), key("data", "garbage".into())]
             .into();
-    let table = app.store.table_name();
-    app.store.client().put_item().table_name(table).set_item(Some(corrupt.clone())).send().await.expect("corrupt");
+    let table = app.table.table_name();
+    app.table.client().put_item().table_name(table).set_item(Some(corrupt.clone())).send().await.expect("corrupt");
 
     let report = app.poller.tick().await.expect("a failing store does not fail the tick");
     assert_eq!(report.failures.len(), 1, "{report:?}");
     let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
     assert!(health["problems"].as_array().is_some_and(|p| p.iter().any(|p| p["kind"] == "poll_failed")), "{health}");
     let kept = app
-        .store
+        .table
         .client()
         .get_item()
         .table_name(table)

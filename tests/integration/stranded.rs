@@ -25,7 +25,7 @@ use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::shipment::Shipment;
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings};
 use shipsync_planner::ExportPlanner;
-use shipsync_store::{KmsCipher, Store};
+use shipsync_table::{KmsCipher, Table};
 use shipsync_tools::local_aws::MAX_RECEIVES;
 use shipsync_tools::runner::Runner;
 use wiremock::matchers::{method, path};
@@ -219,28 +219,28 @@ impl Intercept for KillSwitch {
 }
 
 /// The app's table through a client that dies as told.
-async fn dying_store(app: &TestApp, kill: Kill) -> Store {
+async fn dying_store(app: &TestApp, kill: Kill) -> Table {
     let config = shipsync_tools::local_aws::sdk_config(&moto().endpoint).await;
     let dynamodb = aws_sdk_dynamodb::config::Builder::from(&config)
         .interceptor(KillSwitch { kill, writes: AtomicU32::new(0), dead: AtomicBool::new(false) })
         .build();
     let cipher = KmsCipher::new(app.aws.kms.clone(), app.aws.credentials_key_id.clone());
-    Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), app.store.table_name()).with_cipher(Arc::new(cipher))
+    Table::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), app.table.table_name()).with_cipher(Arc::new(cipher))
 }
 
-fn test_clock(app: &TestApp) -> shipments_api::Clock {
+fn test_clock(app: &TestApp) -> shipsync_domain::time::Clock {
     let clock = Arc::clone(&app.clock);
     Arc::new(move || *clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
 }
 
-fn exporter_on(app: &TestApp, store: Store) -> Exporter {
+fn exporter_on(app: &TestApp, table: Table) -> Exporter {
     let config = ExporterConfig {
         queue_url: app.aws.planner.queue_url.clone(),
         max_receives: MAX_RECEIVES,
         allow_local_channel: false,
     };
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
-    Exporter::new(store, app.aws.sqs.clone(), http, config)
+    Exporter::new(table, app.aws.sqs.clone(), http, config)
         .with_clock(test_clock(app))
         .with_endpoints(ChannelEndpoints::honouring_store_overrides())
 }
@@ -248,7 +248,7 @@ fn exporter_on(app: &TestApp, store: Store) -> Exporter {
 /// Feeds the export queue once to an exporter whose store dies as told.
 async fn deliver_to_dying_exporter(app: &TestApp, kill: Kill) {
     let exporter = exporter_on(app, dying_store(app, kill).await);
-    let runner = Runner::new(app.aws.clone(), exporter, order_processor::OrderProcessor::new(app.store.clone()));
+    let runner = Runner::new(app.aws.clone(), exporter, order_processor::OrderProcessor::new(app.table.clone()));
     runner.deliver_batch().await.expect("deliver");
 }
 
@@ -310,7 +310,7 @@ async fn send_request(app: &TestApp, shipment: &Value) {
 
 async fn stored(app: &TestApp, shipment: &Value) -> Shipment {
     let id = ShipmentId::new(shipment["id"].as_u64().expect("id")).expect("id");
-    app.store.shipment(id).await.expect("read").expect("shipment")
+    app.table.shipment(id).await.expect("read").expect("shipment")
 }
 
 /// Sends a request to `api` as the app's retailer user.
@@ -340,7 +340,7 @@ fn api_that_cannot_queue(app: &TestApp) -> ShipmentsApi {
     let mut config = app.aws.planner.clone();
     config.queue_url = format!("{}/123456789012/no-such-queue", moto().endpoint);
     let broken = ExportPlanner::new(app.aws.sqs.clone(), app.aws.scheduler.clone(), config);
-    ShipmentsApi::new(app.store.clone(), broken).with_clock(test_clock(app))
+    ShipmentsApi::new(app.table.clone(), broken).with_clock(test_clock(app))
 }
 
 #[tokio::test]
@@ -478,7 +478,7 @@ async fn the_exporter_takes_no_record_it_has_no_time_left_for_and_reports_the_re
         shipments.push(app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &[number])).await);
     }
     lose_every_queued_request(&app).await;
-    let exporter = exporter_on(&app, app.store.clone()).with_record_budget(std::time::Duration::from_secs(2));
+    let exporter = exporter_on(&app, app.table.clone()).with_record_budget(std::time::Duration::from_secs(2));
     let batch = || {
         let mut event = SqsEvent::default();
         event.records = shipments.iter().enumerate().map(|(n, s)| message(&format!("m{n}"), s)).collect();
@@ -619,7 +619,7 @@ fn the_sweeper_runs_every_five_minutes_with_exactly_what_it_needs() {
     let statements = sweeper["Policies"][0]["Statement"].as_sequence().expect("statements");
     let actions: Vec<&str> = statements.iter().filter_map(|s| s["Action"].as_str()).collect();
     assert_eq!(actions, ["dynamodb:Query", "sqs:SendMessage"], "one index query and one queue, nothing else");
-    let index = format!("${{Table.Arn}}/index/{}", shipsync_store::schema::BY_EXPORT_DUE.name);
+    let index = format!("${{Table.Arn}}/index/{}", shipsync_table::schema::BY_EXPORT_DUE.name);
     assert_eq!(statements[0]["Resource"].as_str(), Some(index.as_str()), "the sweeper's index, no other");
     assert_eq!(statements[1]["Resource"].as_str(), Some("ExportQueue.Arn"));
     assert_eq!(template["Resources"]["SweeperLogs"]["Type"], "AWS::Logs::LogGroup");
@@ -658,7 +658,7 @@ async fn requeued_twice_and_delivered_to_two_exporters_at_once_a_shipment_is_exp
         event
     };
     let (first, second) = (receive_one().await, receive_one().await);
-    let (one, other) = (exporter_on(&app, app.store.clone()), exporter_on(&app, app.store.clone()));
+    let (one, other) = (exporter_on(&app, app.table.clone()), exporter_on(&app, app.table.clone()));
     let (first, second) = tokio::join!(one.handle(first), other.handle(second));
     // The loser of the claim (or one that found the claim held) tries again later; one that came
     // after the outcome finds nothing to do. Either way Shopify got one fulfillment.

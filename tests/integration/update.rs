@@ -13,14 +13,14 @@ async fn put(app: &TestApp, shipment: &Value, body: Value) -> (StatusCode, Value
 }
 
 async fn fulfilled(app: &TestApp, po: &shipsync_domain::purchase_order::PurchaseOrder) -> Vec<u32> {
-    let stored = app.store.purchase_order(po.id).await.expect("read").expect("po");
+    let stored = app.table.purchase_order(po.id).await.expect("read").expect("po");
     stored.items.iter().map(|item| item.quantity_fulfilled).collect()
 }
 
 /// Marks a shipment as sent somewhere, as the exporter (or accounting sync) will.
 async fn mark_synced(app: &TestApp, shipment: &Value, exported: bool, accounting: bool) {
     let id = ShipmentId::new(shipment["id"].as_u64().expect("id")).expect("id");
-    let mut stored = app.store.shipment(id).await.expect("read").expect("shipment");
+    let mut stored = app.table.shipment(id).await.expect("read").expect("shipment");
     if exported {
         stored.sync.exported_at = Some(app.now());
     }
@@ -28,7 +28,7 @@ async fn mark_synced(app: &TestApp, shipment: &Value, exported: bool, accounting
         stored.sync.accounting_synced_at = Some(app.now());
     }
     stored.version += 1;
-    app.store.update_shipment(&stored, None).await.expect("write");
+    app.table.update_shipment(&stored, None).await.expect("write");
 }
 
 #[tokio::test]

@@ -75,7 +75,7 @@ fn po_number(app: &TestApp, order: &str, vendor: shipsync_domain::ids::VendorId)
 }
 
 async fn po_by_number(app: &TestApp, number: &str) -> PurchaseOrder {
-    app.store.purchase_order_by_number(app.retailer.id, number).await.expect("read").expect("purchase order")
+    app.table.purchase_order_by_number(app.retailer.id, number).await.expect("read").expect("purchase order")
 }
 
 async fn queued(app: &TestApp) -> usize {
@@ -136,12 +136,12 @@ async fn unsigned_or_wrongly_signed_deliveries_answer_401_and_store_nothing() {
         assert_eq!(json["errors"].as_array().map(Vec::len), Some(1));
     }
     assert_eq!(queued(&app).await, 0);
-    assert!(!app.store.delivery_seen(app.shop.id, "delivery-x").await.expect("read"));
+    assert!(!app.table.delivery_seen(app.shop.id, "delivery-x").await.expect("read"));
     // A rotated secret: the previous one still works for an hour, as Shopify signs with either.
-    let mut credentials = app.store.credentials(app.retailer.id, app.shop.id).await.expect("credentials");
+    let mut credentials = app.table.credentials(app.retailer.id, app.shop.id).await.expect("credentials");
     credentials.0.insert("previous_webhook_secret".into(), SHOPIFY_WEBHOOK_SECRET.into());
     credentials.0.insert("webhook_secret".into(), "the new secret".into());
-    app.store.save_credentials(app.retailer.id, app.shop.id, &credentials).await.expect("save");
+    app.table.save_credentials(app.retailer.id, app.shop.id, &credentials).await.expect("save");
     let (status, _) = deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-y").await;
     assert_eq!(status, StatusCode::OK);
 }
@@ -242,11 +242,11 @@ async fn signed_payloads_that_cannot_be_applied_answer_200_and_are_kept_and_list
     }
     // Each payload is kept (whole when it fits one item), its size and SHA-256 named.
     for (payload, truncated) in [(long_sku.to_string(), false), (many_lines.to_string(), true)] {
-        let key = format!("unapplicable:{}:{}", app.shop.id, shipsync_store::sha256_hex(payload.as_bytes()));
-        let (record, bytes) = app.store.kept_payload(app.retailer.id, &key).await.expect("read").expect("kept");
+        let key = format!("unapplicable:{}:{}", app.shop.id, shipsync_table::sha256_hex(payload.as_bytes()));
+        let (record, bytes) = app.table.kept_payload(app.retailer.id, &key).await.expect("read").expect("kept");
         assert_eq!((record.size, record.truncated), (payload.len(), truncated));
         assert!(
-            bytes.len() == payload.len().min(shipsync_store::MAX_KEPT_BYTES) && payload.as_bytes().starts_with(&bytes)
+            bytes.len() == payload.len().min(shipsync_table::MAX_KEPT_BYTES) && payload.as_bytes().starts_with(&bytes)
         );
         assert!(kept.iter().any(|p| p["reason"].as_str().is_some_and(|r| r.contains(&record.sha256))));
     }
@@ -277,10 +277,10 @@ async fn a_payload_larger_than_one_item_is_kept_truncated_with_its_size_and_hash
     let signature = shopify_webhooks::sign(body.as_bytes(), SHOPIFY_WEBHOOK_SECRET);
     let (status, json) = deliver(&app, "orders/create", &body, "delivery-huge", Some(signature)).await;
     assert_eq!((status, json), (StatusCode::OK, json!({"status": "kept"})));
-    let key = format!("unapplicable:{}:{}", app.shop.id, shipsync_store::sha256_hex(body.as_bytes()));
-    let (record, bytes) = app.store.kept_payload(app.retailer.id, &key).await.expect("read").expect("kept");
+    let key = format!("unapplicable:{}:{}", app.shop.id, shipsync_table::sha256_hex(body.as_bytes()));
+    let (record, bytes) = app.table.kept_payload(app.retailer.id, &key).await.expect("read").expect("kept");
     assert_eq!((record.size, record.truncated), (body.len(), true));
-    assert!(bytes.len() == shipsync_store::MAX_KEPT_BYTES && body.as_bytes().starts_with(&bytes));
+    assert!(bytes.len() == shipsync_table::MAX_KEPT_BYTES && body.as_bytes().starts_with(&bytes));
     let listed = problems_of_kind(&app, "unapplicable_payload").await;
     assert!(listed[0]["reason"].as_str().is_some_and(|r| r.contains(&body.len().to_string())), "{listed:?}");
 }
@@ -306,7 +306,7 @@ async fn a_delivery_from_another_shop_answers_401_and_stores_nothing() {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{shop:?}");
     }
     assert_eq!(queued(&app).await, 0);
-    assert!(!app.store.delivery_seen(app.shop.id, "delivery-foreign").await.expect("read"));
+    assert!(!app.table.delivery_seen(app.shop.id, "delivery-foreign").await.expect("read"));
     assert_eq!(purchase_orders(&app).await.len(), 0);
     // The store's own shop, in any letter case, gets in.
     let request = http::Request::builder()
@@ -326,7 +326,7 @@ async fn two_stores_of_one_retailer_both_with_order_1001_each_get_their_purchase
     let app = TestApp::new().await;
     catalog(&app, true).await;
     let second = shipsync_tools::provision::create_store(
-        &app.store,
+        &app.table,
         app.retailer.id,
         "Second shop",
         shipsync_domain::tenant::ChannelKind::Shopify,
@@ -338,11 +338,11 @@ async fn two_stores_of_one_retailer_both_with_order_1001_each_get_their_purchase
     )
     .await
     .expect("store");
-    app.store
+    app.table
         .save_credentials(
             app.retailer.id,
             second.id,
-            &shipsync_store::ChannelCredentials(
+            &shipsync_table::ChannelCredentials(
                 [("webhook_secret".to_owned(), SHOPIFY_WEBHOOK_SECRET.to_owned())].into_iter().collect(),
             ),
         )
@@ -454,7 +454,7 @@ async fn a_cancelled_order_stops_a_planned_export_and_says_why() {
     assert_eq!(state["shipment"]["export_state"], "export_cancelled");
     assert_eq!(state["shipment"]["export_error"], Value::Null);
     let stored = app
-        .store
+        .table
         .shipment(shipsync_domain::ids::ShipmentId::new(shipment["id"].as_u64().expect("id")).expect("id"))
         .await
         .expect("read")
@@ -544,7 +544,7 @@ async fn channel_fulfillments_follow_duoplanes_rules() {
 async fn a_failure_to_queue_answers_503_and_the_delivery_is_not_remembered() {
     let app = TestApp::new().await;
     let broken = shopify_webhooks::ShopifyWebhooks::new(
-        app.store.clone(),
+        app.table.clone(),
         app.aws.sqs.clone(),
         format!("{}/123456789012/no-such-queue", crate::harness::moto().endpoint),
     );
@@ -560,7 +560,7 @@ async fn a_failure_to_queue_answers_503_and_the_delivery_is_not_remembered() {
         .expect("request");
     let response = broken.handle(request).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "Shopify must retry");
-    assert!(!app.store.delivery_seen(app.shop.id, "delivery-503").await.expect("read"));
+    assert!(!app.table.delivery_seen(app.shop.id, "delivery-503").await.expect("read"));
     // Its retry, once the queue is back, is accepted.
     let (status, json) = deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-503").await;
     assert_eq!((status, json), (StatusCode::OK, json!({"status": "queued"})));
@@ -627,8 +627,8 @@ async fn one_location_of_an_export_still_being_recorded_is_shipsyncs_own() {
     // The exporter claimed it and Shopify made the first location's fulfillment; its webhook
     // arrives before the exporter recorded the ids.
     let id = shipsync_domain::ids::ShipmentId::new(shipment["id"].as_u64().expect("id")).expect("id");
-    let stored = app.store.shipment(id).await.expect("read").expect("shipment");
-    app.store.update_shipment(&stored.claim_export(app.now()), None).await.expect("claim");
+    let stored = app.table.shipment(id).await.expect("read").expect("shipment");
+    app.table.update_shipment(&stored.claim_export(app.now()), None).await.expect("claim");
     let second_location = channel_fulfillment(700001, &[(IPOD_P, 1)], &["1z827wk74630"]);
     deliver_signed(&app, "fulfillments/create", &second_location, "delivery-loc-f").await;
     app.run_orders().await;
@@ -661,7 +661,7 @@ async fn a_create_and_an_update_racing_make_one_shipment() {
     catalog(&app, true).await;
     deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-race").await;
     app.run_orders().await;
-    let processor = order_processor::OrderProcessor::new(app.store.clone());
+    let processor = order_processor::OrderProcessor::new(app.table.clone());
     // Two P were ordered and each fulfillment holds one: nothing but the fulfillment's id says
     // that a second apply is the same fulfillment.
     let (create, update) = (incoming("800001", &["RACE1"]), incoming("800001", &["RACE1"]));
@@ -680,7 +680,7 @@ async fn a_fulfillment_applied_before_is_not_applied_again_whatever_the_index_sh
     catalog(&app, true).await;
     deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-once").await;
     app.run_orders().await;
-    let processor = order_processor::OrderProcessor::new(app.store.clone());
+    let processor = order_processor::OrderProcessor::new(app.table.clone());
     let fulfillment = incoming("800002", &["ONCE1"]);
     processor.reverse_sync(app.retailer.id, app.shop.id, &fulfillment).await.expect("apply");
     let (_, list) = app.call(Method::GET, "/shipments.json", None).await;
@@ -690,7 +690,7 @@ async fn a_fulfillment_applied_before_is_not_applied_again_whatever_the_index_sh
     let config = shipsync_tools::local_aws::sdk_config(&crate::harness::moto().endpoint).await;
     aws_sdk_dynamodb::Client::new(&config)
         .delete_item()
-        .table_name(app.store.table_name())
+        .table_name(app.table.table_name())
         .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("SHIPMENT#{id}")))
         .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("SHIPMENT".into()))
         .send()

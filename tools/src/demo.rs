@@ -5,8 +5,8 @@ use rust_decimal::Decimal;
 use shipsync_domain::export::{ExportSettings, ShipConfirmation};
 use shipsync_domain::orders::Product;
 use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOrder};
-use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings, Retailer, Store as ChannelStore, Vendor};
-use shipsync_store::{ChannelCredentials, Store};
+use shipsync_domain::tenant::{ChannelConnection, ChannelKind, ChannelStore, FeeSettings, Retailer, Vendor};
+use shipsync_table::{ChannelCredentials, Table};
 use std::collections::BTreeMap;
 
 use crate::provision::{self, Credentials, ProvisionError};
@@ -39,14 +39,14 @@ fn item(sku: &str, name: &str, quantity: u32, cents: i64, line: &str) -> NewOrde
 /// The shop the demo store's webhooks come from (`scripts/send-shopify-webhook` sends it).
 pub const DEMO_SHOP_DOMAIN: &str = "demo-outfitters.myshopify.com";
 
-pub async fn seed(store: &Store) -> Result<Demo, ProvisionError> {
-    let retailer = provision::create_retailer(store, "Demo Outfitters", FeeSettings::default()).await?;
-    let acme = provision::create_vendor(store, retailer.id, "Acme Supply").await?;
-    let globex = provision::create_vendor(store, retailer.id, "Globex Parts").await?;
+pub async fn seed(table: &Table) -> Result<Demo, ProvisionError> {
+    let retailer = provision::create_retailer(table, "Demo Outfitters", FeeSettings::default()).await?;
+    let acme = provision::create_vendor(table, retailer.id, "Acme Supply").await?;
+    let globex = provision::create_vendor(table, retailer.id, "Globex Parts").await?;
     // The local channel records exports in the table; a one-minute delay shows the export plan at work.
     let settings = ExportSettings { shipment_export_delay_minutes: 1, ..ExportSettings::default() };
     let shop = provision::create_store(
-        store,
+        table,
         retailer.id,
         "Demo Outfitters (local channel)",
         ChannelKind::Local,
@@ -89,7 +89,7 @@ pub async fn seed(store: &Store) -> Result<Demo, ProvisionError> {
             customer_name: customer.into(),
             items,
         };
-        purchase_orders.push(provision::create_purchase_order(store, order).await?);
+        purchase_orders.push(provision::create_purchase_order(table, order).await?);
     }
     // Products, so that a Shopify order for these SKUs splits between the vendors, and a webhook
     // secret, so that the demo can post signed Shopify webhooks to the local channel store.
@@ -100,17 +100,17 @@ pub async fn seed(store: &Store) -> Result<Demo, ProvisionError> {
         ("PHONE-X", &globex, "Refurbished phone"),
     ] {
         let product = Product { sku: sku.into(), vendor_id: vendor.id, name: name.into(), cost: None };
-        store.save_product(retailer.id, &product).await?;
+        table.save_product(retailer.id, &product).await?;
     }
     let webhook_secret = provision::random_secret()?;
     let credentials = BTreeMap::from([("webhook_secret".to_owned(), webhook_secret.clone())]);
-    store.save_credentials(retailer.id, shop.id, &ChannelCredentials(credentials)).await?;
+    table.save_credentials(retailer.id, shop.id, &ChannelCredentials(credentials)).await?;
     // A marketplace-like store that confirms only once the carrier reports movement, and the
     // secret the local EasyPost webhooks are signed with.
     let marketplace_settings =
         ExportSettings { ship_confirmation: Some(ShipConfirmation::TrackingMovement), ..ExportSettings::default() };
     let marketplace = provision::create_store(
-        store,
+        table,
         retailer.id,
         "Demo marketplace (local channel, confirms on movement)",
         ChannelKind::Local,
@@ -127,11 +127,11 @@ pub async fn seed(store: &Store) -> Result<Demo, ProvisionError> {
         customer_name: "Ida Tarbell".into(),
         items: vec![item("LAMP-LED", "LED camp lamp", 1, 1500, "2001-1")],
     };
-    let marketplace_po = provision::create_purchase_order(store, marketplace_order).await?;
+    let marketplace_po = provision::create_purchase_order(table, marketplace_order).await?;
     let carrier_secret = provision::random_secret()?;
-    store.set_carrier_webhook_secret("easypost", &carrier_secret).await?;
-    let retailer_user = provision::create_api_user(store, retailer.id, None, "UTC").await?;
-    let vendor_user = provision::create_api_user(store, retailer.id, Some(acme.id), "America/New_York").await?;
+    table.set_carrier_webhook_secret("easypost", &carrier_secret).await?;
+    let retailer_user = provision::create_api_user(table, retailer.id, None, "UTC").await?;
+    let vendor_user = provision::create_api_user(table, retailer.id, Some(acme.id), "America/New_York").await?;
     Ok(Demo {
         retailer,
         store: shop,

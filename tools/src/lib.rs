@@ -9,10 +9,10 @@ pub mod moto;
 pub mod provision;
 pub mod runner;
 
-use shipsync_store::Store;
+use shipsync_table::Table;
 
 /// A store on a DynamoDB endpoint (moto, locally) with static test credentials.
-pub async fn store_at(endpoint: &str, table: &str) -> Store {
+pub async fn store_at(endpoint: &str, table: &str) -> Table {
     let config = local_aws::sdk_config(endpoint).await;
-    Store::new(aws_sdk_dynamodb::Client::new(&config), table)
+    Table::new(aws_sdk_dynamodb::Client::new(&config), table)
 }

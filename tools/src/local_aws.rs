@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use shipsync_planner::{ExportPlanner, PlannerConfig};
-use shipsync_store::schema::create_table;
-use shipsync_store::{KmsCipher, Store};
+use shipsync_table::schema::create_table;
+use shipsync_table::{KmsCipher, Table};
 
 /// How many deliveries a failing export gets before its message goes to the dead-letter queue
 /// (the template's `maxReceiveCount`).
@@ -16,7 +16,7 @@ pub const MAX_RECEIVES: u32 = 5;
 /// Clients and names of one local deployment.
 #[derive(Debug, Clone)]
 pub struct LocalAws {
-    pub store: Store,
+    pub table: Table,
     pub sqs: aws_sdk_sqs::Client,
     pub scheduler: aws_sdk_scheduler::Client,
     pub planner: PlannerConfig,
@@ -81,10 +81,10 @@ impl LocalAws {
         let kms = aws_sdk_kms::Client::new(&config);
         let credentials_key_id = credentials_key(&kms, name).await?;
         // The store seals and opens credentials, as the functions that call channels do; the
-        // API gets `encrypt_only_store`.
+        // API gets `encrypt_only_table`.
         let cipher = KmsCipher::new(kms.clone(), credentials_key_id.clone());
-        let store = Store::new(aws_sdk_dynamodb::Client::new(&config), name).with_cipher(Arc::new(cipher));
-        create_table(store.client(), name).await.map_err(failed("the table"))?;
+        let table = Table::new(aws_sdk_dynamodb::Client::new(&config), name).with_cipher(Arc::new(cipher));
+        create_table(table.client(), name).await.map_err(failed("the table"))?;
         let sqs = aws_sdk_sqs::Client::new(&config);
         let scheduler = aws_sdk_scheduler::Client::new(&config);
 
@@ -115,7 +115,7 @@ impl LocalAws {
             schedule_dead_letter_arn,
         };
         Ok(Self {
-            store,
+            table,
             sqs,
             scheduler,
             planner,
@@ -136,7 +136,7 @@ impl LocalAws {
         let kms = aws_sdk_kms::Client::new(config);
         let cipher = KmsCipher::new(kms.clone(), self.credentials_key_id.clone());
         Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(config), self.store.table_name())
+            table: Table::new(aws_sdk_dynamodb::Client::new(config), self.table.table_name())
                 .with_cipher(Arc::new(cipher)),
             sqs: aws_sdk_sqs::Client::new(config),
             scheduler: aws_sdk_scheduler::Client::new(config),
@@ -146,9 +146,9 @@ impl LocalAws {
     }
 
     /// The store as the API has it: it can seal credentials but never open them.
-    pub fn encrypt_only_store(&self) -> Store {
+    pub fn encrypt_only_table(&self) -> Table {
         let cipher = KmsCipher::encrypt_only(self.kms.clone(), self.credentials_key_id.clone());
-        self.store.clone().with_cipher(Arc::new(cipher))
+        self.table.clone().with_cipher(Arc::new(cipher))
     }
 
     pub fn export_planner(&self) -> ExportPlanner {

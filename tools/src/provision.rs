@@ -11,16 +11,16 @@ use shipsync_domain::export::ExportSettings;
 use shipsync_domain::ids::{CarrierId, RetailerId, StoreId, VendorId};
 use shipsync_domain::purchase_order::{NewPurchaseOrder, PurchaseOrder};
 use shipsync_domain::tenant::{
-    ChannelConnection, ChannelKind, FeeSettings, Retailer, Store as ChannelStore, Vendor, parse_shop_domain,
+    ChannelConnection, ChannelKind, ChannelStore, FeeSettings, Retailer, Vendor, parse_shop_domain,
 };
-use shipsync_store::{Store, StoreError};
+use shipsync_table::{Table, TableError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
     #[error("{0}")]
     Invalid(#[from] ValidationErrors),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Table(#[from] TableError),
     #[error("retailer {0} not found")]
     NoRetailer(RetailerId),
     #[error("vendor {0} not found")]
@@ -47,44 +47,44 @@ pub fn random_secret() -> Result<String, ProvisionError> {
     random_hex(32)
 }
 
-async fn next_id(store: &Store) -> Result<u64, ProvisionError> {
-    Ok(*store.allocate_ids(1).await?.start())
+async fn next_id(table: &Table) -> Result<u64, ProvisionError> {
+    Ok(*table.allocate_ids(1).await?.start())
 }
 
-pub async fn create_retailer(store: &Store, name: &str, fees: FeeSettings) -> Result<Retailer, ProvisionError> {
+pub async fn create_retailer(table: &Table, name: &str, fees: FeeSettings) -> Result<Retailer, ProvisionError> {
     if name.trim().is_empty() {
         return Err(ValidationErrors::single("name", "must not be blank").into());
     }
     let retailer =
-        Retailer { id: RetailerId::new_unchecked(next_id(store).await?), name: name.trim().to_owned(), fees };
-    store.put_retailer(&retailer).await?;
+        Retailer { id: RetailerId::new_unchecked(next_id(table).await?), name: name.trim().to_owned(), fees };
+    table.put_retailer(&retailer).await?;
     Ok(retailer)
 }
 
-pub async fn create_vendor(store: &Store, retailer_id: RetailerId, name: &str) -> Result<Vendor, ProvisionError> {
-    ensure_retailer(store, retailer_id).await?;
+pub async fn create_vendor(table: &Table, retailer_id: RetailerId, name: &str) -> Result<Vendor, ProvisionError> {
+    ensure_retailer(table, retailer_id).await?;
     if name.trim().is_empty() {
         return Err(ValidationErrors::single("name", "must not be blank").into());
     }
     let vendor = Vendor {
-        id: VendorId::new_unchecked(next_id(store).await?),
+        id: VendorId::new_unchecked(next_id(table).await?),
         retailer_id,
         name: name.trim().to_owned(),
         notify_customer: None,
     };
-    store.put_vendor(&vendor).await?;
+    table.put_vendor(&vendor).await?;
     Ok(vendor)
 }
 
 pub async fn create_store(
-    store: &Store,
+    table: &Table,
     retailer_id: RetailerId,
     name: &str,
     channel: ChannelKind,
     export: ExportSettings,
     connection: ChannelConnection,
 ) -> Result<ChannelStore, ProvisionError> {
-    ensure_retailer(store, retailer_id).await?;
+    ensure_retailer(table, retailer_id).await?;
     let mut connection = connection;
     if let Some(domain) = &connection.shop_domain {
         let host = parse_shop_domain(domain).map_err(|message| ValidationErrors::single("shop_domain", message))?;
@@ -96,7 +96,7 @@ pub async fn create_store(
         return Err(ValidationErrors::single("marketplace_id", "is not an Amazon marketplace id").into());
     }
     let record = ChannelStore {
-        id: StoreId::new_unchecked(next_id(store).await?),
+        id: StoreId::new_unchecked(next_id(table).await?),
         retailer_id,
         name: name.trim().to_owned(),
         channel,
@@ -104,35 +104,35 @@ pub async fn create_store(
         connection,
         ingestion: shipsync_domain::tenant::IngestionSettings::default(),
     };
-    store.put_store(&record).await?;
+    table.put_store(&record).await?;
     Ok(record)
 }
 
 pub async fn create_carrier(
-    store: &Store,
+    table: &Table,
     retailer_id: RetailerId,
     name: &str,
     scac_code: Option<&str>,
 ) -> Result<Carrier, ProvisionError> {
     let (_, carriers) =
-        store.retailer_with_carriers(retailer_id).await?.ok_or(ProvisionError::NoRetailer(retailer_id))?;
+        table.retailer_with_carriers(retailer_id).await?.ok_or(ProvisionError::NoRetailer(retailer_id))?;
     let (name, scac_code) = validate_new_carrier(name, scac_code, &carriers)?;
-    let carrier = Carrier { id: CarrierId::new_unchecked(next_id(store).await?), name, scac_code };
-    store.put_carrier(retailer_id, &carrier).await?;
+    let carrier = Carrier { id: CarrierId::new_unchecked(next_id(table).await?), name, scac_code };
+    table.put_carrier(retailer_id, &carrier).await?;
     Ok(carrier)
 }
 
 /// Creates an API user for a retailer (or, with a vendor, for that vendor only).
 pub async fn create_api_user(
-    store: &Store,
+    table: &Table,
     retailer_id: RetailerId,
     vendor_id: Option<VendorId>,
     time_zone: &str,
 ) -> Result<Credentials, ProvisionError> {
-    ensure_retailer(store, retailer_id).await?;
+    ensure_retailer(table, retailer_id).await?;
     let role = match vendor_id {
         Some(vendor_id) => {
-            store.vendor(retailer_id, vendor_id).await?.ok_or(ProvisionError::NoVendor(vendor_id))?;
+            table.vendor(retailer_id, vendor_id).await?.ok_or(ProvisionError::NoVendor(vendor_id))?;
             Role::Vendor { vendor_id }
         }
         None => Role::Retailer,
@@ -151,18 +151,18 @@ pub async fn create_api_user(
         password_digest: password_digest(&salt, &credentials.password),
         password_salt: salt,
     };
-    store.put_api_user(&user).await?;
+    table.put_api_user(&user).await?;
     Ok(credentials)
 }
 
-pub async fn create_purchase_order(store: &Store, order: NewPurchaseOrder) -> Result<PurchaseOrder, ProvisionError> {
-    let ids = store.allocate_ids(order.ids_needed()).await?;
+pub async fn create_purchase_order(table: &Table, order: NewPurchaseOrder) -> Result<PurchaseOrder, ProvisionError> {
+    let ids = table.allocate_ids(order.ids_needed()).await?;
     let po = order.build(ids, Utc::now())?;
-    store.create_purchase_order(&po).await?;
+    table.create_purchase_order(&po).await?;
     Ok(po)
 }
 
-async fn ensure_retailer(store: &Store, retailer_id: RetailerId) -> Result<(), ProvisionError> {
-    store.retailer_with_carriers(retailer_id).await?.ok_or(ProvisionError::NoRetailer(retailer_id))?;
+async fn ensure_retailer(table: &Table, retailer_id: RetailerId) -> Result<(), ProvisionError> {
+    table.retailer_with_carriers(retailer_id).await?.ok_or(ProvisionError::NoRetailer(retailer_id))?;
     Ok(())
 }

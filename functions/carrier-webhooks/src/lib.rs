@@ -8,12 +8,12 @@
 
 pub mod providers;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use shipsync_domain::orders::{ChannelEvent, ChannelEventMessage};
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments, query_pairs, store_failure};
-use shipsync_store::Store;
+use shipsync_table::Table;
 use std::sync::Arc;
 use tracing::{error, info, warn};
 
@@ -25,19 +25,19 @@ pub const MAX_PAYLOAD_BYTES: usize = 200 * 1024;
 /// How long an event id is remembered: the providers retry for hours at most.
 const EVENT_MEMORY: Duration = Duration::days(2);
 
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+use shipsync_domain::time::Clock;
 
 #[derive(Clone)]
 pub struct CarrierWebhooks {
-    store: Store,
+    table: Table,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     clock: Clock,
 }
 
 impl CarrierWebhooks {
-    pub fn new(store: Store, sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
-        Self { store, sqs, queue_url, clock: Arc::new(Utc::now) }
+    pub fn new(table: Table, sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
+        Self { table, sqs, queue_url, clock: Arc::new(Utc::now) }
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -65,7 +65,7 @@ impl CarrierWebhooks {
         if body.len() > MAX_PAYLOAD_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
-        let secret = self.store.carrier_webhook_secret(provider.name()).await.map_err(store_failure)?;
+        let secret = self.table.carrier_webhook_secret(provider.name()).await.map_err(store_failure)?;
         let token = query_pairs(request).into_iter().find(|(key, _)| key == "token").map(|(_, value)| value);
         let now = (self.clock)();
         let delivery = providers::Delivery {
@@ -99,7 +99,7 @@ impl CarrierWebhooks {
             Err(problem) => return Err(ApiError::BadRequest(format!("{} payload: {problem}", provider.name()))),
         };
         let event_key = format!("{}#{}", provider.name(), scan.event_id);
-        if self.store.event_seen(&event_key).await.map_err(store_failure)? {
+        if self.table.event_seen(&event_key).await.map_err(store_failure)? {
             info!(provider = provider.name(), event = %scan.event_id, "repeated event: already accepted");
             return Ok(accepted("duplicate"));
         }
@@ -114,7 +114,7 @@ impl CarrierWebhooks {
             error!(error = %aws_sdk_sqs::error::DisplayErrorContext(&failure), "could not queue a carrier scan");
             return Err(ApiError::Unavailable);
         }
-        if let Err(failure) = self.store.remember_event(&event_key, now, now + EVENT_MEMORY).await {
+        if let Err(failure) = self.table.remember_event(&event_key, now, now + EVENT_MEMORY).await {
             warn!(error = ?failure, "could not remember a carrier event");
         }
         Ok(accepted("queued"))

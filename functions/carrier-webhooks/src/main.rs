@@ -3,7 +3,7 @@
 use carrier_webhooks::CarrierWebhooks;
 use lambda_http::{Body, Error, Request, service_fn};
 use shipsync_platform::{aws_sdk_config, dynamodb_client, init_tracing, required_env};
-use shipsync_store::{KmsCipher, Store};
+use shipsync_table::{KmsCipher, Table};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,8 +13,8 @@ async fn main() -> Result<(), Error> {
     let aws = aws_sdk_config().await;
     // It opens the providers' webhook secrets only: its KMS grant names that purpose.
     let cipher = KmsCipher::new(aws_sdk_kms::Client::new(&aws), required_env("SHIPSYNC_CREDENTIALS_KEY_ID")?);
-    let store = Store::new(dynamodb_client(&aws), table).with_cipher(std::sync::Arc::new(cipher));
-    let webhooks = CarrierWebhooks::new(store, aws_sdk_sqs::Client::new(&aws), queue_url);
+    let table = Table::new(dynamodb_client(&aws), table).with_cipher(std::sync::Arc::new(cipher));
+    let webhooks = CarrierWebhooks::new(table, aws_sdk_sqs::Client::new(&aws), queue_url);
     let webhooks = &webhooks;
     lambda_http::run(service_fn(move |request: Request| async move {
         let response = webhooks.handle(shipsync_http_api::from_lambda(request)).await;

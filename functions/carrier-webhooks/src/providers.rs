@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
+use shipsync_domain::access::constant_time_eq;
 use shipsync_domain::tracking::{CarrierScan, TrackingStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,10 +40,6 @@ fn mac(secret: &str, parts: &[&[u8]]) -> Option<Hmac<Sha256>> {
         mac.update(part);
     }
     Some(mac)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn hex_decode(text: &str) -> Option<Vec<u8>> {

@@ -8,20 +8,20 @@ use shipsync_channels::{
 use shipsync_domain::export::{notify_customer, tracking_url};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::shipment::Shipment;
-use shipsync_domain::tenant::{ChannelKind, Store as ChannelStore};
-use shipsync_store::{ChannelCredentials, Store, StoreError};
+use shipsync_domain::tenant::{ChannelKind, ChannelStore};
+use shipsync_table::{ChannelCredentials, Table, TableError};
 
 /// Why a connector could not be made.
 pub enum Problem {
     /// Reading the settings failed: try again.
-    Store(StoreError),
+    Table(TableError),
     /// The settings cannot work (no credentials, an unsupported channel): a person must fix them.
     Refused(String),
 }
 
-impl From<StoreError> for Problem {
-    fn from(error: StoreError) -> Self {
-        Problem::Store(error)
+impl From<TableError> for Problem {
+    fn from(error: TableError) -> Self {
+        Problem::Table(error)
     }
 }
 
@@ -33,14 +33,14 @@ impl From<EndpointError> for Problem {
 
 /// A store's credentials, opened. Credentials that do not open for this store (sealed for
 /// another, or under another key) need a person: a retry cannot help.
-async fn credentials(store: &Store, shipment: &Shipment) -> Result<ChannelCredentials, Problem> {
-    match store.credentials(shipment.retailer_id, shipment.store_id).await {
+async fn credentials(table: &Table, shipment: &Shipment) -> Result<ChannelCredentials, Problem> {
+    match table.credentials(shipment.retailer_id, shipment.store_id).await {
         Ok(credentials) => Ok(credentials),
-        Err(StoreError::Corrupt { reason, .. }) => Err(Problem::Refused(format!(
+        Err(TableError::Corrupt { reason, .. }) => Err(Problem::Refused(format!(
             "store {}'s credentials cannot be opened ({reason}): set them again",
             shipment.store_id
         ))),
-        Err(error) => Err(Problem::Store(error)),
+        Err(error) => Err(Problem::Table(error)),
     }
 }
 
@@ -50,7 +50,7 @@ enum Channel {
     Ebay(EbayClient),
     BackMarket(BackMarketClient),
     /// Records exports in the table: the local stack's channel.
-    Local(Store),
+    Local(Table),
 }
 
 pub struct Connector {
@@ -63,7 +63,7 @@ pub struct Connector {
 
 impl Connector {
     pub async fn for_shipment(
-        store: &Store,
+        table: &Table,
         http: &reqwest::Client,
         tokens: &TokenCache,
         endpoints: ChannelEndpoints,
@@ -71,9 +71,9 @@ impl Connector {
         allow_local_channel: bool,
     ) -> Result<Self, Problem> {
         let (channel_store, po, vendor) = tokio::try_join!(
-            store.channel_store(shipment.retailer_id, shipment.store_id),
-            store.purchase_order(shipment.purchase_order_id),
-            store.vendor(shipment.retailer_id, shipment.vendor_id),
+            table.channel_store(shipment.retailer_id, shipment.store_id),
+            table.purchase_order(shipment.purchase_order_id),
+            table.vendor(shipment.retailer_id, shipment.vendor_id),
         )?;
         let channel_store =
             channel_store.ok_or_else(|| Problem::Refused(format!("store {} no longer exists", shipment.store_id)))?;
@@ -84,14 +84,14 @@ impl Connector {
         let order = build_export_order(shipment, &po, &channel_store, vendor_notify).map_err(Problem::Refused)?;
         let channel = match channel_store.channel {
             ChannelKind::Shopify => {
-                let credentials = credentials(store, shipment).await?;
+                let credentials = credentials(table, shipment).await?;
                 let token = credentials.0.get("access_token").cloned().ok_or_else(|| {
                     Problem::Refused(format!("store {} has no Shopify access_token", channel_store.id))
                 })?;
                 Channel::Shopify(endpoints.shopify_client(http.clone(), &channel_store.connection, token)?)
             }
             ChannelKind::Amazon => {
-                let credentials = credentials(store, shipment).await?;
+                let credentials = credentials(table, shipment).await?;
                 let read = |name: &str| {
                     credentials.0.get(name).cloned().ok_or_else(|| {
                         Problem::Refused(format!("store {} has no Amazon {name} credential", channel_store.id))
@@ -113,7 +113,7 @@ impl Connector {
                 )?)
             }
             ChannelKind::Ebay => {
-                let credentials = credentials(store, shipment).await?;
+                let credentials = credentials(table, shipment).await?;
                 let read = |name: &str| {
                     credentials.0.get(name).cloned().ok_or_else(|| {
                         Problem::Refused(format!("store {} has no eBay {name} credential", channel_store.id))
@@ -131,13 +131,13 @@ impl Connector {
                 ))
             }
             ChannelKind::BackMarket => {
-                let credentials = credentials(store, shipment).await?;
+                let credentials = credentials(table, shipment).await?;
                 let token = credentials.0.get("api_token").cloned().ok_or_else(|| {
                     Problem::Refused(format!("store {} has no Back Market api_token credential", channel_store.id))
                 })?;
                 Channel::BackMarket(endpoints.back_market_client(http.clone(), &channel_store.connection, token))
             }
-            ChannelKind::Local if allow_local_channel => Channel::Local(store.clone()),
+            ChannelKind::Local if allow_local_channel => Channel::Local(table.clone()),
             ChannelKind::Local => {
                 return Err(Problem::Refused("the local channel exists only in the local stack".into()));
             }
@@ -159,7 +159,7 @@ impl Connector {
             Channel::Ebay(client) => client.export(&self.order, &self.ship_date_millis, check_first).await,
             Channel::BackMarket(client) => client.export(&self.order).await,
             Channel::Local(store) => {
-                let unavailable = |error: StoreError| ChannelError::retryable(format!("local channel: {error}"));
+                let unavailable = |error: TableError| ChannelError::retryable(format!("local channel: {error}"));
                 let channel_id = format!("local-{}", shipment.id);
                 if check_first && store.local_export(shipment.id).await.map_err(unavailable)?.is_some() {
                     return Ok(Fulfillment { channel_ids: vec![channel_id], adopted: true });

@@ -15,13 +15,12 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
 use shipsync_domain::export::{ExportAction, ExportRequest, ExportState, decide_export};
 use shipsync_domain::shipment::Shipment;
-use shipsync_store::{Store, StoreError};
+use shipsync_table::{Table, TableError};
 use tracing::{error, info, warn};
 
 use connector::Connector;
 
-/// Where the time comes from; tests set it.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+use shipsync_domain::time::Clock;
 
 /// How long a request for a shipment that is not there yet is retried: a shipment's export is
 /// planned just before the shipment is written, so its first message may arrive first.
@@ -54,7 +53,7 @@ pub struct ExporterConfig {
 
 #[derive(Clone)]
 pub struct Exporter {
-    store: Store,
+    table: Table,
     sqs: aws_sdk_sqs::Client,
     http: reqwest::Client,
     /// Channels' OAuth tokens (Login with Amazon, eBay), kept across invocations until they expire.
@@ -80,16 +79,16 @@ impl Retry {
     }
 }
 
-impl From<StoreError> for Retry {
-    fn from(error: StoreError) -> Self {
+impl From<TableError> for Retry {
+    fn from(error: TableError) -> Self {
         Retry::because(format!("store: {error}"))
     }
 }
 
 impl Exporter {
-    pub fn new(store: Store, sqs: aws_sdk_sqs::Client, http: reqwest::Client, config: ExporterConfig) -> Self {
+    pub fn new(table: Table, sqs: aws_sdk_sqs::Client, http: reqwest::Client, config: ExporterConfig) -> Self {
         Self {
-            store,
+            table,
             sqs,
             http,
             tokens: Default::default(),
@@ -156,7 +155,7 @@ impl Exporter {
             Retry::because("unreadable export request")
         })?;
         let now = self.now();
-        let Some(shipment) = self.store.shipment(request.shipment_id).await? else {
+        let Some(shipment) = self.table.shipment(request.shipment_id).await? else {
             let age = sent_at(message).map(|sent| now - sent).unwrap_or_default();
             if age < MISSING_SHIPMENT_GRACE {
                 return Err(Retry::because("shipment not written yet"));
@@ -172,9 +171,9 @@ impl Exporter {
             ExportAction::Busy => Err(Retry::because("another attempt is exporting it")),
             ExportAction::Export { check_channel_first } => {
                 let claimed = shipment.claim_export(now);
-                match self.store.update_shipment(&claimed, None).await {
+                match self.table.update_shipment(&claimed, None).await {
                     Ok(()) => self.export(claimed, check_channel_first, receive_count(message)).await,
-                    Err(StoreError::Conflict(_)) => Err(Retry::because("the shipment changed while claiming it")),
+                    Err(TableError::Conflict(_)) => Err(Retry::because("the shipment changed while claiming it")),
                     Err(other) => Err(other.into()),
                 }
             }
@@ -184,7 +183,7 @@ impl Exporter {
     /// Calls the channel for a claimed shipment and records the outcome.
     async fn export(&self, claimed: Shipment, check_channel_first: bool, receives: u32) -> Result<(), Retry> {
         let connector = match Connector::for_shipment(
-            &self.store,
+            &self.table,
             &self.http,
             &self.tokens,
             self.endpoints,
@@ -194,7 +193,7 @@ impl Exporter {
         .await
         {
             Ok(connector) => connector,
-            Err(connector::Problem::Store(error)) => return Err(error.into()),
+            Err(connector::Problem::Table(error)) => return Err(error.into()),
             Err(connector::Problem::Refused(message)) => return self.record_failure(&claimed, message).await,
         };
         let mut check_first = check_channel_first;
@@ -265,9 +264,9 @@ impl Exporter {
         let mut current = claimed.clone();
         for _ in 0..5 {
             let Some(next) = outcome(&current, self.now()) else { return Ok(()) };
-            match self.store.update_shipment(&next, None).await {
+            match self.table.update_shipment(&next, None).await {
                 Ok(()) => return Ok(()),
-                Err(StoreError::Conflict(_)) => match self.store.shipment(claimed.id).await? {
+                Err(TableError::Conflict(_)) => match self.table.shipment(claimed.id).await? {
                     Some(fresh) => current = fresh,
                     None => return Ok(()),
                 },

@@ -4,7 +4,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use exporter::{Exporter, ExporterConfig};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use shipsync_platform::{ConfigError, aws_sdk_config, dynamodb_client, init_tracing, required_env};
-use shipsync_store::{KmsCipher, Store};
+use shipsync_table::{KmsCipher, Table};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -25,10 +25,10 @@ async fn main() -> Result<(), Error> {
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let cipher = KmsCipher::new(aws_sdk_kms::Client::new(&aws), required_env("SHIPSYNC_CREDENTIALS_KEY_ID")?);
-    let store = Store::new(dynamodb_client(&aws), table).with_cipher(std::sync::Arc::new(cipher));
+    let table = Table::new(dynamodb_client(&aws), table).with_cipher(std::sync::Arc::new(cipher));
     // Channel calls go to each channel's own hosts (ChannelEndpoints::fixed, the default): a
     // store's base_url is never honoured by a Lambda.
-    let exporter = Exporter::new(store, aws_sdk_sqs::Client::new(&aws), http, config);
+    let exporter = Exporter::new(table, aws_sdk_sqs::Client::new(&aws), http, config);
     let exporter = &exporter;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, Error>(exporter.handle_until(event.payload, event.context.deadline()).await)

@@ -15,8 +15,8 @@ use serde_json::Value;
 use shipsync_channels::ChannelEndpoints;
 use shipsync_domain::ids::StoreId;
 use shipsync_domain::orders::{ChannelEvent, ChannelEventMessage, IncomingOrder, OrderProblem, ProblemKind};
-use shipsync_domain::tenant::{ChannelKind, Store as ChannelStore};
-use shipsync_store::{PollState, PolledStore, Store, sha256_hex};
+use shipsync_domain::tenant::{ChannelKind, ChannelStore};
+use shipsync_table::{PollState, PolledStore, Table, sha256_hex};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
@@ -38,11 +38,11 @@ pub const CONCURRENT_STORES: usize = 4;
 /// The largest event queued: an SQS message holds 256 KiB, with room for the envelope.
 pub const MAX_EVENT_BYTES: usize = 250 * 1024;
 
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+use shipsync_domain::time::Clock;
 
 #[derive(Clone)]
 pub struct OrderPoller {
-    store: Store,
+    table: Table,
     sqs: aws_sdk_sqs::Client,
     http: reqwest::Client,
     /// `SHIPSYNC_ORDER_QUEUE_URL`
@@ -99,8 +99,8 @@ where
 }
 
 impl OrderPoller {
-    pub fn new(store: Store, sqs: aws_sdk_sqs::Client, http: reqwest::Client, queue_url: String) -> Self {
-        Self { store, sqs, http, queue_url, endpoints: ChannelEndpoints::fixed(), clock: Arc::new(Utc::now) }
+    pub fn new(table: Table, sqs: aws_sdk_sqs::Client, http: reqwest::Client, queue_url: String) -> Self {
+        Self { table, sqs, http, queue_url, endpoints: ChannelEndpoints::fixed(), clock: Arc::new(Utc::now) }
     }
 
     /// Sends channel calls where `endpoints` says (the local stack and tests honour stores' `base_url`).
@@ -117,7 +117,7 @@ impl OrderPoller {
     /// Polls every store that is due, [`CONCURRENT_STORES`] at a time.
     pub async fn tick(&self) -> Result<PollReport, String> {
         let now = (self.clock)();
-        let listed = self.store.polled_stores().await.map_err(|e| format!("listing stores: {e}"))?;
+        let listed = self.table.polled_stores().await.map_err(|e| format!("listing stores: {e}"))?;
         let results = run_bounded(listed, CONCURRENT_STORES, |entry| {
             let poller = self.clone();
             async move {
@@ -145,7 +145,7 @@ impl OrderPoller {
     /// Polls one store if it is due; a failure is listed in order health (and cleared by the
     /// next success). `Ok(None)`: not due, or not a store that polls.
     async fn poll_store(&self, entry: PolledStore, now: DateTime<Utc>) -> Result<Option<Polled>, String> {
-        let store = match self.store.channel_store(entry.retailer_id, entry.store_id).await {
+        let store = match self.table.channel_store(entry.retailer_id, entry.store_id).await {
             Ok(Some(store)) => store,
             Ok(None) => return Ok(None),
             Err(failure) => return Err(self.failed(&entry, None, format!("reading the store: {failure}"), now).await),
@@ -155,7 +155,7 @@ impl OrderPoller {
         if every == 0 || store.channel != ChannelKind::Shopify {
             return Ok(None);
         }
-        let state = match self.store.poll_state(entry.store_id).await {
+        let state = match self.table.poll_state(entry.store_id).await {
             Ok(state) => state,
             Err(failure) => {
                 return Err(self.failed(&entry, None, format!("reading its polling state: {failure}"), now).await);
@@ -195,12 +195,12 @@ impl OrderPoller {
             ),
             since,
         };
-        if let Err(failure) = self.store.put_problem(entry.retailer_id, &listed).await {
+        if let Err(failure) = self.table.put_problem(entry.retailer_id, &listed).await {
             error!(error = ?failure, store_id = %entry.store_id, "could not list a polling failure");
         }
         if let Some(state) = state.filter(|state| state.failing_since.is_none()) {
             let failing = PollState { failing_since: Some(since), ..state };
-            if let Err(failure) = self.store.save_poll_state(entry.store_id, &failing).await {
+            if let Err(failure) = self.table.save_poll_state(entry.store_id, &failing).await {
                 warn!(error = ?failure, store_id = %entry.store_id, "could not record a polling failure");
             }
         }
@@ -208,7 +208,7 @@ impl OrderPoller {
     }
 
     async fn poll(&self, store: &ChannelStore, state: PollState, now: DateTime<Utc>) -> Result<Polled, String> {
-        let credentials = self.store.credentials(store.retailer_id, store.id).await.map_err(|e| e.to_string())?;
+        let credentials = self.table.credentials(store.retailer_id, store.id).await.map_err(|e| e.to_string())?;
         let token = credentials.0.get("access_token").cloned().ok_or("no Shopify access_token")?;
         let client =
             self.endpoints.shopify_client(self.http.clone(), &store.connection, token).map_err(|e| e.to_string())?;
@@ -238,9 +238,9 @@ impl OrderPoller {
         }
         // Saved only after every order up to it was queued (or kept): a failure above fetches them again.
         let next = PollState { cursor, last_polled_at: Some(now), failing_since: None };
-        self.store.save_poll_state(store.id, &next).await.map_err(|e| e.to_string())?;
+        self.table.save_poll_state(store.id, &next).await.map_err(|e| e.to_string())?;
         if state.failing_since.is_some() {
-            self.store
+            self.table
                 .delete_problem(store.retailer_id, &poll_problem_key(store.id))
                 .await
                 .map_err(|e| e.to_string())?;
@@ -294,7 +294,7 @@ impl OrderPoller {
         let bytes = payload.to_string();
         let key = format!("unapplicable:{}:{}", store.id, sha256_hex(bytes.as_bytes()));
         let kept =
-            self.store.keep_payload(store.retailer_id, &key, bytes.as_bytes(), now).await.map_err(|e| e.to_string())?;
+            self.table.keep_payload(store.retailer_id, &key, bytes.as_bytes(), now).await.map_err(|e| e.to_string())?;
         let listed = OrderProblem {
             key: key.clone(),
             kind: ProblemKind::UnapplicablePayload,
@@ -305,7 +305,7 @@ impl OrderPoller {
             reason: format!("{reason}. The order ({}) is kept as {key}", kept.describe()),
             since: now,
         };
-        self.store.put_problem(store.retailer_id, &listed).await.map_err(|e| e.to_string())?;
+        self.table.put_problem(store.retailer_id, &listed).await.map_err(|e| e.to_string())?;
         warn!(store_id = %store.id, %reason, "polled order kept: it cannot be applied");
         Ok(())
     }

@@ -3,7 +3,7 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use order_poller::OrderPoller;
 use shipsync_platform::{aws_sdk_config, dynamodb_client, init_tracing, required_env};
-use shipsync_store::{KmsCipher, Store};
+use shipsync_table::{KmsCipher, Table};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,9 +17,9 @@ async fn main() -> Result<(), Error> {
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let cipher = KmsCipher::new(aws_sdk_kms::Client::new(&aws), required_env("SHIPSYNC_CREDENTIALS_KEY_ID")?);
-    let store = Store::new(dynamodb_client(&aws), table).with_cipher(std::sync::Arc::new(cipher));
+    let table = Table::new(dynamodb_client(&aws), table).with_cipher(std::sync::Arc::new(cipher));
     // Channel calls go to each channel's own hosts (ChannelEndpoints::fixed, the default).
-    let poller = OrderPoller::new(store, aws_sdk_sqs::Client::new(&aws), http, queue_url);
+    let poller = OrderPoller::new(table, aws_sdk_sqs::Client::new(&aws), http, queue_url);
     let poller = &poller;
     lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
         let report = poller.tick().await?;

@@ -21,18 +21,17 @@ use shipsync_domain::purchase_order::{NewPurchaseOrder, OrderItem, PurchaseOrder
 use shipsync_domain::shipment::{ItemInput, ShipmentContext, ShipmentInput, TrackingInput, draft_new_shipment};
 use shipsync_domain::tracking::CarrierScan;
 use shipsync_planner::ExportPlanner;
-use shipsync_store::{OrderRecord, Store, StoreError, sha256_hex};
+use shipsync_table::{OrderRecord, Table, TableError, sha256_hex};
 use tracing::{error, info, warn};
 
-/// Where the time comes from; tests set it.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+use shipsync_domain::time::Clock;
 
 /// Attempts at an event whose records changed under it before the message goes back to the queue.
 const ATTEMPTS: usize = 5;
 
 #[derive(Clone)]
 pub struct OrderProcessor {
-    store: Store,
+    table: Table,
     /// Queues exports that a carrier scan makes due.
     planner: Option<ExportPlanner>,
     clock: Clock,
@@ -48,8 +47,8 @@ pub const MAX_RECEIVES: u32 = 5;
 #[derive(Debug)]
 pub struct Retry(pub String);
 
-impl From<StoreError> for Retry {
-    fn from(error: StoreError) -> Self {
+impl From<TableError> for Retry {
+    fn from(error: TableError) -> Self {
         Retry(format!("store: {error}"))
     }
 }
@@ -65,8 +64,8 @@ pub struct Applied {
 }
 
 impl OrderProcessor {
-    pub fn new(store: Store) -> Self {
-        Self { store, planner: None, clock: Arc::new(Utc::now), max_receives: MAX_RECEIVES }
+    pub fn new(table: Table) -> Self {
+        Self { table, planner: None, clock: Arc::new(Utc::now), max_receives: MAX_RECEIVES }
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -145,7 +144,7 @@ impl OrderProcessor {
                 ),
                 since: self.now(),
             };
-            if let Err(failure) = self.store.put_problem(retailer, &problem).await {
+            if let Err(failure) = self.table.put_problem(retailer, &problem).await {
                 error!(error = ?failure, "could not list a dead-lettered event");
             }
         }
@@ -164,7 +163,7 @@ impl OrderProcessor {
     ) -> Result<(), Retry> {
         let now = self.now();
         let key = format!("unapplicable:{store}:{}", sha256_hex(body.as_bytes()));
-        let kept = self.store.keep_payload(retailer, &key, body.as_bytes(), now).await?;
+        let kept = self.table.keep_payload(retailer, &key, body.as_bytes(), now).await?;
         let listed = OrderProblem {
             key: key.clone(),
             kind: ProblemKind::UnapplicablePayload,
@@ -178,7 +177,7 @@ impl OrderProcessor {
             ),
             since: now,
         };
-        self.store.put_problem(retailer, &listed).await?;
+        self.table.put_problem(retailer, &listed).await?;
         warn!(%problem, "order event kept: it cannot be applied");
         Ok(())
     }
@@ -244,7 +243,7 @@ impl OrderProcessor {
         order: &IncomingOrder,
         force: bool,
     ) -> Result<Applied, Attempt> {
-        let (record, mut po_ids) = self.store.order_record(retailer, store, &order.channel_order_id).await?;
+        let (record, mut po_ids) = self.table.order_record(retailer, store, &order.channel_order_id).await?;
         if let Some(applied) = &record
             && !force
             && (applied.order.updated_at > order.updated_at
@@ -255,13 +254,13 @@ impl OrderProcessor {
         }
         let now = self.now();
         let skus: Vec<String> = order.lines.iter().filter_map(|line| line.sku.clone()).collect();
-        let products = self.store.products_by_sku(retailer, &skus).await?;
+        let products = self.table.products_by_sku(retailer, &skus).await?;
         let split = split_order(order, |sku| products.get(sku).cloned());
 
         // A purchase order for every vendor with lines and none yet, unless the order is cancelled.
         // (The order's own list decides, not the number: purchase orders made before numbers
         // carried the store are found too.)
-        let mut current = self.store.purchase_orders(&po_ids).await?;
+        let mut current = self.table.purchase_orders(&po_ids).await?;
         let mut taken = Vec::new();
         if !order.cancelled {
             for (vendor, lines) in &split.by_vendor {
@@ -282,17 +281,17 @@ impl OrderProcessor {
                     customer_name: order.customer_name.clone(),
                     items,
                 };
-                let ids = self.store.allocate_ids(new.ids_needed()).await?;
+                let ids = self.table.allocate_ids(new.ids_needed()).await?;
                 let po = new.build(ids, now).map_err(|errors| Attempt::Unapplicable(errors.to_string()))?;
-                match self.store.create_purchase_order(&po).await {
+                match self.table.create_purchase_order(&po).await {
                     Ok(()) => {
                         info!(purchase_order_id = %po.id, number = %po.public_reference, "purchase order created");
                         po_ids.push(po.id);
                         current.push(po);
                     }
-                    Err(StoreError::AlreadyExists(_)) => {
+                    Err(TableError::AlreadyExists(_)) => {
                         // Another delivery of this order made it meanwhile: start again from what is stored.
-                        let (_, now_listed) = self.store.order_record(retailer, store, &order.channel_order_id).await?;
+                        let (_, now_listed) = self.table.order_record(retailer, store, &order.channel_order_id).await?;
                         if now_listed.len() != po_ids.len() {
                             return Err(Attempt::Again);
                         }
@@ -327,7 +326,7 @@ impl OrderProcessor {
             {
                 let items = new_items(Some(&po), lines);
                 if !items.is_empty() {
-                    let ids = self.store.allocate_ids(items.len()).await?;
+                    let ids = self.table.allocate_ids(items.len()).await?;
                     for (item, id) in items.into_iter().zip(ids) {
                         po.items.push(item.into_item(OrderItemId::new_unchecked(id)));
                     }
@@ -337,9 +336,9 @@ impl OrderProcessor {
             if po != before {
                 po.version += 1;
                 po.updated_at = now;
-                match self.store.update_purchase_order(&po).await {
+                match self.table.update_purchase_order(&po).await {
                     Ok(()) => {}
-                    Err(StoreError::Conflict(_)) => return Err(Attempt::Again),
+                    Err(TableError::Conflict(_)) => return Err(Attempt::Again),
                     Err(other) => return Err(other.into()),
                 }
             }
@@ -348,35 +347,35 @@ impl OrderProcessor {
 
         let order_id = match &record {
             Some(current) => current.id,
-            None => *self.store.allocate_ids(1).await?.start(),
+            None => *self.table.allocate_ids(1).await?.start(),
         };
         // Problems: listed for lines no product claims, cleared for lines that are fine now.
         let unknown: Vec<OrderProblem> =
             split.unknown.iter().map(|line| OrderProblem::unknown_sku(store, order_id, order, line, now)).collect();
         let listed = self
-            .store
+            .table
             .problems_with_prefix(retailer, &OrderProblem::unknown_sku_prefix(store, &order.channel_order_id))
             .await?;
         for existing in &listed {
             if order.cancelled || !unknown.iter().any(|problem| problem.key == existing.key) {
-                self.store.delete_problem(retailer, &existing.key).await?;
+                self.table.delete_problem(retailer, &existing.key).await?;
                 info!(problem = %existing.key, "problem cleared");
             }
         }
         // A problem already listed keeps the time it was first seen.
         for problem in unknown.iter().filter(|p| !order.cancelled && !listed.iter().any(|l| l.key == p.key)) {
             warn!(order = %order.number, reason = %problem.reason, "order problem");
-            self.store.put_problem(retailer, problem).await?;
+            self.table.put_problem(retailer, problem).await?;
         }
         // Numbers taken: listed while they are, cleared once the purchase order could be made.
         let listed_taken =
-            self.store.problems_with_prefix(retailer, &number_taken_prefix(store, &order.channel_order_id)).await?;
+            self.table.problems_with_prefix(retailer, &number_taken_prefix(store, &order.channel_order_id)).await?;
         for existing in listed_taken.iter().filter(|l| !taken.iter().any(|t| t.key == l.key)) {
-            self.store.delete_problem(retailer, &existing.key).await?;
+            self.table.delete_problem(retailer, &existing.key).await?;
             info!(problem = %existing.key, "problem cleared");
         }
         for problem in taken.iter().filter(|t| !listed_taken.iter().any(|l| l.key == t.key)) {
-            self.store.put_problem(retailer, problem).await?;
+            self.table.put_problem(retailer, problem).await?;
         }
 
         let next = match record {
@@ -391,9 +390,9 @@ impl OrderProcessor {
                 version: 1,
             },
         };
-        match self.store.save_order_record(&next).await {
+        match self.table.save_order_record(&next).await {
             Ok(()) => Ok(Applied { stale: false, order_id, purchase_orders: po_ids, unknown_lines: unknown.len() }),
-            Err(StoreError::Conflict(_)) => Err(Attempt::Again),
+            Err(TableError::Conflict(_)) => Err(Attempt::Again),
             Err(other) => Err(other.into()),
         }
     }
@@ -419,7 +418,7 @@ impl OrderProcessor {
         if over.is_empty() {
             return Ok(());
         }
-        for shipment in self.store.shipments_of_purchase_order(po.id).await? {
+        for shipment in self.table.shipments_of_purchase_order(po.id).await? {
             let Some(cancelled_item) =
                 shipment.items.iter().find_map(|item| over.iter().find(|o| o.id == item.order_item_id))
             else {
@@ -431,9 +430,9 @@ impl OrderProcessor {
                 format!("{} ({}) was cancelled at the channel", cancelled_item.sku, cancelled_item.name)
             };
             if let Some(stopped) = shipment.cancel_export(now, reason.clone()) {
-                match self.store.update_shipment(&stopped, None).await {
+                match self.table.update_shipment(&stopped, None).await {
                     Ok(()) => info!(shipment_id = %shipment.id, %reason, "planned export cancelled"),
-                    Err(StoreError::Conflict(_)) => return Err(Attempt::Again),
+                    Err(TableError::Conflict(_)) => return Err(Attempt::Again),
                     Err(other) => return Err(other.into()),
                 }
             }
@@ -444,7 +443,7 @@ impl OrderProcessor {
     /// Records a carrier scan on every shipment that carries the tracking number (each retailer's
     /// own), and queues the export of those whose store waited for movement.
     pub async fn apply_scan(&self, scan: &CarrierScan) -> Result<(), Retry> {
-        let shipments = self.store.shipments_by_tracking(&scan.tracking_number).await?;
+        let shipments = self.table.shipments_by_tracking(&scan.tracking_number).await?;
         if shipments.is_empty() {
             info!(tracking = %scan.tracking_number, provider = %scan.provider, "scan for a tracking number shipsync does not know");
         }
@@ -466,12 +465,12 @@ impl OrderProcessor {
                         .await
                         .map_err(|e| Retry(format!("queueing an export: {e}")))?;
                 }
-                match self.store.update_shipment(&next, None).await {
+                match self.table.update_shipment(&next, None).await {
                     Ok(()) => {
                         info!(shipment_id = %next.id, status = scan.status.name(), release, "carrier scan recorded");
                         break;
                     }
-                    Err(StoreError::Conflict(_)) => match self.store.shipment(next.id).await? {
+                    Err(TableError::Conflict(_)) => match self.table.shipment(next.id).await? {
                         Some(fresh) => current = fresh,
                         None => break,
                     },
@@ -514,16 +513,16 @@ impl OrderProcessor {
         // Applied before (a create and an update racing, a delivery twice): the record decides,
         // not the shipments an index shows, which may not show the other side's shipment yet.
         if let Some(shipment) =
-            self.store.channel_fulfillment_applied(store, &fulfillment.channel_fulfillment_id).await?
+            self.table.channel_fulfillment_applied(store, &fulfillment.channel_fulfillment_id).await?
         {
             info!(fulfillment = %fulfillment.channel_fulfillment_id, shipment_id = %shipment, "channel fulfillment applied before");
             return Ok(());
         }
-        let (_, po_ids) = self.store.order_record(retailer, store, &fulfillment.channel_order_id).await?;
-        let purchase_orders = self.store.purchase_orders(&po_ids).await?;
+        let (_, po_ids) = self.table.order_record(retailer, store, &fulfillment.channel_order_id).await?;
+        let purchase_orders = self.table.purchase_orders(&po_ids).await?;
         let mut shipments = Vec::new();
         for po in &purchase_orders {
-            shipments.extend(self.store.shipments_of_purchase_order(po.id).await?);
+            shipments.extend(self.table.shipments_of_purchase_order(po.id).await?);
         }
         let decision = match_fulfillment(fulfillment, &purchase_orders, &shipments);
         info!(fulfillment = %fulfillment.channel_fulfillment_id, ?decision, "channel fulfillment");
@@ -532,9 +531,9 @@ impl OrderProcessor {
             ReverseSync::Link(id) => {
                 let Some(shipment) = shipments.into_iter().find(|s| s.id == id) else { return Ok(()) };
                 let linked = shipment.linked_to_channel(now, fulfillment.channel_fulfillment_id.clone());
-                match self.store.update_shipment(&linked, None).await {
+                match self.table.update_shipment(&linked, None).await {
                     Ok(()) => Ok(()),
-                    Err(StoreError::Conflict(_)) => Err(Attempt::Again),
+                    Err(TableError::Conflict(_)) => Err(Attempt::Again),
                     Err(other) => Err(other.into()),
                 }
             }
@@ -556,10 +555,10 @@ impl OrderProcessor {
         items: &[(OrderItemId, u32)],
         now: DateTime<Utc>,
     ) -> Result<(), Attempt> {
-        let Some((profile, carriers)) = self.store.retailer_with_carriers(retailer).await? else {
+        let Some((profile, carriers)) = self.table.retailer_with_carriers(retailer).await? else {
             return Err(Attempt::Failed(Retry(format!("retailer {retailer} not found"))));
         };
-        let channel_store = self.store.channel_store(retailer, po.store_id).await?;
+        let channel_store = self.table.channel_store(retailer, po.store_id).await?;
         let carrier = match self.channel_carrier(retailer, fulfillment, channel_store.as_ref(), &carriers).await? {
             Some(carrier) => carrier,
             None => {
@@ -596,7 +595,7 @@ impl OrderProcessor {
                 return self.ignored(retailer, po.store_id, fulfillment, problems.to_string(), now).await;
             }
         };
-        let ids = self.store.allocate_ids(draft.ids_needed()).await?;
+        let ids = self.table.allocate_ids(draft.ids_needed()).await?;
         po.apply_fulfillment(&draft.fulfillment_change).map_err(|_| Attempt::Again)?;
         po.version += 1;
         po.updated_at = now;
@@ -607,13 +606,13 @@ impl OrderProcessor {
             notified_customer: false,
         };
         shipment.sync.exported_at = Some(now);
-        match self.store.create_shipment_from_channel(&shipment, &po, store, &fulfillment.channel_fulfillment_id).await
+        match self.table.create_shipment_from_channel(&shipment, &po, store, &fulfillment.channel_fulfillment_id).await
         {
             Ok(()) => {
                 info!(shipment_id = %shipment.id, fulfillment = %fulfillment.channel_fulfillment_id, "shipment created from the channel");
                 Ok(())
             }
-            Err(StoreError::Conflict(_)) => Err(Attempt::Again),
+            Err(TableError::Conflict(_)) => Err(Attempt::Again),
             Err(other) => Err(other.into()),
         }
     }
@@ -624,7 +623,7 @@ impl OrderProcessor {
         &self,
         retailer: RetailerId,
         fulfillment: &IncomingFulfillment,
-        channel_store: Option<&shipsync_domain::tenant::Store>,
+        channel_store: Option<&shipsync_domain::tenant::ChannelStore>,
         carriers: &[Carrier],
     ) -> Result<Option<CarrierId>, Attempt> {
         let Some(company) = fulfillment.tracking_company.as_deref().map(str::trim).filter(|c| !c.is_empty()) else {
@@ -642,16 +641,16 @@ impl OrderProcessor {
             return Ok(Some(id));
         }
         let carrier = Carrier {
-            id: CarrierId::new_unchecked(*self.store.allocate_ids(1).await?.start()),
+            id: CarrierId::new_unchecked(*self.table.allocate_ids(1).await?.start()),
             name: company.to_owned(),
             scac_code: None,
         };
-        match self.store.put_carrier(retailer, &carrier).await {
+        match self.table.put_carrier(retailer, &carrier).await {
             Ok(()) => {
                 info!(carrier = %carrier.name, "carrier added from a channel fulfillment");
                 Ok(Some(carrier.id))
             }
-            Err(StoreError::AlreadyExists(_)) => Err(Attempt::Again),
+            Err(TableError::AlreadyExists(_)) => Err(Attempt::Again),
             Err(other) => Err(other.into()),
         }
     }
@@ -664,7 +663,7 @@ impl OrderProcessor {
         reason: String,
         now: DateTime<Utc>,
     ) -> Result<(), Attempt> {
-        let (record, _) = self.store.order_record(retailer, store, &fulfillment.channel_order_id).await?;
+        let (record, _) = self.table.order_record(retailer, store, &fulfillment.channel_order_id).await?;
         let problem = OrderProblem {
             key: format!("channel_fulfillment:{store}:{}", fulfillment.channel_fulfillment_id),
             kind: ProblemKind::ChannelFulfillmentIgnored,
@@ -676,7 +675,7 @@ impl OrderProcessor {
             since: now,
         };
         warn!(fulfillment = %fulfillment.channel_fulfillment_id, %reason, "channel fulfillment ignored");
-        self.store.put_problem(retailer, &problem).await?;
+        self.table.put_problem(retailer, &problem).await?;
         Ok(())
     }
 }
@@ -699,8 +698,8 @@ enum Attempt {
     Unapplicable(String),
 }
 
-impl From<StoreError> for Attempt {
-    fn from(error: StoreError) -> Self {
+impl From<TableError> for Attempt {
+    fn from(error: TableError) -> Self {
         if error.is_permanent() { Attempt::Unapplicable(error.to_string()) } else { Attempt::Failed(error.into()) }
     }
 }

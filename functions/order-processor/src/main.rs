@@ -5,7 +5,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use order_processor::OrderProcessor;
 use shipsync_planner::{ExportPlanner, PlannerConfig};
 use shipsync_platform::{aws_sdk_config, dynamodb_client, init_tracing, required_env};
-use shipsync_store::Store;
+use shipsync_table::Table;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
         aws_sdk_scheduler::Client::new(&aws),
         PlannerConfig::from_env()?,
     );
-    let processor = OrderProcessor::new(Store::new(dynamodb_client(&aws), table)).with_planner(planner);
+    let processor = OrderProcessor::new(Table::new(dynamodb_client(&aws), table)).with_planner(planner);
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, Error>(processor.handle(event.payload).await)

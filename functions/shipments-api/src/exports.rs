@@ -8,10 +8,10 @@ use shipsync_domain::export::{Delivery, ExportReason, ExportRequest, ExportState
 use shipsync_domain::ids::{PurchaseOrderId, ShipmentId};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::shipment::Shipment;
-use shipsync_domain::tenant::Store as ChannelStore;
+use shipsync_domain::tenant::ChannelStore;
 use shipsync_http_api::{ApiError, ApiResponse, json_response, store_failure};
 use shipsync_planner::PlanError;
-use shipsync_store::StoreError;
+use shipsync_table::TableError;
 use tracing::{error, info};
 
 use crate::dto::ShipmentView;
@@ -56,17 +56,17 @@ impl ShipmentsApi {
             // nothing written, and a crash between the two leaves a request that finds nothing
             // to do, never a shipment waiting for a request that never comes.
             self.deliver(id, ExportReason::Manual, Delivery::Now).await?;
-            match self.store.update_shipment(&planned, None).await {
+            match self.table.update_shipment(&planned, None).await {
                 Ok(()) => {
                     info!(shipment_id = %id, "manual export queued");
                     let view = ShipmentView::new(&planned, retailer.fees);
                     return Ok(json_response(StatusCode::ACCEPTED, &json!({ "shipment": view })));
                 }
-                Err(StoreError::Conflict(_)) => continue,
+                Err(TableError::Conflict(_)) => continue,
                 Err(other) => return Err(store_failure(other)),
             }
         }
-        Err(store_failure(StoreError::Conflict("shipment")))
+        Err(store_failure(TableError::Conflict("shipment")))
     }
 
     /// Back Market: when an edit adds the last missing IMEI, the confirmation that waited for it
@@ -102,7 +102,7 @@ impl ShipmentsApi {
 
     /// The store a purchase order came from.
     pub(crate) async fn channel_store_of(&self, po: &PurchaseOrder) -> Result<ChannelStore, ApiError> {
-        self.store.channel_store(po.retailer_id, po.store_id).await.map_err(store_failure)?.ok_or_else(|| {
+        self.table.channel_store(po.retailer_id, po.store_id).await.map_err(store_failure)?.ok_or_else(|| {
             error!(purchase_order_id = %po.id, store_id = %po.store_id, "purchase order's store not found");
             ApiError::Internal
         })
@@ -121,7 +121,7 @@ impl ShipmentsApi {
         }
         let mut order_ids = match &po.channel_order_id {
             Some(channel_order) => {
-                self.store
+                self.table
                     .channel_order(po.retailer_id, po.store_id, channel_order)
                     .await
                     .map_err(store_failure)?
@@ -134,7 +134,7 @@ impl ShipmentsApi {
         }
         // Read after our own write, consistently: whichever shipment completes the order sees it.
         for id in &order_ids {
-            let complete = match self.store.purchase_order_now(*id).await.map_err(store_failure)? {
+            let complete = match self.table.purchase_order_now(*id).await.map_err(store_failure)? {
                 Some(order) => order.is_fully_fulfilled(),
                 None => true,
             };
@@ -155,7 +155,7 @@ impl ShipmentsApi {
         store: &ChannelStore,
         just_created: &Shipment,
     ) -> Result<(), ApiError> {
-        let mut shipments = self.store.shipments_of_purchase_order(po).await.map_err(store_failure)?;
+        let mut shipments = self.table.shipments_of_purchase_order(po).await.map_err(store_failure)?;
         // The index may not show the shipment written a moment ago yet.
         if just_created.purchase_order_id == po && !shipments.iter().any(|s| s.id == just_created.id) {
             shipments.push(just_created.clone());
@@ -169,11 +169,11 @@ impl ShipmentsApi {
                 let delivery = scheduled(due_at, now).1.unwrap_or(Delivery::Now);
                 // Planned before it is written: the exporter retries a request that comes early.
                 self.deliver(released.id, ExportReason::OrderShipped, delivery).await?;
-                match self.store.update_shipment(&released, None).await {
+                match self.table.update_shipment(&released, None).await {
                     Ok(()) => break,
-                    Err(StoreError::Conflict(_)) => {
+                    Err(TableError::Conflict(_)) => {
                         self.withdraw(released.id, ExportReason::OrderShipped, delivery).await;
-                        match self.store.shipment(released.id).await.map_err(store_failure)? {
+                        match self.table.shipment(released.id).await.map_err(store_failure)? {
                             Some(fresh) => current = fresh,
                             None => break,
                         }

@@ -15,11 +15,10 @@ use http::Method;
 use shipsync_domain::access::{Principal, has_issued_key_shape, key_for_log};
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, basic_credentials, path_segments, store_failure};
 use shipsync_planner::ExportPlanner;
-use shipsync_store::Store;
+use shipsync_table::Table;
 use tracing::warn;
 
-/// Where the time comes from; tests set it.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+use shipsync_domain::time::Clock;
 
 /// How many times a write that lost a race is re-read and tried again before answering 409.
 const WRITE_ATTEMPTS: usize = 5;
@@ -27,7 +26,7 @@ const WRITE_ATTEMPTS: usize = 5;
 /// Everything a request needs, built once per cold start.
 #[derive(Clone)]
 pub struct ShipmentsApi {
-    store: Store,
+    table: Table,
     planner: ExportPlanner,
     clock: Clock,
     /// Whether stores may use the local channel: only the local stack sets it.
@@ -38,8 +37,8 @@ pub struct ShipmentsApi {
 }
 
 impl ShipmentsApi {
-    pub fn new(store: Store, planner: ExportPlanner) -> Self {
-        Self { store, planner, clock: Arc::new(Utc::now), allow_local_channel: false, allow_store_base_url: false }
+    pub fn new(table: Table, planner: ExportPlanner) -> Self {
+        Self { table, planner, clock: Arc::new(Utc::now), allow_local_channel: false, allow_store_base_url: false }
     }
 
     /// Accepts a store's `base_url` (its channel's address, a local fake): for the local stack
@@ -115,7 +114,7 @@ impl ShipmentsApi {
             warn!(api_key = %key_for_log(&key), "rejected credentials: not an issued key");
             return Err(ApiError::Unauthorized);
         }
-        let user = self.store.api_user(&key).await.map_err(store_failure)?;
+        let user = self.table.api_user(&key).await.map_err(store_failure)?;
         match user {
             Some(user) if user.password_matches(&password) => Ok(user.principal()),
             _ => {

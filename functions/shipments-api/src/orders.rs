@@ -13,7 +13,7 @@ use shipsync_domain::money::{format_cost, parse_cost_text};
 use shipsync_domain::orders::Product;
 use shipsync_domain::time::format_api_time;
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, store_failure};
-use shipsync_store::Attention;
+use shipsync_table::Attention;
 
 use crate::ShipmentsApi;
 use crate::dto::Metadata;
@@ -80,7 +80,7 @@ impl ShipmentsApi {
             }
         };
         let vendor = match body.vendor_id.map(VendorId::new) {
-            Some(Ok(id)) => match self.store.vendor(principal.retailer_id, id).await.map_err(store_failure)? {
+            Some(Ok(id)) => match self.table.vendor(principal.retailer_id, id).await.map_err(store_failure)? {
                 Some(vendor) => Some(vendor),
                 None => {
                     errors.push("vendor_id", format!("{id} is not a vendor of this retailer"));
@@ -98,13 +98,13 @@ impl ShipmentsApi {
         };
         let vendor = errors.into_result(vendor)?.ok_or(ApiError::Internal)?;
         let product = Product { name: body.name.unwrap_or_else(|| sku.clone()), sku, vendor_id: vendor.id, cost };
-        self.store.save_product(principal.retailer_id, &product).await.map_err(store_failure)?;
+        self.table.save_product(principal.retailer_id, &product).await.map_err(store_failure)?;
         Ok(json_response(StatusCode::CREATED, &json!({ "product": product_view(&product) })))
     }
 
     pub(crate) async fn list_products(&self, principal: &Principal) -> Result<ApiResponse, ApiError> {
         retailer_only(principal)?;
-        let products = self.store.products(principal.retailer_id).await.map_err(store_failure)?;
+        let products = self.table.products(principal.retailer_id).await.map_err(store_failure)?;
         Ok(json_response(StatusCode::OK, &json!({ "products": products.iter().map(product_view).collect::<Vec<_>>() })))
     }
 
@@ -117,7 +117,7 @@ impl ShipmentsApi {
     ) -> Result<ApiResponse, ApiError> {
         retailer_only(principal)?;
         let paging = crate::purchase_orders::paging(request, principal)?;
-        let page = self.store.attention(principal.retailer_id, paging).await.map_err(store_failure)?;
+        let page = self.table.attention(principal.retailer_id, paging).await.map_err(store_failure)?;
         let problems: Vec<Value> = page
             .records
             .iter()
@@ -161,12 +161,12 @@ impl ShipmentsApi {
         let not_found = || ApiError::NotFound(format!("order {id} not found"));
         let order_id: u64 = id.parse().map_err(|_| not_found())?;
         let (record, _) = self
-            .store
+            .table
             .retailer_order_record_by_id(principal.retailer_id, order_id)
             .await
             .map_err(store_failure)?
             .ok_or_else(not_found)?;
-        let processor = order_processor::OrderProcessor::new(self.store.clone()).with_clock(self.clock.clone());
+        let processor = order_processor::OrderProcessor::new(self.table.clone()).with_clock(self.clock.clone());
         let applied =
             processor.apply_order(record.retailer_id, record.store_id, &record.order, true).await.map_err(|retry| {
                 tracing::error!(reason = %retry.0, "reprocessing failed");

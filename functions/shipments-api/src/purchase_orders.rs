@@ -18,7 +18,7 @@ impl ShipmentsApi {
     ) -> Result<ApiResponse, ApiError> {
         let paging = paging(request, principal)?;
         let page = self
-            .store
+            .table
             .list_purchase_orders(principal.retailer_id, principal.vendor_scope(), paging)
             .await
             .map_err(store_failure)?;

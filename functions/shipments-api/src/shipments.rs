@@ -13,7 +13,7 @@ use shipsync_domain::shipment::{Shipment, ShipmentContext, ShipmentInput, draft_
 use shipsync_domain::tenant::ChannelKind;
 use shipsync_domain::tenant::Retailer;
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, query_pairs, store_failure};
-use shipsync_store::StoreError;
+use shipsync_table::TableError;
 use tracing::info;
 
 use crate::dto::{Metadata, PurchaseOrderView, ShipmentEnvelope, ShipmentView};
@@ -47,7 +47,7 @@ impl ShipmentsApi {
             // The same request needs the same number of ids on every attempt: reserve them once.
             let ids = match &reserved_ids {
                 Some(ids) => ids,
-                None => reserved_ids.insert(self.store.allocate_ids(draft.ids_needed()).await.map_err(store_failure)?),
+                None => reserved_ids.insert(self.table.allocate_ids(draft.ids_needed()).await.map_err(store_failure)?),
             };
             po.apply_fulfillment(&draft.fulfillment_change)?;
             let mut shipment = draft.finish(&mut ids.clone())?;
@@ -68,7 +68,7 @@ impl ShipmentsApi {
             if let Some(delivery) = delivery {
                 self.deliver(shipment.id, ExportReason::Scheduled, delivery).await?;
             }
-            match self.store.create_shipment(&shipment, &po).await {
+            match self.table.create_shipment(&shipment, &po).await {
                 Ok(()) => {
                     info!(shipment_id = %shipment.id, purchase_order_id = %po.id, export = shipment.export.state.name(), "shipment created");
                     if let Err(problem) = self.release_order_if_shipped(&po, store, &shipment).await {
@@ -79,7 +79,7 @@ impl ShipmentsApi {
                     let view = ShipmentView::new(&shipment, retailer.fees);
                     return Ok(json_response(StatusCode::CREATED, &json!({ "shipment": view })));
                 }
-                Err(StoreError::Conflict(_)) => {
+                Err(TableError::Conflict(_)) => {
                     // Lost the race for the units: this attempt's plan must not outlive it.
                     if let Some(delivery) = delivery {
                         self.withdraw(shipment.id, ExportReason::Scheduled, delivery).await;
@@ -89,7 +89,7 @@ impl ShipmentsApi {
                 Err(other) => return Err(store_failure(other)),
             }
         }
-        Err(store_failure(StoreError::Conflict("purchase order")))
+        Err(store_failure(TableError::Conflict("purchase order")))
     }
 
     pub(crate) async fn get_shipment(&self, principal: &Principal, id: &str) -> Result<ApiResponse, ApiError> {
@@ -128,7 +128,7 @@ impl ShipmentsApi {
                 (_, 0) => 0..=0,
                 (Some(ids), _) => std::ops::RangeInclusive::clone(ids),
                 (None, count) => {
-                    reserved_ids.insert(self.store.allocate_ids(count).await.map_err(store_failure)?).clone()
+                    reserved_ids.insert(self.table.allocate_ids(count).await.map_err(store_failure)?).clone()
                 }
             };
             let changed_po = if draft.fulfillment_change.is_empty() {
@@ -143,7 +143,7 @@ impl ShipmentsApi {
             // before this write, which carries both.
             let shipment = self.release_on_imei(&current, draft.finish(&mut ids)?, &po).await?;
             let fulfilment_changed = changed_po.is_some();
-            match self.store.update_shipment(&shipment, changed_po).await {
+            match self.table.update_shipment(&shipment, changed_po).await {
                 Ok(()) => {
                     info!(shipment_id = %shipment.id, "shipment updated");
                     // Units added by an edit can complete the order as well as a new shipment can.
@@ -156,11 +156,11 @@ impl ShipmentsApi {
                     let view = ShipmentView::new(&shipment, retailer.fees);
                     return Ok(json_response(StatusCode::OK, &json!({ "shipment": view })));
                 }
-                Err(StoreError::Conflict(_)) => continue,
+                Err(TableError::Conflict(_)) => continue,
                 Err(other) => return Err(store_failure(other)),
             }
         }
-        Err(store_failure(StoreError::Conflict("shipment")))
+        Err(store_failure(TableError::Conflict("shipment")))
     }
 
     pub(crate) async fn search_shipments(
@@ -174,12 +174,12 @@ impl ShipmentsApi {
         // (the index keys hold the retailer too; this makes the intent plain and costs one read).
         if let Some(vendor) = query.search.vendor_id
             && plan.scope != SearchScope::Nothing
-            && self.store.vendor(principal.retailer_id, vendor).await.map_err(store_failure)?.is_none()
+            && self.table.vendor(principal.retailer_id, vendor).await.map_err(store_failure)?.is_none()
         {
             plan.scope = SearchScope::Nothing;
         }
         let (mut page, (retailer, _)) = tokio::try_join!(
-            async { self.store.search_shipments(&plan, query.paging).await.map_err(store_failure) },
+            async { self.table.search_shipments(&plan, query.paging).await.map_err(store_failure) },
             self.retailer(principal)
         )?;
         // A second line of defence: whatever the plan read, only what the caller may see goes out.
@@ -190,7 +190,7 @@ impl ShipmentsApi {
             ids.sort_unstable();
             ids.dedup();
             let mut orders =
-                self.store.retailer_purchase_orders(principal.retailer_id, &ids).await.map_err(store_failure)?;
+                self.table.retailer_purchase_orders(principal.retailer_id, &ids).await.map_err(store_failure)?;
             orders.retain(|po| principal.can_see_purchase_order(po));
             for (view, shipment) in views.iter_mut().zip(&page.records) {
                 view.purchase_order =
@@ -203,7 +203,7 @@ impl ShipmentsApi {
 
     /// The caller's retailer and its carriers.
     pub(crate) async fn retailer(&self, principal: &Principal) -> Result<(Retailer, Vec<Carrier>), ApiError> {
-        match self.store.retailer_with_carriers(principal.retailer_id).await.map_err(store_failure)? {
+        match self.table.retailer_with_carriers(principal.retailer_id).await.map_err(store_failure)? {
             Some(found) => Ok(found),
             None => {
                 // An API user whose retailer is gone: a data problem, not the caller's.
@@ -214,7 +214,7 @@ impl ShipmentsApi {
     }
 
     pub(crate) async fn visible_shipment(&self, principal: &Principal, id: ShipmentId) -> Result<Shipment, ApiError> {
-        match self.store.retailer_shipment(principal.retailer_id, id).await.map_err(store_failure)? {
+        match self.table.retailer_shipment(principal.retailer_id, id).await.map_err(store_failure)? {
             Some(shipment) if principal.can_see(shipment.retailer_id, shipment.vendor_id) => Ok(shipment),
             _ => Err(ApiError::NotFound(format!("shipment {id} not found"))),
         }
@@ -225,7 +225,7 @@ impl ShipmentsApi {
         principal: &Principal,
         id: PurchaseOrderId,
     ) -> Result<PurchaseOrder, ApiError> {
-        match self.store.retailer_purchase_order(principal.retailer_id, id).await.map_err(store_failure)? {
+        match self.table.retailer_purchase_order(principal.retailer_id, id).await.map_err(store_failure)? {
             Some(po) if principal.can_see_purchase_order(&po) => Ok(po),
             _ => Err(ApiError::NotFound(format!("purchase order {id} not found"))),
         }
@@ -241,7 +241,7 @@ impl ShipmentsApi {
             return Err(ApiError::Forbidden("export may be requested by retailer users only".into()));
         }
         let store = self
-            .store
+            .table
             .channel_store(shipment.retailer_id, shipment.store_id)
             .await
             .map_err(store_failure)?

@@ -15,11 +15,10 @@ use shipsync_domain::limits::{
 };
 use shipsync_domain::secrets::MAX_SEALED_BYTES;
 use shipsync_domain::tenant::{
-    ChannelConnection, ChannelKind, IngestionSettings, MAX_POLL_MINUTES, Store as ChannelStore, Vendor,
-    parse_shop_domain,
+    ChannelConnection, ChannelKind, ChannelStore, IngestionSettings, MAX_POLL_MINUTES, Vendor, parse_shop_domain,
 };
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, store_failure};
-use shipsync_store::ChannelCredentials;
+use shipsync_table::ChannelCredentials;
 
 use crate::dto::{Metadata, ShipmentView};
 use crate::{ShipmentsApi, path_id};
@@ -191,7 +190,7 @@ impl ShipmentsApi {
             return Err(errors.into());
         };
         errors.into_result(())?;
-        let id = *self.store.allocate_ids(1).await.map_err(store_failure)?.start();
+        let id = *self.table.allocate_ids(1).await.map_err(store_failure)?.start();
         let store = ChannelStore {
             id: StoreId::new_unchecked(id),
             retailer_id: principal.retailer_id,
@@ -305,12 +304,12 @@ impl ShipmentsApi {
         errors.into_result(())?;
 
         if let Some(credentials) = body.credentials {
-            self.store
+            self.table
                 .save_credentials(store.retailer_id, store.id, &ChannelCredentials(credentials))
                 .await
                 .map_err(store_failure)?;
         }
-        self.store.save_channel_store(&store).await.map_err(store_failure)?;
+        self.table.save_channel_store(&store).await.map_err(store_failure)?;
         let credentials_set = self.credentials_set(&store).await?;
         Ok(json_response(status, &json!({ "store": StoreView::new(&store, credentials_set) })))
     }
@@ -324,7 +323,7 @@ impl ShipmentsApi {
 
     pub(crate) async fn list_stores(&self, principal: &Principal) -> Result<ApiResponse, ApiError> {
         retailer_only(principal)?;
-        let stores = self.store.channel_stores(principal.retailer_id).await.map_err(store_failure)?;
+        let stores = self.table.channel_stores(principal.retailer_id).await.map_err(store_failure)?;
         let mut views = Vec::with_capacity(stores.len());
         for store in &stores {
             views.push(StoreView::new(store, self.credentials_set(store).await?));
@@ -334,7 +333,7 @@ impl ShipmentsApi {
 
     async fn own_store(&self, principal: &Principal, id: &str) -> Result<ChannelStore, ApiError> {
         let id: StoreId = path_id(id, "store")?;
-        self.store
+        self.table
             .channel_store(principal.retailer_id, id)
             .await
             .map_err(store_failure)?
@@ -343,13 +342,13 @@ impl ShipmentsApi {
 
     /// Whether credentials are set, from their names: the API cannot open them.
     async fn credentials_set(&self, store: &ChannelStore) -> Result<bool, ApiError> {
-        let names = self.store.credential_names(store.retailer_id, store.id).await.map_err(store_failure)?;
+        let names = self.table.credential_names(store.retailer_id, store.id).await.map_err(store_failure)?;
         Ok(!names.is_empty())
     }
 
     pub(crate) async fn list_vendors(&self, principal: &Principal) -> Result<ApiResponse, ApiError> {
         retailer_only(principal)?;
-        let vendors = self.store.vendors(principal.retailer_id).await.map_err(store_failure)?;
+        let vendors = self.table.vendors(principal.retailer_id).await.map_err(store_failure)?;
         Ok(json_response(StatusCode::OK, &json!({ "vendors": vendors.iter().map(vendor_view).collect::<Vec<_>>() })))
     }
 
@@ -362,7 +361,7 @@ impl ShipmentsApi {
         retailer_only(principal)?;
         let id: VendorId = path_id(id, "vendor")?;
         let mut vendor = self
-            .store
+            .table
             .vendor(principal.retailer_id, id)
             .await
             .map_err(store_failure)?
@@ -370,7 +369,7 @@ impl ShipmentsApi {
         let body = json_body::<VendorEnvelope>(request)?.vendor;
         if let Some(notify) = body.notify_customer {
             vendor.notify_customer = notify;
-            self.store.save_vendor(&vendor).await.map_err(store_failure)?;
+            self.table.save_vendor(&vendor).await.map_err(store_failure)?;
         }
         Ok(json_response(StatusCode::OK, &json!({ "vendor": vendor_view(&vendor) })))
     }
@@ -383,7 +382,7 @@ impl ShipmentsApi {
         retailer_only(principal)?;
         let paging = crate::purchase_orders::paging(request, principal)?;
         let (page, (retailer, _)) = tokio::try_join!(
-            async { self.store.failed_exports(principal.retailer_id, paging).await.map_err(store_failure) },
+            async { self.table.failed_exports(principal.retailer_id, paging).await.map_err(store_failure) },
             self.retailer(principal)
         )?;
         let views: Vec<ShipmentView> = page.records.iter().map(|s| ShipmentView::new(s, retailer.fees)).collect();

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use bytes::Bytes;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use hmac::{Hmac, Mac};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -22,9 +22,9 @@ use shipsync_channels::shopify_webhooks::{read_shopify_webhook, shopify_gid};
 use shipsync_domain::ids::StoreId;
 use shipsync_domain::limits::clip_bytes;
 use shipsync_domain::orders::{ChannelEventMessage, MAX_ID_BYTES, OrderProblem, ProblemKind};
-use shipsync_domain::tenant::{ChannelKind, Store as ChannelStore, parse_shop_domain};
+use shipsync_domain::tenant::{ChannelKind, ChannelStore, parse_shop_domain};
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments, store_failure};
-use shipsync_store::{Store, sha256_hex};
+use shipsync_table::{Table, sha256_hex};
 use tracing::{error, info, warn};
 
 /// The largest event queued: an SQS message holds 256 KiB, with room for the envelope. A
@@ -34,11 +34,11 @@ pub const MAX_EVENT_BYTES: usize = 250 * 1024;
 /// How long a delivery id is remembered: Shopify retries for 4 hours; a day is ample.
 const DELIVERY_MEMORY: Duration = Duration::days(1);
 
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+use shipsync_domain::time::Clock;
 
 #[derive(Clone)]
 pub struct ShopifyWebhooks {
-    store: Store,
+    table: Table,
     sqs: aws_sdk_sqs::Client,
     /// `SHIPSYNC_ORDER_QUEUE_URL`: the order processor's queue.
     queue_url: String,
@@ -46,8 +46,8 @@ pub struct ShopifyWebhooks {
 }
 
 impl ShopifyWebhooks {
-    pub fn new(store: Store, sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
-        Self { store, sqs, queue_url, clock: Arc::new(Utc::now) }
+    pub fn new(table: Table, sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
+        Self { table, sqs, queue_url, clock: Arc::new(Utc::now) }
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -76,7 +76,7 @@ impl ShopifyWebhooks {
         let store_id: StoreId =
             store_id.parse().map_err(|_| ApiError::NotFound(format!("store {store_id} not found")))?;
         let store = self
-            .store
+            .table
             .store_by_id(store_id)
             .await
             .map_err(store_failure)?
@@ -84,7 +84,7 @@ impl ShopifyWebhooks {
             .filter(|store| matches!(store.channel, ChannelKind::Shopify | ChannelKind::Local))
             .ok_or_else(|| ApiError::NotFound(format!("store {store_id} not found")))?;
         // Only the webhook secrets: this function may not open the store's API credentials.
-        let secrets = self.store.webhook_secrets(store.retailer_id, store.id).await.map_err(store_failure)?;
+        let secrets = self.table.webhook_secrets(store.retailer_id, store.id).await.map_err(store_failure)?;
         let signature = header(request, "x-shopify-hmac-sha256");
         if !signature.is_some_and(|signature| secrets.iter().any(|secret| signed_by(body, secret, signature))) {
             warn!(store_id = %store.id, signed = signature.is_some(), "webhook signature rejected");
@@ -103,7 +103,7 @@ impl ShopifyWebhooks {
         let delivery = header(request, "x-shopify-webhook-id")
             .filter(|id| id.len() <= MAX_ID_BYTES)
             .ok_or_else(|| ApiError::BadRequest("X-Shopify-Webhook-Id is required (at most 255 bytes)".into()))?;
-        if self.store.delivery_seen(store.id, delivery).await.map_err(store_failure)? {
+        if self.table.delivery_seen(store.id, delivery).await.map_err(store_failure)? {
             info!(store_id = %store.id, delivery, "repeated delivery: already accepted");
             return Ok(accepted("duplicate"));
         }
@@ -130,7 +130,7 @@ impl ShopifyWebhooks {
         let now = (self.clock)();
         // Remembered only once queued or kept. If this write fails, a retried delivery is queued
         // again, which the processor takes in its stride: the event stays acknowledged.
-        if let Err(failure) = self.store.remember_delivery(store.id, delivery, now, now + DELIVERY_MEMORY).await {
+        if let Err(failure) = self.table.remember_delivery(store.id, delivery, now, now + DELIVERY_MEMORY).await {
             warn!(error = ?failure, delivery, "could not remember a delivery");
         }
         Ok(accepted(status))
@@ -148,7 +148,7 @@ impl ShopifyWebhooks {
     ) -> Result<(), ApiError> {
         let now = (self.clock)();
         let key = format!("unapplicable:{}:{}", store.id, sha256_hex(body));
-        let kept = self.store.keep_payload(store.retailer_id, &key, body, now).await.map_err(store_failure)?;
+        let kept = self.table.keep_payload(store.retailer_id, &key, body, now).await.map_err(store_failure)?;
         // What can be read of it names the order for the person who looks.
         let payload: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let order_id = shopify_gid("Order", &payload["order_id"]).or_else(|| shopify_gid("Order", &payload["id"]));
@@ -169,7 +169,7 @@ impl ShopifyWebhooks {
             ),
             since: now,
         };
-        self.store.put_problem(store.retailer_id, &listed).await.map_err(store_failure)?;
+        self.table.put_problem(store.retailer_id, &listed).await.map_err(store_failure)?;
         warn!(store_id = %store.id, topic, delivery, %problem, "signed payload kept: it cannot be applied");
         Ok(())
     }

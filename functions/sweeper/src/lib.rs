@@ -10,14 +10,13 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use shipsync_domain::export::{ExportReason, ExportRequest};
 use shipsync_domain::ids::ShipmentId;
-use shipsync_store::{Store, StoreError};
+use shipsync_table::{Table, TableError};
 use tracing::{info, warn};
 
-/// Where the time comes from; tests set it.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+use shipsync_domain::time::Clock;
 
 /// The most shipments one run re-queues; the next run takes the rest.
 pub const MAX_PER_SWEEP: usize = 1000;
@@ -28,7 +27,7 @@ const CONCURRENT_SENDS: usize = 10;
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     #[error("finding overdue exports: {0}")]
-    Store(#[from] StoreError),
+    Table(#[from] TableError),
     #[error("{failed} of {found} overdue exports could not be queued (the next sweep tries again): {first}")]
     Queue { failed: usize, found: usize, first: String },
 }
@@ -44,7 +43,7 @@ pub struct SweepReport {
 
 #[derive(Clone)]
 pub struct Sweeper {
-    store: Store,
+    table: Table,
     sqs: aws_sdk_sqs::Client,
     /// `SHIPSYNC_EXPORT_QUEUE_URL`
     queue_url: String,
@@ -52,8 +51,8 @@ pub struct Sweeper {
 }
 
 impl Sweeper {
-    pub fn new(store: Store, sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
-        Self { store, sqs, queue_url, clock: Arc::new(Utc::now) }
+    pub fn new(table: Table, sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
+        Self { table, sqs, queue_url, clock: Arc::new(Utc::now) }
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -64,7 +63,7 @@ impl Sweeper {
     /// One run: finds what is overdue now and queues an export request for each.
     pub async fn sweep(&self) -> Result<SweepReport, SweepError> {
         let now = (self.clock)();
-        let overdue = self.store.overdue_exports(now, MAX_PER_SWEEP).await?;
+        let overdue = self.table.overdue_exports(now, MAX_PER_SWEEP).await?;
         let more_left = overdue.len() >= MAX_PER_SWEEP;
         let mut requeued = Vec::with_capacity(overdue.len());
         let mut failures = Vec::new();

@@ -2,7 +2,7 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use shipsync_platform::{aws_sdk_config, dynamodb_client, init_tracing, required_env};
-use shipsync_store::Store;
+use shipsync_table::Table;
 use sweeper::Sweeper;
 
 #[tokio::main]
@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let table = required_env("SHIPSYNC_TABLE")?;
     let queue_url = required_env("SHIPSYNC_EXPORT_QUEUE_URL")?;
     let aws = aws_sdk_config().await;
-    let sweeper = Sweeper::new(Store::new(dynamodb_client(&aws), table), aws_sdk_sqs::Client::new(&aws), queue_url);
+    let sweeper = Sweeper::new(Table::new(dynamodb_client(&aws), table), aws_sdk_sqs::Client::new(&aws), queue_url);
     let sweeper = &sweeper;
     lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
         // A failed run fails the invocation, so it shows in the function's errors (alarmed).

@@ -37,7 +37,7 @@ pub fn missing_imeis(order: &ExportOrder) -> Vec<String> {
     order
         .lines
         .iter()
-        .filter(|line| line.quantity == 1 && line.serial_codes.is_empty())
+        .filter(|line| shipsync_domain::shipment::needs_imei(line.quantity, &line.serial_codes))
         .map(|line| line.sku.clone())
         .collect()
 }

@@ -44,7 +44,7 @@ pub const WEBHOOK_SECRET_NAMES: [&str; 2] = ["webhook_secret", "previous_webhook
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialContext {
     /// A store's secrets: its channel's API credentials or its webhook secrets.
-    Store { retailer_id: RetailerId, store_id: StoreId, purpose: SecretPurpose },
+    ChannelStore { retailer_id: RetailerId, store_id: StoreId, purpose: SecretPurpose },
     /// The secret a carrier-tracking provider (`easypost`, ...) signs its webhooks with: the
     /// deployment's own, not a retailer's.
     CarrierWebhook { provider: &'static str },
@@ -59,13 +59,13 @@ impl CredentialContext {
     pub const CARRIER_WEBHOOK_PURPOSE: &'static str = "carrier_webhook";
 
     pub fn store(retailer_id: RetailerId, store_id: StoreId, purpose: SecretPurpose) -> Self {
-        CredentialContext::Store { retailer_id, store_id, purpose }
+        CredentialContext::ChannelStore { retailer_id, store_id, purpose }
     }
 
     /// The encryption context: the names the key policy and IAM conditions refer to.
     pub fn pairs(&self) -> Vec<(&'static str, String)> {
         match self {
-            CredentialContext::Store { retailer_id, store_id, purpose } => vec![
+            CredentialContext::ChannelStore { retailer_id, store_id, purpose } => vec![
                 (Self::RETAILER_KEY, retailer_id.to_string()),
                 (Self::STORE_KEY, store_id.to_string()),
                 (Self::PURPOSE_KEY, purpose.name().to_owned()),

@@ -149,10 +149,16 @@ impl Shipment {
     pub fn missing_imeis(&self) -> Vec<&str> {
         self.items
             .iter()
-            .filter(|item| item.quantity == 1 && item.serial_codes.is_empty())
+            .filter(|item| needs_imei(item.quantity, &item.serial_codes))
             .map(|item| item.sku.as_str())
             .collect()
     }
+}
+
+/// Whether a line of `quantity` units with these serial codes lacks the IMEI Back Market asks
+/// for: one per smartphone, which is a line of one unit.
+pub fn needs_imei(quantity: u32, serial_codes: &[String]) -> bool {
+    quantity == 1 && serial_codes.is_empty()
 }
 
 /// A field of a request: left out, set to nothing (`null` or `""`), or given a value.

@@ -60,7 +60,7 @@ impl ChannelKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Store {
+pub struct ChannelStore {
     pub id: StoreId,
     pub retailer_id: RetailerId,
     pub name: String,

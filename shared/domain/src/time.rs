@@ -2,6 +2,16 @@
 
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
+use std::sync::Arc;
+
+/// Where the time comes from: the system's clock when deployed, a controllable one in tests
+/// and the benchmark. Every use case reads the time from one of these, never from `Utc::now`.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The system's clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
 
 /// How a time is shown in the API: UTC, milliseconds, e.g. `2026-11-21T15:06:19.123Z`.
 pub fn format_api_time(time: DateTime<Utc>) -> String {

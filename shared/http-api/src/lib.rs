@@ -7,7 +7,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shipsync_domain::ValidationErrors;
-use shipsync_store::StoreError;
+use shipsync_table::TableError;
 
 pub type ApiRequest = http::Request<Bytes>;
 pub type ApiResponse = http::Response<String>;
@@ -92,19 +92,19 @@ impl ApiError {
 
 /// Maps a store failure to a response; the cause goes to the log only. A conflict that outlasted
 /// the caller's retries is a 409, safe to retry; an outage a 503; a corrupt or refused record a 500.
-pub fn store_failure(failure: StoreError) -> ApiError {
+pub fn store_failure(failure: TableError) -> ApiError {
     match failure {
-        StoreError::Conflict(what) => ApiError::Conflict(format!("the {what} was changed by another request; retry")),
-        StoreError::AlreadyExists(what) => ApiError::invalid("id", format!("{what} already exists")),
-        StoreError::Unavailable { .. } => {
+        TableError::Conflict(what) => ApiError::Conflict(format!("the {what} was changed by another request; retry")),
+        TableError::AlreadyExists(what) => ApiError::invalid("id", format!("{what} already exists")),
+        TableError::Unavailable { .. } => {
             tracing::error!(error = ?failure, "store unavailable");
             ApiError::Unavailable
         }
-        StoreError::TooLarge { .. } => {
+        TableError::TooLarge { .. } => {
             tracing::warn!(error = ?failure, "record too large for the store");
             ApiError::invalid("base", "the record would be larger than shipsync can store: shorten or split it")
         }
-        StoreError::Corrupt { .. } | StoreError::Rejected { .. } => {
+        TableError::Corrupt { .. } | TableError::Rejected { .. } => {
             tracing::error!(error = ?failure, "corrupt record or refused request");
             ApiError::Internal
         }

@@ -12,7 +12,7 @@ use order_processor::OrderProcessor;
 use shipments_api::ShipmentsApi;
 use shipsync_channels::ChannelEndpoints;
 use shipsync_domain::export::ExportSettings;
-use shipsync_store::Store;
+use shipsync_table::Table;
 use shipsync_tools::local_aws::{LocalAws, MAX_RECEIVES, sdk_config_with_key};
 use shipsync_tools::moto::{AccessKey, MotoServer};
 use shipsync_tools::runner::Runner;
@@ -66,7 +66,7 @@ fn names(aws: &LocalAws) -> Names {
             ("AWS::Partition", "aws".to_owned()),
             ("AWS::Region", REGION.to_owned()),
             ("AWS::AccountId", ACCOUNT.to_owned()),
-            ("Table.Arn", format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{}", aws.store.table_name())),
+            ("Table.Arn", format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{}", aws.table.table_name())),
             ("ExportQueue.Arn", planner.queue_arn.clone()),
             ("ExportDeadLetterQueue.Arn", queue_arn(&aws.export_dead_letter_url)),
             ("ScheduleDeadLetterQueue.Arn", planner.schedule_dead_letter_arn.clone()),
@@ -137,9 +137,9 @@ impl IamApp {
 
     /// A function's store as its main.rs builds it where it never touches credentials: no
     /// cipher at all (the order processor, the sweeper).
-    fn store_without_cipher(&self, package: &str) -> Store {
+    fn store_without_cipher(&self, package: &str) -> Table {
         let aws = self.aws_of(package);
-        Store::new(aws.store.client().clone(), aws.store.table_name())
+        Table::new(aws.table.client().clone(), aws.table.table_name())
     }
 
     /// Rebuilds the tenant's functions on their own users' clients, wired as the harness's
@@ -150,12 +150,12 @@ impl IamApp {
     /// with the admin's runner.
     fn rewire(&mut self) {
         let reading = Arc::clone(&self.app.clock);
-        let now: shipments_api::Clock =
+        let now: shipsync_domain::time::Clock =
             Arc::new(move || *reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let endpoints = ChannelEndpoints::honouring_store_overrides();
         let api = self.aws_of("shipments-api");
         let planner = api.export_planner();
-        let api = ShipmentsApi::new(api.encrypt_only_store(), planner.clone()).with_clock(Arc::clone(&now));
+        let api = ShipmentsApi::new(api.encrypt_only_table(), planner.clone()).with_clock(Arc::clone(&now));
         let exporter = self.aws_of("exporter");
         let config = ExporterConfig {
             queue_url: exporter.planner.queue_url.clone(),
@@ -163,7 +163,7 @@ impl IamApp {
             allow_local_channel: false,
         };
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
-        let exporter = Exporter::new(exporter.store.clone(), exporter.sqs.clone(), http, config)
+        let exporter = Exporter::new(exporter.table.clone(), exporter.sqs.clone(), http, config)
             .with_clock(Arc::clone(&now))
             .with_endpoints(endpoints);
         let processor = OrderProcessor::new(self.store_without_cipher("order-processor"))
@@ -171,11 +171,11 @@ impl IamApp {
             .with_planner(self.aws_of("order-processor").export_planner());
         let webhooks = self.aws_of("shopify-webhooks");
         let webhooks =
-            ShopifyWebhooks::new(webhooks.store.clone(), webhooks.sqs.clone(), webhooks.order_queue_url.clone())
+            ShopifyWebhooks::new(webhooks.table.clone(), webhooks.sqs.clone(), webhooks.order_queue_url.clone())
                 .with_clock(Arc::clone(&now));
         let poller = self.aws_of("order-poller");
         let poller = OrderPoller::new(
-            poller.store.clone(),
+            poller.table.clone(),
             poller.sqs.clone(),
             reqwest::Client::new(),
             poller.order_queue_url.clone(),
@@ -194,6 +194,6 @@ impl IamApp {
     /// The carrier webhook endpoint, as its user.
     pub fn carrier_webhooks(&self) -> CarrierWebhooks {
         let aws = self.aws_of("carrier-webhooks");
-        CarrierWebhooks::new(aws.store.clone(), aws.sqs.clone(), aws.order_queue_url.clone())
+        CarrierWebhooks::new(aws.table.clone(), aws.sqs.clone(), aws.order_queue_url.clone())
     }
 }

@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 use shipsync_domain::export::ExportSettings;
 use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder};
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings};
-use shipsync_store::schema::create_table;
-use shipsync_store::{KmsCipher, Store};
+use shipsync_table::schema::create_table;
+use shipsync_table::{KmsCipher, Table};
 use shipsync_tools::args::Args;
 use shipsync_tools::provision;
 
@@ -51,7 +51,7 @@ async fn run() -> Result<String, String> {
     };
     let store = match args.value("endpoint") {
         Some(endpoint) => shipsync_tools::store_at(endpoint, &table).await,
-        None => Store::new(shipsync_platform::dynamodb_client(&shipsync_platform::aws_sdk_config().await), &table),
+        None => Table::new(shipsync_platform::dynamodb_client(&shipsync_platform::aws_sdk_config().await), &table),
     };
     let failed = |error: provision::ProvisionError| error.to_string();
     match args.command.as_deref() {

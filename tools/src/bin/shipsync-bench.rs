@@ -11,7 +11,7 @@ use order_processor::OrderProcessor;
 use shipsync_domain::export::ExportSettings;
 use shipsync_domain::orders::Product;
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings};
-use shipsync_store::ChannelCredentials;
+use shipsync_table::ChannelCredentials;
 use shipsync_tools::args::Args;
 use shipsync_tools::local_aws::{LocalAws, MAX_RECEIVES};
 use shipsync_tools::moto::MotoServer;
@@ -28,17 +28,17 @@ async fn main() -> Result<(), String> {
     let to_process: usize = args.parsed("process", 200)?;
     let moto = MotoServer::start(0).await.map_err(|e| e.to_string())?;
     let aws = LocalAws::provision(&moto.endpoint, "shipsync-bench", 30).await.map_err(|e| e.to_string())?;
-    let store = aws.store.clone();
+    let table = aws.table.clone();
     let failed = |e: provision::ProvisionError| e.to_string();
-    let retailer = provision::create_retailer(&store, "Bench", FeeSettings::default()).await.map_err(failed)?;
-    let vendor = provision::create_vendor(&store, retailer.id, "Vendor").await.map_err(failed)?;
+    let retailer = provision::create_retailer(&table, "Bench", FeeSettings::default()).await.map_err(failed)?;
+    let vendor = provision::create_vendor(&table, retailer.id, "Vendor").await.map_err(failed)?;
     let connection = ChannelConnection {
         shop_domain: Some("bench.myshopify.com".into()),
         base_url: None,
         ..ChannelConnection::default()
     };
     let shop = provision::create_store(
-        &store,
+        &table,
         retailer.id,
         "Shop",
         ChannelKind::Shopify,
@@ -48,13 +48,13 @@ async fn main() -> Result<(), String> {
     .await
     .map_err(failed)?;
     let credentials = ChannelCredentials([("webhook_secret".to_owned(), SECRET.to_owned())].into());
-    store.save_credentials(retailer.id, shop.id, &credentials).await.map_err(|e| e.to_string())?;
+    table.save_credentials(retailer.id, shop.id, &credentials).await.map_err(|e| e.to_string())?;
     let product = Product { sku: "BENCH-1".into(), vendor_id: vendor.id, name: "Bench item".into(), cost: None };
-    store.save_product(retailer.id, &product).await.map_err(|e| e.to_string())?;
+    table.save_product(retailer.id, &product).await.map_err(|e| e.to_string())?;
 
-    let webhooks = ShopifyWebhooks::new(store.clone(), aws.sqs.clone(), aws.order_queue_url.clone());
+    let webhooks = ShopifyWebhooks::new(table.clone(), aws.sqs.clone(), aws.order_queue_url.clone());
     let mut times = Vec::with_capacity(deliveries);
-    let calls_before = store.calls_made();
+    let calls_before = table.calls_made();
     for n in 0..deliveries {
         let body = serde_json::json!({
             "id": 900_000 + n, "name": format!("#B{n}"), "updated_at": "2026-11-21T10:00:00Z", "cancelled_at": null,
@@ -78,7 +78,7 @@ async fn main() -> Result<(), String> {
             return Err(format!("delivery {n} answered {}: {}", response.status(), response.body()));
         }
     }
-    let webhook_calls = store.calls_made() - calls_before;
+    let webhook_calls = table.calls_made() - calls_before;
     times.sort();
     let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
     println!("webhook acknowledgement over {deliveries} local deliveries (handler → moto, no network in front):");
@@ -89,10 +89,10 @@ async fn main() -> Result<(), String> {
     );
 
     // Carrier scans: EasyPost `tracker.updated`, signed, each a new event.
-    store.set_carrier_webhook_secret("easypost", SECRET).await.map_err(|e| e.to_string())?;
-    let carriers = carrier_webhooks::CarrierWebhooks::new(store.clone(), aws.sqs.clone(), aws.order_queue_url.clone());
+    table.set_carrier_webhook_secret("easypost", SECRET).await.map_err(|e| e.to_string())?;
+    let carriers = carrier_webhooks::CarrierWebhooks::new(table.clone(), aws.sqs.clone(), aws.order_queue_url.clone());
     let mut times = Vec::with_capacity(deliveries);
-    let calls_before = store.calls_made();
+    let calls_before = table.calls_made();
     for n in 0..deliveries {
         let body = serde_json::json!({
             "id": format!("evt_{n}"), "object": "Event", "description": "tracker.updated",
@@ -114,7 +114,7 @@ async fn main() -> Result<(), String> {
             return Err(format!("scan {n} answered {}: {}", response.status(), response.body()));
         }
     }
-    let scan_calls = store.calls_made() - calls_before;
+    let scan_calls = table.calls_made() - calls_before;
     times.sort();
     let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
     println!("carrier webhook acknowledgement over {deliveries} local EasyPost deliveries:");
@@ -126,7 +126,7 @@ async fn main() -> Result<(), String> {
     );
 
     let exporter = exporter::Exporter::new(
-        store.clone(),
+        table.clone(),
         aws.sqs.clone(),
         reqwest::Client::new(),
         exporter::ExporterConfig {
@@ -135,8 +135,8 @@ async fn main() -> Result<(), String> {
             allow_local_channel: false,
         },
     );
-    let runner = Runner::new(aws.clone(), exporter, OrderProcessor::new(store.clone()));
-    let calls_before = store.calls_made();
+    let runner = Runner::new(aws.clone(), exporter, OrderProcessor::new(table.clone()));
+    let calls_before = table.calls_made();
     let started = Instant::now();
     let mut processed = 0;
     while processed < to_process.min(deliveries) {
@@ -151,7 +151,7 @@ async fn main() -> Result<(), String> {
     println!(
         "  {:.0} events/s, {:.1} DynamoDB calls per new order (one purchase order each)",
         processed as f64 / elapsed.as_secs_f64(),
-        (store.calls_made() - calls_before) as f64 / processed.max(1) as f64
+        (table.calls_made() - calls_before) as f64 / processed.max(1) as f64
     );
     Ok(())
 }

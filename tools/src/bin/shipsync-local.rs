@@ -38,7 +38,7 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), String> {
     let args = Args::parse(std::env::args().skip(1))?;
     let port: u16 = args.parsed("port", 3000)?;
-    let table = args.value("table").unwrap_or("shipsync-local").to_owned();
+    let table_name = args.value("table").unwrap_or("shipsync-local").to_owned();
     let listener =
         TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("cannot listen on port {port}: {e}"))?;
 
@@ -50,15 +50,15 @@ async fn run() -> Result<(), String> {
         }
     };
     // Failed exports come back after 10 s here, not the deployed queue's minutes.
-    let aws = LocalAws::provision(&endpoint, &table, 10).await.map_err(|e| e.to_string())?;
-    let store = aws.store.clone();
+    let aws = LocalAws::provision(&endpoint, &table_name, 10).await.map_err(|e| e.to_string())?;
+    let table = aws.table.clone();
 
-    let empty = store.is_empty().await.map_err(|e| format!("reading table {table}: {e:?}"))?;
+    let empty = table.is_empty().await.map_err(|e| format!("reading table {table_name}: {e:?}"))?;
     if empty {
-        let demo = demo::seed(&store).await.map_err(|e| format!("creating demo data: {e}"))?;
+        let demo = demo::seed(&table).await.map_err(|e| format!("creating demo data: {e}"))?;
         print_welcome(port, &endpoint, &demo);
     } else {
-        println!("shipsync local stack: table {table} already has data; API on http://127.0.0.1:{port}");
+        println!("shipsync local stack: table {table_name} already has data; API on http://127.0.0.1:{port}");
     }
 
     let config = ExporterConfig {
@@ -69,18 +69,18 @@ async fn run() -> Result<(), String> {
     // The local stack honours a store's base_url (a local fake of a channel); no Lambda does.
     let endpoints = ChannelEndpoints::honouring_store_overrides();
     let exporter =
-        Exporter::new(store.clone(), aws.sqs.clone(), reqwest::Client::new(), config).with_endpoints(endpoints);
+        Exporter::new(table.clone(), aws.sqs.clone(), reqwest::Client::new(), config).with_endpoints(endpoints);
     let runner =
-        Runner::new(aws.clone(), exporter, OrderProcessor::new(store.clone()).with_planner(aws.export_planner()));
+        Runner::new(aws.clone(), exporter, OrderProcessor::new(table.clone()).with_planner(aws.export_planner()));
     let apps = LocalApps {
-        api: ShipmentsApi::new(aws.encrypt_only_store(), aws.export_planner())
+        api: ShipmentsApi::new(aws.encrypt_only_table(), aws.export_planner())
             .allowing_local_channel()
             .allowing_store_base_url(),
-        webhooks: ShopifyWebhooks::new(store.clone(), aws.sqs.clone(), aws.order_queue_url.clone()),
-        carrier_webhooks: carrier_webhooks::CarrierWebhooks::new(store, aws.sqs.clone(), aws.order_queue_url.clone()),
+        webhooks: ShopifyWebhooks::new(table.clone(), aws.sqs.clone(), aws.order_queue_url.clone()),
+        carrier_webhooks: carrier_webhooks::CarrierWebhooks::new(table, aws.sqs.clone(), aws.order_queue_url.clone()),
     };
     let poller =
-        OrderPoller::new(aws.store.clone(), aws.sqs.clone(), reqwest::Client::new(), aws.order_queue_url.clone())
+        OrderPoller::new(aws.table.clone(), aws.sqs.clone(), reqwest::Client::new(), aws.order_queue_url.clone())
             .with_endpoints(endpoints);
     let polling = async {
         loop {

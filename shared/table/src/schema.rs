@@ -42,7 +42,7 @@
 //!
 //! Every listing partition starts with the retailer, so no query can reach another tenant's
 //! records whatever id a request names; reads by id (`SHIPMENT#<id>`, `PO#<id>`) go through
-//! `Store::retailer_shipment` and friends, which answer "absent" for another retailer's record.
+//! `Table::retailer_shipment` and friends, which answer "absent" for another retailer's record.
 //!
 //! `infra/template.yaml` declares the same table; a test checks that the two agree.
 
@@ -52,7 +52,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 
-use crate::StoreError;
+use crate::TableError;
 
 /// A global secondary index: its name, key attributes, and the attributes it copies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,9 +108,9 @@ pub fn key_attributes() -> Vec<&'static str> {
 }
 
 /// Creates the table as the template declares it (for the local stack and the tests).
-pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+pub async fn create_table(client: &Client, table: &str) -> Result<(), TableError> {
     let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
-    let built = |error: aws_sdk_dynamodb::error::BuildError| StoreError::Corrupt {
+    let built = |error: aws_sdk_dynamodb::error::BuildError| TableError::Corrupt {
         key: table.to_owned(),
         reason: error.to_string(),
     };
@@ -145,6 +145,6 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
     match request.send().await {
         Ok(_) => Ok(()),
         Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(()),
-        Err(error) => Err(StoreError::unavailable("CreateTable")(error)),
+        Err(error) => Err(TableError::unavailable("CreateTable")(error)),
     }
 }

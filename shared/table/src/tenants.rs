@@ -3,15 +3,15 @@
 use shipsync_domain::access::ApiUser;
 use shipsync_domain::carrier::{Carrier, default_carriers};
 use shipsync_domain::ids::{RetailerId, VendorId};
-use shipsync_domain::tenant::{Retailer, Store as ChannelStore, Vendor};
+use shipsync_domain::tenant::{ChannelStore, Retailer, Vendor};
 
 use crate::codec::{Item, item, key, record, s};
 use crate::keys::{self, API_USER, CARRIERS_END, PK, RETAILER_PROFILE, SK};
-use crate::{Store, StoreError};
+use crate::{Table, TableError};
 
-impl Store {
+impl Table {
     /// Writes a record that must not exist yet.
-    pub(crate) async fn put_new(&self, item: Item, what: String) -> Result<(), StoreError> {
+    pub(crate) async fn put_new(&self, item: Item, what: String) -> Result<(), TableError> {
         crate::codec::check_fits(&item)?;
         self.count_call();
         let result = self
@@ -26,9 +26,9 @@ impl Store {
         match result {
             Ok(_) => Ok(()),
             Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(StoreError::AlreadyExists(what))
+                Err(TableError::AlreadyExists(what))
             }
-            Err(error) => Err(StoreError::unavailable("PutItem")(error)),
+            Err(error) => Err(TableError::unavailable("PutItem")(error)),
         }
     }
 
@@ -36,7 +36,7 @@ impl Store {
         &self,
         pk: String,
         sk: &str,
-    ) -> Result<Option<T>, StoreError> {
+    ) -> Result<Option<T>, TableError> {
         // Not through `get_item`: one more async layer under every read exceeds the compiler's
         // layout depth in the Lambda binaries.
         self.count_call();
@@ -47,12 +47,12 @@ impl Store {
             .set_key(Some(key(pk, sk)))
             .send()
             .await
-            .map_err(StoreError::unavailable("GetItem"))?;
+            .map_err(TableError::unavailable("GetItem"))?;
         output.item.map(record).transpose()
     }
 
     /// One item as DynamoDB holds it.
-    pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<crate::codec::Item>, StoreError> {
+    pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<crate::codec::Item>, TableError> {
         self.count_call();
         let output = self
             .client
@@ -61,17 +61,17 @@ impl Store {
             .set_key(Some(key(pk, sk)))
             .send()
             .await
-            .map_err(StoreError::unavailable("GetItem"))?;
+            .map_err(TableError::unavailable("GetItem"))?;
         Ok(output.item)
     }
 
-    pub async fn put_retailer(&self, retailer: &Retailer) -> Result<(), StoreError> {
+    pub async fn put_retailer(&self, retailer: &Retailer) -> Result<(), TableError> {
         let item = item(keys::retailer(retailer.id), RETAILER_PROFILE, retailer)?;
         self.put_new(item, format!("retailer {}", retailer.id)).await
     }
 
     /// A retailer's profile and every carrier it can use (the defaults, then its own), in one query.
-    pub async fn retailer_with_carriers(&self, id: RetailerId) -> Result<Option<(Retailer, Vec<Carrier>)>, StoreError> {
+    pub async fn retailer_with_carriers(&self, id: RetailerId) -> Result<Option<(Retailer, Vec<Carrier>)>, TableError> {
         self.count_call();
         let output = self
             .client
@@ -84,7 +84,7 @@ impl Store {
             .expression_attribute_values(":end", s(CARRIERS_END))
             .send()
             .await
-            .map_err(StoreError::unavailable("Query"))?;
+            .map_err(TableError::unavailable("Query"))?;
         let mut retailer = None;
         let mut carriers = default_carriers();
         for item in output.items.unwrap_or_default() {
@@ -98,32 +98,32 @@ impl Store {
         Ok(retailer.map(|retailer| (retailer, carriers)))
     }
 
-    pub async fn put_carrier(&self, retailer_id: RetailerId, carrier: &Carrier) -> Result<(), StoreError> {
+    pub async fn put_carrier(&self, retailer_id: RetailerId, carrier: &Carrier) -> Result<(), TableError> {
         let item = item(keys::retailer(retailer_id), &keys::carrier(carrier.id.get()), carrier)?;
         self.put_new(item, format!("carrier {}", carrier.id)).await
     }
 
-    pub async fn put_vendor(&self, vendor: &Vendor) -> Result<(), StoreError> {
+    pub async fn put_vendor(&self, vendor: &Vendor) -> Result<(), TableError> {
         let item = item(keys::retailer(vendor.retailer_id), &keys::vendor(vendor.id), vendor)?;
         self.put_new(item, format!("vendor {}", vendor.id)).await
     }
 
-    pub async fn vendor(&self, retailer_id: RetailerId, id: VendorId) -> Result<Option<Vendor>, StoreError> {
+    pub async fn vendor(&self, retailer_id: RetailerId, id: VendorId) -> Result<Option<Vendor>, TableError> {
         self.get(keys::retailer(retailer_id), &keys::vendor(id)).await
     }
 
-    pub async fn put_store(&self, store: &ChannelStore) -> Result<(), StoreError> {
+    pub async fn put_store(&self, store: &ChannelStore) -> Result<(), TableError> {
         let item = item(keys::retailer(store.retailer_id), &keys::store(store.id.get()), store)?;
         self.put_new(item, format!("store {}", store.id)).await?;
         self.put_store_ref(store).await
     }
 
-    pub async fn put_api_user(&self, user: &ApiUser) -> Result<(), StoreError> {
+    pub async fn put_api_user(&self, user: &ApiUser) -> Result<(), TableError> {
         let item = item(keys::api_user(&user.key), API_USER, user)?;
         self.put_new(item, format!("API user {}", user.key)).await
     }
 
-    pub async fn api_user(&self, key: &str) -> Result<Option<ApiUser>, StoreError> {
+    pub async fn api_user(&self, key: &str) -> Result<Option<ApiUser>, TableError> {
         self.get(keys::api_user(key), API_USER).await
     }
 }

@@ -7,14 +7,14 @@ use shipsync_domain::ids::ShipmentId;
 use crate::codec::s;
 use crate::keys::{self, PK};
 use crate::schema::{BY_EXPORT_DUE, EXPORT_DUE_SHARDS};
-use crate::{Store, StoreError};
+use crate::{Table, TableError};
 
-impl Store {
+impl Table {
     /// Shipments still scheduled [`SWEEP_GRACE`](shipsync_domain::export::SWEEP_GRACE) after
     /// their due time, or exporting under an expired claim, as of `now`: the longest overdue
     /// first in each shard, at most `limit` in all. The index is eventually consistent, so one
     /// may have moved on meanwhile; the exporter re-reads each one before acting.
-    pub async fn overdue_exports(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<ShipmentId>, StoreError> {
+    pub async fn overdue_exports(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<ShipmentId>, TableError> {
         let mut found = Vec::new();
         for shard in 0..EXPORT_DUE_SHARDS {
             let mut start = None;
@@ -40,11 +40,11 @@ impl Store {
                     .set_exclusive_start_key(start)
                     .send()
                     .await
-                    .map_err(StoreError::unavailable("Query"))?;
+                    .map_err(TableError::unavailable("Query"))?;
                 for item in output.items.unwrap_or_default() {
                     let pk = item.get(PK).and_then(|value| value.as_s().ok()).map_or("", String::as_str);
                     let id = pk.strip_prefix("SHIPMENT#").and_then(|id| id.parse().ok()).ok_or_else(|| {
-                        StoreError::Corrupt { key: pk.to_owned(), reason: "not a shipment in by_export_due".into() }
+                        TableError::Corrupt { key: pk.to_owned(), reason: "not a shipment in by_export_due".into() }
                     })?;
                     found.push(id);
                 }

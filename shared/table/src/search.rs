@@ -13,7 +13,7 @@ use shipsync_domain::time::sortable_time;
 use crate::codec::{Item, describe, key, record, s};
 use crate::keys::{self, PK, SHIPMENT, SK};
 use crate::schema::{BY_PURCHASE_ORDER, BY_RETAILER_CREATED, BY_RETAILER_UPDATED, BY_VENDOR_CREATED, IndexDefinition};
-use crate::{Store, StoreError};
+use crate::{Table, TableError};
 
 /// One page of results and how many match in all.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,13 +82,13 @@ impl Filter {
     }
 }
 
-impl Store {
+impl Table {
     /// Runs a search plan: one page of shipments and the number that match in all.
     pub async fn search_shipments(
         &self,
         plan: &SearchPlan,
         paging: Paging,
-    ) -> Result<SearchPage<Shipment>, StoreError> {
+    ) -> Result<SearchPage<Shipment>, TableError> {
         let filter = Filter::for_shipments(&plan.filters);
         let (index, partition) = match &plan.scope {
             SearchScope::Nothing => return Ok(SearchPage::empty()),
@@ -119,13 +119,13 @@ impl Store {
         key_range: TimeRange,
         filter: Filter,
         paging: Paging,
-    ) -> Result<SearchPage<T>, StoreError> {
+    ) -> Result<SearchPage<T>, TableError> {
         let page = self.search_index_items(index, partition, key_range, filter, paging).await?;
         let records = page.records.into_iter().map(record).collect::<Result<Vec<T>, _>>()?;
         Ok(SearchPage { records, total_count: page.total_count })
     }
 
-    /// As [`Store::search_index`], returning the page's items as stored.
+    /// As [`Table::search_index`], returning the page's items as stored.
     pub(crate) async fn search_index_items(
         &self,
         index: IndexDefinition,
@@ -133,7 +133,7 @@ impl Store {
         key_range: TimeRange,
         filter: Filter,
         paging: Paging,
-    ) -> Result<SearchPage<Item>, StoreError> {
+    ) -> Result<SearchPage<Item>, TableError> {
         let mut key_condition = "#ipk = :ipk".to_owned();
         let mut names = filter.names;
         let mut values = filter.values;
@@ -192,7 +192,7 @@ impl Store {
                 .set_exclusive_start_key(start_key)
                 .send()
                 .await
-                .map_err(StoreError::unavailable("Query"))?;
+                .map_err(TableError::unavailable("Query"))?;
             for item in output.items.unwrap_or_default().into_iter().filter(|item| accepts(item)) {
                 if (first..end).contains(&total) {
                     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
@@ -215,12 +215,12 @@ impl Store {
     pub(crate) async fn batch_get<T: DeserializeOwned>(
         &self,
         keys: Vec<(String, String)>,
-    ) -> Result<Vec<T>, StoreError> {
+    ) -> Result<Vec<T>, TableError> {
         self.batch_get_items(keys).await?.into_iter().map(record).collect()
     }
 
-    /// As [`Store::batch_get`], returning the items as stored. Repeated keys are read once.
-    pub(crate) async fn batch_get_items(&self, keys: Vec<(String, String)>) -> Result<Vec<Item>, StoreError> {
+    /// As [`Table::batch_get`], returning the items as stored. Repeated keys are read once.
+    pub(crate) async fn batch_get_items(&self, keys: Vec<(String, String)>) -> Result<Vec<Item>, TableError> {
         let mut found: HashMap<String, Item> = HashMap::with_capacity(keys.len());
         let mut unique = keys.clone();
         unique.sort();
@@ -230,7 +230,7 @@ impl Store {
                 KeysAndAttributes::builder()
                     .set_keys(Some(chunk.iter().map(|(pk, sk)| key(pk.clone(), sk)).collect()))
                     .build()
-                    .map_err(|error| StoreError::Corrupt { key: "batch".into(), reason: error.to_string() })?,
+                    .map_err(|error| TableError::Corrupt { key: "batch".into(), reason: error.to_string() })?,
             );
             let mut attempt = 0u32;
             while let Some(keys_and_attributes) = request.take() {
@@ -241,7 +241,7 @@ impl Store {
                     .request_items(&self.table, keys_and_attributes)
                     .send()
                     .await
-                    .map_err(StoreError::unavailable("BatchGetItem"))?;
+                    .map_err(TableError::unavailable("BatchGetItem"))?;
                 for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
                     found.insert(describe(&item), item);
                 }
@@ -250,7 +250,7 @@ impl Store {
                 if request.is_some() {
                     attempt += 1;
                     if attempt > 8 {
-                        return Err(StoreError::Unavailable {
+                        return Err(TableError::Unavailable {
                             operation: "BatchGetItem",
                             source: "keys left unprocessed after 8 attempts".into(),
                         });
@@ -263,7 +263,7 @@ impl Store {
     }
 
     /// Several shipments by id, in one batch read.
-    pub async fn shipments(&self, ids: &[shipsync_domain::ids::ShipmentId]) -> Result<Vec<Shipment>, StoreError> {
+    pub async fn shipments(&self, ids: &[shipsync_domain::ids::ShipmentId]) -> Result<Vec<Shipment>, TableError> {
         self.batch_get(ids.iter().map(|id| (keys::shipment(*id), SHIPMENT.to_owned())).collect()).await
     }
 }

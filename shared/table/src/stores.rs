@@ -6,11 +6,11 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use shipsync_domain::ids::{PurchaseOrderId, RetailerId, StoreId};
 use shipsync_domain::secrets::{CipherError, CredentialContext, SecretPurpose};
-use shipsync_domain::tenant::{Store as ChannelStore, Vendor};
+use shipsync_domain::tenant::{ChannelStore, Vendor};
 
 use crate::codec::{item, record, s};
 use crate::keys::{self, PK, SK};
-use crate::{Store, StoreError};
+use crate::{Table, TableError};
 
 /// A store's channel credentials. Kept in their own record, sealed with the store's cipher, and
 /// opened only by the functions that call channels or check webhook signatures.
@@ -39,17 +39,17 @@ struct SealedCredentials {
     names: Vec<String>,
 }
 
-fn no_cipher(key: &str) -> StoreError {
-    StoreError::Unavailable {
+fn no_cipher(key: &str) -> TableError {
+    TableError::Unavailable {
         operation: "credentials",
         source: format!("{key}: no credential cipher is configured").into(),
     }
 }
 
-fn cipher_failure<'a>(key: &'a str, operation: &'static str) -> impl FnOnce(CipherError) -> StoreError + 'a {
+fn cipher_failure<'a>(key: &'a str, operation: &'static str) -> impl FnOnce(CipherError) -> TableError + 'a {
     move |error| match error {
-        CipherError::Refused(reason) => StoreError::Corrupt { key: key.to_owned(), reason },
-        CipherError::Unavailable(reason) => StoreError::Unavailable { operation, source: reason.into() },
+        CipherError::Refused(reason) => TableError::Corrupt { key: key.to_owned(), reason },
+        CipherError::Unavailable(reason) => TableError::Unavailable { operation, source: reason.into() },
     }
 }
 
@@ -59,23 +59,23 @@ pub struct ChannelOrder {
     pub purchase_order_ids: Vec<PurchaseOrderId>,
 }
 
-impl Store {
+impl Table {
     pub async fn channel_store(
         &self,
         retailer_id: RetailerId,
         id: StoreId,
-    ) -> Result<Option<ChannelStore>, StoreError> {
+    ) -> Result<Option<ChannelStore>, TableError> {
         self.get(keys::retailer(retailer_id), &keys::store(id.get())).await
     }
 
     /// Replaces a store's settings.
-    pub async fn save_channel_store(&self, store: &ChannelStore) -> Result<(), StoreError> {
+    pub async fn save_channel_store(&self, store: &ChannelStore) -> Result<(), TableError> {
         let item = item(keys::retailer(store.retailer_id), &keys::store(store.id.get()), store)?;
         self.put(item).await?;
         self.put_store_ref(store).await
     }
 
-    pub async fn channel_stores(&self, retailer_id: RetailerId) -> Result<Vec<ChannelStore>, StoreError> {
+    pub async fn channel_stores(&self, retailer_id: RetailerId) -> Result<Vec<ChannelStore>, TableError> {
         self.partition_prefix(keys::retailer(retailer_id), "STORE#").await
     }
 
@@ -88,7 +88,7 @@ impl Store {
         retailer_id: RetailerId,
         store: StoreId,
         credentials: &ChannelCredentials,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), TableError> {
         let sk = keys::store_secret(store);
         let record_key = format!("{}/{sk}", keys::retailer(retailer_id));
         let names = SealedCredentials { names: credentials.0.keys().cloned().collect() };
@@ -109,23 +109,23 @@ impl Store {
         context: CredentialContext,
         secrets: &BTreeMap<&String, &String>,
         record_key: &str,
-    ) -> Result<Vec<u8>, StoreError> {
+    ) -> Result<Vec<u8>, TableError> {
         let cipher = self.cipher.as_ref().ok_or_else(|| no_cipher(record_key))?;
         let plaintext = serde_json::to_vec(secrets)
-            .map_err(|error| StoreError::Corrupt { key: record_key.to_owned(), reason: error.to_string() })?;
+            .map_err(|error| TableError::Corrupt { key: record_key.to_owned(), reason: error.to_string() })?;
         cipher.encrypt(context, &plaintext).await.map_err(cipher_failure(record_key, "KMS Encrypt"))
     }
 
     /// A store's API credentials, opened: only for functions whose cipher may decrypt them (those
     /// that call channels). A record that does not open for this store (copied from another, or
-    /// sealed under another key) is refused as [`StoreError::Corrupt`].
-    pub async fn credentials(&self, retailer_id: RetailerId, store: StoreId) -> Result<ChannelCredentials, StoreError> {
+    /// sealed under another key) is refused as [`TableError::Corrupt`].
+    pub async fn credentials(&self, retailer_id: RetailerId, store: StoreId) -> Result<ChannelCredentials, TableError> {
         self.open(retailer_id, store, SecretPurpose::Channel).await
     }
 
     /// A store's webhook secrets (current first, then the one being rotated out), opened: all the
     /// webhook function may see. Empty ones count as none.
-    pub async fn webhook_secrets(&self, retailer_id: RetailerId, store: StoreId) -> Result<Vec<String>, StoreError> {
+    pub async fn webhook_secrets(&self, retailer_id: RetailerId, store: StoreId) -> Result<Vec<String>, TableError> {
         let mut opened = self.open(retailer_id, store, SecretPurpose::Webhook).await?;
         Ok(shipsync_domain::secrets::WEBHOOK_SECRET_NAMES
             .iter()
@@ -139,7 +139,7 @@ impl Store {
         retailer_id: RetailerId,
         store: StoreId,
         purpose: SecretPurpose,
-    ) -> Result<ChannelCredentials, StoreError> {
+    ) -> Result<ChannelCredentials, TableError> {
         let sk = keys::store_secret(store);
         let record_key = format!("{}/{sk}", keys::retailer(retailer_id));
         let Some(mut found) = self.get_item(keys::retailer(retailer_id), &sk).await? else {
@@ -153,7 +153,7 @@ impl Store {
         let ciphertext = match found.remove(attribute) {
             Some(AttributeValue::B(blob)) => blob.into_inner(),
             _ => {
-                return Err(StoreError::Corrupt {
+                return Err(TableError::Corrupt {
                     key: record_key,
                     reason: "no sealed credentials (stored before encryption: set them again)".into(),
                 });
@@ -163,14 +163,14 @@ impl Store {
         let plaintext =
             cipher.decrypt(context, &ciphertext).await.map_err(cipher_failure(&record_key, "KMS Decrypt"))?;
         let map = serde_json::from_slice(&plaintext)
-            .map_err(|error| StoreError::Corrupt { key: record_key, reason: error.to_string() })?;
+            .map_err(|error| TableError::Corrupt { key: record_key, reason: error.to_string() })?;
         Ok(ChannelCredentials(map))
     }
 
     /// The secret a carrier-tracking provider signs its webhooks with, if one is set (and not
     /// empty: anyone can sign with an empty one), opened. One stored in plaintext by an earlier
     /// version is refused until `shipsync-admin seal-credentials` seals it.
-    pub async fn carrier_webhook_secret(&self, provider: &'static str) -> Result<Option<String>, StoreError> {
+    pub async fn carrier_webhook_secret(&self, provider: &'static str) -> Result<Option<String>, TableError> {
         let record_key = keys::carrier_secret(provider);
         let Some(mut found) = self.get_item(keys::carrier_secret(provider), keys::CARRIER_SECRET).await? else {
             return Ok(None);
@@ -181,7 +181,7 @@ impl Store {
             if plaintext.secret.trim().is_empty() {
                 return Ok(None);
             }
-            return Err(StoreError::Corrupt {
+            return Err(TableError::Corrupt {
                 key: record_key,
                 reason: "stored in plaintext by an earlier version: seal it with shipsync-admin seal-credentials"
                     .into(),
@@ -194,13 +194,13 @@ impl Store {
             .await
             .map_err(cipher_failure(&record_key, "KMS Decrypt"))?;
         let secret = String::from_utf8(plaintext)
-            .map_err(|error| StoreError::Corrupt { key: record_key, reason: error.to_string() })?;
+            .map_err(|error| TableError::Corrupt { key: record_key, reason: error.to_string() })?;
         Ok(Some(secret).filter(|secret| !secret.trim().is_empty()))
     }
 
     /// Seals and stores a carrier-tracking provider's webhook secret. An empty one clears it
     /// (nothing to seal: an empty secret verifies nothing).
-    pub async fn set_carrier_webhook_secret(&self, provider: &'static str, secret: &str) -> Result<(), StoreError> {
+    pub async fn set_carrier_webhook_secret(&self, provider: &'static str, secret: &str) -> Result<(), TableError> {
         let record_key = keys::carrier_secret(provider);
         if secret.trim().is_empty() {
             let cleared = crate::orders::ProviderSecret { secret: String::new() };
@@ -220,7 +220,7 @@ impl Store {
     /// Seals every store's credentials, and every carrier provider's webhook secret, that an
     /// earlier version stored in plaintext (no ciphertext beside them). Needs only a cipher that
     /// encrypts. Returns how many records it sealed.
-    pub async fn seal_plaintext_credentials(&self) -> Result<usize, StoreError> {
+    pub async fn seal_plaintext_credentials(&self) -> Result<usize, TableError> {
         let mut sealed = 0;
         for entry in self.polled_stores().await? {
             let pk = keys::retailer(entry.retailer_id);
@@ -248,17 +248,17 @@ impl Store {
     }
 
     /// The names of a store's credentials, without opening them (for `credentials_set`).
-    pub async fn credential_names(&self, retailer_id: RetailerId, store: StoreId) -> Result<Vec<String>, StoreError> {
+    pub async fn credential_names(&self, retailer_id: RetailerId, store: StoreId) -> Result<Vec<String>, TableError> {
         let sealed: Option<SealedCredentials> =
             self.get(keys::retailer(retailer_id), &keys::store_secret(store)).await?;
         Ok(sealed.map(|sealed| sealed.names).unwrap_or_default())
     }
 
-    pub async fn save_vendor(&self, vendor: &Vendor) -> Result<(), StoreError> {
+    pub async fn save_vendor(&self, vendor: &Vendor) -> Result<(), TableError> {
         self.put(item(keys::retailer(vendor.retailer_id), &keys::vendor(vendor.id), vendor)?).await
     }
 
-    pub async fn vendors(&self, retailer_id: RetailerId) -> Result<Vec<Vendor>, StoreError> {
+    pub async fn vendors(&self, retailer_id: RetailerId) -> Result<Vec<Vendor>, TableError> {
         self.partition_prefix(keys::retailer(retailer_id), "VENDOR#").await
     }
 
@@ -268,7 +268,7 @@ impl Store {
         retailer_id: RetailerId,
         store: StoreId,
         channel_order_id: &str,
-    ) -> Result<ChannelOrder, StoreError> {
+    ) -> Result<ChannelOrder, TableError> {
         self.count_call();
         let output = self
             .client
@@ -281,7 +281,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::unavailable("GetItem"))?;
+            .map_err(TableError::unavailable("GetItem"))?;
         let ids = output
             .item
             .and_then(|mut item| item.remove(crate::purchase_orders::CHANNEL_ORDER_IDS))
@@ -295,7 +295,7 @@ impl Store {
     }
 
     /// Writes a record whatever was there.
-    pub(crate) async fn put(&self, item: crate::codec::Item) -> Result<(), StoreError> {
+    pub(crate) async fn put(&self, item: crate::codec::Item) -> Result<(), TableError> {
         crate::codec::check_fits(&item)?;
         self.count_call();
         self.client
@@ -304,7 +304,7 @@ impl Store {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(StoreError::unavailable("PutItem"))?;
+            .map_err(TableError::unavailable("PutItem"))?;
         Ok(())
     }
 
@@ -313,7 +313,7 @@ impl Store {
         &self,
         pk: String,
         prefix: &str,
-    ) -> Result<Vec<T>, StoreError> {
+    ) -> Result<Vec<T>, TableError> {
         let mut records = Vec::new();
         let mut start = None;
         loop {
@@ -330,7 +330,7 @@ impl Store {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(StoreError::unavailable("Query"))?;
+                .map_err(TableError::unavailable("Query"))?;
             for item in output.items.unwrap_or_default() {
                 records.push(record(item)?);
             }

@@ -15,7 +15,7 @@ use crate::purchase_orders::put_purchase_order_if_unchanged;
 use crate::schema::{
     BY_ATTENTION, BY_EXPORT_DUE, BY_PURCHASE_ORDER, BY_RETAILER_CREATED, BY_RETAILER_UPDATED, BY_VENDOR_CREATED,
 };
-use crate::{Store, StoreError};
+use crate::{Table, TableError};
 use shipsync_domain::export::ExportState;
 
 const LOCAL_EXPORT: &str = "EXPORT";
@@ -45,7 +45,7 @@ struct LocalExport {
 /// Separates tracking numbers in `tracking_search`; no normalized number contains it.
 const TRACKING_SEPARATOR: &str = "\n";
 
-fn shipment_item(shipment: &Shipment) -> Result<Item, StoreError> {
+fn shipment_item(shipment: &Shipment) -> Result<Item, TableError> {
     let mut item = item(keys::shipment(shipment.id), SHIPMENT, shipment)?;
     let id = shipment.id.get();
     let created = keys::by_time(shipment.created_at, id);
@@ -93,34 +93,34 @@ fn shipment_item(shipment: &Shipment) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-impl Store {
+impl Table {
     /// The transaction step that writes a shipment which must not exist yet.
-    fn put_new_shipment(&self, shipment: &Shipment) -> Result<TransactWriteItem, StoreError> {
+    fn put_new_shipment(&self, shipment: &Shipment) -> Result<TransactWriteItem, TableError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(shipment_item(shipment)?))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK)
             .build()
-            .map_err(|error| StoreError::Corrupt { key: keys::shipment(shipment.id), reason: error.to_string() })?;
+            .map_err(|error| TableError::Corrupt { key: keys::shipment(shipment.id), reason: error.to_string() })?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// Records a new shipment and its purchase order's new fulfilled quantities in one atomic
-    /// write. Fails with [`StoreError::Conflict`] if the purchase order changed since it was read
+    /// write. Fails with [`TableError::Conflict`] if the purchase order changed since it was read
     /// (`purchase_order.version` is one more than the version read).
-    pub async fn create_shipment(&self, shipment: &Shipment, purchase_order: &PurchaseOrder) -> Result<(), StoreError> {
+    pub async fn create_shipment(&self, shipment: &Shipment, purchase_order: &PurchaseOrder) -> Result<(), TableError> {
         let tracking_steps = self.tracking_index_steps(shipment)?;
         let mut steps =
             vec![self.put_new_shipment(shipment)?, put_purchase_order_if_unchanged(&self.table, purchase_order)?];
         steps.extend(tracking_steps);
-        self.transact(steps, |_| StoreError::Conflict("purchase order")).await
+        self.transact(steps, |_| TableError::Conflict("purchase order")).await
     }
 
     /// Creates the shipment a channel fulfillment stands for (reverse sync) together with the
     /// record that the fulfillment was applied, in one transaction conditional on that record
     /// not existing: whatever races (a `fulfillments/create` and a `fulfillments/update`, a
-    /// delivery twice), one fulfillment makes at most one shipment. [`StoreError::Conflict`] if
+    /// delivery twice), one fulfillment makes at most one shipment. [`TableError::Conflict`] if
     /// it was applied meanwhile or the purchase order changed.
     pub async fn create_shipment_from_channel(
         &self,
@@ -128,7 +128,7 @@ impl Store {
         purchase_order: &PurchaseOrder,
         store: shipsync_domain::ids::StoreId,
         channel_fulfillment_id: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), TableError> {
         let key = keys::channel_fulfillment(store, channel_fulfillment_id);
         let applied = Put::builder()
             .table_name(&self.table)
@@ -140,7 +140,7 @@ impl Store {
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK)
             .build()
-            .map_err(|error| StoreError::Corrupt { key, reason: error.to_string() })?;
+            .map_err(|error| TableError::Corrupt { key, reason: error.to_string() })?;
         let mut steps = vec![
             TransactWriteItem::builder().put(applied).build(),
             self.put_new_shipment(shipment)?,
@@ -148,7 +148,7 @@ impl Store {
         ];
         steps.extend(self.tracking_index_steps(shipment)?);
         self.transact(steps, |step| {
-            StoreError::Conflict(if step == 0 { "channel fulfillment" } else { "purchase order" })
+            TableError::Conflict(if step == 0 { "channel fulfillment" } else { "purchase order" })
         })
         .await
     }
@@ -159,7 +159,7 @@ impl Store {
         &self,
         store: shipsync_domain::ids::StoreId,
         channel_fulfillment_id: &str,
-    ) -> Result<Option<ShipmentId>, StoreError> {
+    ) -> Result<Option<ShipmentId>, TableError> {
         self.count_call();
         let output = self
             .client
@@ -172,18 +172,18 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::unavailable("GetItem"))?;
+            .map_err(TableError::unavailable("GetItem"))?;
         let found: Option<AppliedFulfillment> = output.item.map(crate::codec::record).transpose()?;
         Ok(found.map(|applied| applied.shipment_id))
     }
 
     /// Writes a changed shipment (version one more than the version read) and, when its items
-    /// changed, its purchase order, atomically; [`StoreError::Conflict`] if either changed meanwhile.
+    /// changed, its purchase order, atomically; [`TableError::Conflict`] if either changed meanwhile.
     pub async fn update_shipment(
         &self,
         shipment: &Shipment,
         purchase_order: Option<&PurchaseOrder>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), TableError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(shipment_item(shipment)?))
@@ -191,16 +191,16 @@ impl Store {
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":read", n(shipment.version - 1))
             .build()
-            .map_err(|error| StoreError::Corrupt { key: keys::shipment(shipment.id), reason: error.to_string() })?;
+            .map_err(|error| TableError::Corrupt { key: keys::shipment(shipment.id), reason: error.to_string() })?;
         let mut steps = vec![TransactWriteItem::builder().put(put).build()];
         if let Some(po) = purchase_order {
             steps.push(put_purchase_order_if_unchanged(&self.table, po)?);
         }
         steps.extend(self.tracking_index_steps(shipment)?);
-        self.transact(steps, |step| StoreError::Conflict(if step == 0 { "shipment" } else { "purchase order" })).await
+        self.transact(steps, |step| TableError::Conflict(if step == 0 { "shipment" } else { "purchase order" })).await
     }
 
-    pub async fn shipment(&self, id: ShipmentId) -> Result<Option<Shipment>, StoreError> {
+    pub async fn shipment(&self, id: ShipmentId) -> Result<Option<Shipment>, TableError> {
         self.get(keys::shipment(id), SHIPMENT).await
     }
 
@@ -209,7 +209,7 @@ impl Store {
         &self,
         retailer_id: RetailerId,
         id: ShipmentId,
-    ) -> Result<Option<Shipment>, StoreError> {
+    ) -> Result<Option<Shipment>, TableError> {
         Ok(self.shipment(id).await?.filter(|shipment| shipment.retailer_id == retailer_id))
     }
 
@@ -218,7 +218,7 @@ impl Store {
         &self,
         retailer_id: RetailerId,
         paging: Paging,
-    ) -> Result<SearchPage<Shipment>, StoreError> {
+    ) -> Result<SearchPage<Shipment>, TableError> {
         let partition = keys::retailer_attention(retailer_id);
         let mut page: SearchPage<Shipment> =
             self.search_index(BY_ATTENTION, partition, TimeRange::default(), Filter::default(), paging).await?;
@@ -227,7 +227,7 @@ impl Store {
     }
 
     /// Every shipment of a purchase order (at most a page of 250; an order has far fewer).
-    pub async fn shipments_of_purchase_order(&self, id: PurchaseOrderId) -> Result<Vec<Shipment>, StoreError> {
+    pub async fn shipments_of_purchase_order(&self, id: PurchaseOrderId) -> Result<Vec<Shipment>, TableError> {
         let paging = Paging { page: 1, per_page: shipsync_domain::search::MAX_PER_PAGE };
         let partition = keys::purchase_order_shipments(id);
         Ok(self
@@ -237,7 +237,7 @@ impl Store {
     }
 
     /// A purchase order read consistently: a write that just finished is seen.
-    pub async fn purchase_order_now(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, StoreError> {
+    pub async fn purchase_order_now(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, TableError> {
         self.count_call();
         let output = self
             .client
@@ -247,7 +247,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::unavailable("GetItem"))?;
+            .map_err(TableError::unavailable("GetItem"))?;
         output.item.map(crate::codec::record).transpose()
     }
 
@@ -256,20 +256,20 @@ impl Store {
         &self,
         shipment: ShipmentId,
         payload: &serde_json::Value,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), TableError> {
         let record = LocalExport { payload: payload.to_string() };
         self.put(item(keys::local_export(shipment), LOCAL_EXPORT, &record)?).await
     }
 
     /// What the local channel received for a shipment, if anything.
-    pub async fn local_export(&self, shipment: ShipmentId) -> Result<Option<serde_json::Value>, StoreError> {
+    pub async fn local_export(&self, shipment: ShipmentId) -> Result<Option<serde_json::Value>, TableError> {
         let record: Option<LocalExport> = self.get(keys::local_export(shipment), LOCAL_EXPORT).await?;
         Ok(record.and_then(|r| serde_json::from_str(&r.payload).ok()))
     }
 
     /// Index records that find a shipment by its tracking numbers (carrier scans need it). An
     /// edit that drops a number leaves its record behind; lookups check the shipment still has it.
-    fn tracking_index_steps(&self, shipment: &Shipment) -> Result<Vec<TransactWriteItem>, StoreError> {
+    fn tracking_index_steps(&self, shipment: &Shipment) -> Result<Vec<TransactWriteItem>, TableError> {
         let mut numbers: Vec<String> = shipment.trackings.iter().map(|t| tracking_key(&t.tracking)).collect();
         numbers.sort();
         numbers.dedup();
@@ -281,14 +281,14 @@ impl Store {
                     .table_name(&self.table)
                     .set_item(Some(item(keys::tracking(&number), &keys::shipment(shipment.id), &entry)?))
                     .build()
-                    .map_err(|error| StoreError::Corrupt { key: keys::tracking(&number), reason: error.to_string() })?;
+                    .map_err(|error| TableError::Corrupt { key: keys::tracking(&number), reason: error.to_string() })?;
                 Ok(TransactWriteItem::builder().put(put).build())
             })
             .collect()
     }
 
     /// Every shipment, of any retailer, that carries this tracking number now.
-    pub async fn shipments_by_tracking(&self, number: &str) -> Result<Vec<Shipment>, StoreError> {
+    pub async fn shipments_by_tracking(&self, number: &str) -> Result<Vec<Shipment>, TableError> {
         let wanted = tracking_key(number);
         let entries: Vec<TrackingEntry> = self.partition_prefix(keys::tracking(&wanted), "SHIPMENT#").await?;
         let ids: Vec<ShipmentId> = entries.iter().map(|entry| entry.shipment_id).collect();
@@ -303,8 +303,8 @@ impl Store {
     pub(crate) async fn transact(
         &self,
         steps: Vec<TransactWriteItem>,
-        on_condition: impl Fn(usize) -> StoreError,
-    ) -> Result<(), StoreError> {
+        on_condition: impl Fn(usize) -> TableError,
+    ) -> Result<(), TableError> {
         for put in steps.iter().filter_map(|step| step.put()) {
             crate::codec::check_fits(put.item())?;
         }
@@ -325,6 +325,6 @@ impl Store {
                 return Err(on_condition(step));
             }
         }
-        Err(StoreError::unavailable("TransactWriteItems")(error))
+        Err(TableError::unavailable("TransactWriteItems")(error))
     }
 }

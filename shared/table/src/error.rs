@@ -3,7 +3,7 @@ use std::error::Error as StdError;
 
 /// What can go wrong with the store. Callers decide from the variant; the cause is for logs only.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum TableError {
     /// A conditional write found the record changed since it was read: read again and retry.
     #[error("{0} was changed by another request")]
     Conflict(&'static str),
@@ -33,10 +33,10 @@ pub enum StoreError {
     },
 }
 
-impl StoreError {
+impl TableError {
     /// Whether the same request can never succeed (as opposed to a conflict or an outage).
     pub fn is_permanent(&self) -> bool {
-        matches!(self, StoreError::TooLarge { .. } | StoreError::Rejected { .. })
+        matches!(self, TableError::TooLarge { .. } | TableError::Rejected { .. })
     }
 
     pub(crate) fn unavailable<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> Self
@@ -46,9 +46,9 @@ impl StoreError {
     {
         move |error| {
             if error.code() == Some("ValidationException") {
-                StoreError::Rejected { operation, source: Box::new(error) }
+                TableError::Rejected { operation, source: Box::new(error) }
             } else {
-                StoreError::Unavailable { operation, source: Box::new(error) }
+                TableError::Unavailable { operation, source: Box::new(error) }
             }
         }
     }

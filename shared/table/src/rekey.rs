@@ -9,10 +9,10 @@ use shipsync_domain::shipment::Shipment;
 use crate::codec::{Item, record, s};
 use crate::keys::{self, PK, PURCHASE_ORDER, SHIPMENT, SK};
 use crate::schema::BY_VENDOR_CREATED;
-use crate::{Store, StoreError};
+use crate::{Table, TableError};
 
 /// The listing key an old item should have now, if it is one of the re-keyed kinds.
-fn new_listing_key(item: &Item) -> Result<Option<String>, StoreError> {
+fn new_listing_key(item: &Item) -> Result<Option<String>, TableError> {
     let kind = item.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str);
     Ok(match kind {
         Some(SHIPMENT) => {
@@ -27,10 +27,10 @@ fn new_listing_key(item: &Item) -> Result<Option<String>, StoreError> {
     })
 }
 
-impl Store {
+impl Table {
     /// Rewrites every old-style vendor listing key; returns how many records changed. Safe to
     /// run again, and alongside traffic (each rewrite is conditional on the key it read).
-    pub async fn rekey_vendor_listings(&self) -> Result<u64, StoreError> {
+    pub async fn rekey_vendor_listings(&self) -> Result<u64, TableError> {
         let mut rewritten = 0;
         let mut start_key = None;
         loop {
@@ -45,7 +45,7 @@ impl Store {
                 .set_exclusive_start_key(start_key)
                 .send()
                 .await
-                .map_err(StoreError::unavailable("Scan"))?;
+                .map_err(TableError::unavailable("Scan"))?;
             for item in output.items.unwrap_or_default() {
                 let (Some(old), Some(new)) =
                     (item.get(BY_VENDOR_CREATED.partition_key).cloned(), new_listing_key(&item)?)
@@ -71,7 +71,7 @@ impl Store {
                     // Written meanwhile by a request, which set the new key itself.
                     Err(error)
                         if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                    Err(error) => return Err(StoreError::unavailable("UpdateItem")(error)),
+                    Err(error) => return Err(TableError::unavailable("UpdateItem")(error)),
                 }
             }
             start_key = output.last_evaluated_key;

@@ -9,7 +9,7 @@ use crate::codec::{Item, item, key, n, s};
 use crate::keys::{self, PK, PURCHASE_ORDER};
 use crate::schema::{BY_RETAILER_CREATED, BY_VENDOR_CREATED};
 use crate::search::{Filter, SearchPage};
-use crate::{Store, StoreError};
+use crate::{Table, TableError};
 
 /// The attribute of a channel order record that lists its purchase orders.
 pub(crate) const CHANNEL_ORDER_IDS: &str = "purchase_order_ids";
@@ -20,7 +20,7 @@ struct ReferenceRecord {
     purchase_order_id: PurchaseOrderId,
 }
 
-pub(crate) fn purchase_order_item(po: &PurchaseOrder) -> Result<Item, StoreError> {
+pub(crate) fn purchase_order_item(po: &PurchaseOrder) -> Result<Item, TableError> {
     let mut item = item(keys::purchase_order(po.id), PURCHASE_ORDER, po)?;
     let sort = keys::by_time(po.created_at, po.id.get());
     item.insert(BY_RETAILER_CREATED.partition_key.into(), s(keys::retailer_purchase_orders(po.retailer_id)));
@@ -36,7 +36,7 @@ pub(crate) fn purchase_order_item(po: &PurchaseOrder) -> Result<Item, StoreError
 pub(crate) fn put_purchase_order_if_unchanged(
     table: &str,
     po: &PurchaseOrder,
-) -> Result<TransactWriteItem, StoreError> {
+) -> Result<TransactWriteItem, TableError> {
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(purchase_order_item(po)?))
@@ -44,13 +44,13 @@ pub(crate) fn put_purchase_order_if_unchanged(
         .expression_attribute_names("#version", "version")
         .expression_attribute_values(":read", n(po.version - 1))
         .build()
-        .map_err(|error| StoreError::Corrupt { key: keys::purchase_order(po.id), reason: error.to_string() })?;
+        .map_err(|error| TableError::Corrupt { key: keys::purchase_order(po.id), reason: error.to_string() })?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-impl Store {
+impl Table {
     /// Records a new purchase order; its number must be new for the retailer.
-    pub async fn create_purchase_order(&self, po: &PurchaseOrder) -> Result<(), StoreError> {
+    pub async fn create_purchase_order(&self, po: &PurchaseOrder) -> Result<(), TableError> {
         let reference = item(
             keys::retailer(po.retailer_id),
             &keys::purchase_order_reference(&po.public_reference),
@@ -66,7 +66,7 @@ impl Store {
                     .expression_attribute_names("#pk", PK)
                     .build()
                     .map(|put| TransactWriteItem::builder().put(put).build())
-                    .map_err(|error| StoreError::Corrupt {
+                    .map_err(|error| TableError::Corrupt {
                         key: keys::purchase_order(po.id),
                         reason: error.to_string(),
                     })
@@ -83,14 +83,14 @@ impl Store {
                 .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
                 .expression_attribute_values(":new", AttributeValue::L(vec![n(po.id)]))
                 .build()
-                .map_err(|error| StoreError::Corrupt { key: keys::purchase_order(po.id), reason: error.to_string() })?;
+                .map_err(|error| TableError::Corrupt { key: keys::purchase_order(po.id), reason: error.to_string() })?;
             steps.push(TransactWriteItem::builder().update(update).build());
         }
-        self.transact(steps, |_| StoreError::AlreadyExists(format!("purchase order number {:?}", po.public_reference)))
+        self.transact(steps, |_| TableError::AlreadyExists(format!("purchase order number {:?}", po.public_reference)))
             .await
     }
 
-    pub async fn purchase_order(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, StoreError> {
+    pub async fn purchase_order(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, TableError> {
         self.get(keys::purchase_order(id), PURCHASE_ORDER).await
     }
 
@@ -99,7 +99,7 @@ impl Store {
         &self,
         retailer_id: RetailerId,
         number: &str,
-    ) -> Result<Option<PurchaseOrder>, StoreError> {
+    ) -> Result<Option<PurchaseOrder>, TableError> {
         let reference: Option<ReferenceRecord> =
             self.get(keys::retailer(retailer_id), &keys::purchase_order_reference(number.trim())).await?;
         match reference {
@@ -109,7 +109,7 @@ impl Store {
     }
 
     /// Several purchase orders by id, in one batch read; missing ones are left out.
-    pub async fn purchase_orders(&self, ids: &[PurchaseOrderId]) -> Result<Vec<PurchaseOrder>, StoreError> {
+    pub async fn purchase_orders(&self, ids: &[PurchaseOrderId]) -> Result<Vec<PurchaseOrder>, TableError> {
         let keys = ids.iter().map(|id| (keys::purchase_order(*id), PURCHASE_ORDER.to_owned())).collect();
         self.batch_get(keys).await
     }
@@ -120,7 +120,7 @@ impl Store {
         retailer_id: RetailerId,
         vendor_id: Option<VendorId>,
         paging: Paging,
-    ) -> Result<SearchPage<PurchaseOrder>, StoreError> {
+    ) -> Result<SearchPage<PurchaseOrder>, TableError> {
         let (index, partition) = match vendor_id {
             Some(vendor) => (BY_VENDOR_CREATED, keys::vendor_purchase_orders(retailer_id, vendor)),
             None => (BY_RETAILER_CREATED, keys::retailer_purchase_orders(retailer_id)),
@@ -136,7 +136,7 @@ impl Store {
         &self,
         retailer_id: RetailerId,
         id: PurchaseOrderId,
-    ) -> Result<Option<PurchaseOrder>, StoreError> {
+    ) -> Result<Option<PurchaseOrder>, TableError> {
         Ok(self.purchase_order(id).await?.filter(|po| po.retailer_id == retailer_id))
     }
 
@@ -145,7 +145,7 @@ impl Store {
         &self,
         retailer_id: RetailerId,
         ids: &[PurchaseOrderId],
-    ) -> Result<Vec<PurchaseOrder>, StoreError> {
+    ) -> Result<Vec<PurchaseOrder>, TableError> {
         let mut orders = self.purchase_orders(ids).await?;
         retain_own(&mut orders, |po| po.retailer_id == retailer_id, "purchase order");
         Ok(orders)

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
-use crate::StoreError;
+use crate::TableError;
 use crate::keys::{PK, SK};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -22,19 +22,19 @@ pub fn n(value: impl ToString) -> AttributeValue {
 }
 
 /// An item with its keys and the record under `data`.
-pub fn item<T: Serialize>(pk: String, sk: &str, record: &T) -> Result<Item, StoreError> {
+pub fn item<T: Serialize>(pk: String, sk: &str, record: &T) -> Result<Item, TableError> {
     let data = serde_dynamo::to_attribute_value(record)
-        .map_err(|error| StoreError::Corrupt { key: format!("{pk}/{sk}"), reason: error.to_string() })?;
+        .map_err(|error| TableError::Corrupt { key: format!("{pk}/{sk}"), reason: error.to_string() })?;
     Ok(HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk)), (DATA.to_owned(), data)]))
 }
 
 /// The record under `data` of an item.
-pub fn record<T: DeserializeOwned>(mut item: Item) -> Result<T, StoreError> {
+pub fn record<T: DeserializeOwned>(mut item: Item) -> Result<T, TableError> {
     let key = describe(&item);
     let data = item
         .remove(DATA)
-        .ok_or_else(|| StoreError::Corrupt { key: key.clone(), reason: "no data attribute".into() })?;
-    serde_dynamo::from_attribute_value(data).map_err(|error| StoreError::Corrupt { key, reason: error.to_string() })
+        .ok_or_else(|| TableError::Corrupt { key: key.clone(), reason: "no data attribute".into() })?;
+    serde_dynamo::from_attribute_value(data).map_err(|error| TableError::Corrupt { key, reason: error.to_string() })
 }
 
 /// `pk/sk` of an item, for messages.
@@ -68,9 +68,9 @@ pub fn item_size(item: &Item) -> usize {
 }
 
 /// Refuses, before it is sent, an item DynamoDB would refuse (moto would store it).
-pub fn check_fits(item: &Item) -> Result<(), StoreError> {
+pub fn check_fits(item: &Item) -> Result<(), TableError> {
     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).map_or(0, String::len);
-    let too_large = |reason: String| Err(StoreError::TooLarge { key: describe(item), reason });
+    let too_large = |reason: String| Err(TableError::TooLarge { key: describe(item), reason });
     if text(PK) > MAX_PARTITION_KEY_BYTES {
         return too_large(format!("its partition key is {} bytes (at most {MAX_PARTITION_KEY_BYTES})", text(PK)));
     }
@@ -98,9 +98,9 @@ mod tests {
         assert!(check_fits(&small).is_ok());
         let big =
             item("RETAILER#1".into(), "ORDER#1", &serde_json::json!({"note": "x".repeat(MAX_ITEM_BYTES)})).unwrap();
-        assert!(matches!(check_fits(&big), Err(StoreError::TooLarge { .. })));
+        assert!(matches!(check_fits(&big), Err(TableError::TooLarge { .. })));
         let long_key = key("RETAILER#1".into(), &format!("PRODUCT#{}", "s".repeat(MAX_SORT_KEY_BYTES)));
-        assert!(matches!(check_fits(&long_key), Err(StoreError::TooLarge { .. })));
+        assert!(matches!(check_fits(&long_key), Err(TableError::TooLarge { .. })));
         // Nested values count their names and a few bytes each.
         let nested = item("P".into(), "S", &serde_json::json!({"ab": [1, 2]})).unwrap();
         assert!(item_size(&nested) > "pkPskSdataab12".len());

@@ -9,14 +9,14 @@ use shipsync_domain::orders::{IncomingOrder, OrderProblem, Product};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::search::{Paging, TimeRange};
 use shipsync_domain::shipment::Shipment;
-use shipsync_domain::tenant::Store as ChannelStore;
+use shipsync_domain::tenant::ChannelStore;
 
 use crate::codec::{Item, item, key, n, record, s};
 use crate::keys::{self, PK};
 use crate::purchase_orders::{CHANNEL_ORDER_IDS, put_purchase_order_if_unchanged};
 use crate::schema::BY_ATTENTION;
 use crate::search::{Filter, SearchPage};
-use crate::{Store, StoreError};
+use crate::{Table, TableError};
 
 /// What shipsync knows of a channel order: its number, the last version applied, its purchase orders.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -118,9 +118,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// The attribute that makes DynamoDB delete a record by itself (TTL, in epoch seconds).
 pub const EXPIRES_AT: &str = "expires_at";
 
-impl Store {
+impl Table {
     /// Finds a store by its id alone (webhook URLs carry only that).
-    pub async fn store_by_id(&self, id: StoreId) -> Result<Option<ChannelStore>, StoreError> {
+    pub async fn store_by_id(&self, id: StoreId) -> Result<Option<ChannelStore>, TableError> {
         let found: Option<StoreRef> = self.get(keys::store_ref(id), keys::STORE_REF).await?;
         match found {
             Some(found) => self.channel_store(found.retailer_id, id).await,
@@ -128,7 +128,7 @@ impl Store {
         }
     }
 
-    pub(crate) async fn put_store_ref(&self, store: &ChannelStore) -> Result<(), StoreError> {
+    pub(crate) async fn put_store_ref(&self, store: &ChannelStore) -> Result<(), TableError> {
         self.put(item(keys::store_ref(store.id), keys::STORE_REF, &StoreRef { retailer_id: store.retailer_id })?)
             .await?;
         // Every store is listed for the poller, which skips those that do not poll.
@@ -141,20 +141,20 @@ impl Store {
     }
 
     /// Every store the poller looks at.
-    pub async fn polled_stores(&self) -> Result<Vec<PolledStore>, StoreError> {
+    pub async fn polled_stores(&self) -> Result<Vec<PolledStore>, TableError> {
         self.partition_prefix(keys::POLLING.to_owned(), "STORE#").await
     }
 
-    pub async fn poll_state(&self, store: StoreId) -> Result<PollState, StoreError> {
+    pub async fn poll_state(&self, store: StoreId) -> Result<PollState, TableError> {
         Ok(self.get(keys::poll_state(store), keys::POLL_STATE).await?.unwrap_or_default())
     }
 
-    pub async fn save_poll_state(&self, store: StoreId, state: &PollState) -> Result<(), StoreError> {
+    pub async fn save_poll_state(&self, store: StoreId, state: &PollState) -> Result<(), TableError> {
         self.put(item(keys::poll_state(store), keys::POLL_STATE, state)?).await
     }
 
     /// Whether a webhook delivery was accepted before.
-    pub async fn delivery_seen(&self, store: StoreId, delivery_id: &str) -> Result<bool, StoreError> {
+    pub async fn delivery_seen(&self, store: StoreId, delivery_id: &str) -> Result<bool, TableError> {
         let found: Option<Delivery> = self.get(keys::webhook_delivery(store, delivery_id), keys::WEBHOOK).await?;
         Ok(found.is_some())
     }
@@ -166,7 +166,7 @@ impl Store {
         delivery_id: &str,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), TableError> {
         let mut record =
             item(keys::webhook_delivery(store, delivery_id), keys::WEBHOOK, &Delivery { received_at: now })?;
         record.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
@@ -174,7 +174,7 @@ impl Store {
     }
 
     /// Whether an event (a carrier's, by provider and id) was accepted before.
-    pub async fn event_seen(&self, key: &str) -> Result<bool, StoreError> {
+    pub async fn event_seen(&self, key: &str) -> Result<bool, TableError> {
         let found: Option<Delivery> = self.get(keys::event(key), keys::WEBHOOK).await?;
         Ok(found.is_some())
     }
@@ -184,17 +184,17 @@ impl Store {
         key: &str,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), TableError> {
         let mut record = item(keys::event(key), keys::WEBHOOK, &Delivery { received_at: now })?;
         record.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
         self.put(record).await
     }
 
-    pub async fn save_product(&self, retailer: RetailerId, product: &Product) -> Result<(), StoreError> {
+    pub async fn save_product(&self, retailer: RetailerId, product: &Product) -> Result<(), TableError> {
         self.put(item(keys::retailer(retailer), &keys::product(&product.sku), product)?).await
     }
 
-    pub async fn products(&self, retailer: RetailerId) -> Result<Vec<Product>, StoreError> {
+    pub async fn products(&self, retailer: RetailerId) -> Result<Vec<Product>, TableError> {
         self.partition_prefix(keys::retailer(retailer), "PRODUCT#").await
     }
 
@@ -203,7 +203,7 @@ impl Store {
         &self,
         retailer: RetailerId,
         skus: &[String],
-    ) -> Result<HashMap<String, Product>, StoreError> {
+    ) -> Result<HashMap<String, Product>, TableError> {
         let keys: Vec<(String, String)> =
             skus.iter().map(|sku| (keys::retailer(retailer), keys::product(sku))).collect();
         let found: Vec<Product> = self.batch_get(keys).await?;
@@ -216,7 +216,7 @@ impl Store {
         retailer: RetailerId,
         store: StoreId,
         channel_order_id: &str,
-    ) -> Result<(Option<OrderRecord>, Vec<PurchaseOrderId>), StoreError> {
+    ) -> Result<(Option<OrderRecord>, Vec<PurchaseOrderId>), TableError> {
         self.count_call();
         let output = self
             .client
@@ -226,7 +226,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::unavailable("GetItem"))?;
+            .map_err(TableError::unavailable("GetItem"))?;
         let Some(mut found) = output.item else { return Ok((None, Vec::new())) };
         let ids = purchase_order_ids(found.remove(CHANNEL_ORDER_IDS));
         let record = if found.contains_key(crate::codec::DATA) { Some(record(found)?) } else { None };
@@ -234,7 +234,7 @@ impl Store {
     }
 
     /// The order record shipsync id `id` names.
-    pub async fn order_record_by_id(&self, id: u64) -> Result<Option<(OrderRecord, Vec<PurchaseOrderId>)>, StoreError> {
+    pub async fn order_record_by_id(&self, id: u64) -> Result<Option<(OrderRecord, Vec<PurchaseOrderId>)>, TableError> {
         let found: Option<OrderRef> = self.get(keys::order_ref(id), keys::ORDER_REF).await?;
         let Some(found) = found else { return Ok(None) };
         let (record, ids) = self.order_record(found.retailer_id, found.store_id, &found.channel_order_id).await?;
@@ -247,7 +247,7 @@ impl Store {
         &self,
         retailer_id: RetailerId,
         id: u64,
-    ) -> Result<Option<(OrderRecord, Vec<PurchaseOrderId>)>, StoreError> {
+    ) -> Result<Option<(OrderRecord, Vec<PurchaseOrderId>)>, TableError> {
         let found: Option<OrderRef> = self.get(keys::order_ref(id), keys::ORDER_REF).await?;
         let Some(found) = found.filter(|found| found.retailer_id == retailer_id) else { return Ok(None) };
         let (record, ids) = self.order_record(found.retailer_id, found.store_id, &found.channel_order_id).await?;
@@ -255,10 +255,10 @@ impl Store {
     }
 
     /// Writes an order record (its purchase order list is kept), if nobody wrote it since
-    /// `record.version - 1`; [`StoreError::Conflict`] otherwise.
-    pub async fn save_order_record(&self, record: &OrderRecord) -> Result<(), StoreError> {
+    /// `record.version - 1`; [`TableError::Conflict`] otherwise.
+    pub async fn save_order_record(&self, record: &OrderRecord) -> Result<(), TableError> {
         let data: AttributeValue = serde_dynamo::to_attribute_value(record)
-            .map_err(|error| StoreError::Corrupt { key: record.channel_order_id.clone(), reason: error.to_string() })?;
+            .map_err(|error| TableError::Corrupt { key: record.channel_order_id.clone(), reason: error.to_string() })?;
         // Checked as the whole item would stand (its purchase order list is small beside the order).
         let mut whole =
             key(keys::retailer(record.retailer_id), &keys::channel_order(record.store_id, &record.channel_order_id));
@@ -287,9 +287,9 @@ impl Store {
         match request.send().await {
             Ok(_) => {}
             Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                return Err(StoreError::Conflict("order"));
+                return Err(TableError::Conflict("order"));
             }
-            Err(error) => return Err(StoreError::unavailable("UpdateItem")(error)),
+            Err(error) => return Err(TableError::unavailable("UpdateItem")(error)),
         }
         if record.version == 1 {
             let reference = OrderRef {
@@ -303,13 +303,13 @@ impl Store {
     }
 
     /// Writes a changed purchase order if nobody changed it since it was read.
-    pub async fn update_purchase_order(&self, po: &PurchaseOrder) -> Result<(), StoreError> {
+    pub async fn update_purchase_order(&self, po: &PurchaseOrder) -> Result<(), TableError> {
         let step = put_purchase_order_if_unchanged(&self.table, po)?;
-        self.transact(vec![step], |_| StoreError::Conflict("purchase order")).await
+        self.transact(vec![step], |_| TableError::Conflict("purchase order")).await
     }
 
     /// Lists a problem (again: the same key replaces it) where people look.
-    pub async fn put_problem(&self, retailer: RetailerId, problem: &OrderProblem) -> Result<(), StoreError> {
+    pub async fn put_problem(&self, retailer: RetailerId, problem: &OrderProblem) -> Result<(), TableError> {
         let mut record = item(keys::retailer(retailer), &keys::problem(&problem.key), problem)?;
         record.insert(BY_ATTENTION.partition_key.into(), s(keys::retailer_attention(retailer)));
         record.insert(BY_ATTENTION.sort_key.into(), s(format!("{}#{}", keys::by_time(problem.since, 0), problem.key)));
@@ -321,11 +321,11 @@ impl Store {
         &self,
         retailer: RetailerId,
         key_prefix: &str,
-    ) -> Result<Vec<OrderProblem>, StoreError> {
+    ) -> Result<Vec<OrderProblem>, TableError> {
         self.partition_prefix(keys::retailer(retailer), &keys::problem(key_prefix)).await
     }
 
-    pub async fn delete_problem(&self, retailer: RetailerId, problem_key: &str) -> Result<(), StoreError> {
+    pub async fn delete_problem(&self, retailer: RetailerId, problem_key: &str) -> Result<(), TableError> {
         self.count_call();
         self.client
             .delete_item()
@@ -333,7 +333,7 @@ impl Store {
             .set_key(Some(key(keys::retailer(retailer), &keys::problem(problem_key))))
             .send()
             .await
-            .map_err(StoreError::unavailable("DeleteItem"))?;
+            .map_err(TableError::unavailable("DeleteItem"))?;
         Ok(())
     }
 
@@ -345,7 +345,7 @@ impl Store {
         problem_key: &str,
         body: &[u8],
         received_at: DateTime<Utc>,
-    ) -> Result<KeptPayload, StoreError> {
+    ) -> Result<KeptPayload, TableError> {
         let kept = KeptPayload {
             problem_key: problem_key.to_owned(),
             received_at,
@@ -365,7 +365,7 @@ impl Store {
         &self,
         retailer: RetailerId,
         problem_key: &str,
-    ) -> Result<Option<(KeptPayload, Vec<u8>)>, StoreError> {
+    ) -> Result<Option<(KeptPayload, Vec<u8>)>, TableError> {
         self.count_call();
         let output = self
             .client
@@ -374,7 +374,7 @@ impl Store {
             .set_key(Some(key(keys::retailer(retailer), &keys::kept_payload(problem_key))))
             .send()
             .await
-            .map_err(StoreError::unavailable("GetItem"))?;
+            .map_err(TableError::unavailable("GetItem"))?;
         let Some(mut found) = output.item else { return Ok(None) };
         let bytes = match found.remove(PAYLOAD_BODY) {
             Some(AttributeValue::B(blob)) => blob.into_inner(),
@@ -384,7 +384,7 @@ impl Store {
     }
 
     /// A page of what needs a person: failed exports and order problems, oldest first.
-    pub async fn attention(&self, retailer: RetailerId, paging: Paging) -> Result<SearchPage<Attention>, StoreError> {
+    pub async fn attention(&self, retailer: RetailerId, paging: Paging) -> Result<SearchPage<Attention>, TableError> {
         let page: SearchPage<Item> = self
             .search_index_items(
                 BY_ATTENTION,

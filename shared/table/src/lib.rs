@@ -19,7 +19,7 @@ mod sweep;
 mod tenants;
 
 pub use cipher::KmsCipher;
-pub use error::StoreError;
+pub use error::TableError;
 pub use orders::{Attention, EXPIRES_AT, KeptPayload, MAX_KEPT_BYTES, OrderRecord, PollState, PolledStore, sha256_hex};
 pub use search::SearchPage;
 pub use stores::{ChannelCredentials, ChannelOrder};
@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The shipsync table, through the AWS SDK.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct Table {
     client: Client,
     table: String,
     calls: Arc<AtomicU64>,
@@ -40,7 +40,7 @@ pub struct Store {
     cipher: Option<Arc<dyn CredentialCipher>>,
 }
 
-impl Store {
+impl Table {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into(), calls: Arc::default(), cipher: None }
     }
@@ -65,7 +65,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl Table {
     /// The underlying client, for set-up work such as creating the table locally.
     pub fn client(&self) -> &Client {
         &self.client
