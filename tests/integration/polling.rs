@@ -200,7 +200,7 @@ async fn one_stores_failure_leaves_the_others_polling_and_is_listed_until_it_rec
     for shop in [&down, &unreadable] {
         let credentials = [("access_token".to_owned(), "shpat_other".to_owned())].into_iter().collect();
         app.table
-            .save_credentials(app.retailer.id, shop.id, &shipsync_table::ChannelCredentials(credentials))
+            .save_credentials(app.retailer.id, shop.id, &shipsync_domain::secrets::ChannelCredentials(credentials))
             .await
             .expect("credentials");
     }

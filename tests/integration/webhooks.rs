@@ -342,7 +342,7 @@ async fn two_stores_of_one_retailer_both_with_order_1001_each_get_their_purchase
         .save_credentials(
             app.retailer.id,
             second.id,
-            &shipsync_table::ChannelCredentials(
+            &shipsync_domain::secrets::ChannelCredentials(
                 [("webhook_secret".to_owned(), SHOPIFY_WEBHOOK_SECRET.to_owned())].into_iter().collect(),
             ),
         )

@@ -5,8 +5,9 @@ use rust_decimal::Decimal;
 use shipsync_domain::export::{ExportSettings, ShipConfirmation};
 use shipsync_domain::orders::Product;
 use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOrder};
+use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, ChannelStore, FeeSettings, Retailer, Vendor};
-use shipsync_table::{ChannelCredentials, Table};
+use shipsync_table::Table;
 use std::collections::BTreeMap;
 
 use crate::provision::{self, Credentials, ProvisionError};

@@ -7,9 +7,10 @@ use shipsync_channels::{
 };
 use shipsync_domain::export::{notify_customer, tracking_url};
 use shipsync_domain::purchase_order::PurchaseOrder;
+use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::shipment::Shipment;
 use shipsync_domain::tenant::{ChannelKind, ChannelStore};
-use shipsync_table::{ChannelCredentials, Table, TableError};
+use shipsync_table::{Table, TableError};
 
 /// Why a connector could not be made.
 pub enum Problem {

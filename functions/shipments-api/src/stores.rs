@@ -13,12 +13,12 @@ use shipsync_domain::ids::{StoreId, VendorId};
 use shipsync_domain::limits::{
     MAX_CREDENTIAL_VALUE_CHARS, MAX_CREDENTIALS, MAX_DOMAIN_CHARS, MAX_NAME_CHARS, MAX_URL_CHARS, check_length,
 };
+use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::secrets::MAX_SEALED_BYTES;
 use shipsync_domain::tenant::{
     ChannelConnection, ChannelKind, ChannelStore, IngestionSettings, MAX_POLL_MINUTES, Vendor, parse_shop_domain,
 };
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, store_failure};
-use shipsync_table::ChannelCredentials;
 
 use crate::dto::{Metadata, ShipmentView};
 use crate::{ShipmentsApi, path_id};

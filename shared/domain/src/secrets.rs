@@ -97,3 +97,15 @@ pub trait CredentialCipher: fmt::Debug + Send + Sync {
     fn encrypt<'a>(&'a self, context: CredentialContext, plaintext: &'a [u8]) -> CipherFuture<'a, Vec<u8>>;
     fn decrypt<'a>(&'a self, context: CredentialContext, ciphertext: &'a [u8]) -> CipherFuture<'a, Vec<u8>>;
 }
+
+/// A store's channel credentials. Kept in their own record, sealed with the store's cipher, and
+/// opened only by the functions that call channels or check webhook signatures.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChannelCredentials(pub std::collections::BTreeMap<String, String>);
+
+/// Names only: a credential's value is never logged.
+impl std::fmt::Debug for ChannelCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}

@@ -22,7 +22,7 @@ pub use cipher::KmsCipher;
 pub use error::TableError;
 pub use orders::{Attention, EXPIRES_AT, KeptPayload, MAX_KEPT_BYTES, OrderRecord, PollState, PolledStore, sha256_hex};
 pub use search::SearchPage;
-pub use stores::{ChannelCredentials, ChannelOrder};
+pub use stores::ChannelOrder;
 
 use aws_sdk_dynamodb::Client;
 use shipsync_domain::secrets::CredentialCipher;

@@ -5,24 +5,12 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use shipsync_domain::ids::{PurchaseOrderId, RetailerId, StoreId};
-use shipsync_domain::secrets::{CipherError, CredentialContext, SecretPurpose};
+use shipsync_domain::secrets::{ChannelCredentials, CipherError, CredentialContext, SecretPurpose};
 use shipsync_domain::tenant::{ChannelStore, Vendor};
 
 use crate::codec::{item, record, s};
 use crate::keys::{self, PK, SK};
 use crate::{Table, TableError};
-
-/// A store's channel credentials. Kept in their own record, sealed with the store's cipher, and
-/// opened only by the functions that call channels or check webhook signatures.
-#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ChannelCredentials(pub BTreeMap<String, String>);
-
-/// Names only: a credential's value is never logged.
-impl std::fmt::Debug for ChannelCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(self.0.keys()).finish()
-    }
-}
 
 /// The attribute holding the sealed API credentials (KMS ciphertext, binary, purpose `channel`).
 pub const CIPHERTEXT: &str = "ciphertext";
