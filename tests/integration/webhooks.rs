@@ -242,11 +242,12 @@ async fn signed_payloads_that_cannot_be_applied_answer_200_and_are_kept_and_list
     }
     // Each payload is kept (whole when it fits one item), its size and SHA-256 named.
     for (payload, truncated) in [(long_sku.to_string(), false), (many_lines.to_string(), true)] {
-        let key = format!("unapplicable:{}:{}", app.shop.id, shipsync_table::sha256_hex(payload.as_bytes()));
+        let key = format!("unapplicable:{}:{}", app.shop.id, shipsync_domain::orders::sha256_hex(payload.as_bytes()));
         let (record, bytes) = app.table.kept_payload(app.retailer.id, &key).await.expect("read").expect("kept");
         assert_eq!((record.size, record.truncated), (payload.len(), truncated));
         assert!(
-            bytes.len() == payload.len().min(shipsync_table::MAX_KEPT_BYTES) && payload.as_bytes().starts_with(&bytes)
+            bytes.len() == payload.len().min(shipsync_domain::orders::MAX_KEPT_BYTES)
+                && payload.as_bytes().starts_with(&bytes)
         );
         assert!(kept.iter().any(|p| p["reason"].as_str().is_some_and(|r| r.contains(&record.sha256))));
     }
@@ -277,10 +278,10 @@ async fn a_payload_larger_than_one_item_is_kept_truncated_with_its_size_and_hash
     let signature = shopify_webhooks::sign(body.as_bytes(), SHOPIFY_WEBHOOK_SECRET);
     let (status, json) = deliver(&app, "orders/create", &body, "delivery-huge", Some(signature)).await;
     assert_eq!((status, json), (StatusCode::OK, json!({"status": "kept"})));
-    let key = format!("unapplicable:{}:{}", app.shop.id, shipsync_table::sha256_hex(body.as_bytes()));
+    let key = format!("unapplicable:{}:{}", app.shop.id, shipsync_domain::orders::sha256_hex(body.as_bytes()));
     let (record, bytes) = app.table.kept_payload(app.retailer.id, &key).await.expect("read").expect("kept");
     assert_eq!((record.size, record.truncated), (body.len(), true));
-    assert!(bytes.len() == shipsync_table::MAX_KEPT_BYTES && body.as_bytes().starts_with(&bytes));
+    assert!(bytes.len() == shipsync_domain::orders::MAX_KEPT_BYTES && body.as_bytes().starts_with(&bytes));
     let listed = problems_of_kind(&app, "unapplicable_payload").await;
     assert!(listed[0]["reason"].as_str().is_some_and(|r| r.contains(&body.len().to_string())), "{listed:?}");
 }

@@ -17,11 +17,12 @@ use shipsync_domain::orders::{
     ReverseSync, apply_order_changes, match_fulfillment, new_items, purchase_order_number, split_order,
     wanted_quantity,
 };
+use shipsync_domain::orders::{OrderRecord, sha256_hex};
 use shipsync_domain::purchase_order::{NewPurchaseOrder, OrderItem, PurchaseOrder};
 use shipsync_domain::shipment::{ItemInput, ShipmentContext, ShipmentInput, TrackingInput, draft_new_shipment};
 use shipsync_domain::tracking::CarrierScan;
 use shipsync_planner::ExportPlanner;
-use shipsync_table::{OrderRecord, Table, TableError, sha256_hex};
+use shipsync_table::{Table, TableError};
 use tracing::{error, info, warn};
 
 use shipsync_domain::time::Clock;

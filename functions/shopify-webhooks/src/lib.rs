@@ -21,10 +21,11 @@ use sha2::Sha256;
 use shipsync_channels::shopify_webhooks::{read_shopify_webhook, shopify_gid};
 use shipsync_domain::ids::StoreId;
 use shipsync_domain::limits::clip_bytes;
+use shipsync_domain::orders::sha256_hex;
 use shipsync_domain::orders::{ChannelEventMessage, MAX_ID_BYTES, OrderProblem, ProblemKind};
 use shipsync_domain::tenant::{ChannelKind, ChannelStore, parse_shop_domain};
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments, store_failure};
-use shipsync_table::{Table, sha256_hex};
+use shipsync_table::Table;
 use tracing::{error, info, warn};
 
 /// The largest event queued: an SQS message holds 256 KiB, with room for the envelope. A

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::export::ExportState;
-use crate::ids::{OrderItemId, PurchaseOrderId, ShipmentId, StoreId, VendorId};
+use crate::ids::{OrderItemId, PurchaseOrderId, RetailerId, ShipmentId, StoreId, VendorId};
 use crate::purchase_order::{NewOrderItem, PurchaseOrder};
 use crate::shipment::Shipment;
 
@@ -285,6 +285,52 @@ fn normalized(numbers: &[String]) -> Vec<String> {
     list
 }
 
+/// What shipsync knows of a channel order: its number, the last version applied, its purchase orders.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OrderRecord {
+    /// shipsync's id for the order (for `POST /orders/{id}/reprocess.json`).
+    pub id: u64,
+    pub retailer_id: RetailerId,
+    pub store_id: StoreId,
+    pub channel_order_id: String,
+    pub number: String,
+    /// The last version applied; older events are ignored.
+    pub order: IncomingOrder,
+    /// Bumped on every write; writes are conditional on it.
+    pub version: u64,
+}
+
+/// A payload shipsync could not apply, kept for a person beside its problem: the raw bytes (all
+/// of them, or the first [`MAX_KEPT_BYTES`] when the item would not fit), its size and SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeptPayload {
+    pub problem_key: String,
+    pub received_at: DateTime<Utc>,
+    /// The payload's whole size in bytes.
+    pub size: usize,
+    /// Hex SHA-256 of the whole payload.
+    pub sha256: String,
+    /// Whether only the first [`MAX_KEPT_BYTES`] are kept.
+    pub truncated: bool,
+}
+
+impl KeptPayload {
+    /// How a problem's reason describes it.
+    pub fn describe(&self) -> String {
+        let kept = if self.truncated { format!("; only its first {MAX_KEPT_BYTES} bytes") } else { String::new() };
+        format!("{} bytes, SHA-256 {}{kept}", self.size, self.sha256)
+    }
+}
+
+/// The most bytes of a payload kept in one item (DynamoDB holds 400 KB, with the metadata).
+pub const MAX_KEPT_BYTES: usize = 350 * 1024;
+
+/// Hex SHA-256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -329,8 +375,8 @@ impl ChannelEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelEventMessage {
     /// The store the event is about; a carrier scan is about no store in particular.
-    pub retailer_id: Option<crate::ids::RetailerId>,
-    pub store_id: Option<crate::ids::StoreId>,
+    pub retailer_id: Option<RetailerId>,
+    pub store_id: Option<StoreId>,
     /// Where it came from: the webhook delivery id, or the poll.
     pub source: String,
     pub event: ChannelEvent,
@@ -345,7 +391,7 @@ pub struct OrderProblem {
     /// shipsync's id for the order, once it has one (`POST /orders/{id}/reprocess.json`).
     #[serde(default)]
     pub order_id: Option<u64>,
-    pub store_id: crate::ids::StoreId,
+    pub store_id: StoreId,
     pub channel_order_id: String,
     pub order_number: String,
     pub reason: String,
@@ -383,12 +429,12 @@ impl ProblemKind {
 
 impl OrderProblem {
     /// What the keys of one order's unknown-SKU problems start with.
-    pub fn unknown_sku_prefix(store: crate::ids::StoreId, channel_order_id: &str) -> String {
+    pub fn unknown_sku_prefix(store: StoreId, channel_order_id: &str) -> String {
         format!("unknown_sku:{store}:{channel_order_id}:")
     }
 
     pub fn unknown_sku(
-        store: crate::ids::StoreId,
+        store: StoreId,
         order_id: u64,
         order: &IncomingOrder,
         line: &IncomingLine,

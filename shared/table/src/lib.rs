@@ -20,7 +20,7 @@ mod tenants;
 
 pub use cipher::KmsCipher;
 pub use error::TableError;
-pub use orders::{Attention, EXPIRES_AT, KeptPayload, MAX_KEPT_BYTES, OrderRecord, PollState, PolledStore, sha256_hex};
+pub use orders::{Attention, EXPIRES_AT, PollState, PolledStore};
 pub use search::SearchPage;
 pub use stores::ChannelOrder;
 

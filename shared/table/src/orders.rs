@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 use shipsync_domain::ids::{PurchaseOrderId, RetailerId, StoreId};
-use shipsync_domain::orders::{IncomingOrder, OrderProblem, Product};
+use shipsync_domain::orders::{KeptPayload, MAX_KEPT_BYTES, OrderProblem, OrderRecord, Product, sha256_hex};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::search::{Paging, TimeRange};
 use shipsync_domain::shipment::Shipment;
@@ -17,21 +17,6 @@ use crate::purchase_orders::{CHANNEL_ORDER_IDS, put_purchase_order_if_unchanged}
 use crate::schema::BY_ATTENTION;
 use crate::search::{Filter, SearchPage};
 use crate::{Table, TableError};
-
-/// What shipsync knows of a channel order: its number, the last version applied, its purchase orders.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct OrderRecord {
-    /// shipsync's id for the order (for `POST /orders/{id}/reprocess.json`).
-    pub id: u64,
-    pub retailer_id: RetailerId,
-    pub store_id: StoreId,
-    pub channel_order_id: String,
-    pub number: String,
-    /// The last version applied; older events are ignored.
-    pub order: IncomingOrder,
-    /// Bumped on every write; writes are conditional on it.
-    pub version: u64,
-}
 
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct ProviderSecret {
@@ -81,39 +66,8 @@ pub enum Attention {
     Problem(OrderProblem),
 }
 
-/// A payload shipsync could not apply, kept for a person beside its problem: the raw bytes (all
-/// of them, or the first [`MAX_KEPT_BYTES`] when the item would not fit), its size and SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct KeptPayload {
-    pub problem_key: String,
-    pub received_at: DateTime<Utc>,
-    /// The payload's whole size in bytes.
-    pub size: usize,
-    /// Hex SHA-256 of the whole payload.
-    pub sha256: String,
-    /// Whether only the first [`MAX_KEPT_BYTES`] are kept.
-    pub truncated: bool,
-}
-
-impl KeptPayload {
-    /// How a problem's reason describes it.
-    pub fn describe(&self) -> String {
-        let kept = if self.truncated { format!("; only its first {MAX_KEPT_BYTES} bytes") } else { String::new() };
-        format!("{} bytes, SHA-256 {}{kept}", self.size, self.sha256)
-    }
-}
-
-/// The most bytes of a payload kept in one item (DynamoDB holds 400 KB, with the metadata).
-pub const MAX_KEPT_BYTES: usize = 350 * 1024;
-
 /// The attribute holding a kept payload's bytes.
 const PAYLOAD_BODY: &str = "body";
-
-/// Hex SHA-256 of some bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
-}
 
 /// The attribute that makes DynamoDB delete a record by itself (TTL, in epoch seconds).
 pub const EXPIRES_AT: &str = "expires_at";
