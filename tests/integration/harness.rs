@@ -148,7 +148,7 @@ impl TestApp {
             .with_clock(Arc::clone(&now))
             .with_endpoints(endpoints);
         let processor =
-            OrderProcessor::new(table.clone()).with_clock(Arc::clone(&now)).with_planner(aws.export_planner());
+            OrderProcessor::new(table.clone(), aws.export_planner()).with_clock(Arc::clone(&now));
         let webhooks = ShopifyWebhooks::new(table.clone(), aws.sqs.clone(), aws.order_queue_url.clone())
             .with_clock(Arc::clone(&now));
         let poller =

@@ -662,13 +662,13 @@ async fn a_create_and_an_update_racing_make_one_shipment() {
     catalog(&app, true).await;
     deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-race").await;
     app.run_orders().await;
-    let processor = order_processor::OrderProcessor::new(app.table.clone());
+    let processor = order_processor::OrderProcessor::new(app.table.clone(), app.aws.export_planner());
     // Two P were ordered and each fulfillment holds one: nothing but the fulfillment's id says
     // that a second apply is the same fulfillment.
     let (create, update) = (incoming("800001", &["RACE1"]), incoming("800001", &["RACE1"]));
     let (first, second) = tokio::join!(
-        processor.reverse_sync(app.retailer.id, app.shop.id, &create),
-        processor.reverse_sync(app.retailer.id, app.shop.id, &update),
+        processor.intake().reverse_sync(app.retailer.id, app.shop.id, &create),
+        processor.intake().reverse_sync(app.retailer.id, app.shop.id, &update),
     );
     first.expect("first apply");
     second.expect("second apply");
@@ -681,9 +681,9 @@ async fn a_fulfillment_applied_before_is_not_applied_again_whatever_the_index_sh
     catalog(&app, true).await;
     deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-once").await;
     app.run_orders().await;
-    let processor = order_processor::OrderProcessor::new(app.table.clone());
+    let processor = order_processor::OrderProcessor::new(app.table.clone(), app.aws.export_planner());
     let fulfillment = incoming("800002", &["ONCE1"]);
-    processor.reverse_sync(app.retailer.id, app.shop.id, &fulfillment).await.expect("apply");
+    processor.intake().reverse_sync(app.retailer.id, app.shop.id, &fulfillment).await.expect("apply");
     let (_, list) = app.call(Method::GET, "/shipments.json", None).await;
     let id = list["shipments"][0]["id"].as_u64().expect("id");
     // What a second apply sees while the index does not show the first one's shipment yet
@@ -697,7 +697,7 @@ async fn a_fulfillment_applied_before_is_not_applied_again_whatever_the_index_sh
         .send()
         .await
         .expect("delete");
-    processor.reverse_sync(app.retailer.id, app.shop.id, &fulfillment).await.expect("apply again");
+    processor.intake().reverse_sync(app.retailer.id, app.shop.id, &fulfillment).await.expect("apply again");
     assert_eq!(shipment_count(&app).await, 0, "not created a second time");
     let po = po_by_number(&app, &po_number(&app, "9999", app.vendor.id)).await;
     assert_eq!(po.items[1].quantity_fulfilled, 1, "the unit is fulfilled once");

@@ -140,7 +140,7 @@ impl Exporter {
                     if let Some(after) = retry.after {
                         self.delay_redelivery(message, after).await;
                     }
-                    Err(retry.reason)
+                    Err(shipsync_app::Failure::retryable(retry.reason))
                 }
             }
         })

@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
         aws_sdk_scheduler::Client::new(&aws),
         PlannerConfig::from_env()?,
     );
-    let processor = OrderProcessor::new(Table::new(dynamodb_client(&aws), table)).with_planner(planner);
+    let processor = OrderProcessor::new(Table::new(dynamodb_client(&aws), table), planner);
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, Error>(processor.handle(event.payload).await)

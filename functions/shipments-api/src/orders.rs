@@ -4,6 +4,7 @@
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shipsync_app::intake::OrderIntake;
 use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::Principal;
 use shipsync_domain::export::ExportState;
@@ -158,20 +159,9 @@ impl ShipmentsApi {
     /// products as they are now; problems that are fixed are cleared.
     pub(crate) async fn reprocess_order(&self, principal: &Principal, id: &str) -> Result<ApiResponse, ApiError> {
         retailer_only(principal)?;
-        let not_found = || ApiError::NotFound(format!("order {id} not found"));
-        let order_id: u64 = id.parse().map_err(|_| not_found())?;
-        let (record, _) = self
-            .table
-            .retailer_order_record_by_id(principal.retailer_id, order_id)
-            .await
-            .map_err(store_failure)?
-            .ok_or_else(not_found)?;
-        let processor = order_processor::OrderProcessor::new(self.table.clone()).with_clock(self.clock.clone());
-        let applied =
-            processor.apply_order(record.retailer_id, record.store_id, &record.order, true).await.map_err(|retry| {
-                tracing::error!(reason = %retry.0, "reprocessing failed");
-                ApiError::Unavailable
-            })?;
+        let order_id: u64 = id.parse().map_err(|_| ApiError::NotFound(format!("order {id} not found")))?;
+        let intake = OrderIntake::new(self.table.clone(), self.planner.clone(), self.clock.clone());
+        let (record, applied) = intake.reprocess(principal.retailer_id, order_id).await?;
         Ok(json_response(
             StatusCode::OK,
             &json!({ "order": {

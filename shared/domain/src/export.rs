@@ -359,6 +359,18 @@ impl Shipment {
         next
     }
 
+    /// A new shipment that stands for a fulfillment made in the channel: the channel has it
+    /// already, so it starts exported (its first version) and shipsync never exports it.
+    pub fn arrived_from_channel(mut self, now: DateTime<Utc>, channel_fulfillment_id: String) -> Shipment {
+        self.export.state = ExportState::Exported {
+            exported_at: now,
+            channel_ids: vec![channel_fulfillment_id],
+            notified_customer: false,
+        };
+        self.sync.exported_at = Some(now);
+        self
+    }
+
     /// Records a problem worth retrying: due again at once, with the problem kept for people.
     pub fn export_retry(&self, now: DateTime<Utc>, message: String) -> Shipment {
         self.export_retry_at(now, now, message)

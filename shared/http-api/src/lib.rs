@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use shipsync_app::Failure;
 use shipsync_domain::ValidationErrors;
 use shipsync_table::TableError;
 
@@ -107,6 +108,27 @@ pub fn store_failure(failure: TableError) -> ApiError {
         TableError::Corrupt { .. } | TableError::Rejected { .. } => {
             tracing::error!(error = ?failure, "corrupt record or refused request");
             ApiError::Internal
+        }
+    }
+}
+
+/// The one mapping of the application's failures to HTTP. Causes are logged, never shown.
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Conflict(what) => ApiError::Conflict(format!("the {what} was changed by another request; retry")),
+            Failure::Exists(what) => ApiError::invalid("id", format!("{what} already exists")),
+            Failure::NotFound(_) => ApiError::NotFound(failure.to_string()),
+            Failure::Invalid(errors) => ApiError::Invalid(errors),
+            Failure::Forbidden(reason) => ApiError::Forbidden(reason),
+            Failure::Retryable { .. } => {
+                tracing::error!(error = %failure.chain(), "unavailable");
+                ApiError::Unavailable
+            }
+            Failure::Permanent { .. } => {
+                tracing::error!(error = %failure.chain(), "internal failure");
+                ApiError::Internal
+            }
         }
     }
 }

@@ -198,3 +198,23 @@ mod tests {
         assert_eq!(at_expression(due), "at(2026-03-02T12:30:00)");
     }
 }
+
+/// The planner as the use cases see it. A failure to queue or schedule is worth retrying:
+/// nothing was planned.
+impl shipsync_app::ports::ExportPlanner for ExportPlanner {
+    async fn deliver(&self, request: ExportRequest, delivery: Delivery) -> Result<(), shipsync_app::Failure> {
+        ExportPlanner::deliver(self, request, delivery).await.map_err(planning_failure)
+    }
+
+    async fn cancel(&self, request: ExportRequest, delivery: Delivery) -> Result<(), shipsync_app::Failure> {
+        ExportPlanner::cancel(self, request, delivery).await.map_err(planning_failure)
+    }
+}
+
+fn planning_failure(error: PlanError) -> shipsync_app::Failure {
+    shipsync_app::Failure::Retryable {
+        reason: "could not plan an export".into(),
+        after: None,
+        cause: Some(Box::new(error)),
+    }
+}

@@ -59,7 +59,7 @@ pub async fn for_each_record<F>(
     process: F,
 ) -> aws_lambda_events::event::sqs::SqsBatchResponse
 where
-    F: AsyncFn(&aws_lambda_events::event::sqs::SqsMessage) -> Result<(), String>,
+    F: AsyncFn(&aws_lambda_events::event::sqs::SqsMessage) -> Result<(), shipsync_app::Failure>,
 {
     for_each_record_within(event, consumer, None, process).await
 }
@@ -109,7 +109,7 @@ pub async fn for_each_record_within<F>(
     process: F,
 ) -> aws_lambda_events::event::sqs::SqsBatchResponse
 where
-    F: AsyncFn(&aws_lambda_events::event::sqs::SqsMessage) -> Result<(), String>,
+    F: AsyncFn(&aws_lambda_events::event::sqs::SqsMessage) -> Result<(), shipsync_app::Failure>,
 {
     use tracing::Instrument;
     let mut failures = Vec::new();
@@ -128,11 +128,12 @@ where
         let outcome = match budget {
             Some(budget) => tokio::time::timeout_at(budget.cut_at(), processed)
                 .await
-                .unwrap_or_else(|_| Err("cut off: the invocation's time ran out".into())),
+                .unwrap_or_else(|_| Err(shipsync_app::Failure::retryable("cut off: the invocation's time ran out"))),
             None => processed.await,
         };
-        if let Err(reason) = outcome {
-            tracing::warn!(consumer, message_id = %id, %reason, "record will be delivered again");
+        // The one place a failed record becomes a batch item failure; the log keeps its causes.
+        if let Err(failure) = outcome {
+            tracing::warn!(consumer, message_id = %id, reason = %failure.chain(), "record will be delivered again");
             failures.push(id);
         }
     }
@@ -211,7 +212,7 @@ mod tests {
     #[tokio::test]
     async fn without_a_budget_every_record_is_handled_and_only_failures_reported() {
         let response = for_each_record(batch(&["a", "b"]), "test", async |m| {
-            if m.message_id.as_deref() == Some("b") { Err("no".into()) } else { Ok(()) }
+            if m.message_id.as_deref() == Some("b") { Err(shipsync_app::Failure::retryable("no")) } else { Ok(()) }
         })
         .await;
         assert_eq!(failed(&response), ["b"]);

@@ -8,6 +8,7 @@ mod codec;
 mod error;
 mod keys;
 mod orders;
+mod ports;
 mod purchase_orders;
 mod rekey;
 pub mod schema;

@@ -166,9 +166,11 @@ impl IamApp {
         let exporter = Exporter::new(exporter.table.clone(), exporter.sqs.clone(), http, config)
             .with_clock(Arc::clone(&now))
             .with_endpoints(endpoints);
-        let processor = OrderProcessor::new(self.store_without_cipher("order-processor"))
-            .with_clock(Arc::clone(&now))
-            .with_planner(self.aws_of("order-processor").export_planner());
+        let processor = OrderProcessor::new(
+            self.store_without_cipher("order-processor"),
+            self.aws_of("order-processor").export_planner(),
+        )
+        .with_clock(Arc::clone(&now));
         let webhooks = self.aws_of("shopify-webhooks");
         let webhooks =
             ShopifyWebhooks::new(webhooks.table.clone(), webhooks.sqs.clone(), webhooks.order_queue_url.clone())

@@ -135,7 +135,7 @@ async fn main() -> Result<(), String> {
             allow_local_channel: false,
         },
     );
-    let runner = Runner::new(aws.clone(), exporter, OrderProcessor::new(table.clone()));
+    let runner = Runner::new(aws.clone(), exporter, OrderProcessor::new(table.clone(), aws.export_planner()));
     let calls_before = table.calls_made();
     let started = Instant::now();
     let mut processed = 0;

@@ -1,0 +1,16 @@
+//! shipsync's use cases. Each is a method of a small struct generic over the ports it needs
+//! (`ports`): the domain decides and returns a plan, the use case reads what the domain needs,
+//! carries the plan out and writes it back. Function crates adapt events (HTTP requests, SQS
+//! messages) to these and nothing more; no AWS, Lambda or HTTP here.
+//!
+//! | use case | where |
+//! |---|---|
+//! | apply a channel event (order version, cancellation, channel fulfillment, carrier scan) | [`intake::OrderIntake`] |
+//! | reprocess an order once its problems are fixed | [`intake::OrderIntake::apply_order`] with `force` |
+
+pub mod failure;
+pub mod intake;
+pub mod optimistic;
+pub mod ports;
+
+pub use failure::Failure;

@@ -1,0 +1,138 @@
+//! What the use cases need from the outside world, each a small trait: one repository per
+//! aggregate, the export planner, the channel gateway. The DynamoDB table (`shipsync-table`),
+//! the SQS/Scheduler planner (`shipsync-planner`) and the channel clients (`shipsync-channels`)
+//! implement them when deployed; `memory` implements every one in memory for the fast tests.
+//!
+//! Every read is keyed or conditioned on the tenant where a caller names the record; writes are
+//! conditional on the version read, and lose with [`Failure::Conflict`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::ops::RangeInclusive;
+
+use chrono::{DateTime, Utc};
+use shipsync_domain::carrier::Carrier;
+use shipsync_domain::export::{Delivery, ExportRequest};
+use shipsync_domain::ids::{PurchaseOrderId, RetailerId, ShipmentId, StoreId, VendorId};
+use shipsync_domain::orders::{KeptPayload, OrderProblem, OrderRecord, Product};
+use shipsync_domain::purchase_order::PurchaseOrder;
+use shipsync_domain::secrets::ChannelCredentials;
+use shipsync_domain::shipment::Shipment;
+use shipsync_domain::tenant::{ChannelStore, Retailer, Vendor};
+
+use crate::Failure;
+
+/// A result that comes later, and can cross threads (Lambda's runtime is multi-threaded).
+pub trait Pending<T>: Future<Output = Result<T, Failure>> + Send {}
+impl<T, F: Future<Output = Result<T, Failure>> + Send> Pending<T> for F {}
+
+/// Shipments.
+pub trait Shipments: Send + Sync {
+    /// A shipment by id, whoever's: for internal work (exports, scans) that carries the id.
+    fn shipment(&self, id: ShipmentId) -> impl Pending<Option<Shipment>>;
+    /// A shipment of this retailer: another retailer's is as absent as a missing one.
+    fn retailer_shipment(&self, retailer: RetailerId, id: ShipmentId) -> impl Pending<Option<Shipment>>;
+    /// Writes a new shipment and its purchase order's new fulfilled quantities in one
+    /// transaction, on condition that the purchase order is unchanged since it was read.
+    fn create_shipment(&self, shipment: &Shipment, po: &PurchaseOrder) -> impl Pending<()>;
+    /// As `create_shipment`, for a shipment a channel fulfillment stands for, recording that the
+    /// fulfillment is applied in the same transaction (so it is applied once).
+    fn create_shipment_from_channel(
+        &self,
+        shipment: &Shipment,
+        po: &PurchaseOrder,
+        store: StoreId,
+        channel_fulfillment_id: &str,
+    ) -> impl Pending<()>;
+    /// Writes a changed shipment (and its purchase order, if the change moved units), on
+    /// condition that neither changed since it was read (`version - 1`).
+    fn update_shipment(&self, shipment: &Shipment, po: Option<&PurchaseOrder>) -> impl Pending<()>;
+    fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> impl Pending<Vec<Shipment>>;
+    /// Shipments of any retailer carrying this tracking number (carrier scans name no tenant).
+    fn shipments_by_tracking(&self, number: &str) -> impl Pending<Vec<Shipment>>;
+    /// The shipment a channel fulfillment was applied as, if it was: read consistently.
+    fn channel_fulfillment_applied(&self, store: StoreId, channel_id: &str) -> impl Pending<Option<ShipmentId>>;
+}
+
+/// Purchase orders, and the channel orders that group them.
+pub trait PurchaseOrders: Send + Sync {
+    fn purchase_order(&self, id: PurchaseOrderId) -> impl Pending<Option<PurchaseOrder>>;
+    /// A purchase order as it stands after every write so far (a consistent read).
+    fn purchase_order_now(&self, id: PurchaseOrderId) -> impl Pending<Option<PurchaseOrder>>;
+    /// A purchase order of this retailer: another retailer's is as absent as a missing one.
+    fn retailer_purchase_order(&self, retailer: RetailerId, id: PurchaseOrderId)
+    -> impl Pending<Option<PurchaseOrder>>;
+    fn purchase_orders(&self, ids: &[PurchaseOrderId]) -> impl Pending<Vec<PurchaseOrder>>;
+    /// Writes a new purchase order; [`Failure::Exists`] if its number is taken.
+    fn create_purchase_order(&self, po: &PurchaseOrder) -> impl Pending<()>;
+    /// Writes a changed purchase order if nobody changed it since it was read.
+    fn update_purchase_order(&self, po: &PurchaseOrder) -> impl Pending<()>;
+    /// The purchase orders one channel order was split into, read consistently.
+    fn channel_order_purchase_orders(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        channel_order_id: &str,
+    ) -> impl Pending<Vec<PurchaseOrderId>>;
+}
+
+/// Channel orders as applied, the products that route their lines, and the problems a person
+/// must look at (order health).
+pub trait Orders: Send + Sync {
+    /// A channel order's record and its purchase orders, read consistently.
+    fn order_record(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        channel_order_id: &str,
+    ) -> impl Pending<(Option<OrderRecord>, Vec<PurchaseOrderId>)>;
+    /// The order record shipsync id `id` names, if it is this retailer's.
+    fn retailer_order_record(
+        &self,
+        retailer: RetailerId,
+        id: u64,
+    ) -> impl Pending<Option<(OrderRecord, Vec<PurchaseOrderId>)>>;
+    /// Writes an order record if nobody wrote it since `record.version - 1`.
+    fn save_order_record(&self, record: &OrderRecord) -> impl Pending<()>;
+    /// The products of these SKUs; unknown SKUs are absent.
+    fn products_by_sku(&self, retailer: RetailerId, skus: &[String]) -> impl Pending<HashMap<String, Product>>;
+    fn put_problem(&self, retailer: RetailerId, problem: &OrderProblem) -> impl Pending<()>;
+    fn problems_with_prefix(&self, retailer: RetailerId, key_prefix: &str) -> impl Pending<Vec<OrderProblem>>;
+    fn delete_problem(&self, retailer: RetailerId, key: &str) -> impl Pending<()>;
+    /// Keeps a payload that cannot be applied, for a person, beside its problem.
+    fn keep_payload(
+        &self,
+        retailer: RetailerId,
+        problem_key: &str,
+        body: &[u8],
+        received_at: DateTime<Utc>,
+    ) -> impl Pending<KeptPayload>;
+}
+
+/// A retailer's settings: its fees and carriers, channel stores, vendors and their credentials.
+pub trait Settings: Send + Sync {
+    fn retailer_with_carriers(&self, retailer: RetailerId) -> impl Pending<Option<(Retailer, Vec<Carrier>)>>;
+    fn channel_store(&self, retailer: RetailerId, store: StoreId) -> impl Pending<Option<ChannelStore>>;
+    fn vendor(&self, retailer: RetailerId, vendor: VendorId) -> impl Pending<Option<Vendor>>;
+    /// Adds a carrier; [`Failure::Exists`] if its id is taken.
+    fn put_carrier(&self, retailer: RetailerId, carrier: &Carrier) -> impl Pending<()>;
+    /// A store's channel credentials, opened; [`Failure::Permanent`] if they cannot be (sealed
+    /// for another store, under another key): a person must set them again.
+    fn credentials(&self, retailer: RetailerId, store: StoreId) -> impl Pending<ChannelCredentials>;
+}
+
+/// New ids, unique across every record kind.
+pub trait Ids: Send + Sync {
+    fn allocate_ids(&self, count: usize) -> impl Pending<RangeInclusive<u64>>;
+}
+
+/// Everything a use case may read or write, in one value (the table, or memory).
+pub trait Repositories: Shipments + PurchaseOrders + Orders + Settings + Ids + Clone + 'static {}
+impl<T: Shipments + PurchaseOrders + Orders + Settings + Ids + Clone + 'static> Repositories for T {}
+
+/// Delivers export requests to the exporter: now, or at a time.
+pub trait ExportPlanner: Send + Sync {
+    fn deliver(&self, request: ExportRequest, delivery: Delivery) -> impl Pending<()>;
+    /// Withdraws a planned delivery (a write that lost its race must not leave its plan).
+    fn cancel(&self, request: ExportRequest, delivery: Delivery) -> impl Pending<()>;
+}

@@ -1,0 +1,191 @@
+//! The table as the use cases see it: every repository port of `shipsync-app`, each a call of
+//! the table's own methods, with [`TableError`] mapped once into the application's [`Failure`].
+
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
+
+use chrono::{DateTime, Utc};
+use shipsync_app::Failure;
+use shipsync_app::ports::{Ids, Orders, PurchaseOrders, Settings, Shipments};
+use shipsync_domain::ValidationErrors;
+use shipsync_domain::carrier::Carrier;
+use shipsync_domain::ids::{PurchaseOrderId, RetailerId, ShipmentId, StoreId, VendorId};
+use shipsync_domain::orders::{KeptPayload, OrderProblem, OrderRecord, Product};
+use shipsync_domain::purchase_order::PurchaseOrder;
+use shipsync_domain::secrets::ChannelCredentials;
+use shipsync_domain::shipment::Shipment;
+use shipsync_domain::tenant::{ChannelStore, Retailer, Vendor};
+
+use crate::{Table, TableError};
+
+impl From<TableError> for Failure {
+    fn from(error: TableError) -> Self {
+        match error {
+            TableError::Conflict(what) => Failure::Conflict(what.to_owned()),
+            TableError::AlreadyExists(what) => Failure::Exists(what),
+            TableError::TooLarge { .. } => {
+                tracing::warn!(%error, "record too large for the table");
+                Failure::Invalid(ValidationErrors::single(
+                    "base",
+                    "the record would be larger than shipsync can store: shorten or split it",
+                ))
+            }
+            TableError::Corrupt { .. } | TableError::Rejected { .. } => Failure::Permanent {
+                reason: "the table refused or could not read a record".into(),
+                cause: Some(Box::new(error)),
+            },
+            TableError::Unavailable { .. } => Failure::Retryable {
+                reason: "the table is unavailable".into(),
+                after: None,
+                cause: Some(Box::new(error)),
+            },
+        }
+    }
+}
+
+impl Shipments for Table {
+    async fn shipment(&self, id: ShipmentId) -> Result<Option<Shipment>, Failure> {
+        Ok(Table::shipment(self, id).await?)
+    }
+    async fn retailer_shipment(&self, retailer: RetailerId, id: ShipmentId) -> Result<Option<Shipment>, Failure> {
+        Ok(Table::retailer_shipment(self, retailer, id).await?)
+    }
+    async fn create_shipment(&self, shipment: &Shipment, po: &PurchaseOrder) -> Result<(), Failure> {
+        Ok(Table::create_shipment(self, shipment, po).await?)
+    }
+    async fn create_shipment_from_channel(
+        &self,
+        shipment: &Shipment,
+        po: &PurchaseOrder,
+        store: StoreId,
+        channel_fulfillment_id: &str,
+    ) -> Result<(), Failure> {
+        Ok(Table::create_shipment_from_channel(self, shipment, po, store, channel_fulfillment_id).await?)
+    }
+    async fn update_shipment(&self, shipment: &Shipment, po: Option<&PurchaseOrder>) -> Result<(), Failure> {
+        Ok(Table::update_shipment(self, shipment, po).await?)
+    }
+    async fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> Result<Vec<Shipment>, Failure> {
+        Ok(Table::shipments_of_purchase_order(self, po).await?)
+    }
+    async fn shipments_by_tracking(&self, number: &str) -> Result<Vec<Shipment>, Failure> {
+        Ok(Table::shipments_by_tracking(self, number).await?)
+    }
+    async fn channel_fulfillment_applied(
+        &self,
+        store: StoreId,
+        channel_id: &str,
+    ) -> Result<Option<ShipmentId>, Failure> {
+        Ok(Table::channel_fulfillment_applied(self, store, channel_id).await?)
+    }
+}
+
+impl PurchaseOrders for Table {
+    async fn purchase_order(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, Failure> {
+        Ok(Table::purchase_order(self, id).await?)
+    }
+    async fn purchase_order_now(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, Failure> {
+        Ok(Table::purchase_order_now(self, id).await?)
+    }
+    async fn retailer_purchase_order(
+        &self,
+        retailer: RetailerId,
+        id: PurchaseOrderId,
+    ) -> Result<Option<PurchaseOrder>, Failure> {
+        Ok(Table::retailer_purchase_order(self, retailer, id).await?)
+    }
+    async fn purchase_orders(&self, ids: &[PurchaseOrderId]) -> Result<Vec<PurchaseOrder>, Failure> {
+        Ok(Table::purchase_orders(self, ids).await?)
+    }
+    async fn create_purchase_order(&self, po: &PurchaseOrder) -> Result<(), Failure> {
+        Ok(Table::create_purchase_order(self, po).await?)
+    }
+    async fn update_purchase_order(&self, po: &PurchaseOrder) -> Result<(), Failure> {
+        Ok(Table::update_purchase_order(self, po).await?)
+    }
+    async fn channel_order_purchase_orders(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        channel_order_id: &str,
+    ) -> Result<Vec<PurchaseOrderId>, Failure> {
+        Ok(Table::channel_order(self, retailer, store, channel_order_id).await?.purchase_order_ids)
+    }
+}
+
+impl Orders for Table {
+    async fn order_record(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        channel_order_id: &str,
+    ) -> Result<(Option<OrderRecord>, Vec<PurchaseOrderId>), Failure> {
+        Ok(Table::order_record(self, retailer, store, channel_order_id).await?)
+    }
+    async fn retailer_order_record(
+        &self,
+        retailer: RetailerId,
+        id: u64,
+    ) -> Result<Option<(OrderRecord, Vec<PurchaseOrderId>)>, Failure> {
+        Ok(Table::retailer_order_record_by_id(self, retailer, id).await?)
+    }
+    async fn save_order_record(&self, record: &OrderRecord) -> Result<(), Failure> {
+        Ok(Table::save_order_record(self, record).await?)
+    }
+    async fn products_by_sku(
+        &self,
+        retailer: RetailerId,
+        skus: &[String],
+    ) -> Result<HashMap<String, Product>, Failure> {
+        Ok(Table::products_by_sku(self, retailer, skus).await?)
+    }
+    async fn put_problem(&self, retailer: RetailerId, problem: &OrderProblem) -> Result<(), Failure> {
+        Ok(Table::put_problem(self, retailer, problem).await?)
+    }
+    async fn problems_with_prefix(&self, retailer: RetailerId, key_prefix: &str) -> Result<Vec<OrderProblem>, Failure> {
+        Ok(Table::problems_with_prefix(self, retailer, key_prefix).await?)
+    }
+    async fn delete_problem(&self, retailer: RetailerId, key: &str) -> Result<(), Failure> {
+        Ok(Table::delete_problem(self, retailer, key).await?)
+    }
+    async fn keep_payload(
+        &self,
+        retailer: RetailerId,
+        problem_key: &str,
+        body: &[u8],
+        received_at: DateTime<Utc>,
+    ) -> Result<KeptPayload, Failure> {
+        Ok(Table::keep_payload(self, retailer, problem_key, body, received_at).await?)
+    }
+}
+
+impl Settings for Table {
+    async fn retailer_with_carriers(&self, retailer: RetailerId) -> Result<Option<(Retailer, Vec<Carrier>)>, Failure> {
+        Ok(Table::retailer_with_carriers(self, retailer).await?)
+    }
+    async fn channel_store(&self, retailer: RetailerId, store: StoreId) -> Result<Option<ChannelStore>, Failure> {
+        Ok(Table::channel_store(self, retailer, store).await?)
+    }
+    async fn vendor(&self, retailer: RetailerId, vendor: VendorId) -> Result<Option<Vendor>, Failure> {
+        Ok(Table::vendor(self, retailer, vendor).await?)
+    }
+    async fn put_carrier(&self, retailer: RetailerId, carrier: &Carrier) -> Result<(), Failure> {
+        Ok(Table::put_carrier(self, retailer, carrier).await?)
+    }
+    async fn credentials(&self, retailer: RetailerId, store: StoreId) -> Result<ChannelCredentials, Failure> {
+        match Table::credentials(self, retailer, store).await {
+            Ok(credentials) => Ok(credentials),
+            // Sealed for another store or under another key: a retry cannot help.
+            Err(TableError::Corrupt { reason, .. }) => Err(Failure::permanent(format!(
+                "store {store}'s credentials cannot be opened ({reason}): set them again"
+            ))),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+impl Ids for Table {
+    async fn allocate_ids(&self, count: usize) -> Result<RangeInclusive<u64>, Failure> {
+        Ok(Table::allocate_ids(self, count).await?)
+    }
+}
