@@ -431,7 +431,8 @@ async fn the_exporter_sends_credentials_only_to_each_channels_own_host() {
         allow_local_channel: false,
     };
     let exporter = Exporter::new(app.table.clone(), app.aws.sqs.clone(), client_for(&hosts), config);
-    let runner = Runner::new(app.aws.clone(), exporter, OrderProcessor::new(app.table.clone(), app.aws.export_planner()));
+    let runner =
+        Runner::new(app.aws.clone(), exporter, OrderProcessor::new(app.table.clone(), app.aws.export_planner()));
     let mut delivered = 0;
     for _ in 0..5 {
         delivered += runner.deliver_batch().await.expect("deliver");

@@ -70,7 +70,11 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
         allow_local_channel: true,
     };
     let exporter = Exporter::new(aws.table.clone(), aws.sqs.clone(), reqwest::Client::new(), config);
-    let runner = Runner::new(aws.clone(), exporter, order_processor::OrderProcessor::new(aws.table.clone(), aws.export_planner()));
+    let runner = Runner::new(
+        aws.clone(),
+        exporter,
+        order_processor::OrderProcessor::new(aws.table.clone(), aws.export_planner()),
+    );
     assert!(runner.deliver_batch().await.expect("deliver") >= 1);
     let shipment_id = shipsync_domain::ids::ShipmentId::new(id).expect("id");
     let recorded = aws.table.local_export(shipment_id).await.expect("read").expect("the local channel got it");

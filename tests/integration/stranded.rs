@@ -248,7 +248,11 @@ fn exporter_on(app: &TestApp, table: Table) -> Exporter {
 /// Feeds the export queue once to an exporter whose store dies as told.
 async fn deliver_to_dying_exporter(app: &TestApp, kill: Kill) {
     let exporter = exporter_on(app, dying_store(app, kill).await);
-    let runner = Runner::new(app.aws.clone(), exporter, order_processor::OrderProcessor::new(app.table.clone(), app.aws.export_planner()));
+    let runner = Runner::new(
+        app.aws.clone(),
+        exporter,
+        order_processor::OrderProcessor::new(app.table.clone(), app.aws.export_planner()),
+    );
     runner.deliver_batch().await.expect("deliver");
 }
 

@@ -10,6 +10,8 @@
 
 pub mod failure;
 pub mod intake;
+#[cfg(feature = "memory")]
+pub mod memory;
 pub mod optimistic;
 pub mod ports;
 

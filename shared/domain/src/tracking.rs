@@ -55,3 +55,9 @@ pub struct CarrierScan {
     pub status: TrackingStatus,
     pub occurred_at: chrono::DateTime<chrono::Utc>,
 }
+
+/// How a tracking number is looked up: without spaces, in capitals, so that a carrier's
+/// `1z999aa1 0123456784` finds the shipment entered as `1Z999AA10123456784`.
+pub fn tracking_lookup_key(number: &str) -> String {
+    number.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase()
+}

@@ -21,9 +21,7 @@ use shipsync_domain::export::ExportState;
 const LOCAL_EXPORT: &str = "EXPORT";
 
 /// A tracking number as carriers and people write it: case and spaces do not matter.
-fn tracking_key(number: &str) -> String {
-    number.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase()
-}
+use shipsync_domain::tracking::tracking_lookup_key as tracking_key;
 
 /// The record that a channel fulfillment was applied, and as which shipment.
 #[derive(serde::Serialize, serde::Deserialize)]

@@ -70,8 +70,7 @@ async fn run() -> Result<(), String> {
     let endpoints = ChannelEndpoints::honouring_store_overrides();
     let exporter =
         Exporter::new(table.clone(), aws.sqs.clone(), reqwest::Client::new(), config).with_endpoints(endpoints);
-    let runner =
-        Runner::new(aws.clone(), exporter, OrderProcessor::new(table.clone(), aws.export_planner()));
+    let runner = Runner::new(aws.clone(), exporter, OrderProcessor::new(table.clone(), aws.export_planner()));
     let apps = LocalApps {
         api: ShipmentsApi::new(aws.encrypt_only_table(), aws.export_planner())
             .allowing_local_channel()

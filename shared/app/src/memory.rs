@@ -1,0 +1,379 @@
+//! Every port in memory: the fast test tier for the use cases (no emulator, no network), with
+//! the table's conditions (versions, uniqueness, tenancy) kept, so a use case that races or
+//! retries behaves here as it does against DynamoDB.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use shipsync_domain::carrier::Carrier;
+use shipsync_domain::export::{Delivery, ExportRequest};
+use shipsync_domain::ids::{PurchaseOrderId, RetailerId, ShipmentId, StoreId, VendorId};
+use shipsync_domain::orders::{KeptPayload, OrderProblem, OrderRecord, Product, sha256_hex};
+use shipsync_domain::purchase_order::PurchaseOrder;
+use shipsync_domain::secrets::ChannelCredentials;
+use shipsync_domain::shipment::Shipment;
+use shipsync_domain::tenant::{ChannelStore, Retailer, Vendor};
+use shipsync_domain::tracking::tracking_lookup_key;
+
+use crate::Failure;
+use crate::ports::{ExportPlanner, Ids, Orders, PurchaseOrders, Settings, Shipments};
+
+type OrderKey = (RetailerId, StoreId, String);
+
+/// What the table would hold.
+#[derive(Debug, Default)]
+pub struct Records {
+    pub shipments: BTreeMap<ShipmentId, Shipment>,
+    pub purchase_orders: BTreeMap<PurchaseOrderId, PurchaseOrder>,
+    /// Purchase order numbers taken, per retailer.
+    pub purchase_order_numbers: HashMap<(RetailerId, String), PurchaseOrderId>,
+    /// Channel orders: the last version applied and the purchase orders they were split into.
+    pub orders: HashMap<OrderKey, (Option<OrderRecord>, Vec<PurchaseOrderId>)>,
+    pub products: HashMap<(RetailerId, String), Product>,
+    pub problems: BTreeMap<(RetailerId, String), OrderProblem>,
+    pub kept_payloads: HashMap<(RetailerId, String), Vec<u8>>,
+    pub retailers: HashMap<RetailerId, (Retailer, Vec<Carrier>)>,
+    pub channel_stores: HashMap<(RetailerId, StoreId), ChannelStore>,
+    pub vendors: HashMap<(RetailerId, VendorId), Vendor>,
+    pub credentials: HashMap<(RetailerId, StoreId), ChannelCredentials>,
+    pub applied_fulfillments: HashMap<(StoreId, String), ShipmentId>,
+    pub next_id: u64,
+    /// Writes that fail with a conflict before they are tried, to rehearse lost races.
+    pub conflicts_to_inject: usize,
+}
+
+/// The repositories, in memory. Clones share the records.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryTable {
+    records: Arc<Mutex<Records>>,
+}
+
+impl MemoryTable {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The records, to arrange a test or look at its outcome.
+    pub fn records(&self) -> MutexGuard<'_, Records> {
+        self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next `count` writes lose their race (as if another request wrote first).
+    pub fn lose_next_writes(&self, count: usize) {
+        self.records().conflicts_to_inject = count;
+    }
+}
+
+impl Records {
+    fn injected_conflict(&mut self, what: &str) -> Result<(), Failure> {
+        if self.conflicts_to_inject > 0 {
+            self.conflicts_to_inject -= 1;
+            return Err(Failure::Conflict(what.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// A purchase order may be written only over the version it was read at.
+    fn check_purchase_order(&self, po: &PurchaseOrder) -> Result<(), Failure> {
+        match self.purchase_orders.get(&po.id) {
+            Some(stored) if stored.version + 1 == po.version => Ok(()),
+            _ => Err(Failure::Conflict("purchase order".into())),
+        }
+    }
+
+    fn check_new_shipment(&self, shipment: &Shipment) -> Result<(), Failure> {
+        if self.shipments.contains_key(&shipment.id) {
+            return Err(Failure::Conflict("shipment".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Shipments for MemoryTable {
+    async fn shipment(&self, id: ShipmentId) -> Result<Option<Shipment>, Failure> {
+        Ok(self.records().shipments.get(&id).cloned())
+    }
+    async fn retailer_shipment(&self, retailer: RetailerId, id: ShipmentId) -> Result<Option<Shipment>, Failure> {
+        Ok(self.records().shipments.get(&id).filter(|s| s.retailer_id == retailer).cloned())
+    }
+    async fn create_shipment(&self, shipment: &Shipment, po: &PurchaseOrder) -> Result<(), Failure> {
+        let mut records = self.records();
+        records.injected_conflict("purchase order")?;
+        records.check_new_shipment(shipment)?;
+        records.check_purchase_order(po)?;
+        records.purchase_orders.insert(po.id, po.clone());
+        records.shipments.insert(shipment.id, shipment.clone());
+        Ok(())
+    }
+    async fn create_shipment_from_channel(
+        &self,
+        shipment: &Shipment,
+        po: &PurchaseOrder,
+        store: StoreId,
+        channel_fulfillment_id: &str,
+    ) -> Result<(), Failure> {
+        let mut records = self.records();
+        records.injected_conflict("purchase order")?;
+        let applied = (store, channel_fulfillment_id.to_owned());
+        if records.applied_fulfillments.contains_key(&applied) {
+            return Err(Failure::Conflict("channel fulfillment".into()));
+        }
+        records.check_new_shipment(shipment)?;
+        records.check_purchase_order(po)?;
+        records.applied_fulfillments.insert(applied, shipment.id);
+        records.purchase_orders.insert(po.id, po.clone());
+        records.shipments.insert(shipment.id, shipment.clone());
+        Ok(())
+    }
+    async fn update_shipment(&self, shipment: &Shipment, po: Option<&PurchaseOrder>) -> Result<(), Failure> {
+        let mut records = self.records();
+        records.injected_conflict("shipment")?;
+        match records.shipments.get(&shipment.id) {
+            Some(stored) if stored.version + 1 == shipment.version => {}
+            _ => return Err(Failure::Conflict("shipment".into())),
+        }
+        if let Some(po) = po {
+            records.check_purchase_order(po)?;
+            records.purchase_orders.insert(po.id, po.clone());
+        }
+        records.shipments.insert(shipment.id, shipment.clone());
+        Ok(())
+    }
+    async fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> Result<Vec<Shipment>, Failure> {
+        Ok(self.records().shipments.values().filter(|s| s.purchase_order_id == po).cloned().collect())
+    }
+    async fn shipments_by_tracking(&self, number: &str) -> Result<Vec<Shipment>, Failure> {
+        let wanted = tracking_lookup_key(number);
+        Ok(self
+            .records()
+            .shipments
+            .values()
+            .filter(|s| s.trackings.iter().any(|t| tracking_lookup_key(&t.tracking) == wanted))
+            .cloned()
+            .collect())
+    }
+    async fn channel_fulfillment_applied(
+        &self,
+        store: StoreId,
+        channel_id: &str,
+    ) -> Result<Option<ShipmentId>, Failure> {
+        Ok(self.records().applied_fulfillments.get(&(store, channel_id.to_owned())).copied())
+    }
+}
+
+impl PurchaseOrders for MemoryTable {
+    async fn purchase_order(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, Failure> {
+        Ok(self.records().purchase_orders.get(&id).cloned())
+    }
+    async fn purchase_order_now(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, Failure> {
+        Ok(self.records().purchase_orders.get(&id).cloned())
+    }
+    async fn retailer_purchase_order(
+        &self,
+        retailer: RetailerId,
+        id: PurchaseOrderId,
+    ) -> Result<Option<PurchaseOrder>, Failure> {
+        Ok(self.records().purchase_orders.get(&id).filter(|po| po.retailer_id == retailer).cloned())
+    }
+    async fn purchase_orders(&self, ids: &[PurchaseOrderId]) -> Result<Vec<PurchaseOrder>, Failure> {
+        let records = self.records();
+        Ok(ids.iter().filter_map(|id| records.purchase_orders.get(id).cloned()).collect())
+    }
+    async fn create_purchase_order(&self, po: &PurchaseOrder) -> Result<(), Failure> {
+        let mut records = self.records();
+        let number = (po.retailer_id, po.public_reference.clone());
+        if records.purchase_order_numbers.contains_key(&number) || records.purchase_orders.contains_key(&po.id) {
+            return Err(Failure::Exists(format!("purchase order number {:?}", po.public_reference)));
+        }
+        records.purchase_order_numbers.insert(number, po.id);
+        records.purchase_orders.insert(po.id, po.clone());
+        if let Some(channel_order_id) = &po.channel_order_id {
+            let key = (po.retailer_id, po.store_id, channel_order_id.clone());
+            records.orders.entry(key).or_default().1.push(po.id);
+        }
+        Ok(())
+    }
+    async fn update_purchase_order(&self, po: &PurchaseOrder) -> Result<(), Failure> {
+        let mut records = self.records();
+        records.injected_conflict("purchase order")?;
+        records.check_purchase_order(po)?;
+        records.purchase_orders.insert(po.id, po.clone());
+        Ok(())
+    }
+    async fn channel_order_purchase_orders(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        channel_order_id: &str,
+    ) -> Result<Vec<PurchaseOrderId>, Failure> {
+        let key = (retailer, store, channel_order_id.to_owned());
+        Ok(self.records().orders.get(&key).map(|(_, ids)| ids.clone()).unwrap_or_default())
+    }
+}
+
+impl Orders for MemoryTable {
+    async fn order_record(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        channel_order_id: &str,
+    ) -> Result<(Option<OrderRecord>, Vec<PurchaseOrderId>), Failure> {
+        let key = (retailer, store, channel_order_id.to_owned());
+        Ok(self.records().orders.get(&key).cloned().unwrap_or_default())
+    }
+    async fn retailer_order_record(
+        &self,
+        retailer: RetailerId,
+        id: u64,
+    ) -> Result<Option<(OrderRecord, Vec<PurchaseOrderId>)>, Failure> {
+        Ok(self.records().orders.values().find_map(|(record, ids)| {
+            record.as_ref().filter(|r| r.id == id && r.retailer_id == retailer).map(|r| (r.clone(), ids.clone()))
+        }))
+    }
+    async fn save_order_record(&self, record: &OrderRecord) -> Result<(), Failure> {
+        let mut records = self.records();
+        records.injected_conflict("order")?;
+        let key = (record.retailer_id, record.store_id, record.channel_order_id.clone());
+        let entry = records.orders.entry(key).or_default();
+        let read = entry.0.as_ref().map_or(0, |stored| stored.version);
+        if read + 1 != record.version {
+            return Err(Failure::Conflict("order".into()));
+        }
+        entry.0 = Some(record.clone());
+        Ok(())
+    }
+    async fn products_by_sku(
+        &self,
+        retailer: RetailerId,
+        skus: &[String],
+    ) -> Result<HashMap<String, Product>, Failure> {
+        let records = self.records();
+        Ok(skus
+            .iter()
+            .filter_map(|sku| records.products.get(&(retailer, sku.clone())).map(|p| (sku.clone(), p.clone())))
+            .collect())
+    }
+    async fn put_problem(&self, retailer: RetailerId, problem: &OrderProblem) -> Result<(), Failure> {
+        self.records().problems.insert((retailer, problem.key.clone()), problem.clone());
+        Ok(())
+    }
+    async fn problems_with_prefix(&self, retailer: RetailerId, key_prefix: &str) -> Result<Vec<OrderProblem>, Failure> {
+        Ok(self
+            .records()
+            .problems
+            .iter()
+            .filter(|((owner, key), _)| *owner == retailer && key.starts_with(key_prefix))
+            .map(|(_, problem)| problem.clone())
+            .collect())
+    }
+    async fn delete_problem(&self, retailer: RetailerId, key: &str) -> Result<(), Failure> {
+        self.records().problems.remove(&(retailer, key.to_owned()));
+        Ok(())
+    }
+    async fn keep_payload(
+        &self,
+        retailer: RetailerId,
+        problem_key: &str,
+        body: &[u8],
+        received_at: DateTime<Utc>,
+    ) -> Result<KeptPayload, Failure> {
+        self.records().kept_payloads.insert((retailer, problem_key.to_owned()), body.to_vec());
+        Ok(KeptPayload {
+            problem_key: problem_key.to_owned(),
+            received_at,
+            size: body.len(),
+            sha256: sha256_hex(body),
+            truncated: false,
+        })
+    }
+}
+
+impl Settings for MemoryTable {
+    async fn retailer_with_carriers(&self, retailer: RetailerId) -> Result<Option<(Retailer, Vec<Carrier>)>, Failure> {
+        Ok(self.records().retailers.get(&retailer).cloned())
+    }
+    async fn channel_store(&self, retailer: RetailerId, store: StoreId) -> Result<Option<ChannelStore>, Failure> {
+        Ok(self.records().channel_stores.get(&(retailer, store)).cloned())
+    }
+    async fn vendor(&self, retailer: RetailerId, vendor: VendorId) -> Result<Option<Vendor>, Failure> {
+        Ok(self.records().vendors.get(&(retailer, vendor)).cloned())
+    }
+    async fn put_carrier(&self, retailer: RetailerId, carrier: &Carrier) -> Result<(), Failure> {
+        let mut records = self.records();
+        let Some((_, carriers)) = records.retailers.get_mut(&retailer) else {
+            return Err(Failure::NotFound(format!("retailer {retailer}")));
+        };
+        if carriers.iter().any(|c| c.id == carrier.id) {
+            return Err(Failure::Exists(format!("carrier {}", carrier.id)));
+        }
+        carriers.push(carrier.clone());
+        Ok(())
+    }
+    async fn credentials(&self, retailer: RetailerId, store: StoreId) -> Result<ChannelCredentials, Failure> {
+        Ok(self.records().credentials.get(&(retailer, store)).cloned().unwrap_or_default())
+    }
+}
+
+impl Ids for MemoryTable {
+    async fn allocate_ids(&self, count: usize) -> Result<RangeInclusive<u64>, Failure> {
+        let mut records = self.records();
+        let first = records.next_id.max(1_000) + 1;
+        let last = first + count.max(1) as u64 - 1;
+        records.next_id = last;
+        Ok(first..=last)
+    }
+}
+
+/// The export planner in memory: what was planned and withdrawn, in order.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryPlanner {
+    log: Arc<Mutex<PlannerLog>>,
+}
+
+#[derive(Debug, Default)]
+pub struct PlannerLog {
+    pub delivered: Vec<(ExportRequest, Delivery)>,
+    pub cancelled: Vec<(ExportRequest, Delivery)>,
+    /// Deliveries that fail before they are made (the queue or scheduler down).
+    pub failures_to_inject: usize,
+}
+
+impl MemoryPlanner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn log(&self) -> MutexGuard<'_, PlannerLog> {
+        self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Plans still standing: delivered and not withdrawn.
+    pub fn standing(&self) -> Vec<(ExportRequest, Delivery)> {
+        let log = self.log();
+        let mut standing = log.delivered.clone();
+        for cancelled in &log.cancelled {
+            if let Some(index) = standing.iter().position(|planned| planned == cancelled) {
+                standing.remove(index);
+            }
+        }
+        standing
+    }
+}
+
+impl ExportPlanner for MemoryPlanner {
+    async fn deliver(&self, request: ExportRequest, delivery: Delivery) -> Result<(), Failure> {
+        let mut log = self.log();
+        if log.failures_to_inject > 0 {
+            log.failures_to_inject -= 1;
+            return Err(Failure::retryable("the queue is unavailable"));
+        }
+        log.delivered.push((request, delivery));
+        Ok(())
+    }
+    async fn cancel(&self, request: ExportRequest, delivery: Delivery) -> Result<(), Failure> {
+        self.log().cancelled.push((request, delivery));
+        Ok(())
+    }
+}
