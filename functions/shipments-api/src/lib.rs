@@ -2,7 +2,6 @@
 //! Lambda (`main.rs`) and the local stack both call it, so they behave the same.
 
 mod dto;
-mod exports;
 mod orders;
 mod purchase_orders;
 mod shipments;
@@ -10,7 +9,6 @@ mod stores;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use http::Method;
 use shipsync_domain::access::{Principal, has_issued_key_shape, key_for_log};
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, basic_credentials, path_segments, store_failure};
@@ -18,10 +16,8 @@ use shipsync_planner::ExportPlanner;
 use shipsync_table::Table;
 use tracing::warn;
 
-use shipsync_domain::time::Clock;
-
-/// How many times a write that lost a race is re-read and tried again before answering 409.
-const WRITE_ATTEMPTS: usize = 5;
+use shipsync_app::shipments::ShipmentDesk;
+use shipsync_domain::time::{Clock, system_clock};
 
 /// Everything a request needs, built once per cold start.
 #[derive(Clone)]
@@ -29,6 +25,8 @@ pub struct ShipmentsApi {
     table: Table,
     planner: ExportPlanner,
     clock: Clock,
+    /// The shipment use cases, on the same table, planner and clock.
+    desk: ShipmentDesk<Table, ExportPlanner>,
     /// Whether stores may use the local channel: only the local stack sets it.
     allow_local_channel: bool,
     /// Whether a store may name its channel's address (`base_url`, a local fake): only the local
@@ -38,7 +36,9 @@ pub struct ShipmentsApi {
 
 impl ShipmentsApi {
     pub fn new(table: Table, planner: ExportPlanner) -> Self {
-        Self { table, planner, clock: Arc::new(Utc::now), allow_local_channel: false, allow_store_base_url: false }
+        let clock = system_clock();
+        let desk = ShipmentDesk::new(table.clone(), planner.clone(), Arc::clone(&clock));
+        Self { table, planner, clock, desk, allow_local_channel: false, allow_store_base_url: false }
     }
 
     /// Accepts a store's `base_url` (its channel's address, a local fake): for the local stack
@@ -55,12 +55,9 @@ impl ShipmentsApi {
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.desk = ShipmentDesk::new(self.table.clone(), self.planner.clone(), Arc::clone(&clock));
         self.clock = clock;
         self
-    }
-
-    fn now(&self) -> DateTime<Utc> {
-        (self.clock)()
     }
 
     /// Answers one request. Never panics on what a request carries, never leaks internals.

@@ -24,6 +24,7 @@ use tracing::{error, info, warn};
 use crate::Failure;
 use crate::optimistic::retry_on_conflict;
 use crate::ports::{ExportPlanner, Repositories};
+use crate::shipments::release_order_if_shipped;
 
 /// The template's `maxReceiveCount` for the order queue.
 pub const MAX_RECEIVES: u32 = 5;
@@ -437,28 +438,24 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
     /// One attempt at recording a scan on a shipment: the shipment as found on the first
     /// attempt, read again after a conflict.
     async fn record_scan(&self, id: ShipmentId, found: Option<Shipment>, scan: &CarrierScan) -> Result<(), Failure> {
-        {
-            {
-                let current = match found {
-                    Some(found) => found,
-                    None => match self.repositories.shipment(id).await? {
-                        Some(fresh) => fresh,
-                        None => return Ok(()),
-                    },
-                };
-                let Some((next, release)) = current.carrier_scan(scan.status, scan.occurred_at, self.now()) else {
-                    return Ok(());
-                };
-                if release {
-                    // Planned before it is written, as everywhere: the exporter retries a request that comes early.
-                    let request = ExportRequest { shipment_id: next.id, reason: ExportReason::Scheduled };
-                    self.planner.deliver(request, Delivery::Now).await?;
-                }
-                self.repositories.update_shipment(&next, None).await?;
-                info!(shipment_id = %next.id, status = scan.status.name(), release, "carrier scan recorded");
-                Ok(())
-            }
+        let current = match found {
+            Some(found) => found,
+            None => match self.repositories.shipment(id).await? {
+                Some(fresh) => fresh,
+                None => return Ok(()),
+            },
+        };
+        let Some((next, release)) = current.carrier_scan(scan.status, scan.occurred_at, self.now()) else {
+            return Ok(());
+        };
+        if release {
+            // Planned before it is written, as everywhere: the exporter retries a request that comes early.
+            let request = ExportRequest { shipment_id: next.id, reason: ExportReason::Scheduled };
+            self.planner.deliver(request, Delivery::Now).await?;
         }
+        self.repositories.update_shipment(&next, None).await?;
+        info!(shipment_id = %next.id, status = scan.status.name(), release, "carrier scan recorded");
+        Ok(())
     }
 
     /// Applies a fulfillment made in the channel, by Duoplane's rules.
@@ -582,6 +579,14 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
             .create_shipment_from_channel(&shipment, &po, store, &fulfillment.channel_fulfillment_id)
             .await?;
         info!(shipment_id = %shipment.id, fulfillment = %fulfillment.channel_fulfillment_id, "shipment created from the channel");
+        // Shipped in the channel, it can complete an order whose other shipments wait for it.
+        if let Some(channel_store) = &channel_store
+            && let Err(failure) =
+                release_order_if_shipped(&self.repositories, &self.planner, &self.clock, &po, channel_store, &shipment)
+                    .await
+        {
+            error!(shipment_id = %shipment.id, error = %failure.chain(), "could not release the order's shipments");
+        }
         Ok(())
     }
 

@@ -6,7 +6,9 @@
 //! | use case | where |
 //! |---|---|
 //! | apply a channel event (order version, cancellation, channel fulfillment, carrier scan) | [`intake::OrderIntake`] |
-//! | reprocess an order once its problems are fixed | [`intake::OrderIntake::apply_order`] with `force` |
+//! | reprocess an order once its problems are fixed | [`intake::OrderIntake::reprocess`] |
+//! | create, update, export on demand a shipment (the API) | [`shipments::ShipmentDesk`] |
+//! | release an order's waiting shipments once it has all shipped | [`shipments::release_order_if_shipped`] |
 
 pub mod failure;
 pub mod intake;
@@ -14,5 +16,6 @@ pub mod intake;
 pub mod memory;
 pub mod optimistic;
 pub mod ports;
+pub mod shipments;
 
 pub use failure::Failure;

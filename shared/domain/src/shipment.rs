@@ -191,6 +191,37 @@ pub struct ShipmentInput {
     pub notify_customer: Option<bool>,
 }
 
+/// Readonly ids a client may send back in a shipment request: they must be the record's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EchoedIds {
+    pub shipment: Option<u64>,
+    pub purchase_order: Option<u64>,
+}
+
+impl EchoedIds {
+    /// Checks them against the shipment's id (`None` for a new one) and its purchase order.
+    pub fn check(
+        &self,
+        shipment_id: Option<crate::ids::ShipmentId>,
+        purchase_order_id: crate::ids::PurchaseOrderId,
+    ) -> Result<(), ValidationErrors> {
+        if let Some(given) = self.shipment
+            && shipment_id.is_none_or(|id| id.get() != given)
+        {
+            return Err(ValidationErrors::single("id", "is readonly: assigned by shipsync"));
+        }
+        if let Some(given) = self.purchase_order
+            && purchase_order_id.get() != given
+        {
+            return Err(ValidationErrors::single(
+                "purchase_order_id",
+                "is readonly: a shipment stays on its purchase order",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// One entry of `shipment_items_attributes`. With an `id` it changes (or, with `_destroy`,
 /// removes) an item of the shipment; without, it adds one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

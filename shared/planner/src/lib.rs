@@ -184,21 +184,6 @@ impl ExportPlanner {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use shipsync_domain::export::ExportReason;
-    use shipsync_domain::ids::ShipmentId;
-
-    #[test]
-    fn schedules_are_named_by_shipment_and_due_time() {
-        let due: DateTime<Utc> = "2026-03-02T12:30:00Z".parse().unwrap();
-        let request = ExportRequest { shipment_id: ShipmentId::new_unchecked(42), reason: ExportReason::Scheduled };
-        assert_eq!(schedule_name(&request, due), "export-42-1772454600");
-        assert_eq!(at_expression(due), "at(2026-03-02T12:30:00)");
-    }
-}
-
 /// The planner as the use cases see it. A failure to queue or schedule is worth retrying:
 /// nothing was planned.
 impl shipsync_app::ports::ExportPlanner for ExportPlanner {
@@ -216,5 +201,20 @@ fn planning_failure(error: PlanError) -> shipsync_app::Failure {
         reason: "could not plan an export".into(),
         after: None,
         cause: Some(Box::new(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shipsync_domain::export::ExportReason;
+    use shipsync_domain::ids::ShipmentId;
+
+    #[test]
+    fn schedules_are_named_by_shipment_and_due_time() {
+        let due: DateTime<Utc> = "2026-03-02T12:30:00Z".parse().unwrap();
+        let request = ExportRequest { shipment_id: ShipmentId::new_unchecked(42), reason: ExportReason::Scheduled };
+        assert_eq!(schedule_name(&request, due), "export-42-1772454600");
+        assert_eq!(at_expression(due), "at(2026-03-02T12:30:00)");
     }
 }

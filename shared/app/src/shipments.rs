@@ -1,0 +1,455 @@
+//! Shipments through the API: create, update, export on demand, and the release of an order's
+//! waiting shipments once the whole order has shipped. Every write is planned before it is
+//! written (a failure to plan changes nothing; a crash between the two leaves a request that
+//! finds nothing to do), conditional on what was read, and retried from a fresh read when it
+//! loses a race; a lost race withdraws its plan.
+
+use chrono::{DateTime, Utc};
+use shipsync_domain::ValidationErrors;
+use shipsync_domain::access::Principal;
+use shipsync_domain::carrier::Carrier;
+use shipsync_domain::export::{
+    Delivery, ExportReason, ExportRequest, ExportState, ExportWhen, IMEI_WAIT, ShipConfirmation, plan_new_export,
+    scheduled,
+};
+use shipsync_domain::ids::{PurchaseOrderId, ShipmentId};
+use shipsync_domain::purchase_order::PurchaseOrder;
+use shipsync_domain::shipment::{
+    EchoedIds, Shipment, ShipmentContext, ShipmentInput, draft_new_shipment, draft_shipment_update,
+};
+use shipsync_domain::tenant::{ChannelKind, ChannelStore, Retailer};
+use shipsync_domain::time::Clock;
+use tracing::{error, info, warn};
+
+use crate::Failure;
+use crate::optimistic::retry_on_conflict;
+use crate::ports::{ExportPlanner, Repositories};
+
+/// The shipment use cases of the API.
+#[derive(Clone)]
+pub struct ShipmentDesk<R, P> {
+    repositories: R,
+    planner: P,
+    clock: Clock,
+}
+
+/// A shipment as written, with what its view needs (the retailer's fee settings).
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub shipment: Shipment,
+    pub retailer: Retailer,
+    /// Whether anything changed (an update that changes nothing writes nothing).
+    pub changed: bool,
+}
+
+impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
+    pub fn new(repositories: R, planner: P, clock: Clock) -> Self {
+        Self { repositories, planner, clock }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// `POST /purchase_orders/{id}/shipments.json`.
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        purchase_order_id: PurchaseOrderId,
+        input: &ShipmentInput,
+        echoed: EchoedIds,
+    ) -> Result<Written, Failure> {
+        echoed.check(None, purchase_order_id)?;
+        refuse_export_fields_to_vendors(principal, input, None)?;
+        let (retailer, carriers) = self.retailer(principal).await?;
+        // The same request needs the same ids on every attempt: reserved once, on the first.
+        let reserved = Remembered::default();
+        let shipment =
+            retry_on_conflict(|| self.try_create(principal, purchase_order_id, input, &retailer, &carriers, &reserved))
+                .await?;
+        Ok(Written { shipment, retailer, changed: true })
+    }
+
+    async fn try_create(
+        &self,
+        principal: &Principal,
+        purchase_order_id: PurchaseOrderId,
+        input: &ShipmentInput,
+        retailer: &Retailer,
+        carriers: &[Carrier],
+        reserved: &Remembered<std::ops::RangeInclusive<u64>>,
+    ) -> Result<Shipment, Failure> {
+        let mut po = self.visible_purchase_order(principal, purchase_order_id).await?;
+        let store = self.channel_store_of(&po).await?;
+        let now = self.now();
+        let context = ShipmentContext { purchase_order: &po, carriers, fees: retailer.fees, now };
+        let draft = draft_new_shipment(context, input)?;
+        let ids = match reserved.get() {
+            Some(ids) => ids,
+            None => reserved.keep(self.repositories.allocate_ids(draft.ids_needed()).await?),
+        };
+        po.apply_fulfillment(&draft.fulfillment_change)?;
+        let mut shipment = draft.finish(&mut ids.clone())?;
+        po.version += 1;
+        po.updated_at = now;
+        let confirmation = store.export.confirmation(store.channel);
+        let (mut export_state, mut delivery) = plan_new_export(&store.export, confirmation, input.export, now);
+        // Back Market: a confirmation without its IMEI waits up to an hour for it.
+        if store.channel == ChannelKind::BackMarket
+            && !shipment.missing_imeis().is_empty()
+            && let ExportState::Scheduled { due_at } = export_state
+        {
+            (export_state, delivery) = scheduled(due_at.max(now + IMEI_WAIT), now);
+        }
+        shipment.export.state = export_state;
+        // Planned before the shipment is written, so that a shipment is never written without
+        // its plan; the exporter retries a request that arrives before the shipment does.
+        if let Some(delivery) = delivery {
+            self.deliver(shipment.id, ExportReason::Scheduled, delivery).await?;
+        }
+        match self.repositories.create_shipment(&shipment, &po).await {
+            Ok(()) => {
+                info!(shipment_id = %shipment.id, purchase_order_id = %po.id, export = shipment.export.state.name(), "shipment created");
+                self.release_order_after(&po, &store, &shipment).await;
+                Ok(shipment)
+            }
+            Err(Failure::Conflict(what)) => {
+                // Lost the race for the units: this attempt's plan must not outlive it.
+                if let Some(delivery) = delivery {
+                    self.withdraw(shipment.id, ExportReason::Scheduled, delivery).await;
+                }
+                Err(Failure::Conflict(what))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// `PUT/PATCH /shipments/{id}.json`.
+    pub async fn update(
+        &self,
+        principal: &Principal,
+        id: ShipmentId,
+        input: &ShipmentInput,
+        echoed: EchoedIds,
+    ) -> Result<Written, Failure> {
+        let (retailer, carriers) = self.retailer(principal).await?;
+        let reserved = Remembered::default();
+        let (shipment, changed) =
+            retry_on_conflict(|| self.try_update(principal, id, input, echoed, &retailer, &carriers, &reserved))
+                .await?;
+        Ok(Written { shipment, retailer, changed })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn try_update(
+        &self,
+        principal: &Principal,
+        id: ShipmentId,
+        input: &ShipmentInput,
+        echoed: EchoedIds,
+        retailer: &Retailer,
+        carriers: &[Carrier],
+        reserved: &Remembered<std::ops::RangeInclusive<u64>>,
+    ) -> Result<(Shipment, bool), Failure> {
+        let current = self.visible_shipment(principal, id).await?;
+        echoed.check(Some(id), current.purchase_order_id)?;
+        refuse_export_fields_to_vendors(principal, input, Some(&current))?;
+        let mut po = self.visible_purchase_order(principal, current.purchase_order_id).await?;
+        let now = self.now();
+        let context = ShipmentContext { purchase_order: &po, carriers, fees: retailer.fees, now };
+        let draft = draft_shipment_update(&current, context, input)?;
+        if draft.is_unchanged_from(&current) {
+            return Ok((current, false));
+        }
+        let mut ids = match (reserved.get(), draft.ids_needed()) {
+            (_, 0) => 0..=0,
+            (Some(ids), _) => ids,
+            (None, count) => reserved.keep(self.repositories.allocate_ids(count).await?),
+        };
+        let fulfilment_changed = !draft.fulfillment_change.is_empty();
+        if fulfilment_changed {
+            po.apply_fulfillment(&draft.fulfillment_change)?;
+            po.version += 1;
+            po.updated_at = now;
+        }
+        // Back Market: adding the last missing IMEI releases the waiting confirmation, queued
+        // before this write, which carries both.
+        let shipment = self.release_on_imei(&current, draft.finish(&mut ids)?, &po).await?;
+        self.repositories.update_shipment(&shipment, fulfilment_changed.then_some(&po)).await?;
+        info!(shipment_id = %shipment.id, "shipment updated");
+        // Units added by an edit can complete the order as well as a new shipment can.
+        if fulfilment_changed {
+            let store = self.channel_store_of(&po).await?;
+            self.release_order_after(&po, &store, &shipment).await;
+        }
+        Ok((shipment, true))
+    }
+
+    /// `POST /shipments/{id}/export.json`: exports now, whatever the delay or the store's setting.
+    pub async fn export_now(&self, principal: &Principal, id: ShipmentId) -> Result<Written, Failure> {
+        let (retailer, _) = self.retailer(principal).await?;
+        let shipment = retry_on_conflict(|| async move {
+            let current = self.visible_shipment(principal, id).await?;
+            self.check_manual_export(principal, &current).await?;
+            let planned = current.export_now(self.now())?;
+            // Queued before it is written, as creation does.
+            self.deliver(id, ExportReason::Manual, Delivery::Now).await?;
+            self.repositories.update_shipment(&planned, None).await?;
+            info!(shipment_id = %id, "manual export queued");
+            Ok(planned)
+        })
+        .await?;
+        Ok(Written { shipment, retailer, changed: true })
+    }
+
+    /// What a manual export may not override: the role (a vendor may not push a retailer's
+    /// shipment to its channel) and a store that never sends ship confirmations.
+    async fn check_manual_export(&self, principal: &Principal, shipment: &Shipment) -> Result<(), Failure> {
+        if !principal.is_retailer_user() {
+            return Err(Failure::Forbidden("export may be requested by retailer users only".into()));
+        }
+        let store =
+            self.repositories.channel_store(shipment.retailer_id, shipment.store_id).await?.ok_or_else(|| {
+                Failure::permanent(format!("store {} of shipment {} not found", shipment.store_id, shipment.id))
+            })?;
+        if store.export.confirmation(store.channel) == ShipConfirmation::Never {
+            return Err(Failure::Invalid(ValidationErrors::single(
+                "export",
+                format!(
+                    "is not possible: store {} never sends ship confirmations (ship_confirmation is never)",
+                    store.id
+                ),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Back Market: when an edit adds the last missing IMEI, the confirmation that waited for it
+    /// (or failed for want of it) goes out now, queued before the edit that carries it.
+    async fn release_on_imei(
+        &self,
+        before: &Shipment,
+        after: Shipment,
+        po: &PurchaseOrder,
+    ) -> Result<Shipment, Failure> {
+        if before.missing_imeis().is_empty() || !after.missing_imeis().is_empty() {
+            return Ok(after);
+        }
+        let store = self.channel_store_of(po).await?;
+        let now = self.now();
+        let waiting = match &after.export.state {
+            ExportState::Scheduled { due_at } => *due_at > now,
+            ExportState::Failed { .. } => true,
+            _ => false,
+        };
+        if store.channel != ChannelKind::BackMarket || !waiting {
+            return Ok(after);
+        }
+        let mut planned = after.export_now(now)?;
+        // One write carries the edit and the release: the version the edit was given.
+        planned.version = after.version;
+        self.deliver(planned.id, ExportReason::Manual, Delivery::Now).await?;
+        info!(shipment_id = %planned.id, "IMEI added: export released");
+        Ok(planned)
+    }
+
+    /// After a shipment is written: releases its order's waiting shipments if that completed the
+    /// order. The shipment stands whatever happens here; a failure leaves the others visible as
+    /// waiting, to be exported by hand.
+    async fn release_order_after(&self, po: &PurchaseOrder, store: &ChannelStore, written: &Shipment) {
+        if let Err(failure) =
+            release_order_if_shipped(&self.repositories, &self.planner, &self.clock, po, store, written).await
+        {
+            error!(shipment_id = %written.id, error = %failure.chain(), "could not release the order's shipments");
+        }
+    }
+
+    /// The caller's retailer and its carriers.
+    pub async fn retailer(&self, principal: &Principal) -> Result<(Retailer, Vec<Carrier>), Failure> {
+        self.repositories
+            .retailer_with_carriers(principal.retailer_id)
+            .await?
+            // An API user whose retailer is gone: a data problem, not the caller's.
+            .ok_or_else(|| Failure::permanent(format!("API user's retailer {} not found", principal.retailer_id)))
+    }
+
+    /// A shipment the caller may see; anything else is not found.
+    pub async fn visible_shipment(&self, principal: &Principal, id: ShipmentId) -> Result<Shipment, Failure> {
+        match self.repositories.retailer_shipment(principal.retailer_id, id).await? {
+            Some(shipment) if principal.can_see(shipment.retailer_id, shipment.vendor_id) => Ok(shipment),
+            _ => Err(Failure::NotFound(format!("shipment {id}"))),
+        }
+    }
+
+    /// A purchase order the caller may see; anything else is not found.
+    pub async fn visible_purchase_order(
+        &self,
+        principal: &Principal,
+        id: PurchaseOrderId,
+    ) -> Result<PurchaseOrder, Failure> {
+        match self.repositories.retailer_purchase_order(principal.retailer_id, id).await? {
+            Some(po) if principal.can_see_purchase_order(&po) => Ok(po),
+            _ => Err(Failure::NotFound(format!("purchase order {id}"))),
+        }
+    }
+
+    async fn channel_store_of(&self, po: &PurchaseOrder) -> Result<ChannelStore, Failure> {
+        channel_store_of(&self.repositories, po).await
+    }
+
+    async fn deliver(&self, id: ShipmentId, reason: ExportReason, delivery: Delivery) -> Result<(), Failure> {
+        self.planner.deliver(ExportRequest { shipment_id: id, reason }, delivery).await
+    }
+
+    /// Withdraws the plan of a write that lost its race (nothing was written). If withdrawing
+    /// fails, the schedule fires and the exporter finds nothing due.
+    async fn withdraw(&self, id: ShipmentId, reason: ExportReason, delivery: Delivery) {
+        withdraw(&self.planner, id, reason, delivery).await;
+    }
+}
+
+/// The store a purchase order came from.
+async fn channel_store_of<R: Repositories>(repositories: &R, po: &PurchaseOrder) -> Result<ChannelStore, Failure> {
+    repositories
+        .channel_store(po.retailer_id, po.store_id)
+        .await?
+        .ok_or_else(|| Failure::permanent(format!("store {} of purchase order {} not found", po.store_id, po.id)))
+}
+
+async fn withdraw<P: ExportPlanner>(planner: &P, id: ShipmentId, reason: ExportReason, delivery: Delivery) {
+    if let Err(failure) = planner.cancel(ExportRequest { shipment_id: id, reason }, delivery).await {
+        warn!(error = %failure.chain(), "could not withdraw the plan of a write that lost its race");
+    }
+}
+
+/// On a store that exports whole orders: once `written` (just written) completes its order,
+/// plans the export of every shipment that waited for it. Whoever writes a shipment (the API,
+/// a channel fulfillment) calls it.
+pub async fn release_order_if_shipped<R: Repositories, P: ExportPlanner>(
+    repositories: &R,
+    planner: &P,
+    clock: &Clock,
+    po: &PurchaseOrder,
+    store: &ChannelStore,
+    written: &Shipment,
+) -> Result<(), Failure> {
+    if store.export.export_when != ExportWhen::OrderFullyShipped {
+        return Ok(());
+    }
+    let mut order_ids = match &po.channel_order_id {
+        Some(channel_order) => {
+            repositories.channel_order_purchase_orders(po.retailer_id, po.store_id, channel_order).await?
+        }
+        None => Vec::new(),
+    };
+    if !order_ids.contains(&po.id) {
+        order_ids.push(po.id);
+    }
+    // Read after our own write, consistently: whichever shipment completes the order sees it.
+    for id in &order_ids {
+        let complete = match repositories.purchase_order_now(*id).await? {
+            Some(order) => order.is_fully_fulfilled(),
+            None => true,
+        };
+        if !complete {
+            return Ok(());
+        }
+    }
+    info!(purchase_order_id = %po.id, orders = order_ids.len(), "order fully shipped: releasing its shipments");
+    for id in order_ids {
+        let mut shipments = repositories.shipments_of_purchase_order(id).await?;
+        // The index may not show the shipment written a moment ago yet.
+        if written.purchase_order_id == id && !shipments.iter().any(|s| s.id == written.id) {
+            shipments.push(written.clone());
+        }
+        for shipment in shipments.into_iter().filter(|s| s.export.state == ExportState::WaitingForOrder) {
+            let found = Remembered::default();
+            found.keep(shipment.clone());
+            retry_on_conflict(|| release_one(repositories, planner, clock, store, shipment.id, &found)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One attempt at releasing a waiting shipment: as found the first time, read again after a conflict.
+async fn release_one<R: Repositories, P: ExportPlanner>(
+    repositories: &R,
+    planner: &P,
+    clock: &Clock,
+    store: &ChannelStore,
+    id: ShipmentId,
+    found: &Remembered<Shipment>,
+) -> Result<(), Failure> {
+    let current = match found.take() {
+        Some(shipment) => shipment,
+        None => match repositories.shipment(id).await? {
+            Some(fresh) => fresh,
+            None => return Ok(()),
+        },
+    };
+    let now = clock();
+    let Some(released) = current.order_shipped(now, store.export.delay()) else { return Ok(()) };
+    let ExportState::Scheduled { due_at } = released.export.state else { return Ok(()) };
+    let delivery = scheduled(due_at, now).1.unwrap_or(Delivery::Now);
+    // Planned before it is written: the exporter retries a request that comes early.
+    let request = ExportRequest { shipment_id: released.id, reason: ExportReason::OrderShipped };
+    planner.deliver(request, delivery).await?;
+    match repositories.update_shipment(&released, None).await {
+        Err(Failure::Conflict(what)) => {
+            withdraw(planner, released.id, ExportReason::OrderShipped, delivery).await;
+            Err(Failure::Conflict(what))
+        }
+        other => other,
+    }
+}
+
+/// A value kept from one attempt to the next (ids reserved on the first, a record as found).
+pub(crate) struct Remembered<T>(std::sync::Mutex<Option<T>>);
+
+impl<T> Default for Remembered<T> {
+    fn default() -> Self {
+        Self(std::sync::Mutex::new(None))
+    }
+}
+
+impl<T: Clone> Remembered<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<T>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    pub(crate) fn get(&self) -> Option<T> {
+        self.lock().clone()
+    }
+    pub(crate) fn keep(&self, value: T) -> T {
+        *self.lock() = Some(value.clone());
+        value
+    }
+    pub(crate) fn take(&self) -> Option<T> {
+        self.lock().take()
+    }
+}
+
+/// `export` and `notify_customer` decide what a retailer's customer is told and when: a vendor
+/// user may not set them. On an update, sending back the value the shipment has is not setting it.
+fn refuse_export_fields_to_vendors(
+    principal: &Principal,
+    input: &ShipmentInput,
+    current: Option<&Shipment>,
+) -> Result<(), Failure> {
+    if principal.is_retailer_user() {
+        return Ok(());
+    }
+    let changes = |given: Option<bool>, current_value: Option<Option<bool>>| {
+        given.is_some() && current_value.is_none_or(|value| value != given)
+    };
+    let mut refused = Vec::new();
+    if changes(input.export, current.map(|s| s.export.export_override)) {
+        refused.push("export");
+    }
+    if changes(input.notify_customer, current.map(|s| s.export.notify_override)) {
+        refused.push("notify_customer");
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::Forbidden(format!("{} may be set by retailer users only", refused.join(" and "))))
+}
