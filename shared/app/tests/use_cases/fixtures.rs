@@ -6,13 +6,20 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use shipsync_app::intake::{OrderIntake, QueuedDelivery};
 use shipsync_app::memory::{MemoryPlanner, MemoryTable};
+use shipsync_app::shipments::ShipmentDesk;
+use shipsync_domain::access::{Principal, Role};
 use shipsync_domain::carrier::Carrier;
 use shipsync_domain::ids::{CarrierId, RetailerId, StoreId, VendorId};
 use shipsync_domain::orders::{ChannelEvent, ChannelEventMessage, IncomingLine, IncomingOrder, Product};
+use shipsync_domain::purchase_order::PurchaseOrder;
+use shipsync_domain::shipment::{ItemInput, ShipmentInput, TrackingInput};
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, ChannelStore, FeeSettings, Retailer, Vendor};
 use shipsync_domain::time::Clock;
 
+pub type Desk = ShipmentDesk<MemoryTable, MemoryPlanner>;
+
 pub struct World {
+    pub desk: Desk,
     pub table: MemoryTable,
     pub planner: MemoryPlanner,
     pub intake: OrderIntake<MemoryTable, MemoryPlanner>,
@@ -59,8 +66,9 @@ impl World {
                 records.products.insert((retailer, sku.into()), product);
             }
         }
-        let intake = OrderIntake::new(table.clone(), planner.clone(), clock);
-        Self { table, planner, intake, now, retailer, store, vendor, other_vendor }
+        let intake = OrderIntake::new(table.clone(), planner.clone(), Arc::clone(&clock));
+        let desk = ShipmentDesk::new(table.clone(), planner.clone(), clock);
+        Self { desk, table, planner, intake, now, retailer, store, vendor, other_vendor }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -103,5 +111,54 @@ impl World {
 
     pub fn first_delivery() -> QueuedDelivery {
         QueuedDelivery { message_id: "m-1".into(), receives: 1 }
+    }
+
+    pub fn retailer_user(&self) -> Principal {
+        Principal { retailer_id: self.retailer, role: Role::Retailer, time_zone: chrono_tz::UTC }
+    }
+
+    pub fn vendor_user(&self) -> Principal {
+        Principal {
+            retailer_id: self.retailer,
+            role: Role::Vendor { vendor_id: self.vendor },
+            time_zone: chrono_tz::UTC,
+        }
+    }
+
+    /// Changes the store's export settings.
+    pub fn store_settings(&self, change: impl FnOnce(&mut shipsync_domain::export::ExportSettings)) {
+        let mut records = self.table.records();
+        let store = records.channel_stores.get_mut(&(self.retailer, self.store)).expect("the store");
+        change(&mut store.export);
+    }
+
+    /// The order applied: its purchase orders, the tent vendor's first.
+    pub async fn purchase_orders(&self) -> Vec<PurchaseOrder> {
+        let applied =
+            self.intake.apply_order(self.retailer, self.store, &self.order(false), false).await.expect("order");
+        let records = self.table.records();
+        let mut orders: Vec<PurchaseOrder> =
+            applied.purchase_orders.iter().map(|id| records.purchase_orders[id].clone()).collect();
+        orders.sort_by_key(|po| po.vendor_id != self.vendor);
+        orders
+    }
+}
+
+/// A shipment of every unit of a purchase order, by UPS, with one tracking number.
+pub fn ship_all(po: &PurchaseOrder, tracking: &str) -> ShipmentInput {
+    ShipmentInput {
+        shipper_id: Some(5),
+        items: Some(
+            po.items
+                .iter()
+                .map(|item| ItemInput {
+                    order_item_id: Some(item.id.get()),
+                    quantity: Some(i64::from(item.quantity)),
+                    ..ItemInput::default()
+                })
+                .collect(),
+        ),
+        trackings: Some(vec![TrackingInput { tracking: Some(tracking.into()), ..TrackingInput::default() }]),
+        ..ShipmentInput::default()
     }
 }

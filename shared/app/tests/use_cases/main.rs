@@ -5,3 +5,4 @@
 
 mod fixtures;
 mod intake;
+mod shipments;
