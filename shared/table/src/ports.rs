@@ -23,11 +23,11 @@ impl From<TableError> for Failure {
         match error {
             TableError::Conflict(what) => Failure::Conflict(what.to_owned()),
             TableError::AlreadyExists(what) => Failure::Exists(what),
-            TableError::TooLarge { .. } => {
+            TableError::TooLarge { ref reason, .. } => {
                 tracing::warn!(%error, "record too large for the table");
                 Failure::Invalid(ValidationErrors::single(
                     "base",
-                    "the record would be larger than shipsync can store: shorten or split it",
+                    format!("does not fit in DynamoDB ({reason}): shorten or split it"),
                 ))
             }
             TableError::Corrupt { .. } | TableError::Rejected { .. } => Failure::Permanent {
