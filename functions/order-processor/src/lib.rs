@@ -1,6 +1,7 @@
-//! The order processor: applies what channels report (orders, cancellations, fulfillments made in
-//! the channel). Events may come twice and in any order; each is applied idempotently against
-//! what is stored, and a version older than the one applied is ignored.
+//! The order processor: applies what channels and carriers report (orders, cancellations,
+//! fulfillments made in the channel, carrier scans, which queue the exports waiting for movement).
+//! Events may come twice and in any order; each is applied idempotently against what is stored,
+//! and a version older than the one applied is ignored.
 
 use std::sync::Arc;
 
