@@ -1,5 +1,5 @@
-//! Operator tools: the local stack (`shipsync-local`), the admin command (`shipsync-admin`), and
-//! the moto harness the tests share with them.
+//! Operator tools: the local stack (`shipsync-local`), the admin command (`shipsync-admin`), the
+//! benchmark (`shipsync-bench`), and the moto harness the tests share with them.
 
 pub mod args;
 pub mod demo;

@@ -1,7 +1,9 @@
-//! DynamoDB persistence for shipsync: one table, six indexes, and writes that are atomic and
-//! conditional so that concurrent requests can never over-fulfil an order or lose an update.
+//! DynamoDB persistence for shipsync, the [`Table`]: one table, six indexes (five listing indexes
+//! and the sweeper's `by_export_due`), and writes that are atomic and conditional so that
+//! concurrent requests can never over-fulfil an order or lose an update.
 //!
-//! The layout and every access pattern are described in `schema.rs`.
+//! Every record kind, its keys and every access pattern are listed in [`schema`] (`schema.rs`);
+//! the key values are made in `keys.rs`, and a test keeps the two in step.
 
 mod cipher;
 mod codec;
@@ -56,7 +58,7 @@ impl Table {
         &self.table
     }
 
-    /// How many DynamoDB calls this store has made: the figure the benchmarks report.
+    /// How many DynamoDB calls this table has made: the figure the benchmarks report.
     pub fn calls_made(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
     }
