@@ -43,18 +43,18 @@ pub enum ChannelKind {
     Amazon,
     Ebay,
     BackMarket,
-    /// Records exports in shipsync's own table: for the local stack, which has no internet.
-    Local,
 }
 
 impl ChannelKind {
+    /// Every channel shipsync offers.
+    pub const ALL: [ChannelKind; 4] = [ChannelKind::Shopify, ChannelKind::Amazon, ChannelKind::Ebay, ChannelKind::BackMarket];
+
     pub fn name(self) -> &'static str {
         match self {
             ChannelKind::Shopify => "shopify",
             ChannelKind::Amazon => "amazon",
             ChannelKind::Ebay => "ebay",
             ChannelKind::BackMarket => "back_market",
-            ChannelKind::Local => "local",
         }
     }
 }

@@ -12,7 +12,6 @@
 //! | shipment | `SHIPMENT#<id>` | `SHIPMENT` | gsi1, gsi2, gsi3, gsi4, gsi5 when its export failed, gsi6 while its export is scheduled or under way |
 //! | store credentials | `RETAILER#<id>` | `STORESECRET#<id>` | |
 //! | channel order | `RETAILER#<id>` | `ORDER#<store>#<channel order id>` | |
-//! | local channel export | `LOCALEXPORT#<shipment>` | `EXPORT` | |
 //! | channel fulfillment applied by reverse sync (idempotency) | `CHANNELFULFILLMENT#<store>#<channel id>` | `APPLIED` | |
 //! | tracking number (carrier scans) | `TRACKING#<number>` | `SHIPMENT#<id>` | |
 //! | id sequence | `SEQUENCE` | `ids` | |
@@ -34,7 +33,6 @@
 //! | exports the sweeper must re-queue: overdue scheduled ones, expired claims (sparse: only while scheduled or exporting) | `by_export_due` (gsi6): `EXPORTDUE#<shard>` (shipment id mod 4), `<sweep at>#<id>` |
 //! | the purchase orders of a channel order (is the order fully shipped?) | GetItem `RETAILER#<id>` / `ORDER#<store>#<channel order id>`, consistent |
 //! | a store, its credentials (kept apart), a retailer's stores or vendors | GetItem / Query `RETAILER#<id>`, begins_with `STORE#` / `VENDOR#` |
-//! | exports the local channel recorded | GetItem `LOCALEXPORT#<shipment>` |
 //! | was this channel fulfillment applied already? | GetItem `CHANNELFULFILLMENT#<store>#<channel id>`, consistent |
 //! | shipments of any retailer by tracking number (carrier scans) | Query `TRACKING#<number>`, then BatchGetItem |
 //! | customer name, tracking (partial), invoice reference, other time ranges | filters on the chosen index's query, over projected attributes |
