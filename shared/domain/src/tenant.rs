@@ -46,9 +46,6 @@ pub enum ChannelKind {
 }
 
 impl ChannelKind {
-    /// Every channel shipsync offers.
-    pub const ALL: [ChannelKind; 4] = [ChannelKind::Shopify, ChannelKind::Amazon, ChannelKind::Ebay, ChannelKind::BackMarket];
-
     pub fn name(self) -> &'static str {
         match self {
             ChannelKind::Shopify => "shopify",
