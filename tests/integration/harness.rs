@@ -141,7 +141,6 @@ impl TestApp {
         let config = ExporterConfig {
             queue_url: aws.planner.queue_url.clone(),
             max_receives: MAX_RECEIVES,
-            allow_local_channel: false,
         };
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
         let exporter = Exporter::new(table.clone(), aws.sqs.clone(), http, config)

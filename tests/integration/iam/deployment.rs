@@ -160,7 +160,6 @@ impl IamApp {
         let config = ExporterConfig {
             queue_url: exporter.planner.queue_url.clone(),
             max_receives: MAX_RECEIVES,
-            allow_local_channel: false,
         };
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
         let exporter = Exporter::new(exporter.table.clone(), exporter.sqs.clone(), http, config)

@@ -132,7 +132,6 @@ async fn main() -> Result<(), String> {
         exporter::ExporterConfig {
             queue_url: aws.planner.queue_url.clone(),
             max_receives: MAX_RECEIVES,
-            allow_local_channel: false,
         },
     );
     let runner = Runner::new(aws.clone(), exporter, OrderProcessor::new(table.clone()));
