@@ -426,10 +426,7 @@ async fn the_exporter_sends_credentials_only_to_each_channels_own_host() {
 
     // As deployed: fixed endpoints (the exporter's default).
     let hosts: Vec<&FixedHost> = stores.iter().map(|store| store.4).collect();
-    let config = ExporterConfig {
-        queue_url: app.aws.planner.queue_url.clone(),
-        max_receives: MAX_RECEIVES,
-    };
+    let config = ExporterConfig { queue_url: app.aws.planner.queue_url.clone(), max_receives: MAX_RECEIVES };
     let exporter = Exporter::new(app.table.clone(), app.aws.sqs.clone(), client_for(&hosts), config);
     let runner = Runner::new(app.aws.clone(), exporter, OrderProcessor::new(app.table.clone()));
     let mut delivered = 0;

@@ -51,12 +51,18 @@ pub const DEMO_ACCESS_TOKEN: &str = "shpat_local_demo";
 /// The orders the demo's purchase orders and webhook files are on, as the fake Shopify holds
 /// them: (order id, [(line item id, SKU, quantity)]).
 const SHOP_ORDERS: [(&str, &[(&str, &str, u32)]); 5] = [
-    ("gid://shopify/Order/1001", &[("gid://shopify/LineItem/1001", "TENT-2P", 1), ("gid://shopify/LineItem/1002", "STAKE-10", 2)]),
+    (
+        "gid://shopify/Order/1001",
+        &[("gid://shopify/LineItem/1001", "TENT-2P", 1), ("gid://shopify/LineItem/1002", "STAKE-10", 2)],
+    ),
     ("gid://shopify/Order/1002", &[("gid://shopify/LineItem/1003", "LAMP-LED", 3)]),
     ("gid://shopify/Order/1003", &[("gid://shopify/LineItem/1004", "PHONE-X", 1)]),
     ("gid://shopify/Order/2001", &[("gid://shopify/LineItem/2001", "LAMP-LED", 1)]),
     // `tools/demo/orders_create.json`, the order the demo posts by webhook.
-    ("gid://shopify/Order/5550001", &[("gid://shopify/LineItem/9100001", "TENT-2P", 1), ("gid://shopify/LineItem/9100002", "PHONE-X", 1)]),
+    (
+        "gid://shopify/Order/5550001",
+        &[("gid://shopify/LineItem/9100001", "TENT-2P", 1), ("gid://shopify/LineItem/9100002", "PHONE-X", 1)],
+    ),
 ];
 
 /// Starts the fake Shopify the demo stores export to, holding the demo's orders.

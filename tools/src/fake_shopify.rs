@@ -249,9 +249,7 @@ fn order(shop: &Shop, variables: &Value, with_fulfillment_orders: bool) -> Value
 /// `fulfillmentCreate`: checks every quantity against what is left, as Shopify does, then
 /// fulfils and records it; or answers `userErrors`, changing nothing.
 fn fulfillment_create(shop: &mut Shop, input: &Value) -> Value {
-    let refused = |message: String| {
-        json!({"fulfillmentCreate": {"fulfillment": null, "userErrors": [{"field": ["fulfillment"], "message": message}]}})
-    };
+    let refused = |message: String| json!({"fulfillmentCreate": {"fulfillment": null, "userErrors": [{"field": ["fulfillment"], "message": message}]}});
     let mut taken: Vec<(String, String, u32)> = Vec::new();
     for group in input["lineItemsByFulfillmentOrder"].as_array().into_iter().flatten() {
         let fulfillment_order = group["fulfillmentOrderId"].as_str().unwrap_or_default();

@@ -58,7 +58,8 @@ impl Connector {
             Problem::Refused(format!("purchase order {} no longer exists", shipment.purchase_order_id))
         })?;
         let vendor_notify = vendor.and_then(|vendor| vendor.notify_customer);
-        let order = ExportOrder::for_shipment(shipment, &po, &channel_store, vendor_notify).map_err(Problem::Refused)?;
+        let order =
+            ExportOrder::for_shipment(shipment, &po, &channel_store, vendor_notify).map_err(Problem::Refused)?;
         let credentials = credentials(table, shipment).await?;
         let channels = Channels::new(http.clone(), endpoints).with_token_cache(tokens.clone());
         let channel = channels

@@ -180,12 +180,12 @@ impl Exporter {
 
     /// Calls the channel for a claimed shipment and records the outcome.
     async fn export(&self, claimed: Shipment, check_channel_first: bool, receives: u32) -> Result<(), Retry> {
-        let connector = match Connector::for_shipment(&self.table, &self.http, &self.tokens, self.endpoints, &claimed).await
-        {
-            Ok(connector) => connector,
-            Err(connector::Problem::Table(error)) => return Err(error.into()),
-            Err(connector::Problem::Refused(message)) => return self.record_failure(&claimed, message).await,
-        };
+        let connector =
+            match Connector::for_shipment(&self.table, &self.http, &self.tokens, self.endpoints, &claimed).await {
+                Ok(connector) => connector,
+                Err(connector::Problem::Table(error)) => return Err(error.into()),
+                Err(connector::Problem::Refused(message)) => return self.record_failure(&claimed, message).await,
+            };
         let mut check_first = check_channel_first;
         let mut attempt = 0;
         let outcome = loop {
@@ -212,9 +212,10 @@ impl Exporter {
                 })
                 .await
             }
-            Err(refused @ (shipsync_channels::ChannelError::Permanent { .. } | shipsync_channels::ChannelError::Unsupported { .. })) => {
-                self.record_failure(&claimed, refused.to_string()).await
-            }
+            Err(
+                refused @ (shipsync_channels::ChannelError::Permanent { .. }
+                | shipsync_channels::ChannelError::Unsupported { .. }),
+            ) => self.record_failure(&claimed, refused.to_string()).await,
             Err(shipsync_channels::ChannelError::Retryable { message, retry_after }) => {
                 if receives >= self.config.max_receives {
                     let message = format!("gave up after {receives} deliveries: {message}");

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use shipsync_channels::{credential_names, validate_settings};
 use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::Principal;
 use shipsync_domain::export::{CarrierMapping, ExportSettings, ExportWhen, ShipConfirmation};
@@ -13,7 +14,6 @@ use shipsync_domain::ids::{StoreId, VendorId};
 use shipsync_domain::limits::{
     MAX_CREDENTIAL_VALUE_CHARS, MAX_CREDENTIALS, MAX_DOMAIN_CHARS, MAX_NAME_CHARS, MAX_URL_CHARS, check_length,
 };
-use shipsync_channels::{credential_names, validate_settings};
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::secrets::MAX_SEALED_BYTES;
 use shipsync_domain::tenant::{
@@ -76,7 +76,8 @@ impl<'de> Deserialize<'de> for RequestedChannel {
         if let Some(retired) = RETIRED_CHANNELS.into_iter().find(|retired| *retired == name) {
             return Ok(RequestedChannel::Retired(retired));
         }
-        ChannelKind::deserialize(serde::de::value::StrDeserializer::<D::Error>::new(&name)).map(RequestedChannel::Offered)
+        ChannelKind::deserialize(serde::de::value::StrDeserializer::<D::Error>::new(&name))
+            .map(RequestedChannel::Offered)
     }
 }
 

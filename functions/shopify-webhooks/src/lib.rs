@@ -87,7 +87,8 @@ impl ShopifyWebhooks {
         let opened = self.table.webhook_credentials(store.retailer_id, store.id).await.map_err(store_failure)?;
         let secrets = ShopifyWebhookSecrets::from_credentials(&opened);
         let signature = header(request, "x-shopify-hmac-sha256");
-        if !signature.is_some_and(|signature| secrets.accepted().iter().any(|secret| signed_by(body, secret, signature)))
+        if !signature
+            .is_some_and(|signature| secrets.accepted().iter().any(|secret| signed_by(body, secret, signature)))
         {
             warn!(store_id = %store.id, signed = signature.is_some(), "webhook signature rejected");
             return Err(ApiError::WebhookRefused(

@@ -54,7 +54,11 @@ impl EbayClient {
 
     /// One fulfillment per package, shipped when the shipment was created (eBay wants
     /// milliseconds). With `check_existing`, a package eBay already has is adopted.
-    async fn create_fulfillments(&self, order: &ExportOrder, check_existing: bool) -> Result<Fulfillment, ChannelError> {
+    async fn create_fulfillments(
+        &self,
+        order: &ExportOrder,
+        check_existing: bool,
+    ) -> Result<Fulfillment, ChannelError> {
         let shipped_date = order.shipped_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let token = self.access_token().await?;
         let base = self.fulfillments_url(&order.channel_order_id);

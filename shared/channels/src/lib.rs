@@ -67,12 +67,10 @@ impl ExportOrder {
             .ok_or_else(|| format!("purchase order {} has no channel order id", po.public_reference))?;
         let mut lines = Vec::with_capacity(shipment.items.len());
         for item in &shipment.items {
-            let line = po
-                .item(item.order_item_id)
-                .and_then(|order_item| order_item.channel_line_item_id.clone())
-                .ok_or_else(|| {
-                    format!("order item {} ({}) has no channel line item id", item.order_item_id, item.sku)
-                })?;
+            let line =
+                po.item(item.order_item_id).and_then(|order_item| order_item.channel_line_item_id.clone()).ok_or_else(
+                    || format!("order item {} ({}) has no channel line item id", item.order_item_id, item.sku),
+                )?;
             lines.push(ExportLine {
                 channel_line_item_id: line,
                 quantity: item.quantity,

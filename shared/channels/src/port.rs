@@ -107,9 +107,18 @@ impl Channels {
             ChannelKind::Amazon => {
                 let credentials = AmazonCredentials::from_credentials(credentials)?;
                 let marketplace = connection.marketplace_id.clone().ok_or_else(|| {
-                    ValidationErrors::single("marketplace_id", "is required for an Amazon store (such as ATVPDKIKX0DER)")
+                    ValidationErrors::single(
+                        "marketplace_id",
+                        "is required for an Amazon store (such as ATVPDKIKX0DER)",
+                    )
                 })?;
-                Box::new(self.endpoints.amazon_client(http, connection, marketplace, credentials, self.tokens.clone())?)
+                Box::new(self.endpoints.amazon_client(
+                    http,
+                    connection,
+                    marketplace,
+                    credentials,
+                    self.tokens.clone(),
+                )?)
             }
             ChannelKind::Ebay => {
                 let credentials = EbayCredentials::from_credentials(credentials)?;

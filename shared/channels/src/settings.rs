@@ -92,12 +92,9 @@ pub fn validate_settings(
 
 /// A credential the channel needs, or the error naming it.
 fn required(credentials: &ChannelCredentials, kind: ChannelKind, name: &str) -> Result<String, ValidationErrors> {
-    credentials
-        .0
-        .get(name)
-        .filter(|value| !value.trim().is_empty())
-        .cloned()
-        .ok_or_else(|| ValidationErrors::single(format!("credentials.{name}"), format!("is required for {}", a_store_of(kind))))
+    credentials.0.get(name).filter(|value| !value.trim().is_empty()).cloned().ok_or_else(|| {
+        ValidationErrors::single(format!("credentials.{name}"), format!("is required for {}", a_store_of(kind)))
+    })
 }
 
 /// Reads several required credentials, naming every one that is missing.
@@ -265,13 +262,22 @@ mod tests {
         assert_eq!(fields(validate_settings(ChannelKind::Amazon, &elsewhere, &complete)), ["marketplace_id"]);
         assert_eq!(
             fields(validate_settings(ChannelKind::BackMarket, &ChannelConnection::default(), &complete)),
-            ["credentials.lwa_client_id", "credentials.lwa_client_secret", "credentials.refresh_token", "credentials.api_token"]
+            [
+                "credentials.lwa_client_id",
+                "credentials.lwa_client_secret",
+                "credentials.refresh_token",
+                "credentials.api_token"
+            ]
         );
         let shop = ChannelConnection { shop_domain: Some("my-shop.myshopify.com".into()), ..Default::default() };
         let blank = credentials(&[("access_token", " "), ("webhook_secret", "w")]);
         assert_eq!(fields(validate_settings(ChannelKind::Shopify, &shop, &blank)), ["credentials.access_token"]);
         assert_eq!(
-            fields(validate_settings(ChannelKind::Shopify, &ChannelConnection::default(), &credentials(&[("access_token", "t")]))),
+            fields(validate_settings(
+                ChannelKind::Shopify,
+                &ChannelConnection::default(),
+                &credentials(&[("access_token", "t")])
+            )),
             ["shop_domain"]
         );
         let ebay = credentials(&[("ebay_client_id", "id"), ("ebay_client_secret", "s"), ("refresh_token", "r")]);
@@ -280,7 +286,8 @@ mod tests {
 
     #[test]
     fn typed_credentials_read_their_keys_and_show_no_secret() {
-        let amazon = credentials(&[("lwa_client_id", "id"), ("lwa_client_secret", "secret-1"), ("refresh_token", "refresh-1")]);
+        let amazon =
+            credentials(&[("lwa_client_id", "id"), ("lwa_client_secret", "secret-1"), ("refresh_token", "refresh-1")]);
         let read = AmazonCredentials::from_credentials(&amazon).expect("complete");
         assert_eq!((read.client_id.as_str(), read.refresh_token.as_str()), ("id", "refresh-1"));
         let shown = format!("{read:?}");
@@ -288,7 +295,9 @@ mod tests {
         let missing = EbayCredentials::from_credentials(&amazon).expect_err("no eBay keys");
         assert_eq!(missing.errors().len(), 2, "{missing}");
         assert_eq!(
-            ShopifyCredentials::from_credentials(&credentials(&[("access_token", "shpat")])).map(|c| c.access_token).ok(),
+            ShopifyCredentials::from_credentials(&credentials(&[("access_token", "shpat")]))
+                .map(|c| c.access_token)
+                .ok(),
             Some("shpat".to_owned())
         );
         let token = BackMarketCredentials::from_credentials(&credentials(&[("api_token", "bm")])).expect("token");
@@ -302,6 +311,9 @@ mod tests {
         let cleared = credentials(&[("webhook_secret", " "), ("previous_webhook_secret", "old")]);
         assert_eq!(ShopifyWebhookSecrets::from_credentials(&cleared).accepted(), ["old"]);
         assert!(ShopifyWebhookSecrets::from_credentials(&ChannelCredentials::default()).accepted().is_empty());
-        assert_eq!(credential_names(ChannelKind::Shopify), ["access_token", "webhook_secret", "previous_webhook_secret"]);
+        assert_eq!(
+            credential_names(ChannelKind::Shopify),
+            ["access_token", "webhook_secret", "previous_webhook_secret"]
+        );
     }
 }

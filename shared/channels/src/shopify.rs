@@ -118,7 +118,11 @@ impl ShopifyClient {
 
     /// Creates the fulfillments for a shipment. With `check_existing`, fulfillments already
     /// carrying its tracking numbers count as done, so a retry never fulfils twice.
-    async fn create_fulfillments(&self, order: &ExportOrder, check_existing: bool) -> Result<Fulfillment, ChannelError> {
+    async fn create_fulfillments(
+        &self,
+        order: &ExportOrder,
+        check_existing: bool,
+    ) -> Result<Fulfillment, ChannelError> {
         let order_id = gid("Order", &order.channel_order_id);
         let data = self.graphql(ORDER_QUERY, json!({ "id": order_id })).await?;
         let found = &data["order"];
@@ -185,7 +189,11 @@ impl ShopifyClient {
     }
 
     /// A page of the orders updated at or after `since`, oldest change first.
-    async fn orders_updated_since(&self, since: DateTime<Utc>, after: Option<&str>) -> Result<OrdersPage, ChannelError> {
+    async fn orders_updated_since(
+        &self,
+        since: DateTime<Utc>,
+        after: Option<&str>,
+    ) -> Result<OrdersPage, ChannelError> {
         let filter = format!("updated_at:>='{}'", since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         let data = self.graphql(ORDERS_QUERY, json!({ "query": filter, "after": after })).await?;
         let orders = &data["orders"];

@@ -46,7 +46,10 @@ fn a_store_whose_settings_cannot_work_is_not_connected() {
     let refused = fixed.connect(&store(ChannelKind::Shopify, elsewhere), &credentials(&[("access_token", "t")]));
     assert!(matches!(refused.err(), Some(SettingsError::Endpoint(_))));
     let amazon = credentials(&[("lwa_client_id", "id"), ("lwa_client_secret", "s"), ("refresh_token", "r")]);
-    let error = fixed.connect(&store(ChannelKind::Amazon, ChannelConnection::default()), &amazon).err().expect("no marketplace");
+    let error = fixed
+        .connect(&store(ChannelKind::Amazon, ChannelConnection::default()), &amazon)
+        .err()
+        .expect("no marketplace");
     assert!(error.to_string().starts_with("marketplace_id is required"), "{error}");
     let error = fixed
         .connect(&store(ChannelKind::Ebay, ChannelConnection::default()), &credentials(&[("ebay_client_id", "id")]))
@@ -56,7 +59,8 @@ fn a_store_whose_settings_cannot_work_is_not_connected() {
         error.to_string(),
         "credentials.ebay_client_secret is required for an eBay store; credentials.refresh_token is required for an eBay store"
     );
-    let back_market = fixed.connect(&store(ChannelKind::BackMarket, ChannelConnection::default()), &credentials(&[("api_token", "bm")]));
+    let back_market = fixed
+        .connect(&store(ChannelKind::BackMarket, ChannelConnection::default()), &credentials(&[("api_token", "bm")]));
     assert!(back_market.is_ok());
 }
 
@@ -143,7 +147,8 @@ async fn ebay_reads_an_orders_shipping_fulfillments() {
 async fn what_a_channel_cannot_do_yet_is_refused_without_a_call() {
     let server = MockServer::start().await;
     let amazon = ChannelConnection { marketplace_id: Some("ATVPDKIKX0DER".into()), ..local(&server) };
-    let amazon_credentials = credentials(&[("lwa_client_id", "id"), ("lwa_client_secret", "s"), ("refresh_token", "r")]);
+    let amazon_credentials =
+        credentials(&[("lwa_client_id", "id"), ("lwa_client_secret", "s"), ("refresh_token", "r")]);
     let amazon = channels().connect(&store(ChannelKind::Amazon, amazon), &amazon_credentials).expect("connected");
     let back_market = channels()
         .connect(&store(ChannelKind::BackMarket, local(&server)), &credentials(&[("api_token", "bm")]))
