@@ -48,9 +48,11 @@ pub const DEMO_MARKETPLACE_SHOP_DOMAIN: &str = "demo-marketplace.myshopify.com";
 /// The access token the demo stores call the fake Shopify with (a local fake's, no secret).
 pub const DEMO_ACCESS_TOKEN: &str = "shpat_local_demo";
 
-/// The orders the demo's purchase orders and webhook files are on, as the fake Shopify holds
-/// them: (order id, [(line item id, SKU, quantity)]).
-const SHOP_ORDERS: [(&str, &[(&str, &str, u32)]); 5] = [
+/// An order line as the fake Shopify holds it: line item id, SKU, quantity.
+type ShopLine = (&'static str, &'static str, u32);
+
+/// The orders the demo's purchase orders and webhook files are on, as the fake Shopify holds them.
+const SHOP_ORDERS: [(&str, &[ShopLine]); 5] = [
     (
         "gid://shopify/Order/1001",
         &[("gid://shopify/LineItem/1001", "TENT-2P", 1), ("gid://shopify/LineItem/1002", "STAKE-10", 2)],
