@@ -305,3 +305,68 @@ fn fulfillment_create(shop: &mut Shop, input: &Value) -> Value {
     shop.received.push(received);
     json!({"fulfillmentCreate": {"fulfillment": {"id": id, "status": "SUCCESS"}, "userErrors": []}})
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+
+    use super::*;
+    use shipsync_channels::{Channel, ChannelError, ExportLine, ExportOrder, ShopifyClient};
+
+    fn order(tracking: &str, quantity: u32) -> ExportOrder {
+        ExportOrder {
+            shipment_id: 1,
+            shipped_at: chrono::Utc::now(),
+            channel_order_id: "gid://shopify/Order/1001".into(),
+            lines: vec![ExportLine {
+                channel_line_item_id: "gid://shopify/LineItem/1002".into(),
+                quantity,
+                sku: "STAKE-10".into(),
+                serial_codes: vec![],
+            }],
+            tracking_numbers: vec![tracking.into()],
+            carrier: "UPS".into(),
+            carrier_code: None,
+            tracking_urls: vec![],
+            notify_customer: true,
+        }
+    }
+
+    /// The fake answers the Shopify client's own calls as Shopify would: fulfils what is open,
+    /// shows it to a retry (adopted, not fulfilled twice), refuses more than is left and a wrong token.
+    #[tokio::test]
+    async fn the_shopify_client_exports_to_the_fake_as_to_shopify() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let shop = FakeShopify::start(listener, "shpat_fake").expect("start");
+        shop.add_order(FakeOrder {
+            id: "1001".into(),
+            lines: vec![FakeLine { id: "1002".into(), sku: "STAKE-10".into(), quantity: 2 }],
+        });
+        let client = ShopifyClient::at(reqwest::Client::new(), shop.url(), "shpat_fake".into());
+
+        let first = client.export(&order("1ZA", 1), false).await.expect("exported");
+        assert!(!first.adopted);
+        let again = client.export(&order("1ZA", 1), true).await.expect("adopted");
+        assert_eq!((again.channel_ids.clone(), again.adopted), (first.channel_ids.clone(), true));
+        let received = shop.fulfillments();
+        assert_eq!(received.len(), 1, "{received:?}");
+        assert_eq!(
+            received[0].lines,
+            [ReceivedLine { line_item_id: "gid://shopify/LineItem/1002".into(), sku: "STAKE-10".into(), quantity: 1 }]
+        );
+        assert_eq!((received[0].tracking_numbers.clone(), received[0].notify_customer), (vec!["1ZA".to_owned()], true));
+
+        let listed = client.fulfillments("1001").await.expect("listed");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].tracking_numbers, ["1ZA"]);
+        let too_many = client.export(&order("1ZB", 2), false).await;
+        assert!(matches!(too_many, Err(ChannelError::Permanent { .. })), "{too_many:?}");
+        let page = client.orders_since(chrono::Utc::now(), None).await.expect("listed");
+        assert!(page.orders.is_empty() && page.next.is_none());
+
+        let stranger = ShopifyClient::at(reqwest::Client::new(), shop.url(), "shpat_other".into());
+        let refused = stranger.export(&order("1ZC", 1), false).await;
+        assert!(matches!(refused, Err(ChannelError::Permanent { .. })), "{refused:?}");
+        assert_eq!(shop.fulfillments().len(), 1, "nothing else was fulfilled");
+    }
+}

@@ -87,10 +87,6 @@ impl Channels {
         self
     }
 
-    pub fn endpoints(&self) -> ChannelEndpoints {
-        self.endpoints
-    }
-
     /// The store's channel, connected with its opened credentials. Err: settings that cannot work (a person must fix them).
     pub fn connect(
         &self,
