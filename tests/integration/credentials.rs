@@ -14,6 +14,7 @@ use order_poller::OrderPoller;
 use order_processor::OrderProcessor;
 use serde_json::json;
 use shipments_api::ShipmentsApi;
+use shipsync_channels::ShopifyWebhookSecrets;
 use shipsync_domain::export::{ExportSettings, ShipConfirmation};
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings};
@@ -83,8 +84,8 @@ async fn stored_credentials_hold_no_plaintext_secret() {
     let store_id = shipsync_domain::ids::StoreId::new_unchecked(id);
     let opened = app.table.credentials(app.retailer.id, store_id).await.expect("open");
     assert_eq!(opened.0.get("access_token").map(String::as_str), Some(secret));
-    let webhook_secrets = app.table.webhook_secrets(app.retailer.id, store_id).await.expect("open");
-    assert_eq!(webhook_secrets, [webhook_secret]);
+    let webhook_secrets = app.table.webhook_credentials(app.retailer.id, store_id).await.expect("open");
+    assert_eq!(ShopifyWebhookSecrets::from_credentials(&webhook_secrets).accepted(), [webhook_secret]);
     let opened = app.table.carrier_webhook_secret("easypost").await.expect("open");
     assert_eq!(opened.as_deref(), Some(carrier_secret));
     // Sealed for one provider, it does not open as another's.
@@ -156,8 +157,8 @@ async fn credentials_sealed_for_one_store_do_not_open_for_another() {
 #[tokio::test]
 async fn webhook_secrets_are_sealed_apart_from_the_api_credentials() {
     let app = TestApp::new().await;
-    let secrets = app.table.webhook_secrets(app.retailer.id, app.shop.id).await.expect("open");
-    assert_eq!(secrets, [SHOPIFY_WEBHOOK_SECRET]);
+    let secrets = app.table.webhook_credentials(app.retailer.id, app.shop.id).await.expect("open");
+    assert_eq!(ShopifyWebhookSecrets::from_credentials(&secrets).accepted(), [SHOPIFY_WEBHOOK_SECRET]);
     let channel = app.table.credentials(app.retailer.id, app.shop.id).await.expect("open");
     assert_eq!(channel.0.keys().collect::<Vec<_>>(), ["access_token"], "no webhook secret among the API's");
     // The API credentials' ciphertext put where the webhook secrets belong does not open.
@@ -176,7 +177,7 @@ async fn webhook_secrets_are_sealed_apart_from_the_api_credentials() {
     let channel_ciphertext = sealed.get("ciphertext").cloned().expect("sealed API credentials");
     sealed.insert("webhook_ciphertext".into(), channel_ciphertext);
     app.table.client().put_item().table_name(app.table.table_name()).set_item(Some(sealed)).send().await.expect("put");
-    let opened = app.table.webhook_secrets(app.retailer.id, app.shop.id).await;
+    let opened = app.table.webhook_credentials(app.retailer.id, app.shop.id).await;
     assert!(
         matches!(opened, Err(TableError::Corrupt { .. })),
         "the API credentials opened as webhook secrets: {opened:?}"
@@ -425,11 +426,7 @@ async fn the_exporter_sends_credentials_only_to_each_channels_own_host() {
 
     // As deployed: fixed endpoints (the exporter's default).
     let hosts: Vec<&FixedHost> = stores.iter().map(|store| store.4).collect();
-    let config = ExporterConfig {
-        queue_url: app.aws.planner.queue_url.clone(),
-        max_receives: MAX_RECEIVES,
-        allow_local_channel: false,
-    };
+    let config = ExporterConfig { queue_url: app.aws.planner.queue_url.clone(), max_receives: MAX_RECEIVES };
     let exporter = Exporter::new(app.table.clone(), app.aws.sqs.clone(), client_for(&hosts), config);
     let runner =
         Runner::new(app.aws.clone(), exporter, OrderProcessor::new(app.table.clone(), app.aws.export_planner()));

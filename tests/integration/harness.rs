@@ -138,11 +138,7 @@ impl TestApp {
         let api = ShipmentsApi::new(aws.encrypt_only_table(), planner.clone()).with_clock(Arc::clone(&now));
         // The tests' deployment sends a store's channel calls to its base_url (a wiremock).
         let endpoints = ChannelEndpoints::honouring_store_overrides();
-        let config = ExporterConfig {
-            queue_url: aws.planner.queue_url.clone(),
-            max_receives: MAX_RECEIVES,
-            allow_local_channel: false,
-        };
+        let config = ExporterConfig { queue_url: aws.planner.queue_url.clone(), max_receives: MAX_RECEIVES };
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
         let exporter = Exporter::new(table.clone(), aws.sqs.clone(), http, config)
             .with_clock(Arc::clone(&now))

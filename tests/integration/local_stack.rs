@@ -4,6 +4,7 @@ use std::io::{Read, Write};
 
 use exporter::{Exporter, ExporterConfig};
 use shipments_api::ShipmentsApi;
+use shipsync_channels::ChannelEndpoints;
 use shipsync_tools::local_aws::MAX_RECEIVES;
 use shipsync_tools::local_server::LocalApps;
 use shipsync_tools::runner::Runner;
@@ -28,12 +29,14 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
     let aws = fresh_aws().await;
     let table = aws.table.clone();
     assert!(table.is_empty().await.expect("read"));
-    let demo = demo::seed(&table).await.expect("demo data");
+    let shopify_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let shopify = demo::fake_shopify(shopify_listener).expect("fake Shopify");
+    let demo = demo::seed(&table, shopify.url()).await.expect("demo data");
     assert!(!table.is_empty().await.expect("read"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let apps = LocalApps {
-        api: ShipmentsApi::new(table.clone(), aws.export_planner()).allowing_local_channel(),
+        api: ShipmentsApi::new(table.clone(), aws.export_planner()),
         webhooks: ShopifyWebhooks::new(table.clone(), aws.sqs.clone(), aws.order_queue_url.clone()),
         carrier_webhooks: carrier_webhooks::CarrierWebhooks::new(table, aws.sqs.clone(), aws.order_queue_url.clone()),
     };
@@ -56,7 +59,7 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
     assert_eq!(status, 201, "{response}");
     assert!(response.contains("1Z999AA10123456784"));
 
-    // The demo store exports to the local channel: export it now and let the runner deliver.
+    // The demo store exports to the fake Shopify: export it now and let the runner deliver.
     let id: u64 =
         serde_json::from_str::<serde_json::Value>(&response).expect("json")["shipment"]["id"].as_u64().expect("id");
     let export = format!(
@@ -64,22 +67,16 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
     );
     let (status, response) = tokio::task::spawn_blocking(move || exchange(port, &export)).await.expect("join");
     assert_eq!(status, 202, "{response}");
-    let config = ExporterConfig {
-        queue_url: aws.planner.queue_url.clone(),
-        max_receives: MAX_RECEIVES,
-        allow_local_channel: true,
-    };
-    let exporter = Exporter::new(aws.table.clone(), aws.sqs.clone(), reqwest::Client::new(), config);
-    let runner = Runner::new(
-        aws.clone(),
-        exporter,
-        order_processor::OrderProcessor::new(aws.table.clone(), aws.export_planner()),
-    );
+    let config = ExporterConfig { queue_url: aws.planner.queue_url.clone(), max_receives: MAX_RECEIVES };
+    // As the local stack builds it: a store's base_url (the fake Shopify's) is honoured.
+    let exporter = Exporter::new(aws.table.clone(), aws.sqs.clone(), reqwest::Client::new(), config)
+        .with_endpoints(ChannelEndpoints::honouring_store_overrides());
+    let runner = Runner::new(aws.clone(), exporter, order_processor::OrderProcessor::new(aws.table.clone(), aws.export_planner()));
     assert!(runner.deliver_batch().await.expect("deliver") >= 1);
-    let shipment_id = shipsync_domain::ids::ShipmentId::new(id).expect("id");
-    let recorded = aws.table.local_export(shipment_id).await.expect("read").expect("the local channel got it");
-    assert_eq!(recorded["tracking_numbers"], serde_json::json!(["1Z999AA10123456784"]));
-    assert_eq!(recorded["lines"][0]["sku"], "TENT-2P");
+    let received = shopify.fulfillments();
+    let recorded = received.first().expect("the fake Shopify got it");
+    assert_eq!(recorded.tracking_numbers, ["1Z999AA10123456784"]);
+    assert_eq!(recorded.lines[0].sku, "TENT-2P");
 
     let unauthenticated = "GET /shipments.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_owned();
     let (status, _) = tokio::task::spawn_blocking(move || exchange(port, &unauthenticated)).await.expect("join");

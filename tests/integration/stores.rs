@@ -3,6 +3,9 @@
 
 use http::{Method, StatusCode};
 use serde_json::json;
+use shipsync_domain::export::ExportSettings;
+use shipsync_domain::tenant::{ChannelConnection, ChannelKind};
+use shipsync_tools::provision;
 
 use crate::harness::{TestApp, errors};
 
@@ -133,4 +136,61 @@ async fn ship_confirmation_timing_follows_the_channel_and_never_is_for_amazon_on
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{channel}");
         assert_eq!(errors(&json), ["ship_confirmation never is allowed for Amazon stores only"]);
     }
+}
+
+/// Credentials replace a store's whole: saved with them, a store must be able to work, so each
+/// key its channel needs and lacks is named (and nothing is saved). A change without credentials
+/// keeps the ones stored.
+#[tokio::test]
+async fn credentials_are_saved_only_with_every_key_their_channel_needs() {
+    let app = TestApp::new().await;
+    let create = |channel: &str, credentials: serde_json::Value| json!({"store": {"name": format!("{channel} store"), "channel": channel, "credentials": credentials}});
+    for (store, missing) in [
+        (create("ebay", json!({"ebay_client_id": "id", "ebay_client_secret": "s"})), vec!["credentials.refresh_token"]),
+        (create("back_market", json!({})), vec!["credentials.api_token"]),
+        (
+            create("amazon", json!({"lwa_client_id": "id"})),
+            vec!["credentials.lwa_client_secret", "credentials.refresh_token", "marketplace_id"],
+        ),
+        (
+            json!({"store": {"name": "S", "channel": "shopify", "shop_domain": "s.myshopify.com",
+                "credentials": {"webhook_secret": "w"}}}),
+            vec!["credentials.access_token"],
+        ),
+    ] {
+        let (status, json) = app.call(Method::POST, "/stores.json", Some(store.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{store} → {json}");
+        let named: Vec<String> =
+            errors(&json).iter().filter_map(|e| e.split_whitespace().next().map(str::to_owned)).collect();
+        assert_eq!(named, missing, "{store} → {json}");
+    }
+    let (_, list) = app.call(Method::GET, "/stores.json", None).await;
+    assert_eq!(list["stores"].as_array().map(Vec::len), Some(1), "nothing was created");
+
+    // An Amazon store set up with its marketplace takes its three keys, and keeps them through a
+    // change that sends none.
+    let connection = ChannelConnection { marketplace_id: Some("ATVPDKIKX0DER".into()), ..ChannelConnection::default() };
+    let amazon = provision::create_store(
+        &app.table,
+        app.retailer.id,
+        "Amazon",
+        ChannelKind::Amazon,
+        ExportSettings::default(),
+        connection,
+    )
+    .await
+    .expect("store");
+    let uri = format!("/stores/{}.json", amazon.id);
+    let partial = json!({"store": {"credentials": {"lwa_client_id": "id", "refresh_token": "r"}}});
+    let (status, json) = app.call(Method::PUT, &uri, Some(partial)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+    assert_eq!(errors(&json), ["credentials.lwa_client_secret is required for an Amazon store"]);
+    let complete =
+        json!({"store": {"credentials": {"lwa_client_id": "id", "lwa_client_secret": "s", "refresh_token": "r"}}});
+    let (status, json) = app.call(Method::PUT, &uri, Some(complete)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let (status, json) = app.call(Method::PUT, &uri, Some(json!({"store": {"send_tracking": false}}))).await;
+    assert_eq!((status, json["store"]["credentials_set"].clone()), (StatusCode::OK, json!(true)), "{json}");
+    let kept = app.table.credentials(app.retailer.id, amazon.id).await.expect("open");
+    assert_eq!(kept.0.get("lwa_client_secret").map(String::as_str), Some("s"));
 }

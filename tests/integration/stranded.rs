@@ -234,11 +234,7 @@ fn test_clock(app: &TestApp) -> shipsync_domain::time::Clock {
 }
 
 fn exporter_on(app: &TestApp, table: Table) -> Exporter {
-    let config = ExporterConfig {
-        queue_url: app.aws.planner.queue_url.clone(),
-        max_receives: MAX_RECEIVES,
-        allow_local_channel: false,
-    };
+    let config = ExporterConfig { queue_url: app.aws.planner.queue_url.clone(), max_receives: MAX_RECEIVES };
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
     Exporter::new(table, app.aws.sqs.clone(), http, config)
         .with_clock(test_clock(app))

@@ -1,5 +1,6 @@
-//! Demo data for the local stack: a retailer with two vendors, a Shopify store, purchase orders,
-//! and an API user for the retailer and for one vendor.
+//! Demo data for the local stack: a retailer with two vendors, two Shopify stores served by the
+//! local [`FakeShopify`], purchase orders on the shop's orders, and an API user for the retailer
+//! and for one vendor.
 
 use rust_decimal::Decimal;
 use shipsync_domain::export::{ExportSettings, ShipConfirmation};
@@ -10,6 +11,7 @@ use shipsync_domain::tenant::{ChannelConnection, ChannelKind, ChannelStore, FeeS
 use shipsync_table::Table;
 use std::collections::BTreeMap;
 
+use crate::fake_shopify::{FakeLine, FakeOrder, FakeShopify};
 use crate::provision::{self, Credentials, ProvisionError};
 
 pub struct Demo {
@@ -40,20 +42,63 @@ fn item(sku: &str, name: &str, quantity: u32, cents: i64, line: &str) -> NewOrde
 /// The shop the demo store's webhooks come from (`scripts/send-shopify-webhook` sends it).
 pub const DEMO_SHOP_DOMAIN: &str = "demo-outfitters.myshopify.com";
 
-pub async fn seed(table: &Table) -> Result<Demo, ProvisionError> {
+/// The shop of the demo store that confirms on movement.
+pub const DEMO_MARKETPLACE_SHOP_DOMAIN: &str = "demo-marketplace.myshopify.com";
+
+/// The access token the demo stores call the fake Shopify with (a local fake's, no secret).
+pub const DEMO_ACCESS_TOKEN: &str = "shpat_local_demo";
+
+/// An order line as the fake Shopify holds it: line item id, SKU, quantity.
+type ShopLine = (&'static str, &'static str, u32);
+
+/// The orders the demo's purchase orders and webhook files are on, as the fake Shopify holds them.
+const SHOP_ORDERS: [(&str, &[ShopLine]); 5] = [
+    (
+        "gid://shopify/Order/1001",
+        &[("gid://shopify/LineItem/1001", "TENT-2P", 1), ("gid://shopify/LineItem/1002", "STAKE-10", 2)],
+    ),
+    ("gid://shopify/Order/1002", &[("gid://shopify/LineItem/1003", "LAMP-LED", 3)]),
+    ("gid://shopify/Order/1003", &[("gid://shopify/LineItem/1004", "PHONE-X", 1)]),
+    ("gid://shopify/Order/2001", &[("gid://shopify/LineItem/2001", "LAMP-LED", 1)]),
+    // `tools/demo/orders_create.json`, the order the demo posts by webhook.
+    (
+        "gid://shopify/Order/5550001",
+        &[("gid://shopify/LineItem/9100001", "TENT-2P", 1), ("gid://shopify/LineItem/9100002", "PHONE-X", 1)],
+    ),
+];
+
+/// Starts the fake Shopify the demo stores export to, holding the demo's orders.
+pub fn fake_shopify(listener: tokio::net::TcpListener) -> std::io::Result<FakeShopify> {
+    let shop = FakeShopify::start(listener, DEMO_ACCESS_TOKEN)?;
+    for (id, lines) in SHOP_ORDERS {
+        let lines = lines
+            .iter()
+            .map(|(id, sku, quantity)| FakeLine { id: (*id).to_owned(), sku: (*sku).to_owned(), quantity: *quantity })
+            .collect();
+        shop.add_order(FakeOrder { id: id.to_owned(), lines });
+    }
+    Ok(shop)
+}
+
+/// Seeds the demo; its stores are Shopify stores at `shop_url` (the fake's).
+pub async fn seed(table: &Table, shop_url: &str) -> Result<Demo, ProvisionError> {
     let retailer = provision::create_retailer(table, "Demo Outfitters", FeeSettings::default()).await?;
     let acme = provision::create_vendor(table, retailer.id, "Acme Supply").await?;
     let globex = provision::create_vendor(table, retailer.id, "Globex Parts").await?;
-    // The local channel records exports in the table; a one-minute delay shows the export plan at work.
+    // A one-minute delay shows the export plan at work.
     let settings = ExportSettings { shipment_export_delay_minutes: 1, ..ExportSettings::default() };
     let shop = provision::create_store(
         table,
         retailer.id,
-        "Demo Outfitters (local channel)",
-        ChannelKind::Local,
+        "Demo Outfitters (fake Shopify)",
+        ChannelKind::Shopify,
         settings,
-        // Its webhooks must come from this shop (`X-Shopify-Shop-Domain`), as a Shopify store's do.
-        ChannelConnection { shop_domain: Some(DEMO_SHOP_DOMAIN.into()), ..ChannelConnection::default() },
+        // Its webhooks must come from this shop (`X-Shopify-Shop-Domain`); its calls go to the fake.
+        ChannelConnection {
+            shop_domain: Some(DEMO_SHOP_DOMAIN.into()),
+            base_url: Some(shop_url.to_owned()),
+            ..ChannelConnection::default()
+        },
     )
     .await?;
     let orders = [
@@ -93,7 +138,7 @@ pub async fn seed(table: &Table) -> Result<Demo, ProvisionError> {
         purchase_orders.push(provision::create_purchase_order(table, order).await?);
     }
     // Products, so that a Shopify order for these SKUs splits between the vendors, and a webhook
-    // secret, so that the demo can post signed Shopify webhooks to the local channel store.
+    // secret, so that the demo can post signed Shopify webhooks to the demo store.
     for (sku, vendor, name) in [
         ("TENT-2P", &acme, "Two-person tent"),
         ("STAKE-10", &acme, "Tent stakes (10)"),
@@ -104,7 +149,10 @@ pub async fn seed(table: &Table) -> Result<Demo, ProvisionError> {
         table.save_product(retailer.id, &product).await?;
     }
     let webhook_secret = provision::random_secret()?;
-    let credentials = BTreeMap::from([("webhook_secret".to_owned(), webhook_secret.clone())]);
+    let credentials = BTreeMap::from([
+        ("access_token".to_owned(), DEMO_ACCESS_TOKEN.to_owned()),
+        ("webhook_secret".to_owned(), webhook_secret.clone()),
+    ]);
     table.save_credentials(retailer.id, shop.id, &ChannelCredentials(credentials)).await?;
     // A marketplace-like store that confirms only once the carrier reports movement, and the
     // secret the local EasyPost webhooks are signed with.
@@ -113,20 +161,26 @@ pub async fn seed(table: &Table) -> Result<Demo, ProvisionError> {
     let marketplace = provision::create_store(
         table,
         retailer.id,
-        "Demo marketplace (local channel, confirms on movement)",
-        ChannelKind::Local,
+        "Demo marketplace (fake Shopify, confirms on movement)",
+        ChannelKind::Shopify,
         marketplace_settings,
-        ChannelConnection::default(),
+        ChannelConnection {
+            shop_domain: Some(DEMO_MARKETPLACE_SHOP_DOMAIN.into()),
+            base_url: Some(shop_url.to_owned()),
+            ..ChannelConnection::default()
+        },
     )
     .await?;
+    let access = BTreeMap::from([("access_token".to_owned(), DEMO_ACCESS_TOKEN.to_owned())]);
+    table.save_credentials(retailer.id, marketplace.id, &ChannelCredentials(access)).await?;
     let marketplace_order = NewPurchaseOrder {
         retailer_id: retailer.id,
         vendor_id: acme.id,
         store_id: marketplace.id,
         public_reference: "PO-2001".into(),
-        channel_order_id: Some("2001".into()),
+        channel_order_id: Some("gid://shopify/Order/2001".into()),
         customer_name: "Ida Tarbell".into(),
-        items: vec![item("LAMP-LED", "LED camp lamp", 1, 1500, "2001-1")],
+        items: vec![item("LAMP-LED", "LED camp lamp", 1, 1500, "gid://shopify/LineItem/2001")],
     };
     let marketplace_po = provision::create_purchase_order(table, marketplace_order).await?;
     let carrier_secret = provision::random_secret()?;

@@ -47,8 +47,6 @@ pub struct ExporterConfig {
     /// `SHIPSYNC_EXPORT_MAX_RECEIVES`: the queue's redrive `maxReceiveCount`. On the last
     /// receive, a failing export is marked failed before the message goes to the dead-letter queue.
     pub max_receives: u32,
-    /// `SHIPSYNC_ALLOW_LOCAL_CHANNEL`: only the local stack sets it.
-    pub allow_local_channel: bool,
 }
 
 #[derive(Clone)]
@@ -182,25 +180,17 @@ impl Exporter {
 
     /// Calls the channel for a claimed shipment and records the outcome.
     async fn export(&self, claimed: Shipment, check_channel_first: bool, receives: u32) -> Result<(), Retry> {
-        let connector = match Connector::for_shipment(
-            &self.table,
-            &self.http,
-            &self.tokens,
-            self.endpoints,
-            &claimed,
-            self.config.allow_local_channel,
-        )
-        .await
-        {
-            Ok(connector) => connector,
-            Err(connector::Problem::Table(error)) => return Err(error.into()),
-            Err(connector::Problem::Refused(message)) => return self.record_failure(&claimed, message).await,
-        };
+        let connector =
+            match Connector::for_shipment(&self.table, &self.http, &self.tokens, self.endpoints, &claimed).await {
+                Ok(connector) => connector,
+                Err(connector::Problem::Table(error)) => return Err(error.into()),
+                Err(connector::Problem::Refused(message)) => return self.record_failure(&claimed, message).await,
+            };
         let mut check_first = check_channel_first;
         let mut attempt = 0;
         let outcome = loop {
             attempt += 1;
-            match connector.export(&claimed, check_first).await {
+            match connector.export(check_first).await {
                 Err(shipsync_channels::ChannelError::Retryable { message, retry_after })
                     if attempt < CALLS_PER_DELIVERY && retry_after.unwrap_or_default() <= IN_PROCESS_WAIT =>
                 {
@@ -222,7 +212,10 @@ impl Exporter {
                 })
                 .await
             }
-            Err(shipsync_channels::ChannelError::Permanent { message }) => self.record_failure(&claimed, message).await,
+            Err(
+                refused @ (shipsync_channels::ChannelError::Permanent { .. }
+                | shipsync_channels::ChannelError::Unsupported { .. }),
+            ) => self.record_failure(&claimed, refused.to_string()).await,
             Err(shipsync_channels::ChannelError::Retryable { message, retry_after }) => {
                 if receives >= self.config.max_receives {
                     let message = format!("gave up after {receives} deliveries: {message}");

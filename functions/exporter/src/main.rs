@@ -16,7 +16,6 @@ async fn main() -> Result<(), Error> {
             name: "SHIPSYNC_EXPORT_MAX_RECEIVES",
             reason: "not a number".into(),
         })?,
-        allow_local_channel: std::env::var("SHIPSYNC_ALLOW_LOCAL_CHANNEL").is_ok_and(|v| v == "true"),
     };
     let aws = aws_sdk_config().await;
     let http = reqwest::Client::builder()

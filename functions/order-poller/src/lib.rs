@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use shipsync_channels::ChannelEndpoints;
+use shipsync_channels::{ChannelEndpoints, Channels};
 use shipsync_domain::ids::StoreId;
 use shipsync_domain::orders::sha256_hex;
 use shipsync_domain::orders::{ChannelEvent, ChannelEventMessage, IncomingOrder, OrderProblem, ProblemKind};
@@ -48,8 +48,9 @@ pub struct OrderPoller {
     http: reqwest::Client,
     /// `SHIPSYNC_ORDER_QUEUE_URL`
     queue_url: String,
-    /// Where channel calls go: the channels' own hosts unless built for the local stack or tests.
-    endpoints: ChannelEndpoints,
+    /// Connects each store to its channel: the channels' own hosts unless built for the local
+    /// stack or tests.
+    channels: Channels,
     clock: Clock,
 }
 
@@ -101,12 +102,13 @@ where
 
 impl OrderPoller {
     pub fn new(table: Table, sqs: aws_sdk_sqs::Client, http: reqwest::Client, queue_url: String) -> Self {
-        Self { table, sqs, http, queue_url, endpoints: ChannelEndpoints::fixed(), clock: Arc::new(Utc::now) }
+        let channels = Channels::new(http.clone(), ChannelEndpoints::fixed());
+        Self { table, sqs, http, queue_url, channels, clock: Arc::new(Utc::now) }
     }
 
     /// Sends channel calls where `endpoints` says (the local stack and tests honour stores' `base_url`).
     pub fn with_endpoints(mut self, endpoints: ChannelEndpoints) -> Self {
-        self.endpoints = endpoints;
+        self.channels = Channels::new(self.http.clone(), endpoints);
         self
     }
 
@@ -152,7 +154,8 @@ impl OrderPoller {
             Err(failure) => return Err(self.failed(&entry, None, format!("reading the store: {failure}"), now).await),
         };
         let every = store.ingestion.poll_orders_every_minutes;
-        // Only Shopify can be fetched so far; the other channels' clients come with them.
+        // Only Shopify's orders can be fetched so far: the other channels answer `Unsupported`
+        // until their order intake comes, and a store that cannot poll is not a failing one.
         if every == 0 || store.channel != ChannelKind::Shopify {
             return Ok(None);
         }
@@ -210,15 +213,13 @@ impl OrderPoller {
 
     async fn poll(&self, store: &ChannelStore, state: PollState, now: DateTime<Utc>) -> Result<Polled, String> {
         let credentials = self.table.credentials(store.retailer_id, store.id).await.map_err(|e| e.to_string())?;
-        let token = credentials.0.get("access_token").cloned().ok_or("no Shopify access_token")?;
-        let client =
-            self.endpoints.shopify_client(self.http.clone(), &store.connection, token).map_err(|e| e.to_string())?;
+        let channel = self.channels.connect(store, &credentials).map_err(|e| e.to_string())?;
         let since = state.cursor.map_or(now - FIRST_FETCH, |cursor| cursor - OVERLAP);
         let mut cursor = state.cursor;
         let mut after: Option<String> = None;
         let mut polled = Polled::default();
         for _ in 0..PAGES_PER_TICK {
-            let page = client.orders_updated_since(since, after.as_deref()).await.map_err(|e| e.to_string())?;
+            let page = channel.orders_since(since, after.as_deref()).await.map_err(|e| e.to_string())?;
             for unreadable in page.unreadable {
                 let reason = format!("Shopify listed an order shipsync cannot read: {}", unreadable.reason);
                 self.keep(store, &unreadable.node, &reason, now).await?;

@@ -27,8 +27,6 @@ pub struct ShipmentsApi {
     clock: Clock,
     /// The shipment use cases, on the same table, planner and clock.
     desk: ShipmentDesk<Table, ExportPlanner>,
-    /// Whether stores may use the local channel: only the local stack sets it.
-    allow_local_channel: bool,
     /// Whether a store may name its channel's address (`base_url`, a local fake): only the local
     /// stack and tests set it. Elsewhere channel hosts are fixed, so credentials go nowhere else.
     allow_store_base_url: bool,
@@ -38,19 +36,13 @@ impl ShipmentsApi {
     pub fn new(table: Table, planner: ExportPlanner) -> Self {
         let clock = system_clock();
         let desk = ShipmentDesk::new(table.clone(), planner.clone(), Arc::clone(&clock));
-        Self { table, planner, clock, desk, allow_local_channel: false, allow_store_base_url: false }
+        Self { table, planner, clock, desk, allow_store_base_url: false }
     }
 
     /// Accepts a store's `base_url` (its channel's address, a local fake): for the local stack
     /// and tests only, whose exporter and poller honour it.
     pub fn allowing_store_base_url(mut self) -> Self {
         self.allow_store_base_url = true;
-        self
-    }
-
-    /// Offers the local channel (records exports in the table): for the local stack only.
-    pub fn allowing_local_channel(mut self) -> Self {
-        self.allow_local_channel = true;
         self
     }
 

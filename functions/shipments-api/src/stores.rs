@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use shipsync_channels::{credential_names, validate_settings};
 use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::Principal;
 use shipsync_domain::export::{CarrierMapping, ExportSettings, ExportWhen, ShipConfirmation};
@@ -34,7 +35,7 @@ struct StoreEnvelope {
 #[serde(deny_unknown_fields)]
 struct StoreBody {
     name: Option<String>,
-    channel: Option<ChannelKind>,
+    channel: Option<RequestedChannel>,
     shop_domain: Option<String>,
     base_url: Option<String>,
     /// eBay only: use eBay's sandbox.
@@ -55,6 +56,29 @@ struct StoreBody {
     _retailer_id: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "credentials_set")]
     _credentials_set: Option<serde::de::IgnoredAny>,
+}
+
+/// The channel a request names. `local`, the local stack's channel before the local stack ran a
+/// fake Shopify, is read so that a store asking for it is refused naming the field (422), as
+/// before; any other name that is no channel is a malformed request (400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestedChannel {
+    Offered(ChannelKind),
+    Retired(&'static str),
+}
+
+/// Channels shipsync no longer offers.
+const RETIRED_CHANNELS: [&str; 1] = ["local"];
+
+impl<'de> Deserialize<'de> for RequestedChannel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        if let Some(retired) = RETIRED_CHANNELS.into_iter().find(|retired| *retired == name) {
+            return Ok(RequestedChannel::Retired(retired));
+        }
+        ChannelKind::deserialize(serde::de::value::StrDeserializer::<D::Error>::new(&name))
+            .map(RequestedChannel::Offered)
+    }
 }
 
 /// A store as responses show it: everything but the credentials.
@@ -127,36 +151,22 @@ fn vendor_view(vendor: &Vendor) -> serde_json::Value {
     json!({ "id": vendor.id.get(), "name": vendor.name, "notify_customer": vendor.notify_customer })
 }
 
-/// The credentials each channel's clients read: anything else is refused, not stored.
-fn credential_names(channel: ChannelKind) -> &'static [&'static str] {
-    match channel {
-        ChannelKind::Shopify | ChannelKind::Local => &["access_token", "webhook_secret", "previous_webhook_secret"],
-        ChannelKind::Amazon => &["lwa_client_id", "lwa_client_secret", "refresh_token"],
-        ChannelKind::Ebay => &["ebay_client_id", "ebay_client_secret", "refresh_token"],
-        ChannelKind::BackMarket => &["api_token"],
-    }
-}
-
-/// Checks a store's new credentials: known names, bounded values, and small enough to be sealed
-/// (KMS encrypts at most 4 KiB). Errors name `credentials` or `credentials.<name>`, never a value.
+/// Checks a store's new credentials: bounded values, and small enough to be sealed (KMS
+/// encrypts at most 4 KiB). Which names a channel takes is the channel's to say
+/// (`shipsync_channels::validate_settings`). Errors name `credentials` or `credentials.<name>`,
+/// never a value.
 fn check_credentials(channel: ChannelKind, credentials: &BTreeMap<String, String>, errors: &mut ValidationErrors) {
     let known = credential_names(channel);
     if credentials.len() > MAX_CREDENTIALS {
         errors.push("credentials", format!("must have at most {MAX_CREDENTIALS} entries"));
     }
     for (name, value) in credentials {
-        if !known.contains(&name.as_str()) {
-            let field = if name.len() <= 64 { format!("credentials.{name}") } else { "credentials".to_owned() };
-            errors.push(field, format!("is not a credential of a {} store ({})", channel.name(), known.join(", ")));
-        } else if value.chars().count() > MAX_CREDENTIAL_VALUE_CHARS {
+        if known.contains(&name.as_str()) && value.chars().count() > MAX_CREDENTIAL_VALUE_CHARS {
             errors.push(
                 format!("credentials.{name}"),
                 format!("must be at most {MAX_CREDENTIAL_VALUE_CHARS} characters"),
             );
         }
-    }
-    if channel == ChannelKind::Shopify && !credentials.contains_key("access_token") {
-        errors.push("credentials", "a Shopify store needs an access_token");
     }
     let sealed_size = serde_json::to_vec(credentials).map_or(usize::MAX, |json| json.len());
     if sealed_size > MAX_SEALED_BYTES {
@@ -185,9 +195,16 @@ impl ShipmentsApi {
         if name.trim().is_empty() {
             errors.push("name", "is required");
         }
-        let Some(channel) = body.channel else {
-            errors.push("channel", "is required: shopify, amazon, ebay or back_market");
-            return Err(errors.into());
+        let channel = match body.channel {
+            Some(RequestedChannel::Offered(channel)) => channel,
+            Some(RequestedChannel::Retired(name)) => {
+                errors.push("channel", format!("{name} is no longer offered: shopify, amazon, ebay or back_market"));
+                return Err(errors.into());
+            }
+            None => {
+                errors.push("channel", "is required: shopify, amazon, ebay or back_market");
+                return Err(errors.into());
+            }
         };
         errors.into_result(())?;
         let id = *self.table.allocate_ids(1).await.map_err(store_failure)?.start();
@@ -212,7 +229,7 @@ impl ShipmentsApi {
         retailer_only(principal)?;
         let current = self.own_store(principal, id).await?;
         let body = json_body::<StoreEnvelope>(request)?.store;
-        if body.channel.is_some_and(|channel| channel != current.channel) {
+        if body.channel.is_some_and(|channel| channel != RequestedChannel::Offered(current.channel)) {
             return Err(ApiError::invalid("channel", "cannot change: create another store for another channel"));
         }
         self.save_store(principal, current, body, StatusCode::OK).await
@@ -289,25 +306,28 @@ impl ShipmentsApi {
                 errors.push(problem.field.clone(), problem.message.clone());
             }
         }
-        if store.channel == ChannelKind::Local && !self.allow_local_channel {
-            errors.push("channel", "local is offered only by the local stack");
-        }
         if store.channel == ChannelKind::Shopify
             && store.connection.shop_domain.is_none()
             && !errors.errors().iter().any(|error| error.field == "shop_domain")
         {
             errors.push("shop_domain", "is required for a Shopify store (my-shop.myshopify.com)");
         }
-        if let Some(credentials) = &body.credentials {
-            check_credentials(store.channel, credentials, &mut errors);
+        // Credentials replace the stored ones whole: with them, the store must be able to work.
+        let credentials = body.credentials.map(ChannelCredentials);
+        if let Some(credentials) = &credentials {
+            check_credentials(store.channel, &credentials.0, &mut errors);
+            if let Err(problems) = validate_settings(store.channel, &store.connection, credentials) {
+                // A field already refused above (a malformed shop_domain) is named once.
+                let already = errors.clone();
+                for problem in problems.errors().iter().filter(|problem| !already.mentions(&problem.field)) {
+                    errors.push(problem.field.clone(), problem.message.clone());
+                }
+            }
         }
         errors.into_result(())?;
 
-        if let Some(credentials) = body.credentials {
-            self.table
-                .save_credentials(store.retailer_id, store.id, &ChannelCredentials(credentials))
-                .await
-                .map_err(store_failure)?;
+        if let Some(credentials) = credentials {
+            self.table.save_credentials(store.retailer_id, store.id, &credentials).await.map_err(store_failure)?;
         }
         self.table.save_channel_store(&store).await.map_err(store_failure)?;
         let credentials_set = self.credentials_set(&store).await?;

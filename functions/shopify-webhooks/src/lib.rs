@@ -18,6 +18,7 @@ use hmac::{Hmac, Mac};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
+use shipsync_channels::ShopifyWebhookSecrets;
 use shipsync_channels::shopify_webhooks::{read_shopify_webhook, shopify_gid};
 use shipsync_domain::ids::StoreId;
 use shipsync_domain::limits::clip_bytes;
@@ -81,13 +82,15 @@ impl ShopifyWebhooks {
             .store_by_id(store_id)
             .await
             .map_err(store_failure)?
-            // The local stack's channel speaks Shopify's webhooks too, for its demo.
-            .filter(|store| matches!(store.channel, ChannelKind::Shopify | ChannelKind::Local))
+            .filter(|store| store.channel == ChannelKind::Shopify)
             .ok_or_else(|| ApiError::NotFound(format!("store {store_id} not found")))?;
         // Only the webhook secrets: this function may not open the store's API credentials.
-        let secrets = self.table.webhook_secrets(store.retailer_id, store.id).await.map_err(store_failure)?;
+        let opened = self.table.webhook_credentials(store.retailer_id, store.id).await.map_err(store_failure)?;
+        let secrets = ShopifyWebhookSecrets::from_credentials(&opened);
         let signature = header(request, "x-shopify-hmac-sha256");
-        if !signature.is_some_and(|signature| secrets.iter().any(|secret| signed_by(body, secret, signature))) {
+        if !signature
+            .is_some_and(|signature| secrets.accepted().iter().any(|secret| signed_by(body, secret, signature)))
+        {
             warn!(store_id = %store.id, signed = signature.is_some(), "webhook signature rejected");
             return Err(ApiError::WebhookRefused(
                 "X-Shopify-Hmac-Sha256 is missing or is not the body signed with this store's webhook secret",

@@ -6,10 +6,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use shipsync_domain::orders::IncomingFulfillment;
 use tracing::info;
 
-use crate::{ChannelError, ExportOrder, Fulfillment, first_error_message, packages, success_body, transport_error};
+use crate::port::unsupported;
+use crate::settings::AmazonCredentials;
+use crate::{
+    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, first_error_message, packages,
+    success_body, transport_error,
+};
 
 use crate::endpoints::AMAZON_NA_ENDPOINT;
 pub const LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
@@ -58,21 +65,6 @@ impl TokenCache {
 /// The tokens of Login with Amazon.
 pub type AmazonTokens = TokenCache;
 
-/// What a seller authorises shipsync with.
-#[derive(Clone)]
-pub struct AmazonCredentials {
-    pub client_id: String,
-    pub client_secret: String,
-    pub refresh_token: String,
-}
-
-/// Secrets never reach a log: only the client id shows.
-impl std::fmt::Debug for AmazonCredentials {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("AmazonCredentials").field("client_id", &self.client_id).finish_non_exhaustive()
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct AmazonClient {
     http: reqwest::Client,
@@ -102,18 +94,15 @@ impl AmazonClient {
         }
     }
 
-    /// Confirms the shipment, one package per tracking number. Returns the package reference ids.
-    pub async fn export(
-        &self,
-        order: &ExportOrder,
-        shipment_id: u64,
-        ship_date: &str,
-    ) -> Result<Fulfillment, ChannelError> {
+    /// Confirms the shipment, one package per tracking number, shipped when the shipment was
+    /// created. Returns the package reference ids.
+    async fn confirm_shipment(&self, order: &ExportOrder) -> Result<Fulfillment, ChannelError> {
+        let ship_date = order.shipped_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let token = self.access_token().await?;
         let packages = packages(order);
         let mut references = Vec::with_capacity(packages.len());
         for (index, (tracking, items)) in packages.into_iter().enumerate() {
-            let reference = package_reference(shipment_id, index);
+            let reference = package_reference(order.shipment_id, index);
             let mut detail = json!({
                 "packageReferenceId": reference,
                 "carrierCode": order.carrier_code.clone().unwrap_or_else(|| "Other".to_owned()),
@@ -170,6 +159,22 @@ impl AmazonClient {
     }
 }
 
+impl Channel for AmazonClient {
+    /// Every attempt sends the same package references, so a retry edits what an earlier one
+    /// sent: nothing to look up first.
+    fn export<'a>(&'a self, order: &'a ExportOrder, _check_first: bool) -> ChannelFuture<'a, Fulfillment> {
+        Box::pin(self.confirm_shipment(order))
+    }
+
+    fn orders_since<'a>(&'a self, _since: DateTime<Utc>, _page: Option<&'a str>) -> ChannelFuture<'a, OrdersPage> {
+        unsupported("reading Amazon's orders")
+    }
+
+    fn fulfillments<'a>(&'a self, _channel_order_id: &'a str) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
+        unsupported("reading Amazon's shipments of an order")
+    }
+}
+
 /// A package's reference: positive and numeric, as Amazon requires, and the same on every retry.
 pub fn package_reference(shipment_id: u64, package: usize) -> String {
     format!("{shipment_id}{package:03}")
@@ -183,6 +188,8 @@ mod tests {
     #[test]
     fn units_spread_over_packages_and_references_are_stable() {
         let order = ExportOrder {
+            shipment_id: 1012,
+            shipped_at: chrono::Utc::now(),
             channel_order_id: "111-1".into(),
             lines: vec![
                 ExportLine { channel_line_item_id: "A".into(), quantity: 2, sku: "a".into(), serial_codes: vec![] },

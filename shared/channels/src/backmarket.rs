@@ -2,10 +2,16 @@
 //! (state 3) with the tracking number and URL, the carrier, and the IMEI (a 15-digit code) or
 //! serial number. A smartphone line (quantity 1) needs its IMEI: without it nothing is sent.
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use shipsync_domain::orders::IncomingFulfillment;
 use tracing::info;
 
-use crate::{ChannelError, ExportLine, ExportOrder, Fulfillment, success_body, transport_error};
+use crate::port::unsupported;
+use crate::{
+    Channel, ChannelError, ChannelFuture, ExportLine, ExportOrder, Fulfillment, OrdersPage, success_body,
+    transport_error,
+};
 
 pub const BACK_MARKET_ENDPOINT: &str = "https://www.backmarket.fr";
 
@@ -55,7 +61,9 @@ impl BackMarketClient {
         Self { http, endpoint: endpoint.unwrap_or(BACK_MARKET_ENDPOINT).trim_end_matches('/').to_owned(), token }
     }
 
-    pub async fn export(&self, order: &ExportOrder) -> Result<Fulfillment, ChannelError> {
+    /// Validates and ships each line not shipped yet; the order's state says what an earlier
+    /// attempt did, so every attempt reads it first.
+    async fn ship_lines(&self, order: &ExportOrder) -> Result<Fulfillment, ChannelError> {
         let missing = missing_imeis(order);
         if !missing.is_empty() {
             return Err(ChannelError::permanent(format!(
@@ -124,5 +132,19 @@ impl BackMarketClient {
         let response = request.send().await.map_err(|e| transport_error(&e))?;
         let text = success_body(response, |text| format!("Back Market: {text}")).await?;
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+impl Channel for BackMarketClient {
+    fn export<'a>(&'a self, order: &'a ExportOrder, _check_first: bool) -> ChannelFuture<'a, Fulfillment> {
+        Box::pin(self.ship_lines(order))
+    }
+
+    fn orders_since<'a>(&'a self, _since: DateTime<Utc>, _page: Option<&'a str>) -> ChannelFuture<'a, OrdersPage> {
+        unsupported("reading Back Market's orders")
+    }
+
+    fn fulfillments<'a>(&'a self, _channel_order_id: &'a str) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
+        unsupported("reading Back Market's shipments of an order")
     }
 }

@@ -5,29 +5,20 @@
 use std::time::Duration;
 
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use shipsync_domain::orders::IncomingFulfillment;
 use tracing::info;
 
+use crate::port::unsupported;
+use crate::settings::EbayCredentials;
 use crate::{
-    ChannelError, ExportOrder, Fulfillment, TokenCache, first_error_message, packages, success_body, transport_error,
+    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, TokenCache, first_error_message,
+    packages, success_body, transport_error,
 };
 
 pub const EBAY_ENDPOINT: &str = "https://api.ebay.com";
 pub const EBAY_SCOPE: &str = "https://api.ebay.com/oauth/api_scope/sell.fulfillment";
-
-#[derive(Clone)]
-pub struct EbayCredentials {
-    pub client_id: String,
-    pub client_secret: String,
-    pub refresh_token: String,
-}
-
-/// Secrets never reach a log: only the client id shows.
-impl std::fmt::Debug for EbayCredentials {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("EbayCredentials").field("client_id", &self.client_id).finish_non_exhaustive()
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct EbayClient {
@@ -56,16 +47,26 @@ impl EbayClient {
         Self { http, endpoint, token_url, credentials, tokens }
     }
 
-    pub async fn export(
+    /// The URL of an order's shipping fulfillments (to list and to create them).
+    fn fulfillments_url(&self, channel_order_id: &str) -> String {
+        format!("{}/sell/fulfillment/v1/order/{channel_order_id}/shipping_fulfillment", self.endpoint)
+    }
+
+    /// One fulfillment per package, shipped when the shipment was created (eBay wants
+    /// milliseconds). With `check_existing`, a package eBay already has is adopted.
+    async fn create_fulfillments(
         &self,
         order: &ExportOrder,
-        shipped_date: &str,
         check_existing: bool,
     ) -> Result<Fulfillment, ChannelError> {
+        let shipped_date = order.shipped_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let token = self.access_token().await?;
-        let base =
-            format!("{}/sell/fulfillment/v1/order/{}/shipping_fulfillment", self.endpoint, order.channel_order_id);
-        let existing = if check_existing { self.fulfillments(&base, &token).await? } else { Vec::new() };
+        let base = self.fulfillments_url(&order.channel_order_id);
+        let existing: Vec<(String, String)> = if check_existing {
+            self.listed(&base, &token).await?.iter().filter_map(tracking_and_id).collect()
+        } else {
+            Vec::new()
+        };
         let mut ids = Vec::new();
         let mut adopted = false;
         for (number, items) in packages(order) {
@@ -96,24 +97,21 @@ impl EbayClient {
         Ok(Fulfillment { channel_ids: ids, adopted })
     }
 
-    /// The order's fulfillments as (tracking number, normalised as eBay stores it, fulfillment
-    /// id). Matched by tracking number: the fulfillment id equals it only by eBay's habit.
-    async fn fulfillments(&self, base: &str, token: &str) -> Result<Vec<(String, String)>, ChannelError> {
+    /// The order's shipping fulfillments as eBay lists them.
+    async fn listed(&self, base: &str, token: &str) -> Result<Vec<Value>, ChannelError> {
         let response = self.http.get(base).bearer_auth(token).send().await.map_err(|e| transport_error(&e))?;
         let text = success_body(response, |text| format!("eBay: {}", first_error_message(text))).await?;
         let body: Value = serde_json::from_str(&text).map_err(|_| {
             ChannelError::retryable("eBay listed the order's fulfillments in something that is not JSON")
         })?;
-        Ok(body["fulfillments"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|f| {
-                let number = ebay_tracking_number(f["shipmentTrackingNumber"].as_str()?).to_ascii_uppercase();
-                let id = f["fulfillmentId"].as_str().map_or_else(|| number.clone(), str::to_owned);
-                (!number.is_empty()).then_some((number, id))
-            })
-            .collect())
+        Ok(body["fulfillments"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The order's fulfillments, as shipsync reads a channel's.
+    async fn order_fulfillments(&self, channel_order_id: &str) -> Result<Vec<IncomingFulfillment>, ChannelError> {
+        let token = self.access_token().await?;
+        let listed = self.listed(&self.fulfillments_url(channel_order_id), &token).await?;
+        Ok(listed.iter().filter_map(|fulfillment| incoming_fulfillment(channel_order_id, fulfillment)).collect())
     }
 
     async fn access_token(&self) -> Result<String, ChannelError> {
@@ -142,5 +140,49 @@ impl EbayClient {
             body["access_token"].as_str().ok_or_else(|| ChannelError::permanent("eBay OAuth gave no access_token"))?;
         self.tokens.put(key, token.to_owned(), Duration::from_secs(body["expires_in"].as_u64().unwrap_or(7200)));
         Ok(token.to_owned())
+    }
+}
+
+/// A listed fulfillment's tracking number (normalised as eBay stores it) and id. Matched by
+/// tracking number: the fulfillment id equals it only by eBay's habit.
+fn tracking_and_id(fulfillment: &Value) -> Option<(String, String)> {
+    let number = ebay_tracking_number(fulfillment["shipmentTrackingNumber"].as_str()?).to_ascii_uppercase();
+    let id = fulfillment["fulfillmentId"].as_str().map_or_else(|| number.clone(), str::to_owned);
+    (!number.is_empty()).then_some((number, id))
+}
+
+/// A listed `ShippingFulfillment`; `None` for one without an id or with an unreadable line.
+fn incoming_fulfillment(channel_order_id: &str, fulfillment: &Value) -> Option<IncomingFulfillment> {
+    let lines = fulfillment["lineItems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|line| {
+            let quantity = line["quantity"].as_u64().and_then(|quantity| u32::try_from(quantity).ok())?;
+            Some((line["lineItemId"].as_str()?.to_owned(), quantity))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(IncomingFulfillment {
+        channel_fulfillment_id: fulfillment["fulfillmentId"].as_str()?.to_owned(),
+        channel_order_id: channel_order_id.to_owned(),
+        lines,
+        tracking_numbers: fulfillment["shipmentTrackingNumber"].as_str().map(str::to_owned).into_iter().collect(),
+        tracking_company: fulfillment["shippingCarrierCode"].as_str().map(str::to_owned),
+        // eBay has no call that cancels a shipping fulfillment.
+        cancelled: false,
+    })
+}
+
+impl Channel for EbayClient {
+    fn export<'a>(&'a self, order: &'a ExportOrder, check_first: bool) -> ChannelFuture<'a, Fulfillment> {
+        Box::pin(self.create_fulfillments(order, check_first))
+    }
+
+    fn orders_since<'a>(&'a self, _since: DateTime<Utc>, _page: Option<&'a str>) -> ChannelFuture<'a, OrdersPage> {
+        unsupported("reading eBay's orders")
+    }
+
+    fn fulfillments<'a>(&'a self, channel_order_id: &'a str) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
+        Box::pin(self.order_fulfillments(channel_order_id))
     }
 }

@@ -7,9 +7,10 @@
 use shipsync_domain::tenant::{ChannelConnection, parse_shop_domain};
 
 use crate::TokenCache;
-use crate::amazon::{AmazonClient, AmazonCredentials, AmazonTokens, LWA_TOKEN_URL};
+use crate::amazon::{AmazonClient, AmazonTokens, LWA_TOKEN_URL};
 use crate::backmarket::{BACK_MARKET_ENDPOINT, BackMarketClient};
-use crate::ebay::{EBAY_ENDPOINT, EbayClient, EbayCredentials};
+use crate::ebay::{EBAY_ENDPOINT, EbayClient};
+use crate::settings::{AmazonCredentials, EbayCredentials};
 use crate::shopify::ShopifyClient;
 
 pub const EBAY_SANDBOX_ENDPOINT: &str = "https://api.sandbox.ebay.com";

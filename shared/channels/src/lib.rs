@@ -1,24 +1,43 @@
-//! Sales channel clients. Each turns a shipment to export into the channel's own calls and its
-//! answers into a [`Fulfillment`] or a [`ChannelError`] that says whether a retry can help.
+//! Sales channels behind one port, [`Channel`]: each turns a shipment to export into the
+//! channel's own calls and its answers into a [`Fulfillment`] or a [`ChannelError`] that says
+//! whether a retry can help, and reads the channel's orders and fulfillments. [`Channels`]
+//! connects a store to its channel; [`settings`] holds each channel's typed credentials.
 
 mod amazon;
 mod backmarket;
 mod ebay;
 mod endpoints;
+mod port;
+pub mod settings;
 mod shopify;
 pub mod shopify_webhooks;
 
-pub use amazon::{AmazonClient, AmazonCredentials, AmazonTokens, TokenCache, package_reference};
+pub use amazon::{AmazonClient, AmazonTokens, TokenCache, package_reference};
 pub use backmarket::{BackMarketClient, missing_imeis};
-pub use ebay::{EbayClient, EbayCredentials};
+pub use ebay::EbayClient;
 pub use endpoints::{ChannelEndpoints, EndpointError, amazon_endpoint};
-pub use shopify::{OrdersPage, SHOPIFY_API_VERSION, ShopifyClient, UnreadableOrder};
+pub use port::{Channel, ChannelFuture, Channels, OrdersPage, SettingsError, UnreadableOrder};
+pub use settings::{
+    AmazonCredentials, BackMarketCredentials, EbayCredentials, ShopifyCredentials, ShopifyWebhookSecrets,
+    credential_names, validate_settings,
+};
+pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
 
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use shipsync_domain::export::{notify_customer, tracking_url};
+use shipsync_domain::purchase_order::PurchaseOrder;
+use shipsync_domain::shipment::Shipment;
+use shipsync_domain::tenant::ChannelStore;
 
 /// A shipment as a channel receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportOrder {
+    /// The shipment's id: where a channel needs a stable reference of its own (Amazon's packages).
+    pub shipment_id: u64,
+    /// When it shipped (the shipment's creation).
+    pub shipped_at: DateTime<Utc>,
     /// The order's id in the channel.
     pub channel_order_id: String,
     pub lines: Vec<ExportLine>,
@@ -30,6 +49,57 @@ pub struct ExportOrder {
     /// One URL per tracking number, when the store has a URL template for the carrier.
     pub tracking_urls: Vec<String>,
     pub notify_customer: bool,
+}
+
+impl ExportOrder {
+    /// The channel payload for a shipment as it stands now: its purchase order's channel ids, the
+    /// store's carrier mapping and the notification its settings (and the vendor's) call for.
+    /// Err: what the purchase order lacks for the channel to know the shipment.
+    pub fn for_shipment(
+        shipment: &Shipment,
+        po: &PurchaseOrder,
+        store: &ChannelStore,
+        vendor_notify: Option<bool>,
+    ) -> Result<ExportOrder, String> {
+        let channel_order_id = po
+            .channel_order_id
+            .clone()
+            .ok_or_else(|| format!("purchase order {} has no channel order id", po.public_reference))?;
+        let mut lines = Vec::with_capacity(shipment.items.len());
+        for item in &shipment.items {
+            let line =
+                po.item(item.order_item_id).and_then(|order_item| order_item.channel_line_item_id.clone()).ok_or_else(
+                    || format!("order item {} ({}) has no channel line item id", item.order_item_id, item.sku),
+                )?;
+            lines.push(ExportLine {
+                channel_line_item_id: line,
+                quantity: item.quantity,
+                sku: item.sku.clone(),
+                serial_codes: item.serial_codes.clone(),
+            });
+        }
+        let mapping = store.export.mapping_for(shipment.carrier.id);
+        let tracking_numbers: Vec<String> = shipment.trackings.iter().map(|t| t.tracking.clone()).collect();
+        let tracking_urls = mapping
+            .and_then(|m| m.tracking_url_template.as_deref())
+            .map(|template| tracking_numbers.iter().map(|number| tracking_url(template, number)).collect())
+            .unwrap_or_default();
+        Ok(ExportOrder {
+            shipment_id: shipment.id.get(),
+            shipped_at: shipment.created_at,
+            channel_order_id,
+            lines,
+            carrier: mapping.map_or_else(|| shipment.carrier.name.clone(), |m| m.channel_carrier.clone()),
+            carrier_code: mapping.map(|m| m.channel_carrier.clone()),
+            tracking_numbers,
+            tracking_urls,
+            notify_customer: notify_customer(
+                shipment.export.notify_override,
+                vendor_notify,
+                store.export.send_tracking,
+            ),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +128,10 @@ pub enum ChannelError {
     /// The channel refused the shipment: a person must fix something.
     #[error("{message}")]
     Permanent { message: String },
+    /// The channel's client cannot do this yet (Amazon's order intake, say): permanent, since
+    /// no retry can help until shipsync learns it.
+    #[error("{what} is not supported yet")]
+    Unsupported { what: String },
 }
 
 impl ChannelError {
@@ -214,6 +288,8 @@ mod tests {
     #[test]
     fn a_shipment_without_tracking_numbers_packs_into_one_package() {
         let order = ExportOrder {
+            shipment_id: 1,
+            shipped_at: chrono::Utc::now(),
             channel_order_id: "1".into(),
             lines: vec![ExportLine {
                 channel_line_item_id: "A".into(),

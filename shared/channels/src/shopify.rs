@@ -6,10 +6,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use shipsync_domain::orders::IncomingFulfillment;
 use tracing::{info, warn};
 
-use crate::{ChannelError, ExportOrder, Fulfillment, success_body, transport_error};
+use crate::{
+    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, UnreadableOrder, success_body,
+    transport_error,
+};
 
 /// The Admin API version shipsync is written against.
 pub const SHOPIFY_API_VERSION: &str = "2025-10";
@@ -30,6 +35,19 @@ const ORDER_QUERY: &str = "query ShipsyncOrder($id: ID!) {
         assignedLocation { location { id } }
         lineItems(first: 100) { nodes { id remainingQuantity lineItem { id } } }
       }
+    }
+  }
+}";
+
+/// An order's fulfillments, as the channel's own record of what shipped.
+const FULFILLMENTS_QUERY: &str = "query ShipsyncFulfillments($id: ID!) {
+  order(id: $id) {
+    id
+    fulfillments(first: 100) {
+      id
+      status
+      trackingInfo(first: 20) { number company }
+      fulfillmentLineItems(first: 100) { nodes { quantity lineItem { id } } }
     }
   }
 }";
@@ -73,24 +91,6 @@ const ORDER_LINES_QUERY: &str = "query ShipsyncOrderLines($id: ID!, $after: Stri
 /// that keeps answering "more" cannot hold the poller forever.
 const MAX_LINE_PAGES: usize = 100;
 
-/// One page of orders changed since a time.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrdersPage {
-    pub orders: Vec<shipsync_domain::orders::IncomingOrder>,
-    /// Orders listed that could not be read, with the reason and the order as Shopify sent it
-    /// (for a person: never dropped in silence).
-    pub unreadable: Vec<UnreadableOrder>,
-    /// Where the next page starts, if there is one.
-    pub next: Option<String>,
-}
-
-/// An order Shopify listed that shipsync cannot read.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UnreadableOrder {
-    pub node: Value,
-    pub reason: String,
-}
-
 /// No `Debug`: it holds the store's token.
 #[derive(Clone)]
 pub struct ShopifyClient {
@@ -118,7 +118,11 @@ impl ShopifyClient {
 
     /// Creates the fulfillments for a shipment. With `check_existing`, fulfillments already
     /// carrying its tracking numbers count as done, so a retry never fulfils twice.
-    pub async fn export(&self, order: &ExportOrder, check_existing: bool) -> Result<Fulfillment, ChannelError> {
+    async fn create_fulfillments(
+        &self,
+        order: &ExportOrder,
+        check_existing: bool,
+    ) -> Result<Fulfillment, ChannelError> {
         let order_id = gid("Order", &order.channel_order_id);
         let data = self.graphql(ORDER_QUERY, json!({ "id": order_id })).await?;
         let found = &data["order"];
@@ -185,9 +189,9 @@ impl ShopifyClient {
     }
 
     /// A page of the orders updated at or after `since`, oldest change first.
-    pub async fn orders_updated_since(
+    async fn orders_updated_since(
         &self,
-        since: chrono::DateTime<chrono::Utc>,
+        since: DateTime<Utc>,
         after: Option<&str>,
     ) -> Result<OrdersPage, ChannelError> {
         let filter = format!("updated_at:>='{}'", since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
@@ -211,6 +215,22 @@ impl ShopifyClient {
             .then(|| orders["pageInfo"]["endCursor"].as_str().map(str::to_owned))
             .flatten();
         Ok(OrdersPage { orders: read, unreadable, next })
+    }
+
+    /// The fulfillments Shopify holds for an order (cancelled ones too, marked so).
+    async fn order_fulfillments(&self, channel_order_id: &str) -> Result<Vec<IncomingFulfillment>, ChannelError> {
+        let order_id = gid("Order", channel_order_id);
+        let data = self.graphql(FULFILLMENTS_QUERY, json!({ "id": order_id })).await?;
+        let found = &data["order"];
+        if found.is_null() {
+            return Err(ChannelError::permanent(format!("Shopify has no order {order_id}")));
+        }
+        Ok(found["fulfillments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|fulfillment| incoming_fulfillment(&order_id, fulfillment))
+            .collect())
     }
 
     /// Follows an order's `lineItems` pages until the last, appending their nodes to the first page's.
@@ -265,6 +285,42 @@ impl ShopifyClient {
         }
         Ok(body["data"].clone())
     }
+}
+
+impl Channel for ShopifyClient {
+    fn export<'a>(&'a self, order: &'a ExportOrder, check_first: bool) -> ChannelFuture<'a, Fulfillment> {
+        Box::pin(self.create_fulfillments(order, check_first))
+    }
+
+    fn orders_since<'a>(&'a self, since: DateTime<Utc>, page: Option<&'a str>) -> ChannelFuture<'a, OrdersPage> {
+        Box::pin(self.orders_updated_since(since, page))
+    }
+
+    fn fulfillments<'a>(&'a self, channel_order_id: &'a str) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
+        Box::pin(self.order_fulfillments(channel_order_id))
+    }
+}
+
+/// A fulfillment from the fulfillments query; `None` for one without an id or with an unreadable line.
+fn incoming_fulfillment(order_id: &str, fulfillment: &Value) -> Option<IncomingFulfillment> {
+    let lines = fulfillment["fulfillmentLineItems"]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            let quantity = item["quantity"].as_u64().and_then(|quantity| u32::try_from(quantity).ok())?;
+            Some((item["lineItem"]["id"].as_str()?.to_owned(), quantity))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let tracking = fulfillment["trackingInfo"].as_array().cloned().unwrap_or_default();
+    Some(IncomingFulfillment {
+        channel_fulfillment_id: fulfillment["id"].as_str()?.to_owned(),
+        channel_order_id: order_id.to_owned(),
+        lines,
+        tracking_numbers: tracking.iter().filter_map(|info| info["number"].as_str().map(str::to_owned)).collect(),
+        tracking_company: tracking.iter().find_map(|info| info["company"].as_str().map(str::to_owned)),
+        cancelled: fulfillment["status"].as_str() == Some("CANCELLED"),
+    })
 }
 
 /// Whether a fulfillment (from the order query) holds its items: a cancelled or failed one does

@@ -58,7 +58,7 @@ impl ShipConfirmation {
         use crate::tenant::ChannelKind;
         match channel {
             ChannelKind::Amazon | ChannelKind::Ebay | ChannelKind::BackMarket => ShipConfirmation::TrackingMovement,
-            ChannelKind::Shopify | ChannelKind::Local => ShipConfirmation::TrackingAssigned,
+            ChannelKind::Shopify => ShipConfirmation::TrackingAssigned,
         }
     }
 }

@@ -43,8 +43,6 @@ pub enum ChannelKind {
     Amazon,
     Ebay,
     BackMarket,
-    /// Records exports in shipsync's own table: for the local stack, which has no internet.
-    Local,
 }
 
 impl ChannelKind {
@@ -54,7 +52,6 @@ impl ChannelKind {
             ChannelKind::Amazon => "amazon",
             ChannelKind::Ebay => "ebay",
             ChannelKind::BackMarket => "back_market",
-            ChannelKind::Local => "local",
         }
     }
 }

@@ -70,9 +70,6 @@ pub fn event(key: &str) -> String {
 pub fn tracking(number: &str) -> String {
     format!("TRACKING#{number}")
 }
-pub fn local_export(shipment: ShipmentId) -> String {
-    format!("LOCALEXPORT#{shipment}")
-}
 /// Partition of the attention index: what needs a person (failed exports, later order problems).
 pub fn retailer_attention(id: RetailerId) -> String {
     format!("RETAILER#{id}#ATTENTION")

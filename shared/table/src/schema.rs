@@ -28,7 +28,6 @@
 //! | carrier event accepted (de-duplication) | `EVENT#<provider>#<event id>` | `DELIVERY` | | `expires_at`, 2 days |
 //! | carrier provider's webhook secret, KMS-sealed in `ciphertext` | `CARRIERSECRET#<provider>` | `SECRET` | | |
 //! | id sequence: the last id handed out, in `last` | `SEQUENCE` | `ids` | | |
-//! | local channel export (the local stack's stand-in channel) | `LOCALEXPORT#<shipment>` | `EXPORT` | | |
 //!
 //! Every index copies the keys and [`PROJECTED_ATTRIBUTES`] (what search filters read). Sort keys of
 //! the listing indexes are `<time>#<id>` (the id 16 digits wide, so equal times keep an order); a
@@ -44,7 +43,7 @@
 //! | a vendor; a retailer's vendors | GetItem `RETAILER#<id>` / `VENDOR#<id>` (`vendor`); Query `RETAILER#<id>`, begins_with `VENDOR#` (`vendors`) |
 //! | a channel store; a retailer's channel stores | GetItem `RETAILER#<id>` / `STORE#<id>` (`channel_store`); Query `RETAILER#<id>`, begins_with `STORE#` (`channel_stores`) |
 //! | a channel store by its id alone (webhooks) | GetItem `STOREREF#<id>` / `STORE`, then GetItem the store (`store_by_id`) |
-//! | a store's credentials, its webhook secrets, or only their names (kept apart from the store) | GetItem `RETAILER#<id>` / `STORESECRET#<id>`, then KMS Decrypt of the one purpose asked for (`credentials`, `webhook_secrets`, `credential_names`) |
+//! | a store's credentials, its webhook secrets, or only their names (kept apart from the store) | GetItem `RETAILER#<id>` / `STORESECRET#<id>`, then KMS Decrypt of the one purpose asked for (`credentials`, `webhook_credentials`, `credential_names`) |
 //! | a carrier provider's webhook secret | GetItem `CARRIERSECRET#<provider>` / `SECRET`, then KMS Decrypt (`carrier_webhook_secret`) |
 //! | a shipment / purchase order by id | GetItem `SHIPMENT#<id>` / `SHIPMENT`, `PO#<id>` / `PO` (`shipment`, `purchase_order`; `retailer_shipment` and friends answer "absent" for another retailer's) |
 //! | a purchase order as just written (is the whole order shipped now?) | GetItem `PO#<id>` / `PO`, consistent (`purchase_order_now`) |
@@ -71,7 +70,6 @@
 //! | a store's poll state | GetItem `POLLSTATE#<store>` / `STATE` (`poll_state`) |
 //! | a new block of ids | UpdateItem ADD `last` on `SEQUENCE` / `ids` (`allocate_ids`) |
 //! | was anything ever written? (the local stack's first run) | GetItem `SEQUENCE` / `ids` (`is_empty`) |
-//! | what the local channel received for a shipment | GetItem `LOCALEXPORT#<shipment>` / `EXPORT` (`local_export`) |
 //!
 //! Writes: purchase orders, shipments and channel orders carry a `version`, and every write of
 //! one is conditional on the version read; a shipment is written in one TransactWriteItems with

@@ -18,8 +18,6 @@ use crate::schema::{
 use crate::{Table, TableError};
 use shipsync_domain::export::ExportState;
 
-const LOCAL_EXPORT: &str = "EXPORT";
-
 /// A tracking number as carriers and people write it: case and spaces do not matter.
 use shipsync_domain::tracking::tracking_lookup_key as tracking_key;
 
@@ -33,11 +31,6 @@ struct AppliedFulfillment {
 struct TrackingEntry {
     shipment_id: ShipmentId,
     retailer_id: RetailerId,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct LocalExport {
-    payload: String,
 }
 
 /// Separates tracking numbers in `tracking_search`; no normalized number contains it.
@@ -247,22 +240,6 @@ impl Table {
             .await
             .map_err(TableError::unavailable("GetItem"))?;
         output.item.map(crate::codec::record).transpose()
-    }
-
-    /// Records what the local channel received (the local stack's stand-in for a real channel).
-    pub async fn record_local_export(
-        &self,
-        shipment: ShipmentId,
-        payload: &serde_json::Value,
-    ) -> Result<(), TableError> {
-        let record = LocalExport { payload: payload.to_string() };
-        self.put(item(keys::local_export(shipment), LOCAL_EXPORT, &record)?).await
-    }
-
-    /// What the local channel received for a shipment, if anything.
-    pub async fn local_export(&self, shipment: ShipmentId) -> Result<Option<serde_json::Value>, TableError> {
-        let record: Option<LocalExport> = self.get(keys::local_export(shipment), LOCAL_EXPORT).await?;
-        Ok(record.and_then(|r| serde_json::from_str(&r.payload).ok()))
     }
 
     /// Index records that find a shipment by its tracking numbers (carrier scans need it). An

@@ -111,15 +111,14 @@ impl Table {
         self.open(retailer_id, store, SecretPurpose::Channel).await
     }
 
-    /// A store's webhook secrets (current first, then the one being rotated out), opened: all the
-    /// webhook function may see. Empty ones count as none.
-    pub async fn webhook_secrets(&self, retailer_id: RetailerId, store: StoreId) -> Result<Vec<String>, TableError> {
-        let mut opened = self.open(retailer_id, store, SecretPurpose::Webhook).await?;
-        Ok(shipsync_domain::secrets::WEBHOOK_SECRET_NAMES
-            .iter()
-            .filter_map(|name| opened.0.remove(*name))
-            .filter(|secret| !secret.trim().is_empty())
-            .collect())
+    /// A store's webhook secrets, opened: all the webhook function may see. Which of them sign
+    /// what is the channel's to say (`shipsync_channels::ShopifyWebhookSecrets`).
+    pub async fn webhook_credentials(
+        &self,
+        retailer_id: RetailerId,
+        store: StoreId,
+    ) -> Result<ChannelCredentials, TableError> {
+        self.open(retailer_id, store, SecretPurpose::Webhook).await
     }
 
     async fn open(

@@ -157,11 +157,7 @@ impl IamApp {
         let planner = api.export_planner();
         let api = ShipmentsApi::new(api.encrypt_only_table(), planner.clone()).with_clock(Arc::clone(&now));
         let exporter = self.aws_of("exporter");
-        let config = ExporterConfig {
-            queue_url: exporter.planner.queue_url.clone(),
-            max_receives: MAX_RECEIVES,
-            allow_local_channel: false,
-        };
+        let config = ExporterConfig { queue_url: exporter.planner.queue_url.clone(), max_receives: MAX_RECEIVES };
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
         let exporter = Exporter::new(exporter.table.clone(), exporter.sqs.clone(), http, config)
             .with_clock(Arc::clone(&now))

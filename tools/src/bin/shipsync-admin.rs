@@ -78,9 +78,6 @@ async fn run() -> Result<String, String> {
             let channel: ChannelKind =
                 serde_json::from_value(serde_json::Value::String(args.required("channel")?.to_owned()))
                     .map_err(|_| "--channel must be shopify, amazon, ebay or back_market".to_owned())?;
-            if channel == ChannelKind::Local {
-                return Err("the local channel is only for the local stack".to_owned());
-            }
             let connection = ChannelConnection {
                 shop_domain: args.value("shop-domain").map(str::to_owned),
                 marketplace_id: args.value("marketplace-id").map(str::to_owned),

@@ -129,11 +129,7 @@ async fn main() -> Result<(), String> {
         table.clone(),
         aws.sqs.clone(),
         reqwest::Client::new(),
-        exporter::ExporterConfig {
-            queue_url: aws.planner.queue_url.clone(),
-            max_receives: MAX_RECEIVES,
-            allow_local_channel: false,
-        },
+        exporter::ExporterConfig { queue_url: aws.planner.queue_url.clone(), max_receives: MAX_RECEIVES },
     );
     let runner = Runner::new(aws.clone(), exporter, OrderProcessor::new(table.clone(), aws.export_planner()));
     let calls_before = table.calls_made();

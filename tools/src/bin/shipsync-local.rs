@@ -1,6 +1,7 @@
 //! The local stack: moto for DynamoDB, SQS and Scheduler, the resources as the template declares
-//! them, demo data, the shipments API served on a local port through the Lambda's own handler,
-//! and a runner that fires due schedules and feeds the export queue to the exporter.
+//! them, demo data, the shipments API served on a local port through the Lambda's own handler, a
+//! fake Shopify the demo stores export to, and a runner that fires due schedules and feeds the
+//! export queue to the exporter.
 
 use std::process::ExitCode;
 
@@ -18,10 +19,12 @@ use shipsync_tools::{demo, local_server};
 use shopify_webhooks::ShopifyWebhooks;
 use tokio::net::TcpListener;
 
-const USAGE: &str = "usage: shipsync-local [--port 3000] [--table shipsync-local] [--endpoint URL]
-  --port      where the API listens (127.0.0.1)
-  --table     the DynamoDB table name
-  --endpoint  use this running emulator instead of starting moto";
+const USAGE: &str =
+    "usage: shipsync-local [--port 3000] [--shopify-port PORT] [--table shipsync-local] [--endpoint URL]
+  --port          where the API listens (127.0.0.1)
+  --shopify-port  where the fake Shopify listens (the API's port + 1 unless given)
+  --table         the DynamoDB table name
+  --endpoint      use this running emulator instead of starting moto";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -41,6 +44,12 @@ async fn run() -> Result<(), String> {
     let table_name = args.value("table").unwrap_or("shipsync-local").to_owned();
     let listener =
         TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("cannot listen on port {port}: {e}"))?;
+    // A fixed port, so that the demo stores' base_url still reaches it when a table is reused.
+    let shopify_port: u16 = args.parsed("shopify-port", port.saturating_add(1))?;
+    let shopify_listener = TcpListener::bind(("127.0.0.1", shopify_port))
+        .await
+        .map_err(|e| format!("cannot listen on port {shopify_port} for the fake Shopify: {e}"))?;
+    let shopify = demo::fake_shopify(shopify_listener).map_err(|e| format!("starting the fake Shopify: {e}"))?;
 
     let (endpoint, _moto) = match args.value("endpoint") {
         Some(endpoint) => (endpoint.to_owned(), None),
@@ -55,26 +64,20 @@ async fn run() -> Result<(), String> {
 
     let empty = table.is_empty().await.map_err(|e| format!("reading table {table_name}: {e:?}"))?;
     if empty {
-        let demo = demo::seed(&table).await.map_err(|e| format!("creating demo data: {e}"))?;
-        print_welcome(port, &endpoint, &demo);
+        let demo = demo::seed(&table, shopify.url()).await.map_err(|e| format!("creating demo data: {e}"))?;
+        print_welcome(port, &endpoint, shopify.url(), &demo);
     } else {
         println!("shipsync local stack: table {table_name} already has data; API on http://127.0.0.1:{port}");
     }
 
-    let config = ExporterConfig {
-        queue_url: aws.planner.queue_url.clone(),
-        max_receives: MAX_RECEIVES,
-        allow_local_channel: true,
-    };
+    let config = ExporterConfig { queue_url: aws.planner.queue_url.clone(), max_receives: MAX_RECEIVES };
     // The local stack honours a store's base_url (a local fake of a channel); no Lambda does.
     let endpoints = ChannelEndpoints::honouring_store_overrides();
     let exporter =
         Exporter::new(table.clone(), aws.sqs.clone(), reqwest::Client::new(), config).with_endpoints(endpoints);
     let runner = Runner::new(aws.clone(), exporter, OrderProcessor::new(table.clone(), aws.export_planner()));
     let apps = LocalApps {
-        api: ShipmentsApi::new(aws.encrypt_only_table(), aws.export_planner())
-            .allowing_local_channel()
-            .allowing_store_base_url(),
+        api: ShipmentsApi::new(aws.encrypt_only_table(), aws.export_planner()).allowing_store_base_url(),
         webhooks: ShopifyWebhooks::new(table.clone(), aws.sqs.clone(), aws.order_queue_url.clone()),
         carrier_webhooks: carrier_webhooks::CarrierWebhooks::new(table, aws.sqs.clone(), aws.order_queue_url.clone()),
     };
@@ -96,7 +99,7 @@ async fn run() -> Result<(), String> {
     }
 }
 
-fn print_welcome(port: u16, endpoint: &str, demo: &demo::Demo) {
+fn print_welcome(port: u16, endpoint: &str, shopify: &str, demo: &demo::Demo) {
     let base = format!("http://127.0.0.1:{port}");
     let po = &demo.purchase_orders[0];
     let user = &demo.retailer_user;
@@ -106,6 +109,7 @@ fn print_welcome(port: u16, endpoint: &str, demo: &demo::Demo) {
 shipsync local stack is up.
   API:          {base}
   DynamoDB:     {endpoint} (moto, in memory: data lasts until this command stops)
+  Shopify:      {shopify} (a fake: the demo stores export to it; it logs each fulfillment it gets)
   Retailer:     {retailer} (id {retailer_id})
   Retailer API user:  key {key}  password {password}
   Vendor API user ({vendor_name}):  key {vendor_key}  password {vendor_password}  (time zone America/New_York)
@@ -118,7 +122,7 @@ curl -s -u '{key}:{password}' -X POST {base}/purchase_orders/{po_id}/shipments.j
        "shipment_items_attributes": [{{"order_item_id": {item1}, "quantity": 1}}, {{"order_item_id": {item2}, "quantity": 2}}],
        "shipment_trackings_attributes": [{{"tracking": "1Z999AA10123456784"}}]}}}}'
 
-It is planned for one minute from now (the demo store's delay). Watch it go out to the local channel:
+It is planned for one minute from now (the demo store's delay). Watch it go out to the fake Shopify:
       curl -s -u '{key}:{password}' {base}/shipments/<id>.json   (export_state: scheduled, then exported)
       or export it at once: curl -s -u '{key}:{password}' -X POST {base}/shipments/<id>/export.json
 Then: curl -sg -u '{key}:{password}' '{base}/shipments.json?search[tracking]=1Z999'

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use shipsync_channels::{
-    BackMarketClient, ChannelError, EbayClient, EbayCredentials, ExportLine, ExportOrder, SHOPIFY_API_VERSION,
+    BackMarketClient, Channel, ChannelError, EbayClient, EbayCredentials, ExportLine, ExportOrder, SHOPIFY_API_VERSION,
     ShopifyClient, TokenCache,
 };
 use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
@@ -20,6 +20,8 @@ fn line(id: &str, quantity: u32, sku: &str, codes: &[&str]) -> ExportLine {
 
 fn order(id: &str, lines: Vec<ExportLine>, numbers: &[&str]) -> ExportOrder {
     ExportOrder {
+        shipment_id: 1012,
+        shipped_at: shipped_at(),
         channel_order_id: id.into(),
         lines,
         tracking_numbers: numbers.iter().map(|n| (*n).to_owned()).collect(),
@@ -28,6 +30,11 @@ fn order(id: &str, lines: Vec<ExportLine>, numbers: &[&str]) -> ExportOrder {
         tracking_urls: vec![],
         notify_customer: true,
     }
+}
+
+/// When the test shipments shipped: eBay gets it as `2026-03-02T12:00:00.000Z`.
+fn shipped_at() -> chrono::DateTime<chrono::Utc> {
+    "2026-03-02T12:00:00Z".parse().unwrap()
 }
 
 async fn bodies(server: &MockServer, verb: &str) -> Vec<Value> {
@@ -189,7 +196,7 @@ async fn ebay_adoption_compares_tracking_numbers_not_fulfillment_ids() {
         .mount(&server)
         .await;
     let order = order("12-34", vec![line("L1", 2, "SKU-1", &[])], &["1Z-EB01", "1ZEB02"]);
-    let fulfillment = ebay(&server).export(&order, "2026-03-02T12:00:00.000Z", true).await.unwrap();
+    let fulfillment = ebay(&server).export(&order, true).await.unwrap();
     assert_eq!(fulfillment.channel_ids, ["999", "1ZEB02"]);
     assert!(fulfillment.adopted);
     let created: Vec<Value> =
@@ -223,7 +230,7 @@ async fn back_market_ships_both_lines_of_one_sku() {
         .await;
     let client = BackMarketClient::new(reqwest::Client::new(), Some(&server.uri()), "bm".into());
     let second = order("4567890", vec![line("987", 1, "IPHONE-13", &["356938035643809"])], &["1ZBM2"]);
-    client.export(&second).await.unwrap();
+    client.export(&second, false).await.unwrap();
     let shipped = json!({"order_id": 4567890, "new_state": 3, "sku": "IPHONE-13", "tracking_number": "1ZBM2",
         "tracking_url": "", "shipper": "UPS", "imei": "356938035643809"});
     assert_eq!(
@@ -253,7 +260,7 @@ async fn back_market_ships_both_lines_of_one_sku() {
         vec![line("986", 1, "IPHONE-13", &["356938035643800"]), line("987", 1, "IPHONE-13", &["356938035643809"])],
         &["1ZBM2"],
     );
-    let fulfillment = client.export(&both).await.unwrap();
+    let fulfillment = client.export(&both, false).await.unwrap();
     assert!(fulfillment.adopted, "line 987 was shipped before (a lost answer)");
     let mut first = shipped;
     first["imei"] = json!("356938035643800");
@@ -295,7 +302,7 @@ async fn a_cached_token_goes_only_to_the_host_that_granted_it() {
         let client =
             EbayClient::new(reqwest::Client::new(), Some(&server.uri()), None, credentials.clone(), tokens.clone());
         let order = order("12-34", vec![line("L1", 1, "SKU-1", &[])], &["1ZEB09"]);
-        client.export(&order, "2026-03-02T12:00:00.000Z", true).await.unwrap();
+        client.export(&order, true).await.unwrap();
     }
 }
 

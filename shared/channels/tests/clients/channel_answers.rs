@@ -8,7 +8,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use shipsync_channels::{
-    AmazonClient, AmazonCredentials, BackMarketClient, ChannelError, EbayClient, EbayCredentials, ExportLine,
+    AmazonClient, AmazonCredentials, BackMarketClient, Channel, ChannelError, EbayClient, EbayCredentials, ExportLine,
     ExportOrder, Fulfillment, MAX_CHANNEL_WAIT, ShopifyClient, TokenCache,
 };
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -202,6 +202,8 @@ fn export_order() -> impl Strategy<Value = ExportOrder> {
         any::<bool>(),
     )
         .prop_map(|(lines, numbers, code)| ExportOrder {
+            shipment_id: 1012,
+            shipped_at: chrono::Utc::now(),
             channel_order_id: "1".into(),
             lines,
             tracking_numbers: numbers.into_iter().map(str::to_owned).collect(),
@@ -217,8 +219,10 @@ fn export_order() -> impl Strategy<Value = ExportOrder> {
 enum Call {
     ShopifyExport { check_existing: bool },
     ShopifyOrders,
+    ShopifyFulfillments,
     Amazon,
     Ebay { check_existing: bool },
+    EbayFulfillments,
     BackMarket,
 }
 
@@ -240,24 +244,34 @@ async fn drive(call: Call, answers: Vec<Answer>, order: &ExportOrder) -> Result<
         }
         Call::ShopifyOrders => {
             let client = ShopifyClient::new(http, "shop.myshopify.com", Some(&uri), "token".into());
-            client.orders_updated_since(chrono::Utc::now(), None).await.map(|_| ())
+            client.orders_since(chrono::Utc::now(), None).await.map(|_| ())
+        }
+        Call::ShopifyFulfillments => {
+            let client = ShopifyClient::new(http, "shop.myshopify.com", Some(&uri), "token".into());
+            client.fulfillments("1").await.map(|_| ())
         }
         Call::Amazon => {
             let credentials =
                 AmazonCredentials { client_id: "id".into(), client_secret: "s".into(), refresh_token: "r".into() };
             let token_url = format!("{uri}/auth/o2/token");
             let client = AmazonClient::new(http, Some(&uri), Some(&token_url), "ATV".into(), credentials, tokens);
-            fulfilled(client.export(order, 1012, "2026-01-01T00:00:00Z").await)
+            fulfilled(client.export(order, false).await)
         }
         Call::Ebay { check_existing } => {
             let credentials =
                 EbayCredentials { client_id: "id".into(), client_secret: "s".into(), refresh_token: "r".into() };
             let client = EbayClient::new(http, Some(&uri), None, credentials, tokens);
-            fulfilled(client.export(order, "2026-01-01T00:00:00.000Z", check_existing).await)
+            fulfilled(client.export(order, check_existing).await)
+        }
+        Call::EbayFulfillments => {
+            let credentials =
+                EbayCredentials { client_id: "id".into(), client_secret: "s".into(), refresh_token: "r".into() };
+            let client = EbayClient::new(http, Some(&uri), None, credentials, tokens);
+            client.fulfillments("12-34").await.map(|_| ())
         }
         Call::BackMarket => {
             let client = BackMarketClient::new(http, Some(&uri), "token".into());
-            fulfilled(client.export(order).await)
+            fulfilled(client.export(order, false).await)
         }
     }
 }
@@ -290,6 +304,12 @@ proptest! {
     }
 
     #[test]
+    fn fulfillment_listings_survive_any_answer(answers in answers(), ebay: bool) {
+        let call = if ebay { Call::EbayFulfillments } else { Call::ShopifyFulfillments };
+        check(call, answers, export_order_fixed())?;
+    }
+
+    #[test]
     fn amazon_export_and_token_survive_any_answer(answers in answers(), order in export_order()) {
         check(Call::Amazon, answers, order)?;
     }
@@ -307,6 +327,8 @@ proptest! {
 
 fn export_order_fixed() -> ExportOrder {
     ExportOrder {
+        shipment_id: 1,
+        shipped_at: chrono::Utc::now(),
         channel_order_id: "1".into(),
         lines: vec![],
         tracking_numbers: vec![],
@@ -337,6 +359,8 @@ fn known_crashers_are_errors() {
         ),
     ];
     let order = ExportOrder {
+        shipment_id: 1012,
+        shipped_at: chrono::Utc::now(),
         channel_order_id: "1".into(),
         lines: vec![ExportLine {
             channel_line_item_id: "1".into(),

@@ -5,3 +5,4 @@
 
 mod adoption;
 mod channel_answers;
+mod port;

@@ -1,0 +1,129 @@
+//! The channel port: what shipsync asks of every sales channel, and [`Channels`], which connects a
+//! store to its channel. The rest of shipsync speaks to channels through [`Channel`] only.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use shipsync_domain::ValidationErrors;
+use shipsync_domain::orders::{IncomingFulfillment, IncomingOrder};
+use shipsync_domain::secrets::ChannelCredentials;
+use shipsync_domain::tenant::{ChannelKind, ChannelStore};
+
+use crate::settings::{AmazonCredentials, BackMarketCredentials, EbayCredentials, ShopifyCredentials};
+use crate::{ChannelEndpoints, ChannelError, EndpointError, ExportOrder, Fulfillment, TokenCache};
+
+pub type ChannelFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ChannelError>> + Send + 'a>>;
+
+/// What shipsync asks of a sales channel. A new channel is a new module implementing this, and nothing else.
+pub trait Channel: Send + Sync {
+    /// Creates the channel's fulfillment(s) for a shipment; with `check_first`, what an earlier attempt left is adopted.
+    fn export<'a>(&'a self, order: &'a ExportOrder, check_first: bool) -> ChannelFuture<'a, Fulfillment>;
+    /// Orders changed since `since`, a page at a time (`page`: the cursor the previous page returned).
+    fn orders_since<'a>(&'a self, since: DateTime<Utc>, page: Option<&'a str>) -> ChannelFuture<'a, OrdersPage>;
+    /// The fulfillments the channel holds for one of its orders.
+    fn fulfillments<'a>(&'a self, channel_order_id: &'a str) -> ChannelFuture<'a, Vec<IncomingFulfillment>>;
+}
+
+/// One page of the orders a channel changed since a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrdersPage {
+    pub orders: Vec<IncomingOrder>,
+    /// Orders listed that could not be read, with the reason and the order as the channel sent it
+    /// (for a person: never dropped in silence).
+    pub unreadable: Vec<UnreadableOrder>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<String>,
+}
+
+/// An order a channel listed that shipsync cannot read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnreadableOrder {
+    pub node: Value,
+    pub reason: String,
+}
+
+/// A call a channel's client cannot make yet: refused for good, so nothing waits on it.
+pub(crate) fn unsupported<'a, T: Send + 'a>(what: &str) -> ChannelFuture<'a, T> {
+    let error = ChannelError::Unsupported { what: what.to_owned() };
+    Box::pin(std::future::ready(Err(error)))
+}
+
+/// Why a store's channel cannot be connected: its settings cannot work, so a person must fix them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// A credential or setting the channel needs is missing or wrong; each is named.
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+    /// The store's settings name no host its channel may be called at.
+    #[error("{0}")]
+    Endpoint(#[from] EndpointError),
+}
+
+impl From<ValidationErrors> for SettingsError {
+    fn from(errors: ValidationErrors) -> Self {
+        SettingsError::Invalid(errors)
+    }
+}
+
+/// Connects stores to their channels: one per process, sharing its HTTP client and the OAuth
+/// tokens its channels are granted.
+#[derive(Debug, Clone)]
+pub struct Channels {
+    http: reqwest::Client,
+    tokens: TokenCache,
+    endpoints: ChannelEndpoints,
+}
+
+impl Channels {
+    pub fn new(http: reqwest::Client, endpoints: ChannelEndpoints) -> Self {
+        Self { http, tokens: TokenCache::default(), endpoints }
+    }
+
+    /// Keeps OAuth tokens in `tokens`, so that they outlive this value (a Lambda's invocations).
+    pub fn with_token_cache(mut self, tokens: TokenCache) -> Self {
+        self.tokens = tokens;
+        self
+    }
+
+    /// The store's channel, connected with its opened credentials. Err: settings that cannot work (a person must fix them).
+    pub fn connect(
+        &self,
+        store: &ChannelStore,
+        credentials: &ChannelCredentials,
+    ) -> Result<Box<dyn Channel>, SettingsError> {
+        let http = self.http.clone();
+        let connection = &store.connection;
+        Ok(match store.channel {
+            ChannelKind::Shopify => {
+                let ShopifyCredentials { access_token } = ShopifyCredentials::from_credentials(credentials)?;
+                Box::new(self.endpoints.shopify_client(http, connection, access_token)?)
+            }
+            ChannelKind::Amazon => {
+                let credentials = AmazonCredentials::from_credentials(credentials)?;
+                let marketplace = connection.marketplace_id.clone().ok_or_else(|| {
+                    ValidationErrors::single(
+                        "marketplace_id",
+                        "is required for an Amazon store (such as ATVPDKIKX0DER)",
+                    )
+                })?;
+                Box::new(self.endpoints.amazon_client(
+                    http,
+                    connection,
+                    marketplace,
+                    credentials,
+                    self.tokens.clone(),
+                )?)
+            }
+            ChannelKind::Ebay => {
+                let credentials = EbayCredentials::from_credentials(credentials)?;
+                Box::new(self.endpoints.ebay_client(http, connection, credentials, self.tokens.clone()))
+            }
+            ChannelKind::BackMarket => {
+                let BackMarketCredentials { api_token } = BackMarketCredentials::from_credentials(credentials)?;
+                Box::new(self.endpoints.back_market_client(http, connection, api_token))
+            }
+        })
+    }
+}

@@ -1,0 +1,319 @@
+//! What each channel needs from a store: its credentials, typed, and what its connection must
+//! hold. A store's credentials are a map of names to secrets; this is the only place those names
+//! are written, and turning the map into a channel's typed credentials is the only way to read one.
+
+use shipsync_domain::ValidationErrors;
+use shipsync_domain::secrets::{ChannelCredentials, WEBHOOK_SECRET_NAMES};
+use shipsync_domain::tenant::{ChannelConnection, ChannelKind, parse_shop_domain};
+
+use crate::amazon_endpoint;
+
+const ACCESS_TOKEN: &str = "access_token";
+/// The webhook secrets' names are the domain's: they decide which secrets are sealed apart.
+const WEBHOOK_SECRET: &str = WEBHOOK_SECRET_NAMES[0];
+const PREVIOUS_WEBHOOK_SECRET: &str = WEBHOOK_SECRET_NAMES[1];
+const LWA_CLIENT_ID: &str = "lwa_client_id";
+const LWA_CLIENT_SECRET: &str = "lwa_client_secret";
+const REFRESH_TOKEN: &str = "refresh_token";
+const EBAY_CLIENT_ID: &str = "ebay_client_id";
+const EBAY_CLIENT_SECRET: &str = "ebay_client_secret";
+const API_TOKEN: &str = "api_token";
+
+/// The credentials a channel needs, then those it may also have.
+fn credential_spec(kind: ChannelKind) -> (&'static [&'static str], &'static [&'static str]) {
+    match kind {
+        ChannelKind::Shopify => (&[ACCESS_TOKEN], &[WEBHOOK_SECRET, PREVIOUS_WEBHOOK_SECRET]),
+        ChannelKind::Amazon => (&[LWA_CLIENT_ID, LWA_CLIENT_SECRET, REFRESH_TOKEN], &[]),
+        ChannelKind::Ebay => (&[EBAY_CLIENT_ID, EBAY_CLIENT_SECRET, REFRESH_TOKEN], &[]),
+        ChannelKind::BackMarket => (&[API_TOKEN], &[]),
+    }
+}
+
+/// "a Shopify store", as messages name a store of the channel.
+fn a_store_of(kind: ChannelKind) -> &'static str {
+    match kind {
+        ChannelKind::Shopify => "a Shopify store",
+        ChannelKind::Amazon => "an Amazon store",
+        ChannelKind::Ebay => "an eBay store",
+        ChannelKind::BackMarket => "a Back Market store",
+    }
+}
+
+/// Every credential a store of this channel may hold: any other name is refused, not stored.
+pub fn credential_names(kind: ChannelKind) -> Vec<&'static str> {
+    let (required, optional) = credential_spec(kind);
+    required.iter().chain(optional).copied().collect()
+}
+
+/// Checks a store's settings as a person saves them: every credential its channel needs is
+/// there, no credential is one its channel does not know, and its connection holds what its
+/// channel's calls need (Shopify's shop, Amazon's marketplace). Each problem names its key
+/// (`credentials.refresh_token`, `marketplace_id`), never a value.
+pub fn validate_settings(
+    kind: ChannelKind,
+    connection: &ChannelConnection,
+    credentials: &ChannelCredentials,
+) -> Result<(), ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let known = credential_names(kind);
+    for name in credentials.0.keys() {
+        if !known.contains(&name.as_str()) {
+            // A name too long to echo is named by its place only.
+            let field = if name.len() <= 64 { format!("credentials.{name}") } else { "credentials".to_owned() };
+            errors.push(field, format!("is not a credential of {} ({})", a_store_of(kind), known.join(", ")));
+        }
+    }
+    let (required, _) = credential_spec(kind);
+    for name in required {
+        if credentials.0.get(*name).is_none_or(|value| value.trim().is_empty()) {
+            errors.push(format!("credentials.{name}"), format!("is required for {}", a_store_of(kind)));
+        }
+    }
+    match kind {
+        ChannelKind::Shopify => match connection.shop_domain.as_deref() {
+            None => errors.push("shop_domain", "is required for a Shopify store (my-shop.myshopify.com)"),
+            Some(domain) => {
+                if let Err(message) = parse_shop_domain(domain) {
+                    errors.push("shop_domain", message);
+                }
+            }
+        },
+        ChannelKind::Amazon => match connection.marketplace_id.as_deref() {
+            None => errors.push("marketplace_id", "is required for an Amazon store (such as ATVPDKIKX0DER)"),
+            Some(marketplace) if amazon_endpoint(marketplace).is_none() => {
+                errors.push("marketplace_id", format!("{marketplace:?} is not an Amazon marketplace"));
+            }
+            Some(_) => {}
+        },
+        ChannelKind::Ebay | ChannelKind::BackMarket => {}
+    }
+    errors.into_result(())
+}
+
+/// A credential the channel needs, or the error naming it.
+fn required(credentials: &ChannelCredentials, kind: ChannelKind, name: &str) -> Result<String, ValidationErrors> {
+    credentials.0.get(name).filter(|value| !value.trim().is_empty()).cloned().ok_or_else(|| {
+        ValidationErrors::single(format!("credentials.{name}"), format!("is required for {}", a_store_of(kind)))
+    })
+}
+
+/// Reads several required credentials, naming every one that is missing.
+fn required_all<const N: usize>(
+    credentials: &ChannelCredentials,
+    kind: ChannelKind,
+    names: [&str; N],
+) -> Result<[String; N], ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let values = names.map(|name| match required(credentials, kind, name) {
+        Ok(value) => value,
+        Err(missing) => {
+            for problem in missing.errors() {
+                errors.push(problem.field.clone(), problem.message.clone());
+            }
+            String::new()
+        }
+    });
+    errors.into_result(values)
+}
+
+/// What a Shopify store's API calls are made with.
+#[derive(Clone)]
+pub struct ShopifyCredentials {
+    pub access_token: String,
+}
+
+impl ShopifyCredentials {
+    pub fn from_credentials(credentials: &ChannelCredentials) -> Result<Self, ValidationErrors> {
+        Ok(Self { access_token: required(credentials, ChannelKind::Shopify, ACCESS_TOKEN)? })
+    }
+}
+
+/// Secrets never reach a log.
+impl std::fmt::Debug for ShopifyCredentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("ShopifyCredentials").finish_non_exhaustive()
+    }
+}
+
+/// The secrets a Shopify store's webhooks are signed with: the current one and, during a
+/// rotation, the one being retired. Sealed apart from the API credentials (see
+/// `shipsync_domain::secrets::SecretPurpose`), so the webhook function opens only these.
+#[derive(Clone, Default)]
+pub struct ShopifyWebhookSecrets {
+    pub webhook_secret: Option<String>,
+    pub previous_webhook_secret: Option<String>,
+}
+
+impl ShopifyWebhookSecrets {
+    /// Reads the secrets from opened credentials; an empty one counts as none (anyone could sign with it).
+    pub fn from_credentials(credentials: &ChannelCredentials) -> Self {
+        let secret = |name: &str| credentials.0.get(name).filter(|secret| !secret.trim().is_empty()).cloned();
+        Self { webhook_secret: secret(WEBHOOK_SECRET), previous_webhook_secret: secret(PREVIOUS_WEBHOOK_SECRET) }
+    }
+
+    /// The secrets a delivery may be signed with, the current one first.
+    pub fn accepted(&self) -> Vec<&str> {
+        [&self.webhook_secret, &self.previous_webhook_secret].into_iter().flatten().map(String::as_str).collect()
+    }
+}
+
+/// Secrets never reach a log: only which are set.
+impl std::fmt::Debug for ShopifyWebhookSecrets {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ShopifyWebhookSecrets")
+            .field("webhook_secret", &self.webhook_secret.is_some())
+            .field("previous_webhook_secret", &self.previous_webhook_secret.is_some())
+            .finish()
+    }
+}
+
+/// What a seller authorises shipsync with on Amazon (Login with Amazon).
+#[derive(Clone)]
+pub struct AmazonCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
+}
+
+impl AmazonCredentials {
+    pub fn from_credentials(credentials: &ChannelCredentials) -> Result<Self, ValidationErrors> {
+        let [client_id, client_secret, refresh_token] =
+            required_all(credentials, ChannelKind::Amazon, [LWA_CLIENT_ID, LWA_CLIENT_SECRET, REFRESH_TOKEN])?;
+        Ok(Self { client_id, client_secret, refresh_token })
+    }
+}
+
+/// Secrets never reach a log: only the client id shows.
+impl std::fmt::Debug for AmazonCredentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("AmazonCredentials").field("client_id", &self.client_id).finish_non_exhaustive()
+    }
+}
+
+/// What a seller authorises shipsync with on eBay (OAuth, refreshed).
+#[derive(Clone)]
+pub struct EbayCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
+}
+
+impl EbayCredentials {
+    pub fn from_credentials(credentials: &ChannelCredentials) -> Result<Self, ValidationErrors> {
+        let [client_id, client_secret, refresh_token] =
+            required_all(credentials, ChannelKind::Ebay, [EBAY_CLIENT_ID, EBAY_CLIENT_SECRET, REFRESH_TOKEN])?;
+        Ok(Self { client_id, client_secret, refresh_token })
+    }
+}
+
+/// Secrets never reach a log: only the client id shows.
+impl std::fmt::Debug for EbayCredentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("EbayCredentials").field("client_id", &self.client_id).finish_non_exhaustive()
+    }
+}
+
+/// A Back Market seller's API token.
+#[derive(Clone)]
+pub struct BackMarketCredentials {
+    pub api_token: String,
+}
+
+impl BackMarketCredentials {
+    pub fn from_credentials(credentials: &ChannelCredentials) -> Result<Self, ValidationErrors> {
+        Ok(Self { api_token: required(credentials, ChannelKind::BackMarket, API_TOKEN)? })
+    }
+}
+
+/// Secrets never reach a log.
+impl std::fmt::Debug for BackMarketCredentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("BackMarketCredentials").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credentials(pairs: &[(&str, &str)]) -> ChannelCredentials {
+        ChannelCredentials(pairs.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect())
+    }
+
+    fn fields(result: Result<(), ValidationErrors>) -> Vec<String> {
+        result.err().map(|errors| errors.errors().iter().map(|e| e.field.clone()).collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn each_missing_or_unknown_key_is_named() {
+        let amazon = ChannelConnection { marketplace_id: Some("ATVPDKIKX0DER".into()), ..Default::default() };
+        assert_eq!(
+            fields(validate_settings(ChannelKind::Amazon, &amazon, &credentials(&[("lwa_client_id", "id")]))),
+            ["credentials.lwa_client_secret", "credentials.refresh_token"]
+        );
+        let complete = credentials(&[("lwa_client_id", "id"), ("lwa_client_secret", "s"), ("refresh_token", "r")]);
+        assert_eq!(validate_settings(ChannelKind::Amazon, &amazon, &complete), Ok(()));
+        assert_eq!(
+            fields(validate_settings(ChannelKind::Amazon, &ChannelConnection::default(), &complete)),
+            ["marketplace_id"]
+        );
+        let elsewhere = ChannelConnection { marketplace_id: Some("XX".into()), ..Default::default() };
+        assert_eq!(fields(validate_settings(ChannelKind::Amazon, &elsewhere, &complete)), ["marketplace_id"]);
+        assert_eq!(
+            fields(validate_settings(ChannelKind::BackMarket, &ChannelConnection::default(), &complete)),
+            [
+                "credentials.lwa_client_id",
+                "credentials.lwa_client_secret",
+                "credentials.refresh_token",
+                "credentials.api_token"
+            ]
+        );
+        let shop = ChannelConnection { shop_domain: Some("my-shop.myshopify.com".into()), ..Default::default() };
+        let blank = credentials(&[("access_token", " "), ("webhook_secret", "w")]);
+        assert_eq!(fields(validate_settings(ChannelKind::Shopify, &shop, &blank)), ["credentials.access_token"]);
+        assert_eq!(
+            fields(validate_settings(
+                ChannelKind::Shopify,
+                &ChannelConnection::default(),
+                &credentials(&[("access_token", "t")])
+            )),
+            ["shop_domain"]
+        );
+        let ebay = credentials(&[("ebay_client_id", "id"), ("ebay_client_secret", "s"), ("refresh_token", "r")]);
+        assert_eq!(validate_settings(ChannelKind::Ebay, &ChannelConnection::default(), &ebay), Ok(()));
+    }
+
+    #[test]
+    fn typed_credentials_read_their_keys_and_show_no_secret() {
+        let amazon =
+            credentials(&[("lwa_client_id", "id"), ("lwa_client_secret", "secret-1"), ("refresh_token", "refresh-1")]);
+        let read = AmazonCredentials::from_credentials(&amazon).expect("complete");
+        assert_eq!((read.client_id.as_str(), read.refresh_token.as_str()), ("id", "refresh-1"));
+        let shown = format!("{read:?}");
+        assert!(!shown.contains("secret-1") && !shown.contains("refresh-1"), "{shown}");
+        let missing = EbayCredentials::from_credentials(&amazon).expect_err("no eBay keys");
+        assert_eq!(missing.errors().len(), 2, "{missing}");
+        assert_eq!(
+            ShopifyCredentials::from_credentials(&credentials(&[("access_token", "shpat")]))
+                .map(|c| c.access_token)
+                .ok(),
+            Some("shpat".to_owned())
+        );
+        let token = BackMarketCredentials::from_credentials(&credentials(&[("api_token", "bm")])).expect("token");
+        assert_eq!(token.api_token, "bm");
+    }
+
+    #[test]
+    fn webhook_secrets_come_current_first_and_empty_ones_count_as_none() {
+        let both = credentials(&[("webhook_secret", "new"), ("previous_webhook_secret", "old")]);
+        assert_eq!(ShopifyWebhookSecrets::from_credentials(&both).accepted(), ["new", "old"]);
+        let cleared = credentials(&[("webhook_secret", " "), ("previous_webhook_secret", "old")]);
+        assert_eq!(ShopifyWebhookSecrets::from_credentials(&cleared).accepted(), ["old"]);
+        assert!(ShopifyWebhookSecrets::from_credentials(&ChannelCredentials::default()).accepted().is_empty());
+        assert_eq!(
+            credential_names(ChannelKind::Shopify),
+            ["access_token", "webhook_secret", "previous_webhook_secret"]
+        );
+    }
+}
