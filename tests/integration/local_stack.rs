@@ -71,7 +71,11 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
     // As the local stack builds it: a store's base_url (the fake Shopify's) is honoured.
     let exporter = Exporter::new(aws.table.clone(), aws.sqs.clone(), reqwest::Client::new(), config)
         .with_endpoints(ChannelEndpoints::honouring_store_overrides());
-    let runner = Runner::new(aws.clone(), exporter, order_processor::OrderProcessor::new(aws.table.clone(), aws.export_planner()));
+    let runner = Runner::new(
+        aws.clone(),
+        exporter,
+        order_processor::OrderProcessor::new(aws.table.clone(), aws.export_planner()),
+    );
     assert!(runner.deliver_batch().await.expect("deliver") >= 1);
     let received = shopify.fulfillments();
     let recorded = received.first().expect("the fake Shopify got it");
