@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use exporter::{Exporter, ExporterConfig};
+use exporter::Exporter;
 use http::{Method, StatusCode};
 use order_poller::OrderPoller;
 use order_processor::OrderProcessor;
@@ -19,7 +19,6 @@ use shipsync_domain::export::{ExportSettings, ShipConfirmation};
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings};
 use shipsync_table::TableError;
-use shipsync_tools::local_aws::MAX_RECEIVES;
 use shipsync_tools::provision;
 use shipsync_tools::runner::Runner;
 use wiremock::matchers::any;
@@ -426,8 +425,8 @@ async fn the_exporter_sends_credentials_only_to_each_channels_own_host() {
 
     // As deployed: fixed endpoints (the exporter's default).
     let hosts: Vec<&FixedHost> = stores.iter().map(|store| store.4).collect();
-    let config = ExporterConfig { queue_url: app.aws.planner.queue_url.clone(), max_receives: MAX_RECEIVES };
-    let exporter = Exporter::new(app.table.clone(), app.aws.sqs.clone(), client_for(&hosts), config);
+    let exporter =
+        Exporter::new(app.table.clone(), app.aws.sqs.clone(), client_for(&hosts), &app.aws.exporter_config());
     let runner =
         Runner::new(app.aws.clone(), exporter, OrderProcessor::new(app.table.clone(), app.aws.export_planner()));
     let mut delivered = 0;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use base64::Engine;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
-use exporter::{Exporter, ExporterConfig};
+use exporter::Exporter;
 use http::{Method, StatusCode};
 use order_poller::OrderPoller;
 use order_processor::OrderProcessor;
@@ -22,7 +22,7 @@ use shipsync_domain::tenant::ChannelConnection;
 use shipsync_domain::tenant::{ChannelKind, ChannelStore, FeeSettings, Retailer, Vendor};
 use shipsync_planner::ExportPlanner;
 use shipsync_table::Table;
-use shipsync_tools::local_aws::{LocalAws, MAX_RECEIVES};
+use shipsync_tools::local_aws::LocalAws;
 use shipsync_tools::moto::MotoServer;
 use shipsync_tools::runner::Runner;
 use shopify_webhooks::ShopifyWebhooks;
@@ -138,9 +138,9 @@ impl TestApp {
         let api = ShipmentsApi::new(aws.encrypt_only_table(), planner.clone()).with_clock(Arc::clone(&now));
         // The tests' deployment sends a store's channel calls to its base_url (a wiremock).
         let endpoints = ChannelEndpoints::honouring_store_overrides();
-        let config = ExporterConfig { queue_url: aws.planner.queue_url.clone(), max_receives: MAX_RECEIVES };
-        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
-        let exporter = Exporter::new(table.clone(), aws.sqs.clone(), http, config)
+        // As deployed, on the test's table (its call counter) and with channel calls cut at 2 s.
+        let http = exporter::channel_http_client(std::time::Duration::from_secs(2));
+        let exporter = Exporter::new(table.clone(), aws.sqs.clone(), http, &aws.exporter_config())
             .with_clock(Arc::clone(&now))
             .with_endpoints(endpoints);
         let processor = OrderProcessor::new(table.clone(), aws.export_planner()).with_clock(Arc::clone(&now));

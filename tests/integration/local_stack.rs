@@ -2,10 +2,9 @@
 
 use std::io::{Read, Write};
 
-use exporter::{Exporter, ExporterConfig};
+use exporter::Exporter;
 use shipments_api::ShipmentsApi;
 use shipsync_channels::ChannelEndpoints;
-use shipsync_tools::local_aws::MAX_RECEIVES;
 use shipsync_tools::local_server::LocalApps;
 use shipsync_tools::runner::Runner;
 use shipsync_tools::{demo, local_server};
@@ -67,10 +66,9 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
     );
     let (status, response) = tokio::task::spawn_blocking(move || exchange(port, &export)).await.expect("join");
     assert_eq!(status, 202, "{response}");
-    let config = ExporterConfig { queue_url: aws.planner.queue_url.clone(), max_receives: MAX_RECEIVES };
     // As the local stack builds it: a store's base_url (the fake Shopify's) is honoured.
-    let exporter = Exporter::new(aws.table.clone(), aws.sqs.clone(), reqwest::Client::new(), config)
-        .with_endpoints(ChannelEndpoints::honouring_store_overrides());
+    let exporter =
+        Exporter::build(&aws.exporter_config(), &aws.sdk).with_endpoints(ChannelEndpoints::honouring_store_overrides());
     let runner = Runner::new(
         aws.clone(),
         exporter,

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use base64::Engine;
 use chrono::Duration;
-use exporter::{Exporter, ExporterConfig};
+use exporter::Exporter;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use shipments_api::ShipmentsApi;
@@ -26,7 +26,6 @@ use shipsync_domain::shipment::Shipment;
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings};
 use shipsync_planner::ExportPlanner;
 use shipsync_table::{KmsCipher, Table};
-use shipsync_tools::local_aws::MAX_RECEIVES;
 use shipsync_tools::runner::Runner;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -234,9 +233,8 @@ fn test_clock(app: &TestApp) -> shipsync_domain::time::Clock {
 }
 
 fn exporter_on(app: &TestApp, table: Table) -> Exporter {
-    let config = ExporterConfig { queue_url: app.aws.planner.queue_url.clone(), max_receives: MAX_RECEIVES };
-    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
-    Exporter::new(table, app.aws.sqs.clone(), http, config)
+    let http = exporter::channel_http_client(std::time::Duration::from_secs(2));
+    Exporter::new(table, app.aws.sqs.clone(), http, &app.aws.exporter_config())
         .with_clock(test_clock(app))
         .with_endpoints(ChannelEndpoints::honouring_store_overrides())
 }

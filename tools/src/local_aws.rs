@@ -30,6 +30,8 @@ pub struct LocalAws {
     pub kms: aws_sdk_kms::Client,
     /// The key channel credentials are sealed with (`alias/<name>-credentials`).
     pub credentials_key_id: String,
+    /// The SDK settings every client here was made with: the functions' `build` takes them.
+    pub sdk: aws_config::SdkConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +128,7 @@ impl LocalAws {
             visibility_timeout_seconds,
             kms,
             credentials_key_id,
+            sdk: config,
         })
     }
 
@@ -141,6 +144,7 @@ impl LocalAws {
             sqs: aws_sdk_sqs::Client::new(config),
             scheduler: aws_sdk_scheduler::Client::new(config),
             kms,
+            sdk: config.clone(),
             ..self.clone()
         }
     }
@@ -149,6 +153,17 @@ impl LocalAws {
     pub fn encrypt_only_table(&self) -> Table {
         let cipher = KmsCipher::encrypt_only(self.kms.clone(), self.credentials_key_id.clone());
         self.table.clone().with_cipher(Arc::new(cipher))
+    }
+
+    /// The exporter's configuration in this deployment, as its Lambda reads it from the environment.
+    pub fn exporter_config(&self) -> exporter::ExporterConfig {
+        exporter::ExporterConfig {
+            table_name: self.table.table_name().to_owned(),
+            credentials_key_id: self.credentials_key_id.clone(),
+            queue_url: self.planner.queue_url.clone(),
+            max_receives: MAX_RECEIVES,
+            channel_timeout: exporter::CHANNEL_TIMEOUT,
+        }
     }
 
     pub fn export_planner(&self) -> ExportPlanner {

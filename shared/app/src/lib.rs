@@ -1,15 +1,17 @@
 //! shipsync's use cases. Each is a method of a small struct generic over the ports it needs
 //! (`ports`): the domain decides and returns a plan, the use case reads what the domain needs,
 //! carries the plan out and writes it back. Function crates adapt events (HTTP requests, SQS
-//! messages) to these and nothing more; no AWS, Lambda or HTTP here.
+//! messages) to these and nothing more; no AWS or Lambda here, and channels only through their port (`shipsync_channels::Channel`).
 //!
 //! | use case | where |
 //! |---|---|
 //! | apply a channel event (order version, cancellation, channel fulfillment, carrier scan) | [`intake::OrderIntake`] |
 //! | reprocess an order once its problems are fixed | [`intake::OrderIntake::reprocess`] |
+//! | run an export: claim, call the channel, record the outcome, never twice | [`exports::ExportRun`] |
 //! | create, update, export on demand a shipment (the API) | [`shipments::ShipmentDesk`] |
 //! | release an order's waiting shipments once it has all shipped | [`shipments::release_order_if_shipped`] |
 
+pub mod exports;
 pub mod failure;
 pub mod intake;
 #[cfg(feature = "memory")]

@@ -17,6 +17,8 @@ use shipsync_domain::shipment::Shipment;
 use shipsync_domain::tenant::{ChannelStore, Retailer, Vendor};
 use shipsync_domain::tracking::tracking_lookup_key;
 
+// (The in-memory channel is at the end of this file.)
+
 use crate::Failure;
 use crate::ports::{ExportPlanner, Ids, Orders, PurchaseOrders, Settings, Shipments};
 
@@ -375,5 +377,87 @@ impl ExportPlanner for MemoryPlanner {
     async fn cancel(&self, request: ExportRequest, delivery: Delivery) -> Result<(), Failure> {
         self.log().cancelled.push((request, delivery));
         Ok(())
+    }
+}
+
+/// A sales channel in memory, behind the channel port: it records what it is sent, adopts what
+/// it already has when asked to check first, and fails as a test tells it to.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryChannel {
+    state: Arc<Mutex<ChannelState>>,
+}
+
+#[derive(Debug, Default)]
+pub struct ChannelState {
+    /// Every export it accepted, in order.
+    pub received: Vec<shipsync_channels::ExportOrder>,
+    /// Answers to give before accepting, first first (a retryable error, a refusal).
+    pub failures: std::collections::VecDeque<shipsync_channels::ChannelError>,
+    /// Calls made, accepted or not.
+    pub calls: usize,
+}
+
+impl MemoryChannel {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, ChannelState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next calls fail with these, in order.
+    pub fn fail_with(&self, failures: impl IntoIterator<Item = shipsync_channels::ChannelError>) {
+        self.state().failures.extend(failures);
+    }
+}
+
+impl shipsync_channels::Channel for MemoryChannel {
+    fn export<'a>(
+        &'a self,
+        order: &'a shipsync_channels::ExportOrder,
+        check_first: bool,
+    ) -> shipsync_channels::ChannelFuture<'a, shipsync_channels::Fulfillment> {
+        let mut state = self.state();
+        state.calls += 1;
+        let channel_id = format!("memory-{}", order.shipment_id);
+        let answer = if check_first && state.received.iter().any(|sent| sent.shipment_id == order.shipment_id) {
+            Ok(shipsync_channels::Fulfillment { channel_ids: vec![channel_id], adopted: true })
+        } else if let Some(failure) = state.failures.pop_front() {
+            Err(failure)
+        } else {
+            state.received.push(order.clone());
+            Ok(shipsync_channels::Fulfillment { channel_ids: vec![channel_id], adopted: false })
+        };
+        Box::pin(std::future::ready(answer))
+    }
+
+    fn orders_since<'a>(
+        &'a self,
+        _since: DateTime<Utc>,
+        _page: Option<&'a str>,
+    ) -> shipsync_channels::ChannelFuture<'a, shipsync_channels::OrdersPage> {
+        let page = shipsync_channels::OrdersPage { orders: Vec::new(), unreadable: Vec::new(), next: None };
+        Box::pin(std::future::ready(Ok(page)))
+    }
+
+    fn fulfillments<'a>(
+        &'a self,
+        _channel_order_id: &'a str,
+    ) -> shipsync_channels::ChannelFuture<'a, Vec<shipsync_domain::orders::IncomingFulfillment>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+}
+
+/// Connects every store to the one [`MemoryChannel`], checking its settings as the real
+/// gateway does.
+impl crate::exports::ChannelGateway for MemoryChannel {
+    fn connect(
+        &self,
+        store: &ChannelStore,
+        credentials: &ChannelCredentials,
+    ) -> Result<Box<dyn shipsync_channels::Channel>, shipsync_channels::SettingsError> {
+        shipsync_channels::validate_settings(store.channel, &store.connection, credentials)?;
+        Ok(Box::new(self.clone()))
     }
 }

@@ -38,16 +38,6 @@ fn orderline_for(orderlines: &[&Value], line: &ExportLine, taken: &[usize]) -> O
         })
 }
 
-/// Lines that need an IMEI and have none: one unit, no serial code.
-pub fn missing_imeis(order: &ExportOrder) -> Vec<String> {
-    order
-        .lines
-        .iter()
-        .filter(|line| shipsync_domain::shipment::needs_imei(line.quantity, &line.serial_codes))
-        .map(|line| line.sku.clone())
-        .collect()
-}
-
 /// No `Debug`: it holds the store's token.
 #[derive(Clone)]
 pub struct BackMarketClient {
@@ -64,7 +54,13 @@ impl BackMarketClient {
     /// Validates and ships each line not shipped yet; the order's state says what an earlier
     /// attempt did, so every attempt reads it first.
     async fn ship_lines(&self, order: &ExportOrder) -> Result<Fulfillment, ChannelError> {
-        let missing = missing_imeis(order);
+        // The domain's rule (`needs_imei`), applied to the lines as sent.
+        let missing: Vec<&str> = order
+            .lines
+            .iter()
+            .filter(|line| shipsync_domain::shipment::needs_imei(line.quantity, &line.serial_codes))
+            .map(|line| line.sku.as_str())
+            .collect();
         if !missing.is_empty() {
             return Err(ChannelError::permanent(format!(
                 "Back Market needs the IMEI of {}: add it to the shipment's serial_codes and it goes out",

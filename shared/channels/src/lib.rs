@@ -13,7 +13,7 @@ mod shopify;
 pub mod shopify_webhooks;
 
 pub use amazon::{AmazonClient, AmazonTokens, TokenCache, package_reference};
-pub use backmarket::{BackMarketClient, missing_imeis};
+pub use backmarket::BackMarketClient;
 pub use ebay::EbayClient;
 pub use endpoints::{ChannelEndpoints, EndpointError, amazon_endpoint};
 pub use port::{Channel, ChannelFuture, Channels, OrdersPage, SettingsError, UnreadableOrder};

@@ -13,7 +13,7 @@ use shipments_api::ShipmentsApi;
 use shipsync_channels::ChannelEndpoints;
 use shipsync_domain::export::ExportSettings;
 use shipsync_table::Table;
-use shipsync_tools::local_aws::{LocalAws, MAX_RECEIVES, sdk_config_with_key};
+use shipsync_tools::local_aws::{LocalAws, sdk_config_with_key};
 use shipsync_tools::moto::{AccessKey, MotoServer};
 use shipsync_tools::runner::Runner;
 use shopify_webhooks::ShopifyWebhooks;
@@ -157,11 +157,10 @@ impl IamApp {
         let planner = api.export_planner();
         let api = ShipmentsApi::new(api.encrypt_only_table(), planner.clone()).with_clock(Arc::clone(&now));
         let exporter = self.aws_of("exporter");
-        let config = ExporterConfig { queue_url: exporter.planner.queue_url.clone(), max_receives: MAX_RECEIVES };
-        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().expect("http client");
-        let exporter = Exporter::new(exporter.table.clone(), exporter.sqs.clone(), http, config)
-            .with_clock(Arc::clone(&now))
-            .with_endpoints(endpoints);
+        // As deployed (its role's credentials), with channel calls cut at 2 s.
+        let config =
+            ExporterConfig { channel_timeout: std::time::Duration::from_secs(2), ..exporter.exporter_config() };
+        let exporter = Exporter::build(&config, &exporter.sdk).with_clock(Arc::clone(&now)).with_endpoints(endpoints);
         let processor = OrderProcessor::new(
             self.store_without_cipher("order-processor"),
             self.aws_of("order-processor").export_planner(),

@@ -13,7 +13,7 @@ use shipsync_domain::orders::Product;
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings};
 use shipsync_tools::args::Args;
-use shipsync_tools::local_aws::{LocalAws, MAX_RECEIVES};
+use shipsync_tools::local_aws::LocalAws;
 use shipsync_tools::moto::MotoServer;
 use shipsync_tools::provision;
 use shipsync_tools::runner::Runner;
@@ -125,11 +125,12 @@ async fn main() -> Result<(), String> {
         scan_calls as f64 / deliveries as f64
     );
 
+    // On the benchmark's table, whose calls it counts.
     let exporter = exporter::Exporter::new(
         table.clone(),
         aws.sqs.clone(),
-        reqwest::Client::new(),
-        exporter::ExporterConfig { queue_url: aws.planner.queue_url.clone(), max_receives: MAX_RECEIVES },
+        exporter::channel_http_client(exporter::CHANNEL_TIMEOUT),
+        &aws.exporter_config(),
     );
     let runner = Runner::new(aws.clone(), exporter, OrderProcessor::new(table.clone(), aws.export_planner()));
     let calls_before = table.calls_made();

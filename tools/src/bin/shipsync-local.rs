@@ -5,13 +5,13 @@
 
 use std::process::ExitCode;
 
-use exporter::{Exporter, ExporterConfig};
+use exporter::Exporter;
 use order_poller::OrderPoller;
 use order_processor::OrderProcessor;
 use shipments_api::ShipmentsApi;
 use shipsync_channels::ChannelEndpoints;
 use shipsync_tools::args::Args;
-use shipsync_tools::local_aws::{LocalAws, MAX_RECEIVES};
+use shipsync_tools::local_aws::LocalAws;
 use shipsync_tools::local_server::LocalApps;
 use shipsync_tools::moto::MotoServer;
 use shipsync_tools::runner::Runner;
@@ -70,11 +70,9 @@ async fn run() -> Result<(), String> {
         println!("shipsync local stack: table {table_name} already has data; API on http://127.0.0.1:{port}");
     }
 
-    let config = ExporterConfig { queue_url: aws.planner.queue_url.clone(), max_receives: MAX_RECEIVES };
     // The local stack honours a store's base_url (a local fake of a channel); no Lambda does.
     let endpoints = ChannelEndpoints::honouring_store_overrides();
-    let exporter =
-        Exporter::new(table.clone(), aws.sqs.clone(), reqwest::Client::new(), config).with_endpoints(endpoints);
+    let exporter = Exporter::build(&aws.exporter_config(), &aws.sdk).with_endpoints(endpoints);
     let runner = Runner::new(aws.clone(), exporter, OrderProcessor::new(table.clone(), aws.export_planner()));
     let apps = LocalApps {
         api: ShipmentsApi::new(aws.encrypt_only_table(), aws.export_planner()).allowing_store_base_url(),

@@ -71,6 +71,16 @@ impl World {
         Self { desk, table, planner, intake, now, retailer, store, vendor, other_vendor }
     }
 
+    /// A clock reading the world's time.
+    pub fn clock(&self) -> Clock {
+        let reading = Arc::clone(&self.now);
+        Arc::new(move || *reading.lock().expect("clock"))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.now.lock().expect("clock") += by;
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         *self.now.lock().expect("clock")
     }

@@ -1,0 +1,252 @@
+//! Running an export: re-reads the shipment, and exports it to its channel if it is still due,
+//! never twice.
+//!
+//! Never twice rests on three things: a claim (a conditional write) before the channel call, so
+//! two deliveries cannot both call; a claim that outlives its attempt (a crash, a timeout after
+//! sending) makes the next attempt ask the channel first and adopt what it finds; and the
+//! exported state, written after success, ends every later delivery.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use shipsync_channels::{Channel, ChannelError, Channels, ExportOrder, SettingsError};
+use shipsync_domain::export::{ExportAction, ExportRequest, ExportState, decide_export};
+use shipsync_domain::secrets::ChannelCredentials;
+use shipsync_domain::shipment::Shipment;
+use shipsync_domain::tenant::ChannelStore;
+use shipsync_domain::time::Clock;
+use tracing::{error, info, warn};
+
+use crate::Failure;
+use crate::optimistic::retry_on_conflict;
+use crate::ports::Repositories;
+
+/// How long a request for a shipment that is not there yet is retried: a shipment's export is
+/// planned just before the shipment is written, so its first message may arrive first.
+pub const MISSING_SHIPMENT_GRACE: Duration = Duration::minutes(5);
+
+/// The longest wait spent inside one attempt before calling a channel again; longer waits go
+/// back to the queue.
+pub const IN_PROCESS_WAIT: StdDuration = StdDuration::from_secs(10);
+
+/// Channel calls tried in one attempt before the request goes back to the queue.
+pub const CALLS_PER_DELIVERY: u32 = 3;
+
+/// The longest an export waits for a channel that asked to wait (SQS allows 12 hours).
+pub const MAX_REDELIVERY_WAIT: StdDuration = StdDuration::from_secs(43_200);
+
+/// Connects a store to its channel: the channel clients when deployed, a test double in tests.
+pub trait ChannelGateway: Send + Sync {
+    fn connect(
+        &self,
+        store: &ChannelStore,
+        credentials: &ChannelCredentials,
+    ) -> Result<Box<dyn Channel>, SettingsError>;
+}
+
+impl ChannelGateway for Channels {
+    fn connect(
+        &self,
+        store: &ChannelStore,
+        credentials: &ChannelCredentials,
+    ) -> Result<Box<dyn Channel>, SettingsError> {
+        Channels::connect(self, store, credentials)
+    }
+}
+
+/// How an export request reached the exporter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestDelivery {
+    /// SQS's `ApproximateReceiveCount`: 1 on the first delivery.
+    pub receives: u32,
+    /// When the request was first sent, if known.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Exports shipments to their channels.
+#[derive(Clone)]
+pub struct ExportRun<R, G> {
+    repositories: R,
+    channels: G,
+    clock: Clock,
+    /// The export queue's `maxReceiveCount`: on that delivery, an export that still cannot reach
+    /// its channel is marked failed (for a person) before the request goes to the dead-letter queue.
+    max_receives: u32,
+}
+
+impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
+    pub fn new(repositories: R, channels: G, clock: Clock, max_receives: u32) -> Self {
+        Self { repositories, channels, clock, max_receives }
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Connects stores through `channels` instead.
+    pub fn with_channels<H: ChannelGateway>(self, channels: H) -> ExportRun<R, H> {
+        ExportRun { repositories: self.repositories, channels, clock: self.clock, max_receives: self.max_receives }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// Handles one export request. `Err` means deliver it again (after the failure's
+    /// `retry_after`, when the channel asked for a wait).
+    pub async fn run(&self, request: ExportRequest, delivery: RequestDelivery) -> Result<(), Failure> {
+        let now = self.now();
+        let Some(shipment) = self.repositories.shipment(request.shipment_id).await? else {
+            let age = delivery.sent_at.map(|sent| now - sent).unwrap_or_default();
+            if age < MISSING_SHIPMENT_GRACE {
+                return Err(Failure::retryable("shipment not written yet"));
+            }
+            warn!(shipment_id = %request.shipment_id, "export request for a shipment that does not exist: dropped");
+            return Ok(());
+        };
+        match decide_export(&shipment, now) {
+            ExportAction::Skip(why) => {
+                info!(shipment_id = %shipment.id, reason = ?request.reason, why, "nothing to export");
+                Ok(())
+            }
+            ExportAction::Busy => Err(Failure::retryable("another attempt is exporting it")),
+            ExportAction::Export { check_channel_first } => {
+                let claimed = shipment.claim_export(now);
+                match self.repositories.update_shipment(&claimed, None).await {
+                    Ok(()) => self.export(claimed, check_channel_first, delivery.receives).await,
+                    Err(Failure::Conflict(_)) => Err(Failure::retryable("the shipment changed while claiming it")),
+                    Err(other) => Err(other),
+                }
+            }
+        }
+    }
+
+    /// The channel and payload a claimed shipment is exported with. `Ok(Err(reason))`: settings
+    /// that cannot work, for a person to fix.
+    async fn connect(&self, shipment: &Shipment) -> Result<Result<(Box<dyn Channel>, ExportOrder), String>, Failure> {
+        let (retailer, store_id) = (shipment.retailer_id, shipment.store_id);
+        let Some(store) = self.repositories.channel_store(retailer, store_id).await? else {
+            return Ok(Err(format!("store {store_id} no longer exists")));
+        };
+        let Some(po) = self.repositories.purchase_order(shipment.purchase_order_id).await? else {
+            return Ok(Err(format!("purchase order {} no longer exists", shipment.purchase_order_id)));
+        };
+        let vendor_notify =
+            self.repositories.vendor(retailer, shipment.vendor_id).await?.and_then(|v| v.notify_customer);
+        let order = match ExportOrder::for_shipment(shipment, &po, &store, vendor_notify) {
+            Ok(order) => order,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let credentials = match self.repositories.credentials(retailer, store_id).await {
+            Ok(credentials) => credentials,
+            Err(refused @ Failure::Permanent { .. }) => return Ok(Err(refused.to_string())),
+            Err(other) => return Err(other),
+        };
+        Ok(self
+            .channels
+            .connect(&store, &credentials)
+            .map(|channel| (channel, order))
+            .map_err(|error| format!("store {}: {error}", store.id)))
+    }
+
+    /// Calls the channel for a claimed shipment and records the outcome.
+    async fn export(&self, claimed: Shipment, check_channel_first: bool, receives: u32) -> Result<(), Failure> {
+        let (channel, order) = match self.connect(&claimed).await? {
+            Ok(connected) => connected,
+            Err(refused) => return self.record_failure(&claimed, refused).await,
+        };
+        let mut check_first = check_channel_first;
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            match channel.export(&order, check_first).await {
+                Err(ChannelError::Retryable { message, retry_after })
+                    if attempt < CALLS_PER_DELIVERY && retry_after.unwrap_or_default() <= IN_PROCESS_WAIT =>
+                {
+                    let wait = retry_after.unwrap_or(StdDuration::from_millis(500 << attempt));
+                    warn!(shipment_id = %claimed.id, %message, ?wait, "channel call failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    // The failed call may have reached the channel.
+                    check_first = true;
+                }
+                other => break other,
+            }
+        };
+        match outcome {
+            Ok(fulfillment) => {
+                info!(shipment_id = %claimed.id, channel_ids = ?fulfillment.channel_ids, adopted = fulfillment.adopted, "exported");
+                let notified = order.notify_customer;
+                self.record(&claimed, |current, now| {
+                    matches!(current.export.state, ExportState::Exporting { .. })
+                        .then(|| current.exported(now, fulfillment.channel_ids.clone(), notified))
+                })
+                .await
+            }
+            Err(refused @ (ChannelError::Permanent { .. } | ChannelError::Unsupported { .. })) => {
+                self.record_failure(&claimed, refused.to_string()).await
+            }
+            Err(ChannelError::Retryable { message, retry_after }) => {
+                if receives >= self.max_receives {
+                    let message = format!("gave up after {receives} deliveries: {message}");
+                    self.record_failure(&claimed, message.clone()).await?;
+                    // Failing it once more sends the request to the dead-letter queue.
+                    return Err(Failure::retryable(message));
+                }
+                // Not due before the wait the channel asked for, so the sweeper leaves it alone too.
+                let wait = retry_after
+                    .map(|after| after.min(MAX_REDELIVERY_WAIT))
+                    .and_then(|after| Duration::from_std(after).ok())
+                    .unwrap_or_default();
+                self.record(&claimed, |current, now| {
+                    matches!(current.export.state, ExportState::Exporting { .. })
+                        .then(|| current.export_retry_at(now, now + wait, message.clone()))
+                })
+                .await?;
+                Err(Failure::Retryable { reason: message, after: retry_after, cause: None })
+            }
+        }
+    }
+
+    async fn record_failure(&self, claimed: &Shipment, message: String) -> Result<(), Failure> {
+        error!(shipment_id = %claimed.id, %message, "export failed");
+        self.record(claimed, |current, now| {
+            matches!(current.export.state, ExportState::Exporting { .. })
+                .then(|| current.export_failed(now, message.clone()))
+        })
+        .await
+    }
+
+    /// Writes an outcome. If the shipment changed meanwhile (costs edited during the call), the
+    /// outcome is applied to the fresh copy, as long as it is still this attempt's to record.
+    async fn record(
+        &self,
+        claimed: &Shipment,
+        outcome: impl Fn(&Shipment, DateTime<Utc>) -> Option<Shipment>,
+    ) -> Result<(), Failure> {
+        let first = crate::shipments::Remembered::default();
+        first.keep(claimed.clone());
+        let outcome = &outcome;
+        retry_on_conflict(|| {
+            let first = &first;
+            async move {
+                let current = match first.take() {
+                    Some(claimed) => claimed,
+                    None => match self.repositories.shipment(claimed.id).await? {
+                        Some(fresh) => fresh,
+                        None => return Ok(()),
+                    },
+                };
+                let Some(next) = outcome(&current, self.now()) else { return Ok(()) };
+                self.repositories.update_shipment(&next, None).await
+            }
+        })
+        .await
+        .map_err(|failure| match failure {
+            Failure::Conflict(_) => {
+                Failure::retryable("could not record the export outcome: the shipment kept changing")
+            }
+            other => other,
+        })
+    }
+}
