@@ -196,8 +196,9 @@ fn a_failed_export_is_alarmed_through_the_exporters_log_line() {
     let filter = &resources["ExportsFailedMetric"]["Properties"];
     let pattern = filter["FilterPattern"].as_str().expect("a filter pattern");
     let term = pattern.trim_matches('"');
-    let exporter = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../functions/exporter/src/lib.rs"))
-        .expect("read the exporter");
+    // The export use case (run by the exporter Lambda, so logged in its log group) writes it.
+    let exporter = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/app/src/exports.rs"))
+        .expect("read the export use case");
     assert!(exporter.contains(&format!("\"{term}\"")), "the exporter logs {pattern} when an export fails for good");
     assert_eq!(reference(&filter["LogGroupName"]), Some(("Ref".into(), "ExporterLogs".into())));
     let metric = filter["MetricTransformations"][0]["MetricName"].as_str().expect("metric");
