@@ -7,7 +7,7 @@ use std::sync::Arc;
 use aws_sdk_sqs::types::QueueAttributeName;
 use shipsync_planner::{ExportPlanner, PlannerConfig};
 use shipsync_table::schema::create_table;
-use shipsync_table::{KmsCipher, Table};
+use shipsync_table::{CredentialAccess, KmsCipher, Table};
 
 /// How many deliveries a failing export gets before its message goes to the dead-letter queue
 /// (the template's `maxReceiveCount`).
@@ -82,10 +82,9 @@ impl LocalAws {
         let config = config.clone();
         let kms = aws_sdk_kms::Client::new(&config);
         let credentials_key_id = credentials_key(&kms, name).await?;
-        // The store seals and opens credentials, as the functions that call channels do; the
+        // The table seals and opens credentials, as the functions that call channels do; the
         // API gets `encrypt_only_table`.
-        let cipher = KmsCipher::new(kms.clone(), credentials_key_id.clone());
-        let table = Table::new(aws_sdk_dynamodb::Client::new(&config), name).with_cipher(Arc::new(cipher));
+        let table = Table::connect(&config, name, CredentialAccess::Open { key_id: &credentials_key_id });
         create_table(table.client(), name).await.map_err(failed("the table"))?;
         let sqs = aws_sdk_sqs::Client::new(&config);
         let scheduler = aws_sdk_scheduler::Client::new(&config);
@@ -136,14 +135,12 @@ impl LocalAws {
     /// every client is rebuilt from `config` (the store's cipher on the new KMS client), the
     /// names and the key stay.
     pub fn with_sdk_config(&self, config: &aws_config::SdkConfig) -> Self {
-        let kms = aws_sdk_kms::Client::new(config);
-        let cipher = KmsCipher::new(kms.clone(), self.credentials_key_id.clone());
+        let access = CredentialAccess::Open { key_id: &self.credentials_key_id };
         Self {
-            table: Table::new(aws_sdk_dynamodb::Client::new(config), self.table.table_name())
-                .with_cipher(Arc::new(cipher)),
+            table: Table::connect(config, self.table.table_name(), access),
             sqs: aws_sdk_sqs::Client::new(config),
             scheduler: aws_sdk_scheduler::Client::new(config),
-            kms,
+            kms: aws_sdk_kms::Client::new(config),
             sdk: config.clone(),
             ..self.clone()
         }
@@ -153,6 +150,40 @@ impl LocalAws {
     pub fn encrypt_only_table(&self) -> Table {
         let cipher = KmsCipher::encrypt_only(self.kms.clone(), self.credentials_key_id.clone());
         self.table.clone().with_cipher(Arc::new(cipher))
+    }
+
+    /// The API's configuration in this deployment, as its Lambda reads it from the environment.
+    pub fn api_config(&self) -> shipments_api::ApiConfig {
+        shipments_api::ApiConfig {
+            table_name: self.table.table_name().to_owned(),
+            credentials_key_id: self.credentials_key_id.clone(),
+            planner: self.planner.clone(),
+        }
+    }
+
+    /// The order processor's configuration in this deployment.
+    pub fn processor_config(&self) -> order_processor::ProcessorConfig {
+        order_processor::ProcessorConfig {
+            table_name: self.table.table_name().to_owned(),
+            planner: self.planner.clone(),
+        }
+    }
+
+    /// The configuration of the functions that take orders in (webhooks, poller) in this deployment.
+    pub fn intake_config(&self) -> shipsync_platform::IntakeConfig {
+        shipsync_platform::IntakeConfig {
+            table_name: self.table.table_name().to_owned(),
+            credentials_key_id: self.credentials_key_id.clone(),
+            order_queue_url: self.order_queue_url.clone(),
+        }
+    }
+
+    /// The sweeper's configuration in this deployment.
+    pub fn sweeper_config(&self) -> sweeper::SweeperConfig {
+        sweeper::SweeperConfig {
+            table_name: self.table.table_name().to_owned(),
+            export_queue_url: self.planner.queue_url.clone(),
+        }
     }
 
     /// The exporter's configuration in this deployment, as its Lambda reads it from the environment.

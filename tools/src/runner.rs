@@ -37,7 +37,7 @@ fn failed<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> RunnerError + '_ 
 impl Runner {
     /// A runner whose sweeper reads the real clock; see [`Runner::with_sweeper`].
     pub fn new(aws: LocalAws, exporter: Exporter, processor: OrderProcessor) -> Self {
-        let sweeper = Sweeper::new(aws.table.clone(), aws.sqs.clone(), aws.planner.queue_url.clone());
+        let sweeper = Sweeper::build(&aws.sweeper_config(), &aws.sdk);
         Self { aws, exporter, processor, sweeper }
     }
 

@@ -14,7 +14,7 @@ use shipsync_channels::{ChannelEndpoints, Channels};
 use shipsync_domain::export::ExportRequest;
 use shipsync_domain::time::{Clock, system_clock};
 use shipsync_platform::{ConfigError, required_env};
-use shipsync_table::{KmsCipher, Table};
+use shipsync_table::{CredentialAccess, Table};
 use tracing::{error, warn};
 
 /// The time one record may take (its DynamoDB calls, a few channel calls under the HTTP
@@ -56,16 +56,6 @@ impl ExporterConfig {
     }
 }
 
-/// The HTTP client channel calls go through: bounded, and never following a redirect (which
-/// would carry the channel's token header to wherever it points).
-pub fn channel_http_client(timeout: StdDuration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
-}
-
 #[derive(Clone)]
 pub struct Exporter {
     run: ExportRun<Table, Channels>,
@@ -80,10 +70,9 @@ impl Exporter {
     /// The exporter as deployed: the one composition root its Lambda, the local stack, the
     /// benchmark and the tests share. Channel calls go to each channel's own hosts.
     pub fn build(config: &ExporterConfig, aws: &SdkConfig) -> Self {
-        let cipher = KmsCipher::new(aws_sdk_kms::Client::new(aws), config.credentials_key_id.clone());
-        let table =
-            Table::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name).with_cipher(std::sync::Arc::new(cipher));
-        Self::new(table, aws_sdk_sqs::Client::new(aws), channel_http_client(config.channel_timeout), config)
+        let access = CredentialAccess::Open { key_id: &config.credentials_key_id };
+        let table = Table::connect(aws, &config.table_name, access);
+        Self::new(table, aws_sdk_sqs::Client::new(aws), shipsync_channels::http_client(config.channel_timeout), config)
     }
 
     /// From parts (a test's table that fails on cue, an HTTP client that resolves fake hosts).

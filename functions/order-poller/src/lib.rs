@@ -36,6 +36,9 @@ const PAGES_PER_TICK: usize = 20;
 /// enough to stay within the Lambda's connections and the table's capacity.
 pub const CONCURRENT_STORES: usize = 4;
 
+/// How long one channel call may take.
+pub const CHANNEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// The largest event queued: an SQS message holds 256 KiB, with room for the envelope.
 pub const MAX_EVENT_BYTES: usize = 250 * 1024;
 
@@ -101,6 +104,15 @@ where
 }
 
 impl OrderPoller {
+    /// As deployed (its Lambda, the local stack): it opens the credentials it fetches orders
+    /// with, and calls channels at their own hosts.
+    pub fn build(config: &shipsync_platform::IntakeConfig, aws: &aws_config::SdkConfig) -> Self {
+        let access = shipsync_table::CredentialAccess::Open { key_id: &config.credentials_key_id };
+        let table = Table::connect(aws, &config.table_name, access);
+        let http = shipsync_channels::http_client(CHANNEL_TIMEOUT);
+        Self::new(table, aws_sdk_sqs::Client::new(aws), http, config.order_queue_url.clone())
+    }
+
     pub fn new(table: Table, sqs: aws_sdk_sqs::Client, http: reqwest::Client, queue_url: String) -> Self {
         let channels = Channels::new(http.clone(), ChannelEndpoints::fixed());
         Self { table, sqs, http, queue_url, channels, clock: Arc::new(Utc::now) }

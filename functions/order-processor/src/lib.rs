@@ -2,11 +2,13 @@
 //! handed to [`OrderIntake`] (shipsync-app), which applies it idempotently; this crate only
 //! adapts SQS records to it and its failures to batch item failures.
 
+use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use shipsync_app::intake::{OrderIntake, QueuedDelivery};
 use shipsync_domain::time::{Clock, system_clock};
-use shipsync_planner::ExportPlanner;
-use shipsync_table::Table;
+use shipsync_planner::{ExportPlanner, PlannerConfig};
+use shipsync_platform::{ConfigError, required_env};
+use shipsync_table::{CredentialAccess, Table};
 
 pub use shipsync_app::intake::MAX_RECEIVES;
 
@@ -14,14 +16,36 @@ pub use shipsync_app::intake::MAX_RECEIVES;
 /// scan makes due.
 pub type Intake = OrderIntake<Table, ExportPlanner>;
 
+/// What the order processor is built from: read from the environment when deployed, set by
+/// the local stack and the tests.
+#[derive(Debug, Clone)]
+pub struct ProcessorConfig {
+    /// `SHIPSYNC_TABLE`
+    pub table_name: String,
+    /// Where the exports a carrier scan makes due are queued.
+    pub planner: PlannerConfig,
+}
+
+impl ProcessorConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let planner = PlannerConfig::from_env().map_err(|missing| ConfigError::Missing(missing.0))?;
+        Ok(Self { table_name: required_env("SHIPSYNC_TABLE")?, planner })
+    }
+}
+
 #[derive(Clone)]
 pub struct OrderProcessor {
     intake: Intake,
 }
 
 impl OrderProcessor {
-    /// The one place the processor is put together: its Lambda, the local stack, the benchmark
-    /// and the tests all build it here.
+    /// The processor as deployed (its Lambda, the local stack): it opens no credentials.
+    pub fn build(config: &ProcessorConfig, aws: &SdkConfig) -> Self {
+        let table = Table::connect(aws, &config.table_name, CredentialAccess::None);
+        Self::new(table, ExportPlanner::connect(aws, config.planner.clone()))
+    }
+
+    /// From parts: a planner is required, so a processor without one does not build.
     pub fn new(table: Table, planner: ExportPlanner) -> Self {
         Self { intake: OrderIntake::new(table, planner, system_clock()) }
     }

@@ -12,12 +12,35 @@ use std::sync::Arc;
 use http::Method;
 use shipsync_domain::access::{Principal, has_issued_key_shape, key_for_log};
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, basic_credentials, path_segments, store_failure};
-use shipsync_planner::ExportPlanner;
-use shipsync_table::Table;
+use shipsync_planner::{ExportPlanner, PlannerConfig};
+use shipsync_platform::{ConfigError, required_env};
+use shipsync_table::{CredentialAccess, Table};
 use tracing::warn;
 
 use shipsync_app::shipments::ShipmentDesk;
 use shipsync_domain::time::{Clock, system_clock};
+
+/// What the API is built from: read from the environment when deployed, set by the local stack
+/// and the tests.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// `SHIPSYNC_TABLE`
+    pub table_name: String,
+    /// `SHIPSYNC_CREDENTIALS_KEY_ID`: seals channel credentials (the API never opens them).
+    pub credentials_key_id: String,
+    /// Where new shipments' exports are queued or scheduled.
+    pub planner: PlannerConfig,
+}
+
+impl ApiConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required_env("SHIPSYNC_TABLE")?,
+            credentials_key_id: required_env("SHIPSYNC_CREDENTIALS_KEY_ID")?,
+            planner: PlannerConfig::from_env().map_err(|missing| ConfigError::Missing(missing.0))?,
+        })
+    }
+}
 
 /// Everything a request needs, built once per cold start.
 #[derive(Clone)]
@@ -33,6 +56,15 @@ pub struct ShipmentsApi {
 }
 
 impl ShipmentsApi {
+    /// The API as deployed (its Lambda, the local stack): credentials are write-only here, the
+    /// API may seal them, never open them (nor may its role).
+    pub fn build(config: &ApiConfig, aws: &aws_config::SdkConfig) -> Self {
+        let table =
+            Table::connect(aws, &config.table_name, CredentialAccess::Seal { key_id: &config.credentials_key_id });
+        Self::new(table, ExportPlanner::connect(aws, config.planner.clone()))
+    }
+
+    /// From parts (a test's table).
     pub fn new(table: Table, planner: ExportPlanner) -> Self {
         let clock = system_clock();
         let desk = ShipmentDesk::new(table.clone(), planner.clone(), Arc::clone(&clock));

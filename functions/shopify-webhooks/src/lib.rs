@@ -48,6 +48,13 @@ pub struct ShopifyWebhooks {
 }
 
 impl ShopifyWebhooks {
+    /// As deployed (its Lambda, the local stack): it opens the stores' webhook secrets to check signatures.
+    pub fn build(config: &shipsync_platform::IntakeConfig, aws: &aws_config::SdkConfig) -> Self {
+        let access = shipsync_table::CredentialAccess::Open { key_id: &config.credentials_key_id };
+        let table = Table::connect(aws, &config.table_name, access);
+        Self::new(table, aws_sdk_sqs::Client::new(aws), config.order_queue_url.clone())
+    }
+
     pub fn new(table: Table, sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
         Self { table, sqs, queue_url, clock: Arc::new(Utc::now) }
     }

@@ -41,6 +41,24 @@ pub struct SweepReport {
     pub more_left: bool,
 }
 
+/// What the sweeper is built from: read from the environment when deployed.
+#[derive(Debug, Clone)]
+pub struct SweeperConfig {
+    /// `SHIPSYNC_TABLE`
+    pub table_name: String,
+    /// `SHIPSYNC_EXPORT_QUEUE_URL`: where overdue exports are queued again.
+    pub export_queue_url: String,
+}
+
+impl SweeperConfig {
+    pub fn from_env() -> Result<Self, shipsync_platform::ConfigError> {
+        Ok(Self {
+            table_name: shipsync_platform::required_env("SHIPSYNC_TABLE")?,
+            export_queue_url: shipsync_platform::required_env("SHIPSYNC_EXPORT_QUEUE_URL")?,
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct Sweeper {
     table: Table,
@@ -51,6 +69,12 @@ pub struct Sweeper {
 }
 
 impl Sweeper {
+    /// As deployed (its Lambda, the local stack): it opens no credentials.
+    pub fn build(config: &SweeperConfig, aws: &aws_config::SdkConfig) -> Self {
+        let table = Table::connect(aws, &config.table_name, shipsync_table::CredentialAccess::None);
+        Self::new(table, aws_sdk_sqs::Client::new(aws), config.export_queue_url.clone())
+    }
+
     pub fn new(table: Table, sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
         Self { table, sqs, queue_url, clock: Arc::new(Utc::now) }
     }

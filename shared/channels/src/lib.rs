@@ -144,6 +144,16 @@ impl ChannelError {
     }
 }
 
+/// The HTTP client channel calls go through: bounded by `timeout`, and never following a
+/// redirect (which would carry the channel's token header to wherever it points).
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
 /// The longest wait a channel can ask for: longer asks (`Retry-After: 1e20`, a date next year)
 /// are cut to this, so that no answer can overflow a timer or hold a message for days.
 pub const MAX_CHANNEL_WAIT: Duration = Duration::from_secs(15 * 60);

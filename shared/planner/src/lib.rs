@@ -90,6 +90,11 @@ pub fn at_expression(due_at: DateTime<Utc>) -> String {
 }
 
 impl ExportPlanner {
+    /// The planner as a function is deployed with: SQS and Scheduler clients from `aws`.
+    pub fn connect(aws: &aws_config::SdkConfig, config: PlannerConfig) -> Self {
+        Self::new(aws_sdk_sqs::Client::new(aws), aws_sdk_scheduler::Client::new(aws), config)
+    }
+
     pub fn new(sqs: aws_sdk_sqs::Client, scheduler: aws_sdk_scheduler::Client, config: PlannerConfig) -> Self {
         Self { sqs, scheduler, config, calls: Arc::default() }
     }

@@ -19,16 +19,25 @@ pub fn required_env(name: &'static str) -> Result<String, ConfigError> {
     }
 }
 
-/// What the shipments API needs from its environment.
+/// What the functions that take orders in need (the Shopify and carrier webhooks, the poller):
+/// the table, the key that opens the credentials they check or call with, and the order queue.
 #[derive(Debug, Clone)]
-pub struct ApiConfig {
-    /// `SHIPSYNC_TABLE`: the DynamoDB table.
+pub struct IntakeConfig {
+    /// `SHIPSYNC_TABLE`
     pub table_name: String,
+    /// `SHIPSYNC_CREDENTIALS_KEY_ID`
+    pub credentials_key_id: String,
+    /// `SHIPSYNC_ORDER_QUEUE_URL`: where events for the order processor go.
+    pub order_queue_url: String,
 }
 
-impl ApiConfig {
+impl IntakeConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self { table_name: required_env("SHIPSYNC_TABLE")? })
+        Ok(Self {
+            table_name: required_env("SHIPSYNC_TABLE")?,
+            credentials_key_id: required_env("SHIPSYNC_CREDENTIALS_KEY_ID")?,
+            order_queue_url: required_env("SHIPSYNC_ORDER_QUEUE_URL")?,
+        })
     }
 }
 

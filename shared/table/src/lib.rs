@@ -43,7 +43,30 @@ pub struct Table {
     cipher: Option<Arc<dyn CredentialCipher>>,
 }
 
+/// What a function may do with channel credentials; its KMS grant says the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialAccess<'a> {
+    /// Neither seal nor open (the order processor, the sweeper).
+    None,
+    /// Seal only (the API: credentials are write-only).
+    Seal { key_id: &'a str },
+    /// Seal and open (the functions that call channels or check webhook signatures).
+    Open { key_id: &'a str },
+}
+
 impl Table {
+    /// The table as a function is deployed with: a DynamoDB client from `aws`, and the KMS
+    /// cipher its credential access calls for.
+    pub fn connect(aws: &aws_config::SdkConfig, name: &str, access: CredentialAccess<'_>) -> Self {
+        let table = Self::new(Client::new(aws), name);
+        let kms = || aws_sdk_kms::Client::new(aws);
+        match access {
+            CredentialAccess::None => table,
+            CredentialAccess::Seal { key_id } => table.with_cipher(Arc::new(KmsCipher::encrypt_only(kms(), key_id))),
+            CredentialAccess::Open { key_id } => table.with_cipher(Arc::new(KmsCipher::new(kms(), key_id))),
+        }
+    }
+
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into(), calls: Arc::default(), cipher: None }
     }

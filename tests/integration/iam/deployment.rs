@@ -12,7 +12,6 @@ use order_processor::OrderProcessor;
 use shipments_api::ShipmentsApi;
 use shipsync_channels::ChannelEndpoints;
 use shipsync_domain::export::ExportSettings;
-use shipsync_table::Table;
 use shipsync_tools::local_aws::{LocalAws, sdk_config_with_key};
 use shipsync_tools::moto::{AccessKey, MotoServer};
 use shipsync_tools::runner::Runner;
@@ -135,13 +134,6 @@ impl IamApp {
         self.functions.get(package).unwrap_or_else(|| panic!("no function {package} in infra/template.yaml"))
     }
 
-    /// A function's store as its main.rs builds it where it never touches credentials: no
-    /// cipher at all (the order processor, the sweeper).
-    fn store_without_cipher(&self, package: &str) -> Table {
-        let aws = self.aws_of(package);
-        Table::new(aws.table.client().clone(), aws.table.table_name())
-    }
-
     /// Rebuilds the tenant's functions on their own users' clients, wired as the harness's
     /// `for_retailer` and each function's main.rs wire them: the API on an encrypt-only store,
     /// the exporter, poller and Shopify webhooks on a store that opens credentials (each with its
@@ -153,36 +145,26 @@ impl IamApp {
         let now: shipsync_domain::time::Clock =
             Arc::new(move || *reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let endpoints = ChannelEndpoints::honouring_store_overrides();
+        // Each built by its own `build`, as its main.rs builds it, on its own user's clients.
         let api = self.aws_of("shipments-api");
         let planner = api.export_planner();
-        let api = ShipmentsApi::new(api.encrypt_only_table(), planner.clone()).with_clock(Arc::clone(&now));
+        let api = ShipmentsApi::build(&api.api_config(), &api.sdk).with_clock(Arc::clone(&now));
         let exporter = self.aws_of("exporter");
         // As deployed (its role's credentials), with channel calls cut at 2 s.
         let config =
             ExporterConfig { channel_timeout: std::time::Duration::from_secs(2), ..exporter.exporter_config() };
         let exporter = Exporter::build(&config, &exporter.sdk).with_clock(Arc::clone(&now)).with_endpoints(endpoints);
-        let processor = OrderProcessor::new(
-            self.store_without_cipher("order-processor"),
-            self.aws_of("order-processor").export_planner(),
-        )
-        .with_clock(Arc::clone(&now));
+        let processor = self.aws_of("order-processor");
+        let processor =
+            OrderProcessor::build(&processor.processor_config(), &processor.sdk).with_clock(Arc::clone(&now));
         let webhooks = self.aws_of("shopify-webhooks");
-        let webhooks =
-            ShopifyWebhooks::new(webhooks.table.clone(), webhooks.sqs.clone(), webhooks.order_queue_url.clone())
-                .with_clock(Arc::clone(&now));
+        let webhooks = ShopifyWebhooks::build(&webhooks.intake_config(), &webhooks.sdk).with_clock(Arc::clone(&now));
         let poller = self.aws_of("order-poller");
-        let poller = OrderPoller::new(
-            poller.table.clone(),
-            poller.sqs.clone(),
-            reqwest::Client::new(),
-            poller.order_queue_url.clone(),
-        )
-        .with_clock(Arc::clone(&now))
-        .with_endpoints(endpoints);
+        let poller = OrderPoller::build(&poller.intake_config(), &poller.sdk)
+            .with_clock(Arc::clone(&now))
+            .with_endpoints(endpoints);
         let sweeper = self.aws_of("sweeper");
-        let sweeper =
-            Sweeper::new(self.store_without_cipher("sweeper"), sweeper.sqs.clone(), sweeper.planner.queue_url.clone())
-                .with_clock(now);
+        let sweeper = Sweeper::build(&sweeper.sweeper_config(), &sweeper.sdk).with_clock(now);
         let runner = Runner::new(self.app.aws.clone(), exporter, processor).with_sweeper(sweeper);
         let app = &mut self.app;
         (app.api, app.planner, app.webhooks, app.poller, app.runner) = (api, planner, webhooks, poller, runner);
@@ -191,6 +173,6 @@ impl IamApp {
     /// The carrier webhook endpoint, as its user.
     pub fn carrier_webhooks(&self) -> CarrierWebhooks {
         let aws = self.aws_of("carrier-webhooks");
-        CarrierWebhooks::new(aws.table.clone(), aws.sqs.clone(), aws.order_queue_url.clone())
+        CarrierWebhooks::build(&aws.intake_config(), &aws.sdk)
     }
 }

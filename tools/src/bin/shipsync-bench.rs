@@ -129,7 +129,7 @@ async fn main() -> Result<(), String> {
     let exporter = exporter::Exporter::new(
         table.clone(),
         aws.sqs.clone(),
-        exporter::channel_http_client(exporter::CHANNEL_TIMEOUT),
+        shipsync_channels::http_client(exporter::CHANNEL_TIMEOUT),
         &aws.exporter_config(),
     );
     let runner = Runner::new(aws.clone(), exporter, OrderProcessor::new(table.clone(), aws.export_planner()));
