@@ -645,7 +645,10 @@ fn incoming(id: &str, numbers: &[&str]) -> shipsync_domain::orders::IncomingFulf
         channel_fulfillment_id: format!("gid://shopify/Fulfillment/{id}"),
         channel_order_id: "gid://shopify/Order/820982911946154508".into(),
         lines: vec![(format!("gid://shopify/LineItem/{IPOD_P}"), 1)],
-        tracking_numbers: numbers.iter().map(|n| (*n).to_owned()).collect(),
+        tracking_numbers: numbers
+            .iter()
+            .map(|n| shipsync_domain::tracking::TrackingNumber::parse(n).expect("a tracking number"))
+            .collect(),
         tracking_company: Some("UPS".into()),
         cancelled: false,
     }

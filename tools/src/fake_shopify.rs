@@ -324,7 +324,9 @@ mod tests {
                 sku: "STAKE-10".into(),
                 serial_codes: vec![],
             }],
-            tracking_numbers: vec![tracking.into()],
+            tracking_numbers: vec![
+                shipsync_domain::tracking::TrackingNumber::parse(tracking).expect("a tracking number"),
+            ],
             carrier: "UPS".into(),
             carrier_code: None,
             tracking_urls: vec![],

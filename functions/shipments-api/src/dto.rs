@@ -356,7 +356,7 @@ impl ShipmentView {
             shipment_trackings_attributes: shipment
                 .trackings
                 .iter()
-                .map(|t| TrackingView { id: t.id.get(), tracking: t.tracking.clone() })
+                .map(|t| TrackingView { id: t.id.get(), tracking: t.tracking.to_string() })
                 .collect(),
             shipment_items_attributes: shipment
                 .items

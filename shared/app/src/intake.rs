@@ -554,7 +554,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
                 fulfillment
                     .tracking_numbers
                     .iter()
-                    .map(|number| TrackingInput { tracking: Some(number.clone()), ..TrackingInput::default() })
+                    .map(|number| TrackingInput { tracking: Some(number.to_string()), ..TrackingInput::default() })
                     .collect(),
             ),
             export: Some(false),
@@ -657,7 +657,7 @@ fn event_order_id(event: &ChannelEvent) -> String {
     match event {
         ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => order.channel_order_id.clone(),
         ChannelEvent::FulfillmentChanged { fulfillment } => fulfillment.channel_order_id.clone(),
-        ChannelEvent::CarrierScanned { scan } => scan.tracking_number.clone(),
+        ChannelEvent::CarrierScanned { scan } => scan.tracking_number.to_string(),
     }
 }
 

@@ -15,7 +15,7 @@ use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::shipment::Shipment;
 use shipsync_domain::tenant::{ChannelStore, Retailer, Vendor};
-use shipsync_domain::tracking::tracking_lookup_key;
+use shipsync_domain::tracking::TrackingNumber;
 
 use crate::Failure;
 use crate::ports::{ExportPlanner, Ids, Orders, PurchaseOrders, Settings, Shipments};
@@ -144,13 +144,12 @@ impl Shipments for MemoryTable {
     async fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> Result<Vec<Shipment>, Failure> {
         Ok(self.records().shipments.values().filter(|s| s.purchase_order_id == po).cloned().collect())
     }
-    async fn shipments_by_tracking(&self, number: &str) -> Result<Vec<Shipment>, Failure> {
-        let wanted = tracking_lookup_key(number);
+    async fn shipments_by_tracking(&self, number: &TrackingNumber) -> Result<Vec<Shipment>, Failure> {
         Ok(self
             .records()
             .shipments
             .values()
-            .filter(|s| s.trackings.iter().any(|t| tracking_lookup_key(&t.tracking) == wanted))
+            .filter(|s| s.trackings.iter().any(|t| t.tracking.same_parcel(number)))
             .cloned()
             .collect())
     }

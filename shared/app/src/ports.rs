@@ -6,6 +6,7 @@
 //! Every read is keyed or conditioned on the tenant where a caller names the record; writes are
 //! conditional on the version read, and lose with [`Failure::Conflict`].
 
+use shipsync_domain::tracking::TrackingNumber;
 use std::collections::HashMap;
 use std::future::Future;
 use std::ops::RangeInclusive;
@@ -49,7 +50,7 @@ pub trait Shipments: Send + Sync {
     fn update_shipment(&self, shipment: &Shipment, po: Option<&PurchaseOrder>) -> impl Pending<()>;
     fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> impl Pending<Vec<Shipment>>;
     /// Shipments of any retailer carrying this tracking number (carrier scans name no tenant).
-    fn shipments_by_tracking(&self, number: &str) -> impl Pending<Vec<Shipment>>;
+    fn shipments_by_tracking(&self, number: &TrackingNumber) -> impl Pending<Vec<Shipment>>;
     /// The shipment a channel fulfillment was applied as, if it was: read consistently.
     fn channel_fulfillment_applied(&self, store: StoreId, channel_id: &str) -> impl Pending<Option<ShipmentId>>;
 }

@@ -195,7 +195,9 @@ mod tests {
                 ExportLine { channel_line_item_id: "A".into(), quantity: 2, sku: "a".into(), serial_codes: vec![] },
                 ExportLine { channel_line_item_id: "B".into(), quantity: 1, sku: "b".into(), serial_codes: vec![] },
             ],
-            tracking_numbers: vec!["T1".into(), "T2".into()],
+            tracking_numbers: ["T1", "T2"]
+                .map(|number| shipsync_domain::tracking::TrackingNumber::parse(number).expect("a tracking number"))
+                .to_vec(),
             carrier: "UPS".into(),
             carrier_code: Some("UPS".into()),
             tracking_urls: vec![],

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shipsync_domain::orders::IncomingFulfillment;
+use shipsync_domain::tracking::TrackingNumber;
 use tracing::info;
 
 use crate::port::unsupported;
@@ -104,7 +105,7 @@ impl BackMarketClient {
                 "order_id": order_id,
                 "new_state": 3,
                 "sku": line.sku,
-                "tracking_number": order.tracking_numbers.first().cloned().unwrap_or_default(),
+                "tracking_number": order.tracking_numbers.first().map(TrackingNumber::as_str).unwrap_or_default(),
                 "tracking_url": order.tracking_urls.first().cloned().unwrap_or_default(),
                 "shipper": order.carrier_code.clone().unwrap_or_else(|| order.carrier.clone()),
             });

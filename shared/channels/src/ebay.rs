@@ -2,6 +2,7 @@
 //! fulfillment after its tracking number, so before any retry the order's fulfillments are listed
 //! and a package already there is adopted instead of created again.
 
+use shipsync_domain::tracking::TrackingNumber;
 use std::time::Duration;
 
 use base64::Engine;
@@ -62,7 +63,7 @@ impl EbayClient {
         let shipped_date = order.shipped_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let token = self.access_token().await?;
         let base = self.fulfillments_url(&order.channel_order_id);
-        let existing: Vec<(String, String)> = if check_existing {
+        let existing: Vec<(TrackingNumber, String)> = if check_existing {
             self.listed(&base, &token).await?.iter().filter_map(tracking_and_id).collect()
         } else {
             Vec::new()
@@ -71,8 +72,10 @@ impl EbayClient {
         let mut adopted = false;
         for (number, items) in packages(order) {
             let tracking = ebay_tracking_number(&number);
-            let key = tracking.to_ascii_uppercase();
-            if let Some((_, id)) = existing.iter().find(|(number, _)| *number == key) {
+            let mine = TrackingNumber::parse(&tracking).ok();
+            if let Some((_, id)) =
+                existing.iter().find(|(listed, _)| mine.as_ref().is_some_and(|mine| mine.same_parcel(listed)))
+            {
                 info!(order = %order.channel_order_id, fulfillment = %id, tracking = %tracking, "eBay already has this package: adopted");
                 adopted = true;
                 ids.push(id.clone());
@@ -143,12 +146,12 @@ impl EbayClient {
     }
 }
 
-/// A listed fulfillment's tracking number (normalised as eBay stores it) and id. Matched by
-/// tracking number: the fulfillment id equals it only by eBay's habit.
-fn tracking_and_id(fulfillment: &Value) -> Option<(String, String)> {
-    let number = ebay_tracking_number(fulfillment["shipmentTrackingNumber"].as_str()?).to_ascii_uppercase();
-    let id = fulfillment["fulfillmentId"].as_str().map_or_else(|| number.clone(), str::to_owned);
-    (!number.is_empty()).then_some((number, id))
+/// A listed fulfillment's tracking number (in eBay's format) and id. Matched by tracking number:
+/// the fulfillment id equals it only by eBay's habit.
+fn tracking_and_id(fulfillment: &Value) -> Option<(TrackingNumber, String)> {
+    let number = TrackingNumber::parse(&ebay_tracking_number(fulfillment["shipmentTrackingNumber"].as_str()?)).ok()?;
+    let id = fulfillment["fulfillmentId"].as_str().map_or_else(|| number.to_string(), str::to_owned);
+    Some((number, id))
 }
 
 /// A listed `ShippingFulfillment`; `None` for one without an id or with an unreadable line.
@@ -166,7 +169,12 @@ fn incoming_fulfillment(channel_order_id: &str, fulfillment: &Value) -> Option<I
         channel_fulfillment_id: fulfillment["fulfillmentId"].as_str()?.to_owned(),
         channel_order_id: channel_order_id.to_owned(),
         lines,
-        tracking_numbers: fulfillment["shipmentTrackingNumber"].as_str().map(str::to_owned).into_iter().collect(),
+        // A number shipsync could not store names no parcel: it is left out, as a missing one is.
+        tracking_numbers: fulfillment["shipmentTrackingNumber"]
+            .as_str()
+            .and_then(|number| TrackingNumber::parse(number).ok())
+            .into_iter()
+            .collect(),
         tracking_company: fulfillment["shippingCarrierCode"].as_str().map(str::to_owned),
         // eBay has no call that cancels a shipping fulfillment.
         cancelled: false,

@@ -3,6 +3,7 @@
 //! that may repeat an earlier attempt first reads the order's fulfillments and counts what
 //! fulfillments carrying our tracking numbers already hold.
 
+use shipsync_domain::tracking::TrackingNumber;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -317,7 +318,11 @@ fn incoming_fulfillment(order_id: &str, fulfillment: &Value) -> Option<IncomingF
         channel_fulfillment_id: fulfillment["id"].as_str()?.to_owned(),
         channel_order_id: order_id.to_owned(),
         lines,
-        tracking_numbers: tracking.iter().filter_map(|info| info["number"].as_str().map(str::to_owned)).collect(),
+        // A number shipsync could not store names no parcel: it is left out, as a missing one is.
+        tracking_numbers: tracking
+            .iter()
+            .filter_map(|info| info["number"].as_str().and_then(|number| TrackingNumber::parse(number).ok()))
+            .collect(),
         tracking_company: tracking.iter().find_map(|info| info["company"].as_str().map(str::to_owned)),
         cancelled: fulfillment["status"].as_str() == Some("CANCELLED"),
     })

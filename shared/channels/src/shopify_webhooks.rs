@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use shipsync_domain::orders::{ChannelEvent, IncomingFulfillment, IncomingLine, IncomingOrder};
+use shipsync_domain::tracking::TrackingNumber;
 
 /// The topics shipsync subscribes to.
 pub const SHOPIFY_TOPICS: [&str; 5] =
@@ -127,16 +128,14 @@ fn read_fulfillment(payload: &Value) -> Result<IncomingFulfillment, PayloadError
             Ok((id, quantity.ok_or_else(|| missing(&format!("line_items[{index}].quantity")))?))
         })
         .collect::<Result<Vec<_>, PayloadError>>()?;
-    let mut numbers: Vec<String> = payload["tracking_numbers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|n| n.as_str().map(str::to_owned))
-        .collect();
+    // A number shipsync could not store (blank, say) names no parcel: it is left out, as a missing one is.
+    let parse = |number: &Value| number.as_str().and_then(|number| TrackingNumber::parse(number).ok());
+    let mut numbers: Vec<TrackingNumber> =
+        payload["tracking_numbers"].as_array().into_iter().flatten().filter_map(parse).collect();
     if numbers.is_empty()
-        && let Some(number) = payload["tracking_number"].as_str()
+        && let Some(number) = parse(&payload["tracking_number"])
     {
-        numbers.push(number.to_owned());
+        numbers.push(number);
     }
     Ok(IncomingFulfillment {
         channel_fulfillment_id: id,

@@ -12,6 +12,7 @@ use crate::export::ExportState;
 use crate::ids::{OrderItemId, PurchaseOrderId, RetailerId, ShipmentId, StoreId, VendorId};
 use crate::purchase_order::{NewOrderItem, PurchaseOrder};
 use crate::shipment::Shipment;
+use crate::tracking::{TrackingNumber, tracking_keys};
 
 /// An order as a channel sends it (by webhook or by polling), reduced to what shipsync uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,7 +177,7 @@ pub struct IncomingFulfillment {
     pub channel_order_id: String,
     /// Channel line item id and quantity.
     pub lines: Vec<(String, u32)>,
-    pub tracking_numbers: Vec<String>,
+    pub tracking_numbers: Vec<TrackingNumber>,
     pub tracking_company: Option<String>,
     pub cancelled: bool,
 }
@@ -224,7 +225,7 @@ pub fn match_fulfillment(
     let Some((first_po, _, _)) = located.first() else {
         return ReverseSync::Ignore("the fulfillment has no line items".into());
     };
-    let numbers = normalized(&fulfillment.tracking_numbers);
+    let numbers = tracking_keys(&fulfillment.tracking_numbers);
     let wanted: BTreeMap<OrderItemId, u32> = located.iter().fold(BTreeMap::new(), |mut map, (_, item, quantity)| {
         *map.entry(*item).or_default() += quantity;
         map
@@ -236,8 +237,7 @@ pub fn match_fulfillment(
             *map.entry(item.order_item_id).or_default() += item.quantity;
             map
         });
-        items == wanted
-            && normalized(&shipment.trackings.iter().map(|t| t.tracking.clone()).collect::<Vec<_>>()) == numbers
+        items == wanted && tracking_keys(shipment.trackings.iter().map(|t| &t.tracking)) == numbers
     };
     if let Some(shipment) = shipments.iter().find(|s| exact(s)) {
         return match shipment.export.state {
@@ -256,7 +256,7 @@ pub fn match_fulfillment(
         };
         started
             && !numbers.is_empty()
-            && normalized(&shipment.trackings.iter().map(|t| t.tracking.clone()).collect::<Vec<_>>()) == numbers
+            && tracking_keys(shipment.trackings.iter().map(|t| &t.tracking)) == numbers
             && wanted.iter().all(|(item, quantity)| *quantity <= shipped(item))
     };
     if let Some(shipment) = shipments.iter().find(|s| part_of_ours(s)) {
@@ -277,12 +277,6 @@ pub fn match_fulfillment(
         }
     }
     ReverseSync::Create { purchase_order_id: first_po.id, items: wanted.into_iter().collect() }
-}
-
-fn normalized(numbers: &[String]) -> Vec<String> {
-    let mut list: Vec<String> = numbers.iter().map(|n| n.trim().to_uppercase()).filter(|n| !n.is_empty()).collect();
-    list.sort();
-    list
 }
 
 /// What shipsync knows of a channel order: its number, the last version applied, its purchase orders.
@@ -366,7 +360,7 @@ impl ChannelEvent {
                 fits("channel_order_id", &fulfillment.channel_order_id)?;
                 fulfillment.lines.iter().try_for_each(|(line, _)| fits("lines.channel_line_item_id", line))
             }
-            ChannelEvent::CarrierScanned { scan } => fits("tracking_number", &scan.tracking_number),
+            ChannelEvent::CarrierScanned { scan } => fits("tracking_number", scan.tracking_number.as_str()),
         }
     }
 }

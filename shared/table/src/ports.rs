@@ -1,6 +1,7 @@
 //! The table as the use cases see it: every repository port of `shipsync-app`, each a call of
 //! the table's own methods, with [`TableError`] mapped once into the application's [`Failure`].
 
+use shipsync_domain::tracking::TrackingNumber;
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
@@ -68,7 +69,7 @@ impl Shipments for Table {
     async fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> Result<Vec<Shipment>, Failure> {
         Ok(Table::shipments_of_purchase_order(self, po).await?)
     }
-    async fn shipments_by_tracking(&self, number: &str) -> Result<Vec<Shipment>, Failure> {
+    async fn shipments_by_tracking(&self, number: &TrackingNumber) -> Result<Vec<Shipment>, Failure> {
         Ok(Table::shipments_by_tracking(self, number).await?)
     }
     async fn channel_fulfillment_applied(

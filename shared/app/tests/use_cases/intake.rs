@@ -65,7 +65,9 @@ async fn a_channel_fulfillment_becomes_one_exported_shipment_however_often_it_co
         channel_fulfillment_id: "F1".into(),
         channel_order_id: "9001".into(),
         lines: vec![("L1".into(), 1)],
-        tracking_numbers: vec!["1Z999AA10123456784".into()],
+        tracking_numbers: vec![
+            shipsync_domain::tracking::TrackingNumber::parse("1Z999AA10123456784").expect("a tracking number"),
+        ],
         tracking_company: Some("UPS".into()),
         cancelled: false,
     };

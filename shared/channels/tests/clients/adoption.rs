@@ -24,7 +24,10 @@ fn order(id: &str, lines: Vec<ExportLine>, numbers: &[&str]) -> ExportOrder {
         shipped_at: shipped_at(),
         channel_order_id: id.into(),
         lines,
-        tracking_numbers: numbers.iter().map(|n| (*n).to_owned()).collect(),
+        tracking_numbers: numbers
+            .iter()
+            .map(|n| shipsync_domain::tracking::TrackingNumber::parse(n).expect("a tracking number"))
+            .collect(),
         carrier: "UPS".into(),
         carrier_code: Some("UPS".into()),
         tracking_urls: vec![],

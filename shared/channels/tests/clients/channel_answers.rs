@@ -206,7 +206,10 @@ fn export_order() -> impl Strategy<Value = ExportOrder> {
             shipped_at: chrono::Utc::now(),
             channel_order_id: "1".into(),
             lines,
-            tracking_numbers: numbers.into_iter().map(str::to_owned).collect(),
+            tracking_numbers: numbers
+                .into_iter()
+                .map(|n| shipsync_domain::tracking::TrackingNumber::parse(n).expect("a tracking number"))
+                .collect(),
             carrier: "UPS".into(),
             carrier_code: code.then(|| "UPS".to_owned()),
             tracking_urls: vec![],

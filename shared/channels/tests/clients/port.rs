@@ -95,7 +95,7 @@ async fn shopify_reads_an_orders_fulfillments() {
                 channel_fulfillment_id: "gid://shopify/Fulfillment/800".into(),
                 channel_order_id: "gid://shopify/Order/1".into(),
                 lines: vec![("gid://shopify/LineItem/1".into(), 2)],
-                tracking_numbers: vec!["1Z001".into(), "1Z002".into()],
+                tracking_numbers: ["1Z001", "1Z002"].map(tracking).to_vec(),
                 tracking_company: Some("UPS".into()),
                 cancelled: false,
             },
@@ -136,7 +136,7 @@ async fn ebay_reads_an_orders_shipping_fulfillments() {
             channel_fulfillment_id: "1ZEB01".into(),
             channel_order_id: "12-34".into(),
             lines: vec![("L1".into(), 1)],
-            tracking_numbers: vec!["1ZEB01".into()],
+            tracking_numbers: vec![tracking("1ZEB01")],
             tracking_company: Some("UPS".into()),
             cancelled: false,
         }]
@@ -163,4 +163,8 @@ async fn what_a_channel_cannot_do_yet_is_refused_without_a_call() {
         assert!(matches!(error, Some(ChannelError::Unsupported { .. })), "{error:?}");
     }
     assert!(server.received_requests().await.unwrap_or_default().is_empty(), "nothing was called");
+}
+
+fn tracking(number: &str) -> shipsync_domain::tracking::TrackingNumber {
+    shipsync_domain::tracking::TrackingNumber::parse(number).expect("a tracking number")
 }

@@ -158,7 +158,7 @@ fn fulfillment(lines: &[(&str, u32)], numbers: &[&str]) -> IncomingFulfillment {
         channel_fulfillment_id: "255858046".into(),
         channel_order_id: "820982911946154508".into(),
         lines: lines.iter().map(|(id, q)| ((*id).to_owned(), *q)).collect(),
-        tracking_numbers: numbers.iter().map(|n| (*n).to_owned()).collect(),
+        tracking_numbers: numbers.iter().map(|n| TrackingNumber::parse(n).expect("a tracking number")).collect(),
         tracking_company: Some("UPS".into()),
         cancelled: false,
     }
