@@ -3,11 +3,13 @@
 //! and for one vendor.
 
 use rust_decimal::Decimal;
+use shipsync_domain::ValidationErrors;
 use shipsync_domain::export::{ExportSettings, ShipConfirmation};
 use shipsync_domain::orders::Product;
 use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOrder};
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, ChannelStore, FeeSettings, Retailer, Vendor};
+use shipsync_domain::vocabulary::Sku;
 use shipsync_table::Table;
 use std::collections::BTreeMap;
 
@@ -145,7 +147,12 @@ pub async fn seed(table: &Table, shop_url: &str) -> Result<Demo, ProvisionError>
         ("LAMP-LED", &acme, "LED camp lamp"),
         ("PHONE-X", &globex, "Refurbished phone"),
     ] {
-        let product = Product { sku: sku.into(), vendor_id: vendor.id, name: name.into(), cost: None };
+        let sku = Sku::parse(sku).map_err(|problem| {
+            let mut errors = ValidationErrors::new();
+            errors.push("sku", problem);
+            errors
+        })?;
+        let product = Product { sku, vendor_id: vendor.id, name: name.into(), cost: None };
         table.save_product(retailer.id, &product).await?;
     }
     let webhook_secret = provision::random_secret()?;

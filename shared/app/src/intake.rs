@@ -19,6 +19,7 @@ use shipsync_domain::shipment::{
 use shipsync_domain::tenant::ChannelStore;
 use shipsync_domain::time::Clock;
 use shipsync_domain::tracking::CarrierScan;
+use shipsync_domain::vocabulary::Sku;
 use tracing::{error, info, warn};
 
 use crate::Failure;
@@ -232,7 +233,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
             return Ok(Applied { stale: true, ..Applied::default() });
         }
         let now = self.now();
-        let skus: Vec<String> = order.lines.iter().filter_map(|line| line.sku.clone()).collect();
+        let skus: Vec<Sku> = order.lines.iter().filter_map(|line| line.sku.clone()).collect();
         let products = self.repositories.products_by_sku(retailer, &skus).await?;
         let split = split_order(order, |sku| products.get(sku).cloned());
 

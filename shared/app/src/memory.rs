@@ -2,6 +2,7 @@
 //! the table's conditions (versions, uniqueness, tenancy) kept, so a use case that races or
 //! retries behaves here as it does against DynamoDB.
 
+use shipsync_domain::vocabulary::Sku;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,7 +32,7 @@ pub struct Records {
     pub purchase_order_numbers: HashMap<(RetailerId, String), PurchaseOrderId>,
     /// Channel orders: the last version applied and the purchase orders they were split into.
     pub orders: HashMap<OrderKey, (Option<OrderRecord>, Vec<PurchaseOrderId>)>,
-    pub products: HashMap<(RetailerId, String), Product>,
+    pub products: HashMap<(RetailerId, Sku), Product>,
     pub problems: BTreeMap<(RetailerId, String), OrderProblem>,
     pub kept_payloads: HashMap<(RetailerId, String), Vec<u8>>,
     pub retailers: HashMap<RetailerId, (Retailer, Vec<Carrier>)>,
@@ -243,11 +244,7 @@ impl Orders for MemoryTable {
         entry.0 = Some(record.clone());
         Ok(())
     }
-    async fn products_by_sku(
-        &self,
-        retailer: RetailerId,
-        skus: &[String],
-    ) -> Result<HashMap<String, Product>, Failure> {
+    async fn products_by_sku(&self, retailer: RetailerId, skus: &[Sku]) -> Result<HashMap<Sku, Product>, Failure> {
         let records = self.records();
         Ok(skus
             .iter()

@@ -7,6 +7,7 @@
 //! conditional on the version read, and lose with [`Failure::Conflict`].
 
 use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::Sku;
 use std::collections::HashMap;
 use std::future::Future;
 use std::ops::RangeInclusive;
@@ -96,7 +97,7 @@ pub trait Orders: Send + Sync {
     /// Writes an order record if nobody wrote it since `record.version - 1`.
     fn save_order_record(&self, record: &OrderRecord) -> impl Pending<()>;
     /// The products of these SKUs; unknown SKUs are absent.
-    fn products_by_sku(&self, retailer: RetailerId, skus: &[String]) -> impl Pending<HashMap<String, Product>>;
+    fn products_by_sku(&self, retailer: RetailerId, skus: &[Sku]) -> impl Pending<HashMap<Sku, Product>>;
     fn put_problem(&self, retailer: RetailerId, problem: &OrderProblem) -> impl Pending<()>;
     fn problems_with_prefix(&self, retailer: RetailerId, key_prefix: &str) -> impl Pending<Vec<OrderProblem>>;
     fn delete_problem(&self, retailer: RetailerId, key: &str) -> impl Pending<()>;

@@ -4,6 +4,7 @@
 //! fulfillments carrying our tracking numbers already hold.
 
 use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::Sku;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -390,7 +391,7 @@ fn order_from_graphql(node: &Value) -> Result<shipsync_domain::orders::IncomingO
                 .ok_or_else(|| format!("lineItems[{index}].quantity must be a whole number, 0 or more"))?;
             Ok(IncomingLine {
                 channel_line_item_id: text(&line["id"], &format!("lineItems[{index}].id"))?,
-                sku: line["sku"].as_str().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
+                sku: line["sku"].as_str().and_then(Sku::received),
                 name: line["name"].as_str().unwrap_or_default().to_owned(),
                 quantity,
                 unit_price: line["originalUnitPriceSet"]["shopMoney"]["amount"].as_str().and_then(|a| a.parse().ok()),

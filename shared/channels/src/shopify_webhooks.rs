@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use shipsync_domain::orders::{ChannelEvent, IncomingFulfillment, IncomingLine, IncomingOrder};
 use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::Sku;
 
 /// The topics shipsync subscribes to.
 pub const SHOPIFY_TOPICS: [&str; 5] =
@@ -95,7 +96,7 @@ fn read_line(index: usize, line: &Value) -> Result<IncomingLine, PayloadError> {
     };
     Ok(IncomingLine {
         channel_line_item_id: id,
-        sku: line["sku"].as_str().map(str::trim).filter(|sku| !sku.is_empty()).map(str::to_owned),
+        sku: line["sku"].as_str().and_then(Sku::received),
         name: line["name"].as_str().or_else(|| line["title"].as_str()).unwrap_or_default().to_owned(),
         quantity: u32::try_from(quantity)
             .map_err(|_| PayloadError { field: field("quantity"), problem: "is too large".into() })?,

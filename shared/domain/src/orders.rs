@@ -13,6 +13,7 @@ use crate::ids::{OrderItemId, PurchaseOrderId, RetailerId, ShipmentId, StoreId, 
 use crate::purchase_order::{NewOrderItem, PurchaseOrder};
 use crate::shipment::Shipment;
 use crate::tracking::{TrackingNumber, tracking_keys};
+use crate::vocabulary::Sku;
 
 /// An order as a channel sends it (by webhook or by polling), reduced to what shipsync uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +32,7 @@ pub struct IncomingOrder {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncomingLine {
     pub channel_line_item_id: String,
-    pub sku: Option<String>,
+    pub sku: Option<Sku>,
     pub name: String,
     /// What is still ordered: removed or cancelled units are not counted.
     pub quantity: u32,
@@ -41,7 +42,7 @@ pub struct IncomingLine {
 /// Which vendor ships a SKU.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Product {
-    pub sku: String,
+    pub sku: Sku,
     pub vendor_id: VendorId,
     pub name: String,
     /// The vendor's wholesale cost per unit, copied onto purchase order items.
@@ -56,10 +57,10 @@ pub struct OrderSplit {
 }
 
 /// Splits an order's lines among vendors by SKU; a line without a known SKU is kept apart.
-pub fn split_order(order: &IncomingOrder, product: impl Fn(&str) -> Option<Product>) -> OrderSplit {
+pub fn split_order(order: &IncomingOrder, product: impl Fn(&Sku) -> Option<Product>) -> OrderSplit {
     let mut split = OrderSplit::default();
     for line in &order.lines {
-        match line.sku.as_deref().map(str::trim).filter(|sku| !sku.is_empty()).and_then(&product) {
+        match line.sku.as_ref().and_then(|sku| Sku::received(sku.as_str())).and_then(|sku| product(&sku)) {
             Some(found) => split.by_vendor.entry(found.vendor_id).or_default().push((line.clone(), found.cost)),
             None => split.unknown.push(line.clone()),
         }
@@ -79,9 +80,7 @@ pub fn purchase_order_number(store: StoreId, order_number: &str, vendor: VendorI
 /// sort keys hold 1,024 bytes.
 pub const MAX_SKU_BYTES: usize = 512;
 
-/// The longest order number, order id or line item id: each is part of keys (purchase order
-/// numbers, order records, problems) that share DynamoDB's 1,024 bytes with other parts.
-pub const MAX_ID_BYTES: usize = 255;
+pub use crate::vocabulary::MAX_ID_BYTES;
 
 /// Whether shipsync can apply an order at all: every text that becomes part of a key fits in one.
 /// An order that fails is kept and listed in order health, never retried forever.
@@ -109,7 +108,7 @@ pub fn check_applicable(order: &IncomingOrder) -> Result<(), String> {
             MAX_ID_BYTES,
         ));
         if let Some(sku) = &line.sku {
-            problems.extend(too_long(&format!("lines[{index}].sku"), sku, MAX_SKU_BYTES));
+            problems.extend(too_long(&format!("lines[{index}].sku"), sku.as_str(), MAX_SKU_BYTES));
         }
     }
     if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
@@ -126,7 +125,7 @@ pub fn new_items(po: Option<&PurchaseOrder>, lines: &[(IncomingLine, Option<Deci
         })
         .filter(|(line, _)| line.quantity > 0)
         .map(|(line, cost)| NewOrderItem {
-            sku: line.sku.clone().unwrap_or_default(),
+            sku: line.sku.as_ref().map(Sku::to_string).unwrap_or_default(),
             name: line.name.clone(),
             quantity: line.quantity,
             cost: *cost,
@@ -434,7 +433,7 @@ impl OrderProblem {
         line: &IncomingLine,
         now: DateTime<Utc>,
     ) -> Self {
-        let sku = line.sku.as_deref().unwrap_or("");
+        let sku = line.sku.as_ref().map_or("", Sku::as_str);
         Self {
             key: format!("{}{}", Self::unknown_sku_prefix(store, &order.channel_order_id), line.channel_line_item_id),
             kind: ProblemKind::UnknownSku,

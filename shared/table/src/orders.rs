@@ -1,5 +1,6 @@
 //! Records of channel orders, products, order problems, store lookups and webhook deliveries.
 
+use shipsync_domain::vocabulary::Sku;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -145,7 +146,7 @@ impl Table {
     }
 
     pub async fn save_product(&self, retailer: RetailerId, product: &Product) -> Result<(), TableError> {
-        self.put(item(keys::retailer(retailer), &keys::product(&product.sku), product)?).await
+        self.put(item(keys::retailer(retailer), &keys::product(product.sku.as_str()), product)?).await
     }
 
     pub async fn products(&self, retailer: RetailerId) -> Result<Vec<Product>, TableError> {
@@ -156,10 +157,10 @@ impl Table {
     pub async fn products_by_sku(
         &self,
         retailer: RetailerId,
-        skus: &[String],
-    ) -> Result<HashMap<String, Product>, TableError> {
+        skus: &[Sku],
+    ) -> Result<HashMap<Sku, Product>, TableError> {
         let keys: Vec<(String, String)> =
-            skus.iter().map(|sku| (keys::retailer(retailer), keys::product(sku))).collect();
+            skus.iter().map(|sku| (keys::retailer(retailer), keys::product(sku.as_str()))).collect();
         let found: Vec<Product> = self.batch_get(keys).await?;
         Ok(found.into_iter().map(|product| (product.sku.clone(), product)).collect())
     }

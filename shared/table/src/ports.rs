@@ -2,6 +2,7 @@
 //! the table's own methods, with [`TableError`] mapped once into the application's [`Failure`].
 
 use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::Sku;
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
@@ -133,11 +134,7 @@ impl Orders for Table {
     async fn save_order_record(&self, record: &OrderRecord) -> Result<(), Failure> {
         Ok(Table::save_order_record(self, record).await?)
     }
-    async fn products_by_sku(
-        &self,
-        retailer: RetailerId,
-        skus: &[String],
-    ) -> Result<HashMap<String, Product>, Failure> {
+    async fn products_by_sku(&self, retailer: RetailerId, skus: &[Sku]) -> Result<HashMap<Sku, Product>, Failure> {
         Ok(Table::products_by_sku(self, retailer, skus).await?)
     }
     async fn put_problem(&self, retailer: RetailerId, problem: &OrderProblem) -> Result<(), Failure> {

@@ -8,7 +8,7 @@ use crate::tenant::FeeSettings;
 fn line(id: &str, sku: Option<&str>, quantity: u32) -> IncomingLine {
     IncomingLine {
         channel_line_item_id: id.into(),
-        sku: sku.map(str::to_owned),
+        sku: sku.map(|sku| Sku::received(sku).expect("a SKU")),
         name: format!("line {id}"),
         quantity,
         unit_price: None,
@@ -30,13 +30,13 @@ fn vendor(id: u64) -> VendorId {
     VendorId::new_unchecked(id)
 }
 
-fn catalog(sku: &str) -> Option<Product> {
-    let vendor_id = match sku {
+fn catalog(sku: &Sku) -> Option<Product> {
+    let vendor_id = match sku.as_str() {
         "A1" | "A2" => vendor(1),
         "B1" => vendor(2),
         _ => return None,
     };
-    Some(Product { sku: sku.into(), vendor_id, name: sku.into(), cost: Some(Decimal::new(500, 2)) })
+    Some(Product { sku: sku.clone(), vendor_id, name: sku.to_string(), cost: Some(Decimal::new(500, 2)) })
 }
 
 fn purchase_order(vendor_id: VendorId, lines: &[(IncomingLine, Option<Decimal>)], first_id: u64) -> PurchaseOrder {
