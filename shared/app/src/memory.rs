@@ -2,6 +2,7 @@
 //! the table's conditions (versions, uniqueness, tenancy) kept, so a use case that races or
 //! retries behaves here as it does against DynamoDB.
 
+use shipsync_domain::vocabulary::ChannelOrderId;
 use shipsync_domain::vocabulary::Sku;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeInclusive;
@@ -21,7 +22,7 @@ use shipsync_domain::tracking::TrackingNumber;
 use crate::Failure;
 use crate::ports::{ExportPlanner, Ids, Orders, PurchaseOrders, Settings, Shipments};
 
-type OrderKey = (RetailerId, StoreId, String);
+type OrderKey = (RetailerId, StoreId, ChannelOrderId);
 
 /// What the table would hold.
 #[derive(Debug, Default)]
@@ -206,7 +207,7 @@ impl PurchaseOrders for MemoryTable {
         &self,
         retailer: RetailerId,
         store: StoreId,
-        channel_order_id: &str,
+        channel_order_id: &ChannelOrderId,
     ) -> Result<Vec<PurchaseOrderId>, Failure> {
         let key = (retailer, store, channel_order_id.to_owned());
         Ok(self.records().orders.get(&key).map(|(_, ids)| ids.clone()).unwrap_or_default())
@@ -218,7 +219,7 @@ impl Orders for MemoryTable {
         &self,
         retailer: RetailerId,
         store: StoreId,
-        channel_order_id: &str,
+        channel_order_id: &ChannelOrderId,
     ) -> Result<(Option<OrderRecord>, Vec<PurchaseOrderId>), Failure> {
         let key = (retailer, store, channel_order_id.to_owned());
         Ok(self.records().orders.get(&key).cloned().unwrap_or_default())

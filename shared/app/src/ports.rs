@@ -7,6 +7,7 @@
 //! conditional on the version read, and lose with [`Failure::Conflict`].
 
 use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::ChannelOrderId;
 use shipsync_domain::vocabulary::Sku;
 use std::collections::HashMap;
 use std::future::Future;
@@ -74,7 +75,7 @@ pub trait PurchaseOrders: Send + Sync {
         &self,
         retailer: RetailerId,
         store: StoreId,
-        channel_order_id: &str,
+        channel_order_id: &ChannelOrderId,
     ) -> impl Pending<Vec<PurchaseOrderId>>;
 }
 
@@ -86,7 +87,7 @@ pub trait Orders: Send + Sync {
         &self,
         retailer: RetailerId,
         store: StoreId,
-        channel_order_id: &str,
+        channel_order_id: &ChannelOrderId,
     ) -> impl Pending<(Option<OrderRecord>, Vec<PurchaseOrderId>)>;
     /// The order record shipsync id `id` names, if it is this retailer's.
     fn retailer_order_record(

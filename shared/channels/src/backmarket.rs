@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shipsync_domain::orders::IncomingFulfillment;
 use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::ChannelOrderId;
 use tracing::info;
 
 use crate::port::unsupported;
@@ -76,7 +77,7 @@ impl BackMarketClient {
         let current = self.call(reqwest::Method::GET, &url, None).await?;
         let orderlines: Vec<&Value> = current["orderlines"].as_array().into_iter().flatten().collect();
         let order_id: Value =
-            order.channel_order_id.parse::<u64>().map_or_else(|_| json!(order.channel_order_id), |n| json!(n));
+            order.channel_order_id.as_str().parse::<u64>().map_or_else(|_| json!(order.channel_order_id), |n| json!(n));
         let mut adopted = false;
         // Order lines already matched to one of ours: two lines of one SKU are two order lines.
         let mut taken: Vec<usize> = Vec::new();
@@ -116,7 +117,7 @@ impl BackMarketClient {
             self.call(reqwest::Method::POST, &url, Some(body)).await?;
             info!(order = %order.channel_order_id, sku = %line.sku, "Back Market order line shipped");
         }
-        Ok(Fulfillment { channel_ids: vec![order.channel_order_id.clone()], adopted })
+        Ok(Fulfillment { channel_ids: vec![order.channel_order_id.to_string()], adopted })
     }
 
     /// Calls Back Market; an answer that is not JSON is no answer (the calls' replies are not read).
@@ -145,7 +146,10 @@ impl Channel for BackMarketClient {
         unsupported("reading Back Market's orders")
     }
 
-    fn fulfillments<'a>(&'a self, _channel_order_id: &'a str) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
+    fn fulfillments<'a>(
+        &'a self,
+        _channel_order_id: &'a ChannelOrderId,
+    ) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
         unsupported("reading Back Market's shipments of an order")
     }
 }

@@ -3,6 +3,7 @@
 //! and a package already there is adopted instead of created again.
 
 use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::ChannelOrderId;
 use std::time::Duration;
 
 use base64::Engine;
@@ -62,7 +63,7 @@ impl EbayClient {
     ) -> Result<Fulfillment, ChannelError> {
         let shipped_date = order.shipped_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let token = self.access_token().await?;
-        let base = self.fulfillments_url(&order.channel_order_id);
+        let base = self.fulfillments_url(order.channel_order_id.as_str());
         let existing: Vec<(TrackingNumber, String)> = if check_existing {
             self.listed(&base, &token).await?.iter().filter_map(tracking_and_id).collect()
         } else {
@@ -111,9 +112,12 @@ impl EbayClient {
     }
 
     /// The order's fulfillments, as shipsync reads a channel's.
-    async fn order_fulfillments(&self, channel_order_id: &str) -> Result<Vec<IncomingFulfillment>, ChannelError> {
+    async fn order_fulfillments(
+        &self,
+        channel_order_id: &ChannelOrderId,
+    ) -> Result<Vec<IncomingFulfillment>, ChannelError> {
         let token = self.access_token().await?;
-        let listed = self.listed(&self.fulfillments_url(channel_order_id), &token).await?;
+        let listed = self.listed(&self.fulfillments_url(channel_order_id.as_str()), &token).await?;
         Ok(listed.iter().filter_map(|fulfillment| incoming_fulfillment(channel_order_id, fulfillment)).collect())
     }
 
@@ -155,7 +159,7 @@ fn tracking_and_id(fulfillment: &Value) -> Option<(TrackingNumber, String)> {
 }
 
 /// A listed `ShippingFulfillment`; `None` for one without an id or with an unreadable line.
-fn incoming_fulfillment(channel_order_id: &str, fulfillment: &Value) -> Option<IncomingFulfillment> {
+fn incoming_fulfillment(channel_order_id: &ChannelOrderId, fulfillment: &Value) -> Option<IncomingFulfillment> {
     let lines = fulfillment["lineItems"]
         .as_array()
         .into_iter()
@@ -167,7 +171,7 @@ fn incoming_fulfillment(channel_order_id: &str, fulfillment: &Value) -> Option<I
         .collect::<Option<Vec<_>>>()?;
     Some(IncomingFulfillment {
         channel_fulfillment_id: fulfillment["fulfillmentId"].as_str()?.to_owned(),
-        channel_order_id: channel_order_id.to_owned(),
+        channel_order_id: channel_order_id.clone(),
         lines,
         // A number shipsync could not store names no parcel: it is left out, as a missing one is.
         tracking_numbers: fulfillment["shipmentTrackingNumber"]
@@ -190,7 +194,7 @@ impl Channel for EbayClient {
         unsupported("reading eBay's orders")
     }
 
-    fn fulfillments<'a>(&'a self, channel_order_id: &'a str) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
+    fn fulfillments<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
         Box::pin(self.order_fulfillments(channel_order_id))
     }
 }

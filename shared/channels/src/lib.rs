@@ -24,6 +24,7 @@ pub use settings::{
 pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
 
 use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::ChannelOrderId;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -40,7 +41,7 @@ pub struct ExportOrder {
     /// When it shipped (the shipment's creation).
     pub shipped_at: DateTime<Utc>,
     /// The order's id in the channel.
-    pub channel_order_id: String,
+    pub channel_order_id: ChannelOrderId,
     pub lines: Vec<ExportLine>,
     pub tracking_numbers: Vec<TrackingNumber>,
     /// The carrier as the channel names it.
@@ -291,7 +292,7 @@ mod tests {
         let order = ExportOrder {
             shipment_id: 1,
             shipped_at: chrono::Utc::now(),
-            channel_order_id: "1".into(),
+            channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("1").expect("an order id"),
             lines: vec![ExportLine {
                 channel_line_item_id: "A".into(),
                 quantity: 2,

@@ -4,6 +4,7 @@
 //! fulfillments carrying our tracking numbers already hold.
 
 use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::ChannelOrderId;
 use shipsync_domain::vocabulary::Sku;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -125,7 +126,7 @@ impl ShopifyClient {
         order: &ExportOrder,
         check_existing: bool,
     ) -> Result<Fulfillment, ChannelError> {
-        let order_id = gid("Order", &order.channel_order_id);
+        let order_id = gid("Order", order.channel_order_id.as_str());
         let data = self.graphql(ORDER_QUERY, json!({ "id": order_id })).await?;
         let found = &data["order"];
         if found.is_null() {
@@ -220,8 +221,11 @@ impl ShopifyClient {
     }
 
     /// The fulfillments Shopify holds for an order (cancelled ones too, marked so).
-    async fn order_fulfillments(&self, channel_order_id: &str) -> Result<Vec<IncomingFulfillment>, ChannelError> {
-        let order_id = gid("Order", channel_order_id);
+    async fn order_fulfillments(
+        &self,
+        channel_order_id: &ChannelOrderId,
+    ) -> Result<Vec<IncomingFulfillment>, ChannelError> {
+        let order_id = gid("Order", channel_order_id.as_str());
         let data = self.graphql(FULFILLMENTS_QUERY, json!({ "id": order_id })).await?;
         let found = &data["order"];
         if found.is_null() {
@@ -298,7 +302,7 @@ impl Channel for ShopifyClient {
         Box::pin(self.orders_updated_since(since, page))
     }
 
-    fn fulfillments<'a>(&'a self, channel_order_id: &'a str) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
+    fn fulfillments<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
         Box::pin(self.order_fulfillments(channel_order_id))
     }
 }
@@ -317,7 +321,7 @@ fn incoming_fulfillment(order_id: &str, fulfillment: &Value) -> Option<IncomingF
     let tracking = fulfillment["trackingInfo"].as_array().cloned().unwrap_or_default();
     Some(IncomingFulfillment {
         channel_fulfillment_id: fulfillment["id"].as_str()?.to_owned(),
-        channel_order_id: order_id.to_owned(),
+        channel_order_id: ChannelOrderId::received(order_id),
         lines,
         // A number shipsync could not store names no parcel: it is left out, as a missing one is.
         tracking_numbers: tracking
@@ -399,7 +403,7 @@ fn order_from_graphql(node: &Value) -> Result<shipsync_domain::orders::IncomingO
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(IncomingOrder {
-        channel_order_id: text(&node["id"], "id")?,
+        channel_order_id: ChannelOrderId::received(text(&node["id"], "id")?),
         number: text(&node["name"], "name")?.trim_start_matches('#').to_owned(),
         customer_name: customer_name.trim().to_owned(),
         updated_at,

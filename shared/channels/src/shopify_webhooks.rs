@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use shipsync_domain::orders::{ChannelEvent, IncomingFulfillment, IncomingLine, IncomingOrder};
 use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::ChannelOrderId;
 use shipsync_domain::vocabulary::Sku;
 
 /// The topics shipsync subscribes to.
@@ -54,7 +55,7 @@ pub fn shopify_gid(kind: &str, value: &Value) -> Option<String> {
 }
 
 fn read_order(payload: &Value) -> Result<IncomingOrder, PayloadError> {
-    let channel_order_id = shopify_gid("Order", &payload["id"]).ok_or_else(|| missing("id"))?;
+    let channel_order_id = ChannelOrderId::received(shopify_gid("Order", &payload["id"]).ok_or_else(|| missing("id"))?);
     let number = payload["name"]
         .as_str()
         .map(|name| name.trim_start_matches('#').to_owned())
@@ -140,7 +141,7 @@ fn read_fulfillment(payload: &Value) -> Result<IncomingFulfillment, PayloadError
     }
     Ok(IncomingFulfillment {
         channel_fulfillment_id: id,
-        channel_order_id: order,
+        channel_order_id: ChannelOrderId::received(order),
         lines,
         tracking_numbers: numbers,
         tracking_company: payload["tracking_company"].as_str().map(str::to_owned),

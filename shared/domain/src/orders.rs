@@ -13,13 +13,13 @@ use crate::ids::{OrderItemId, PurchaseOrderId, RetailerId, ShipmentId, StoreId, 
 use crate::purchase_order::{NewOrderItem, PurchaseOrder};
 use crate::shipment::Shipment;
 use crate::tracking::{TrackingNumber, tracking_keys};
-use crate::vocabulary::Sku;
+use crate::vocabulary::{ChannelOrderId, Sku};
 
 /// An order as a channel sends it (by webhook or by polling), reduced to what shipsync uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncomingOrder {
     /// The order's id in the channel.
-    pub channel_order_id: String,
+    pub channel_order_id: ChannelOrderId,
     /// The order number people use (Shopify's `name` without `#`).
     pub number: String,
     pub customer_name: String,
@@ -89,13 +89,13 @@ pub fn check_applicable(order: &IncomingOrder) -> Result<(), String> {
         (value.len() > max).then(|| format!("{field} is {} bytes long; at most {max} fit in a key", value.len()))
     };
     let mut problems: Vec<String> = [
-        too_long("channel_order_id", &order.channel_order_id, MAX_ID_BYTES),
+        too_long("channel_order_id", order.channel_order_id.as_str(), MAX_ID_BYTES),
         too_long("number", &order.number, MAX_ID_BYTES),
     ]
     .into_iter()
     .flatten()
     .collect();
-    if order.channel_order_id.trim().is_empty() {
+    if order.channel_order_id.as_str().trim().is_empty() {
         problems.push("channel_order_id is empty".into());
     }
     if order.number.trim().trim_start_matches('#').is_empty() {
@@ -173,7 +173,7 @@ pub fn apply_order_changes(po: &mut PurchaseOrder, order: &IncomingOrder, now: D
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncomingFulfillment {
     pub channel_fulfillment_id: String,
-    pub channel_order_id: String,
+    pub channel_order_id: ChannelOrderId,
     /// Channel line item id and quantity.
     pub lines: Vec<(String, u32)>,
     pub tracking_numbers: Vec<TrackingNumber>,
@@ -285,7 +285,7 @@ pub struct OrderRecord {
     pub id: u64,
     pub retailer_id: RetailerId,
     pub store_id: StoreId,
-    pub channel_order_id: String,
+    pub channel_order_id: ChannelOrderId,
     pub number: String,
     /// The last version applied; older events are ignored.
     pub order: IncomingOrder,
@@ -356,7 +356,7 @@ impl ChannelEvent {
             ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => check_applicable(order),
             ChannelEvent::FulfillmentChanged { fulfillment } => {
                 fits("channel_fulfillment_id", &fulfillment.channel_fulfillment_id)?;
-                fits("channel_order_id", &fulfillment.channel_order_id)?;
+                fits("channel_order_id", fulfillment.channel_order_id.as_str())?;
                 fulfillment.lines.iter().try_for_each(|(line, _)| fits("lines.channel_line_item_id", line))
             }
             ChannelEvent::CarrierScanned { scan } => fits("tracking_number", scan.tracking_number.as_str()),
@@ -385,6 +385,8 @@ pub struct OrderProblem {
     #[serde(default)]
     pub order_id: Option<u64>,
     pub store_id: StoreId,
+    /// The order's id in the channel, clipped to fit a key; empty when a problem names no order
+    /// (a poll that failed), so it stays text.
     pub channel_order_id: String,
     pub order_number: String,
     pub reason: String,
@@ -422,7 +424,7 @@ impl ProblemKind {
 
 impl OrderProblem {
     /// What the keys of one order's unknown-SKU problems start with.
-    pub fn unknown_sku_prefix(store: StoreId, channel_order_id: &str) -> String {
+    pub fn unknown_sku_prefix(store: StoreId, channel_order_id: &ChannelOrderId) -> String {
         format!("unknown_sku:{store}:{channel_order_id}:")
     }
 
@@ -439,7 +441,7 @@ impl OrderProblem {
             kind: ProblemKind::UnknownSku,
             order_id: Some(order_id),
             store_id: store,
-            channel_order_id: order.channel_order_id.clone(),
+            channel_order_id: order.channel_order_id.to_string(),
             order_number: order.number.clone(),
             reason: if sku.is_empty() {
                 format!("line {} ({}) has no SKU", line.channel_line_item_id, line.name)

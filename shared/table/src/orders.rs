@@ -1,5 +1,6 @@
 //! Records of channel orders, products, order problems, store lookups and webhook deliveries.
 
+use shipsync_domain::vocabulary::ChannelOrderId;
 use shipsync_domain::vocabulary::Sku;
 use std::collections::HashMap;
 
@@ -57,7 +58,7 @@ struct StoreRef {
 struct OrderRef {
     retailer_id: RetailerId,
     store_id: StoreId,
-    channel_order_id: String,
+    channel_order_id: ChannelOrderId,
 }
 
 /// Something on the attention index: a failed export or an order problem.
@@ -170,14 +171,14 @@ impl Table {
         &self,
         retailer: RetailerId,
         store: StoreId,
-        channel_order_id: &str,
+        channel_order_id: &ChannelOrderId,
     ) -> Result<(Option<OrderRecord>, Vec<PurchaseOrderId>), TableError> {
         self.count_call();
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(keys::retailer(retailer), &keys::channel_order(store, channel_order_id))))
+            .set_key(Some(key(keys::retailer(retailer), &keys::channel_order(store, channel_order_id.as_str()))))
             .consistent_read(true)
             .send()
             .await
@@ -212,11 +213,15 @@ impl Table {
     /// Writes an order record (its purchase order list is kept), if nobody wrote it since
     /// `record.version - 1`; [`TableError::Conflict`] otherwise.
     pub async fn save_order_record(&self, record: &OrderRecord) -> Result<(), TableError> {
-        let data: AttributeValue = serde_dynamo::to_attribute_value(record)
-            .map_err(|error| TableError::Corrupt { key: record.channel_order_id.clone(), reason: error.to_string() })?;
+        let data: AttributeValue = serde_dynamo::to_attribute_value(record).map_err(|error| TableError::Corrupt {
+            key: record.channel_order_id.to_string(),
+            reason: error.to_string(),
+        })?;
         // Checked as the whole item would stand (its purchase order list is small beside the order).
-        let mut whole =
-            key(keys::retailer(record.retailer_id), &keys::channel_order(record.store_id, &record.channel_order_id));
+        let mut whole = key(
+            keys::retailer(record.retailer_id),
+            &keys::channel_order(record.store_id, record.channel_order_id.as_str()),
+        );
         whole.insert(crate::codec::DATA.into(), data.clone());
         crate::codec::check_fits(&whole)?;
         let condition = if record.version == 1 { "attribute_not_exists(#version)" } else { "#version = :read" };
@@ -226,7 +231,7 @@ impl Table {
             .table_name(&self.table)
             .set_key(Some(key(
                 keys::retailer(record.retailer_id),
-                &keys::channel_order(record.store_id, &record.channel_order_id),
+                &keys::channel_order(record.store_id, record.channel_order_id.as_str()),
             )))
             .update_expression("SET #data = :data, #version = :version")
             .condition_expression(condition)

@@ -2,6 +2,7 @@
 //! the table's own methods, with [`TableError`] mapped once into the application's [`Failure`].
 
 use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::ChannelOrderId;
 use shipsync_domain::vocabulary::Sku;
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
@@ -109,7 +110,7 @@ impl PurchaseOrders for Table {
         &self,
         retailer: RetailerId,
         store: StoreId,
-        channel_order_id: &str,
+        channel_order_id: &ChannelOrderId,
     ) -> Result<Vec<PurchaseOrderId>, Failure> {
         Ok(Table::channel_order(self, retailer, store, channel_order_id).await?.purchase_order_ids)
     }
@@ -120,7 +121,7 @@ impl Orders for Table {
         &self,
         retailer: RetailerId,
         store: StoreId,
-        channel_order_id: &str,
+        channel_order_id: &ChannelOrderId,
     ) -> Result<(Option<OrderRecord>, Vec<PurchaseOrderId>), Failure> {
         Ok(Table::order_record(self, retailer, store, channel_order_id).await?)
     }

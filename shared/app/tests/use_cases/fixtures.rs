@@ -92,7 +92,7 @@ impl World {
             lines.push(line("L3", "MYSTERY", 1));
         }
         IncomingOrder {
-            channel_order_id: "9001".into(),
+            channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("9001").expect("an order id"),
             number: "1001".into(),
             customer_name: "Ada".into(),
             updated_at: self.now(),

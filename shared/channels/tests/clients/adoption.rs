@@ -22,7 +22,7 @@ fn order(id: &str, lines: Vec<ExportLine>, numbers: &[&str]) -> ExportOrder {
     ExportOrder {
         shipment_id: 1012,
         shipped_at: shipped_at(),
-        channel_order_id: id.into(),
+        channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse(id).expect("an order id"),
         lines,
         tracking_numbers: numbers
             .iter()
