@@ -19,8 +19,7 @@ use shipsync_domain::shipment::{
 use shipsync_domain::tenant::ChannelStore;
 use shipsync_domain::time::Clock;
 use shipsync_domain::tracking::CarrierScan;
-use shipsync_domain::vocabulary::ChannelOrderId;
-use shipsync_domain::vocabulary::Sku;
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use tracing::{error, info, warn};
 
 use crate::Failure;

@@ -2,8 +2,7 @@
 //! the table's conditions (versions, uniqueness, tenancy) kept, so a use case that races or
 //! retries behaves here as it does against DynamoDB.
 
-use shipsync_domain::vocabulary::ChannelOrderId;
-use shipsync_domain::vocabulary::Sku;
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -7,8 +7,7 @@
 //! conditional on the version read, and lose with [`Failure::Conflict`].
 
 use shipsync_domain::tracking::TrackingNumber;
-use shipsync_domain::vocabulary::ChannelOrderId;
-use shipsync_domain::vocabulary::Sku;
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use std::collections::HashMap;
 use std::future::Future;
 use std::ops::RangeInclusive;

@@ -4,8 +4,7 @@
 //! fulfillments carrying our tracking numbers already hold.
 
 use shipsync_domain::tracking::TrackingNumber;
-use shipsync_domain::vocabulary::ChannelOrderId;
-use shipsync_domain::vocabulary::Sku;
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 

@@ -6,8 +6,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use shipsync_domain::orders::{ChannelEvent, IncomingFulfillment, IncomingLine, IncomingOrder};
 use shipsync_domain::tracking::TrackingNumber;
-use shipsync_domain::vocabulary::ChannelOrderId;
-use shipsync_domain::vocabulary::Sku;
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 
 /// The topics shipsync subscribes to.
 pub const SHOPIFY_TOPICS: [&str; 5] =

@@ -1,7 +1,6 @@
 //! Records of channel orders, products, order problems, store lookups and webhook deliveries.
 
-use shipsync_domain::vocabulary::ChannelOrderId;
-use shipsync_domain::vocabulary::Sku;
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};

@@ -2,8 +2,7 @@
 //! the table's own methods, with [`TableError`] mapped once into the application's [`Failure`].
 
 use shipsync_domain::tracking::TrackingNumber;
-use shipsync_domain::vocabulary::ChannelOrderId;
-use shipsync_domain::vocabulary::Sku;
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
