@@ -144,7 +144,7 @@ async fn on_movement_the_imei_must_be_there_by_the_first_scan_or_it_waits_listed
             scan: shipsync_domain::tracking::CarrierScan {
                 provider: "easypost".into(),
                 event_id: "evt_bm".into(),
-                tracking_number: "1ZBM1".into(),
+                tracking_number: shipsync_domain::tracking::TrackingNumber::parse("1ZBM1").expect("a tracking number"),
                 status: shipsync_domain::tracking::TrackingStatus::InTransit,
                 occurred_at: app.now(),
             },

@@ -254,7 +254,9 @@ async fn every_timing_mode_for_every_channel_kind_sets_the_first_export_state() 
             vendor_id: app.vendor.id,
             store_id,
             public_reference: format!("T-{index}"),
-            channel_order_id: Some(format!("T-{index}")),
+            channel_order_id: Some(
+                shipsync_domain::vocabulary::ChannelOrderId::parse(&format!("T-{index}")).expect("an order id"),
+            ),
             customer_name: "Timing".into(),
             items: vec![shipsync_domain::purchase_order::NewOrderItem {
                 sku: "T".into(),

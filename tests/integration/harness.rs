@@ -233,7 +233,10 @@ impl TestApp {
             vendor_id: vendor.id,
             store_id: self.shop.id,
             public_reference: number.to_owned(),
-            channel_order_id: Some(format!("gid://shopify/Order/{number}")),
+            channel_order_id: Some(
+                shipsync_domain::vocabulary::ChannelOrderId::parse(&format!("gid://shopify/Order/{number}"))
+                    .expect("an order id"),
+            ),
             customer_name: customer.to_owned(),
             items,
         };
@@ -265,7 +268,7 @@ impl TestApp {
             vendor_id: self.vendor.id,
             store_id: store.id,
             public_reference: order_id.to_owned(),
-            channel_order_id: Some(order_id.to_owned()),
+            channel_order_id: Some(shipsync_domain::vocabulary::ChannelOrderId::parse(order_id).expect("an order id")),
             customer_name: format!("{} buyer", channel.name()),
             items: vec![NewOrderItem {
                 sku: sku.to_owned(),

@@ -105,7 +105,10 @@ async fn a_signed_order_becomes_one_purchase_order_per_vendor() {
 
     let ours = po_by_number(&app, &po_number(&app, "9999", app.vendor.id)).await;
     assert_eq!(ours.customer_name, "Steve Shipper");
-    assert_eq!(ours.channel_order_id.as_deref(), Some("gid://shopify/Order/820982911946154508"));
+    assert_eq!(
+        ours.channel_order_id.as_ref().map(shipsync_domain::vocabulary::ChannelOrderId::as_str),
+        Some("gid://shopify/Order/820982911946154508")
+    );
     let lines: Vec<(&str, Option<&str>, u32)> =
         ours.items.iter().map(|i| (i.sku.as_str(), i.channel_line_item_id.as_deref(), i.quantity)).collect();
     assert_eq!(
@@ -643,9 +646,13 @@ async fn one_location_of_an_export_still_being_recorded_is_shipsyncs_own() {
 fn incoming(id: &str, numbers: &[&str]) -> shipsync_domain::orders::IncomingFulfillment {
     shipsync_domain::orders::IncomingFulfillment {
         channel_fulfillment_id: format!("gid://shopify/Fulfillment/{id}"),
-        channel_order_id: "gid://shopify/Order/820982911946154508".into(),
+        channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("gid://shopify/Order/820982911946154508")
+            .expect("an order id"),
         lines: vec![(format!("gid://shopify/LineItem/{IPOD_P}"), 1)],
-        tracking_numbers: numbers.iter().map(|n| (*n).to_owned()).collect(),
+        tracking_numbers: numbers
+            .iter()
+            .map(|n| shipsync_domain::tracking::TrackingNumber::parse(n).expect("a tracking number"))
+            .collect(),
         tracking_company: Some("UPS".into()),
         cancelled: false,
     }

@@ -3,11 +3,13 @@
 //! and for one vendor.
 
 use rust_decimal::Decimal;
+use shipsync_domain::ValidationErrors;
 use shipsync_domain::export::{ExportSettings, ShipConfirmation};
 use shipsync_domain::orders::Product;
 use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOrder};
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, ChannelStore, FeeSettings, Retailer, Vendor};
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use shipsync_table::Table;
 use std::collections::BTreeMap;
 
@@ -27,6 +29,18 @@ pub struct Demo {
     pub purchase_orders: Vec<PurchaseOrder>,
     pub retailer_user: Credentials,
     pub vendor_user: Credentials,
+}
+
+/// The id of the fake Shopify's order `number`.
+fn shopify_order(number: &str) -> Result<ChannelOrderId, ProvisionError> {
+    ChannelOrderId::parse(&format!("gid://shopify/Order/{number}"))
+        .map_err(|problem| invalid("channel_order_id", problem))
+}
+
+fn invalid(field: &str, problem: String) -> ProvisionError {
+    let mut errors = ValidationErrors::new();
+    errors.push(field, problem);
+    errors.into()
 }
 
 fn item(sku: &str, name: &str, quantity: u32, cents: i64, line: &str) -> NewOrderItem {
@@ -131,7 +145,7 @@ pub async fn seed(table: &Table, shop_url: &str) -> Result<Demo, ProvisionError>
             vendor_id: vendor.id,
             store_id: shop.id,
             public_reference: number.into(),
-            channel_order_id: Some(format!("gid://shopify/Order/{}", number.trim_start_matches("PO-"))),
+            channel_order_id: Some(shopify_order(number.trim_start_matches("PO-"))?),
             customer_name: customer.into(),
             items,
         };
@@ -145,7 +159,8 @@ pub async fn seed(table: &Table, shop_url: &str) -> Result<Demo, ProvisionError>
         ("LAMP-LED", &acme, "LED camp lamp"),
         ("PHONE-X", &globex, "Refurbished phone"),
     ] {
-        let product = Product { sku: sku.into(), vendor_id: vendor.id, name: name.into(), cost: None };
+        let sku = Sku::parse(sku).map_err(|problem| invalid("sku", problem))?;
+        let product = Product { sku, vendor_id: vendor.id, name: name.into(), cost: None };
         table.save_product(retailer.id, &product).await?;
     }
     let webhook_secret = provision::random_secret()?;
@@ -178,7 +193,7 @@ pub async fn seed(table: &Table, shop_url: &str) -> Result<Demo, ProvisionError>
         vendor_id: acme.id,
         store_id: marketplace.id,
         public_reference: "PO-2001".into(),
-        channel_order_id: Some("gid://shopify/Order/2001".into()),
+        channel_order_id: Some(shopify_order("2001")?),
         customer_name: "Ida Tarbell".into(),
         items: vec![item("LAMP-LED", "LED camp lamp", 1, 1500, "gid://shopify/LineItem/2001")],
     };

@@ -317,14 +317,17 @@ mod tests {
         ExportOrder {
             shipment_id: 1,
             shipped_at: chrono::Utc::now(),
-            channel_order_id: "gid://shopify/Order/1001".into(),
+            channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("gid://shopify/Order/1001")
+                .expect("an order id"),
             lines: vec![ExportLine {
                 channel_line_item_id: "gid://shopify/LineItem/1002".into(),
                 quantity,
                 sku: "STAKE-10".into(),
                 serial_codes: vec![],
             }],
-            tracking_numbers: vec![tracking.into()],
+            tracking_numbers: vec![
+                shipsync_domain::tracking::TrackingNumber::parse(tracking).expect("a tracking number"),
+            ],
             carrier: "UPS".into(),
             carrier_code: None,
             tracking_urls: vec![],
@@ -356,7 +359,10 @@ mod tests {
         );
         assert_eq!((received[0].tracking_numbers.clone(), received[0].notify_customer), (vec!["1ZA".to_owned()], true));
 
-        let listed = client.fulfillments("1001").await.expect("listed");
+        let listed = client
+            .fulfillments(&shipsync_domain::vocabulary::ChannelOrderId::parse("1001").expect("an order id"))
+            .await
+            .expect("listed");
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].tracking_numbers, ["1ZA"]);
         let too_many = client.export(&order("1ZB", 2), false).await;

@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 use shipsync_domain::access::constant_time_eq;
-use shipsync_domain::tracking::{CarrierScan, TrackingStatus};
+use shipsync_domain::tracking::{CarrierScan, TrackingNumber, TrackingStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
@@ -164,6 +164,9 @@ fn time(value: &Value) -> Option<DateTime<Utc>> {
 pub fn read_scan(provider: Provider, payload: &Value, now: DateTime<Utc>) -> Result<Option<CarrierScan>, String> {
     let text =
         |value: &Value, field: &str| value.as_str().map(str::to_owned).ok_or_else(|| format!("{field} is required"));
+    let tracking_number = |value: &Value, field: &str| {
+        TrackingNumber::parse(&text(value, field)?).map_err(|problem| format!("{field} {problem}"))
+    };
     match provider {
         Provider::EasyPost => {
             if payload["description"].as_str() != Some("tracker.updated") {
@@ -181,7 +184,7 @@ pub fn read_scan(provider: Provider, payload: &Value, now: DateTime<Utc>) -> Res
             Ok(Some(CarrierScan {
                 provider: provider.name().into(),
                 event_id: text(&payload["id"], "id")?,
-                tracking_number: text(&result["tracking_code"], "result.tracking_code")?,
+                tracking_number: tracking_number(&result["tracking_code"], "result.tracking_code")?,
                 status,
                 occurred_at: time(&result["updated_at"]).or_else(|| time(&payload["updated_at"])).unwrap_or(now),
             }))
@@ -202,7 +205,7 @@ pub fn read_scan(provider: Provider, payload: &Value, now: DateTime<Utc>) -> Res
             Ok(Some(CarrierScan {
                 provider: provider.name().into(),
                 event_id: text(&payload["event_id"], "event_id")?,
-                tracking_number: text(&message["tracking_number"], "msg.tracking_number")?,
+                tracking_number: tracking_number(&message["tracking_number"], "msg.tracking_number")?,
                 status,
                 occurred_at: time(&message["updated_at"]).unwrap_or(now),
             }))
@@ -221,7 +224,7 @@ pub fn read_scan(provider: Provider, payload: &Value, now: DateTime<Utc>) -> Res
                 "RETURNED" | "FAILURE" => TrackingStatus::Exception,
                 _ => TrackingStatus::Unknown,
             };
-            let number = text(&data["tracking_number"], "data.tracking_number")?;
+            let number = tracking_number(&data["tracking_number"], "data.tracking_number")?;
             let date = tracking["status_date"].as_str().unwrap_or_default();
             Ok(Some(CarrierScan {
                 provider: provider.name().into(),

@@ -9,6 +9,7 @@ use shipsync_domain::purchase_order::{OrderItem, PurchaseOrder};
 use shipsync_domain::shipment::{ItemInput, Patch, Shipment, ShipmentInput, TrackingInput};
 use shipsync_domain::tenant::FeeSettings;
 use shipsync_domain::time::format_api_time;
+use shipsync_domain::vocabulary::ChannelOrderId;
 
 /// `{"shipment": {...}}`
 #[derive(Debug, Deserialize)]
@@ -356,7 +357,7 @@ impl ShipmentView {
             shipment_trackings_attributes: shipment
                 .trackings
                 .iter()
-                .map(|t| TrackingView { id: t.id.get(), tracking: t.tracking.clone() })
+                .map(|t| TrackingView { id: t.id.get(), tracking: t.tracking.to_string() })
                 .collect(),
             shipment_items_attributes: shipment
                 .items
@@ -412,7 +413,7 @@ impl PurchaseOrderView {
             retailer_id: po.retailer_id.get(),
             vendor_id: po.vendor_id.get(),
             store_id: po.store_id.get(),
-            channel_order_id: po.channel_order_id.clone(),
+            channel_order_id: po.channel_order_id.as_ref().map(ChannelOrderId::to_string),
             customer_name: po.customer_name.clone(),
             fully_fulfilled: po.is_fully_fulfilled(),
             created_at: format_api_time(po.created_at),

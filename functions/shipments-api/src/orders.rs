@@ -9,10 +9,11 @@ use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::Principal;
 use shipsync_domain::export::ExportState;
 use shipsync_domain::ids::VendorId;
-use shipsync_domain::limits::{MAX_NAME_CHARS, MAX_SKU_CHARS, check_key_part, check_length};
+use shipsync_domain::limits::{MAX_NAME_CHARS, check_length};
 use shipsync_domain::money::{format_cost, parse_cost_text};
 use shipsync_domain::orders::Product;
 use shipsync_domain::time::format_api_time;
+use shipsync_domain::vocabulary::Sku;
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, store_failure};
 use shipsync_table::Attention;
 
@@ -55,13 +56,9 @@ impl ShipmentsApi {
         retailer_only(principal)?;
         let body = json_body::<ProductEnvelope>(request)?.product;
         let mut errors = ValidationErrors::new();
-        let sku = body.sku.as_deref().map(str::trim).unwrap_or_default().to_owned();
-        if sku.is_empty() {
-            errors.push("sku", "is required");
-        } else {
-            // The SKU is part of the product's key.
-            check_key_part(&mut errors, "sku", &sku, MAX_SKU_CHARS);
-        }
+        // The SKU is part of the product's key.
+        let sku =
+            Sku::parse(body.sku.as_deref().unwrap_or_default()).map_err(|problem| errors.push("sku", problem)).ok();
         if let Some(name) = &body.name {
             check_length(&mut errors, "name", name, MAX_NAME_CHARS);
         }
@@ -97,8 +94,8 @@ impl ShipmentsApi {
                 None
             }
         };
-        let vendor = errors.into_result(vendor)?.ok_or(ApiError::Internal)?;
-        let product = Product { name: body.name.unwrap_or_else(|| sku.clone()), sku, vendor_id: vendor.id, cost };
+        let (vendor, sku) = errors.into_result(vendor.zip(sku))?.ok_or(ApiError::Internal)?;
+        let product = Product { name: body.name.unwrap_or_else(|| sku.to_string()), sku, vendor_id: vendor.id, cost };
         self.table.save_product(principal.retailer_id, &product).await.map_err(store_failure)?;
         Ok(json_response(StatusCode::CREATED, &json!({ "product": product_view(&product) })))
     }

@@ -19,6 +19,7 @@ use shipsync_domain::shipment::{
 use shipsync_domain::tenant::ChannelStore;
 use shipsync_domain::time::Clock;
 use shipsync_domain::tracking::CarrierScan;
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use tracing::{error, info, warn};
 
 use crate::Failure;
@@ -232,7 +233,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
             return Ok(Applied { stale: true, ..Applied::default() });
         }
         let now = self.now();
-        let skus: Vec<String> = order.lines.iter().filter_map(|line| line.sku.clone()).collect();
+        let skus: Vec<Sku> = order.lines.iter().filter_map(|line| line.sku.clone()).collect();
         let products = self.repositories.products_by_sku(retailer, &skus).await?;
         let split = split_order(order, |sku| products.get(sku).cloned());
 
@@ -282,7 +283,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
                             kind: ProblemKind::PurchaseOrderNumberTaken,
                             order_id: None,
                             store_id: store,
-                            channel_order_id: order.channel_order_id.clone(),
+                            channel_order_id: order.channel_order_id.to_string(),
                             order_number: order.number.clone(),
                             reason: format!(
                                 "no purchase order was made for vendor {vendor}: its number {number} is taken by \
@@ -554,7 +555,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
                 fulfillment
                     .tracking_numbers
                     .iter()
-                    .map(|number| TrackingInput { tracking: Some(number.clone()), ..TrackingInput::default() })
+                    .map(|number| TrackingInput { tracking: Some(number.to_string()), ..TrackingInput::default() })
                     .collect(),
             ),
             export: Some(false),
@@ -642,7 +643,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
             kind: ProblemKind::ChannelFulfillmentIgnored,
             order_id: record.as_ref().map(|r| r.id),
             store_id: store,
-            channel_order_id: fulfillment.channel_order_id.clone(),
+            channel_order_id: fulfillment.channel_order_id.to_string(),
             order_number: record.map(|r| r.number).unwrap_or_default(),
             reason: format!("a fulfillment made in the channel was ignored: {reason}"),
             since: now,
@@ -655,14 +656,16 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
 
 fn event_order_id(event: &ChannelEvent) -> String {
     match event {
-        ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => order.channel_order_id.clone(),
-        ChannelEvent::FulfillmentChanged { fulfillment } => fulfillment.channel_order_id.clone(),
-        ChannelEvent::CarrierScanned { scan } => scan.tracking_number.clone(),
+        ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => {
+            order.channel_order_id.to_string()
+        }
+        ChannelEvent::FulfillmentChanged { fulfillment } => fulfillment.channel_order_id.to_string(),
+        ChannelEvent::CarrierScanned { scan } => scan.tracking_number.to_string(),
     }
 }
 
 /// The key prefix of an order's "purchase order number taken" problems.
-fn number_taken_prefix(store: StoreId, channel_order_id: &str) -> String {
+fn number_taken_prefix(store: StoreId, channel_order_id: &ChannelOrderId) -> String {
     format!("po_number_taken:{store}:{channel_order_id}:")
 }
 

@@ -2,6 +2,7 @@
 //! the table's conditions (versions, uniqueness, tenancy) kept, so a use case that races or
 //! retries behaves here as it does against DynamoDB.
 
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,14 +16,14 @@ use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::shipment::Shipment;
 use shipsync_domain::tenant::{ChannelStore, Retailer, Vendor};
-use shipsync_domain::tracking::tracking_lookup_key;
+use shipsync_domain::tracking::TrackingNumber;
 
 // (The in-memory channel is at the end of this file.)
 
 use crate::Failure;
 use crate::ports::{ExportPlanner, Ids, Orders, PurchaseOrders, Settings, Shipments};
 
-type OrderKey = (RetailerId, StoreId, String);
+type OrderKey = (RetailerId, StoreId, ChannelOrderId);
 
 /// What the table would hold.
 #[derive(Debug, Default)]
@@ -33,7 +34,7 @@ pub struct Records {
     pub purchase_order_numbers: HashMap<(RetailerId, String), PurchaseOrderId>,
     /// Channel orders: the last version applied and the purchase orders they were split into.
     pub orders: HashMap<OrderKey, (Option<OrderRecord>, Vec<PurchaseOrderId>)>,
-    pub products: HashMap<(RetailerId, String), Product>,
+    pub products: HashMap<(RetailerId, Sku), Product>,
     pub problems: BTreeMap<(RetailerId, String), OrderProblem>,
     pub kept_payloads: HashMap<(RetailerId, String), Vec<u8>>,
     pub retailers: HashMap<RetailerId, (Retailer, Vec<Carrier>)>,
@@ -146,13 +147,12 @@ impl Shipments for MemoryTable {
     async fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> Result<Vec<Shipment>, Failure> {
         Ok(self.records().shipments.values().filter(|s| s.purchase_order_id == po).cloned().collect())
     }
-    async fn shipments_by_tracking(&self, number: &str) -> Result<Vec<Shipment>, Failure> {
-        let wanted = tracking_lookup_key(number);
+    async fn shipments_by_tracking(&self, number: &TrackingNumber) -> Result<Vec<Shipment>, Failure> {
         Ok(self
             .records()
             .shipments
             .values()
-            .filter(|s| s.trackings.iter().any(|t| tracking_lookup_key(&t.tracking) == wanted))
+            .filter(|s| s.trackings.iter().any(|t| t.tracking.same_parcel(number)))
             .cloned()
             .collect())
     }
@@ -208,7 +208,7 @@ impl PurchaseOrders for MemoryTable {
         &self,
         retailer: RetailerId,
         store: StoreId,
-        channel_order_id: &str,
+        channel_order_id: &ChannelOrderId,
     ) -> Result<Vec<PurchaseOrderId>, Failure> {
         let key = (retailer, store, channel_order_id.to_owned());
         Ok(self.records().orders.get(&key).map(|(_, ids)| ids.clone()).unwrap_or_default())
@@ -220,7 +220,7 @@ impl Orders for MemoryTable {
         &self,
         retailer: RetailerId,
         store: StoreId,
-        channel_order_id: &str,
+        channel_order_id: &ChannelOrderId,
     ) -> Result<(Option<OrderRecord>, Vec<PurchaseOrderId>), Failure> {
         let key = (retailer, store, channel_order_id.to_owned());
         Ok(self.records().orders.get(&key).cloned().unwrap_or_default())
@@ -246,11 +246,7 @@ impl Orders for MemoryTable {
         entry.0 = Some(record.clone());
         Ok(())
     }
-    async fn products_by_sku(
-        &self,
-        retailer: RetailerId,
-        skus: &[String],
-    ) -> Result<HashMap<String, Product>, Failure> {
+    async fn products_by_sku(&self, retailer: RetailerId, skus: &[Sku]) -> Result<HashMap<Sku, Product>, Failure> {
         let records = self.records();
         Ok(skus
             .iter()

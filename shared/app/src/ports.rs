@@ -6,6 +6,8 @@
 //! Every read is keyed or conditioned on the tenant where a caller names the record; writes are
 //! conditional on the version read, and lose with [`Failure::Conflict`].
 
+use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use std::collections::HashMap;
 use std::future::Future;
 use std::ops::RangeInclusive;
@@ -49,7 +51,7 @@ pub trait Shipments: Send + Sync {
     fn update_shipment(&self, shipment: &Shipment, po: Option<&PurchaseOrder>) -> impl Pending<()>;
     fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> impl Pending<Vec<Shipment>>;
     /// Shipments of any retailer carrying this tracking number (carrier scans name no tenant).
-    fn shipments_by_tracking(&self, number: &str) -> impl Pending<Vec<Shipment>>;
+    fn shipments_by_tracking(&self, number: &TrackingNumber) -> impl Pending<Vec<Shipment>>;
     /// The shipment a channel fulfillment was applied as, if it was: read consistently.
     fn channel_fulfillment_applied(&self, store: StoreId, channel_id: &str) -> impl Pending<Option<ShipmentId>>;
 }
@@ -72,7 +74,7 @@ pub trait PurchaseOrders: Send + Sync {
         &self,
         retailer: RetailerId,
         store: StoreId,
-        channel_order_id: &str,
+        channel_order_id: &ChannelOrderId,
     ) -> impl Pending<Vec<PurchaseOrderId>>;
 }
 
@@ -84,7 +86,7 @@ pub trait Orders: Send + Sync {
         &self,
         retailer: RetailerId,
         store: StoreId,
-        channel_order_id: &str,
+        channel_order_id: &ChannelOrderId,
     ) -> impl Pending<(Option<OrderRecord>, Vec<PurchaseOrderId>)>;
     /// The order record shipsync id `id` names, if it is this retailer's.
     fn retailer_order_record(
@@ -95,7 +97,7 @@ pub trait Orders: Send + Sync {
     /// Writes an order record if nobody wrote it since `record.version - 1`.
     fn save_order_record(&self, record: &OrderRecord) -> impl Pending<()>;
     /// The products of these SKUs; unknown SKUs are absent.
-    fn products_by_sku(&self, retailer: RetailerId, skus: &[String]) -> impl Pending<HashMap<String, Product>>;
+    fn products_by_sku(&self, retailer: RetailerId, skus: &[Sku]) -> impl Pending<HashMap<Sku, Product>>;
     fn put_problem(&self, retailer: RetailerId, problem: &OrderProblem) -> impl Pending<()>;
     fn problems_with_prefix(&self, retailer: RetailerId, key_prefix: &str) -> impl Pending<Vec<OrderProblem>>;
     fn delete_problem(&self, retailer: RetailerId, key: &str) -> impl Pending<()>;

@@ -2,6 +2,7 @@
 //! from the shipment and the package, so that a retry edits the same package instead of adding
 //! one. Login with Amazon tokens are cached until they are about to expire.
 
+use shipsync_domain::vocabulary::ChannelOrderId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -170,7 +171,10 @@ impl Channel for AmazonClient {
         unsupported("reading Amazon's orders")
     }
 
-    fn fulfillments<'a>(&'a self, _channel_order_id: &'a str) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
+    fn fulfillments<'a>(
+        &'a self,
+        _channel_order_id: &'a ChannelOrderId,
+    ) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
         unsupported("reading Amazon's shipments of an order")
     }
 }
@@ -190,12 +194,14 @@ mod tests {
         let order = ExportOrder {
             shipment_id: 1012,
             shipped_at: chrono::Utc::now(),
-            channel_order_id: "111-1".into(),
+            channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("111-1").expect("an order id"),
             lines: vec![
                 ExportLine { channel_line_item_id: "A".into(), quantity: 2, sku: "a".into(), serial_codes: vec![] },
                 ExportLine { channel_line_item_id: "B".into(), quantity: 1, sku: "b".into(), serial_codes: vec![] },
             ],
-            tracking_numbers: vec!["T1".into(), "T2".into()],
+            tracking_numbers: ["T1", "T2"]
+                .map(|number| shipsync_domain::tracking::TrackingNumber::parse(number).expect("a tracking number"))
+                .to_vec(),
             carrier: "UPS".into(),
             carrier_code: Some("UPS".into()),
             tracking_urls: vec![],

@@ -5,6 +5,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shipsync_domain::orders::IncomingFulfillment;
+use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::ChannelOrderId;
 use tracing::info;
 
 use crate::port::unsupported;
@@ -71,7 +73,7 @@ impl BackMarketClient {
         let current = self.call(reqwest::Method::GET, &url, None).await?;
         let orderlines: Vec<&Value> = current["orderlines"].as_array().into_iter().flatten().collect();
         let order_id: Value =
-            order.channel_order_id.parse::<u64>().map_or_else(|_| json!(order.channel_order_id), |n| json!(n));
+            order.channel_order_id.as_str().parse::<u64>().map_or_else(|_| json!(order.channel_order_id), |n| json!(n));
         let mut adopted = false;
         // Order lines already matched to one of ours: two lines of one SKU are two order lines.
         let mut taken: Vec<usize> = Vec::new();
@@ -100,7 +102,7 @@ impl BackMarketClient {
                 "order_id": order_id,
                 "new_state": 3,
                 "sku": line.sku,
-                "tracking_number": order.tracking_numbers.first().cloned().unwrap_or_default(),
+                "tracking_number": order.tracking_numbers.first().map(TrackingNumber::as_str).unwrap_or_default(),
                 "tracking_url": order.tracking_urls.first().cloned().unwrap_or_default(),
                 "shipper": order.carrier_code.clone().unwrap_or_else(|| order.carrier.clone()),
             });
@@ -111,7 +113,7 @@ impl BackMarketClient {
             self.call(reqwest::Method::POST, &url, Some(body)).await?;
             info!(order = %order.channel_order_id, sku = %line.sku, "Back Market order line shipped");
         }
-        Ok(Fulfillment { channel_ids: vec![order.channel_order_id.clone()], adopted })
+        Ok(Fulfillment { channel_ids: vec![order.channel_order_id.to_string()], adopted })
     }
 
     /// Calls Back Market; an answer that is not JSON is no answer (the calls' replies are not read).
@@ -140,7 +142,10 @@ impl Channel for BackMarketClient {
         unsupported("reading Back Market's orders")
     }
 
-    fn fulfillments<'a>(&'a self, _channel_order_id: &'a str) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
+    fn fulfillments<'a>(
+        &'a self,
+        _channel_order_id: &'a ChannelOrderId,
+    ) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
         unsupported("reading Back Market's shipments of an order")
     }
 }

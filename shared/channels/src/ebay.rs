@@ -2,6 +2,8 @@
 //! fulfillment after its tracking number, so before any retry the order's fulfillments are listed
 //! and a package already there is adopted instead of created again.
 
+use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::ChannelOrderId;
 use std::time::Duration;
 
 use base64::Engine;
@@ -61,8 +63,8 @@ impl EbayClient {
     ) -> Result<Fulfillment, ChannelError> {
         let shipped_date = order.shipped_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let token = self.access_token().await?;
-        let base = self.fulfillments_url(&order.channel_order_id);
-        let existing: Vec<(String, String)> = if check_existing {
+        let base = self.fulfillments_url(order.channel_order_id.as_str());
+        let existing: Vec<(TrackingNumber, String)> = if check_existing {
             self.listed(&base, &token).await?.iter().filter_map(tracking_and_id).collect()
         } else {
             Vec::new()
@@ -71,8 +73,10 @@ impl EbayClient {
         let mut adopted = false;
         for (number, items) in packages(order) {
             let tracking = ebay_tracking_number(&number);
-            let key = tracking.to_ascii_uppercase();
-            if let Some((_, id)) = existing.iter().find(|(number, _)| *number == key) {
+            let mine = TrackingNumber::parse(&tracking).ok();
+            if let Some((_, id)) =
+                existing.iter().find(|(listed, _)| mine.as_ref().is_some_and(|mine| mine.same_parcel(listed)))
+            {
                 info!(order = %order.channel_order_id, fulfillment = %id, tracking = %tracking, "eBay already has this package: adopted");
                 adopted = true;
                 ids.push(id.clone());
@@ -108,9 +112,12 @@ impl EbayClient {
     }
 
     /// The order's fulfillments, as shipsync reads a channel's.
-    async fn order_fulfillments(&self, channel_order_id: &str) -> Result<Vec<IncomingFulfillment>, ChannelError> {
+    async fn order_fulfillments(
+        &self,
+        channel_order_id: &ChannelOrderId,
+    ) -> Result<Vec<IncomingFulfillment>, ChannelError> {
         let token = self.access_token().await?;
-        let listed = self.listed(&self.fulfillments_url(channel_order_id), &token).await?;
+        let listed = self.listed(&self.fulfillments_url(channel_order_id.as_str()), &token).await?;
         Ok(listed.iter().filter_map(|fulfillment| incoming_fulfillment(channel_order_id, fulfillment)).collect())
     }
 
@@ -143,16 +150,16 @@ impl EbayClient {
     }
 }
 
-/// A listed fulfillment's tracking number (normalised as eBay stores it) and id. Matched by
-/// tracking number: the fulfillment id equals it only by eBay's habit.
-fn tracking_and_id(fulfillment: &Value) -> Option<(String, String)> {
-    let number = ebay_tracking_number(fulfillment["shipmentTrackingNumber"].as_str()?).to_ascii_uppercase();
-    let id = fulfillment["fulfillmentId"].as_str().map_or_else(|| number.clone(), str::to_owned);
-    (!number.is_empty()).then_some((number, id))
+/// A listed fulfillment's tracking number (in eBay's format) and id. Matched by tracking number:
+/// the fulfillment id equals it only by eBay's habit.
+fn tracking_and_id(fulfillment: &Value) -> Option<(TrackingNumber, String)> {
+    let number = TrackingNumber::parse(&ebay_tracking_number(fulfillment["shipmentTrackingNumber"].as_str()?)).ok()?;
+    let id = fulfillment["fulfillmentId"].as_str().map_or_else(|| number.to_string(), str::to_owned);
+    Some((number, id))
 }
 
 /// A listed `ShippingFulfillment`; `None` for one without an id or with an unreadable line.
-fn incoming_fulfillment(channel_order_id: &str, fulfillment: &Value) -> Option<IncomingFulfillment> {
+fn incoming_fulfillment(channel_order_id: &ChannelOrderId, fulfillment: &Value) -> Option<IncomingFulfillment> {
     let lines = fulfillment["lineItems"]
         .as_array()
         .into_iter()
@@ -164,9 +171,14 @@ fn incoming_fulfillment(channel_order_id: &str, fulfillment: &Value) -> Option<I
         .collect::<Option<Vec<_>>>()?;
     Some(IncomingFulfillment {
         channel_fulfillment_id: fulfillment["fulfillmentId"].as_str()?.to_owned(),
-        channel_order_id: channel_order_id.to_owned(),
+        channel_order_id: channel_order_id.clone(),
         lines,
-        tracking_numbers: fulfillment["shipmentTrackingNumber"].as_str().map(str::to_owned).into_iter().collect(),
+        // A number shipsync could not store names no parcel: it is left out, as a missing one is.
+        tracking_numbers: fulfillment["shipmentTrackingNumber"]
+            .as_str()
+            .and_then(|number| TrackingNumber::parse(number).ok())
+            .into_iter()
+            .collect(),
         tracking_company: fulfillment["shippingCarrierCode"].as_str().map(str::to_owned),
         // eBay has no call that cancels a shipping fulfillment.
         cancelled: false,
@@ -182,7 +194,7 @@ impl Channel for EbayClient {
         unsupported("reading eBay's orders")
     }
 
-    fn fulfillments<'a>(&'a self, channel_order_id: &'a str) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
+    fn fulfillments<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
         Box::pin(self.order_fulfillments(channel_order_id))
     }
 }

@@ -23,6 +23,8 @@ pub use settings::{
 };
 pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
 
+use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::ChannelOrderId;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -39,9 +41,9 @@ pub struct ExportOrder {
     /// When it shipped (the shipment's creation).
     pub shipped_at: DateTime<Utc>,
     /// The order's id in the channel.
-    pub channel_order_id: String,
+    pub channel_order_id: ChannelOrderId,
     pub lines: Vec<ExportLine>,
-    pub tracking_numbers: Vec<String>,
+    pub tracking_numbers: Vec<TrackingNumber>,
     /// The carrier as the channel names it.
     pub carrier: String,
     /// The channel's code for the carrier, where the store maps one (Amazon: `UPS`; else `Other` + name).
@@ -79,10 +81,10 @@ impl ExportOrder {
             });
         }
         let mapping = store.export.mapping_for(shipment.carrier.id);
-        let tracking_numbers: Vec<String> = shipment.trackings.iter().map(|t| t.tracking.clone()).collect();
+        let tracking_numbers: Vec<TrackingNumber> = shipment.trackings.iter().map(|t| t.tracking.clone()).collect();
         let tracking_urls = mapping
             .and_then(|m| m.tracking_url_template.as_deref())
-            .map(|template| tracking_numbers.iter().map(|number| tracking_url(template, number)).collect())
+            .map(|template| tracking_numbers.iter().map(|number| tracking_url(template, number.as_str())).collect())
             .unwrap_or_default();
         Ok(ExportOrder {
             shipment_id: shipment.id.get(),
@@ -246,7 +248,7 @@ pub fn status_error(status: reqwest::StatusCode, retry_after: Option<Duration>, 
 /// every package with a tracking number carries something.
 pub(crate) fn packages(order: &ExportOrder) -> Vec<(String, Vec<(String, u32)>)> {
     let mut packages: Vec<(String, Vec<(String, u32)>)> =
-        order.tracking_numbers.iter().map(|number| (number.clone(), Vec::new())).collect();
+        order.tracking_numbers.iter().map(|number| (number.to_string(), Vec::new())).collect();
     if packages.is_empty() {
         // No tracking number: one package without one (the domain requires one; never panic).
         packages.push((String::new(), Vec::new()));
@@ -300,7 +302,7 @@ mod tests {
         let order = ExportOrder {
             shipment_id: 1,
             shipped_at: chrono::Utc::now(),
-            channel_order_id: "1".into(),
+            channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("1").expect("an order id"),
             lines: vec![ExportLine {
                 channel_line_item_id: "A".into(),
                 quantity: 2,

@@ -1,6 +1,7 @@
 //! The channel port: what shipsync asks of every sales channel, and [`Channels`], which connects a
 //! store to its channel. The rest of shipsync speaks to channels through [`Channel`] only.
 
+use shipsync_domain::vocabulary::ChannelOrderId;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -23,7 +24,7 @@ pub trait Channel: Send + Sync {
     /// Orders changed since `since`, a page at a time (`page`: the cursor the previous page returned).
     fn orders_since<'a>(&'a self, since: DateTime<Utc>, page: Option<&'a str>) -> ChannelFuture<'a, OrdersPage>;
     /// The fulfillments the channel holds for one of its orders.
-    fn fulfillments<'a>(&'a self, channel_order_id: &'a str) -> ChannelFuture<'a, Vec<IncomingFulfillment>>;
+    fn fulfillments<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Vec<IncomingFulfillment>>;
 }
 
 /// One page of the orders a channel changed since a time.

@@ -3,6 +3,8 @@
 //! that may repeat an earlier attempt first reads the order's fulfillments and counts what
 //! fulfillments carrying our tracking numbers already hold.
 
+use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -123,7 +125,7 @@ impl ShopifyClient {
         order: &ExportOrder,
         check_existing: bool,
     ) -> Result<Fulfillment, ChannelError> {
-        let order_id = gid("Order", &order.channel_order_id);
+        let order_id = gid("Order", order.channel_order_id.as_str());
         let data = self.graphql(ORDER_QUERY, json!({ "id": order_id })).await?;
         let found = &data["order"];
         if found.is_null() {
@@ -218,8 +220,11 @@ impl ShopifyClient {
     }
 
     /// The fulfillments Shopify holds for an order (cancelled ones too, marked so).
-    async fn order_fulfillments(&self, channel_order_id: &str) -> Result<Vec<IncomingFulfillment>, ChannelError> {
-        let order_id = gid("Order", channel_order_id);
+    async fn order_fulfillments(
+        &self,
+        channel_order_id: &ChannelOrderId,
+    ) -> Result<Vec<IncomingFulfillment>, ChannelError> {
+        let order_id = gid("Order", channel_order_id.as_str());
         let data = self.graphql(FULFILLMENTS_QUERY, json!({ "id": order_id })).await?;
         let found = &data["order"];
         if found.is_null() {
@@ -296,7 +301,7 @@ impl Channel for ShopifyClient {
         Box::pin(self.orders_updated_since(since, page))
     }
 
-    fn fulfillments<'a>(&'a self, channel_order_id: &'a str) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
+    fn fulfillments<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
         Box::pin(self.order_fulfillments(channel_order_id))
     }
 }
@@ -315,9 +320,13 @@ fn incoming_fulfillment(order_id: &str, fulfillment: &Value) -> Option<IncomingF
     let tracking = fulfillment["trackingInfo"].as_array().cloned().unwrap_or_default();
     Some(IncomingFulfillment {
         channel_fulfillment_id: fulfillment["id"].as_str()?.to_owned(),
-        channel_order_id: order_id.to_owned(),
+        channel_order_id: ChannelOrderId::received(order_id),
         lines,
-        tracking_numbers: tracking.iter().filter_map(|info| info["number"].as_str().map(str::to_owned)).collect(),
+        // A number shipsync could not store names no parcel: it is left out, as a missing one is.
+        tracking_numbers: tracking
+            .iter()
+            .filter_map(|info| info["number"].as_str().and_then(|number| TrackingNumber::parse(number).ok()))
+            .collect(),
         tracking_company: tracking.iter().find_map(|info| info["company"].as_str().map(str::to_owned)),
         cancelled: fulfillment["status"].as_str() == Some("CANCELLED"),
     })
@@ -385,7 +394,7 @@ fn order_from_graphql(node: &Value) -> Result<shipsync_domain::orders::IncomingO
                 .ok_or_else(|| format!("lineItems[{index}].quantity must be a whole number, 0 or more"))?;
             Ok(IncomingLine {
                 channel_line_item_id: text(&line["id"], &format!("lineItems[{index}].id"))?,
-                sku: line["sku"].as_str().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
+                sku: line["sku"].as_str().and_then(Sku::received),
                 name: line["name"].as_str().unwrap_or_default().to_owned(),
                 quantity,
                 unit_price: line["originalUnitPriceSet"]["shopMoney"]["amount"].as_str().and_then(|a| a.parse().ok()),
@@ -393,7 +402,7 @@ fn order_from_graphql(node: &Value) -> Result<shipsync_domain::orders::IncomingO
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(IncomingOrder {
-        channel_order_id: text(&node["id"], "id")?,
+        channel_order_id: ChannelOrderId::received(text(&node["id"], "id")?),
         number: text(&node["name"], "name")?.trim_start_matches('#').to_owned(),
         customer_name: customer_name.trim().to_owned(),
         updated_at,

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use shipsync_domain::orders::{ChannelEvent, IncomingFulfillment, IncomingLine, IncomingOrder};
+use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 
 /// The topics shipsync subscribes to.
 pub const SHOPIFY_TOPICS: [&str; 5] =
@@ -52,7 +54,7 @@ pub fn shopify_gid(kind: &str, value: &Value) -> Option<String> {
 }
 
 fn read_order(payload: &Value) -> Result<IncomingOrder, PayloadError> {
-    let channel_order_id = shopify_gid("Order", &payload["id"]).ok_or_else(|| missing("id"))?;
+    let channel_order_id = ChannelOrderId::received(shopify_gid("Order", &payload["id"]).ok_or_else(|| missing("id"))?);
     let number = payload["name"]
         .as_str()
         .map(|name| name.trim_start_matches('#').to_owned())
@@ -94,7 +96,7 @@ fn read_line(index: usize, line: &Value) -> Result<IncomingLine, PayloadError> {
     };
     Ok(IncomingLine {
         channel_line_item_id: id,
-        sku: line["sku"].as_str().map(str::trim).filter(|sku| !sku.is_empty()).map(str::to_owned),
+        sku: line["sku"].as_str().and_then(Sku::received),
         name: line["name"].as_str().or_else(|| line["title"].as_str()).unwrap_or_default().to_owned(),
         quantity: u32::try_from(quantity)
             .map_err(|_| PayloadError { field: field("quantity"), problem: "is too large".into() })?,
@@ -127,20 +129,18 @@ fn read_fulfillment(payload: &Value) -> Result<IncomingFulfillment, PayloadError
             Ok((id, quantity.ok_or_else(|| missing(&format!("line_items[{index}].quantity")))?))
         })
         .collect::<Result<Vec<_>, PayloadError>>()?;
-    let mut numbers: Vec<String> = payload["tracking_numbers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|n| n.as_str().map(str::to_owned))
-        .collect();
+    // A number shipsync could not store (blank, say) names no parcel: it is left out, as a missing one is.
+    let parse = |number: &Value| number.as_str().and_then(|number| TrackingNumber::parse(number).ok());
+    let mut numbers: Vec<TrackingNumber> =
+        payload["tracking_numbers"].as_array().into_iter().flatten().filter_map(parse).collect();
     if numbers.is_empty()
-        && let Some(number) = payload["tracking_number"].as_str()
+        && let Some(number) = parse(&payload["tracking_number"])
     {
-        numbers.push(number.to_owned());
+        numbers.push(number);
     }
     Ok(IncomingFulfillment {
         channel_fulfillment_id: id,
-        channel_order_id: order,
+        channel_order_id: ChannelOrderId::received(order),
         lines,
         tracking_numbers: numbers,
         tracking_company: payload["tracking_company"].as_str().map(str::to_owned),

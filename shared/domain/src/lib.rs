@@ -17,5 +17,6 @@ pub mod shipment;
 pub mod tenant;
 pub mod time;
 pub mod tracking;
+pub mod vocabulary;
 
 pub use error::{FieldError, ValidationErrors};

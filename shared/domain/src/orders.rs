@@ -12,12 +12,14 @@ use crate::export::ExportState;
 use crate::ids::{OrderItemId, PurchaseOrderId, RetailerId, ShipmentId, StoreId, VendorId};
 use crate::purchase_order::{NewOrderItem, PurchaseOrder};
 use crate::shipment::Shipment;
+use crate::tracking::{TrackingNumber, tracking_keys};
+use crate::vocabulary::{ChannelOrderId, Sku};
 
 /// An order as a channel sends it (by webhook or by polling), reduced to what shipsync uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncomingOrder {
     /// The order's id in the channel.
-    pub channel_order_id: String,
+    pub channel_order_id: ChannelOrderId,
     /// The order number people use (Shopify's `name` without `#`).
     pub number: String,
     pub customer_name: String,
@@ -30,7 +32,7 @@ pub struct IncomingOrder {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncomingLine {
     pub channel_line_item_id: String,
-    pub sku: Option<String>,
+    pub sku: Option<Sku>,
     pub name: String,
     /// What is still ordered: removed or cancelled units are not counted.
     pub quantity: u32,
@@ -40,7 +42,7 @@ pub struct IncomingLine {
 /// Which vendor ships a SKU.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Product {
-    pub sku: String,
+    pub sku: Sku,
     pub vendor_id: VendorId,
     pub name: String,
     /// The vendor's wholesale cost per unit, copied onto purchase order items.
@@ -55,10 +57,10 @@ pub struct OrderSplit {
 }
 
 /// Splits an order's lines among vendors by SKU; a line without a known SKU is kept apart.
-pub fn split_order(order: &IncomingOrder, product: impl Fn(&str) -> Option<Product>) -> OrderSplit {
+pub fn split_order(order: &IncomingOrder, product: impl Fn(&Sku) -> Option<Product>) -> OrderSplit {
     let mut split = OrderSplit::default();
     for line in &order.lines {
-        match line.sku.as_deref().map(str::trim).filter(|sku| !sku.is_empty()).and_then(&product) {
+        match line.sku.as_ref().and_then(|sku| Sku::received(sku.as_str())).and_then(|sku| product(&sku)) {
             Some(found) => split.by_vendor.entry(found.vendor_id).or_default().push((line.clone(), found.cost)),
             None => split.unknown.push(line.clone()),
         }
@@ -78,9 +80,7 @@ pub fn purchase_order_number(store: StoreId, order_number: &str, vendor: VendorI
 /// sort keys hold 1,024 bytes.
 pub const MAX_SKU_BYTES: usize = 512;
 
-/// The longest order number, order id or line item id: each is part of keys (purchase order
-/// numbers, order records, problems) that share DynamoDB's 1,024 bytes with other parts.
-pub const MAX_ID_BYTES: usize = 255;
+pub use crate::vocabulary::MAX_ID_BYTES;
 
 /// Whether shipsync can apply an order at all: every text that becomes part of a key fits in one.
 /// An order that fails is kept and listed in order health, never retried forever.
@@ -89,13 +89,13 @@ pub fn check_applicable(order: &IncomingOrder) -> Result<(), String> {
         (value.len() > max).then(|| format!("{field} is {} bytes long; at most {max} fit in a key", value.len()))
     };
     let mut problems: Vec<String> = [
-        too_long("channel_order_id", &order.channel_order_id, MAX_ID_BYTES),
+        too_long("channel_order_id", order.channel_order_id.as_str(), MAX_ID_BYTES),
         too_long("number", &order.number, MAX_ID_BYTES),
     ]
     .into_iter()
     .flatten()
     .collect();
-    if order.channel_order_id.trim().is_empty() {
+    if order.channel_order_id.as_str().trim().is_empty() {
         problems.push("channel_order_id is empty".into());
     }
     if order.number.trim().trim_start_matches('#').is_empty() {
@@ -108,7 +108,7 @@ pub fn check_applicable(order: &IncomingOrder) -> Result<(), String> {
             MAX_ID_BYTES,
         ));
         if let Some(sku) = &line.sku {
-            problems.extend(too_long(&format!("lines[{index}].sku"), sku, MAX_SKU_BYTES));
+            problems.extend(too_long(&format!("lines[{index}].sku"), sku.as_str(), MAX_SKU_BYTES));
         }
     }
     if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
@@ -125,7 +125,7 @@ pub fn new_items(po: Option<&PurchaseOrder>, lines: &[(IncomingLine, Option<Deci
         })
         .filter(|(line, _)| line.quantity > 0)
         .map(|(line, cost)| NewOrderItem {
-            sku: line.sku.clone().unwrap_or_default(),
+            sku: line.sku.as_ref().map(Sku::to_string).unwrap_or_default(),
             name: line.name.clone(),
             quantity: line.quantity,
             cost: *cost,
@@ -173,10 +173,10 @@ pub fn apply_order_changes(po: &mut PurchaseOrder, order: &IncomingOrder, now: D
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncomingFulfillment {
     pub channel_fulfillment_id: String,
-    pub channel_order_id: String,
+    pub channel_order_id: ChannelOrderId,
     /// Channel line item id and quantity.
     pub lines: Vec<(String, u32)>,
-    pub tracking_numbers: Vec<String>,
+    pub tracking_numbers: Vec<TrackingNumber>,
     pub tracking_company: Option<String>,
     pub cancelled: bool,
 }
@@ -224,7 +224,7 @@ pub fn match_fulfillment(
     let Some((first_po, _, _)) = located.first() else {
         return ReverseSync::Ignore("the fulfillment has no line items".into());
     };
-    let numbers = normalized(&fulfillment.tracking_numbers);
+    let numbers = tracking_keys(&fulfillment.tracking_numbers);
     let wanted: BTreeMap<OrderItemId, u32> = located.iter().fold(BTreeMap::new(), |mut map, (_, item, quantity)| {
         *map.entry(*item).or_default() += quantity;
         map
@@ -236,8 +236,7 @@ pub fn match_fulfillment(
             *map.entry(item.order_item_id).or_default() += item.quantity;
             map
         });
-        items == wanted
-            && normalized(&shipment.trackings.iter().map(|t| t.tracking.clone()).collect::<Vec<_>>()) == numbers
+        items == wanted && tracking_keys(shipment.trackings.iter().map(|t| &t.tracking)) == numbers
     };
     if let Some(shipment) = shipments.iter().find(|s| exact(s)) {
         return match shipment.export.state {
@@ -256,7 +255,7 @@ pub fn match_fulfillment(
         };
         started
             && !numbers.is_empty()
-            && normalized(&shipment.trackings.iter().map(|t| t.tracking.clone()).collect::<Vec<_>>()) == numbers
+            && tracking_keys(shipment.trackings.iter().map(|t| &t.tracking)) == numbers
             && wanted.iter().all(|(item, quantity)| *quantity <= shipped(item))
     };
     if let Some(shipment) = shipments.iter().find(|s| part_of_ours(s)) {
@@ -279,12 +278,6 @@ pub fn match_fulfillment(
     ReverseSync::Create { purchase_order_id: first_po.id, items: wanted.into_iter().collect() }
 }
 
-fn normalized(numbers: &[String]) -> Vec<String> {
-    let mut list: Vec<String> = numbers.iter().map(|n| n.trim().to_uppercase()).filter(|n| !n.is_empty()).collect();
-    list.sort();
-    list
-}
-
 /// What shipsync knows of a channel order: its number, the last version applied, its purchase orders.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderRecord {
@@ -292,7 +285,7 @@ pub struct OrderRecord {
     pub id: u64,
     pub retailer_id: RetailerId,
     pub store_id: StoreId,
-    pub channel_order_id: String,
+    pub channel_order_id: ChannelOrderId,
     pub number: String,
     /// The last version applied; older events are ignored.
     pub order: IncomingOrder,
@@ -363,10 +356,10 @@ impl ChannelEvent {
             ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => check_applicable(order),
             ChannelEvent::FulfillmentChanged { fulfillment } => {
                 fits("channel_fulfillment_id", &fulfillment.channel_fulfillment_id)?;
-                fits("channel_order_id", &fulfillment.channel_order_id)?;
+                fits("channel_order_id", fulfillment.channel_order_id.as_str())?;
                 fulfillment.lines.iter().try_for_each(|(line, _)| fits("lines.channel_line_item_id", line))
             }
-            ChannelEvent::CarrierScanned { scan } => fits("tracking_number", &scan.tracking_number),
+            ChannelEvent::CarrierScanned { scan } => fits("tracking_number", scan.tracking_number.as_str()),
         }
     }
 }
@@ -392,6 +385,8 @@ pub struct OrderProblem {
     #[serde(default)]
     pub order_id: Option<u64>,
     pub store_id: StoreId,
+    /// The order's id in the channel, clipped to fit a key; empty when a problem names no order
+    /// (a poll that failed), so it stays text.
     pub channel_order_id: String,
     pub order_number: String,
     pub reason: String,
@@ -429,7 +424,7 @@ impl ProblemKind {
 
 impl OrderProblem {
     /// What the keys of one order's unknown-SKU problems start with.
-    pub fn unknown_sku_prefix(store: StoreId, channel_order_id: &str) -> String {
+    pub fn unknown_sku_prefix(store: StoreId, channel_order_id: &ChannelOrderId) -> String {
         format!("unknown_sku:{store}:{channel_order_id}:")
     }
 
@@ -440,13 +435,13 @@ impl OrderProblem {
         line: &IncomingLine,
         now: DateTime<Utc>,
     ) -> Self {
-        let sku = line.sku.as_deref().unwrap_or("");
+        let sku = line.sku.as_ref().map_or("", Sku::as_str);
         Self {
             key: format!("{}{}", Self::unknown_sku_prefix(store, &order.channel_order_id), line.channel_line_item_id),
             kind: ProblemKind::UnknownSku,
             order_id: Some(order_id),
             store_id: store,
-            channel_order_id: order.channel_order_id.clone(),
+            channel_order_id: order.channel_order_id.to_string(),
             order_number: order.number.clone(),
             reason: if sku.is_empty() {
                 format!("line {} ({}) has no SKU", line.channel_line_item_id, line.name)

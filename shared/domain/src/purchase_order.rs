@@ -2,6 +2,7 @@
 
 use crate::ValidationErrors;
 use crate::ids::{OrderItemId, PurchaseOrderId, RetailerId, StoreId, VendorId};
+use crate::vocabulary::ChannelOrderId;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,7 @@ pub struct PurchaseOrder {
     /// The purchase order number, unique within the retailer.
     pub public_reference: String,
     /// The order's id in its sales channel.
-    pub channel_order_id: Option<String>,
+    pub channel_order_id: Option<ChannelOrderId>,
     /// The name on the shipping address.
     pub customer_name: String,
     pub items: Vec<OrderItem>,
@@ -93,7 +94,7 @@ pub struct NewPurchaseOrder {
     pub vendor_id: VendorId,
     pub store_id: StoreId,
     pub public_reference: String,
-    pub channel_order_id: Option<String>,
+    pub channel_order_id: Option<ChannelOrderId>,
     pub customer_name: String,
     pub items: Vec<NewOrderItem>,
 }
@@ -183,7 +184,7 @@ pub(crate) mod tests {
             vendor_id: VendorId::new_unchecked(2),
             store_id: StoreId::new_unchecked(3),
             public_reference: "PO-1".into(),
-            channel_order_id: Some("1001".into()),
+            channel_order_id: Some(ChannelOrderId::parse("1001").expect("an order id")),
             customer_name: "Bill Smith".into(),
             items: quantities
                 .iter()

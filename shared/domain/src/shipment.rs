@@ -11,13 +11,13 @@ use crate::ids::{
 use crate::money::parse_cost_text;
 use crate::purchase_order::{FulfillmentChange, PurchaseOrder};
 use crate::tenant::FeeSettings;
+use crate::tracking::TrackingNumber;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Longest tracking number accepted (the longest carriers use are about 35 characters).
-pub const MAX_TRACKING_LENGTH: usize = 100;
+pub use crate::tracking::MAX_TRACKING_LENGTH;
 /// Longest serial code (an IMEI has 15 digits; some serials are longer).
 pub const MAX_SERIAL_CODE_LENGTH: usize = 64;
 /// The most packages (tracking numbers) a shipment may have.
@@ -80,7 +80,7 @@ pub struct ShipmentItem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tracking {
     pub id: TrackingId,
-    pub tracking: String,
+    pub tracking: TrackingNumber,
 }
 
 /// Where a shipment stands with the systems it is copied to. Once it has gone to one of them,
@@ -334,7 +334,7 @@ pub fn draft_new_shipment(
             for (index, entry) in entries.iter().enumerate() {
                 let field = format!("{TRACKINGS}[{index}]");
                 refuse_update_markers(&field, entry.id, entry.destroy, &mut errors);
-                match entry.tracking.as_deref().map(normalize_tracking_number) {
+                match entry.tracking.as_deref().map(TrackingNumber::parse) {
                     Some(Ok(number)) => trackings.push(Tracking { id: TrackingId::new_unchecked(0), tracking: number }),
                     Some(Err(message)) => errors.push(format!("{field}.tracking"), message),
                     None => errors.push(format!("{field}.tracking"), "is required"),
@@ -473,7 +473,7 @@ pub fn draft_shipment_update(
         for (index, entry) in entries.iter().enumerate() {
             let field = format!("{TRACKINGS}[{index}]");
             let number = match (&entry.tracking, entry.destroy) {
-                (Some(text), false) => match normalize_tracking_number(text) {
+                (Some(text), false) => match TrackingNumber::parse(text) {
                     Ok(number) => Some(number),
                     Err(message) => {
                         errors.push(format!("{field}.tracking"), message);
@@ -815,20 +815,6 @@ fn check_serial_codes(
     ok.then_some(checked)
 }
 
-/// A tracking number as stored: trimmed, printable, not too long.
-pub fn normalize_tracking_number(text: &str) -> Result<String, String> {
-    let number = text.trim();
-    if number.is_empty() {
-        Err("must not be blank".to_owned())
-    } else if number.chars().count() > MAX_TRACKING_LENGTH {
-        Err(format!("must be at most {MAX_TRACKING_LENGTH} characters"))
-    } else if number.chars().any(char::is_control) {
-        Err("must not contain control characters".to_owned())
-    } else {
-        Ok(number.to_owned())
-    }
-}
-
 /// At most [`MAX_TRACKINGS`] packages, each number once.
 fn check_trackings(trackings: &[Tracking], errors: &mut ValidationErrors) {
     if trackings.len() > MAX_TRACKINGS {
@@ -836,8 +822,8 @@ fn check_trackings(trackings: &[Tracking], errors: &mut ValidationErrors) {
     }
     let mut seen = BTreeSet::new();
     for tracking in trackings {
-        if !seen.insert(tracking.tracking.to_uppercase()) {
-            errors.push(TRACKINGS, format!("has {:?} more than once", tracking.tracking));
+        if !seen.insert(tracking.tracking.key()) {
+            errors.push(TRACKINGS, format!("has {:?} more than once", tracking.tracking.as_str()));
         }
     }
 }

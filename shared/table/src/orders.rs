@@ -1,5 +1,6 @@
 //! Records of channel orders, products, order problems, store lookups and webhook deliveries.
 
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -56,7 +57,7 @@ struct StoreRef {
 struct OrderRef {
     retailer_id: RetailerId,
     store_id: StoreId,
-    channel_order_id: String,
+    channel_order_id: ChannelOrderId,
 }
 
 /// Something on the attention index: a failed export or an order problem.
@@ -145,7 +146,7 @@ impl Table {
     }
 
     pub async fn save_product(&self, retailer: RetailerId, product: &Product) -> Result<(), TableError> {
-        self.put(item(keys::retailer(retailer), &keys::product(&product.sku), product)?).await
+        self.put(item(keys::retailer(retailer), &keys::product(product.sku.as_str()), product)?).await
     }
 
     pub async fn products(&self, retailer: RetailerId) -> Result<Vec<Product>, TableError> {
@@ -156,10 +157,10 @@ impl Table {
     pub async fn products_by_sku(
         &self,
         retailer: RetailerId,
-        skus: &[String],
-    ) -> Result<HashMap<String, Product>, TableError> {
+        skus: &[Sku],
+    ) -> Result<HashMap<Sku, Product>, TableError> {
         let keys: Vec<(String, String)> =
-            skus.iter().map(|sku| (keys::retailer(retailer), keys::product(sku))).collect();
+            skus.iter().map(|sku| (keys::retailer(retailer), keys::product(sku.as_str()))).collect();
         let found: Vec<Product> = self.batch_get(keys).await?;
         Ok(found.into_iter().map(|product| (product.sku.clone(), product)).collect())
     }
@@ -169,14 +170,14 @@ impl Table {
         &self,
         retailer: RetailerId,
         store: StoreId,
-        channel_order_id: &str,
+        channel_order_id: &ChannelOrderId,
     ) -> Result<(Option<OrderRecord>, Vec<PurchaseOrderId>), TableError> {
         self.count_call();
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(keys::retailer(retailer), &keys::channel_order(store, channel_order_id))))
+            .set_key(Some(key(keys::retailer(retailer), &keys::channel_order(store, channel_order_id.as_str()))))
             .consistent_read(true)
             .send()
             .await
@@ -211,11 +212,15 @@ impl Table {
     /// Writes an order record (its purchase order list is kept), if nobody wrote it since
     /// `record.version - 1`; [`TableError::Conflict`] otherwise.
     pub async fn save_order_record(&self, record: &OrderRecord) -> Result<(), TableError> {
-        let data: AttributeValue = serde_dynamo::to_attribute_value(record)
-            .map_err(|error| TableError::Corrupt { key: record.channel_order_id.clone(), reason: error.to_string() })?;
+        let data: AttributeValue = serde_dynamo::to_attribute_value(record).map_err(|error| TableError::Corrupt {
+            key: record.channel_order_id.to_string(),
+            reason: error.to_string(),
+        })?;
         // Checked as the whole item would stand (its purchase order list is small beside the order).
-        let mut whole =
-            key(keys::retailer(record.retailer_id), &keys::channel_order(record.store_id, &record.channel_order_id));
+        let mut whole = key(
+            keys::retailer(record.retailer_id),
+            &keys::channel_order(record.store_id, record.channel_order_id.as_str()),
+        );
         whole.insert(crate::codec::DATA.into(), data.clone());
         crate::codec::check_fits(&whole)?;
         let condition = if record.version == 1 { "attribute_not_exists(#version)" } else { "#version = :read" };
@@ -225,7 +230,7 @@ impl Table {
             .table_name(&self.table)
             .set_key(Some(key(
                 keys::retailer(record.retailer_id),
-                &keys::channel_order(record.store_id, &record.channel_order_id),
+                &keys::channel_order(record.store_id, record.channel_order_id.as_str()),
             )))
             .update_expression("SET #data = :data, #version = :version")
             .condition_expression(condition)

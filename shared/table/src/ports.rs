@@ -1,6 +1,8 @@
 //! The table as the use cases see it: every repository port of `shipsync-app`, each a call of
 //! the table's own methods, with [`TableError`] mapped once into the application's [`Failure`].
 
+use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
@@ -68,7 +70,7 @@ impl Shipments for Table {
     async fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> Result<Vec<Shipment>, Failure> {
         Ok(Table::shipments_of_purchase_order(self, po).await?)
     }
-    async fn shipments_by_tracking(&self, number: &str) -> Result<Vec<Shipment>, Failure> {
+    async fn shipments_by_tracking(&self, number: &TrackingNumber) -> Result<Vec<Shipment>, Failure> {
         Ok(Table::shipments_by_tracking(self, number).await?)
     }
     async fn channel_fulfillment_applied(
@@ -107,7 +109,7 @@ impl PurchaseOrders for Table {
         &self,
         retailer: RetailerId,
         store: StoreId,
-        channel_order_id: &str,
+        channel_order_id: &ChannelOrderId,
     ) -> Result<Vec<PurchaseOrderId>, Failure> {
         Ok(Table::channel_order(self, retailer, store, channel_order_id).await?.purchase_order_ids)
     }
@@ -118,7 +120,7 @@ impl Orders for Table {
         &self,
         retailer: RetailerId,
         store: StoreId,
-        channel_order_id: &str,
+        channel_order_id: &ChannelOrderId,
     ) -> Result<(Option<OrderRecord>, Vec<PurchaseOrderId>), Failure> {
         Ok(Table::order_record(self, retailer, store, channel_order_id).await?)
     }
@@ -132,11 +134,7 @@ impl Orders for Table {
     async fn save_order_record(&self, record: &OrderRecord) -> Result<(), Failure> {
         Ok(Table::save_order_record(self, record).await?)
     }
-    async fn products_by_sku(
-        &self,
-        retailer: RetailerId,
-        skus: &[String],
-    ) -> Result<HashMap<String, Product>, Failure> {
+    async fn products_by_sku(&self, retailer: RetailerId, skus: &[Sku]) -> Result<HashMap<Sku, Product>, Failure> {
         Ok(Table::products_by_sku(self, retailer, skus).await?)
     }
     async fn put_problem(&self, retailer: RetailerId, problem: &OrderProblem) -> Result<(), Failure> {

@@ -77,7 +77,10 @@ impl Table {
             // The channel order lists its purchase orders, to tell when the whole order has shipped.
             let update = Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(key(keys::retailer(po.retailer_id), &keys::channel_order(po.store_id, channel_order_id))))
+                .set_key(Some(key(
+                    keys::retailer(po.retailer_id),
+                    &keys::channel_order(po.store_id, channel_order_id.as_str()),
+                )))
                 .update_expression("SET #ids = list_append(if_not_exists(#ids, :empty), :new)")
                 .expression_attribute_names("#ids", CHANNEL_ORDER_IDS)
                 .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))

@@ -18,8 +18,7 @@ use crate::schema::{
 use crate::{Table, TableError};
 use shipsync_domain::export::ExportState;
 
-/// A tracking number as carriers and people write it: case and spaces do not matter.
-use shipsync_domain::tracking::tracking_lookup_key as tracking_key;
+use shipsync_domain::tracking::TrackingNumber;
 
 /// The record that a channel fulfillment was applied, and as which shipment.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -57,7 +56,7 @@ fn shipment_item(shipment: &Shipment) -> Result<Item, TableError> {
             s(shipment
                 .trackings
                 .iter()
-                .map(|t| search_tracking_text(&t.tracking))
+                .map(|t| search_tracking_text(t.tracking.as_str()))
                 .collect::<Vec<_>>()
                 .join(TRACKING_SEPARATOR)),
         ),
@@ -245,7 +244,7 @@ impl Table {
     /// Index records that find a shipment by its tracking numbers (carrier scans need it). An
     /// edit that drops a number leaves its record behind; lookups check the shipment still has it.
     fn tracking_index_steps(&self, shipment: &Shipment) -> Result<Vec<TransactWriteItem>, TableError> {
-        let mut numbers: Vec<String> = shipment.trackings.iter().map(|t| tracking_key(&t.tracking)).collect();
+        let mut numbers: Vec<String> = shipment.trackings.iter().map(|t| t.tracking.key()).collect();
         numbers.sort();
         numbers.dedup();
         numbers
@@ -263,15 +262,15 @@ impl Table {
     }
 
     /// Every shipment, of any retailer, that carries this tracking number now.
-    pub async fn shipments_by_tracking(&self, number: &str) -> Result<Vec<Shipment>, TableError> {
-        let wanted = tracking_key(number);
+    pub async fn shipments_by_tracking(&self, number: &TrackingNumber) -> Result<Vec<Shipment>, TableError> {
+        let wanted = number.key();
         let entries: Vec<TrackingEntry> = self.partition_prefix(keys::tracking(&wanted), "SHIPMENT#").await?;
         let ids: Vec<ShipmentId> = entries.iter().map(|entry| entry.shipment_id).collect();
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let shipments = self.shipments(&ids).await?;
-        Ok(shipments.into_iter().filter(|s| s.trackings.iter().any(|t| tracking_key(&t.tracking) == wanted)).collect())
+        Ok(shipments.into_iter().filter(|s| s.trackings.iter().any(|t| t.tracking.same_parcel(number))).collect())
     }
 
     /// Runs a transaction; a failed condition on step `i` becomes `on_condition(i)`.

@@ -1,5 +1,6 @@
 //! Stores (sales channels), their credentials, and the channel orders that group purchase orders.
 
+use shipsync_domain::vocabulary::ChannelOrderId;
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::primitives::Blob;
@@ -254,7 +255,7 @@ impl Table {
         &self,
         retailer_id: RetailerId,
         store: StoreId,
-        channel_order_id: &str,
+        channel_order_id: &ChannelOrderId,
     ) -> Result<ChannelOrder, TableError> {
         self.count_call();
         let output = self
@@ -263,7 +264,7 @@ impl Table {
             .table_name(&self.table)
             .set_key(Some(crate::codec::key(
                 keys::retailer(retailer_id),
-                &keys::channel_order(store, channel_order_id),
+                &keys::channel_order(store, channel_order_id.as_str()),
             )))
             .consistent_read(true)
             .send()

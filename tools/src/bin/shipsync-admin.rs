@@ -161,7 +161,11 @@ async fn run() -> Result<String, String> {
                 vendor_id: args.required_parsed("vendor")?,
                 store_id: args.required_parsed("store")?,
                 public_reference: args.required("number")?.to_owned(),
-                channel_order_id: args.value("channel-order-id").map(str::to_owned),
+                channel_order_id: args
+                    .value("channel-order-id")
+                    .map(shipsync_domain::vocabulary::ChannelOrderId::parse)
+                    .transpose()
+                    .map_err(|problem| format!("--channel-order-id {problem}"))?,
                 customer_name: args.required("customer")?.to_owned(),
                 items,
             };

@@ -49,7 +49,12 @@ async fn main() -> Result<(), String> {
     .map_err(failed)?;
     let credentials = ChannelCredentials([("webhook_secret".to_owned(), SECRET.to_owned())].into());
     table.save_credentials(retailer.id, shop.id, &credentials).await.map_err(|e| e.to_string())?;
-    let product = Product { sku: "BENCH-1".into(), vendor_id: vendor.id, name: "Bench item".into(), cost: None };
+    let product = Product {
+        sku: shipsync_domain::vocabulary::Sku::parse("BENCH-1")?,
+        vendor_id: vendor.id,
+        name: "Bench item".into(),
+        cost: None,
+    };
     table.save_product(retailer.id, &product).await.map_err(|e| e.to_string())?;
 
     let webhooks = ShopifyWebhooks::new(table.clone(), aws.sqs.clone(), aws.order_queue_url.clone());

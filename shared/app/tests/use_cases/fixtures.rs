@@ -1,6 +1,7 @@
 //! A retailer with a Shopify store, two vendors and their products, in memory, on a clock the
 //! test moves.
 
+use shipsync_domain::vocabulary::Sku;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -62,8 +63,10 @@ impl World {
             for (vendor, name, sku) in [(vendor, "Acme", "TENT"), (other_vendor, "Globex", "STOVE")] {
                 let record = Vendor { id: vendor, retailer_id: retailer, name: name.into(), notify_customer: None };
                 records.vendors.insert((retailer, vendor), record);
-                let product = Product { sku: sku.into(), vendor_id: vendor, name: name.into(), cost: None };
-                records.products.insert((retailer, sku.into()), product);
+                let sku = Sku::parse(sku).expect("a SKU");
+                records
+                    .products
+                    .insert((retailer, sku.clone()), Product { sku, vendor_id: vendor, name: name.into(), cost: None });
             }
         }
         let intake = OrderIntake::new(table.clone(), planner.clone(), Arc::clone(&clock));
@@ -89,7 +92,7 @@ impl World {
     pub fn order(&self, unknown: bool) -> IncomingOrder {
         let line = |id: &str, sku: &str, quantity| IncomingLine {
             channel_line_item_id: id.into(),
-            sku: Some(sku.into()),
+            sku: Some(Sku::parse(sku).expect("a SKU")),
             name: sku.into(),
             quantity,
             unit_price: None,
@@ -99,7 +102,7 @@ impl World {
             lines.push(line("L3", "MYSTERY", 1));
         }
         IncomingOrder {
-            channel_order_id: "9001".into(),
+            channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("9001").expect("an order id"),
             number: "1001".into(),
             customer_name: "Ada".into(),
             updated_at: self.now(),

@@ -63,9 +63,11 @@ async fn a_channel_fulfillment_becomes_one_exported_shipment_however_often_it_co
     world.intake.apply_order(world.retailer, world.store, &world.order(false), false).await.expect("applied");
     let fulfillment = IncomingFulfillment {
         channel_fulfillment_id: "F1".into(),
-        channel_order_id: "9001".into(),
+        channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("9001").expect("an order id"),
         lines: vec![("L1".into(), 1)],
-        tracking_numbers: vec!["1Z999AA10123456784".into()],
+        tracking_numbers: vec![
+            shipsync_domain::tracking::TrackingNumber::parse("1Z999AA10123456784").expect("a tracking number"),
+        ],
         tracking_company: Some("UPS".into()),
         cancelled: false,
     };
@@ -91,7 +93,7 @@ async fn an_event_that_can_never_apply_is_kept_and_listed_not_retried() {
     let world = World::new();
     let mut order = world.order(false);
     order.lines[0].quantity = 0;
-    order.channel_order_id = String::new();
+    order.channel_order_id = shipsync_domain::vocabulary::ChannelOrderId::received("");
     let body = world.message(ChannelEvent::OrderChanged { order });
     world.intake.apply_message(&body, &World::first_delivery()).await.expect("kept, not retried");
     let records = world.table.records();

@@ -22,9 +22,12 @@ fn order(id: &str, lines: Vec<ExportLine>, numbers: &[&str]) -> ExportOrder {
     ExportOrder {
         shipment_id: 1012,
         shipped_at: shipped_at(),
-        channel_order_id: id.into(),
+        channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse(id).expect("an order id"),
         lines,
-        tracking_numbers: numbers.iter().map(|n| (*n).to_owned()).collect(),
+        tracking_numbers: numbers
+            .iter()
+            .map(|n| shipsync_domain::tracking::TrackingNumber::parse(n).expect("a tracking number"))
+            .collect(),
         carrier: "UPS".into(),
         carrier_code: Some("UPS".into()),
         tracking_urls: vec![],

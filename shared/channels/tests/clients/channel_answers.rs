@@ -204,9 +204,12 @@ fn export_order() -> impl Strategy<Value = ExportOrder> {
         .prop_map(|(lines, numbers, code)| ExportOrder {
             shipment_id: 1012,
             shipped_at: chrono::Utc::now(),
-            channel_order_id: "1".into(),
+            channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("1").expect("an order id"),
             lines,
-            tracking_numbers: numbers.into_iter().map(str::to_owned).collect(),
+            tracking_numbers: numbers
+                .into_iter()
+                .map(|n| shipsync_domain::tracking::TrackingNumber::parse(n).expect("a tracking number"))
+                .collect(),
             carrier: "UPS".into(),
             carrier_code: code.then(|| "UPS".to_owned()),
             tracking_urls: vec![],
@@ -248,7 +251,10 @@ async fn drive(call: Call, answers: Vec<Answer>, order: &ExportOrder) -> Result<
         }
         Call::ShopifyFulfillments => {
             let client = ShopifyClient::new(http, "shop.myshopify.com", Some(&uri), "token".into());
-            client.fulfillments("1").await.map(|_| ())
+            client
+                .fulfillments(&shipsync_domain::vocabulary::ChannelOrderId::parse("1").expect("an order id"))
+                .await
+                .map(|_| ())
         }
         Call::Amazon => {
             let credentials =
@@ -267,7 +273,10 @@ async fn drive(call: Call, answers: Vec<Answer>, order: &ExportOrder) -> Result<
             let credentials =
                 EbayCredentials { client_id: "id".into(), client_secret: "s".into(), refresh_token: "r".into() };
             let client = EbayClient::new(http, Some(&uri), None, credentials, tokens);
-            client.fulfillments("12-34").await.map(|_| ())
+            client
+                .fulfillments(&shipsync_domain::vocabulary::ChannelOrderId::parse("12-34").expect("an order id"))
+                .await
+                .map(|_| ())
         }
         Call::BackMarket => {
             let client = BackMarketClient::new(http, Some(&uri), "token".into());
@@ -329,7 +338,7 @@ fn export_order_fixed() -> ExportOrder {
     ExportOrder {
         shipment_id: 1,
         shipped_at: chrono::Utc::now(),
-        channel_order_id: "1".into(),
+        channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("1").expect("an order id"),
         lines: vec![],
         tracking_numbers: vec![],
         carrier: "UPS".into(),
@@ -361,7 +370,7 @@ fn known_crashers_are_errors() {
     let order = ExportOrder {
         shipment_id: 1012,
         shipped_at: chrono::Utc::now(),
-        channel_order_id: "1".into(),
+        channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("1").expect("an order id"),
         lines: vec![ExportLine {
             channel_line_item_id: "1".into(),
             quantity: 1,

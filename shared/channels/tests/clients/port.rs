@@ -87,21 +87,26 @@ async fn shopify_reads_an_orders_fulfillments() {
     let channel = channels()
         .connect(&store(ChannelKind::Shopify, local(&server)), &credentials(&[("access_token", "shpat")]))
         .expect("connected");
-    let fulfillments = channel.fulfillments("1").await.expect("listed");
+    let fulfillments = channel
+        .fulfillments(&shipsync_domain::vocabulary::ChannelOrderId::parse("1").expect("an order id"))
+        .await
+        .expect("listed");
     assert_eq!(
         fulfillments,
         [
             IncomingFulfillment {
                 channel_fulfillment_id: "gid://shopify/Fulfillment/800".into(),
-                channel_order_id: "gid://shopify/Order/1".into(),
+                channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("gid://shopify/Order/1")
+                    .expect("an order id"),
                 lines: vec![("gid://shopify/LineItem/1".into(), 2)],
-                tracking_numbers: vec!["1Z001".into(), "1Z002".into()],
+                tracking_numbers: ["1Z001", "1Z002"].map(tracking).to_vec(),
                 tracking_company: Some("UPS".into()),
                 cancelled: false,
             },
             IncomingFulfillment {
                 channel_fulfillment_id: "gid://shopify/Fulfillment/801".into(),
-                channel_order_id: "gid://shopify/Order/1".into(),
+                channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("gid://shopify/Order/1")
+                    .expect("an order id"),
                 lines: vec![("gid://shopify/LineItem/2".into(), 1)],
                 tracking_numbers: vec![],
                 tracking_company: None,
@@ -131,12 +136,15 @@ async fn ebay_reads_an_orders_shipping_fulfillments() {
     let ebay = credentials(&[("ebay_client_id", "id"), ("ebay_client_secret", "s"), ("refresh_token", "r")]);
     let channel = channels().connect(&store(ChannelKind::Ebay, local(&server)), &ebay).expect("connected");
     assert_eq!(
-        channel.fulfillments("12-34").await.expect("listed"),
+        channel
+            .fulfillments(&shipsync_domain::vocabulary::ChannelOrderId::parse("12-34").expect("an order id"))
+            .await
+            .expect("listed"),
         [IncomingFulfillment {
             channel_fulfillment_id: "1ZEB01".into(),
-            channel_order_id: "12-34".into(),
+            channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("12-34").expect("an order id"),
             lines: vec![("L1".into(), 1)],
-            tracking_numbers: vec!["1ZEB01".into()],
+            tracking_numbers: vec![tracking("1ZEB01")],
             tracking_company: Some("UPS".into()),
             cancelled: false,
         }]
@@ -156,11 +164,21 @@ async fn what_a_channel_cannot_do_yet_is_refused_without_a_call() {
     let since = chrono::Utc::now();
     for error in [
         amazon.orders_since(since, None).await.err(),
-        amazon.fulfillments("111-1").await.err(),
+        amazon
+            .fulfillments(&shipsync_domain::vocabulary::ChannelOrderId::parse("111-1").expect("an order id"))
+            .await
+            .err(),
         back_market.orders_since(since, None).await.err(),
-        back_market.fulfillments("1").await.err(),
+        back_market
+            .fulfillments(&shipsync_domain::vocabulary::ChannelOrderId::parse("1").expect("an order id"))
+            .await
+            .err(),
     ] {
         assert!(matches!(error, Some(ChannelError::Unsupported { .. })), "{error:?}");
     }
     assert!(server.received_requests().await.unwrap_or_default().is_empty(), "nothing was called");
+}
+
+fn tracking(number: &str) -> shipsync_domain::tracking::TrackingNumber {
+    shipsync_domain::tracking::TrackingNumber::parse(number).expect("a tracking number")
 }

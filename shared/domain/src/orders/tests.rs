@@ -4,11 +4,12 @@ use crate::ids::{RetailerId, StoreId};
 use crate::purchase_order::NewPurchaseOrder;
 use crate::shipment::{ItemInput, ShipmentContext, ShipmentInput, TrackingInput, draft_new_shipment};
 use crate::tenant::FeeSettings;
+use crate::vocabulary::ChannelOrderId;
 
 fn line(id: &str, sku: Option<&str>, quantity: u32) -> IncomingLine {
     IncomingLine {
         channel_line_item_id: id.into(),
-        sku: sku.map(str::to_owned),
+        sku: sku.map(|sku| Sku::received(sku).expect("a SKU")),
         name: format!("line {id}"),
         quantity,
         unit_price: None,
@@ -17,7 +18,7 @@ fn line(id: &str, sku: Option<&str>, quantity: u32) -> IncomingLine {
 
 fn order(lines: Vec<IncomingLine>) -> IncomingOrder {
     IncomingOrder {
-        channel_order_id: "820982911946154508".into(),
+        channel_order_id: ChannelOrderId::received("820982911946154508"),
         number: "1001".into(),
         customer_name: "Bill Smith".into(),
         updated_at: DateTime::UNIX_EPOCH,
@@ -30,13 +31,13 @@ fn vendor(id: u64) -> VendorId {
     VendorId::new_unchecked(id)
 }
 
-fn catalog(sku: &str) -> Option<Product> {
-    let vendor_id = match sku {
+fn catalog(sku: &Sku) -> Option<Product> {
+    let vendor_id = match sku.as_str() {
         "A1" | "A2" => vendor(1),
         "B1" => vendor(2),
         _ => return None,
     };
-    Some(Product { sku: sku.into(), vendor_id, name: sku.into(), cost: Some(Decimal::new(500, 2)) })
+    Some(Product { sku: sku.clone(), vendor_id, name: sku.to_string(), cost: Some(Decimal::new(500, 2)) })
 }
 
 fn purchase_order(vendor_id: VendorId, lines: &[(IncomingLine, Option<Decimal>)], first_id: u64) -> PurchaseOrder {
@@ -45,7 +46,7 @@ fn purchase_order(vendor_id: VendorId, lines: &[(IncomingLine, Option<Decimal>)]
         vendor_id,
         store_id: StoreId::new_unchecked(2),
         public_reference: purchase_order_number(StoreId::new_unchecked(2), "#1001", vendor_id),
-        channel_order_id: Some("820982911946154508".into()),
+        channel_order_id: Some(ChannelOrderId::parse("820982911946154508").expect("an order id")),
         customer_name: "Bill Smith".into(),
         items: new_items(None, lines),
     }
@@ -122,7 +123,9 @@ fn orders_whose_texts_do_not_fit_a_key_are_not_applicable() {
     assert!(problem.contains("lines[0].sku"), "{problem}");
     let long_number = IncomingOrder { number: "9".repeat(MAX_ID_BYTES + 1), ..order(vec![]) };
     assert!(check_applicable(&long_number).unwrap_err().contains("number"));
-    assert!(check_applicable(&IncomingOrder { channel_order_id: " ".into(), ..order(vec![]) }).is_err());
+    assert!(
+        check_applicable(&IncomingOrder { channel_order_id: ChannelOrderId::received(" "), ..order(vec![]) }).is_err()
+    );
 }
 
 fn shipment_of(po: &PurchaseOrder, items: &[(usize, i64)], numbers: &[&str]) -> Shipment {
@@ -156,9 +159,9 @@ fn shipment_of(po: &PurchaseOrder, items: &[(usize, i64)], numbers: &[&str]) -> 
 fn fulfillment(lines: &[(&str, u32)], numbers: &[&str]) -> IncomingFulfillment {
     IncomingFulfillment {
         channel_fulfillment_id: "255858046".into(),
-        channel_order_id: "820982911946154508".into(),
+        channel_order_id: ChannelOrderId::received("820982911946154508"),
         lines: lines.iter().map(|(id, q)| ((*id).to_owned(), *q)).collect(),
-        tracking_numbers: numbers.iter().map(|n| (*n).to_owned()).collect(),
+        tracking_numbers: numbers.iter().map(|n| TrackingNumber::parse(n).expect("a tracking number")).collect(),
         tracking_company: Some("UPS".into()),
         cancelled: false,
     }

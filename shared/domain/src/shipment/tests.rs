@@ -146,6 +146,14 @@ fn tracking_numbers_and_serial_codes_are_checked() {
     assert_eq!(shipment.items[0].serial_codes, ["356938035643809", "356938035643810"]);
 }
 
+#[test]
+fn one_parcel_written_with_other_spacing_is_a_duplicate() {
+    let po = order(&[2]);
+    let mut input = request(&po, &[2]);
+    input.trackings = Some(vec![tracking("1Z999AA1"), tracking("1z 999aa1")]);
+    assert_eq!(fields(create(&po, &input)), [TRACKINGS.to_owned()]);
+}
+
 fn existing(po: &mut PurchaseOrder, quantities: &[i64]) -> Shipment {
     let shipment = create(po, &request(po, quantities)).unwrap();
     po.apply_fulfillment(&fulfillment_change(&[], &shipment.items)).unwrap();
