@@ -439,7 +439,7 @@ impl shipsync_channels::Channel for MemoryChannel {
 
     fn fulfillments<'a>(
         &'a self,
-        _channel_order_id: &'a str,
+        _channel_order_id: &'a shipsync_domain::vocabulary::ChannelOrderId,
     ) -> shipsync_channels::ChannelFuture<'a, Vec<shipsync_domain::orders::IncomingFulfillment>> {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
