@@ -9,10 +9,10 @@ use shipsync_domain::ids::{CarrierId, OrderItemId, RetailerId, ShipmentId, Store
 use shipsync_domain::limits::clip_bytes;
 use shipsync_domain::orders::{
     ChannelEvent, ChannelEventMessage, IncomingFulfillment, IncomingOrder, MAX_ID_BYTES, OrderProblem, OrderRecord,
-    ProblemKind, ReverseSync, apply_order_changes, match_fulfillment, new_items, purchase_order_number, sha256_hex,
-    split_order, wanted_quantity,
+    ProblemKind, ReverseSync, apply_order_changes, is_stale_version, items_cancelled_after_shipping, match_fulfillment,
+    new_items, purchase_order_number, sha256_hex, split_order,
 };
-use shipsync_domain::purchase_order::{NewPurchaseOrder, OrderItem, PurchaseOrder};
+use shipsync_domain::purchase_order::{NewPurchaseOrder, PurchaseOrder};
 use shipsync_domain::shipment::{
     ItemInput, Shipment, ShipmentContext, ShipmentInput, TrackingInput, draft_new_shipment,
 };
@@ -226,8 +226,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
         let (record, mut po_ids) = self.repositories.order_record(retailer, store, &order.channel_order_id).await?;
         if let Some(applied) = &record
             && !force
-            && (applied.order.updated_at > order.updated_at
-                || (applied.order.updated_at == order.updated_at && applied.order.cancelled == order.cancelled))
+            && is_stale_version(&applied.order, order)
         {
             info!(order = %order.channel_order_id, "order version already applied or older: ignored");
             return Ok(Applied { stale: true, ..Applied::default() });
@@ -382,15 +381,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
     ) -> Result<(), Failure> {
         // Items of which the channel now wants fewer than were shipped: some shipment carries
         // cancelled units. A line the order does not mention wants what it wanted.
-        let over: Vec<&OrderItem> = po
-            .items
-            .iter()
-            .filter(|item| {
-                order.cancelled
-                    || wanted_quantity(order, item.channel_line_item_id.as_deref())
-                        .is_some_and(|want| want < item.quantity_fulfilled)
-            })
-            .collect();
+        let over = items_cancelled_after_shipping(po, order);
         if over.is_empty() {
             return Ok(());
         }

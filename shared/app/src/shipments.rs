@@ -9,15 +9,15 @@ use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::Principal;
 use shipsync_domain::carrier::Carrier;
 use shipsync_domain::export::{
-    Delivery, ExportReason, ExportRequest, ExportState, ExportWhen, IMEI_WAIT, ShipConfirmation, plan_new_export,
-    scheduled,
+    Delivery, ExportReason, ExportRequest, ExportState, ExportWhen, ShipConfirmation, hold_for_imei,
+    imei_completes_export, plan_new_export, scheduled,
 };
 use shipsync_domain::ids::{PurchaseOrderId, ShipmentId};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::shipment::{
     EchoedIds, Shipment, ShipmentContext, ShipmentInput, draft_new_shipment, draft_shipment_update,
 };
-use shipsync_domain::tenant::{ChannelKind, ChannelStore, Retailer};
+use shipsync_domain::tenant::{ChannelStore, Retailer};
 use shipsync_domain::time::Clock;
 use tracing::{error, info, warn};
 
@@ -93,14 +93,8 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         po.version += 1;
         po.updated_at = now;
         let confirmation = store.export.confirmation(store.channel);
-        let (mut export_state, mut delivery) = plan_new_export(&store.export, confirmation, input.export, now);
-        // Back Market: a confirmation without its IMEI waits up to an hour for it.
-        if store.channel == ChannelKind::BackMarket
-            && !shipment.missing_imeis().is_empty()
-            && let ExportState::Scheduled { due_at } = export_state
-        {
-            (export_state, delivery) = scheduled(due_at.max(now + IMEI_WAIT), now);
-        }
+        let plan = plan_new_export(&store.export, confirmation, input.export, now);
+        let (export_state, delivery) = hold_for_imei(store.channel, &shipment, plan, now);
         shipment.export.state = export_state;
         // Planned before the shipment is written, so that a shipment is never written without
         // its plan; the exporter retries a request that arrives before the shipment does.
@@ -237,12 +231,7 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         }
         let store = self.channel_store_of(po).await?;
         let now = self.now();
-        let waiting = match &after.export.state {
-            ExportState::Scheduled { due_at } => *due_at > now,
-            ExportState::Failed { .. } => true,
-            _ => false,
-        };
-        if store.channel != ChannelKind::BackMarket || !waiting {
+        if !imei_completes_export(store.channel, before, &after, now) {
             return Ok(after);
         }
         let mut planned = after.export_now(now)?;

@@ -247,6 +247,44 @@ pub enum Delivery {
     At(DateTime<Utc>),
 }
 
+/// Back Market asks for each smartphone's IMEI: a new shipment on a Back Market store that lacks
+/// one has its planned export held up to [`IMEI_WAIT`] for it (a later edit that adds it
+/// releases the export, see [`imei_completes_export`]).
+pub fn hold_for_imei(
+    channel: crate::tenant::ChannelKind,
+    shipment: &Shipment,
+    plan: (ExportState, Option<Delivery>),
+    now: DateTime<Utc>,
+) -> (ExportState, Option<Delivery>) {
+    match plan.0 {
+        ExportState::Scheduled { due_at }
+            if channel == crate::tenant::ChannelKind::BackMarket && !shipment.missing_imeis().is_empty() =>
+        {
+            scheduled(due_at.max(now + IMEI_WAIT), now)
+        }
+        _ => plan,
+    }
+}
+
+/// Whether an edit (`before` to `after`) that adds a Back Market shipment's last missing IMEI
+/// releases its export now: the confirmation that waited for it, or failed for want of it.
+pub fn imei_completes_export(
+    channel: crate::tenant::ChannelKind,
+    before: &Shipment,
+    after: &Shipment,
+    now: DateTime<Utc>,
+) -> bool {
+    let waiting = match &after.export.state {
+        ExportState::Scheduled { due_at } => *due_at > now,
+        ExportState::Failed { .. } => true,
+        _ => false,
+    };
+    channel == crate::tenant::ChannelKind::BackMarket
+        && waiting
+        && !before.missing_imeis().is_empty()
+        && after.missing_imeis().is_empty()
+}
+
 /// Plans the export of a new shipment: its first state and how it is delivered, if at all.
 pub fn plan_new_export(
     settings: &ExportSettings,

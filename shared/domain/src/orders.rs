@@ -169,6 +169,30 @@ pub fn apply_order_changes(po: &mut PurchaseOrder, order: &IncomingOrder, now: D
     changed
 }
 
+/// Whether `incoming` is a version of an order already applied (`applied`) or older: it is
+/// ignored. A version of the same time counts only if it cancels (or revives) the order.
+pub fn is_stale_version(applied: &IncomingOrder, incoming: &IncomingOrder) -> bool {
+    applied.updated_at > incoming.updated_at
+        || (applied.updated_at == incoming.updated_at && applied.cancelled == incoming.cancelled)
+}
+
+/// The items of a purchase order that the order now wants fewer of than have shipped (or all
+/// of them, once the order is cancelled): a shipment carrying them carries cancelled units, and
+/// its planned export must stop. A line the order does not mention wants what it wanted.
+pub fn items_cancelled_after_shipping<'a>(
+    po: &'a PurchaseOrder,
+    order: &IncomingOrder,
+) -> Vec<&'a crate::purchase_order::OrderItem> {
+    po.items
+        .iter()
+        .filter(|item| {
+            order.cancelled
+                || wanted_quantity(order, item.channel_line_item_id.as_deref())
+                    .is_some_and(|want| want < item.quantity_fulfilled)
+        })
+        .collect()
+}
+
 /// A fulfillment made in the channel (reported by its webhook).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncomingFulfillment {

@@ -110,3 +110,32 @@ async fn a_manual_export_is_for_retailer_users_and_stores_that_send_confirmation
     );
     assert_eq!(exported.shipment.version, written.shipment.version + 1);
 }
+
+#[tokio::test]
+async fn a_back_market_confirmation_waits_for_its_imei_and_goes_when_an_edit_adds_it() {
+    let world = World::new();
+    world.table.records().channel_stores.get_mut(&(world.retailer, world.store)).expect("store").channel =
+        shipsync_domain::tenant::ChannelKind::BackMarket;
+    // Confirmed when the tracking is assigned (Back Market's default waits for movement).
+    world.store_settings(|export| export.ship_confirmation = Some(ShipConfirmation::TrackingAssigned));
+    let pos = world.purchase_orders().await;
+    let user = world.retailer_user();
+    let written =
+        world.desk.create(&user, pos[0].id, &ship_all(&pos[0], "1Z1"), EchoedIds::default()).await.expect("created");
+    let held = world.now() + shipsync_domain::export::IMEI_WAIT;
+    assert_eq!(written.shipment.export.state, ExportState::Scheduled { due_at: held }, "held an hour for the IMEI");
+
+    let item = &written.shipment.items[0];
+    let edit = shipsync_domain::shipment::ShipmentInput {
+        items: Some(vec![shipsync_domain::shipment::ItemInput {
+            id: Some(item.id.get()),
+            serial_codes: Some(vec!["356938035643809".into()]),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    let edited = world.desk.update(&user, written.shipment.id, &edit, EchoedIds::default()).await.expect("edited");
+    assert!(matches!(edited.shipment.export.state, ExportState::Scheduled { due_at } if due_at <= world.now()));
+    let last = world.planner.standing().last().map(|(request, delivery)| (request.reason, *delivery));
+    assert_eq!(last, Some((ExportReason::Manual, Delivery::Now)), "released at once");
+}

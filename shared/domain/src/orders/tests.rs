@@ -244,3 +244,24 @@ fn one_location_of_an_export_still_being_recorded_is_ours() {
         ReverseSync::Known(_)
     ));
 }
+
+#[test]
+fn a_version_is_stale_unless_it_is_newer_or_changes_the_cancellation_at_the_same_time() {
+    let at = |text: &str| text.parse::<chrono::DateTime<chrono::Utc>>().expect("time");
+    let version = |time: &str, cancelled: bool| IncomingOrder {
+        channel_order_id: crate::vocabulary::ChannelOrderId::received("1"),
+        number: "1".into(),
+        customer_name: String::new(),
+        updated_at: at(time),
+        cancelled,
+        lines: Vec::new(),
+    };
+    let applied = version("2026-03-02T12:00:00Z", false);
+    assert!(is_stale_version(&applied, &version("2026-03-02T11:00:00Z", true)), "older");
+    assert!(is_stale_version(&applied, &version("2026-03-02T12:00:00Z", false)), "the same");
+    assert!(
+        !is_stale_version(&applied, &version("2026-03-02T12:00:00Z", true)),
+        "a cancellation stamped the same time"
+    );
+    assert!(!is_stale_version(&applied, &version("2026-03-02T12:00:01Z", false)), "newer");
+}
