@@ -17,6 +17,7 @@ use shipsync_platform::{ConfigError, required_env};
 use shipsync_table::{CredentialAccess, Table};
 use tracing::warn;
 
+use shipsync_app::settings::StoreSettings;
 use shipsync_app::shipments::ShipmentDesk;
 use shipsync_domain::time::{Clock, system_clock};
 
@@ -50,9 +51,10 @@ pub struct ShipmentsApi {
     clock: Clock,
     /// The shipment use cases, on the same table, planner and clock.
     desk: ShipmentDesk<Table, ExportPlanner>,
-    /// Whether a store may name its channel's address (`base_url`, a local fake): only the local
-    /// stack and tests set it. Elsewhere channel hosts are fixed, so credentials go nowhere else.
-    allow_store_base_url: bool,
+    /// The channel store use cases. A store may name its channel's address (`base_url`, a local
+    /// fake) only where the local stack and tests allow it; elsewhere channel hosts are fixed, so
+    /// credentials go nowhere else.
+    settings: StoreSettings<Table>,
 }
 
 impl ShipmentsApi {
@@ -68,13 +70,14 @@ impl ShipmentsApi {
     pub fn new(table: Table, planner: ExportPlanner) -> Self {
         let clock = system_clock();
         let desk = ShipmentDesk::new(table.clone(), planner.clone(), Arc::clone(&clock));
-        Self { table, planner, clock, desk, allow_store_base_url: false }
+        let settings = StoreSettings::new(table.clone(), false);
+        Self { table, planner, clock, desk, settings }
     }
 
     /// Accepts a store's `base_url` (its channel's address, a local fake): for the local stack
     /// and tests only, whose exporter and poller honour it.
     pub fn allowing_store_base_url(mut self) -> Self {
-        self.allow_store_base_url = true;
+        self.settings = StoreSettings::new(self.table.clone(), true);
         self
     }
 

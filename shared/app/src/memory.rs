@@ -309,6 +309,22 @@ impl Settings for MemoryTable {
         carriers.push(carrier.clone());
         Ok(())
     }
+    async fn save_channel_store(&self, store: &ChannelStore) -> Result<(), Failure> {
+        self.records().channel_stores.insert((store.retailer_id, store.id), store.clone());
+        Ok(())
+    }
+    async fn save_credentials(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        credentials: &ChannelCredentials,
+    ) -> Result<(), Failure> {
+        self.records().credentials.insert((retailer, store), credentials.clone());
+        Ok(())
+    }
+    async fn credentials_set(&self, retailer: RetailerId, store: StoreId) -> Result<bool, Failure> {
+        Ok(self.records().credentials.get(&(retailer, store)).is_some_and(|c| !c.0.is_empty()))
+    }
     async fn credentials(&self, retailer: RetailerId, store: StoreId) -> Result<ChannelCredentials, Failure> {
         Ok(self.records().credentials.get(&(retailer, store)).cloned().unwrap_or_default())
     }

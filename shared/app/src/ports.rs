@@ -118,6 +118,16 @@ pub trait Settings: Send + Sync {
     fn vendor(&self, retailer: RetailerId, vendor: VendorId) -> impl Pending<Option<Vendor>>;
     /// Adds a carrier; [`Failure::Exists`] if its id is taken.
     fn put_carrier(&self, retailer: RetailerId, carrier: &Carrier) -> impl Pending<()>;
+    fn save_channel_store(&self, store: &ChannelStore) -> impl Pending<()>;
+    /// Seals and stores a channel store's credentials, replacing the stored ones whole.
+    fn save_credentials(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        credentials: &ChannelCredentials,
+    ) -> impl Pending<()>;
+    /// Whether a channel store has credentials, from their names alone (the API cannot open them).
+    fn credentials_set(&self, retailer: RetailerId, store: StoreId) -> impl Pending<bool>;
     /// A store's channel credentials, opened; [`Failure::Permanent`] if they cannot be (sealed
     /// for another store, under another key): a person must set them again.
     fn credentials(&self, retailer: RetailerId, store: StoreId) -> impl Pending<ChannelCredentials>;

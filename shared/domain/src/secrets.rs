@@ -109,3 +109,25 @@ impl std::fmt::Debug for ChannelCredentials {
         f.debug_set().entries(self.0.keys()).finish()
     }
 }
+
+/// Bounds a store's new credentials: few, bounded values (of the names the channel `known`s),
+/// small enough together to be sealed (KMS encrypts at most 4 KiB). Which names a channel takes
+/// is the channel's to say. Errors name `credentials` or `credentials.<name>`, never a value.
+pub fn check_credential_limits(known: &[&str], credentials: &ChannelCredentials, errors: &mut crate::ValidationErrors) {
+    use crate::limits::{MAX_CREDENTIAL_VALUE_CHARS, MAX_CREDENTIALS};
+    if credentials.0.len() > MAX_CREDENTIALS {
+        errors.push("credentials", format!("must have at most {MAX_CREDENTIALS} entries"));
+    }
+    for (name, value) in &credentials.0 {
+        if known.contains(&name.as_str()) && value.chars().count() > MAX_CREDENTIAL_VALUE_CHARS {
+            errors.push(
+                format!("credentials.{name}"),
+                format!("must be at most {MAX_CREDENTIAL_VALUE_CHARS} characters"),
+            );
+        }
+    }
+    let sealed_size = serde_json::to_vec(&credentials.0).map_or(usize::MAX, |json| json.len());
+    if sealed_size > MAX_SEALED_BYTES {
+        errors.push("credentials", format!("must be at most {MAX_SEALED_BYTES} bytes together"));
+    }
+}

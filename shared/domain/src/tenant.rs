@@ -162,3 +162,134 @@ mod tests {
         assert!(parse_shop_domain(&format!("{}.myshopify.com", "a".repeat(64))).is_err());
     }
 }
+
+/// A change to a channel store's settings, as a request gives it: a field left out keeps its
+/// value (on a new store, the default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreChange {
+    pub name: Option<String>,
+    pub shop_domain: Option<String>,
+    pub base_url: Option<String>,
+    /// eBay only: use eBay's sandbox.
+    pub sandbox: Option<bool>,
+    pub export_shipments: Option<bool>,
+    pub shipment_export_delay_minutes: Option<u32>,
+    pub send_tracking: Option<bool>,
+    pub export_when: Option<crate::export::ExportWhen>,
+    pub carrier_mappings: Option<Vec<crate::export::CarrierMapping>>,
+    pub poll_orders_every_minutes: Option<u32>,
+    pub ship_confirmation: Option<crate::export::ShipConfirmation>,
+}
+
+/// A new store must be named.
+pub fn check_store_name(name: Option<&str>, errors: &mut crate::ValidationErrors) {
+    if name.is_none_or(|name| name.trim().is_empty()) {
+        errors.push("name", "is required");
+    }
+}
+
+impl ChannelStore {
+    /// A retailer's new store on `channel`, with the default settings.
+    pub fn new(id: StoreId, retailer_id: RetailerId, name: &str, channel: ChannelKind) -> Self {
+        Self {
+            id,
+            retailer_id,
+            name: name.trim().to_owned(),
+            channel,
+            export: crate::export::ExportSettings::default(),
+            connection: ChannelConnection::default(),
+            ingestion: IngestionSettings::default(),
+        }
+    }
+
+    /// The store with `change` applied, and every problem found, each naming its field: save it
+    /// only when there is none (further checks, a channel's own, may add to them). `carriers` are
+    /// the retailer's (a carrier mapping must name one); `base_url_allowed` only where channel
+    /// calls may go to a store's own address (the local stack and tests).
+    pub fn with_change(
+        &self,
+        change: StoreChange,
+        carriers: &[crate::carrier::Carrier],
+        base_url_allowed: bool,
+    ) -> (ChannelStore, crate::ValidationErrors) {
+        use crate::limits::{MAX_DOMAIN_CHARS, MAX_NAME_CHARS, MAX_URL_CHARS, check_length};
+        let mut store = self.clone();
+        let mut errors = crate::ValidationErrors::new();
+        if let Some(name) = &change.name {
+            check_length(&mut errors, "name", name.trim(), MAX_NAME_CHARS);
+        }
+        if let Some(domain) = &change.shop_domain {
+            check_length(&mut errors, "shop_domain", domain.trim(), MAX_DOMAIN_CHARS);
+        }
+        if let Some(url) = &change.base_url {
+            check_length(&mut errors, "base_url", url.trim(), MAX_URL_CHARS);
+        }
+        if let Some(name) = change.name.filter(|name| !name.trim().is_empty()) {
+            store.name = name.trim().to_owned();
+        }
+        if let Some(domain) = change.shop_domain {
+            // The host the shop's access token is sent to: a Shopify shop's, nothing else.
+            store.connection.shop_domain = if domain.trim().is_empty() {
+                None
+            } else {
+                parse_shop_domain(&domain).map_err(|message| errors.push("shop_domain", message)).ok()
+            };
+        }
+        if let Some(url) = change.base_url {
+            let url = url.trim().trim_end_matches('/').to_owned();
+            if !url.is_empty() && !base_url_allowed {
+                errors.push("base_url", "cannot be set: each channel's address is fixed");
+            } else if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+                errors.push("base_url", "must be an http(s) URL");
+            }
+            store.connection.base_url = Some(url).filter(|u| !u.is_empty());
+        }
+        if let Some(sandbox) = change.sandbox {
+            if sandbox && store.channel != ChannelKind::Ebay {
+                errors.push("sandbox", "only eBay stores have a sandbox");
+            }
+            store.connection.sandbox = sandbox;
+        }
+        if let Some(minutes) = change.poll_orders_every_minutes {
+            if minutes > MAX_POLL_MINUTES {
+                errors.push(
+                    "poll_orders_every_minutes",
+                    format!("must be at most {MAX_POLL_MINUTES} (a day); 0 turns polling off"),
+                );
+            }
+            store.ingestion.poll_orders_every_minutes = minutes;
+        }
+        let settings = &mut store.export;
+        settings.export_shipments = change.export_shipments.unwrap_or(settings.export_shipments);
+        settings.shipment_export_delay_minutes =
+            change.shipment_export_delay_minutes.unwrap_or(settings.shipment_export_delay_minutes);
+        settings.send_tracking = change.send_tracking.unwrap_or(settings.send_tracking);
+        settings.export_when = change.export_when.unwrap_or(settings.export_when);
+        if change.ship_confirmation.is_some() {
+            settings.ship_confirmation = change.ship_confirmation;
+        }
+        if let Some(mappings) = change.carrier_mappings {
+            for (index, mapping) in mappings.iter().enumerate() {
+                if !carriers.iter().any(|carrier| carrier.id == mapping.shipper_id) {
+                    errors.push(
+                        format!("carrier_mappings[{index}].shipper_id"),
+                        format!("{} is not a carrier of this retailer", mapping.shipper_id),
+                    );
+                }
+            }
+            settings.carrier_mappings = mappings;
+        }
+        if let Err(problems) = settings.validate_for(store.channel) {
+            for problem in problems.errors() {
+                errors.push(problem.field.clone(), problem.message.clone());
+            }
+        }
+        if store.channel == ChannelKind::Shopify
+            && store.connection.shop_domain.is_none()
+            && !errors.mentions("shop_domain")
+        {
+            errors.push("shop_domain", "is required for a Shopify store (my-shop.myshopify.com)");
+        }
+        (store, errors)
+    }
+}

@@ -170,6 +170,20 @@ impl Settings for Table {
     async fn put_carrier(&self, retailer: RetailerId, carrier: &Carrier) -> Result<(), Failure> {
         Ok(Table::put_carrier(self, retailer, carrier).await?)
     }
+    async fn save_channel_store(&self, store: &ChannelStore) -> Result<(), Failure> {
+        Ok(Table::save_channel_store(self, store).await?)
+    }
+    async fn save_credentials(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        credentials: &ChannelCredentials,
+    ) -> Result<(), Failure> {
+        Ok(Table::save_credentials(self, retailer, store, credentials).await?)
+    }
+    async fn credentials_set(&self, retailer: RetailerId, store: StoreId) -> Result<bool, Failure> {
+        Ok(!Table::credential_names(self, retailer, store).await?.is_empty())
+    }
     async fn credentials(&self, retailer: RetailerId, store: StoreId) -> Result<ChannelCredentials, Failure> {
         match Table::credentials(self, retailer, store).await {
             Ok(credentials) => Ok(credentials),

@@ -6,4 +6,5 @@
 mod exports;
 mod fixtures;
 mod intake;
+mod settings;
 mod shipments;

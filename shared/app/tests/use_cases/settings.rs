@@ -1,0 +1,77 @@
+//! Channel store settings: every problem named by its field, nothing saved until all are right.
+
+use std::collections::BTreeMap;
+
+use shipsync_app::Failure;
+use shipsync_app::settings::StoreSettings;
+use shipsync_domain::secrets::ChannelCredentials;
+use shipsync_domain::tenant::{ChannelKind, StoreChange};
+
+use crate::fixtures::World;
+
+fn credentials(pairs: &[(&str, &str)]) -> Option<ChannelCredentials> {
+    Some(ChannelCredentials(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>()))
+}
+
+#[tokio::test]
+async fn a_store_is_saved_only_when_it_can_work_and_each_problem_names_its_field() {
+    let world = World::new();
+    let settings = StoreSettings::new(world.table.clone(), false);
+    let stores_before = world.table.records().channel_stores.len();
+    let change = StoreChange { base_url: Some("https://evil.example".into()), ..StoreChange::default() };
+    let refused = settings
+        .create(
+            &world.retailer_user(),
+            "Amazon US",
+            ChannelKind::Amazon,
+            change,
+            credentials(&[("lwa_client_id", "id")]),
+        )
+        .await;
+    let Err(Failure::Invalid(errors)) = refused else { panic!("{refused:?}") };
+    for field in ["base_url", "credentials.lwa_client_secret", "credentials.refresh_token", "marketplace_id"] {
+        assert!(errors.mentions(field), "{field}: {errors}");
+    }
+    assert_eq!(world.table.records().channel_stores.len(), stores_before, "nothing saved");
+
+    let change = StoreChange { shop_domain: Some("new-shop.myshopify.com".into()), ..StoreChange::default() };
+    let saved = settings
+        .create(
+            &world.retailer_user(),
+            " New shop ",
+            ChannelKind::Shopify,
+            change,
+            credentials(&[("access_token", "shpat_1")]),
+        )
+        .await
+        .expect("saved");
+    assert_eq!(saved.store.name, "New shop");
+    assert!(saved.credentials_set);
+    let refused =
+        settings.create(&world.vendor_user(), "Mine", ChannelKind::Shopify, StoreChange::default(), None).await;
+    assert!(matches!(refused, Err(Failure::Forbidden(_))));
+}
+
+#[tokio::test]
+async fn a_store_keeps_its_channel_and_its_credentials_when_a_change_leaves_them_out() {
+    let world = World::new();
+    let settings = StoreSettings::new(world.table.clone(), false);
+    let current = settings.own_store(&world.retailer_user(), world.store).await.expect("the store");
+    let refused =
+        settings.update(&world.retailer_user(), &current, Some(ChannelKind::Ebay), StoreChange::default(), None).await;
+    assert!(matches!(&refused, Err(Failure::Invalid(errors)) if errors.mentions("channel")), "{refused:?}");
+    world
+        .table
+        .records()
+        .credentials
+        .insert((world.retailer, world.store), credentials(&[("access_token", "t")]).expect("some"));
+    let change = StoreChange { shipment_export_delay_minutes: Some(30), ..StoreChange::default() };
+    let saved = settings.update(&world.retailer_user(), &current, None, change, None).await.expect("saved");
+    assert_eq!(saved.store.export.shipment_export_delay_minutes, 30);
+    assert!(saved.credentials_set, "credentials left out are kept");
+    let other = shipsync_domain::access::Principal {
+        retailer_id: shipsync_domain::ids::RetailerId::new(77).expect("id"),
+        ..world.retailer_user()
+    };
+    assert!(matches!(settings.own_store(&other, world.store).await, Err(Failure::NotFound(_))));
+}
