@@ -11,8 +11,9 @@ pub mod providers;
 use chrono::{Duration, Utc};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
+use shipsync_app::Failure;
 use shipsync_domain::orders::{ChannelEvent, ChannelEventMessage};
-use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments, query_pairs, store_failure};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments, query_pairs};
 use shipsync_table::Table;
 use std::sync::Arc;
 use tracing::{error, info, warn};
@@ -72,7 +73,7 @@ impl CarrierWebhooks {
         if body.len() > MAX_PAYLOAD_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
-        let secret = self.table.carrier_webhook_secret(provider.name()).await.map_err(store_failure)?;
+        let secret = self.table.carrier_webhook_secret(provider.name()).await.map_err(Failure::from)?;
         let token = query_pairs(request).into_iter().find(|(key, _)| key == "token").map(|(_, value)| value);
         let now = (self.clock)();
         let delivery = providers::Delivery {
@@ -106,7 +107,7 @@ impl CarrierWebhooks {
             Err(problem) => return Err(ApiError::BadRequest(format!("{} payload: {problem}", provider.name()))),
         };
         let event_key = format!("{}#{}", provider.name(), scan.event_id);
-        if self.table.event_seen(&event_key).await.map_err(store_failure)? {
+        if self.table.event_seen(&event_key).await.map_err(Failure::from)? {
             info!(provider = provider.name(), event = %scan.event_id, "repeated event: already accepted");
             return Ok(accepted("duplicate"));
         }

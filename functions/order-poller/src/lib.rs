@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
+use shipsync_app::Failure;
 use shipsync_channels::{ChannelEndpoints, Channels};
 use shipsync_domain::ids::StoreId;
 use shipsync_domain::orders::sha256_hex;
@@ -78,7 +79,7 @@ struct Polled {
 
 /// Runs `work` on every item, at most `limit` at a time, and returns the results in the order
 /// they finish. A task that panics is reported as an error, and the others go on.
-pub async fn run_bounded<I, T, F, Fut>(items: Vec<I>, limit: usize, work: F) -> Vec<Result<T, String>>
+pub async fn run_bounded<I, T, F, Fut>(items: Vec<I>, limit: usize, work: F) -> Vec<Result<T, Failure>>
 where
     I: Send + 'static,
     T: Send + 'static,
@@ -98,7 +99,7 @@ where
     }
     let mut results = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        results.push(joined.map_err(|failure| format!("a polling task failed: {failure}")));
+        results.push(joined.map_err(|failure| Failure::permanent(format!("a polling task failed: {failure}"))));
     }
     results
 }
@@ -130,9 +131,9 @@ impl OrderPoller {
     }
 
     /// Polls every store that is due, [`CONCURRENT_STORES`] at a time.
-    pub async fn tick(&self) -> Result<PollReport, String> {
+    pub async fn tick(&self) -> Result<PollReport, Failure> {
         let now = (self.clock)();
-        let listed = self.table.polled_stores().await.map_err(|e| format!("listing stores: {e}"))?;
+        let listed = self.table.polled_stores().await.map_err(Failure::from)?;
         let results = run_bounded(listed, CONCURRENT_STORES, |entry| {
             let poller = self.clone();
             async move {
@@ -150,8 +151,8 @@ impl OrderPoller {
                     report.orders_kept += polled.kept;
                 }
                 Ok((_, Ok(None))) => {}
-                Ok((store, Err(problem))) => report.failures.push(format!("store {store}: {problem}")),
-                Err(problem) => report.failures.push(problem),
+                Ok((store, Err(problem))) => report.failures.push(format!("store {store}: {}", problem.chain())),
+                Err(problem) => report.failures.push(problem.chain()),
             }
         }
         Ok(report)
@@ -159,11 +160,11 @@ impl OrderPoller {
 
     /// Polls one store if it is due; a failure is listed in order health (and cleared by the
     /// next success). `Ok(None)`: not due, or not a store that polls.
-    async fn poll_store(&self, entry: PolledStore, now: DateTime<Utc>) -> Result<Option<Polled>, String> {
+    async fn poll_store(&self, entry: PolledStore, now: DateTime<Utc>) -> Result<Option<Polled>, Failure> {
         let store = match self.table.channel_store(entry.retailer_id, entry.store_id).await {
             Ok(Some(store)) => store,
             Ok(None) => return Ok(None),
-            Err(failure) => return Err(self.failed(&entry, None, format!("reading the store: {failure}"), now).await),
+            Err(failure) => return Err(self.failed(&entry, None, failure.into(), now).await),
         };
         let every = store.ingestion.poll_orders_every_minutes;
         // Only Shopify's orders can be fetched so far: the other channels answer `Unsupported`
@@ -174,7 +175,7 @@ impl OrderPoller {
         let state = match self.table.poll_state(entry.store_id).await {
             Ok(state) => state,
             Err(failure) => {
-                return Err(self.failed(&entry, None, format!("reading its polling state: {failure}"), now).await);
+                return Err(self.failed(&entry, None, failure.into(), now).await);
             }
         };
         if state.last_polled_at.is_some_and(|last| now - last < Duration::minutes(i64::from(every))) {
@@ -193,10 +194,10 @@ impl OrderPoller {
         &self,
         entry: &PolledStore,
         state: Option<PollState>,
-        problem: String,
+        problem: Failure,
         now: DateTime<Utc>,
-    ) -> String {
-        error!(store_id = %entry.store_id, %problem, "polling failed");
+    ) -> Failure {
+        error!(store_id = %entry.store_id, problem = %problem.chain(), "polling failed");
         let since = state.as_ref().and_then(|state| state.failing_since).unwrap_or(now);
         let listed = OrderProblem {
             key: poll_problem_key(entry.store_id),
@@ -206,8 +207,9 @@ impl OrderPoller {
             channel_order_id: String::new(),
             order_number: String::new(),
             reason: format!(
-                "fetching the store's orders failed: {problem}. Its cursor stays where it was and every tick \
-                 tries again"
+                "fetching the store's orders failed: {}. Its cursor stays where it was and every tick \
+                 tries again",
+                problem.chain()
             ),
             since,
         };
@@ -223,15 +225,15 @@ impl OrderPoller {
         problem
     }
 
-    async fn poll(&self, store: &ChannelStore, state: PollState, now: DateTime<Utc>) -> Result<Polled, String> {
-        let credentials = self.table.credentials(store.retailer_id, store.id).await.map_err(|e| e.to_string())?;
-        let channel = self.channels.connect(store, &credentials).map_err(|e| e.to_string())?;
+    async fn poll(&self, store: &ChannelStore, state: PollState, now: DateTime<Utc>) -> Result<Polled, Failure> {
+        let credentials = self.table.credentials(store.retailer_id, store.id).await?;
+        let channel = self.channels.connect(store, &credentials)?;
         let since = state.cursor.map_or(now - FIRST_FETCH, |cursor| cursor - OVERLAP);
         let mut cursor = state.cursor;
         let mut after: Option<String> = None;
         let mut polled = Polled::default();
         for _ in 0..PAGES_PER_TICK {
-            let page = channel.orders_since(since, after.as_deref()).await.map_err(|e| e.to_string())?;
+            let page = channel.orders_since(since, after.as_deref()).await?;
             for unreadable in page.unreadable {
                 let reason = format!("Shopify listed an order shipsync cannot read: {}", unreadable.reason);
                 self.keep(store, &unreadable.node, &reason, now).await?;
@@ -252,12 +254,9 @@ impl OrderPoller {
         }
         // Saved only after every order up to it was queued (or kept): a failure above fetches them again.
         let next = PollState { cursor, last_polled_at: Some(now), failing_since: None };
-        self.table.save_poll_state(store.id, &next).await.map_err(|e| e.to_string())?;
+        self.table.save_poll_state(store.id, &next).await?;
         if state.failing_since.is_some() {
-            self.table
-                .delete_problem(store.retailer_id, &poll_problem_key(store.id))
-                .await
-                .map_err(|e| e.to_string())?;
+            self.table.delete_problem(store.retailer_id, &poll_problem_key(store.id)).await?;
             info!(store_id = %store.id, "polling works again: its problem is cleared");
         }
         info!(store_id = %store.id, queued = polled.queued, kept = polled.kept, cursor = ?next.cursor, "polled");
@@ -265,7 +264,7 @@ impl OrderPoller {
     }
 
     /// Queues an order for the processor; `false` when it cannot be applied and was kept instead.
-    async fn queue(&self, store: &ChannelStore, order: IncomingOrder, now: DateTime<Utc>) -> Result<bool, String> {
+    async fn queue(&self, store: &ChannelStore, order: IncomingOrder, now: DateTime<Utc>) -> Result<bool, Failure> {
         let event = ChannelEvent::OrderChanged { order };
         let message = ChannelEventMessage {
             retailer_id: Some(store.retailer_id),
@@ -273,7 +272,7 @@ impl OrderPoller {
             source: "shopify poll".into(),
             event,
         };
-        let body = serde_json::to_string(&message).map_err(|e| e.to_string())?;
+        let body = serde_json::to_string(&message).map_err(|e| Failure::permanent(e.to_string()))?;
         let unapplicable = match message.event.check_applicable() {
             Err(problem) => Some(problem),
             Ok(()) if body.len() > MAX_EVENT_BYTES => Some(format!(
@@ -287,13 +286,9 @@ impl OrderPoller {
             self.keep(store, &payload, &format!("a polled order cannot be applied: {problem}"), now).await?;
             return Ok(false);
         }
-        self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| format!("queueing an order: {}", aws_sdk_sqs::error::DisplayErrorContext(&e)))?;
+        self.sqs.send_message().queue_url(&self.queue_url).message_body(body).send().await.map_err(|e| {
+            Failure::Retryable { reason: "queueing an order".into(), after: None, cause: Some(Box::new(e)) }
+        })?;
         Ok(true)
     }
 
@@ -304,11 +299,10 @@ impl OrderPoller {
         payload: &Value,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         let bytes = payload.to_string();
         let key = format!("unapplicable:{}:{}", store.id, sha256_hex(bytes.as_bytes()));
-        let kept =
-            self.table.keep_payload(store.retailer_id, &key, bytes.as_bytes(), now).await.map_err(|e| e.to_string())?;
+        let kept = self.table.keep_payload(store.retailer_id, &key, bytes.as_bytes(), now).await?;
         let listed = OrderProblem {
             key: key.clone(),
             kind: ProblemKind::UnapplicablePayload,
@@ -319,7 +313,7 @@ impl OrderPoller {
             reason: format!("{reason}. The order ({}) is kept as {key}", kept.describe()),
             since: now,
         };
-        self.table.put_problem(store.retailer_id, &listed).await.map_err(|e| e.to_string())?;
+        self.table.put_problem(store.retailer_id, &listed).await?;
         warn!(store_id = %store.id, %reason, "polled order kept: it cannot be applied");
         Ok(())
     }

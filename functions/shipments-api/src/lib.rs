@@ -10,8 +10,9 @@ mod stores;
 use std::sync::Arc;
 
 use http::Method;
+use shipsync_app::Failure;
 use shipsync_domain::access::{Principal, has_issued_key_shape, key_for_log};
-use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, basic_credentials, path_segments, store_failure};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, basic_credentials, path_segments};
 use shipsync_planner::{ExportPlanner, PlannerConfig};
 use shipsync_platform::{ConfigError, required_env};
 use shipsync_table::{CredentialAccess, Table};
@@ -138,7 +139,7 @@ impl ShipmentsApi {
             warn!(api_key = %key_for_log(&key), "rejected credentials: not an issued key");
             return Err(ApiError::Unauthorized);
         }
-        let user = self.table.api_user(&key).await.map_err(store_failure)?;
+        let user = self.table.api_user(&key).await.map_err(Failure::from)?;
         match user {
             Some(user) if user.password_matches(&password) => Ok(user.principal()),
             _ => {

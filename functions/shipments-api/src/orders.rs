@@ -4,6 +4,7 @@
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shipsync_app::Failure;
 use shipsync_app::intake::OrderIntake;
 use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::Principal;
@@ -14,7 +15,7 @@ use shipsync_domain::money::{format_cost, parse_cost_text};
 use shipsync_domain::orders::Product;
 use shipsync_domain::time::format_api_time;
 use shipsync_domain::vocabulary::Sku;
-use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, store_failure};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response};
 use shipsync_table::Attention;
 
 use crate::ShipmentsApi;
@@ -78,7 +79,7 @@ impl ShipmentsApi {
             }
         };
         let vendor = match body.vendor_id.map(VendorId::new) {
-            Some(Ok(id)) => match self.table.vendor(principal.retailer_id, id).await.map_err(store_failure)? {
+            Some(Ok(id)) => match self.table.vendor(principal.retailer_id, id).await.map_err(Failure::from)? {
                 Some(vendor) => Some(vendor),
                 None => {
                     errors.push("vendor_id", format!("{id} is not a vendor of this retailer"));
@@ -96,13 +97,13 @@ impl ShipmentsApi {
         };
         let (vendor, sku) = errors.into_result(vendor.zip(sku))?.ok_or(ApiError::Internal)?;
         let product = Product { name: body.name.unwrap_or_else(|| sku.to_string()), sku, vendor_id: vendor.id, cost };
-        self.table.save_product(principal.retailer_id, &product).await.map_err(store_failure)?;
+        self.table.save_product(principal.retailer_id, &product).await.map_err(Failure::from)?;
         Ok(json_response(StatusCode::CREATED, &json!({ "product": product_view(&product) })))
     }
 
     pub(crate) async fn list_products(&self, principal: &Principal) -> Result<ApiResponse, ApiError> {
         retailer_only(principal)?;
-        let products = self.table.products(principal.retailer_id).await.map_err(store_failure)?;
+        let products = self.table.products(principal.retailer_id).await.map_err(Failure::from)?;
         Ok(json_response(StatusCode::OK, &json!({ "products": products.iter().map(product_view).collect::<Vec<_>>() })))
     }
 
@@ -115,7 +116,7 @@ impl ShipmentsApi {
     ) -> Result<ApiResponse, ApiError> {
         retailer_only(principal)?;
         let paging = crate::purchase_orders::paging(request, principal)?;
-        let page = self.table.attention(principal.retailer_id, paging).await.map_err(store_failure)?;
+        let page = self.table.attention(principal.retailer_id, paging).await.map_err(Failure::from)?;
         let problems: Vec<Value> = page
             .records
             .iter()

@@ -2,10 +2,11 @@
 
 use http::StatusCode;
 use serde_json::json;
+use shipsync_app::Failure;
 use shipsync_domain::access::Principal;
 use shipsync_domain::ids::PurchaseOrderId;
 use shipsync_domain::search::{Paging, parse_shipment_query};
-use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, query_pairs, store_failure};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, query_pairs};
 
 use crate::dto::{Metadata, PurchaseOrderView};
 use crate::{ShipmentsApi, path_id};
@@ -21,7 +22,7 @@ impl ShipmentsApi {
             .table
             .list_purchase_orders(principal.retailer_id, principal.vendor_scope(), paging)
             .await
-            .map_err(store_failure)?;
+            .map_err(Failure::from)?;
         let views: Vec<PurchaseOrderView> = page.records.iter().map(PurchaseOrderView::new).collect();
         let metadata = Metadata::for_page(paging, views.len(), page.total_count);
         Ok(json_response(StatusCode::OK, &json!({ "purchase_orders": views, "metadata": metadata })))

@@ -3,6 +3,7 @@
 
 use http::StatusCode;
 use serde_json::json;
+use shipsync_app::Failure;
 use shipsync_domain::access::Principal;
 use shipsync_domain::carrier::Carrier;
 use shipsync_domain::ids::{PurchaseOrderId, ShipmentId};
@@ -10,7 +11,7 @@ use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::search::{SearchScope, parse_shipment_query, plan_search};
 use shipsync_domain::shipment::{EchoedIds, Shipment};
 use shipsync_domain::tenant::Retailer;
-use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, query_pairs, store_failure};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, query_pairs};
 
 use crate::dto::{Metadata, PurchaseOrderView, ShipmentEnvelope, ShipmentView};
 use crate::{ShipmentsApi, path_id};
@@ -73,12 +74,14 @@ impl ShipmentsApi {
         // (the index keys hold the retailer too; this makes the intent plain and costs one read).
         if let Some(vendor) = query.search.vendor_id
             && plan.scope != SearchScope::Nothing
-            && self.table.vendor(principal.retailer_id, vendor).await.map_err(store_failure)?.is_none()
+            && self.table.vendor(principal.retailer_id, vendor).await.map_err(Failure::from)?.is_none()
         {
             plan.scope = SearchScope::Nothing;
         }
         let (mut page, (retailer, _)) = tokio::try_join!(
-            async { self.table.search_shipments(&plan, query.paging).await.map_err(store_failure) },
+            async {
+                self.table.search_shipments(&plan, query.paging).await.map_err(|e| ApiError::from(Failure::from(e)))
+            },
             self.retailer(principal)
         )?;
         // A second line of defence: whatever the plan read, only what the caller may see goes out.
@@ -89,7 +92,7 @@ impl ShipmentsApi {
             ids.sort_unstable();
             ids.dedup();
             let mut orders =
-                self.table.retailer_purchase_orders(principal.retailer_id, &ids).await.map_err(store_failure)?;
+                self.table.retailer_purchase_orders(principal.retailer_id, &ids).await.map_err(Failure::from)?;
             orders.retain(|po| principal.can_see_purchase_order(po));
             for (view, shipment) in views.iter_mut().zip(&page.records) {
                 view.purchase_order =

@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use shipsync_app::Failure;
 use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::Principal;
 use shipsync_domain::export::{CarrierMapping, ExportWhen, ShipConfirmation};
 use shipsync_domain::ids::{StoreId, VendorId};
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::tenant::{ChannelKind, ChannelStore, StoreChange, Vendor, check_store_name};
-use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, store_failure};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response};
 
 use crate::dto::{Metadata, ShipmentView};
 use crate::{ShipmentsApi, path_id};
@@ -229,7 +230,7 @@ impl ShipmentsApi {
 
     pub(crate) async fn list_stores(&self, principal: &Principal) -> Result<ApiResponse, ApiError> {
         retailer_only(principal)?;
-        let stores = self.table.channel_stores(principal.retailer_id).await.map_err(store_failure)?;
+        let stores = self.table.channel_stores(principal.retailer_id).await.map_err(Failure::from)?;
         let mut views = Vec::with_capacity(stores.len());
         for store in &stores {
             views.push(StoreView::new(store, self.credentials_set(store).await?));
@@ -250,7 +251,7 @@ impl ShipmentsApi {
 
     pub(crate) async fn list_vendors(&self, principal: &Principal) -> Result<ApiResponse, ApiError> {
         retailer_only(principal)?;
-        let vendors = self.table.vendors(principal.retailer_id).await.map_err(store_failure)?;
+        let vendors = self.table.vendors(principal.retailer_id).await.map_err(Failure::from)?;
         Ok(json_response(StatusCode::OK, &json!({ "vendors": vendors.iter().map(vendor_view).collect::<Vec<_>>() })))
     }
 
@@ -266,12 +267,12 @@ impl ShipmentsApi {
             .table
             .vendor(principal.retailer_id, id)
             .await
-            .map_err(store_failure)?
+            .map_err(Failure::from)?
             .ok_or_else(|| ApiError::NotFound(format!("vendor {id} not found")))?;
         let body = json_body::<VendorEnvelope>(request)?.vendor;
         if let Some(notify) = body.notify_customer {
             vendor.notify_customer = notify;
-            self.table.save_vendor(&vendor).await.map_err(store_failure)?;
+            self.table.save_vendor(&vendor).await.map_err(Failure::from)?;
         }
         Ok(json_response(StatusCode::OK, &json!({ "vendor": vendor_view(&vendor) })))
     }
@@ -284,7 +285,12 @@ impl ShipmentsApi {
         retailer_only(principal)?;
         let paging = crate::purchase_orders::paging(request, principal)?;
         let (page, (retailer, _)) = tokio::try_join!(
-            async { self.table.failed_exports(principal.retailer_id, paging).await.map_err(store_failure) },
+            async {
+                self.table
+                    .failed_exports(principal.retailer_id, paging)
+                    .await
+                    .map_err(|e| ApiError::from(Failure::from(e)))
+            },
             self.retailer(principal)
         )?;
         let views: Vec<ShipmentView> = page.records.iter().map(|s| ShipmentView::new(s, retailer.fees)).collect();

@@ -18,6 +18,7 @@ use hmac::{Hmac, Mac};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
+use shipsync_app::Failure;
 use shipsync_channels::ShopifyWebhookSecrets;
 use shipsync_channels::shopify_webhooks::{read_shopify_webhook, shopify_gid};
 use shipsync_domain::ids::StoreId;
@@ -25,7 +26,7 @@ use shipsync_domain::limits::clip_bytes;
 use shipsync_domain::orders::sha256_hex;
 use shipsync_domain::orders::{ChannelEventMessage, MAX_ID_BYTES, OrderProblem, ProblemKind};
 use shipsync_domain::tenant::{ChannelKind, ChannelStore, parse_shop_domain};
-use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments, store_failure};
+use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments};
 use shipsync_table::Table;
 use tracing::{error, info, warn};
 
@@ -88,11 +89,11 @@ impl ShopifyWebhooks {
             .table
             .store_by_id(store_id)
             .await
-            .map_err(store_failure)?
+            .map_err(Failure::from)?
             .filter(|store| store.channel == ChannelKind::Shopify)
             .ok_or_else(|| ApiError::NotFound(format!("store {store_id} not found")))?;
         // Only the webhook secrets: this function may not open the store's API credentials.
-        let opened = self.table.webhook_credentials(store.retailer_id, store.id).await.map_err(store_failure)?;
+        let opened = self.table.webhook_credentials(store.retailer_id, store.id).await.map_err(Failure::from)?;
         let secrets = ShopifyWebhookSecrets::from_credentials(&opened);
         let signature = header(request, "x-shopify-hmac-sha256");
         if !signature
@@ -114,7 +115,7 @@ impl ShopifyWebhooks {
         let delivery = header(request, "x-shopify-webhook-id")
             .filter(|id| id.len() <= MAX_ID_BYTES)
             .ok_or_else(|| ApiError::BadRequest("X-Shopify-Webhook-Id is required (at most 255 bytes)".into()))?;
-        if self.table.delivery_seen(store.id, delivery).await.map_err(store_failure)? {
+        if self.table.delivery_seen(store.id, delivery).await.map_err(Failure::from)? {
             info!(store_id = %store.id, delivery, "repeated delivery: already accepted");
             return Ok(accepted("duplicate"));
         }
@@ -159,7 +160,7 @@ impl ShopifyWebhooks {
     ) -> Result<(), ApiError> {
         let now = (self.clock)();
         let key = format!("unapplicable:{}:{}", store.id, sha256_hex(body));
-        let kept = self.table.keep_payload(store.retailer_id, &key, body, now).await.map_err(store_failure)?;
+        let kept = self.table.keep_payload(store.retailer_id, &key, body, now).await.map_err(Failure::from)?;
         // What can be read of it names the order for the person who looks.
         let payload: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let order_id = shopify_gid("Order", &payload["order_id"]).or_else(|| shopify_gid("Order", &payload["id"]));
@@ -180,7 +181,7 @@ impl ShopifyWebhooks {
             ),
             since: now,
         };
-        self.table.put_problem(store.retailer_id, &listed).await.map_err(store_failure)?;
+        self.table.put_problem(store.retailer_id, &listed).await.map_err(Failure::from)?;
         warn!(store_id = %store.id, topic, delivery, %problem, "signed payload kept: it cannot be applied");
         Ok(())
     }

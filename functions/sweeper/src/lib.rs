@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use shipsync_app::Failure;
 use shipsync_domain::export::{ExportReason, ExportRequest};
 use shipsync_domain::ids::ShipmentId;
 use shipsync_table::{Table, TableError};
@@ -100,7 +101,7 @@ impl Sweeper {
             while let Some(joined) = sends.join_next().await {
                 match joined {
                     Ok((id, Ok(()))) => requeued.push(id),
-                    Ok((id, Err(problem))) => failures.push(format!("shipment {id}: {problem}")),
+                    Ok((id, Err(problem))) => failures.push(format!("shipment {id}: {}", problem.chain())),
                     Err(problem) => failures.push(format!("a send task failed: {problem}")),
                 }
             }
@@ -121,14 +122,10 @@ impl Sweeper {
     }
 }
 
-async fn queue(sqs: &aws_sdk_sqs::Client, queue_url: &str, id: ShipmentId) -> Result<(), String> {
+async fn queue(sqs: &aws_sdk_sqs::Client, queue_url: &str, id: ShipmentId) -> Result<(), Failure> {
     let request = ExportRequest { shipment_id: id, reason: ExportReason::Overdue };
-    let body = serde_json::to_string(&request).map_err(|error| error.to_string())?;
-    sqs.send_message()
-        .queue_url(queue_url)
-        .message_body(body)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|error| aws_sdk_sqs::error::DisplayErrorContext(&error).to_string())
+    let body = serde_json::to_string(&request).map_err(|error| Failure::permanent(error.to_string()))?;
+    sqs.send_message().queue_url(queue_url).message_body(body).send().await.map(|_| ()).map_err(|error| {
+        Failure::Retryable { reason: "queueing an export".into(), after: None, cause: Some(Box::new(error)) }
+    })
 }

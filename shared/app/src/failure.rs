@@ -44,6 +44,29 @@ pub enum Failure {
     },
 }
 
+/// A channel's answer, mapped once: a wait it asked for is kept; a refusal, or a call the
+/// channel cannot take, is permanent.
+impl From<shipsync_channels::ChannelError> for Failure {
+    fn from(error: shipsync_channels::ChannelError) -> Self {
+        use shipsync_channels::ChannelError;
+        match error {
+            ChannelError::Retryable { message, retry_after } => {
+                Failure::Retryable { reason: message, after: retry_after, cause: None }
+            }
+            refused @ (ChannelError::Permanent { .. } | ChannelError::Unsupported { .. }) => {
+                Failure::permanent(refused.to_string())
+            }
+        }
+    }
+}
+
+/// Settings that cannot work: a person must fix them.
+impl From<shipsync_channels::SettingsError> for Failure {
+    fn from(error: shipsync_channels::SettingsError) -> Self {
+        Failure::permanent(error.to_string())
+    }
+}
+
 impl Failure {
     pub fn retryable(reason: impl Into<String>) -> Self {
         Failure::Retryable { reason: reason.into(), after: None, cause: None }

@@ -8,7 +8,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shipsync_app::Failure;
 use shipsync_domain::ValidationErrors;
-use shipsync_table::TableError;
 
 pub type ApiRequest = http::Request<Bytes>;
 pub type ApiResponse = http::Response<String>;
@@ -88,27 +87,6 @@ impl ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
-    }
-}
-
-/// Maps a store failure to a response; the cause goes to the log only. A conflict that outlasted
-/// the caller's retries is a 409, safe to retry; an outage a 503; a corrupt or refused record a 500.
-pub fn store_failure(failure: TableError) -> ApiError {
-    match failure {
-        TableError::Conflict(what) => ApiError::Conflict(format!("the {what} was changed by another request; retry")),
-        TableError::AlreadyExists(what) => ApiError::invalid("id", format!("{what} already exists")),
-        TableError::Unavailable { .. } => {
-            tracing::error!(error = ?failure, "store unavailable");
-            ApiError::Unavailable
-        }
-        TableError::TooLarge { .. } => {
-            tracing::warn!(error = ?failure, "record too large for the store");
-            ApiError::invalid("base", "the record would be larger than shipsync can store: shorten or split it")
-        }
-        TableError::Corrupt { .. } | TableError::Rejected { .. } => {
-            tracing::error!(error = ?failure, "corrupt record or refused request");
-            ApiError::Internal
-        }
     }
 }
 
