@@ -87,7 +87,7 @@ impl ShopifyWebhooks {
             store_id.parse().map_err(|_| ApiError::NotFound(format!("store {store_id} not found")))?;
         let store = self
             .table
-            .store_by_id(store_id)
+            .channel_store_by_id(store_id)
             .await
             .map_err(Failure::from)?
             .filter(|store| store.channel == ChannelKind::Shopify)

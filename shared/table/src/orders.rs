@@ -75,7 +75,7 @@ pub const EXPIRES_AT: &str = "expires_at";
 
 impl Table {
     /// Finds a store by its id alone (webhook URLs carry only that).
-    pub async fn store_by_id(&self, id: StoreId) -> Result<Option<ChannelStore>, TableError> {
+    pub async fn channel_store_by_id(&self, id: StoreId) -> Result<Option<ChannelStore>, TableError> {
         let found: Option<StoreRef> = self.get(keys::store_ref(id), keys::STORE_REF).await?;
         match found {
             Some(found) => self.channel_store(found.retailer_id, id).await,

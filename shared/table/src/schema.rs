@@ -42,7 +42,7 @@
 //! | a retailer's profile, fee settings and carriers | Query `RETAILER#<id>`, sk < `CARRIER$` (`retailer_with_carriers`) |
 //! | a vendor; a retailer's vendors | GetItem `RETAILER#<id>` / `VENDOR#<id>` (`vendor`); Query `RETAILER#<id>`, begins_with `VENDOR#` (`vendors`) |
 //! | a channel store; a retailer's channel stores | GetItem `RETAILER#<id>` / `STORE#<id>` (`channel_store`); Query `RETAILER#<id>`, begins_with `STORE#` (`channel_stores`) |
-//! | a channel store by its id alone (webhooks) | GetItem `STOREREF#<id>` / `STORE`, then GetItem the store (`store_by_id`) |
+//! | a channel store by its id alone (webhooks) | GetItem `STOREREF#<id>` / `STORE`, then GetItem the store (`channel_store_by_id`) |
 //! | a store's credentials, its webhook secrets, or only their names (kept apart from the store) | GetItem `RETAILER#<id>` / `STORESECRET#<id>`, then KMS Decrypt of the one purpose asked for (`credentials`, `webhook_credentials`, `credential_names`) |
 //! | a carrier provider's webhook secret | GetItem `CARRIERSECRET#<provider>` / `SECRET`, then KMS Decrypt (`carrier_webhook_secret`) |
 //! | a shipment / purchase order by id | GetItem `SHIPMENT#<id>` / `SHIPMENT`, `PO#<id>` / `PO` (`shipment`, `purchase_order`; `retailer_shipment` and friends answer "absent" for another retailer's) |
