@@ -18,7 +18,7 @@ use shipsync_domain::time::Clock;
 use tracing::{error, info, warn};
 
 use crate::Failure;
-use crate::optimistic::retry_on_conflict;
+use crate::optimistic::{kept_changing, retry_on_conflict};
 use crate::ports::Repositories;
 
 /// How long a request for a shipment that is not there yet is retried: a shipment's export is
@@ -242,11 +242,6 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
             }
         })
         .await
-        .map_err(|failure| match failure {
-            Failure::Conflict(_) => {
-                Failure::retryable("could not record the export outcome: the shipment kept changing")
-            }
-            other => other,
-        })
+        .map_err(kept_changing(format_args!("shipment {} (recording its export outcome)", claimed.id)))
     }
 }

@@ -23,7 +23,7 @@ use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use tracing::{error, info, warn};
 
 use crate::Failure;
-use crate::optimistic::retry_on_conflict;
+use crate::optimistic::{kept_changing, retry_on_conflict};
 use crate::ports::{ExportPlanner, Repositories};
 use crate::shipments::release_order_if_shipped;
 
@@ -197,11 +197,9 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
         force: bool,
     ) -> Result<Applied, Failure> {
         shipsync_domain::orders::check_applicable(order).map_err(Failure::permanent)?;
-        retry_on_conflict(|| self.try_apply_order(retailer, store, order, force)).await.map_err(|failure| match failure
-        {
-            Failure::Conflict(_) => Failure::retryable(format!("order {} kept changing", order.channel_order_id)),
-            other => other,
-        })
+        retry_on_conflict(|| self.try_apply_order(retailer, store, order, force))
+            .await
+            .map_err(kept_changing(format_args!("order {}", order.channel_order_id)))
     }
 
     /// Applies an order's last version again, with the products as they are now (reprocess):
@@ -419,10 +417,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
                 async move { self.record_scan(id, first, scan).await }
             })
             .await
-            .map_err(|failure| match failure {
-                Failure::Conflict(_) => Failure::retryable(format!("shipment {id} kept changing")),
-                other => other,
-            })?;
+            .map_err(kept_changing(format_args!("shipment {id}")))?;
         }
         Ok(())
     }
@@ -461,14 +456,12 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
             info!(fulfillment = %fulfillment.channel_fulfillment_id, "cancelled channel fulfillment: nothing to apply");
             return Ok(());
         }
-        retry_on_conflict(|| self.try_reverse_sync(retailer, store, fulfillment)).await.map_err(|failure| match failure
-        {
-            Failure::Conflict(_) => {
-                Failure::retryable(format!("fulfillment {} kept changing", fulfillment.channel_fulfillment_id))
-            }
-            other if other.is_permanent() => Failure::retryable(other.to_string()),
-            other => other,
-        })
+        // A reverse sync never becomes "unapplicable": what it cannot apply it lists as ignored.
+        let outcome = retry_on_conflict(|| self.try_reverse_sync(retailer, store, fulfillment))
+            .await
+            .map_err(kept_changing(format_args!("fulfillment {}", fulfillment.channel_fulfillment_id)));
+        outcome
+            .map_err(|failure| if failure.is_permanent() { Failure::retryable(failure.to_string()) } else { failure })
     }
 
     async fn try_reverse_sync(

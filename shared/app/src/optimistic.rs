@@ -25,6 +25,15 @@ where
     Err(Failure::Conflict(last.unwrap_or_default()))
 }
 
+/// For queued work: a conflict that outlasted every attempt is worth delivering again later,
+/// saying what kept changing.
+pub fn kept_changing(what: impl std::fmt::Display) -> impl FnOnce(Failure) -> Failure {
+    move |failure| match failure {
+        Failure::Conflict(_) => Failure::retryable(format!("{what} kept changing")),
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -92,6 +92,22 @@ impl Table {
 }
 
 impl Table {
+    /// An item as it stands after every write so far (a consistent read): for the reads that
+    /// decide a write which may race another.
+    pub(crate) async fn item_now(&self, pk: String, sk: &str) -> Result<Option<codec::Item>, TableError> {
+        self.count_call();
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(codec::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(TableError::unavailable("GetItem"))?;
+        Ok(output.item)
+    }
+
     /// The underlying client, for set-up work such as creating the table locally.
     pub fn client(&self) -> &Client {
         &self.client

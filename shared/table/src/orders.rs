@@ -172,17 +172,9 @@ impl Table {
         store: StoreId,
         channel_order_id: &ChannelOrderId,
     ) -> Result<(Option<OrderRecord>, Vec<PurchaseOrderId>), TableError> {
-        self.count_call();
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::retailer(retailer), &keys::channel_order(store, channel_order_id.as_str()))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(TableError::unavailable("GetItem"))?;
-        let Some(mut found) = output.item else { return Ok((None, Vec::new())) };
+        let item =
+            self.item_now(keys::retailer(retailer), &keys::channel_order(store, channel_order_id.as_str())).await?;
+        let Some(mut found) = item else { return Ok((None, Vec::new())) };
         let ids = purchase_order_ids(found.remove(CHANNEL_ORDER_IDS));
         let record = if found.contains_key(crate::codec::DATA) { Some(record(found)?) } else { None };
         Ok((record, ids))

@@ -150,20 +150,9 @@ impl Table {
         store: shipsync_domain::ids::StoreId,
         channel_fulfillment_id: &str,
     ) -> Result<Option<ShipmentId>, TableError> {
-        self.count_call();
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(crate::codec::key(
-                keys::channel_fulfillment(store, channel_fulfillment_id),
-                keys::CHANNEL_FULFILLMENT,
-            )))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(TableError::unavailable("GetItem"))?;
-        let found: Option<AppliedFulfillment> = output.item.map(crate::codec::record).transpose()?;
+        let item =
+            self.item_now(keys::channel_fulfillment(store, channel_fulfillment_id), keys::CHANNEL_FULFILLMENT).await?;
+        let found: Option<AppliedFulfillment> = item.map(crate::codec::record).transpose()?;
         Ok(found.map(|applied| applied.shipment_id))
     }
 
@@ -228,17 +217,8 @@ impl Table {
 
     /// A purchase order read consistently: a write that just finished is seen.
     pub async fn purchase_order_now(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, TableError> {
-        self.count_call();
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(crate::codec::key(keys::purchase_order(id), keys::PURCHASE_ORDER)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(TableError::unavailable("GetItem"))?;
-        output.item.map(crate::codec::record).transpose()
+        let item = self.item_now(keys::purchase_order(id), keys::PURCHASE_ORDER).await?;
+        item.map(crate::codec::record).transpose()
     }
 
     /// Index records that find a shipment by its tracking numbers (carrier scans need it). An

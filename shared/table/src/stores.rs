@@ -257,21 +257,9 @@ impl Table {
         store: StoreId,
         channel_order_id: &ChannelOrderId,
     ) -> Result<ChannelOrder, TableError> {
-        self.count_call();
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(crate::codec::key(
-                keys::retailer(retailer_id),
-                &keys::channel_order(store, channel_order_id.as_str()),
-            )))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(TableError::unavailable("GetItem"))?;
-        let ids = output
-            .item
+        let item =
+            self.item_now(keys::retailer(retailer_id), &keys::channel_order(store, channel_order_id.as_str())).await?;
+        let ids = item
             .and_then(|mut item| item.remove(crate::purchase_orders::CHANNEL_ORDER_IDS))
             .and_then(|list| list.as_l().ok().cloned())
             .unwrap_or_default()
