@@ -12,8 +12,10 @@ use chrono::{Duration, Utc};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use shipsync_app::Failure;
+use shipsync_app::ports::EventQueue;
 use shipsync_domain::orders::{ChannelEvent, ChannelEventMessage};
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments, query_pairs};
+use shipsync_planner::OrderQueue;
 use shipsync_table::Table;
 use std::sync::Arc;
 use tracing::{error, info, warn};
@@ -31,8 +33,8 @@ use shipsync_domain::time::Clock;
 #[derive(Clone)]
 pub struct CarrierWebhooks {
     table: Table,
-    sqs: aws_sdk_sqs::Client,
-    queue_url: String,
+    /// The order processor's queue.
+    queue: OrderQueue,
     clock: Clock,
 }
 
@@ -45,7 +47,7 @@ impl CarrierWebhooks {
     }
 
     pub fn new(table: Table, sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
-        Self { table, sqs, queue_url, clock: Arc::new(Utc::now) }
+        Self { table, queue: OrderQueue::new(sqs, queue_url), clock: Arc::new(Utc::now) }
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -118,8 +120,8 @@ impl CarrierWebhooks {
             event: ChannelEvent::CarrierScanned { scan },
         };
         let body = serde_json::to_string(&message).map_err(|_| ApiError::Internal)?;
-        if let Err(failure) = self.sqs.send_message().queue_url(&self.queue_url).message_body(body).send().await {
-            error!(error = %aws_sdk_sqs::error::DisplayErrorContext(&failure), "could not queue a carrier scan");
+        if let Err(failure) = self.queue.queue_event(body).await {
+            error!(error = %failure.chain(), "could not queue a carrier scan");
             return Err(ApiError::Unavailable);
         }
         if let Err(failure) = self.table.remember_event(&event_key, now, now + EVENT_MEMORY).await {

@@ -1,114 +1,35 @@
-//! The order poller: on every tick, each store whose interval has passed has the orders changed
-//! since its cursor fetched (with an overlap, so an order changed during the last fetch is not
-//! missed) and queued for the order processor, which ignores versions it already has.
-//!
-//! Stores are polled side by side, at most [`CONCURRENT_STORES`] at a time, and each on its own:
-//! one store's failure (its channel down, its credentials wrong, its record unreadable) is logged
-//! and listed in order health, and every other store still advances its cursor. An order that
-//! cannot be read or queued is kept and listed, never dropped in silence.
+//! The order poller: an EventBridge rate schedule's target. Each tick is handed to
+//! [`OrderPolling`] (shipsync-app), which fetches the orders changed since each due store's
+//! cursor through the channel port and queues them for the order processor; this crate only
+//! builds it.
 
-use std::future::Future;
-use std::sync::Arc;
-
-use chrono::{DateTime, Duration, Utc};
-use serde_json::Value;
-use shipsync_app::Failure;
+use shipsync_app::polling::OrderPolling;
 use shipsync_channels::{ChannelEndpoints, Channels};
-use shipsync_domain::ids::StoreId;
-use shipsync_domain::orders::sha256_hex;
-use shipsync_domain::orders::{ChannelEvent, ChannelEventMessage, IncomingOrder, OrderProblem, ProblemKind};
-use shipsync_domain::tenant::{ChannelKind, ChannelStore};
-use shipsync_table::{PollState, PolledStore, Table};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use shipsync_domain::time::{Clock, system_clock};
+use shipsync_planner::OrderQueue;
+use shipsync_table::{CredentialAccess, Table};
 
-/// Fetches reach back this far before the cursor: an order updated while the previous fetch ran
-/// may carry a time just before where that fetch ended.
-pub const OVERLAP: Duration = Duration::minutes(5);
-
-/// How far back the first fetch of a store reaches.
-pub const FIRST_FETCH: Duration = Duration::days(1);
-
-/// Pages fetched per store per tick: a large backlog is caught up over several ticks.
-const PAGES_PER_TICK: usize = 20;
-
-/// Stores polled at the same time: enough that a slow shop does not hold up the rest, few
-/// enough to stay within the Lambda's connections and the table's capacity.
-pub const CONCURRENT_STORES: usize = 4;
+pub use shipsync_app::polling::{
+    CONCURRENT_STORES, FIRST_FETCH, MAX_EVENT_BYTES, OVERLAP, PollReport, poll_problem_key,
+};
 
 /// How long one channel call may take.
 pub const CHANNEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// The largest event queued: an SQS message holds 256 KiB, with room for the envelope.
-pub const MAX_EVENT_BYTES: usize = 250 * 1024;
-
-use shipsync_domain::time::Clock;
+/// The poller as deployed: the table, the channels at their own hosts, the order queue.
+pub type Polling = OrderPolling<Table, Channels, OrderQueue>;
 
 #[derive(Clone)]
 pub struct OrderPoller {
-    table: Table,
-    sqs: aws_sdk_sqs::Client,
+    polling: Polling,
     http: reqwest::Client,
-    /// `SHIPSYNC_ORDER_QUEUE_URL`
-    queue_url: String,
-    /// Connects each store to its channel: the channels' own hosts unless built for the local
-    /// stack or tests.
-    channels: Channels,
-    clock: Clock,
-}
-
-/// What a tick did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct PollReport {
-    pub stores_polled: usize,
-    pub orders_queued: usize,
-    /// Orders kept and listed in order health instead of queued (unreadable, or too large).
-    pub orders_kept: usize,
-    /// Stores whose fetch failed (logged and listed in order health; their cursor stays, so the
-    /// next tick tries again).
-    pub failures: Vec<String>,
-}
-
-/// What polling one store did.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Polled {
-    queued: usize,
-    kept: usize,
-}
-
-/// Runs `work` on every item, at most `limit` at a time, and returns the results in the order
-/// they finish. A task that panics is reported as an error, and the others go on.
-pub async fn run_bounded<I, T, F, Fut>(items: Vec<I>, limit: usize, work: F) -> Vec<Result<T, Failure>>
-where
-    I: Send + 'static,
-    T: Send + 'static,
-    F: Fn(I) -> Fut,
-    Fut: Future<Output = T> + Send + 'static,
-{
-    let permits = Arc::new(Semaphore::new(limit.max(1)));
-    let mut tasks = JoinSet::new();
-    for item in items {
-        let permits = Arc::clone(&permits);
-        let future = work(item);
-        tasks.spawn(async move {
-            // The semaphore is never closed, so a permit always comes.
-            let _permit = permits.acquire_owned().await;
-            future.await
-        });
-    }
-    let mut results = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        results.push(joined.map_err(|failure| Failure::permanent(format!("a polling task failed: {failure}"))));
-    }
-    results
 }
 
 impl OrderPoller {
     /// As deployed (its Lambda, the local stack): it opens the credentials it fetches orders
     /// with, and calls channels at their own hosts.
     pub fn build(config: &shipsync_platform::IntakeConfig, aws: &aws_config::SdkConfig) -> Self {
-        let access = shipsync_table::CredentialAccess::Open { key_id: &config.credentials_key_id };
+        let access = CredentialAccess::Open { key_id: &config.credentials_key_id };
         let table = Table::connect(aws, &config.table_name, access);
         let http = shipsync_channels::http_client(CHANNEL_TIMEOUT);
         Self::new(table, aws_sdk_sqs::Client::new(aws), http, config.order_queue_url.clone())
@@ -116,237 +37,23 @@ impl OrderPoller {
 
     pub fn new(table: Table, sqs: aws_sdk_sqs::Client, http: reqwest::Client, queue_url: String) -> Self {
         let channels = Channels::new(http.clone(), ChannelEndpoints::fixed());
-        Self { table, sqs, http, queue_url, channels, clock: Arc::new(Utc::now) }
+        let polling = OrderPolling::new(table, channels, OrderQueue::new(sqs, queue_url), system_clock());
+        Self { polling, http }
     }
 
     /// Sends channel calls where `endpoints` says (the local stack and tests honour stores' `base_url`).
     pub fn with_endpoints(mut self, endpoints: ChannelEndpoints) -> Self {
-        self.channels = Channels::new(self.http.clone(), endpoints);
+        self.polling = self.polling.with_channels(Channels::new(self.http.clone(), endpoints));
         self
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
+        self.polling = self.polling.with_clock(clock);
         self
     }
 
     /// Polls every store that is due, [`CONCURRENT_STORES`] at a time.
-    pub async fn tick(&self) -> Result<PollReport, Failure> {
-        let now = (self.clock)();
-        let listed = self.table.polled_stores().await.map_err(Failure::from)?;
-        let results = run_bounded(listed, CONCURRENT_STORES, |entry| {
-            let poller = self.clone();
-            async move {
-                let store = entry.store_id;
-                (store, poller.poll_store(entry, now).await)
-            }
-        })
-        .await;
-        let mut report = PollReport::default();
-        for result in results {
-            match result {
-                Ok((_, Ok(Some(polled)))) => {
-                    report.stores_polled += 1;
-                    report.orders_queued += polled.queued;
-                    report.orders_kept += polled.kept;
-                }
-                Ok((_, Ok(None))) => {}
-                Ok((store, Err(problem))) => report.failures.push(format!("store {store}: {}", problem.chain())),
-                Err(problem) => report.failures.push(problem.chain()),
-            }
-        }
-        Ok(report)
-    }
-
-    /// Polls one store if it is due; a failure is listed in order health (and cleared by the
-    /// next success). `Ok(None)`: not due, or not a store that polls.
-    async fn poll_store(&self, entry: PolledStore, now: DateTime<Utc>) -> Result<Option<Polled>, Failure> {
-        let store = match self.table.channel_store(entry.retailer_id, entry.store_id).await {
-            Ok(Some(store)) => store,
-            Ok(None) => return Ok(None),
-            Err(failure) => return Err(self.failed(&entry, None, failure.into(), now).await),
-        };
-        let every = store.ingestion.poll_orders_every_minutes;
-        // Only Shopify's orders can be fetched so far: the other channels answer `Unsupported`
-        // until their order intake comes, and a store that cannot poll is not a failing one.
-        if every == 0 || store.channel != ChannelKind::Shopify {
-            return Ok(None);
-        }
-        let state = match self.table.poll_state(entry.store_id).await {
-            Ok(state) => state,
-            Err(failure) => {
-                return Err(self.failed(&entry, None, failure.into(), now).await);
-            }
-        };
-        if state.last_polled_at.is_some_and(|last| now - last < Duration::minutes(i64::from(every))) {
-            return Ok(None);
-        }
-        match self.poll(&store, state.clone(), now).await {
-            Ok(polled) => Ok(Some(polled)),
-            Err(problem) => Err(self.failed(&entry, Some(state), problem, now).await),
-        }
-    }
-
-    /// Logs a store's failure and lists it in order health, keeping the time it was first seen
-    /// where its polling state could be read (and never writing over a state it did not read).
-    /// Returns the problem.
-    async fn failed(
-        &self,
-        entry: &PolledStore,
-        state: Option<PollState>,
-        problem: Failure,
-        now: DateTime<Utc>,
-    ) -> Failure {
-        error!(store_id = %entry.store_id, problem = %problem.chain(), "polling failed");
-        let since = state.as_ref().and_then(|state| state.failing_since).unwrap_or(now);
-        let listed = OrderProblem {
-            key: poll_problem_key(entry.store_id),
-            kind: ProblemKind::PollFailed,
-            order_id: None,
-            store_id: entry.store_id,
-            channel_order_id: String::new(),
-            order_number: String::new(),
-            reason: format!(
-                "fetching the store's orders failed: {}. Its cursor stays where it was and every tick \
-                 tries again",
-                problem.chain()
-            ),
-            since,
-        };
-        if let Err(failure) = self.table.put_problem(entry.retailer_id, &listed).await {
-            error!(error = ?failure, store_id = %entry.store_id, "could not list a polling failure");
-        }
-        if let Some(state) = state.filter(|state| state.failing_since.is_none()) {
-            let failing = PollState { failing_since: Some(since), ..state };
-            if let Err(failure) = self.table.save_poll_state(entry.store_id, &failing).await {
-                warn!(error = ?failure, store_id = %entry.store_id, "could not record a polling failure");
-            }
-        }
-        problem
-    }
-
-    async fn poll(&self, store: &ChannelStore, state: PollState, now: DateTime<Utc>) -> Result<Polled, Failure> {
-        let credentials = self.table.credentials(store.retailer_id, store.id).await?;
-        let channel = self.channels.connect(store, &credentials)?;
-        let since = state.cursor.map_or(now - FIRST_FETCH, |cursor| cursor - OVERLAP);
-        let mut cursor = state.cursor;
-        let mut after: Option<String> = None;
-        let mut polled = Polled::default();
-        for _ in 0..PAGES_PER_TICK {
-            let page = channel.orders_since(since, after.as_deref()).await?;
-            for unreadable in page.unreadable {
-                let reason = format!("Shopify listed an order shipsync cannot read: {}", unreadable.reason);
-                self.keep(store, &unreadable.node, &reason, now).await?;
-                polled.kept += 1;
-            }
-            for order in page.orders {
-                cursor = Some(cursor.map_or(order.updated_at, |c| c.max(order.updated_at)));
-                if self.queue(store, order, now).await? {
-                    polled.queued += 1;
-                } else {
-                    polled.kept += 1;
-                }
-            }
-            after = page.next;
-            if after.is_none() {
-                break;
-            }
-        }
-        // Saved only after every order up to it was queued (or kept): a failure above fetches them again.
-        let next = PollState { cursor, last_polled_at: Some(now), failing_since: None };
-        self.table.save_poll_state(store.id, &next).await?;
-        if state.failing_since.is_some() {
-            self.table.delete_problem(store.retailer_id, &poll_problem_key(store.id)).await?;
-            info!(store_id = %store.id, "polling works again: its problem is cleared");
-        }
-        info!(store_id = %store.id, queued = polled.queued, kept = polled.kept, cursor = ?next.cursor, "polled");
-        Ok(polled)
-    }
-
-    /// Queues an order for the processor; `false` when it cannot be applied and was kept instead.
-    async fn queue(&self, store: &ChannelStore, order: IncomingOrder, now: DateTime<Utc>) -> Result<bool, Failure> {
-        let event = ChannelEvent::OrderChanged { order };
-        let message = ChannelEventMessage {
-            retailer_id: Some(store.retailer_id),
-            store_id: Some(store.id),
-            source: "shopify poll".into(),
-            event,
-        };
-        let body = serde_json::to_string(&message).map_err(|e| Failure::permanent(e.to_string()))?;
-        let unapplicable = match message.event.check_applicable() {
-            Err(problem) => Some(problem),
-            Ok(()) if body.len() > MAX_EVENT_BYTES => Some(format!(
-                "the order is too large for one queue message ({} bytes; at most {MAX_EVENT_BYTES})",
-                body.len()
-            )),
-            Ok(()) => None,
-        };
-        if let Some(problem) = unapplicable {
-            let payload = serde_json::from_str(&body).unwrap_or(Value::Null);
-            self.keep(store, &payload, &format!("a polled order cannot be applied: {problem}"), now).await?;
-            return Ok(false);
-        }
-        self.sqs.send_message().queue_url(&self.queue_url).message_body(body).send().await.map_err(|e| {
-            Failure::Retryable { reason: "queueing an order".into(), after: None, cause: Some(Box::new(e)) }
-        })?;
-        Ok(true)
-    }
-
-    /// Keeps an order that cannot be applied and lists it in order health.
-    async fn keep(
-        &self,
-        store: &ChannelStore,
-        payload: &Value,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), Failure> {
-        let bytes = payload.to_string();
-        let key = format!("unapplicable:{}:{}", store.id, sha256_hex(bytes.as_bytes()));
-        let kept = self.table.keep_payload(store.retailer_id, &key, bytes.as_bytes(), now).await?;
-        let listed = OrderProblem {
-            key: key.clone(),
-            kind: ProblemKind::UnapplicablePayload,
-            order_id: None,
-            store_id: store.id,
-            channel_order_id: String::new(),
-            order_number: String::new(),
-            reason: format!("{reason}. The order ({}) is kept as {key}", kept.describe()),
-            since: now,
-        };
-        self.table.put_problem(store.retailer_id, &listed).await?;
-        warn!(store_id = %store.id, %reason, "polled order kept: it cannot be applied");
-        Ok(())
-    }
-}
-
-/// The key of a store's "polling failed" problem.
-pub fn poll_problem_key(store: StoreId) -> String {
-    format!("poll_failed:{store}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    #[tokio::test]
-    async fn stores_run_side_by_side_but_never_more_than_the_bound() {
-        let running = Arc::new(AtomicUsize::new(0));
-        let most = Arc::new(AtomicUsize::new(0));
-        let results = run_bounded((0..12).collect(), 4, |n: usize| {
-            let (running, most) = (Arc::clone(&running), Arc::clone(&most));
-            async move {
-                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                running.fetch_sub(1, Ordering::SeqCst);
-                if n == 3 { Err(format!("store {n} failed")) } else { Ok(n) }
-            }
-        })
-        .await;
-        assert_eq!(most.load(Ordering::SeqCst), 4, "four at a time, not one and not twelve");
-        assert_eq!(results.len(), 12);
-        let failed: Vec<_> = results.iter().filter(|r| matches!(r, Ok(Err(_)))).collect();
-        assert_eq!(failed.len(), 1, "one store's failure leaves the others' results");
+    pub async fn tick(&self) -> Result<PollReport, shipsync_app::Failure> {
+        self.polling.tick().await
     }
 }

@@ -19,6 +19,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use shipsync_app::Failure;
+use shipsync_app::ports::EventQueue;
 use shipsync_channels::ShopifyWebhookSecrets;
 use shipsync_channels::shopify_webhooks::{read_shopify_webhook, shopify_gid};
 use shipsync_domain::ids::StoreId;
@@ -27,6 +28,7 @@ use shipsync_domain::orders::sha256_hex;
 use shipsync_domain::orders::{ChannelEventMessage, MAX_ID_BYTES, OrderProblem, ProblemKind};
 use shipsync_domain::tenant::{ChannelKind, ChannelStore, parse_shop_domain};
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments};
+use shipsync_planner::OrderQueue;
 use shipsync_table::Table;
 use tracing::{error, info, warn};
 
@@ -42,9 +44,8 @@ use shipsync_domain::time::Clock;
 #[derive(Clone)]
 pub struct ShopifyWebhooks {
     table: Table,
-    sqs: aws_sdk_sqs::Client,
-    /// `SHIPSYNC_ORDER_QUEUE_URL`: the order processor's queue.
-    queue_url: String,
+    /// The order processor's queue.
+    queue: OrderQueue,
     clock: Clock,
 }
 
@@ -57,7 +58,7 @@ impl ShopifyWebhooks {
     }
 
     pub fn new(table: Table, sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
-        Self { table, sqs, queue_url, clock: Arc::new(Utc::now) }
+        Self { table, queue: OrderQueue::new(sqs, queue_url), clock: Arc::new(Utc::now) }
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -121,10 +122,8 @@ impl ShopifyWebhooks {
         }
         let status = match event_message(&store, topic, delivery, body) {
             Ok(Some(message)) => {
-                if let Err(failure) =
-                    self.sqs.send_message().queue_url(&self.queue_url).message_body(message).send().await
-                {
-                    error!(error = %aws_sdk_sqs::error::DisplayErrorContext(&failure), "could not queue a webhook event");
+                if let Err(failure) = self.queue.queue_event(message).await {
+                    error!(error = %failure.chain(), "could not queue a webhook event");
                     return Err(ApiError::Unavailable);
                 }
                 info!(store_id = %store.id, topic, delivery, "webhook queued");

@@ -9,17 +9,15 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use shipsync_channels::{Channel, ChannelError, Channels, ExportOrder, SettingsError};
+use shipsync_channels::{Channel, ChannelError, ExportOrder};
 use shipsync_domain::export::{ExportAction, ExportRequest, ExportState, decide_export};
-use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::shipment::Shipment;
-use shipsync_domain::tenant::ChannelStore;
 use shipsync_domain::time::Clock;
 use tracing::{error, info, warn};
 
 use crate::Failure;
 use crate::optimistic::{kept_changing, retry_on_conflict};
-use crate::ports::Repositories;
+use crate::ports::{ChannelGateway, Repositories};
 
 /// How long a request for a shipment that is not there yet is retried: a shipment's export is
 /// planned just before the shipment is written, so its first message may arrive first.
@@ -34,25 +32,6 @@ pub const CALLS_PER_DELIVERY: u32 = 3;
 
 /// The longest an export waits for a channel that asked to wait (SQS allows 12 hours).
 pub const MAX_REDELIVERY_WAIT: StdDuration = StdDuration::from_secs(43_200);
-
-/// Connects a store to its channel: the channel clients when deployed, a test double in tests.
-pub trait ChannelGateway: Send + Sync {
-    fn connect(
-        &self,
-        store: &ChannelStore,
-        credentials: &ChannelCredentials,
-    ) -> Result<Box<dyn Channel>, SettingsError>;
-}
-
-impl ChannelGateway for Channels {
-    fn connect(
-        &self,
-        store: &ChannelStore,
-        credentials: &ChannelCredentials,
-    ) -> Result<Box<dyn Channel>, SettingsError> {
-        Channels::connect(self, store, credentials)
-    }
-}
 
 /// How an export request reached the exporter.
 #[derive(Debug, Clone, Copy, Default)]

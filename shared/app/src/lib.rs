@@ -9,6 +9,7 @@
 //! | reprocess an order once its problems are fixed | [`intake::OrderIntake::reprocess`] |
 //! | run an export: claim, call the channel, record the outcome, never twice | [`exports::ExportRun`] |
 //! | create, update, export on demand a shipment (the API) | [`shipments::ShipmentDesk`] |
+//! | fetch orders changed since each store's cursor (channels without webhooks; Shopify's safety net) | [`polling::OrderPolling`] |
 //! | create and change a channel store's settings and credentials | [`settings::StoreSettings`] |
 //! | release an order's waiting shipments once it has all shipped | [`shipments::release_order_if_shipped`] |
 
@@ -18,6 +19,7 @@ pub mod intake;
 #[cfg(feature = "memory")]
 pub mod memory;
 pub mod optimistic;
+pub mod polling;
 pub mod ports;
 pub mod settings;
 pub mod shipments;

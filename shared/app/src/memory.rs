@@ -43,6 +43,9 @@ pub struct Records {
     pub credentials: HashMap<(RetailerId, StoreId), ChannelCredentials>,
     pub applied_fulfillments: HashMap<(StoreId, String), ShipmentId>,
     pub next_id: u64,
+    /// The poller's list and each store's cursor.
+    pub polled_stores: Vec<shipsync_domain::orders::PolledStore>,
+    pub poll_states: HashMap<StoreId, shipsync_domain::orders::PollState>,
     /// Writes that fail with a conflict before they are tried, to rehearse lost races.
     pub conflicts_to_inject: usize,
 }
@@ -330,6 +333,44 @@ impl Settings for MemoryTable {
     }
 }
 
+impl crate::ports::PollStates for MemoryTable {
+    async fn polled_stores(&self) -> Result<Vec<shipsync_domain::orders::PolledStore>, Failure> {
+        Ok(self.records().polled_stores.clone())
+    }
+    async fn poll_state(&self, store: StoreId) -> Result<shipsync_domain::orders::PollState, Failure> {
+        Ok(self.records().poll_states.get(&store).cloned().unwrap_or_default())
+    }
+    async fn save_poll_state(&self, store: StoreId, state: &shipsync_domain::orders::PollState) -> Result<(), Failure> {
+        self.records().poll_states.insert(store, state.clone());
+        Ok(())
+    }
+}
+
+/// The order queue in memory: the events queued, in order.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryEventQueue {
+    queued: Arc<Mutex<Vec<String>>>,
+}
+
+impl MemoryEventQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The events queued so far, as `ChannelEventMessage`s.
+    pub fn events(&self) -> Vec<shipsync_domain::orders::ChannelEventMessage> {
+        let queued = self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        queued.iter().filter_map(|body| serde_json::from_str(body).ok()).collect()
+    }
+}
+
+impl crate::ports::EventQueue for MemoryEventQueue {
+    async fn queue_event(&self, body: String) -> Result<(), Failure> {
+        self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(body);
+        Ok(())
+    }
+}
+
 impl Ids for MemoryTable {
     async fn allocate_ids(&self, count: usize) -> Result<RangeInclusive<u64>, Failure> {
         let mut records = self.records();
@@ -407,6 +448,9 @@ pub struct ChannelState {
     pub failures: std::collections::VecDeque<shipsync_channels::ChannelError>,
     /// Calls made, accepted or not.
     pub calls: usize,
+    /// The orders it lists as changed (one page), and the error it answers instead, if any.
+    pub orders: Vec<shipsync_domain::orders::IncomingOrder>,
+    pub orders_failure: Option<shipsync_channels::ChannelError>,
 }
 
 impl MemoryChannel {
@@ -449,8 +493,14 @@ impl shipsync_channels::Channel for MemoryChannel {
         _since: DateTime<Utc>,
         _page: Option<&'a str>,
     ) -> shipsync_channels::ChannelFuture<'a, shipsync_channels::OrdersPage> {
-        let page = shipsync_channels::OrdersPage { orders: Vec::new(), unreadable: Vec::new(), next: None };
-        Box::pin(std::future::ready(Ok(page)))
+        let state = self.state();
+        let answer = match &state.orders_failure {
+            Some(failure) => Err(failure.clone()),
+            None => {
+                Ok(shipsync_channels::OrdersPage { orders: state.orders.clone(), unreadable: Vec::new(), next: None })
+            }
+        };
+        Box::pin(std::future::ready(answer))
     }
 
     fn fulfillments<'a>(
@@ -463,7 +513,7 @@ impl shipsync_channels::Channel for MemoryChannel {
 
 /// Connects every store to the one [`MemoryChannel`], checking its settings as the real
 /// gateway does.
-impl crate::exports::ChannelGateway for MemoryChannel {
+impl crate::ports::ChannelGateway for MemoryChannel {
     fn connect(
         &self,
         store: &ChannelStore,

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use shipsync_domain::carrier::Carrier;
 use shipsync_domain::export::{Delivery, ExportRequest};
 use shipsync_domain::ids::{PurchaseOrderId, RetailerId, ShipmentId, StoreId, VendorId};
-use shipsync_domain::orders::{KeptPayload, OrderProblem, OrderRecord, Product};
+use shipsync_domain::orders::{KeptPayload, OrderProblem, OrderRecord, PollState, PolledStore, Product};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::shipment::Shipment;
@@ -138,9 +138,42 @@ pub trait Ids: Send + Sync {
     fn allocate_ids(&self, count: usize) -> impl Pending<RangeInclusive<u64>>;
 }
 
+/// Where polling stands: the stores to poll, and each one's cursor.
+pub trait PollStates: Send + Sync {
+    /// Every channel store on the poller's list, with its retailer.
+    fn polled_stores(&self) -> impl Pending<Vec<PolledStore>>;
+    fn poll_state(&self, store: StoreId) -> impl Pending<PollState>;
+    fn save_poll_state(&self, store: StoreId, state: &PollState) -> impl Pending<()>;
+}
+
 /// Everything a use case may read or write, in one value (the table, or memory).
-pub trait Repositories: Shipments + PurchaseOrders + Orders + Settings + Ids + Clone + 'static {}
-impl<T: Shipments + PurchaseOrders + Orders + Settings + Ids + Clone + 'static> Repositories for T {}
+pub trait Repositories: Shipments + PurchaseOrders + Orders + Settings + Ids + PollStates + Clone + 'static {}
+impl<T: Shipments + PurchaseOrders + Orders + Settings + Ids + PollStates + Clone + 'static> Repositories for T {}
+
+/// The order processor's queue: channel events, applied in any order, at least once.
+pub trait EventQueue: Send + Sync {
+    /// Queues a serialized `ChannelEventMessage`.
+    fn queue_event(&self, body: String) -> impl Pending<()>;
+}
+
+/// Connects a channel store to its channel: the channel clients when deployed, a double in tests.
+pub trait ChannelGateway: Send + Sync {
+    fn connect(
+        &self,
+        store: &ChannelStore,
+        credentials: &ChannelCredentials,
+    ) -> Result<Box<dyn shipsync_channels::Channel>, shipsync_channels::SettingsError>;
+}
+
+impl ChannelGateway for shipsync_channels::Channels {
+    fn connect(
+        &self,
+        store: &ChannelStore,
+        credentials: &ChannelCredentials,
+    ) -> Result<Box<dyn shipsync_channels::Channel>, shipsync_channels::SettingsError> {
+        shipsync_channels::Channels::connect(self, store, credentials)
+    }
+}
 
 /// Delivers export requests to the exporter: now, or at a time.
 pub trait ExportPlanner: Send + Sync {

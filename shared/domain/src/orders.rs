@@ -348,6 +348,24 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     sha2::Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// A store on the poller's list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PolledStore {
+    pub retailer_id: RetailerId,
+    pub store_id: StoreId,
+}
+
+/// Where a store's polling stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PollState {
+    /// Orders changed at or after this time are fetched next (less an overlap).
+    pub cursor: Option<DateTime<Utc>>,
+    pub last_polled_at: Option<DateTime<Utc>>,
+    /// Since when fetches have been failing (listed in order health until one succeeds).
+    #[serde(default)]
+    pub failing_since: Option<DateTime<Utc>>,
+}
+
 #[cfg(test)]
 mod tests;
 

@@ -209,6 +209,31 @@ fn planning_failure(error: PlanError) -> shipsync_app::Failure {
     }
 }
 
+/// The order queue: channel events for the order processor (webhooks and the poller send them).
+#[derive(Debug, Clone)]
+pub struct OrderQueue {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl OrderQueue {
+    pub fn new(sqs: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self { sqs, queue_url: queue_url.into() }
+    }
+}
+
+impl shipsync_app::ports::EventQueue for OrderQueue {
+    async fn queue_event(&self, body: String) -> Result<(), shipsync_app::Failure> {
+        self.sqs.send_message().queue_url(&self.queue_url).message_body(body).send().await.map(|_| ()).map_err(
+            |error| shipsync_app::Failure::Retryable {
+                reason: "queueing a channel event".into(),
+                after: None,
+                cause: Some(Box::new(error)),
+            },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ mod tenants;
 
 pub use cipher::KmsCipher;
 pub use error::TableError;
-pub use orders::{Attention, EXPIRES_AT, PollState, PolledStore};
+pub use orders::{Attention, EXPIRES_AT};
 pub use search::SearchPage;
 pub use stores::ChannelOrder;
 

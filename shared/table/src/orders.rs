@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 use shipsync_domain::ids::{PurchaseOrderId, RetailerId, StoreId};
-use shipsync_domain::orders::{KeptPayload, MAX_KEPT_BYTES, OrderProblem, OrderRecord, Product, sha256_hex};
+use shipsync_domain::orders::{
+    KeptPayload, MAX_KEPT_BYTES, OrderProblem, OrderRecord, PollState, PolledStore, Product, sha256_hex,
+};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::search::{Paging, TimeRange};
 use shipsync_domain::shipment::Shipment;
@@ -22,24 +24,6 @@ use crate::{Table, TableError};
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct ProviderSecret {
     pub(crate) secret: String,
-}
-
-/// A store on the poller's list.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PolledStore {
-    pub retailer_id: RetailerId,
-    pub store_id: StoreId,
-}
-
-/// Where a store's polling stands.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PollState {
-    /// Orders changed at or after this time are fetched next (less an overlap).
-    pub cursor: Option<DateTime<Utc>>,
-    pub last_polled_at: Option<DateTime<Utc>>,
-    /// Since when fetches have been failing (listed in order health until one succeeds).
-    #[serde(default)]
-    pub failing_since: Option<DateTime<Utc>>,
 }
 
 /// A record of a delivery already accepted.

@@ -196,6 +196,18 @@ impl Settings for Table {
     }
 }
 
+impl shipsync_app::ports::PollStates for Table {
+    async fn polled_stores(&self) -> Result<Vec<shipsync_domain::orders::PolledStore>, Failure> {
+        Ok(Table::polled_stores(self).await?)
+    }
+    async fn poll_state(&self, store: StoreId) -> Result<shipsync_domain::orders::PollState, Failure> {
+        Ok(Table::poll_state(self, store).await?)
+    }
+    async fn save_poll_state(&self, store: StoreId, state: &shipsync_domain::orders::PollState) -> Result<(), Failure> {
+        Ok(Table::save_poll_state(self, store, state).await?)
+    }
+}
+
 impl Ids for Table {
     async fn allocate_ids(&self, count: usize) -> Result<RangeInclusive<u64>, Failure> {
         Ok(Table::allocate_ids(self, count).await?)

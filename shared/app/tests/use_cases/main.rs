@@ -6,5 +6,6 @@
 mod exports;
 mod fixtures;
 mod intake;
+mod polling;
 mod settings;
 mod shipments;
