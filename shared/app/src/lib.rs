@@ -1,7 +1,8 @@
 //! shipsync's use cases. Each is a method of a small struct generic over the ports it needs
 //! (`ports`): the domain decides and returns a plan, the use case reads what the domain needs,
 //! carries the plan out and writes it back. Function crates adapt events (HTTP requests, SQS
-//! messages) to these and nothing more; no AWS or Lambda here, and channels only through their port (`shipsync_channels::Channel`).
+//! messages) to these and nothing more. No AWS or Lambda here, and channels only through their
+//! port (`shipsync_channels::Channel`).
 //!
 //! | use case | where |
 //! |---|---|

@@ -1,5 +1,7 @@
-//! Delivers export requests to the exporter's queue: at once with SQS, or at a later time with an
-//! EventBridge Scheduler one-time schedule that sends the same message when it is due.
+//! The queues, as the use cases' ports see them. `ExportPlanner` delivers export requests to the
+//! exporter's queue: at once with SQS, or at a later time with an EventBridge Scheduler one-time
+//! schedule that sends the same message when it is due. `OrderQueue` sends channel events to the
+//! order processor's queue.
 //!
 //! Both are safe to repeat: the exporter ignores a request that finds nothing to do, and a
 //! schedule's name is derived from the shipment and due time, so a retry cannot make two.
