@@ -139,7 +139,7 @@ impl TestApp {
         // The tests' deployment sends a store's channel calls to its base_url (a wiremock).
         let endpoints = ChannelEndpoints::honouring_store_overrides();
         // As deployed, on the test's table (its call counter) and with channel calls cut at 2 s.
-        let http = shipsync_channels::http_client(std::time::Duration::from_secs(2));
+        let http = shipsync_channels::http_client(std::time::Duration::from_secs(2)).expect("http client");
         let exporter = Exporter::new(table.clone(), aws.sqs.clone(), http, &aws.exporter_config())
             .with_clock(Arc::clone(&now))
             .with_endpoints(endpoints);

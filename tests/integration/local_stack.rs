@@ -67,8 +67,9 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
     let (status, response) = tokio::task::spawn_blocking(move || exchange(port, &export)).await.expect("join");
     assert_eq!(status, 202, "{response}");
     // As the local stack builds it: a store's base_url (the fake Shopify's) is honoured.
-    let exporter =
-        Exporter::build(&aws.exporter_config(), &aws.sdk).with_endpoints(ChannelEndpoints::honouring_store_overrides());
+    let exporter = Exporter::build(&aws.exporter_config(), &aws.sdk)
+        .expect("exporter")
+        .with_endpoints(ChannelEndpoints::honouring_store_overrides());
     let runner = Runner::new(
         aws.clone(),
         exporter,

@@ -233,7 +233,7 @@ fn test_clock(app: &TestApp) -> shipsync_domain::time::Clock {
 }
 
 fn exporter_on(app: &TestApp, table: Table) -> Exporter {
-    let http = shipsync_channels::http_client(std::time::Duration::from_secs(2));
+    let http = shipsync_channels::http_client(std::time::Duration::from_secs(2)).expect("http client");
     Exporter::new(table, app.aws.sqs.clone(), http, &app.aws.exporter_config())
         .with_clock(test_clock(app))
         .with_endpoints(ChannelEndpoints::honouring_store_overrides())

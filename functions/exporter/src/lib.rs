@@ -69,10 +69,11 @@ pub struct Exporter {
 impl Exporter {
     /// The exporter as deployed: the one composition root its Lambda, the local stack, the
     /// benchmark and the tests share. Channel calls go to each channel's own hosts.
-    pub fn build(config: &ExporterConfig, aws: &SdkConfig) -> Self {
+    pub fn build(config: &ExporterConfig, aws: &SdkConfig) -> Result<Self, reqwest::Error> {
         let access = CredentialAccess::Open { key_id: &config.credentials_key_id };
         let table = Table::connect(aws, &config.table_name, access);
-        Self::new(table, aws_sdk_sqs::Client::new(aws), shipsync_channels::http_client(config.channel_timeout), config)
+        let http = shipsync_channels::http_client(config.channel_timeout)?;
+        Ok(Self::new(table, aws_sdk_sqs::Client::new(aws), http, config))
     }
 
     /// From parts (a test's table that fails on cue, an HTTP client that resolves fake hosts).

@@ -28,11 +28,14 @@ pub struct OrderPoller {
 impl OrderPoller {
     /// As deployed (its Lambda, the local stack): it opens the credentials it fetches orders
     /// with, and calls channels at their own hosts.
-    pub fn build(config: &shipsync_platform::IntakeConfig, aws: &aws_config::SdkConfig) -> Self {
+    pub fn build(
+        config: &shipsync_platform::IntakeConfig,
+        aws: &aws_config::SdkConfig,
+    ) -> Result<Self, reqwest::Error> {
         let access = CredentialAccess::Open { key_id: &config.credentials_key_id };
         let table = Table::connect(aws, &config.table_name, access);
-        let http = shipsync_channels::http_client(CHANNEL_TIMEOUT);
-        Self::new(table, aws_sdk_sqs::Client::new(aws), http, config.order_queue_url.clone())
+        let http = shipsync_channels::http_client(CHANNEL_TIMEOUT)?;
+        Ok(Self::new(table, aws_sdk_sqs::Client::new(aws), http, config.order_queue_url.clone()))
     }
 
     pub fn new(table: Table, sqs: aws_sdk_sqs::Client, http: reqwest::Client, queue_url: String) -> Self {

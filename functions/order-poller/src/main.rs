@@ -7,7 +7,7 @@ use shipsync_platform::{IntakeConfig, aws_sdk_config, init_tracing};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_tracing();
-    let poller = OrderPoller::build(&IntakeConfig::from_env()?, &aws_sdk_config().await);
+    let poller = OrderPoller::build(&IntakeConfig::from_env()?, &aws_sdk_config().await)?;
     let poller = &poller;
     lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
         let report = poller.tick().await?;

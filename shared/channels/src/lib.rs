@@ -147,13 +147,10 @@ impl ChannelError {
 }
 
 /// The HTTP client channel calls go through: bounded by `timeout`, and never following a
-/// redirect (which would carry the channel's token header to wherever it points).
-pub fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+/// redirect (which would carry the channel's token header to wherever it points). A client
+/// that cannot be built fails the cold start: there is no weaker one to fall back to.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder().timeout(timeout).redirect(reqwest::redirect::Policy::none()).build()
 }
 
 /// The longest wait a channel can ask for: longer asks (`Retry-After: 1e20`, a date next year)

@@ -153,7 +153,10 @@ impl IamApp {
         // As deployed (its role's credentials), with channel calls cut at 2 s.
         let config =
             ExporterConfig { channel_timeout: std::time::Duration::from_secs(2), ..exporter.exporter_config() };
-        let exporter = Exporter::build(&config, &exporter.sdk).with_clock(Arc::clone(&now)).with_endpoints(endpoints);
+        let exporter = Exporter::build(&config, &exporter.sdk)
+            .expect("exporter")
+            .with_clock(Arc::clone(&now))
+            .with_endpoints(endpoints);
         let processor = self.aws_of("order-processor");
         let processor =
             OrderProcessor::build(&processor.processor_config(), &processor.sdk).with_clock(Arc::clone(&now));
@@ -161,6 +164,7 @@ impl IamApp {
         let webhooks = ShopifyWebhooks::build(&webhooks.intake_config(), &webhooks.sdk).with_clock(Arc::clone(&now));
         let poller = self.aws_of("order-poller");
         let poller = OrderPoller::build(&poller.intake_config(), &poller.sdk)
+            .expect("poller")
             .with_clock(Arc::clone(&now))
             .with_endpoints(endpoints);
         let sweeper = self.aws_of("sweeper");

@@ -134,7 +134,7 @@ async fn main() -> Result<(), String> {
     let exporter = exporter::Exporter::new(
         table.clone(),
         aws.sqs.clone(),
-        shipsync_channels::http_client(exporter::CHANNEL_TIMEOUT),
+        shipsync_channels::http_client(exporter::CHANNEL_TIMEOUT).map_err(|e| e.to_string())?,
         &aws.exporter_config(),
     );
     let runner = Runner::new(aws.clone(), exporter, OrderProcessor::new(table.clone(), aws.export_planner()));

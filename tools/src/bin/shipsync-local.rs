@@ -73,14 +73,16 @@ async fn run() -> Result<(), String> {
     // The local stack honours a store's base_url (a local fake of a channel); no Lambda does.
     let endpoints = ChannelEndpoints::honouring_store_overrides();
     // Every function built as its Lambda builds it (each one's `build`), on the local emulator.
-    let exporter = Exporter::build(&aws.exporter_config(), &aws.sdk).with_endpoints(endpoints);
+    let exporter =
+        Exporter::build(&aws.exporter_config(), &aws.sdk).map_err(|e| e.to_string())?.with_endpoints(endpoints);
     let runner = Runner::new(aws.clone(), exporter, OrderProcessor::build(&aws.processor_config(), &aws.sdk));
     let apps = LocalApps {
         api: ShipmentsApi::build(&aws.api_config(), &aws.sdk).allowing_store_base_url(),
         webhooks: ShopifyWebhooks::build(&aws.intake_config(), &aws.sdk),
         carrier_webhooks: carrier_webhooks::CarrierWebhooks::build(&aws.intake_config(), &aws.sdk),
     };
-    let poller = OrderPoller::build(&aws.intake_config(), &aws.sdk).with_endpoints(endpoints);
+    let poller =
+        OrderPoller::build(&aws.intake_config(), &aws.sdk).map_err(|e| e.to_string())?.with_endpoints(endpoints);
     let polling = async {
         loop {
             if let Err(problem) = poller.tick().await {
