@@ -51,8 +51,7 @@ impl OrderProcessor {
     }
 
     pub fn with_clock(self, clock: Clock) -> Self {
-        let Self { intake } = self;
-        Self { intake: intake.with_clock(clock) }
+        Self { intake: self.intake.with_clock(clock) }
     }
 
     pub fn with_max_receives(self, max_receives: u32) -> Self {

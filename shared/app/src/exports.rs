@@ -16,7 +16,7 @@ use shipsync_domain::time::Clock;
 use tracing::{error, info, warn};
 
 use crate::Failure;
-use crate::optimistic::{kept_changing, retry_on_conflict};
+use crate::optimistic::{AsFound, kept_changing, retry_on_conflict};
 use crate::ports::{ChannelGateway, Repositories};
 
 /// How long a request for a shipment that is not there yet is retried: a shipment's export is
@@ -105,14 +105,17 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
     /// that cannot work, for a person to fix.
     async fn connect(&self, shipment: &Shipment) -> Result<Result<(Box<dyn Channel>, ExportOrder), String>, Failure> {
         let (retailer, store_id) = (shipment.retailer_id, shipment.store_id);
-        let Some(store) = self.repositories.channel_store(retailer, store_id).await? else {
-            return Ok(Err(format!("store {store_id} no longer exists")));
-        };
-        let Some(po) = self.repositories.purchase_order(shipment.purchase_order_id).await? else {
+        // Read side by side: they are independent, and this is every export's path.
+        let (store, po, vendor) = tokio::try_join!(
+            self.repositories.channel_store(retailer, store_id),
+            self.repositories.purchase_order(shipment.purchase_order_id),
+            self.repositories.vendor(retailer, shipment.vendor_id),
+        )?;
+        let Some(store) = store else { return Ok(Err(format!("store {store_id} no longer exists"))) };
+        let Some(po) = po else {
             return Ok(Err(format!("purchase order {} no longer exists", shipment.purchase_order_id)));
         };
-        let vendor_notify =
-            self.repositories.vendor(retailer, shipment.vendor_id).await?.and_then(|v| v.notify_customer);
+        let vendor_notify = vendor.and_then(|v| v.notify_customer);
         let order = match ExportOrder::for_shipment(shipment, &po, &store, vendor_notify) {
             Ok(order) => order,
             Err(reason) => return Ok(Err(reason)),
@@ -203,22 +206,12 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
         claimed: &Shipment,
         outcome: impl Fn(&Shipment, DateTime<Utc>) -> Option<Shipment>,
     ) -> Result<(), Failure> {
-        let first = crate::shipments::Remembered::default();
-        first.keep(claimed.clone());
-        let outcome = &outcome;
-        retry_on_conflict(|| {
-            let first = &first;
-            async move {
-                let current = match first.take() {
-                    Some(claimed) => claimed,
-                    None => match self.repositories.shipment(claimed.id).await? {
-                        Some(fresh) => fresh,
-                        None => return Ok(()),
-                    },
-                };
-                let Some(next) = outcome(&current, self.now()) else { return Ok(()) };
-                self.repositories.update_shipment(&next, None).await
-            }
+        let found = AsFound::new(claimed.clone());
+        let (found, outcome) = (&found, &outcome);
+        retry_on_conflict(|| async move {
+            let Some(current) = found.current(self.repositories.shipment(claimed.id)).await? else { return Ok(()) };
+            let Some(next) = outcome(&current, self.now()) else { return Ok(()) };
+            self.repositories.update_shipment(&next, None).await
         })
         .await
         .map_err(kept_changing(format_args!("shipment {} (recording its export outcome)", claimed.id)))

@@ -23,7 +23,7 @@ use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use tracing::{error, info, warn};
 
 use crate::Failure;
-use crate::optimistic::{kept_changing, retry_on_conflict};
+use crate::optimistic::{AsFound, kept_changing, retry_on_conflict};
 use crate::ports::{ExportPlanner, Repositories};
 use crate::shipments::release_order_if_shipped;
 
@@ -411,27 +411,18 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
         }
         for shipment in shipments {
             let id = shipment.id;
-            let mut found = Some(shipment);
-            retry_on_conflict(|| {
-                let first = found.take();
-                async move { self.record_scan(id, first, scan).await }
-            })
-            .await
-            .map_err(kept_changing(format_args!("shipment {id}")))?;
+            let found = AsFound::new(shipment);
+            retry_on_conflict(|| self.record_scan(id, &found, scan))
+                .await
+                .map_err(kept_changing(format_args!("shipment {id}")))?;
         }
         Ok(())
     }
 
     /// One attempt at recording a scan on a shipment: the shipment as found on the first
     /// attempt, read again after a conflict.
-    async fn record_scan(&self, id: ShipmentId, found: Option<Shipment>, scan: &CarrierScan) -> Result<(), Failure> {
-        let current = match found {
-            Some(found) => found,
-            None => match self.repositories.shipment(id).await? {
-                Some(fresh) => fresh,
-                None => return Ok(()),
-            },
-        };
+    async fn record_scan(&self, id: ShipmentId, found: &AsFound<Shipment>, scan: &CarrierScan) -> Result<(), Failure> {
+        let Some(current) = found.current(self.repositories.shipment(id)).await? else { return Ok(()) };
         let Some((next, release)) = current.carrier_scan(scan.status, scan.occurred_at, self.now()) else {
             return Ok(());
         };

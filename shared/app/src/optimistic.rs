@@ -25,6 +25,42 @@ where
     Err(Failure::Conflict(last.unwrap_or_default()))
 }
 
+/// A record as a read before the loop found it: the first attempt works on that copy, each later
+/// one (after a conflict) reads it again.
+pub(crate) struct AsFound<T>(std::sync::Mutex<Option<T>>);
+
+impl<T> AsFound<T> {
+    pub(crate) fn new(found: T) -> Self {
+        Self(std::sync::Mutex::new(Some(found)))
+    }
+
+    /// The copy found, on the first call; afterwards what `read_again` reads (`None`: it is gone).
+    /// `read_again` is a future, so it reads nothing unless it is needed.
+    pub(crate) async fn current(
+        &self,
+        read_again: impl std::future::Future<Output = Result<Option<T>, Failure>>,
+    ) -> Result<Option<T>, Failure> {
+        let first = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        match first {
+            Some(found) => Ok(Some(found)),
+            None => read_again.await,
+        }
+    }
+}
+
+/// Ids reserved on the first attempt and kept for the others: a request needs the same ids
+/// whichever attempt wins.
+pub(crate) async fn reserve_once(
+    reserved: &std::sync::OnceLock<std::ops::RangeInclusive<u64>>,
+    reserve: impl std::future::Future<Output = Result<std::ops::RangeInclusive<u64>, Failure>>,
+) -> Result<std::ops::RangeInclusive<u64>, Failure> {
+    if let Some(ids) = reserved.get() {
+        return Ok(ids.clone());
+    }
+    let ids = reserve.await?;
+    Ok(reserved.get_or_init(|| ids).clone())
+}
+
 /// For queued work: a conflict that outlasted every attempt is worth delivering again later,
 /// saying what kept changing.
 pub fn kept_changing(what: impl std::fmt::Display) -> impl FnOnce(Failure) -> Failure {

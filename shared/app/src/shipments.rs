@@ -22,8 +22,10 @@ use shipsync_domain::time::Clock;
 use tracing::{error, info, warn};
 
 use crate::Failure;
-use crate::optimistic::retry_on_conflict;
+use crate::optimistic::{AsFound, reserve_once, retry_on_conflict};
 use crate::ports::{ExportPlanner, Repositories};
+use std::ops::RangeInclusive;
+use std::sync::OnceLock;
 
 /// The shipment use cases of the API.
 #[derive(Clone)]
@@ -38,8 +40,6 @@ pub struct ShipmentDesk<R, P> {
 pub struct Written {
     pub shipment: Shipment,
     pub retailer: Retailer,
-    /// Whether anything changed (an update that changes nothing writes nothing).
-    pub changed: bool,
 }
 
 impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
@@ -63,11 +63,11 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         refuse_export_fields_to_vendors(principal, input, None)?;
         let (retailer, carriers) = self.retailer(principal).await?;
         // The same request needs the same ids on every attempt: reserved once, on the first.
-        let reserved = Remembered::default();
+        let reserved = OnceLock::new();
         let shipment =
             retry_on_conflict(|| self.try_create(principal, purchase_order_id, input, &retailer, &carriers, &reserved))
                 .await?;
-        Ok(Written { shipment, retailer, changed: true })
+        Ok(Written { shipment, retailer })
     }
 
     async fn try_create(
@@ -77,17 +77,14 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         input: &ShipmentInput,
         retailer: &Retailer,
         carriers: &[Carrier],
-        reserved: &Remembered<std::ops::RangeInclusive<u64>>,
+        reserved: &OnceLock<RangeInclusive<u64>>,
     ) -> Result<Shipment, Failure> {
         let mut po = self.visible_purchase_order(principal, purchase_order_id).await?;
         let store = self.channel_store_of(&po).await?;
         let now = self.now();
         let context = ShipmentContext { purchase_order: &po, carriers, fees: retailer.fees, now };
         let draft = draft_new_shipment(context, input)?;
-        let ids = match reserved.get() {
-            Some(ids) => ids,
-            None => reserved.keep(self.repositories.allocate_ids(draft.ids_needed()).await?),
-        };
+        let ids = reserve_once(reserved, self.repositories.allocate_ids(draft.ids_needed())).await?;
         po.apply_fulfillment(&draft.fulfillment_change)?;
         let mut shipment = draft.finish(&mut ids.clone())?;
         po.version += 1;
@@ -127,11 +124,11 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         echoed: EchoedIds,
     ) -> Result<Written, Failure> {
         let (retailer, carriers) = self.retailer(principal).await?;
-        let reserved = Remembered::default();
-        let (shipment, changed) =
+        let reserved = OnceLock::new();
+        let shipment =
             retry_on_conflict(|| self.try_update(principal, id, input, echoed, &retailer, &carriers, &reserved))
                 .await?;
-        Ok(Written { shipment, retailer, changed })
+        Ok(Written { shipment, retailer })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -143,8 +140,8 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         echoed: EchoedIds,
         retailer: &Retailer,
         carriers: &[Carrier],
-        reserved: &Remembered<std::ops::RangeInclusive<u64>>,
-    ) -> Result<(Shipment, bool), Failure> {
+        reserved: &OnceLock<RangeInclusive<u64>>,
+    ) -> Result<Shipment, Failure> {
         let current = self.visible_shipment(principal, id).await?;
         echoed.check(Some(id), current.purchase_order_id)?;
         refuse_export_fields_to_vendors(principal, input, Some(&current))?;
@@ -153,12 +150,12 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         let context = ShipmentContext { purchase_order: &po, carriers, fees: retailer.fees, now };
         let draft = draft_shipment_update(&current, context, input)?;
         if draft.is_unchanged_from(&current) {
-            return Ok((current, false));
+            // An update that changes nothing writes nothing.
+            return Ok(current);
         }
-        let mut ids = match (reserved.get(), draft.ids_needed()) {
-            (_, 0) => 0..=0,
-            (Some(ids), _) => ids,
-            (None, count) => reserved.keep(self.repositories.allocate_ids(count).await?),
+        let mut ids = match draft.ids_needed() {
+            0 => 0..=0,
+            count => reserve_once(reserved, self.repositories.allocate_ids(count)).await?,
         };
         let fulfilment_changed = !draft.fulfillment_change.is_empty();
         if fulfilment_changed {
@@ -176,7 +173,7 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
             let store = self.channel_store_of(&po).await?;
             self.release_order_after(&po, &store, &shipment).await;
         }
-        Ok((shipment, true))
+        Ok(shipment)
     }
 
     /// `POST /shipments/{id}/export.json`: exports now, whatever the delay or the store's setting.
@@ -193,7 +190,7 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
             Ok(planned)
         })
         .await?;
-        Ok(Written { shipment, retailer, changed: true })
+        Ok(Written { shipment, retailer })
     }
 
     /// What a manual export may not override: the role (a vendor may not push a retailer's
@@ -352,9 +349,9 @@ pub async fn release_order_if_shipped<R: Repositories, P: ExportPlanner>(
             shipments.push(written.clone());
         }
         for shipment in shipments.into_iter().filter(|s| s.export.state == ExportState::WaitingForOrder) {
-            let found = Remembered::default();
-            found.keep(shipment.clone());
-            retry_on_conflict(|| release_one(repositories, planner, clock, store, shipment.id, &found)).await?;
+            let id = shipment.id;
+            let found = AsFound::new(shipment);
+            retry_on_conflict(|| release_one(repositories, planner, clock, store, id, &found)).await?;
         }
     }
     Ok(())
@@ -367,15 +364,9 @@ async fn release_one<R: Repositories, P: ExportPlanner>(
     clock: &Clock,
     store: &ChannelStore,
     id: ShipmentId,
-    found: &Remembered<Shipment>,
+    found: &AsFound<Shipment>,
 ) -> Result<(), Failure> {
-    let current = match found.take() {
-        Some(shipment) => shipment,
-        None => match repositories.shipment(id).await? {
-            Some(fresh) => fresh,
-            None => return Ok(()),
-        },
-    };
+    let Some(current) = found.current(repositories.shipment(id)).await? else { return Ok(()) };
     let now = clock();
     let Some(released) = current.order_shipped(now, store.export.delay()) else { return Ok(()) };
     let ExportState::Scheduled { due_at } = released.export.state else { return Ok(()) };
@@ -389,31 +380,6 @@ async fn release_one<R: Repositories, P: ExportPlanner>(
             Err(Failure::Conflict(what))
         }
         other => other,
-    }
-}
-
-/// A value kept from one attempt to the next (ids reserved on the first, a record as found).
-pub(crate) struct Remembered<T>(std::sync::Mutex<Option<T>>);
-
-impl<T> Default for Remembered<T> {
-    fn default() -> Self {
-        Self(std::sync::Mutex::new(None))
-    }
-}
-
-impl<T: Clone> Remembered<T> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<T>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-    pub(crate) fn get(&self) -> Option<T> {
-        self.lock().clone()
-    }
-    pub(crate) fn keep(&self, value: T) -> T {
-        *self.lock() = Some(value.clone());
-        value
-    }
-    pub(crate) fn take(&self) -> Option<T> {
-        self.lock().take()
     }
 }
 
