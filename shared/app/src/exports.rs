@@ -134,7 +134,9 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
 
     /// Calls the channel for a claimed shipment and records the outcome.
     async fn export(&self, claimed: Shipment, check_channel_first: bool, receives: u32) -> Result<(), Failure> {
-        let (channel, order) = match self.connect(&claimed).await? {
+        // Boxed: its reads run side by side, and their futures together are too large for a
+        // thread's stack in a debug build.
+        let (channel, order) = match Box::pin(self.connect(&claimed)).await? {
             Ok(connected) => connected,
             Err(refused) => return self.record_failure(&claimed, refused).await,
         };
@@ -209,7 +211,7 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
         let found = AsFound::new(claimed.clone());
         let (found, outcome) = (&found, &outcome);
         retry_on_conflict(|| async move {
-            let Some(current) = found.current(self.repositories.shipment(claimed.id)).await? else { return Ok(()) };
+            let Some(current) = found.current(|| self.repositories.shipment(claimed.id)).await? else { return Ok(()) };
             let Some(next) = outcome(&current, self.now()) else { return Ok(()) };
             self.repositories.update_shipment(&next, None).await
         })

@@ -422,7 +422,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
     /// One attempt at recording a scan on a shipment: the shipment as found on the first
     /// attempt, read again after a conflict.
     async fn record_scan(&self, id: ShipmentId, found: &AsFound<Shipment>, scan: &CarrierScan) -> Result<(), Failure> {
-        let Some(current) = found.current(self.repositories.shipment(id)).await? else { return Ok(()) };
+        let Some(current) = found.current(|| self.repositories.shipment(id)).await? else { return Ok(()) };
         let Some((next, release)) = current.carrier_scan(scan.status, scan.occurred_at, self.now()) else {
             return Ok(());
         };

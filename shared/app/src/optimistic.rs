@@ -35,29 +35,31 @@ impl<T> AsFound<T> {
     }
 
     /// The copy found, on the first call; afterwards what `read_again` reads (`None`: it is gone).
-    /// `read_again` is a future, so it reads nothing unless it is needed.
-    pub(crate) async fn current(
-        &self,
-        read_again: impl std::future::Future<Output = Result<Option<T>, Failure>>,
-    ) -> Result<Option<T>, Failure> {
+    pub(crate) async fn current<F>(&self, read_again: impl FnOnce() -> F) -> Result<Option<T>, Failure>
+    where
+        F: std::future::Future<Output = Result<Option<T>, Failure>>,
+    {
         let first = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         match first {
             Some(found) => Ok(Some(found)),
-            None => read_again.await,
+            None => read_again().await,
         }
     }
 }
 
 /// Ids reserved on the first attempt and kept for the others: a request needs the same ids
 /// whichever attempt wins.
-pub(crate) async fn reserve_once(
+pub(crate) async fn reserve_once<F>(
     reserved: &std::sync::OnceLock<std::ops::RangeInclusive<u64>>,
-    reserve: impl std::future::Future<Output = Result<std::ops::RangeInclusive<u64>, Failure>>,
-) -> Result<std::ops::RangeInclusive<u64>, Failure> {
+    reserve: impl FnOnce() -> F,
+) -> Result<std::ops::RangeInclusive<u64>, Failure>
+where
+    F: std::future::Future<Output = Result<std::ops::RangeInclusive<u64>, Failure>>,
+{
     if let Some(ids) = reserved.get() {
         return Ok(ids.clone());
     }
-    let ids = reserve.await?;
+    let ids = reserve().await?;
     Ok(reserved.get_or_init(|| ids).clone())
 }
 

@@ -84,7 +84,7 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         let now = self.now();
         let context = ShipmentContext { purchase_order: &po, carriers, fees: retailer.fees, now };
         let draft = draft_new_shipment(context, input)?;
-        let ids = reserve_once(reserved, self.repositories.allocate_ids(draft.ids_needed())).await?;
+        let ids = reserve_once(reserved, || self.repositories.allocate_ids(draft.ids_needed())).await?;
         po.apply_fulfillment(&draft.fulfillment_change)?;
         let mut shipment = draft.finish(&mut ids.clone())?;
         po.version += 1;
@@ -155,7 +155,7 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         }
         let mut ids = match draft.ids_needed() {
             0 => 0..=0,
-            count => reserve_once(reserved, self.repositories.allocate_ids(count)).await?,
+            count => reserve_once(reserved, || self.repositories.allocate_ids(count)).await?,
         };
         let fulfilment_changed = !draft.fulfillment_change.is_empty();
         if fulfilment_changed {
@@ -366,7 +366,7 @@ async fn release_one<R: Repositories, P: ExportPlanner>(
     id: ShipmentId,
     found: &AsFound<Shipment>,
 ) -> Result<(), Failure> {
-    let Some(current) = found.current(repositories.shipment(id)).await? else { return Ok(()) };
+    let Some(current) = found.current(|| repositories.shipment(id)).await? else { return Ok(()) };
     let now = clock();
     let Some(released) = current.order_shipped(now, store.export.delay()) else { return Ok(()) };
     let ExportState::Scheduled { due_at } = released.export.state else { return Ok(()) };
