@@ -324,6 +324,8 @@ mod tests {
                 quantity,
                 sku: "STAKE-10".into(),
                 serial_codes: vec![],
+                package: None,
+                needs_imei: false,
             }],
             tracking_numbers: vec![
                 shipsync_domain::tracking::TrackingNumber::parse(tracking).expect("a tracking number"),
@@ -332,6 +334,7 @@ mod tests {
             carrier_code: None,
             tracking_urls: vec![],
             notify_customer: true,
+            shipping_method: None,
         }
     }
 

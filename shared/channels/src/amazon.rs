@@ -196,8 +196,8 @@ mod tests {
             shipped_at: chrono::Utc::now(),
             channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("111-1").expect("an order id"),
             lines: vec![
-                ExportLine { channel_line_item_id: "A".into(), quantity: 2, sku: "a".into(), serial_codes: vec![] },
-                ExportLine { channel_line_item_id: "B".into(), quantity: 1, sku: "b".into(), serial_codes: vec![] },
+                ExportLine { channel_line_item_id: "A".into(), quantity: 2, sku: "a".into(), serial_codes: vec![], package: None, needs_imei: false },
+                ExportLine { channel_line_item_id: "B".into(), quantity: 1, sku: "b".into(), serial_codes: vec![], package: None, needs_imei: false },
             ],
             tracking_numbers: ["T1", "T2"]
                 .map(|number| shipsync_domain::tracking::TrackingNumber::parse(number).expect("a tracking number"))
@@ -206,6 +206,7 @@ mod tests {
             carrier_code: Some("UPS".into()),
             tracking_urls: vec![],
             notify_customer: true,
+            shipping_method: None,
         };
         let packed = packages(&order);
         assert_eq!(packed[0], ("T1".into(), vec![("A".into(), 1), ("B".into(), 1)]));

@@ -51,6 +51,8 @@ pub struct ExportOrder {
     /// One URL per tracking number, when the store has a URL template for the carrier.
     pub tracking_urls: Vec<String>,
     pub notify_customer: bool,
+    /// The shipping service (Amazon's `shippingMethod`), when the shipment names one.
+    pub shipping_method: Option<String>,
 }
 
 impl ExportOrder {
@@ -78,6 +80,8 @@ impl ExportOrder {
                 quantity: item.quantity,
                 sku: item.sku.clone(),
                 serial_codes: item.serial_codes.clone(),
+                package: None,
+                needs_imei: false,
             });
         }
         let mapping = store.export.mapping_for(shipment.carrier.id);
@@ -100,6 +104,7 @@ impl ExportOrder {
                 vendor_notify,
                 store.export.send_tracking,
             ),
+            shipping_method: None,
         })
     }
 }
@@ -112,6 +117,11 @@ pub struct ExportLine {
     pub sku: String,
     /// IMEIs or serial numbers of the units shipped.
     pub serial_codes: Vec<String>,
+    /// The package (tracking number) these units are in, when the shipment says; otherwise
+    /// units are spread over its packages.
+    pub package: Option<TrackingNumber>,
+    /// The channel said each unit needs its IMEI on the confirmation (Back Market's smartphones).
+    pub needs_imei: bool,
 }
 
 /// What the channel recorded: its ids for the fulfillments that carry the shipment.
@@ -305,12 +315,15 @@ mod tests {
                 quantity: 2,
                 sku: "a".into(),
                 serial_codes: vec![],
+                package: None,
+                needs_imei: false,
             }],
             tracking_numbers: vec![],
             carrier: "UPS".into(),
             carrier_code: None,
             tracking_urls: vec![],
             notify_customer: false,
+            shipping_method: None,
         };
         assert_eq!(packages(&order), [(String::new(), vec![("A".to_owned(), 2)])]);
     }

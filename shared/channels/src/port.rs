@@ -8,7 +8,7 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shipsync_domain::ValidationErrors;
-use shipsync_domain::orders::{IncomingFulfillment, IncomingOrder};
+use shipsync_domain::orders::{IncomingFulfillment, IncomingLine, IncomingOrder};
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::tenant::{ChannelKind, ChannelStore};
 
@@ -25,6 +25,24 @@ pub trait Channel: Send + Sync {
     fn orders_since<'a>(&'a self, since: DateTime<Utc>, page: Option<&'a str>) -> ChannelFuture<'a, OrdersPage>;
     /// The fulfillments the channel holds for one of its orders.
     fn fulfillments<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Vec<IncomingFulfillment>>;
+    /// One order as it stands now, with the fulfillments the channel holds for it (what a
+    /// notification that names an order, such as Amazon's `ORDER_CHANGE`, is a trigger for).
+    /// `Ok(None)`: the channel does not know it.
+    fn order<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Option<IncomingOrder>> {
+        let _ = channel_order_id;
+        unsupported("reading one order")
+    }
+    /// Accepts order lines the channel holds until the seller accepts them (Back Market's
+    /// validation, `awaiting_acceptance` lines): called once the lines are routed to vendors.
+    /// Accepting a line already accepted is not an error. Channels without acceptance do nothing.
+    fn accept_lines<'a>(
+        &'a self,
+        channel_order_id: &'a ChannelOrderId,
+        lines: &'a [IncomingLine],
+    ) -> ChannelFuture<'a, ()> {
+        let _ = (channel_order_id, lines);
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// One page of the orders a channel changed since a time.

@@ -398,6 +398,8 @@ fn order_from_graphql(node: &Value) -> Result<shipsync_domain::orders::IncomingO
                 name: line["name"].as_str().unwrap_or_default().to_owned(),
                 quantity,
                 unit_price: line["originalUnitPriceSet"]["shopMoney"]["amount"].as_str().and_then(|a| a.parse().ok()),
+                awaiting_acceptance: false,
+                needs_imei: false,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -408,6 +410,8 @@ fn order_from_graphql(node: &Value) -> Result<shipsync_domain::orders::IncomingO
         updated_at,
         cancelled: !node["cancelledAt"].is_null(),
         lines,
+        cancel_requested: None,
+        fulfillments: Vec::new(),
     })
 }
 

@@ -79,6 +79,8 @@ fn read_order(payload: &Value) -> Result<IncomingOrder, PayloadError> {
         updated_at,
         cancelled: !payload["cancelled_at"].is_null() && payload.get("cancelled_at").is_some(),
         lines,
+        cancel_requested: None,
+        fulfillments: Vec::new(),
     })
 }
 
@@ -101,6 +103,8 @@ fn read_line(index: usize, line: &Value) -> Result<IncomingLine, PayloadError> {
         quantity: u32::try_from(quantity)
             .map_err(|_| PayloadError { field: field("quantity"), problem: "is too large".into() })?,
         unit_price: line["price"].as_str().and_then(|price| price.parse::<Decimal>().ok()),
+        awaiting_acceptance: false,
+        needs_imei: false,
     })
 }
 

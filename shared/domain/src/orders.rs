@@ -27,6 +27,14 @@ pub struct IncomingOrder {
     pub updated_at: DateTime<Utc>,
     pub cancelled: bool,
     pub lines: Vec<IncomingLine>,
+    /// The buyer asked the channel to cancel (Amazon, eBay) and the seller must decide there:
+    /// the reason, listed in order health until the order is cancelled or shipped.
+    #[serde(default)]
+    pub cancel_requested: Option<String>,
+    /// Shipments the channel already holds for the order (marketplaces, read with the order):
+    /// applied by reverse sync after the order itself, so their lines are known.
+    #[serde(default)]
+    pub fulfillments: Vec<IncomingFulfillment>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +45,14 @@ pub struct IncomingLine {
     /// What is still ordered: removed or cancelled units are not counted.
     pub quantity: u32,
     pub unit_price: Option<Decimal>,
+    /// The channel waits for the seller to accept the line before it may ship (Back Market's
+    /// orderline state 1): shipsync accepts it once the line is routed to a vendor.
+    #[serde(default)]
+    pub awaiting_acceptance: bool,
+    /// The channel says each unit needs its IMEI on the ship confirmation (Back Market's
+    /// smartphones): the confirmation waits for it.
+    #[serde(default)]
+    pub needs_imei: bool,
 }
 
 /// Which vendor ships a SKU.

@@ -96,6 +96,8 @@ impl World {
             name: sku.into(),
             quantity,
             unit_price: None,
+            awaiting_acceptance: false,
+            needs_imei: false,
         };
         let mut lines = vec![line("L1", "TENT", 1), line("L2", "STOVE", 2)];
         if unknown {
@@ -108,6 +110,8 @@ impl World {
             updated_at: self.now(),
             cancelled: false,
             lines,
+            cancel_requested: None,
+            fulfillments: Vec::new(),
         }
     }
 

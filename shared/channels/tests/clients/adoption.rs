@@ -15,6 +15,8 @@ fn line(id: &str, quantity: u32, sku: &str, codes: &[&str]) -> ExportLine {
         quantity,
         sku: sku.into(),
         serial_codes: codes.iter().map(|c| (*c).to_owned()).collect(),
+        package: None,
+        needs_imei: false,
     }
 }
 
@@ -32,6 +34,7 @@ fn order(id: &str, lines: Vec<ExportLine>, numbers: &[&str]) -> ExportOrder {
         carrier_code: Some("UPS".into()),
         tracking_urls: vec![],
         notify_customer: true,
+        shipping_method: None,
     }
 }
 

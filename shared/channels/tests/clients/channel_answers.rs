@@ -195,6 +195,8 @@ fn export_order() -> impl Strategy<Value = ExportOrder> {
             quantity,
             sku: sku.to_owned(),
             serial_codes: codes.into_iter().map(str::to_owned).collect(),
+            package: None,
+            needs_imei: false,
         });
     (
         prop::collection::vec(line, 0..3),
@@ -214,6 +216,7 @@ fn export_order() -> impl Strategy<Value = ExportOrder> {
             carrier_code: code.then(|| "UPS".to_owned()),
             tracking_urls: vec![],
             notify_customer: true,
+            shipping_method: None,
         })
 }
 
@@ -345,6 +348,7 @@ fn export_order_fixed() -> ExportOrder {
         carrier_code: None,
         tracking_urls: vec![],
         notify_customer: false,
+        shipping_method: None,
     }
 }
 
@@ -376,12 +380,15 @@ fn known_crashers_are_errors() {
             quantity: 1,
             sku: "SKU-1".into(),
             serial_codes: vec!["356938035643809".into()],
+            package: None,
+            needs_imei: false,
         }],
         tracking_numbers: vec![],
         carrier: "UPS".into(),
         carrier_code: None,
         tracking_urls: vec![],
         notify_customer: false,
+        shipping_method: None,
     };
     for (call, status, headers, body) in crashers {
         let answer = Answer {

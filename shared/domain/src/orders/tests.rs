@@ -13,6 +13,8 @@ fn line(id: &str, sku: Option<&str>, quantity: u32) -> IncomingLine {
         name: format!("line {id}"),
         quantity,
         unit_price: None,
+        awaiting_acceptance: false,
+        needs_imei: false,
     }
 }
 
@@ -24,6 +26,8 @@ fn order(lines: Vec<IncomingLine>) -> IncomingOrder {
         updated_at: DateTime::UNIX_EPOCH,
         cancelled: false,
         lines,
+        cancel_requested: None,
+        fulfillments: Vec::new(),
     }
 }
 
@@ -255,6 +259,8 @@ fn a_version_is_stale_unless_it_is_newer_or_changes_the_cancellation_at_the_same
         updated_at: at(time),
         cancelled,
         lines: Vec::new(),
+        cancel_requested: None,
+        fulfillments: Vec::new(),
     };
     let applied = version("2026-03-02T12:00:00Z", false);
     assert!(is_stale_version(&applied, &version("2026-03-02T11:00:00Z", true)), "older");
