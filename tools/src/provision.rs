@@ -103,6 +103,7 @@ pub async fn create_store(
         export,
         connection,
         ingestion: shipsync_domain::tenant::IngestionSettings::default(),
+        tracking: shipsync_domain::tenant::TrackingSettings::default(),
     };
     table.put_store(&record).await?;
     Ok(record)

@@ -196,8 +196,22 @@ mod tests {
             shipped_at: chrono::Utc::now(),
             channel_order_id: shipsync_domain::vocabulary::ChannelOrderId::parse("111-1").expect("an order id"),
             lines: vec![
-                ExportLine { channel_line_item_id: "A".into(), quantity: 2, sku: "a".into(), serial_codes: vec![], package: None, needs_imei: false },
-                ExportLine { channel_line_item_id: "B".into(), quantity: 1, sku: "b".into(), serial_codes: vec![], package: None, needs_imei: false },
+                ExportLine {
+                    channel_line_item_id: "A".into(),
+                    quantity: 2,
+                    sku: "a".into(),
+                    serial_codes: vec![],
+                    package: None,
+                    needs_imei: false,
+                },
+                ExportLine {
+                    channel_line_item_id: "B".into(),
+                    quantity: 1,
+                    sku: "b".into(),
+                    serial_codes: vec![],
+                    package: None,
+                    needs_imei: false,
+                },
             ],
             tracking_numbers: ["T1", "T2"]
                 .map(|number| shipsync_domain::tracking::TrackingNumber::parse(number).expect("a tracking number"))

@@ -121,3 +121,96 @@ mod tests {
         );
     }
 }
+
+/// The carriers shipsync knows by name: their public tracking pages, and how tracking services
+/// and channels name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StandardCarrier {
+    Ups,
+    FedEx,
+    Usps,
+    DhlExpress,
+    DhlEcommerce,
+}
+
+impl StandardCarrier {
+    /// The standard carrier a retailer's carrier is, by its SCAC code or its name (any case,
+    /// spaces and punctuation ignored); `None` for any other carrier.
+    pub fn recognise(carrier: &Carrier) -> Option<Self> {
+        let squeeze = |text: &str| text.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase();
+        let by_code = carrier.scac_code.as_deref().map(squeeze).and_then(|code| match code.as_str() {
+            "upsn" | "ups" => Some(Self::Ups),
+            "fedx" | "fdeg" | "fdxe" => Some(Self::FedEx),
+            "usps" => Some(Self::Usps),
+            "dhlc" => Some(Self::DhlExpress),
+            _ => None,
+        });
+        by_code.or_else(|| match squeeze(&carrier.name).as_str() {
+            "ups" | "unitedparcelservice" => Some(Self::Ups),
+            "fedex" | "federalexpress" => Some(Self::FedEx),
+            "usps" | "uspostal" | "uspostalservice" | "unitedstatespostalservice" => Some(Self::Usps),
+            "dhl" | "dhlexpress" => Some(Self::DhlExpress),
+            "dhlecommerce" | "dhlglobalmail" => Some(Self::DhlEcommerce),
+            _ => None,
+        })
+    }
+
+    /// The carrier's public tracking page for a number (the number URL-encoded).
+    pub fn tracking_url(self, number: &str) -> String {
+        let number = encode_query_value(number);
+        match self {
+            Self::Ups => format!("https://www.ups.com/track?tracknum={number}"),
+            Self::FedEx => format!("https://www.fedex.com/fedextrack/?tracknumbers={number}"),
+            Self::Usps => format!("https://tools.usps.com/go/TrackConfirmAction?tLabels={number}"),
+            Self::DhlExpress => format!("https://www.dhl.com/en/express/tracking.html?AWB={number}"),
+            Self::DhlEcommerce => format!("https://webtrack.dhlglobalmail.com/?trackingnumber={number}"),
+        }
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, as `rawurlencode` does.
+fn encode_query_value(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod standard_carrier_tests {
+    use super::*;
+
+    #[test]
+    fn the_default_carriers_are_recognised_and_others_are_not() {
+        let found: Vec<_> = default_carriers().iter().map(StandardCarrier::recognise).collect();
+        assert_eq!(
+            found,
+            [
+                Some(StandardCarrier::Ups),
+                Some(StandardCarrier::FedEx),
+                Some(StandardCarrier::Usps),
+                Some(StandardCarrier::DhlEcommerce)
+            ]
+        );
+        let own = Carrier::new(1001, "Colissimo", None);
+        assert_eq!(StandardCarrier::recognise(&own), None);
+        assert_eq!(StandardCarrier::recognise(&Carrier::new(1002, "D.H.L.", None)), Some(StandardCarrier::DhlExpress));
+    }
+
+    #[test]
+    fn tracking_pages_encode_the_number() {
+        assert_eq!(
+            StandardCarrier::Ups.tracking_url("1Z999AA10123456784"),
+            "https://www.ups.com/track?tracknum=1Z999AA10123456784"
+        );
+        assert_eq!(
+            StandardCarrier::Usps.tracking_url("9400 1&x=y"),
+            "https://tools.usps.com/go/TrackConfirmAction?tLabels=9400%201%26x%3Dy"
+        );
+    }
+}

@@ -68,6 +68,43 @@ pub struct ChannelStore {
     pub connection: ChannelConnection,
     #[serde(default)]
     pub ingestion: IngestionSettings,
+    #[serde(default)]
+    pub tracking: TrackingSettings,
+}
+
+/// How a store hears that its parcels move, for the stores that confirm on movement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingSettings {
+    /// The service every tracking number is registered with (its API key is kept with the
+    /// store's credentials as `tracking_api_key`); `None`: numbers are registered elsewhere.
+    #[serde(default)]
+    pub provider: Option<crate::tracking::TrackingProvider>,
+    /// A shipment that waited this long for its first scan is listed in order health.
+    #[serde(default = "default_movement_timeout_hours")]
+    pub movement_timeout_hours: u32,
+    /// Whether such a shipment is then confirmed anyway (else it waits for a person).
+    #[serde(default)]
+    pub export_after_movement_timeout: bool,
+}
+
+fn default_movement_timeout_hours() -> u32 {
+    DEFAULT_MOVEMENT_TIMEOUT_HOURS
+}
+
+/// How long a shipment waits for its first scan before order health lists it: 3 days.
+pub const DEFAULT_MOVEMENT_TIMEOUT_HOURS: u32 = 72;
+
+/// The longest wait for a first scan a store may set: 30 days.
+pub const MAX_MOVEMENT_TIMEOUT_HOURS: u32 = 720;
+
+impl Default for TrackingSettings {
+    fn default() -> Self {
+        Self {
+            provider: None,
+            movement_timeout_hours: DEFAULT_MOVEMENT_TIMEOUT_HOURS,
+            export_after_movement_timeout: false,
+        }
+    }
 }
 
 /// How a store's orders come in besides webhooks.
@@ -104,6 +141,13 @@ pub struct ChannelConnection {
     /// eBay: use eBay's sandbox (`api.sandbox.ebay.com`) instead of production.
     #[serde(default)]
     pub sandbox: bool,
+    /// Amazon: the seller's id (`SellerId` in its notifications), which routes an `ORDER_CHANGE`
+    /// notification to the store.
+    #[serde(default)]
+    pub seller_id: Option<String>,
+    /// Replaces the tracking provider's address (a local fake): honoured like `base_url`.
+    #[serde(default)]
+    pub tracking_base_url: Option<String>,
 }
 
 /// The domain every Shopify shop has.
@@ -199,6 +243,7 @@ impl ChannelStore {
             export: crate::export::ExportSettings::default(),
             connection: ChannelConnection::default(),
             ingestion: IngestionSettings::default(),
+            tracking: TrackingSettings::default(),
         }
     }
 

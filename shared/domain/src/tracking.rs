@@ -44,6 +44,26 @@ impl TrackingStatus {
     }
 }
 
+/// The carrier-tracking service a store registers its tracking numbers with, so that the
+/// first scan ("in transit") reaches shipsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackingProvider {
+    Easypost,
+    Aftership,
+    Shippo,
+}
+
+impl TrackingProvider {
+    pub fn name(self) -> &'static str {
+        match self {
+            TrackingProvider::Easypost => "easypost",
+            TrackingProvider::Aftership => "aftership",
+            TrackingProvider::Shippo => "shippo",
+        }
+    }
+}
+
 /// What a carrier-tracking provider reported about one parcel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CarrierScan {

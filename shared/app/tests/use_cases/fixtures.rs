@@ -58,6 +58,7 @@ impl World {
                     ..ChannelConnection::default()
                 },
                 ingestion: Default::default(),
+                tracking: Default::default(),
             };
             records.channel_stores.insert((retailer, store), shop);
             for (vendor, name, sku) in [(vendor, "Acme", "TENT"), (other_vendor, "Globex", "STOVE")] {

@@ -20,6 +20,7 @@ fn store(channel: ChannelKind, connection: ChannelConnection) -> ChannelStore {
         export: Default::default(),
         connection,
         ingestion: Default::default(),
+        tracking: Default::default(),
     }
 }
 
