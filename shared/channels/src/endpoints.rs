@@ -1,10 +1,12 @@
 //! Where each channel's calls go, decided in one place. In AWS every host is fixed per channel
 //! (Shopify's shop host, Amazon's regional SP-API host and Login with Amazon, eBay's API or its
-//! sandbox, Back Market's API): a store's data chooses among them but cannot name a host, so no
-//! credential is ever sent anywhere else. Only a deployment built to honour store overrides (the
-//! local stack and the tests, never a Lambda) sends a store's calls to its `base_url`.
+//! sandbox, Back Market's API, each carrier-tracking service's API): a store's data chooses among
+//! them but cannot name a host, so no credential is ever sent anywhere else. Only a deployment
+//! built to honour store overrides (the local stack and the tests, never a Lambda) sends a store's
+//! calls to its `base_url` (and its tracker registrations to its `tracking_base_url`).
 
 use shipsync_domain::tenant::{ChannelConnection, parse_shop_domain};
+use shipsync_domain::tracking::TrackingProvider;
 
 use crate::TokenCache;
 use crate::amazon::{AmazonClient, AmazonTokens, LWA_TOKEN_URL};
@@ -12,6 +14,10 @@ use crate::backmarket::{BACK_MARKET_ENDPOINT, BackMarketClient};
 use crate::ebay::{EBAY_ENDPOINT, EbayClient};
 use crate::settings::{AmazonCredentials, EbayCredentials};
 use crate::shopify::ShopifyClient;
+use crate::trackers::{
+    AFTERSHIP_ENDPOINT, AfterShipTracker, EASYPOST_ENDPOINT, EasyPostTracker, SHIPPO_ENDPOINT, ShippoTracker,
+    TrackerRegistry,
+};
 
 pub const EBAY_SANDBOX_ENDPOINT: &str = "https://api.sandbox.ebay.com";
 pub const AMAZON_NA_ENDPOINT: &str = "https://sellingpartnerapi-na.amazon.com";
@@ -47,10 +53,42 @@ impl ChannelEndpoints {
     }
 
     fn base_override(self, connection: &ChannelConnection) -> Option<String> {
+        self.honoured(connection.base_url.as_deref())
+    }
+
+    /// A store's replacement address, where this deployment honours one.
+    fn honoured(self, url: Option<&str>) -> Option<String> {
         if !self.honour_store_overrides {
             return None;
         }
-        connection.base_url.as_deref().map(|url| url.trim().trim_end_matches('/').to_owned()).filter(|u| !u.is_empty())
+        url.map(|url| url.trim().trim_end_matches('/').to_owned()).filter(|u| !u.is_empty())
+    }
+
+    /// The carrier-tracking service's API host (the store's `tracking_base_url` only where honoured).
+    pub fn tracker_base(self, provider: TrackingProvider, connection: &ChannelConnection) -> String {
+        self.honoured(connection.tracking_base_url.as_deref()).unwrap_or_else(|| {
+            match provider {
+                TrackingProvider::Easypost => EASYPOST_ENDPOINT,
+                TrackingProvider::Aftership => AFTERSHIP_ENDPOINT,
+                TrackingProvider::Shippo => SHIPPO_ENDPOINT,
+            }
+            .to_owned()
+        })
+    }
+
+    pub fn tracker_client(
+        self,
+        http: reqwest::Client,
+        connection: &ChannelConnection,
+        provider: TrackingProvider,
+        api_key: String,
+    ) -> Box<dyn TrackerRegistry> {
+        let base = self.tracker_base(provider, connection);
+        match provider {
+            TrackingProvider::Easypost => Box::new(EasyPostTracker::new(http, Some(&base), api_key)),
+            TrackingProvider::Aftership => Box::new(AfterShipTracker::new(http, Some(&base), api_key)),
+            TrackingProvider::Shippo => Box::new(ShippoTracker::new(http, Some(&base), api_key)),
+        }
     }
 
     /// `https://{shop}.myshopify.com` for a valid `shop_domain`, the only host a Shopify token goes to.
@@ -181,6 +219,7 @@ mod tests {
         ChannelConnection {
             base_url: Some("https://attacker.example".into()),
             auth_url: Some("https://attacker.example/token".into()),
+            tracking_base_url: Some("https://attacker.example/tracking".into()),
             ..connection
         }
     }
@@ -207,6 +246,25 @@ mod tests {
         assert_eq!(fixed.ebay(&sandbox).0, "https://api.sandbox.ebay.com");
         assert_eq!(fixed.ebay(&sandbox).1, "https://api.sandbox.ebay.com/identity/v1/oauth2/token");
         assert_eq!(fixed.back_market(&evil(ChannelConnection::default())), "https://www.backmarket.fr");
+    }
+
+    #[test]
+    fn fixed_endpoints_ignore_a_stores_tracking_base_url() {
+        let fixed = ChannelEndpoints::fixed();
+        let connection = evil(ChannelConnection::default());
+        let base = |provider| fixed.tracker_base(provider, &connection);
+        assert_eq!(base(TrackingProvider::Easypost), "https://api.easypost.com");
+        assert_eq!(base(TrackingProvider::Aftership), "https://api.aftership.com");
+        assert_eq!(base(TrackingProvider::Shippo), "https://api.goshippo.com");
+        let local = ChannelEndpoints::honouring_store_overrides();
+        assert_eq!(local.tracker_base(TrackingProvider::Shippo, &connection), "https://attacker.example/tracking");
+        // The channel's own override does not move the trackers, nor theirs the channel.
+        let channel_only = ChannelConnection { base_url: Some("http://127.0.0.1:9".into()), ..Default::default() };
+        assert_eq!(local.tracker_base(TrackingProvider::Easypost, &channel_only), "https://api.easypost.com");
+        let trackers_only =
+            ChannelConnection { tracking_base_url: Some("http://127.0.0.1:9/ ".into()), ..Default::default() };
+        assert_eq!(local.tracker_base(TrackingProvider::Easypost, &trackers_only), "http://127.0.0.1:9");
+        assert_eq!(local.back_market(&trackers_only), "https://www.backmarket.fr");
     }
 
     #[test]

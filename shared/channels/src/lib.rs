@@ -11,6 +11,7 @@ mod port;
 pub mod settings;
 mod shopify;
 pub mod shopify_webhooks;
+mod trackers;
 
 pub use amazon::{AmazonClient, AmazonTokens, TokenCache, package_reference};
 pub use backmarket::BackMarketClient;
@@ -19,9 +20,12 @@ pub use endpoints::{ChannelEndpoints, EndpointError, amazon_endpoint};
 pub use port::{Channel, ChannelFuture, Channels, OrdersPage, SettingsError, UnreadableOrder};
 pub use settings::{
     AmazonCredentials, BackMarketCredentials, EbayCredentials, ShopifyCredentials, ShopifyWebhookSecrets,
-    credential_names, validate_settings,
+    TrackingCredentials, credential_names, validate_settings, validate_store_settings, validate_tracking,
 };
 pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
+pub use trackers::{
+    AFTERSHIP_API_VERSION, AfterShipTracker, EasyPostTracker, Registered, ShippoTracker, TrackerRegistry, carrier_code,
+};
 
 use shipsync_domain::tracking::TrackingNumber;
 use shipsync_domain::vocabulary::ChannelOrderId;

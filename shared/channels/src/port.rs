@@ -12,7 +12,10 @@ use shipsync_domain::orders::{IncomingFulfillment, IncomingLine, IncomingOrder};
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::tenant::{ChannelKind, ChannelStore};
 
-use crate::settings::{AmazonCredentials, BackMarketCredentials, EbayCredentials, ShopifyCredentials};
+use crate::settings::{
+    AmazonCredentials, BackMarketCredentials, EbayCredentials, ShopifyCredentials, TrackingCredentials,
+};
+use crate::trackers::TrackerRegistry;
 use crate::{ChannelEndpoints, ChannelError, EndpointError, ExportOrder, Fulfillment, TokenCache};
 
 pub type ChannelFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ChannelError>> + Send + 'a>>;
@@ -144,5 +147,19 @@ impl Channels {
                 Box::new(self.endpoints.back_market_client(http, connection, api_token))
             }
         })
+    }
+
+    /// The store's carrier-tracking service, where its settings name one (`Ok(None)`: they do
+    /// not), connected with its `tracking_api_key`. Err: a provider named without its key.
+    pub fn trackers(
+        &self,
+        store: &ChannelStore,
+        credentials: &ChannelCredentials,
+    ) -> Result<Option<Box<dyn TrackerRegistry>>, SettingsError> {
+        let Some(provider) = store.tracking.provider else {
+            return Ok(None);
+        };
+        let TrackingCredentials { api_key } = TrackingCredentials::from_credentials(credentials, provider)?;
+        Ok(Some(self.endpoints.tracker_client(self.http.clone(), &store.connection, provider, api_key)))
     }
 }

@@ -4,7 +4,8 @@
 
 use shipsync_domain::ValidationErrors;
 use shipsync_domain::secrets::{ChannelCredentials, WEBHOOK_SECRET_NAMES};
-use shipsync_domain::tenant::{ChannelConnection, ChannelKind, parse_shop_domain};
+use shipsync_domain::tenant::{ChannelConnection, ChannelKind, ChannelStore, TrackingSettings, parse_shop_domain};
+use shipsync_domain::tracking::TrackingProvider;
 
 use crate::amazon_endpoint;
 
@@ -18,6 +19,8 @@ const REFRESH_TOKEN: &str = "refresh_token";
 const EBAY_CLIENT_ID: &str = "ebay_client_id";
 const EBAY_CLIENT_SECRET: &str = "ebay_client_secret";
 const API_TOKEN: &str = "api_token";
+/// The key of the store's carrier-tracking service (`tracking.provider`): any channel may hold one.
+const TRACKING_API_KEY: &str = "tracking_api_key";
 
 /// The credentials a channel needs, then those it may also have.
 fn credential_spec(kind: ChannelKind) -> (&'static [&'static str], &'static [&'static str]) {
@@ -42,7 +45,7 @@ fn a_store_of(kind: ChannelKind) -> &'static str {
 /// Every credential a store of this channel may hold: any other name is refused, not stored.
 pub fn credential_names(kind: ChannelKind) -> Vec<&'static str> {
     let (required, optional) = credential_spec(kind);
-    required.iter().chain(optional).copied().collect()
+    required.iter().chain(optional).copied().chain([TRACKING_API_KEY]).collect()
 }
 
 /// Checks a store's settings as a person saves them: every credential its channel needs is
@@ -69,6 +72,10 @@ pub fn validate_settings(
             errors.push(format!("credentials.{name}"), format!("is required for {}", a_store_of(kind)));
         }
     }
+    // Optional, but a blank key is no key: left out, the store has none.
+    if credentials.0.get(TRACKING_API_KEY).is_some_and(|key| key.trim().is_empty()) {
+        errors.push(format!("credentials.{TRACKING_API_KEY}"), "must not be blank (leave it out for none)");
+    }
     match kind {
         ChannelKind::Shopify => match connection.shop_domain.as_deref() {
             None => errors.push("shop_domain", "is required for a Shopify store (my-shop.myshopify.com)"),
@@ -88,6 +95,64 @@ pub fn validate_settings(
         ChannelKind::Ebay | ChannelKind::BackMarket => {}
     }
     errors.into_result(())
+}
+
+/// Checks a store's settings as a person saves them with new credentials: [`validate_settings`],
+/// and [`validate_tracking`] over the credentials given (they replace the stored ones whole).
+pub fn validate_store_settings(store: &ChannelStore, credentials: &ChannelCredentials) -> Result<(), ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let problems = [
+        validate_settings(store.channel, &store.connection, credentials),
+        validate_tracking(&store.tracking, credentials.0.keys().map(String::as_str)),
+    ];
+    for problem in problems.iter().filter_map(|result| result.as_ref().err()).flat_map(ValidationErrors::errors) {
+        errors.push(problem.field.clone(), problem.message.clone());
+    }
+    errors.into_result(())
+}
+
+/// A store that names a tracking provider must hold its key: `credential_names` are those the
+/// store will hold (given now, or already stored when none are given).
+pub fn validate_tracking<'a>(
+    tracking: &TrackingSettings,
+    credential_names: impl IntoIterator<Item = &'a str>,
+) -> Result<(), ValidationErrors> {
+    match tracking.provider {
+        Some(provider) if !credential_names.into_iter().any(|name| name == TRACKING_API_KEY) => {
+            Err(missing_tracking_key(provider))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn missing_tracking_key(provider: TrackingProvider) -> ValidationErrors {
+    ValidationErrors::single(
+        format!("credentials.{TRACKING_API_KEY}"),
+        format!("is required for a store that registers tracking numbers with {}", provider.name()),
+    )
+}
+
+/// The key a store's calls to its carrier-tracking service are made with.
+#[derive(Clone)]
+pub struct TrackingCredentials {
+    pub api_key: String,
+}
+
+impl TrackingCredentials {
+    pub fn from_credentials(
+        credentials: &ChannelCredentials,
+        provider: TrackingProvider,
+    ) -> Result<Self, ValidationErrors> {
+        let api_key = credentials.0.get(TRACKING_API_KEY).filter(|key| !key.trim().is_empty());
+        api_key.map(|api_key| Self { api_key: api_key.clone() }).ok_or_else(|| missing_tracking_key(provider))
+    }
+}
+
+/// Secrets never reach a log.
+impl std::fmt::Debug for TrackingCredentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("TrackingCredentials").finish_non_exhaustive()
+    }
 }
 
 /// A credential the channel needs, or the error naming it.
@@ -313,7 +378,63 @@ mod tests {
         assert!(ShopifyWebhookSecrets::from_credentials(&ChannelCredentials::default()).accepted().is_empty());
         assert_eq!(
             credential_names(ChannelKind::Shopify),
-            ["access_token", "webhook_secret", "previous_webhook_secret"]
+            ["access_token", "webhook_secret", "previous_webhook_secret", "tracking_api_key"]
         );
+    }
+
+    fn store(provider: Option<TrackingProvider>) -> ChannelStore {
+        let mut store = ChannelStore::new(
+            shipsync_domain::ids::StoreId::new_unchecked(7),
+            shipsync_domain::ids::RetailerId::new_unchecked(1),
+            "Store",
+            ChannelKind::BackMarket,
+        );
+        store.tracking.provider = provider;
+        store
+    }
+
+    #[test]
+    fn a_store_that_names_a_tracking_provider_must_hold_its_key() {
+        let token = credentials(&[("api_token", "bm")]);
+        let with_key = credentials(&[("api_token", "bm"), ("tracking_api_key", "EZAK1")]);
+        assert_eq!(validate_store_settings(&store(None), &token), Ok(()));
+        assert_eq!(validate_store_settings(&store(None), &with_key), Ok(()));
+        assert_eq!(validate_store_settings(&store(Some(TrackingProvider::Easypost)), &with_key), Ok(()));
+        let missing = validate_store_settings(&store(Some(TrackingProvider::Shippo)), &token);
+        assert_eq!(
+            missing.err().map(|errors| errors.to_string()),
+            Some(
+                "credentials.tracking_api_key is required for a store that registers tracking numbers with shippo"
+                    .into()
+            )
+        );
+        let blank = credentials(&[("api_token", "bm"), ("tracking_api_key", " ")]);
+        assert_eq!(
+            fields(validate_store_settings(&store(Some(TrackingProvider::Aftership)), &blank)),
+            ["credentials.tracking_api_key"]
+        );
+        assert_eq!(fields(validate_store_settings(&store(None), &blank)), ["credentials.tracking_api_key"]);
+        // Saved without new credentials: the names of the stored ones decide.
+        let tracking = store(Some(TrackingProvider::Easypost)).tracking;
+        assert_eq!(validate_tracking(&tracking, ["api_token", "tracking_api_key"]), Ok(()));
+        assert_eq!(fields(validate_tracking(&tracking, ["api_token"])), ["credentials.tracking_api_key"]);
+        assert_eq!(validate_tracking(&TrackingSettings::default(), []), Ok(()));
+    }
+
+    #[test]
+    fn the_tracking_key_is_read_only_when_set_and_never_shown() {
+        let read = TrackingCredentials::from_credentials(
+            &credentials(&[("tracking_api_key", "shippo_live_1")]),
+            TrackingProvider::Shippo,
+        )
+        .expect("set");
+        assert_eq!(read.api_key, "shippo_live_1");
+        assert!(!format!("{read:?}").contains("shippo_live_1"));
+        let missing = TrackingCredentials::from_credentials(
+            &credentials(&[("tracking_api_key", "")]),
+            TrackingProvider::Easypost,
+        )
+        .expect_err("blank");
+        assert_eq!(missing.errors()[0].field, "credentials.tracking_api_key");
     }
 }

@@ -1,0 +1,357 @@
+//! Carrier-tracking services behind one port, [`TrackerRegistry`]: a store that confirms on
+//! movement registers each tracking number with its provider (EasyPost, AfterShip or Shippo), so
+//! that the parcel's first scan reaches shipsync as a webhook. A number the provider already
+//! tracks counts as registered. Errors say, as a channel's do, whether a retry can help.
+//!
+//! Shippo is not idempotent: registering a number twice makes it send every update twice. So
+//! shipsync registers a number once: the caller records what it registered and skips it after.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shipsync_domain::carrier::StandardCarrier;
+use shipsync_domain::tracking::{TrackingNumber, TrackingProvider};
+
+use crate::{ChannelError, ChannelFuture, retry_after};
+
+pub const EASYPOST_ENDPOINT: &str = "https://api.easypost.com";
+pub const AFTERSHIP_ENDPOINT: &str = "https://api.aftership.com";
+pub const SHIPPO_ENDPOINT: &str = "https://api.goshippo.com";
+
+/// AfterShip versions its Tracking API by month in the path, and each version changes shapes
+/// (`data` vs `data.tracking`, field names): pinned so that what is sent and read stays the one
+/// tested here until it is moved on purpose (intake.md §2: the quickstart's current version).
+pub const AFTERSHIP_API_VERSION: &str = "2026-07";
+
+/// Registers tracking numbers with a store's carrier-tracking service.
+pub trait TrackerRegistry: Send + Sync {
+    fn provider(&self) -> TrackingProvider;
+    /// Asks the provider to track `number`; `carrier` when the shipment's carrier is a standard one
+    /// (EasyPost and AfterShip detect it otherwise; Shippo cannot, and refuses without one). A
+    /// number the provider already tracks is registered, not an error.
+    fn register<'a>(
+        &'a self,
+        number: &'a TrackingNumber,
+        carrier: Option<StandardCarrier>,
+    ) -> ChannelFuture<'a, Registered>;
+}
+
+/// The provider tracks the number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    /// The provider's id for its tracker, when its answer names one (EasyPost `trk_…`, AfterShip's id).
+    pub tracker_id: Option<String>,
+    /// The provider said it already tracked the number (AfterShip's 4003). EasyPost answers a
+    /// repeat with its existing tracker as it answers a new one, so there it stays false.
+    pub already_registered: bool,
+}
+
+/// How a provider names a standard carrier. Sources: EasyPost's carrier strings (`USPS`,
+/// `DHLExpress`; docs.easypost.com tracking guide and carrier metadata, where DHL eCommerce is
+/// `DHLEcommerceSolutions`), AfterShip's courier slugs (aftership.com/docs/tracking supported
+/// couriers: `dhl` is DHL Express, `dhl-global-mail` is DHL eCommerce), Shippo's carrier tokens
+/// (docs.goshippo.com/docs/tracking/trackingcarriers).
+pub fn carrier_code(provider: TrackingProvider, carrier: StandardCarrier) -> &'static str {
+    use StandardCarrier::{DhlEcommerce, DhlExpress, FedEx, Ups, Usps};
+    match provider {
+        TrackingProvider::Easypost => match carrier {
+            Ups => "UPS",
+            FedEx => "FedEx",
+            Usps => "USPS",
+            DhlExpress => "DHLExpress",
+            DhlEcommerce => "DHLEcommerceSolutions",
+        },
+        TrackingProvider::Aftership => match carrier {
+            Ups => "ups",
+            FedEx => "fedex",
+            Usps => "usps",
+            DhlExpress => "dhl",
+            DhlEcommerce => "dhl-global-mail",
+        },
+        TrackingProvider::Shippo => match carrier {
+            Ups => "ups",
+            FedEx => "fedex",
+            Usps => "usps",
+            DhlExpress => "dhl_express",
+            DhlEcommerce => "dhl_ecommerce",
+        },
+    }
+}
+
+/// The provider as messages name it.
+fn display(provider: TrackingProvider) -> &'static str {
+    match provider {
+        TrackingProvider::Easypost => "EasyPost",
+        TrackingProvider::Aftership => "AfterShip",
+        TrackingProvider::Shippo => "Shippo",
+    }
+}
+
+/// A provider's answer, read whole: the status, the wait it asked for, its body as sent and as JSON.
+struct Answer {
+    status: reqwest::StatusCode,
+    wait: Option<Duration>,
+    text: String,
+    body: Value,
+}
+
+impl Answer {
+    async fn read(provider: TrackingProvider, response: reqwest::Response) -> Result<Self, ChannelError> {
+        let status = response.status();
+        let wait = retry_after(response.headers());
+        let text = response.text().await.map_err(|error| unreachable(provider, &error))?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Self { status, wait, text, body })
+    }
+
+    /// The error this answer's status means: a rate limit or server error is worth a retry
+    /// (after the wait it asked for), anything else needs a person. `detail`: the provider's
+    /// own words, else the start of its body.
+    fn refusal(&self, provider: TrackingProvider, number: &TrackingNumber, detail: Option<String>) -> ChannelError {
+        let detail = detail.unwrap_or_else(|| self.text.chars().take(300).collect());
+        let message = format!(
+            "{} answered HTTP {} for tracking number {number}: {detail}",
+            display(provider),
+            self.status.as_u16()
+        );
+        if self.status == reqwest::StatusCode::TOO_MANY_REQUESTS || self.status.is_server_error() {
+            ChannelError::Retryable { message, retry_after: self.wait }
+        } else {
+            ChannelError::Permanent { message }
+        }
+    }
+}
+
+/// A request that got no answer: retryable, since a registration repeated is harmless where the
+/// provider is idempotent, and the caller's record keeps Shippo's to one. A key that cannot be
+/// sent as a header is the store's to fix.
+fn unreachable(provider: TrackingProvider, error: &reqwest::Error) -> ChannelError {
+    let name = display(provider);
+    if error.is_builder() {
+        return ChannelError::permanent(format!(
+            "the store's credentials.tracking_api_key cannot be sent to {name}: it holds characters no header may"
+        ));
+    }
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    ChannelError::retryable(format!("request to {name} {kind}"))
+}
+
+/// A string field of a JSON answer.
+fn text_at(value: &Value) -> Option<String> {
+    value.as_str().filter(|text| !text.trim().is_empty()).map(|text| text.chars().take(300).collect())
+}
+
+/// EasyPost's trackers: `POST /v2/trackers`, the API key as the Basic auth user. A number it
+/// already tracks (same code and carrier, within three months) comes back as its existing tracker.
+/// No `Debug`: it holds the store's key (as do the other trackers).
+#[derive(Clone)]
+pub struct EasyPostTracker {
+    http: reqwest::Client,
+    endpoint: String,
+    api_key: String,
+}
+
+impl EasyPostTracker {
+    pub fn new(http: reqwest::Client, endpoint: Option<&str>, api_key: String) -> Self {
+        Self { http, endpoint: endpoint.unwrap_or(EASYPOST_ENDPOINT).trim_end_matches('/').to_owned(), api_key }
+    }
+
+    async fn create(
+        &self,
+        number: &TrackingNumber,
+        carrier: Option<StandardCarrier>,
+    ) -> Result<Registered, ChannelError> {
+        const PROVIDER: TrackingProvider = TrackingProvider::Easypost;
+        let mut tracker = json!({ "tracking_code": number.as_str() });
+        if let Some(carrier) = carrier {
+            tracker["carrier"] = json!(carrier_code(PROVIDER, carrier));
+        }
+        let response = self
+            .http
+            .post(format!("{}/v2/trackers", self.endpoint))
+            .basic_auth(&self.api_key, Some(""))
+            .json(&json!({ "tracker": tracker }))
+            .send()
+            .await
+            .map_err(|error| unreachable(PROVIDER, &error))?;
+        let answer = Answer::read(PROVIDER, response).await?;
+        if answer.status.is_success() {
+            return Ok(Registered { tracker_id: text_at(&answer.body["id"]), already_registered: false });
+        }
+        // `{"error":{"code":"TRACKER.CREATE.ERROR","message":"…"}}`
+        let error = &answer.body["error"];
+        let detail = text_at(&error["message"]).map(|message| {
+            text_at(&error["code"]).map_or_else(|| message.clone(), |code| format!("{message} ({code})"))
+        });
+        Err(answer.refusal(PROVIDER, number, detail))
+    }
+}
+
+impl TrackerRegistry for EasyPostTracker {
+    fn provider(&self) -> TrackingProvider {
+        TrackingProvider::Easypost
+    }
+
+    fn register<'a>(
+        &'a self,
+        number: &'a TrackingNumber,
+        carrier: Option<StandardCarrier>,
+    ) -> ChannelFuture<'a, Registered> {
+        Box::pin(self.create(number, carrier))
+    }
+}
+
+/// AfterShip's trackings: `POST /tracking/{version}/trackings`, the key in `as-api-key`.
+#[derive(Clone)]
+pub struct AfterShipTracker {
+    http: reqwest::Client,
+    endpoint: String,
+    api_key: String,
+}
+
+/// AfterShip's `meta.code` for a tracking it already has.
+const AFTERSHIP_ALREADY_EXISTS: i64 = 4003;
+
+impl AfterShipTracker {
+    pub fn new(http: reqwest::Client, endpoint: Option<&str>, api_key: String) -> Self {
+        Self { http, endpoint: endpoint.unwrap_or(AFTERSHIP_ENDPOINT).trim_end_matches('/').to_owned(), api_key }
+    }
+
+    async fn create(
+        &self,
+        number: &TrackingNumber,
+        carrier: Option<StandardCarrier>,
+    ) -> Result<Registered, ChannelError> {
+        const PROVIDER: TrackingProvider = TrackingProvider::Aftership;
+        let mut body = json!({ "tracking_number": number.as_str() });
+        if let Some(carrier) = carrier {
+            body["slug"] = json!(carrier_code(PROVIDER, carrier));
+        }
+        let response = self
+            .http
+            .post(format!("{}/tracking/{AFTERSHIP_API_VERSION}/trackings", self.endpoint))
+            .header("as-api-key", &self.api_key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|error| unreachable(PROVIDER, &error))?;
+        let answer = Answer::read(PROVIDER, response).await?;
+        // The tracking itself is `data` in this version, `data.tracking` in older ones.
+        let data = &answer.body["data"];
+        let tracker_id = text_at(&data["id"]).or_else(|| text_at(&data["tracking"]["id"]));
+        if answer.status.is_success() {
+            return Ok(Registered { tracker_id, already_registered: false });
+        }
+        let meta = &answer.body["meta"];
+        let code = meta["code"].as_i64();
+        if answer.status.is_client_error() && code == Some(AFTERSHIP_ALREADY_EXISTS) {
+            return Ok(Registered { tracker_id, already_registered: true });
+        }
+        let hint = match code {
+            Some(4005 | 4017) => " (the number is not one AfterShip can track)",
+            Some(4010) => " (the carrier is not one AfterShip knows)",
+            Some(4012) => {
+                " (AfterShip cannot tell the carrier: give the shipment a standard carrier: UPS, FedEx, USPS or DHL)"
+            }
+            _ => "",
+        };
+        let detail = text_at(&meta["message"]).map(|message| match code {
+            Some(code) => format!("{message} [{code}]{hint}"),
+            None => message,
+        });
+        Err(answer.refusal(PROVIDER, number, detail))
+    }
+}
+
+impl TrackerRegistry for AfterShipTracker {
+    fn provider(&self) -> TrackingProvider {
+        TrackingProvider::Aftership
+    }
+
+    fn register<'a>(
+        &'a self,
+        number: &'a TrackingNumber,
+        carrier: Option<StandardCarrier>,
+    ) -> ChannelFuture<'a, Registered> {
+        Box::pin(self.create(number, carrier))
+    }
+}
+
+/// Shippo's tracks: `POST /tracks/` with the carrier's token, the key as `ShippoToken`. Shippo
+/// needs the carrier, and is not idempotent (see the module's note: register a number once).
+#[derive(Clone)]
+pub struct ShippoTracker {
+    http: reqwest::Client,
+    endpoint: String,
+    api_key: String,
+}
+
+impl ShippoTracker {
+    pub fn new(http: reqwest::Client, endpoint: Option<&str>, api_key: String) -> Self {
+        Self { http, endpoint: endpoint.unwrap_or(SHIPPO_ENDPOINT).trim_end_matches('/').to_owned(), api_key }
+    }
+
+    async fn create(
+        &self,
+        number: &TrackingNumber,
+        carrier: Option<StandardCarrier>,
+    ) -> Result<Registered, ChannelError> {
+        const PROVIDER: TrackingProvider = TrackingProvider::Shippo;
+        let Some(carrier) = carrier else {
+            return Err(ChannelError::permanent(format!(
+                "Shippo needs the carrier to track {number}, and the shipment's carrier is not a standard one: \
+                 ship it with UPS, FedEx, USPS, DHL Express or DHL eCommerce, or have the store register numbers \
+                 with EasyPost or AfterShip, which detect the carrier"
+            )));
+        };
+        let response = self
+            .http
+            .post(format!("{}/tracks/", self.endpoint))
+            .header(reqwest::header::AUTHORIZATION, format!("ShippoToken {}", self.api_key))
+            .json(&json!({ "carrier": carrier_code(PROVIDER, carrier), "tracking_number": number.as_str() }))
+            .send()
+            .await
+            .map_err(|error| unreachable(PROVIDER, &error))?;
+        let answer = Answer::read(PROVIDER, response).await?;
+        if answer.status.is_success() {
+            return Ok(Registered { tracker_id: None, already_registered: false });
+        }
+        // `{"detail": "…"}`, or field errors: `{"carrier": ["…"]}`.
+        let detail = text_at(&answer.body["detail"]);
+        Err(answer.refusal(PROVIDER, number, detail))
+    }
+}
+
+impl TrackerRegistry for ShippoTracker {
+    fn provider(&self) -> TrackingProvider {
+        TrackingProvider::Shippo
+    }
+
+    fn register<'a>(
+        &'a self,
+        number: &'a TrackingNumber,
+        carrier: Option<StandardCarrier>,
+    ) -> ChannelFuture<'a, Registered> {
+        Box::pin(self.create(number, carrier))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_standard_carrier_has_a_code_at_every_provider() {
+        use StandardCarrier::{DhlEcommerce, DhlExpress, FedEx, Ups, Usps};
+        let codes = |provider| [Ups, FedEx, Usps, DhlExpress, DhlEcommerce].map(|c| carrier_code(provider, c));
+        assert_eq!(codes(TrackingProvider::Easypost), ["UPS", "FedEx", "USPS", "DHLExpress", "DHLEcommerceSolutions"]);
+        assert_eq!(codes(TrackingProvider::Aftership), ["ups", "fedex", "usps", "dhl", "dhl-global-mail"]);
+        assert_eq!(codes(TrackingProvider::Shippo), ["ups", "fedex", "usps", "dhl_express", "dhl_ecommerce"]);
+    }
+}
