@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use shipsync_domain::carrier::StandardCarrier;
 use shipsync_domain::tracking::{TrackingNumber, TrackingProvider};
 
-use crate::{ChannelError, ChannelFuture, retry_after};
+use crate::{ChannelError, ChannelFuture, channel_wait, retry_after};
 
 pub const EASYPOST_ENDPOINT: &str = "https://api.easypost.com";
 pub const AFTERSHIP_ENDPOINT: &str = "https://api.aftership.com";
@@ -98,7 +98,7 @@ struct Answer {
 impl Answer {
     async fn read(provider: TrackingProvider, response: reqwest::Response) -> Result<Self, ChannelError> {
         let status = response.status();
-        let wait = retry_after(response.headers());
+        let wait = provider_wait(response.headers(), chrono::Utc::now());
         let text = response.text().await.map_err(|error| unreachable(provider, &error))?;
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Ok(Self { status, wait, text, body })
@@ -120,6 +120,16 @@ impl Answer {
             ChannelError::Permanent { message }
         }
     }
+}
+
+/// The wait a provider's answer asks for: `Retry-After`, else the time until `X-RateLimit-Reset`
+/// (a Unix time: AfterShip's rate-limit headers), clamped as every channel wait is.
+fn provider_wait(headers: &reqwest::header::HeaderMap, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    retry_after(headers).or_else(|| {
+        let reset = headers.get("x-ratelimit-reset")?.to_str().ok()?.trim().parse::<i64>().ok()?;
+        // i64 seconds to f64 loses precision only far beyond the clamp.
+        channel_wait(reset.saturating_sub(now.timestamp()) as f64)
+    })
 }
 
 /// A request that got no answer: retryable, since a registration repeated is harmless where the
@@ -345,6 +355,26 @@ impl TrackerRegistry for ShippoTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn a_rate_limit_reset_time_is_a_wait_when_no_retry_after_is_given() {
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("a time");
+        let wait = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, HeaderValue::from_static(value));
+            }
+            provider_wait(&headers, now)
+        };
+        assert_eq!(wait(&[("x-ratelimit-reset", "1800000012")]), Some(Duration::from_secs(12)));
+        assert_eq!(wait(&[("x-ratelimit-reset", "1800000012"), ("retry-after", "3")]), Some(Duration::from_secs(3)));
+        assert_eq!(wait(&[("x-ratelimit-reset", "1799999999")]), Some(Duration::ZERO));
+        assert_eq!(wait(&[("x-ratelimit-reset", "9223372036854775807")]), Some(crate::MAX_CHANNEL_WAIT));
+        assert_eq!(wait(&[("x-ratelimit-reset", "-9223372036854775808")]), Some(Duration::ZERO));
+        assert_eq!(wait(&[("x-ratelimit-reset", "soon")]), None);
+        assert_eq!(wait(&[]), None);
+    }
 
     #[test]
     fn every_standard_carrier_has_a_code_at_every_provider() {

@@ -285,6 +285,26 @@ async fn no_answer_crashes_a_tracker() {
     }
 }
 
+#[tokio::test]
+async fn a_key_no_header_can_carry_is_the_stores_to_fix_and_is_never_sent() {
+    let server = MockServer::start().await;
+    Mock::given(any()).respond_with(ResponseTemplate::new(201)).expect(0).mount(&server).await;
+    let connection = ChannelConnection { tracking_base_url: Some(server.uri()), ..ChannelConnection::default() };
+    let broken = ChannelCredentials([("tracking_api_key".to_owned(), "key\nX-Injected: 1".to_owned())].into());
+    let channels = Channels::new(reqwest::Client::new(), ChannelEndpoints::honouring_store_overrides());
+    for provider in [TrackingProvider::Aftership, TrackingProvider::Shippo] {
+        let registry =
+            channels.trackers(&store(Some(provider), connection.clone()), &broken).expect("ok").expect("one");
+        let refused = registry.register(&number("1Z1"), Some(StandardCarrier::Ups)).await;
+        match refused {
+            Err(ChannelError::Permanent { message }) => {
+                assert!(message.contains("credentials.tracking_api_key") && !message.contains("Injected"), "{message}")
+            }
+            other => panic!("{provider:?}: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn a_store_connects_to_its_tracker_only_with_a_provider_and_its_key() {
     let channels = Channels::new(reqwest::Client::new(), ChannelEndpoints::fixed());
