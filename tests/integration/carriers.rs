@@ -264,6 +264,7 @@ async fn every_timing_mode_for_every_channel_kind_sets_the_first_export_state() 
                 quantity: 2,
                 cost: None,
                 channel_line_item_id: Some("1".into()),
+                needs_imei: false,
             }],
         };
         let po = shipsync_tools::provision::create_purchase_order(&app.table, order).await.expect("po");

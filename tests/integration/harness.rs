@@ -226,6 +226,7 @@ impl TestApp {
                 quantity: *quantity,
                 cost: Some(Decimal::new(1999, 2)),
                 channel_line_item_id: Some(format!("gid://shopify/LineItem/{index}")),
+                needs_imei: false,
             })
             .collect();
         let order = NewPurchaseOrder {
@@ -276,6 +277,7 @@ impl TestApp {
                 quantity,
                 cost: None,
                 channel_line_item_id: Some(line.to_owned()),
+                needs_imei: false,
             }],
         };
         provision::create_purchase_order(&self.table, order).await.expect("purchase order")

@@ -50,6 +50,7 @@ fn item(sku: &str, name: &str, quantity: u32, cents: i64, line: &str) -> NewOrde
         quantity,
         cost: Some(Decimal::new(cents, 2)),
         channel_line_item_id: Some(line.into()),
+        needs_imei: false,
     }
 }
 

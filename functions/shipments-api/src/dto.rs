@@ -45,6 +45,9 @@ pub struct ShipmentBody {
     pub shipment_items_attributes: Option<Vec<ItemBody>>,
     #[serde(default)]
     pub shipment_trackings_attributes: Option<Vec<TrackingBody>>,
+    /// The carrier's service (`Ground`); sent where the channel takes one (Amazon).
+    #[serde(default, deserialize_with = "text_patch")]
+    pub shipping_method: Patch<String>,
     /// Create only: export automatically or not, whatever the store says.
     #[serde(default)]
     pub export: Option<bool>,
@@ -81,6 +84,8 @@ pub struct ShipmentBody {
     _exported_channel_ids: Option<IgnoredAny>,
     #[serde(default, rename = "tracking_status")]
     _tracking_status: Option<IgnoredAny>,
+    #[serde(default, rename = "trackers_pending")]
+    _trackers_pending: Option<IgnoredAny>,
     #[serde(default, rename = "accounting_synced_at")]
     _accounting_synced_at: Option<IgnoredAny>,
     #[serde(default, rename = "purchase_order")]
@@ -98,6 +103,9 @@ pub struct ItemBody {
     pub quantity: Option<i64>,
     #[serde(default)]
     pub serial_codes: Option<Vec<String>>,
+    /// The tracking number of the package holding these units.
+    #[serde(default)]
+    pub package_tracking: Option<String>,
     #[serde(default, rename = "_destroy", deserialize_with = "flexible_bool")]
     pub destroy: bool,
     // Readonly, copied from the order item.
@@ -107,6 +115,8 @@ pub struct ItemBody {
     _order_item_name: Option<IgnoredAny>,
     #[serde(default, rename = "sku")]
     _sku: Option<IgnoredAny>,
+    #[serde(default, rename = "needs_imei")]
+    _needs_imei: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,12 +150,14 @@ impl ShipmentBody {
                         order_item_id: item.order_item_id,
                         quantity: item.quantity,
                         serial_codes: item.serial_codes,
+                        package_tracking: item.package_tracking,
                         destroy: item.destroy,
                     })
                     .collect()
             }),
             export: self.export,
             notify_customer: self.notify_customer,
+            shipping_method: self.shipping_method,
             trackings: self.shipment_trackings_attributes.map(|trackings| {
                 trackings
                     .into_iter()
@@ -284,6 +296,10 @@ pub struct ShipmentView {
     pub notify_customer: Option<bool>,
     /// What the carrier last reported: unknown, pre_transit, in_transit, out_for_delivery, exception, delivered.
     pub tracking_status: Option<&'static str>,
+    pub shipping_method: Option<String>,
+    /// Waiting for movement: the tracking numbers not yet registered with the store's tracking provider.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trackers_pending: Vec<String>,
     pub shipment_trackings_attributes: Vec<TrackingView>,
     pub shipment_items_attributes: Vec<ItemView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -305,6 +321,9 @@ pub struct ItemView {
     pub order_item_name: String,
     pub sku: String,
     pub serial_codes: Vec<String>,
+    pub package_tracking: Option<String>,
+    /// The channel asks an IMEI per unit (Back Market's phones).
+    pub needs_imei: bool,
 }
 
 fn cost(value: Option<Decimal>) -> Option<String> {
@@ -354,6 +373,11 @@ impl ShipmentView {
             export: shipment.export.export_override,
             notify_customer: shipment.export.notify_override,
             tracking_status: shipment.tracking_status.map(|status| status.name()),
+            shipping_method: shipment.shipping_method.clone(),
+            trackers_pending: match &shipment.export.state {
+                ExportState::WaitingForMovement(watch) => watch.unregistered.iter().map(ToString::to_string).collect(),
+                _ => Vec::new(),
+            },
             shipment_trackings_attributes: shipment
                 .trackings
                 .iter()
@@ -370,6 +394,8 @@ impl ShipmentView {
                     order_item_name: item.order_item_name.clone(),
                     sku: item.sku.clone(),
                     serial_codes: item.serial_codes.clone(),
+                    package_tracking: item.package.as_ref().map(ToString::to_string),
+                    needs_imei: item.needs_imei,
                 })
                 .collect(),
             purchase_order: None,

@@ -13,6 +13,7 @@ use shipsync_domain::export::{CarrierMapping, ExportWhen, ShipConfirmation};
 use shipsync_domain::ids::{StoreId, VendorId};
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::tenant::{ChannelKind, ChannelStore, StoreChange, Vendor, check_store_name};
+use shipsync_domain::tracking::TrackingProvider;
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response};
 
 use crate::dto::{Metadata, ShipmentView};
@@ -41,6 +42,15 @@ struct StoreBody {
     carrier_mappings: Option<Vec<CarrierMapping>>,
     poll_orders_every_minutes: Option<u32>,
     ship_confirmation: Option<ShipConfirmation>,
+    /// Amazon only: the marketplace and the seller's id (which routes its notifications).
+    marketplace_id: Option<String>,
+    seller_id: Option<String>,
+    /// Where the store's tracking numbers are registered (`""` or null: nowhere).
+    #[serde(default, deserialize_with = "provider_patch")]
+    tracking_provider: Option<Option<TrackingProvider>>,
+    movement_timeout_hours: Option<u32>,
+    export_after_movement_timeout: Option<bool>,
+    tracking_base_url: Option<String>,
     /// Write-only: never shown, never logged.
     credentials: Option<BTreeMap<String, String>>,
     // Readonly, accepted so that a client may send back what it read.
@@ -67,8 +77,26 @@ impl StoreBody {
             carrier_mappings: self.carrier_mappings,
             poll_orders_every_minutes: self.poll_orders_every_minutes,
             ship_confirmation: self.ship_confirmation,
+            marketplace_id: self.marketplace_id,
+            seller_id: self.seller_id,
+            tracking_provider: self.tracking_provider,
+            movement_timeout_hours: self.movement_timeout_hours,
+            export_after_movement_timeout: self.export_after_movement_timeout,
+            tracking_base_url: self.tracking_base_url,
         };
         (change, self.credentials.map(ChannelCredentials))
+    }
+}
+
+/// A tracking provider as a request gives it: present and `null` (or `""`) clears it.
+fn provider_patch<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<TrackingProvider>>, D::Error> {
+    let given = Option::<String>::deserialize(deserializer)?;
+    match given.as_deref().map(str::trim) {
+        None | Some("") => Ok(Some(None)),
+        Some(name) => TrackingProvider::deserialize(serde::de::value::StrDeserializer::<D::Error>::new(name))
+            .map(|provider| Some(Some(provider))),
     }
 }
 
@@ -113,6 +141,12 @@ struct StoreView {
     poll_orders_every_minutes: u32,
     /// When the channel gets ship confirmations (the channel's default unless set).
     ship_confirmation: ShipConfirmation,
+    marketplace_id: Option<String>,
+    seller_id: Option<String>,
+    tracking_provider: Option<TrackingProvider>,
+    movement_timeout_hours: u32,
+    export_after_movement_timeout: bool,
+    tracking_base_url: Option<String>,
     credentials_set: bool,
 }
 
@@ -133,6 +167,12 @@ impl StoreView {
             carrier_mappings: store.export.carrier_mappings.clone(),
             poll_orders_every_minutes: store.ingestion.poll_orders_every_minutes,
             ship_confirmation: store.export.confirmation(store.channel),
+            marketplace_id: store.connection.marketplace_id.clone(),
+            seller_id: store.connection.seller_id.clone(),
+            tracking_provider: store.tracking.provider,
+            movement_timeout_hours: store.tracking.movement_timeout_hours,
+            export_after_movement_timeout: store.tracking.export_after_movement_timeout,
+            tracking_base_url: store.connection.tracking_base_url.clone(),
             credentials_set,
         }
     }

@@ -10,9 +10,12 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use shipsync_channels::{Channel, ChannelError, ExportOrder};
+use shipsync_domain::carrier::StandardCarrier;
 use shipsync_domain::export::{ExportAction, ExportRequest, ExportState, decide_export};
+use shipsync_domain::orders::{OrderProblem, ProblemKind};
 use shipsync_domain::shipment::Shipment;
 use shipsync_domain::time::Clock;
+use shipsync_domain::tracking::TrackingNumber;
 use tracing::{error, info, warn};
 
 use crate::Failure;
@@ -90,6 +93,8 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
                 Ok(())
             }
             ExportAction::Busy => Err(Failure::retryable("another attempt is exporting it")),
+            ExportAction::RegisterTrackers(numbers) => Box::pin(self.register_trackers(&shipment, &numbers)).await,
+            ExportAction::MovementTimedOut => Box::pin(self.movement_timed_out(shipment, delivery.receives)).await,
             ExportAction::Export { check_channel_first } => {
                 let claimed = shipment.claim_export(now);
                 match self.repositories.update_shipment(&claimed, None).await {
@@ -99,6 +104,108 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
                 }
             }
         }
+    }
+
+    /// Registers a waiting shipment's tracking numbers with its store's tracking provider. A
+    /// number the provider refuses for good is listed in order health and not tried again; a
+    /// failure worth retrying leaves the rest registered and the request redelivered (and the
+    /// sweeper re-queues it if every delivery fails).
+    async fn register_trackers(&self, shipment: &Shipment, numbers: &[TrackingNumber]) -> Result<(), Failure> {
+        let (retailer, store_id) = (shipment.retailer_id, shipment.store_id);
+        let Some(store) = self.repositories.channel_store(retailer, store_id).await? else {
+            warn!(shipment_id = %shipment.id, "its store no longer exists: no tracker registered");
+            return self.settle_trackers(shipment, numbers).await;
+        };
+        let credentials = self.repositories.credentials(retailer, store_id).await?;
+        let carrier = StandardCarrier::recognise(&shipment.carrier);
+        let mut settled = Vec::new();
+        let mut retry: Option<Failure> = None;
+        for number in numbers {
+            match self.channels.register_tracker(&store, &credentials, number, carrier).await {
+                Ok(registered) => {
+                    info!(shipment_id = %shipment.id, tracking = %number, registered, "tracker registered");
+                    settled.push(number.clone());
+                }
+                Err(refused) if refused.is_permanent() => {
+                    let problem = OrderProblem {
+                        key: format!("tracker_refused:{}:{}", shipment.id, number.key()),
+                        kind: ProblemKind::TrackerRefused,
+                        order_id: None,
+                        store_id,
+                        channel_order_id: String::new(),
+                        order_number: shipment.purchase_order_public_reference.clone(),
+                        reason: format!(
+                            "shipment {}: the tracking provider refused {number} ({}), so no carrier scan will \
+                             confirm it: fix the number or the store's tracking settings, or export it by hand",
+                            shipment.id,
+                            refused.chain()
+                        ),
+                        since: self.now(),
+                    };
+                    self.repositories.put_problem(retailer, &problem).await?;
+                    warn!(shipment_id = %shipment.id, tracking = %number, problem = %refused.chain(), "tracker refused");
+                    settled.push(number.clone());
+                }
+                Err(failure) => {
+                    warn!(shipment_id = %shipment.id, tracking = %number, problem = %failure.chain(), "tracker registration failed; retrying");
+                    retry.get_or_insert(failure);
+                }
+            }
+        }
+        self.settle_trackers(shipment, &settled).await?;
+        match retry {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
+    }
+
+    /// Records tracking numbers as registered (or refused for good).
+    async fn settle_trackers(&self, shipment: &Shipment, numbers: &[TrackingNumber]) -> Result<(), Failure> {
+        if numbers.is_empty() {
+            return Ok(());
+        }
+        self.record(shipment, |current, now| current.trackers_settled(numbers, now)).await
+    }
+
+    /// A shipment waited for its first scan past its store's timeout: confirmed anyway if the
+    /// store says so, else listed in order health with how long it has waited.
+    async fn movement_timed_out(&self, shipment: Shipment, receives: u32) -> Result<(), Failure> {
+        let now = self.now();
+        let store = self.repositories.channel_store(shipment.retailer_id, shipment.store_id).await?;
+        if store.is_some_and(|store| store.tracking.export_after_movement_timeout) {
+            info!(shipment_id = %shipment.id, "no carrier scan in time: confirmed anyway, as its store says");
+            let check_channel_first = shipment.export.attempts > 0;
+            let claimed = shipment.claim_export(now);
+            return match self.repositories.update_shipment(&claimed, None).await {
+                Ok(()) => self.export(claimed, check_channel_first, receives).await,
+                Err(Failure::Conflict(_)) => Err(Failure::retryable("the shipment changed while claiming it")),
+                Err(other) => Err(other),
+            };
+        }
+        let since = match &shipment.export.state {
+            ExportState::WaitingForMovement(watch) => watch.since,
+            _ => None,
+        };
+        let waited = since.map_or_else(String::new, |since| {
+            format!(" for {} hours (since {})", (now - since).num_hours(), since.format("%Y-%m-%d %H:%M UTC"))
+        });
+        let problem = OrderProblem {
+            key: OrderProblem::no_scan_key(shipment.id),
+            kind: ProblemKind::NoCarrierScan,
+            order_id: None,
+            store_id: shipment.store_id,
+            channel_order_id: String::new(),
+            order_number: shipment.purchase_order_public_reference.clone(),
+            reason: format!(
+                "shipment {} has waited{waited} for its first carrier scan and is not confirmed to the channel: \
+                 check the parcel with the carrier, then export it by hand (POST /shipments/{}/export.json)",
+                shipment.id, shipment.id
+            ),
+            since: now,
+        };
+        self.repositories.put_problem(shipment.retailer_id, &problem).await?;
+        warn!(shipment_id = %shipment.id, "no carrier scan in time: listed in order health");
+        self.record(&shipment, |current, now| current.movement_timed_out(now)).await
     }
 
     /// The channel and payload a claimed shipment is exported with. `Ok(Err(reason))`: settings

@@ -58,6 +58,8 @@ pub struct Applied {
     pub order_id: u64,
     pub purchase_orders: Vec<shipsync_domain::ids::PurchaseOrderId>,
     pub unknown_lines: usize,
+    /// The version applied before this one carried a buyer's cancellation request.
+    pub cancel_requested_before: bool,
 }
 
 impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
@@ -176,7 +178,16 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
         match event.event.clone() {
             ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => {
                 let (retailer, store) = scope()?;
-                self.apply_order(retailer, store, &order, false).await.map(|_| ())
+                let applied = self.apply_order(retailer, store, &order, false).await?;
+                if !applied.stale {
+                    self.list_cancel_request(retailer, store, &order, applied.cancel_requested_before).await?;
+                }
+                // The channel's own shipments of the order, after the order (their lines are
+                // known now); each is applied once, however often the order comes.
+                for fulfillment in &order.fulfillments {
+                    self.reverse_sync(retailer, store, fulfillment).await?;
+                }
+                Ok(())
             }
             ChannelEvent::FulfillmentChanged { fulfillment } => {
                 let (retailer, store) = scope()?;
@@ -354,6 +365,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
             self.repositories.put_problem(retailer, problem).await?;
         }
 
+        let record_had_cancel_request = record.as_ref().is_some_and(|r| r.order.cancel_requested.is_some());
         let next = match record {
             Some(current) => OrderRecord { order: order.clone(), version: current.version + 1, ..current },
             None => OrderRecord {
@@ -367,7 +379,48 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
             },
         };
         self.repositories.save_order_record(&next).await?;
-        Ok(Applied { stale: false, order_id, purchase_orders: po_ids, unknown_lines: unknown.len() })
+        let cancel_requested_before = next.version > 1 && record_had_cancel_request;
+        Ok(Applied {
+            stale: false,
+            order_id,
+            purchase_orders: po_ids,
+            unknown_lines: unknown.len(),
+            cancel_requested_before,
+        })
+    }
+
+    /// A buyer's cancellation request is the seller's to decide at the channel: listed in order
+    /// health while the order asks, cleared once it no longer does (cancelled, or withdrawn).
+    async fn list_cancel_request(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        order: &IncomingOrder,
+        listed_before: bool,
+    ) -> Result<(), Failure> {
+        let key = OrderProblem::cancel_requested_key(store, &order.channel_order_id);
+        match order.cancel_requested.as_ref().filter(|_| !order.cancelled) {
+            // Listed already: it keeps the time it was first seen.
+            Some(_) if listed_before => Ok(()),
+            Some(reason) => {
+                let problem = OrderProblem {
+                    key,
+                    kind: ProblemKind::CancelRequested,
+                    order_id: None,
+                    store_id: store,
+                    channel_order_id: order.channel_order_id.to_string(),
+                    order_number: order.number.clone(),
+                    reason: format!(
+                        "the buyer asked to cancel ({reason}): accept or decline it at the channel before the order ships"
+                    ),
+                    since: self.now(),
+                };
+                warn!(order = %order.number, "buyer asked to cancel");
+                self.repositories.put_problem(retailer, &problem).await
+            }
+            None if listed_before => self.repositories.delete_problem(retailer, &key).await,
+            None => Ok(()),
+        }
     }
 
     /// A planned export of a shipment holding cancelled items does not go out, and says why.
@@ -432,6 +485,10 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
             self.planner.deliver(request, Delivery::Now).await?;
         }
         self.repositories.update_shipment(&next, None).await?;
+        if release {
+            // It moved: a "no carrier scan" problem listed for it is settled.
+            self.repositories.delete_problem(next.retailer_id, &OrderProblem::no_scan_key(next.id)).await?;
+        }
         info!(shipment_id = %next.id, status = scan.status.name(), release, "carrier scan recorded");
         Ok(())
     }

@@ -328,6 +328,14 @@ impl Settings for MemoryTable {
     async fn credentials_set(&self, retailer: RetailerId, store: StoreId) -> Result<bool, Failure> {
         Ok(self.records().credentials.get(&(retailer, store)).is_some_and(|c| !c.0.is_empty()))
     }
+    async fn credential_names(&self, retailer: RetailerId, store: StoreId) -> Result<Vec<String>, Failure> {
+        Ok(self
+            .records()
+            .credentials
+            .get(&(retailer, store))
+            .map(|c| c.0.keys().cloned().collect())
+            .unwrap_or_default())
+    }
     async fn credentials(&self, retailer: RetailerId, store: StoreId) -> Result<ChannelCredentials, Failure> {
         Ok(self.records().credentials.get(&(retailer, store)).cloned().unwrap_or_default())
     }
@@ -343,6 +351,22 @@ impl crate::ports::PollStates for MemoryTable {
     async fn save_poll_state(&self, store: StoreId, state: &shipsync_domain::orders::PollState) -> Result<(), Failure> {
         self.records().poll_states.insert(store, state.clone());
         Ok(())
+    }
+    async fn amazon_store(
+        &self,
+        seller_id: &str,
+        marketplace_id: &str,
+    ) -> Result<Option<shipsync_domain::orders::PolledStore>, Failure> {
+        let records = self.records();
+        Ok(records
+            .channel_stores
+            .values()
+            .find(|store| {
+                store.channel == shipsync_domain::tenant::ChannelKind::Amazon
+                    && store.connection.seller_id.as_deref() == Some(seller_id)
+                    && store.connection.marketplace_id.as_deref() == Some(marketplace_id)
+            })
+            .map(|store| shipsync_domain::orders::PolledStore { retailer_id: store.retailer_id, store_id: store.id }))
     }
 }
 
@@ -451,6 +475,12 @@ pub struct ChannelState {
     /// The orders it lists as changed (one page), and the error it answers instead, if any.
     pub orders: Vec<shipsync_domain::orders::IncomingOrder>,
     pub orders_failure: Option<shipsync_channels::ChannelError>,
+    /// Lines it was asked to accept: (order, line id).
+    pub accepted: Vec<(String, String)>,
+    /// Tracking numbers registered with its tracking provider, in order (twice if asked twice).
+    pub trackers: Vec<String>,
+    /// Answers its tracking provider gives before registering, first first.
+    pub tracker_failures: std::collections::VecDeque<shipsync_channels::ChannelError>,
 }
 
 impl MemoryChannel {
@@ -509,6 +539,29 @@ impl shipsync_channels::Channel for MemoryChannel {
     ) -> shipsync_channels::ChannelFuture<'a, Vec<shipsync_domain::orders::IncomingFulfillment>> {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
+
+    fn order<'a>(
+        &'a self,
+        channel_order_id: &'a shipsync_domain::vocabulary::ChannelOrderId,
+    ) -> shipsync_channels::ChannelFuture<'a, Option<shipsync_domain::orders::IncomingOrder>> {
+        let found = self.state().orders.iter().find(|order| order.channel_order_id == *channel_order_id).cloned();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn accept_lines<'a>(
+        &'a self,
+        channel_order_id: &'a shipsync_domain::vocabulary::ChannelOrderId,
+        lines: &'a [shipsync_domain::orders::IncomingLine],
+    ) -> shipsync_channels::ChannelFuture<'a, ()> {
+        let mut state = self.state();
+        for line in lines {
+            let accepted = (channel_order_id.to_string(), line.channel_line_item_id.clone());
+            if !state.accepted.contains(&accepted) {
+                state.accepted.push(accepted);
+            }
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// Connects every store to the one [`MemoryChannel`], checking its settings as the real
@@ -521,5 +574,24 @@ impl crate::ports::ChannelGateway for MemoryChannel {
     ) -> Result<Box<dyn shipsync_channels::Channel>, shipsync_channels::SettingsError> {
         shipsync_channels::validate_settings(store.channel, &store.connection, credentials)?;
         Ok(Box::new(self.clone()))
+    }
+
+    fn register_tracker<'a>(
+        &'a self,
+        store: &'a ChannelStore,
+        _credentials: &'a ChannelCredentials,
+        number: &'a shipsync_domain::tracking::TrackingNumber,
+        _carrier: Option<shipsync_domain::carrier::StandardCarrier>,
+    ) -> impl crate::ports::Pending<bool> + 'a {
+        let mut state = self.state();
+        let answer = if store.tracking.provider.is_none() {
+            Ok(false)
+        } else if let Some(failure) = state.tracker_failures.pop_front() {
+            Err(failure.into())
+        } else {
+            state.trackers.push(number.to_string());
+            Ok(true)
+        };
+        std::future::ready(answer)
     }
 }

@@ -13,12 +13,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
+use shipsync_channels::Channel;
 use shipsync_domain::ids::StoreId;
+use shipsync_domain::orders::IncomingLine;
 use shipsync_domain::orders::{
     ChannelEvent, ChannelEventMessage, IncomingOrder, OrderProblem, PollState, PolledStore, ProblemKind, sha256_hex,
 };
-use shipsync_domain::tenant::{ChannelKind, ChannelStore};
+use shipsync_domain::tenant::ChannelStore;
 use shipsync_domain::time::Clock;
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
@@ -158,9 +161,7 @@ where
             Err(failure) => return Err(self.failed(&entry, None, failure, now).await),
         };
         let every = store.ingestion.poll_orders_every_minutes;
-        // Only Shopify's orders can be fetched so far: the other channels answer `Unsupported`
-        // until their order intake comes, and a store that cannot poll is not a failing one.
-        if every == 0 || store.channel != ChannelKind::Shopify {
+        if every == 0 {
             return Ok(None);
         }
         let state = match self.repositories.poll_state(entry.store_id).await {
@@ -226,13 +227,14 @@ where
         for _ in 0..PAGES_PER_TICK {
             let page = channel.orders_since(since, after.as_deref()).await?;
             for unreadable in page.unreadable {
-                let reason = format!("Shopify listed an order shipsync cannot read: {}", unreadable.reason);
+                let reason = format!("{} listed an order shipsync cannot read: {}", store.name, unreadable.reason);
                 self.keep(store, &unreadable.node, &reason, now).await?;
                 polled.kept += 1;
             }
             for order in page.orders {
                 cursor = Some(cursor.map_or(order.updated_at, |c| c.max(order.updated_at)));
-                if self.queue(store, order, now).await? {
+                self.accept_routed_lines(store, channel.as_ref(), &order, now).await?;
+                if self.queue(store, order, "poll", now).await? {
                     polled.queued += 1;
                 } else {
                     polled.kept += 1;
@@ -254,13 +256,100 @@ where
         Ok(polled)
     }
 
+    /// Reads one order a channel's notification names (Amazon's `ORDER_CHANGE`: a trigger, not
+    /// the order) and queues it, as a poll would. `Ok(false)`: the store or the order is not
+    /// known (nothing to do); a repeated notification queues the same version, which the
+    /// processor ignores.
+    pub async fn refresh_notified_order(
+        &self,
+        entry: PolledStore,
+        channel_order_id: &ChannelOrderId,
+        source: &str,
+    ) -> Result<bool, Failure> {
+        let now = (self.clock)();
+        let Some(store) = self.repositories.channel_store(entry.retailer_id, entry.store_id).await? else {
+            return Ok(false);
+        };
+        let credentials = self.repositories.credentials(store.retailer_id, store.id).await?;
+        let channel = self.channels.connect(&store, &credentials)?;
+        let Some(order) = channel.order(channel_order_id).await? else {
+            warn!(store_id = %store.id, order = %channel_order_id, "notified order not found at the channel");
+            return Ok(false);
+        };
+        self.accept_routed_lines(&store, channel.as_ref(), &order, now).await?;
+        self.queue(&store, order, source, now).await
+    }
+
+    /// The Amazon store a notification names (its seller and marketplace), if shipsync has it.
+    pub async fn amazon_store(&self, seller_id: &str, marketplace_id: &str) -> Result<Option<PolledStore>, Failure> {
+        self.repositories.amazon_store(seller_id, marketplace_id).await
+    }
+
+    /// Accepts the lines a channel holds for the seller's acceptance (Back Market) once they are
+    /// routed to a vendor; a line no product claims stays unaccepted (its problem says why). A
+    /// refusal is listed in order health, and the order is still queued: the export accepts any
+    /// line it ships.
+    async fn accept_routed_lines(
+        &self,
+        store: &ChannelStore,
+        channel: &dyn Channel,
+        order: &IncomingOrder,
+        now: DateTime<Utc>,
+    ) -> Result<(), Failure> {
+        let waiting: Vec<&IncomingLine> = order.lines.iter().filter(|line| line.awaiting_acceptance).collect();
+        if waiting.is_empty() || order.cancelled {
+            return Ok(());
+        }
+        let skus: Vec<Sku> = waiting.iter().filter_map(|line| line.sku.clone()).collect();
+        let products = self.repositories.products_by_sku(store.retailer_id, &skus).await?;
+        let routed: Vec<IncomingLine> = waiting
+            .into_iter()
+            .filter(|line| line.sku.as_ref().is_some_and(|sku| products.contains_key(sku)))
+            .cloned()
+            .collect();
+        if routed.is_empty() {
+            return Ok(());
+        }
+        let key = format!("acceptance_failed:{}:{}", store.id, order.channel_order_id);
+        match channel.accept_lines(&order.channel_order_id, &routed).await {
+            Ok(()) => {
+                info!(store_id = %store.id, order = %order.channel_order_id, lines = routed.len(), "order lines accepted");
+                Ok(())
+            }
+            Err(refused) => {
+                let listed = OrderProblem {
+                    key,
+                    kind: ProblemKind::AcceptanceFailed,
+                    order_id: None,
+                    store_id: store.id,
+                    channel_order_id: order.channel_order_id.to_string(),
+                    order_number: order.number.clone(),
+                    reason: format!(
+                        "{} did not accept the order's lines ({refused}); the shipment's export accepts them \
+                         again, or accept them at the channel",
+                        store.name
+                    ),
+                    since: now,
+                };
+                warn!(store_id = %store.id, order = %order.channel_order_id, problem = %refused, "order lines not accepted");
+                self.repositories.put_problem(store.retailer_id, &listed).await
+            }
+        }
+    }
+
     /// Queues an order for the processor; `false` when it cannot be applied and was kept instead.
-    async fn queue(&self, store: &ChannelStore, order: IncomingOrder, now: DateTime<Utc>) -> Result<bool, Failure> {
+    async fn queue(
+        &self,
+        store: &ChannelStore,
+        order: IncomingOrder,
+        how: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Failure> {
         let event = ChannelEvent::OrderChanged { order };
         let message = ChannelEventMessage {
             retailer_id: Some(store.retailer_id),
             store_id: Some(store.id),
-            source: "shopify poll".into(),
+            source: format!("{} {how}", store.channel.name()),
             event,
         };
         let body = serde_json::to_string(&message).map_err(|e| Failure::permanent(e.to_string()))?;

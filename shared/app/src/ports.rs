@@ -13,7 +13,7 @@ use std::future::Future;
 use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Utc};
-use shipsync_domain::carrier::Carrier;
+use shipsync_domain::carrier::{Carrier, StandardCarrier};
 use shipsync_domain::export::{Delivery, ExportRequest};
 use shipsync_domain::ids::{PurchaseOrderId, RetailerId, ShipmentId, StoreId, VendorId};
 use shipsync_domain::orders::{KeptPayload, OrderProblem, OrderRecord, PollState, PolledStore, Product};
@@ -128,6 +128,8 @@ pub trait Settings: Send + Sync {
     ) -> impl Pending<()>;
     /// Whether a channel store has credentials, from their names alone (the API cannot open them).
     fn credentials_set(&self, retailer: RetailerId, store: StoreId) -> impl Pending<bool>;
+    /// The names of a channel store's stored credentials (readable without opening them).
+    fn credential_names(&self, retailer: RetailerId, store: StoreId) -> impl Pending<Vec<String>>;
     /// A store's channel credentials, opened; [`Failure::Permanent`] if they cannot be (sealed
     /// for another store, under another key): a person must set them again.
     fn credentials(&self, retailer: RetailerId, store: StoreId) -> impl Pending<ChannelCredentials>;
@@ -144,6 +146,8 @@ pub trait PollStates: Send + Sync {
     fn polled_stores(&self) -> impl Pending<Vec<PolledStore>>;
     fn poll_state(&self, store: StoreId) -> impl Pending<PollState>;
     fn save_poll_state(&self, store: StoreId, state: &PollState) -> impl Pending<()>;
+    /// The Amazon store of a seller in a marketplace (what an `ORDER_CHANGE` notification names).
+    fn amazon_store(&self, seller_id: &str, marketplace_id: &str) -> impl Pending<Option<PolledStore>>;
 }
 
 /// Everything a use case may read or write, in one value (the table, or memory).
@@ -156,13 +160,25 @@ pub trait EventQueue: Send + Sync {
     fn queue_event(&self, body: String) -> impl Pending<()>;
 }
 
-/// Connects a channel store to its channel: the channel clients when deployed, a double in tests.
+/// Connects a channel store to its channel and its tracking provider: the HTTP clients when
+/// deployed, a double in tests.
 pub trait ChannelGateway: Send + Sync {
     fn connect(
         &self,
         store: &ChannelStore,
         credentials: &ChannelCredentials,
     ) -> Result<Box<dyn shipsync_channels::Channel>, shipsync_channels::SettingsError>;
+
+    /// Registers a tracking number with the store's tracking provider, so that its scans come
+    /// to shipsync; registering a number twice is not an error. `Ok(false)`: the store names no
+    /// provider.
+    fn register_tracker<'a>(
+        &'a self,
+        store: &'a ChannelStore,
+        credentials: &'a ChannelCredentials,
+        number: &'a TrackingNumber,
+        carrier: Option<StandardCarrier>,
+    ) -> impl Pending<bool> + 'a;
 }
 
 impl ChannelGateway for shipsync_channels::Channels {
@@ -172,6 +188,20 @@ impl ChannelGateway for shipsync_channels::Channels {
         credentials: &ChannelCredentials,
     ) -> Result<Box<dyn shipsync_channels::Channel>, shipsync_channels::SettingsError> {
         shipsync_channels::Channels::connect(self, store, credentials)
+    }
+
+    fn register_tracker<'a>(
+        &'a self,
+        store: &'a ChannelStore,
+        credentials: &'a ChannelCredentials,
+        number: &'a TrackingNumber,
+        carrier: Option<StandardCarrier>,
+    ) -> impl Pending<bool> + 'a {
+        async move {
+            let Some(registry) = self.trackers(store, credentials)? else { return Ok(false) };
+            registry.register(number, carrier).await?;
+            Ok(true)
+        }
     }
 }
 

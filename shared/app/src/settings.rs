@@ -97,10 +97,20 @@ impl<R: Repositories> StoreSettings<R> {
         let (store, mut errors) = store.with_change(change, &carriers, self.base_url_allowed);
         if let Some(credentials) = &credentials {
             check_credential_limits(&shipsync_channels::credential_names(store.channel), credentials, &mut errors);
-            if let Err(problems) = shipsync_channels::validate_settings(store.channel, &store.connection, credentials) {
+            if let Err(problems) = shipsync_channels::validate_store_settings(&store, credentials) {
                 // A field already refused (a malformed shop_domain) is named once.
                 let already = errors.clone();
                 for problem in problems.errors().iter().filter(|problem| !already.mentions(&problem.field)) {
+                    errors.push(problem.field.clone(), problem.message.clone());
+                }
+            }
+        } else if store.tracking.provider.is_some() {
+            // A provider named without new credentials needs its key among the stored ones.
+            let stored = self.repositories.credential_names(store.retailer_id, store.id).await?;
+            if let Err(problems) =
+                shipsync_channels::validate_tracking(&store.tracking, stored.iter().map(String::as_str))
+            {
+                for problem in problems.errors() {
                     errors.push(problem.field.clone(), problem.message.clone());
                 }
             }

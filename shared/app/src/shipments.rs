@@ -10,7 +10,7 @@ use shipsync_domain::access::Principal;
 use shipsync_domain::carrier::Carrier;
 use shipsync_domain::export::{
     Delivery, ExportReason, ExportRequest, ExportState, ExportWhen, ShipConfirmation, hold_for_imei,
-    imei_completes_export, plan_new_export, scheduled,
+    imei_completes_export, plan_new_export, scheduled, watch_for_movement,
 };
 use shipsync_domain::ids::{PurchaseOrderId, ShipmentId};
 use shipsync_domain::purchase_order::PurchaseOrder;
@@ -91,6 +91,7 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         po.updated_at = now;
         let confirmation = store.export.confirmation(store.channel);
         let plan = plan_new_export(&store.export, confirmation, input.export, now);
+        let plan = watch_for_movement(plan, &store.tracking, &shipment, now);
         let (export_state, delivery) = hold_for_imei(store.channel, &shipment, plan, now);
         shipment.export.state = export_state;
         // Planned before the shipment is written, so that a shipment is never written without
@@ -166,6 +167,7 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         // Back Market: adding the last missing IMEI releases the waiting confirmation, queued
         // before this write, which carries both.
         let shipment = self.release_on_imei(&current, draft.finish(&mut ids)?, &po).await?;
+        let shipment = self.watch_new_trackings(&current, shipment, &po).await?;
         self.repositories.update_shipment(&shipment, fulfilment_changed.then_some(&po)).await?;
         info!(shipment_id = %shipment.id, "shipment updated");
         // Units added by an edit can complete the order as well as a new shipment can.
@@ -237,6 +239,24 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         self.deliver(planned.id, ExportReason::Manual, Delivery::Now).await?;
         info!(shipment_id = %planned.id, "IMEI added: export released");
         Ok(planned)
+    }
+
+    /// A shipment waiting for movement whose edit adds tracking numbers has them registered too
+    /// (queued before the write that records them as due).
+    async fn watch_new_trackings(
+        &self,
+        before: &Shipment,
+        after: Shipment,
+        po: &PurchaseOrder,
+    ) -> Result<Shipment, Failure> {
+        if !matches!(after.export.state, ExportState::WaitingForMovement(_)) || after.trackings == before.trackings {
+            return Ok(after);
+        }
+        let store = self.channel_store_of(po).await?;
+        let Some(watched) = after.watch_new_trackings(before, &store.tracking) else { return Ok(after) };
+        self.deliver(watched.id, ExportReason::Scheduled, Delivery::Now).await?;
+        info!(shipment_id = %watched.id, "new tracking numbers to register");
+        Ok(watched)
     }
 
     /// After a shipment is written: releases its order's waiting shipments if that completed the

@@ -60,7 +60,7 @@ impl BackMarketClient {
         let missing: Vec<&str> = order
             .lines
             .iter()
-            .filter(|line| shipsync_domain::shipment::needs_imei(line.quantity, &line.serial_codes))
+            .filter(|line| shipsync_domain::shipment::lacks_imei(line.needs_imei, line.quantity, &line.serial_codes))
             .map(|line| line.sku.as_str())
             .collect();
         if !missing.is_empty() {

@@ -32,6 +32,7 @@ use shipsync_domain::vocabulary::ChannelOrderId;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use shipsync_domain::carrier::StandardCarrier;
 use shipsync_domain::export::{notify_customer, tracking_url};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::shipment::Shipment;
@@ -84,16 +85,20 @@ impl ExportOrder {
                 quantity: item.quantity,
                 sku: item.sku.clone(),
                 serial_codes: item.serial_codes.clone(),
-                package: None,
-                needs_imei: false,
+                package: item.package.clone(),
+                needs_imei: item.needs_imei,
             });
         }
         let mapping = store.export.mapping_for(shipment.carrier.id);
         let tracking_numbers: Vec<TrackingNumber> = shipment.trackings.iter().map(|t| t.tracking.clone()).collect();
-        let tracking_urls = mapping
-            .and_then(|m| m.tracking_url_template.as_deref())
-            .map(|template| tracking_numbers.iter().map(|number| tracking_url(template, number.as_str())).collect())
-            .unwrap_or_default();
+        // The store's template for the carrier, else the carrier's own tracking page if it is
+        // a standard carrier; else none (a channel without a URL shows the number alone).
+        let tracking_urls = match mapping.and_then(|m| m.tracking_url_template.as_deref()) {
+            Some(template) => tracking_numbers.iter().map(|number| tracking_url(template, number.as_str())).collect(),
+            None => StandardCarrier::recognise(&shipment.carrier)
+                .map(|carrier| tracking_numbers.iter().map(|number| carrier.tracking_url(number.as_str())).collect())
+                .unwrap_or_default(),
+        };
         Ok(ExportOrder {
             shipment_id: shipment.id.get(),
             shipped_at: shipment.created_at,
@@ -108,7 +113,7 @@ impl ExportOrder {
                 vendor_notify,
                 store.export.send_tracking,
             ),
-            shipping_method: None,
+            shipping_method: shipment.shipping_method.clone(),
         })
     }
 }

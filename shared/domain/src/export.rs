@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::ValidationErrors;
 use crate::ids::{CarrierId, ShipmentId};
 use crate::shipment::Shipment;
+use crate::tracking::TrackingNumber;
 
 /// The longest export delay a store may set: a week.
 pub const MAX_EXPORT_DELAY_MINUTES: u32 = 10_080;
@@ -192,7 +193,7 @@ pub enum ExportState {
     /// same shipment in the channel and it was linked instead.
     Cancelled { cancelled_at: DateTime<Utc>, reason: String },
     /// Waits for the carrier to report the parcel moving (the store confirms on movement).
-    WaitingForMovement,
+    WaitingForMovement(MovementWatch),
     /// The store sends no ship confirmations (Amazon's "never").
     NotSent,
 }
@@ -205,6 +206,7 @@ impl ExportState {
         match self {
             ExportState::Scheduled { due_at } => Some(*due_at + SWEEP_GRACE),
             ExportState::Exporting { claimed_at } => Some(*claimed_at + CLAIM_TIMEOUT),
+            ExportState::WaitingForMovement(watch) => watch.sweep_at(),
             _ => None,
         }
     }
@@ -218,10 +220,65 @@ impl ExportState {
             ExportState::Exported { .. } => "exported",
             ExportState::Failed { .. } => "export_failed",
             ExportState::Cancelled { .. } => "export_cancelled",
-            ExportState::WaitingForMovement => "waiting_for_movement",
+            ExportState::WaitingForMovement(_) => "waiting_for_movement",
             ExportState::NotSent => "not_sent",
         }
     }
+}
+
+/// What a shipment waiting for its first scan still needs: its tracking numbers registered with
+/// the store's tracking provider (so that the scan comes at all), and a look from a person if
+/// the scan does not come in time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MovementWatch {
+    /// Since when it waits.
+    pub since: Option<DateTime<Utc>>,
+    /// When the wait is too long (the store's `movement_timeout_hours` after `since`).
+    pub deadline: Option<DateTime<Utc>>,
+    /// Tracking numbers still to register with the store's tracking provider.
+    pub unregistered: Vec<TrackingNumber>,
+    /// The deadline passed and order health lists it (it waits for a scan or a person).
+    pub timed_out: bool,
+}
+
+impl MovementWatch {
+    /// When the sweeper must look at it: registrations are due at once (a lost delivery is
+    /// re-queued after [`SWEEP_GRACE`]), the deadline when it comes; nothing once it timed out.
+    fn sweep_at(&self) -> Option<DateTime<Utc>> {
+        if !self.unregistered.is_empty() {
+            Some(self.since.unwrap_or_default() + SWEEP_GRACE)
+        } else if self.timed_out {
+            None
+        } else {
+            self.deadline
+        }
+    }
+}
+
+/// A new shipment waiting for movement under the store's tracking settings: its numbers are to
+/// be registered (delivered to the exporter at once) if the store names a provider, and it is
+/// watched until the store's movement timeout. Other plans are returned as they are.
+pub fn watch_for_movement(
+    plan: (ExportState, Option<Delivery>),
+    tracking: &crate::tenant::TrackingSettings,
+    shipment: &Shipment,
+    now: DateTime<Utc>,
+) -> (ExportState, Option<Delivery>) {
+    let ExportState::WaitingForMovement(_) = plan.0 else { return plan };
+    let unregistered: Vec<TrackingNumber> = if tracking.provider.is_some() {
+        shipment.trackings.iter().map(|t| t.tracking.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    let delivery = (!unregistered.is_empty()).then_some(Delivery::Now);
+    let watch = MovementWatch {
+        since: Some(now),
+        deadline: Some(now + Duration::hours(i64::from(tracking.movement_timeout_hours))),
+        unregistered,
+        timed_out: false,
+    };
+    (ExportState::WaitingForMovement(watch), delivery)
 }
 
 /// A shipment's export: its state, the overrides given when it was created, and its attempts.
@@ -299,7 +356,8 @@ pub fn plan_new_export(
         return (ExportState::Manual, None);
     }
     if confirmation == ShipConfirmation::TrackingMovement {
-        return (ExportState::WaitingForMovement, None);
+        let watch = MovementWatch { since: Some(created_at), ..MovementWatch::default() };
+        return (ExportState::WaitingForMovement(watch), None);
     }
     match settings.export_when {
         ExportWhen::OrderFullyShipped => (ExportState::WaitingForOrder, None),
@@ -349,6 +407,10 @@ pub enum ExportAction {
     Busy,
     /// Nothing to do, and why (already exported, not due, waiting for a person...).
     Skip(&'static str),
+    /// Register these tracking numbers with the store's tracking provider.
+    RegisterTrackers(Vec<TrackingNumber>),
+    /// It waited for its first scan past the store's movement timeout.
+    MovementTimedOut,
 }
 
 /// Decides what to do with a delivered export request, from the shipment as it is now.
@@ -360,7 +422,13 @@ pub fn decide_export(shipment: &Shipment, now: DateTime<Utc>) -> ExportAction {
         ExportState::WaitingForOrder => ExportAction::Skip("waiting for the order to be fully shipped"),
         ExportState::Failed { .. } => ExportAction::Skip("export failed: waiting for a manual export"),
         ExportState::Cancelled { .. } => ExportAction::Skip("export cancelled"),
-        ExportState::WaitingForMovement => ExportAction::Skip("waiting for the carrier to report movement"),
+        ExportState::WaitingForMovement(watch) if !watch.unregistered.is_empty() => {
+            ExportAction::RegisterTrackers(watch.unregistered.clone())
+        }
+        ExportState::WaitingForMovement(watch) if !watch.timed_out && watch.deadline.is_some_and(|d| d <= now) => {
+            ExportAction::MovementTimedOut
+        }
+        ExportState::WaitingForMovement(_) => ExportAction::Skip("waiting for the carrier to report movement"),
         ExportState::NotSent => ExportAction::Skip("the store sends no ship confirmations"),
         ExportState::Scheduled { due_at } if *due_at > now + EARLY_TOLERANCE => {
             ExportAction::Skip("not due yet: the plan changed")
@@ -474,12 +542,60 @@ impl Shipment {
         if self.tracking_status.is_some_and(|current| current.rank() >= status.rank()) {
             return None;
         }
-        let release = self.export.state == ExportState::WaitingForMovement && status.is_moving();
+        let release = matches!(self.export.state, ExportState::WaitingForMovement(_)) && status.is_moving();
         let state = if release { ExportState::Scheduled { due_at: now } } else { self.export.state.clone() };
         let mut next = self.with_export_state(state, now);
         next.tracking_status = Some(status);
         next.tracking_status_at = Some(occurred_at);
         Some((next, release))
+    }
+
+    /// Records that these numbers are registered with the tracking provider (or were refused
+    /// for good, which a person sees in order health): they are not registered again.
+    /// `None`: no longer waiting for movement, or nothing of them left to register.
+    pub fn trackers_settled(&self, numbers: &[TrackingNumber], now: DateTime<Utc>) -> Option<Shipment> {
+        let ExportState::WaitingForMovement(watch) = &self.export.state else { return None };
+        let settled = |number: &TrackingNumber| numbers.iter().any(|done| done.same_parcel(number));
+        if !watch.unregistered.iter().any(settled) {
+            return None;
+        }
+        let mut watch = watch.clone();
+        watch.unregistered.retain(|number| !settled(number));
+        Some(self.with_export_state(ExportState::WaitingForMovement(watch), now))
+    }
+
+    /// Tracking numbers an edit added to a shipment still waiting for movement are to be
+    /// registered too (when the store names a provider). `None` when there is nothing new.
+    pub fn watch_new_trackings(
+        &self,
+        before: &Shipment,
+        tracking: &crate::tenant::TrackingSettings,
+    ) -> Option<Shipment> {
+        let ExportState::WaitingForMovement(watch) = &self.export.state else { return None };
+        tracking.provider?;
+        let added: Vec<TrackingNumber> = self
+            .trackings
+            .iter()
+            .map(|t| &t.tracking)
+            .filter(|number| !before.trackings.iter().any(|old| old.tracking.same_parcel(number)))
+            .filter(|number| !watch.unregistered.iter().any(|queued| queued.same_parcel(number)))
+            .cloned()
+            .collect();
+        if added.is_empty() {
+            return None;
+        }
+        let mut next = self.clone();
+        let mut watch = watch.clone();
+        watch.unregistered.extend(added);
+        next.export.state = ExportState::WaitingForMovement(watch);
+        Some(next)
+    }
+
+    /// Records that it waited past its deadline and order health lists it.
+    pub fn movement_timed_out(&self, now: DateTime<Utc>) -> Option<Shipment> {
+        let ExportState::WaitingForMovement(watch) = &self.export.state else { return None };
+        let watch = MovementWatch { timed_out: true, ..watch.clone() };
+        Some(self.with_export_state(ExportState::WaitingForMovement(watch), now))
     }
 
     /// Plans the export of a shipment that waited for its order, `delay` after the order was shipped.

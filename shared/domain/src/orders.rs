@@ -146,6 +146,7 @@ pub fn new_items(po: Option<&PurchaseOrder>, lines: &[(IncomingLine, Option<Deci
             quantity: line.quantity,
             cost: *cost,
             channel_line_item_id: Some(line.channel_line_item_id.clone()),
+            needs_imei: line.needs_imei,
         })
         .collect()
 }
@@ -464,6 +465,14 @@ pub enum ProblemKind {
     PurchaseOrderNumberTaken,
     /// Fetching a store's orders failed; its cursor stays until a fetch succeeds.
     PollFailed,
+    /// The buyer asked the channel to cancel: the seller decides there.
+    CancelRequested,
+    /// The channel refused to accept order lines shipsync routed (Back Market's validation).
+    AcceptanceFailed,
+    /// The tracking provider refused a tracking number: no scan will come for it.
+    TrackerRefused,
+    /// A shipment waited for its first carrier scan longer than its store allows.
+    NoCarrierScan,
 }
 
 impl ProblemKind {
@@ -476,11 +485,25 @@ impl ProblemKind {
             ProblemKind::UnapplicablePayload => "unapplicable_payload",
             ProblemKind::PurchaseOrderNumberTaken => "purchase_order_number_taken",
             ProblemKind::PollFailed => "poll_failed",
+            ProblemKind::CancelRequested => "cancel_requested",
+            ProblemKind::AcceptanceFailed => "acceptance_failed",
+            ProblemKind::TrackerRefused => "tracker_refused",
+            ProblemKind::NoCarrierScan => "no_carrier_scan",
         }
     }
 }
 
 impl OrderProblem {
+    /// The key of a shipment's "no carrier scan yet" problem.
+    pub fn no_scan_key(shipment: ShipmentId) -> String {
+        format!("no_carrier_scan:{shipment}")
+    }
+
+    /// The key of an order's "buyer asked to cancel" problem.
+    pub fn cancel_requested_key(store: StoreId, channel_order_id: &ChannelOrderId) -> String {
+        format!("cancel_requested:{store}:{channel_order_id}")
+    }
+
     /// What the keys of one order's unknown-SKU problems start with.
     pub fn unknown_sku_prefix(store: StoreId, channel_order_id: &ChannelOrderId) -> String {
         format!("unknown_sku:{store}:{channel_order_id}:")

@@ -42,6 +42,9 @@ pub struct OrderItem {
     pub cost: Option<Decimal>,
     /// The line item's id in the sales channel, needed to export shipments.
     pub channel_line_item_id: Option<String>,
+    /// The channel says each unit needs its IMEI on the confirmation (Back Market's phones).
+    #[serde(default)]
+    pub needs_imei: bool,
 }
 
 impl OrderItem {
@@ -106,6 +109,8 @@ pub struct NewOrderItem {
     pub quantity: u32,
     pub cost: Option<Decimal>,
     pub channel_line_item_id: Option<String>,
+    /// The channel says each unit needs its IMEI (see [`OrderItem::needs_imei`]).
+    pub needs_imei: bool,
 }
 
 impl NewOrderItem {
@@ -120,6 +125,7 @@ impl NewOrderItem {
             quantity_cancelled: 0,
             cost: self.cost,
             channel_line_item_id: self.channel_line_item_id,
+            needs_imei: self.needs_imei,
         }
     }
 }
@@ -195,6 +201,7 @@ pub(crate) mod tests {
                     quantity: *quantity,
                     cost: Some(Decimal::new(1250, 2)),
                     channel_line_item_id: None,
+                    needs_imei: false,
                 })
                 .collect(),
         }

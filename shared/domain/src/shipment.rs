@@ -41,6 +41,9 @@ pub struct Shipment {
     pub costs: ShipmentCosts,
     pub items: Vec<ShipmentItem>,
     pub trackings: Vec<Tracking>,
+    /// The carrier's service (`Ground`, `Priority Mail`...), sent where a channel takes one.
+    #[serde(default)]
+    pub shipping_method: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When the vendor invoice reference was entered.
@@ -75,6 +78,13 @@ pub struct ShipmentItem {
     pub order_item_name: String,
     pub sku: String,
     pub serial_codes: Vec<String>,
+    /// The package (one of the shipment's tracking numbers) holding these units; `None`:
+    /// not said, and the units are spread over the packages.
+    #[serde(default)]
+    pub package: Option<TrackingNumber>,
+    /// The channel says each unit needs its IMEI on the confirmation (Back Market's phones).
+    #[serde(default)]
+    pub needs_imei: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,22 +154,25 @@ impl Shipment {
         }
     }
 
-    /// SKUs of the items that need an IMEI and have none: Back Market asks one per smartphone,
-    /// which is a line of one unit.
+    /// SKUs of the items that lack an IMEI the channel asks for (Back Market's smartphones,
+    /// as its order lines say): one code per unit.
     pub fn missing_imeis(&self) -> Vec<&str> {
         self.items
             .iter()
-            .filter(|item| needs_imei(item.quantity, &item.serial_codes))
+            .filter(|item| lacks_imei(item.needs_imei, item.quantity, &item.serial_codes))
             .map(|item| item.sku.as_str())
             .collect()
     }
 }
 
-/// Whether a line of `quantity` units with these serial codes lacks the IMEI Back Market asks
-/// for: one per smartphone, which is a line of one unit.
-pub fn needs_imei(quantity: u32, serial_codes: &[String]) -> bool {
-    quantity == 1 && serial_codes.is_empty()
+/// Whether a line of `quantity` units with these serial codes lacks an IMEI its channel asks for
+/// (`needs_imei`: what the channel said about the line): every unit needs its own.
+pub fn lacks_imei(needs_imei: bool, quantity: u32, serial_codes: &[String]) -> bool {
+    needs_imei && serial_codes.len() < quantity as usize
 }
+
+/// The longest shipping method accepted.
+pub const MAX_SHIPPING_METHOD_LENGTH: usize = 100;
 
 /// A field of a request: left out, set to nothing (`null` or `""`), or given a value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -185,6 +198,7 @@ pub struct ShipmentInput {
     pub shipper_shipping_cost: Patch<String>,
     pub items: Option<Vec<ItemInput>>,
     pub trackings: Option<Vec<TrackingInput>>,
+    pub shipping_method: Patch<String>,
     /// Create only: export automatically (`true`) or only on request (`false`), whatever the store says.
     pub export: Option<bool>,
     /// Create only: whether the channel notifies the customer, whatever the vendor and store say.
@@ -230,6 +244,8 @@ pub struct ItemInput {
     pub order_item_id: Option<u64>,
     pub quantity: Option<i64>,
     pub serial_codes: Option<Vec<String>>,
+    /// The tracking number of the package holding the item's units (`""`: not said).
+    pub package_tracking: Option<String>,
     pub destroy: bool,
 }
 
@@ -349,6 +365,9 @@ pub fn draft_new_shipment(
     };
     check_trackings(&trackings, &mut errors);
     check_distinct_serial_codes(&items, &mut errors);
+    check_packages(&items, &trackings, &mut errors);
+    let shipping_method =
+        reference_limited(&input.shipping_method, "shipping_method", None, MAX_SHIPPING_METHOD_LENGTH, &mut errors);
     let fulfillment_change = fulfillment_change(&[], &items);
     check_quantities(po, &fulfillment_change, &items, |id| quantity_field(input, &[], id), &mut errors);
 
@@ -373,6 +392,7 @@ pub fn draft_new_shipment(
             costs,
             items,
             trackings,
+            shipping_method,
             created_at: context.now,
             updated_at: context.now,
             invoiced_at,
@@ -517,6 +537,14 @@ pub fn draft_shipment_update(
         check_trackings(&shipment.trackings, &mut errors);
     }
     check_distinct_serial_codes(&shipment.items, &mut errors);
+    check_packages(&shipment.items, &shipment.trackings, &mut errors);
+    shipment.shipping_method = reference_limited(
+        &input.shipping_method,
+        "shipping_method",
+        current.shipping_method.clone(),
+        MAX_SHIPPING_METHOD_LENGTH,
+        &mut errors,
+    );
     if input.export.is_some_and(|given| Some(given) != current.export.export_override) {
         errors.push("export", "can only be set when the shipment is created; use the export action to export now");
     }
@@ -566,6 +594,9 @@ fn check_locks(current: &Shipment, updated: &Shipment, errors: &mut ValidationEr
         }
         if updated.trackings != current.trackings {
             errors.push(TRACKINGS, why);
+        }
+        if updated.shipping_method != current.shipping_method {
+            errors.push("shipping_method", why);
         }
     }
     if current.sync.accounting_details_locked() {
@@ -687,13 +718,27 @@ fn reference(
     current: Option<String>,
     errors: &mut ValidationErrors,
 ) -> Option<String> {
+    reference_limited(patch, field, current, MAX_REFERENCE_LENGTH, errors)
+}
+
+/// A text field: kept, cleared, or set (trimmed; blank clears; at most `limit` characters).
+fn reference_limited(
+    patch: &Patch<String>,
+    field: &str,
+    current: Option<String>,
+    limit: usize,
+    errors: &mut ValidationErrors,
+) -> Option<String> {
     match patch {
         Patch::Keep => current,
         Patch::Clear => None,
         Patch::Set(text) => {
             let text = text.trim();
-            if text.chars().count() > MAX_REFERENCE_LENGTH {
-                errors.push(field, format!("must be at most {MAX_REFERENCE_LENGTH} characters"));
+            if text.chars().count() > limit {
+                errors.push(field, format!("must be at most {limit} characters"));
+                return current;
+            } else if text.chars().any(char::is_control) {
+                errors.push(field, "must not contain control characters");
                 return current;
             }
             (!text.is_empty()).then(|| text.to_owned())
@@ -720,7 +765,9 @@ fn new_item(
         );
         return None;
     };
-    if existing.iter().any(|item| item.order_item_id == order_item.id) {
+    let package = package_of(entry.package_tracking.as_deref(), field, errors)?;
+    // One order item may be split over packages: once per package.
+    if existing.iter().any(|item| item.order_item_id == order_item.id && same_package(&item.package, &package)) {
         errors.push(
             format!("{field}.order_item_id"),
             format!("{order_item_id} is already on this shipment: change that item's quantity instead"),
@@ -744,7 +791,53 @@ fn new_item(
         order_item_name: order_item.name.clone(),
         sku: order_item.sku.clone(),
         serial_codes,
+        package,
+        needs_imei: order_item.needs_imei,
     })
+}
+
+/// The package a request names for an item: `Ok(None)` when it names none (or `""`).
+#[allow(clippy::option_option)]
+fn package_of(given: Option<&str>, field: &str, errors: &mut ValidationErrors) -> Option<Option<TrackingNumber>> {
+    match given.map(str::trim) {
+        None | Some("") => Some(None),
+        Some(text) => match TrackingNumber::parse(text) {
+            Ok(number) => Some(Some(number)),
+            Err(message) => {
+                errors.push(format!("{field}.package_tracking"), message);
+                None
+            }
+        },
+    }
+}
+
+fn same_package(a: &Option<TrackingNumber>, b: &Option<TrackingNumber>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.same_parcel(b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// Items name packages all or none, and each named package is one of the shipment's tracking numbers.
+fn check_packages(items: &[ShipmentItem], trackings: &[Tracking], errors: &mut ValidationErrors) {
+    let named = items.iter().filter(|item| item.package.is_some()).count();
+    if named == 0 {
+        return;
+    }
+    if named < items.len() {
+        errors.push(ITEMS, "either every item names its package_tracking or none does");
+    }
+    for (index, item) in items.iter().enumerate() {
+        if let Some(package) = &item.package
+            && !trackings.iter().any(|tracking| tracking.tracking.same_parcel(package))
+        {
+            errors.push(
+                format!("{ITEMS}[{index}].package_tracking"),
+                format!("{:?} is not a tracking number of this shipment", package.as_str()),
+            );
+        }
+    }
 }
 
 fn change_item(item: &mut ShipmentItem, entry: &ItemInput, field: &str, errors: &mut ValidationErrors) {
@@ -762,6 +855,11 @@ fn change_item(item: &mut ShipmentItem, entry: &ItemInput, field: &str, errors: 
         && let Some(codes) = check_serial_codes(codes, item.quantity, &format!("{field}.serial_codes"), errors)
     {
         item.serial_codes = codes;
+    }
+    if entry.package_tracking.is_some()
+        && let Some(package) = package_of(entry.package_tracking.as_deref(), field, errors)
+    {
+        item.package = package;
     }
     if entry.serial_codes.is_none() && item.serial_codes.len() > item.quantity as usize {
         errors.push(

@@ -121,6 +121,9 @@ impl Default for IngestionSettings {
     }
 }
 
+/// The longest Amazon marketplace or seller id accepted (they are about 14 characters).
+pub const MAX_AMAZON_ID_CHARS: usize = 32;
+
 /// The longest polling interval a store may set: a day.
 pub const MAX_POLL_MINUTES: u32 = 1440;
 
@@ -223,6 +226,15 @@ pub struct StoreChange {
     pub carrier_mappings: Option<Vec<crate::export::CarrierMapping>>,
     pub poll_orders_every_minutes: Option<u32>,
     pub ship_confirmation: Option<crate::export::ShipConfirmation>,
+    /// Amazon only.
+    pub marketplace_id: Option<String>,
+    /// Amazon only: the seller's id, which routes its `ORDER_CHANGE` notifications.
+    pub seller_id: Option<String>,
+    /// `Some(None)` clears the provider.
+    pub tracking_provider: Option<Option<crate::tracking::TrackingProvider>>,
+    pub movement_timeout_hours: Option<u32>,
+    pub export_after_movement_timeout: Option<bool>,
+    pub tracking_base_url: Option<String>,
 }
 
 /// A new store must be named.
@@ -294,6 +306,44 @@ impl ChannelStore {
                 errors.push("sandbox", "only eBay stores have a sandbox");
             }
             store.connection.sandbox = sandbox;
+        }
+        for (field, given, slot) in [
+            ("marketplace_id", change.marketplace_id, &mut store.connection.marketplace_id),
+            ("seller_id", change.seller_id, &mut store.connection.seller_id),
+        ] {
+            let Some(given) = given else { continue };
+            let value = given.trim().to_owned();
+            if store.channel != ChannelKind::Amazon && !value.is_empty() {
+                errors.push(field, "is for Amazon stores only");
+            } else if value.len() > MAX_AMAZON_ID_CHARS || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
+                errors.push(field, format!("must be at most {MAX_AMAZON_ID_CHARS} letters and digits"));
+            }
+            *slot = Some(value).filter(|v| !v.is_empty());
+        }
+        if let Some(url) = change.tracking_base_url {
+            let url = url.trim().trim_end_matches('/').to_owned();
+            check_length(&mut errors, "tracking_base_url", &url, MAX_URL_CHARS);
+            if !url.is_empty() && !base_url_allowed {
+                errors.push("tracking_base_url", "cannot be set: each tracking provider's address is fixed");
+            } else if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+                errors.push("tracking_base_url", "must be an http(s) URL");
+            }
+            store.connection.tracking_base_url = Some(url).filter(|u| !u.is_empty());
+        }
+        if let Some(provider) = change.tracking_provider {
+            store.tracking.provider = provider;
+        }
+        if let Some(hours) = change.movement_timeout_hours {
+            if !(1..=MAX_MOVEMENT_TIMEOUT_HOURS).contains(&hours) {
+                errors.push(
+                    "movement_timeout_hours",
+                    format!("must be between 1 and {MAX_MOVEMENT_TIMEOUT_HOURS} (30 days)"),
+                );
+            }
+            store.tracking.movement_timeout_hours = hours;
+        }
+        if let Some(anyway) = change.export_after_movement_timeout {
+            store.tracking.export_after_movement_timeout = anyway;
         }
         if let Some(minutes) = change.poll_orders_every_minutes {
             if minutes > MAX_POLL_MINUTES {

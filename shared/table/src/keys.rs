@@ -32,6 +32,10 @@ pub fn store_ref(id: shipsync_domain::ids::StoreId) -> String {
     format!("STOREREF#{id}")
 }
 pub const STORE_REF: &str = "STORE";
+/// The Amazon store a seller's notifications in a marketplace go to: one per seller and marketplace.
+pub fn amazon_seller(seller_id: &str, marketplace_id: &str) -> String {
+    format!("AMAZONSELLER#{seller_id}#{marketplace_id}")
+}
 pub fn webhook_delivery(store: shipsync_domain::ids::StoreId, delivery: &str) -> String {
     format!("WEBHOOK#{store}#{delivery}")
 }

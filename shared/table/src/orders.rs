@@ -79,6 +79,49 @@ impl Table {
         .await
     }
 
+    /// Routes an Amazon seller's notifications in a marketplace to this store: claimed once, by
+    /// one store (another retailer naming the same seller cannot take its notifications over).
+    pub(crate) async fn claim_amazon_seller(&self, store: &ChannelStore) -> Result<(), TableError> {
+        let (Some(seller), Some(marketplace)) = (&store.connection.seller_id, &store.connection.marketplace_id) else {
+            return Ok(());
+        };
+        if store.channel != shipsync_domain::tenant::ChannelKind::Amazon {
+            return Ok(());
+        }
+        let pk = keys::amazon_seller(seller, marketplace);
+        let mut record =
+            item(pk, keys::STORE_REF, &PolledStore { retailer_id: store.retailer_id, store_id: store.id })?;
+        let owner = format!("{}#{}", store.retailer_id, store.id);
+        record.insert("owner".into(), AttributeValue::S(owner.clone()));
+        crate::codec::check_fits(&record)?;
+        self.count_call();
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .condition_expression("attribute_not_exists(#pk) OR #owner = :owner")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(TableError::AlreadyExists(format!(
+                    "Amazon seller {seller} in marketplace {marketplace} (connected to another store)"
+                )))
+            }
+            Err(error) => Err(TableError::unavailable("PutItem")(error)),
+        }
+    }
+
+    /// The store an Amazon seller's notifications in a marketplace go to.
+    pub async fn amazon_store(&self, seller_id: &str, marketplace_id: &str) -> Result<Option<PolledStore>, TableError> {
+        self.get(keys::amazon_seller(seller_id, marketplace_id), keys::STORE_REF).await
+    }
+
     /// Every store the poller looks at.
     pub async fn polled_stores(&self) -> Result<Vec<PolledStore>, TableError> {
         self.partition_prefix(keys::POLLING.to_owned(), "STORE#").await

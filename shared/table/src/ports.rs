@@ -184,6 +184,9 @@ impl Settings for Table {
     async fn credentials_set(&self, retailer: RetailerId, store: StoreId) -> Result<bool, Failure> {
         Ok(!Table::credential_names(self, retailer, store).await?.is_empty())
     }
+    async fn credential_names(&self, retailer: RetailerId, store: StoreId) -> Result<Vec<String>, Failure> {
+        Ok(Table::credential_names(self, retailer, store).await?)
+    }
     async fn credentials(&self, retailer: RetailerId, store: StoreId) -> Result<ChannelCredentials, Failure> {
         match Table::credentials(self, retailer, store).await {
             Ok(credentials) => Ok(credentials),
@@ -205,6 +208,13 @@ impl shipsync_app::ports::PollStates for Table {
     }
     async fn save_poll_state(&self, store: StoreId, state: &shipsync_domain::orders::PollState) -> Result<(), Failure> {
         Ok(Table::save_poll_state(self, store, state).await?)
+    }
+    async fn amazon_store(
+        &self,
+        seller_id: &str,
+        marketplace_id: &str,
+    ) -> Result<Option<shipsync_domain::orders::PolledStore>, Failure> {
+        Ok(Table::amazon_store(self, seller_id, marketplace_id).await?)
     }
 }
 

@@ -59,6 +59,8 @@ impl Table {
 
     /// Replaces a store's settings.
     pub async fn save_channel_store(&self, store: &ChannelStore) -> Result<(), TableError> {
+        // The seller is claimed first: a store never points at a seller another store holds.
+        self.claim_amazon_seller(store).await?;
         let item = item(keys::retailer(store.retailer_id), &keys::store(store.id.get()), store)?;
         self.put(item).await?;
         self.put_store_ref(store).await

@@ -215,5 +215,6 @@ fn parse_item(text: &str) -> Result<NewOrderItem, String> {
         quantity,
         cost,
         channel_line_item_id: rest.get(1).map(|s| (*s).to_owned()),
+        needs_imei: false,
     })
 }

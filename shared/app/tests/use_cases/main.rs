@@ -6,6 +6,7 @@
 mod exports;
 mod fixtures;
 mod intake;
+mod marketplaces;
 mod polling;
 mod settings;
 mod shipments;

@@ -119,6 +119,8 @@ async fn a_back_market_confirmation_waits_for_its_imei_and_goes_when_an_edit_add
     // Confirmed when the tracking is assigned (Back Market's default waits for movement).
     world.store_settings(|export| export.ship_confirmation = Some(ShipConfirmation::TrackingAssigned));
     let pos = world.purchase_orders().await;
+    // Back Market said the line is a phone: its unit needs an IMEI.
+    world.table.records().purchase_orders.get_mut(&pos[0].id).expect("po").items[0].needs_imei = true;
     let user = world.retailer_user();
     let written =
         world.desk.create(&user, pos[0].id, &ship_all(&pos[0], "1Z1"), EchoedIds::default()).await.expect("created");

@@ -153,10 +153,11 @@ fn marketplaces_wait_for_movement_and_only_amazon_may_never_confirm() {
     assert!(never.validate_for(ChannelKind::Ebay).is_err());
     assert_eq!(plan_new_export(&never, ShipConfirmation::Never, None, at(0)), (ExportState::NotSent, None));
     let waiting = plan_new_export(&settings, ShipConfirmation::TrackingMovement, None, at(0));
-    assert_eq!(waiting, (ExportState::WaitingForMovement, None));
+    let watch = MovementWatch { since: Some(at(0)), ..MovementWatch::default() };
+    assert_eq!(waiting, (ExportState::WaitingForMovement(watch.clone()), None));
 
     let mut s = shipment();
-    s.export.state = ExportState::WaitingForMovement;
+    s.export.state = ExportState::WaitingForMovement(watch);
     let (pre, release) = s.carrier_scan(TrackingStatus::PreTransit, at(1), at(1)).unwrap();
     assert!(!release);
     let (moving, release) = pre.carrier_scan(TrackingStatus::InTransit, at(2), at(2)).unwrap();
@@ -178,7 +179,12 @@ fn only_scheduled_and_claimed_exports_are_swept_after_their_time() {
     let settled = [
         ExportState::Manual,
         ExportState::WaitingForOrder,
-        ExportState::WaitingForMovement,
+        ExportState::WaitingForMovement(MovementWatch::default()),
+        ExportState::WaitingForMovement(MovementWatch {
+            deadline: Some(at(5)),
+            timed_out: true,
+            ..MovementWatch::default()
+        }),
         ExportState::NotSent,
         ExportState::Exported { exported_at: at(1), channel_ids: vec![], notified_customer: false },
         ExportState::Failed { failed_at: at(1), message: "no".into() },
@@ -191,4 +197,64 @@ fn only_scheduled_and_claimed_exports_are_swept_after_their_time() {
     let s = shipment().claim_export(at(0));
     assert_eq!(s.export_retry_at(at(1), at(61), "429".into()).export.state, ExportState::Scheduled { due_at: at(61) });
     assert_eq!(s.export_retry_at(at(1), at(0), "429".into()).export.state, ExportState::Scheduled { due_at: at(1) });
+}
+
+#[test]
+fn a_shipment_waiting_for_movement_registers_its_numbers_then_times_out_once() {
+    use crate::tenant::TrackingSettings;
+    use crate::tracking::{TrackingNumber, TrackingProvider};
+    let settings = ExportSettings::default();
+    let plan = plan_new_export(&settings, ShipConfirmation::TrackingMovement, None, at(0));
+    let s = shipment();
+    let numbers: Vec<TrackingNumber> = s.trackings.iter().map(|t| t.tracking.clone()).collect();
+    assert!(!numbers.is_empty());
+
+    // No provider: nothing to register, only the deadline is watched.
+    let quiet = watch_for_movement(plan.clone(), &TrackingSettings::default(), &s, at(0));
+    let ExportState::WaitingForMovement(watch) = &quiet.0 else { panic!("waits: {quiet:?}") };
+    assert!(watch.unregistered.is_empty());
+    assert_eq!(quiet.1, None, "nothing to deliver now");
+    assert_eq!(quiet.0.sweep_at(), Some(at(0) + Duration::hours(72)), "the default timeout");
+
+    let tracking = TrackingSettings {
+        provider: Some(TrackingProvider::Easypost),
+        movement_timeout_hours: 24,
+        ..TrackingSettings::default()
+    };
+    let (state, delivery) = watch_for_movement(plan, &tracking, &s, at(0));
+    assert_eq!(delivery, Some(Delivery::Now), "registration goes out at once");
+    assert_eq!(state.sweep_at(), Some(at(0) + SWEEP_GRACE), "a lost registration is swept");
+    let mut waiting = s.clone();
+    waiting.export.state = state;
+    assert_eq!(decide_export(&waiting, at(1)), ExportAction::RegisterTrackers(numbers.clone()));
+
+    let registered = waiting.trackers_settled(&numbers, at(1)).expect("registered");
+    assert!(registered.trackers_settled(&numbers, at(2)).is_none(), "settled once");
+    assert_eq!(registered.export.state.sweep_at(), Some(at(0) + Duration::hours(24)), "then the deadline");
+    assert!(matches!(decide_export(&registered, at(60)), ExportAction::Skip(_)), "before the deadline");
+    let late = at(0) + Duration::hours(25);
+    assert_eq!(decide_export(&registered, late), ExportAction::MovementTimedOut);
+    let listed = registered.movement_timed_out(late).expect("times out");
+    assert!(matches!(decide_export(&listed, late), ExportAction::Skip(_)), "listed once");
+    assert_eq!(listed.export.state.sweep_at(), None);
+
+    // An edit adding a package registers only the new number.
+    let mut edited = registered.clone();
+    edited.trackings.push(crate::shipment::Tracking {
+        id: crate::ids::TrackingId::new_unchecked(99),
+        tracking: TrackingNumber::parse("NEW1").expect("a number"),
+    });
+    let watched = edited.watch_new_trackings(&registered, &tracking).expect("a new number");
+    assert_eq!(
+        decide_export(&watched, at(2)),
+        ExportAction::RegisterTrackers(vec![TrackingNumber::parse("NEW1").unwrap()])
+    );
+    assert!(edited.watch_new_trackings(&registered, &TrackingSettings::default()).is_none(), "no provider");
+}
+
+#[test]
+fn a_waiting_record_written_before_the_watch_existed_still_reads() {
+    let old: ExportState = serde_json::from_str(r#"{"state":"waiting_for_movement"}"#).expect("reads");
+    assert_eq!(old, ExportState::WaitingForMovement(MovementWatch::default()));
+    assert_eq!(old.sweep_at(), None);
 }

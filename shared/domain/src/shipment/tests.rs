@@ -410,3 +410,53 @@ proptest! {
         }
     }
 }
+
+fn in_package(order_item_id: OrderItemId, quantity: i64, package: &str) -> ItemInput {
+    ItemInput { package_tracking: Some(package.into()), ..item(order_item_id, quantity) }
+}
+
+#[test]
+fn items_are_assigned_to_packages_all_or_none_and_only_to_the_shipments_own() {
+    let po = order(&[3, 1]);
+    let (first, second) = (po.items[0].id, po.items[1].id);
+    let mut input = request(&po, &[]);
+    // One order item split over both packages, once per package.
+    input.items =
+        Some(vec![in_package(first, 2, "1Z1234"), in_package(first, 1, "5678"), in_package(second, 1, "5678")]);
+    let shipment = create(&po, &input).expect("packed");
+    let packages: Vec<_> = shipment.items.iter().map(|i| i.package.as_ref().map(|p| p.as_str().to_owned())).collect();
+    assert_eq!(packages, [Some("1Z1234".into()), Some("5678".into()), Some("5678".into())]);
+
+    input.items = Some(vec![in_package(first, 2, "1Z1234"), in_package(first, 1, "1z 1234")]);
+    assert_eq!(fields(create(&po, &input)), ["shipment_items_attributes[1].order_item_id"], "once per package");
+    input.items = Some(vec![in_package(first, 1, "1Z1234"), item(second, 1)]);
+    assert_eq!(fields(create(&po, &input)), ["shipment_items_attributes"], "all or none");
+    input.items = Some(vec![in_package(first, 1, "NOT-OURS")]);
+    assert_eq!(fields(create(&po, &input)), ["shipment_items_attributes[0].package_tracking"]);
+    input.items = Some(vec![in_package(first, 4, "1Z1234")]);
+    assert_eq!(fields(create(&po, &input)), ["shipment_items_attributes[0].quantity"], "quantities still count");
+}
+
+#[test]
+fn a_shipping_method_is_kept_trimmed_and_bounded() {
+    let po = order(&[1]);
+    let mut input = request(&po, &[1]);
+    input.shipping_method = Patch::Set("  Ground ".into());
+    assert_eq!(create(&po, &input).expect("created").shipping_method.as_deref(), Some("Ground"));
+    input.shipping_method = Patch::Set("x".repeat(MAX_SHIPPING_METHOD_LENGTH + 1));
+    assert_eq!(fields(create(&po, &input)), ["shipping_method"]);
+    input.shipping_method = Patch::Set("Ground\nExpress".into());
+    assert_eq!(fields(create(&po, &input)), ["shipping_method"]);
+}
+
+#[test]
+fn an_imei_is_missing_only_where_the_channel_asks_for_one_per_unit() {
+    let mut po = order(&[2, 1]);
+    po.items[0].needs_imei = true;
+    let shipment = create(&po, &request(&po, &[2, 1])).expect("created");
+    assert!(shipment.items[0].needs_imei && !shipment.items[1].needs_imei, "copied from the order line");
+    assert_eq!(shipment.missing_imeis(), ["SKU-0"], "a single unit without a code is not a phone by itself");
+    assert!(lacks_imei(true, 2, &["356938035643809".into()]), "one code for two phones");
+    assert!(!lacks_imei(true, 2, &["356938035643809".into(), "356938035643817".into()]));
+    assert!(!lacks_imei(false, 1, &[]));
+}
