@@ -71,7 +71,8 @@ impl EbayClient {
         };
         let mut ids = Vec::new();
         let mut adopted = false;
-        for (number, items) in packages(order) {
+        for package in packages(order) {
+            let (number, items) = (package.tracking, package.items);
             let tracking = ebay_tracking_number(&number);
             let mine = TrackingNumber::parse(&tracking).ok();
             if let Some((_, id)) =
