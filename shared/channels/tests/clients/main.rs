@@ -6,4 +6,5 @@
 mod adoption;
 mod amazon_reads;
 mod channel_answers;
+mod ebay_reads;
 mod port;
