@@ -370,4 +370,49 @@ mod tests {
         };
         assert_eq!(packages(&order), [Package { index: 0, tracking: String::new(), items: vec![("A".to_owned(), 2)] }]);
     }
+
+    #[test]
+    fn lines_that_name_their_packages_fill_exactly_those() {
+        let number = |text: &str| TrackingNumber::parse(text).expect("a tracking number");
+        let line = |id: &str, quantity, package: Option<&str>| ExportLine {
+            channel_line_item_id: id.into(),
+            quantity,
+            sku: id.to_lowercase(),
+            serial_codes: vec![],
+            package: package.map(number),
+            needs_imei: false,
+        };
+        let mut order = ExportOrder {
+            shipment_id: 1,
+            shipped_at: chrono::Utc::now(),
+            channel_order_id: ChannelOrderId::parse("1").expect("an order id"),
+            lines: vec![
+                line("A", 2, Some("t2")),
+                line("B", 1, Some("T1")),
+                line("C", 1, Some("T9")),
+                line("A", 1, Some("T9")),
+            ],
+            tracking_numbers: vec![number("T1"), number("T2"), number("T3")],
+            carrier: "UPS".into(),
+            carrier_code: None,
+            tracking_urls: vec![],
+            notify_customer: false,
+            shipping_method: None,
+        };
+        let package = |index, tracking: &str, items: &[(&str, u32)]| Package {
+            index,
+            tracking: tracking.into(),
+            items: items.iter().map(|(id, quantity)| ((*id).to_owned(), *quantity)).collect(),
+        };
+        assert_eq!(
+            packages(&order),
+            [package(0, "T1", &[("B", 1)]), package(1, "T2", &[("A", 2)]), package(3, "T9", &[("C", 1), ("A", 1)]),],
+            "the shipment's order, matched as parcels; T3 holds nothing; T9, not listed, comes after"
+        );
+        // One line without a package: the units are spread as before.
+        order.lines[1].package = None;
+        let spread = packages(&order);
+        assert_eq!(spread.iter().map(|p| p.index).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(spread[0].items, [("A".to_owned(), 1), ("C".to_owned(), 1)]);
+    }
 }

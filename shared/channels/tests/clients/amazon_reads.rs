@@ -286,7 +286,7 @@ async fn one_order_and_its_packages_come_from_get_order() {
         tracking_company: Some("USPS".into()),
         cancelled: false,
     };
-    assert_eq!(read.fulfillments, [package.clone()]);
+    assert_eq!(read.fulfillments, std::slice::from_ref(&package));
     assert_eq!(client.fulfillments(&id("111-0000001-0000001")).await.expect("listed"), [package]);
     assert_eq!(client.order(&id("111-0000000-0000000")).await.expect("read"), None, "404: Amazon does not know it");
 }
