@@ -310,18 +310,19 @@ fn amazon_order(node: &Value) -> Result<IncomingOrder, String> {
             .as_u64()
             .and_then(|quantity| u32::try_from(quantity).ok())
             .ok_or_else(|| format!("{} must be a whole number, 0 or more", field("quantityOrdered")))?;
-        let count = |value: &Value| value.as_u64().and_then(|quantity| u32::try_from(quantity).ok());
-        let fulfillment = &item["fulfillment"];
         let cancellation = &item["cancellation"];
-        // What is still ordered: an executed cancellation leaves only what had shipped; else,
-        // where Amazon counts units shipped and to ship, units neither are cancelled.
+        // What is still ordered: an executed cancellation leaves only what had shipped. Amazon
+        // cancels whole items (the acknowledgement feed and the buyer both cancel items, not
+        // units), so units are not inferred from the shipped and to-ship counts, which a pending
+        // order may leave at 0.
         let quantity = if cancellation["cancellationExecution"].is_object() {
-            count(&fulfillment["quantityFulfilled"]).unwrap_or(0).min(ordered)
+            item["fulfillment"]["quantityFulfilled"]
+                .as_u64()
+                .and_then(|quantity| u32::try_from(quantity).ok())
+                .unwrap_or(0)
+                .min(ordered)
         } else {
-            match (count(&fulfillment["quantityFulfilled"]), count(&fulfillment["quantityUnfulfilled"])) {
-                (Some(shipped), Some(unshipped)) => shipped.saturating_add(unshipped).min(ordered),
-                _ => ordered,
-            }
+            ordered
         };
         let request = &cancellation["cancellationRequest"];
         if cancel_requested.is_none() && request.is_object() && !cancellation["cancellationExecution"].is_object() {

@@ -108,7 +108,7 @@ async fn a_page_of_orders_reads_lines_cancellations_requests_and_packages() {
         {"packageReferenceId": "2", "carrier": "UPS", "trackingNumber": "1Z999AA10123456785",
          "packageStatus": {"status": "CANCELLED"}, "packageItems": [{"orderItemId": "OI-2", "quantity": 1}]}
     ]);
-    // One item's units partly cancelled by Amazon: 1 shipped + 0 to ship of 2 ordered.
+    // One item cancelled before any of it shipped.
     shipped["orderItems"][1]["fulfillment"] = json!({"quantityFulfilled": 0, "quantityUnfulfilled": 0});
     shipped["orderItems"][1]["cancellation"] =
         json!({"cancellationExecution": {"cancelledBy": "MERCHANT", "cancelReason": "NoInventory"}});
@@ -224,7 +224,8 @@ async fn an_order_updated_twice_reads_as_two_versions_in_two_polls() {
         .mount(&server)
         .await;
     let mut changed = two_lines("2026-03-02T09:45:00Z");
-    changed["orderItems"][0]["fulfillment"] = json!({"quantityFulfilled": 0, "quantityUnfulfilled": 1});
+    changed["orderItems"][1]["cancellation"] =
+        json!({"cancellationExecution": {"cancelledBy": "BUYER", "cancelReason": "Ordered by mistake"}});
     search("2026-03-02T08:30:00Z")
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orders": [changed]})))
         .mount(&server)
@@ -235,7 +236,8 @@ async fn an_order_updated_twice_reads_as_two_versions_in_two_polls() {
     let (before, after) = (&first.orders[0], &second.orders[0]);
     assert_eq!(before.channel_order_id, after.channel_order_id);
     assert!(after.updated_at > before.updated_at);
-    assert_eq!((before.lines[0].quantity, after.lines[0].quantity), (2, 1), "one unit of OI-1 cancelled");
+    assert_eq!((before.lines[1].quantity, after.lines[1].quantity), (1, 0), "OI-2 cancelled in between");
+    assert_eq!(after.lines[0].quantity, 2);
 }
 
 #[tokio::test]
