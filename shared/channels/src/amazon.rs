@@ -1,6 +1,9 @@
-//! Amazon SP-API `confirmShipment`: one call per package, each with a `packageReferenceId` derived
-//! from the shipment and the package, so that a retry edits the same package instead of adding
-//! one. Login with Amazon tokens are cached until they are about to expire.
+//! Amazon SP-API. Exports: `confirmShipment`, one call per package, each with a
+//! `packageReferenceId` derived from the shipment and the package, so that a retry edits the same
+//! package instead of adding one. Reads: Orders API v2026-01-01 (`searchOrders`, `getOrder`; the
+//! v0 reads are deprecated), whose orders carry their items, cancellation requests and the
+//! packages already confirmed, so one call reads all of it. Login with Amazon tokens are cached
+//! until they are about to expire.
 
 use shipsync_domain::vocabulary::ChannelOrderId;
 use std::collections::HashMap;
@@ -9,18 +12,27 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use shipsync_domain::orders::IncomingFulfillment;
-use tracing::info;
+use shipsync_domain::orders::{IncomingFulfillment, IncomingLine, IncomingOrder};
+use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::Sku;
+use tracing::{info, warn};
 
-use crate::port::unsupported;
 use crate::settings::AmazonCredentials;
 use crate::{
-    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, first_error_message, packages,
-    success_body, transport_error,
+    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, UnreadableOrder, first_error_message,
+    packages, success_body, transport_error,
 };
 
 use crate::endpoints::AMAZON_NA_ENDPOINT;
 pub const LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
+
+/// The Orders API version shipsync reads orders with.
+pub const AMAZON_ORDERS_API: &str = "/orders/2026-01-01/orders";
+
+/// What an order read carries besides its items (`includedData`, comma-separated as the model's
+/// arrays are): the names (RECIPIENT, BUYER), buyer cancel requests (CANCELLATION), status and
+/// units shipped (FULFILLMENT), and the packages confirmed so far (PACKAGES, merchant orders).
+const INCLUDED_DATA: &str = "BUYER,RECIPIENT,CANCELLATION,FULFILLMENT,PACKAGES";
 
 /// A token is renewed this long before Amazon says it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
@@ -102,17 +114,20 @@ impl AmazonClient {
         let token = self.access_token().await?;
         let packages = packages(order);
         let mut references = Vec::with_capacity(packages.len());
-        for (index, (tracking, items)) in packages.into_iter().enumerate() {
-            let reference = package_reference(order.shipment_id, index);
+        for package in packages {
+            let reference = package_reference(order.shipment_id, package.index);
             let mut detail = json!({
                 "packageReferenceId": reference,
                 "carrierCode": order.carrier_code.clone().unwrap_or_else(|| "Other".to_owned()),
-                "trackingNumber": tracking,
+                "trackingNumber": package.tracking,
                 "shipDate": ship_date,
-                "orderItems": items.iter().map(|(item, quantity)| json!({"orderItemId": item, "quantity": quantity})).collect::<Vec<_>>(),
+                "orderItems": package.items.iter().map(|(item, quantity)| json!({"orderItemId": item, "quantity": quantity})).collect::<Vec<_>>(),
             });
             if order.carrier_code.is_none() {
                 detail["carrierName"] = json!(order.carrier);
+            }
+            if let Some(method) = &order.shipping_method {
+                detail["shippingMethod"] = json!(method);
             }
             let body = json!({ "marketplaceId": self.marketplace_id, "packageDetail": detail });
             let url = format!("{}/orders/v0/orders/{}/shipmentConfirmation", self.endpoint, order.channel_order_id);
@@ -130,6 +145,76 @@ impl AmazonClient {
         }
         // Re-sending a package with the same reference edits it: a retry never duplicates.
         Ok(Fulfillment { channel_ids: references, adopted: false })
+    }
+
+    /// A page of the merchant-fulfilled orders of the store's marketplace updated at or after
+    /// `since` (`searchOrders`, 100 a page); `page` is the previous page's `nextToken`.
+    async fn orders_updated_since(&self, since: DateTime<Utc>, page: Option<&str>) -> Result<OrdersPage, ChannelError> {
+        let after = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut query: Vec<(&str, &str)> = vec![
+            ("lastUpdatedAfter", after.as_str()),
+            ("marketplaceIds", self.marketplace_id.as_str()),
+            ("fulfilledBy", "MERCHANT"),
+            ("maxResultsPerPage", "100"),
+            ("includedData", INCLUDED_DATA),
+        ];
+        if let Some(token) = page {
+            // The filters stay as they were; the token says where the next page starts.
+            query.push(("paginationToken", token));
+        }
+        let body = self
+            .read(&format!("{}{AMAZON_ORDERS_API}", self.endpoint), &query)
+            .await?
+            .ok_or_else(|| ChannelError::permanent("Amazon answered searchOrders with 404"))?;
+        let listed = body["orders"]
+            .as_array()
+            .ok_or_else(|| ChannelError::retryable("Amazon answered searchOrders without orders"))?;
+        let mut orders = Vec::with_capacity(listed.len());
+        let mut unreadable = Vec::new();
+        for node in listed {
+            match amazon_order(node) {
+                Ok(order) => orders.push(order),
+                Err(reason) => {
+                    warn!(order = %node["orderId"], %reason, "an order Amazon listed could not be read");
+                    unreadable.push(UnreadableOrder { node: node.clone(), reason });
+                }
+            }
+        }
+        let next = body["pagination"]["nextToken"].as_str().filter(|token| !token.is_empty()).map(str::to_owned);
+        Ok(OrdersPage { orders, unreadable, next })
+    }
+
+    /// One order (`getOrder`) as the channel holds it: `None` when Amazon does not know it.
+    async fn one_order(&self, channel_order_id: &ChannelOrderId) -> Result<Option<Value>, ChannelError> {
+        let url = format!("{}{AMAZON_ORDERS_API}/{}", self.endpoint, path_segment(channel_order_id.as_str()));
+        let Some(body) = self.read(&url, &[("includedData", INCLUDED_DATA)]).await? else { return Ok(None) };
+        if !body["order"].is_object() {
+            return Err(ChannelError::retryable(format!(
+                "Amazon answered getOrder {channel_order_id} without an order"
+            )));
+        }
+        Ok(Some(body["order"].clone()))
+    }
+
+    /// A read: the JSON body, `None` on 404, else the error the status means.
+    async fn read(&self, url: &str, query: &[(&str, &str)]) -> Result<Option<Value>, ChannelError> {
+        let token = self.access_token().await?;
+        let url = reqwest::Url::parse_with_params(url, query)
+            .map_err(|_| ChannelError::permanent(format!("{url} is not a URL Amazon can be called at")))?;
+        let response = self
+            .http
+            .get(url)
+            .header("x-amz-access-token", &token)
+            .send()
+            .await
+            .map_err(|error| transport_error(&error))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let text = success_body(response, |text| format!("Amazon: {}", first_error_message(text))).await?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|_| ChannelError::retryable(format!("Amazon answered something that is not JSON: {text:.200}")))
     }
 
     async fn access_token(&self) -> Result<String, ChannelError> {
@@ -167,16 +252,209 @@ impl Channel for AmazonClient {
         Box::pin(self.confirm_shipment(order))
     }
 
-    fn orders_since<'a>(&'a self, _since: DateTime<Utc>, _page: Option<&'a str>) -> ChannelFuture<'a, OrdersPage> {
-        unsupported("reading Amazon's orders")
+    fn orders_since<'a>(&'a self, since: DateTime<Utc>, page: Option<&'a str>) -> ChannelFuture<'a, OrdersPage> {
+        Box::pin(self.orders_updated_since(since, page))
     }
 
-    fn fulfillments<'a>(
-        &'a self,
-        _channel_order_id: &'a ChannelOrderId,
-    ) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
-        unsupported("reading Amazon's shipments of an order")
+    /// The packages `getOrder` lists (cancelled ones marked so).
+    fn fulfillments<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
+        Box::pin(async move {
+            let node = self
+                .one_order(channel_order_id)
+                .await?
+                .ok_or_else(|| ChannelError::permanent(format!("Amazon has no order {channel_order_id}")))?;
+            Ok(amazon_packages(&node))
+        })
     }
+
+    fn order<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Option<IncomingOrder>> {
+        Box::pin(async move {
+            let Some(node) = self.one_order(channel_order_id).await? else { return Ok(None) };
+            amazon_order(&node).map(Some).map_err(|reason| {
+                ChannelError::permanent(format!("Amazon's order {channel_order_id} cannot be read: {reason}"))
+            })
+        })
+    }
+}
+
+/// An order id as one segment of a path: Amazon's ids are digits and dashes; anything else is
+/// escaped, so that no id can reach another resource.
+fn path_segment(id: &str) -> String {
+    id.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(byte).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// An Orders API v2026-01-01 `Order` as shipsync reads it; or which field is wrong.
+fn amazon_order(node: &Value) -> Result<IncomingOrder, String> {
+    let text = |value: &Value, field: &str| {
+        value
+            .as_str()
+            .filter(|text| !text.trim().is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{field} is required"))
+    };
+    let order_id = text(&node["orderId"], "orderId")?;
+    let updated_at = DateTime::parse_from_rfc3339(&text(&node["lastUpdatedTime"], "lastUpdatedTime")?)
+        .map_err(|_| "lastUpdatedTime is not a time".to_owned())?
+        .with_timezone(&Utc);
+    let items = node["orderItems"].as_array().ok_or("orderItems is required")?;
+    let mut lines = Vec::with_capacity(items.len());
+    let mut cancel_requested = None;
+    for (index, item) in items.iter().enumerate() {
+        let field = |name: &str| format!("orderItems[{index}].{name}");
+        let ordered = item["quantityOrdered"]
+            .as_u64()
+            .and_then(|quantity| u32::try_from(quantity).ok())
+            .ok_or_else(|| format!("{} must be a whole number, 0 or more", field("quantityOrdered")))?;
+        let cancellation = &item["cancellation"];
+        // What is still ordered: an executed cancellation leaves only what had shipped. Amazon
+        // cancels whole items (the acknowledgement feed and the buyer both cancel items, not
+        // units), so units are not inferred from the shipped and to-ship counts, which a pending
+        // order may leave at 0.
+        let quantity = if cancellation["cancellationExecution"].is_object() {
+            item["fulfillment"]["quantityFulfilled"]
+                .as_u64()
+                .and_then(|quantity| u32::try_from(quantity).ok())
+                .unwrap_or(0)
+                .min(ordered)
+        } else {
+            ordered
+        };
+        let request = &cancellation["cancellationRequest"];
+        if cancel_requested.is_none() && request.is_object() && !cancellation["cancellationExecution"].is_object() {
+            let reason = request["cancelReason"].as_str().map(str::trim).filter(|reason| !reason.is_empty());
+            let requester = request["requester"].as_str().unwrap_or("BUYER");
+            cancel_requested = Some(match reason {
+                Some(reason) => format!("{} asked to cancel: {reason}", requester.to_lowercase()),
+                None => format!("{} asked to cancel", requester.to_lowercase()),
+            });
+        }
+        let product = &item["product"];
+        lines.push(IncomingLine {
+            channel_line_item_id: text(&item["orderItemId"], &field("orderItemId"))?,
+            sku: product["sellerSku"].as_str().and_then(Sku::received),
+            name: product["title"].as_str().unwrap_or_default().to_owned(),
+            quantity,
+            unit_price: decimal(&product["price"]["unitPrice"]["amount"]),
+            awaiting_acceptance: false,
+            needs_imei: false,
+        });
+    }
+    let cancelled = node["fulfillment"]["fulfillmentStatus"].as_str() == Some("CANCELLED");
+    let customer_name = [node["recipient"]["deliveryAddress"]["name"].as_str(), node["buyer"]["buyerName"].as_str()]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|name| !name.is_empty())
+        .unwrap_or_default()
+        .to_owned();
+    Ok(IncomingOrder {
+        channel_order_id: ChannelOrderId::received(order_id.clone()),
+        number: order_id,
+        customer_name,
+        updated_at,
+        cancelled,
+        lines,
+        cancel_requested: if cancelled { None } else { cancel_requested },
+        fulfillments: amazon_packages(node),
+    })
+}
+
+/// A decimal Amazon sends as a string (or, leniently, a number).
+fn decimal(value: &Value) -> Option<rust_decimal::Decimal> {
+    match value {
+        Value::String(text) => text.trim().parse().ok(),
+        Value::Number(number) => number.to_string().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The packages of an order (`packages[]`, merchant orders): one fulfillment each, a cancelled
+/// package marked so; a package without a reference or with an unreadable item is left out.
+fn amazon_packages(node: &Value) -> Vec<IncomingFulfillment> {
+    let Some(order_id) = node["orderId"].as_str() else { return Vec::new() };
+    node["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|package| {
+            let lines = package["packageItems"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|item| {
+                    let quantity = item["quantity"].as_u64().and_then(|quantity| u32::try_from(quantity).ok())?;
+                    Some((item["orderItemId"].as_str()?.to_owned(), quantity))
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some(IncomingFulfillment {
+                channel_fulfillment_id: package["packageReferenceId"].as_str()?.to_owned(),
+                channel_order_id: ChannelOrderId::received(order_id),
+                lines,
+                // A number shipsync could not store names no parcel: it is left out, as a missing one is.
+                tracking_numbers: package["trackingNumber"]
+                    .as_str()
+                    .and_then(|number| TrackingNumber::parse(number).ok())
+                    .into_iter()
+                    .collect(),
+                tracking_company: package["carrier"].as_str().map(str::to_owned),
+                cancelled: package["packageStatus"]["status"].as_str() == Some("CANCELLED"),
+            })
+        })
+        .collect()
+}
+
+/// What an Amazon `ORDER_CHANGE` notification names: a trigger to read the order again
+/// (`Channel::order`), not the order itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmazonOrderChange {
+    /// `NotificationMetadata.NotificationId`: the same notification delivered twice has the same id.
+    pub notification_id: String,
+    /// `SellerId`: which seller account (store) the order is in.
+    pub seller_id: String,
+    /// `Summary.MarketplaceId`.
+    pub marketplace_id: String,
+    pub amazon_order_id: ChannelOrderId,
+}
+
+/// Reads an `ORDER_CHANGE` notification as Amazon delivers it to SQS (the notification itself as
+/// the message body) or through EventBridge (the notification in `detail`). Err: what is missing.
+pub fn parse_amazon_order_change(body: &str) -> Result<AmazonOrderChange, String> {
+    let message: Value = serde_json::from_str(body).map_err(|_| "the notification is not JSON".to_owned())?;
+    let notification = if message["detail"].is_object() { &message["detail"] } else { &message };
+    let kind = notification["NotificationType"].as_str().or_else(|| message["detail-type"].as_str());
+    if kind.is_some_and(|kind| kind != "ORDER_CHANGE") {
+        return Err(format!("NotificationType is {}, not ORDER_CHANGE", kind.unwrap_or_default()));
+    }
+    let change = &notification["Payload"]["OrderChangeNotification"];
+    let text = |value: &Value, field: &str| {
+        value
+            .as_str()
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{field} is required"))
+    };
+    Ok(AmazonOrderChange {
+        notification_id: text(
+            &notification["NotificationMetadata"]["NotificationId"],
+            "NotificationMetadata.NotificationId",
+        )?,
+        seller_id: text(&change["SellerId"], "Payload.OrderChangeNotification.SellerId")?,
+        marketplace_id: text(
+            &change["Summary"]["MarketplaceId"],
+            "Payload.OrderChangeNotification.Summary.MarketplaceId",
+        )?,
+        amazon_order_id: ChannelOrderId::parse(&text(
+            &change["AmazonOrderId"],
+            "Payload.OrderChangeNotification.AmazonOrderId",
+        )?)
+        .map_err(|problem| format!("Payload.OrderChangeNotification.AmazonOrderId {problem}"))?,
+    })
 }
 
 /// A package's reference: positive and numeric, as Amazon requires, and the same on every retry.
@@ -223,8 +501,10 @@ mod tests {
             shipping_method: None,
         };
         let packed = packages(&order);
-        assert_eq!(packed[0], ("T1".into(), vec![("A".into(), 1), ("B".into(), 1)]));
-        assert_eq!(packed[1], ("T2".into(), vec![("A".into(), 1)]));
+        assert_eq!((packed[0].index, packed[0].tracking.as_str()), (0, "T1"));
+        assert_eq!(packed[0].items, [("A".into(), 1), ("B".into(), 1)]);
+        assert_eq!((packed[1].index, packed[1].tracking.as_str()), (1, "T2"));
+        assert_eq!(packed[1].items, [("A".into(), 1)]);
         assert_eq!(package_reference(1012, 1), "1012001");
     }
 }

@@ -1,6 +1,8 @@
-//! eBay Sell Fulfillment `createShippingFulfillment`: one fulfillment per package. eBay names a
-//! fulfillment after its tracking number, so before any retry the order's fulfillments are listed
-//! and a package already there is adopted instead of created again.
+//! eBay Sell Fulfillment. Exports: `createShippingFulfillment`, one fulfillment per package. eBay
+//! names a fulfillment after its tracking number, so before any retry the order's fulfillments are
+//! listed and a package already there is adopted instead of created again. Reads: `getOrders` by
+//! last modification, `getOrder` where a buyer asked to cancel (only it lists the request), and
+//! `getShippingFulfillments` for orders eBay says are (partly) shipped.
 
 use shipsync_domain::tracking::TrackingNumber;
 use shipsync_domain::vocabulary::ChannelOrderId;
@@ -9,18 +11,21 @@ use std::time::Duration;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use shipsync_domain::orders::IncomingFulfillment;
-use tracing::info;
+use shipsync_domain::orders::{IncomingFulfillment, IncomingLine, IncomingOrder};
+use shipsync_domain::vocabulary::Sku;
+use tracing::{info, warn};
 
-use crate::port::unsupported;
 use crate::settings::EbayCredentials;
 use crate::{
-    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, TokenCache, first_error_message,
-    packages, success_body, transport_error,
+    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, TokenCache, UnreadableOrder,
+    first_error_message, packages, success_body, transport_error,
 };
 
 pub const EBAY_ENDPOINT: &str = "https://api.ebay.com";
 pub const EBAY_SCOPE: &str = "https://api.ebay.com/oauth/api_scope/sell.fulfillment";
+
+/// Orders a `getOrders` page holds (eBay's maximum).
+pub const EBAY_ORDERS_PER_PAGE: u64 = 200;
 
 #[derive(Debug, Clone)]
 pub struct EbayClient {
@@ -71,7 +76,8 @@ impl EbayClient {
         };
         let mut ids = Vec::new();
         let mut adopted = false;
-        for (number, items) in packages(order) {
+        for package in packages(order) {
+            let (number, items) = (package.tracking, package.items);
             let tracking = ebay_tracking_number(&number);
             let mine = TrackingNumber::parse(&tracking).ok();
             if let Some((_, id)) =
@@ -119,6 +125,120 @@ impl EbayClient {
         let token = self.access_token().await?;
         let listed = self.listed(&self.fulfillments_url(channel_order_id.as_str()), &token).await?;
         Ok(listed.iter().filter_map(|fulfillment| incoming_fulfillment(channel_order_id, fulfillment)).collect())
+    }
+
+    /// A page of the orders modified at or after `since`, oldest first; `page` is the offset the
+    /// previous page returned. eBay's `next` is a URL: only the offset is taken from the answer,
+    /// so the token never goes anywhere but the store's endpoint.
+    async fn orders_modified_since(
+        &self,
+        since: DateTime<Utc>,
+        page: Option<&str>,
+    ) -> Result<OrdersPage, ChannelError> {
+        let offset = match page {
+            Some(page) => page
+                .parse::<u64>()
+                .map_err(|_| ChannelError::permanent(format!("{page:.50} is not an eBay page offset")))?,
+            None => 0,
+        };
+        let filter = format!("lastmodifieddate:[{}..]", since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        // `Url` percent-encodes the filter's brackets, as eBay requires.
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/sell/fulfillment/v1/order", self.endpoint),
+            [("filter", filter), ("limit", EBAY_ORDERS_PER_PAGE.to_string()), ("offset", offset.to_string())],
+        )
+        .map_err(|_| ChannelError::permanent("the eBay endpoint is not a URL"))?;
+        let token = self.access_token().await?;
+        let body = self
+            .read(url.as_str(), &token)
+            .await?
+            .ok_or_else(|| ChannelError::permanent("eBay answered getOrders with 404"))?;
+        let listed = body["orders"].as_array().cloned().unwrap_or_default();
+        let mut orders = Vec::with_capacity(listed.len());
+        let mut unreadable = Vec::new();
+        for node in listed {
+            match self.read_order(node.clone(), &token).await? {
+                Ok(order) => orders.push(order),
+                Err(reason) => {
+                    warn!(order = %node["orderId"], %reason, "an order eBay listed could not be read");
+                    unreadable.push(UnreadableOrder { node, reason });
+                }
+            }
+        }
+        let limit = body["limit"].as_u64().filter(|limit| *limit > 0).unwrap_or(EBAY_ORDERS_PER_PAGE);
+        let answered_offset = body["offset"].as_u64().unwrap_or(offset);
+        let more = body["next"].as_str().is_some_and(|next| !next.is_empty())
+            || body["total"].as_u64().is_some_and(|total| answered_offset.saturating_add(limit) < total);
+        // A page that lists nothing ends the listing, whatever `next` says: no endless loop.
+        let next = (more && !body["orders"].as_array().is_none_or(Vec::is_empty))
+            .then(|| answered_offset.saturating_add(limit).to_string());
+        Ok(OrdersPage { orders, unreadable, next })
+    }
+
+    /// An order as listed, completed with what the listing leaves out: the buyer's cancel request
+    /// (`getOrder`, only while one is open) and its shipping fulfillments (only for orders eBay says
+    /// are partly or wholly shipped). `Ok(Err)`: why it cannot be read (listed for a person); a
+    /// retryable failure is an `Err`, which fails the page so that the poll tries it again.
+    async fn read_order(&self, mut node: Value, token: &str) -> Result<Result<IncomingOrder, String>, ChannelError> {
+        let Some(order_id) = node["orderId"].as_str().filter(|id| !id.trim().is_empty()).map(ChannelOrderId::received)
+        else {
+            return Ok(Err("orderId is required".to_owned()));
+        };
+        if cancel_state(&node) == Some("IN_PROGRESS") && cancel_requests(&node).is_empty() {
+            // getOrders always lists `cancelRequests` empty: getOrder fills it.
+            match self.read(&self.order_url(&order_id), token).await {
+                Ok(Some(full)) => node["cancelStatus"] = full["cancelStatus"].clone(),
+                Ok(None) | Err(ChannelError::Permanent { .. } | ChannelError::Unsupported { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        let mut order = match ebay_order(&node) {
+            Ok(order) => order,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        if shipped_some(&node) {
+            match self.listed(&self.fulfillments_url(order_id.as_str()), token).await {
+                Ok(listed) => {
+                    order.fulfillments =
+                        listed.iter().filter_map(|fulfillment| incoming_fulfillment(&order_id, fulfillment)).collect();
+                }
+                Err(error @ ChannelError::Retryable { .. }) => return Err(error),
+                Err(error) => return Ok(Err(format!("its shipping fulfillments could not be read: {error}"))),
+            }
+        }
+        Ok(Ok(order))
+    }
+
+    /// One order as eBay holds it now, with its fulfillments: `None` when eBay does not know it.
+    async fn one_order(&self, channel_order_id: &ChannelOrderId) -> Result<Option<IncomingOrder>, ChannelError> {
+        let token = self.access_token().await?;
+        let Some(node) = self.read(&self.order_url(channel_order_id), &token).await? else { return Ok(None) };
+        let mut order = ebay_order(&node).map_err(|reason| {
+            ChannelError::permanent(format!("eBay's order {channel_order_id} cannot be read: {reason}"))
+        })?;
+        if shipped_some(&node) {
+            let listed = self.listed(&self.fulfillments_url(channel_order_id.as_str()), &token).await?;
+            order.fulfillments =
+                listed.iter().filter_map(|fulfillment| incoming_fulfillment(channel_order_id, fulfillment)).collect();
+        }
+        Ok(Some(order))
+    }
+
+    /// The URL of one order (`getOrder`).
+    fn order_url(&self, channel_order_id: &ChannelOrderId) -> String {
+        format!("{}/sell/fulfillment/v1/order/{}", self.endpoint, path_segment(channel_order_id.as_str()))
+    }
+
+    /// A GET: the JSON body, `None` on 404, else the error the status means.
+    async fn read(&self, url: &str, token: &str) -> Result<Option<Value>, ChannelError> {
+        let response = self.http.get(url).bearer_auth(token).send().await.map_err(|e| transport_error(&e))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let text = success_body(response, |text| format!("eBay: {}", first_error_message(text))).await?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|_| ChannelError::retryable(format!("eBay answered something that is not JSON: {text:.200}")))
     }
 
     async fn access_token(&self) -> Result<String, ChannelError> {
@@ -190,11 +310,112 @@ impl Channel for EbayClient {
         Box::pin(self.create_fulfillments(order, check_first))
     }
 
-    fn orders_since<'a>(&'a self, _since: DateTime<Utc>, _page: Option<&'a str>) -> ChannelFuture<'a, OrdersPage> {
-        unsupported("reading eBay's orders")
+    fn orders_since<'a>(&'a self, since: DateTime<Utc>, page: Option<&'a str>) -> ChannelFuture<'a, OrdersPage> {
+        Box::pin(self.orders_modified_since(since, page))
     }
 
     fn fulfillments<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
         Box::pin(self.order_fulfillments(channel_order_id))
     }
+
+    fn order<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Option<IncomingOrder>> {
+        Box::pin(self.one_order(channel_order_id))
+    }
+}
+
+/// An order id as one segment of a path (eBay's are digits and dashes; anything else is escaped).
+fn path_segment(id: &str) -> String {
+    id.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(byte).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+fn cancel_state(node: &Value) -> Option<&str> {
+    node["cancelStatus"]["cancelState"].as_str()
+}
+
+fn cancel_requests(node: &Value) -> Vec<Value> {
+    node["cancelStatus"]["cancelRequests"].as_array().cloned().unwrap_or_default()
+}
+
+/// Whether eBay says some of the order shipped, so its shipping fulfillments are worth reading.
+fn shipped_some(node: &Value) -> bool {
+    matches!(node["orderFulfillmentStatus"].as_str(), Some("IN_PROGRESS" | "FULFILLED"))
+}
+
+/// A Sell Fulfillment `Order` as shipsync reads it (without its fulfillments); or which field is wrong.
+fn ebay_order(node: &Value) -> Result<IncomingOrder, String> {
+    let text = |value: &Value, field: &str| {
+        value
+            .as_str()
+            .filter(|text| !text.trim().is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{field} is required"))
+    };
+    let order_id = text(&node["orderId"], "orderId")?;
+    let updated_at = DateTime::parse_from_rfc3339(&text(&node["lastModifiedDate"], "lastModifiedDate")?)
+        .map_err(|_| "lastModifiedDate is not a time".to_owned())?
+        .with_timezone(&Utc);
+    let cancelled = cancel_state(node) == Some("CANCELED");
+    let cancel_requested = (!cancelled && cancel_state(node) == Some("IN_PROGRESS")).then(|| {
+        let requests = cancel_requests(node);
+        let open = requests
+            .iter()
+            .find(|request| !matches!(request["cancelRequestState"].as_str(), Some("REJECTED" | "COMPLETED")))
+            .or_else(|| requests.first());
+        let reason = open.and_then(|request| request["cancelReason"].as_str()).map(str::trim).filter(|r| !r.is_empty());
+        let who = open.and_then(|request| request["cancelInitiator"].as_str()).unwrap_or("buyer").to_lowercase();
+        match reason {
+            Some(reason) => format!("{who} asked to cancel: {reason}"),
+            None => format!("{who} asked to cancel"),
+        }
+    });
+    let lines = node["lineItems"]
+        .as_array()
+        .ok_or("lineItems is required")?
+        .iter()
+        .enumerate()
+        .map(|(index, line)| {
+            let quantity = line["quantity"]
+                .as_u64()
+                .and_then(|quantity| u32::try_from(quantity).ok())
+                .ok_or_else(|| format!("lineItems[{index}].quantity must be a whole number, 0 or more"))?;
+            // `lineItemCost` is the line's price for all its units.
+            let unit_price = line["lineItemCost"]["value"]
+                .as_str()
+                .and_then(|value| value.trim().parse::<rust_decimal::Decimal>().ok())
+                .filter(|_| quantity > 0)
+                .map(|cost| cost / rust_decimal::Decimal::from(quantity));
+            Ok(IncomingLine {
+                channel_line_item_id: text(&line["lineItemId"], &format!("lineItems[{index}].lineItemId"))?,
+                sku: line["sku"].as_str().and_then(Sku::received),
+                name: line["title"].as_str().unwrap_or_default().to_owned(),
+                quantity,
+                unit_price,
+                awaiting_acceptance: false,
+                needs_imei: false,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let ship_to = &node["fulfillmentStartInstructions"][0]["shippingStep"]["shipTo"];
+    let customer_name = [ship_to["fullName"].as_str(), node["buyer"]["username"].as_str()]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|name| !name.is_empty())
+        .unwrap_or_default()
+        .to_owned();
+    Ok(IncomingOrder {
+        channel_order_id: ChannelOrderId::received(order_id.clone()),
+        number: order_id,
+        customer_name,
+        updated_at,
+        cancelled,
+        lines,
+        cancel_requested,
+        fulfillments: Vec::new(),
+    })
 }

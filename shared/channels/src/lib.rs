@@ -13,7 +13,10 @@ mod shopify;
 pub mod shopify_webhooks;
 mod trackers;
 
-pub use amazon::{AmazonClient, AmazonTokens, TokenCache, package_reference};
+pub use amazon::{
+    AMAZON_ORDERS_API, AmazonClient, AmazonOrderChange, AmazonTokens, TokenCache, package_reference,
+    parse_amazon_order_change,
+};
 pub use backmarket::BackMarketClient;
 pub use ebay::EbayClient;
 pub use endpoints::{ChannelEndpoints, EndpointError, amazon_endpoint};
@@ -260,28 +263,68 @@ pub fn status_error(status: reqwest::StatusCode, retry_after: Option<Duration>, 
     }
 }
 
-/// The shipment's units spread over its packages (tracking numbers), one unit at a time, so that
-/// every package with a tracking number carries something.
-pub(crate) fn packages(order: &ExportOrder) -> Vec<(String, Vec<(String, u32)>)> {
-    let mut packages: Vec<(String, Vec<(String, u32)>)> =
-        order.tracking_numbers.iter().map(|number| (number.to_string(), Vec::new())).collect();
-    if packages.is_empty() {
-        // No tracking number: one package without one (the domain requires one; never panic).
-        packages.push((String::new(), Vec::new()));
-    }
-    let count = packages.len();
-    let mut slot = 0;
-    for line in &order.lines {
-        for _ in 0..line.quantity {
-            let Some((_, items)) = packages.get_mut(slot % count) else { break };
-            match items.iter_mut().find(|(item, _)| *item == line.channel_line_item_id) {
-                Some((_, quantity)) => *quantity += 1,
-                None => items.push((line.channel_line_item_id.clone(), 1)),
+/// One package of a shipment as a channel receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Package {
+    /// Its place among the shipment's tracking numbers (after them, for a package a line names
+    /// that the shipment does not list): stable across retries, so Amazon's reference is too.
+    pub index: usize,
+    /// Its tracking number; empty for a shipment without one.
+    pub tracking: String,
+    /// Channel line item ids and the units of each in the package.
+    pub items: Vec<(String, u32)>,
+}
+
+/// The shipment's packages, in the order of its tracking numbers. When every line names its
+/// package ([`ExportLine::package`]), each package holds exactly its own lines' units; otherwise
+/// units are spread over the packages one at a time, so that every package with a tracking
+/// number carries something. Packages left empty are left out.
+pub(crate) fn packages(order: &ExportOrder) -> Vec<Package> {
+    let mut packages: Vec<Package> = order
+        .tracking_numbers
+        .iter()
+        .enumerate()
+        .map(|(index, number)| Package { index, tracking: number.to_string(), items: Vec::new() })
+        .collect();
+    let add = |items: &mut Vec<(String, u32)>, line: &str, units: u32| match items
+        .iter_mut()
+        .find(|(item, _)| item == line)
+    {
+        Some((_, quantity)) => *quantity += units,
+        None => items.push((line.to_owned(), units)),
+    };
+    let grouped = !order.lines.is_empty() && order.lines.iter().all(|line| line.package.is_some());
+    if grouped {
+        for line in order.lines.iter().filter(|line| line.quantity > 0) {
+            let Some(own) = &line.package else { continue };
+            let found = packages.iter().position(|package| {
+                TrackingNumber::parse(&package.tracking).is_ok_and(|number| number.same_parcel(own))
+            });
+            let slot = found.unwrap_or_else(|| {
+                // A package the shipment's list lacks: kept after the listed ones, never dropped.
+                packages.push(Package { index: packages.len(), tracking: own.to_string(), items: Vec::new() });
+                packages.len() - 1
+            });
+            if let Some(package) = packages.get_mut(slot) {
+                add(&mut package.items, &line.channel_line_item_id, line.quantity);
             }
-            slot += 1;
+        }
+    } else {
+        if packages.is_empty() {
+            // No tracking number: one package without one (the domain requires one; never panic).
+            packages.push(Package { index: 0, tracking: String::new(), items: Vec::new() });
+        }
+        let count = packages.len();
+        let mut slot = 0;
+        for line in &order.lines {
+            for _ in 0..line.quantity {
+                let Some(package) = packages.get_mut(slot % count) else { break };
+                add(&mut package.items, &line.channel_line_item_id, 1);
+                slot += 1;
+            }
         }
     }
-    packages.retain(|(_, items)| !items.is_empty());
+    packages.retain(|package| !package.items.is_empty());
     packages
 }
 
@@ -334,6 +377,51 @@ mod tests {
             notify_customer: false,
             shipping_method: None,
         };
-        assert_eq!(packages(&order), [(String::new(), vec![("A".to_owned(), 2)])]);
+        assert_eq!(packages(&order), [Package { index: 0, tracking: String::new(), items: vec![("A".to_owned(), 2)] }]);
+    }
+
+    #[test]
+    fn lines_that_name_their_packages_fill_exactly_those() {
+        let number = |text: &str| TrackingNumber::parse(text).expect("a tracking number");
+        let line = |id: &str, quantity, package: Option<&str>| ExportLine {
+            channel_line_item_id: id.into(),
+            quantity,
+            sku: id.to_lowercase(),
+            serial_codes: vec![],
+            package: package.map(number),
+            needs_imei: false,
+        };
+        let mut order = ExportOrder {
+            shipment_id: 1,
+            shipped_at: chrono::Utc::now(),
+            channel_order_id: ChannelOrderId::parse("1").expect("an order id"),
+            lines: vec![
+                line("A", 2, Some("t2")),
+                line("B", 1, Some("T1")),
+                line("C", 1, Some("T9")),
+                line("A", 1, Some("T9")),
+            ],
+            tracking_numbers: vec![number("T1"), number("T2"), number("T3")],
+            carrier: "UPS".into(),
+            carrier_code: None,
+            tracking_urls: vec![],
+            notify_customer: false,
+            shipping_method: None,
+        };
+        let package = |index, tracking: &str, items: &[(&str, u32)]| Package {
+            index,
+            tracking: tracking.into(),
+            items: items.iter().map(|(id, quantity)| ((*id).to_owned(), *quantity)).collect(),
+        };
+        assert_eq!(
+            packages(&order),
+            [package(0, "T1", &[("B", 1)]), package(1, "T2", &[("A", 2)]), package(3, "T9", &[("C", 1), ("A", 1)]),],
+            "the shipment's order, matched as parcels; T3 holds nothing; T9, not listed, comes after"
+        );
+        // One line without a package: the units are spread as before.
+        order.lines[1].package = None;
+        let spread = packages(&order);
+        assert_eq!(spread.iter().map(|p| p.index).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(spread[0].items, [("A".to_owned(), 1), ("C".to_owned(), 1)]);
     }
 }

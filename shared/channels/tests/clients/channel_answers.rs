@@ -223,12 +223,25 @@ fn export_order() -> impl Strategy<Value = ExportOrder> {
 /// Which client and call a case drives.
 #[derive(Debug, Clone, Copy)]
 enum Call {
-    ShopifyExport { check_existing: bool },
+    ShopifyExport {
+        check_existing: bool,
+    },
     ShopifyOrders,
     ShopifyFulfillments,
     Amazon,
-    Ebay { check_existing: bool },
+    Ebay {
+        check_existing: bool,
+    },
     EbayFulfillments,
+    BackMarket,
+    /// A page of the orders a marketplace changed (Amazon, eBay, Back Market).
+    Orders(Marketplace),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Marketplace {
+    Amazon,
+    Ebay,
     BackMarket,
 }
 
@@ -285,6 +298,29 @@ async fn drive(call: Call, answers: Vec<Answer>, order: &ExportOrder) -> Result<
             let client = BackMarketClient::new(http, Some(&uri), "token".into());
             fulfilled(client.export(order, false).await)
         }
+        Call::Orders(marketplace) => {
+            let client: Box<dyn Channel> = match marketplace {
+                Marketplace::Amazon => {
+                    let credentials = AmazonCredentials {
+                        client_id: "id".into(),
+                        client_secret: "s".into(),
+                        refresh_token: "r".into(),
+                    };
+                    let token_url = format!("{uri}/auth/o2/token");
+                    Box::new(AmazonClient::new(http, Some(&uri), Some(&token_url), "ATV".into(), credentials, tokens))
+                }
+                Marketplace::Ebay => {
+                    let credentials = EbayCredentials {
+                        client_id: "id".into(),
+                        client_secret: "s".into(),
+                        refresh_token: "r".into(),
+                    };
+                    Box::new(EbayClient::new(http, Some(&uri), None, credentials, tokens))
+                }
+                Marketplace::BackMarket => Box::new(BackMarketClient::new(http, Some(&uri), "token".into())),
+            };
+            client.orders_since(chrono::Utc::now(), None).await.map(|_| ())
+        }
     }
 }
 
@@ -329,6 +365,12 @@ proptest! {
     #[test]
     fn ebay_export_listing_and_token_survive_any_answer(answers in answers(), order in export_order(), check_existing: bool) {
         check(Call::Ebay { check_existing }, answers, order)?;
+    }
+
+    #[test]
+    fn marketplace_order_listings_survive_any_answer(answers in answers(), which in 0u8..3) {
+        let marketplace = [Marketplace::Amazon, Marketplace::Ebay, Marketplace::BackMarket][usize::from(which)];
+        check(Call::Orders(marketplace), answers, export_order_fixed())?;
     }
 
     #[test]

@@ -155,28 +155,13 @@ async fn ebay_reads_an_orders_shipping_fulfillments() {
 #[tokio::test]
 async fn what_a_channel_cannot_do_yet_is_refused_without_a_call() {
     let server = MockServer::start().await;
-    let amazon = ChannelConnection { marketplace_id: Some("ATVPDKIKX0DER".into()), ..local(&server) };
-    let amazon_credentials =
-        credentials(&[("lwa_client_id", "id"), ("lwa_client_secret", "s"), ("refresh_token", "r")]);
-    let amazon = channels().connect(&store(ChannelKind::Amazon, amazon), &amazon_credentials).expect("connected");
-    let back_market = channels()
-        .connect(&store(ChannelKind::BackMarket, local(&server)), &credentials(&[("api_token", "bm")]))
+    let shop = ChannelConnection { shop_domain: Some("shop.myshopify.com".into()), ..local(&server) };
+    let shopify = channels()
+        .connect(&store(ChannelKind::Shopify, shop), &credentials(&[("access_token", "t")]))
         .expect("connected");
-    let since = chrono::Utc::now();
-    for error in [
-        amazon.orders_since(since, None).await.err(),
-        amazon
-            .fulfillments(&shipsync_domain::vocabulary::ChannelOrderId::parse("111-1").expect("an order id"))
-            .await
-            .err(),
-        back_market.orders_since(since, None).await.err(),
-        back_market
-            .fulfillments(&shipsync_domain::vocabulary::ChannelOrderId::parse("1").expect("an order id"))
-            .await
-            .err(),
-    ] {
-        assert!(matches!(error, Some(ChannelError::Unsupported { .. })), "{error:?}");
-    }
+    let error =
+        shopify.order(&shipsync_domain::vocabulary::ChannelOrderId::parse("1").expect("an order id")).await.err();
+    assert!(matches!(error, Some(ChannelError::Unsupported { .. })), "{error:?}");
     assert!(server.received_requests().await.unwrap_or_default().is_empty(), "nothing was called");
 }
 
