@@ -5,6 +5,9 @@
 //! packages already confirmed, so one call reads all of it. Login with Amazon tokens are cached
 //! until they are about to expire.
 
+mod notifications;
+pub use notifications::OrderChangeSubscription;
+
 use shipsync_domain::vocabulary::ChannelOrderId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

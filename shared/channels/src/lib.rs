@@ -14,8 +14,8 @@ pub mod shopify_webhooks;
 mod trackers;
 
 pub use amazon::{
-    AMAZON_ORDERS_API, AmazonClient, AmazonOrderChange, AmazonTokens, TokenCache, package_reference,
-    parse_amazon_order_change,
+    AMAZON_ORDERS_API, AmazonClient, AmazonOrderChange, AmazonTokens, OrderChangeSubscription, TokenCache,
+    package_reference, parse_amazon_order_change,
 };
 pub use backmarket::BackMarketClient;
 pub use ebay::EbayClient;
