@@ -59,6 +59,36 @@ pub struct OrdersPage {
     pub next: Option<String>,
 }
 
+/// Collects the orders of a listed page: each read, or kept with the reason it could not be
+/// (logged, and never dropped).
+#[derive(Debug, Default)]
+pub(crate) struct PageReader {
+    orders: Vec<IncomingOrder>,
+    unreadable: Vec<UnreadableOrder>,
+}
+
+impl PageReader {
+    /// Adds what reading `node` (the order as `channel` listed it, its id in `id_field`) gave.
+    pub(crate) fn add(&mut self, channel: &str, id_field: &str, node: Value, read: Result<IncomingOrder, String>) {
+        match read {
+            Ok(order) => self.orders.push(order),
+            Err(reason) => {
+                tracing::warn!(order = %node[id_field], %reason, "an order {channel} listed could not be read");
+                self.unreadable.push(UnreadableOrder { node, reason });
+            }
+        }
+    }
+
+    pub(crate) fn page(self, next: Option<String>) -> OrdersPage {
+        OrdersPage { orders: self.orders, unreadable: self.unreadable, next }
+    }
+}
+
+/// The first name given, trimmed (a recipient's, else a buyer's...); empty if none is.
+pub(crate) fn first_name<'a>(candidates: impl IntoIterator<Item = Option<&'a str>>) -> String {
+    candidates.into_iter().flatten().map(str::trim).find(|name| !name.is_empty()).unwrap_or_default().to_owned()
+}
+
 /// An order a channel listed that shipsync cannot read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnreadableOrder {

@@ -102,25 +102,14 @@ impl AmazonClient {
 
     /// A grantless token for the app itself (no seller): what destinations need.
     async fn grantless_token(&self) -> Result<String, ChannelError> {
-        let response = self
-            .http
-            .post(&self.token_url)
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("scope", NOTIFICATIONS_SCOPE),
-                ("client_id", self.credentials.client_id.as_str()),
-                ("client_secret", self.credentials.client_secret.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(|error| transport_error(&error))?;
-        let text = success_body(response, |text| format!("Login with Amazon: {text}")).await?;
-        let body: Value =
-            serde_json::from_str(&text).map_err(|_| ChannelError::retryable("Login with Amazon answered no JSON"))?;
-        body["access_token"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| ChannelError::permanent("Login with Amazon gave no grantless access_token"))
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("scope", NOTIFICATIONS_SCOPE),
+            ("client_id", self.credentials.client_id.as_str()),
+            ("client_secret", self.credentials.client_secret.as_str()),
+        ];
+        // Used once per subscription: not worth caching.
+        Ok(self.login_with_amazon(&form).await?.0)
     }
 }
 
