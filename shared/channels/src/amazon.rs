@@ -20,7 +20,7 @@ use shipsync_domain::tracking::TrackingNumber;
 use shipsync_domain::vocabulary::Sku;
 use tracing::info;
 
-use crate::port::{PageReader, first_name};
+use crate::port::{PageReader, first_name, required_text, required_time};
 use crate::settings::AmazonCredentials;
 use crate::{
     Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, first_error_message, packages,
@@ -290,17 +290,9 @@ fn path_segment(id: &str) -> String {
 
 /// An Orders API v2026-01-01 `Order` as shipsync reads it; or which field is wrong.
 fn amazon_order(node: &Value) -> Result<IncomingOrder, String> {
-    let text = |value: &Value, field: &str| {
-        value
-            .as_str()
-            .filter(|text| !text.trim().is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| format!("{field} is required"))
-    };
+    let text = required_text;
     let order_id = text(&node["orderId"], "orderId")?;
-    let updated_at = DateTime::parse_from_rfc3339(&text(&node["lastUpdatedTime"], "lastUpdatedTime")?)
-        .map_err(|_| "lastUpdatedTime is not a time".to_owned())?
-        .with_timezone(&Utc);
+    let updated_at = required_time(&node["lastUpdatedTime"], "lastUpdatedTime")?;
     let items = node["orderItems"].as_array().ok_or("orderItems is required")?;
     let mut lines = Vec::with_capacity(items.len());
     let mut cancel_requested = None;

@@ -15,7 +15,7 @@ use shipsync_domain::orders::{IncomingFulfillment, IncomingLine, IncomingOrder};
 use shipsync_domain::vocabulary::Sku;
 use tracing::info;
 
-use crate::port::{PageReader, first_name};
+use crate::port::{PageReader, first_name, required_text, required_time};
 use crate::settings::EbayCredentials;
 use crate::{
     Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, TokenCache, first_error_message,
@@ -343,17 +343,9 @@ fn shipped_some(node: &Value) -> bool {
 
 /// A Sell Fulfillment `Order` as shipsync reads it (without its fulfillments); or which field is wrong.
 fn ebay_order(node: &Value) -> Result<IncomingOrder, String> {
-    let text = |value: &Value, field: &str| {
-        value
-            .as_str()
-            .filter(|text| !text.trim().is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| format!("{field} is required"))
-    };
+    let text = required_text;
     let order_id = text(&node["orderId"], "orderId")?;
-    let updated_at = DateTime::parse_from_rfc3339(&text(&node["lastModifiedDate"], "lastModifiedDate")?)
-        .map_err(|_| "lastModifiedDate is not a time".to_owned())?
-        .with_timezone(&Utc);
+    let updated_at = required_time(&node["lastModifiedDate"], "lastModifiedDate")?;
     let cancelled = cancel_state(node) == Some("CANCELED");
     let cancel_requested = (!cancelled && cancel_state(node) == Some("IN_PROGRESS")).then(|| {
         let requests = cancel_requests(node);

@@ -89,6 +89,22 @@ pub(crate) fn first_name<'a>(candidates: impl IntoIterator<Item = Option<&'a str
     candidates.into_iter().flatten().map(str::trim).find(|name| !name.is_empty()).unwrap_or_default().to_owned()
 }
 
+/// A field's text, not blank; else why not (`<field> is required`).
+pub(crate) fn required_text(value: &Value, field: &str) -> Result<String, String> {
+    value
+        .as_str()
+        .filter(|text| !text.trim().is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{field} is required"))
+}
+
+/// A field's RFC 3339 time; else why not.
+pub(crate) fn required_time(value: &Value, field: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(&required_text(value, field)?)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|_| format!("{field} is not a time"))
+}
+
 /// An order a channel listed that shipsync cannot read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnreadableOrder {
