@@ -26,9 +26,7 @@ pub use settings::{
     TrackingCredentials, credential_names, validate_settings, validate_store_settings, validate_tracking,
 };
 pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
-pub use trackers::{
-    AFTERSHIP_API_VERSION, AfterShipTracker, EasyPostTracker, Registered, ShippoTracker, TrackerRegistry, carrier_code,
-};
+pub use trackers::{AFTERSHIP_API_VERSION, Registered, TrackerClient, TrackerRegistry, carrier_code};
 
 use shipsync_domain::tracking::TrackingNumber;
 use shipsync_domain::vocabulary::ChannelOrderId;
