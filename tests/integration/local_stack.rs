@@ -110,6 +110,16 @@ async fn send(port: u16, request: String) -> (u16, serde_json::Value) {
     (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
 }
 
+/// The requests the fake marketplaces received since `seen` of them (sorted: stores are polled
+/// side by side), moving `seen` past them.
+fn calls_since(marketplaces: &shipsync_tools::fake_marketplaces::FakeMarketplaces, seen: &mut usize) -> Vec<String> {
+    let calls = marketplaces.calls();
+    let mut new: Vec<String> = calls.get(*seen..).unwrap_or_default().to_vec();
+    *seen = calls.len();
+    new.sort();
+    new
+}
+
 /// Feeds both queues to their functions until neither has anything left.
 async fn drain(runner: &Runner) {
     for _ in 0..20 {
@@ -157,6 +167,21 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
 
     let polled = poller.tick().await.expect("a tick");
     assert_eq!((polled.orders_queued, polled.failures.clone()), (3, vec![]), "{polled:?}");
+    // What polling cost at each fake: a token and a page, and Back Market's acceptance (the
+    // order read, then the line validated).
+    let mut seen = 0;
+    assert_eq!(
+        calls_since(&marketplaces, &mut seen),
+        [
+            "GET /amazon/orders/2026-01-01/orders",
+            "GET /backmarket/ws/orders",
+            "GET /backmarket/ws/orders/4600001",
+            "GET /ebay/sell/fulfillment/v1/order",
+            "POST /amazon/auth/o2/token",
+            "POST /backmarket/ws/orders/4600001",
+            "POST /ebay/identity/v1/oauth2/token",
+        ]
+    );
     assert_eq!(marketplaces.acceptances(), [Acceptance { order_id: "4600001".into(), sku: "PHONE-X".into() }]);
     drain(&runner).await;
 
@@ -179,6 +204,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
         assert_eq!(status, 201, "{name}: {created}");
         assert_eq!(created["shipment"]["export_state"], "waiting_for_movement", "{name}");
         drain(&runner).await;
+        assert_eq!(calls_since(&marketplaces, &mut seen), ["POST /easypost/v2/trackers"], "{name}: one registration");
         let registered: Vec<String> =
             marketplaces.trackers().into_iter().map(|tracker| tracker.tracking_code).collect();
         assert!(registered.contains(&market.tracking_number.to_owned()), "{name}: {registered:?}");
@@ -203,6 +229,22 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
         assert_eq!(status, 200, "{name}: {answer}");
         drain(&runner).await;
 
+        // What the export cost at the channel (a token where the channel wants one).
+        let export_calls = match market.marketplace {
+            Marketplace::Amazon => vec![
+                "POST /amazon/auth/o2/token".to_owned(),
+                format!("POST /amazon/orders/v0/orders/{}/shipmentConfirmation", market.order.id),
+            ],
+            Marketplace::Ebay => vec![
+                "POST /ebay/identity/v1/oauth2/token".to_owned(),
+                format!("POST /ebay/sell/fulfillment/v1/order/{}/shipping_fulfillment", market.order.id),
+            ],
+            Marketplace::BackMarket => vec![
+                format!("GET /backmarket/ws/orders/{}", market.order.id),
+                format!("POST /backmarket/ws/orders/{}", market.order.id),
+            ],
+        };
+        assert_eq!(calls_since(&marketplaces, &mut seen), export_calls, "{name}");
         let confirmed: Vec<_> =
             marketplaces.confirmations().into_iter().filter(|sent| sent.marketplace == market.marketplace).collect();
         let [sent] = confirmed.as_slice() else { panic!("{name}: one confirmation: {confirmed:?}") };
@@ -239,6 +281,16 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
     let polled = poller.tick().await.expect("a tick");
     assert_eq!((polled.orders_queued, polled.failures.clone()), (3, vec![]), "read back: {polled:?}");
     drain(&runner).await;
+    // Tokens still good; eBay's shipped order has its fulfillments read.
+    assert_eq!(
+        calls_since(&marketplaces, &mut seen),
+        [
+            "GET /amazon/orders/2026-01-01/orders",
+            "GET /backmarket/ws/orders",
+            "GET /ebay/sell/fulfillment/v1/order",
+            "GET /ebay/sell/fulfillment/v1/order/12-04000-00001/shipping_fulfillment",
+        ]
+    );
     for market in &demo.marketplaces {
         let po = table
             .purchase_order_by_number(demo.retailer.id, &market.purchase_order_number)

@@ -196,6 +196,8 @@ struct Markets {
     trackers: Vec<Tracker>,
     /// Access tokens handed out, by marketplace.
     tokens: Vec<(Marketplace, String)>,
+    /// Every request, as `METHOD /prefix/path`, oldest first.
+    calls: Vec<String>,
     next_id: u64,
 }
 
@@ -326,6 +328,11 @@ impl FakeMarketplaces {
         lock(&self.markets).acceptances.clone()
     }
 
+    /// Every request received so far (`POST /amazon/auth/o2/token`), oldest first: what a flow costs.
+    pub fn calls(&self) -> Vec<String> {
+        lock(&self.markets).calls.clone()
+    }
+
     /// Every tracker EasyPost holds, oldest first.
     pub fn trackers(&self) -> Vec<Tracker> {
         lock(&self.markets).trackers.clone()
@@ -393,6 +400,7 @@ fn answer(markets: &Mutex<Markets>, url: &str, request: &http::request::Parts, b
         base: format!("{url}{prefix}"),
     };
     let mut markets = lock(markets);
+    markets.calls.push(format!("{} {path}", request.method));
     match prefix {
         "/amazon" => amazon(&mut markets, &call),
         "/ebay" => ebay(&mut markets, &call),
