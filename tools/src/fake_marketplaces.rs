@@ -499,12 +499,13 @@ fn amazon_order(held: &HeldOrder, included: &str) -> Value {
         .order
         .lines
         .iter()
-        .map(|line| {
+        .enumerate()
+        .map(|(index, line)| {
             let fulfilled = held.packed(&line.id).min(line.quantity);
             json!({
                 "orderItemId": line.id,
                 "quantityOrdered": line.quantity,
-                "product": {"asin": format!("B0LOCAL{:0>3}", line.id.len()), "sellerSku": line.sku, "title": line.title,
+                "product": {"asin": format!("B0LOCAL{index:03}"), "sellerSku": line.sku, "title": line.title,
                             "price": {"unitPrice": {"amount": line.unit_price, "currencyCode": "USD"}}},
                 "fulfillment": {"quantityFulfilled": fulfilled, "quantityUnfulfilled": line.quantity - fulfilled},
             })
