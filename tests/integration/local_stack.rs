@@ -1,4 +1,6 @@
-//! The local stack's HTTP server: the README's curl, over a real socket, through the handler.
+//! The local stack's HTTP server: the README's curl, over a real socket, through the handler; and
+//! the README's marketplace walk: an order at each fake marketplace polled into a purchase order,
+//! shipped, its tracker registered at the fake EasyPost, a signed scan, the fake's confirmation.
 
 use std::io::{Read, Write};
 
@@ -30,7 +32,9 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
     assert!(table.is_empty().await.expect("read"));
     let shopify_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let shopify = demo::fake_shopify(shopify_listener).expect("fake Shopify");
-    let demo = demo::seed(&table, shopify.url()).await.expect("demo data");
+    let marketplaces = demo::fake_marketplaces(tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind"))
+        .expect("fake marketplaces");
+    let demo = demo::seed(&table, shopify.url(), &marketplaces).await.expect("demo data");
     assert!(!table.is_empty().await.expect("read"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
@@ -84,5 +88,221 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
     let unauthenticated = "GET /shipments.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_owned();
     let (status, _) = tokio::task::spawn_blocking(move || exchange(port, &unauthenticated)).await.expect("join");
     assert_eq!(status, 401);
+    server.abort();
+}
+
+/// An HTTP/1.1 request with a JSON body (`auth`: HTTP Basic `key:password`, and further headers).
+fn request(method: &str, path: &str, auth: Option<&str>, headers: &[(&str, String)], body: &str) -> String {
+    use base64::Engine;
+    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    if let Some(auth) = auth {
+        text.push_str(&format!("Authorization: Basic {}\r\n", base64::engine::general_purpose::STANDARD.encode(auth)));
+    }
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+    text
+}
+
+async fn send(port: u16, request: String) -> (u16, serde_json::Value) {
+    let (status, body) = tokio::task::spawn_blocking(move || exchange(port, &request)).await.expect("join");
+    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+}
+
+/// The requests the fake marketplaces received since `seen` of them (sorted: stores are polled
+/// side by side), moving `seen` past them.
+fn calls_since(marketplaces: &shipsync_tools::fake_marketplaces::FakeMarketplaces, seen: &mut usize) -> Vec<String> {
+    let calls = marketplaces.calls();
+    let mut new: Vec<String> = calls.get(*seen..).unwrap_or_default().to_vec();
+    *seen = calls.len();
+    new.sort();
+    new
+}
+
+/// Feeds both queues to their functions until neither has anything left.
+async fn drain(runner: &Runner) {
+    for _ in 0..20 {
+        let orders = runner.deliver_order_events().await.expect("order queue");
+        let exports = runner.deliver_batch().await.expect("export queue");
+        if orders + exports == 0 {
+            return;
+        }
+    }
+    panic!("the queues never emptied");
+}
+
+/// The README's marketplace walk, for Amazon, eBay and Back Market, with no admin step: the
+/// demo's orders wait at the fake channels; the poller (as the local stack builds it) takes them
+/// in and Back Market's line is accepted; each purchase order gets a shipment over the socket,
+/// which waits for movement while its tracker is registered at the fake EasyPost; a scan signed
+/// as EasyPost signs it releases it, and the fake channel receives exactly the confirmation.
+/// A later poll reads the orders back with their shipments: nothing new, no problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_there() {
+    use shipsync_tools::fake_marketplaces::{Acceptance, Marketplace};
+
+    let aws = fresh_aws().await;
+    let table = aws.table.clone();
+    let shopify =
+        demo::fake_shopify(tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind")).expect("fake Shopify");
+    let marketplaces = demo::fake_marketplaces(tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind"))
+        .expect("fake marketplaces");
+    let demo = demo::seed(&table, shopify.url(), &marketplaces).await.expect("demo data");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    // Every function as the local stack builds it.
+    let endpoints = ChannelEndpoints::honouring_store_overrides();
+    let apps = LocalApps {
+        api: ShipmentsApi::build(&aws.api_config(), &aws.sdk).allowing_store_base_url(),
+        webhooks: ShopifyWebhooks::build(&aws.intake_config(), &aws.sdk),
+        carrier_webhooks: carrier_webhooks::CarrierWebhooks::build(&aws.intake_config(), &aws.sdk),
+    };
+    let server = tokio::spawn(local_server::serve(listener, apps));
+    let exporter = Exporter::build(&aws.exporter_config(), &aws.sdk).expect("exporter").with_endpoints(endpoints);
+    let runner =
+        Runner::new(aws.clone(), exporter, order_processor::OrderProcessor::build(&aws.processor_config(), &aws.sdk));
+    let poller =
+        order_poller::OrderPoller::build(&aws.intake_config(), &aws.sdk).expect("poller").with_endpoints(endpoints);
+
+    let polled = poller.tick().await.expect("a tick");
+    assert_eq!((polled.orders_queued, polled.failures.clone()), (3, vec![]), "{polled:?}");
+    // What polling cost at each fake: a token and a page, and Back Market's acceptance (the
+    // order read, then the line validated).
+    let mut seen = 0;
+    assert_eq!(
+        calls_since(&marketplaces, &mut seen),
+        [
+            "GET /amazon/orders/2026-01-01/orders",
+            "GET /backmarket/ws/orders",
+            "GET /backmarket/ws/orders/4600001",
+            "GET /ebay/sell/fulfillment/v1/order",
+            "POST /amazon/auth/o2/token",
+            "POST /backmarket/ws/orders/4600001",
+            "POST /ebay/identity/v1/oauth2/token",
+        ]
+    );
+    assert_eq!(marketplaces.acceptances(), [Acceptance { order_id: "4600001".into(), sku: "PHONE-X".into() }]);
+    drain(&runner).await;
+
+    let auth = format!("{}:{}", demo.retailer_user.key, demo.retailer_user.password);
+    for market in &demo.marketplaces {
+        let name = market.marketplace.name();
+        let po = table
+            .purchase_order_by_number(demo.retailer.id, &market.purchase_order_number)
+            .await
+            .expect("read")
+            .unwrap_or_else(|| panic!("{name}: the poller made {}", market.purchase_order_number));
+        let ordered: Vec<(&str, u32)> = po.items.iter().map(|item| (item.sku.as_str(), item.quantity)).collect();
+        let at_channel: Vec<(&str, u32)> =
+            market.order.lines.iter().map(|line| (line.sku.as_str(), line.quantity)).collect();
+        assert_eq!(ordered, at_channel, "{name}");
+
+        let body = demo::marketplace_shipment(market, &po).to_string();
+        let path = format!("/purchase_orders/{}/shipments.json", po.id);
+        let (status, created) = send(port, request("POST", &path, Some(&auth), &[], &body)).await;
+        assert_eq!(status, 201, "{name}: {created}");
+        assert_eq!(created["shipment"]["export_state"], "waiting_for_movement", "{name}");
+        drain(&runner).await;
+        assert_eq!(calls_since(&marketplaces, &mut seen), ["POST /easypost/v2/trackers"], "{name}: one registration");
+        let registered: Vec<String> =
+            marketplaces.trackers().into_iter().map(|tracker| tracker.tracking_code).collect();
+        assert!(registered.contains(&market.tracking_number.to_owned()), "{name}: {registered:?}");
+        assert!(
+            marketplaces.confirmations().iter().all(|sent| sent.marketplace != market.marketplace),
+            "{name}: nothing confirmed before the parcel moves"
+        );
+
+        let scan = serde_json::json!({"id": format!("evt_{}", market.tracking_number), "object": "Event",
+            "description": "tracker.updated", "result": {"object": "Tracker", "tracking_code": market.tracking_number,
+            "status": "in_transit", "updated_at": chrono::Utc::now().to_rfc3339()}})
+        .to_string();
+        let signature = carrier_webhooks::providers::sign(
+            carrier_webhooks::Provider::EasyPost,
+            scan.as_bytes(),
+            &demo.carrier_secret,
+            chrono::Utc::now().timestamp(),
+        );
+        let header = carrier_webhooks::providers::signature_header(carrier_webhooks::Provider::EasyPost);
+        let (status, answer) =
+            send(port, request("POST", "/carrier_webhooks/easypost", None, &[(header, signature)], &scan)).await;
+        assert_eq!(status, 200, "{name}: {answer}");
+        drain(&runner).await;
+
+        // What the export cost at the channel (a token where the channel wants one).
+        let export_calls = match market.marketplace {
+            Marketplace::Amazon => vec![
+                "POST /amazon/auth/o2/token".to_owned(),
+                format!("POST /amazon/orders/v0/orders/{}/shipmentConfirmation", market.order.id),
+            ],
+            Marketplace::Ebay => vec![
+                "POST /ebay/identity/v1/oauth2/token".to_owned(),
+                format!("POST /ebay/sell/fulfillment/v1/order/{}/shipping_fulfillment", market.order.id),
+            ],
+            Marketplace::BackMarket => vec![
+                format!("GET /backmarket/ws/orders/{}", market.order.id),
+                format!("POST /backmarket/ws/orders/{}", market.order.id),
+            ],
+        };
+        assert_eq!(calls_since(&marketplaces, &mut seen), export_calls, "{name}");
+        let confirmed: Vec<_> =
+            marketplaces.confirmations().into_iter().filter(|sent| sent.marketplace == market.marketplace).collect();
+        let [sent] = confirmed.as_slice() else { panic!("{name}: one confirmation: {confirmed:?}") };
+        assert_eq!(
+            (sent.order_id.as_str(), sent.tracking_number.as_str()),
+            (market.order.id.as_str(), market.tracking_number)
+        );
+        let lines: Vec<(String, u32)> =
+            market.order.lines.iter().map(|line| (line.id.clone(), line.quantity)).collect();
+        assert_eq!(sent.lines, lines, "{name}");
+        match market.marketplace {
+            Marketplace::Amazon => assert_eq!(sent.body["packageDetail"]["carrierCode"], "UPS"),
+            Marketplace::Ebay => assert_eq!(sent.body["shippingCarrierCode"], "USPS"),
+            Marketplace::BackMarket => {
+                assert_eq!(sent.body["imei"], "356938035643809");
+                assert_eq!(sent.body["shipper"], "DHL Express");
+            }
+        }
+        let shipment = created["shipment"]["id"].as_u64().expect("an id");
+        let (status, read) =
+            send(port, request("GET", &format!("/shipments/{shipment}.json"), Some(&auth), &[], "")).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            (read["shipment"]["export_state"].clone(), read["shipment"]["tracking_status"].clone()),
+            (serde_json::json!("exported"), serde_json::json!("in_transit")),
+            "{name}"
+        );
+    }
+
+    // The next poll (ten minutes on) reads each order back with its shipment at the channel:
+    // shipsync's own, so no new shipment, no problem, nothing sent again.
+    let later = chrono::Utc::now() + chrono::Duration::minutes(11);
+    let poller = poller.with_clock(std::sync::Arc::new(move || later));
+    let polled = poller.tick().await.expect("a tick");
+    assert_eq!((polled.orders_queued, polled.failures.clone()), (3, vec![]), "read back: {polled:?}");
+    drain(&runner).await;
+    // Tokens still good; eBay's shipped order has its fulfillments read.
+    assert_eq!(
+        calls_since(&marketplaces, &mut seen),
+        [
+            "GET /amazon/orders/2026-01-01/orders",
+            "GET /backmarket/ws/orders",
+            "GET /ebay/sell/fulfillment/v1/order",
+            "GET /ebay/sell/fulfillment/v1/order/12-04000-00001/shipping_fulfillment",
+        ]
+    );
+    for market in &demo.marketplaces {
+        let po = table
+            .purchase_order_by_number(demo.retailer.id, &market.purchase_order_number)
+            .await
+            .expect("read")
+            .expect("a purchase order");
+        let shipments = table.shipments_of_purchase_order(po.id).await.expect("read");
+        assert_eq!(shipments.len(), 1, "{}: {shipments:?}", market.marketplace.name());
+    }
+    let (status, health) = send(port, request("GET", "/order_health.json", Some(&auth), &[], "")).await;
+    assert_eq!(status, 200);
+    assert_eq!(health["problems"], serde_json::json!([]), "{health}");
+    assert_eq!(marketplaces.confirmations().len(), 3);
     server.abort();
 }

@@ -1,18 +1,25 @@
 //! Demo data for the local stack: a retailer with two vendors, two Shopify stores served by the
-//! local [`FakeShopify`], purchase orders on the shop's orders, and an API user for the retailer
+//! local [`FakeShopify`], purchase orders on the shop's orders, an Amazon, an eBay and a Back
+//! Market store served by the local [`FakeMarketplaces`] (each with an order waiting there for the
+//! poller, and EasyPost, faked too, as its tracking provider), and an API user for the retailer
 //! and for one vendor.
 
 use rust_decimal::Decimal;
 use shipsync_domain::ValidationErrors;
-use shipsync_domain::export::{ExportSettings, ShipConfirmation};
-use shipsync_domain::orders::Product;
+use shipsync_domain::export::{CarrierMapping, ExportSettings, ShipConfirmation};
+use shipsync_domain::ids::{CarrierId, VendorId};
+use shipsync_domain::orders::{Product, purchase_order_number};
 use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOrder};
 use shipsync_domain::secrets::ChannelCredentials;
-use shipsync_domain::tenant::{ChannelConnection, ChannelKind, ChannelStore, FeeSettings, Retailer, Vendor};
+use shipsync_domain::tenant::{
+    ChannelConnection, ChannelKind, ChannelStore, FeeSettings, Retailer, TrackingSettings, Vendor,
+};
+use shipsync_domain::tracking::TrackingProvider;
 use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use shipsync_table::Table;
 use std::collections::BTreeMap;
 
+use crate::fake_marketplaces::{self as fake, FakeMarketplaces, MarketLine, MarketOrder, Marketplace};
 use crate::fake_shopify::{FakeLine, FakeOrder, FakeShopify};
 use crate::provision::{self, Credentials, ProvisionError};
 
@@ -29,6 +36,23 @@ pub struct Demo {
     pub purchase_orders: Vec<PurchaseOrder>,
     pub retailer_user: Credentials,
     pub vendor_user: Credentials,
+    /// The Amazon, eBay and Back Market stores, each with its order waiting at the fake.
+    pub marketplaces: Vec<MarketplaceDemo>,
+}
+
+/// A marketplace store of the demo, the order waiting for it at its fake channel, and the
+/// shipment the README makes on that order's purchase order.
+#[derive(Debug, Clone)]
+pub struct MarketplaceDemo {
+    pub marketplace: Marketplace,
+    pub store: ChannelStore,
+    pub order: MarketOrder,
+    /// The purchase order the poller makes of the order (`S<store>-<order>-V<vendor>`).
+    pub purchase_order_number: String,
+    /// The shipment's carrier, tracking number, and serial codes (a phone's IMEI for Back Market).
+    pub carrier: &'static str,
+    pub tracking_number: &'static str,
+    pub serial_codes: &'static [&'static str],
 }
 
 /// The id of the fake Shopify's order `number`.
@@ -95,8 +119,178 @@ pub fn fake_shopify(listener: tokio::net::TcpListener) -> std::io::Result<FakeSh
     Ok(shop)
 }
 
-/// Seeds the demo; its stores are Shopify stores at `shop_url` (the fake's).
-pub async fn seed(table: &Table, shop_url: &str) -> Result<Demo, ProvisionError> {
+/// A marketplace order of the demo and the shipment the README makes on it.
+struct MarketplaceOrder {
+    marketplace: Marketplace,
+    order: MarketOrder,
+    carrier: &'static str,
+    tracking_number: &'static str,
+    serial_codes: &'static [&'static str],
+}
+
+fn market_line(id: &str, sku: &str, title: &str, quantity: u32, unit_price: &str) -> MarketLine {
+    MarketLine {
+        id: id.into(),
+        sku: sku.into(),
+        title: title.into(),
+        quantity,
+        unit_price: unit_price.into(),
+        category: None,
+    }
+}
+
+/// One order at each marketplace, each of SKUs one demo vendor sells.
+fn marketplace_orders() -> [MarketplaceOrder; 3] {
+    let phone = MarketLine {
+        category: Some("Smartphones".into()),
+        ..market_line("46000011", "PHONE-X", "Refurbished phone", 1, "210.00")
+    };
+    [
+        MarketplaceOrder {
+            marketplace: Marketplace::Amazon,
+            order: MarketOrder {
+                id: "111-4000001-0000001".into(),
+                customer_name: "Ada Byron".into(),
+                lines: vec![market_line("40000011111111", "LAMP-LED", "LED camp lamp", 2, "15.00")],
+            },
+            carrier: "UPS",
+            tracking_number: "1Z999AA10000000001",
+            serial_codes: &[],
+        },
+        MarketplaceOrder {
+            marketplace: Marketplace::Ebay,
+            order: MarketOrder {
+                id: "12-04000-00001".into(),
+                customer_name: "Jo Bloggs".into(),
+                lines: vec![market_line("10004000001", "TENT-2P", "Two-person tent", 1, "89.00")],
+            },
+            carrier: "US Postal",
+            tracking_number: "9400100000000000000001",
+            serial_codes: &[],
+        },
+        MarketplaceOrder {
+            marketplace: Marketplace::BackMarket,
+            order: MarketOrder { id: "4600001".into(), customer_name: "Jeanne Dupont".into(), lines: vec![phone] },
+            carrier: "DHL Express",
+            tracking_number: "4600000001",
+            serial_codes: &["356938035643809"],
+        },
+    ]
+}
+
+/// Starts the fake Amazon, eBay, Back Market and EasyPost, each marketplace holding the demo's
+/// order for it, modified a few minutes ago (so the first poll, which reaches back a day, finds it).
+pub fn fake_marketplaces(listener: tokio::net::TcpListener) -> std::io::Result<FakeMarketplaces> {
+    let marketplaces = FakeMarketplaces::start(listener)?;
+    let at = chrono::Utc::now() - chrono::Duration::minutes(10);
+    for demo in marketplace_orders() {
+        marketplaces.add_order(demo.marketplace, demo.order, at);
+    }
+    Ok(marketplaces)
+}
+
+/// The channel's own carrier codes for the demo's carriers (Amazon's and eBay's carrier lists);
+/// Back Market takes the carrier's name.
+fn carrier_mappings(marketplace: Marketplace) -> Vec<CarrierMapping> {
+    let mapping = |shipper: u64, code: &str| CarrierMapping {
+        shipper_id: CarrierId::new_unchecked(shipper),
+        channel_carrier: code.to_owned(),
+        tracking_url_template: None,
+    };
+    match marketplace {
+        Marketplace::Amazon => vec![mapping(UPS, "UPS")],
+        Marketplace::Ebay => vec![mapping(US_POSTAL, "USPS")],
+        Marketplace::BackMarket => Vec::new(),
+    }
+}
+
+/// The ids of the default carriers `UPS` and `US Postal` (`shipsync_domain::carrier::default_carriers`).
+const UPS: u64 = 1;
+const US_POSTAL: u64 = 17;
+
+/// What a store of the marketplace is, and the credentials the fake accepts from it.
+fn marketplace_store(marketplace: Marketplace) -> (ChannelKind, &'static str, Vec<(&'static str, &'static str)>) {
+    match marketplace {
+        Marketplace::Amazon => (
+            ChannelKind::Amazon,
+            "Demo Outfitters on Amazon (fake)",
+            vec![
+                ("lwa_client_id", fake::AMAZON_CLIENT_ID),
+                ("lwa_client_secret", fake::AMAZON_CLIENT_SECRET),
+                ("refresh_token", fake::AMAZON_REFRESH_TOKEN),
+            ],
+        ),
+        Marketplace::Ebay => (
+            ChannelKind::Ebay,
+            "Demo Outfitters on eBay (fake)",
+            vec![
+                ("ebay_client_id", fake::EBAY_CLIENT_ID),
+                ("ebay_client_secret", fake::EBAY_CLIENT_SECRET),
+                ("refresh_token", fake::EBAY_REFRESH_TOKEN),
+            ],
+        ),
+        Marketplace::BackMarket => (
+            ChannelKind::BackMarket,
+            "Demo Outfitters on Back Market (fake)",
+            vec![("api_token", fake::BACK_MARKET_TOKEN)],
+        ),
+    }
+}
+
+/// Creates the marketplace stores: each polls its fake channel (every 10 minutes, the default;
+/// the first poll comes at once), confirms on movement (the marketplaces' default), and registers
+/// its tracking numbers with the fake EasyPost.
+async fn seed_marketplaces(
+    table: &Table,
+    retailer: &Retailer,
+    vendors_by_sku: &[(&str, VendorId)],
+    marketplaces: &FakeMarketplaces,
+) -> Result<Vec<MarketplaceDemo>, ProvisionError> {
+    // Back Market's demo parcel goes by DHL Express, a carrier the retailer adds.
+    provision::create_carrier(table, retailer.id, "DHL Express", Some("DHLC")).await?;
+    let mut seeded = Vec::new();
+    for demo in marketplace_orders() {
+        let (channel, name, credentials) = marketplace_store(demo.marketplace);
+        let connection = ChannelConnection {
+            base_url: Some(marketplaces.url(demo.marketplace)),
+            tracking_base_url: Some(marketplaces.easypost_url()),
+            marketplace_id: (channel == ChannelKind::Amazon).then(|| fake::AMAZON_MARKETPLACE_ID.to_owned()),
+            ..ChannelConnection::default()
+        };
+        let tracking = TrackingSettings { provider: Some(TrackingProvider::Easypost), ..TrackingSettings::default() };
+        let mut credentials: BTreeMap<String, String> =
+            credentials.into_iter().map(|(name, value)| (name.to_owned(), value.to_owned())).collect();
+        credentials.insert("tracking_api_key".to_owned(), fake::EASYPOST_API_KEY.to_owned());
+        let credentials = ChannelCredentials(credentials);
+        let export =
+            ExportSettings { carrier_mappings: carrier_mappings(demo.marketplace), ..ExportSettings::default() };
+        let store =
+            provision::create_store_tracked(table, retailer.id, name, channel, export, connection, tracking).await?;
+        // The settings a person could save through the API, checked as the API checks them.
+        shipsync_channels::validate_store_settings(&store, &credentials)?;
+        table.save_credentials(retailer.id, store.id, &credentials).await?;
+        let sku = demo.order.lines.first().map(|line| line.sku.clone()).unwrap_or_default();
+        let vendor = vendors_by_sku
+            .iter()
+            .find(|(product, _)| *product == sku)
+            .map(|(_, vendor)| *vendor)
+            .ok_or_else(|| invalid("sku", format!("{sku} is no demo vendor's")))?;
+        seeded.push(MarketplaceDemo {
+            marketplace: demo.marketplace,
+            purchase_order_number: purchase_order_number(store.id, &demo.order.id, vendor),
+            store,
+            order: demo.order,
+            carrier: demo.carrier,
+            tracking_number: demo.tracking_number,
+            serial_codes: demo.serial_codes,
+        });
+    }
+    Ok(seeded)
+}
+
+/// Seeds the demo; its Shopify stores are at `shop_url` (the fake's), its marketplace stores at
+/// the fake `marketplaces`.
+pub async fn seed(table: &Table, shop_url: &str, marketplaces: &FakeMarketplaces) -> Result<Demo, ProvisionError> {
     let retailer = provision::create_retailer(table, "Demo Outfitters", FeeSettings::default()).await?;
     let acme = provision::create_vendor(table, retailer.id, "Acme Supply").await?;
     let globex = provision::create_vendor(table, retailer.id, "Globex Parts").await?;
@@ -154,12 +348,13 @@ pub async fn seed(table: &Table, shop_url: &str) -> Result<Demo, ProvisionError>
     }
     // Products, so that a Shopify order for these SKUs splits between the vendors, and a webhook
     // secret, so that the demo can post signed Shopify webhooks to the demo store.
-    for (sku, vendor, name) in [
+    let products = [
         ("TENT-2P", &acme, "Two-person tent"),
         ("STAKE-10", &acme, "Tent stakes (10)"),
         ("LAMP-LED", &acme, "LED camp lamp"),
         ("PHONE-X", &globex, "Refurbished phone"),
-    ] {
+    ];
+    for (sku, vendor, name) in products {
         let sku = Sku::parse(sku).map_err(|problem| invalid("sku", problem))?;
         let product = Product { sku, vendor_id: vendor.id, name: name.into(), cost: None };
         table.save_product(retailer.id, &product).await?;
@@ -201,6 +396,8 @@ pub async fn seed(table: &Table, shop_url: &str) -> Result<Demo, ProvisionError>
     let marketplace_po = provision::create_purchase_order(table, marketplace_order).await?;
     let carrier_secret = provision::random_secret()?;
     table.set_carrier_webhook_secret("easypost", &carrier_secret).await?;
+    let vendors_by_sku: Vec<(&str, VendorId)> = products.iter().map(|(sku, vendor, _)| (*sku, vendor.id)).collect();
+    let marketplaces = seed_marketplaces(table, &retailer, &vendors_by_sku, marketplaces).await?;
     let retailer_user = provision::create_api_user(table, retailer.id, None, "UTC").await?;
     let vendor_user = provision::create_api_user(table, retailer.id, Some(acme.id), "America/New_York").await?;
     Ok(Demo {
@@ -213,5 +410,64 @@ pub async fn seed(table: &Table, shop_url: &str) -> Result<Demo, ProvisionError>
         purchase_orders,
         retailer_user,
         vendor_user,
+        marketplaces,
     })
+}
+
+/// What the fake marketplace logs when it receives the confirmation.
+pub fn confirmation_log(marketplace: Marketplace) -> &'static str {
+    match marketplace {
+        Marketplace::Amazon => "fake Amazon: shipment confirmed",
+        Marketplace::Ebay => "fake eBay: shipping fulfillment created",
+        Marketplace::BackMarket => "fake Back Market: order line shipped",
+    }
+}
+
+/// The shipment the README makes on a marketplace order's purchase order: every unit, the
+/// demo's carrier and tracking number, and the serial codes (Back Market's IMEI).
+pub fn marketplace_shipment(market: &MarketplaceDemo, po: &PurchaseOrder) -> serde_json::Value {
+    let items: Vec<serde_json::Value> = po
+        .items
+        .iter()
+        .map(|item| {
+            let mut line = serde_json::json!({"order_item_id": item.id, "quantity": item.quantity});
+            if !market.serial_codes.is_empty() {
+                line["serial_codes"] = serde_json::json!(market.serial_codes);
+            }
+            line
+        })
+        .collect();
+    serde_json::json!({"shipment": {
+        "shipper_name": market.carrier,
+        "shipment_items_attributes": items,
+        "shipment_trackings_attributes": [{"tracking": market.tracking_number}],
+    }})
+}
+
+/// The commands that walk a marketplace order from its purchase order to the channel's
+/// confirmation, with what to expect at each step.
+pub fn marketplace_walk(market: &MarketplaceDemo, po: &PurchaseOrder, demo: &Demo, port: u16) -> String {
+    let base = format!("http://127.0.0.1:{port}");
+    let user = &demo.retailer_user;
+    let name = market.marketplace.name();
+    format!(
+        r#"
+{name} order {order} was polled: purchase order {number} (id {po_id}). Ship it (expect HTTP 201 and
+"export_state": "waiting_for_movement"; the fake EasyPost logs "fake EasyPost: tracker registered"):
+      curl -s -u '{key}:{password}' -X POST {base}/purchase_orders/{po_id}/shipments.json -H 'Content-Type: application/json' \
+        -d '{body}'
+  then the carrier's first scan, signed as EasyPost signs it; within seconds the fake {name} logs
+  "{confirmed}" and the shipment shows "export_state": "exported":
+      scripts/send-carrier-webhook {secret} {tracking} in_transit {port}
+      curl -sg -u '{key}:{password}' '{base}/shipments.json?search[tracking]={tracking}'"#,
+        order = market.order.id,
+        number = po.public_reference,
+        po_id = po.id,
+        key = user.key,
+        password = user.password,
+        body = marketplace_shipment(market, po),
+        confirmed = confirmation_log(market.marketplace),
+        secret = demo.carrier_secret,
+        tracking = market.tracking_number,
+    )
 }

@@ -1,8 +1,9 @@
-//! Operator tools: the local stack (`shipsync-local`, with its fake Shopify), the admin command
+//! Operator tools: the local stack (`shipsync-local`, with its fake Shopify and fake marketplaces), the admin command
 //! (`shipsync-admin`), the benchmark (`shipsync-bench`), and the moto harness the tests share with them.
 
 pub mod args;
 pub mod demo;
+pub mod fake_marketplaces;
 pub mod fake_shopify;
 pub mod local_aws;
 pub mod local_server;

@@ -11,7 +11,7 @@ use shipsync_domain::export::ExportSettings;
 use shipsync_domain::ids::{CarrierId, RetailerId, StoreId, VendorId};
 use shipsync_domain::purchase_order::{NewPurchaseOrder, PurchaseOrder};
 use shipsync_domain::tenant::{
-    ChannelConnection, ChannelKind, ChannelStore, FeeSettings, Retailer, Vendor, parse_shop_domain,
+    ChannelConnection, ChannelKind, ChannelStore, FeeSettings, Retailer, TrackingSettings, Vendor, parse_shop_domain,
 };
 use shipsync_table::{Table, TableError};
 
@@ -84,6 +84,20 @@ pub async fn create_store(
     export: ExportSettings,
     connection: ChannelConnection,
 ) -> Result<ChannelStore, ProvisionError> {
+    create_store_tracked(table, retailer_id, name, channel, export, connection, TrackingSettings::default()).await
+}
+
+/// [`create_store`] for a store that registers its tracking numbers with a carrier-tracking
+/// service (`tracking.provider`; its key goes with the store's credentials).
+pub async fn create_store_tracked(
+    table: &Table,
+    retailer_id: RetailerId,
+    name: &str,
+    channel: ChannelKind,
+    export: ExportSettings,
+    connection: ChannelConnection,
+    tracking: TrackingSettings,
+) -> Result<ChannelStore, ProvisionError> {
     ensure_retailer(table, retailer_id).await?;
     let mut connection = connection;
     if let Some(domain) = &connection.shop_domain {
@@ -103,7 +117,7 @@ pub async fn create_store(
         export,
         connection,
         ingestion: shipsync_domain::tenant::IngestionSettings::default(),
-        tracking: shipsync_domain::tenant::TrackingSettings::default(),
+        tracking,
     };
     table.put_store(&record).await?;
     Ok(record)

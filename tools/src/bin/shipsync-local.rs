@@ -1,7 +1,8 @@
 //! The local stack: moto for DynamoDB, SQS and Scheduler, the resources as the template declares
 //! them, demo data, the shipments API served on a local port through the Lambda's own handler, a
-//! fake Shopify the demo stores export to, and a runner that fires due schedules and feeds the
-//! export queue to the exporter.
+//! fake Shopify the demo Shopify stores export to, a fake Amazon, eBay, Back Market and EasyPost
+//! the demo marketplace stores are polled from, export to and register trackers with, the order
+//! poller, and a runner that fires due schedules and feeds the queues to their functions.
 
 use std::process::ExitCode;
 
@@ -11,6 +12,7 @@ use order_processor::OrderProcessor;
 use shipments_api::ShipmentsApi;
 use shipsync_channels::ChannelEndpoints;
 use shipsync_tools::args::Args;
+use shipsync_tools::fake_marketplaces::{FakeMarketplaces, Marketplace};
 use shipsync_tools::local_aws::LocalAws;
 use shipsync_tools::local_server::LocalApps;
 use shipsync_tools::moto::MotoServer;
@@ -20,11 +22,12 @@ use shopify_webhooks::ShopifyWebhooks;
 use tokio::net::TcpListener;
 
 const USAGE: &str =
-    "usage: shipsync-local [--port 3000] [--shopify-port PORT] [--table shipsync-local] [--endpoint URL]
-  --port          where the API listens (127.0.0.1)
-  --shopify-port  where the fake Shopify listens (the API's port + 1 unless given)
-  --table         the DynamoDB table name
-  --endpoint      use this running emulator instead of starting moto";
+    "usage: shipsync-local [--port 3000] [--shopify-port PORT] [--marketplaces-port PORT] [--table shipsync-local] [--endpoint URL]
+  --port               where the API listens (127.0.0.1)
+  --shopify-port       where the fake Shopify listens (the API's port + 1 unless given)
+  --marketplaces-port  where the fake Amazon, eBay, Back Market and EasyPost listen (the API's port + 2 unless given)
+  --table              the DynamoDB table name
+  --endpoint           use this running emulator instead of starting moto";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -50,6 +53,12 @@ async fn run() -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on port {shopify_port} for the fake Shopify: {e}"))?;
     let shopify = demo::fake_shopify(shopify_listener).map_err(|e| format!("starting the fake Shopify: {e}"))?;
+    let marketplaces_port: u16 = args.parsed("marketplaces-port", port.saturating_add(2))?;
+    let marketplaces_listener = TcpListener::bind(("127.0.0.1", marketplaces_port))
+        .await
+        .map_err(|e| format!("cannot listen on port {marketplaces_port} for the fake marketplaces: {e}"))?;
+    let marketplaces =
+        demo::fake_marketplaces(marketplaces_listener).map_err(|e| format!("starting the fake marketplaces: {e}"))?;
 
     let (endpoint, _moto) = match args.value("endpoint") {
         Some(endpoint) => (endpoint.to_owned(), None),
@@ -64,8 +73,11 @@ async fn run() -> Result<(), String> {
 
     let empty = table.is_empty().await.map_err(|e| format!("reading table {table_name}: {e:?}"))?;
     if empty {
-        let demo = demo::seed(&table, shopify.url()).await.map_err(|e| format!("creating demo data: {e}"))?;
-        print_welcome(port, &endpoint, shopify.url(), &demo);
+        let demo =
+            demo::seed(&table, shopify.url(), &marketplaces).await.map_err(|e| format!("creating demo data: {e}"))?;
+        print_welcome(port, &endpoint, shopify.url(), &marketplaces, &demo);
+        // The marketplace orders become purchase orders once polled: their commands follow then.
+        tokio::spawn(announce_marketplace_orders(table.clone(), port, demo));
     } else {
         println!("shipsync local stack: table {table_name} already has data; API on http://127.0.0.1:{port}");
     }
@@ -98,7 +110,7 @@ async fn run() -> Result<(), String> {
     }
 }
 
-fn print_welcome(port: u16, endpoint: &str, shopify: &str, demo: &demo::Demo) {
+fn print_welcome(port: u16, endpoint: &str, shopify: &str, marketplaces: &FakeMarketplaces, demo: &demo::Demo) {
     let base = format!("http://127.0.0.1:{port}");
     let po = &demo.purchase_orders[0];
     let user = &demo.retailer_user;
@@ -109,6 +121,10 @@ shipsync local stack is up.
   API:          {base}
   DynamoDB:     {endpoint} (moto, in memory: data lasts until this command stops)
   Shopify:      {shopify} (a fake: the demo stores export to it; it logs each fulfillment it gets)
+  Amazon:       {amazon} (a fake, like eBay, Back Market and EasyPost: each logs what it gets)
+  eBay:         {ebay}
+  Back Market:  {back_market}
+  EasyPost:     {easypost} (the marketplace stores' tracking provider)
   Retailer:     {retailer} (id {retailer_id})
   Retailer API user:  key {key}  password {password}
   Vendor API user ({vendor_name}):  key {vendor_key}  password {vendor_password}  (time zone America/New_York)
@@ -136,8 +152,21 @@ A store that confirms on movement: a shipment on {marketplace_number} waits for 
         -d '{{"shipment": {{"shipper_name": "UPS", "shipment_items_attributes": [{{"order_item_id": {marketplace_item}, "quantity": 1}}], "shipment_trackings_attributes": [{{"tracking": "1ZMOVE0001"}}]}}}}'
       (export_state: waiting_for_movement), then a signed EasyPost scan puts it in transit and it goes out within seconds:
       scripts/send-carrier-webhook {carrier_secret} 1ZMOVE0001 in_transit {port}
+Amazon, eBay and Back Market each hold an order for the demo stores {marketplace_stores}: the order poller
+takes them in now (and every 10 minutes). Once their purchase orders exist, the commands that ship them
+are printed below.
 Press Ctrl-C to stop.
 "#,
+        amazon = marketplaces.url(Marketplace::Amazon),
+        ebay = marketplaces.url(Marketplace::Ebay),
+        back_market = marketplaces.url(Marketplace::BackMarket),
+        easypost = marketplaces.easypost_url(),
+        marketplace_stores = demo
+            .marketplaces
+            .iter()
+            .map(|market| format!("{} (store {})", market.marketplace.name(), market.store.id))
+            .collect::<Vec<_>>()
+            .join(", "),
         marketplace_number = demo.marketplace_po.public_reference,
         marketplace_po = demo.marketplace_po.id,
         marketplace_item = demo.marketplace_po.items[0].id,
@@ -156,4 +185,36 @@ Press Ctrl-C to stop.
         item1 = po.items[0].id,
         item2 = po.items[1].id,
     );
+}
+
+/// Waits for each marketplace order's purchase order (the poller's first tick, then the order
+/// processor), and prints the commands that ship it: a shipment on it, then the carrier's first scan.
+async fn announce_marketplace_orders(table: shipsync_table::Table, port: u16, demo: demo::Demo) {
+    let mut waiting: Vec<&demo::MarketplaceDemo> = demo.marketplaces.iter().collect();
+    // Polling starts at once and its orders are processed in seconds: ten minutes is plenty.
+    for _ in 0..600 {
+        let mut still = Vec::new();
+        for market in waiting {
+            match table.purchase_order_by_number(demo.retailer.id, &market.purchase_order_number).await {
+                Ok(Some(po)) => println!("{}", demo::marketplace_walk(market, &po, &demo, port)),
+                Ok(None) => still.push(market),
+                Err(error) => {
+                    tracing::warn!(error = ?error, "reading a marketplace purchase order");
+                    still.push(market);
+                }
+            }
+        }
+        waiting = still;
+        if waiting.is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    for market in waiting {
+        println!(
+            "{} order {} has no purchase order yet: see the log for the poller's problem (or GET /order_health.json)",
+            market.marketplace.name(),
+            market.order.id
+        );
+    }
 }
