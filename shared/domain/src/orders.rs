@@ -29,11 +29,11 @@ pub struct IncomingOrder {
     pub lines: Vec<IncomingLine>,
     /// The buyer asked the channel to cancel (Amazon, eBay) and the seller must decide there:
     /// the reason, listed in order health until the order is cancelled or shipped.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_requested: Option<String>,
     /// Shipments the channel already holds for the order (marketplaces, read with the order):
     /// applied by reverse sync after the order itself, so their lines are known.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fulfillments: Vec<IncomingFulfillment>,
 }
 
@@ -47,11 +47,12 @@ pub struct IncomingLine {
     pub unit_price: Option<Decimal>,
     /// The channel waits for the seller to accept the line before it may ship (Back Market's
     /// orderline state 1): shipsync accepts it once the line is routed to a vendor.
-    #[serde(default)]
+    // Left out when false: an order of a thousand lines must still fit one queue message.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub awaiting_acceptance: bool,
     /// The channel says each unit needs its IMEI on the ship confirmation (Back Market's
     /// smartphones): the confirmation waits for it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub needs_imei: bool,
 }
 

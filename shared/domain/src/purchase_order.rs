@@ -43,7 +43,7 @@ pub struct OrderItem {
     /// The line item's id in the sales channel, needed to export shipments.
     pub channel_line_item_id: Option<String>,
     /// The channel says each unit needs its IMEI on the confirmation (Back Market's phones).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub needs_imei: bool,
 }
 

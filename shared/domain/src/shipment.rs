@@ -80,10 +80,10 @@ pub struct ShipmentItem {
     pub serial_codes: Vec<String>,
     /// The package (one of the shipment's tracking numbers) holding these units; `None`:
     /// not said, and the units are spread over the packages.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<TrackingNumber>,
     /// The channel says each unit needs its IMEI on the confirmation (Back Market's phones).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub needs_imei: bool,
 }
 
