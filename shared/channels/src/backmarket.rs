@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Value, json};
 use shipsync_domain::orders::{IncomingFulfillment, IncomingLine, IncomingOrder};
+use shipsync_domain::shipment::is_imei;
 use shipsync_domain::tracking::TrackingNumber;
 use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use tracing::{info, warn};
@@ -33,12 +34,6 @@ const THROTTLE_WAIT: Duration = Duration::from_secs(30);
 const AWAITING_VALIDATION: u64 = 1;
 const VALIDATED: u64 = 2;
 const SHIPPED: u64 = 3;
-
-/// Whether a serial code is an IMEI: 15 digits.
-fn is_imei(code: &str) -> bool {
-    let code = code.trim();
-    code.len() == 15 && code.chars().all(|c| c.is_ascii_digit())
-}
 
 fn id_text(value: &Value) -> Option<String> {
     match value {
