@@ -169,7 +169,7 @@ async fn ship_and_register(app: &TestApp, easypost: &MockServer, po: &PurchaseOr
 
 /// The first scan in transit releases the export; the same scan again, and a scan of the other
 /// package, confirm nothing twice.
-async fn scan_and_confirm(app: &TestApp, shipment: &Value, first: &str, second: &str) {
+async fn scan_and_confirm(app: &TestApp, easypost: &MockServer, shipment: &Value, first: &str, second: &str) {
     assert_eq!(scan(app, "evt_1", first, "in_transit").await, json!({"status": "queued"}));
     app.run_orders().await;
     app.run_exports().await;
@@ -184,6 +184,22 @@ async fn scan_and_confirm(app: &TestApp, shipment: &Value, first: &str, second: 
     app.run_orders().await;
     app.run_exports().await;
     assert_eq!(shipment_state(app, &shipment["id"]).await["export_state"], "exported");
+    assert_eq!(easypost.received_requests().await.unwrap_or_default().len(), 2, "no tracker registered again");
+}
+
+/// The next poll, ten minutes on, lists the order as the channel now holds it (shipped, with the
+/// packages shipsync confirmed): it is recognised as the shipment shipsync made, so nothing is
+/// created, listed or confirmed again.
+async fn poll_the_confirmed_order(app: &TestApp, po: &PurchaseOrder) {
+    app.advance(chrono::Duration::minutes(10));
+    let report = app.poller.tick().await.expect("tick");
+    assert_eq!((report.stores_polled, report.orders_queued, report.failures.len()), (1, 1, 0), "{report:?}");
+    app.run_orders().await;
+    app.run_exports().await;
+    let shipments = app.table.shipments_of_purchase_order(po.id).await.expect("shipments");
+    assert_eq!(shipments.len(), 1, "no shipment made of the channel's own record: {shipments:?}");
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    assert_eq!(health["metadata"]["total_count"], 0, "{health}");
 }
 
 const AMAZON_ORDER: &str = "113-1234567-1234567";
@@ -227,7 +243,7 @@ async fn an_amazon_order_goes_from_the_channel_to_a_confirmation_on_movement() {
         .and(query_param("marketplaceIds", "ATVPDKIKX0DER"))
         .and(query_param("fulfilledBy", "MERCHANT"))
         .and(query_param("includedData", "BUYER,RECIPIENT,CANCELLATION,FULFILLMENT,PACKAGES"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orders": [order]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orders": [order.clone()]})))
         .expect(1)
         .mount(&amazon)
         .await;
@@ -261,7 +277,7 @@ async fn an_amazon_order_goes_from_the_channel_to_a_confirmation_on_movement() {
     let shipment = ship_and_register(&app, &easypost, &po, body).await;
     assert_eq!(calls(&amazon).await.len(), 2, "nothing to Amazon before the first scan");
 
-    scan_and_confirm(&app, &shipment, first, second).await;
+    scan_and_confirm(&app, &easypost, &shipment, first, second).await;
     let id = shipment["id"].as_u64().expect("id");
     let package = |reference: u32, tracking: &str, item: &str, quantity: u32| {
         json!({"marketplaceId": "ATVPDKIKX0DER", "packageDetail": {
@@ -281,6 +297,27 @@ async fn an_amazon_order_goes_from_the_channel_to_a_confirmation_on_movement() {
     );
     let state = shipment_state(&app, &shipment["id"]).await;
     assert_eq!(state["exported_channel_ids"], json!([format!("{id}000"), format!("{id}001")]));
+
+    // Amazon now lists the order shipped, with the two packages.
+    let mut confirmed = order;
+    confirmed["lastUpdatedTime"] = json!("2026-03-02T12:15:00Z");
+    confirmed["fulfillment"]["fulfillmentStatus"] = json!("SHIPPED");
+    confirmed["packages"] = json!([
+        {"packageReferenceId": format!("{id}000"), "carrier": "UPS", "trackingNumber": first,
+         "packageStatus": {"status": "IN_TRANSIT"}, "packageItems": [{"orderItemId": "68828574383267", "quantity": 1}]},
+        {"packageReferenceId": format!("{id}001"), "carrier": "UPS", "trackingNumber": second,
+         "packageStatus": {"status": "IN_TRANSIT"}, "packageItems": [{"orderItemId": "68828574383266", "quantity": 2}]}
+    ]);
+    Mock::given(method("GET"))
+        .and(path("/orders/2026-01-01/orders"))
+        .and(query_param("lastUpdatedAfter", "2026-03-02T11:25:00Z"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orders": [confirmed]})))
+        .expect(1)
+        .mount(&amazon)
+        .await;
+    poll_the_confirmed_order(&app, &po).await;
+    // Per later poll: one searchOrders page (the poller's token is still good).
+    assert_eq!(calls(&amazon).await[5..], ["GET /orders/2026-01-01/orders"]);
 }
 
 const EBAY_ORDER: &str = "12-34567-89012";
@@ -322,7 +359,8 @@ async fn an_ebay_order_goes_from_the_channel_to_a_confirmation_on_movement() {
         .and(query_param("limit", "200"))
         .and(query_param("offset", "0"))
         .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"limit": 200, "offset": 0, "total": 1, "orders": [order]})),
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"limit": 200, "offset": 0, "total": 1, "orders": [order.clone()]})),
         )
         .expect(1)
         .mount(&ebay)
@@ -362,12 +400,42 @@ async fn an_ebay_order_goes_from_the_channel_to_a_confirmation_on_movement() {
     let shipment = ship_and_register(&app, &easypost, &po, body).await;
     assert_eq!(calls(&ebay).await.len(), 2, "nothing to eBay before the first scan");
 
-    scan_and_confirm(&app, &shipment, first, second).await;
+    scan_and_confirm(&app, &easypost, &shipment, first, second).await;
     // Per export: the exporter's own token, then one createShippingFulfillment per package.
     let post = format!("POST {fulfillments}");
     assert_eq!(calls(&ebay).await[2..], ["POST /identity/v1/oauth2/token", post.as_str(), post.as_str()]);
     let state = shipment_state(&app, &shipment["id"]).await;
     assert_eq!(state["exported_channel_ids"], json!([first, second]));
+
+    // eBay now lists the order fulfilled; its fulfillments are the two packages.
+    let mut confirmed = order;
+    confirmed["lastModifiedDate"] = json!("2026-03-02T12:15:00.000Z");
+    confirmed["orderFulfillmentStatus"] = json!("FULFILLED");
+    Mock::given(method("GET"))
+        .and(path("/sell/fulfillment/v1/order"))
+        .and(query_param("filter", "lastmodifieddate:[2026-03-02T11:25:00.000Z..]"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"limit": 200, "offset": 0, "total": 1, "orders": [confirmed]})),
+        )
+        .expect(1)
+        .mount(&ebay)
+        .await;
+    let fulfillment = |tracking: &str, line: &str, quantity: u32| {
+        json!({"fulfillmentId": tracking, "shipmentTrackingNumber": tracking, "shippingCarrierCode": "UPS",
+               "shippedDate": "2026-03-02T12:00:00.000Z", "lineItems": [{"lineItemId": line, "quantity": quantity}]})
+    };
+    Mock::given(method("GET"))
+        .and(path(fulfillments.clone()))
+        .and(header("authorization", "Bearer v^1.1#user"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"total": 2, "fulfillments": [
+            fulfillment(first, "10000000002", 1), fulfillment(second, "10000000001", 2)]})))
+        .expect(1)
+        .mount(&ebay)
+        .await;
+    poll_the_confirmed_order(&app, &po).await;
+    // Per later poll: one getOrders page, and the fulfillments of the order it lists as fulfilled.
+    assert_eq!(calls(&ebay).await[5..], ["GET /sell/fulfillment/v1/order", format!("GET {fulfillments}").as_str()]);
 }
 
 const BACK_MARKET_ORDER: &str = "4567890";
@@ -481,13 +549,30 @@ async fn a_back_market_order_goes_from_the_channel_to_a_confirmation_on_movement
     let shipment = ship_and_register(&app, &easypost, &po, body).await;
     assert_eq!(calls(&server).await.len(), 4, "nothing to Back Market before the first scan");
 
-    scan_and_confirm(&app, &shipment, first, second).await;
+    scan_and_confirm(&app, &easypost, &shipment, first, second).await;
     // Per export: the order read (its lines accepted already), then one state 3 per line.
     assert_eq!(calls(&server).await[4..], [format!("GET {one}").as_str(), post.as_str(), post.as_str()]);
     assert_eq!(
         bodies(&server, "POST", &one).await[2..],
         [shipped("IPHONE-13-128", first, ("imei", IMEI)), shipped("CASE-1", second, ("serial_number", "SN-1,SN-2"))]
     );
+
+    // Back Market now lists the order shipped, under its one order-level tracking number.
+    let mut confirmed =
+        back_market_order(3, json!([orderline(987, "IPHONE-13-128", 3, 1), orderline(988, "CASE-1", 3, 2)]));
+    confirmed["date_modification"] = json!("2026-03-02 12:15:00");
+    confirmed["tracking_number"] = json!(first);
+    confirmed["shipper"] = json!("UPS");
+    Mock::given(method("GET"))
+        .and(path("/ws/orders"))
+        .and(query_param("date_modification", "2026-03-02 11:25:00"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"next": null, "results": [confirmed]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    poll_the_confirmed_order(&app, &po).await;
+    // Per later poll: one listing page; no line awaits acceptance.
+    assert_eq!(calls(&server).await[7..], ["GET /ws/orders"]);
 }
 
 #[tokio::test]
