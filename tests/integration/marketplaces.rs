@@ -606,17 +606,29 @@ async fn a_back_market_phone_without_its_imei_is_held_until_an_edit_adds_it() {
     );
     assert_eq!(bodies(&server, "POST", &one).await.len(), 1, "only the acceptance: nothing shipped without the IMEI");
 
+    // A serial number by mistake is no IMEI: still held, nothing sent. The IMEI replacing it
+    // releases the confirmation.
     let item_id = &shipment["shipment_items_attributes"][0]["id"];
-    let (status, json) = app
-        .call(
-            Method::PATCH,
-            &format!("/shipments/{}.json", shipment["id"]),
-            Some(json!({"shipment": {"shipment_items_attributes": [{"id": item_id, "serial_codes": [IMEI]}]}})),
-        )
-        .await;
+    let uri = format!("/shipments/{}.json", shipment["id"]);
+    let set_codes = |codes: Value| {
+        let body = json!({"shipment": {"shipment_items_attributes": [{"id": item_id, "serial_codes": codes}]}});
+        app.call(Method::PATCH, &uri, Some(body))
+    };
+    let (status, json) = set_codes(json!(["SN-ABC-1"])).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    app.run_exports().await;
+    assert_eq!(shipment_state(&app, &shipment["id"]).await["export_state"], "export_failed");
+    let (status, json) = set_codes(json!([IMEI])).await;
     assert_eq!(status, StatusCode::OK, "{json}");
     app.run_exports().await;
     assert_eq!(bodies(&server, "POST", &one).await[1..], [shipped("IPHONE-13-128", tracking, ("imei", IMEI))]);
     let state = shipment_state(&app, &shipment["id"]).await;
     assert_eq!(state["export_state"], "exported", "{state}");
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    assert_eq!(health["metadata"]["total_count"], 0, "{health}");
+    // Calls: the listing, the order read and the acceptance when polled; nothing while the IMEI
+    // was missing; then the order read and the line shipped.
+    let post = format!("POST {one}");
+    let get = format!("GET {one}");
+    assert_eq!(calls(&server).await, ["GET /ws/orders", get.as_str(), post.as_str(), get.as_str(), post.as_str()]);
 }
