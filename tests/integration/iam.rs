@@ -81,6 +81,7 @@ const FLOWS: &[Row] = &[
         flow: |w| Box::pin(order_poller(w)),
         needs: &[
             "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
             "dynamodb:PutItem",
             "dynamodb:Query",
             "dynamodb:DeleteItem",
@@ -521,7 +522,65 @@ async fn order_poller(without: Without) -> FlowResult {
     ensure(health["metadata"]["total_count"] == 0, || format!("the polling failure was not cleared: {health}"))?;
     app.run_orders().await;
     let count = purchase_order_count(app).await?;
-    ensure(count == 1, || format!("{count} purchase orders from the polled order, wanted 1"))
+    ensure(count == 1, || format!("{count} purchase orders from the polled order, wanted 1"))?;
+    back_market_lines_accepted(app).await
+}
+
+/// A Back Market store's polled order line awaiting acceptance is accepted once its SKU routes
+/// to a vendor (the poller reads the products for it).
+async fn back_market_lines_accepted(app: &TestApp) -> FlowResult {
+    let back_market = MockServer::start().await;
+    // Set up as an admin: the deployed API refuses a store's base_url.
+    let connection = shipsync_domain::tenant::ChannelConnection {
+        base_url: Some(back_market.uri()),
+        ..shipsync_domain::tenant::ChannelConnection::default()
+    };
+    let kind = shipsync_domain::tenant::ChannelKind::BackMarket;
+    let store = shipsync_tools::provision::create_store(
+        &app.table,
+        app.retailer.id,
+        "Back Market",
+        kind,
+        ExportSettings::default(),
+        connection,
+    )
+    .await
+    .map_err(|error| format!("a Back Market store: {error}"))?;
+    let token = std::collections::BTreeMap::from([("api_token".to_owned(), "YmFja21hcmtldA==".to_owned())]);
+    app.table
+        .save_credentials(app.retailer.id, store.id, &shipsync_domain::secrets::ChannelCredentials(token))
+        .await
+        .map_err(|error| format!("Back Market credentials: {error}"))?;
+    let product = json!({"product": {"sku": "BM-PHONE", "vendor_id": app.vendor.id.get()}});
+    expect("add a product", app.call(Method::POST, "/products.json", Some(product)).await, StatusCode::CREATED)?;
+    let order = json!({"order_id": 4_700_001, "state": 1, "date_modification": "2026-03-02 11:55:00",
+        "shipping_address": {"first_name": "Jeanne", "last_name": "Dupont"},
+        "orderlines": [{"id": 47_001, "listing": "BM-PHONE", "product": "Phone", "state": 1, "quantity": 1, "price": "199.00"}]});
+    Mock::given(method("GET"))
+        .and(path("/ws/orders"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"next": null, "previous": null, "results": [order.clone()]})),
+        )
+        .mount(&back_market)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/ws/orders/4700001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order))
+        .mount(&back_market)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/ws/orders/4700001"))
+        .and(body_string_contains("\"new_state\":2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&back_market)
+        .await;
+    let report = app.poller.tick().await.map_err(|error| format!("poll: {error}"))?;
+    ensure(report.failures.is_empty() && report.orders_queued == 1, || format!("Back Market poll: {report:?}"))?;
+    let accepted = back_market.received_requests().await.unwrap_or_default();
+    let accepted = accepted.iter().filter(|request| request.method == http::Method::POST).count();
+    ensure(accepted == 1, || format!("{accepted} acceptances sent, wanted 1"))
 }
 
 /// Carrier webhooks: a signed scan, delivered twice, is queued once and releases an export

@@ -2,11 +2,11 @@
 //! from a wiremock Shopify and fed to the same processor as webhooks.
 
 use chrono::Duration;
-use http::Method;
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use shipsync_domain::export::ExportSettings;
 use shipsync_domain::tenant::FeeSettings;
-use wiremock::matchers::{body_partial_json, body_string_contains, method, path};
+use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::harness::TestApp;
@@ -287,4 +287,126 @@ async fn an_unreadable_polling_state_is_listed_and_never_written_over() {
         .expect("get")
         .item;
     assert_eq!(kept, Some(corrupt), "the unreadable state is left for a person, not replaced");
+}
+
+/// Amazon's `ORDER_CHANGE` notification, as Amazon puts it on the deployment's queue.
+fn order_change(notification_id: &str, seller: &str, order_id: &str) -> Value {
+    json!({
+        "NotificationVersion": "1.0", "NotificationType": "ORDER_CHANGE", "PayloadVersion": "1.0",
+        "EventTime": "2026-03-02T11:58:00.000Z",
+        "Payload": {"OrderChangeNotification": {
+            "NotificationLevel": "OrderLevel", "SellerId": seller, "AmazonOrderId": order_id,
+            "OrderChangeType": "OrderStatusChange",
+            "OrderChangeTrigger": {"TimeOfOrderChange": "2026-03-02T11:57:00.000Z", "ChangeReason": "OrderStatusChange"},
+            "Summary": {"MarketplaceId": "ATVPDKIKX0DER", "OrderStatus": "Unshipped", "FulfillmentType": "MFN"}
+        }},
+        "NotificationMetadata": {"SubscriptionId": "sub-1", "PublishTime": "2026-03-02T11:58:01.000Z",
+                                 "NotificationId": notification_id}
+    })
+}
+
+/// A batch as the Lambda receives it from the notification queue.
+fn sqs_batch(bodies: &[Value]) -> Value {
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(index, body)| {
+            json!({"messageId": format!("m-{index}"), "receiptHandle": "r", "body": body.to_string(),
+                   "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+                   "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:amazon", "awsRegion": "us-east-1"})
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+#[tokio::test]
+async fn an_amazon_notification_reads_the_order_it_names_once_per_delivery_and_routes_by_seller() {
+    let app = TestApp::new().await;
+    let amazon = MockServer::start().await;
+    let product = json!({"product": {"sku": "AMZ-1", "vendor_id": app.vendor.id.get()}});
+    assert_eq!(app.call(Method::POST, "/products.json", Some(product)).await.0, StatusCode::CREATED);
+    // An Amazon store of seller A3TH9S8BH6GOGM, set up as an admin (its fake's address is a base_url).
+    let connection = shipsync_domain::tenant::ChannelConnection {
+        base_url: Some(amazon.uri()),
+        marketplace_id: Some("ATVPDKIKX0DER".into()),
+        seller_id: Some("A3TH9S8BH6GOGM".into()),
+        ..Default::default()
+    };
+    let store = shipsync_tools::provision::create_store(
+        &app.table,
+        app.retailer.id,
+        "Amazon",
+        shipsync_domain::tenant::ChannelKind::Amazon,
+        shipsync_domain::export::ExportSettings::default(),
+        connection,
+    )
+    .await
+    .expect("an Amazon store");
+    let credentials = std::collections::BTreeMap::from(
+        [("lwa_client_id", "amzn-id"), ("lwa_client_secret", "amzn-secret"), ("refresh_token", "Atzr")]
+            .map(|(name, value)| (name.to_owned(), value.to_owned())),
+    );
+    app.table
+        .save_credentials(app.retailer.id, store.id, &shipsync_domain::secrets::ChannelCredentials(credentials))
+        .await
+        .expect("credentials");
+    Mock::given(method("POST"))
+        .and(path("/auth/o2/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "Atza|1", "expires_in": 3600})))
+        .mount(&amazon)
+        .await;
+    let order = json!({"orderId": "111-0000001-0000001", "createdTime": "2026-03-02T11:00:00Z",
+        "lastUpdatedTime": "2026-03-02T11:57:00Z",
+        "salesChannel": {"channelName": "AMAZON", "marketplaceId": "ATVPDKIKX0DER"},
+        "fulfillment": {"fulfillmentStatus": "UNSHIPPED", "fulfilledBy": "MERCHANT"},
+        "recipient": {"deliveryAddress": {"name": "Jane Roe"}},
+        "orderItems": [{"orderItemId": "OI-1", "quantityOrdered": 2,
+                        "product": {"asin": "B0", "sellerSku": "AMZ-1", "title": "Amazon item"}}]});
+    Mock::given(method("GET"))
+        .and(path("/orders/2026-01-01/orders/111-0000001-0000001"))
+        .and(header("x-amz-access-token", "Atza|1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "order": order })))
+        .expect(2)
+        .mount(&amazon)
+        .await;
+
+    // The same notification delivered twice, and one for a seller no store has.
+    let known = order_change("n-1", "A3TH9S8BH6GOGM", "111-0000001-0000001");
+    let stranger = order_change("n-2", "ANOTHERSELLER", "111-0000002-0000002");
+    let batch = sqs_batch(&[known.clone(), known, stranger]);
+    let response = app.poller.handle(batch).await.expect("a batch");
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+    assert_eq!(app.run_orders().await, 2, "each delivery queues the order it read");
+    let orders = app.call(Method::GET, "/purchase_orders.json", None).await.1;
+    let amazon_orders: Vec<&Value> = orders["purchase_orders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|po| po["channel_order_id"] == "111-0000001-0000001")
+        .collect();
+    assert_eq!(amazon_orders.len(), 1, "one purchase order however often it is notified: {orders}");
+
+    // A notification that cannot be read comes back (and, after its last try, rests in the
+    // alarmed dead-letter queue).
+    let broken = sqs_batch(&[json!({"NotificationType": "ORDER_CHANGE", "Payload": {}})]);
+    let response = app.poller.handle(broken).await.expect("a batch");
+    assert_eq!(response["batchItemFailures"][0]["itemIdentifier"], "m-0", "{response}");
+
+    // Another retailer cannot claim the seller for its own store.
+    let other = app.another_tenant().await;
+    let claim = shipsync_domain::tenant::ChannelConnection {
+        marketplace_id: Some("ATVPDKIKX0DER".into()),
+        seller_id: Some("A3TH9S8BH6GOGM".into()),
+        ..Default::default()
+    };
+    let taken = shipsync_tools::provision::create_store(
+        &other.table,
+        other.retailer.id,
+        "Not mine",
+        shipsync_domain::tenant::ChannelKind::Amazon,
+        shipsync_domain::export::ExportSettings::default(),
+        claim,
+    )
+    .await;
+    assert!(taken.is_err(), "the seller is another store's: {taken:?}");
 }

@@ -667,3 +667,72 @@ async fn requeued_twice_and_delivered_to_two_exporters_at_once_a_shipment_is_exp
     assert!(matches!(exported.export.state, ExportState::Exported { .. }));
     assert_eq!(exported.export.attempts, 1, "one claim, one attempt");
 }
+
+/// A shipment waiting for movement whose registration request was lost has its tracking number
+/// registered by the sweeper's re-queue; one whose parcel never moves is listed in order health
+/// once its store's movement timeout passes, then left alone (listed once, swept no more).
+#[tokio::test]
+async fn a_lost_registration_and_a_parcel_that_never_moves_are_swept() {
+    let export =
+        ExportSettings { ship_confirmation: Some(ShipConfirmation::TrackingMovement), ..ExportSettings::default() };
+    let app = TestApp::with(FeeSettings::default(), export, None).await;
+    let easypost = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/trackers"))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"tracker": {"tracking_code": "1ZSWEPT0001", "carrier": "UPS"}}),
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "trk_1", "tracking_code": "1ZSWEPT0001"})))
+        .expect(1)
+        .mount(&easypost)
+        .await;
+    // The store registers with EasyPost (its fake) and waits an hour for a first scan.
+    let mut store = app.shop.clone();
+    store.tracking.provider = Some(shipsync_domain::tracking::TrackingProvider::Easypost);
+    store.tracking.movement_timeout_hours = 1;
+    store.connection.tracking_base_url = Some(easypost.uri());
+    app.table.save_channel_store(&store).await.expect("store");
+    let credentials = BTreeMap::from(
+        [("access_token", "shpat_test"), ("tracking_api_key", "EZAK_test")].map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    app.table
+        .save_credentials(app.retailer.id, store.id, &shipsync_domain::secrets::ChannelCredentials(credentials))
+        .await
+        .expect("credentials");
+
+    let po = app.purchase_order(&app.vendor, "2301", "Still", &[1]).await;
+    let created = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZSWEPT0001"])).await;
+    assert_eq!(created["export_state"], "waiting_for_movement", "{created}");
+    assert_eq!(created["trackers_pending"], json!(["1ZSWEPT0001"]));
+    let shipment = created.clone();
+
+    // The registration request is lost; 15 minutes later the sweeper queues it again.
+    lose_every_queued_request(&app).await;
+    assert_eq!(app.runner.sweep().await.expect("sweep"), 0, "not overdue yet");
+    app.advance(Duration::minutes(16));
+    assert_eq!(app.runner.sweep().await.expect("sweep"), 1);
+    app.run_exports().await;
+    let waiting = stored(&app, &shipment).await;
+    assert!(
+        matches!(&waiting.export.state, ExportState::WaitingForMovement(watch) if watch.unregistered.is_empty()),
+        "{:?}",
+        waiting.export.state
+    );
+    assert_eq!(app.runner.sweep().await.expect("sweep"), 0, "registered: nothing due until the deadline");
+
+    // No scan within the hour: listed once, with how long it waited.
+    app.advance(Duration::minutes(50));
+    assert_eq!(app.runner.sweep().await.expect("sweep"), 1);
+    app.run_exports().await;
+    let health = app.call(Method::GET, "/order_health.json", None).await.1;
+    let listed: Vec<&Value> = health["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|problem| problem["kind"] == "no_carrier_scan")
+        .collect();
+    assert_eq!(listed.len(), 1, "{health}");
+    assert!(listed[0]["reason"].as_str().unwrap_or_default().contains("for 1 hours"), "{health}");
+    assert_eq!(app.runner.sweep().await.expect("sweep"), 0, "listed: swept no more");
+    easypost.verify().await;
+}

@@ -3,6 +3,7 @@
 //! cursor through the channel port and queues them for the order processor; this crate only
 //! builds it.
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use shipsync_app::polling::OrderPolling;
 use shipsync_channels::{ChannelEndpoints, Channels};
 use shipsync_domain::time::{Clock, system_clock};
@@ -58,5 +59,32 @@ impl OrderPoller {
     /// Polls every store that is due, [`CONCURRENT_STORES`] at a time.
     pub async fn tick(&self) -> Result<PollReport, shipsync_app::Failure> {
         self.polling.tick().await
+    }
+
+    /// Reads and queues the orders a batch of Amazon `ORDER_CHANGE` notifications names; the
+    /// records that fail come back (and end in the dead-letter queue).
+    pub async fn notifications(&self, batch: SqsEvent) -> SqsBatchResponse {
+        let polling = &self.polling;
+        shipsync_platform::for_each_record(batch, "order-poller", async |message: &SqsMessage| {
+            polling.apply_amazon_notification(message.body.as_deref().unwrap_or_default()).await
+        })
+        .await
+    }
+
+    /// One invocation: a batch from the notification queue, or the schedule's tick.
+    pub async fn handle(&self, event: serde_json::Value) -> Result<serde_json::Value, shipsync_app::Failure> {
+        if event.get("Records").is_some() {
+            let batch: SqsEvent = serde_json::from_value(event)
+                .map_err(|error| shipsync_app::Failure::permanent(format!("not an SQS batch: {error}")))?;
+            let response = Box::pin(self.notifications(batch)).await;
+            return serde_json::to_value(response).map_err(|error| shipsync_app::Failure::permanent(error.to_string()));
+        }
+        let report = Box::pin(self.tick()).await?;
+        // A store that failed makes the invocation fail, so it shows in the function's errors.
+        if report.failures.is_empty() {
+            Ok(serde_json::json!({ "orders_queued": report.orders_queued, "orders_kept": report.orders_kept }))
+        } else {
+            Err(shipsync_app::Failure::retryable(report.failures.join("; ")))
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! The order poller Lambda (an EventBridge rate schedule): wiring only.
+//! The order poller Lambda (an EventBridge rate schedule, and the Amazon notification queue):
+//! wiring only.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use order_poller::OrderPoller;
@@ -9,14 +10,9 @@ async fn main() -> Result<(), Error> {
     init_tracing();
     let poller = OrderPoller::build(&IntakeConfig::from_env()?, &aws_sdk_config().await)?;
     let poller = &poller;
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
-        let report = poller.tick().await?;
-        // A store that failed makes the invocation fail, so it shows in the function's errors.
-        if report.failures.is_empty() {
-            Ok(serde_json::json!({ "orders_queued": report.orders_queued, "orders_kept": report.orders_kept }))
-        } else {
-            Err(Error::from(report.failures.join("; ")))
-        }
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        // Boxed: its futures nest too deep for the compiler to lay out inline.
+        Box::pin(poller.handle(event.payload)).await.map_err(|failure| Error::from(failure.chain()))
     }))
     .await
 }

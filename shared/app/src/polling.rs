@@ -280,9 +280,26 @@ where
         self.queue(&store, order, source, now).await
     }
 
-    /// The Amazon store a notification names (its seller and marketplace), if shipsync has it.
-    pub async fn amazon_store(&self, seller_id: &str, marketplace_id: &str) -> Result<Option<PolledStore>, Failure> {
-        self.repositories.amazon_store(seller_id, marketplace_id).await
+    /// Applies an Amazon `ORDER_CHANGE` notification from the deployment's notification queue:
+    /// the order it names is read from Amazon (the notification is a trigger, not the order) and
+    /// queued, so a notification delivered twice queues one version twice, which the processor
+    /// ignores. One that cannot be read fails for good (it ends in the dead-letter queue, which
+    /// is alarmed); one for a seller no store has is logged and dropped: no store can apply it.
+    pub async fn apply_amazon_notification(&self, body: &str) -> Result<(), Failure> {
+        let change = shipsync_channels::parse_amazon_order_change(body)
+            .map_err(|problem| Failure::permanent(format!("an Amazon notification cannot be read: {problem}")))?;
+        let Some(store) = self.repositories.amazon_store(&change.seller_id, &change.marketplace_id).await? else {
+            warn!(
+                seller_id = %change.seller_id,
+                marketplace_id = %change.marketplace_id,
+                notification_id = %change.notification_id,
+                "Amazon notification for a seller no store has: dropped"
+            );
+            return Ok(());
+        };
+        let queued = self.refresh_notified_order(store, &change.amazon_order_id, "notification").await?;
+        info!(order = %change.amazon_order_id, notification_id = %change.notification_id, queued, "Amazon notification applied");
+        Ok(())
     }
 
     /// Accepts the lines a channel holds for the seller's acceptance (Back Market) once they are

@@ -5,6 +5,9 @@
 //! packages already confirmed, so one call reads all of it. Login with Amazon tokens are cached
 //! until they are about to expire.
 
+mod notifications;
+pub use notifications::OrderChangeSubscription;
+
 use shipsync_domain::vocabulary::ChannelOrderId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,12 +18,13 @@ use serde_json::{Value, json};
 use shipsync_domain::orders::{IncomingFulfillment, IncomingLine, IncomingOrder};
 use shipsync_domain::tracking::TrackingNumber;
 use shipsync_domain::vocabulary::Sku;
-use tracing::{info, warn};
+use tracing::info;
 
+use crate::port::{PageReader, first_name, required_text, required_time};
 use crate::settings::AmazonCredentials;
 use crate::{
-    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, UnreadableOrder, first_error_message,
-    packages, success_body, transport_error,
+    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, first_error_message, packages,
+    success_body, transport_error,
 };
 
 use crate::endpoints::AMAZON_NA_ENDPOINT;
@@ -169,19 +173,12 @@ impl AmazonClient {
         let listed = body["orders"]
             .as_array()
             .ok_or_else(|| ChannelError::retryable("Amazon answered searchOrders without orders"))?;
-        let mut orders = Vec::with_capacity(listed.len());
-        let mut unreadable = Vec::new();
+        let mut page = PageReader::default();
         for node in listed {
-            match amazon_order(node) {
-                Ok(order) => orders.push(order),
-                Err(reason) => {
-                    warn!(order = %node["orderId"], %reason, "an order Amazon listed could not be read");
-                    unreadable.push(UnreadableOrder { node: node.clone(), reason });
-                }
-            }
+            page.add("Amazon", "orderId", node.clone(), amazon_order(node));
         }
         let next = body["pagination"]["nextToken"].as_str().filter(|token| !token.is_empty()).map(str::to_owned);
-        Ok(OrdersPage { orders, unreadable, next })
+        Ok(page.page(next))
     }
 
     /// One order (`getOrder`) as the channel holds it: `None` when Amazon does not know it.
@@ -222,26 +219,29 @@ impl AmazonClient {
         if let Some(token) = self.tokens.get(&key) {
             return Ok(token);
         }
-        let response = self
-            .http
-            .post(&self.token_url)
-            .form(&[
+        let (token, lasts) = self
+            .login_with_amazon(&[
                 ("grant_type", "refresh_token"),
                 ("refresh_token", self.credentials.refresh_token.as_str()),
                 ("client_id", self.credentials.client_id.as_str()),
                 ("client_secret", self.credentials.client_secret.as_str()),
             ])
-            .send()
-            .await
-            .map_err(|error| transport_error(&error))?;
+            .await?;
+        self.tokens.put(key, token.clone(), lasts);
+        Ok(token)
+    }
+
+    /// A Login with Amazon token for `form`'s grant, and how long it lasts.
+    pub(super) async fn login_with_amazon(&self, form: &[(&str, &str)]) -> Result<(String, Duration), ChannelError> {
+        let response =
+            self.http.post(&self.token_url).form(form).send().await.map_err(|error| transport_error(&error))?;
         let text = success_body(response, |text| format!("Login with Amazon: {text}")).await?;
         let body: Value =
             serde_json::from_str(&text).map_err(|_| ChannelError::retryable("Login with Amazon answered no JSON"))?;
         let token = body["access_token"]
             .as_str()
             .ok_or_else(|| ChannelError::permanent("Login with Amazon gave no access_token"))?;
-        self.tokens.put(key, token.to_owned(), Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600)));
-        Ok(token.to_owned())
+        Ok((token.to_owned(), Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600))))
     }
 }
 
@@ -290,17 +290,9 @@ fn path_segment(id: &str) -> String {
 
 /// An Orders API v2026-01-01 `Order` as shipsync reads it; or which field is wrong.
 fn amazon_order(node: &Value) -> Result<IncomingOrder, String> {
-    let text = |value: &Value, field: &str| {
-        value
-            .as_str()
-            .filter(|text| !text.trim().is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| format!("{field} is required"))
-    };
+    let text = required_text;
     let order_id = text(&node["orderId"], "orderId")?;
-    let updated_at = DateTime::parse_from_rfc3339(&text(&node["lastUpdatedTime"], "lastUpdatedTime")?)
-        .map_err(|_| "lastUpdatedTime is not a time".to_owned())?
-        .with_timezone(&Utc);
+    let updated_at = required_time(&node["lastUpdatedTime"], "lastUpdatedTime")?;
     let items = node["orderItems"].as_array().ok_or("orderItems is required")?;
     let mut lines = Vec::with_capacity(items.len());
     let mut cancel_requested = None;
@@ -345,13 +337,8 @@ fn amazon_order(node: &Value) -> Result<IncomingOrder, String> {
         });
     }
     let cancelled = node["fulfillment"]["fulfillmentStatus"].as_str() == Some("CANCELLED");
-    let customer_name = [node["recipient"]["deliveryAddress"]["name"].as_str(), node["buyer"]["buyerName"].as_str()]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .find(|name| !name.is_empty())
-        .unwrap_or_default()
-        .to_owned();
+    let customer_name =
+        first_name([node["recipient"]["deliveryAddress"]["name"].as_str(), node["buyer"]["buyerName"].as_str()]);
     Ok(IncomingOrder {
         channel_order_id: ChannelOrderId::received(order_id.clone()),
         number: order_id,

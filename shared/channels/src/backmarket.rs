@@ -17,11 +17,12 @@ use shipsync_domain::orders::{IncomingFulfillment, IncomingLine, IncomingOrder};
 use shipsync_domain::shipment::is_imei;
 use shipsync_domain::tracking::TrackingNumber;
 use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
-use tracing::{info, warn};
+use tracing::info;
 
+use crate::port::PageReader;
 use crate::{
-    Channel, ChannelError, ChannelFuture, ExportLine, ExportOrder, Fulfillment, OrdersPage, UnreadableOrder, packages,
-    success_body, transport_error,
+    Channel, ChannelError, ChannelFuture, ExportLine, ExportOrder, Fulfillment, OrdersPage, packages, success_body,
+    transport_error,
 };
 
 pub const BACK_MARKET_ENDPOINT: &str = "https://www.backmarket.fr";
@@ -208,22 +209,15 @@ impl BackMarketClient {
         let listed = body["results"]
             .as_array()
             .ok_or_else(|| ChannelError::retryable("Back Market listed orders without results"))?;
-        let mut orders = Vec::with_capacity(listed.len());
-        let mut unreadable = Vec::new();
+        let mut read = PageReader::default();
         for node in listed {
-            match back_market_order(node) {
-                Ok(order) => orders.push(order),
-                Err(reason) => {
-                    warn!(order = %node["order_id"], %reason, "an order Back Market listed could not be read");
-                    unreadable.push(UnreadableOrder { node: node.clone(), reason });
-                }
-            }
+            read.add("Back Market", "order_id", node.clone(), back_market_order(node));
         }
         let next = body["next"]
             .as_str()
             .filter(|_| !listed.is_empty())
             .map(|next| next_page(next).unwrap_or(page.saturating_add(1)).to_string());
-        Ok(OrdersPage { orders, unreadable, next })
+        Ok(read.page(next))
     }
 
     /// One order as Back Market holds it: `None` when it does not know it.

@@ -13,12 +13,13 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shipsync_domain::orders::{IncomingFulfillment, IncomingLine, IncomingOrder};
 use shipsync_domain::vocabulary::Sku;
-use tracing::{info, warn};
+use tracing::info;
 
+use crate::port::{PageReader, first_name, required_text, required_time};
 use crate::settings::EbayCredentials;
 use crate::{
-    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, TokenCache, UnreadableOrder,
-    first_error_message, packages, success_body, transport_error,
+    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, TokenCache, first_error_message,
+    packages, success_body, transport_error,
 };
 
 pub const EBAY_ENDPOINT: &str = "https://api.ebay.com";
@@ -154,16 +155,10 @@ impl EbayClient {
             .await?
             .ok_or_else(|| ChannelError::permanent("eBay answered getOrders with 404"))?;
         let listed = body["orders"].as_array().cloned().unwrap_or_default();
-        let mut orders = Vec::with_capacity(listed.len());
-        let mut unreadable = Vec::new();
+        let mut read = PageReader::default();
         for node in listed {
-            match self.read_order(node.clone(), &token).await? {
-                Ok(order) => orders.push(order),
-                Err(reason) => {
-                    warn!(order = %node["orderId"], %reason, "an order eBay listed could not be read");
-                    unreadable.push(UnreadableOrder { node, reason });
-                }
-            }
+            let order = self.read_order(node.clone(), &token).await?;
+            read.add("eBay", "orderId", node, order);
         }
         let limit = body["limit"].as_u64().filter(|limit| *limit > 0).unwrap_or(EBAY_ORDERS_PER_PAGE);
         let answered_offset = body["offset"].as_u64().unwrap_or(offset);
@@ -172,7 +167,7 @@ impl EbayClient {
         // A page that lists nothing ends the listing, whatever `next` says: no endless loop.
         let next = (more && !body["orders"].as_array().is_none_or(Vec::is_empty))
             .then(|| answered_offset.saturating_add(limit).to_string());
-        Ok(OrdersPage { orders, unreadable, next })
+        Ok(read.page(next))
     }
 
     /// An order as listed, completed with what the listing leaves out: the buyer's cancel request
@@ -348,17 +343,9 @@ fn shipped_some(node: &Value) -> bool {
 
 /// A Sell Fulfillment `Order` as shipsync reads it (without its fulfillments); or which field is wrong.
 fn ebay_order(node: &Value) -> Result<IncomingOrder, String> {
-    let text = |value: &Value, field: &str| {
-        value
-            .as_str()
-            .filter(|text| !text.trim().is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| format!("{field} is required"))
-    };
+    let text = required_text;
     let order_id = text(&node["orderId"], "orderId")?;
-    let updated_at = DateTime::parse_from_rfc3339(&text(&node["lastModifiedDate"], "lastModifiedDate")?)
-        .map_err(|_| "lastModifiedDate is not a time".to_owned())?
-        .with_timezone(&Utc);
+    let updated_at = required_time(&node["lastModifiedDate"], "lastModifiedDate")?;
     let cancelled = cancel_state(node) == Some("CANCELED");
     let cancel_requested = (!cancelled && cancel_state(node) == Some("IN_PROGRESS")).then(|| {
         let requests = cancel_requests(node);
@@ -401,13 +388,7 @@ fn ebay_order(node: &Value) -> Result<IncomingOrder, String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
     let ship_to = &node["fulfillmentStartInstructions"][0]["shippingStep"]["shipTo"];
-    let customer_name = [ship_to["fullName"].as_str(), node["buyer"]["username"].as_str()]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .find(|name| !name.is_empty())
-        .unwrap_or_default()
-        .to_owned();
+    let customer_name = first_name([ship_to["fullName"].as_str(), node["buyer"]["username"].as_str()]);
     Ok(IncomingOrder {
         channel_order_id: ChannelOrderId::received(order_id.clone()),
         number: order_id,

@@ -14,10 +14,7 @@ use crate::backmarket::{BACK_MARKET_ENDPOINT, BackMarketClient};
 use crate::ebay::{EBAY_ENDPOINT, EbayClient};
 use crate::settings::{AmazonCredentials, EbayCredentials};
 use crate::shopify::ShopifyClient;
-use crate::trackers::{
-    AFTERSHIP_ENDPOINT, AfterShipTracker, EASYPOST_ENDPOINT, EasyPostTracker, SHIPPO_ENDPOINT, ShippoTracker,
-    TrackerRegistry,
-};
+use crate::trackers::{AFTERSHIP_ENDPOINT, EASYPOST_ENDPOINT, SHIPPO_ENDPOINT, TrackerClient, TrackerRegistry};
 
 pub const EBAY_SANDBOX_ENDPOINT: &str = "https://api.sandbox.ebay.com";
 pub const AMAZON_NA_ENDPOINT: &str = "https://sellingpartnerapi-na.amazon.com";
@@ -84,11 +81,7 @@ impl ChannelEndpoints {
         api_key: String,
     ) -> Box<dyn TrackerRegistry> {
         let base = self.tracker_base(provider, connection);
-        match provider {
-            TrackingProvider::Easypost => Box::new(EasyPostTracker::new(http, Some(&base), api_key)),
-            TrackingProvider::Aftership => Box::new(AfterShipTracker::new(http, Some(&base), api_key)),
-            TrackingProvider::Shippo => Box::new(ShippoTracker::new(http, Some(&base), api_key)),
-        }
+        Box::new(TrackerClient::new(provider, http, Some(&base), api_key))
     }
 
     /// `https://{shop}.myshopify.com` for a valid `shop_domain`, the only host a Shopify token goes to.

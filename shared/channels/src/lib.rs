@@ -14,8 +14,8 @@ pub mod shopify_webhooks;
 mod trackers;
 
 pub use amazon::{
-    AMAZON_ORDERS_API, AmazonClient, AmazonOrderChange, AmazonTokens, TokenCache, package_reference,
-    parse_amazon_order_change,
+    AMAZON_ORDERS_API, AmazonClient, AmazonOrderChange, AmazonTokens, OrderChangeSubscription, TokenCache,
+    package_reference, parse_amazon_order_change,
 };
 pub use backmarket::BackMarketClient;
 pub use ebay::EbayClient;
@@ -26,9 +26,7 @@ pub use settings::{
     TrackingCredentials, credential_names, validate_settings, validate_store_settings, validate_tracking,
 };
 pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
-pub use trackers::{
-    AFTERSHIP_API_VERSION, AfterShipTracker, EasyPostTracker, Registered, ShippoTracker, TrackerRegistry, carrier_code,
-};
+pub use trackers::{AFTERSHIP_API_VERSION, Registered, TrackerClient, TrackerRegistry, carrier_code};
 
 use shipsync_domain::tracking::TrackingNumber;
 use shipsync_domain::vocabulary::ChannelOrderId;

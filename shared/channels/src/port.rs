@@ -59,6 +59,52 @@ pub struct OrdersPage {
     pub next: Option<String>,
 }
 
+/// Collects the orders of a listed page: each read, or kept with the reason it could not be
+/// (logged, and never dropped).
+#[derive(Debug, Default)]
+pub(crate) struct PageReader {
+    orders: Vec<IncomingOrder>,
+    unreadable: Vec<UnreadableOrder>,
+}
+
+impl PageReader {
+    /// Adds what reading `node` (the order as `channel` listed it, its id in `id_field`) gave.
+    pub(crate) fn add(&mut self, channel: &str, id_field: &str, node: Value, read: Result<IncomingOrder, String>) {
+        match read {
+            Ok(order) => self.orders.push(order),
+            Err(reason) => {
+                tracing::warn!(order = %node[id_field], %reason, "an order {channel} listed could not be read");
+                self.unreadable.push(UnreadableOrder { node, reason });
+            }
+        }
+    }
+
+    pub(crate) fn page(self, next: Option<String>) -> OrdersPage {
+        OrdersPage { orders: self.orders, unreadable: self.unreadable, next }
+    }
+}
+
+/// The first name given, trimmed (a recipient's, else a buyer's...); empty if none is.
+pub(crate) fn first_name<'a>(candidates: impl IntoIterator<Item = Option<&'a str>>) -> String {
+    candidates.into_iter().flatten().map(str::trim).find(|name| !name.is_empty()).unwrap_or_default().to_owned()
+}
+
+/// A field's text, not blank; else why not (`<field> is required`).
+pub(crate) fn required_text(value: &Value, field: &str) -> Result<String, String> {
+    value
+        .as_str()
+        .filter(|text| !text.trim().is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{field} is required"))
+}
+
+/// A field's RFC 3339 time; else why not.
+pub(crate) fn required_time(value: &Value, field: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(&required_text(value, field)?)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|_| format!("{field} is not a time"))
+}
+
 /// An order a channel listed that shipsync cannot read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnreadableOrder {

@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use shipsync_domain::orders::IncomingFulfillment;
 use tracing::{info, warn};
 
+use crate::port::PageReader;
 use crate::{
-    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, UnreadableOrder, success_body,
-    transport_error,
+    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, success_body, transport_error,
 };
 
 /// The Admin API version shipsync is written against.
@@ -199,24 +199,18 @@ impl ShopifyClient {
         let filter = format!("updated_at:>='{}'", since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         let data = self.graphql(ORDERS_QUERY, json!({ "query": filter, "after": after })).await?;
         let orders = &data["orders"];
-        let mut read = Vec::new();
-        let mut unreadable = Vec::new();
+        let mut read = PageReader::default();
         for node in orders["nodes"].as_array().into_iter().flatten() {
             let mut node = node.clone();
             // Every line, however many pages: a line not read would look removed.
             self.read_all_lines(&mut node).await?;
-            match order_from_graphql(&node) {
-                Ok(order) => read.push(order),
-                Err(reason) => {
-                    warn!(order = %node["id"], %reason, "an order Shopify listed could not be read");
-                    unreadable.push(UnreadableOrder { node, reason });
-                }
-            }
+            let order = order_from_graphql(&node);
+            read.add("Shopify", "id", node, order);
         }
         let next = (orders["pageInfo"]["hasNextPage"] == true)
             .then(|| orders["pageInfo"]["endCursor"].as_str().map(str::to_owned))
             .flatten();
-        Ok(OrdersPage { orders: read, unreadable, next })
+        Ok(read.page(next))
     }
 
     /// The fulfillments Shopify holds for an order (cancelled ones too, marked so).

@@ -157,22 +157,35 @@ fn text_at(value: &Value) -> Option<String> {
     value.as_str().filter(|text| !text.trim().is_empty()).map(|text| text.chars().take(300).collect())
 }
 
-/// EasyPost's trackers: `POST /v2/trackers`, the API key as the Basic auth user. A number it
-/// already tracks (same code and carrier, within three months) comes back as its existing tracker.
-/// No `Debug`: it holds the store's key (as do the other trackers).
+/// A store's tracking provider: EasyPost (`POST /v2/trackers`, the API key as the Basic auth
+/// user; a number it already tracks, same code and carrier within three months, comes back as its
+/// existing tracker), AfterShip (`POST /tracking/{version}/trackings`, the key in `as-api-key`;
+/// a tracking it has answers `meta.code` 4003) or Shippo (`POST /tracks/`, the key as
+/// `ShippoToken`; it needs the carrier and is not idempotent, see the module's note).
+/// No `Debug`: it holds the store's key.
 #[derive(Clone)]
-pub struct EasyPostTracker {
+pub struct TrackerClient {
+    provider: TrackingProvider,
     http: reqwest::Client,
     endpoint: String,
     api_key: String,
 }
 
-impl EasyPostTracker {
-    pub fn new(http: reqwest::Client, endpoint: Option<&str>, api_key: String) -> Self {
-        Self { http, endpoint: endpoint.unwrap_or(EASYPOST_ENDPOINT).trim_end_matches('/').to_owned(), api_key }
+/// AfterShip's `meta.code` for a tracking it already has.
+const AFTERSHIP_ALREADY_EXISTS: i64 = 4003;
+
+impl TrackerClient {
+    /// A client of `provider` at its own host, or at `endpoint` (a local fake).
+    pub fn new(provider: TrackingProvider, http: reqwest::Client, endpoint: Option<&str>, api_key: String) -> Self {
+        let host = match provider {
+            TrackingProvider::Easypost => EASYPOST_ENDPOINT,
+            TrackingProvider::Aftership => AFTERSHIP_ENDPOINT,
+            TrackingProvider::Shippo => SHIPPO_ENDPOINT,
+        };
+        Self { provider, http, endpoint: endpoint.unwrap_or(host).trim_end_matches('/').to_owned(), api_key }
     }
 
-    async fn create(
+    async fn easypost(
         &self,
         number: &TrackingNumber,
         carrier: Option<StandardCarrier>,
@@ -201,39 +214,7 @@ impl EasyPostTracker {
         });
         Err(answer.refusal(PROVIDER, number, detail))
     }
-}
-
-impl TrackerRegistry for EasyPostTracker {
-    fn provider(&self) -> TrackingProvider {
-        TrackingProvider::Easypost
-    }
-
-    fn register<'a>(
-        &'a self,
-        number: &'a TrackingNumber,
-        carrier: Option<StandardCarrier>,
-    ) -> ChannelFuture<'a, Registered> {
-        Box::pin(self.create(number, carrier))
-    }
-}
-
-/// AfterShip's trackings: `POST /tracking/{version}/trackings`, the key in `as-api-key`.
-#[derive(Clone)]
-pub struct AfterShipTracker {
-    http: reqwest::Client,
-    endpoint: String,
-    api_key: String,
-}
-
-/// AfterShip's `meta.code` for a tracking it already has.
-const AFTERSHIP_ALREADY_EXISTS: i64 = 4003;
-
-impl AfterShipTracker {
-    pub fn new(http: reqwest::Client, endpoint: Option<&str>, api_key: String) -> Self {
-        Self { http, endpoint: endpoint.unwrap_or(AFTERSHIP_ENDPOINT).trim_end_matches('/').to_owned(), api_key }
-    }
-
-    async fn create(
+    async fn aftership(
         &self,
         number: &TrackingNumber,
         carrier: Option<StandardCarrier>,
@@ -277,37 +258,7 @@ impl AfterShipTracker {
         });
         Err(answer.refusal(PROVIDER, number, detail))
     }
-}
-
-impl TrackerRegistry for AfterShipTracker {
-    fn provider(&self) -> TrackingProvider {
-        TrackingProvider::Aftership
-    }
-
-    fn register<'a>(
-        &'a self,
-        number: &'a TrackingNumber,
-        carrier: Option<StandardCarrier>,
-    ) -> ChannelFuture<'a, Registered> {
-        Box::pin(self.create(number, carrier))
-    }
-}
-
-/// Shippo's tracks: `POST /tracks/` with the carrier's token, the key as `ShippoToken`. Shippo
-/// needs the carrier, and is not idempotent (see the module's note: register a number once).
-#[derive(Clone)]
-pub struct ShippoTracker {
-    http: reqwest::Client,
-    endpoint: String,
-    api_key: String,
-}
-
-impl ShippoTracker {
-    pub fn new(http: reqwest::Client, endpoint: Option<&str>, api_key: String) -> Self {
-        Self { http, endpoint: endpoint.unwrap_or(SHIPPO_ENDPOINT).trim_end_matches('/').to_owned(), api_key }
-    }
-
-    async fn create(
+    async fn shippo(
         &self,
         number: &TrackingNumber,
         carrier: Option<StandardCarrier>,
@@ -338,9 +289,9 @@ impl ShippoTracker {
     }
 }
 
-impl TrackerRegistry for ShippoTracker {
+impl TrackerRegistry for TrackerClient {
     fn provider(&self) -> TrackingProvider {
-        TrackingProvider::Shippo
+        self.provider
     }
 
     fn register<'a>(
@@ -348,7 +299,11 @@ impl TrackerRegistry for ShippoTracker {
         number: &'a TrackingNumber,
         carrier: Option<StandardCarrier>,
     ) -> ChannelFuture<'a, Registered> {
-        Box::pin(self.create(number, carrier))
+        match self.provider {
+            TrackingProvider::Easypost => Box::pin(self.easypost(number, carrier)),
+            TrackingProvider::Aftership => Box::pin(self.aftership(number, carrier)),
+            TrackingProvider::Shippo => Box::pin(self.shippo(number, carrier)),
+        }
     }
 }
 

@@ -113,6 +113,8 @@ impl Table {
     }
 
     pub async fn put_store(&self, store: &ChannelStore) -> Result<(), TableError> {
+        // The seller is claimed first: a store never points at a seller another store holds.
+        self.claim_amazon_seller(store).await?;
         let item = item(keys::retailer(store.retailer_id), &keys::store(store.id.get()), store)?;
         self.put_new(item, format!("store {}", store.id)).await?;
         self.put_store_ref(store).await

@@ -27,7 +27,10 @@ const USAGE: &str =
                    --item SKU,QUANTITY,NAME[,COST[,CHANNEL_LINE_ITEM_ID]] (repeat --item per line)
   seal-credentials [--key-id KEY]   (KEY: the stack's credentials key, else SHIPSYNC_CREDENTIALS_KEY_ID)
                    seals credentials stored in plaintext by a version before encryption at rest
-  rekey-vendor-listings   (once, on a table written before vendor listings held the retailer)";
+  rekey-vendor-listings   (once, on a table written before vendor listings held the retailer)
+  subscribe-amazon --retailer ID --store ID --queue-arn ARN [--key-id KEY]
+                   subscribes the Amazon store's seller to ORDER_CHANGE notifications delivered to the
+                   stack's AmazonNotificationQueueArn (safe to repeat)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -174,6 +177,40 @@ async fn run() -> Result<String, String> {
                 po.items.iter().map(|i| format!("  order item {} {} x{}", i.id, i.sku, i.quantity)).collect();
             Ok(format!("purchase order {} created\n{}", po.id, lines.join("\n")))
         }
+        Some("subscribe-amazon") => {
+            let (retailer, store_id) = (args.required_parsed("retailer")?, args.required_parsed("store")?);
+            let table = store.with_cipher(std::sync::Arc::new(kms_cipher(&args, true).await?));
+            let record = table
+                .channel_store(retailer, store_id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("retailer {retailer} has no store {store_id}"))?;
+            if record.channel != ChannelKind::Amazon {
+                return Err(format!("store {store_id} is a {} store, not an Amazon one", record.channel.name()));
+            }
+            let opened = table.credentials(retailer, store_id).await.map_err(|e| e.to_string())?;
+            let credentials =
+                shipsync_channels::AmazonCredentials::from_credentials(&opened).map_err(|e| e.to_string())?;
+            let marketplace = record.connection.marketplace_id.clone().ok_or("the store has no marketplace_id")?;
+            // An emulator deployment (--endpoint) honours the store's fake Amazon; AWS never does.
+            let endpoints = if args.value("endpoint").is_some() {
+                shipsync_channels::ChannelEndpoints::honouring_store_overrides()
+            } else {
+                shipsync_channels::ChannelEndpoints::fixed()
+            };
+            let http = shipsync_channels::http_client(std::time::Duration::from_secs(20)).map_err(|e| e.to_string())?;
+            let amazon = endpoints
+                .amazon_client(http, &record.connection, marketplace, credentials, Default::default())
+                .map_err(|e| e.to_string())?;
+            let made = amazon.subscribe_order_changes(args.required("queue-arn")?).await.map_err(|e| e.to_string())?;
+            let seller = record.connection.seller_id.as_deref().unwrap_or("(set the store's seller_id to route them)");
+            Ok(format!(
+                "ORDER_CHANGE notifications of seller {seller} go to destination {} (subscription {}{})",
+                made.destination_id,
+                made.subscription_id,
+                if made.already_subscribed { ", already in place" } else { "" }
+            ))
+        }
         Some("rekey-vendor-listings") => {
             let count = store.rekey_vendor_listings().await.map_err(|e| e.to_string())?;
             Ok(format!("{count} records now listed under their retailer and vendor"))
@@ -186,6 +223,12 @@ async fn run() -> Result<String, String> {
 /// A cipher that seals with the stack's credentials key (`--key-id`, else
 /// `SHIPSYNC_CREDENTIALS_KEY_ID`); `--endpoint` points it at an emulator.
 async fn encrypting_cipher(args: &Args) -> Result<KmsCipher, String> {
+    kms_cipher(args, false).await
+}
+
+/// The stack's credentials key, sealing only, or opening too (`open`: an administrator's own
+/// AWS credentials must allow `kms:Decrypt` on it).
+async fn kms_cipher(args: &Args, open: bool) -> Result<KmsCipher, String> {
     let key_id = match args.value("key-id") {
         Some(key) => key.to_owned(),
         None => shipsync_platform::required_env("SHIPSYNC_CREDENTIALS_KEY_ID").map_err(|e| e.to_string())?,
@@ -194,7 +237,7 @@ async fn encrypting_cipher(args: &Args) -> Result<KmsCipher, String> {
         Some(endpoint) => aws_sdk_kms::Client::new(&shipsync_tools::local_aws::sdk_config(endpoint).await),
         None => aws_sdk_kms::Client::new(&shipsync_platform::aws_sdk_config().await),
     };
-    Ok(KmsCipher::encrypt_only(kms, key_id))
+    Ok(if open { KmsCipher::new(kms, key_id) } else { KmsCipher::encrypt_only(kms, key_id) })
 }
 
 fn parse_item(text: &str) -> Result<NewOrderItem, String> {

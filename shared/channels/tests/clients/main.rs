@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod adoption;
+mod amazon_notifications;
 mod amazon_reads;
 mod back_market_reads;
 mod channel_answers;
