@@ -115,16 +115,21 @@ async fn without_its_imei_a_confirmation_is_listed_not_sent_until_the_imei_arriv
     let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
     assert_eq!(health["problems"][0]["kind"], "export_failed", "{health}");
     assert!(health["problems"][0]["reason"].as_str().is_some_and(|r| r.contains("IMEI of IPHONE-13-128")), "{health}");
-    // A serial number that is not an IMEI goes as serial_number; the line was validated already.
+    // A serial number is no IMEI: still not sent. The IMEI replacing it goes out; the line was
+    // validated already.
     let item = &shipment["shipment_items_attributes"][0]["id"];
-    app.call(
-        Method::PUT,
-        &format!("/shipments/{}.json", shipment["id"]),
-        Some(json!({"shipment": {"shipment_items_attributes": [{"id": item, "serial_codes": ["SN-ABC-1"]}]}})),
-    )
-    .await;
-    app.run_exports().await;
-    assert_eq!(posts(&server).await, [shipped("serial_number", "SN-ABC-1")]);
+    for codes in [json!(["SN-ABC-1"]), json!([IMEI])] {
+        let (status, json) = app
+            .call(
+                Method::PUT,
+                &format!("/shipments/{}.json", shipment["id"]),
+                Some(json!({"shipment": {"shipment_items_attributes": [{"id": item, "serial_codes": codes}]}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{codes}: {json}");
+        app.run_exports().await;
+    }
+    assert_eq!(posts(&server).await, [shipped("imei", IMEI)]);
     let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
     assert_eq!(health["metadata"]["total_count"], 0);
 }

@@ -277,7 +277,8 @@ impl TestApp {
                 quantity,
                 cost: None,
                 channel_line_item_id: Some(line.to_owned()),
-                needs_imei: false,
+                // As Back Market's orders read: a one-unit line without a category is a phone.
+                needs_imei: channel == ChannelKind::BackMarket && quantity == 1,
             }],
         };
         provision::create_purchase_order(&self.table, order).await.expect("purchase order")

@@ -19,6 +19,7 @@ mod infra;
 mod isolation;
 mod limits;
 mod local_stack;
+mod marketplaces;
 mod polling;
 mod purchase_orders;
 mod search;

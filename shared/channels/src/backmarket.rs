@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Value, json};
 use shipsync_domain::orders::{IncomingFulfillment, IncomingLine, IncomingOrder};
+use shipsync_domain::shipment::is_imei;
 use shipsync_domain::tracking::TrackingNumber;
 use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use tracing::info;
@@ -34,12 +35,6 @@ const THROTTLE_WAIT: Duration = Duration::from_secs(30);
 const AWAITING_VALIDATION: u64 = 1;
 const VALIDATED: u64 = 2;
 const SHIPPED: u64 = 3;
-
-/// Whether a serial code is an IMEI: 15 digits.
-fn is_imei(code: &str) -> bool {
-    let code = code.trim();
-    code.len() == 15 && code.chars().all(|c| c.is_ascii_digit())
-}
 
 fn id_text(value: &Value) -> Option<String> {
     match value {
@@ -124,9 +119,25 @@ impl BackMarketClient {
         let order_id = order_id_value(&order.channel_order_id);
         let packed = packages(order);
         let mut adopted = false;
+        // The tracking numbers the lines went under: Back Market's order names its shipment by one
+        // of them (its `tracking_number`, which `shipped_lines` reads as the fulfillment's id), so
+        // these are the ids a later read of the order is recognised by.
+        let mut sent: Vec<String> = Vec::new();
         // Order lines already matched to one of ours: two lines of one SKU are two order lines.
         let mut taken: Vec<usize> = Vec::new();
         for line in &order.lines {
+            // The line's own package, else the first package the spread put its units in.
+            let tracking = match &line.package {
+                Some(package) => package.to_string(),
+                None => packed
+                    .iter()
+                    .find(|package| package.items.iter().any(|(item, _)| *item == line.channel_line_item_id))
+                    .map(|package| package.tracking.clone())
+                    .unwrap_or_default(),
+            };
+            if !tracking.is_empty() && !sent.contains(&tracking) {
+                sent.push(tracking.clone());
+            }
             let state = match orderline_for(&orderlines, line, &taken) {
                 Some(index) => {
                     taken.push(index);
@@ -147,15 +158,6 @@ impl BackMarketClient {
                 )
                 .await?;
             }
-            // The line's own package, else the first package the spread put its units in.
-            let tracking = match &line.package {
-                Some(package) => package.to_string(),
-                None => packed
-                    .iter()
-                    .find(|package| package.items.iter().any(|(item, _)| *item == line.channel_line_item_id))
-                    .map(|package| package.tracking.clone())
-                    .unwrap_or_default(),
-            };
             let tracking_url = TrackingNumber::parse(&tracking)
                 .ok()
                 .and_then(|number| order.tracking_numbers.iter().position(|listed| listed.same_parcel(&number)))
@@ -173,7 +175,10 @@ impl BackMarketClient {
             self.call(reqwest::Method::POST, &url, Some(body)).await?;
             info!(order = %order.channel_order_id, sku = %line.sku, "Back Market order line shipped");
         }
-        Ok(Fulfillment { channel_ids: vec![order.channel_order_id.to_string()], adopted })
+        if sent.is_empty() {
+            sent.push(order.channel_order_id.to_string());
+        }
+        Ok(Fulfillment { channel_ids: sent, adopted })
     }
 
     /// A page of the orders modified at or after `since`; `page` is the page number the previous

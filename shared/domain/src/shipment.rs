@@ -166,9 +166,17 @@ impl Shipment {
 }
 
 /// Whether a line of `quantity` units with these serial codes lacks an IMEI its channel asks for
-/// (`needs_imei`: what the channel said about the line): every unit needs its own.
+/// (`needs_imei`: what the channel said about the line): every unit needs its own. A code that
+/// is no IMEI (a serial number) does not count: the channel refuses it, and an export released
+/// for it would fail after its first attempt, when the items can no longer be edited.
 pub fn lacks_imei(needs_imei: bool, quantity: u32, serial_codes: &[String]) -> bool {
-    needs_imei && serial_codes.len() < quantity as usize
+    needs_imei && serial_codes.iter().filter(|code| is_imei(code)).count() < quantity as usize
+}
+
+/// Whether a serial code is an IMEI: 15 digits.
+pub fn is_imei(code: &str) -> bool {
+    let code = code.trim();
+    code.len() == 15 && code.chars().all(|c| c.is_ascii_digit())
 }
 
 /// The longest shipping method accepted.
@@ -621,12 +629,14 @@ fn check_locks(current: &Shipment, updated: &Shipment, errors: &mut ValidationEr
     }
 }
 
-/// Whether `after` is `before` with, at most, serial codes given to items that had none.
+/// Whether `after` is `before` with, at most, serial codes given to items that had none, or
+/// that still lack the IMEI their channel asks for (a confirmation without it is refused before
+/// anything is sent, so the channel has none of it).
 fn only_serial_codes_added(before: &[ShipmentItem], after: &[ShipmentItem]) -> bool {
     before.len() == after.len()
         && before.iter().zip(after).all(|(was, now)| {
-            was == now
-                || (was.serial_codes.is_empty() && ShipmentItem { serial_codes: Vec::new(), ..now.clone() } == *was)
+            let open = was.serial_codes.is_empty() || lacks_imei(was.needs_imei, was.quantity, &was.serial_codes);
+            was == now || (open && ShipmentItem { serial_codes: was.serial_codes.clone(), ..now.clone() } == *was)
         })
 }
 

@@ -317,7 +317,8 @@ async fn each_line_ships_with_its_own_package_and_every_serial() {
         notify_customer: true,
         shipping_method: None,
     };
-    back_market(&server).export(&shipment, false).await.expect("shipped");
+    let fulfillment = back_market(&server).export(&shipment, false).await.expect("shipped");
+    assert_eq!(fulfillment.channel_ids, ["6A0002", "6A0001"], "the packages' numbers: what a read names it by");
     assert_eq!(
         posted(&server).await,
         [

@@ -329,6 +329,24 @@ fn a_started_export_locks_carrier_items_and_trackings_until_the_end() {
         ..ShipmentInput::default()
     };
     assert_eq!(fields(update(&po, &with_imei, &change_imei)), [ITEMS]);
+
+    // An item still lacking the IMEI its channel asks for was never sent: a serial number given
+    // by mistake may be replaced by the IMEI, which then stays.
+    let mut po = order(&[1]);
+    po.items[0].needs_imei = true;
+    let failed = existing(&mut po, &[1]).claim_export(now).export_failed(now, "needs the IMEI".into());
+    let codes = |shipment: &Shipment, codes: &[&str]| ShipmentInput {
+        items: Some(vec![ItemInput {
+            id: Some(shipment.items[0].id.get()),
+            serial_codes: Some(codes.iter().map(|code| (*code).to_owned()).collect()),
+            ..ItemInput::default()
+        }]),
+        ..ShipmentInput::default()
+    };
+    let with_serial = update(&po, &failed, &codes(&failed, &["SN-ABC-1"])).unwrap();
+    let with_imei = update(&po, &with_serial, &codes(&with_serial, &["356938035643809"])).unwrap();
+    assert_eq!(with_imei.items[0].serial_codes, ["356938035643809"]);
+    assert_eq!(fields(update(&po, &with_imei, &codes(&with_imei, &["356938035643817"]))), [ITEMS]);
 }
 
 #[test]
@@ -459,4 +477,6 @@ fn an_imei_is_missing_only_where_the_channel_asks_for_one_per_unit() {
     assert!(lacks_imei(true, 2, &["356938035643809".into()]), "one code for two phones");
     assert!(!lacks_imei(true, 2, &["356938035643809".into(), "356938035643817".into()]));
     assert!(!lacks_imei(false, 1, &[]));
+    assert!(lacks_imei(true, 1, &["SN-ABC-1".into()]), "a serial number is no IMEI");
+    assert!(lacks_imei(true, 1, &["35693803564380".into()]), "14 digits are no IMEI");
 }
