@@ -109,7 +109,12 @@ fn expected_input(quantities: &[(usize, u32)], numbers: &[&str], notify: bool) -
                 "id": format!("gid://shopify/FulfillmentOrderLineItem/{index}"), "quantity": quantity
             })).collect::<Vec<_>>()
         }],
-        "trackingInfo": { "company": "UPS", "numbers": numbers },
+        // UPS is a standard carrier: its public tracking page goes with each number.
+        "trackingInfo": {
+            "company": "UPS",
+            "numbers": numbers,
+            "urls": numbers.iter().map(|n| format!("https://www.ups.com/track?tracknum={n}")).collect::<Vec<_>>(),
+        },
         "notifyCustomer": notify,
     })
 }
@@ -565,7 +570,11 @@ async fn one_shipment_from_two_locations_becomes_two_fulfillments() {
         created[1]["lineItemsByFulfillmentOrder"],
         json!([{"fulfillmentOrderId": "gid://shopify/FulfillmentOrder/2", "fulfillmentOrderLineItems": [{"id": "gid://shopify/FulfillmentOrderLineItem/1", "quantity": 2}]}])
     );
-    assert_eq!(created[0]["trackingInfo"], json!({"company": "UPS", "numbers": ["L1", "L2"]}));
+    assert_eq!(
+        created[0]["trackingInfo"],
+        json!({"company": "UPS", "numbers": ["L1", "L2"],
+               "urls": ["https://www.ups.com/track?tracknum=L1", "https://www.ups.com/track?tracknum=L2"]})
+    );
 }
 
 #[tokio::test]
