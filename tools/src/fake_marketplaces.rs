@@ -1069,8 +1069,8 @@ mod tests {
 
     use super::*;
     use shipsync_channels::{
-        AmazonClient, AmazonCredentials, BackMarketClient, Channel, ChannelError, EasyPostTracker, EbayClient,
-        EbayCredentials, ExportLine, ExportOrder, TokenCache, TrackerRegistry,
+        AmazonClient, AmazonCredentials, BackMarketClient, Channel, ChannelError, EbayClient, EbayCredentials,
+        ExportLine, ExportOrder, TokenCache, TrackerClient, TrackerRegistry,
     };
     use shipsync_domain::carrier::StandardCarrier;
     use shipsync_domain::tracking::TrackingNumber;
@@ -1253,7 +1253,12 @@ mod tests {
     #[tokio::test]
     async fn the_easypost_client_registers_a_tracker_once() {
         let fake = started().await;
-        let tracker = EasyPostTracker::new(reqwest::Client::new(), Some(&fake.easypost_url()), EASYPOST_API_KEY.into());
+        let tracker = TrackerClient::new(
+            shipsync_domain::tracking::TrackingProvider::Easypost,
+            reqwest::Client::new(),
+            Some(&fake.easypost_url()),
+            EASYPOST_API_KEY.into(),
+        );
         let number = TrackingNumber::parse("1Z999AA10000000001").expect("a tracking number");
         let first = tracker.register(&number, Some(StandardCarrier::Ups)).await.expect("registered");
         let again = tracker.register(&number, Some(StandardCarrier::Ups)).await.expect("registered");
@@ -1266,7 +1271,12 @@ mod tests {
                 carrier: Some("UPS".into())
             }]
         );
-        let stranger = EasyPostTracker::new(reqwest::Client::new(), Some(&fake.easypost_url()), "EZAKother".into());
+        let stranger = TrackerClient::new(
+            shipsync_domain::tracking::TrackingProvider::Easypost,
+            reqwest::Client::new(),
+            Some(&fake.easypost_url()),
+            "EZAKother".into(),
+        );
         assert!(matches!(stranger.register(&number, None).await, Err(ChannelError::Permanent { .. })));
     }
 }

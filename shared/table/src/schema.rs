@@ -21,6 +21,7 @@
 //! | tracking number (for carrier scans; one per number a shipment carries, left behind when an edit drops it) | `TRACKING#<number>` | `SHIPMENT#<id>` | | |
 //! | channel fulfillment applied by reverse sync, and as which shipment (idempotency) | `CHANNELFULFILLMENT#<store>#<channel id>` | `APPLIED` | | |
 //! | channel store by id alone (webhook URLs carry only that) | `STOREREF#<id>` | `STORE` | | |
+//! | the Amazon store a seller's notifications in a marketplace go to (claimed by one store: `owner`) | `AMAZONSELLER#<seller>#<marketplace>` | `STORE` | | |
 //! | the poller's list: every channel store, with its retailer | `POLLING` | `STORE#<id>` | | |
 //! | a store's poll state: cursor, last poll, failing since | `POLLSTATE#<store>` | `STATE` | | |
 //! | channel order by shipsync's order id (for reprocessing) | `ORDERREF#<id>` | `ORDER` | | |
@@ -43,6 +44,7 @@
 //! | a vendor; a retailer's vendors | GetItem `RETAILER#<id>` / `VENDOR#<id>` (`vendor`); Query `RETAILER#<id>`, begins_with `VENDOR#` (`vendors`) |
 //! | a channel store; a retailer's channel stores | GetItem `RETAILER#<id>` / `STORE#<id>` (`channel_store`); Query `RETAILER#<id>`, begins_with `STORE#` (`channel_stores`) |
 //! | a channel store by its id alone (webhooks) | GetItem `STOREREF#<id>` / `STORE`, then GetItem the store (`channel_store_by_id`) |
+//! | the Amazon store of a seller and marketplace (notifications) | GetItem `AMAZONSELLER#<seller>#<marketplace>` / `STORE` (`amazon_store`) |
 //! | a store's credentials, its webhook secrets, or only their names (kept apart from the store) | GetItem `RETAILER#<id>` / `STORESECRET#<id>`, then KMS Decrypt of the one purpose asked for (`credentials`, `webhook_credentials`, `credential_names`) |
 //! | a carrier provider's webhook secret | GetItem `CARRIERSECRET#<provider>` / `SECRET`, then KMS Decrypt (`carrier_webhook_secret`) |
 //! | a shipment / purchase order by id | GetItem `SHIPMENT#<id>` / `SHIPMENT`, `PO#<id>` / `PO` (`shipment`, `purchase_order`; `retailer_shipment` and friends answer "absent" for another retailer's) |
