@@ -115,6 +115,14 @@ impl<R: Repositories> StoreSettings<R> {
                 }
             }
         }
+        // A seller's notifications go to one store: another store's seller is refused before
+        // anything is written (the table's conditional claim settles a race).
+        if let (Some(seller), Some(marketplace)) = (&store.connection.seller_id, &store.connection.marketplace_id)
+            && let Some(holder) = self.repositories.amazon_store(seller, marketplace).await?
+            && (holder.retailer_id, holder.store_id) != (store.retailer_id, store.id)
+        {
+            errors.push("seller_id", format!("{seller} in marketplace {marketplace} is connected to another store"));
+        }
         errors.into_result(())?;
         if let Some(credentials) = &credentials {
             self.repositories.save_credentials(store.retailer_id, store.id, credentials).await?;

@@ -171,7 +171,14 @@ impl Settings for Table {
         Ok(Table::put_carrier(self, retailer, carrier).await?)
     }
     async fn save_channel_store(&self, store: &ChannelStore) -> Result<(), Failure> {
-        Ok(Table::save_channel_store(self, store).await?)
+        match Table::save_channel_store(self, store).await {
+            // The only record a store save claims: its Amazon seller, taken by another store meanwhile.
+            Err(TableError::AlreadyExists(what)) => Err(Failure::Invalid(shipsync_domain::ValidationErrors::single(
+                "seller_id",
+                format!("is taken: {what}"),
+            ))),
+            other => Ok(other?),
+        }
     }
     async fn save_credentials(
         &self,

@@ -75,3 +75,42 @@ async fn a_store_keeps_its_channel_and_its_credentials_when_a_change_leaves_them
     };
     assert!(matches!(settings.own_store(&other, world.store).await, Err(Failure::NotFound(_))));
 }
+
+#[tokio::test]
+async fn an_amazon_seller_is_one_stores_and_a_provider_needs_its_key() {
+    let world = World::new();
+    let settings = StoreSettings::new(world.table.clone(), false);
+    let amazon = |seller: &str| StoreChange {
+        marketplace_id: Some("ATVPDKIKX0DER".into()),
+        seller_id: Some(seller.into()),
+        ..StoreChange::default()
+    };
+    let keys = || credentials(&[("lwa_client_id", "id"), ("lwa_client_secret", "secret"), ("refresh_token", "Atzr")]);
+    let user = world.retailer_user();
+    let first = settings.create(&user, "Amazon US", ChannelKind::Amazon, amazon("A3TH9S8BH6GOGM"), keys()).await;
+    let first = first.expect("the seller's first store");
+    let stores_before = world.table.records().channel_stores.len();
+    let credentials_before = world.table.records().credentials.len();
+    let second = settings.create(&user, "Amazon again", ChannelKind::Amazon, amazon("A3TH9S8BH6GOGM"), keys()).await;
+    let Err(Failure::Invalid(errors)) = second else { panic!("{second:?}") };
+    assert!(errors.mentions("seller_id"), "{errors}");
+    assert_eq!(world.table.records().channel_stores.len(), stores_before, "nothing saved");
+    assert_eq!(world.table.records().credentials.len(), credentials_before, "no credentials written either");
+
+    // The store itself may be saved again with its own seller; a provider without its key may not.
+    let provider = StoreChange {
+        tracking_provider: Some(Some(shipsync_domain::tracking::TrackingProvider::Easypost)),
+        ..amazon("A3TH9S8BH6GOGM")
+    };
+    let refused = settings.update(&user, &first.store, None, provider.clone(), None).await;
+    let Err(Failure::Invalid(errors)) = refused else { panic!("{refused:?}") };
+    assert!(errors.mentions("credentials.tracking_api_key"), "{errors}");
+    let with_key = credentials(&[
+        ("lwa_client_id", "id"),
+        ("lwa_client_secret", "secret"),
+        ("refresh_token", "Atzr"),
+        ("tracking_api_key", "EZAK"),
+    ]);
+    let saved = settings.update(&user, &first.store, None, provider, with_key).await.expect("saved with its key");
+    assert_eq!(saved.store.tracking.provider, Some(shipsync_domain::tracking::TrackingProvider::Easypost));
+}
