@@ -38,6 +38,17 @@ pub const AMAZON_ORDERS_API: &str = "/orders/2026-01-01/orders";
 /// units shipped (FULFILLMENT), and the packages confirmed so far (PACKAGES, merchant orders).
 const INCLUDED_DATA: &str = "BUYER,RECIPIENT,CANCELLATION,FULFILLMENT,PACKAGES";
 
+/// The fulfillment statuses of orders a seller ships (or whose cancellation shipsync applies).
+const SHIPPABLE_STATUSES: &str = "UNSHIPPED,PARTIALLY_SHIPPED,SHIPPED,CANCELLED";
+
+/// Whether Amazon says the order may be shipped (or was cancelled): not pending payment,
+/// availability, or unfulfillable.
+fn shippable(node: &Value) -> bool {
+    node["fulfillment"]["fulfillmentStatus"]
+        .as_str()
+        .is_none_or(|status| SHIPPABLE_STATUSES.split(',').any(|ok| ok == status))
+}
+
 /// A token is renewed this long before Amazon says it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
@@ -159,6 +170,9 @@ impl AmazonClient {
             ("lastUpdatedAfter", after.as_str()),
             ("marketplaceIds", self.marketplace_id.as_str()),
             ("fulfilledBy", "MERCHANT"),
+            // Not `PENDING`/`PENDING_AVAILABILITY` (unpaid or pre-order: not to be shipped yet) nor
+            // `UNFULFILLABLE`: such an order is read once Amazon moves it on, which updates it.
+            ("fulfillmentStatuses", SHIPPABLE_STATUSES),
             ("maxResultsPerPage", "100"),
             ("includedData", INCLUDED_DATA),
         ];
@@ -270,6 +284,10 @@ impl Channel for AmazonClient {
     fn order<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Option<IncomingOrder>> {
         Box::pin(async move {
             let Some(node) = self.one_order(channel_order_id).await? else { return Ok(None) };
+            if !shippable(&node) {
+                // A pending order is not to be shipped yet: Amazon notifies again when it moves on.
+                return Ok(None);
+            }
             amazon_order(&node).map(Some).map_err(|reason| {
                 ChannelError::permanent(format!("Amazon's order {channel_order_id} cannot be read: {reason}"))
             })

@@ -30,7 +30,7 @@ pub trait Channel: Send + Sync {
     fn fulfillments<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Vec<IncomingFulfillment>>;
     /// One order as it stands now, with the fulfillments the channel holds for it (what a
     /// notification that names an order, such as Amazon's `ORDER_CHANGE`, is a trigger for).
-    /// `Ok(None)`: the channel does not know it.
+    /// `Ok(None)`: the channel does not know it, or holds it back from shipping (Amazon's pending orders).
     fn order<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Option<IncomingOrder>> {
         let _ = channel_order_id;
         unsupported("reading one order")

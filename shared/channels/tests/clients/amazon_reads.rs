@@ -84,6 +84,7 @@ fn search(after: &str) -> wiremock::MockBuilder {
         .and(query_param("lastUpdatedAfter", after))
         .and(query_param("marketplaceIds", "ATVPDKIKX0DER"))
         .and(query_param("fulfilledBy", "MERCHANT"))
+        .and(query_param("fulfillmentStatuses", "UNSHIPPED,PARTIALLY_SHIPPED,SHIPPED,CANCELLED"))
         .and(query_param("maxResultsPerPage", "100"))
         .and(query_param("includedData", INCLUDED))
 }
@@ -385,4 +386,19 @@ async fn each_package_is_confirmed_with_its_own_lines_and_the_shipping_method() 
             detail("1012001", "1ZB", json!([{"orderItemId": "OI-1", "quantity": 2}])),
         ]
     );
+}
+
+#[tokio::test]
+async fn a_pending_order_is_not_read_until_amazon_lets_it_ship() {
+    let server = MockServer::start().await;
+    lwa(&server).await;
+    let mut pending = two_lines("2026-03-02T10:00:00Z");
+    pending["fulfillment"]["fulfillmentStatus"] = json!("PENDING");
+    Mock::given(method("GET"))
+        .and(path(format!("{SEARCH}/111-0000001-0000001")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "order": pending })))
+        .mount(&server)
+        .await;
+    let read = amazon(&server).order(&id("111-0000001-0000001")).await.expect("read");
+    assert_eq!(read, None, "unpaid: nothing to ship yet (its next notification or poll brings it)");
 }
