@@ -20,7 +20,7 @@ use shipsync_domain::tracking::TrackingNumber;
 use shipsync_domain::vocabulary::Sku;
 use tracing::info;
 
-use crate::port::{PageReader, first_name, required_text, required_time};
+use crate::port::{PageReader, first_name, fulfillment_lines, required_text, required_time};
 use crate::settings::AmazonCredentials;
 use crate::{
     Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, first_error_message, packages,
@@ -387,15 +387,7 @@ fn amazon_packages(node: &Value) -> Vec<IncomingFulfillment> {
         .into_iter()
         .flatten()
         .filter_map(|package| {
-            let lines = package["packageItems"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|item| {
-                    let quantity = item["quantity"].as_u64().and_then(|quantity| u32::try_from(quantity).ok())?;
-                    Some((item["orderItemId"].as_str()?.to_owned(), quantity))
-                })
-                .collect::<Option<Vec<_>>>()?;
+            let lines = fulfillment_lines(&package["packageItems"], "orderItemId")?;
             Some(IncomingFulfillment {
                 channel_fulfillment_id: package["packageReferenceId"].as_str()?.to_owned(),
                 channel_order_id: ChannelOrderId::received(order_id),

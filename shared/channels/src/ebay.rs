@@ -15,7 +15,7 @@ use shipsync_domain::orders::{IncomingFulfillment, IncomingLine, IncomingOrder};
 use shipsync_domain::vocabulary::Sku;
 use tracing::info;
 
-use crate::port::{PageReader, first_name, required_text, required_time};
+use crate::port::{PageReader, first_name, fulfillment_lines, required_text, required_time};
 use crate::settings::EbayCredentials;
 use crate::{
     Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, TokenCache, first_error_message,
@@ -275,15 +275,7 @@ fn tracking_and_id(fulfillment: &Value) -> Option<(TrackingNumber, String)> {
 
 /// A listed `ShippingFulfillment`; `None` for one without an id or with an unreadable line.
 fn incoming_fulfillment(channel_order_id: &ChannelOrderId, fulfillment: &Value) -> Option<IncomingFulfillment> {
-    let lines = fulfillment["lineItems"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|line| {
-            let quantity = line["quantity"].as_u64().and_then(|quantity| u32::try_from(quantity).ok())?;
-            Some((line["lineItemId"].as_str()?.to_owned(), quantity))
-        })
-        .collect::<Option<Vec<_>>>()?;
+    let lines = fulfillment_lines(&fulfillment["lineItems"], "lineItemId")?;
     Some(IncomingFulfillment {
         channel_fulfillment_id: fulfillment["fulfillmentId"].as_str()?.to_owned(),
         channel_order_id: channel_order_id.clone(),

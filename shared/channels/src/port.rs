@@ -89,6 +89,20 @@ pub(crate) fn first_name<'a>(candidates: impl IntoIterator<Item = Option<&'a str
     candidates.into_iter().flatten().map(str::trim).find(|name| !name.is_empty()).unwrap_or_default().to_owned()
 }
 
+/// The lines of a fulfillment as a channel lists them: each entry's line id (`id_field`) and
+/// `quantity`; `None` if any entry lacks one (a fulfillment read in part would misstate it).
+pub(crate) fn fulfillment_lines(entries: &Value, id_field: &str) -> Option<Vec<(String, u32)>> {
+    entries
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|entry| {
+            let quantity = entry["quantity"].as_u64().and_then(|quantity| u32::try_from(quantity).ok())?;
+            Some((entry[id_field].as_str()?.to_owned(), quantity))
+        })
+        .collect()
+}
+
 /// A field's text, not blank; else why not (`<field> is required`).
 pub(crate) fn required_text(value: &Value, field: &str) -> Result<String, String> {
     value

@@ -3,28 +3,13 @@
 //! a subscription to another destination refused with what to do.
 
 use serde_json::json;
-use shipsync_channels::{AmazonClient, AmazonCredentials, ChannelError, TokenCache};
+use shipsync_channels::ChannelError;
+
+use crate::amazon_reads::amazon;
 use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:shipsync-AmazonNotificationQueue-1";
-
-fn amazon(server: &MockServer) -> AmazonClient {
-    let credentials = AmazonCredentials {
-        client_id: "amzn-id".into(),
-        client_secret: "amzn-secret".into(),
-        refresh_token: "Atzr".into(),
-    };
-    let token_url = format!("{}/auth/o2/token", server.uri());
-    AmazonClient::new(
-        reqwest::Client::new(),
-        Some(&server.uri()),
-        Some(&token_url),
-        "ATVPDKIKX0DER".into(),
-        credentials,
-        TokenCache::default(),
-    )
-}
 
 /// Login with Amazon: a grantless token for the notifications scope, and the seller's token.
 async fn tokens(server: &MockServer) {

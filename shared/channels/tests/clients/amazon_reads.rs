@@ -18,7 +18,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 const SEARCH: &str = "/orders/2026-01-01/orders";
 const INCLUDED: &str = "BUYER,RECIPIENT,CANCELLATION,FULFILLMENT,PACKAGES";
 
-fn amazon(server: &MockServer) -> AmazonClient {
+pub(crate) fn amazon(server: &MockServer) -> AmazonClient {
     let credentials = AmazonCredentials {
         client_id: "amzn-id".into(),
         client_secret: "amzn-secret".into(),
