@@ -224,6 +224,9 @@ where
         let mut cursor = state.cursor;
         let mut after: Option<String> = None;
         let mut polled = Polled::default();
+        // Accepted only once the listing is read: accepting changes an order (and where it sorts),
+        // which would shift the pages still to come and hide an order from this poll and the next.
+        let mut to_accept = Vec::new();
         for _ in 0..PAGES_PER_TICK {
             let page = channel.orders_since(since, after.as_deref()).await?;
             for unreadable in page.unreadable {
@@ -233,7 +236,9 @@ where
             }
             for order in page.orders {
                 cursor = Some(cursor.map_or(order.updated_at, |c| c.max(order.updated_at)));
-                self.accept_routed_lines(store, channel.as_ref(), &order, now).await?;
+                if order.lines.iter().any(|line| line.awaiting_acceptance) {
+                    to_accept.push(order.clone());
+                }
                 if self.queue(store, order, "poll", now).await? {
                     polled.queued += 1;
                 } else {
@@ -244,6 +249,9 @@ where
             if after.is_none() {
                 break;
             }
+        }
+        for order in &to_accept {
+            self.accept_routed_lines(store, channel.as_ref(), order, now).await?;
         }
         // Saved only after every order up to it was queued (or kept): a failure above fetches them again.
         let next = PollState { cursor, last_polled_at: Some(now), failing_since: None };
@@ -331,7 +339,8 @@ where
         match channel.accept_lines(&order.channel_order_id, &routed).await {
             Ok(()) => {
                 info!(store_id = %store.id, order = %order.channel_order_id, lines = routed.len(), "order lines accepted");
-                Ok(())
+                // A refusal listed by an earlier poll is settled (a rare write: acceptance comes once).
+                self.repositories.delete_problem(store.retailer_id, &key).await
             }
             Err(refused) => {
                 let listed = OrderProblem {

@@ -233,8 +233,14 @@ fn one_location_of_an_export_still_being_recorded_is_ours() {
         match_fulfillment(&first_location, &orders, std::slice::from_ref(&retrying)),
         ReverseSync::Known(planned.id)
     );
+    // One package of it (a marketplace confirms each package alone, by its own number): ours too.
+    let one_package = fulfillment(&[("1", 1)], &["1Z9"]);
+    assert_eq!(
+        match_fulfillment(&one_package, &orders, std::slice::from_ref(&retrying)),
+        ReverseSync::Known(planned.id)
+    );
     // Not ours: other tracking numbers, more than the shipment holds, or nothing started yet.
-    let other_tracking = fulfillment(&[("1", 1)], &["1Z9"]);
+    let other_tracking = fulfillment(&[("1", 1)], &["1Z7"]);
     assert!(!matches!(
         match_fulfillment(&other_tracking, &orders, std::slice::from_ref(&exporting)),
         ReverseSync::Known(_)
