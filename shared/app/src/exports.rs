@@ -11,7 +11,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use shipsync_channels::{Channel, ChannelError, ExportOrder};
 use shipsync_domain::carrier::StandardCarrier;
-use shipsync_domain::export::{ExportAction, ExportRequest, ExportState, decide_export};
+use shipsync_domain::export::{ExportAction, ExportRequest, ExportState, MAX_TRACKER_ATTEMPTS, decide_export};
 use shipsync_domain::orders::{OrderProblem, ProblemKind};
 use shipsync_domain::shipment::Shipment;
 use shipsync_domain::time::Clock;
@@ -107,16 +107,27 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
     }
 
     /// Registers a waiting shipment's tracking numbers with its store's tracking provider. A
-    /// number the provider refuses for good is listed in order health and not tried again; a
-    /// failure worth retrying leaves the rest registered and the request redelivered (and the
-    /// sweeper re-queues it if every delivery fails).
+    /// number the provider refuses for good is listed in order health and not tried again. A
+    /// failure worth retrying leaves the rest registered and the attempt recorded: the sweeper
+    /// delivers it again after a growing wait, and after [`MAX_TRACKER_ATTEMPTS`] the numbers
+    /// still unregistered are listed instead.
     async fn register_trackers(&self, shipment: &Shipment, numbers: &[TrackingNumber]) -> Result<(), Failure> {
         let (retailer, store_id) = (shipment.retailer_id, shipment.store_id);
         let Some(store) = self.repositories.channel_store(retailer, store_id).await? else {
             warn!(shipment_id = %shipment.id, "its store no longer exists: no tracker registered");
             return self.settle_trackers(shipment, numbers).await;
         };
-        let credentials = self.repositories.credentials(retailer, store_id).await?;
+        let credentials = match self.repositories.credentials(retailer, store_id).await {
+            Ok(credentials) => credentials,
+            Err(refused @ Failure::Permanent { .. }) => {
+                // Credentials that cannot be opened: a person must set them again.
+                for number in numbers {
+                    self.list_unregistered(shipment, number, &refused.chain()).await?;
+                }
+                return self.settle_trackers(shipment, numbers).await;
+            }
+            Err(other) => return Err(other),
+        };
         let carrier = StandardCarrier::recognise(&shipment.carrier);
         let mut settled = Vec::new();
         let mut retry: Option<Failure> = None;
@@ -127,36 +138,51 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
                     settled.push(number.clone());
                 }
                 Err(refused) if refused.is_permanent() => {
-                    let problem = OrderProblem {
-                        key: format!("tracker_refused:{}:{}", shipment.id, number.key()),
-                        kind: ProblemKind::TrackerRefused,
-                        order_id: None,
-                        store_id,
-                        channel_order_id: String::new(),
-                        order_number: shipment.purchase_order_public_reference.clone(),
-                        reason: format!(
-                            "shipment {}: the tracking provider refused {number} ({}), so no carrier scan will \
-                             confirm it: fix the number or the store's tracking settings, or export it by hand",
-                            shipment.id,
-                            refused.chain()
-                        ),
-                        since: self.now(),
-                    };
-                    self.repositories.put_problem(retailer, &problem).await?;
-                    warn!(shipment_id = %shipment.id, tracking = %number, problem = %refused.chain(), "tracker refused");
+                    self.list_unregistered(shipment, number, &refused.chain()).await?;
                     settled.push(number.clone());
                 }
                 Err(failure) => {
-                    warn!(shipment_id = %shipment.id, tracking = %number, problem = %failure.chain(), "tracker registration failed; retrying");
+                    warn!(shipment_id = %shipment.id, tracking = %number, problem = %failure.chain(), "tracker registration failed");
                     retry.get_or_insert(failure);
                 }
             }
         }
-        self.settle_trackers(shipment, &settled).await?;
-        match retry {
-            Some(failure) => Err(failure),
-            None => Ok(()),
+        let Some(failure) = retry else { return self.settle_trackers(shipment, &settled).await };
+        let attempts = match &shipment.export.state {
+            ExportState::WaitingForMovement(watch) => watch.attempts + 1,
+            _ => 1,
+        };
+        if attempts >= MAX_TRACKER_ATTEMPTS {
+            let reason = format!("{} attempts failed, the last: {}", attempts, failure.chain());
+            for number in numbers.iter().filter(|number| !settled.contains(number)) {
+                self.list_unregistered(shipment, number, &reason).await?;
+            }
+            return self.settle_trackers(shipment, numbers).await;
         }
+        // 5, 10, 20, 40 minutes: a provider's outage is waited out, not hammered.
+        let wait = Duration::minutes(5 << (attempts - 1).min(4));
+        self.settle_trackers(shipment, &settled).await?;
+        self.record(shipment, |current, now| current.trackers_retry(now, wait)).await
+    }
+
+    /// Lists a tracking number the provider would not register: no scan will come for it.
+    async fn list_unregistered(&self, shipment: &Shipment, number: &TrackingNumber, why: &str) -> Result<(), Failure> {
+        let problem = OrderProblem {
+            key: format!("tracker_refused:{}:{}", shipment.id, number.key()),
+            kind: ProblemKind::TrackerRefused,
+            order_id: None,
+            store_id: shipment.store_id,
+            channel_order_id: String::new(),
+            order_number: shipment.purchase_order_public_reference.clone(),
+            reason: format!(
+                "shipment {}: {number} could not be registered with the tracking provider ({why}), so no carrier \
+                 scan will confirm it: fix the number or the store's tracking settings, or export it by hand",
+                shipment.id
+            ),
+            since: self.now(),
+        };
+        warn!(shipment_id = %shipment.id, tracking = %number, %why, "tracker not registered: listed");
+        self.repositories.put_problem(shipment.retailer_id, &problem).await
     }
 
     /// Records tracking numbers as registered (or refused for good).

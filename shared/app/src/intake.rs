@@ -58,8 +58,6 @@ pub struct Applied {
     pub order_id: u64,
     pub purchase_orders: Vec<shipsync_domain::ids::PurchaseOrderId>,
     pub unknown_lines: usize,
-    /// The version applied before this one carried a buyer's cancellation request.
-    pub cancel_requested_before: bool,
 }
 
 impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
@@ -178,10 +176,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
         match event.event.clone() {
             ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => {
                 let (retailer, store) = scope()?;
-                let applied = self.apply_order(retailer, store, &order, false).await?;
-                if !applied.stale {
-                    self.list_cancel_request(retailer, store, &order, applied.cancel_requested_before).await?;
-                }
+                self.apply_order(retailer, store, &order, false).await?;
                 // The channel's own shipments of the order, after the order (their lines are
                 // known now); each is applied once, however often the order comes.
                 for fulfillment in &order.fulfillments {
@@ -365,7 +360,9 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
             self.repositories.put_problem(retailer, problem).await?;
         }
 
+        // Before the record that makes this version stale: a failure here is retried with it.
         let record_had_cancel_request = record.as_ref().is_some_and(|r| r.order.cancel_requested.is_some());
+        self.list_cancel_request(retailer, store, order, record_had_cancel_request).await?;
         let next = match record {
             Some(current) => OrderRecord { order: order.clone(), version: current.version + 1, ..current },
             None => OrderRecord {
@@ -379,14 +376,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
             },
         };
         self.repositories.save_order_record(&next).await?;
-        let cancel_requested_before = next.version > 1 && record_had_cancel_request;
-        Ok(Applied {
-            stale: false,
-            order_id,
-            purchase_orders: po_ids,
-            unknown_lines: unknown.len(),
-            cancel_requested_before,
-        })
+        Ok(Applied { stale: false, order_id, purchase_orders: po_ids, unknown_lines: unknown.len() })
     }
 
     /// A buyer's cancellation request is the seller's to decide at the channel: listed in order

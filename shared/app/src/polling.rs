@@ -278,6 +278,11 @@ where
         let Some(store) = self.repositories.channel_store(entry.retailer_id, entry.store_id).await? else {
             return Ok(false);
         };
+        // A store whose intake is off (orders entered by hand, say) takes no order by notification either.
+        if store.ingestion.poll_orders_every_minutes == 0 {
+            info!(store_id = %store.id, order = %channel_order_id, "notified order not read: the store's intake is off");
+            return Ok(false);
+        }
         let credentials = self.repositories.credentials(store.retailer_id, store.id).await?;
         let channel = self.channels.connect(&store, &credentials)?;
         let Some(order) = channel.order(channel_order_id).await? else {
@@ -296,7 +301,8 @@ where
     pub async fn apply_amazon_notification(&self, body: &str) -> Result<(), Failure> {
         let change = shipsync_channels::parse_amazon_order_change(body)
             .map_err(|problem| Failure::permanent(format!("an Amazon notification cannot be read: {problem}")))?;
-        let Some(store) = self.repositories.amazon_store(&change.seller_id, &change.marketplace_id).await? else {
+        let routed = self.repositories.amazon_store(&change.seller_id, &change.marketplace_id).await?;
+        let Some(store) = routed else {
             warn!(
                 seller_id = %change.seller_id,
                 marketplace_id = %change.marketplace_id,
@@ -322,7 +328,8 @@ where
         now: DateTime<Utc>,
     ) -> Result<(), Failure> {
         let waiting: Vec<&IncomingLine> = order.lines.iter().filter(|line| line.awaiting_acceptance).collect();
-        if waiting.is_empty() || order.cancelled {
+        // An order shipsync cannot apply (an id or SKU too long for a key) is kept by `queue`, not accepted.
+        if waiting.is_empty() || order.cancelled || shipsync_domain::orders::check_applicable(order).is_err() {
             return Ok(());
         }
         let skus: Vec<Sku> = waiting.iter().filter_map(|line| line.sku.clone()).collect();
@@ -342,6 +349,9 @@ where
                 // A refusal listed by an earlier poll is settled (a rare write: acceptance comes once).
                 self.repositories.delete_problem(store.retailer_id, &key).await
             }
+            // Worth another try (a throttle page, a 5xx): the store's poll fails and the next tick
+            // lists the order and accepts it again.
+            Err(retry @ shipsync_channels::ChannelError::Retryable { .. }) => Err(retry.into()),
             Err(refused) => {
                 let listed = OrderProblem {
                     key,

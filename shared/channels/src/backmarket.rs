@@ -113,6 +113,18 @@ impl BackMarketClient {
                 missing.join(", ")
             )));
         }
+        // An order line carries one tracking number: a line split over packages cannot be sent.
+        let mut seen: Vec<&str> = Vec::new();
+        for line in &order.lines {
+            if seen.contains(&line.channel_line_item_id.as_str()) {
+                return Err(ChannelError::permanent(format!(
+                    "Back Market takes one tracking number per order line, and {} is split over packages: \
+                     put all of its units in one package",
+                    line.sku
+                )));
+            }
+            seen.push(&line.channel_line_item_id);
+        }
         let url = self.order_url(&order.channel_order_id);
         let current = self.call(reqwest::Method::GET, &url, None).await?;
         let orderlines: Vec<&Value> = current["orderlines"].as_array().into_iter().flatten().collect();

@@ -240,18 +240,27 @@ pub struct MovementWatch {
     pub unregistered: Vec<TrackingNumber>,
     /// The deadline passed and order health lists it (it waits for a scan or a person).
     pub timed_out: bool,
+    /// Registration attempts that failed for a reason worth retrying.
+    pub attempts: u32,
+    /// When registration is tried again after such a failure.
+    pub retry_at: Option<DateTime<Utc>>,
 }
+
+/// Registration attempts before the numbers are listed in order health instead of retried.
+pub const MAX_TRACKER_ATTEMPTS: u32 = 5;
 
 impl MovementWatch {
     /// When the sweeper must look at it: registrations are due at once (a lost delivery is
     /// re-queued after [`SWEEP_GRACE`]), the deadline when it comes; nothing once it timed out.
     fn sweep_at(&self) -> Option<DateTime<Utc>> {
-        if !self.unregistered.is_empty() {
-            Some(self.since.unwrap_or_default() + SWEEP_GRACE)
-        } else if self.timed_out {
-            None
-        } else {
-            self.deadline
+        if self.timed_out {
+            return None;
+        }
+        let registration =
+            (!self.unregistered.is_empty()).then(|| self.retry_at.or(self.since).unwrap_or_default() + SWEEP_GRACE);
+        match (registration, self.deadline) {
+            (Some(registration), Some(deadline)) => Some(registration.min(deadline)),
+            (registration, deadline) => registration.or(deadline),
         }
     }
 }
@@ -277,6 +286,8 @@ pub fn watch_for_movement(
         deadline: Some(now + Duration::hours(i64::from(tracking.movement_timeout_hours))),
         unregistered,
         timed_out: false,
+        attempts: 0,
+        retry_at: None,
     };
     (ExportState::WaitingForMovement(watch), delivery)
 }
@@ -422,11 +433,16 @@ pub fn decide_export(shipment: &Shipment, now: DateTime<Utc>) -> ExportAction {
         ExportState::WaitingForOrder => ExportAction::Skip("waiting for the order to be fully shipped"),
         ExportState::Failed { .. } => ExportAction::Skip("export failed: waiting for a manual export"),
         ExportState::Cancelled { .. } => ExportAction::Skip("export cancelled"),
-        ExportState::WaitingForMovement(watch) if !watch.unregistered.is_empty() => {
-            ExportAction::RegisterTrackers(watch.unregistered.clone())
-        }
+        // The deadline first: a registration that keeps failing must not hide a parcel that never moved.
         ExportState::WaitingForMovement(watch) if !watch.timed_out && watch.deadline.is_some_and(|d| d <= now) => {
             ExportAction::MovementTimedOut
+        }
+        ExportState::WaitingForMovement(watch)
+            if !watch.timed_out
+                && !watch.unregistered.is_empty()
+                && watch.retry_at.is_none_or(|at| at <= now + EARLY_TOLERANCE) =>
+        {
+            ExportAction::RegisterTrackers(watch.unregistered.clone())
         }
         ExportState::WaitingForMovement(_) => ExportAction::Skip("waiting for the carrier to report movement"),
         ExportState::NotSent => ExportAction::Skip("the store sends no ship confirmations"),
@@ -565,14 +581,30 @@ impl Shipment {
     }
 
     /// Tracking numbers an edit added to a shipment still waiting for movement are to be
-    /// registered too (when the store names a provider). `None` when there is nothing new.
+    /// registered too (when the store names a provider), and those it removed are not.
+    /// `None` when that changes nothing.
     pub fn watch_new_trackings(
         &self,
         before: &Shipment,
         tracking: &crate::tenant::TrackingSettings,
     ) -> Option<Shipment> {
         let ExportState::WaitingForMovement(watch) = &self.export.state else { return None };
-        tracking.provider?;
+        // A number the edit removed (or replaced) is not registered any more.
+        let kept: Vec<TrackingNumber> = watch
+            .unregistered
+            .iter()
+            .filter(|queued| self.trackings.iter().any(|t| t.tracking.same_parcel(queued)))
+            .cloned()
+            .collect();
+        let dropped = kept.len() != watch.unregistered.len();
+        let watch = MovementWatch { unregistered: kept, ..watch.clone() };
+        if tracking.provider.is_none() {
+            return dropped.then(|| {
+                let mut next = self.clone();
+                next.export.state = ExportState::WaitingForMovement(watch);
+                next
+            });
+        }
         let added: Vec<TrackingNumber> = self
             .trackings
             .iter()
@@ -581,14 +613,22 @@ impl Shipment {
             .filter(|number| !watch.unregistered.iter().any(|queued| queued.same_parcel(number)))
             .cloned()
             .collect();
-        if added.is_empty() {
+        if added.is_empty() && !dropped {
             return None;
         }
         let mut next = self.clone();
-        let mut watch = watch.clone();
+        let mut watch = watch;
         watch.unregistered.extend(added);
         next.export.state = ExportState::WaitingForMovement(watch);
         Some(next)
+    }
+
+    /// Records a registration attempt that failed for a reason worth retrying: tried again no
+    /// earlier than `wait` from now (the sweeper delivers it then).
+    pub fn trackers_retry(&self, now: DateTime<Utc>, wait: Duration) -> Option<Shipment> {
+        let ExportState::WaitingForMovement(watch) = &self.export.state else { return None };
+        let watch = MovementWatch { attempts: watch.attempts + 1, retry_at: Some(now + wait), ..watch.clone() };
+        Some(self.with_export_state(ExportState::WaitingForMovement(watch), now))
     }
 
     /// Records that it waited past its deadline and order health lists it.

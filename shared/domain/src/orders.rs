@@ -416,15 +416,24 @@ impl ChannelEvent {
             }
         };
         match self {
-            ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => check_applicable(order),
-            ChannelEvent::FulfillmentChanged { fulfillment } => {
-                fits("channel_fulfillment_id", &fulfillment.channel_fulfillment_id)?;
-                fits("channel_order_id", fulfillment.channel_order_id.as_str())?;
-                fulfillment.lines.iter().try_for_each(|(line, _)| fits("lines.channel_line_item_id", line))
+            ChannelEvent::OrderChanged { order } | ChannelEvent::OrderCancelled { order } => {
+                check_applicable(order)?;
+                order.fulfillments.iter().try_for_each(|fulfillment| fulfillment_fits(fulfillment, &fits))
             }
+            ChannelEvent::FulfillmentChanged { fulfillment } => fulfillment_fits(fulfillment, &fits),
             ChannelEvent::CarrierScanned { scan } => fits("tracking_number", scan.tracking_number.as_str()),
         }
     }
+}
+
+/// Whether a channel fulfillment's ids fit in keys.
+fn fulfillment_fits(
+    fulfillment: &IncomingFulfillment,
+    fits: &impl Fn(&str, &str) -> Result<(), String>,
+) -> Result<(), String> {
+    fits("channel_fulfillment_id", &fulfillment.channel_fulfillment_id)?;
+    fits("channel_order_id", fulfillment.channel_order_id.as_str())?;
+    fulfillment.lines.iter().try_for_each(|(line, _)| fits("lines.channel_line_item_id", line))
 }
 
 /// The order processor's queue message.

@@ -96,14 +96,20 @@ async fn a_provider_outage_is_retried_and_a_refused_number_is_listed_not_retried
     let run = on_movement(&world, 72, false).with_channels(channel.clone());
     let id = ship_tent(&world, "1Z999AA10123456784").await;
     channel.state().tracker_failures.push_back(ChannelError::retryable("EasyPost answered HTTP 503"));
-    assert!(run.run(request(id), DELIVERY).await.is_err(), "redelivered");
+    run.run(request(id), DELIVERY).await.expect("the attempt is recorded");
     let shipment = world.table.records().shipments[&id].clone();
     assert!(
-        matches!(&shipment.export.state, ExportState::WaitingForMovement(w) if w.unregistered.len() == 1),
-        "still to register, and swept if every delivery fails: {:?}",
+        matches!(&shipment.export.state, ExportState::WaitingForMovement(w) if w.unregistered.len() == 1 && w.attempts == 1),
+        "still to register, tried again later: {:?}",
         shipment.export.state
     );
-    assert!(shipment.export.state.sweep_at().is_some());
+    assert_eq!(
+        shipment.export.state.sweep_at(),
+        Some(world.now() + Duration::minutes(5) + shipsync_domain::export::SWEEP_GRACE)
+    );
+    run.run(request(id), DELIVERY).await.expect("not due yet");
+    assert!(channel.state().trackers.is_empty(), "the provider is not hammered");
+    world.advance(Duration::minutes(5));
     channel.state().tracker_failures.push_back(ChannelError::permanent("tracking_code is invalid"));
     run.run(request(id), DELIVERY).await.expect("settled");
     let listed = problems(&world, ProblemKind::TrackerRefused);
@@ -111,6 +117,28 @@ async fn a_provider_outage_is_retried_and_a_refused_number_is_listed_not_retried
     assert!(listed[0].reason.contains("1Z999AA10123456784"), "{}", listed[0].reason);
     run.run(request(id), DELIVERY).await.expect("nothing left");
     assert!(channel.state().trackers.is_empty());
+}
+
+#[tokio::test]
+async fn a_provider_down_for_every_attempt_lists_the_number_and_never_hides_the_deadline() {
+    let world = World::new();
+    let channel = MemoryChannel::new();
+    let run = on_movement(&world, 72, false).with_channels(channel.clone());
+    let id = ship_tent(&world, "1Z999AA10123456784").await;
+    for _ in 0..shipsync_domain::export::MAX_TRACKER_ATTEMPTS {
+        channel.state().tracker_failures.push_back(ChannelError::retryable("EasyPost answered HTTP 503"));
+        run.run(request(id), DELIVERY).await.expect("recorded");
+        world.advance(Duration::hours(1));
+    }
+    let listed = problems(&world, ProblemKind::TrackerRefused);
+    assert_eq!(listed.len(), 1, "listed after the last attempt");
+    assert!(listed[0].reason.contains("5 attempts failed"), "{}", listed[0].reason);
+    let shipment = world.table.records().shipments[&id].clone();
+    assert!(matches!(&shipment.export.state, ExportState::WaitingForMovement(w) if w.unregistered.is_empty()));
+    // The deadline still comes, registration or not.
+    world.advance(Duration::hours(72));
+    run.run(request(id), DELIVERY).await.expect("timed out");
+    assert_eq!(problems(&world, ProblemKind::NoCarrierScan).len(), 1);
 }
 
 #[tokio::test]
