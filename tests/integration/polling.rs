@@ -409,4 +409,23 @@ async fn an_amazon_notification_reads_the_order_it_names_once_per_delivery_and_r
     )
     .await;
     assert!(taken.is_err(), "the seller is another store's: {taken:?}");
+
+    // Once the store names another seller, the first is free for the store that does.
+    let mut moved = store.clone();
+    moved.connection.seller_id = Some("ANEWSELLER1".into());
+    app.table.save_channel_store(&moved).await.expect("the store moves to another seller");
+    let freed = shipsync_tools::provision::create_store(
+        &other.table,
+        other.retailer.id,
+        "Mine now",
+        shipsync_domain::tenant::ChannelKind::Amazon,
+        shipsync_domain::export::ExportSettings::default(),
+        shipsync_domain::tenant::ChannelConnection {
+            marketplace_id: Some("ATVPDKIKX0DER".into()),
+            seller_id: Some("A3TH9S8BH6GOGM".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(freed.is_ok(), "the seller was freed: {freed:?}");
 }

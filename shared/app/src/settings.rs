@@ -94,6 +94,7 @@ impl<R: Repositories> StoreSettings<R> {
             self.repositories.retailer_with_carriers(principal.retailer_id).await?.ok_or_else(|| {
                 Failure::permanent(format!("API user's retailer {} not found", principal.retailer_id))
             })?;
+        let current_provider = store.tracking.provider;
         let (store, mut errors) = store.with_change(change, &carriers, self.base_url_allowed);
         if let Some(credentials) = &credentials {
             check_credential_limits(&shipsync_channels::credential_names(store.channel), credentials, &mut errors);
@@ -104,6 +105,12 @@ impl<R: Repositories> StoreSettings<R> {
                     errors.push(problem.field.clone(), problem.message.clone());
                 }
             }
+        } else if store.tracking.provider.is_some() && store.tracking.provider != current_provider {
+            // Another provider's key would be sent to this one: a new provider comes with its key.
+            errors.push(
+                "credentials.tracking_api_key",
+                "must be given with a new tracking provider (a stored key is the previous provider's)",
+            );
         } else if store.tracking.provider.is_some() {
             // A provider named without new credentials needs its key among the stored ones.
             let stored = self.repositories.credential_names(store.retailer_id, store.id).await?;

@@ -747,7 +747,8 @@ fn reference_limited(
             if text.chars().count() > limit {
                 errors.push(field, format!("must be at most {limit} characters"));
                 return current;
-            } else if text.chars().any(char::is_control) {
+            } else if text.chars().any(char::is_control) && current.as_deref() != Some(text) {
+                // A value stored before this rule may be sent back unchanged.
                 errors.push(field, "must not contain control characters");
                 return current;
             }

@@ -312,7 +312,8 @@ impl ChannelStore {
             ("seller_id", change.seller_id, &mut store.connection.seller_id),
         ] {
             let Some(given) = given else { continue };
-            let value = given.trim().to_owned();
+            // Amazon's ids are capitals and digits: a notification's `SellerId` must find the store.
+            let value = given.trim().to_ascii_uppercase();
             if store.channel != ChannelKind::Amazon && !value.is_empty() {
                 errors.push(field, "is for Amazon stores only");
             } else if value.len() > MAX_AMAZON_ID_CHARS || !value.chars().all(|c| c.is_ascii_alphanumeric()) {

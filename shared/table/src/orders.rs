@@ -117,6 +117,42 @@ impl Table {
         }
     }
 
+    /// Frees the seller `before` named if `after` (the same store, saved) names another: only
+    /// the store's own claim is deleted.
+    pub(crate) async fn release_amazon_seller(
+        &self,
+        before: &ChannelStore,
+        after: &ChannelStore,
+    ) -> Result<(), TableError> {
+        let named = |store: &ChannelStore| {
+            (store.channel == shipsync_domain::tenant::ChannelKind::Amazon)
+                .then(|| store.connection.seller_id.clone().zip(store.connection.marketplace_id.clone()))
+                .flatten()
+        };
+        let Some((seller, marketplace)) = named(before) else { return Ok(()) };
+        if named(after).as_ref() == Some(&(seller.clone(), marketplace.clone())) {
+            return Ok(());
+        }
+        self.count_call();
+        let owner = format!("{}#{}", before.retailer_id, before.id);
+        match self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::amazon_seller(&seller, &marketplace), keys::STORE_REF)))
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Not the store's (anymore): nothing of its own to free.
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(error) => Err(TableError::unavailable("DeleteItem")(error)),
+        }
+    }
+
     /// The store an Amazon seller's notifications in a marketplace go to.
     pub async fn amazon_store(&self, seller_id: &str, marketplace_id: &str) -> Result<Option<PolledStore>, TableError> {
         self.get(keys::amazon_seller(seller_id, marketplace_id), keys::STORE_REF).await

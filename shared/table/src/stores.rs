@@ -59,11 +59,17 @@ impl Table {
 
     /// Replaces a store's settings.
     pub async fn save_channel_store(&self, store: &ChannelStore) -> Result<(), TableError> {
+        let before = self.channel_store(store.retailer_id, store.id).await?;
         // The seller is claimed first: a store never points at a seller another store holds.
         self.claim_amazon_seller(store).await?;
         let item = item(keys::retailer(store.retailer_id), &keys::store(store.id.get()), store)?;
         self.put(item).await?;
-        self.put_store_ref(store).await
+        self.put_store_ref(store).await?;
+        // A seller the store no longer names is free for the store that does.
+        match before {
+            Some(before) => self.release_amazon_seller(&before, store).await,
+            None => Ok(()),
+        }
     }
 
     pub async fn channel_stores(&self, retailer_id: RetailerId) -> Result<Vec<ChannelStore>, TableError> {

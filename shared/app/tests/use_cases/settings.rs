@@ -113,4 +113,13 @@ async fn an_amazon_seller_is_one_stores_and_a_provider_needs_its_key() {
     ]);
     let saved = settings.update(&user, &first.store, None, provider, with_key).await.expect("saved with its key");
     assert_eq!(saved.store.tracking.provider, Some(shipsync_domain::tracking::TrackingProvider::Easypost));
+
+    // Another provider does not inherit EasyPost's key.
+    let shippo = StoreChange {
+        tracking_provider: Some(Some(shipsync_domain::tracking::TrackingProvider::Shippo)),
+        ..StoreChange::default()
+    };
+    let refused = settings.update(&user, &saved.store, None, shippo, None).await;
+    let Err(Failure::Invalid(errors)) = refused else { panic!("{refused:?}") };
+    assert!(errors.mentions("credentials.tracking_api_key"), "{errors}");
 }
