@@ -475,6 +475,10 @@ pub struct ChannelState {
     /// The orders it lists as changed (one page), and the error it answers instead, if any.
     pub orders: Vec<shipsync_domain::orders::IncomingOrder>,
     pub orders_failure: Option<shipsync_channels::ChannelError>,
+    /// Orders per page when set (the page cursor is the offset); one page of all otherwise.
+    pub page_size: Option<usize>,
+    /// Every listing call: the time asked from, and the page cursor given.
+    pub listings: Vec<(DateTime<Utc>, Option<String>)>,
     /// Lines it was asked to accept: (order, line id).
     pub accepted: Vec<(String, String)>,
     /// Tracking numbers registered with its tracking provider, in order (twice if asked twice).
@@ -520,15 +524,18 @@ impl shipsync_channels::Channel for MemoryChannel {
 
     fn orders_since<'a>(
         &'a self,
-        _since: DateTime<Utc>,
-        _page: Option<&'a str>,
+        since: DateTime<Utc>,
+        page: Option<&'a str>,
     ) -> shipsync_channels::ChannelFuture<'a, shipsync_channels::OrdersPage> {
-        let state = self.state();
+        let mut state = self.state();
+        state.listings.push((since, page.map(str::to_owned)));
+        let offset = page.and_then(|page| page.parse::<usize>().ok()).unwrap_or(0);
+        let size = state.page_size.unwrap_or(usize::MAX);
+        let orders: Vec<_> = state.orders.iter().skip(offset).take(size).cloned().collect();
+        let next = (offset.saturating_add(size) < state.orders.len()).then(|| (offset + size).to_string());
         let answer = match &state.orders_failure {
             Some(failure) => Err(failure.clone()),
-            None => {
-                Ok(shipsync_channels::OrdersPage { orders: state.orders.clone(), unreadable: Vec::new(), next: None })
-            }
+            None => Ok(shipsync_channels::OrdersPage { orders, unreadable: Vec::new(), next }),
         };
         Box::pin(std::future::ready(answer))
     }

@@ -13,11 +13,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use shipsync_channels::Channel;
+use shipsync_channels::{Channel, ChannelError};
 use shipsync_domain::ids::StoreId;
 use shipsync_domain::orders::IncomingLine;
 use shipsync_domain::orders::{
-    ChannelEvent, ChannelEventMessage, IncomingOrder, OrderProblem, PollState, PolledStore, ProblemKind, sha256_hex,
+    ChannelEvent, ChannelEventMessage, IncomingOrder, OrderProblem, PollResume, PollState, PolledStore, ProblemKind,
+    sha256_hex,
 };
 use shipsync_domain::tenant::ChannelStore;
 use shipsync_domain::time::Clock;
@@ -37,7 +38,11 @@ pub const OVERLAP: Duration = Duration::minutes(5);
 pub const FIRST_FETCH: Duration = Duration::days(1);
 
 /// Pages fetched per store per tick: a large backlog is caught up over several ticks.
-const PAGES_PER_TICK: usize = 20;
+pub const PAGES_PER_TICK: usize = 20;
+
+/// The longest one store's listing runs in a tick before it stops and resumes at the next: the
+/// poller's Lambda must end well inside its 300 seconds, whatever a channel's pages cost.
+pub const LISTING_TIME: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// Stores polled at the same time: enough that a slow shop does not hold up the rest, few
 /// enough to stay within the Lambda's connections and the table's capacity.
@@ -55,6 +60,8 @@ pub struct OrderPolling<R, G, Q> {
     /// The order processor's queue.
     queue: Q,
     clock: Clock,
+    /// Pages one store's listing reads per tick.
+    pages_per_tick: usize,
 }
 
 /// What a tick did.
@@ -110,7 +117,13 @@ where
     Q: EventQueue + Clone + 'static,
 {
     pub fn new(repositories: R, channels: G, queue: Q, clock: Clock) -> Self {
-        Self { repositories, channels, queue, clock }
+        Self { repositories, channels, queue, clock, pages_per_tick: PAGES_PER_TICK }
+    }
+
+    /// Reads at most `pages` pages of a store's listing per tick (tests make backlogs small).
+    pub fn with_pages_per_tick(mut self, pages: usize) -> Self {
+        self.pages_per_tick = pages.max(1);
+        self
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -220,22 +233,35 @@ where
     async fn poll(&self, store: &ChannelStore, state: PollState, now: DateTime<Utc>) -> Result<Polled, Failure> {
         let credentials = self.repositories.credentials(store.retailer_id, store.id).await?;
         let channel = self.channels.connect(store, &credentials)?;
-        let since = state.cursor.map_or(now - FIRST_FETCH, |cursor| cursor - OVERLAP);
-        let mut cursor = state.cursor;
-        let mut after: Option<String> = None;
+        // An unfinished listing goes on where it stopped; else one starts from the cursor.
+        let (since, mut after, mut newest) = match &state.resume {
+            Some(resume) => (resume.since, Some(resume.page.clone()), resume.newest),
+            None => (state.cursor.map_or(now - FIRST_FETCH, |cursor| cursor - OVERLAP), None, None),
+        };
+        let started = std::time::Instant::now();
         let mut polled = Polled::default();
         // Accepted only once the listing is read: accepting changes an order (and where it sorts),
         // which would shift the pages still to come and hide an order from this poll and the next.
         let mut to_accept = Vec::new();
-        for _ in 0..PAGES_PER_TICK {
-            let page = channel.orders_since(since, after.as_deref()).await?;
+        for _ in 0..self.pages_per_tick {
+            let page = match channel.orders_since(since, after.as_deref()).await {
+                Ok(page) => page,
+                Err(failure) if state.resume.is_some() && !matches!(failure, ChannelError::Retryable { .. }) => {
+                    // A resumed page the channel no longer knows (its token expired): the next
+                    // tick lists again from the cursor, which never moved past what is unread.
+                    let restart = PollState { resume: None, ..state.clone() };
+                    self.repositories.save_poll_state(store.id, &restart).await?;
+                    return Err(failure.into());
+                }
+                Err(failure) => return Err(failure.into()),
+            };
             for unreadable in page.unreadable {
                 let reason = format!("{} listed an order shipsync cannot read: {}", store.name, unreadable.reason);
                 self.keep(store, &unreadable.node, &reason, now).await?;
                 polled.kept += 1;
             }
             for order in page.orders {
-                cursor = Some(cursor.map_or(order.updated_at, |c| c.max(order.updated_at)));
+                newest = Some(newest.map_or(order.updated_at, |n| n.max(order.updated_at)));
                 if order.lines.iter().any(|line| line.awaiting_acceptance) {
                     to_accept.push(order.clone());
                 }
@@ -246,15 +272,30 @@ where
                 }
             }
             after = page.next;
-            if after.is_none() {
+            if after.is_none() || started.elapsed() >= LISTING_TIME {
                 break;
             }
         }
         for order in &to_accept {
             self.accept_routed_lines(store, channel.as_ref(), order, now).await?;
         }
-        // Saved only after every order up to it was queued (or kept): a failure above fetches them again.
-        let next = PollState { cursor, last_polled_at: Some(now), failing_since: None };
+        // Saved only after every order up to it was queued (or kept): a failure above fetches them
+        // again. The cursor moves only once the listing is read to its end: a channel need not
+        // list oldest first, and an unread page may hold an older change.
+        let next = match after {
+            Some(page) => PollState {
+                cursor: state.cursor,
+                last_polled_at: Some(now),
+                failing_since: None,
+                resume: Some(PollResume { since, page, newest }),
+            },
+            None => PollState {
+                cursor: state.cursor.max(newest),
+                last_polled_at: Some(now),
+                failing_since: None,
+                resume: None,
+            },
+        };
         self.repositories.save_poll_state(store.id, &next).await?;
         if state.failing_since.is_some() {
             self.repositories.delete_problem(store.retailer_id, &poll_problem_key(store.id)).await?;

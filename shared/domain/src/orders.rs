@@ -385,6 +385,21 @@ pub struct PollState {
     /// Since when fetches have been failing (listed in order health until one succeeds).
     #[serde(default)]
     pub failing_since: Option<DateTime<Utc>>,
+    /// A listing left unfinished by the last tick (a large backlog), resumed by the next one;
+    /// the cursor moves only once a listing is read to its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<PollResume>,
+}
+
+/// Where an unfinished listing goes on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PollResume {
+    /// The time the listing asks from.
+    pub since: DateTime<Utc>,
+    /// The channel's cursor for the next page.
+    pub page: String,
+    /// The latest `updated_at` read so far: the cursor once the listing ends.
+    pub newest: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

@@ -71,3 +71,41 @@ async fn a_failing_store_is_listed_keeps_its_cursor_and_is_cleared_when_it_recov
     assert!(report.failures.is_empty(), "{report:?}");
     assert!(!world.table.records().problems.contains_key(&(world.retailer, key)), "cleared once it works");
 }
+
+#[tokio::test]
+async fn a_backlog_longer_than_a_tick_resumes_where_it_stopped_and_moves_the_cursor_only_at_its_end() {
+    let world = World::new();
+    let (polling, channel, queue) = polling(&world);
+    let polling = polling.with_pages_per_tick(2);
+    // Five orders, newest first (a channel need not list oldest first), two a page.
+    let orders: Vec<_> = (0..5)
+        .map(|n| {
+            let mut order = world.order(false);
+            order.channel_order_id = shipsync_domain::vocabulary::ChannelOrderId::parse(&format!("90{n}")).expect("id");
+            order.number = format!("10{n}");
+            order.updated_at = world.now() - chrono::Duration::minutes(n);
+            order
+        })
+        .collect();
+    {
+        let mut state = channel.state();
+        state.orders = orders.clone();
+        state.page_size = Some(2);
+    }
+    polling.tick().await.expect("tick");
+    assert_eq!(queue.events().len(), 4, "two pages this tick");
+    let state = world.table.records().poll_states[&world.store].clone();
+    assert_eq!(state.cursor, None, "the listing is unfinished: the cursor stays");
+    let resume = state.resume.expect("where to go on");
+    assert_eq!(resume.page, "4");
+    assert_eq!(resume.newest, Some(world.now()));
+
+    world.advance(chrono::Duration::minutes(10));
+    polling.tick().await.expect("tick");
+    assert_eq!(queue.events().len(), 5, "the last page, not the first again");
+    let listings = channel.state().listings.clone();
+    assert_eq!(listings[2], (resume.since, Some("4".into())), "resumed with the same filters");
+    let state = world.table.records().poll_states[&world.store].clone();
+    assert_eq!(state.resume, None);
+    assert_eq!(state.cursor, Some(orders[0].updated_at), "the newest change read, once all was read");
+}
