@@ -23,8 +23,8 @@ use tracing::info;
 use crate::port::{PageReader, first_name, fulfillment_lines, required_text, required_time};
 use crate::settings::AmazonCredentials;
 use crate::{
-    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, first_error_message, packages,
-    success_body, transport_error,
+    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, first_error_message, json_or_missing,
+    packages, success_body, transport_error,
 };
 
 use crate::endpoints::AMAZON_NA_ENDPOINT;
@@ -219,13 +219,7 @@ impl AmazonClient {
             .send()
             .await
             .map_err(|error| transport_error(&error))?;
-        if response.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let text = success_body(response, |text| format!("Amazon: {}", first_error_message(text))).await?;
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|_| ChannelError::retryable(format!("Amazon answered something that is not JSON: {text:.200}")))
+        json_or_missing(response, "Amazon").await
     }
 
     async fn access_token(&self) -> Result<String, ChannelError> {

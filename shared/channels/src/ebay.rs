@@ -19,7 +19,7 @@ use crate::port::{PageReader, first_name, fulfillment_lines, required_text, requ
 use crate::settings::EbayCredentials;
 use crate::{
     Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, TokenCache, first_error_message,
-    packages, success_body, transport_error,
+    json_or_missing, packages, success_body, transport_error,
 };
 
 pub const EBAY_ENDPOINT: &str = "https://api.ebay.com";
@@ -227,13 +227,7 @@ impl EbayClient {
     /// A GET: the JSON body, `None` on 404, else the error the status means.
     async fn read(&self, url: &str, token: &str) -> Result<Option<Value>, ChannelError> {
         let response = self.http.get(url).bearer_auth(token).send().await.map_err(|e| transport_error(&e))?;
-        if response.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let text = success_body(response, |text| format!("eBay: {}", first_error_message(text))).await?;
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|_| ChannelError::retryable(format!("eBay answered something that is not JSON: {text:.200}")))
+        json_or_missing(response, "eBay").await
     }
 
     async fn access_token(&self) -> Result<String, ChannelError> {

@@ -216,14 +216,33 @@ fn retry_after_at(headers: &reqwest::header::HeaderMap, now: chrono::DateTime<ch
 /// Turns a transport failure into a retryable error: whether the request reached the channel is
 /// unknown, so the retry must look for the fulfillment first (the exporter's claim sees to that).
 pub fn transport_error(error: &reqwest::Error) -> ChannelError {
-    let kind = if error.is_timeout() {
+    ChannelError::retryable(format!("request to the channel {}", failure_kind(error)))
+}
+
+/// How a request that got no answer failed, in words.
+pub(crate) fn failure_kind(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
         "could not connect"
     } else {
         "failed"
-    };
-    ChannelError::retryable(format!("request to the channel {kind}"))
+    }
+}
+
+/// A read's answer: its JSON body, `None` on 404 (the channel does not know the record), else
+/// the error its status means (`channel` names it in messages).
+pub(crate) async fn json_or_missing(
+    response: reqwest::Response,
+    channel: &str,
+) -> Result<Option<serde_json::Value>, ChannelError> {
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    let text = success_body(response, |text| format!("{channel}: {}", first_error_message(text))).await?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|_| ChannelError::retryable(format!("{channel} answered something that is not JSON: {text:.200}")))
 }
 
 /// A response's body if its status is a success; otherwise the error its status means, with the

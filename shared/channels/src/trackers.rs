@@ -142,14 +142,7 @@ fn unreachable(provider: TrackingProvider, error: &reqwest::Error) -> ChannelErr
             "the store's credentials.tracking_api_key cannot be sent to {name}: it holds characters no header may"
         ));
     }
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
-    ChannelError::retryable(format!("request to {name} {kind}"))
+    ChannelError::retryable(format!("request to {name} {}", crate::failure_kind(error)))
 }
 
 /// A string field of a JSON answer.
