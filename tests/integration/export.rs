@@ -615,6 +615,12 @@ async fn aws_calls_from_creation_to_export() {
     shopify.accepts_fulfillments().await;
     let app =
         app_with(ExportSettings { shipment_export_delay_minutes: 5, ..ExportSettings::default() }, &shopify).await;
+    // A first shipment warms the container up, as a deployed one would be.
+    let warm_up = app.purchase_order(&app.vendor, "1011", "Warm", &[1]).await;
+    shopify.order(&warm_up, &[1], json!([])).await;
+    app.create_shipment(&warm_up, shipment_body(&[(warm_up.items[0].id.get(), 1)], &["1Z011"])).await;
+    app.advance(Duration::minutes(5));
+    app.run_exports().await;
     let po = app.purchase_order(&app.vendor, "1012", "Counted", &[1]).await;
     shopify.order(&po, &[1], json!([])).await;
     let (dynamodb_before, planner_before) = (app.table.calls_made(), app.planner.calls_made());
@@ -626,14 +632,17 @@ async fn aws_calls_from_creation_to_export() {
     app.run_exports().await;
     let export_dynamodb = app.table.calls_made() - before_export;
     println!(
-        "AWS calls for one shipment, created with a delay and exported: create {create_dynamodb} DynamoDB + \
+        "AWS calls for one shipment, created with a delay and exported (warm): create {create_dynamodb} DynamoDB + \
          {create_planner} Scheduler; exporter {export_dynamodb} DynamoDB; delivery by AWS: 1 schedule fired, \
          1 SQS message received and deleted"
     );
     assert_eq!(shipment_state(&app, &shipment).await["export_state"], "exported");
-    assert_eq!((create_dynamodb, create_planner), (6, 1));
-    // Shipment, claim, store+order+vendor+credentials, outcome.
-    assert_eq!(export_dynamodb, 7);
+    // The order and the transaction (the API user, retailer, carriers and store are remembered,
+    // the id comes from the container's block), then the schedule.
+    assert_eq!((create_dynamodb, create_planner), (2, 1));
+    // Shipment, claim, outcome: the store, vendor and opened credentials are remembered, and the
+    // order's channel ids travel on the shipment. Six AWS calls from creation to export.
+    assert_eq!(export_dynamodb, 3);
     let state =
         app.table.shipment(ShipmentId::new(shipment["id"].as_u64().expect("id")).expect("id")).await.expect("read");
     assert!(matches!(state.map(|s| s.export.state), Some(ExportState::Exported { .. })));

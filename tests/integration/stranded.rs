@@ -204,7 +204,9 @@ impl Intercept for KillSwitch {
             return died();
         }
         let target = context.request().headers().get("x-amz-target").unwrap_or_default();
-        if target.ends_with(".TransactWriteItems") {
+        // A shipment's writes: transactions (create, edits) and single conditional puts (its
+        // export's claim and outcome).
+        if target.ends_with(".TransactWriteItems") || target.ends_with(".PutItem") {
             let written = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
             if let Kill::AtWrite(n) = self.kill
                 && written == n
@@ -400,26 +402,25 @@ async fn a_flow_killed_at_any_step_ends_exported_exactly_once_after_the_sweeper_
         "nothing is overdue yet: claims are fresh, due + grace is ahead"
     );
 
-    // Once the claims expired, the sweeper re-queues the dead attempts (twice here: re-queueing
-    // is idempotent, the claim lets one attempt through and it asks Shopify first).
+    // A claim keeps its schedule's sweep time (due + grace), so that taking it does not rewrite
+    // the sweeper's index entry: expired claims wait for that time like a lost delivery does
+    // (their own queue message, had it not been lost, would have come back after its visibility
+    // timeout).
     app.advance(Duration::minutes(3));
-    assert_eq!(app.runner.sweep().await.expect("sweep"), 2);
-    assert_eq!(app.runner.sweep().await.expect("sweep"), 2);
+    assert_eq!(app.runner.sweep().await.expect("sweep"), 0, "the claims expired, but due + grace is ahead");
+    assert!(matches!(stored(&app, &written_only).await.export.state, ExportState::Scheduled { .. }));
+    // Then the sweeper re-queues all three (twice here: re-queueing is idempotent, the claim lets
+    // one attempt through and a dead attempt's retry asks Shopify first).
+    app.advance(Duration::minutes(13));
+    assert_eq!(app.runner.sweep().await.expect("sweep"), 3);
+    assert_eq!(app.runner.sweep().await.expect("sweep"), 3);
     app.run_exports().await;
-    assert!(matches!(stored(&app, &claimed_only).await.export.state, ExportState::Exported { .. }));
     let adopted = stored(&app, &sent_only).await;
     assert!(
         matches!(&adopted.export.state, ExportState::Exported { channel_ids, .. } if channel_ids == &["gid://shopify/Fulfillment/2"]),
         "{:?}",
         adopted.export.state
     );
-
-    // The lost delivery is re-queued once it is overdue by the grace period.
-    assert!(matches!(stored(&app, &written_only).await.export.state, ExportState::Scheduled { .. }));
-    app.advance(Duration::minutes(13));
-    assert_eq!(app.runner.sweep().await.expect("sweep"), 1);
-    assert_eq!(app.runner.sweep().await.expect("sweep"), 1);
-    app.run_exports().await;
     for shipment in [&planned_only, &written_only, &claimed_only, &sent_only] {
         assert!(matches!(stored(&app, shipment).await.export.state, ExportState::Exported { .. }), "{shipment}");
     }

@@ -139,7 +139,6 @@ async fn unsigned_or_wrongly_signed_deliveries_answer_401_and_store_nothing() {
         assert_eq!(json["errors"].as_array().map(Vec::len), Some(1));
     }
     assert_eq!(queued(&app).await, 0);
-    assert!(!app.table.delivery_seen(app.shop.id, "delivery-x").await.expect("read"));
     // A rotated secret: the previous one still works for an hour, as Shopify signs with either.
     let mut credentials = app.table.credentials(app.retailer.id, app.shop.id).await.expect("credentials");
     credentials.0.insert("previous_webhook_secret".into(), SHOPIFY_WEBHOOK_SECRET.into());
@@ -150,13 +149,16 @@ async fn unsigned_or_wrongly_signed_deliveries_answer_401_and_store_nothing() {
 }
 
 #[tokio::test]
-async fn the_same_delivery_twice_is_queued_once() {
+async fn the_same_delivery_twice_is_applied_once() {
     let app = TestApp::new().await;
     catalog(&app, true).await;
     let order = fixture("orders_create");
+    // No delivery memory at the door (it cost two table calls a delivery): both are queued, and
+    // applying the second changes nothing.
     assert_eq!(deliver_signed(&app, "orders/create", &order, "delivery-2").await.1, json!({"status": "queued"}));
-    assert_eq!(deliver_signed(&app, "orders/create", &order, "delivery-2").await.1, json!({"status": "duplicate"}));
-    assert_eq!(app.run_orders().await, 1);
+    assert_eq!(deliver_signed(&app, "orders/create", &order, "delivery-2").await.1, json!({"status": "queued"}));
+    assert_eq!(app.run_orders().await, 2);
+    assert_eq!(purchase_orders(&app).await.len(), 2);
     // A new delivery of the same event (another subscription) is queued, and changes nothing.
     deliver_signed(&app, "orders/create", &order, "delivery-3").await;
     app.run_orders().await;
@@ -255,9 +257,9 @@ async fn signed_payloads_that_cannot_be_applied_answer_200_and_are_kept_and_list
         assert!(kept.iter().any(|p| p["reason"].as_str().is_some_and(|r| r.contains(&record.sha256))));
     }
     let body = many_lines.to_string();
-    // A redelivery is a duplicate; the same payload under a new delivery id is listed once.
+    // A redelivery, or the same payload under a new delivery id, is kept again and listed once.
     let (_, json) = deliver(&app, "orders/create", &body, "delivery-bad-6", sign(&body)).await;
-    assert_eq!(json, json!({"status": "duplicate"}));
+    assert_eq!(json, json!({"status": "kept"}));
     deliver(&app, "orders/create", &body, "delivery-bad-again", sign(&body)).await;
     assert_eq!(problems_of_kind(&app, "unapplicable_payload").await.len(), cases.len());
     // Unsigned, it is still refused and nothing is kept.
@@ -310,7 +312,6 @@ async fn a_delivery_from_another_shop_answers_401_and_stores_nothing() {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{shop:?}");
     }
     assert_eq!(queued(&app).await, 0);
-    assert!(!app.table.delivery_seen(app.shop.id, "delivery-foreign").await.expect("read"));
     assert_eq!(purchase_orders(&app).await.len(), 0);
     // The store's own shop, in any letter case, gets in.
     let request = http::Request::builder()
@@ -564,7 +565,6 @@ async fn a_failure_to_queue_answers_503_and_the_delivery_is_not_remembered() {
         .expect("request");
     let response = broken.handle(request).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "Shopify must retry");
-    assert!(!app.table.delivery_seen(app.shop.id, "delivery-503").await.expect("read"));
     // Its retry, once the queue is back, is accepted.
     let (status, json) = deliver_signed(&app, "orders/create", &fixture("orders_create"), "delivery-503").await;
     assert_eq!((status, json), (StatusCode::OK, json!({"status": "queued"})));

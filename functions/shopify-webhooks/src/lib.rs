@@ -2,8 +2,8 @@
 //!
 //! Verifies `X-Shopify-Hmac-Sha256` over the raw body (constant time; the previous secret is
 //! accepted during a rotation; a missing signature fails) and that `X-Shopify-Shop-Domain` is the
-//! store's shop (one app's secret may sign several tenants' shops), drops a delivery already
-//! accepted (`X-Shopify-Webhook-Id`), reads the payload into an event, queues it and answers 200.
+//! store's shop (one app's secret may sign several tenants' shops), reads the payload into an
+//! event, queues it and answers 200. A repeated delivery is queued again: applying is idempotent.
 //! Nothing is acknowledged that was not queued or kept: a failure to queue answers 503 so Shopify
 //! retries. A signed payload shipsync cannot apply (malformed, too large for a queue message, a
 //! value that fits no key) is answered 200 too, since Shopify would retry it for 4 hours and then
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use bytes::Bytes;
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use hmac::{Hmac, Mac};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -35,9 +35,6 @@ use tracing::{error, info, warn};
 /// The largest event queued: an SQS message holds 256 KiB, with room for the envelope. A
 /// payload whose event is larger is kept and listed instead.
 pub const MAX_EVENT_BYTES: usize = 250 * 1024;
-
-/// How long a delivery id is remembered: Shopify retries for 4 hours; a day is ample.
-const DELIVERY_MEMORY: Duration = Duration::days(1);
 
 use shipsync_domain::time::Clock;
 
@@ -116,10 +113,10 @@ impl ShopifyWebhooks {
         let delivery = header(request, "x-shopify-webhook-id")
             .filter(|id| id.len() <= MAX_ID_BYTES)
             .ok_or_else(|| ApiError::BadRequest("X-Shopify-Webhook-Id is required (at most 255 bytes)".into()))?;
-        if self.table.delivery_seen(store.id, delivery).await.map_err(Failure::from)? {
-            info!(store_id = %store.id, delivery, "repeated delivery: already accepted");
-            return Ok(accepted("duplicate"));
-        }
+        // No memory of deliveries: applying an event is idempotent (an order version is applied
+        // once, a fulfillment once, a payload kept under its digest), so a repeated delivery is
+        // queued again and changes nothing, and every delivery costs one SQS call instead of two
+        // more table calls.
         let status = match event_message(&store, topic, delivery, body) {
             Ok(Some(message)) => {
                 if let Err(failure) = self.queue.queue_event(message).await {
@@ -138,12 +135,6 @@ impl ShopifyWebhooks {
                 "kept"
             }
         };
-        let now = (self.clock)();
-        // Remembered only once queued or kept. If this write fails, a retried delivery is queued
-        // again, which the processor takes in its stride: the event stays acknowledged.
-        if let Err(failure) = self.table.remember_delivery(store.id, delivery, now, now + DELIVERY_MEMORY).await {
-            warn!(error = ?failure, delivery, "could not remember a delivery");
-        }
         Ok(accepted(status))
     }
 

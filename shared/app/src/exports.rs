@@ -97,7 +97,7 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
             ExportAction::MovementTimedOut => Box::pin(self.movement_timed_out(shipment, delivery.receives)).await,
             ExportAction::Export { check_channel_first } => {
                 let claimed = shipment.claim_export(now);
-                match self.repositories.update_shipment(&claimed, None).await {
+                match self.repositories.update_shipment_state(&claimed).await {
                     Ok(()) => self.export(claimed, check_channel_first, delivery.receives).await,
                     Err(Failure::Conflict(_)) => Err(Failure::retryable("the shipment changed while claiming it")),
                     Err(other) => Err(other),
@@ -202,7 +202,7 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
             info!(shipment_id = %shipment.id, "no carrier scan in time: confirmed anyway, as its store says");
             let check_channel_first = shipment.export.attempts > 0;
             let claimed = shipment.claim_export(now);
-            return match self.repositories.update_shipment(&claimed, None).await {
+            return match self.repositories.update_shipment_state(&claimed).await {
                 Ok(()) => self.export(claimed, check_channel_first, receives).await,
                 Err(Failure::Conflict(_)) => Err(Failure::retryable("the shipment changed while claiming it")),
                 Err(other) => Err(other),
@@ -238,18 +238,24 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
     /// that cannot work, for a person to fix.
     async fn connect(&self, shipment: &Shipment) -> Result<Result<(Box<dyn Channel>, ExportOrder), String>, Failure> {
         let (retailer, store_id) = (shipment.retailer_id, shipment.store_id);
-        // Read side by side: they are independent, and this is every export's path.
-        let (store, po, vendor) = tokio::try_join!(
+        // Store and vendor are settings a warm container remembers; the order's channel ids
+        // travel on the shipment, so the purchase order is read only for a shipment older than that.
+        let (store, vendor) = tokio::try_join!(
             self.repositories.channel_store(retailer, store_id),
-            self.repositories.purchase_order(shipment.purchase_order_id),
             self.repositories.vendor(retailer, shipment.vendor_id),
         )?;
         let Some(store) = store else { return Ok(Err(format!("store {store_id} no longer exists"))) };
-        let Some(po) = po else {
-            return Ok(Err(format!("purchase order {} no longer exists", shipment.purchase_order_id)));
+        let carries_channel_ids = shipment.channel_order_id.is_some()
+            && shipment.items.iter().all(|item| item.channel_line_item_id.is_some());
+        let po = match carries_channel_ids {
+            true => None,
+            false => match self.repositories.purchase_order(shipment.purchase_order_id).await? {
+                Some(po) => Some(po),
+                None => return Ok(Err(format!("purchase order {} no longer exists", shipment.purchase_order_id))),
+            },
         };
         let vendor_notify = vendor.and_then(|v| v.notify_customer);
-        let order = match ExportOrder::for_shipment(shipment, &po, &store, vendor_notify) {
+        let order = match ExportOrder::for_shipment(shipment, po.as_ref(), &store, vendor_notify) {
             Ok(order) => order,
             Err(reason) => return Ok(Err(reason)),
         };
@@ -346,7 +352,7 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
         retry_on_conflict(|| async move {
             let Some(current) = found.current(|| self.repositories.shipment(claimed.id)).await? else { return Ok(()) };
             let Some(next) = outcome(&current, self.now()) else { return Ok(()) };
-            self.repositories.update_shipment(&next, None).await
+            self.repositories.update_shipment_state(&next).await
         })
         .await
         .map_err(kept_changing(format_args!("shipment {} (recording its export outcome)", claimed.id)))

@@ -438,7 +438,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
                 format!("{} ({}) was cancelled at the channel", cancelled_item.sku, cancelled_item.name)
             };
             if let Some(stopped) = shipment.cancel_export(now, reason.clone()) {
-                self.repositories.update_shipment(&stopped, None).await?;
+                self.repositories.update_shipment_state(&stopped).await?;
                 info!(shipment_id = %shipment.id, %reason, "planned export cancelled");
             }
         }
@@ -474,7 +474,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
             let request = ExportRequest { shipment_id: next.id, reason: ExportReason::Scheduled };
             self.planner.deliver(request, Delivery::Now).await?;
         }
-        self.repositories.update_shipment(&next, None).await?;
+        self.repositories.update_shipment_state(&next).await?;
         if release {
             // It moved: a "no carrier scan" problem listed for it is settled.
             self.repositories.delete_problem(next.retailer_id, &OrderProblem::no_scan_key(next.id)).await?;
@@ -530,7 +530,7 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
             ReverseSync::Link(id) => {
                 let Some(shipment) = shipments.into_iter().find(|s| s.id == id) else { return Ok(()) };
                 let linked = shipment.linked_to_channel(now, fulfillment.channel_fulfillment_id.clone());
-                self.repositories.update_shipment(&linked, None).await
+                self.repositories.update_shipment_state(&linked).await
             }
             ReverseSync::Create { purchase_order_id, items } => {
                 let Some(po) = purchase_orders.into_iter().find(|po| po.id == purchase_order_id) else { return Ok(()) };

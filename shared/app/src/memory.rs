@@ -147,6 +147,9 @@ impl Shipments for MemoryTable {
         records.shipments.insert(shipment.id, shipment.clone());
         Ok(())
     }
+    async fn update_shipment_state(&self, shipment: &Shipment) -> Result<(), Failure> {
+        self.update_shipment(shipment, None).await
+    }
     async fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> Result<Vec<Shipment>, Failure> {
         Ok(self.records().shipments.values().filter(|s| s.purchase_order_id == po).cloned().collect())
     }

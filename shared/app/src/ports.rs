@@ -49,6 +49,10 @@ pub trait Shipments: Send + Sync {
     /// Writes a changed shipment (and its purchase order, if the change moved units), on
     /// condition that neither changed since it was read (`version - 1`).
     fn update_shipment(&self, shipment: &Shipment, po: Option<&PurchaseOrder>) -> impl Pending<()>;
+    /// Writes a shipment whose items and tracking numbers did not change (its export state, its
+    /// carrier status, its link to the channel), on condition that it did not change since it
+    /// was read: one item, so one plain conditional write instead of a transaction.
+    fn update_shipment_state(&self, shipment: &Shipment) -> impl Pending<()>;
     fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> impl Pending<Vec<Shipment>>;
     /// Shipments of any retailer carrying this tracking number (carrier scans name no tenant).
     fn shipments_by_tracking(&self, number: &TrackingNumber) -> impl Pending<Vec<Shipment>>;

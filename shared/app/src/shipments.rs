@@ -187,7 +187,7 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
             let planned = current.export_now(self.now())?;
             // Queued before it is written, as creation does.
             self.deliver(id, ExportReason::Manual, Delivery::Now).await?;
-            self.repositories.update_shipment(&planned, None).await?;
+            self.repositories.update_shipment_state(&planned).await?;
             info!(shipment_id = %id, "manual export queued");
             Ok(planned)
         })
@@ -394,7 +394,7 @@ async fn release_one<R: Repositories, P: ExportPlanner>(
     // Planned before it is written: the exporter retries a request that comes early.
     let request = ExportRequest { shipment_id: released.id, reason: ExportReason::OrderShipped };
     planner.deliver(request, delivery).await?;
-    match repositories.update_shipment(&released, None).await {
+    match repositories.update_shipment_state(&released).await {
         Err(Failure::Conflict(what)) => {
             withdraw(planner, released.id, ExportReason::OrderShipped, delivery).await;
             Err(Failure::Conflict(what))

@@ -62,25 +62,29 @@ pub struct ExportOrder {
 }
 
 impl ExportOrder {
-    /// The channel payload for a shipment as it stands now: its purchase order's channel ids, the
-    /// store's carrier mapping and the notification its settings (and the vendor's) call for.
-    /// Err: what the purchase order lacks for the channel to know the shipment.
+    /// The channel payload for a shipment as it stands now: the channel ids it carries (copied
+    /// from its purchase order when it was made; `po` is read only for a shipment made before
+    /// they were copied), the store's carrier mapping and the notification its settings (and the
+    /// vendor's) call for. Err: what the order lacks for the channel to know the shipment.
     pub fn for_shipment(
         shipment: &Shipment,
-        po: &PurchaseOrder,
+        po: Option<&PurchaseOrder>,
         store: &ChannelStore,
         vendor_notify: Option<bool>,
     ) -> Result<ExportOrder, String> {
-        let channel_order_id = po
-            .channel_order_id
-            .clone()
-            .ok_or_else(|| format!("purchase order {} has no channel order id", po.public_reference))?;
+        let channel_order_id =
+            shipment.channel_order_id.clone().or_else(|| po.and_then(|po| po.channel_order_id.clone())).ok_or_else(
+                || format!("purchase order {} has no channel order id", shipment.purchase_order_public_reference),
+            )?;
         let mut lines = Vec::with_capacity(shipment.items.len());
         for item in &shipment.items {
-            let line =
-                po.item(item.order_item_id).and_then(|order_item| order_item.channel_line_item_id.clone()).ok_or_else(
-                    || format!("order item {} ({}) has no channel line item id", item.order_item_id, item.sku),
-                )?;
+            let line = item
+                .channel_line_item_id
+                .clone()
+                .or_else(|| po?.item(item.order_item_id)?.channel_line_item_id.clone())
+                .ok_or_else(|| {
+                    format!("order item {} ({}) has no channel line item id", item.order_item_id, item.sku)
+                })?;
             lines.push(ExportLine {
                 channel_line_item_id: line,
                 quantity: item.quantity,

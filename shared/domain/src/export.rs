@@ -184,7 +184,14 @@ pub enum ExportState {
     /// Waits until its order is fully shipped.
     WaitingForOrder,
     /// An attempt is under way (or died: after [`CLAIM_TIMEOUT`], another may take over).
-    Exporting { claimed_at: DateTime<Utc> },
+    /// `sweep_at` is the sweeper's time of the state it was claimed from, kept so that taking
+    /// the claim does not move the shipment's entry in the sweeper's index (two index writes
+    /// saved on every export); a dead attempt is redelivered by its queue meanwhile.
+    Exporting {
+        claimed_at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sweep_at: Option<DateTime<Utc>>,
+    },
     /// The channel has it.
     Exported { exported_at: DateTime<Utc>, channel_ids: Vec<String>, notified_customer: bool },
     /// The channel refused it, or it kept failing; it waits for a person.
@@ -205,7 +212,7 @@ impl ExportState {
     pub fn sweep_at(&self) -> Option<DateTime<Utc>> {
         match self {
             ExportState::Scheduled { due_at } => Some(*due_at + SWEEP_GRACE),
-            ExportState::Exporting { claimed_at } => Some(*claimed_at + CLAIM_TIMEOUT),
+            ExportState::Exporting { claimed_at, sweep_at } => Some(sweep_at.unwrap_or(*claimed_at + CLAIM_TIMEOUT)),
             ExportState::WaitingForMovement(watch) => watch.sweep_at(),
             _ => None,
         }
@@ -450,24 +457,27 @@ pub fn decide_export(shipment: &Shipment, now: DateTime<Utc>) -> ExportAction {
             ExportAction::Skip("not due yet: the plan changed")
         }
         ExportState::Scheduled { .. } => ExportAction::Export { check_channel_first },
-        ExportState::Exporting { claimed_at } if now - *claimed_at < CLAIM_TIMEOUT => ExportAction::Busy,
+        ExportState::Exporting { claimed_at, .. } if now - *claimed_at < CLAIM_TIMEOUT => ExportAction::Busy,
         ExportState::Exporting { .. } => ExportAction::Export { check_channel_first: true },
     }
 }
 
 impl Shipment {
-    /// The next version of this shipment with a new export state.
-    fn with_export_state(&self, state: ExportState, now: DateTime<Utc>) -> Shipment {
+    /// The next version of this shipment with a new export state. `updated_at` stays: it says
+    /// when the shipment's details last changed (Duoplane's meaning); the export keeps its own
+    /// times. Leaving it also leaves every listing index entry as it is, so an export's writes
+    /// touch the shipment's item and the sweeper's index only.
+    fn with_export_state(&self, state: ExportState, _now: DateTime<Utc>) -> Shipment {
         let mut next = self.clone();
         next.export.state = state;
         next.version += 1;
-        next.updated_at = now;
         next
     }
 
     /// Takes the shipment for an export attempt.
     pub fn claim_export(&self, now: DateTime<Utc>) -> Shipment {
-        let mut next = self.with_export_state(ExportState::Exporting { claimed_at: now }, now);
+        let sweep_at = self.export.state.sweep_at();
+        let mut next = self.with_export_state(ExportState::Exporting { claimed_at: now, sweep_at }, now);
         next.export.attempts += 1;
         next
     }
@@ -520,7 +530,7 @@ impl Shipment {
             ExportState::Cancelled { ref reason, .. } => {
                 Err(ValidationErrors::single("export", format!("is cancelled: {reason}")))
             }
-            ExportState::Exporting { claimed_at } if now - claimed_at < CLAIM_TIMEOUT => {
+            ExportState::Exporting { claimed_at, .. } if now - claimed_at < CLAIM_TIMEOUT => {
                 Err(ValidationErrors::single("export", "the shipment is being exported right now"))
             }
             _ => Ok(self.with_export_state(ExportState::Scheduled { due_at: now }, now)),

@@ -33,6 +33,10 @@ pub struct Shipment {
     pub vendor_id: VendorId,
     pub store_id: StoreId,
     pub purchase_order_public_reference: String,
+    /// The channel's order id, copied from the purchase order so that an export needs no more
+    /// than the shipment (`None`: the order has none, or the shipment predates the copy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_order_id: Option<crate::vocabulary::ChannelOrderId>,
     /// Copied from the purchase order so that shipments can be searched by it.
     pub customer_name: String,
     pub carrier: Carrier,
@@ -77,6 +81,10 @@ pub struct ShipmentItem {
     pub cost: Option<Decimal>,
     pub order_item_name: String,
     pub sku: String,
+    /// The order line's id in the channel, copied from the order item (as the shipment's
+    /// `channel_order_id` is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_line_item_id: Option<String>,
     pub serial_codes: Vec<String>,
     /// The package (one of the shipment's tracking numbers) holding these units; `None`:
     /// not said, and the units are spread over the packages.
@@ -393,6 +401,7 @@ pub fn draft_new_shipment(
             vendor_id: po.vendor_id,
             store_id: po.store_id,
             purchase_order_public_reference: po.public_reference.clone(),
+            channel_order_id: po.channel_order_id.clone(),
             customer_name: po.customer_name.clone(),
             carrier,
             vendor_invoice_reference,
@@ -801,6 +810,7 @@ fn new_item(
         cost: order_item.cost,
         order_item_name: order_item.name.clone(),
         sku: order_item.sku.clone(),
+        channel_line_item_id: order_item.channel_line_item_id.clone(),
         serial_codes,
         package,
         needs_imei: order_item.needs_imei,

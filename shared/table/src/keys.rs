@@ -36,9 +36,6 @@ pub const STORE_REF: &str = "STORE";
 pub fn amazon_seller(seller_id: &str, marketplace_id: &str) -> String {
     format!("AMAZONSELLER#{seller_id}#{marketplace_id}")
 }
-pub fn webhook_delivery(store: shipsync_domain::ids::StoreId, delivery: &str) -> String {
-    format!("WEBHOOK#{store}#{delivery}")
-}
 pub const WEBHOOK: &str = "DELIVERY";
 /// A channel fulfillment reverse sync applied (made a shipment of): one per store and id.
 pub fn channel_fulfillment(store: shipsync_domain::ids::StoreId, fulfillment: &str) -> String {

@@ -5,6 +5,7 @@
 //! Every record kind, its keys and every access pattern are listed in [`schema`] (`schema.rs`);
 //! the key values are made in `keys.rs`, and a test keeps the two in step.
 
+mod cache;
 mod cipher;
 mod codec;
 mod error;
@@ -21,6 +22,7 @@ mod stores;
 mod sweep;
 mod tenants;
 
+pub use cache::SETTINGS_TTL;
 pub use cipher::KmsCipher;
 pub use error::TableError;
 pub use orders::{Attention, EXPIRES_AT};
@@ -41,6 +43,11 @@ pub struct Table {
     /// Seals channel credentials (and opens them, where the function may). Without one,
     /// credentials can be neither saved nor read: nothing is ever stored in plaintext.
     cipher: Option<Arc<dyn CredentialCipher>>,
+    /// Settings records (API users, retailers, vendors, stores, opened credentials) kept for a
+    /// short while: shared by every clone, as the functions of one container share it.
+    cache: cache::SettingsCache,
+    /// Ids reserved by this container and not handed out yet (see `allocate_ids`).
+    id_reserve: Arc<std::sync::Mutex<Option<std::ops::RangeInclusive<u64>>>>,
 }
 
 /// What a function may do with channel credentials; its KMS grant says the same.
@@ -68,12 +75,26 @@ impl Table {
     }
 
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), calls: Arc::default(), cipher: None }
+        Self {
+            client,
+            table: table.into(),
+            calls: Arc::default(),
+            cipher: None,
+            cache: cache::SettingsCache::new(SETTINGS_TTL),
+            id_reserve: Arc::default(),
+        }
     }
 
     /// The cipher channel credentials are sealed (and opened) with.
     pub fn with_cipher(mut self, cipher: Arc<dyn CredentialCipher>) -> Self {
         self.cipher = Some(cipher);
+        self
+    }
+
+    /// Keeps settings records for `ttl` instead of [`SETTINGS_TTL`] (zero: reads every time), as
+    /// a separate memory from the table it is made from.
+    pub fn with_settings_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.cache = self.cache.with_ttl(ttl);
         self
     }
 
@@ -88,6 +109,22 @@ impl Table {
 
     fn count_call(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A settings record, from the container's memory while it is fresh.
+    pub(crate) async fn get_cached<T>(&self, pk: String, sk: &str) -> Result<Option<T>, TableError>
+    where
+        T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let memory_key = format!("{pk}/{sk}");
+        self.cache.get_or_read(memory_key, || self.get(pk, sk)).await
+    }
+
+    /// Forgets the kept settings records of the partition an item was just written to.
+    pub(crate) fn forget_partition(&self, item: &codec::Item) {
+        if let Some(pk) = item.get(keys::PK).and_then(|value| value.as_s().ok()) {
+            self.cache.forget(&format!("{pk}/"));
+        }
     }
 }
 

@@ -32,7 +32,7 @@ struct Delivery {
     received_at: DateTime<Utc>,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct StoreRef {
     retailer_id: RetailerId,
 }
@@ -60,7 +60,7 @@ pub const EXPIRES_AT: &str = "expires_at";
 impl Table {
     /// Finds a store by its id alone (webhook URLs carry only that).
     pub async fn channel_store_by_id(&self, id: StoreId) -> Result<Option<ChannelStore>, TableError> {
-        let found: Option<StoreRef> = self.get(keys::store_ref(id), keys::STORE_REF).await?;
+        let found: Option<StoreRef> = self.get_cached(keys::store_ref(id), keys::STORE_REF).await?;
         match found {
             Some(found) => self.channel_store(found.retailer_id, id).await,
             None => Ok(None),
@@ -169,26 +169,6 @@ impl Table {
 
     pub async fn save_poll_state(&self, store: StoreId, state: &PollState) -> Result<(), TableError> {
         self.put(item(keys::poll_state(store), keys::POLL_STATE, state)?).await
-    }
-
-    /// Whether a webhook delivery was accepted before.
-    pub async fn delivery_seen(&self, store: StoreId, delivery_id: &str) -> Result<bool, TableError> {
-        let found: Option<Delivery> = self.get(keys::webhook_delivery(store, delivery_id), keys::WEBHOOK).await?;
-        Ok(found.is_some())
-    }
-
-    /// Remembers an accepted delivery until `expires_at` (DynamoDB's TTL removes it then).
-    pub async fn remember_delivery(
-        &self,
-        store: StoreId,
-        delivery_id: &str,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> Result<(), TableError> {
-        let mut record =
-            item(keys::webhook_delivery(store, delivery_id), keys::WEBHOOK, &Delivery { received_at: now })?;
-        record.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
-        self.put(record).await
     }
 
     /// Whether an event (a carrier's, by provider and id) was accepted before.

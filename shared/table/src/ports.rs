@@ -67,6 +67,9 @@ impl Shipments for Table {
     async fn update_shipment(&self, shipment: &Shipment, po: Option<&PurchaseOrder>) -> Result<(), Failure> {
         Ok(Table::update_shipment(self, shipment, po).await?)
     }
+    async fn update_shipment_state(&self, shipment: &Shipment) -> Result<(), Failure> {
+        Ok(Table::update_shipment_state(self, shipment).await?)
+    }
     async fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> Result<Vec<Shipment>, Failure> {
         Ok(Table::shipments_of_purchase_order(self, po).await?)
     }

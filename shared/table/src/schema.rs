@@ -25,7 +25,6 @@
 //! | the poller's list: every channel store, with its retailer | `POLLING` | `STORE#<id>` | | |
 //! | a store's poll state: cursor, last poll, failing since | `POLLSTATE#<store>` | `STATE` | | |
 //! | channel order by shipsync's order id (for reprocessing) | `ORDERREF#<id>` | `ORDER` | | |
-//! | Shopify webhook delivery accepted (de-duplication) | `WEBHOOK#<store>#<delivery id>` | `DELIVERY` | | `expires_at`, a day |
 //! | carrier event accepted (de-duplication) | `EVENT#<provider>#<event id>` | `DELIVERY` | | `expires_at`, 2 days |
 //! | carrier provider's webhook secret, KMS-sealed in `ciphertext` | `CARRIERSECRET#<provider>` | `SECRET` | | |
 //! | id sequence: the last id handed out, in `last` | `SEQUENCE` | `ids` | | |
@@ -66,7 +65,6 @@
 //! | a retailer's products | Query `RETAILER#<id>`, begins_with `PRODUCT#` (`products`) |
 //! | a retailer's order problems of one channel order and kind | Query `RETAILER#<id>`, begins_with `PROBLEM#<key prefix>` (`problems_with_prefix`) |
 //! | a kept payload and its bytes | GetItem `RETAILER#<id>` / `PAYLOAD#<problem key>` (`kept_payload`) |
-//! | was this Shopify delivery accepted already? | GetItem `WEBHOOK#<store>#<delivery id>` / `DELIVERY` (`delivery_seen`) |
 //! | was this carrier event accepted already? | GetItem `EVENT#<provider>#<event id>` / `DELIVERY` (`event_seen`) |
 //! | the stores the poller looks at | Query `POLLING`, begins_with `STORE#` (`polled_stores`) |
 //! | a store's poll state | GetItem `POLLSTATE#<store>` / `STATE` (`poll_state`) |

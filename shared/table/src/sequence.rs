@@ -10,11 +10,39 @@ use crate::codec::{key, n};
 use crate::keys::{SEQUENCE, SEQUENCE_IDS};
 use crate::{Table, TableError};
 
+/// How many ids a container reserves at once beyond what it needs now: most requests need one
+/// or two, and a counter update for each was one DynamoDB write per shipment.
+pub(crate) const ID_BLOCK: u64 = 64;
+
 impl Table {
-    /// Reserves `count` new ids in one call. Numbers of a reservation that is not used are
-    /// simply skipped: ids have gaps, never repeats.
+    /// `count` new ids, consecutive: from this container's reserve when it holds enough, else
+    /// from a new block reserved in one call. Numbers a container never hands out are simply
+    /// skipped: ids have gaps, never repeats, and are not in creation order across containers.
     pub async fn allocate_ids(&self, count: usize) -> Result<RangeInclusive<u64>, TableError> {
         let count = count.max(1) as u64;
+        if let Some(ids) = self.take_reserved_ids(count) {
+            return Ok(ids);
+        }
+        let block = self.reserve_ids(count + ID_BLOCK).await?;
+        let (first, last) = (*block.start(), *block.end());
+        let mut reserve = self.id_reserve.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *reserve = Some(first + count..=last);
+        Ok(first..=first + count - 1)
+    }
+
+    fn take_reserved_ids(&self, count: u64) -> Option<RangeInclusive<u64>> {
+        let mut reserve = self.id_reserve.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let available = reserve.as_ref()?;
+        let (first, last) = (*available.start(), *available.end());
+        if first > last || last - first + 1 < count {
+            return None;
+        }
+        *reserve = Some(first + count..=last);
+        Some(first..=first + count - 1)
+    }
+
+    /// Reserves `count` new ids in one call.
+    async fn reserve_ids(&self, count: u64) -> Result<RangeInclusive<u64>, TableError> {
         self.count_call();
         let output = self
             .client

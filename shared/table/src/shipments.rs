@@ -179,6 +179,32 @@ impl Table {
         self.transact(steps, |step| TableError::Conflict(if step == 0 { "shipment" } else { "purchase order" })).await
     }
 
+    /// Writes a shipment whose details are unchanged (its export state, its carrier status, its
+    /// link to the channel): one conditional write of the one item, not a transaction, at half
+    /// the write units. [`TableError::Conflict`] if it changed since it was read.
+    pub async fn update_shipment_state(&self, shipment: &Shipment) -> Result<(), TableError> {
+        let item = shipment_item(shipment)?;
+        crate::codec::check_fits(&item)?;
+        self.count_call();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("#version = :read")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":read", n(shipment.version - 1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(TableError::Conflict("shipment"))
+            }
+            Err(error) => Err(TableError::unavailable("PutItem")(error)),
+        }
+    }
+
     pub async fn shipment(&self, id: ShipmentId) -> Result<Option<Shipment>, TableError> {
         self.get(keys::shipment(id), SHIPMENT).await
     }

@@ -23,7 +23,7 @@ pub const WEBHOOK_CIPHERTEXT: &str = "webhook_ciphertext";
 const CARRIER_PROVIDERS: [&str; 3] = ["easypost", "aftership", "shippo"];
 
 /// What stays readable of a credentials record: the names, never a value.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct SealedCredentials {
     names: Vec<String>,
 }
@@ -54,12 +54,14 @@ impl Table {
         retailer_id: RetailerId,
         id: StoreId,
     ) -> Result<Option<ChannelStore>, TableError> {
-        self.get(keys::retailer(retailer_id), &keys::store(id.get())).await
+        self.get_cached(keys::retailer(retailer_id), &keys::store(id.get())).await
     }
 
     /// Replaces a store's settings.
     pub async fn save_channel_store(&self, store: &ChannelStore) -> Result<(), TableError> {
-        let before = self.channel_store(store.retailer_id, store.id).await?;
+        // As stored now, not as this container remembers it: its seller is released below.
+        let before: Option<ChannelStore> =
+            self.get(keys::retailer(store.retailer_id), &keys::store(store.id.get())).await?;
         // The seller is claimed first: a store never points at a seller another store holds.
         self.claim_amazon_seller(store).await?;
         let item = item(keys::retailer(store.retailer_id), &keys::store(store.id.get()), store)?;
@@ -117,7 +119,7 @@ impl Table {
     /// that call channels). A record that does not open for this store (copied from another, or
     /// sealed under another key) is refused as [`TableError::Corrupt`].
     pub async fn credentials(&self, retailer_id: RetailerId, store: StoreId) -> Result<ChannelCredentials, TableError> {
-        self.open(retailer_id, store, SecretPurpose::Channel).await
+        self.open_cached(retailer_id, store, SecretPurpose::Channel).await
     }
 
     /// A store's webhook secrets, opened: all the webhook function may see. Which of them sign
@@ -127,7 +129,19 @@ impl Table {
         retailer_id: RetailerId,
         store: StoreId,
     ) -> Result<ChannelCredentials, TableError> {
-        self.open(retailer_id, store, SecretPurpose::Webhook).await
+        self.open_cached(retailer_id, store, SecretPurpose::Webhook).await
+    }
+
+    /// Opened credentials are kept like other settings: a warm container decrypts a store's
+    /// credentials once a minute at most, not on every export or webhook.
+    async fn open_cached(
+        &self,
+        retailer_id: RetailerId,
+        store: StoreId,
+        purpose: SecretPurpose,
+    ) -> Result<ChannelCredentials, TableError> {
+        let memory_key = format!("{}/{}#{purpose:?}", keys::retailer(retailer_id), keys::store_secret(store));
+        self.cache.get_or_read(memory_key, || self.open(retailer_id, store, purpose)).await
     }
 
     async fn open(
@@ -246,7 +260,7 @@ impl Table {
     /// The names of a store's credentials, without opening them (for `credentials_set`).
     pub async fn credential_names(&self, retailer_id: RetailerId, store: StoreId) -> Result<Vec<String>, TableError> {
         let sealed: Option<SealedCredentials> =
-            self.get(keys::retailer(retailer_id), &keys::store_secret(store)).await?;
+            self.get_cached(keys::retailer(retailer_id), &keys::store_secret(store)).await?;
         Ok(sealed.map(|sealed| sealed.names).unwrap_or_default())
     }
 
@@ -281,6 +295,7 @@ impl Table {
     /// Writes a record whatever was there.
     pub(crate) async fn put(&self, item: crate::codec::Item) -> Result<(), TableError> {
         crate::codec::check_fits(&item)?;
+        self.forget_partition(&item);
         self.count_call();
         self.client
             .put_item()

@@ -13,6 +13,7 @@ impl Table {
     /// Writes a record that must not exist yet.
     pub(crate) async fn put_new(&self, item: Item, what: String) -> Result<(), TableError> {
         crate::codec::check_fits(&item)?;
+        self.forget_partition(&item);
         self.count_call();
         let result = self
             .client
@@ -72,6 +73,14 @@ impl Table {
 
     /// A retailer's profile and every carrier it can use (the defaults, then its own), in one query.
     pub async fn retailer_with_carriers(&self, id: RetailerId) -> Result<Option<(Retailer, Vec<Carrier>)>, TableError> {
+        let memory_key = format!("{}/{RETAILER_PROFILE}+CARRIERS", keys::retailer(id));
+        self.cache.get_or_read(memory_key, || self.read_retailer_with_carriers(id)).await
+    }
+
+    async fn read_retailer_with_carriers(
+        &self,
+        id: RetailerId,
+    ) -> Result<Option<(Retailer, Vec<Carrier>)>, TableError> {
         self.count_call();
         let output = self
             .client
@@ -109,7 +118,7 @@ impl Table {
     }
 
     pub async fn vendor(&self, retailer_id: RetailerId, id: VendorId) -> Result<Option<Vendor>, TableError> {
-        self.get(keys::retailer(retailer_id), &keys::vendor(id)).await
+        self.get_cached(keys::retailer(retailer_id), &keys::vendor(id)).await
     }
 
     pub async fn put_store(&self, store: &ChannelStore) -> Result<(), TableError> {
@@ -126,6 +135,6 @@ impl Table {
     }
 
     pub async fn api_user(&self, key: &str) -> Result<Option<ApiUser>, TableError> {
-        self.get(keys::api_user(key), API_USER).await
+        self.get_cached(keys::api_user(key), API_USER).await
     }
 }

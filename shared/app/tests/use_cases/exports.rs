@@ -61,7 +61,7 @@ async fn an_attempt_that_died_under_its_claim_is_adopted_not_sent_again() {
     {
         let mut records = world.table.records();
         let shipment = records.shipments.get_mut(&id).expect("shipment");
-        shipment.export.state = ExportState::Exporting { claimed_at: world.now() };
+        shipment.export.state = ExportState::Exporting { claimed_at: world.now(), sweep_at: None };
     }
     let busy = run.run(request(id), DELIVERY).await;
     assert!(matches!(busy, Err(Failure::Retryable { .. })), "a live claim is left alone: {busy:?}");

@@ -175,7 +175,12 @@ fn marketplaces_wait_for_movement_and_only_amazon_may_never_confirm() {
 #[test]
 fn only_scheduled_and_claimed_exports_are_swept_after_their_time() {
     assert_eq!(ExportState::Scheduled { due_at: at(30) }.sweep_at(), Some(at(30) + SWEEP_GRACE));
-    assert_eq!(ExportState::Exporting { claimed_at: at(10) }.sweep_at(), Some(at(10) + CLAIM_TIMEOUT));
+    assert_eq!(ExportState::Exporting { claimed_at: at(10), sweep_at: None }.sweep_at(), Some(at(10) + CLAIM_TIMEOUT));
+    // A claim keeps the sweeper's time of the state it was claimed from: its index entry stays.
+    let scheduled = ExportState::Scheduled { due_at: at(10) };
+    let mut scheduled_shipment = shipment();
+    scheduled_shipment.export.state = scheduled.clone();
+    assert_eq!(scheduled_shipment.claim_export(at(11)).export.state.sweep_at(), scheduled.sweep_at());
     let settled = [
         ExportState::Manual,
         ExportState::WaitingForOrder,
