@@ -176,7 +176,9 @@ async fn webhook_secrets_are_sealed_apart_from_the_api_credentials() {
     let channel_ciphertext = sealed.get("ciphertext").cloned().expect("sealed API credentials");
     sealed.insert("webhook_ciphertext".into(), channel_ciphertext);
     app.table.client().put_item().table_name(app.table.table_name()).set_item(Some(sealed)).send().await.expect("put");
-    let opened = app.table.webhook_credentials(app.retailer.id, app.shop.id).await;
+    // Read as a container that has not opened them before would (this one remembers them).
+    let fresh = app.table.clone().with_settings_ttl(std::time::Duration::ZERO);
+    let opened = fresh.webhook_credentials(app.retailer.id, app.shop.id).await;
     assert!(
         matches!(opened, Err(TableError::Corrupt { .. })),
         "the API credentials opened as webhook secrets: {opened:?}"

@@ -390,7 +390,8 @@ async fn exporter(without: Without) -> FlowResult {
     ensure(state != "exported" && state != "export_failed", || format!("after a 429: {state}"))
 }
 
-/// Shopify webhooks: a signed delivery is queued once, its repeat recognised.
+/// Shopify webhooks: a signed delivery is queued (a repeat too: applying is idempotent), and a
+/// signed payload that cannot be applied is kept for a person.
 async fn shopify_webhooks(without: Without) -> FlowResult {
     let iam = IamApp::new(ExportSettings::default(), None, without).await;
     let app = &iam.app;
@@ -400,7 +401,10 @@ async fn shopify_webhooks(without: Without) -> FlowResult {
         expect(&format!("deliver an order ({attempt})"), delivered, StatusCode::OK)?;
     }
     let queued = queue_depth(app, &app.aws.order_queue_url).await;
-    ensure(queued == 1, || format!("{queued} order events queued, wanted 1"))
+    ensure(queued == 2, || format!("{queued} order events queued, wanted 2"))?;
+    let kept = deliver_webhook(app, "orders/create", "{not an order", "iam-hook-2").await;
+    let kept = expect("deliver a payload that cannot be applied", kept, StatusCode::OK)?;
+    ensure(kept["status"] == "kept", || format!("not kept: {kept}"))
 }
 
 /// The order processor: an order becomes purchase orders per vendor, an unknown SKU a problem

@@ -28,7 +28,10 @@ async fn purchase_orders_show_items_and_fulfilled_quantities() {
     );
 
     let (_, list) = app.call(Method::GET, "/purchase_orders.json", None).await;
-    assert_eq!(list["metadata"], json!({"total_count": 2, "has_next_page": false, "page": 1, "per_page": 250}));
+    assert_eq!(
+        list["metadata"],
+        json!({"total_count": 2, "total_count_exact": true, "has_next_page": false, "page": 1, "per_page": 250})
+    );
     let (_, paged) = app.call(Method::GET, "/purchase_orders.json?per_page=1&page=2", None).await;
     assert_eq!(paged["purchase_orders"][0]["public_reference"], "PO-P2");
     assert_eq!(paged["metadata"]["has_next_page"], false);

@@ -467,17 +467,21 @@ impl OrderItemView {
 /// Paging figures of a list response.
 #[derive(Debug, Serialize)]
 pub struct Metadata {
+    /// Every match when `total_count_exact`; else at least this many: a search reads the page
+    /// and a bounded number of matches past it, never a whole listing.
     pub total_count: u64,
+    pub total_count_exact: bool,
     pub has_next_page: bool,
     pub page: u32,
     pub per_page: u32,
 }
 
 impl Metadata {
-    /// The figures for a page that shows `shown` of `total_count` matches.
-    pub fn for_page(paging: shipsync_domain::search::Paging, shown: usize, total_count: u64) -> Self {
+    /// The figures for a page that shows `shown` of `total_count` matches (or more).
+    pub fn for_page(paging: shipsync_domain::search::Paging, shown: usize, total_count: u64, exact: bool) -> Self {
         Self {
             total_count,
+            total_count_exact: exact,
             has_next_page: paging.offset() + (shown as u64) < total_count,
             page: paging.page,
             per_page: paging.per_page,

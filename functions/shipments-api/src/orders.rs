@@ -149,7 +149,7 @@ impl ShipmentsApi {
                 }
             })
             .collect();
-        let metadata = Metadata::for_page(paging, problems.len(), page.total_count);
+        let metadata = Metadata::for_page(paging, problems.len(), page.total_count, page.total_count_exact);
         Ok(json_response(StatusCode::OK, &json!({ "problems": problems, "metadata": metadata })))
     }
 

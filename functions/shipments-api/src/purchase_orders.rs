@@ -24,7 +24,7 @@ impl ShipmentsApi {
             .await
             .map_err(Failure::from)?;
         let views: Vec<PurchaseOrderView> = page.records.iter().map(PurchaseOrderView::new).collect();
-        let metadata = Metadata::for_page(paging, views.len(), page.total_count);
+        let metadata = Metadata::for_page(paging, views.len(), page.total_count, page.total_count_exact);
         Ok(json_response(StatusCode::OK, &json!({ "purchase_orders": views, "metadata": metadata })))
     }
 

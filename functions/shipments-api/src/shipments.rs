@@ -99,7 +99,7 @@ impl ShipmentsApi {
                     orders.iter().find(|po| po.id == shipment.purchase_order_id).map(PurchaseOrderView::new);
             }
         }
-        let metadata = Metadata::for_page(query.paging, views.len(), page.total_count);
+        let metadata = Metadata::for_page(query.paging, views.len(), page.total_count, page.total_count_exact);
         Ok(json_response(StatusCode::OK, &json!({ "shipments": views, "metadata": metadata })))
     }
 

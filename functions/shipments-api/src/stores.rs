@@ -334,7 +334,7 @@ impl ShipmentsApi {
             self.retailer(principal)
         )?;
         let views: Vec<ShipmentView> = page.records.iter().map(|s| ShipmentView::new(s, retailer.fees)).collect();
-        let metadata = Metadata::for_page(paging, views.len(), page.total_count);
+        let metadata = Metadata::for_page(paging, views.len(), page.total_count, page.total_count_exact);
         Ok(json_response(StatusCode::OK, &json!({ "shipments": views, "metadata": metadata })))
     }
 }

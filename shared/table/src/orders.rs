@@ -401,7 +401,7 @@ impl Table {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(SearchPage { records, total_count: page.total_count })
+        Ok(SearchPage { records, total_count: page.total_count, total_count_exact: page.total_count_exact })
     }
 }
 

@@ -15,18 +15,25 @@ use crate::keys::{self, PK, SHIPMENT, SK};
 use crate::schema::{BY_PURCHASE_ORDER, BY_RETAILER_CREATED, BY_RETAILER_UPDATED, BY_VENDOR_CREATED, IndexDefinition};
 use crate::{Table, TableError};
 
-/// One page of results and how many match in all.
+/// One page of results and how many match: all of them when `total_count_exact`, else at least
+/// that many (the search stopped reading once it knew there is a next page).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchPage<T> {
     pub records: Vec<T>,
     pub total_count: u64,
+    pub total_count_exact: bool,
 }
 
 impl<T> SearchPage<T> {
     pub fn empty() -> Self {
-        Self { records: Vec::new(), total_count: 0 }
+        Self { records: Vec::new(), total_count: 0, total_count_exact: true }
     }
 }
+
+/// How many pages' worth of matches past the requested page a search goes on counting: the
+/// total is exact for a listing that ends within them, and a page of a partition of any size
+/// reads a bounded number of index entries (at most the page's end plus this many pages).
+pub const PAGES_COUNTED_AHEAD: u64 = 1;
 
 /// A filter expression under construction.
 #[derive(Debug, Default)]
@@ -122,7 +129,7 @@ impl Table {
     ) -> Result<SearchPage<T>, TableError> {
         let page = self.search_index_items(index, partition, key_range, filter, paging).await?;
         let records = page.records.into_iter().map(record).collect::<Result<Vec<T>, _>>()?;
-        Ok(SearchPage { records, total_count: page.total_count })
+        Ok(SearchPage { records, total_count: page.total_count, total_count_exact: page.total_count_exact })
     }
 
     /// As [`Table::search_index`], returning the page's items as stored.
@@ -174,10 +181,19 @@ impl Table {
 
         let first = paging.offset();
         let end = first + u64::from(paging.per_page);
+        // Reading stops here: the page, then up to PAGES_COUNTED_AHEAD more pages of matches counted.
+        let stop = end + PAGES_COUNTED_AHEAD * u64::from(paging.per_page);
+        let filtered = filter_expression.is_some() || filter.name_search.is_some();
         let mut total = 0u64;
+        let mut exhausted = false;
         let mut page_keys = Vec::new();
         let mut start_key = None;
-        loop {
+        while total < stop {
+            // Unfiltered, every entry read is a match: ask for no more than are still wanted
+            // (DynamoDB counts read units by what it reads, whatever the answer keeps).
+            // Filtered, read in larger steps, since some entries will not match.
+            let wanted = stop - total;
+            let limit = if filtered { wanted.clamp(100, 1000) } else { wanted };
             self.count_call();
             let output = self
                 .client
@@ -190,10 +206,14 @@ impl Table {
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .set_exclusive_start_key(start_key)
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
                 .send()
                 .await
                 .map_err(TableError::unavailable("Query"))?;
             for item in output.items.unwrap_or_default().into_iter().filter(|item| accepts(item)) {
+                if total >= stop {
+                    break;
+                }
                 if (first..end).contains(&total) {
                     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
                     if let (Some(pk), Some(sk)) = (text(PK), text(SK)) {
@@ -204,11 +224,12 @@ impl Table {
             }
             start_key = output.last_evaluated_key;
             if start_key.is_none() {
+                exhausted = true;
                 break;
             }
         }
         let records = self.batch_get_items(page_keys).await?;
-        Ok(SearchPage { records, total_count: total })
+        Ok(SearchPage { records, total_count: total, total_count_exact: exhausted })
     }
 
     /// Reads records by key, in the order given, in batches of 100 (the most one call takes).
