@@ -304,13 +304,23 @@ pub fn watch_for_movement(
 pub struct ShipmentExport {
     pub state: ExportState,
     /// `Some(false)`: never export automatically; `Some(true)`: export even if the store does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export_override: Option<bool>,
     /// Overrides the vendor's and the store's notification setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_override: Option<bool>,
     /// Attempts that reached the point of calling the channel.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub attempts: u32,
     /// The last retryable problem, for people watching a slow export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+}
+
+// Stored records leave out what says nothing (absent reads back as the default): a shipment is
+// written several times in its life, and DynamoDB charges each write by the started kilobyte.
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 /// How a planned export is delivered to the exporter.

@@ -40,25 +40,30 @@ pub struct Shipment {
     /// Copied from the purchase order so that shipments can be searched by it.
     pub customer_name: String,
     pub carrier: Carrier,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vendor_invoice_reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipper_invoice_reference: Option<String>,
+    #[serde(default, skip_serializing_if = "ShipmentCosts::is_empty")]
     pub costs: ShipmentCosts,
     pub items: Vec<ShipmentItem>,
     pub trackings: Vec<Tracking>,
     /// The carrier's service (`Ground`, `Priority Mail`...), sent where a channel takes one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping_method: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When the vendor invoice reference was entered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoiced_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "SyncState::is_empty")]
     pub sync: SyncState,
     #[serde(default)]
     pub export: ShipmentExport,
     /// What the carrier last reported (it only moves forward).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking_status: Option<crate::tracking::TrackingStatus>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking_status_at: Option<DateTime<Utc>>,
     /// Bumped on every write; writes are conditional on it.
     pub version: u64,
@@ -66,10 +71,21 @@ pub struct Shipment {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShipmentCosts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vendor_shipping: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vendor_handling: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vendor_tax: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipper_shipping: Option<Decimal>,
+}
+
+impl ShipmentCosts {
+    /// No cost given (stored records leave it out).
+    pub fn is_empty(&self) -> bool {
+        *self == ShipmentCosts::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +94,7 @@ pub struct ShipmentItem {
     pub order_item_id: OrderItemId,
     pub quantity: u32,
     /// Wholesale cost per unit, as on the purchase order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<Decimal>,
     pub order_item_name: String,
     pub sku: String,
@@ -85,6 +102,7 @@ pub struct ShipmentItem {
     /// `channel_order_id` is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel_line_item_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub serial_codes: Vec<String>,
     /// The package (one of the shipment's tracking numbers) holding these units; `None`:
     /// not said, and the units are spread over the packages.
@@ -105,11 +123,18 @@ pub struct Tracking {
 /// the fields that system received are locked, because most channels cannot edit a shipment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exported_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accounting_synced_at: Option<DateTime<Utc>>,
 }
 
 impl SyncState {
+    /// Copied nowhere yet (stored records leave it out).
+    pub fn is_empty(&self) -> bool {
+        *self == SyncState::default()
+    }
+
     /// Carrier, items and tracking numbers are locked once the channel has them.
     pub fn shipping_details_locked(&self) -> bool {
         self.exported_at.is_some()

@@ -24,6 +24,7 @@ mod tenants;
 
 pub use cache::SETTINGS_TTL;
 pub use cipher::KmsCipher;
+pub use codec::item_size;
 pub use error::TableError;
 pub use orders::{Attention, EXPIRES_AT};
 pub use search::SearchPage;

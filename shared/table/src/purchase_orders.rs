@@ -5,7 +5,7 @@ use shipsync_domain::ids::{PurchaseOrderId, RetailerId, VendorId};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::search::{Paging, TimeRange};
 
-use crate::codec::{Item, item, key, n, s};
+use crate::codec::{Item, compact_item, item, key, n, s};
 use crate::keys::{self, PK, PURCHASE_ORDER};
 use crate::schema::{BY_RETAILER_CREATED, BY_VENDOR_CREATED};
 use crate::search::{Filter, SearchPage};
@@ -21,7 +21,7 @@ struct ReferenceRecord {
 }
 
 pub(crate) fn purchase_order_item(po: &PurchaseOrder) -> Result<Item, TableError> {
-    let mut item = item(keys::purchase_order(po.id), PURCHASE_ORDER, po)?;
+    let mut item = compact_item(keys::purchase_order(po.id), PURCHASE_ORDER, po)?;
     let sort = keys::by_time(po.created_at, po.id.get());
     item.insert(BY_RETAILER_CREATED.partition_key.into(), s(keys::retailer_purchase_orders(po.retailer_id)));
     item.insert(BY_RETAILER_CREATED.sort_key.into(), s(&sort));

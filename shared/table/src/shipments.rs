@@ -9,7 +9,7 @@ use shipsync_domain::search::{search_name_text, search_tracking_text};
 use shipsync_domain::shipment::Shipment;
 use shipsync_domain::time::sortable_time;
 
-use crate::codec::{Item, item, n, s};
+use crate::codec::{Item, compact_item, item, n, s};
 use crate::keys::{self, PK, SHIPMENT};
 use crate::purchase_orders::put_purchase_order_if_unchanged;
 use crate::schema::{
@@ -36,7 +36,7 @@ struct TrackingEntry {
 const TRACKING_SEPARATOR: &str = "\n";
 
 fn shipment_item(shipment: &Shipment) -> Result<Item, TableError> {
-    let mut item = item(keys::shipment(shipment.id), SHIPMENT, shipment)?;
+    let mut item = compact_item(keys::shipment(shipment.id), SHIPMENT, shipment)?;
     let id = shipment.id.get();
     let created = keys::by_time(shipment.created_at, id);
     let attributes = [

@@ -134,6 +134,11 @@ impl Table {
         self.put_new(item, format!("API user {}", user.key)).await
     }
 
+    /// Any record's data as JSON, whichever way it is stored (for operators: `shipsync-admin show`).
+    pub async fn record_json(&self, pk: &str, sk: &str) -> Result<Option<serde_json::Value>, TableError> {
+        self.get(pk.to_owned(), sk).await
+    }
+
     pub async fn api_user(&self, key: &str) -> Result<Option<ApiUser>, TableError> {
         self.get_cached(keys::api_user(key), API_USER).await
     }

@@ -27,6 +27,8 @@ const USAGE: &str =
                    --item SKU,QUANTITY,NAME[,COST[,CHANNEL_LINE_ITEM_ID]] (repeat --item per line)
   seal-credentials [--key-id KEY]   (KEY: the stack's credentials key, else SHIPSYNC_CREDENTIALS_KEY_ID)
                    seals credentials stored in plaintext by a version before encryption at rest
+  show             --pk PK --sk SK   (a record as JSON, e.g. --pk SHIPMENT#1007 --sk SHIPMENT; shipments and
+                   purchase orders are stored deflated, so the console shows their data as binary)
   rekey-vendor-listings   (once, on a table written before vendor listings held the retailer)
   subscribe-amazon --retailer ID --store ID --queue-arn ARN [--key-id KEY]
                    subscribes the Amazon store's seller to ORDER_CHANGE notifications delivered to the
@@ -210,6 +212,13 @@ async fn run() -> Result<String, String> {
                 made.subscription_id,
                 if made.already_subscribed { ", already in place" } else { "" }
             ))
+        }
+        Some("show") => {
+            let (pk, sk) = (args.required("pk")?, args.required("sk")?);
+            match store.record_json(pk, sk).await.map_err(|e| e.to_string())? {
+                Some(record) => serde_json::to_string_pretty(&record).map_err(|e| e.to_string()),
+                None => Err(format!("no record {pk} / {sk}")),
+            }
         }
         Some("rekey-vendor-listings") => {
             let count = store.rekey_vendor_listings().await.map_err(|e| e.to_string())?;
