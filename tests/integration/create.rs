@@ -293,3 +293,30 @@ async fn a_retailers_own_carriers_can_be_used_by_it_alone() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(errors(&json), [r#"shipper_scac_code "RMAL" does not match a carrier of this retailer"#]);
 }
+
+/// A warm API container remembers a retailer's carriers for a minute; a carrier added since in
+/// another container (the admin command, another API instance) is usable at once: a carrier
+/// refused by the remembered list is looked up again before the request is refused.
+#[tokio::test]
+async fn a_carrier_added_elsewhere_a_moment_ago_is_accepted() {
+    let app = TestApp::new().await;
+    let po = app.purchase_order(&app.vendor, "CARRIER-NEW", "Fresh Carrier", &[2]).await;
+    app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["FRESH-1"])).await;
+    let elsewhere = app.table.clone().with_settings_ttl(std::time::Duration::ZERO);
+    shipsync_tools::provision::create_carrier(&elsewhere, app.retailer.id, "Parcelforce", Some("PFWW"))
+        .await
+        .expect("carrier");
+    let mut body = shipment_body(&[(po.items[0].id.get(), 1)], &["FRESH-2"]);
+    body["shipment"]["shipper_name"] = json!("Parcelforce");
+    let (status, json) =
+        app.call(Method::POST, &format!("/purchase_orders/{}/shipments.json", po.id), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    assert_eq!(json["shipment"]["shipper_scac_code"], "PFWW");
+    // A carrier that exists nowhere is still refused, naming the field.
+    let mut body = shipment_body(&[(po.items[0].id.get(), 1)], &["FRESH-3"]);
+    body["shipment"]["shipper_name"] = json!("No Such Carrier");
+    let (status, json) =
+        app.call(Method::POST, &format!("/purchase_orders/{}/shipments.json", po.id), Some(body)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+    assert!(errors(&json).iter().any(|e| e.starts_with("shipper_name")), "{json}");
+}

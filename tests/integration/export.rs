@@ -673,3 +673,62 @@ async fn a_shipment_whose_export_cannot_be_planned_is_not_created() {
     assert_eq!(list["metadata"]["total_count"], 0);
     assert_eq!(app.table.purchase_order(po.id).await.expect("read").expect("po").items[0].quantity_fulfilled, 0);
 }
+
+/// A warm container remembers a store's opened credentials for a minute. A token rotated in the
+/// meantime (by the API in another container) must not fail an export for good: a refusal is
+/// checked against the store's current credentials, and the export goes out once with them.
+#[tokio::test]
+async fn an_export_refused_with_remembered_credentials_goes_out_with_the_current_ones() {
+    let shopify = FakeShopify::start().await;
+    shopify.accepts_fulfillments().await;
+    // The revoked token is refused as Shopify refuses one.
+    Mock::given(method("POST"))
+        .and(path(GRAPHQL_PATH))
+        .and(header("X-Shopify-Access-Token", "shpat_revoked"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(
+            json!({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}),
+        ))
+        .mount(&shopify.server)
+        .await;
+    let app =
+        app_with(ExportSettings { shipment_export_delay_minutes: 5, ..ExportSettings::default() }, &shopify).await;
+    let po = app.purchase_order(&app.vendor, "1301", "Rotated", &[1]).await;
+    shopify.order(&po, &[1], json!([])).await;
+    let token = |value: &str| {
+        shipsync_domain::secrets::ChannelCredentials([("access_token".to_owned(), value.to_owned())].into())
+    };
+    // This container opened the old token...
+    app.table.save_credentials(app.retailer.id, app.shop.id, &token("shpat_revoked")).await.expect("save");
+    app.table.credentials(app.retailer.id, app.shop.id).await.expect("open");
+    // ...and another container (its own memory) rotated it since.
+    let elsewhere = app.table.clone().with_settings_ttl(std::time::Duration::ZERO);
+    elsewhere.save_credentials(app.retailer.id, app.shop.id, &token(SHOPIFY_TOKEN)).await.expect("rotate");
+
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1Z1301"])).await;
+    app.advance(Duration::minutes(5));
+    app.run_exports().await;
+    assert_eq!(shipment_state(&app, &shipment).await["export_state"], "exported");
+    assert_eq!(shopify.fulfillments_created().await.len(), 1, "once, with the current token");
+}
+
+/// A refusal the current settings confirm is recorded as before (one read of them more).
+#[tokio::test]
+async fn an_export_refused_with_the_current_credentials_too_is_failed_once() {
+    let shopify = FakeShopify::start().await;
+    Mock::given(method("POST"))
+        .and(path(GRAPHQL_PATH))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"errors": "[API] Invalid API key"})))
+        .mount(&shopify.server)
+        .await;
+    let app =
+        app_with(ExportSettings { shipment_export_delay_minutes: 5, ..ExportSettings::default() }, &shopify).await;
+    let po = app.purchase_order(&app.vendor, "1302", "Refused", &[1]).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1Z1302"])).await;
+    app.advance(Duration::minutes(5));
+    app.run_exports().await;
+    let state = shipment_state(&app, &shipment).await;
+    assert_eq!(state["export_state"], "export_failed", "{state}");
+    assert!(state["export_error"].as_str().is_some_and(|e| e.contains("401")), "{state}");
+    let calls = shopify.server.received_requests().await.unwrap_or_default().len();
+    assert_eq!(calls, 1, "the same settings are not tried twice");
+}

@@ -9,11 +9,14 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use shipsync_channels::{Channel, ChannelError, ExportOrder};
+use shipsync_channels::{Channel, ChannelError, ExportOrder, Fulfillment};
 use shipsync_domain::carrier::StandardCarrier;
 use shipsync_domain::export::{ExportAction, ExportRequest, ExportState, MAX_TRACKER_ATTEMPTS, decide_export};
+use shipsync_domain::ids::ShipmentId;
 use shipsync_domain::orders::{OrderProblem, ProblemKind};
+use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::shipment::Shipment;
+use shipsync_domain::tenant::ChannelStore;
 use shipsync_domain::time::Clock;
 use shipsync_domain::tracking::TrackingNumber;
 use tracing::{error, info, warn};
@@ -35,6 +38,14 @@ pub const CALLS_PER_DELIVERY: u32 = 3;
 
 /// The longest an export waits for a channel that asked to wait (SQS allows 12 hours).
 pub const MAX_REDELIVERY_WAIT: StdDuration = StdDuration::from_secs(43_200);
+
+/// A store's channel, ready for one shipment's export, with the settings it was made from.
+struct Connected {
+    channel: Box<dyn Channel>,
+    order: ExportOrder,
+    store: ChannelStore,
+    credentials: ChannelCredentials,
+}
 
 /// How an export request reached the exporter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -236,7 +247,7 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
 
     /// The channel and payload a claimed shipment is exported with. `Ok(Err(reason))`: settings
     /// that cannot work, for a person to fix.
-    async fn connect(&self, shipment: &Shipment) -> Result<Result<(Box<dyn Channel>, ExportOrder), String>, Failure> {
+    async fn connect(&self, shipment: &Shipment) -> Result<Result<Connected, String>, Failure> {
         let (retailer, store_id) = (shipment.retailer_id, shipment.store_id);
         // Store and vendor are settings a warm container remembers; the order's channel ids
         // travel on the shipment, so the purchase order is read only for a shipment older than that.
@@ -247,12 +258,13 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
         let Some(store) = store else { return Ok(Err(format!("store {store_id} no longer exists"))) };
         let carries_channel_ids = shipment.channel_order_id.is_some()
             && shipment.items.iter().all(|item| item.channel_line_item_id.is_some());
-        let po = match carries_channel_ids {
-            true => None,
-            false => match self.repositories.purchase_order(shipment.purchase_order_id).await? {
+        let po = if carries_channel_ids {
+            None
+        } else {
+            match self.repositories.purchase_order(shipment.purchase_order_id).await? {
                 Some(po) => Some(po),
                 None => return Ok(Err(format!("purchase order {} no longer exists", shipment.purchase_order_id))),
-            },
+            }
         };
         let vendor_notify = vendor.and_then(|v| v.notify_customer);
         let order = match ExportOrder::for_shipment(shipment, po.as_ref(), &store, vendor_notify) {
@@ -264,42 +276,74 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
             Err(refused @ Failure::Permanent { .. }) => return Ok(Err(refused.to_string())),
             Err(other) => return Err(other),
         };
-        Ok(self
-            .channels
-            .connect(&store, &credentials)
-            .map(|channel| (channel, order))
-            .map_err(|error| format!("store {}: {error}", store.id)))
+        Ok(match self.channels.connect(&store, &credentials) {
+            Ok(channel) => Ok(Connected { channel, order, store, credentials }),
+            Err(error) => Err(format!("store {}: {error}", store.id)),
+        })
     }
 
-    /// Calls the channel for a claimed shipment and records the outcome.
-    async fn export(&self, claimed: Shipment, check_channel_first: bool, receives: u32) -> Result<(), Failure> {
-        // Boxed: its reads run side by side, and their futures together are too large for a
-        // thread's stack in a debug build.
-        let (channel, order) = match Box::pin(self.connect(&claimed)).await? {
-            Ok(connected) => connected,
-            Err(refused) => return self.record_failure(&claimed, refused).await,
-        };
+    /// As [`ExportRun::connect`], but settings that cannot work are first read again: they may be
+    /// this container's memory of them, older than a person's fix.
+    async fn connect_confirmed(&self, shipment: &Shipment) -> Result<Result<Connected, String>, Failure> {
+        match Box::pin(self.connect(shipment)).await? {
+            Ok(connected) => Ok(Ok(connected)),
+            Err(_) => {
+                self.repositories.forget_settings(shipment.retailer_id);
+                Box::pin(self.connect(shipment)).await
+            }
+        }
+    }
+
+    /// Calls the channel, retrying within the attempt what is worth it and quick.
+    async fn call_channel(
+        &self,
+        connected: &Connected,
+        shipment: ShipmentId,
+        check_channel_first: bool,
+    ) -> Result<Fulfillment, ChannelError> {
         let mut check_first = check_channel_first;
         let mut attempt = 0;
-        let outcome = loop {
+        loop {
             attempt += 1;
-            match channel.export(&order, check_first).await {
+            match connected.channel.export(&connected.order, check_first).await {
                 Err(ChannelError::Retryable { message, retry_after })
                     if attempt < CALLS_PER_DELIVERY && retry_after.unwrap_or_default() <= IN_PROCESS_WAIT =>
                 {
                     let wait = retry_after.unwrap_or(StdDuration::from_millis(500 << attempt));
-                    warn!(shipment_id = %claimed.id, %message, ?wait, "channel call failed; retrying");
+                    warn!(shipment_id = %shipment, %message, ?wait, "channel call failed; retrying");
                     tokio::time::sleep(wait).await;
                     // The failed call may have reached the channel.
                     check_first = true;
                 }
-                other => break other,
+                other => return other,
             }
+        }
+    }
+
+    /// Calls the channel for a claimed shipment and records the outcome.
+    async fn export(&self, claimed: Shipment, check_channel_first: bool, receives: u32) -> Result<(), Failure> {
+        let connected = match self.connect_confirmed(&claimed).await? {
+            Ok(connected) => connected,
+            Err(refused) => return self.record_failure(&claimed, refused).await,
         };
+        let mut outcome = self.call_channel(&connected, claimed.id, check_channel_first).await;
+        let mut notified = connected.order.notify_customer;
+        if matches!(outcome, Err(ChannelError::Permanent { .. } | ChannelError::Unsupported { .. })) {
+            // A refusal may answer settings this container remembers (a token rotated, a carrier
+            // mapped in the last minute): it is recorded only once the store's current settings
+            // are refused too.
+            self.repositories.forget_settings(claimed.retailer_id);
+            if let Ok(fresh) = Box::pin(self.connect(&claimed)).await?
+                && (fresh.store != connected.store || fresh.credentials != connected.credentials)
+            {
+                info!(shipment_id = %claimed.id, "refused with remembered settings: trying the store's current ones");
+                outcome = self.call_channel(&fresh, claimed.id, true).await;
+                notified = fresh.order.notify_customer;
+            }
+        }
         match outcome {
             Ok(fulfillment) => {
                 info!(shipment_id = %claimed.id, channel_ids = ?fulfillment.channel_ids, adopted = fulfillment.adopted, "exported");
-                let notified = order.notify_customer;
                 self.record(&claimed, |current, now| {
                     matches!(current.export.state, ExportState::Exporting { .. })
                         .then(|| current.exported(now, fulfillment.channel_ids.clone(), notified))

@@ -295,6 +295,8 @@ impl Orders for MemoryTable {
 }
 
 impl Settings for MemoryTable {
+    /// Nothing is remembered apart from the records themselves.
+    fn forget_settings(&self, _retailer: RetailerId) {}
     async fn retailer_with_carriers(&self, retailer: RetailerId) -> Result<Option<(Retailer, Vec<Carrier>)>, Failure> {
         Ok(self.records().retailers.get(&retailer).cloned())
     }

@@ -137,6 +137,10 @@ pub trait Settings: Send + Sync {
     /// A store's channel credentials, opened; [`Failure::Permanent`] if they cannot be (sealed
     /// for another store, under another key): a person must set them again.
     fn credentials(&self, retailer: RetailerId, store: StoreId) -> impl Pending<ChannelCredentials>;
+    /// Forgets what this container remembers of a retailer's settings (its profile, carriers,
+    /// vendors, stores and their credentials), so that the next reads see the table: before a
+    /// refusal that the remembered copy caused is reported, it is checked against the current one.
+    fn forget_settings(&self, retailer: RetailerId);
 }
 
 /// New ids, unique across every record kind.

@@ -61,13 +61,31 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
     ) -> Result<Written, Failure> {
         echoed.check(None, purchase_order_id)?;
         refuse_export_fields_to_vendors(principal, input, None)?;
-        let (retailer, carriers) = self.retailer(principal).await?;
         // The same request needs the same ids on every attempt: reserved once, on the first.
         let reserved = OnceLock::new();
-        let shipment =
-            retry_on_conflict(|| self.try_create(principal, purchase_order_id, input, &retailer, &carriers, &reserved))
-                .await?;
-        Ok(Written { shipment, retailer })
+        let mut confirmed = false;
+        loop {
+            let (retailer, carriers) = self.retailer(principal).await?;
+            let created = retry_on_conflict(|| {
+                self.try_create(principal, purchase_order_id, input, &retailer, &carriers, &reserved)
+            })
+            .await;
+            match created {
+                Err(refused) if !confirmed && self.may_be_remembered_carriers(principal, &refused) => confirmed = true,
+                created => return Ok(Written { shipment: created?, retailer }),
+            }
+        }
+    }
+
+    /// A carrier refused by this container's memory of the retailer's carriers (a carrier added
+    /// in the last minute elsewhere is not in it yet): forgets them, so the request is tried once
+    /// more against the table's.
+    fn may_be_remembered_carriers(&self, principal: &Principal, refused: &Failure) -> bool {
+        let carrier = matches!(refused, Failure::Invalid(errors) if errors.mentions_carrier());
+        if carrier {
+            self.repositories.forget_settings(principal.retailer_id);
+        }
+        carrier
     }
 
     async fn try_create(
@@ -124,12 +142,18 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         input: &ShipmentInput,
         echoed: EchoedIds,
     ) -> Result<Written, Failure> {
-        let (retailer, carriers) = self.retailer(principal).await?;
         let reserved = OnceLock::new();
-        let shipment =
-            retry_on_conflict(|| self.try_update(principal, id, input, echoed, &retailer, &carriers, &reserved))
-                .await?;
-        Ok(Written { shipment, retailer })
+        let mut confirmed = false;
+        loop {
+            let (retailer, carriers) = self.retailer(principal).await?;
+            let updated =
+                retry_on_conflict(|| self.try_update(principal, id, input, echoed, &retailer, &carriers, &reserved))
+                    .await;
+            match updated {
+                Err(refused) if !confirmed && self.may_be_remembered_carriers(principal, &refused) => confirmed = true,
+                updated => return Ok(Written { shipment: updated?, retailer }),
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

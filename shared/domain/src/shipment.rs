@@ -675,7 +675,8 @@ fn only_serial_codes_added(before: &[ShipmentItem], after: &[ShipmentItem]) -> b
 }
 
 impl ValidationErrors {
-    fn mentions_carrier(&self) -> bool {
+    /// Whether a problem names the carrier fields (an unknown carrier, say).
+    pub fn mentions_carrier(&self) -> bool {
         ["shipper_id", "shipper_name", "shipper_scac_code"].iter().any(|field| self.mentions(field))
     }
 }

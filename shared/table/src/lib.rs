@@ -121,6 +121,11 @@ impl Table {
         self.cache.get_or_read(memory_key, || self.get(pk, sk)).await
     }
 
+    /// Forgets what this container remembers of a retailer's settings (see `cache.rs`).
+    pub fn forget_settings(&self, retailer: shipsync_domain::ids::RetailerId) {
+        self.cache.forget(&format!("{}/", keys::retailer(retailer)));
+    }
+
     /// Forgets the kept settings records of the partition an item was just written to.
     pub(crate) fn forget_partition(&self, item: &codec::Item) {
         if let Some(pk) = item.get(keys::PK).and_then(|value| value.as_s().ok()) {

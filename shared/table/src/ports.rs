@@ -161,6 +161,9 @@ impl Orders for Table {
 }
 
 impl Settings for Table {
+    fn forget_settings(&self, retailer: RetailerId) {
+        Table::forget_settings(self, retailer);
+    }
     async fn retailer_with_carriers(&self, retailer: RetailerId) -> Result<Option<(Retailer, Vec<Carrier>)>, Failure> {
         Ok(Table::retailer_with_carriers(self, retailer).await?)
     }
