@@ -44,6 +44,40 @@ pub struct ShipmentSearch {
     pub invoiced: TimeRange,
 }
 
+impl TimeRange {
+    /// Whether `time` is within the range (both ends included); an open end takes anything.
+    pub fn contains(&self, time: DateTime<Utc>) -> bool {
+        self.min.is_none_or(|min| time >= min) && self.max.is_none_or(|max| time <= max)
+    }
+}
+
+impl ShipmentSearch {
+    /// Whether a shipment passes these filters, the way the table's filter expressions decide
+    /// (for a purchase order's shipments, filtered after they are read). The purchase order
+    /// number and retailer are the search's scope, not filters, and are not checked here.
+    pub fn matches(&self, shipment: &crate::shipment::Shipment) -> bool {
+        let name = self
+            .customer_name
+            .as_deref()
+            .is_none_or(|wanted| name_matches(&search_name_text(wanted), &search_name_text(&shipment.customer_name)));
+        let tracking = self.tracking.as_deref().is_none_or(|wanted| {
+            shipment.trackings.iter().any(|t| search_tracking_text(t.tracking.as_str()).contains(wanted))
+        });
+        let reference = self
+            .vendor_invoice_reference
+            .as_deref()
+            .is_none_or(|wanted| shipment.vendor_invoice_reference.as_deref() == Some(wanted));
+        let vendor = self.vendor_id.is_none_or(|wanted| shipment.vendor_id == wanted);
+        let invoiced = self.invoiced.is_open() || shipment.invoiced_at.is_some_and(|at| self.invoiced.contains(at));
+        name && tracking
+            && reference
+            && vendor
+            && self.created.contains(shipment.created_at)
+            && self.updated.contains(shipment.updated_at)
+            && invoiced
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Paging {
     /// Starts at 1.

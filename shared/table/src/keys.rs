@@ -113,9 +113,6 @@ pub fn retailer_shipments(id: RetailerId) -> String {
 pub fn vendor_shipments(retailer: RetailerId, vendor: VendorId) -> String {
     format!("RETAILER#{retailer}#VENDOR#{vendor}#SHIPMENTS")
 }
-pub fn purchase_order_shipments(id: PurchaseOrderId) -> String {
-    format!("PO#{id}#SHIPMENTS")
-}
 pub fn retailer_purchase_orders(id: RetailerId) -> String {
     format!("RETAILER#{id}#POS")
 }

@@ -1,4 +1,4 @@
-//! DynamoDB persistence for shipsync, the [`Table`]: one table, six indexes (five listing indexes
+//! DynamoDB persistence for shipsync, the [`Table`]: one table, five indexes (four listing indexes
 //! and the sweeper's `by_export_due`), and writes that are atomic and conditional so that
 //! concurrent requests can never over-fulfil an order or lose an update.
 //!

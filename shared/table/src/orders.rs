@@ -16,7 +16,7 @@ use shipsync_domain::tenant::ChannelStore;
 
 use crate::codec::{Item, item, key, n, record, s};
 use crate::keys::{self, PK};
-use crate::purchase_orders::{CHANNEL_ORDER_IDS, put_purchase_order_if_unchanged};
+use crate::purchase_orders::CHANNEL_ORDER_IDS;
 use crate::schema::BY_ATTENTION;
 use crate::search::{Filter, SearchPage};
 use crate::{Table, TableError};
@@ -297,9 +297,10 @@ impl Table {
     }
 
     /// Writes a changed purchase order if nobody changed it since it was read.
+    /// Writes a changed purchase order if nobody changed it since it was read: one item, so one
+    /// conditional update rather than a transaction.
     pub async fn update_purchase_order(&self, po: &PurchaseOrder) -> Result<(), TableError> {
-        let step = put_purchase_order_if_unchanged(&self.table, po)?;
-        self.transact(vec![step], |_| TableError::Conflict("purchase order")).await
+        crate::purchase_orders::update_purchase_order_alone(self, po).await
     }
 
     /// Lists a problem (again: the same key replaces it) where people look.

@@ -1,7 +1,9 @@
 //! Purchase orders.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use shipsync_domain::ids::{PurchaseOrderId, RetailerId, VendorId};
+use shipsync_domain::ids::{PurchaseOrderId, RetailerId, ShipmentId, VendorId};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::search::{Paging, TimeRange};
 
@@ -33,19 +35,83 @@ pub(crate) fn purchase_order_item(po: &PurchaseOrder) -> Result<Item, TableError
 }
 
 /// A transaction step that writes a purchase order only if nobody changed it since it was read.
+/// The attribute of a purchase order that holds its shipments' ids (a number set): the table
+/// adds a shipment's id in the same transaction that writes the shipment, so a purchase order's
+/// shipments are one read away with no index of their own.
+pub(crate) const PURCHASE_ORDER_SHIPMENTS: &str = "shipment_ids";
+
+/// A transaction step that writes a purchase order only if nobody changed it since it was read
+/// (and adds `new_shipment` to its shipments). An update, not a put: the set of its shipments is
+/// the table's, not the record's, and must survive every write of the record.
 pub(crate) fn put_purchase_order_if_unchanged(
     table: &str,
     po: &PurchaseOrder,
+    new_shipment: Option<ShipmentId>,
 ) -> Result<TransactWriteItem, TableError> {
-    let put = Put::builder()
+    let (expression, names, values) = purchase_order_update(po, new_shipment)?;
+    let update = Update::builder()
         .table_name(table)
-        .set_item(Some(purchase_order_item(po)?))
+        .set_key(Some(key(keys::purchase_order(po.id), PURCHASE_ORDER)))
+        .update_expression(expression)
         .condition_expression("#version = :read")
-        .expression_attribute_names("#version", "version")
-        .expression_attribute_values(":read", n(po.version - 1))
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
         .build()
         .map_err(|error| TableError::Corrupt { key: keys::purchase_order(po.id), reason: error.to_string() })?;
-    Ok(TransactWriteItem::builder().put(put).build())
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+type Expression = (String, HashMap<String, String>, HashMap<String, AttributeValue>);
+
+/// [`put_purchase_order_if_unchanged`] on its own: a plain conditional update.
+pub(crate) async fn update_purchase_order_alone(table: &Table, po: &PurchaseOrder) -> Result<(), TableError> {
+    let item = purchase_order_item(po)?;
+    crate::codec::check_fits(&item)?;
+    let (expression, names, values) = purchase_order_update(po, None)?;
+    table.count_call();
+    let result = table
+        .client
+        .update_item()
+        .table_name(&table.table)
+        .set_key(Some(key(keys::purchase_order(po.id), PURCHASE_ORDER)))
+        .update_expression(expression)
+        .condition_expression("#version = :read")
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+            Err(TableError::Conflict("purchase order"))
+        }
+        Err(error) => Err(TableError::unavailable("UpdateItem")(error)),
+    }
+}
+
+/// `SET` every attribute of the purchase order's item but its keys (and `ADD` the new shipment),
+/// with `:read` the version it must have now.
+fn purchase_order_update(po: &PurchaseOrder, new_shipment: Option<ShipmentId>) -> Result<Expression, TableError> {
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut sets = Vec::new();
+    for (position, (name, value)) in purchase_order_item(po)?.into_iter().enumerate() {
+        if name == PK || name == crate::keys::SK {
+            continue;
+        }
+        let alias = if name == "version" { "#version".to_owned() } else { format!("#a{position}") };
+        sets.push(format!("{alias} = :a{position}"));
+        values.insert(format!(":a{position}"), value);
+        names.insert(alias, name);
+    }
+    values.insert(":read".into(), n(po.version - 1));
+    let mut expression = format!("SET {}", sets.join(", "));
+    if let Some(shipment) = new_shipment {
+        expression.push_str(" ADD #shipments :shipment");
+        names.insert("#shipments".into(), PURCHASE_ORDER_SHIPMENTS.into());
+        values.insert(":shipment".into(), AttributeValue::Ns(vec![shipment.to_string()]));
+    }
+    Ok((expression, names, values))
 }
 
 impl Table {

@@ -81,3 +81,58 @@ impl Table {
         }
     }
 }
+
+impl Table {
+    /// A one-off for tables written before purchase orders held their shipments' ids (the
+    /// `by_purchase_order` index was dropped for it): adds every shipment's id to its purchase
+    /// order's `shipment_ids`. Returns how many shipments it linked. Safe to run again and
+    /// alongside traffic (adding to a set is idempotent; a purchase order that is gone is
+    /// skipped). Run it before deploying the template without the index.
+    pub async fn link_purchase_order_shipments(&self) -> Result<u64, TableError> {
+        let mut linked = 0;
+        let mut start_key = None;
+        loop {
+            self.count_call();
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#sk = :shipment")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":shipment", s(SHIPMENT))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(TableError::unavailable("Scan"))?;
+            for item in output.items.unwrap_or_default() {
+                let shipment: Shipment = record(item)?;
+                self.count_call();
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(crate::codec::key(keys::purchase_order(shipment.purchase_order_id), PURCHASE_ORDER)))
+                    .update_expression("ADD #shipments :shipment")
+                    .condition_expression("attribute_exists(#pk)")
+                    .expression_attribute_names("#shipments", crate::purchase_orders::PURCHASE_ORDER_SHIPMENTS)
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_values(
+                        ":shipment",
+                        aws_sdk_dynamodb::types::AttributeValue::Ns(vec![shipment.id.to_string()]),
+                    )
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => linked += 1,
+                    Err(error)
+                        if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                    Err(error) => return Err(TableError::unavailable("UpdateItem")(error)),
+                }
+            }
+            start_key = output.last_evaluated_key;
+            if start_key.is_none() {
+                return Ok(linked);
+            }
+        }
+    }
+}

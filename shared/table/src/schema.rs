@@ -16,8 +16,8 @@
 //! | order problem (order health) | `RETAILER#<id>` | `PROBLEM#<key>` | gsi5 `RETAILER#<id>#ATTENTION`, `<since>#0000000000000000#<key>` | |
 //! | kept payload: one that could not be applied, its bytes in `body` (at most 350 KiB) | `RETAILER#<id>` | `PAYLOAD#<problem key>` | | |
 //! | API user (salted password digest) | `APIUSER#<key>` | `APIUSER` | | |
-//! | purchase order (with `version`) | `PO#<id>` | `PO` | gsi1 `RETAILER#<id>#POS`, gsi2 `RETAILER#<id>#VENDOR#<id>#POS`, both `<created>#<id>` | |
-//! | shipment (with `version`) | `SHIPMENT#<id>` | `SHIPMENT` | gsi1 `RETAILER#<id>#SHIPMENTS`, `<created>#<id>`; gsi2 `RETAILER#<id>#VENDOR#<id>#SHIPMENTS`, `<created>#<id>`; gsi3 `RETAILER#<id>#SHIPMENTS`, `<updated>#<id>`; gsi4 `PO#<id>#SHIPMENTS`, `<created>#<id>`; gsi5 `RETAILER#<id>#ATTENTION`, `<failed at>#<id>` only while its export failed; gsi6 `EXPORTDUE#<id mod 4>`, `<sweep at>#<id>` only while its export is scheduled or under way | |
+//! | purchase order (with `version`; `shipment_ids`, a number set of its shipments, added to in the transaction that writes each) | `PO#<id>` | `PO` | gsi1 `RETAILER#<id>#POS`, gsi2 `RETAILER#<id>#VENDOR#<id>#POS`, both `<created>#<id>` | |
+//! | shipment (with `version`) | `SHIPMENT#<id>` | `SHIPMENT` | gsi1 `RETAILER#<id>#SHIPMENTS`, `<created>#<id>`; gsi2 `RETAILER#<id>#VENDOR#<id>#SHIPMENTS`, `<created>#<id>`; gsi3 `RETAILER#<id>#SHIPMENTS`, `<updated>#<id>`; gsi5 `RETAILER#<id>#ATTENTION`, `<failed at>#<id>` only while its export failed; gsi6 `EXPORTDUE#<id mod 4>`, `<sweep at>#<id>` only while its export is scheduled or under way | |
 //! | tracking number (for carrier scans; one per number a shipment carries, left behind when an edit drops it) | `TRACKING#<number>` | `SHIPMENT#<id>` | | |
 //! | channel fulfillment applied by reverse sync, and as which shipment (idempotency) | `CHANNELFULFILLMENT#<store>#<channel id>` | `APPLIED` | | |
 //! | channel store by id alone (webhook URLs carry only that) | `STOREREF#<id>` | `STORE` | | |
@@ -54,7 +54,7 @@
 //! | shipments of a retailer by creation time (created_at_min/max); its purchase orders | `by_retailer_created` (gsi1): `RETAILER#<id>#SHIPMENTS` / `RETAILER#<id>#POS`, `<created>#<id>` |
 //! | shipments of a vendor by creation time, every vendor user's search; a vendor's purchase orders | `by_vendor_created` (gsi2): `RETAILER#<id>#VENDOR#<id>#SHIPMENTS` / `RETAILER#<id>#VENDOR#<id>#POS`, `<created>#<id>` |
 //! | shipments of a retailer changed since (updated_at_min/max) | `by_retailer_updated` (gsi3): `RETAILER#<id>#SHIPMENTS`, `<updated>#<id>` |
-//! | shipments of a purchase order (purchase_order_number; whole-order release, cancellations, reverse sync) | `by_purchase_order` (gsi4): `PO#<id>#SHIPMENTS`, `<created>#<id>` (`shipments_of_purchase_order`) |
+//! | shipments of a purchase order (purchase_order_number searches, filtered once read; whole-order release, cancellations, reverse sync) | GetItem `PO#<id>` / `PO` for its `shipment_ids`, then BatchGetItem (`shipments_of_purchase_order`) |
 //! | customer name, tracking (partial), invoice reference, other time ranges | filters on the chosen index's query, over projected attributes |
 //! | what needs a person, oldest first: failed exports and order problems (sparse: only such records have the keys) | `by_attention` (gsi5): `RETAILER#<id>#ATTENTION`, then BatchGetItem (`attention`, `failed_exports`) |
 //! | exports the sweeper must re-queue: overdue scheduled ones, expired claims (sparse: only while scheduled or exporting) | `by_export_due` (gsi6): each `EXPORTDUE#<shard>`, sk up to `<now>#~`, keys only (`overdue_exports`) |
@@ -117,8 +117,6 @@ pub const BY_VENDOR_CREATED: IndexDefinition =
     IndexDefinition { name: "by_vendor_created", partition_key: "gsi2pk", sort_key: "gsi2sk" };
 pub const BY_RETAILER_UPDATED: IndexDefinition =
     IndexDefinition { name: "by_retailer_updated", partition_key: "gsi3pk", sort_key: "gsi3sk" };
-pub const BY_PURCHASE_ORDER: IndexDefinition =
-    IndexDefinition { name: "by_purchase_order", partition_key: "gsi4pk", sort_key: "gsi4sk" };
 
 pub const BY_ATTENTION: IndexDefinition =
     IndexDefinition { name: "by_attention", partition_key: "gsi5pk", sort_key: "gsi5sk" };
@@ -132,8 +130,10 @@ pub const BY_EXPORT_DUE: IndexDefinition =
 /// How many partitions `by_export_due` spreads shipments over (by id).
 pub const EXPORT_DUE_SHARDS: u64 = 4;
 
-pub const INDEXES: [IndexDefinition; 6] =
-    [BY_RETAILER_CREATED, BY_VENDOR_CREATED, BY_RETAILER_UPDATED, BY_PURCHASE_ORDER, BY_ATTENTION, BY_EXPORT_DUE];
+// gsi4 (`by_purchase_order`) is gone: a purchase order holds its shipments' ids, which saved an
+// index write on every shipment write. Its attribute names are not reused.
+pub const INDEXES: [IndexDefinition; 5] =
+    [BY_RETAILER_CREATED, BY_VENDOR_CREATED, BY_RETAILER_UPDATED, BY_ATTENTION, BY_EXPORT_DUE];
 
 /// The table's key attributes (all strings): `pk`, `sk`, then each index's two.
 pub fn key_attributes() -> Vec<&'static str> {

@@ -12,7 +12,7 @@ use shipsync_domain::time::sortable_time;
 
 use crate::codec::{Item, describe, key, record, s};
 use crate::keys::{self, PK, SHIPMENT, SK};
-use crate::schema::{BY_PURCHASE_ORDER, BY_RETAILER_CREATED, BY_RETAILER_UPDATED, BY_VENDOR_CREATED, IndexDefinition};
+use crate::schema::{BY_RETAILER_CREATED, BY_RETAILER_UPDATED, BY_VENDOR_CREATED, IndexDefinition};
 use crate::{Table, TableError};
 
 /// One page of results and how many match: all of them when `total_count_exact`, else at least
@@ -100,10 +100,16 @@ impl Table {
         let (index, partition) = match &plan.scope {
             SearchScope::Nothing => return Ok(SearchPage::empty()),
             SearchScope::PurchaseOrder(number) => {
-                match self.purchase_order_by_number(plan.retailer_id, number).await? {
-                    Some(po) => (BY_PURCHASE_ORDER, keys::purchase_order_shipments(po.id)),
-                    None => return Ok(SearchPage::empty()),
-                }
+                let Some(po) = self.purchase_order_by_number(plan.retailer_id, number).await? else {
+                    return Ok(SearchPage::empty());
+                };
+                // Its few shipments are read whole and filtered here: the count is exact.
+                let mut matching = self.shipments_of_purchase_order(po.id).await?;
+                matching.retain(|shipment| shipment.retailer_id == plan.retailer_id && plan.filters.matches(shipment));
+                let total_count = matching.len() as u64;
+                let first = usize::try_from(paging.offset()).unwrap_or(usize::MAX);
+                let records = matching.into_iter().skip(first).take(paging.per_page as usize).collect();
+                return Ok(SearchPage { records, total_count, total_count_exact: true });
             }
             SearchScope::VendorByCreated(vendor) => {
                 (BY_VENDOR_CREATED, keys::vendor_shipments(plan.retailer_id, *vendor))

@@ -1,7 +1,7 @@
 //! Shipments, written together with their purchase order's fulfilled quantities.
 
 use crate::search::{Filter, SearchPage};
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use shipsync_domain::ids::{PurchaseOrderId, RetailerId, ShipmentId};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::search::{Paging, TimeRange};
@@ -11,10 +11,8 @@ use shipsync_domain::time::sortable_time;
 
 use crate::codec::{Item, compact_item, item, n, s};
 use crate::keys::{self, PK, SHIPMENT};
-use crate::purchase_orders::put_purchase_order_if_unchanged;
-use crate::schema::{
-    BY_ATTENTION, BY_EXPORT_DUE, BY_PURCHASE_ORDER, BY_RETAILER_CREATED, BY_RETAILER_UPDATED, BY_VENDOR_CREATED,
-};
+use crate::purchase_orders::{PURCHASE_ORDER_SHIPMENTS, put_purchase_order_if_unchanged};
+use crate::schema::{BY_ATTENTION, BY_EXPORT_DUE, BY_RETAILER_CREATED, BY_RETAILER_UPDATED, BY_VENDOR_CREATED};
 use crate::{Table, TableError};
 use shipsync_domain::export::ExportState;
 
@@ -46,8 +44,6 @@ fn shipment_item(shipment: &Shipment) -> Result<Item, TableError> {
         (BY_VENDOR_CREATED.sort_key, s(&created)),
         (BY_RETAILER_UPDATED.partition_key, s(keys::retailer_shipments(shipment.retailer_id))),
         (BY_RETAILER_UPDATED.sort_key, s(keys::by_time(shipment.updated_at, id))),
-        (BY_PURCHASE_ORDER.partition_key, s(keys::purchase_order_shipments(shipment.purchase_order_id))),
-        (BY_PURCHASE_ORDER.sort_key, s(&created)),
         ("version", n(shipment.version)),
         ("vendor_id", n(shipment.vendor_id)),
         ("customer_search", s(search_name_text(&shipment.customer_name))),
@@ -101,8 +97,10 @@ impl Table {
     /// (`purchase_order.version` is one more than the version read).
     pub async fn create_shipment(&self, shipment: &Shipment, purchase_order: &PurchaseOrder) -> Result<(), TableError> {
         let tracking_steps = self.tracking_index_steps(shipment)?;
-        let mut steps =
-            vec![self.put_new_shipment(shipment)?, put_purchase_order_if_unchanged(&self.table, purchase_order)?];
+        let mut steps = vec![
+            self.put_new_shipment(shipment)?,
+            put_purchase_order_if_unchanged(&self.table, purchase_order, Some(shipment.id))?,
+        ];
         steps.extend(tracking_steps);
         self.transact(steps, |_| TableError::Conflict("purchase order")).await
     }
@@ -134,7 +132,7 @@ impl Table {
         let mut steps = vec![
             TransactWriteItem::builder().put(applied).build(),
             self.put_new_shipment(shipment)?,
-            put_purchase_order_if_unchanged(&self.table, purchase_order)?,
+            put_purchase_order_if_unchanged(&self.table, purchase_order, Some(shipment.id))?,
         ];
         steps.extend(self.tracking_index_steps(shipment)?);
         self.transact(steps, |step| {
@@ -173,7 +171,7 @@ impl Table {
             .map_err(|error| TableError::Corrupt { key: keys::shipment(shipment.id), reason: error.to_string() })?;
         let mut steps = vec![TransactWriteItem::builder().put(put).build()];
         if let Some(po) = purchase_order {
-            steps.push(put_purchase_order_if_unchanged(&self.table, po)?);
+            steps.push(put_purchase_order_if_unchanged(&self.table, po, None)?);
         }
         steps.extend(self.tracking_index_steps(shipment)?);
         self.transact(steps, |step| TableError::Conflict(if step == 0 { "shipment" } else { "purchase order" })).await
@@ -231,14 +229,23 @@ impl Table {
         Ok(page)
     }
 
-    /// Every shipment of a purchase order (at most a page of 250; an order has far fewer).
+    /// Every shipment of a purchase order, oldest first: the ids its record holds, then one batch
+    /// read (an order has few shipments).
     pub async fn shipments_of_purchase_order(&self, id: PurchaseOrderId) -> Result<Vec<Shipment>, TableError> {
-        let paging = Paging { page: 1, per_page: shipsync_domain::search::MAX_PER_PAGE };
-        let partition = keys::purchase_order_shipments(id);
-        Ok(self
-            .search_index(BY_PURCHASE_ORDER, partition, TimeRange::default(), Filter::default(), paging)
-            .await?
-            .records)
+        let Some(mut found) = self.get_item(keys::purchase_order(id), keys::PURCHASE_ORDER).await? else {
+            return Ok(Vec::new());
+        };
+        let ids: Vec<ShipmentId> = match found.remove(PURCHASE_ORDER_SHIPMENTS) {
+            Some(AttributeValue::Ns(numbers)) => numbers
+                .iter()
+                .filter_map(|number| number.parse().ok().and_then(|id| ShipmentId::new(id).ok()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut shipments: Vec<Shipment> =
+            self.shipments(&ids).await?.into_iter().filter(|shipment| shipment.purchase_order_id == id).collect();
+        shipments.sort_by_key(|shipment| (shipment.created_at, shipment.id));
+        Ok(shipments)
     }
 
     /// A purchase order read consistently: a write that just finished is seen.

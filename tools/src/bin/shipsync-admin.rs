@@ -30,6 +30,8 @@ const USAGE: &str =
   show             --pk PK --sk SK   (a record as JSON, e.g. --pk SHIPMENT#1007 --sk SHIPMENT; shipments and
                    purchase orders are stored deflated, so the console shows their data as binary)
   rekey-vendor-listings   (once, on a table written before vendor listings held the retailer)
+  link-purchase-order-shipments   (once, on a table written before purchase orders listed their
+                   shipments; run it before deploying a template without the by_purchase_order index)
   subscribe-amazon --retailer ID --store ID --queue-arn ARN [--key-id KEY]
                    subscribes the Amazon store's seller to ORDER_CHANGE notifications delivered to the
                    stack's AmazonNotificationQueueArn (safe to repeat)";
@@ -219,6 +221,10 @@ async fn run() -> Result<String, String> {
                 Some(record) => serde_json::to_string_pretty(&record).map_err(|e| e.to_string()),
                 None => Err(format!("no record {pk} / {sk}")),
             }
+        }
+        Some("link-purchase-order-shipments") => {
+            let linked = store.link_purchase_order_shipments().await.map_err(|e| e.to_string())?;
+            Ok(format!("{linked} shipments linked to their purchase orders"))
         }
         Some("rekey-vendor-listings") => {
             let count = store.rekey_vendor_listings().await.map_err(|e| e.to_string())?;
