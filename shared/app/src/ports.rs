@@ -50,8 +50,9 @@ pub trait Shipments: Send + Sync {
     /// condition that neither changed since it was read (`version - 1`).
     fn update_shipment(&self, shipment: &Shipment, po: Option<&PurchaseOrder>) -> impl Pending<()>;
     fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> impl Pending<Vec<Shipment>>;
-    /// Shipments of any retailer carrying this tracking number (carrier scans name no tenant).
-    fn shipments_by_tracking(&self, number: &TrackingNumber) -> impl Pending<Vec<Shipment>>;
+    /// The shipments of one store carrying this tracking number (a carrier scan is posted to
+    /// one store's URL, signed with that store's secret: it reaches no other store's shipments).
+    fn shipments_by_tracking(&self, store: StoreId, number: &TrackingNumber) -> impl Pending<Vec<Shipment>>;
     /// The shipment a channel fulfillment was applied as, if it was: read consistently.
     fn channel_fulfillment_applied(&self, store: StoreId, channel_id: &str) -> impl Pending<Option<ShipmentId>>;
 }

@@ -64,15 +64,10 @@ pub fn poll_state(store: shipsync_domain::ids::StoreId) -> String {
     format!("POLLSTATE#{store}")
 }
 pub const POLL_STATE: &str = "STATE";
-pub fn carrier_secret(provider: &str) -> String {
-    format!("CARRIERSECRET#{provider}")
-}
-pub const CARRIER_SECRET: &str = "SECRET";
-pub fn event(key: &str) -> String {
-    format!("EVENT#{key}")
-}
-pub fn tracking(number: &str) -> String {
-    format!("TRACKING#{number}")
+/// A tracking number's index partition within one store: a carrier scan comes to one store's
+/// URL and can find only that store's shipments.
+pub fn tracking(store: shipsync_domain::ids::StoreId, number: &str) -> String {
+    format!("TRACKING#{store}#{number}")
 }
 /// Partition of the attention index: what needs a person (failed exports, later order problems).
 pub fn retailer_attention(id: RetailerId) -> String {

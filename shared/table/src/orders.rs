@@ -21,11 +21,6 @@ use crate::schema::BY_ATTENTION;
 use crate::search::{Filter, SearchPage};
 use crate::{Table, TableError};
 
-#[derive(serde::Serialize, serde::Deserialize)]
-pub(crate) struct ProviderSecret {
-    pub(crate) secret: String,
-}
-
 /// A record of a delivery already accepted.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Delivery {
@@ -187,23 +182,6 @@ impl Table {
     ) -> Result<(), TableError> {
         let mut record =
             item(keys::webhook_delivery(store, delivery_id), keys::WEBHOOK, &Delivery { received_at: now })?;
-        record.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
-        self.put(record).await
-    }
-
-    /// Whether an event (a carrier's, by provider and id) was accepted before.
-    pub async fn event_seen(&self, key: &str) -> Result<bool, TableError> {
-        let found: Option<Delivery> = self.get(keys::event(key), keys::WEBHOOK).await?;
-        Ok(found.is_some())
-    }
-
-    pub async fn remember_event(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> Result<(), TableError> {
-        let mut record = item(keys::event(key), keys::WEBHOOK, &Delivery { received_at: now })?;
         record.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
         self.put(record).await
     }
