@@ -21,7 +21,6 @@ const USAGE: &str =
                    (then set export settings and credentials with PUT /stores/{id}.json)
   create-carrier   --retailer ID --name NAME [--scac CODE]
   create-api-user  --retailer ID [--vendor ID] [--time-zone Area/City]
-  set-carrier-webhook-secret --provider easypost|aftership|shippo --secret SECRET [--key-id KEY]
   kept-payload     --retailer ID --key PROBLEM_KEY --out FILE   (a payload order health lists as unapplicable)
   create-purchase-order --retailer ID --vendor ID --store ID --number PO-1 --customer NAME
                    --item SKU,QUANTITY,NAME[,COST[,CHANNEL_LINE_ITEM_ID]] (repeat --item per line)
@@ -128,18 +127,6 @@ async fn run() -> Result<String, String> {
                 "API key: {}\nPassword: {}\n(the password is shown only now: shipsync keeps only a digest of it)",
                 credentials.key, credentials.password
             ))
-        }
-        Some("set-carrier-webhook-secret") => {
-            let provider = carrier_webhooks::Provider::from_path(args.required("provider")?)
-                .ok_or("--provider must be easypost, aftership or shippo")?
-                .name();
-            let secret = args.required("secret")?;
-            if secret.trim().is_empty() {
-                return Err("--secret must not be empty: an empty secret would let anyone sign".to_owned());
-            }
-            let store = store.with_cipher(std::sync::Arc::new(encrypting_cipher(&args).await?));
-            store.set_carrier_webhook_secret(provider, secret).await.map_err(|e| e.to_string())?;
-            Ok(format!("{provider} webhooks are now checked against this secret"))
         }
         Some("kept-payload") => {
             let key = args.required("key")?;
