@@ -146,7 +146,11 @@ impl CarrierWebhooks {
 
 /// The queue message for a scan: it names the store whose URL and secret it came with, so that
 /// only that store's shipments are looked at.
-fn scan_message(store: &ChannelStore, provider: Provider, scan: shipsync_domain::tracking::CarrierScan) -> ChannelEventMessage {
+fn scan_message(
+    store: &ChannelStore,
+    provider: Provider,
+    scan: shipsync_domain::tracking::CarrierScan,
+) -> ChannelEventMessage {
     ChannelEventMessage {
         retailer_id: Some(store.retailer_id),
         store_id: Some(store.id),

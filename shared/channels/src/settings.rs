@@ -403,13 +403,23 @@ mod tests {
         assert!(ShopifyWebhookSecrets::from_credentials(&ChannelCredentials::default()).accepted().is_empty());
         assert_eq!(
             credential_names(ChannelKind::Shopify),
-            ["access_token", "webhook_secret", "previous_webhook_secret", "tracking_api_key", "tracking_webhook_secret"]
+            [
+                "access_token",
+                "webhook_secret",
+                "previous_webhook_secret",
+                "tracking_api_key",
+                "tracking_webhook_secret"
+            ]
         );
         let tracking = credentials(&[("tracking_webhook_secret", "whsec_1"), ("webhook_secret", "shopify")]);
         assert_eq!(tracking.tracking_webhook_secret(), Some("whsec_1"));
         assert_eq!(credentials(&[("tracking_webhook_secret", " ")]).tracking_webhook_secret(), None);
         assert_eq!(credentials(&[("webhook_secret", "shopify")]).tracking_webhook_secret(), None);
-        assert_eq!(SecretPurpose::of("tracking_webhook_secret"), SecretPurpose::Webhook, "sealed apart from the API key");
+        assert_eq!(
+            SecretPurpose::of("tracking_webhook_secret"),
+            SecretPurpose::Webhook,
+            "sealed apart from the API key"
+        );
         assert_eq!(SecretPurpose::of("tracking_api_key"), SecretPurpose::Channel);
     }
 
@@ -456,7 +466,10 @@ mod tests {
         );
         assert_eq!(fields(validate_store_settings(&store(None), &blank)), ["credentials.tracking_api_key"]);
         let blank_secret = credentials(&[("api_token", "bm"), ("tracking_webhook_secret", "")]);
-        assert_eq!(fields(validate_store_settings(&store(None), &blank_secret)), ["credentials.tracking_webhook_secret"]);
+        assert_eq!(
+            fields(validate_store_settings(&store(None), &blank_secret)),
+            ["credentials.tracking_webhook_secret"]
+        );
         // Saved without new credentials: the names of the stored ones decide.
         let tracking = store(Some(TrackingProvider::Easypost)).tracking;
         assert_eq!(validate_tracking(&tracking, ["api_token", "tracking_api_key", "tracking_webhook_secret"]), Ok(()));

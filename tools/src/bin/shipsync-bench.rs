@@ -110,8 +110,11 @@ async fn main() -> Result<(), String> {
     .await
     .map_err(failed)?;
     let tracked_credentials = ChannelCredentials(
-        [("tracking_api_key".to_owned(), "EZBENCH".to_owned()), ("tracking_webhook_secret".to_owned(), SECRET.to_owned())]
-            .into(),
+        [
+            ("tracking_api_key".to_owned(), "EZBENCH".to_owned()),
+            ("tracking_webhook_secret".to_owned(), SECRET.to_owned()),
+        ]
+        .into(),
     );
     table.save_credentials(retailer.id, tracked.id, &tracked_credentials).await.map_err(|e| e.to_string())?;
     let carriers = carrier_webhooks::CarrierWebhooks::new(table.clone(), aws.sqs.clone(), aws.order_queue_url.clone());
