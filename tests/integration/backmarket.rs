@@ -141,9 +141,10 @@ async fn on_movement_the_imei_must_be_there_by_the_first_scan_or_it_waits_listed
     let (app, po) = back_market_app_confirming(&server, 2, None).await;
     let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZBM1"])).await;
     assert_eq!(shipment["export_state"], "waiting_for_movement");
+    // As the carrier webhook queues it: naming the store whose URL it came to.
     let scan = shipsync_domain::orders::ChannelEventMessage {
-        retailer_id: None,
-        store_id: None,
+        retailer_id: Some(app.retailer.id),
+        store_id: Some(po.store_id),
         source: "test scan".into(),
         event: shipsync_domain::orders::ChannelEvent::CarrierScanned {
             scan: shipsync_domain::tracking::CarrierScan {
