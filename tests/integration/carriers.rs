@@ -340,3 +340,54 @@ async fn every_timing_mode_for_every_channel_kind_sets_the_first_export_state() 
         assert_eq!(shipment["export_state"], expected, "{channel} {confirmation:?}");
     }
 }
+
+/// A table written before tracking-number records held the store: a scan at the store's URL
+/// finds the shipment only once `shipsync-admin rekey-tracking-numbers` has moved its record.
+#[tokio::test]
+async fn old_tracking_number_records_are_moved_to_their_store_once() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let app = TestApp::with(FeeSettings::default(), waiting_for_movement(), None).await;
+    let tracker = MockServer::start().await;
+    app.track_with(TrackingProvider::Easypost, &tracker.uri(), SECRET).await;
+    let po = app.purchase_order(&app.vendor, "3009", "Before", &[1]).await;
+    let created = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1Z OLD 0001"])).await;
+    // As an earlier version wrote it: `TRACKING#<number>`.
+    let key = |pk: String| {
+        [
+            ("pk".to_owned(), AttributeValue::S(pk)),
+            ("sk".to_owned(), AttributeValue::S(format!("SHIPMENT#{}", created["id"]))),
+        ]
+        .into_iter()
+        .collect::<std::collections::HashMap<_, _>>()
+    };
+    let client = app.table.client();
+    let current = key(format!("TRACKING#{}#1ZOLD0001", app.shop.id));
+    let item = client
+        .get_item()
+        .table_name(app.table.table_name())
+        .set_key(Some(current.clone()))
+        .send()
+        .await
+        .expect("get")
+        .item
+        .expect("the store's tracking record");
+    let mut old = item.clone();
+    old.extend(key("TRACKING#1ZOLD0001".to_owned()));
+    client.put_item().table_name(app.table.table_name()).set_item(Some(old)).send().await.expect("put");
+    client.delete_item().table_name(app.table.table_name()).set_key(Some(current)).send().await.expect("delete");
+
+    let scan = payload(Provider::EasyPost, "evt_old", "1ZOLD0001", "in_transit");
+    assert_eq!(app.post_scan(Provider::EasyPost, app.shop.id, Some(SECRET), &scan).await.0, StatusCode::OK);
+    app.run_orders().await;
+    assert_eq!(shipment(&app, &created["id"]).await["tracking_status"], Value::Null, "not found before the rekey");
+
+    assert_eq!(app.table.rekey_tracking_numbers().await.expect("rekey"), 1);
+    assert_eq!(app.table.rekey_tracking_numbers().await.expect("rekey again"), 0);
+    assert_eq!(app.post_scan(Provider::EasyPost, app.shop.id, Some(SECRET), &scan).await.0, StatusCode::OK);
+    app.run_orders().await;
+    let state = shipment(&app, &created["id"]).await;
+    assert_eq!(
+        (state["tracking_status"].clone(), state["export_state"].clone()),
+        (json!("in_transit"), json!("scheduled"))
+    );
+}

@@ -72,8 +72,9 @@
 //! Writes: purchase orders, shipments and channel orders carry a `version`, and every write of
 //! one is conditional on the version read; a shipment is written in one TransactWriteItems with
 //! its purchase order, its tracking-number records and, from reverse sync, its `APPLIED` record.
-//! The one scan is `rekey_vendor_listings`, a one-off an operator runs by hand to move vendor
-//! listing keys of an older form (`VENDOR#<id>#SHIPMENTS`, `VENDOR#<id>#POS`) to the ones above.
+//! The only scans are one-offs an operator runs by hand to move keys of an older form to the ones
+//! above: `rekey_vendor_listings` (`VENDOR#<id>#SHIPMENTS`, `VENDOR#<id>#POS`) and
+//! `rekey_tracking_numbers` (`TRACKING#<number>`, which a scan from any store could reach).
 //!
 //! Every listing partition starts with the retailer, so no query can reach another tenant's
 //! records whatever id a request names; reads by id (`SHIPMENT#<id>`, `PO#<id>`) go through

@@ -27,6 +27,7 @@ const USAGE: &str =
   seal-credentials [--key-id KEY]   (KEY: the stack's credentials key, else SHIPSYNC_CREDENTIALS_KEY_ID)
                    seals credentials stored in plaintext by a version before encryption at rest
   rekey-vendor-listings   (once, on a table written before vendor listings held the retailer)
+  rekey-tracking-numbers  (once, on a table written before tracking-number records held the store)
   subscribe-amazon --retailer ID --store ID --queue-arn ARN [--key-id KEY]
                    subscribes the Amazon store's seller to ORDER_CHANGE notifications delivered to the
                    stack's AmazonNotificationQueueArn (safe to repeat)";
@@ -201,6 +202,10 @@ async fn run() -> Result<String, String> {
         Some("rekey-vendor-listings") => {
             let count = store.rekey_vendor_listings().await.map_err(|e| e.to_string())?;
             Ok(format!("{count} records now listed under their retailer and vendor"))
+        }
+        Some("rekey-tracking-numbers") => {
+            let count = store.rekey_tracking_numbers().await.map_err(|e| e.to_string())?;
+            Ok(format!("{count} tracking-number records now under their shipment's store"))
         }
         Some(other) => Err(format!("unknown command {other:?}")),
         None => Err("a command is required".to_owned()),
