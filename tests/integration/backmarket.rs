@@ -16,6 +16,26 @@ use crate::harness::{TestApp, shipment_body};
 
 const IMEI: &str = "356938035643809";
 
+/// The Back Market store registers its numbers with EasyPost (a wiremock) and hears their scans.
+async fn tracked_by_easypost(app: &TestApp, easypost: &MockServer, store_id: shipsync_domain::ids::StoreId) {
+    Mock::given(method("POST"))
+        .and(path("/v2/trackers"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "trk_bm", "object": "Tracker"})))
+        .mount(easypost)
+        .await;
+    let mut store = app.table.channel_store(app.retailer.id, store_id).await.expect("read").expect("store");
+    store.tracking.provider = Some(shipsync_domain::tracking::TrackingProvider::Easypost);
+    store.connection.tracking_base_url = Some(easypost.uri());
+    let credentials = shipsync_domain::secrets::ChannelCredentials(
+        [("api_token", "bm-token"), ("tracking_api_key", "ep-key"), ("tracking_webhook_secret", "ep-secret")]
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .into(),
+    );
+    shipsync_channels::validate_store_settings(&store, &credentials).expect("settings a retailer could save");
+    app.table.save_channel_store(&store).await.expect("store");
+    app.table.save_credentials(app.retailer.id, store_id, &credentials).await.expect("credentials");
+}
+
 async fn back_market_app(server: &MockServer, line_state: u64) -> (TestApp, PurchaseOrder) {
     back_market_app_confirming(server, line_state, Some(ShipConfirmation::TrackingAssigned)).await
 }
@@ -139,11 +159,17 @@ async fn on_movement_the_imei_must_be_there_by_the_first_scan_or_it_waits_listed
     let server = MockServer::start().await;
     // Back Market's default: confirm when the carrier reports movement.
     let (app, po) = back_market_app_confirming(&server, 2, None).await;
+    // Scans come from the store's tracking provider, at its own webhook URL.
+    let easypost = MockServer::start().await;
+    tracked_by_easypost(&app, &easypost, po.store_id).await;
     let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZBM1"])).await;
     assert_eq!(shipment["export_state"], "waiting_for_movement");
+    app.run_exports().await;
+    assert_eq!(easypost.received_requests().await.unwrap_or_default().len(), 1, "its number registered");
+    // As the carrier webhook queues it: naming the store whose URL it came to.
     let scan = shipsync_domain::orders::ChannelEventMessage {
-        retailer_id: None,
-        store_id: None,
+        retailer_id: Some(app.retailer.id),
+        store_id: Some(po.store_id),
         source: "test scan".into(),
         event: shipsync_domain::orders::ChannelEvent::CarrierScanned {
             scan: shipsync_domain::tracking::CarrierScan {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use carrier_webhooks::Provider;
 use exporter::Exporter;
 use http::{Method, StatusCode};
 use order_poller::OrderPoller;
@@ -18,6 +19,7 @@ use shipsync_channels::ShopifyWebhookSecrets;
 use shipsync_domain::export::{ExportSettings, ShipConfirmation};
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings};
+use shipsync_domain::tracking::TrackingProvider;
 use shipsync_table::TableError;
 use shipsync_tools::provision;
 use shipsync_tools::runner::Runner;
@@ -67,15 +69,17 @@ async fn stored_credentials_hold_no_plaintext_secret() {
     let app = TestApp::new().await;
     let secret = "shpat_plaintext_must_not_be_stored_4711";
     let webhook_secret = "whsec_plaintext_must_not_be_stored_0815";
+    let tracking_key = "EZAK_plaintext_must_not_be_stored_5150";
+    let carrier_secret = "easypost_plaintext_must_not_be_stored_1234";
     let body = json!({"store": {"name": "Sealed", "channel": "shopify", "shop_domain": "sealed.myshopify.com",
-        "credentials": {"access_token": secret, "webhook_secret": webhook_secret}}});
+        "tracking_provider": "easypost",
+        "credentials": {"access_token": secret, "webhook_secret": webhook_secret,
+            "tracking_api_key": tracking_key, "tracking_webhook_secret": carrier_secret}}});
     let (status, created) = app.call(Method::POST, "/stores.json", Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let carrier_secret = "easypost_plaintext_must_not_be_stored_1234";
-    app.table.set_carrier_webhook_secret("easypost", carrier_secret).await.expect("carrier secret");
 
     let stored = table_text(&app).await;
-    for plaintext in [secret, webhook_secret, SHOPIFY_TOKEN, SHOPIFY_WEBHOOK_SECRET, carrier_secret] {
+    for plaintext in [secret, webhook_secret, SHOPIFY_TOKEN, SHOPIFY_WEBHOOK_SECRET, tracking_key, carrier_secret] {
         assert!(!stored.contains(plaintext), "the table holds {plaintext} in plaintext");
     }
     // Sealed, not lost: the functions that may decrypt open them again.
@@ -83,12 +87,13 @@ async fn stored_credentials_hold_no_plaintext_secret() {
     let store_id = shipsync_domain::ids::StoreId::new_unchecked(id);
     let opened = app.table.credentials(app.retailer.id, store_id).await.expect("open");
     assert_eq!(opened.0.get("access_token").map(String::as_str), Some(secret));
+    assert_eq!(opened.0.get("tracking_api_key").map(String::as_str), Some(tracking_key));
     let webhook_secrets = app.table.webhook_credentials(app.retailer.id, store_id).await.expect("open");
     assert_eq!(ShopifyWebhookSecrets::from_credentials(&webhook_secrets).accepted(), [webhook_secret]);
-    let opened = app.table.carrier_webhook_secret("easypost").await.expect("open");
-    assert_eq!(opened.as_deref(), Some(carrier_secret));
-    // Sealed for one provider, it does not open as another's.
-    assert!(app.table.carrier_webhook_secret("shippo").await.expect("none set").is_none());
+    // The carrier provider's secret is a webhook secret: sealed with them, apart from the API's keys.
+    assert_eq!(webhook_secrets.tracking_webhook_secret(), Some(carrier_secret));
+    assert_eq!(opened.tracking_webhook_secret(), None, "not among the API credentials");
+    assert!(!webhook_secrets.0.contains_key("tracking_api_key"), "the API key is not a webhook secret");
     let raw = app
         .table
         .client()
@@ -486,7 +491,7 @@ fn kms_grants(function: &serde_yaml::Value) -> Vec<(String, serde_yaml::Value)> 
 }
 
 #[test]
-fn only_the_api_encrypts_and_only_functions_that_call_channels_or_check_shopify_signatures_decrypt() {
+fn only_the_api_encrypts_and_only_functions_that_call_channels_or_check_webhook_signatures_decrypt() {
     let template = template();
     let resources = template["Resources"].as_mapping().expect("resources");
     let key = &template["Resources"]["CredentialsKey"];
@@ -499,7 +504,8 @@ fn only_the_api_encrypts_and_only_functions_that_call_channels_or_check_shopify_
         ("Exporter", "kms:Decrypt", Some("channel")),
         ("OrderPoller", "kms:Decrypt", Some("channel")),
         ("ShopifyWebhooks", "kms:Decrypt", Some("webhook")),
-        ("CarrierWebhooks", "kms:Decrypt", Some("carrier_webhook")),
+        // A store's carrier secret is one of its webhook secrets: no deployment-wide one.
+        ("CarrierWebhooks", "kms:Decrypt", Some("webhook")),
     ];
     for (name, function) in resources.iter().filter(|(_, r)| r["Type"] == "AWS::Serverless::Function") {
         let name = name.as_str().expect("name");
@@ -511,18 +517,14 @@ fn only_the_api_encrypts_and_only_functions_that_call_channels_or_check_shopify_
                 let statement = &grants[0].1;
                 assert!(format!("{:?}", statement["Resource"]).contains("CredentialsKey.Arn"), "{name}: only the key");
                 let conditions = &statement["Condition"];
-                // A store's secrets are bound to the store; a carrier provider's to the provider.
-                let (keys, required): (&[&str], &[&str]) = if *purpose == Some("carrier_webhook") {
-                    (&["purpose", "provider"], &["provider"])
-                } else {
-                    (&["retailer_id", "store_id", "purpose"], &["retailer_id", "store_id", "purpose"])
-                };
+                // Every secret is bound to its store.
+                let keys = ["retailer_id", "store_id", "purpose"];
                 assert_eq!(
                     conditions["ForAllValues:StringEquals"]["kms:EncryptionContextKeys"],
                     serde_yaml::to_value(keys).expect("yaml"),
                     "{name}"
                 );
-                for key in required {
+                for key in keys {
                     assert_eq!(conditions["Null"][format!("kms:EncryptionContext:{key}")], "false", "{name}: {key}");
                 }
                 let limited = conditions["StringEquals"]["kms:EncryptionContext:purpose"].as_str();
@@ -560,4 +562,118 @@ async fn credentials_stored_in_plaintext_by_an_earlier_version_are_refused_until
     let opened = app.table.credentials(app.retailer.id, app.shop.id).await.expect("open");
     assert_eq!(opened.0.get("access_token").map(String::as_str), Some(legacy));
     assert_eq!(app.aws.encrypt_only_table().seal_plaintext_credentials().await.expect("again"), 0, "idempotent");
+}
+
+/// Two tenants' stores that confirm on movement, each registering with EasyPost and signing its
+/// scans with its own secret.
+async fn two_tracked_tenants() -> (TestApp, TestApp, MockServer) {
+    let app = TestApp::new().await;
+    let other = app.another_tenant().await;
+    let tracker = MockServer::start().await;
+    for (tenant, secret) in [(&app, STORE_A_SECRET), (&other, STORE_B_SECRET)] {
+        let moving = json!({"store": {"ship_confirmation": "tracking_movement"}});
+        let (status, json) = tenant.call(Method::PUT, &format!("/stores/{}.json", tenant.shop.id), Some(moving)).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        tenant.track_with(TrackingProvider::Easypost, &tracker.uri(), secret).await;
+    }
+    (app, other, tracker)
+}
+
+const STORE_A_SECRET: &str = "store-a-easypost-secret";
+const STORE_B_SECRET: &str = "store-b-easypost-secret";
+
+fn easypost_scan(event: &str, tracking: &str) -> serde_json::Value {
+    json!({"id": event, "object": "Event", "description": "tracker.updated",
+        "result": {"id": "trk_1", "object": "Tracker", "tracking_code": tracking, "status": "in_transit",
+            "updated_at": "2026-03-02T13:00:00Z"}})
+}
+
+async fn tracking_state(tenant: &TestApp, shipment: &serde_json::Value) -> (serde_json::Value, serde_json::Value) {
+    let (status, read) = tenant.call(Method::GET, &format!("/shipments/{}.json", shipment["id"]), None).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    (read["shipment"]["tracking_status"].clone(), read["shipment"]["export_state"].clone())
+}
+
+/// The flaw of one secret per provider for the whole deployment: any tenant could sign a scan for
+/// another's parcel. A store's URL takes only scans signed with that store's own secret.
+#[tokio::test]
+async fn a_scan_signed_with_one_stores_secret_is_refused_at_another_stores_url() {
+    let (app, other, _tracker) = two_tracked_tenants().await;
+    let po = other.purchase_order(&other.vendor, "B-1", "Theirs", &[1]).await;
+    let theirs = other.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZB0001"])).await;
+    assert_eq!(theirs["export_state"], "waiting_for_movement");
+
+    let forged = easypost_scan("evt_forged", "1ZB0001");
+    let (status, answer) = app.post_scan(Provider::EasyPost, other.shop.id, Some(STORE_A_SECRET), &forged).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert!(!answer.to_string().contains(&app.shop.id.to_string()), "says nothing of store A: {answer}");
+    assert_eq!(app.run_orders().await, 0, "nothing queued");
+    assert_eq!(tracking_state(&other, &theirs).await, (json!(null), json!("waiting_for_movement")));
+
+    // Signed with B's own secret, at B's URL, the same scan moves B's parcel.
+    let (status, _) = app.post_scan(Provider::EasyPost, other.shop.id, Some(STORE_B_SECRET), &forged).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.run_orders().await, 1);
+    assert_eq!(tracking_state(&other, &theirs).await, (json!("in_transit"), json!("scheduled")));
+}
+
+/// A scan reaches only the shipments of the store whose URL it came to: a tracking number that
+/// only another store's shipment carries, or that both carry, changes nothing at the other store.
+#[tokio::test]
+async fn a_scan_at_one_stores_url_changes_nothing_at_another_store() {
+    let (app, other, _tracker) = two_tracked_tenants().await;
+    let po = other.purchase_order(&other.vendor, "B-2", "Theirs", &[1]).await;
+    let theirs =
+        other.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZB0002", "SHARED02"])).await;
+    let po = app.purchase_order(&app.vendor, "A-2", "Ours", &[1]).await;
+    let ours = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["SHARED02"])).await;
+
+    // Signed rightly by store A, for a number only store B's shipment carries: accepted, applied
+    // to A's shipments (none carries it), and nothing at B.
+    let only_theirs = easypost_scan("evt_b_only", "1ZB0002");
+    let (status, _) = app.post_scan(Provider::EasyPost, app.shop.id, Some(STORE_A_SECRET), &only_theirs).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.run_orders().await, 1);
+    assert_eq!(tracking_state(&other, &theirs).await, (json!(null), json!("waiting_for_movement")));
+
+    // A number both carry: A's parcel moves, B's does not.
+    let shared = easypost_scan("evt_shared", "SHARED02");
+    let (status, _) = app.post_scan(Provider::EasyPost, app.shop.id, Some(STORE_A_SECRET), &shared).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.run_orders().await, 1);
+    assert_eq!(tracking_state(&app, &ours).await, (json!("in_transit"), json!("scheduled")));
+    assert_eq!(tracking_state(&other, &theirs).await, (json!(null), json!("waiting_for_movement")));
+}
+
+/// A store that names a tracking provider must give the secret its provider signs scans with,
+/// checked with its tracking settings; nothing is saved without it.
+#[tokio::test]
+async fn a_tracking_provider_without_its_webhook_secret_is_refused() {
+    let app = TestApp::new().await;
+    let path = format!("/stores/{}.json", app.shop.id);
+    let without = json!({"store": {"tracking_provider": "aftership",
+        "credentials": {"access_token": SHOPIFY_TOKEN, "tracking_api_key": "as_key"}}});
+    let (status, json) = app.call(Method::PUT, &path, Some(without)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+    assert_eq!(
+        errors(&json),
+        ["credentials.tracking_webhook_secret is required for a store that registers tracking numbers with \
+          aftership (the secret its webhooks to /carrier_webhooks/aftership/<store id> are signed with)"]
+    );
+    let blank = json!({"store": {"tracking_provider": "aftership", "credentials": {"access_token": SHOPIFY_TOKEN,
+        "tracking_api_key": "as_key", "tracking_webhook_secret": " "}}});
+    let (status, json) = app.call(Method::PUT, &path, Some(blank)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+    assert!(
+        errors(&json).iter().any(|error| error.starts_with("credentials.tracking_webhook_secret must not be blank"))
+    );
+    let stored = app.table.channel_store(app.retailer.id, app.shop.id).await.expect("read").expect("store");
+    assert_eq!(stored.tracking.provider, None, "nothing saved");
+
+    let with = json!({"store": {"tracking_provider": "aftership", "credentials": {"access_token": SHOPIFY_TOKEN,
+        "tracking_api_key": "as_key", "tracking_webhook_secret": "as_secret"}}});
+    let (status, json) = app.call(Method::PUT, &path, Some(with)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let opened = app.table.webhook_credentials(app.retailer.id, app.shop.id).await.expect("open");
+    assert_eq!(opened.tracking_webhook_secret(), Some("as_secret"));
 }

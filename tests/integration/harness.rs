@@ -20,6 +20,7 @@ use shipsync_domain::purchase_order::{NewOrderItem, NewPurchaseOrder, PurchaseOr
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::tenant::ChannelConnection;
 use shipsync_domain::tenant::{ChannelKind, ChannelStore, FeeSettings, Retailer, Vendor};
+use shipsync_domain::tracking::TrackingProvider;
 use shipsync_planner::ExportPlanner;
 use shipsync_table::Table;
 use shipsync_tools::local_aws::LocalAws;
@@ -28,10 +29,14 @@ use shipsync_tools::runner::Runner;
 use shopify_webhooks::ShopifyWebhooks;
 use std::collections::BTreeMap;
 
+use carrier_webhooks::{CarrierWebhooks, Provider, providers};
+
 /// The access token every test store's Shopify credentials hold.
 pub const SHOPIFY_TOKEN: &str = "shpat_test_token";
 /// The secret Shopify signs the test stores' webhooks with.
 pub const SHOPIFY_WEBHOOK_SECRET: &str = "whsec_test_secret";
+/// The key a test store registers tracking numbers with (see [`TestApp::track_with`]).
+pub const TRACKING_API_KEY: &str = "EZAK_test_key";
 use shipsync_tools::provision::{self, Credentials};
 
 /// The one moto server of this test run.
@@ -318,6 +323,49 @@ impl TestApp {
         let json = serde_json::from_str(response.body())
             .unwrap_or_else(|error| panic!("response is not JSON ({error}): {}", response.body()));
         (status, json)
+    }
+
+    /// Makes the test store register its tracking numbers with `provider` (its tracking API at
+    /// `tracker_url`, a wiremock) and hear of their movement at its own carrier webhook URL,
+    /// signed with `webhook_secret`, as a retailer sets it up. Its Shopify credentials stay.
+    pub async fn track_with(&self, provider: TrackingProvider, tracker_url: &str, webhook_secret: &str) {
+        let mut store = self.table.channel_store(self.retailer.id, self.shop.id).await.expect("read").expect("store");
+        store.tracking.provider = Some(provider);
+        store.connection.tracking_base_url = Some(tracker_url.to_owned());
+        let credentials = ChannelCredentials(BTreeMap::from(
+            [
+                ("access_token", SHOPIFY_TOKEN),
+                ("webhook_secret", SHOPIFY_WEBHOOK_SECRET),
+                ("tracking_api_key", TRACKING_API_KEY),
+                ("tracking_webhook_secret", webhook_secret),
+            ]
+            .map(|(name, value)| (name.to_owned(), value.to_owned())),
+        ));
+        shipsync_channels::validate_store_settings(&store, &credentials).expect("settings a retailer could save");
+        self.table.save_channel_store(&store).await.expect("store");
+        self.table.save_credentials(self.retailer.id, store.id, &credentials).await.expect("credentials");
+    }
+
+    /// Posts a carrier webhook to `/carrier_webhooks/{provider}/{store}`, signed now with `secret`
+    /// as the provider signs (`None`: unsigned).
+    pub async fn post_scan(
+        &self,
+        provider: Provider,
+        store: impl std::fmt::Display,
+        secret: Option<&str>,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let body = body.to_string();
+        let mut request =
+            http::Request::builder().method(Method::POST).uri(format!("/carrier_webhooks/{}/{store}", provider.name()));
+        if let Some(secret) = secret {
+            let signature = providers::sign(provider, body.as_bytes(), secret, Utc::now().timestamp());
+            request = request.header(providers::signature_header(provider), signature);
+        }
+        let request = request.body(Bytes::from(body)).expect("request");
+        let endpoint = CarrierWebhooks::new(self.table.clone(), self.aws.sqs.clone(), self.aws.order_queue_url.clone());
+        let response = endpoint.handle(request).await;
+        (response.status(), serde_json::from_str(response.body()).unwrap_or(Value::Null))
     }
 
     /// Creates a shipment and returns it; panics unless the API answered 201.

@@ -92,7 +92,7 @@ const FLOWS: &[Row] = &[
     Row {
         function: "carrier-webhooks",
         flow: |w| Box::pin(carrier_webhooks(w)),
-        needs: &["dynamodb:GetItem", "dynamodb:PutItem", "kms:Decrypt", "sqs:SendMessage"],
+        needs: &["dynamodb:GetItem", "kms:Decrypt", "sqs:SendMessage"],
     },
     Row { function: "sweeper", flow: |w| Box::pin(sweeper(w)), needs: &["dynamodb:Query", "sqs:SendMessage"] },
 ];
@@ -452,12 +452,18 @@ fn waiting_for_movement() -> ExportSettings {
     }
 }
 
-/// A shipment waits for movement until a signed EasyPost scan in transit (delivered twice if
-/// `repeat`: queued once) makes the order processor queue its export, which then goes out.
+/// A shipment waits for movement until an EasyPost scan in transit, signed with its store's
+/// secret and posted to its store's URL (delivered twice if `repeat`: both queued, the second
+/// applied as a no-op), makes the order processor queue its export, which then goes out once.
 async fn scan_releases_an_export(iam: &IamApp, number: &str, repeat: bool) -> FlowResult {
     const SECRET: &str = "easypost-iam-secret";
     let app = &iam.app;
-    app.table.set_carrier_webhook_secret("easypost", SECRET).await.expect("secret, as the admin");
+    let easypost = MockServer::start().await;
+    Mock::given(path("/v2/trackers"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "trk_iam", "object": "Tracker"})))
+        .mount(&easypost)
+        .await;
+    app.track_with(shipsync_domain::tracking::TrackingProvider::Easypost, &easypost.uri(), SECRET).await;
     let tracking = format!("1Z{}", number.replace('-', ""));
     let po = app.purchase_order(&app.vendor, number, "Alan Turing", &[1]).await;
     let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &[&tracking])).await;
@@ -474,7 +480,7 @@ async fn scan_releases_an_export(iam: &IamApp, number: &str, repeat: bool) -> Fl
     for _ in 0..if repeat { 2 } else { 1 } {
         let request = http::Request::builder()
             .method(Method::POST)
-            .uri("/carrier_webhooks/easypost")
+            .uri(format!("/carrier_webhooks/easypost/{}", app.shop.id))
             .header(carrier_webhooks::providers::signature_header(provider), signature.as_str())
             .body(bytes::Bytes::from(scan.clone()))
             .expect("request");
@@ -482,11 +488,15 @@ async fn scan_releases_an_export(iam: &IamApp, number: &str, repeat: bool) -> Fl
         ensure(response.status() == StatusCode::OK, || format!("scan: {} {}", response.status(), response.body()))?;
     }
     let queued = queue_depth(app, &app.aws.order_queue_url).await;
-    ensure(queued == 1, || format!("{queued} scans queued, wanted 1"))?;
+    let deliveries = if repeat { 2 } else { 1 };
+    ensure(queued == deliveries, || format!("{queued} scans queued, wanted {deliveries}"))?;
     app.run_orders().await;
     app.run_exports().await;
     let state = export_state(app, &shipment["id"]).await?;
-    ensure(state == "exported", || format!("the scan did not release the export: {state}"))
+    ensure(state == "exported", || format!("the scan did not release the export: {state}"))?;
+    let left =
+        queue_depth(app, &app.aws.order_queue_url).await + queue_depth(app, &app.aws.order_dead_letter_url).await;
+    ensure(left == 0, || format!("{left} scans not applied"))
 }
 
 /// The order poller: a failed fetch is listed in order health; orders changed since the cursor
@@ -587,8 +597,8 @@ async fn back_market_lines_accepted(app: &TestApp) -> FlowResult {
     ensure(accepted == 1, || format!("{accepted} acceptances sent, wanted 1"))
 }
 
-/// Carrier webhooks: a signed scan, delivered twice, is queued once and releases an export
-/// waiting for movement.
+/// Carrier webhooks: a scan signed with its store's secret, delivered twice, is queued twice and
+/// releases an export waiting for movement once.
 async fn carrier_webhooks(without: Without) -> FlowResult {
     let shopify = fake_shopify().await;
     let iam = IamApp::new(waiting_for_movement(), Some(&shopify.uri()), without).await;

@@ -1,6 +1,7 @@
 //! The local stack's HTTP server: the README's curl, over a real socket, through the handler; and
 //! the README's marketplace walk: an order at each fake marketplace polled into a purchase order,
-//! shipped, its tracker registered at the fake EasyPost, a signed scan, the fake's confirmation.
+//! shipped, its tracker registered at the fake EasyPost, a scan signed with the store's own secret
+//! at the store's own URL, the fake's confirmation.
 
 use std::io::{Read, Write};
 
@@ -220,12 +221,12 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
         let signature = carrier_webhooks::providers::sign(
             carrier_webhooks::Provider::EasyPost,
             scan.as_bytes(),
-            &demo.carrier_secret,
+            &market.tracking_webhook_secret,
             chrono::Utc::now().timestamp(),
         );
         let header = carrier_webhooks::providers::signature_header(carrier_webhooks::Provider::EasyPost);
-        let (status, answer) =
-            send(port, request("POST", "/carrier_webhooks/easypost", None, &[(header, signature)], &scan)).await;
+        let url = format!("/carrier_webhooks/easypost/{}", market.store.id);
+        let (status, answer) = send(port, request("POST", &url, None, &[(header, signature)], &scan)).await;
         assert_eq!(status, 200, "{name}: {answer}");
         drain(&runner).await;
 

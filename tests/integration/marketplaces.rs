@@ -1,6 +1,7 @@
 //! The "done when", one test per marketplace: a store created through the API goes from
 //! an order at its (wiremock) channel to a purchase order, a shipment, a tracker registered with a
-//! (wiremock) EasyPost, a signed carrier scan and a confirmation at the channel, through the real
+//! (wiremock) EasyPost, a carrier scan signed with the store's own secret and posted to its own URL,
+//! and a confirmation at the channel, through the real
 //! poller, order processor, exporter and carrier-webhook endpoint, with no admin step. Every fake
 //! counts the calls it gets, so the calls per polled order and per export are measured here.
 
@@ -34,7 +35,6 @@ async fn marketplace_app() -> (TestApp, MockServer) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{json}");
-    app.table.set_carrier_webhook_secret(Provider::EasyPost.name(), EASYPOST_SECRET).await.expect("secret");
     let easypost = MockServer::start().await;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{EASYPOST_KEY}:"));
     Mock::given(method("POST"))
@@ -52,6 +52,7 @@ async fn create_store(app: &TestApp, easypost: &MockServer, mut store: Value, sk
     store["tracking_provider"] = json!("easypost");
     store["tracking_base_url"] = json!(easypost.uri());
     store["credentials"]["tracking_api_key"] = json!(EASYPOST_KEY);
+    store["credentials"]["tracking_webhook_secret"] = json!(EASYPOST_SECRET);
     let (status, created) = app.call(Method::POST, "/stores.json", Some(json!({ "store": store }))).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["store"]["ship_confirmation"], "tracking_movement", "{created}");
@@ -122,8 +123,8 @@ fn registrations(numbers: &[&str]) -> Vec<Value> {
     numbers.iter().map(|number| json!({"tracker": {"tracking_code": number, "carrier": "UPS"}})).collect()
 }
 
-/// Posts a signed EasyPost `tracker.updated` for `tracking`, as EasyPost sends it.
-async fn scan(app: &TestApp, event: &str, tracking: &str, status: &str) -> Value {
+/// Posts a signed EasyPost `tracker.updated` for `tracking`, as EasyPost sends it to the store's URL.
+async fn scan(app: &TestApp, store: StoreId, event: &str, tracking: &str, status: &str) -> Value {
     let body = json!({
         "id": event, "object": "Event", "description": "tracker.updated", "mode": "production",
         "result": {"id": "trk_1", "object": "Tracker", "tracking_code": tracking, "status": status,
@@ -133,7 +134,7 @@ async fn scan(app: &TestApp, event: &str, tracking: &str, status: &str) -> Value
     let signature = providers::sign(Provider::EasyPost, body.as_bytes(), EASYPOST_SECRET, Utc::now().timestamp());
     let request = http::Request::builder()
         .method(Method::POST)
-        .uri("/carrier_webhooks/easypost")
+        .uri(format!("/carrier_webhooks/easypost/{store}"))
         .header(providers::signature_header(Provider::EasyPost), signature)
         .body(bytes::Bytes::from(body))
         .expect("request");
@@ -167,11 +168,18 @@ async fn ship_and_register(app: &TestApp, easypost: &MockServer, po: &PurchaseOr
     created
 }
 
-/// The first scan in transit releases the export; the same scan again, and a scan of the other
-/// package, confirm nothing twice.
-async fn scan_and_confirm(app: &TestApp, easypost: &MockServer, shipment: &Value, first: &str, second: &str) {
+/// The first scan in transit releases the export; the same scan again (queued again: applying it
+/// is a no-op), and a scan of the other package, confirm nothing twice.
+async fn scan_and_confirm(
+    app: &TestApp,
+    easypost: &MockServer,
+    store: StoreId,
+    shipment: &Value,
+    first: &str,
+    second: &str,
+) {
     let registered = easypost.received_requests().await.unwrap_or_default().len();
-    assert_eq!(scan(app, "evt_1", first, "in_transit").await, json!({"status": "queued"}));
+    assert_eq!(scan(app, store, "evt_1", first, "in_transit").await, json!({"status": "queued"}));
     app.run_orders().await;
     app.run_exports().await;
     let state = shipment_state(app, &shipment["id"]).await;
@@ -180,8 +188,8 @@ async fn scan_and_confirm(app: &TestApp, easypost: &MockServer, shipment: &Value
         (&json!("in_transit"), &json!("exported")),
         "{state}"
     );
-    assert_eq!(scan(app, "evt_1", first, "in_transit").await, json!({"status": "duplicate"}));
-    scan(app, "evt_2", second, "in_transit").await;
+    assert_eq!(scan(app, store, "evt_1", first, "in_transit").await, json!({"status": "queued"}));
+    scan(app, store, "evt_2", second, "in_transit").await;
     app.run_orders().await;
     app.run_exports().await;
     assert_eq!(shipment_state(app, &shipment["id"]).await["export_state"], "exported");
@@ -279,7 +287,7 @@ async fn an_amazon_order_goes_from_the_channel_to_a_confirmation_on_movement() {
     let shipment = ship_and_register(&app, &easypost, &po, body).await;
     assert_eq!(calls(&amazon).await.len(), 2, "nothing to Amazon before the first scan");
 
-    scan_and_confirm(&app, &easypost, &shipment, first, second).await;
+    scan_and_confirm(&app, &easypost, store, &shipment, first, second).await;
     let id = shipment["id"].as_u64().expect("id");
     let package = |reference: u32, tracking: &str, item: &str, quantity: u32| {
         json!({"marketplaceId": "ATVPDKIKX0DER", "packageDetail": {
@@ -402,7 +410,7 @@ async fn an_ebay_order_goes_from_the_channel_to_a_confirmation_on_movement() {
     let shipment = ship_and_register(&app, &easypost, &po, body).await;
     assert_eq!(calls(&ebay).await.len(), 2, "nothing to eBay before the first scan");
 
-    scan_and_confirm(&app, &easypost, &shipment, first, second).await;
+    scan_and_confirm(&app, &easypost, store, &shipment, first, second).await;
     // Per export: the exporter's own token, then one createShippingFulfillment per package.
     let post = format!("POST {fulfillments}");
     assert_eq!(calls(&ebay).await[2..], ["POST /identity/v1/oauth2/token", post.as_str(), post.as_str()]);
@@ -551,7 +559,7 @@ async fn a_back_market_order_goes_from_the_channel_to_a_confirmation_on_movement
     let shipment = ship_and_register(&app, &easypost, &po, body).await;
     assert_eq!(calls(&server).await.len(), 4, "nothing to Back Market before the first scan");
 
-    scan_and_confirm(&app, &easypost, &shipment, first, second).await;
+    scan_and_confirm(&app, &easypost, store, &shipment, first, second).await;
     // Per export: the order read (its lines accepted already), then one state 3 per line.
     assert_eq!(calls(&server).await[4..], [format!("GET {one}").as_str(), post.as_str(), post.as_str()]);
     assert_eq!(
@@ -591,7 +599,7 @@ async fn a_back_market_phone_without_its_imei_is_held_until_an_edit_adds_it() {
     let shipment = ship_and_register(&app, &easypost, &po, body).await;
     assert_eq!(shipment["shipment_items_attributes"][0]["needs_imei"], true, "{shipment}");
 
-    scan(&app, "evt_1", tracking, "in_transit").await;
+    scan(&app, store, "evt_1", tracking, "in_transit").await;
     app.run_orders().await;
     app.run_exports().await;
     let state = shipment_state(&app, &shipment["id"]).await;

@@ -694,7 +694,8 @@ async fn a_lost_registration_and_a_parcel_that_never_moves_are_swept() {
     store.connection.tracking_base_url = Some(easypost.uri());
     app.table.save_channel_store(&store).await.expect("store");
     let credentials = BTreeMap::from(
-        [("access_token", "shpat_test"), ("tracking_api_key", "EZAK_test")].map(|(k, v)| (k.to_owned(), v.to_owned())),
+        [("access_token", "shpat_test"), ("tracking_api_key", "EZAK_test"), ("tracking_webhook_secret", "whsec_ez")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );
     app.table
         .save_credentials(app.retailer.id, store.id, &shipsync_domain::secrets::ChannelCredentials(credentials))

@@ -2,7 +2,8 @@
 //! local [`FakeShopify`], purchase orders on the shop's orders, an Amazon, an eBay and a Back
 //! Market store served by the local [`FakeMarketplaces`] (each with an order waiting there for the
 //! poller, and EasyPost, faked too, as its tracking provider), and an API user for the retailer
-//! and for one vendor.
+//! and for one vendor. Each store that hears of movement holds its own EasyPost webhook secret
+//! (`tracking_webhook_secret`): the scans for its parcels are posted to its own URL.
 
 use rust_decimal::Decimal;
 use shipsync_domain::ValidationErrors;
@@ -30,8 +31,8 @@ pub struct Demo {
     pub webhook_secret: String,
     /// A purchase order on the store that confirms on movement.
     pub marketplace_po: PurchaseOrder,
-    /// What local EasyPost webhooks are signed with.
-    pub carrier_secret: String,
+    /// What that store's EasyPost webhooks (to `/carrier_webhooks/easypost/<its id>`) are signed with.
+    pub marketplace_tracking_secret: String,
     pub vendors: Vec<Vendor>,
     pub purchase_orders: Vec<PurchaseOrder>,
     pub retailer_user: Credentials,
@@ -53,6 +54,8 @@ pub struct MarketplaceDemo {
     pub carrier: &'static str,
     pub tracking_number: &'static str,
     pub serial_codes: &'static [&'static str],
+    /// What the store's EasyPost webhooks (to `/carrier_webhooks/easypost/<store id>`) are signed with.
+    pub tracking_webhook_secret: String,
 }
 
 /// The id of the fake Shopify's order `number`.
@@ -237,6 +240,15 @@ fn marketplace_store(marketplace: Marketplace) -> (ChannelKind, &'static str, Ve
     }
 }
 
+/// A demo store's tracking credentials: the fake EasyPost's key, and the store's own secret for
+/// the scans EasyPost posts to the store's URL.
+fn easypost_credentials(webhook_secret: &str) -> [(String, String); 2] {
+    [
+        ("tracking_api_key".to_owned(), fake::EASYPOST_API_KEY.to_owned()),
+        ("tracking_webhook_secret".to_owned(), webhook_secret.to_owned()),
+    ]
+}
+
 /// Creates the marketplace stores: each polls its fake channel (every 10 minutes, the default;
 /// the first poll comes at once), confirms on movement (the marketplaces' default), and registers
 /// its tracking numbers with the fake EasyPost.
@@ -258,9 +270,10 @@ async fn seed_marketplaces(
             ..ChannelConnection::default()
         };
         let tracking = TrackingSettings { provider: Some(TrackingProvider::Easypost), ..TrackingSettings::default() };
+        let tracking_webhook_secret = provision::random_secret()?;
         let mut credentials: BTreeMap<String, String> =
             credentials.into_iter().map(|(name, value)| (name.to_owned(), value.to_owned())).collect();
-        credentials.insert("tracking_api_key".to_owned(), fake::EASYPOST_API_KEY.to_owned());
+        credentials.extend(easypost_credentials(&tracking_webhook_secret));
         let credentials = ChannelCredentials(credentials);
         let export =
             ExportSettings { carrier_mappings: carrier_mappings(demo.marketplace), ..ExportSettings::default() };
@@ -283,6 +296,7 @@ async fn seed_marketplaces(
             carrier: demo.carrier,
             tracking_number: demo.tracking_number,
             serial_codes: demo.serial_codes,
+            tracking_webhook_secret,
         });
     }
     Ok(seeded)
@@ -365,11 +379,12 @@ pub async fn seed(table: &Table, shop_url: &str, marketplaces: &FakeMarketplaces
         ("webhook_secret".to_owned(), webhook_secret.clone()),
     ]);
     table.save_credentials(retailer.id, shop.id, &ChannelCredentials(credentials)).await?;
-    // A marketplace-like store that confirms only once the carrier reports movement, and the
-    // secret the local EasyPost webhooks are signed with.
+    // A marketplace-like store that confirms only once the carrier reports movement: it registers
+    // its numbers with the fake EasyPost, whose scans it receives at its own URL, signed with its
+    // own secret.
     let marketplace_settings =
         ExportSettings { ship_confirmation: Some(ShipConfirmation::TrackingMovement), ..ExportSettings::default() };
-    let marketplace = provision::create_store(
+    let marketplace = provision::create_store_tracked(
         table,
         retailer.id,
         "Demo marketplace (fake Shopify, confirms on movement)",
@@ -378,12 +393,18 @@ pub async fn seed(table: &Table, shop_url: &str, marketplaces: &FakeMarketplaces
         ChannelConnection {
             shop_domain: Some(DEMO_MARKETPLACE_SHOP_DOMAIN.into()),
             base_url: Some(shop_url.to_owned()),
+            tracking_base_url: Some(marketplaces.easypost_url()),
             ..ChannelConnection::default()
         },
+        TrackingSettings { provider: Some(TrackingProvider::Easypost), ..TrackingSettings::default() },
     )
     .await?;
-    let access = BTreeMap::from([("access_token".to_owned(), DEMO_ACCESS_TOKEN.to_owned())]);
-    table.save_credentials(retailer.id, marketplace.id, &ChannelCredentials(access)).await?;
+    let marketplace_tracking_secret = provision::random_secret()?;
+    let mut access = BTreeMap::from([("access_token".to_owned(), DEMO_ACCESS_TOKEN.to_owned())]);
+    access.extend(easypost_credentials(&marketplace_tracking_secret));
+    let access = ChannelCredentials(access);
+    shipsync_channels::validate_store_settings(&marketplace, &access)?;
+    table.save_credentials(retailer.id, marketplace.id, &access).await?;
     let marketplace_order = NewPurchaseOrder {
         retailer_id: retailer.id,
         vendor_id: acme.id,
@@ -394,8 +415,6 @@ pub async fn seed(table: &Table, shop_url: &str, marketplaces: &FakeMarketplaces
         items: vec![item("LAMP-LED", "LED camp lamp", 1, 1500, "gid://shopify/LineItem/2001")],
     };
     let marketplace_po = provision::create_purchase_order(table, marketplace_order).await?;
-    let carrier_secret = provision::random_secret()?;
-    table.set_carrier_webhook_secret("easypost", &carrier_secret).await?;
     let vendors_by_sku: Vec<(&str, VendorId)> = products.iter().map(|(sku, vendor, _)| (*sku, vendor.id)).collect();
     let marketplaces = seed_marketplaces(table, &retailer, &vendors_by_sku, marketplaces).await?;
     let retailer_user = provision::create_api_user(table, retailer.id, None, "UTC").await?;
@@ -405,7 +424,7 @@ pub async fn seed(table: &Table, shop_url: &str, marketplaces: &FakeMarketplaces
         store: shop,
         webhook_secret,
         marketplace_po,
-        carrier_secret,
+        marketplace_tracking_secret,
         vendors: vec![acme, globex],
         purchase_orders,
         retailer_user,
@@ -458,7 +477,7 @@ pub fn marketplace_walk(market: &MarketplaceDemo, po: &PurchaseOrder, demo: &Dem
         -d '{body}'
   then the carrier's first scan, signed as EasyPost signs it; within seconds the fake {name} logs
   "{confirmed}" and the shipment shows "export_state": "exported":
-      scripts/send-carrier-webhook {secret} {tracking} in_transit {port}
+      scripts/send-carrier-webhook {store_id} {secret} {tracking} in_transit {port}
       curl -sg -u '{key}:{password}' '{base}/shipments.json?search[tracking]={tracking}'"#,
         order = market.order.id,
         number = po.public_reference,
@@ -467,7 +486,8 @@ pub fn marketplace_walk(market: &MarketplaceDemo, po: &PurchaseOrder, demo: &Dem
         password = user.password,
         body = marketplace_shipment(market, po),
         confirmed = confirmation_log(market.marketplace),
-        secret = demo.carrier_secret,
+        store_id = market.store.id,
+        secret = market.tracking_webhook_secret,
         tracking = market.tracking_number,
     )
 }

@@ -1,19 +1,30 @@
-//! Carrier-tracking webhooks: `POST /carrier_webhooks/{provider}` for EasyPost (`tracker.updated`),
-//! AfterShip (`tracking_update`) and Shippo (`track_updated`).
+//! Carrier-tracking webhooks: `POST /carrier_webhooks/{provider}/{store_id}` for EasyPost
+//! (`tracker.updated`), AfterShip (`tracking_update`) and Shippo (`track_updated`).
 //!
-//! Verifies the provider's signature over the raw body (no secret configured or an empty one, no
-//! signature, a wrong one, or a signed time more than 5 minutes from now: 401), drops an event already accepted, reads the scan, queues it for the order
-//! processor (which records it on every shipment with that tracking number and queues the export
-//! where the store waits for movement) and answers 200. A failure to queue answers 503.
+//! Each store registers its tracking numbers in its own provider account and points that
+//! account's webhook at its own URL. A delivery is verified with that store's secret only
+//! (`tracking_webhook_secret`, a webhook credential), so a tenant cannot sign a scan for another:
+//! a store that does not use this provider, or uses none, is not found; no secret, an empty one,
+//! no signature, a wrong one, or a signed time more than 5 minutes from now: 401. The scan is
+//! queued for the order processor naming the store, and recorded on that store's shipments with
+//! the tracking number only (releasing the export where the store waits for movement). A failure
+//! to queue answers 503.
+//!
+//! Nothing is remembered of a delivery: applying a scan again changes nothing (a shipment's
+//! tracking status only moves forward and its export is released once), so a repeat the provider
+//! sends is queued and applied as a no-op. A delivery costs the store's record, its webhook
+//! secrets and one SQS message.
 
 pub mod providers;
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use shipsync_app::Failure;
 use shipsync_app::ports::EventQueue;
+use shipsync_domain::ids::StoreId;
 use shipsync_domain::orders::{ChannelEvent, ChannelEventMessage};
+use shipsync_domain::tenant::ChannelStore;
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments, query_pairs};
 use shipsync_planner::OrderQueue;
 use shipsync_table::Table;
@@ -24,9 +35,6 @@ pub use providers::Provider;
 
 /// The largest payload accepted.
 pub const MAX_PAYLOAD_BYTES: usize = 200 * 1024;
-
-/// How long an event id is remembered: the providers retry for hours at most.
-const EVENT_MEMORY: Duration = Duration::days(2);
 
 use shipsync_domain::time::Clock;
 
@@ -39,7 +47,7 @@ pub struct CarrierWebhooks {
 }
 
 impl CarrierWebhooks {
-    /// As deployed (its Lambda, the local stack): it opens the providers' webhook secrets only: its KMS grant names that purpose.
+    /// As deployed (its Lambda, the local stack): it opens the stores' webhook secrets only: its KMS grant names that purpose.
     pub fn build(config: &shipsync_platform::IntakeConfig, aws: &aws_config::SdkConfig) -> Self {
         let access = shipsync_table::CredentialAccess::Open { key_id: &config.credentials_key_id };
         let table = Table::connect(aws, &config.table_name, access);
@@ -64,18 +72,36 @@ impl CarrierWebhooks {
 
     async fn receive(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let segments = path_segments(request);
-        let provider = match segments.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-            ["carrier_webhooks", name] if request.method() == Method::POST => {
-                Provider::from_path(name).ok_or_else(|| ApiError::NotFound(format!("no provider {name}")))?
+        let (provider, store_id) = match segments.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["carrier_webhooks", name, store_id] if request.method() == Method::POST => {
+                (Provider::from_path(name).ok_or_else(|| ApiError::NotFound(format!("no provider {name}")))?, *store_id)
             }
-            ["carrier_webhooks", _] => return Err(ApiError::MethodNotAllowed),
+            ["carrier_webhooks", _, _] => return Err(ApiError::MethodNotAllowed),
+            ["carrier_webhooks", name] => {
+                // The deployment-wide URL of earlier versions: any tenant could sign for any other there.
+                return Err(ApiError::NotFound(format!(
+                    "carrier webhook URLs now name the store: POST /carrier_webhooks/{name}/{{store_id}}, signed \
+                     with the store's tracking_webhook_secret"
+                )));
+            }
             _ => return Err(ApiError::NotFound("no such webhook endpoint".into())),
         };
         let body = request.body();
         if body.len() > MAX_PAYLOAD_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
-        let secret = self.table.carrier_webhook_secret(provider.name()).await.map_err(Failure::from)?;
+        // One answer for every store this URL does not serve: it says nothing of another tenant's.
+        let not_found = || ApiError::NotFound(format!("no {} webhook for store {store_id}", provider.name()));
+        let store_id: StoreId = store_id.parse().map_err(|_| not_found())?;
+        let store = self
+            .table
+            .channel_store_by_id(store_id)
+            .await
+            .map_err(Failure::from)?
+            .filter(|store| store.tracking.provider.is_some_and(|used| used.name() == provider.name()))
+            .ok_or_else(not_found)?;
+        // Only the webhook secrets: this function may not open the store's API credentials.
+        let opened = self.table.webhook_credentials(store.retailer_id, store.id).await.map_err(Failure::from)?;
         let token = query_pairs(request).into_iter().find(|(key, _)| key == "token").map(|(_, value)| value);
         let now = (self.clock)();
         let delivery = providers::Delivery {
@@ -85,20 +111,16 @@ impl CarrierWebhooks {
             token: token.as_deref(),
             now,
         };
-        let verified = match secret.as_deref() {
+        // A store saved before the secret was required has none: fail closed (the refusal says why).
+        let verified = match opened.tracking_webhook_secret() {
             Some(secret) => providers::verify(provider, secret, &delivery),
-            None => {
-                error!(
-                    provider = provider.name(),
-                    "no webhook secret configured for this provider (shipsync-admin set-carrier-webhook-secret)"
-                );
-                Err("no secret is configured")
-            }
+            None => Err("the store has no tracking_webhook_secret"),
         };
         if let Err(refusal) = verified {
-            warn!(provider = provider.name(), refusal, "carrier webhook signature rejected");
+            warn!(store_id = %store.id, provider = provider.name(), refusal, "carrier webhook signature rejected");
             return Err(ApiError::WebhookRefused(
-                "the signature is missing, wrong or outside its 5-minute window, or no secret is set for this provider",
+                "the signature is missing, wrong or outside its 5-minute window, or the store has no \
+                 tracking_webhook_secret",
             ));
         }
         let payload: Value =
@@ -108,26 +130,32 @@ impl CarrierWebhooks {
             Ok(None) => return Ok(accepted("ignored")),
             Err(problem) => return Err(ApiError::BadRequest(format!("{} payload: {problem}", provider.name()))),
         };
-        let event_key = format!("{}#{}", provider.name(), scan.event_id);
-        if self.table.event_seen(&event_key).await.map_err(Failure::from)? {
-            info!(provider = provider.name(), event = %scan.event_id, "repeated event: already accepted");
-            return Ok(accepted("duplicate"));
-        }
-        let message = ChannelEventMessage {
-            retailer_id: None,
-            store_id: None,
-            source: format!("{} event {}", provider.name(), scan.event_id),
-            event: ChannelEvent::CarrierScanned { scan },
-        };
+        // No memory of deliveries (it would cost a read and a write each): applying a scan is
+        // idempotent, since a shipment's tracking status only moves forward and its export is
+        // released once, so a repeat the provider sends is queued again and applied as a no-op.
+        let message = scan_message(&store, provider, scan);
         let body = serde_json::to_string(&message).map_err(|_| ApiError::Internal)?;
         if let Err(failure) = self.queue.queue_event(body).await {
             error!(error = %failure.chain(), "could not queue a carrier scan");
             return Err(ApiError::Unavailable);
         }
-        if let Err(failure) = self.table.remember_event(&event_key, now, now + EVENT_MEMORY).await {
-            warn!(error = ?failure, "could not remember a carrier event");
-        }
+        info!(store_id = %store.id, provider = provider.name(), source = %message.source, "carrier scan queued");
         Ok(accepted("queued"))
+    }
+}
+
+/// The queue message for a scan: it names the store whose URL and secret it came with, so that
+/// only that store's shipments are looked at.
+fn scan_message(
+    store: &ChannelStore,
+    provider: Provider,
+    scan: shipsync_domain::tracking::CarrierScan,
+) -> ChannelEventMessage {
+    ChannelEventMessage {
+        retailer_id: Some(store.retailer_id),
+        store_id: Some(store.id),
+        source: format!("{} event {} for store {}", provider.name(), scan.event_id, store.id),
+        event: ChannelEvent::CarrierScanned { scan },
     }
 }
 

@@ -188,7 +188,11 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
                 let (retailer, store) = scope()?;
                 self.reverse_sync(retailer, store, &fulfillment).await
             }
-            ChannelEvent::CarrierScanned { scan } => self.apply_scan(&scan).await,
+            ChannelEvent::CarrierScanned { scan } => {
+                // Posted to one store's URL and signed with its secret: only its shipments.
+                let (_, store) = scope()?;
+                self.apply_scan(store, &scan).await
+            }
         }
     }
 
@@ -445,12 +449,15 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
         Ok(())
     }
 
-    /// Records a carrier scan on every shipment that carries the tracking number (each retailer's
-    /// own), and queues the export of those whose store waited for movement.
-    pub async fn apply_scan(&self, scan: &CarrierScan) -> Result<(), Failure> {
-        let shipments = self.repositories.shipments_by_tracking(&scan.tracking_number).await?;
+    /// Records a carrier scan on the store's shipments that carry the tracking number, and
+    /// queues the export of those that waited for movement. The scan came to this store's URL,
+    /// signed with its secret: another store's shipment with the same number is not looked at.
+    /// Applying a scan again changes nothing (a shipment's tracking status only moves forward,
+    /// and an export is released once), so a delivery repeated by the provider is harmless.
+    pub async fn apply_scan(&self, store: StoreId, scan: &CarrierScan) -> Result<(), Failure> {
+        let shipments = self.repositories.shipments_by_tracking(store, &scan.tracking_number).await?;
         if shipments.is_empty() {
-            info!(tracking = %scan.tracking_number, provider = %scan.provider, "scan for a tracking number shipsync does not know");
+            info!(%store, tracking = %scan.tracking_number, provider = %scan.provider, "scan for a tracking number the store does not know");
         }
         for shipment in shipments {
             let id = shipment.id;

@@ -153,12 +153,16 @@ impl Shipments for MemoryTable {
     async fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> Result<Vec<Shipment>, Failure> {
         Ok(self.records().shipments.values().filter(|s| s.purchase_order_id == po).cloned().collect())
     }
-    async fn shipments_by_tracking(&self, number: &TrackingNumber) -> Result<Vec<Shipment>, Failure> {
+    async fn shipments_by_tracking(&self, store: StoreId, number: &TrackingNumber) -> Result<Vec<Shipment>, Failure> {
         Ok(self
             .records()
             .shipments
             .values()
-            .filter(|s| s.trackings.iter().any(|t| t.tracking.same_parcel(number)))
+            .filter(|s| {
+                s.store_id == store
+                    && s.tracked_by_provider
+                    && s.trackings.iter().any(|t| t.tracking.same_parcel(number))
+            })
             .cloned()
             .collect())
     }

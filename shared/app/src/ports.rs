@@ -54,8 +54,9 @@ pub trait Shipments: Send + Sync {
     /// was read: one item, so one plain conditional write instead of a transaction.
     fn update_shipment_state(&self, shipment: &Shipment) -> impl Pending<()>;
     fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> impl Pending<Vec<Shipment>>;
-    /// Shipments of any retailer carrying this tracking number (carrier scans name no tenant).
-    fn shipments_by_tracking(&self, number: &TrackingNumber) -> impl Pending<Vec<Shipment>>;
+    /// The shipments of one store carrying this tracking number (a carrier scan is posted to
+    /// one store's URL, signed with that store's secret: it reaches no other store's shipments).
+    fn shipments_by_tracking(&self, store: StoreId, number: &TrackingNumber) -> impl Pending<Vec<Shipment>>;
     /// The shipment a channel fulfillment was applied as, if it was: read consistently.
     fn channel_fulfillment_applied(&self, store: StoreId, channel_id: &str) -> impl Pending<Option<ShipmentId>>;
 }

@@ -106,11 +106,14 @@ impl<R: Repositories> StoreSettings<R> {
                 }
             }
         } else if store.tracking.provider.is_some() && store.tracking.provider != current_provider {
-            // Another provider's key would be sent to this one: a new provider comes with its key.
-            errors.push(
-                "credentials.tracking_api_key",
-                "must be given with a new tracking provider (a stored key is the previous provider's)",
-            );
+            // Another provider's key would be sent to this one, and its scans checked with the
+            // previous provider's secret: a new provider comes with its key and its secret.
+            for name in ["tracking_api_key", "tracking_webhook_secret"] {
+                errors.push(
+                    format!("credentials.{name}"),
+                    "must be given with a new tracking provider (a stored one is the previous provider's)",
+                );
+            }
         } else if store.tracking.provider.is_some() {
             // A provider named without new credentials needs its key among the stored ones.
             let stored = self.repositories.credential_names(store.retailer_id, store.id).await?;

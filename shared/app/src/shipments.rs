@@ -105,6 +105,7 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         let ids = reserve_once(reserved, || self.repositories.allocate_ids(draft.ids_needed())).await?;
         po.apply_fulfillment(&draft.fulfillment_change)?;
         let mut shipment = draft.finish(&mut ids.clone())?;
+        shipment.tracked_by_provider = store.tracking.provider.is_some();
         po.version += 1;
         po.updated_at = now;
         let confirmation = store.export.confirmation(store.channel);

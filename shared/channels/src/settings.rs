@@ -3,7 +3,7 @@
 //! are written, and turning the map into a channel's typed credentials is the only way to read one.
 
 use shipsync_domain::ValidationErrors;
-use shipsync_domain::secrets::{ChannelCredentials, WEBHOOK_SECRET_NAMES};
+use shipsync_domain::secrets::{ChannelCredentials, TRACKING_WEBHOOK_SECRET_NAME, WEBHOOK_SECRET_NAMES};
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, ChannelStore, TrackingSettings, parse_shop_domain};
 use shipsync_domain::tracking::TrackingProvider;
 
@@ -13,6 +13,9 @@ const ACCESS_TOKEN: &str = "access_token";
 /// The webhook secrets' names are the domain's: they decide which secrets are sealed apart.
 const WEBHOOK_SECRET: &str = WEBHOOK_SECRET_NAMES[0];
 const PREVIOUS_WEBHOOK_SECRET: &str = WEBHOOK_SECRET_NAMES[1];
+/// The secret the store's carrier-tracking provider signs the scans posted to the store's own
+/// carrier webhook URL with (`tracking.provider`): sealed with the webhook secrets.
+const TRACKING_WEBHOOK_SECRET: &str = TRACKING_WEBHOOK_SECRET_NAME;
 const LWA_CLIENT_ID: &str = "lwa_client_id";
 const LWA_CLIENT_SECRET: &str = "lwa_client_secret";
 const REFRESH_TOKEN: &str = "refresh_token";
@@ -21,6 +24,9 @@ const EBAY_CLIENT_SECRET: &str = "ebay_client_secret";
 const API_TOKEN: &str = "api_token";
 /// The key of the store's carrier-tracking service (`tracking.provider`): any channel may hold one.
 const TRACKING_API_KEY: &str = "tracking_api_key";
+/// What a store that names a tracking provider holds besides its channel's credentials: the key
+/// its numbers are registered with and the secret its provider signs scans with.
+const TRACKING_CREDENTIALS: [&str; 2] = [TRACKING_API_KEY, TRACKING_WEBHOOK_SECRET];
 
 /// The credentials a channel needs, then those it may also have.
 fn credential_spec(kind: ChannelKind) -> (&'static [&'static str], &'static [&'static str]) {
@@ -45,7 +51,7 @@ fn a_store_of(kind: ChannelKind) -> &'static str {
 /// Every credential a store of this channel may hold: any other name is refused, not stored.
 pub fn credential_names(kind: ChannelKind) -> Vec<&'static str> {
     let (required, optional) = credential_spec(kind);
-    required.iter().chain(optional).copied().chain([TRACKING_API_KEY]).collect()
+    required.iter().chain(optional).copied().chain(TRACKING_CREDENTIALS).collect()
 }
 
 /// Checks a store's settings as a person saves them: every credential its channel needs is
@@ -72,9 +78,11 @@ pub fn validate_settings(
             errors.push(format!("credentials.{name}"), format!("is required for {}", a_store_of(kind)));
         }
     }
-    // Optional, but a blank key is no key: left out, the store has none.
-    if credentials.0.get(TRACKING_API_KEY).is_some_and(|key| key.trim().is_empty()) {
-        errors.push(format!("credentials.{TRACKING_API_KEY}"), "must not be blank (leave it out for none)");
+    // Optional, but a blank key is no key (and an empty secret verifies nothing): left out, the store has none.
+    for name in TRACKING_CREDENTIALS {
+        if credentials.0.get(name).is_some_and(|value| value.trim().is_empty()) {
+            errors.push(format!("credentials.{name}"), "must not be blank (leave it out for none)");
+        }
     }
     match kind {
         ChannelKind::Shopify => match connection.shop_domain.as_deref() {
@@ -111,18 +119,34 @@ pub fn validate_store_settings(store: &ChannelStore, credentials: &ChannelCreden
     errors.into_result(())
 }
 
-/// A store that names a tracking provider must hold its key: `credential_names` are those the
-/// store will hold (given now, or already stored when none are given).
+/// A store that names a tracking provider must hold its key and the secret its provider signs
+/// the store's scans with: `credential_names` are those the store will hold (given now, or
+/// already stored when none are given).
 pub fn validate_tracking<'a>(
     tracking: &TrackingSettings,
     credential_names: impl IntoIterator<Item = &'a str>,
 ) -> Result<(), ValidationErrors> {
-    match tracking.provider {
-        Some(provider) if !credential_names.into_iter().any(|name| name == TRACKING_API_KEY) => {
-            Err(missing_tracking_key(provider))
-        }
-        _ => Ok(()),
+    let Some(provider) = tracking.provider else { return Ok(()) };
+    let held: Vec<&str> = credential_names.into_iter().collect();
+    let mut errors = ValidationErrors::new();
+    if !held.contains(&TRACKING_API_KEY) {
+        errors.push(
+            format!("credentials.{TRACKING_API_KEY}"),
+            format!("is required for a store that registers tracking numbers with {}", provider.name()),
+        );
     }
+    if !held.contains(&TRACKING_WEBHOOK_SECRET) {
+        errors.push(
+            format!("credentials.{TRACKING_WEBHOOK_SECRET}"),
+            format!(
+                "is required for a store that registers tracking numbers with {} (the secret its webhooks to \
+                 /carrier_webhooks/{}/<store id> are signed with)",
+                provider.name(),
+                provider.name()
+            ),
+        );
+    }
+    errors.into_result(())
 }
 
 fn missing_tracking_key(provider: TrackingProvider) -> ValidationErrors {
@@ -301,6 +325,7 @@ impl std::fmt::Debug for BackMarketCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shipsync_domain::secrets::SecretPurpose;
 
     fn credentials(pairs: &[(&str, &str)]) -> ChannelCredentials {
         ChannelCredentials(pairs.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect())
@@ -378,8 +403,24 @@ mod tests {
         assert!(ShopifyWebhookSecrets::from_credentials(&ChannelCredentials::default()).accepted().is_empty());
         assert_eq!(
             credential_names(ChannelKind::Shopify),
-            ["access_token", "webhook_secret", "previous_webhook_secret", "tracking_api_key"]
+            [
+                "access_token",
+                "webhook_secret",
+                "previous_webhook_secret",
+                "tracking_api_key",
+                "tracking_webhook_secret"
+            ]
         );
+        let tracking = credentials(&[("tracking_webhook_secret", "whsec_1"), ("webhook_secret", "shopify")]);
+        assert_eq!(tracking.tracking_webhook_secret(), Some("whsec_1"));
+        assert_eq!(credentials(&[("tracking_webhook_secret", " ")]).tracking_webhook_secret(), None);
+        assert_eq!(credentials(&[("webhook_secret", "shopify")]).tracking_webhook_secret(), None);
+        assert_eq!(
+            SecretPurpose::of("tracking_webhook_secret"),
+            SecretPurpose::Webhook,
+            "sealed apart from the API key"
+        );
+        assert_eq!(SecretPurpose::of("tracking_api_key"), SecretPurpose::Channel);
     }
 
     fn store(provider: Option<TrackingProvider>) -> ChannelStore {
@@ -394,30 +435,49 @@ mod tests {
     }
 
     #[test]
-    fn a_store_that_names_a_tracking_provider_must_hold_its_key() {
+    fn a_store_that_names_a_tracking_provider_must_hold_its_key_and_webhook_secret() {
         let token = credentials(&[("api_token", "bm")]);
-        let with_key = credentials(&[("api_token", "bm"), ("tracking_api_key", "EZAK1")]);
+        let with_key =
+            credentials(&[("api_token", "bm"), ("tracking_api_key", "EZAK1"), ("tracking_webhook_secret", "whsec")]);
         assert_eq!(validate_store_settings(&store(None), &token), Ok(()));
         assert_eq!(validate_store_settings(&store(None), &with_key), Ok(()));
         assert_eq!(validate_store_settings(&store(Some(TrackingProvider::Easypost)), &with_key), Ok(()));
         let missing = validate_store_settings(&store(Some(TrackingProvider::Shippo)), &token);
         assert_eq!(
-            missing.err().map(|errors| errors.to_string()),
-            Some(
+            missing.err().map(|errors| errors.messages()),
+            Some(vec![
                 "credentials.tracking_api_key is required for a store that registers tracking numbers with shippo"
-                    .into()
-            )
+                    .into(),
+                "credentials.tracking_webhook_secret is required for a store that registers tracking numbers with \
+                 shippo (the secret its webhooks to /carrier_webhooks/shippo/<store id> are signed with)"
+                    .into(),
+            ])
         );
-        let blank = credentials(&[("api_token", "bm"), ("tracking_api_key", " ")]);
+        // The key without the secret: the provider's scans could not be verified.
+        let key_only = credentials(&[("api_token", "bm"), ("tracking_api_key", "EZAK1")]);
+        assert_eq!(
+            fields(validate_store_settings(&store(Some(TrackingProvider::Easypost)), &key_only)),
+            ["credentials.tracking_webhook_secret"]
+        );
+        let blank = credentials(&[("api_token", "bm"), ("tracking_api_key", " "), ("tracking_webhook_secret", "s")]);
         assert_eq!(
             fields(validate_store_settings(&store(Some(TrackingProvider::Aftership)), &blank)),
             ["credentials.tracking_api_key"]
         );
         assert_eq!(fields(validate_store_settings(&store(None), &blank)), ["credentials.tracking_api_key"]);
+        let blank_secret = credentials(&[("api_token", "bm"), ("tracking_webhook_secret", "")]);
+        assert_eq!(
+            fields(validate_store_settings(&store(None), &blank_secret)),
+            ["credentials.tracking_webhook_secret"]
+        );
         // Saved without new credentials: the names of the stored ones decide.
         let tracking = store(Some(TrackingProvider::Easypost)).tracking;
-        assert_eq!(validate_tracking(&tracking, ["api_token", "tracking_api_key"]), Ok(()));
-        assert_eq!(fields(validate_tracking(&tracking, ["api_token"])), ["credentials.tracking_api_key"]);
+        assert_eq!(validate_tracking(&tracking, ["api_token", "tracking_api_key", "tracking_webhook_secret"]), Ok(()));
+        assert_eq!(
+            fields(validate_tracking(&tracking, ["api_token"])),
+            ["credentials.tracking_api_key", "credentials.tracking_webhook_secret"]
+        );
+        assert_eq!(fields(validate_tracking(&tracking, ["tracking_api_key"])), ["credentials.tracking_webhook_secret"]);
         assert_eq!(validate_tracking(&TrackingSettings::default(), []), Ok(()));
     }
 

@@ -415,7 +415,8 @@ pub enum ChannelEvent {
     OrderCancelled { order: IncomingOrder },
     /// A fulfillment was created or changed in the channel (`fulfillments/create`, `fulfillments/update`).
     FulfillmentChanged { fulfillment: IncomingFulfillment },
-    /// A carrier-tracking provider reported a parcel's progress (any retailer's shipments may carry it).
+    /// A carrier-tracking provider reported a parcel's progress, to the store whose provider account
+    /// tracks it (the message names the store: only its shipments are looked at).
     CarrierScanned { scan: crate::tracking::CarrierScan },
 }
 

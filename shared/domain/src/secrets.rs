@@ -37,26 +37,26 @@ impl SecretPurpose {
     }
 }
 
-/// The credentials that verify webhooks (the current secret and the one being rotated out).
-pub const WEBHOOK_SECRET_NAMES: [&str; 2] = ["webhook_secret", "previous_webhook_secret"];
+/// The credentials that verify webhooks: the channel's (the current secret and the one being
+/// rotated out) and the store's carrier-tracking provider's, which signs the scans posted to the
+/// store's own carrier webhook URL.
+pub const WEBHOOK_SECRET_NAMES: [&str; 3] = ["webhook_secret", "previous_webhook_secret", TRACKING_WEBHOOK_SECRET_NAME];
+
+/// The store credential its carrier-tracking provider signs scans with (any channel's store).
+pub const TRACKING_WEBHOOK_SECRET_NAME: &str = "tracking_webhook_secret";
 
 /// Whose secrets a ciphertext holds, and for what. Sealing and opening must name the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialContext {
-    /// A store's secrets: its channel's API credentials or its webhook secrets.
+    /// A store's secrets: its channel's API credentials or its webhook secrets (a carrier
+    /// provider's included: each store signs with its own, never one for the deployment).
     ChannelStore { retailer_id: RetailerId, store_id: StoreId, purpose: SecretPurpose },
-    /// The secret a carrier-tracking provider (`easypost`, ...) signs its webhooks with: the
-    /// deployment's own, not a retailer's.
-    CarrierWebhook { provider: &'static str },
 }
 
 impl CredentialContext {
     pub const RETAILER_KEY: &'static str = "retailer_id";
     pub const STORE_KEY: &'static str = "store_id";
     pub const PURPOSE_KEY: &'static str = "purpose";
-    pub const PROVIDER_KEY: &'static str = "provider";
-    /// The purpose of a carrier provider's webhook secret.
-    pub const CARRIER_WEBHOOK_PURPOSE: &'static str = "carrier_webhook";
 
     pub fn store(retailer_id: RetailerId, store_id: StoreId, purpose: SecretPurpose) -> Self {
         CredentialContext::ChannelStore { retailer_id, store_id, purpose }
@@ -69,10 +69,6 @@ impl CredentialContext {
                 (Self::RETAILER_KEY, retailer_id.to_string()),
                 (Self::STORE_KEY, store_id.to_string()),
                 (Self::PURPOSE_KEY, purpose.name().to_owned()),
-            ],
-            CredentialContext::CarrierWebhook { provider } => vec![
-                (Self::PURPOSE_KEY, Self::CARRIER_WEBHOOK_PURPOSE.to_owned()),
-                (Self::PROVIDER_KEY, (*provider).to_owned()),
             ],
         }
     }
@@ -102,6 +98,15 @@ pub trait CredentialCipher: fmt::Debug + Send + Sync {
 /// opened only by the functions that call channels or check webhook signatures.
 #[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChannelCredentials(pub std::collections::BTreeMap<String, String>);
+
+impl ChannelCredentials {
+    /// The secret the store's carrier-tracking provider signs the scans posted to the store's
+    /// carrier webhook URL with (from its opened webhook secrets); an empty one counts as none,
+    /// since anyone could sign with it.
+    pub fn tracking_webhook_secret(&self) -> Option<&str> {
+        self.0.get(TRACKING_WEBHOOK_SECRET_NAME).map(String::as_str).filter(|secret| !secret.trim().is_empty())
+    }
+}
 
 /// Names only: a credential's value is never logged.
 impl std::fmt::Debug for ChannelCredentials {

@@ -65,6 +65,10 @@ pub struct Shipment {
     pub tracking_status: Option<crate::tracking::TrackingStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking_status_at: Option<DateTime<Utc>>,
+    /// Its store had a tracking provider when it was made: the provider's scans reach it, so its
+    /// tracking numbers are indexed for them (written only then: an index record costs a write).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tracked_by_provider: bool,
     /// Bumped on every write; writes are conditional on it.
     pub version: u64,
 }
@@ -446,6 +450,7 @@ pub fn draft_new_shipment(
             },
             tracking_status: None,
             tracking_status_at: None,
+            tracked_by_provider: false,
             version: 1,
         },
         new_item_ids,

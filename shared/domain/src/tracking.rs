@@ -69,7 +69,7 @@ impl TrackingProvider {
 pub struct CarrierScan {
     /// easypost, aftership or shippo.
     pub provider: String,
-    /// The provider's event id, for de-duplication.
+    /// The provider's event id (for the logs: a repeated scan is applied again, as a no-op).
     pub event_id: String,
     pub tracking_number: TrackingNumber,
     pub status: TrackingStatus,

@@ -36,7 +36,6 @@ pub const STORE_REF: &str = "STORE";
 pub fn amazon_seller(seller_id: &str, marketplace_id: &str) -> String {
     format!("AMAZONSELLER#{seller_id}#{marketplace_id}")
 }
-pub const WEBHOOK: &str = "DELIVERY";
 /// A channel fulfillment reverse sync applied (made a shipment of): one per store and id.
 pub fn channel_fulfillment(store: shipsync_domain::ids::StoreId, fulfillment: &str) -> String {
     format!("CHANNELFULFILLMENT#{store}#{fulfillment}")
@@ -61,15 +60,10 @@ pub fn poll_state(store: shipsync_domain::ids::StoreId) -> String {
     format!("POLLSTATE#{store}")
 }
 pub const POLL_STATE: &str = "STATE";
-pub fn carrier_secret(provider: &str) -> String {
-    format!("CARRIERSECRET#{provider}")
-}
-pub const CARRIER_SECRET: &str = "SECRET";
-pub fn event(key: &str) -> String {
-    format!("EVENT#{key}")
-}
-pub fn tracking(number: &str) -> String {
-    format!("TRACKING#{number}")
+/// A tracking number's index partition within one store: a carrier scan comes to one store's
+/// URL and can find only that store's shipments.
+pub fn tracking(store: shipsync_domain::ids::StoreId, number: &str) -> String {
+    format!("TRACKING#{store}#{number}")
 }
 /// Partition of the attention index: what needs a person (failed exports, later order problems).
 pub fn retailer_attention(id: RetailerId) -> String {

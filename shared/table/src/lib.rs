@@ -26,7 +26,7 @@ pub use cache::SETTINGS_TTL;
 pub use cipher::KmsCipher;
 pub use codec::item_size;
 pub use error::TableError;
-pub use orders::{Attention, EXPIRES_AT};
+pub use orders::Attention;
 pub use search::SearchPage;
 pub use stores::ChannelOrder;
 

@@ -21,17 +21,6 @@ use crate::schema::BY_ATTENTION;
 use crate::search::{Filter, SearchPage};
 use crate::{Table, TableError};
 
-#[derive(serde::Serialize, serde::Deserialize)]
-pub(crate) struct ProviderSecret {
-    pub(crate) secret: String,
-}
-
-/// A record of a delivery already accepted.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Delivery {
-    received_at: DateTime<Utc>,
-}
-
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct StoreRef {
     retailer_id: RetailerId,
@@ -53,9 +42,6 @@ pub enum Attention {
 
 /// The attribute holding a kept payload's bytes.
 const PAYLOAD_BODY: &str = "body";
-
-/// The attribute that makes DynamoDB delete a record by itself (TTL, in epoch seconds).
-pub const EXPIRES_AT: &str = "expires_at";
 
 impl Table {
     /// Finds a store by its id alone (webhook URLs carry only that).
@@ -169,23 +155,6 @@ impl Table {
 
     pub async fn save_poll_state(&self, store: StoreId, state: &PollState) -> Result<(), TableError> {
         self.put(item(keys::poll_state(store), keys::POLL_STATE, state)?).await
-    }
-
-    /// Whether an event (a carrier's, by provider and id) was accepted before.
-    pub async fn event_seen(&self, key: &str) -> Result<bool, TableError> {
-        let found: Option<Delivery> = self.get(keys::event(key), keys::WEBHOOK).await?;
-        Ok(found.is_some())
-    }
-
-    pub async fn remember_event(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> Result<(), TableError> {
-        let mut record = item(keys::event(key), keys::WEBHOOK, &Delivery { received_at: now })?;
-        record.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
-        self.put(record).await
     }
 
     pub async fn save_product(&self, retailer: RetailerId, product: &Product) -> Result<(), TableError> {

@@ -73,8 +73,8 @@ impl Shipments for Table {
     async fn shipments_of_purchase_order(&self, po: PurchaseOrderId) -> Result<Vec<Shipment>, Failure> {
         Ok(Table::shipments_of_purchase_order(self, po).await?)
     }
-    async fn shipments_by_tracking(&self, number: &TrackingNumber) -> Result<Vec<Shipment>, Failure> {
-        Ok(Table::shipments_by_tracking(self, number).await?)
+    async fn shipments_by_tracking(&self, store: StoreId, number: &TrackingNumber) -> Result<Vec<Shipment>, Failure> {
+        Ok(Table::shipments_by_tracking(self, store, number).await?)
     }
     async fn channel_fulfillment_applied(
         &self,

@@ -1,7 +1,11 @@
-//! A one-off for tables written before the vendor listing keys held the retailer: rewrites
-//! `VENDOR#<id>#SHIPMENTS` and `VENDOR#<id>#POS` to `RETAILER#<id>#VENDOR#<id>#...`. Until it
-//! runs, such records are missing from vendor-scoped listings (never shown to anyone else).
-//! A scan, run by hand (`shipsync-admin rekey-vendor-listings`), never by a request.
+//! One-offs for tables written by earlier versions, each a scan run by hand, never by a request:
+//! - vendor listing keys that did not hold the retailer: rewrites `VENDOR#<id>#SHIPMENTS` and
+//!   `VENDOR#<id>#POS` to `RETAILER#<id>#VENDOR#<id>#...`. Until it runs, such records are
+//!   missing from vendor-scoped listings (never shown to anyone else)
+//!   (`shipsync-admin rekey-vendor-listings`);
+//! - tracking-number records that did not hold the store: moves `TRACKING#<number>` to
+//!   `TRACKING#<store>#<number>`. Until it runs, a scan posted to the store's URL does not find
+//!   the shipments made before (`shipsync-admin rekey-tracking-numbers`).
 
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::shipment::Shipment;
@@ -10,6 +14,7 @@ use crate::codec::{Item, record, s};
 use crate::keys::{self, PK, PURCHASE_ORDER, SHIPMENT, SK};
 use crate::schema::BY_VENDOR_CREATED;
 use crate::{Table, TableError};
+use shipsync_domain::ids::ShipmentId;
 
 /// The listing key an old item should have now, if it is one of the re-keyed kinds.
 fn new_listing_key(item: &Item) -> Result<Option<String>, TableError> {
@@ -77,6 +82,72 @@ impl Table {
             start_key = output.last_evaluated_key;
             if start_key.is_none() {
                 return Ok(rewritten);
+            }
+        }
+    }
+
+    /// Moves every tracking-number record of the old form (`TRACKING#<number>`, one a carrier
+    /// scan could reach from any store) to its shipment's store (`TRACKING#<store>#<number>`);
+    /// returns how many moved. A record whose shipment no longer carries the number is left (it
+    /// finds nothing either way). Safe to run again, and alongside traffic: the new record is
+    /// what a shipment's next write puts anyway.
+    pub async fn rekey_tracking_numbers(&self) -> Result<u64, TableError> {
+        let mut moved = 0;
+        let mut start_key = None;
+        loop {
+            self.count_call();
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(#pk, :tracking)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":tracking", s("TRACKING#"))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(TableError::unavailable("Scan"))?;
+            let items = output.items.unwrap_or_default();
+            let mut ids: Vec<ShipmentId> = items
+                .iter()
+                .filter_map(|item| item.get(SK)?.as_s().ok()?.strip_prefix("SHIPMENT#")?.parse().ok())
+                .map(ShipmentId::new_unchecked)
+                .collect();
+            // A shipment with several numbers has several records: each read once.
+            ids.sort();
+            ids.dedup();
+            let shipments = if ids.is_empty() { Vec::new() } else { self.shipments(&ids).await? };
+            for item in items {
+                let Some(pk) = item.get(PK).and_then(|v| v.as_s().ok()).cloned() else { continue };
+                let Some(old_number) = pk.strip_prefix("TRACKING#") else { continue };
+                let sk = item.get(SK).and_then(|v| v.as_s().ok());
+                let Some(shipment) = shipments.iter().find(|shipment| sk == Some(&keys::shipment(shipment.id))) else {
+                    continue;
+                };
+                let numbers: Vec<String> = shipment.trackings.iter().map(|t| t.tracking.key()).collect();
+                // Already of the new form, or a number the shipment no longer carries.
+                if numbers.iter().any(|number| pk == keys::tracking(shipment.store_id, number))
+                    || !numbers.iter().any(|number| number == old_number)
+                {
+                    continue;
+                }
+                let mut moved_item = item.clone();
+                moved_item.insert(PK.to_owned(), s(keys::tracking(shipment.store_id, old_number)));
+                self.put(moved_item).await?;
+                let key = [PK, SK].into_iter().filter_map(|name| Some((name.to_owned(), item.get(name)?.clone())));
+                self.count_call();
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key.collect()))
+                    .send()
+                    .await
+                    .map_err(TableError::unavailable("DeleteItem"))?;
+                moved += 1;
+            }
+            start_key = output.last_evaluated_key;
+            if start_key.is_none() {
+                return Ok(moved);
             }
         }
     }

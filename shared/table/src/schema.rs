@@ -18,15 +18,13 @@
 //! | API user (salted password digest) | `APIUSER#<key>` | `APIUSER` | | |
 //! | purchase order (with `version`; `shipment_ids`, a number set of its shipments, added to in the transaction that writes each) | `PO#<id>` | `PO` | gsi1 `RETAILER#<id>#POS`, gsi2 `RETAILER#<id>#VENDOR#<id>#POS`, both `<created>#<id>` | |
 //! | shipment (with `version`) | `SHIPMENT#<id>` | `SHIPMENT` | gsi1 `RETAILER#<id>#SHIPMENTS`, `<created>#<id>`; gsi2 `RETAILER#<id>#VENDOR#<id>#SHIPMENTS`, `<created>#<id>`; gsi3 `RETAILER#<id>#SHIPMENTS`, `<updated>#<id>`; gsi5 `RETAILER#<id>#ATTENTION`, `<failed at>#<id>` only while its export failed; gsi6 `EXPORTDUE#<id mod 4>`, `<sweep at>#<id>` only while its export is scheduled or under way | |
-//! | tracking number (for carrier scans; one per number a shipment carries, left behind when an edit drops it) | `TRACKING#<number>` | `SHIPMENT#<id>` | | |
+//! | tracking number within a store (for that store's carrier scans; one per number a shipment carries if its store had a tracking provider when it was made (`tracked_by_provider`), left behind when an edit drops it) | `TRACKING#<store>#<number>` | `SHIPMENT#<id>` | | |
 //! | channel fulfillment applied by reverse sync, and as which shipment (idempotency) | `CHANNELFULFILLMENT#<store>#<channel id>` | `APPLIED` | | |
 //! | channel store by id alone (webhook URLs carry only that) | `STOREREF#<id>` | `STORE` | | |
 //! | the Amazon store a seller's notifications in a marketplace go to (claimed by one store: `owner`) | `AMAZONSELLER#<seller>#<marketplace>` | `STORE` | | |
 //! | the poller's list: every channel store, with its retailer | `POLLING` | `STORE#<id>` | | |
 //! | a store's poll state: cursor, last poll, failing since | `POLLSTATE#<store>` | `STATE` | | |
 //! | channel order by shipsync's order id (for reprocessing) | `ORDERREF#<id>` | `ORDER` | | |
-//! | carrier event accepted (de-duplication) | `EVENT#<provider>#<event id>` | `DELIVERY` | | `expires_at`, 2 days |
-//! | carrier provider's webhook secret, KMS-sealed in `ciphertext` | `CARRIERSECRET#<provider>` | `SECRET` | | |
 //! | id sequence: the last id handed out, in `last` | `SEQUENCE` | `ids` | | |
 //!
 //! Every index copies the keys and [`PROJECTED_ATTRIBUTES`] (what search filters read). Sort keys of
@@ -45,7 +43,6 @@
 //! | a channel store by its id alone (webhooks) | GetItem `STOREREF#<id>` / `STORE`, then GetItem the store (`channel_store_by_id`) |
 //! | the Amazon store of a seller and marketplace (notifications) | GetItem `AMAZONSELLER#<seller>#<marketplace>` / `STORE` (`amazon_store`) |
 //! | a store's credentials, its webhook secrets, or only their names (kept apart from the store) | GetItem `RETAILER#<id>` / `STORESECRET#<id>`, then KMS Decrypt of the one purpose asked for (`credentials`, `webhook_credentials`, `credential_names`) |
-//! | a carrier provider's webhook secret | GetItem `CARRIERSECRET#<provider>` / `SECRET`, then KMS Decrypt (`carrier_webhook_secret`) |
 //! | a shipment / purchase order by id | GetItem `SHIPMENT#<id>` / `SHIPMENT`, `PO#<id>` / `PO` (`shipment`, `purchase_order`; `retailer_shipment` and friends answer "absent" for another retailer's) |
 //! | a purchase order as just written (is the whole order shipped now?) | GetItem `PO#<id>` / `PO`, consistent (`purchase_order_now`) |
 //! | a purchase order by its number | GetItem `RETAILER#<id>` / `POREF#<number>`, then GetItem (`purchase_order_by_number`) |
@@ -61,11 +58,10 @@
 //! | a channel order's record and its purchase orders (which version applies? is the order fully shipped?) | GetItem `RETAILER#<id>` / `ORDER#<store>#<channel order id>`, consistent (`order_record`, `channel_order`) |
 //! | a channel order by shipsync's order id (reprocess) | GetItem `ORDERREF#<id>` / `ORDER`, then the consistent GetItem above (`order_record_by_id`, `retailer_order_record_by_id`) |
 //! | was this channel fulfillment applied already? | GetItem `CHANNELFULFILLMENT#<store>#<channel id>` / `APPLIED`, consistent (`channel_fulfillment_applied`) |
-//! | shipments of any retailer by tracking number (carrier scans) | Query `TRACKING#<number>` (no spaces, upper case), begins_with `SHIPMENT#`, then BatchGetItem, keeping those that still carry it (`shipments_by_tracking`) |
+//! | a store's shipments by tracking number (its carrier scans) | Query `TRACKING#<store>#<number>` (no spaces, upper case), begins_with `SHIPMENT#`, then BatchGetItem, keeping those that still carry it (`shipments_by_tracking`) |
 //! | a retailer's products | Query `RETAILER#<id>`, begins_with `PRODUCT#` (`products`) |
 //! | a retailer's order problems of one channel order and kind | Query `RETAILER#<id>`, begins_with `PROBLEM#<key prefix>` (`problems_with_prefix`) |
 //! | a kept payload and its bytes | GetItem `RETAILER#<id>` / `PAYLOAD#<problem key>` (`kept_payload`) |
-//! | was this carrier event accepted already? | GetItem `EVENT#<provider>#<event id>` / `DELIVERY` (`event_seen`) |
 //! | the stores the poller looks at | Query `POLLING`, begins_with `STORE#` (`polled_stores`) |
 //! | a store's poll state | GetItem `POLLSTATE#<store>` / `STATE` (`poll_state`) |
 //! | a new block of ids | UpdateItem ADD `last` on `SEQUENCE` / `ids` (`allocate_ids`) |
@@ -74,8 +70,9 @@
 //! Writes: purchase orders, shipments and channel orders carry a `version`, and every write of
 //! one is conditional on the version read; a shipment is written in one TransactWriteItems with
 //! its purchase order, its tracking-number records and, from reverse sync, its `APPLIED` record.
-//! The one scan is `rekey_vendor_listings`, a one-off an operator runs by hand to move vendor
-//! listing keys of an older form (`VENDOR#<id>#SHIPMENTS`, `VENDOR#<id>#POS`) to the ones above.
+//! The only scans are one-offs an operator runs by hand to move keys of an older form to the ones
+//! above: `rekey_vendor_listings` (`VENDOR#<id>#SHIPMENTS`, `VENDOR#<id>#POS`) and
+//! `rekey_tracking_numbers` (`TRACKING#<number>`, which a scan from any store could reach).
 //!
 //! Every listing partition starts with the retailer, so no query can reach another tenant's
 //! records whatever id a request names; reads by id (`SHIPMENT#<id>`, `PO#<id>`) go through
@@ -306,7 +303,7 @@ mod tests {
     fn key_shapes_fit_only_keys_of_their_form() {
         assert_eq!(shape("ORDER#{store}#{channel_order_id}", '{', '}'), "ORDER#*#*");
         assert_eq!(shape("ORDER#<store>#<channel order id>", '<', '>'), "ORDER#*#*");
-        assert!(fits(b"EVENT#*", b"EVENT#*#*"));
+        assert!(fits(b"TRACKING#*", b"TRACKING#*#*"));
         assert!(!fits(b"RETAILER#*#ATTENTION", b"RETAILER#*"));
         assert!(!fits(b"RETAILER#*", b"RETAILER#"));
         assert_eq!(string_literals("let a = format!(\"A#{id}\"); // \"not this\"\n// \"nor this\""), ["A#{id}"]);

@@ -254,9 +254,14 @@ impl Table {
         item.map(crate::codec::record).transpose()
     }
 
-    /// Index records that find a shipment by its tracking numbers (carrier scans need it). An
-    /// edit that drops a number leaves its record behind; lookups check the shipment still has it.
+    /// Index records that find a shipment by its tracking numbers within its store (carrier scans
+    /// need it; a scan is posted to one store's URL). An edit that drops a number leaves its
+    /// record behind; lookups check the shipment still has it.
     fn tracking_index_steps(&self, shipment: &Shipment) -> Result<Vec<TransactWriteItem>, TableError> {
+        // Only a provider's scans look numbers up, and only a store with a provider gets them.
+        if !shipment.tracked_by_provider {
+            return Ok(Vec::new());
+        }
         let mut numbers: Vec<String> = shipment.trackings.iter().map(|t| t.tracking.key()).collect();
         numbers.sort();
         numbers.dedup();
@@ -264,20 +269,26 @@ impl Table {
             .into_iter()
             .map(|number| {
                 let entry = TrackingEntry { shipment_id: shipment.id, retailer_id: shipment.retailer_id };
+                let partition = keys::tracking(shipment.store_id, &number);
                 let put = Put::builder()
                     .table_name(&self.table)
-                    .set_item(Some(item(keys::tracking(&number), &keys::shipment(shipment.id), &entry)?))
+                    .set_item(Some(item(partition.clone(), &keys::shipment(shipment.id), &entry)?))
                     .build()
-                    .map_err(|error| TableError::Corrupt { key: keys::tracking(&number), reason: error.to_string() })?;
+                    .map_err(|error| TableError::Corrupt { key: partition, reason: error.to_string() })?;
                 Ok(TransactWriteItem::builder().put(put).build())
             })
             .collect()
     }
 
-    /// Every shipment, of any retailer, that carries this tracking number now.
-    pub async fn shipments_by_tracking(&self, number: &TrackingNumber) -> Result<Vec<Shipment>, TableError> {
+    /// The shipments of this store that carry this tracking number now. The store is part of the
+    /// key, so another store's shipment with the same number is never read.
+    pub async fn shipments_by_tracking(
+        &self,
+        store: shipsync_domain::ids::StoreId,
+        number: &TrackingNumber,
+    ) -> Result<Vec<Shipment>, TableError> {
         let wanted = number.key();
-        let entries: Vec<TrackingEntry> = self.partition_prefix(keys::tracking(&wanted), "SHIPMENT#").await?;
+        let entries: Vec<TrackingEntry> = self.partition_prefix(keys::tracking(store, &wanted), "SHIPMENT#").await?;
         let ids: Vec<ShipmentId> = entries.iter().map(|entry| entry.shipment_id).collect();
         if ids.is_empty() {
             return Ok(Vec::new());

@@ -19,9 +19,6 @@ pub const CIPHERTEXT: &str = "ciphertext";
 /// webhook function may open.
 pub const WEBHOOK_CIPHERTEXT: &str = "webhook_ciphertext";
 
-/// The carrier-tracking providers whose webhook secrets shipsync keeps.
-const CARRIER_PROVIDERS: [&str; 3] = ["easypost", "aftership", "shippo"];
-
 /// What stays readable of a credentials record: the names, never a value.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct SealedCredentials {
@@ -177,58 +174,8 @@ impl Table {
         Ok(ChannelCredentials(map))
     }
 
-    /// The secret a carrier-tracking provider signs its webhooks with, if one is set (and not
-    /// empty: anyone can sign with an empty one), opened. One stored in plaintext by an earlier
-    /// version is refused until `shipsync-admin seal-credentials` seals it.
-    pub async fn carrier_webhook_secret(&self, provider: &'static str) -> Result<Option<String>, TableError> {
-        let record_key = keys::carrier_secret(provider);
-        let Some(mut found) = self.get_item(keys::carrier_secret(provider), keys::CARRIER_SECRET).await? else {
-            return Ok(None);
-        };
-        let Some(AttributeValue::B(ciphertext)) = found.remove(CIPHERTEXT) else {
-            // An empty secret (cleared, or stored so by mistake) is no secret: fail closed.
-            let plaintext: crate::orders::ProviderSecret = record(found)?;
-            if plaintext.secret.trim().is_empty() {
-                return Ok(None);
-            }
-            return Err(TableError::Corrupt {
-                key: record_key,
-                reason: "stored in plaintext by an earlier version: seal it with shipsync-admin seal-credentials"
-                    .into(),
-            });
-        };
-        let cipher = self.cipher.as_ref().ok_or_else(|| no_cipher(&record_key))?;
-        let context = CredentialContext::CarrierWebhook { provider };
-        let plaintext = cipher
-            .decrypt(context, &ciphertext.into_inner())
-            .await
-            .map_err(cipher_failure(&record_key, "KMS Decrypt"))?;
-        let secret = String::from_utf8(plaintext)
-            .map_err(|error| TableError::Corrupt { key: record_key, reason: error.to_string() })?;
-        Ok(Some(secret).filter(|secret| !secret.trim().is_empty()))
-    }
-
-    /// Seals and stores a carrier-tracking provider's webhook secret. An empty one clears it
-    /// (nothing to seal: an empty secret verifies nothing).
-    pub async fn set_carrier_webhook_secret(&self, provider: &'static str, secret: &str) -> Result<(), TableError> {
-        let record_key = keys::carrier_secret(provider);
-        if secret.trim().is_empty() {
-            let cleared = crate::orders::ProviderSecret { secret: String::new() };
-            return self.put(item(record_key, keys::CARRIER_SECRET, &cleared)?).await;
-        }
-        let cipher = self.cipher.as_ref().ok_or_else(|| no_cipher(&record_key))?;
-        let context = CredentialContext::CarrierWebhook { provider };
-        let ciphertext =
-            cipher.encrypt(context, secret.as_bytes()).await.map_err(cipher_failure(&record_key, "KMS Encrypt"))?;
-        let mut record = crate::codec::Item::new();
-        record.insert(PK.to_owned(), s(record_key));
-        record.insert(SK.to_owned(), s(keys::CARRIER_SECRET.to_owned()));
-        record.insert(CIPHERTEXT.to_owned(), AttributeValue::B(Blob::new(ciphertext)));
-        self.put(record).await
-    }
-
-    /// Seals every store's credentials, and every carrier provider's webhook secret, that an
-    /// earlier version stored in plaintext (no ciphertext beside them). Needs only a cipher that
+    /// Seals every store's credentials that an earlier version stored in plaintext (no
+    /// ciphertext beside them). Needs only a cipher that
     /// encrypts. Returns how many records it sealed.
     pub async fn seal_plaintext_credentials(&self) -> Result<usize, TableError> {
         let mut sealed = 0;
@@ -243,16 +190,6 @@ impl Table {
             let plaintext: ChannelCredentials = record(found)?;
             self.save_credentials(entry.retailer_id, entry.store_id, &plaintext).await?;
             sealed += 1;
-        }
-        for provider in CARRIER_PROVIDERS {
-            let found = self.get_item(keys::carrier_secret(provider), keys::CARRIER_SECRET).await?;
-            if let Some(found) = found.filter(|found| !found.contains_key(CIPHERTEXT)) {
-                let plaintext: crate::orders::ProviderSecret = record(found)?;
-                if !plaintext.secret.trim().is_empty() {
-                    self.set_carrier_webhook_secret(provider, &plaintext.secret).await?;
-                    sealed += 1;
-                }
-            }
         }
         Ok(sealed)
     }

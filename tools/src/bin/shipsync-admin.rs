@@ -21,7 +21,6 @@ const USAGE: &str =
                    (then set export settings and credentials with PUT /stores/{id}.json)
   create-carrier   --retailer ID --name NAME [--scac CODE]
   create-api-user  --retailer ID [--vendor ID] [--time-zone Area/City]
-  set-carrier-webhook-secret --provider easypost|aftership|shippo --secret SECRET [--key-id KEY]
   kept-payload     --retailer ID --key PROBLEM_KEY --out FILE   (a payload order health lists as unapplicable)
   create-purchase-order --retailer ID --vendor ID --store ID --number PO-1 --customer NAME
                    --item SKU,QUANTITY,NAME[,COST[,CHANNEL_LINE_ITEM_ID]] (repeat --item per line)
@@ -32,6 +31,7 @@ const USAGE: &str =
   rekey-vendor-listings   (once, on a table written before vendor listings held the retailer)
   link-purchase-order-shipments   (once, on a table written before purchase orders listed their
                    shipments; run it before deploying a template without the by_purchase_order index)
+  rekey-tracking-numbers  (once, on a table written before tracking-number records held the store)
   subscribe-amazon --retailer ID --store ID --queue-arn ARN [--key-id KEY]
                    subscribes the Amazon store's seller to ORDER_CHANGE notifications delivered to the
                    stack's AmazonNotificationQueueArn (safe to repeat)";
@@ -133,18 +133,6 @@ async fn run() -> Result<String, String> {
                 credentials.key, credentials.password
             ))
         }
-        Some("set-carrier-webhook-secret") => {
-            let provider = carrier_webhooks::Provider::from_path(args.required("provider")?)
-                .ok_or("--provider must be easypost, aftership or shippo")?
-                .name();
-            let secret = args.required("secret")?;
-            if secret.trim().is_empty() {
-                return Err("--secret must not be empty: an empty secret would let anyone sign".to_owned());
-            }
-            let store = store.with_cipher(std::sync::Arc::new(encrypting_cipher(&args).await?));
-            store.set_carrier_webhook_secret(provider, secret).await.map_err(|e| e.to_string())?;
-            Ok(format!("{provider} webhooks are now checked against this secret"))
-        }
         Some("kept-payload") => {
             let key = args.required("key")?;
             let (kept, bytes) = store
@@ -229,6 +217,10 @@ async fn run() -> Result<String, String> {
         Some("rekey-vendor-listings") => {
             let count = store.rekey_vendor_listings().await.map_err(|e| e.to_string())?;
             Ok(format!("{count} records now listed under their retailer and vendor"))
+        }
+        Some("rekey-tracking-numbers") => {
+            let count = store.rekey_tracking_numbers().await.map_err(|e| e.to_string())?;
+            Ok(format!("{count} tracking-number records now under their shipment's store"))
         }
         Some(other) => Err(format!("unknown command {other:?}")),
         None => Err("a command is required".to_owned()),

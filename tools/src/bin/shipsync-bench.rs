@@ -93,8 +93,30 @@ async fn main() -> Result<(), String> {
         webhook_calls as f64 / deliveries as f64
     );
 
-    // Carrier scans: EasyPost `tracker.updated`, signed, each a new event.
-    table.set_carrier_webhook_secret("easypost", SECRET).await.map_err(|e| e.to_string())?;
+    // Carrier scans: EasyPost `tracker.updated`, signed with a store's own secret and posted to
+    // that store's URL, each a new event.
+    let tracked = provision::create_store_tracked(
+        &table,
+        retailer.id,
+        "Tracked shop",
+        ChannelKind::Shopify,
+        ExportSettings::default(),
+        ChannelConnection { shop_domain: Some("tracked.myshopify.com".into()), ..ChannelConnection::default() },
+        shipsync_domain::tenant::TrackingSettings {
+            provider: Some(shipsync_domain::tracking::TrackingProvider::Easypost),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(failed)?;
+    let tracked_credentials = ChannelCredentials(
+        [
+            ("tracking_api_key".to_owned(), "EZBENCH".to_owned()),
+            ("tracking_webhook_secret".to_owned(), SECRET.to_owned()),
+        ]
+        .into(),
+    );
+    table.save_credentials(retailer.id, tracked.id, &tracked_credentials).await.map_err(|e| e.to_string())?;
     let carriers = carrier_webhooks::CarrierWebhooks::new(table.clone(), aws.sqs.clone(), aws.order_queue_url.clone());
     let mut times = Vec::with_capacity(deliveries);
     let calls_before = table.calls_made();
@@ -108,7 +130,7 @@ async fn main() -> Result<(), String> {
             carrier_webhooks::providers::sign(carrier_webhooks::Provider::EasyPost, body.as_bytes(), SECRET, 0);
         let request = http::Request::builder()
             .method("POST")
-            .uri("/carrier_webhooks/easypost")
+            .uri(format!("/carrier_webhooks/easypost/{}", tracked.id))
             .header("x-hmac-signature", signature)
             .body(bytes::Bytes::from(body))
             .map_err(|e| e.to_string())?;
@@ -125,7 +147,7 @@ async fn main() -> Result<(), String> {
     println!("carrier webhook acknowledgement over {deliveries} local EasyPost deliveries:");
     println!("  median {:?}, p99 {:?}, max {:?}", at(0.5), at(0.99), times.last().copied().unwrap_or_default());
     println!(
-        "  AWS calls per scan: {:.1} DynamoDB (provider secret, event check, event record) + 1 SQS SendMessage; \
+        "  AWS calls per scan: {:.1} DynamoDB (store reference and store, its webhook secrets) + 1 KMS Decrypt + 1 SQS SendMessage; \
          the processor then reads the tracking index (1 Query + 1 BatchGetItem) and writes each matching shipment once",
         scan_calls as f64 / deliveries as f64
     );

@@ -151,7 +151,8 @@ A store that confirms on movement: a shipment on {marketplace_number} waits for 
       curl -s -u '{key}:{password}' -X POST {base}/purchase_orders/{marketplace_po}/shipments.json -H 'Content-Type: application/json' \
         -d '{{"shipment": {{"shipper_name": "UPS", "shipment_items_attributes": [{{"order_item_id": {marketplace_item}, "quantity": 1}}], "shipment_trackings_attributes": [{{"tracking": "1ZMOVE0001"}}]}}}}'
       (export_state: waiting_for_movement), then a signed EasyPost scan puts it in transit and it goes out within seconds:
-      scripts/send-carrier-webhook {carrier_secret} 1ZMOVE0001 in_transit {port}
+      scripts/send-carrier-webhook {marketplace_store} {marketplace_secret} 1ZMOVE0001 in_transit {port}
+  (posted to that store's own URL, /carrier_webhooks/easypost/{marketplace_store}, signed with its tracking_webhook_secret)
 Amazon, eBay and Back Market each hold an order for the demo stores {marketplace_stores}: the order poller
 takes them in now (and every 10 minutes). Once their purchase orders exist, the commands that ship them
 are printed below.
@@ -170,7 +171,8 @@ Press Ctrl-C to stop.
         marketplace_number = demo.marketplace_po.public_reference,
         marketplace_po = demo.marketplace_po.id,
         marketplace_item = demo.marketplace_po.items[0].id,
-        carrier_secret = demo.carrier_secret,
+        marketplace_store = demo.marketplace_po.store_id,
+        marketplace_secret = demo.marketplace_tracking_secret,
         store_id = demo.store.id,
         secret = demo.webhook_secret,
         retailer = demo.retailer.name,

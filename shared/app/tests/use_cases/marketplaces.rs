@@ -163,7 +163,11 @@ async fn a_shipment_without_a_scan_is_listed_once_at_its_deadline_and_cleared_wh
         status: TrackingStatus::InTransit,
         occurred_at: world.now(),
     };
-    world.intake.apply_scan(&scan).await.expect("scan");
+    // The same number posted to another store's URL reaches none of this store's shipments.
+    let another_store = shipsync_domain::ids::StoreId::new_unchecked(world.store.get() + 1000);
+    world.intake.apply_scan(another_store, &scan).await.expect("scan elsewhere");
+    assert_eq!(problems(&world, ProblemKind::NoCarrierScan).len(), 1, "another store's scan moves nothing here");
+    world.intake.apply_scan(world.store, &scan).await.expect("scan");
     assert!(problems(&world, ProblemKind::NoCarrierScan).is_empty(), "it moved: the problem is settled");
     run.run(request(id), DELIVERY).await.expect("exported");
     assert_eq!(channel.state().received.len(), 1);

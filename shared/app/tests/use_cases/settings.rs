@@ -105,12 +105,19 @@ async fn an_amazon_seller_is_one_stores_and_a_provider_needs_its_key() {
     let refused = settings.update(&user, &first.store, None, provider.clone(), None).await;
     let Err(Failure::Invalid(errors)) = refused else { panic!("{refused:?}") };
     assert!(errors.mentions("credentials.tracking_api_key"), "{errors}");
-    let with_key = credentials(&[
-        ("lwa_client_id", "id"),
-        ("lwa_client_secret", "secret"),
-        ("refresh_token", "Atzr"),
-        ("tracking_api_key", "EZAK"),
-    ]);
+    assert!(errors.mentions("credentials.tracking_webhook_secret"), "{errors}");
+    let amazon_keys = [("lwa_client_id", "id"), ("lwa_client_secret", "secret"), ("refresh_token", "Atzr")];
+    // The key without the secret its scans are signed with: refused too.
+    let key_only = credentials(&[amazon_keys.as_slice(), &[("tracking_api_key", "EZAK")]].concat());
+    let refused = settings.update(&user, &first.store, None, provider.clone(), key_only).await;
+    let Err(Failure::Invalid(errors)) = refused else { panic!("{refused:?}") };
+    assert_eq!(
+        errors.errors().iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
+        ["credentials.tracking_webhook_secret"]
+    );
+    let with_key = credentials(
+        &[amazon_keys.as_slice(), &[("tracking_api_key", "EZAK"), ("tracking_webhook_secret", "whsec")]].concat(),
+    );
     let saved = settings.update(&user, &first.store, None, provider, with_key).await.expect("saved with its key");
     assert_eq!(saved.store.tracking.provider, Some(shipsync_domain::tracking::TrackingProvider::Easypost));
 
@@ -122,4 +129,5 @@ async fn an_amazon_seller_is_one_stores_and_a_provider_needs_its_key() {
     let refused = settings.update(&user, &saved.store, None, shippo, None).await;
     let Err(Failure::Invalid(errors)) = refused else { panic!("{refused:?}") };
     assert!(errors.mentions("credentials.tracking_api_key"), "{errors}");
+    assert!(errors.mentions("credentials.tracking_webhook_secret"), "nor its secret: {errors}");
 }
