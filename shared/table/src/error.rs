@@ -53,3 +53,20 @@ impl TableError {
         }
     }
 }
+
+/// The outcome of a conditional write: `on_condition()` when its condition did not hold.
+pub(crate) fn conditional_write<O, E, R>(
+    result: Result<O, SdkError<E, R>>,
+    operation: &'static str,
+    on_condition: impl FnOnce() -> TableError,
+) -> Result<(), TableError>
+where
+    E: StdError + ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) if error.code() == Some("ConditionalCheckFailedException") => Err(on_condition()),
+        Err(error) => Err(TableError::unavailable(operation)(error)),
+    }
+}

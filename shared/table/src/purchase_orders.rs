@@ -80,13 +80,7 @@ pub(crate) async fn update_purchase_order_alone(table: &Table, po: &PurchaseOrde
         .set_expression_attribute_values(Some(values))
         .send()
         .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-            Err(TableError::Conflict("purchase order"))
-        }
-        Err(error) => Err(TableError::unavailable("UpdateItem")(error)),
-    }
+    crate::error::conditional_write(result, "UpdateItem", || TableError::Conflict("purchase order"))
 }
 
 /// `SET` every attribute of the purchase order's item but its keys (and `ADD` the new shipment),

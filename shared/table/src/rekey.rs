@@ -39,19 +39,15 @@ impl Table {
         let mut rewritten = 0;
         let mut start_key = None;
         loop {
-            self.count_call();
-            let output = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(#listing, :old)")
-                .expression_attribute_names("#listing", BY_VENDOR_CREATED.partition_key)
-                .expression_attribute_values(":old", s("VENDOR#"))
-                .set_exclusive_start_key(start_key)
-                .send()
-                .await
-                .map_err(TableError::unavailable("Scan"))?;
-            for item in output.items.unwrap_or_default() {
+            let (items, next) = self
+                .scan_page(
+                    "begins_with(#listing, :old)",
+                    ("#listing", BY_VENDOR_CREATED.partition_key),
+                    (":old", s("VENDOR#")),
+                    start_key,
+                )
+                .await?;
+            for item in items {
                 let (Some(old), Some(new)) =
                     (item.get(BY_VENDOR_CREATED.partition_key).cloned(), new_listing_key(&item)?)
                 else {
@@ -79,7 +75,7 @@ impl Table {
                     Err(error) => return Err(TableError::unavailable("UpdateItem")(error)),
                 }
             }
-            start_key = output.last_evaluated_key;
+            start_key = next;
             if start_key.is_none() {
                 return Ok(rewritten);
             }
@@ -95,19 +91,9 @@ impl Table {
         let mut moved = 0;
         let mut start_key = None;
         loop {
-            self.count_call();
-            let output = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(#pk, :tracking)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":tracking", s("TRACKING#"))
-                .set_exclusive_start_key(start_key)
-                .send()
-                .await
-                .map_err(TableError::unavailable("Scan"))?;
-            let items = output.items.unwrap_or_default();
+            let (items, next) = self
+                .scan_page("begins_with(#pk, :tracking)", ("#pk", PK), (":tracking", s("TRACKING#")), start_key)
+                .await?;
             let mut ids: Vec<ShipmentId> = items
                 .iter()
                 .filter_map(|item| item.get(SK)?.as_s().ok()?.strip_prefix("SHIPMENT#")?.parse().ok())
@@ -145,7 +131,7 @@ impl Table {
                     .map_err(TableError::unavailable("DeleteItem"))?;
                 moved += 1;
             }
-            start_key = output.last_evaluated_key;
+            start_key = next;
             if start_key.is_none() {
                 return Ok(moved);
             }
@@ -163,19 +149,9 @@ impl Table {
         let mut linked = 0;
         let mut start_key = None;
         loop {
-            self.count_call();
-            let output = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("#sk = :shipment")
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":shipment", s(SHIPMENT))
-                .set_exclusive_start_key(start_key)
-                .send()
-                .await
-                .map_err(TableError::unavailable("Scan"))?;
-            for item in output.items.unwrap_or_default() {
+            let (items, next) =
+                self.scan_page("#sk = :shipment", ("#sk", SK), (":shipment", s(SHIPMENT)), start_key).await?;
+            for item in items {
                 let shipment: Shipment = record(item)?;
                 self.count_call();
                 let result = self
@@ -200,10 +176,36 @@ impl Table {
                     Err(error) => return Err(TableError::unavailable("UpdateItem")(error)),
                 }
             }
-            start_key = output.last_evaluated_key;
+            start_key = next;
             if start_key.is_none() {
                 return Ok(linked);
             }
         }
+    }
+}
+
+impl Table {
+    /// One page of a whole-table scan, keeping the items `filter` accepts (one name, one value):
+    /// the one-offs above, run by hand, never by a request.
+    async fn scan_page(
+        &self,
+        filter: &str,
+        (alias, name): (&str, &str),
+        (value_alias, value): (&str, aws_sdk_dynamodb::types::AttributeValue),
+        start_key: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), TableError> {
+        self.count_call();
+        let output = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(filter)
+            .expression_attribute_names(alias, name)
+            .expression_attribute_values(value_alias, value)
+            .set_exclusive_start_key(start_key)
+            .send()
+            .await
+            .map_err(TableError::unavailable("Scan"))?;
+        Ok((output.items.unwrap_or_default(), output.last_evaluated_key))
     }
 }

@@ -194,13 +194,7 @@ impl Table {
             .expression_attribute_values(":read", n(shipment.version - 1))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(TableError::Conflict("shipment"))
-            }
-            Err(error) => Err(TableError::unavailable("PutItem")(error)),
-        }
+        crate::error::conditional_write(result, "PutItem", || TableError::Conflict("shipment"))
     }
 
     pub async fn shipment(&self, id: ShipmentId) -> Result<Option<Shipment>, TableError> {

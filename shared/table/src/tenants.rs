@@ -24,13 +24,7 @@ impl Table {
             .expression_attribute_names("#pk", PK)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(TableError::AlreadyExists(what))
-            }
-            Err(error) => Err(TableError::unavailable("PutItem")(error)),
-        }
+        crate::error::conditional_write(result, "PutItem", || TableError::AlreadyExists(what))
     }
 
     pub(crate) async fn get<T: serde::de::DeserializeOwned>(
