@@ -72,10 +72,7 @@ fn assert_at_most(flow: &FlowReport, limits: &[(&str, &str, usize)]) {
     let memory = prices::function_memory().expect("the template's memory sizes");
     flow.print(&memory);
     for ((service, operation), count) in function_calls(flow) {
-        let limit = limits
-            .iter()
-            .find(|(s, o, _)| *s == service && *o == operation)
-            .map_or(0, |(_, _, limit)| *limit);
+        let limit = limits.iter().find(|(s, o, _)| *s == service && *o == operation).map_or(0, |(_, _, limit)| *limit);
         assert!(
             count <= limit * flow.count,
             "{}: {count} {service} {operation} calls over {} runs, at most {limit} a run",

@@ -153,7 +153,8 @@ impl LocalAws {
         let kms = recorder.kms(&self.sdk, origin);
         let cipher = KmsCipher::new(kms.clone(), self.credentials_key_id.clone());
         Self {
-            table: Table::new(recorder.dynamodb(&self.sdk, origin), self.table.table_name()).with_cipher(Arc::new(cipher)),
+            table: Table::new(recorder.dynamodb(&self.sdk, origin), self.table.table_name())
+                .with_cipher(Arc::new(cipher)),
             sqs: recorder.sqs(&self.sdk, origin),
             scheduler: recorder.scheduler(&self.sdk, origin),
             kms,

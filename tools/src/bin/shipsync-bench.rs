@@ -177,7 +177,10 @@ async fn cost_model(endpoint: &str, runs: usize, search_size: usize) -> Result<(
     println!("(us-east-1, on-demand, past the free tiers; Lambda at each function's template memory, arm64,");
     println!("times the handler's measured duration, which moto's latency inflates):");
     for price in prices::ALL {
-        println!("  {:<40} ${} per {} {}  ({}, read {})", price.what, price.dollars, price.per, price.unit, price.source, price.read_on);
+        println!(
+            "  {:<40} ${} per {} {}  ({}, read {})",
+            price.what, price.dollars, price.per, price.unit, price.source, price.read_on
+        );
     }
     let bench = CostBench::start(endpoint, "shipsync-bench-cost").await?;
     let shipments = bench.shipments(runs).await?;

@@ -177,15 +177,30 @@ impl FlowReport {
             println!("    {service:<9} {operation:<22} {:>6.2}  ({by})", count as f64 / per);
         }
         if self.scheduler_invocations > 0 {
-            println!("    Scheduler invocations (AWS firing the schedule): {:.2}", self.scheduler_invocations as f64 / per);
+            println!(
+                "    Scheduler invocations (AWS firing the schedule): {:.2}",
+                self.scheduler_invocations as f64 / per
+            );
         }
         if std::env::var_os("SHIPSYNC_COST_CALLS").is_some() {
             for call in &self.calls {
                 let units = call_units(call);
                 println!(
                     "      [{}] {:?} {} {} index={:?} consistent={} transactional={} failed={} read={} write={}+{} writes={:?} read_sizes={:?} scan={:?}",
-                    call.phase, call.origin, call.service, call.operation, call.index, call.consistent, call.transactional,
-                    call.failed, units.read, units.write, units.index_write, call.writes, call.items_read, call.scan
+                    call.phase,
+                    call.origin,
+                    call.service,
+                    call.operation,
+                    call.index,
+                    call.consistent,
+                    call.transactional,
+                    call.failed,
+                    units.read,
+                    units.write,
+                    units.index_write,
+                    call.writes,
+                    call.items_read,
+                    call.scan
                 );
             }
         }
@@ -262,8 +277,11 @@ impl CostBench {
     /// wait `EXPORT_DELAY_MINUTES`.
     pub async fn start(endpoint: &str, name: &str) -> Result<Self, Failed> {
         let setup = LocalAws::provision(endpoint, name, 30).await.map_err(failed("provisioning"))?;
-        Self::on(setup, ExportSettings { shipment_export_delay_minutes: EXPORT_DELAY_MINUTES, ..ExportSettings::default() })
-            .await
+        Self::on(
+            setup,
+            ExportSettings { shipment_export_delay_minutes: EXPORT_DELAY_MINUTES, ..ExportSettings::default() },
+        )
+        .await
     }
 
     async fn on(setup: LocalAws, export: ExportSettings) -> Result<Self, Failed> {
@@ -303,22 +321,26 @@ impl CostBench {
         let now: shipsync_domain::time::Clock = Arc::new(move || *lock(&reading));
         let endpoints = ChannelEndpoints::honouring_store_overrides();
         let http = shipsync_channels::http_client(exporter::CHANNEL_TIMEOUT).map_err(failed("HTTP client"))?;
-        let api = ShipmentsApi::new(functions.encrypt_only_table(), functions.export_planner()).with_clock(Arc::clone(&now));
-        let exporter = Exporter::new(functions.table.clone(), functions.sqs.clone(), http.clone(), &functions.exporter_config())
-            .with_clock(Arc::clone(&now))
-            .with_endpoints(endpoints);
+        let api =
+            ShipmentsApi::new(functions.encrypt_only_table(), functions.export_planner()).with_clock(Arc::clone(&now));
+        let exporter =
+            Exporter::new(functions.table.clone(), functions.sqs.clone(), http.clone(), &functions.exporter_config())
+                .with_clock(Arc::clone(&now))
+                .with_endpoints(endpoints);
         let processor =
             OrderProcessor::new(functions.table.clone(), functions.export_planner()).with_clock(Arc::clone(&now));
-        let webhooks = ShopifyWebhooks::new(functions.table.clone(), functions.sqs.clone(), functions.order_queue_url.clone())
-            .with_clock(Arc::clone(&now));
+        let webhooks =
+            ShopifyWebhooks::new(functions.table.clone(), functions.sqs.clone(), functions.order_queue_url.clone())
+                .with_clock(Arc::clone(&now));
         let carriers = carrier_webhooks::CarrierWebhooks::new(
             functions.table.clone(),
             functions.sqs.clone(),
             functions.order_queue_url.clone(),
         );
-        let poller = OrderPoller::new(functions.table.clone(), functions.sqs.clone(), http, functions.order_queue_url.clone())
-            .with_clock(Arc::clone(&now))
-            .with_endpoints(endpoints);
+        let poller =
+            OrderPoller::new(functions.table.clone(), functions.sqs.clone(), http, functions.order_queue_url.clone())
+                .with_clock(Arc::clone(&now))
+                .with_endpoints(endpoints);
         let runner = Runner::new(aws_side, exporter, processor);
         Ok(Self {
             recorder,
@@ -374,7 +396,11 @@ impl CostBench {
 
     /// Feeds one batch of `queue` (exports or orders) to its consumer as `function`; returns
     /// how many messages it took.
-    async fn feed(&self, uses: &mut BTreeMap<&'static str, LambdaUse>, function: &'static str) -> Result<usize, Failed> {
+    async fn feed(
+        &self,
+        uses: &mut BTreeMap<&'static str, LambdaUse>,
+        function: &'static str,
+    ) -> Result<usize, Failed> {
         self.recorder.set_phase(function);
         let overhead = self.recorder.overhead();
         let handled = self.runner.handler_time();
@@ -540,8 +566,12 @@ impl CostBench {
                 "result": {"tracking_code": tracking, "status": "in_transit", "updated_at": self.now().to_rfc3339()}
             })
             .to_string();
-            let signature =
-                carrier_webhooks::providers::sign(carrier_webhooks::Provider::EasyPost, body.as_bytes(), WEBHOOK_SECRET, 0);
+            let signature = carrier_webhooks::providers::sign(
+                carrier_webhooks::Provider::EasyPost,
+                body.as_bytes(),
+                WEBHOOK_SECRET,
+                0,
+            );
             let request = http::Request::builder()
                 .method("POST")
                 .uri("/carrier_webhooks/easypost")
@@ -750,19 +780,23 @@ fn copy_shipment(model: &Item, model_id: u64, id: u64, n: usize) -> Item {
     let mut item: Item = HashMap::with_capacity(model.len());
     for (name, value) in model {
         let value = match value {
-            AttributeValue::S(text) if text == &format!("SHIPMENT#{model_id}") => AttributeValue::S(format!("SHIPMENT#{id}")),
+            AttributeValue::S(text) if text == &format!("SHIPMENT#{model_id}") => {
+                AttributeValue::S(format!("SHIPMENT#{id}"))
+            }
             AttributeValue::S(text) if text.ends_with(&model_suffix) => {
                 AttributeValue::S(format!("{}#{id:016}", &text[..text.len() - model_suffix.len()]))
             }
             AttributeValue::M(data) if name == "data" => {
                 let mut data = data.clone();
                 data.insert("id".into(), AttributeValue::N(id.to_string()));
-                if n % 100 == 0 {
+                if n.is_multiple_of(100) {
                     data.insert("customer_name".into(), AttributeValue::S("Nora Needle".into()));
                 }
                 AttributeValue::M(data)
             }
-            AttributeValue::S(_) if name == "customer_search" && n % 100 == 0 => AttributeValue::S("nora needle".into()),
+            AttributeValue::S(_) if name == "customer_search" && n.is_multiple_of(100) => {
+                AttributeValue::S("nora needle".into())
+            }
             other => other.clone(),
         };
         item.insert(name.clone(), value);
@@ -782,12 +816,8 @@ async fn write_batch(client: aws_sdk_dynamodb::Client, table: String, items: Vec
         })
         .collect::<Result<_, _>>()?;
     while !requests.is_empty() {
-        let output = client
-            .batch_write_item()
-            .request_items(&table, requests)
-            .send()
-            .await
-            .map_err(failed("BatchWriteItem"))?;
+        let output =
+            client.batch_write_item().request_items(&table, requests).send().await.map_err(failed("BatchWriteItem"))?;
         requests = output.unprocessed_items.and_then(|mut u| u.remove(&table)).unwrap_or_default();
     }
     Ok(())

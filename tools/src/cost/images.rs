@@ -114,7 +114,8 @@ async fn answer(client: &aws_sdk_dynamodb::Client, request: Request) {
                 .set_scan_index_forward(query.scan_index_forward)
                 .send()
                 .await;
-            let sizes = read.map(|output| output.items().iter().map(super::units::item_size).collect()).unwrap_or_default();
+            let sizes =
+                read.map(|output| output.items().iter().map(super::units::item_size).collect()).unwrap_or_default();
             let _ = reply.send(sizes);
         }
         Request::Shape(table, reply) => {

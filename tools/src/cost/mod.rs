@@ -45,7 +45,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
 pub use images::TableShape;
-use images::{ImageReader, Image};
+use images::{Image, ImageReader};
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -351,7 +351,11 @@ impl RecordingInterceptor {
     }
 
     /// What the request will read or write, before it is sent.
-    fn describe_request(&self, input: &aws_smithy_runtime_api::client::interceptors::context::Input, pending: &mut Pending) {
+    fn describe_request(
+        &self,
+        input: &aws_smithy_runtime_api::client::interceptors::context::Input,
+        pending: &mut Pending,
+    ) {
         let call = &mut pending.call;
         if let Some(put) = input.downcast_ref::<PutItemInput>() {
             let table = put.table_name().unwrap_or_default();
@@ -434,12 +438,21 @@ impl RecordingInterceptor {
     }
 
     /// What the answer read.
-    fn describe_answer(&self, output: &aws_smithy_runtime_api::client::interceptors::context::Output, pending: &mut Pending) {
+    fn describe_answer(
+        &self,
+        output: &aws_smithy_runtime_api::client::interceptors::context::Output,
+        pending: &mut Pending,
+    ) {
         let call = &mut pending.call;
         if let Some(get) = output.downcast_ref::<GetItemOutput>() {
             call.items_read.push(get.item().map_or(0, units::item_size));
         } else if let Some(batch) = output.downcast_ref::<BatchGetItemOutput>() {
-            let found: Vec<usize> = batch.responses().into_iter().flatten().flat_map(|(_, items)| items.iter().map(units::item_size)).collect();
+            let found: Vec<usize> = batch
+                .responses()
+                .into_iter()
+                .flatten()
+                .flat_map(|(_, items)| items.iter().map(units::item_size))
+                .collect();
             // Keys asked for and not found still cost their minimum, as a GetItem's would.
             let missing = pending.keys_asked.saturating_sub(found.len());
             call.items_read = found;
@@ -456,8 +469,11 @@ impl RecordingInterceptor {
                 }
                 None => query.items().iter().map(units::item_size).sum(),
             };
-            call.scan =
-                Some(ScanRead { scanned_count: usize::try_from(query.scanned_count()).unwrap_or(0), scanned_bytes, returned });
+            call.scan = Some(ScanRead {
+                scanned_count: usize::try_from(query.scanned_count()).unwrap_or(0),
+                scanned_bytes,
+                returned,
+            });
         } else if let Some(scan) = output.downcast_ref::<ScanOutput>() {
             call.scan = Some(ScanRead {
                 scanned_count: usize::try_from(scan.scanned_count()).unwrap_or(0),

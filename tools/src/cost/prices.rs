@@ -124,7 +124,8 @@ const TEMPLATE: &str = include_str!("../../../infra/template.yaml");
 /// Each function's memory (MB) as the template gives it (its own `MemorySize`, else the
 /// `Globals`), by the function's directory name (`shipments-api`, ...).
 pub fn function_memory() -> Result<BTreeMap<String, u64>, String> {
-    let template: serde_yaml::Value = serde_yaml::from_str(TEMPLATE).map_err(|e| format!("infra/template.yaml: {e}"))?;
+    let template: serde_yaml::Value =
+        serde_yaml::from_str(TEMPLATE).map_err(|e| format!("infra/template.yaml: {e}"))?;
     // A number, or `!Ref` to a parameter with a default.
     let number = |value: &serde_yaml::Value| match value {
         serde_yaml::Value::Tagged(tagged) if tagged.tag == "Ref" => {
@@ -157,7 +158,9 @@ mod tests {
     #[test]
     fn every_function_has_a_memory_size() {
         let memory = function_memory().expect("template");
-        for name in ["shipments-api", "exporter", "order-processor", "shopify-webhooks", "carrier-webhooks", "order-poller"] {
+        for name in
+            ["shipments-api", "exporter", "order-processor", "shopify-webhooks", "carrier-webhooks", "order-poller"]
+        {
             assert!(memory.get(name).is_some_and(|mb| *mb >= 128), "{name}: {memory:?}");
         }
     }

@@ -89,11 +89,8 @@ pub fn item_write(
     after: Option<&Item>,
     condition_check: bool,
 ) -> ItemWrite {
-    let mut key_text: Vec<String> = shape
-        .key_names
-        .iter()
-        .filter_map(|name| key.get(name).and_then(|v| v.as_s().ok()).cloned())
-        .collect();
+    let mut key_text: Vec<String> =
+        shape.key_names.iter().filter_map(|name| key.get(name).and_then(|v| v.as_s().ok()).cloned()).collect();
     if key_text.is_empty() {
         key_text = key.values().map(|v| format!("{v:?}")).collect();
     }
@@ -247,7 +244,8 @@ mod tests {
     }
 
     fn record(extra: &[(&str, &str)], body: usize) -> Item {
-        let mut item: Item = [("pk".to_owned(), s("A")), ("sk".to_owned(), s("B")), ("body".to_owned(), s(&"x".repeat(body)))].into();
+        let mut item: Item =
+            [("pk".to_owned(), s("A")), ("sk".to_owned(), s("B")), ("body".to_owned(), s(&"x".repeat(body)))].into();
         for (name, value) in extra {
             item.insert((*name).to_owned(), s(value));
         }
@@ -291,7 +289,11 @@ mod tests {
         // Leaving the index: one delete. A non-projected change: nothing in the index.
         let left = units_of(Some(record(&[("gpk", "P"), ("gsk", "1")], 10)), Some(record(&[], 10)), false);
         assert_eq!(left.index_write, 1.0);
-        let quiet = units_of(Some(record(&[("gpk", "P"), ("gsk", "1")], 10)), Some(record(&[("gpk", "P"), ("gsk", "1")], 20)), false);
+        let quiet = units_of(
+            Some(record(&[("gpk", "P"), ("gsk", "1")], 10)),
+            Some(record(&[("gpk", "P"), ("gsk", "1")], 20)),
+            false,
+        );
         assert_eq!(quiet.index_write, 0.0);
         let projected = units_of(
             Some(record(&[("gpk", "P"), ("gsk", "1"), ("name", "a")], 10)),
