@@ -167,7 +167,17 @@ impl FlowReport {
         let per = self.count.max(1) as f64;
         println!("{} ({} runs; figures per {}):", self.name, self.count, self.unit);
         let function_calls: usize = self.function_calls_by_service().values().sum();
-        println!("  AWS calls by shipsync's functions: {:.2}", function_calls as f64 / per);
+        let mut by_function: BTreeMap<&str, usize> = BTreeMap::new();
+        for call in self.calls.iter().filter(|call| call.origin == Origin::Function) {
+            *by_function.entry(call.phase.as_str()).or_default() += 1;
+        }
+        let by_function: Vec<String> =
+            by_function.iter().map(|(phase, count)| format!("{phase} {:.2}", *count as f64 / per)).collect();
+        println!(
+            "  AWS calls by shipsync's functions: {:.2} ({})",
+            function_calls as f64 / per,
+            by_function.join(", ")
+        );
         for ((origin, service, operation), count) in self.calls_by_operation() {
             let by = match origin {
                 Origin::Function => "function",
