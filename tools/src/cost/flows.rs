@@ -723,17 +723,15 @@ impl SearchBench {
             .map_err(failed("reading the model shipment"))?
             .item
             .ok_or("no item at SHIPMENT#<id>/SHIPMENT: the key layout changed")?;
+        // Copies are made a batch at a time, as they are written: 100,000 held at once would
+        // take gigabytes.
         let mut tasks = tokio::task::JoinSet::new();
-        let batches: Vec<Vec<Item>> = (1..size)
-            .map(|n| copy_shipment(&model, id, 1_000_000_000 + n as u64, n))
-            .collect::<Vec<_>>()
-            .chunks(25)
-            .map(<[Item]>::to_vec)
-            .collect();
-        let mut batches = batches.into_iter();
+        let mut next = 1;
         loop {
-            while tasks.len() < 8 {
-                let Some(batch) = batches.next() else { break };
+            while tasks.len() < 8 && next < size {
+                let last = (next + 25).min(size);
+                let batch = (next..last).map(|n| copy_shipment(&model, id, 1_000_000_000 + n as u64, n)).collect();
+                next = last;
                 tasks.spawn(write_batch(client.clone(), table.clone(), batch));
             }
             match tasks.join_next().await {
