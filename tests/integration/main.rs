@@ -9,6 +9,7 @@ mod amazon;
 mod backmarket;
 mod calls;
 mod carriers;
+mod costs;
 mod create;
 mod credentials;
 mod ebay;

@@ -72,6 +72,8 @@ struct Shop {
     orders: BTreeMap<String, HeldOrder>,
     received: Vec<ReceivedFulfillment>,
     next_id: u64,
+    /// Orders the next orders query lists as changed (GraphQL `Order` nodes), then forgets.
+    changed: Vec<Value>,
 }
 
 impl Shop {
@@ -136,6 +138,12 @@ impl FakeShopify {
         shop.orders.insert(gid("Order", &order.id), HeldOrder { fulfillment_order_id, lines });
     }
 
+    /// Lists `nodes` (GraphQL `Order` nodes, as the poller's orders query reads them) as
+    /// changed, once: the next orders query answers them on one page, later ones nothing.
+    pub fn list_changed(&self, nodes: Vec<Value>) {
+        lock(&self.shop).changed.extend(nodes);
+    }
+
     /// Every fulfillment received so far, oldest first.
     pub fn fulfillments(&self) -> Vec<ReceivedFulfillment> {
         lock(&self.shop).received.clone()
@@ -198,8 +206,11 @@ fn answer(shop: &Mutex<Shop>, token: &str, request: &http::request::Parts, body:
         "ShipsyncFulfillments" => order(&shop, variables, false),
         "ShipsyncFulfillmentCreate" => fulfillment_create(&mut shop, &variables["fulfillment"]),
         // The shop's orders change only by fulfillment: none has changed in the sense the orders
-        // query asks, so every page is empty (and no order has further lines to read).
-        "ShipsyncOrders" => json!({"orders": {"pageInfo": {"hasNextPage": false, "endCursor": null}, "nodes": []}}),
+        // query asks unless listed as changed (and no order has further lines to read).
+        "ShipsyncOrders" => {
+            let nodes = std::mem::take(&mut shop.changed);
+            json!({"orders": {"pageInfo": {"hasNextPage": false, "endCursor": null}, "nodes": nodes}})
+        }
         "ShipsyncOrderLines" => {
             json!({"order": {"lineItems": {"pageInfo": {"hasNextPage": false, "endCursor": null}, "nodes": []}}})
         }

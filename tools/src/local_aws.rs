@@ -146,6 +146,22 @@ impl LocalAws {
         }
     }
 
+    /// The same deployment with every client recording its calls in `recorder` as `origin`'s
+    /// (the benchmark's cost model): the table (and its credential cipher), SQS, the Scheduler
+    /// and KMS. Names, key and SDK settings stay.
+    pub fn recorded(&self, recorder: &crate::cost::Recorder, origin: crate::cost::Origin) -> Self {
+        let kms = recorder.kms(&self.sdk, origin);
+        let cipher = KmsCipher::new(kms.clone(), self.credentials_key_id.clone());
+        Self {
+            table: Table::new(recorder.dynamodb(&self.sdk, origin), self.table.table_name())
+                .with_cipher(Arc::new(cipher)),
+            sqs: recorder.sqs(&self.sdk, origin),
+            scheduler: recorder.scheduler(&self.sdk, origin),
+            kms,
+            ..self.clone()
+        }
+    }
+
     /// The store as the API has it: it can seal credentials but never open them.
     pub fn encrypt_only_table(&self) -> Table {
         let cipher = KmsCipher::encrypt_only(self.kms.clone(), self.credentials_key_id.clone());

@@ -21,6 +21,8 @@ pub struct Runner {
     exporter: Exporter,
     processor: OrderProcessor,
     sweeper: Sweeper,
+    /// Time spent inside the consumers (what Lambda bills), summed.
+    handler_time: std::sync::Arc<std::sync::Mutex<std::time::Duration>>,
 }
 
 /// How often the sweeper runs: the template's `rate(5 minutes)`.
@@ -38,13 +40,19 @@ impl Runner {
     /// A runner whose sweeper reads the real clock; see [`Runner::with_sweeper`].
     pub fn new(aws: LocalAws, exporter: Exporter, processor: OrderProcessor) -> Self {
         let sweeper = Sweeper::build(&aws.sweeper_config(), &aws.sdk);
-        Self { aws, exporter, processor, sweeper }
+        Self { aws, exporter, processor, sweeper, handler_time: Default::default() }
     }
 
     /// Runs this sweeper instead (one on a test's clock).
     pub fn with_sweeper(mut self, sweeper: Sweeper) -> Self {
         self.sweeper = sweeper;
         self
+    }
+
+    /// Time the exporter and the order processor have spent handling the batches fed to them so
+    /// far (their Lambda duration; receiving and deleting are the event source's, not theirs).
+    pub fn handler_time(&self) -> std::time::Duration {
+        *self.handler_time.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// One run of the sweeper, as its schedule would invoke it. Returns how many it re-queued.
@@ -157,7 +165,9 @@ impl Runner {
             record.event_source_arn = Some(arn.to_owned());
             event.records.push(record);
         }
+        let started = std::time::Instant::now();
         let response = consume(event).await;
+        *self.handler_time.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += started.elapsed();
         let failed_ids: Vec<&str> =
             response.batch_item_failures.iter().map(|failure| failure.item_identifier.as_str()).collect();
         let entries: Vec<DeleteMessageBatchRequestEntry> = messages

@@ -2,8 +2,13 @@
 //! acknowledge a delivery and its AWS calls, and the order processor's throughput and calls per
 //! event, against a local moto (no network between the handler and the caller).
 //!
-//! usage: shipsync-bench [--deliveries 1000] [--process 200]
-//! (moto slows as its table grows, so the processor is timed on the first `--process` events)
+//! Then the cost model (`shipsync_tools::cost`): each flow run `--shipments` times with every AWS
+//! call recorded, priced by DynamoDB's unit rules and the on-demand price list, and one-page
+//! searches for a retailer with `--search-size` shipments.
+//!
+//! usage: shipsync-bench [--deliveries 1000] [--process 200] [--shipments 50] [--search-size 100000] [--quick]
+//! (moto slows as its table grows, so the processor is timed on the first `--process` events;
+//! `--quick`, for CI: 50 deliveries, 20 processed, 5 runs of each flow, 2,000 shipments searched)
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +18,8 @@ use shipsync_domain::orders::Product;
 use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, FeeSettings};
 use shipsync_tools::args::Args;
+use shipsync_tools::cost::flows::{CostBench, SearchBench};
+use shipsync_tools::cost::prices;
 use shipsync_tools::local_aws::LocalAws;
 use shipsync_tools::moto::MotoServer;
 use shipsync_tools::provision;
@@ -24,8 +31,11 @@ const SECRET: &str = "bench-secret";
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let args = Args::parse(std::env::args().skip(1))?;
-    let deliveries: usize = args.parsed("deliveries", 1000)?;
-    let to_process: usize = args.parsed("process", 200)?;
+    let quick = args.flag("quick");
+    let deliveries: usize = args.parsed("deliveries", if quick { 50 } else { 1000 })?;
+    let to_process: usize = args.parsed("process", if quick { 20 } else { 200 })?;
+    let runs: usize = args.parsed("shipments", if quick { 5 } else { 50 })?;
+    let search_size: usize = args.parsed("search-size", if quick { 2_000 } else { 100_000 })?;
     let moto = MotoServer::start(0).await.map_err(|e| e.to_string())?;
     let aws = LocalAws::provision(&moto.endpoint, "shipsync-bench", 30).await.map_err(|e| e.to_string())?;
     let table = aws.table.clone();
@@ -177,5 +187,42 @@ async fn main() -> Result<(), String> {
         processed as f64 / elapsed.as_secs_f64(),
         (table.calls_made() - calls_before) as f64 / processed.max(1) as f64
     );
+    cost_model(&moto.endpoint, runs, search_size).await
+}
+
+/// The cost model: every flow's calls, units and dollars, the price list it used, and the
+/// searches over a large retailer.
+async fn cost_model(endpoint: &str, runs: usize, search_size: usize) -> Result<(), String> {
+    let memory = prices::function_memory()?;
+    println!();
+    println!("cost model: every AWS call recorded by an SDK interceptor, priced by DynamoDB's unit rules");
+    println!("(us-east-1, on-demand, past the free tiers; Lambda at each function's template memory, arm64,");
+    println!("times the handler's measured duration, which moto's latency inflates):");
+    for price in prices::ALL {
+        println!(
+            "  {:<40} ${} per {} {}  ({}, read {})",
+            price.what, price.dollars, price.per, price.unit, price.source, price.read_on
+        );
+    }
+    let bench = CostBench::start(endpoint, "shipsync-bench-cost").await?;
+    let shipments = bench.shipments(runs).await?;
+    let shopify = bench.shopify_webhooks(runs).await?;
+    let carriers = bench.carrier_webhooks(runs).await?;
+    let polled = bench.polled_orders(runs).await?;
+    for flow in [&shipments, &shopify, &carriers, &polled] {
+        println!();
+        flow.print(&memory);
+    }
+    let started = Instant::now();
+    let search = SearchBench::seed(endpoint, "shipsync-bench-search", search_size).await?;
+    println!();
+    println!(
+        "one-page searches for a retailer with {search_size} shipments (seeded in {:.0} s; {} per page):",
+        started.elapsed().as_secs_f64(),
+        shipsync_domain::search::MAX_PER_PAGE
+    );
+    for figures in search.measure().await? {
+        figures.print();
+    }
     Ok(())
 }

@@ -1,0 +1,107 @@
+//! AWS calls per flow, recorded by the cost model's SDK interceptor (`shipsync_tools::cost`) on
+//! the harness's moto: each flow's calls per operation may not grow past the figures below
+//! (what was measured when they were set; lower them as calls are saved, never raise them
+//! without saying why). The figures are printed, with the flows' request units.
+
+use std::collections::BTreeMap;
+
+use shipsync_tools::cost::Origin;
+use shipsync_tools::cost::flows::{CostBench, FlowReport};
+use shipsync_tools::cost::prices;
+
+/// Runs of each flow: more than one, so that a per-container cache shows as it would warm.
+const RUNS: usize = 3;
+
+/// At most these calls by shipsync's functions per shipment, created through the API with an
+/// export delay and exported (AWS's own schedule firing and SQS event source not included).
+const SHIPMENT_CALLS: &[(&str, &str, usize)] = &[
+    ("DynamoDB", "GetItem", 8),
+    ("DynamoDB", "Query", 1),
+    ("DynamoDB", "TransactWriteItems", 3),
+    ("DynamoDB", "UpdateItem", 1),
+    ("KMS", "Decrypt", 1),
+    ("Scheduler", "CreateSchedule", 1),
+];
+
+/// Per Shopify `orders/create` delivery and its processing.
+const SHOPIFY_WEBHOOK_CALLS: &[(&str, &str, usize)] = &[
+    ("DynamoDB", "BatchGetItem", 1),
+    ("DynamoDB", "GetItem", 5),
+    ("DynamoDB", "PutItem", 2),
+    ("DynamoDB", "Query", 2),
+    ("DynamoDB", "TransactWriteItems", 1),
+    ("DynamoDB", "UpdateItem", 3),
+    ("KMS", "Decrypt", 1),
+    ("SQS", "SendMessage", 1),
+];
+
+/// Per carrier (EasyPost) delivery and its processing.
+const CARRIER_WEBHOOK_CALLS: &[(&str, &str, usize)] = &[
+    ("DynamoDB", "BatchGetItem", 1),
+    ("DynamoDB", "GetItem", 2),
+    ("DynamoDB", "PutItem", 1),
+    ("DynamoDB", "Query", 1),
+    ("DynamoDB", "TransactWriteItems", 1),
+    ("KMS", "Decrypt", 1),
+    ("SQS", "SendMessage", 1),
+];
+
+/// Per polled order (one order at a tick) and its processing.
+const POLLED_ORDER_CALLS: &[(&str, &str, usize)] = &[
+    ("DynamoDB", "BatchGetItem", 1),
+    ("DynamoDB", "GetItem", 4),
+    ("DynamoDB", "PutItem", 2),
+    ("DynamoDB", "Query", 3),
+    ("DynamoDB", "TransactWriteItems", 1),
+    ("DynamoDB", "UpdateItem", 3),
+    ("KMS", "Decrypt", 1),
+    ("SQS", "SendMessage", 1),
+];
+
+/// The functions' calls of `flow`, by (service, operation), over all its runs.
+fn function_calls(flow: &FlowReport) -> BTreeMap<(String, String), usize> {
+    flow.calls_by_operation()
+        .into_iter()
+        .filter(|((origin, _, _), _)| *origin == Origin::Function)
+        .map(|((_, service, operation), count)| ((service, operation), count))
+        .collect()
+}
+
+/// Every operation the flow's functions call is listed, and called at most its figure per run.
+fn assert_at_most(flow: &FlowReport, limits: &[(&str, &str, usize)]) {
+    let memory = prices::function_memory().expect("the template's memory sizes");
+    flow.print(&memory);
+    for ((service, operation), count) in function_calls(flow) {
+        let limit = limits.iter().find(|(s, o, _)| *s == service && *o == operation).map_or(0, |(_, _, limit)| *limit);
+        assert!(
+            count <= limit * flow.count,
+            "{}: {count} {service} {operation} calls over {} runs, at most {limit} a run",
+            flow.name,
+            flow.count
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_flow_makes_at_most_its_aws_calls() {
+    let bench = CostBench::start(&crate::harness::moto().endpoint, &crate::harness::unique_table())
+        .await
+        .expect("the cost bench");
+    let shipments = bench.shipments(RUNS).await.expect("shipments");
+    assert_at_most(&shipments, SHIPMENT_CALLS);
+    // AWS delivered each export: one schedule fired, one message received and deleted.
+    assert_eq!(shipments.scheduler_invocations, RUNS as u64);
+    let aws_side = |flow: &FlowReport, operation: &str| {
+        flow.calls.iter().filter(|c| c.origin == Origin::Aws && c.operation == operation).count()
+    };
+    assert_eq!((aws_side(&shipments, "ReceiveMessage"), aws_side(&shipments, "DeleteMessageBatch")), (RUNS, RUNS));
+    // Writes are priced: a shipment's creation alone writes its item and index entries.
+    assert!(shipments.units().total_write() >= RUNS as f64, "{:?}", shipments.units());
+
+    let shopify = bench.shopify_webhooks(RUNS).await.expect("Shopify webhooks");
+    assert_at_most(&shopify, SHOPIFY_WEBHOOK_CALLS);
+    let carriers = bench.carrier_webhooks(RUNS).await.expect("carrier webhooks");
+    assert_at_most(&carriers, CARRIER_WEBHOOK_CALLS);
+    let polled = bench.polled_orders(RUNS).await.expect("polled orders");
+    assert_at_most(&polled, POLLED_ORDER_CALLS);
+}
