@@ -37,6 +37,8 @@ const ACCESS_TOKEN: &str = "shpat_cost_token";
 const WEBHOOK_SECRET: &str = "whsec_cost_secret";
 const SHOP_DOMAIN: &str = "cost.myshopify.com";
 const SKU: &str = "COST-1";
+/// The secret the tracked store's EasyPost account signs its webhooks with.
+const TRACKING_WEBHOOK_SECRET: &str = "ep_cost_webhook_secret";
 /// The store's export delay: a shipment's export is scheduled, as most are.
 const EXPORT_DELAY_MINUTES: u32 = 5;
 
@@ -262,14 +264,14 @@ pub struct CostBench {
     retailer: Retailer,
     vendor: Vendor,
     store: ChannelStore,
+    /// A second store with a tracking provider: its shipments are found by its carrier scans.
+    tracked_store: ChannelStore,
     user: Credentials,
     api: ShipmentsApi,
     runner: Runner,
     webhooks: ShopifyWebhooks,
     carriers: carrier_webhooks::CarrierWebhooks,
     poller: OrderPoller,
-    /// Tracking numbers of the shipments made so far (carrier scans name them).
-    trackings: Mutex<Vec<String>>,
     next_order: Mutex<u64>,
 }
 
@@ -320,7 +322,34 @@ impl CostBench {
             .save_credentials(retailer.id, store.id, &ChannelCredentials(credentials))
             .await
             .map_err(failed("credentials"))?;
-        table.set_carrier_webhook_secret("easypost", WEBHOOK_SECRET).await.map_err(failed("carrier secret"))?;
+        // Carrier scans reach only a store with a tracking provider, at its own URL.
+        let tracked_connection = ChannelConnection {
+            shop_domain: Some("cost-tracked.myshopify.com".into()),
+            base_url: Some(shop.url().to_owned()),
+            tracking_base_url: Some(shop.url().to_owned()),
+            ..ChannelConnection::default()
+        };
+        let mut tracked_store = provision::create_store(
+            table,
+            retailer.id,
+            "Tracked shop",
+            ChannelKind::Shopify,
+            ExportSettings { shipment_export_delay_minutes: EXPORT_DELAY_MINUTES, ..ExportSettings::default() },
+            tracked_connection,
+        )
+        .await
+        .map_err(failed("tracked store"))?;
+        tracked_store.tracking.provider = Some(shipsync_domain::tracking::TrackingProvider::Easypost);
+        table.save_channel_store(&tracked_store).await.map_err(failed("tracked store"))?;
+        let tracked_credentials = BTreeMap::from([
+            ("access_token".to_owned(), ACCESS_TOKEN.to_owned()),
+            ("tracking_api_key".to_owned(), "ep_cost_key".to_owned()),
+            ("tracking_webhook_secret".to_owned(), TRACKING_WEBHOOK_SECRET.to_owned()),
+        ]);
+        table
+            .save_credentials(retailer.id, tracked_store.id, &ChannelCredentials(tracked_credentials))
+            .await
+            .map_err(failed("tracked store's credentials"))?;
         let sku = shipsync_domain::vocabulary::Sku::parse(SKU).map_err(failed("sku"))?;
         let product = Product { sku, vendor_id: vendor.id, name: "Cost item".into(), cost: None };
         table.save_product(retailer.id, &product).await.map_err(failed("product"))?;
@@ -361,13 +390,13 @@ impl CostBench {
             retailer,
             vendor,
             store,
+            tracked_store,
             user,
             api,
             runner,
             webhooks,
             carriers,
             poller,
-            trackings: Mutex::default(),
             next_order: Mutex::new(1000),
         })
     }
@@ -430,11 +459,15 @@ impl CostBench {
     }
 
     async fn purchase_order(&self, number: u64) -> Result<PurchaseOrder, Failed> {
+        self.purchase_order_of(&self.store, number).await
+    }
+
+    async fn purchase_order_of(&self, store: &ChannelStore, number: u64) -> Result<PurchaseOrder, Failed> {
         let line = format!("gid://shopify/LineItem/{number}1");
         let order = NewPurchaseOrder {
             retailer_id: self.retailer.id,
             vendor_id: self.vendor.id,
-            store_id: self.store.id,
+            store_id: store.id,
             public_reference: format!("C{number}"),
             channel_order_id: Some(
                 shipsync_domain::vocabulary::ChannelOrderId::parse(&format!("gid://shopify/Order/{number}"))
@@ -495,7 +528,6 @@ impl CostBench {
             if response.status() != 201 {
                 return Err(format!("creating a shipment answered {}: {}", response.status(), response.body()));
             }
-            lock(&self.trackings).push(tracking);
             self.advance(chrono::Duration::minutes(i64::from(EXPORT_DELAY_MINUTES)));
             self.recorder.set_phase("schedule");
             fired += self.runner.fire_due_schedules(self.now()).await.map_err(failed("firing schedules"))?;
@@ -560,12 +592,19 @@ impl CostBench {
         })
     }
 
-    /// (c) `count` signed EasyPost `in_transit` scans of the shipments made so far, each
-    /// processed as it arrives.
+    /// (c) `count` signed EasyPost `in_transit` scans of shipments of the store with a tracking
+    /// provider (made first, not counted), posted to its own URL and processed as they arrive.
     pub async fn carrier_webhooks(&self, count: usize) -> Result<FlowReport, Failed> {
-        let trackings = lock(&self.trackings).clone();
-        if trackings.is_empty() {
-            return Err("carrier scans need shipments: run the shipments flow first".into());
+        let mut trackings = Vec::new();
+        for _ in 0..count.clamp(1, 10) {
+            let number = self.next_order();
+            let po = self.purchase_order_of(&self.tracked_store, number).await?;
+            let tracking = format!("1ZSCAN{number:08}");
+            let response = self.create_shipment(&po, &tracking).await;
+            if response.status() != 201 {
+                return Err(format!("creating a tracked shipment answered {}: {}", response.status(), response.body()));
+            }
+            trackings.push(tracking);
         }
         let mut lambdas = BTreeMap::new();
         self.recorder.take();
@@ -579,12 +618,12 @@ impl CostBench {
             let signature = carrier_webhooks::providers::sign(
                 carrier_webhooks::Provider::EasyPost,
                 body.as_bytes(),
-                WEBHOOK_SECRET,
+                TRACKING_WEBHOOK_SECRET,
                 0,
             );
             let request = http::Request::builder()
                 .method("POST")
-                .uri("/carrier_webhooks/easypost")
+                .uri(format!("/carrier_webhooks/easypost/{}", self.tracked_store.id))
                 .header("x-hmac-signature", signature)
                 .body(bytes::Bytes::from(body))
                 .map_err(failed("request"))?;
