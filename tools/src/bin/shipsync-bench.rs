@@ -2,7 +2,7 @@
 //! acknowledge a delivery and its AWS calls, and the order processor's throughput and calls per
 //! event, against a local moto (no network between the handler and the caller).
 //!
-//! usage: shipsync-bench [--deliveries 1000] [--process 200]
+//! usage: shipsync-bench [--deliveries 1000] [--process 200] [--cold-start target/release [--runs 9]]
 //! (moto slows as its table grows, so the processor is timed on the first `--process` events)
 
 use std::time::{Duration, Instant};
@@ -24,6 +24,11 @@ const SECRET: &str = "bench-secret";
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let args = Args::parse(std::env::args().skip(1))?;
+    if let Some(release_dir) = args.value("cold-start") {
+        let moto = MotoServer::start(0).await.map_err(|e| e.to_string())?;
+        let runs = args.parsed("runs", 9)?;
+        println!("{}", shipsync_tools::coldstart::cold_start_report(release_dir.as_ref(), runs, &moto.endpoint).await?);
+    }
     let deliveries: usize = args.parsed("deliveries", 1000)?;
     let to_process: usize = args.parsed("process", 200)?;
     let moto = MotoServer::start(0).await.map_err(|e| e.to_string())?;
