@@ -99,7 +99,8 @@ pub async fn cold_start_report(release_dir: &Path, runs: usize, aws_endpoint: &s
     let mut rows = Vec::new();
     for (function, event) in FUNCTIONS {
         let binary = release_dir.join(function);
-        let bytes = std::fs::read(&binary).map_err(|e| format!("{}: {e} (build it with --release)", binary.display()))?;
+        let bytes =
+            std::fs::read(&binary).map_err(|e| format!("{}: {e} (build it with --release)", binary.display()))?;
         let zip_bytes = zipped_size(&bytes);
         let mut samples = Vec::with_capacity(runs);
         let mut answer = String::new();
@@ -181,7 +182,8 @@ impl World {
         let aws = LocalAws::provision(endpoint, "shipsync-coldstart", 30).await.map_err(|e| e.to_string())?;
         let table = aws.table.clone();
         let failed = |e: provision::ProvisionError| e.to_string();
-        let retailer = provision::create_retailer(&table, "Cold start", FeeSettings::default()).await.map_err(failed)?;
+        let retailer =
+            provision::create_retailer(&table, "Cold start", FeeSettings::default()).await.map_err(failed)?;
         let vendor = provision::create_vendor(&table, retailer.id, "Vendor").await.map_err(failed)?;
         // The store's shop is a local fake (plain HTTP): the poller's tick lists its orders there.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
@@ -317,7 +319,9 @@ impl World {
         if !response.status().is_success() {
             return Err(format!("the Shopify webhook refused the order event: {}", response.status()));
         }
-        let order_name = format!("#C{tag}");
+        let answer = response.body().clone();
+        // The queued event names its delivery (`shopify webhook <id>`).
+        let order_name = format!("coldstart-{tag}");
         for _ in 0..20 {
             let received = sqs
                 .receive_message()
@@ -333,7 +337,7 @@ impl World {
                 }
             }
         }
-        Err(format!("the Shopify webhook's event for {order_name} never reached the order queue"))
+        Err(format!("the Shopify webhook's event {order_name} ({answer}) never reached the order queue"))
     }
 }
 
@@ -398,7 +402,11 @@ struct Invocation {
 }
 
 /// Starts the binary against a fresh fake Runtime API and times its start and first event.
-async fn cold_start(binary: &Path, environment: &[(&str, String)], event: Vec<u8>) -> Result<(ColdStart, String), String> {
+async fn cold_start(
+    binary: &Path,
+    environment: &[(&str, String)],
+    event: Vec<u8>,
+) -> Result<(ColdStart, String), String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let (answered, answer) = oneshot::channel();
@@ -464,7 +472,8 @@ fn lock(invocation: &Mutex<Invocation>) -> std::sync::MutexGuard<'_, Invocation>
 
 /// `VmRSS` and `VmHWM` (KiB) from `/proc/<pid>/status`.
 fn memory_of(pid: u32) -> Result<(u64, u64), String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
     let field = |name: &str| {
         status
             .lines()
