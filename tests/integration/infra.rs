@@ -10,6 +10,10 @@ fn template() -> Value {
     serde_yaml::from_str(&text).expect("parse infra/template.yaml")
 }
 
+fn texts_of(list: &Value) -> Vec<&str> {
+    list.as_sequence().expect("a list").iter().map(|entry| entry.as_str().expect("a string")).collect()
+}
+
 fn texts(list: &Value, field: &str) -> Vec<String> {
     list.as_sequence()
         .expect("a list")
@@ -48,11 +52,15 @@ fn the_templates_table_matches_the_schema_in_code() {
 }
 
 #[test]
-fn every_function_is_arm64_on_provided_al2023_with_its_built_binary() {
+fn every_function_runs_on_the_architecture_parameter_arm64_by_default_on_provided_al2023_with_its_built_binary() {
     let template = template();
     let globals = &template["Globals"]["Function"];
     assert_eq!(globals["Runtime"], "provided.al2023");
-    assert_eq!(globals["Architectures"][0], "arm64");
+    let parameter = &template["Parameters"]["Architecture"];
+    assert_eq!(parameter["Default"], "arm64");
+    assert_eq!(texts_of(&parameter["AllowedValues"]), ["arm64", "x86_64"]);
+    let architectures = serde_yaml::to_string(&globals["Architectures"]).expect("architectures");
+    assert_eq!(architectures.trim(), "- !Ref Architecture");
     let functions: Vec<(&Value, &Value)> = template["Resources"]
         .as_mapping()
         .expect("resources")
@@ -61,6 +69,7 @@ fn every_function_is_arm64_on_provided_al2023_with_its_built_binary() {
         .collect();
     assert!(!functions.is_empty());
     for (name, function) in functions {
+        assert!(function["Properties"]["Architectures"].is_null(), "{name:?} overrides the Architecture parameter");
         let code = function["Properties"]["CodeUri"].as_str().expect("CodeUri");
         let package = code.trim_end_matches('/').rsplit('/').next().expect("package");
         let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions/").to_owned() + package;

@@ -2,6 +2,7 @@
 //! (`shipsync-admin`), the benchmark (`shipsync-bench`), and the moto harness the tests share with them.
 
 pub mod args;
+pub mod coldstart;
 pub mod cost;
 pub mod demo;
 pub mod fake_marketplaces;
