@@ -127,8 +127,8 @@ impl Table {
     }
 
     /// Forgets the kept settings records of the partition an item was just written to.
-    pub(crate) fn forget_partition(&self, item: &codec::Item) {
-        if let Some(pk) = item.get(keys::PK).and_then(|value| value.as_s().ok()) {
+    pub(crate) fn forget_key(&self, pk: Option<&aws_sdk_dynamodb::types::AttributeValue>) {
+        if let Some(pk) = pk.and_then(|value| value.as_s().ok()) {
             self.cache.forget(&format!("{pk}/"));
         }
     }

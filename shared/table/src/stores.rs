@@ -232,15 +232,13 @@ impl Table {
     /// Writes a record whatever was there.
     pub(crate) async fn put(&self, item: crate::codec::Item) -> Result<(), TableError> {
         crate::codec::check_fits(&item)?;
-        self.forget_partition(&item);
+        let pk = item.get(crate::keys::PK).cloned();
         self.count_call();
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(TableError::unavailable("PutItem"))?;
+        let result = self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await;
+        // Forgotten once written (whatever the outcome): a read racing the write in this
+        // container cannot keep the old value.
+        self.forget_key(pk.as_ref());
+        result.map_err(TableError::unavailable("PutItem"))?;
         Ok(())
     }
 

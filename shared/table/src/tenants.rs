@@ -13,7 +13,7 @@ impl Table {
     /// Writes a record that must not exist yet.
     pub(crate) async fn put_new(&self, item: Item, what: String) -> Result<(), TableError> {
         crate::codec::check_fits(&item)?;
-        self.forget_partition(&item);
+        let pk = item.get(PK).cloned();
         self.count_call();
         let result = self
             .client
@@ -24,6 +24,7 @@ impl Table {
             .expression_attribute_names("#pk", PK)
             .send()
             .await;
+        self.forget_key(pk.as_ref());
         crate::error::conditional_write(result, "PutItem", || TableError::AlreadyExists(what))
     }
 
