@@ -34,7 +34,6 @@ pub(crate) fn purchase_order_item(po: &PurchaseOrder) -> Result<Item, TableError
     Ok(item)
 }
 
-/// A transaction step that writes a purchase order only if nobody changed it since it was read.
 /// The attribute of a purchase order that holds its shipments' ids (a number set): the table
 /// adds a shipment's id in the same transaction that writes the shipment, so a purchase order's
 /// shipments are one read away with no index of their own.
@@ -65,8 +64,6 @@ type Expression = (String, HashMap<String, String>, HashMap<String, AttributeVal
 
 /// [`put_purchase_order_if_unchanged`] on its own: a plain conditional update.
 pub(crate) async fn update_purchase_order_alone(table: &Table, po: &PurchaseOrder) -> Result<(), TableError> {
-    let item = purchase_order_item(po)?;
-    crate::codec::check_fits(&item)?;
     let (expression, names, values) = purchase_order_update(po, None)?;
     table.count_call();
     let result = table
@@ -84,12 +81,15 @@ pub(crate) async fn update_purchase_order_alone(table: &Table, po: &PurchaseOrde
 }
 
 /// `SET` every attribute of the purchase order's item but its keys (and `ADD` the new shipment),
-/// with `:read` the version it must have now.
+/// with `:read` the version it must have now. An item DynamoDB would refuse is refused here,
+/// in a transaction as alone (transactions check only their puts).
 fn purchase_order_update(po: &PurchaseOrder, new_shipment: Option<ShipmentId>) -> Result<Expression, TableError> {
+    let item = purchase_order_item(po)?;
+    crate::codec::check_fits(&item)?;
     let mut names = HashMap::new();
     let mut values = HashMap::new();
     let mut sets = Vec::new();
-    for (position, (name, value)) in purchase_order_item(po)?.into_iter().enumerate() {
+    for (position, (name, value)) in item.into_iter().enumerate() {
         if name == PK || name == crate::keys::SK {
             continue;
         }
