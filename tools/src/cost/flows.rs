@@ -433,6 +433,22 @@ impl CostBench {
         output
     }
 
+    /// A webhook's answer must be 200, and what it queued is handed to the order processor.
+    async fn process_delivery(
+        &self,
+        lambdas: &mut BTreeMap<&'static str, LambdaUse>,
+        what: &str,
+        response: &http::Response<String>,
+    ) -> Result<(), Failed> {
+        if response.status() != 200 {
+            return Err(format!("{what} answered {}: {}", response.status(), response.body()));
+        }
+        if self.feed(lambdas, "order-processor").await? == 0 {
+            return Err(format!("{what} queued nothing"));
+        }
+        Ok(())
+    }
+
     /// Feeds one batch of `queue` (exports or orders) to its consumer as `function`; returns
     /// how many messages it took.
     async fn feed(
@@ -573,12 +589,7 @@ impl CostBench {
                 .body(bytes::Bytes::from(body))
                 .map_err(failed("request"))?;
             let response = self.invoke(&mut lambdas, "shopify-webhooks", self.webhooks.handle(request)).await;
-            if response.status() != 200 {
-                return Err(format!("delivery {n} answered {}: {}", response.status(), response.body()));
-            }
-            if self.feed(&mut lambdas, "order-processor").await? == 0 {
-                return Err(format!("delivery {n} queued nothing"));
-            }
+            self.process_delivery(&mut lambdas, &format!("delivery {n}"), &response).await?;
         }
         Ok(FlowReport {
             name: "Shopify webhook delivery (orders/create, signed) and its processing",
@@ -628,12 +639,7 @@ impl CostBench {
                 .body(bytes::Bytes::from(body))
                 .map_err(failed("request"))?;
             let response = self.invoke(&mut lambdas, "carrier-webhooks", self.carriers.handle(request)).await;
-            if response.status() != 200 {
-                return Err(format!("scan {n} answered {}: {}", response.status(), response.body()));
-            }
-            if self.feed(&mut lambdas, "order-processor").await? == 0 {
-                return Err(format!("scan {n} queued nothing"));
-            }
+            self.process_delivery(&mut lambdas, &format!("scan {n}"), &response).await?;
         }
         Ok(FlowReport {
             name: "carrier webhook delivery (EasyPost in_transit, signed) and its processing",
