@@ -359,7 +359,7 @@ impl FixedHost {
 
 /// An HTTP client that reaches these hosts locally (and nothing else by name).
 fn client_for(hosts: &[&FixedHost]) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2));
+    let mut builder = shipsync_channels::http_client_builder().expect("TLS").timeout(std::time::Duration::from_secs(2));
     for host in hosts {
         builder = builder.resolve(host.name, host.address);
     }

@@ -168,7 +168,7 @@ async fn a_delayed_export_is_scheduled_at_created_plus_delay_and_goes_out_then()
     assert_eq!(schedule.flexible_time_window().map(|w| w.mode().as_str()), Some("OFF"));
     assert_eq!(schedule.action_after_completion().map(|a| a.as_str()), Some("DELETE"));
     let target = schedule.target().expect("target");
-    assert_eq!(target.arn(), app.aws.planner.queue_arn);
+    assert_eq!(target.arn(), app.aws.planner.exporter_arn);
     assert!(target.dead_letter_config().is_some() && target.retry_policy().is_some());
     assert_eq!(
         serde_json::from_str::<Value>(target.input().unwrap_or_default()).expect("input"),
@@ -731,4 +731,120 @@ async fn an_export_refused_with_the_current_credentials_too_is_failed_once() {
     assert!(state["export_error"].as_str().is_some_and(|e| e.contains("401")), "{state}");
     let calls = shopify.server.received_requests().await.unwrap_or_default().len();
     assert_eq!(calls, 1, "the same settings are not tried twice");
+}
+
+/// The export queue's messages visible now (received, then left to come back at once).
+async fn queued_exports(app: &TestApp) -> Vec<Value> {
+    let received = app
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(&app.aws.planner.queue_url)
+        .max_number_of_messages(10)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .expect("receive");
+    received.messages().iter().map(|m| serde_json::from_str(m.body().unwrap_or_default()).expect("json")).collect()
+}
+
+#[tokio::test]
+async fn a_due_schedule_invokes_the_exporter_itself_and_queues_nothing() {
+    let shopify = FakeShopify::start().await;
+    shopify.accepts_fulfillments().await;
+    let app =
+        app_with(ExportSettings { shipment_export_delay_minutes: 5, ..ExportSettings::default() }, &shopify).await;
+    let po = app.purchase_order(&app.vendor, "1031", "Direct", &[1]).await;
+    shopify.order(&po, &[1], json!([])).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1Z031"])).await;
+    app.advance(Duration::minutes(5));
+    assert_eq!(app.runner.fire_due_schedules(app.now()).await.expect("fire"), 1);
+    assert_eq!(shopify.fulfillments_created().await.len(), 1);
+    assert_eq!(shipment_state(&app, &shipment).await["export_state"], "exported");
+    assert!(queued_exports(&app).await.is_empty(), "nothing went through the queue");
+    let schedules =
+        app.aws.scheduler.list_schedules().group_name(&app.aws.planner.schedule_group).send().await.expect("list");
+    assert!(schedules.schedules().is_empty(), "the fired schedule is gone");
+}
+
+#[tokio::test]
+async fn a_schedule_delivered_twice_gives_one_fulfillment() {
+    let shopify = FakeShopify::start().await;
+    shopify.accepts_fulfillments().await;
+    let app =
+        app_with(ExportSettings { shipment_export_delay_minutes: 5, ..ExportSettings::default() }, &shopify).await;
+    let po = app.purchase_order(&app.vendor, "1032", "Twice Direct", &[1]).await;
+    shopify.order(&po, &[1], json!([])).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1Z032"])).await;
+    app.advance(Duration::minutes(5));
+    // Lambda's asynchronous invocations are at least once: the same request comes again.
+    let request: shipsync_domain::export::ExportRequest =
+        serde_json::from_value(json!({"shipment_id": shipment["id"], "reason": "scheduled"})).expect("request");
+    app.runner.exporter().handle_scheduled(request).await.expect("first");
+    app.runner.exporter().handle_scheduled(request).await.expect("second");
+    assert_eq!(app.run_exports().await, 1, "the schedule itself fires too");
+    assert_eq!(shopify.fulfillments_created().await.len(), 1);
+    assert!(queued_exports(&app).await.is_empty());
+    assert_eq!(shipment_state(&app, &shipment).await["export_state"], "exported");
+}
+
+#[tokio::test]
+async fn a_scheduled_export_the_channel_throttles_is_queued_with_the_wait_it_asked_for() {
+    let shopify = FakeShopify::start().await;
+    let app =
+        app_with(ExportSettings { shipment_export_delay_minutes: 5, ..ExportSettings::default() }, &shopify).await;
+    let po = app.purchase_order(&app.vendor, "1033", "Throttled Direct", &[1]).await;
+    Mock::given(method("POST"))
+        .and(path(GRAPHQL_PATH))
+        // Longer than the exporter waits in process (`IN_PROCESS_WAIT`), so the queue holds it.
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "11").set_body_string("Exceeded"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&shopify.server)
+        .await;
+    shopify.order(&po, &[1], json!([])).await;
+    shopify.accepts_fulfillments().await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1Z033"])).await;
+    app.advance(Duration::minutes(5));
+    assert_eq!(app.runner.fire_due_schedules(app.now()).await.expect("fire"), 1, "the invocation succeeds");
+    assert!(shopify.fulfillments_created().await.is_empty());
+    // In the queue, held for the 11 seconds Shopify asked for.
+    assert!(queued_exports(&app).await.is_empty(), "not visible before the wait");
+    tokio::time::sleep(std::time::Duration::from_millis(11_500)).await;
+    assert_eq!(queued_exports(&app).await, [json!({"shipment_id": shipment["id"], "reason": "scheduled"})]);
+    app.advance(Duration::seconds(12));
+    assert_eq!(app.run_exports().await, 1);
+    assert_eq!(shopify.fulfillments_created().await.len(), 1);
+    assert_eq!(shipment_state(&app, &shipment).await["export_state"], "exported");
+}
+
+#[tokio::test]
+async fn a_scheduled_export_that_cannot_be_queued_for_its_retry_fails_the_invocation() {
+    let shopify = FakeShopify::start().await;
+    let app =
+        app_with(ExportSettings { shipment_export_delay_minutes: 5, ..ExportSettings::default() }, &shopify).await;
+    let po = app.purchase_order(&app.vendor, "1034", "Nowhere To Go", &[1]).await;
+    Mock::given(method("POST"))
+        .and(path(GRAPHQL_PATH))
+        .respond_with(ResponseTemplate::new(503).set_body_string("unavailable"))
+        .mount(&shopify.server)
+        .await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1Z034"])).await;
+    app.advance(Duration::minutes(5));
+    let mut config = app.aws.exporter_config();
+    config.queue_url = format!("{}-gone", app.aws.planner.queue_url);
+    let exporter = exporter::Exporter::new(
+        app.table.clone(),
+        app.aws.sqs.clone(),
+        shipsync_channels::http_client_builder().expect("TLS").build().expect("client"),
+        &config,
+    )
+    .with_endpoints(shipsync_channels::ChannelEndpoints::honouring_store_overrides())
+    .with_clock(app.test_clock());
+    let request: shipsync_domain::export::ExportRequest =
+        serde_json::from_value(json!({"shipment_id": shipment["id"], "reason": "scheduled"})).expect("request");
+    let lost = exporter.handle_scheduled(request).await.expect_err("no queue to retry through");
+    assert!(lost.to_string().contains(&format!("export of shipment {}", shipment["id"])), "{lost}");
+    // Lambda invokes it again; the shipment still waits for an export, never lost.
+    assert_ne!(shipment_state(&app, &shipment).await["export_state"], "exported");
 }

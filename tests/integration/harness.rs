@@ -151,10 +151,14 @@ impl TestApp {
         let processor = OrderProcessor::new(table.clone(), aws.export_planner()).with_clock(Arc::clone(&now));
         let webhooks = ShopifyWebhooks::new(table.clone(), aws.sqs.clone(), aws.order_queue_url.clone())
             .with_clock(Arc::clone(&now));
-        let poller =
-            OrderPoller::new(table.clone(), aws.sqs.clone(), reqwest::Client::new(), aws.order_queue_url.clone())
-                .with_clock(Arc::clone(&now))
-                .with_endpoints(endpoints);
+        let poller = OrderPoller::new(
+            table.clone(),
+            aws.sqs.clone(),
+            shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+            aws.order_queue_url.clone(),
+        )
+        .with_clock(Arc::clone(&now))
+        .with_endpoints(endpoints);
         let sweeper =
             sweeper::Sweeper::new(table.clone(), aws.sqs.clone(), aws.planner.queue_url.clone()).with_clock(now);
         let runner = Runner::new(aws.clone(), exporter, processor).with_sweeper(sweeper);
@@ -176,17 +180,23 @@ impl TestApp {
         }
     }
 
+    /// The test's clock, for a function a test builds itself.
+    pub fn test_clock(&self) -> shipsync_domain::time::Clock {
+        let reading = Arc::clone(&self.clock);
+        Arc::new(move || *reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
     /// Moves the API's clock forward.
     pub fn advance(&self, by: Duration) {
         let mut now = self.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *now += by;
     }
 
-    /// Does what AWS would until nothing is left to do now: fires due schedules and feeds the
-    /// export queue to the exporter. Returns how many messages were delivered.
+    /// Does what AWS would until nothing is left to do now: fires due schedules (each invokes
+    /// the exporter) and feeds the export queue to the exporter. Returns how many requests the
+    /// exporter was handed.
     pub async fn run_exports(&self) -> usize {
-        self.runner.fire_due_schedules(self.now()).await.expect("fire schedules");
-        let mut delivered = 0;
+        let mut delivered = self.runner.fire_due_schedules(self.now()).await.expect("fire schedules");
         for _ in 0..20 {
             let batch = self.runner.deliver_batch().await.expect("deliver");
             if batch == 0 {

@@ -56,7 +56,13 @@ const FLOWS: &[Row] = &[
     Row {
         function: "exporter",
         flow: |w| Box::pin(exporter(w)),
-        needs: &["dynamodb:GetItem", "dynamodb:PutItem", "sqs:ChangeMessageVisibility", "kms:Decrypt"],
+        needs: &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "sqs:ChangeMessageVisibility",
+            "sqs:SendMessage",
+            "kms:Decrypt",
+        ],
     },
     Row {
         function: "shopify-webhooks",
@@ -359,7 +365,8 @@ async fn shipments_api(without: Without) -> FlowResult {
 }
 
 /// The exporter: a queued shipment is exported to Shopify; a 429 asking for a minute keeps the
-/// message invisible for that minute (ChangeMessageVisibility).
+/// message invisible for that minute (ChangeMessageVisibility); a scheduled request throttled so
+/// goes to the queue to wait (SendMessage).
 async fn exporter(without: Without) -> FlowResult {
     let shopify = fake_shopify().await;
     let iam = IamApp::new(ExportSettings::default(), Some(&shopify.uri()), without).await;
@@ -387,7 +394,26 @@ async fn exporter(without: Without) -> FlowResult {
     let redelivered = app.run_exports().await;
     ensure(redelivered == 0, || "the exporter could not keep the message invisible as Shopify asked".to_owned())?;
     let state = export_state(app, &shipment["id"]).await?;
-    ensure(state != "exported" && state != "export_failed", || format!("after a 429: {state}"))
+    ensure(state != "exported" && state != "export_failed", || format!("after a 429: {state}"))?;
+
+    // A schedule invokes the exporter itself; throttled, its request goes to the queue to wait.
+    Mock::given(method("POST"))
+        .and(path("/admin/api/2025-10/graphql.json"))
+        .and(body_string_contains("ShipsyncFulfillmentCreate"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "60"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&shopify)
+        .await;
+    let po = app.purchase_order(&app.vendor, "IAM-4", "Grace Hopper", &[1]).await;
+    let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZIAM0004"])).await;
+    let request = serde_json::from_value(serde_json::json!({"shipment_id": shipment["id"], "reason": "scheduled"}))
+        .map_err(|error| error.to_string())?;
+    app.runner
+        .exporter()
+        .handle_scheduled(request)
+        .await
+        .map_err(|error| format!("a throttled scheduled export was not queued for its retry: {error}"))
 }
 
 /// Shopify webhooks: a signed delivery is queued (a repeat too: applying is idempotent), and a

@@ -255,7 +255,7 @@ impl World {
             ("SHIPSYNC_CREDENTIALS_KEY_ID", self.aws.credentials_key_id.clone()),
             ("SHIPSYNC_ORDER_QUEUE_URL", self.aws.order_queue_url.clone()),
             ("SHIPSYNC_EXPORT_QUEUE_URL", planner.queue_url.clone()),
-            ("SHIPSYNC_EXPORT_QUEUE_ARN", planner.queue_arn.clone()),
+            ("SHIPSYNC_EXPORTER_ARN", planner.exporter_arn.clone()),
             ("SHIPSYNC_SCHEDULE_GROUP", planner.schedule_group.clone()),
             ("SHIPSYNC_SCHEDULER_ROLE_ARN", planner.scheduler_role_arn.clone()),
             ("SHIPSYNC_SCHEDULE_DLQ_ARN", planner.schedule_dead_letter_arn.clone()),
@@ -298,7 +298,7 @@ impl World {
             FirstEvent::ExportMessage => {
                 // A shipment the table does not hold: the exporter reads it and lets the message go.
                 let body = json!({"shipment_id": 900_000_000 + run, "reason": "scheduled"}).to_string();
-                sqs_event(&self.aws.planner.queue_arn, &tag, &body)
+                sqs_event(&self.aws.export_queue_arn, &tag, &body)
             }
             FirstEvent::ScheduledTick => json!({
                 "version": "0", "id": tag, "detail-type": "Scheduled Event", "source": "aws.scheduler",

@@ -1123,7 +1123,7 @@ mod tests {
         let base = fake.url(Marketplace::Amazon);
         let token = format!("{base}/auth/o2/token");
         AmazonClient::new(
-            reqwest::Client::new(),
+            shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
             Some(&base),
             Some(&token),
             AMAZON_MARKETPLACE_ID.into(),
@@ -1190,7 +1190,7 @@ mod tests {
             refresh_token: EBAY_REFRESH_TOKEN.into(),
         };
         let client = EbayClient::new(
-            reqwest::Client::new(),
+            shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
             Some(&fake.url(Marketplace::Ebay)),
             None,
             credentials,
@@ -1225,7 +1225,7 @@ mod tests {
         };
         fake.add_order(Marketplace::BackMarket, order, since + chrono::Duration::minutes(1));
         let client = BackMarketClient::new(
-            reqwest::Client::new(),
+            shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
             Some(&fake.url(Marketplace::BackMarket)),
             BACK_MARKET_TOKEN.into(),
         );
@@ -1244,8 +1244,11 @@ mod tests {
         assert_eq!(received[0].body["imei"], "356938035643809");
         let read = client.order(&shipped.channel_order_id).await.expect("read").expect("an order");
         assert_eq!(read.fulfillments[0].tracking_numbers[0].as_str(), "4600000001");
-        let stranger =
-            BackMarketClient::new(reqwest::Client::new(), Some(&fake.url(Marketplace::BackMarket)), "other".into());
+        let stranger = BackMarketClient::new(
+            shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+            Some(&fake.url(Marketplace::BackMarket)),
+            "other".into(),
+        );
         assert!(stranger.orders_since(since, None).await.is_err());
     }
 
@@ -1255,7 +1258,7 @@ mod tests {
         let fake = started().await;
         let tracker = TrackerClient::new(
             shipsync_domain::tracking::TrackingProvider::Easypost,
-            reqwest::Client::new(),
+            shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
             Some(&fake.easypost_url()),
             EASYPOST_API_KEY.into(),
         );
@@ -1273,7 +1276,7 @@ mod tests {
         );
         let stranger = TrackerClient::new(
             shipsync_domain::tracking::TrackingProvider::Easypost,
-            reqwest::Client::new(),
+            shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
             Some(&fake.easypost_url()),
             "EZAKother".into(),
         );

@@ -359,7 +359,11 @@ mod tests {
             id: "1001".into(),
             lines: vec![FakeLine { id: "1002".into(), sku: "STAKE-10".into(), quantity: 2 }],
         });
-        let client = ShopifyClient::at(reqwest::Client::new(), shop.url(), "shpat_fake".into());
+        let client = ShopifyClient::at(
+            shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+            shop.url(),
+            "shpat_fake".into(),
+        );
 
         let first = client.export(&order("1ZA", 1), false).await.expect("exported");
         assert!(!first.adopted);
@@ -384,7 +388,11 @@ mod tests {
         let page = client.orders_since(chrono::Utc::now(), None).await.expect("listed");
         assert!(page.orders.is_empty() && page.next.is_none());
 
-        let stranger = ShopifyClient::at(reqwest::Client::new(), shop.url(), "shpat_other".into());
+        let stranger = ShopifyClient::at(
+            shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+            shop.url(),
+            "shpat_other".into(),
+        );
         let refused = stranger.export(&order("1ZC", 1), false).await;
         assert!(matches!(refused, Err(ChannelError::Permanent { .. })), "{refused:?}");
         assert_eq!(shop.fulfillments().len(), 1, "nothing else was fulfilled");

@@ -20,6 +20,8 @@ pub struct LocalAws {
     pub sqs: aws_sdk_sqs::Client,
     pub scheduler: aws_sdk_scheduler::Client,
     pub planner: PlannerConfig,
+    /// The export queue's ARN (its records' `eventSourceARN`).
+    pub export_queue_arn: String,
     pub export_dead_letter_url: String,
     /// The order processor's queue (webhook events) and its dead-letter queue.
     pub order_queue_url: String,
@@ -45,6 +47,12 @@ fn failed<E: std::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> SetupErro
     move |error| SetupError { what, detail: format!("{error:?}") }
 }
 
+/// The exporter function's ARN in a local deployment: the schedules' target, which the local
+/// runner recognises and invokes in-process.
+pub fn exporter_arn(deployment: &str) -> String {
+    format!("arn:aws:lambda:us-east-1:123456789012:function:{deployment}-exporter")
+}
+
 /// The SDK configuration for an emulator endpoint, with static local credentials.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     sdk_config_with_key(endpoint, "local", "local").await
@@ -53,7 +61,10 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 /// The SDK configuration for an emulator endpoint that enforces IAM, signing with an IAM
 /// user's access key.
 pub async fn sdk_config_with_key(endpoint: &str, access_key_id: &str, secret: &str) -> aws_config::SdkConfig {
+    // The emulator speaks plain HTTP (the functions' own HTTPS client is measured by the
+    // cold-start benchmark, which runs their binaries against it).
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -110,7 +121,7 @@ impl LocalAws {
         }
         let planner = PlannerConfig {
             queue_url,
-            queue_arn,
+            exporter_arn: exporter_arn(name),
             schedule_group: group,
             scheduler_role_arn: "arn:aws:iam::123456789012:role/shipsync-scheduler".into(),
             schedule_dead_letter_arn,
@@ -120,6 +131,7 @@ impl LocalAws {
             sqs,
             scheduler,
             planner,
+            export_queue_arn: queue_arn,
             export_dead_letter_url: dead_letter_url,
             order_queue_url,
             order_queue_arn,

@@ -1,5 +1,6 @@
-//! Does locally what AWS does and moto does not: fires due one-time schedules into their target
-//! queue (then deletes them, as ActionAfterCompletion DELETE would), feeds queued messages to
+//! Does locally what AWS does and moto does not: fires due one-time schedules by invoking their
+//! target, the exporter, with their input (then deletes them, as ActionAfterCompletion DELETE
+//! would; a failed invocation is retried on the next firing, as Lambda retries one), feeds queued messages to
 //! the exporter in batches, deleting those it handled and leaving its batch item failures to
 //! come back after the visibility timeout (moto moves them to the dead-letter queue after
 //! `maxReceiveCount` receives), and runs the sweeper on its rate schedule. Not part of any Lambda.
@@ -55,6 +56,11 @@ impl Runner {
         *self.handler_time.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The exporter it invokes (a test delivers a schedule's request to it again).
+    pub fn exporter(&self) -> &Exporter {
+        &self.exporter
+    }
+
     /// One run of the sweeper, as its schedule would invoke it. Returns how many it re-queued.
     pub async fn sweep(&self) -> Result<usize, RunnerError> {
         let report = self.sweeper.sweep().await.map_err(failed("sweeping"))?;
@@ -63,11 +69,11 @@ impl Runner {
 
     /// Hands one batch to the exporter as Lambda would with `deadline` as the invocation's.
     pub async fn deliver_batch_until(&self, deadline: std::time::SystemTime) -> Result<usize, RunnerError> {
-        let (queue, arn) = (&self.aws.planner.queue_url, &self.aws.planner.queue_arn);
+        let (queue, arn) = (&self.aws.planner.queue_url, &self.aws.export_queue_arn);
         self.feed(queue, arn, |event| self.exporter.handle_until(event, deadline)).await
     }
 
-    /// Sends every schedule due at `now` to its target queue and deletes it. Returns how many fired.
+    /// Invokes the exporter with every schedule due at `now` and deletes it. Returns how many fired.
     pub async fn fire_due_schedules(&self, now: DateTime<Utc>) -> Result<usize, RunnerError> {
         let group = &self.aws.planner.schedule_group;
         let listed =
@@ -89,15 +95,18 @@ impl Runner {
                 continue;
             }
             let Some(target) = schedule.target() else { continue };
-            let queue_url = self.queue_url_for(target.arn()).await?;
-            self.aws
-                .sqs
-                .send_message()
-                .queue_url(queue_url)
-                .message_body(target.input().unwrap_or_default())
-                .send()
-                .await
-                .map_err(failed("sending a schedule's message"))?;
+            if target.arn() != self.aws.planner.exporter_arn {
+                return Err(RunnerError(format!("schedule {name} targets {}, not the exporter", target.arn())));
+            }
+            let request = serde_json::from_str(target.input().unwrap_or_default())
+                .map_err(failed("reading a schedule's request"))?;
+            let started = std::time::Instant::now();
+            let invoked = self.exporter.handle_scheduled(request).await;
+            *self.handler_time.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += started.elapsed();
+            if let Err(error) = invoked {
+                warn!(schedule = name, %error, "the exporter failed; the schedule fires again");
+                continue;
+            }
             self.aws
                 .scheduler
                 .delete_schedule()
@@ -112,16 +121,10 @@ impl Runner {
         Ok(fired)
     }
 
-    async fn queue_url_for(&self, arn: &str) -> Result<String, RunnerError> {
-        let name = arn.rsplit(':').next().unwrap_or_default();
-        let output = self.aws.sqs.get_queue_url().queue_name(name).send().await.map_err(failed("finding a queue"))?;
-        output.queue_url.ok_or_else(|| RunnerError(format!("no queue {name}")))
-    }
-
     /// Receives one batch from the export queue and hands it to the exporter. Returns how many
     /// messages it received.
     pub async fn deliver_batch(&self) -> Result<usize, RunnerError> {
-        let (queue, arn) = (&self.aws.planner.queue_url, &self.aws.planner.queue_arn);
+        let (queue, arn) = (&self.aws.planner.queue_url, &self.aws.export_queue_arn);
         self.feed(queue, arn, |event| self.exporter.handle(event)).await
     }
 

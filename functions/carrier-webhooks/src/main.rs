@@ -7,7 +7,7 @@ use shipsync_platform::{IntakeConfig, aws_sdk_config, init_tracing};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_tracing();
-    let webhooks = CarrierWebhooks::build(&IntakeConfig::from_env()?, &aws_sdk_config().await);
+    let webhooks = CarrierWebhooks::build(&IntakeConfig::from_env()?, &aws_sdk_config().await?);
     let webhooks = &webhooks;
     lambda_http::run(service_fn(move |request: Request| async move {
         let response = webhooks.handle(shipsync_http_api::from_lambda(request)).await;

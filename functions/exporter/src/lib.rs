@@ -1,13 +1,16 @@
-//! The exporter: an SQS consumer of the export queue. Each message is an export request, run by
-//! [`ExportRun`] (shipsync-app: claim, call the channel, record the outcome, never twice); this
-//! crate adapts SQS records to it, lengthens a message's wait when a channel asks for one, and
-//! reports batch item failures.
+//! The exporter. Each export request is run by [`ExportRun`] (shipsync-app: claim, call the
+//! channel, record the outcome, never twice). Requests arrive two ways: in batches from the export
+//! queue (exports due now, retries), where this crate lengthens a message's wait when a channel
+//! asks for one and reports batch item failures; or one at a time from a due schedule, which
+//! invokes the function directly. A scheduled request that must be tried again is handed to the
+//! queue, with the wait the channel asked for, so both ways retry alike.
 
 use std::time::Duration as StdDuration;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use shipsync_app::Failure;
 use shipsync_app::exports::{ExportRun, MAX_REDELIVERY_WAIT, RequestDelivery};
 use shipsync_channels::{ChannelEndpoints, Channels};
@@ -24,6 +27,42 @@ pub const RECORD_BUDGET: StdDuration = StdDuration::from_secs(20);
 /// How long one channel call may take.
 pub const CHANNEL_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
+/// How long a scheduled request that failed waits in the queue before its next try, when the
+/// channel named no wait: about as long as a queued one waits for its visibility timeout to pass.
+pub const SCHEDULED_RETRY_WAIT: StdDuration = StdDuration::from_secs(60);
+
+/// The longest wait SQS can put on a message it is sent (`DelaySeconds`). A channel asking for
+/// longer has recorded its due time on the shipment: the request comes early, finds it not due,
+/// and the sweeper sends it again once it is overdue.
+pub const MAX_QUEUE_DELAY: StdDuration = StdDuration::from_secs(900);
+
+/// What invokes the exporter: a due schedule with one request (tried first: an SQS event has
+/// no `shipment_id`), or the export queue's event source with a batch.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ExporterEvent {
+    Scheduled(ExportRequest),
+    Queue(SqsEvent),
+}
+
+/// The exporter's answer: the batch's item failures for the queue; nothing for a schedule.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ExporterResponse {
+    Queue(SqsBatchResponse),
+    Scheduled {},
+}
+
+/// A scheduled request that failed and could not be handed to the queue either: the function
+/// fails, and Lambda invokes it again (then sends it to the on-failure destination).
+#[derive(Debug, thiserror::Error)]
+#[error("export of shipment {shipment} failed ({reason}) and could not be queued for a retry")]
+pub struct ScheduledRetryLost {
+    pub shipment: u64,
+    pub reason: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
 /// What the exporter is built from: read from the environment when deployed, set by the local
 /// stack and the tests.
 #[derive(Debug, Clone)]
@@ -69,7 +108,7 @@ pub struct Exporter {
 impl Exporter {
     /// The exporter as deployed: the one composition root its Lambda, the local stack, the
     /// benchmark and the tests share. Channel calls go to each channel's own hosts.
-    pub fn build(config: &ExporterConfig, aws: &SdkConfig) -> Result<Self, reqwest::Error> {
+    pub fn build(config: &ExporterConfig, aws: &SdkConfig) -> Result<Self, shipsync_channels::HttpClientError> {
         let access = CredentialAccess::Open { key_id: &config.credentials_key_id };
         let table = Table::connect(aws, &config.table_name, access);
         let http = shipsync_channels::http_client(config.channel_timeout)?;
@@ -109,6 +148,47 @@ impl Exporter {
     /// The table it reads and writes (the benchmark counts its calls).
     pub fn table(&self) -> &Table {
         &self.table
+    }
+
+    /// Handles whatever invoked it, before `deadline` (the Lambda's).
+    pub async fn handle_event(
+        &self,
+        event: ExporterEvent,
+        deadline: std::time::SystemTime,
+    ) -> Result<ExporterResponse, ScheduledRetryLost> {
+        match event {
+            ExporterEvent::Queue(batch) => Ok(ExporterResponse::Queue(self.handle_until(batch, deadline).await)),
+            ExporterEvent::Scheduled(request) => {
+                self.handle_scheduled(request).await?;
+                Ok(ExporterResponse::Scheduled {})
+            }
+        }
+    }
+
+    /// Runs a request a schedule delivered. One that must be tried again goes to the export
+    /// queue with the wait the channel asked for (or [`SCHEDULED_RETRY_WAIT`]), and is retried
+    /// from there like any queued one; the schedule's delivery itself then succeeds.
+    pub async fn handle_scheduled(&self, request: ExportRequest) -> Result<(), ScheduledRetryLost> {
+        let delivery = RequestDelivery { receives: 1, sent_at: None };
+        let Err(failure) = Box::pin(self.run.run(request, delivery)).await else { return Ok(()) };
+        let wait = failure.retry_after().unwrap_or(SCHEDULED_RETRY_WAIT).min(MAX_QUEUE_DELAY);
+        let shipment = request.shipment_id.get();
+        let lost = |source: Box<dyn std::error::Error + Send + Sync>| ScheduledRetryLost {
+            shipment,
+            reason: failure.to_string(),
+            source,
+        };
+        let body = serde_json::to_string(&request).map_err(|error| lost(Box::new(error)))?;
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .delay_seconds(i32::try_from(wait.as_secs()).unwrap_or(900))
+            .send()
+            .await
+            .map_err(|error| lost(Box::new(error)))?;
+        warn!(shipment_id = shipment, reason = %failure, wait_seconds = wait.as_secs(), "scheduled export queued for a retry");
+        Ok(())
     }
 
     /// Handles a batch; each record succeeds or fails on its own.
@@ -172,4 +252,26 @@ fn receive_count(message: &SqsMessage) -> u32 {
 fn sent_at(message: &SqsMessage) -> Option<DateTime<Utc>> {
     let millis: i64 = message.attributes.get("SentTimestamp")?.parse().ok()?;
     DateTime::from_timestamp_millis(millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_schedules_input_is_one_request_and_a_queue_event_is_a_batch() {
+        let scheduled: ExporterEvent =
+            serde_json::from_value(json!({"shipment_id": 42, "reason": "scheduled"})).expect("schedule input");
+        assert!(matches!(scheduled, ExporterEvent::Scheduled(request) if request.shipment_id.get() == 42));
+        let batch = json!({"Records": [{
+            "messageId": "m1", "receiptHandle": "r1", "body": "{\"shipment_id\":7,\"reason\":\"manual\"}",
+            "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:exports",
+            "awsRegion": "us-east-1"
+        }]});
+        let queued: ExporterEvent = serde_json::from_value(batch).expect("queue event");
+        assert!(matches!(queued, ExporterEvent::Queue(event) if event.records.len() == 1));
+        assert_eq!(serde_json::to_value(ExporterResponse::Scheduled {}).expect("json"), json!({}));
+    }
 }

@@ -32,7 +32,7 @@ impl OrderPoller {
     pub fn build(
         config: &shipsync_platform::IntakeConfig,
         aws: &aws_config::SdkConfig,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> Result<Self, shipsync_channels::HttpClientError> {
         let access = CredentialAccess::Open { key_id: &config.credentials_key_id };
         let table = Table::connect(aws, &config.table_name, access);
         let http = shipsync_channels::http_client(CHANNEL_TIMEOUT)?;

@@ -8,7 +8,7 @@ use shipsync_platform::{IntakeConfig, aws_sdk_config, init_tracing};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_tracing();
-    let poller = OrderPoller::build(&IntakeConfig::from_env()?, &aws_sdk_config().await)?;
+    let poller = OrderPoller::build(&IntakeConfig::from_env()?, &aws_sdk_config().await?)?;
     let poller = &poller;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         // Boxed: its futures nest too deep for the compiler to lay out inline.

@@ -8,7 +8,7 @@ use shipsync_platform::{aws_sdk_config, init_tracing};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_tracing();
-    let processor = OrderProcessor::build(&ProcessorConfig::from_env()?, &aws_sdk_config().await);
+    let processor = OrderProcessor::build(&ProcessorConfig::from_env()?, &aws_sdk_config().await?);
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, Error>(processor.handle(event.payload).await)

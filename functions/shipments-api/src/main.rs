@@ -7,7 +7,7 @@ use shipsync_platform::{aws_sdk_config, init_tracing};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_tracing();
-    let api = ShipmentsApi::build(&ApiConfig::from_env()?, &aws_sdk_config().await);
+    let api = ShipmentsApi::build(&ApiConfig::from_env()?, &aws_sdk_config().await?);
     let api = &api;
     lambda_http::run(service_fn(move |request: Request| async move {
         let response = api.handle(shipsync_http_api::from_lambda(request)).await;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use base64::Engine;
 use bytes::Bytes;
 use chrono::Utc;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;

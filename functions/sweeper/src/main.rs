@@ -7,7 +7,7 @@ use sweeper::{Sweeper, SweeperConfig};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_tracing();
-    let sweeper = Sweeper::build(&SweeperConfig::from_env()?, &aws_sdk_config().await);
+    let sweeper = Sweeper::build(&SweeperConfig::from_env()?, &aws_sdk_config().await?);
     let sweeper = &sweeper;
     lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
         // A failed run fails the invocation, so it shows in the function's errors (alarmed).

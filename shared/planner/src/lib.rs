@@ -1,6 +1,7 @@
 //! The queues, as the use cases' ports see them. `ExportPlanner` delivers export requests to the
-//! exporter's queue: at once with SQS, or at a later time with an EventBridge Scheduler one-time
-//! schedule that sends the same message when it is due. `OrderQueue` sends channel events to the
+//! exporter: at once through its SQS queue, or at a later time with an EventBridge Scheduler
+//! one-time schedule that invokes the exporter with the same request when it is due (no queue on
+//! the way: a queue's send, receive and delete would cost more than the schedule itself). `OrderQueue` sends channel events to the
 //! order processor's queue.
 //!
 //! Both are safe to repeat: the exporter ignores a request that finds nothing to do, and a
@@ -20,11 +21,11 @@ use tracing::info;
 pub struct PlannerConfig {
     /// `SHIPSYNC_EXPORT_QUEUE_URL`
     pub queue_url: String,
-    /// `SHIPSYNC_EXPORT_QUEUE_ARN`: the schedules' target.
-    pub queue_arn: String,
+    /// `SHIPSYNC_EXPORTER_ARN`: the schedules' target, the exporter function.
+    pub exporter_arn: String,
     /// `SHIPSYNC_SCHEDULE_GROUP`
     pub schedule_group: String,
-    /// `SHIPSYNC_SCHEDULER_ROLE_ARN`: the role EventBridge Scheduler assumes to send to the queue.
+    /// `SHIPSYNC_SCHEDULER_ROLE_ARN`: the role EventBridge Scheduler assumes to invoke the exporter.
     pub scheduler_role_arn: String,
     /// `SHIPSYNC_SCHEDULE_DLQ_ARN`: where a schedule's undeliverable message goes.
     pub schedule_dead_letter_arn: String,
@@ -39,7 +40,7 @@ impl PlannerConfig {
         };
         Ok(Self {
             queue_url: read("SHIPSYNC_EXPORT_QUEUE_URL")?,
-            queue_arn: read("SHIPSYNC_EXPORT_QUEUE_ARN")?,
+            exporter_arn: read("SHIPSYNC_EXPORTER_ARN")?,
             schedule_group: read("SHIPSYNC_SCHEDULE_GROUP")?,
             scheduler_role_arn: read("SHIPSYNC_SCHEDULER_ROLE_ARN")?,
             schedule_dead_letter_arn: read("SHIPSYNC_SCHEDULE_DLQ_ARN")?,
@@ -155,7 +156,7 @@ impl ExportPlanner {
         let failed = |error: Box<dyn std::error::Error + Send + Sync>| PlanError::Schedule { shipment, source: error };
         let input = serde_json::to_string(&request).map_err(|e| failed(Box::new(e)))?;
         let target = Target::builder()
-            .arn(&self.config.queue_arn)
+            .arn(&self.config.exporter_arn)
             .role_arn(&self.config.scheduler_role_arn)
             .input(input)
             .retry_policy(

@@ -2,6 +2,10 @@
 //! variable fails the cold start, never a request), the AWS SDK configuration, and logging.
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -43,8 +47,62 @@ impl IntakeConfig {
 
 /// The AWS SDK configuration: region and credentials from the Lambda environment, and
 /// `AWS_ENDPOINT_URL` (read by the SDK itself) to point at a local emulator.
-pub async fn aws_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+pub async fn aws_sdk_config() -> Result<SdkConfig, ConfigError> {
+    Ok(aws_config_loader()?.load().await)
+}
+
+/// The SDK's configuration loader with shipsync's HTTPS client (see [`aws_http_client`]); tools
+/// and tests add their endpoint and keys to it.
+pub fn aws_config_loader() -> Result<aws_config::ConfigLoader, ConfigError> {
+    let extra_roots = match std::env::var_os(AWS_CA_BUNDLE) {
+        Some(path) => Some(std::fs::read(&path).map_err(|error| ConfigError::Invalid {
+            name: AWS_CA_BUNDLE,
+            reason: format!("cannot read {}: {error}", path.to_string_lossy()),
+        })?),
+        None => None,
+    };
+    Ok(aws_config::defaults(BehaviorVersion::latest()).http_client(aws_http_client(extra_roots)?))
+}
+
+/// A PEM file of further roots to trust for AWS endpoints (a TLS-inspecting proxy, a partition
+/// whose endpoints chain elsewhere): the variable the AWS CLI and other SDKs read.
+const AWS_CA_BUNDLE: &str = "AWS_CA_BUNDLE";
+
+/// Amazon Trust Services' roots, which every AWS endpoint's certificate chains to.
+const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("amazon-trust-services.pem");
+
+/// The HTTPS client every AWS SDK client uses: rustls with ring, trusting Amazon's five roots
+/// and `extra_roots` (PEM, from `AWS_CA_BUNDLE`). The SDK's default client reads every root
+/// certificate in `/etc/ssl/certs` and carries a second crypto library (aws-lc); that was most
+/// of a function's cold start.
+pub fn aws_http_client(extra_roots: Option<Vec<u8>>) -> Result<SharedHttpClient, ConfigError> {
+    let mut trust = TrustStore::empty().with_native_roots(false).with_pem_certificate(AMAZON_TRUST_SERVICES);
+    if let Some(pem) = extra_roots {
+        // The SDK parses roots on its first connection and panics on a bad one: check them here.
+        let roots = root_certificates(&pem).map_err(|reason| ConfigError::Invalid { name: AWS_CA_BUNDLE, reason })?;
+        if roots == 0 {
+            return Err(ConfigError::Invalid { name: AWS_CA_BUNDLE, reason: "holds no PEM certificate".into() });
+        }
+        trust = trust.with_pem_certificate(pem);
+    }
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|error| ConfigError::Invalid { name: AWS_CA_BUNDLE, reason: error.to_string() })?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(context)
+        .build_https())
+}
+
+/// How many root certificates a PEM holds, each parsed as a trust anchor.
+fn root_certificates(pem: &[u8]) -> Result<usize, String> {
+    let mut store = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(pem) {
+        let certificate = certificate.map_err(|error| format!("is not PEM: {error}"))?;
+        store.add(certificate).map_err(|error| format!("holds a certificate that cannot be a root: {error}"))?;
+    }
+    Ok(store.len())
 }
 
 /// A DynamoDB client for the given SDK configuration.
@@ -169,6 +227,20 @@ mod tests {
     use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
     use std::cell::Cell;
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn amazons_five_roots_are_compiled_in_and_each_is_a_valid_trust_anchor() {
+        assert_eq!(root_certificates(AMAZON_TRUST_SERVICES), Ok(5));
+    }
+
+    #[test]
+    fn a_ca_bundle_that_is_not_certificates_fails_the_cold_start_instead_of_the_first_call() {
+        let not_pem = aws_http_client(Some(b"not a certificate".to_vec()));
+        assert!(matches!(not_pem, Err(ConfigError::Invalid { name: AWS_CA_BUNDLE, .. })));
+        let garbled = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec();
+        assert!(matches!(aws_http_client(Some(garbled)), Err(ConfigError::Invalid { name: AWS_CA_BUNDLE, .. })));
+        assert!(aws_http_client(Some(AMAZON_TRUST_SERVICES.to_vec())).is_ok());
+    }
 
     fn batch(ids: &[&str]) -> SqsEvent {
         let mut event = SqsEvent::default();

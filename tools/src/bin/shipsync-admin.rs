@@ -58,7 +58,10 @@ async fn run() -> Result<String, String> {
     };
     let store = match args.value("endpoint") {
         Some(endpoint) => shipsync_tools::store_at(endpoint, &table).await,
-        None => Table::new(shipsync_platform::dynamodb_client(&shipsync_platform::aws_sdk_config().await), &table),
+        None => Table::new(
+            shipsync_platform::dynamodb_client(&shipsync_platform::aws_sdk_config().await.map_err(|e| e.to_string())?),
+            &table,
+        ),
     };
     let failed = |error: provision::ProvisionError| error.to_string();
     match args.command.as_deref() {
@@ -242,7 +245,7 @@ async fn kms_cipher(args: &Args, open: bool) -> Result<KmsCipher, String> {
     };
     let kms = match args.value("endpoint") {
         Some(endpoint) => aws_sdk_kms::Client::new(&shipsync_tools::local_aws::sdk_config(endpoint).await),
-        None => aws_sdk_kms::Client::new(&shipsync_platform::aws_sdk_config().await),
+        None => aws_sdk_kms::Client::new(&shipsync_platform::aws_sdk_config().await.map_err(|e| e.to_string())?),
     };
     Ok(if open { KmsCipher::new(kms, key_id) } else { KmsCipher::encrypt_only(kms, key_id) })
 }

@@ -53,7 +53,12 @@ fn graphql_path() -> String {
 }
 
 fn shopify(server: &MockServer) -> ShopifyClient {
-    ShopifyClient::new(reqwest::Client::new(), "shop.myshopify.com", Some(&server.uri()), "shpat".into())
+    ShopifyClient::new(
+        shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+        "shop.myshopify.com",
+        Some(&server.uri()),
+        "shpat".into(),
+    )
 }
 
 /// Shopify's answer to the order query: one open fulfillment order for 1 unit of line item 1,
@@ -164,7 +169,13 @@ async fn shopify_top_level_errors_are_classified_by_their_code() {
 
 fn ebay(server: &MockServer) -> EbayClient {
     let credentials = EbayCredentials { client_id: "id".into(), client_secret: "s".into(), refresh_token: "r".into() };
-    EbayClient::new(reqwest::Client::new(), Some(&server.uri()), None, credentials, TokenCache::default())
+    EbayClient::new(
+        shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+        Some(&server.uri()),
+        None,
+        credentials,
+        TokenCache::default(),
+    )
 }
 
 async fn ebay_token(server: &MockServer) {
@@ -234,7 +245,11 @@ async fn back_market_ships_both_lines_of_one_sku() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
         .mount(&server)
         .await;
-    let client = BackMarketClient::new(reqwest::Client::new(), Some(&server.uri()), "bm".into());
+    let client = BackMarketClient::new(
+        shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+        Some(&server.uri()),
+        "bm".into(),
+    );
     let second = order("4567890", vec![line("987", 1, "IPHONE-13", &["356938035643809"])], &["1ZBM2"]);
     client.export(&second, false).await.unwrap();
     let shipped = json!({"order_id": 4567890, "new_state": 3, "sku": "IPHONE-13", "tracking_number": "1ZBM2",
@@ -260,7 +275,11 @@ async fn back_market_ships_both_lines_of_one_sku() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
         .mount(&server)
         .await;
-    let client = BackMarketClient::new(reqwest::Client::new(), Some(&server.uri()), "bm".into());
+    let client = BackMarketClient::new(
+        shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+        Some(&server.uri()),
+        "bm".into(),
+    );
     let both = order(
         "4567890",
         vec![line("986", 1, "IPHONE-13", &["356938035643800"]), line("987", 1, "IPHONE-13", &["356938035643809"])],
@@ -305,8 +324,13 @@ async fn a_cached_token_goes_only_to_the_host_that_granted_it() {
             )
             .mount(server)
             .await;
-        let client =
-            EbayClient::new(reqwest::Client::new(), Some(&server.uri()), None, credentials.clone(), tokens.clone());
+        let client = EbayClient::new(
+            shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+            Some(&server.uri()),
+            None,
+            credentials.clone(),
+            tokens.clone(),
+        );
         let order = order("12-34", vec![line("L1", 1, "SKU-1", &[])], &["1ZEB09"]);
         client.export(&order, true).await.unwrap();
     }

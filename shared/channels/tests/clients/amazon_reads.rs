@@ -26,7 +26,7 @@ pub(crate) fn amazon(server: &MockServer) -> AmazonClient {
     };
     let token_url = format!("{}/auth/o2/token", server.uri());
     AmazonClient::new(
-        reqwest::Client::new(),
+        shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
         Some(&server.uri()),
         Some(&token_url),
         "ATVPDKIKX0DER".into(),

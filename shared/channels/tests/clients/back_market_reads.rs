@@ -14,7 +14,11 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 fn back_market(server: &MockServer) -> BackMarketClient {
-    BackMarketClient::new(reqwest::Client::new(), Some(&server.uri()), "YmFja21hcmtldA==".into())
+    BackMarketClient::new(
+        shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+        Some(&server.uri()),
+        "YmFja21hcmtldA==".into(),
+    )
 }
 
 fn id(text: &str) -> ChannelOrderId {

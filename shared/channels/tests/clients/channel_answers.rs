@@ -252,7 +252,7 @@ async fn drive(call: Call, answers: Vec<Answer>, order: &ExportOrder) -> Result<
         .respond_with(Script { answers, next: AtomicUsize::new(0) })
         .mount(&server)
         .await;
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let http = shipsync_channels::http_client_builder().unwrap().timeout(Duration::from_secs(5)).build().unwrap();
     let uri = server.uri();
     let tokens = TokenCache::default();
     let fulfilled = |result: Result<Fulfillment, ChannelError>| result.map(|_| ());

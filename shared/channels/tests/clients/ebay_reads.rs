@@ -21,7 +21,13 @@ fn ebay(server: &MockServer) -> EbayClient {
         client_secret: "ebay-secret".into(),
         refresh_token: "v^1.1".into(),
     };
-    EbayClient::new(reqwest::Client::new(), Some(&server.uri()), None, credentials, TokenCache::default())
+    EbayClient::new(
+        shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+        Some(&server.uri()),
+        None,
+        credentials,
+        TokenCache::default(),
+    )
 }
 
 /// eBay's OAuth grants `v^1.1#user` once, for the client's Basic credentials and refresh token.

@@ -33,12 +33,18 @@ fn local(server: &MockServer) -> ChannelConnection {
 }
 
 fn channels() -> Channels {
-    Channels::new(reqwest::Client::new(), ChannelEndpoints::honouring_store_overrides())
+    Channels::new(
+        shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+        ChannelEndpoints::honouring_store_overrides(),
+    )
 }
 
 #[test]
 fn a_store_whose_settings_cannot_work_is_not_connected() {
-    let fixed = Channels::new(reqwest::Client::new(), ChannelEndpoints::fixed());
+    let fixed = Channels::new(
+        shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+        ChannelEndpoints::fixed(),
+    );
     let shop = ChannelConnection { shop_domain: Some("my-shop.myshopify.com".into()), ..ChannelConnection::default() };
     let error = fixed.connect(&store(ChannelKind::Shopify, shop.clone()), &credentials(&[])).err().expect("refused");
     assert_eq!(error.to_string(), "credentials.access_token is required for a Shopify store");

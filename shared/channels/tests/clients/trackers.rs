@@ -36,10 +36,13 @@ fn number(text: &str) -> TrackingNumber {
 /// The store's tracker, at the fake, in a deployment that honours store overrides.
 fn tracker(provider: TrackingProvider, server: &MockServer) -> Box<dyn shipsync_channels::TrackerRegistry> {
     let connection = ChannelConnection { tracking_base_url: Some(server.uri()), ..ChannelConnection::default() };
-    Channels::new(reqwest::Client::new(), ChannelEndpoints::honouring_store_overrides())
-        .trackers(&store(Some(provider), connection), &with_key())
-        .expect("settings that work")
-        .expect("a provider")
+    Channels::new(
+        shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+        ChannelEndpoints::honouring_store_overrides(),
+    )
+    .trackers(&store(Some(provider), connection), &with_key())
+    .expect("settings that work")
+    .expect("a provider")
 }
 
 fn registered(tracker_id: Option<&str>, already_registered: bool) -> Registered {
@@ -291,7 +294,10 @@ async fn a_key_no_header_can_carry_is_the_stores_to_fix_and_is_never_sent() {
     Mock::given(any()).respond_with(ResponseTemplate::new(201)).expect(0).mount(&server).await;
     let connection = ChannelConnection { tracking_base_url: Some(server.uri()), ..ChannelConnection::default() };
     let broken = ChannelCredentials([("tracking_api_key".to_owned(), "key\nX-Injected: 1".to_owned())].into());
-    let channels = Channels::new(reqwest::Client::new(), ChannelEndpoints::honouring_store_overrides());
+    let channels = Channels::new(
+        shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+        ChannelEndpoints::honouring_store_overrides(),
+    );
     for provider in [TrackingProvider::Aftership, TrackingProvider::Shippo] {
         let registry =
             channels.trackers(&store(Some(provider), connection.clone()), &broken).expect("ok").expect("one");
@@ -307,7 +313,10 @@ async fn a_key_no_header_can_carry_is_the_stores_to_fix_and_is_never_sent() {
 
 #[test]
 fn a_store_connects_to_its_tracker_only_with_a_provider_and_its_key() {
-    let channels = Channels::new(reqwest::Client::new(), ChannelEndpoints::fixed());
+    let channels = Channels::new(
+        shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("HTTP client"),
+        ChannelEndpoints::fixed(),
+    );
     let none = channels.trackers(&store(None, ChannelConnection::default()), &with_key());
     assert!(matches!(none, Ok(None)));
     let keyless = channels.trackers(
@@ -333,7 +342,8 @@ async fn a_fixed_deployment_never_sends_to_a_stores_tracking_base_url() {
     let provider_hosts = TcpListener::bind("127.0.0.1:0").expect("a local port");
     provider_hosts.set_nonblocking(true).expect("non-blocking");
     let local = provider_hosts.local_addr().expect("its address");
-    let http = reqwest::Client::builder()
+    let http = shipsync_channels::http_client_builder()
+        .expect("TLS")
         .resolve("api.easypost.com", local)
         .resolve("api.aftership.com", local)
         .resolve("api.goshippo.com", local)
