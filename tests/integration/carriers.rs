@@ -246,33 +246,37 @@ async fn unknown_numbers_and_other_events_change_nothing() {
 }
 
 #[tokio::test]
-async fn a_url_that_is_not_a_stores_own_carrier_webhook_is_not_found() {
+async fn a_url_that_is_not_a_stores_own_carrier_webhook_is_refused_like_a_bad_signature() {
     let app = TestApp::new().await;
     let scan = payload(Provider::EasyPost, "evt_1", "1Z1", "in_transit");
-    let not_found =
-        |provider: &str, store: &str| json!({"errors": [format!("no {provider} webhook for store {store}")]});
+    let refused = |provider: Provider, store: &str, body: &Value| {
+        let app = &app;
+        let body = body.clone();
+        let store = store.to_owned();
+        async move { app.post_scan(provider, &store, Some(SECRET), &body).await }
+    };
     // A store without tracking: its URL serves no provider.
     let store = app.shop.id.to_string();
-    assert_eq!(
-        app.post_scan(Provider::EasyPost, &store, Some(SECRET), &scan).await,
-        (StatusCode::NOT_FOUND, not_found("easypost", &store))
-    );
+    let (status, without_tracking) = refused(Provider::EasyPost, &store, &scan).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     let easypost = easypost().await;
     app.track_with(TrackingProvider::Easypost, &easypost.uri(), SECRET).await;
     assert_eq!(app.post_scan(Provider::EasyPost, &store, Some(SECRET), &scan).await.0, StatusCode::OK);
-    // Another provider's URL of an EasyPost store, an unknown store, a store id that is none:
-    // the same answer as for a store without tracking, whatever is signed.
+    // Another provider's URL of an EasyPost store, an unknown store, a store id that is none, a
+    // wrong signature: one answer, so probing tells nothing of which stores exist or use what.
     let aftership = payload(Provider::AfterShip, "e1", "1Z1", "InTransit");
     assert_eq!(
-        app.post_scan(Provider::AfterShip, &store, Some(SECRET), &aftership).await,
-        (StatusCode::NOT_FOUND, not_found("aftership", &store))
+        refused(Provider::AfterShip, &store, &aftership).await,
+        (StatusCode::UNAUTHORIZED, without_tracking.clone())
     );
     for unknown in ["999999999", "0", "abc"] {
         assert_eq!(
-            app.post_scan(Provider::EasyPost, unknown, Some(SECRET), &scan).await,
-            (StatusCode::NOT_FOUND, not_found("easypost", unknown))
+            refused(Provider::EasyPost, unknown, &scan).await,
+            (StatusCode::UNAUTHORIZED, without_tracking.clone())
         );
     }
+    let badly_signed = app.post_scan(Provider::EasyPost, &store, Some("another secret"), &scan).await;
+    assert_eq!(badly_signed, (StatusCode::UNAUTHORIZED, without_tracking));
     let endpoint =
         carrier_webhooks::CarrierWebhooks::new(app.table.clone(), app.aws.sqs.clone(), app.aws.order_queue_url.clone());
     let call = |method: Method, uri: &str| {

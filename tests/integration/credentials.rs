@@ -201,6 +201,10 @@ async fn the_api_seals_credentials_but_cannot_open_them() {
     let opened = app.table.credentials(app.retailer.id, app.shop.id).await.expect("open");
     assert_eq!(opened, fresh);
     assert_eq!(format!("{opened:?}"), r#"{"access_token"}"#, "debug output names, never values");
+    // What the opening table remembers is not the sealing one's to hand out.
+    let another_api_store = app.aws.encrypt_only_table();
+    let opened = another_api_store.credentials(app.retailer.id, app.shop.id).await;
+    assert!(opened.is_err(), "the API's store handed out credentials another copy opened: {opened:?}");
 }
 
 #[tokio::test]

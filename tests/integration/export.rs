@@ -255,6 +255,9 @@ async fn the_notification_is_the_shipments_else_the_vendors_else_the_stores() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    // The exporter's container sees a settings change within a minute (SETTINGS_TTL); the test
+    // does not wait for it.
+    app.table.forget_settings(app.retailer.id);
     app.create_shipment(&po, shipment_body(&[(item, 1)], &["N2"])).await;
     app.run_exports().await;
     // The shipment says no, over the vendor.
@@ -270,6 +273,7 @@ async fn the_notification_is_the_shipments_else_the_vendors_else_the_stores() {
         Some(json!({"vendor": {"notify_customer": null}})),
     )
     .await;
+    app.table.forget_settings(app.retailer.id);
     let mut body = shipment_body(&[(item, 1)], &["N4"]);
     body["shipment"]["notify_customer"] = json!(true);
     app.create_shipment(&po, body).await;

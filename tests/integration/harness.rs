@@ -315,8 +315,37 @@ impl TestApp {
         self.raw_call(user, method, uri, body).await
     }
 
+    /// As [`TestApp::call`], on another container's API: its own memory of settings, the same
+    /// table and clock.
+    pub async fn call_on(
+        &self,
+        api: &ShipmentsApi,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let body = body.map(|value| value.to_string()).unwrap_or_default();
+        self.raw_call_on(api, Some(&self.retailer_user), method, uri, body).await
+    }
+
+    /// The API of another container of this deployment.
+    pub fn another_api_container(&self) -> ShipmentsApi {
+        ShipmentsApi::new(self.aws.encrypt_only_table(), self.aws.export_planner()).with_clock(self.test_clock())
+    }
+
     pub async fn raw_call(
         &self,
+        user: Option<&Credentials>,
+        method: Method,
+        uri: &str,
+        body: String,
+    ) -> (StatusCode, Value) {
+        self.raw_call_on(&self.api, user, method, uri, body).await
+    }
+
+    async fn raw_call_on(
+        &self,
+        api: &ShipmentsApi,
         user: Option<&Credentials>,
         method: Method,
         uri: &str,
@@ -328,7 +357,7 @@ impl TestApp {
             request = request.header("authorization", format!("Basic {token}"));
         }
         let request = request.body(Bytes::from(body)).expect("request");
-        let response = self.api.handle(request).await;
+        let response = api.handle(request).await;
         let status = response.status();
         let json = serde_json::from_str(response.body())
             .unwrap_or_else(|error| panic!("response is not JSON ({error}): {}", response.body()));

@@ -194,3 +194,21 @@ async fn credentials_are_saved_only_with_every_key_their_channel_needs() {
     let kept = app.table.credentials(app.retailer.id, amazon.id).await.expect("open");
     assert_eq!(kept.0.get("lwa_client_secret").map(String::as_str), Some("s"));
 }
+
+#[tokio::test]
+async fn an_update_applies_to_the_store_as_it_stands_not_to_a_copy_another_container_remembers() {
+    let app = TestApp::new().await;
+    let other_container = app.another_api_container();
+    let uri = format!("/stores/{}.json", app.shop.id);
+    // The other container reads the store, and remembers it for a minute.
+    assert_eq!(app.call_on(&other_container, Method::GET, &uri, None).await.0, StatusCode::OK);
+    let (status, _) = app.call(Method::PUT, &uri, Some(json!({"store": {"name": "Renamed"}}))).await;
+    assert_eq!(status, StatusCode::OK);
+    // The other container changes something else: the rename made elsewhere stays.
+    let (status, json) =
+        app.call_on(&other_container, Method::PUT, &uri, Some(json!({"store": {"send_tracking": false}}))).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["store"]["name"], "Renamed");
+    let (_, now) = app.call(Method::GET, &uri, None).await;
+    assert_eq!((now["store"]["name"].clone(), now["store"]["send_tracking"].clone()), (json!("Renamed"), json!(false)));
+}

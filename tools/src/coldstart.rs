@@ -546,7 +546,7 @@ async fn runtime_api(
     let is_init_error = path == "/2018-06-01/runtime/init/error";
     let body = request.into_body().collect().await.map(|body| body.to_bytes()).unwrap_or_default();
     if is_answer || is_init_error {
-        let outcome = if is_answer && !is_error { summarize(&body) } else { format!("error: {}", clip(&body)) };
+        let outcome = if is_answer && !is_error { summarize(&body) } else { format!("error: {}", summarize(&body)) };
         if let Some(sender) = lock(&invocation).answered.take() {
             let _ = sender.send((answered, outcome));
         }
@@ -558,16 +558,17 @@ async fn runtime_api(
 /// A short account of a function's answer: the status of an HTTP response, or the JSON itself.
 fn summarize(body: &[u8]) -> String {
     match serde_json::from_slice::<Value>(body) {
-        Ok(value) => match value.get("statusCode") {
-            Some(status) => format!("HTTP {status}"),
-            None => clip(body),
+        Ok(value) => match (value.get("statusCode"), value.get("errorMessage").and_then(Value::as_str)) {
+            (Some(status), _) => format!("HTTP {status}"),
+            (None, Some(message)) => clip(message.as_bytes()),
+            (None, None) => clip(body),
         },
         Err(_) => clip(body),
     }
 }
 
 fn clip(body: &[u8]) -> String {
-    String::from_utf8_lossy(body).chars().take(60).collect()
+    String::from_utf8_lossy(body).chars().take(120).collect()
 }
 
 fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {

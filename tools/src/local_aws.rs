@@ -61,10 +61,17 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 /// The SDK configuration for an emulator endpoint that enforces IAM, signing with an IAM
 /// user's access key.
 pub async fn sdk_config_with_key(endpoint: &str, access_key_id: &str, secret: &str) -> aws_config::SdkConfig {
-    // The emulator speaks plain HTTP (the functions' own HTTPS client is measured by the
-    // cold-start benchmark, which runs their binaries against it).
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
+    // The functions' own HTTP client, speaking plain HTTP to the emulator.
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let loader = match shipsync_platform::aws_http::sdk_http_builder(Vec::new()).map(|builder| builder.build()) {
+        Ok(Ok(http)) => loader.http_client(shipsync_platform::aws_http::sdk_http_client(http)),
+        // Left without a client, every call then fails saying so.
+        failed => {
+            tracing::error!(?failed, "no HTTP client for the AWS SDK");
+            loader
+        }
+    };
+    loader
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

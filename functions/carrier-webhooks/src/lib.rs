@@ -4,8 +4,8 @@
 //! Each store registers its tracking numbers in its own provider account and points that
 //! account's webhook at its own URL. A delivery is verified with that store's secret only
 //! (`tracking_webhook_secret`, a webhook credential), so a tenant cannot sign a scan for another:
-//! a store that does not use this provider, or uses none, is not found; no secret, an empty one,
-//! no signature, a wrong one, or a signed time more than 5 minutes from now: 401. The scan is
+//! a store that does not use this provider (or uses none, or does not exist), no secret, an empty
+//! one, no signature, a wrong one, or a signed time more than 5 minutes from now: all one 401. The scan is
 //! queued for the order processor naming the store, and recorded on that store's shipments with
 //! the tracking number only (releasing the export where the store waits for movement). A failure
 //! to queue answers 503.
@@ -16,6 +16,11 @@
 //! secrets and one SQS message.
 
 pub mod providers;
+
+/// The answer to every delivery refused (401), whatever the reason (logged, not told).
+const REFUSED: &str = "not a delivery this URL accepts: the store does not take this provider's deliveries, \
+                       has no tracking_webhook_secret, or the signature is missing, wrong or outside its \
+                       5-minute window";
 
 use chrono::Utc;
 use http::{Method, StatusCode};
@@ -90,8 +95,9 @@ impl CarrierWebhooks {
         if body.len() > MAX_PAYLOAD_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
-        // One answer for every store this URL does not serve: it says nothing of another tenant's.
-        let not_found = || ApiError::NotFound(format!("no {} webhook for store {store_id}", provider.name()));
+        // One answer for every delivery that is not a store's own, signed by it: an unknown store,
+        // a store of another provider and a bad signature look alike, so probing tells nothing.
+        let not_found = || ApiError::WebhookRefused(REFUSED);
         let store_id: StoreId = store_id.parse().map_err(|_| not_found())?;
         let store = self
             .table
@@ -118,10 +124,7 @@ impl CarrierWebhooks {
         };
         if let Err(refusal) = verified {
             warn!(store_id = %store.id, provider = provider.name(), refusal, "carrier webhook signature rejected");
-            return Err(ApiError::WebhookRefused(
-                "the signature is missing, wrong or outside its 5-minute window, or the store has no \
-                 tracking_webhook_secret",
-            ));
+            return Err(ApiError::WebhookRefused(REFUSED));
         }
         let payload: Value =
             serde_json::from_slice(body).map_err(|error| ApiError::BadRequest(format!("malformed JSON: {error}")))?;

@@ -5,7 +5,8 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use order_poller::OrderPoller;
 use shipsync_platform::{IntakeConfig, aws_sdk_config, init_tracing};
 
-#[tokio::main]
+// Lambda hands a container one event at a time: one thread serves it, and starts smaller.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     init_tracing();
     let poller = OrderPoller::build(&IntakeConfig::from_env()?, &aws_sdk_config().await?)?;

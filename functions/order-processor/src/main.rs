@@ -5,7 +5,8 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use order_processor::{OrderProcessor, ProcessorConfig};
 use shipsync_platform::{aws_sdk_config, init_tracing};
 
-#[tokio::main]
+// Lambda hands a container one event at a time: one thread serves it, and starts smaller.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     init_tracing();
     let processor = OrderProcessor::build(&ProcessorConfig::from_env()?, &aws_sdk_config().await?);

@@ -4,7 +4,8 @@ use lambda_http::{Body, Error, Request, service_fn};
 use shipments_api::{ApiConfig, ShipmentsApi};
 use shipsync_platform::{aws_sdk_config, init_tracing};
 
-#[tokio::main]
+// Lambda hands a container one event at a time: one thread serves it, and starts smaller.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     init_tracing();
     let api = ShipmentsApi::build(&ApiConfig::from_env()?, &aws_sdk_config().await?);

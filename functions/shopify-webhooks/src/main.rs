@@ -4,7 +4,8 @@ use lambda_http::{Body, Error, Request, service_fn};
 use shipsync_platform::{IntakeConfig, aws_sdk_config, init_tracing};
 use shopify_webhooks::ShopifyWebhooks;
 
-#[tokio::main]
+// Lambda hands a container one event at a time: one thread serves it, and starts smaller.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     init_tracing();
     let webhooks = ShopifyWebhooks::build(&IntakeConfig::from_env()?, &aws_sdk_config().await?);

@@ -4,7 +4,8 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use shipsync_platform::{aws_sdk_config, init_tracing};
 use sweeper::{Sweeper, SweeperConfig};
 
-#[tokio::main]
+// Lambda hands a container one event at a time: one thread serves it, and starts smaller.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     init_tracing();
     let sweeper = Sweeper::build(&SweeperConfig::from_env()?, &aws_sdk_config().await?);

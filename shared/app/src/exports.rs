@@ -294,12 +294,13 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
         }
     }
 
-    /// Calls the channel, retrying within the attempt what is worth it and quick.
+    /// Calls the channel up to `calls` times, retrying within the attempt what is worth it and quick.
     async fn call_channel(
         &self,
         connected: &Connected,
         shipment: ShipmentId,
         check_channel_first: bool,
+        calls: u32,
     ) -> Result<Fulfillment, ChannelError> {
         let mut check_first = check_channel_first;
         let mut attempt = 0;
@@ -307,7 +308,7 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
             attempt += 1;
             match connected.channel.export(&connected.order, check_first).await {
                 Err(ChannelError::Retryable { message, retry_after })
-                    if attempt < CALLS_PER_DELIVERY && retry_after.unwrap_or_default() <= IN_PROCESS_WAIT =>
+                    if attempt < calls && retry_after.unwrap_or_default() <= IN_PROCESS_WAIT =>
                 {
                     let wait = retry_after.unwrap_or(StdDuration::from_millis(500 << attempt));
                     warn!(shipment_id = %shipment, %message, ?wait, "channel call failed; retrying");
@@ -326,7 +327,7 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
             Ok(connected) => connected,
             Err(refused) => return self.record_failure(&claimed, refused).await,
         };
-        let mut outcome = self.call_channel(&connected, claimed.id, check_channel_first).await;
+        let mut outcome = self.call_channel(&connected, claimed.id, check_channel_first, CALLS_PER_DELIVERY).await;
         let mut notified = connected.order.notify_customer;
         if matches!(outcome, Err(ChannelError::Permanent { .. } | ChannelError::Unsupported { .. })) {
             // A refusal may answer settings this container remembers (a token rotated, a carrier
@@ -337,7 +338,9 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
                 && (fresh.store != connected.store || fresh.credentials != connected.credentials)
             {
                 info!(shipment_id = %claimed.id, "refused with remembered settings: trying the store's current ones");
-                outcome = self.call_channel(&fresh, claimed.id, true).await;
+                // One call, no waits: the attempt's time was sized for one round of calls, and a
+                // retryable answer here is retried from the queue like any other.
+                outcome = self.call_channel(&fresh, claimed.id, true, 1).await;
                 notified = fresh.order.notify_customer;
             }
         }

@@ -64,7 +64,16 @@ impl<R: Repositories> StoreSettings<R> {
                 ValidationErrors::single("channel", "cannot change: create another store for another channel").into()
             );
         }
-        self.save(principal, current, change, credentials).await
+        // The change applies to the store as it stands, never to a copy this container
+        // remembers: a minute-old copy would undo another update, or miss a provider change
+        // that the credential checks below depend on.
+        self.repositories.forget_settings(principal.retailer_id);
+        let current = self
+            .repositories
+            .channel_store(principal.retailer_id, current.id)
+            .await?
+            .ok_or_else(|| Failure::NotFound(format!("store {}", current.id)))?;
+        self.save(principal, &current, change, credentials).await
     }
 
     /// One of the caller's retailer's stores; another's is not found.

@@ -192,7 +192,12 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         // Back Market: adding the last missing IMEI releases the waiting confirmation, queued
         // before this write, which carries both.
         let shipment = self.release_on_imei(&current, draft.finish(&mut ids)?, &po).await?;
-        let shipment = self.watch_new_trackings(&current, shipment, &po).await?;
+        let mut shipment = self.watch_new_trackings(&current, shipment, &po).await?;
+        // A store that took a tracking provider after the shipment was made gets its scans from
+        // the next edit on (its numbers are then indexed for them).
+        if !shipment.tracked_by_provider {
+            shipment.tracked_by_provider = self.channel_store_of(&po).await?.tracking.provider.is_some();
+        }
         self.repositories.update_shipment(&shipment, fulfilment_changed.then_some(&po)).await?;
         info!(shipment_id = %shipment.id, "shipment updated");
         // Units added by an edit can complete the order as well as a new shipment can.

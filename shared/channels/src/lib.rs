@@ -188,17 +188,28 @@ pub enum HttpClientError {
 }
 
 /// A client builder with shipsync's TLS: rustls with ring, trusting Mozilla's root certificates
-/// as compiled into `webpki-roots` (every channel and carrier API is served under one of them).
-/// reqwest's own default reads and parses each root in `/etc/ssl/certs` at every client's
-/// construction, which cost a cold start tens of milliseconds.
+/// as compiled into `webpki-roots` (every channel and carrier API, and every AWS endpoint, is
+/// served under one of them). reqwest's own default reads and parses each root in
+/// `/etc/ssl/certs` at every client's construction, which cost a cold start tens of milliseconds.
 pub fn http_client_builder() -> Result<reqwest::ClientBuilder, HttpClientError> {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    http_client_builder_trusting(Vec::new())
+}
+
+/// As [`http_client_builder`], trusting `extra_roots` too (each checked to be a usable root).
+pub fn http_client_builder_trusting(
+    extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> Result<reqwest::ClientBuilder, HttpClientError> {
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    for root in extra_roots {
+        roots.add(root)?;
+    }
     let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    // A preconfigured config keeps its own ALPN: offer HTTP/2 as reqwest's own would.
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // A preconfigured config keeps its own ALPN: HTTP/1.1 only (no HTTP/2 code in the binaries;
+    // one call at a time per connection is all a Lambda needs).
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(reqwest::Client::builder().tls_backend_preconfigured(tls))
 }
 

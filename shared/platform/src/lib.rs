@@ -1,9 +1,9 @@
 //! Start-up for every shipsync function: typed configuration from the environment (a missing
 //! variable fails the cold start, never a request), the AWS SDK configuration, and logging.
 
+pub mod aws_http;
+
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -51,58 +51,44 @@ pub async fn aws_sdk_config() -> Result<SdkConfig, ConfigError> {
     Ok(aws_config_loader()?.load().await)
 }
 
-/// The SDK's configuration loader with shipsync's HTTPS client (see [`aws_http_client`]); tools
-/// and tests add their endpoint and keys to it.
+/// The SDK's configuration loader with shipsync's HTTP client ([`aws_http::sdk_http_client`]);
+/// tools and tests add their endpoint and keys to it.
 pub fn aws_config_loader() -> Result<aws_config::ConfigLoader, ConfigError> {
     let extra_roots = match std::env::var_os(AWS_CA_BUNDLE) {
-        Some(path) => Some(std::fs::read(&path).map_err(|error| ConfigError::Invalid {
-            name: AWS_CA_BUNDLE,
-            reason: format!("cannot read {}: {error}", path.to_string_lossy()),
-        })?),
-        None => None,
+        Some(path) => {
+            let pem = std::fs::read(&path).map_err(|error| ConfigError::Invalid {
+                name: AWS_CA_BUNDLE,
+                reason: format!("cannot read {}: {error}", path.to_string_lossy()),
+            })?;
+            root_certificates(&pem).map_err(|reason| ConfigError::Invalid { name: AWS_CA_BUNDLE, reason })?
+        }
+        None => Vec::new(),
     };
-    Ok(aws_config::defaults(BehaviorVersion::latest()).http_client(aws_http_client(extra_roots)?))
+    let http = aws_http::sdk_http_builder(extra_roots)
+        .and_then(|builder| Ok(builder.build()?))
+        .map_err(|error| ConfigError::Invalid { name: AWS_CA_BUNDLE, reason: error.to_string() })?;
+    Ok(aws_config::defaults(BehaviorVersion::latest()).http_client(aws_http::sdk_http_client(http)))
 }
 
 /// A PEM file of further roots to trust for AWS endpoints (a TLS-inspecting proxy, a partition
 /// whose endpoints chain elsewhere): the variable the AWS CLI and other SDKs read.
 const AWS_CA_BUNDLE: &str = "AWS_CA_BUNDLE";
 
-/// Amazon Trust Services' roots, which every AWS endpoint's certificate chains to.
-const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("amazon-trust-services.pem");
-
-/// The HTTPS client every AWS SDK client uses: rustls with ring, trusting Amazon's five roots
-/// and `extra_roots` (PEM, from `AWS_CA_BUNDLE`). The SDK's default client reads every root
-/// certificate in `/etc/ssl/certs` and carries a second crypto library (aws-lc); that was most
-/// of a function's cold start.
-pub fn aws_http_client(extra_roots: Option<Vec<u8>>) -> Result<SharedHttpClient, ConfigError> {
-    let mut trust = TrustStore::empty().with_native_roots(false).with_pem_certificate(AMAZON_TRUST_SERVICES);
-    if let Some(pem) = extra_roots {
-        // The SDK parses roots on its first connection and panics on a bad one: check them here.
-        let roots = root_certificates(&pem).map_err(|reason| ConfigError::Invalid { name: AWS_CA_BUNDLE, reason })?;
-        if roots == 0 {
-            return Err(ConfigError::Invalid { name: AWS_CA_BUNDLE, reason: "holds no PEM certificate".into() });
-        }
-        trust = trust.with_pem_certificate(pem);
+/// The certificates of a PEM file, each checked to be a usable root.
+fn root_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certificates = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| format!("is not PEM: {error}"))?;
+    if certificates.is_empty() {
+        return Err("holds no PEM certificate".into());
     }
-    let context = TlsContext::builder()
-        .with_trust_store(trust)
-        .build()
-        .map_err(|error| ConfigError::Invalid { name: AWS_CA_BUNDLE, reason: error.to_string() })?;
-    Ok(aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .tls_context(context)
-        .build_https())
-}
-
-/// How many root certificates a PEM holds, each parsed as a trust anchor.
-fn root_certificates(pem: &[u8]) -> Result<usize, String> {
     let mut store = rustls::RootCertStore::empty();
-    for certificate in CertificateDer::pem_slice_iter(pem) {
-        let certificate = certificate.map_err(|error| format!("is not PEM: {error}"))?;
-        store.add(certificate).map_err(|error| format!("holds a certificate that cannot be a root: {error}"))?;
+    for certificate in &certificates {
+        store
+            .add(certificate.clone())
+            .map_err(|error| format!("holds a certificate that cannot be a root: {error}"))?;
     }
-    Ok(store.len())
+    Ok(certificates)
 }
 
 /// A DynamoDB client for the given SDK configuration.
@@ -111,9 +97,18 @@ pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
 }
 
 /// Structured logs as Lambda expects them: `AWS_LAMBDA_LOG_LEVEL` (or `RUST_LOG`) sets the level,
-/// `AWS_LAMBDA_LOG_FORMAT=JSON` switches to JSON lines.
+/// one for every target (`TRACE` to `ERROR`, `INFO` when unset or unreadable),
+/// `AWS_LAMBDA_LOG_FORMAT=JSON` switches to JSON lines. No time on each line: CloudWatch stamps it.
 pub fn init_tracing() {
-    lambda_runtime::tracing::init_default_subscriber();
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|level| level.trim().parse::<tracing_subscriber::filter::LevelFilter>().ok())
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+    let logs = tracing_subscriber::fmt().with_target(false).without_time().with_ansi(false).with_max_level(level);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json"));
+    // A subscriber set before (a test's) stays: logs are never worth failing a start over.
+    let _ = if json { logs.json().try_init() } else { logs.try_init() };
 }
 
 /// Handles an SQS batch record by record, each in its own span: a record whose `process` fails
@@ -229,17 +224,23 @@ mod tests {
     use std::time::{Duration, Instant};
 
     #[test]
-    fn amazons_five_roots_are_compiled_in_and_each_is_a_valid_trust_anchor() {
-        assert_eq!(root_certificates(AMAZON_TRUST_SERVICES), Ok(5));
+    fn the_compiled_in_roots_hold_amazons_that_every_aws_endpoint_chains_to() {
+        let subjects: Vec<String> = webpki_roots::TLS_SERVER_ROOTS
+            .iter()
+            .map(|root| String::from_utf8_lossy(root.subject.as_ref()).into_owned())
+            .collect();
+        for name in ["Amazon Root CA 1", "Amazon Root CA 2", "Amazon Root CA 3", "Amazon Root CA 4"] {
+            assert!(subjects.iter().any(|subject| subject.contains(name)), "{name} is missing");
+        }
+        assert!(subjects.iter().any(|subject| subject.contains("Starfield Services Root Certificate Authority - G2")));
     }
 
     #[test]
-    fn a_ca_bundle_that_is_not_certificates_fails_the_cold_start_instead_of_the_first_call() {
-        let not_pem = aws_http_client(Some(b"not a certificate".to_vec()));
-        assert!(matches!(not_pem, Err(ConfigError::Invalid { name: AWS_CA_BUNDLE, .. })));
-        let garbled = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec();
-        assert!(matches!(aws_http_client(Some(garbled)), Err(ConfigError::Invalid { name: AWS_CA_BUNDLE, .. })));
-        assert!(aws_http_client(Some(AMAZON_TRUST_SERVICES.to_vec())).is_ok());
+    fn a_ca_bundle_that_is_not_certificates_fails_the_cold_start_instead_of_a_call() {
+        assert!(root_certificates(b"not a certificate").is_err());
+        assert!(root_certificates(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").is_err());
+        let amazon = include_bytes!("../tests/amazon-root-ca-1.pem");
+        assert_eq!(root_certificates(amazon).map(|roots| roots.len()), Ok(1));
     }
 
     fn batch(ids: &[&str]) -> SqsEvent {

@@ -5,7 +5,9 @@
 //! DynamoDB calls (and every KMS call) a shipment or a webhook cost. A record is kept for
 //! [`SETTINGS_TTL`] at most, so a change made elsewhere (another container, the admin command)
 //! reaches every container within that time; a change made through this table is seen at
-//! once, since every settings write forgets what it replaces.
+//! once, since every settings write forgets what it replaces, a read the write overtook is not
+//! kept, and records are read consistently. A read that is followed by a write of the same record
+//! (a store's update) never comes from here.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -28,6 +30,31 @@ type Entry = (Instant, Arc<dyn Any + Send + Sync>);
 pub(crate) struct SettingsCache {
     ttl: Duration,
     entries: Arc<Mutex<HashMap<String, Entry>>>,
+    /// The latest forgets, numbered: a read that a forget of its key overtook may hold what the
+    /// write replaced, so its answer is used but not kept.
+    forgets: Arc<Mutex<Forgets>>,
+}
+
+/// Forgets numbered in order, the last [`FORGETS_KEPT`] with their prefixes.
+#[derive(Default)]
+struct Forgets {
+    count: u64,
+    recent: std::collections::VecDeque<(u64, String)>,
+}
+
+const FORGETS_KEPT: usize = 64;
+
+impl Forgets {
+    /// Whether a forget after the `since`-th may have matched `key` (yes when it is too long
+    /// ago to tell).
+    fn touched_since(&self, since: u64, key: &str) -> bool {
+        if self.count == since {
+            return false;
+        }
+        let oldest_known = self.recent.front().map_or(self.count, |(number, _)| *number);
+        oldest_known > since + 1
+            || self.recent.iter().any(|(number, prefix)| *number > since && key.starts_with(prefix.as_str()))
+    }
 }
 
 impl std::fmt::Debug for SettingsCache {
@@ -38,11 +65,21 @@ impl std::fmt::Debug for SettingsCache {
 
 impl SettingsCache {
     pub(crate) fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Arc::default() }
+        Self { ttl, entries: Arc::default(), forgets: Arc::default() }
     }
 
+    /// An empty memory with the same expiry.
+    pub(crate) fn emptied(&self) -> Self {
+        Self::new(self.ttl)
+    }
+
+    /// An empty memory with this expiry (the memory is never shared with the copy it came from).
     pub(crate) fn with_ttl(&self, ttl: Duration) -> Self {
-        Self { ttl, entries: Arc::default() }
+        Self::new(ttl)
+    }
+
+    fn forgets(&self) -> std::sync::MutexGuard<'_, Forgets> {
+        self.forgets.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lookup<T: Clone + Send + Sync + 'static>(&self, key: &str) -> Option<T> {
@@ -76,13 +113,25 @@ impl SettingsCache {
         if let Some(value) = self.lookup::<T>(&key) {
             return Ok(value);
         }
+        let forgets_before = self.forgets().count;
         let value = read().await?;
-        self.keep(key, &value);
+        if !self.forgets().touched_since(forgets_before, &key) {
+            self.keep(key, &value);
+        }
         Ok(value)
     }
 
     /// Forgets every record whose key starts with `prefix` (a write replaced one of them).
     pub(crate) fn forget(&self, prefix: &str) {
+        {
+            let mut forgets = self.forgets();
+            forgets.count += 1;
+            let number = forgets.count;
+            if forgets.recent.len() == FORGETS_KEPT {
+                forgets.recent.pop_front();
+            }
+            forgets.recent.push_back((number, prefix.to_owned()));
+        }
         let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         entries.retain(|key, _| !key.starts_with(prefix));
     }
@@ -120,6 +169,31 @@ mod tests {
         let none = cache.with_ttl(Duration::ZERO);
         read_counted(&none, "k", &reads).await;
         assert_eq!(read_counted(&none, "k", &reads).await, 4);
+    }
+
+    #[tokio::test]
+    async fn a_read_that_a_write_overtook_is_answered_but_not_kept() {
+        let cache = SettingsCache::new(Duration::from_secs(60));
+        let stale = cache
+            .get_or_read("RETAILER#1/STORE#2".to_owned(), || async {
+                // The write lands (and forgets) while this read is on its way.
+                cache.forget("RETAILER#1/");
+                Ok::<_, TableError>(1_u32)
+            })
+            .await;
+        assert_eq!(stale.ok(), Some(1));
+        let fresh = cache.get_or_read("RETAILER#1/STORE#2".to_owned(), || async { Ok::<_, TableError>(2_u32) }).await;
+        assert_eq!(fresh.ok(), Some(2), "the overtaken answer was not kept");
+        // A write elsewhere (another retailer) during a read does not stop it being kept.
+        let kept = cache
+            .get_or_read("RETAILER#1/STORE#3".to_owned(), || async {
+                cache.forget("RETAILER#2/");
+                Ok::<_, TableError>(3_u32)
+            })
+            .await;
+        assert_eq!(kept.ok(), Some(3));
+        let again = cache.get_or_read("RETAILER#1/STORE#3".to_owned(), || async { Ok::<_, TableError>(4_u32) }).await;
+        assert_eq!(again.ok(), Some(3), "kept: no forget touched it");
     }
 
     #[tokio::test]

@@ -35,6 +35,13 @@ pub fn item<T: Serialize>(pk: String, sk: &str, record: &T) -> Result<Item, Tabl
 pub fn compact_item<T: Serialize>(pk: String, sk: &str, record: &T) -> Result<Item, TableError> {
     let json = serde_json::to_vec(record)
         .map_err(|error| TableError::Corrupt { key: format!("{pk}/{sk}"), reason: error.to_string() })?;
+    // What could not be read back is never written.
+    if json.len() > MAX_UNPACKED_BYTES {
+        return Err(TableError::TooLarge {
+            key: format!("{pk}/{sk}"),
+            reason: format!("{} bytes of JSON, over the {MAX_UNPACKED_BYTES} a record may unpack to", json.len()),
+        });
+    }
     let packed = miniz_oxide::deflate::compress_to_vec(&json, 6);
     let data = AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(packed));
     Ok(HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk)), (DATA.to_owned(), data)]))
@@ -123,6 +130,9 @@ mod tests {
         assert!(matches!(check_fits(&big), Err(TableError::TooLarge { .. })));
         let long_key = key("RETAILER#1".into(), &format!("PRODUCT#{}", "s".repeat(MAX_SORT_KEY_BYTES)));
         assert!(matches!(check_fits(&long_key), Err(TableError::TooLarge { .. })));
+        // Deflates far below the item limit, yet would unpack past what a reader accepts.
+        let repetitive = "a".repeat(MAX_UNPACKED_BYTES + 1);
+        assert!(matches!(compact_item("PK".into(), "SK", &repetitive), Err(TableError::TooLarge { .. })));
         // Nested values count their names and a few bytes each.
         let nested = item("P".into(), "S", &serde_json::json!({"ab": [1, 2]})).unwrap();
         assert!(item_size(&nested) > "pkPskSdataab12".len());

@@ -89,6 +89,9 @@ impl Table {
     /// The cipher channel credentials are sealed (and opened) with.
     pub fn with_cipher(mut self, cipher: Arc<dyn CredentialCipher>) -> Self {
         self.cipher = Some(cipher);
+        // Its own memory: credentials another copy opened must not be handed out by one that
+        // may not open them (the API's table can only seal).
+        self.cache = self.cache.emptied();
         self
     }
 
@@ -118,7 +121,10 @@ impl Table {
         T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let memory_key = format!("{pk}/{sk}");
-        self.cache.get_or_read(memory_key, || self.get(pk, sk)).await
+        // Consistent: a record kept for a minute must not be one a write has already replaced.
+        self.cache
+            .get_or_read(memory_key, || async { self.item_now(pk, sk).await?.map(codec::record).transpose() })
+            .await
     }
 
     /// Forgets what this container remembers of a retailer's settings (see `cache.rs`).

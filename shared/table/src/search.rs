@@ -248,6 +248,16 @@ impl Table {
 
     /// As [`Table::batch_get`], returning the items as stored. Repeated keys are read once.
     pub(crate) async fn batch_get_items(&self, keys: Vec<(String, String)>) -> Result<Vec<Item>, TableError> {
+        self.batch_get_items_read(keys, false).await
+    }
+
+    /// As [`Table::batch_get_items`], consistently when `consistent` (a write that just finished
+    /// is seen).
+    pub(crate) async fn batch_get_items_read(
+        &self,
+        keys: Vec<(String, String)>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, TableError> {
         let mut found: HashMap<String, Item> = HashMap::with_capacity(keys.len());
         let mut unique = keys.clone();
         unique.sort();
@@ -256,6 +266,7 @@ impl Table {
             let mut request: Option<KeysAndAttributes> = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(chunk.iter().map(|(pk, sk)| key(pk.clone(), sk)).collect()))
+                    .consistent_read(consistent)
                     .build()
                     .map_err(|error| TableError::Corrupt { key: "batch".into(), reason: error.to_string() })?,
             );

@@ -226,7 +226,9 @@ impl Table {
     /// Every shipment of a purchase order, oldest first: the ids its record holds, then one batch
     /// read (an order has few shipments).
     pub async fn shipments_of_purchase_order(&self, id: PurchaseOrderId) -> Result<Vec<Shipment>, TableError> {
-        let Some(mut found) = self.get_item(keys::purchase_order(id), keys::PURCHASE_ORDER).await? else {
+        // Consistently: a shipment written a moment ago by another request (the one that
+        // completes an order, releasing those waiting for it) must be among them.
+        let Some(mut found) = self.item_now(keys::purchase_order(id), keys::PURCHASE_ORDER).await? else {
             return Ok(Vec::new());
         };
         let ids: Vec<ShipmentId> = match found.remove(PURCHASE_ORDER_SHIPMENTS) {
@@ -236,8 +238,15 @@ impl Table {
                 .collect(),
             _ => Vec::new(),
         };
-        let mut shipments: Vec<Shipment> =
-            self.shipments(&ids).await?.into_iter().filter(|shipment| shipment.purchase_order_id == id).collect();
+        let keys = ids.iter().map(|id| (keys::shipment(*id), crate::keys::SHIPMENT.to_owned())).collect();
+        let items = self.batch_get_items_read(keys, true).await?;
+        let mut shipments: Vec<Shipment> = items
+            .into_iter()
+            .map(crate::codec::record)
+            .collect::<Result<Vec<Shipment>, _>>()?
+            .into_iter()
+            .filter(|shipment| shipment.purchase_order_id == id)
+            .collect();
         shipments.sort_by_key(|shipment| (shipment.created_at, shipment.id));
         Ok(shipments)
     }
@@ -288,7 +297,12 @@ impl Table {
             return Ok(Vec::new());
         }
         let shipments = self.shipments(&ids).await?;
-        Ok(shipments.into_iter().filter(|s| s.trackings.iter().any(|t| t.tracking.same_parcel(number))).collect())
+        // The key names the store already; the shipment must say so too (a record left by a
+        // shipment that moved stores never reaches another store's scan).
+        Ok(shipments
+            .into_iter()
+            .filter(|s| s.store_id == store && s.trackings.iter().any(|t| t.tracking.same_parcel(number)))
+            .collect())
     }
 
     /// Runs a transaction; a failed condition on step `i` becomes `on_condition(i)`.
@@ -315,6 +329,11 @@ impl Table {
                 .position(|reason| reason.code() == Some("ConditionalCheckFailed"));
             if let Some(step) = failed {
                 return Err(on_condition(step));
+            }
+            // A step DynamoDB refuses as such (an update that would make an item too large) will
+            // be refused again: permanent, not an outage to retry.
+            if cancelled.cancellation_reasons().iter().any(|reason| reason.code() == Some("ValidationError")) {
+                return Err(TableError::Rejected { operation: "TransactWriteItems", source: Box::new(error) });
             }
         }
         Err(TableError::unavailable("TransactWriteItems")(error))

@@ -7,7 +7,7 @@
 //! searches for a retailer with `--search-size` shipments.
 //!
 //! usage: shipsync-bench [--deliveries 1000] [--process 200] [--shipments 50] [--search-size 100000] [--quick]
-//!                       [--cold-start target/release [--runs 9]]
+//!                       [--cold-start target/release [--runs 9] [--cold-start-only]]
 //! (moto slows as its table grows, so the processor is timed on the first `--process` events;
 //! `--quick`, for CI: 50 deliveries, 20 processed, 5 runs of each flow, 2,000 shipments searched)
 //! `--cold-start`: first, each function's start beside an empty `lambda_http` function
@@ -38,6 +38,9 @@ async fn main() -> Result<(), String> {
         let moto = MotoServer::start(0).await.map_err(|e| e.to_string())?;
         let runs = args.parsed("runs", 9)?;
         println!("{}", shipsync_tools::coldstart::cold_start_report(release_dir.as_ref(), runs, &moto.endpoint).await?);
+        if args.flag("cold-start-only") {
+            return Ok(());
+        }
     }
     let quick = args.flag("quick");
     let deliveries: usize = args.parsed("deliveries", if quick { 50 } else { 1000 })?;
