@@ -101,7 +101,7 @@ impl Runner {
             let request = serde_json::from_str(target.input().unwrap_or_default())
                 .map_err(failed("reading a schedule's request"))?;
             let started = std::time::Instant::now();
-            let invoked = self.exporter.handle_scheduled(request).await;
+            let invoked = Box::pin(self.exporter.handle_scheduled(request)).await;
             *self.handler_time.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += started.elapsed();
             if let Err(error) = invoked {
                 warn!(schedule = name, %error, "the exporter failed; the schedule fires again");

@@ -159,7 +159,7 @@ impl Exporter {
         match event {
             ExporterEvent::Queue(batch) => Ok(ExporterResponse::Queue(self.handle_until(batch, deadline).await)),
             ExporterEvent::Scheduled(request) => {
-                self.handle_scheduled(request).await?;
+                Box::pin(self.handle_scheduled(request)).await?;
                 Ok(ExporterResponse::Scheduled {})
             }
         }
@@ -179,14 +179,17 @@ impl Exporter {
             source,
         };
         let body = serde_json::to_string(&request).map_err(|error| lost(Box::new(error)))?;
-        self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .delay_seconds(i32::try_from(wait.as_secs()).unwrap_or(900))
-            .send()
-            .await
-            .map_err(|error| lost(Box::new(error)))?;
+        // Boxed: the SDK's send is a large future, and this one is awaited inside others.
+        Box::pin(
+            self.sqs
+                .send_message()
+                .queue_url(&self.queue_url)
+                .message_body(body)
+                .delay_seconds(i32::try_from(wait.as_secs()).unwrap_or(900))
+                .send(),
+        )
+        .await
+        .map_err(|error| lost(Box::new(error)))?;
         warn!(shipment_id = shipment, reason = %failure, wait_seconds = wait.as_secs(), "scheduled export queued for a retry");
         Ok(())
     }

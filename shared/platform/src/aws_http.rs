@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
 /// How long connecting to an AWS endpoint may take: the SDK's own default.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(3_100);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(3_100);
 
 /// The SDK's HTTP client over `http` (a reqwest client; see the module's comment).
 pub fn sdk_http_client(http: reqwest::Client) -> SharedHttpClient {

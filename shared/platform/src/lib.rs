@@ -45,15 +45,39 @@ impl IntakeConfig {
     }
 }
 
-/// The AWS SDK configuration: region and credentials from the Lambda environment, and
-/// `AWS_ENDPOINT_URL` (read by the SDK itself) to point at a local emulator.
+/// The AWS SDK configuration of a function, from what Lambda puts in its environment: the
+/// region (`AWS_REGION`), the execution role's credentials (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), and `AWS_ENDPOINT_URL` to point at a local
+/// emulator. Built by hand, not by `aws_config::load`: its provider chains (profiles, SSO, IMDS,
+/// STS) serve laptops and servers, and were a tenth of every binary. `AWS_CA_BUNDLE` as below.
 pub async fn aws_sdk_config() -> Result<SdkConfig, ConfigError> {
-    Ok(aws_config_loader()?.load().await)
+    let region = required_env("AWS_REGION")?;
+    let credentials = aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new();
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
+        .http_client(aws_http_client()?)
+        .retry_config(aws_config::retry::RetryConfig::standard())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder().connect_timeout(aws_http::CONNECT_TIMEOUT).build(),
+        );
+    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL")
+        && !endpoint.trim().is_empty()
+    {
+        config = config.endpoint_url(endpoint);
+    }
+    Ok(config.build())
 }
 
-/// The SDK's configuration loader with shipsync's HTTP client ([`aws_http::sdk_http_client`]);
-/// tools and tests add their endpoint and keys to it.
+/// The SDK's configuration loader, with every provider chain, and shipsync's HTTP client
+/// ([`aws_http::sdk_http_client`]): for the tools, run where profiles and SSO are.
 pub fn aws_config_loader() -> Result<aws_config::ConfigLoader, ConfigError> {
+    Ok(aws_config::defaults(BehaviorVersion::latest()).http_client(aws_http_client()?))
+}
+
+/// The SDK's HTTP client, trusting `AWS_CA_BUNDLE`'s roots too when it is set.
+fn aws_http_client() -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient, ConfigError> {
     let extra_roots = match std::env::var_os(AWS_CA_BUNDLE) {
         Some(path) => {
             let pem = std::fs::read(&path).map_err(|error| ConfigError::Invalid {
@@ -67,7 +91,7 @@ pub fn aws_config_loader() -> Result<aws_config::ConfigLoader, ConfigError> {
     let http = aws_http::sdk_http_builder(extra_roots)
         .and_then(|builder| Ok(builder.build()?))
         .map_err(|error| ConfigError::Invalid { name: AWS_CA_BUNDLE, reason: error.to_string() })?;
-    Ok(aws_config::defaults(BehaviorVersion::latest()).http_client(aws_http::sdk_http_client(http)))
+    Ok(aws_http::sdk_http_client(http))
 }
 
 /// A PEM file of further roots to trust for AWS endpoints (a TLS-inspecting proxy, a partition
