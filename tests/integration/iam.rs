@@ -390,14 +390,7 @@ async fn exporter(without: Without) -> FlowResult {
     let state = export_state(app, &shipment["id"]).await?;
     ensure(state == "exported", || format!("the shipment was not exported: {state}"))?;
 
-    Mock::given(method("POST"))
-        .and(path("/admin/api/2025-10/graphql.json"))
-        .and(body_string_contains("ShipsyncFulfillmentCreate"))
-        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "60"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&shopify)
-        .await;
+    throttle_the_next_fulfillment(&shopify).await;
     let po = app.purchase_order(&app.vendor, "IAM-3", "Grace Hopper", &[1]).await;
     let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZIAM0003"])).await;
     app.run_exports().await;
@@ -410,14 +403,7 @@ async fn exporter(without: Without) -> FlowResult {
     ensure(state != "exported" && state != "export_failed", || format!("after a 429: {state}"))?;
 
     // A schedule invokes the exporter itself; throttled, its request goes to the queue to wait.
-    Mock::given(method("POST"))
-        .and(path("/admin/api/2025-10/graphql.json"))
-        .and(body_string_contains("ShipsyncFulfillmentCreate"))
-        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "60"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&shopify)
-        .await;
+    throttle_the_next_fulfillment(&shopify).await;
     let po = app.purchase_order(&app.vendor, "IAM-4", "Grace Hopper", &[1]).await;
     let shipment = app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 1)], &["1ZIAM0004"])).await;
     let request = serde_json::from_value(serde_json::json!({"shipment_id": shipment["id"], "reason": "scheduled"}))
@@ -425,6 +411,18 @@ async fn exporter(without: Without) -> FlowResult {
     Box::pin(app.runner.exporter().handle_scheduled(request))
         .await
         .map_err(|error| format!("a throttled scheduled export was not queued for its retry: {error}"))
+}
+
+/// Shopify answers the next fulfillment with a 429 asking for a minute.
+async fn throttle_the_next_fulfillment(shopify: &wiremock::MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/admin/api/2025-10/graphql.json"))
+        .and(body_string_contains("ShipsyncFulfillmentCreate"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "60"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(shopify)
+        .await;
 }
 
 /// Shopify webhooks: a signed delivery is queued (a repeat too: applying is idempotent), and a
