@@ -121,6 +121,28 @@ impl SettingsCache {
         Ok(value)
     }
 
+    /// As [`SettingsCache::get_or_read`] for a record that may not exist, keeping only a found
+    /// one: a miss is asked again, so a record made a moment later is seen, and requests naming
+    /// made-up ids (a probe of webhook URLs) cannot crowd out the records kept.
+    pub(crate) async fn get_or_read_found<T, F, Fut>(&self, key: String, read: F) -> Result<Option<T>, TableError>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<T>, TableError>>,
+    {
+        if let Some(value) = self.lookup::<T>(&key) {
+            return Ok(Some(value));
+        }
+        let forgets_before = self.forgets().count;
+        let value = read().await?;
+        if let Some(found) = &value
+            && !self.forgets().touched_since(forgets_before, &key)
+        {
+            self.keep(key, found);
+        }
+        Ok(value)
+    }
+
     /// Forgets every record whose key starts with `prefix` (a write replaced one of them).
     pub(crate) fn forget(&self, prefix: &str) {
         {
@@ -194,6 +216,17 @@ mod tests {
         assert_eq!(kept.ok(), Some(3));
         let again = cache.get_or_read("RETAILER#1/STORE#3".to_owned(), || async { Ok::<_, TableError>(4_u32) }).await;
         assert_eq!(again.ok(), Some(3), "kept: no forget touched it");
+    }
+
+    #[tokio::test]
+    async fn a_record_not_found_is_not_kept() {
+        let cache = SettingsCache::new(Duration::from_secs(60));
+        let missing = cache.get_or_read_found("STOREREF#9/STOREREF".to_owned(), || async { Ok(None::<u32>) }).await;
+        assert_eq!(missing.ok(), Some(None));
+        let made = cache.get_or_read_found("STOREREF#9/STOREREF".to_owned(), || async { Ok(Some(9_u32)) }).await;
+        assert_eq!(made.ok(), Some(Some(9)), "the miss was asked again");
+        let kept = cache.get_or_read_found("STOREREF#9/STOREREF".to_owned(), || async { Ok(Some(10_u32)) }).await;
+        assert_eq!(kept.ok(), Some(Some(9)), "a found record is kept");
     }
 
     #[tokio::test]

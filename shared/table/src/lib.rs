@@ -121,9 +121,10 @@ impl Table {
         T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let memory_key = format!("{pk}/{sk}");
-        // Consistent: a record kept for a minute must not be one a write has already replaced.
+        // Consistent: a record kept for a minute must not be one a write has already replaced. Only
+        // a record found is kept.
         self.cache
-            .get_or_read(memory_key, || async { self.item_now(pk, sk).await?.map(codec::record).transpose() })
+            .get_or_read_found(memory_key, || async { self.item_now(pk, sk).await?.map(codec::record).transpose() })
             .await
     }
 
