@@ -176,6 +176,17 @@ impl TestApp {
         }
     }
 
+    /// The same app, its API's filtered searches examining at most `entries` index entries a
+    /// request (`Table::with_search_budget`), so tests reach the budget with little data.
+    pub fn with_search_budget(mut self, entries: u64) -> Self {
+        let reading = Arc::clone(&self.clock);
+        let now: shipsync_domain::time::Clock =
+            Arc::new(move || *reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let table = self.aws.encrypt_only_table().with_search_budget(entries);
+        self.api = ShipmentsApi::new(table, self.planner.clone()).with_clock(now);
+        self
+    }
+
     /// Moves the API's clock forward.
     pub fn advance(&self, by: Duration) {
         let mut now = self.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
