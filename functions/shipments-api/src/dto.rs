@@ -472,6 +472,8 @@ pub struct Metadata {
     /// and a bounded number of entries past it, never a whole listing.
     pub total_count: u64,
     pub total_count_exact: bool,
+    /// Whether the next page number shows more (Duoplane's paging). A filter that could not
+    /// fill this page within the search budget may match more all the same: `next_cursor` says.
     pub has_next_page: bool,
     pub page: u32,
     pub per_page: u32,
@@ -486,7 +488,7 @@ impl Metadata {
         Self {
             total_count: page.total_count,
             total_count_exact: page.total_count_exact,
-            has_next_page: paging.offset() + (shown as u64) < page.total_count || page.next_cursor.is_some(),
+            has_next_page: paging.offset() + (shown as u64) < page.total_count,
             page: paging.page,
             per_page: paging.per_page,
             next_cursor: page.next_cursor.as_ref().map(SearchCursor::encode),
