@@ -734,8 +734,8 @@ impl SearchFigures {
             examined_bytes as f64 / 1e6,
             units.read,
             self.shown,
-            if self.total_count_exact { "" } else { " or more" },
             self.total_count,
+            if self.total_count_exact { "" } else { " or more" },
             if self.next_cursor.is_some() { ", next_cursor" } else { "" }
         );
     }
