@@ -186,6 +186,14 @@ impl TestApp {
         Arc::new(move || *reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
+    /// The same app, its API's filtered searches examining at most `entries` index entries a
+    /// request (`Table::with_search_budget`), so tests reach the budget with little data.
+    pub fn with_search_budget(mut self, entries: u64) -> Self {
+        let table = self.aws.encrypt_only_table().with_search_budget(entries);
+        self.api = ShipmentsApi::new(table, self.planner.clone()).with_clock(self.test_clock());
+        self
+    }
+
     /// Moves the API's clock forward.
     pub fn advance(&self, by: Duration) {
         let mut now = self.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -24,6 +24,7 @@ mod marketplaces;
 mod polling;
 mod purchase_orders;
 mod search;
+mod search_budget;
 mod stores;
 mod stranded;
 mod update;

@@ -30,7 +30,8 @@ async fn purchase_orders_show_items_and_fulfilled_quantities() {
     let (_, list) = app.call(Method::GET, "/purchase_orders.json", None).await;
     assert_eq!(
         list["metadata"],
-        json!({"total_count": 2, "total_count_exact": true, "has_next_page": false, "page": 1, "per_page": 250})
+        json!({"total_count": 2, "total_count_exact": true, "has_next_page": false, "page": 1, "per_page": 250,
+               "next_cursor": null})
     );
     let (_, paged) = app.call(Method::GET, "/purchase_orders.json?per_page=1&page=2", None).await;
     assert_eq!(paged["purchase_orders"][0]["public_reference"], "PO-P2");

@@ -131,8 +131,11 @@ async fn pages_split_the_results() {
     // knows there are more, the last reads to the end and knows the total.
     let first = page(1).await;
     assert_eq!(ids(&first), &f.ids[0..2]);
+    let mut metadata = first["metadata"].clone();
+    let cursor = metadata.as_object_mut().and_then(|m| m.remove("next_cursor")).expect("next_cursor");
+    assert!(cursor.is_string(), "a full page with more past it hands out a cursor");
     assert_eq!(
-        first["metadata"],
+        metadata,
         json!({"total_count": 4, "total_count_exact": false, "has_next_page": true, "page": 1, "per_page": 2})
     );
     let second = page(2).await;
@@ -141,7 +144,8 @@ async fn pages_split_the_results() {
     assert_eq!(ids(&third), &f.ids[4..5]);
     assert_eq!(
         third["metadata"],
-        json!({"total_count": 5, "total_count_exact": true, "has_next_page": false, "page": 3, "per_page": 2})
+        json!({"total_count": 5, "total_count_exact": true, "has_next_page": false, "page": 3, "per_page": 2,
+               "next_cursor": null})
     );
     let beyond = page(4).await;
     assert_eq!(ids(&beyond), Vec::<u64>::new());

@@ -10,6 +10,7 @@ use shipsync_domain::shipment::{ItemInput, Patch, Shipment, ShipmentInput, Track
 use shipsync_domain::tenant::FeeSettings;
 use shipsync_domain::time::format_api_time;
 use shipsync_domain::vocabulary::ChannelOrderId;
+use shipsync_table::{SearchCursor, SearchPage};
 
 /// `{"shipment": {...}}`
 #[derive(Debug, Deserialize)]
@@ -468,23 +469,29 @@ impl OrderItemView {
 #[derive(Debug, Serialize)]
 pub struct Metadata {
     /// Every match when `total_count_exact`; else at least this many: a search reads the page
-    /// and a bounded number of matches past it, never a whole listing.
+    /// and a bounded number of entries past it, never a whole listing.
     pub total_count: u64,
     pub total_count_exact: bool,
+    /// Whether the next page number shows more (Duoplane's paging). A filter that could not
+    /// fill this page within the search budget may match more all the same: `next_cursor` says.
     pub has_next_page: bool,
     pub page: u32,
     pub per_page: u32,
+    /// Where the next page starts, when more may match: send it back as `cursor` (with the same
+    /// filters) to go on in bounded steps, even where a rare filter could not fill this page.
+    pub next_cursor: Option<String>,
 }
 
 impl Metadata {
-    /// The figures for a page that shows `shown` of `total_count` matches (or more).
-    pub fn for_page(paging: shipsync_domain::search::Paging, shown: usize, total_count: u64, exact: bool) -> Self {
+    /// The figures for a page that shows `shown` of its records.
+    pub fn for_page<T>(paging: shipsync_domain::search::Paging, shown: usize, page: &SearchPage<T>) -> Self {
         Self {
-            total_count,
-            total_count_exact: exact,
-            has_next_page: paging.offset() + (shown as u64) < total_count,
+            total_count: page.total_count,
+            total_count_exact: page.total_count_exact,
+            has_next_page: paging.offset() + (shown as u64) < page.total_count,
             page: paging.page,
             per_page: paging.per_page,
+            next_cursor: page.next_cursor.as_ref().map(SearchCursor::encode),
         }
     }
 }

@@ -115,8 +115,8 @@ impl ShipmentsApi {
         request: &ApiRequest,
     ) -> Result<ApiResponse, ApiError> {
         retailer_only(principal)?;
-        let paging = crate::purchase_orders::paging(request, principal)?;
-        let page = self.table.attention(principal.retailer_id, paging).await.map_err(Failure::from)?;
+        let (paging, after) = crate::purchase_orders::page_request(request, principal)?;
+        let page = self.table.attention(principal.retailer_id, paging, after.as_ref()).await.map_err(Failure::from)?;
         let problems: Vec<Value> = page
             .records
             .iter()
@@ -149,7 +149,7 @@ impl ShipmentsApi {
                 }
             })
             .collect();
-        let metadata = Metadata::for_page(paging, problems.len(), page.total_count, page.total_count_exact);
+        let metadata = Metadata::for_page(paging, problems.len(), &page);
         Ok(json_response(StatusCode::OK, &json!({ "problems": problems, "metadata": metadata })))
     }
 

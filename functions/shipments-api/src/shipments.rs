@@ -68,7 +68,9 @@ impl ShipmentsApi {
         principal: &Principal,
         request: &ApiRequest,
     ) -> Result<ApiResponse, ApiError> {
-        let query = parse_shipment_query(&query_pairs(request), principal.time_zone)?;
+        let params = query_pairs(request);
+        let query = parse_shipment_query(&params, principal.time_zone)?;
+        let after = crate::purchase_orders::cursor_parameter(&params, query.paging)?;
         let mut plan = plan_search(principal, &query.search);
         // A vendor id from the query is used only if it is one of the caller's retailer's vendors
         // (the index keys hold the retailer too; this makes the intent plain and costs one read).
@@ -80,7 +82,10 @@ impl ShipmentsApi {
         }
         let (mut page, (retailer, _)) = tokio::try_join!(
             async {
-                self.table.search_shipments(&plan, query.paging).await.map_err(|e| ApiError::from(Failure::from(e)))
+                self.table
+                    .search_shipments(&plan, query.paging, after.as_ref())
+                    .await
+                    .map_err(|e| ApiError::from(Failure::from(e)))
             },
             self.retailer(principal)
         )?;
@@ -99,7 +104,7 @@ impl ShipmentsApi {
                     orders.iter().find(|po| po.id == shipment.purchase_order_id).map(PurchaseOrderView::new);
             }
         }
-        let metadata = Metadata::for_page(query.paging, views.len(), page.total_count, page.total_count_exact);
+        let metadata = Metadata::for_page(query.paging, views.len(), &page);
         Ok(json_response(StatusCode::OK, &json!({ "shipments": views, "metadata": metadata })))
     }
 

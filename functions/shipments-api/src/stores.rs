@@ -323,18 +323,18 @@ impl ShipmentsApi {
         request: &ApiRequest,
     ) -> Result<ApiResponse, ApiError> {
         retailer_only(principal)?;
-        let paging = crate::purchase_orders::paging(request, principal)?;
+        let (paging, after) = crate::purchase_orders::page_request(request, principal)?;
         let (page, (retailer, _)) = tokio::try_join!(
             async {
                 self.table
-                    .failed_exports(principal.retailer_id, paging)
+                    .failed_exports(principal.retailer_id, paging, after.as_ref())
                     .await
                     .map_err(|e| ApiError::from(Failure::from(e)))
             },
             self.retailer(principal)
         )?;
         let views: Vec<ShipmentView> = page.records.iter().map(|s| ShipmentView::new(s, retailer.fees)).collect();
-        let metadata = Metadata::for_page(paging, views.len(), page.total_count, page.total_count_exact);
+        let metadata = Metadata::for_page(paging, views.len(), &page);
         Ok(json_response(StatusCode::OK, &json!({ "shipments": views, "metadata": metadata })))
     }
 }

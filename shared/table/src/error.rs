@@ -17,6 +17,10 @@ pub enum TableError {
     /// refused before it is sent: not worth retrying. (Emulators do not enforce these limits.)
     #[error("{key} does not fit in DynamoDB: {reason}")]
     TooLarge { key: String, reason: String },
+    /// A search was given a cursor that is not one of its own (see `cursor.rs`): the caller's
+    /// mistake, refused before anything is read.
+    #[error(transparent)]
+    InvalidCursor(#[from] crate::cursor::InvalidCursor),
     /// DynamoDB refused a request as invalid: a bug in shipsync, not worth retrying.
     #[error("DynamoDB {operation} rejected the request")]
     Rejected {
@@ -36,7 +40,7 @@ pub enum TableError {
 impl TableError {
     /// Whether the same request can never succeed (as opposed to a conflict or an outage).
     pub fn is_permanent(&self) -> bool {
-        matches!(self, TableError::TooLarge { .. } | TableError::Rejected { .. })
+        matches!(self, TableError::TooLarge { .. } | TableError::Rejected { .. } | TableError::InvalidCursor(_))
     }
 
     pub(crate) fn unavailable<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> Self

@@ -8,6 +8,7 @@
 mod cache;
 mod cipher;
 mod codec;
+mod cursor;
 mod error;
 mod keys;
 mod orders;
@@ -25,9 +26,10 @@ mod tenants;
 pub use cache::SETTINGS_TTL;
 pub use cipher::KmsCipher;
 pub use codec::item_size;
+pub use cursor::{InvalidCursor, MAX_CURSOR_CHARS, SearchCursor};
 pub use error::TableError;
 pub use orders::Attention;
-pub use search::SearchPage;
+pub use search::{SEARCH_BUDGET, SearchPage};
 pub use stores::ChannelOrder;
 
 use aws_sdk_dynamodb::Client;
@@ -49,6 +51,8 @@ pub struct Table {
     cache: cache::SettingsCache,
     /// Ids reserved by this container and not handed out yet (see `allocate_ids`).
     id_reserve: Arc<std::sync::Mutex<Option<std::ops::RangeInclusive<u64>>>>,
+    /// How many index entries a filtered search examines per request ([`SEARCH_BUDGET`]).
+    search_budget: u64,
 }
 
 /// What a function may do with channel credentials; its KMS grant says the same.
@@ -83,6 +87,7 @@ impl Table {
             cipher: None,
             cache: cache::SettingsCache::new(SETTINGS_TTL),
             id_reserve: Arc::default(),
+            search_budget: SEARCH_BUDGET,
         }
     }
 
@@ -99,6 +104,13 @@ impl Table {
     /// a separate memory from the table it is made from.
     pub fn with_settings_ttl(mut self, ttl: std::time::Duration) -> Self {
         self.cache = self.cache.with_ttl(ttl);
+        self
+    }
+
+    /// Lets a filtered search examine `entries` index entries per request instead of
+    /// [`SEARCH_BUDGET`] (tests use a small one, to reach it with little data).
+    pub fn with_search_budget(mut self, entries: u64) -> Self {
+        self.search_budget = entries.max(1);
         self
     }
 

@@ -15,6 +15,7 @@ use shipsync_domain::shipment::Shipment;
 use shipsync_domain::tenant::ChannelStore;
 
 use crate::codec::{Item, item, key, n, record, s};
+use crate::cursor::SearchCursor;
 use crate::keys::{self, PK};
 use crate::purchase_orders::CHANNEL_ORDER_IDS;
 use crate::schema::BY_ATTENTION;
@@ -347,8 +348,14 @@ impl Table {
         Ok(Some((record(found)?, bytes)))
     }
 
-    /// A page of what needs a person: failed exports and order problems, oldest first.
-    pub async fn attention(&self, retailer: RetailerId, paging: Paging) -> Result<SearchPage<Attention>, TableError> {
+    /// A page of what needs a person: failed exports and order problems, oldest first (after
+    /// `after`, a cursor an earlier page handed out).
+    pub async fn attention(
+        &self,
+        retailer: RetailerId,
+        paging: Paging,
+        after: Option<&SearchCursor>,
+    ) -> Result<SearchPage<Attention>, TableError> {
         let page: SearchPage<Item> = self
             .search_index_items(
                 BY_ATTENTION,
@@ -356,22 +363,17 @@ impl Table {
                 TimeRange::default(),
                 Filter::default(),
                 paging,
+                after,
             )
             .await?;
-        let records = page
-            .records
-            .into_iter()
-            .map(|item| {
-                let is_shipment =
-                    item.get(PK).and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.starts_with("SHIPMENT#"));
-                if is_shipment {
-                    record::<Shipment>(item).map(|s| Attention::FailedExport(Box::new(s)))
-                } else {
-                    record::<OrderProblem>(item).map(Attention::Problem)
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(SearchPage { records, total_count: page.total_count, total_count_exact: page.total_count_exact })
+        page.try_map(|item| {
+            let is_shipment = item.get(PK).and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.starts_with("SHIPMENT#"));
+            if is_shipment {
+                record::<Shipment>(item).map(|s| Attention::FailedExport(Box::new(s)))
+            } else {
+                record::<OrderProblem>(item).map(Attention::Problem)
+            }
+        })
     }
 }
 

@@ -32,6 +32,7 @@ impl From<TableError> for Failure {
                     format!("does not fit in DynamoDB ({reason}): shorten or split it"),
                 ))
             }
+            TableError::InvalidCursor(invalid) => Failure::Invalid(invalid.into()),
             TableError::Corrupt { .. } | TableError::Rejected { .. } => Failure::Permanent {
                 reason: "the table refused or could not read a record".into(),
                 cause: Some(Box::new(error)),

@@ -8,6 +8,7 @@ use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::search::{Paging, TimeRange};
 
 use crate::codec::{Item, compact_item, item, key, n, s};
+use crate::cursor::SearchCursor;
 use crate::keys::{self, PK, PURCHASE_ORDER};
 use crate::schema::{BY_RETAILER_CREATED, BY_VENDOR_CREATED};
 use crate::search::{Filter, SearchPage};
@@ -177,19 +178,21 @@ impl Table {
         self.batch_get(keys).await
     }
 
-    /// A page of a retailer's purchase orders (or one vendor's), oldest first.
+    /// A page of a retailer's purchase orders (or one vendor's), oldest first (after `after`, a
+    /// cursor an earlier page handed out).
     pub async fn list_purchase_orders(
         &self,
         retailer_id: RetailerId,
         vendor_id: Option<VendorId>,
         paging: Paging,
+        after: Option<&SearchCursor>,
     ) -> Result<SearchPage<PurchaseOrder>, TableError> {
         let (index, partition) = match vendor_id {
             Some(vendor) => (BY_VENDOR_CREATED, keys::vendor_purchase_orders(retailer_id, vendor)),
             None => (BY_RETAILER_CREATED, keys::retailer_purchase_orders(retailer_id)),
         };
         let mut page: SearchPage<PurchaseOrder> =
-            self.search_index(index, partition, TimeRange::default(), Filter::default(), paging).await?;
+            self.search_index(index, partition, TimeRange::default(), Filter::default(), paging, after).await?;
         retain_own(&mut page.records, |po| po.retailer_id == retailer_id, "purchase order");
         Ok(page)
     }

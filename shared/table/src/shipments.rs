@@ -1,5 +1,6 @@
 //! Shipments, written together with their purchase order's fulfilled quantities.
 
+use crate::cursor::SearchCursor;
 use crate::search::{Filter, SearchPage};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use shipsync_domain::ids::{PurchaseOrderId, RetailerId, ShipmentId};
@@ -210,15 +211,17 @@ impl Table {
         Ok(self.shipment(id).await?.filter(|shipment| shipment.retailer_id == retailer_id))
     }
 
-    /// A page of a retailer's shipments whose export failed, oldest failure first.
+    /// A page of a retailer's shipments whose export failed, oldest failure first (after
+    /// `after`, a cursor an earlier page handed out).
     pub async fn failed_exports(
         &self,
         retailer_id: RetailerId,
         paging: Paging,
+        after: Option<&SearchCursor>,
     ) -> Result<SearchPage<Shipment>, TableError> {
         let partition = keys::retailer_attention(retailer_id);
         let mut page: SearchPage<Shipment> =
-            self.search_index(BY_ATTENTION, partition, TimeRange::default(), Filter::default(), paging).await?;
+            self.search_index(BY_ATTENTION, partition, TimeRange::default(), Filter::default(), paging, after).await?;
         crate::purchase_orders::retain_own(&mut page.records, |s| s.retailer_id == retailer_id, "shipment");
         Ok(page)
     }

@@ -712,6 +712,11 @@ pub struct SearchFigures {
     pub what: String,
     pub calls: Vec<Call>,
     pub total_count: u64,
+    pub total_count_exact: bool,
+    /// How many records the page showed.
+    pub shown: usize,
+    /// Where the next request goes on from, if more may match.
+    pub next_cursor: Option<String>,
 }
 
 impl SearchFigures {
@@ -729,19 +734,24 @@ impl SearchFigures {
         // holds, so it needs fewer pages for the same entries.
         let index_pages = examined_bytes.div_ceil(1024 * 1024).max(1);
         println!(
-            "  {:<36} {} calls ({queries} Query on moto, about {index_pages} index pages on DynamoDB; {} other), {examined} index entries examined ({:.1} MB), {by_key} items read by key, {:.1} read units, total_count {}",
+            "  {:<44} {} calls ({queries} Query on moto, about {index_pages} index pages on DynamoDB; {} other), {examined} index entries examined ({:.1} MB), {by_key} items read by key, {:.1} read units; {} shown, total_count {}{}{}",
             self.what,
             self.calls.len(),
             self.calls.len() - queries,
             examined_bytes as f64 / 1e6,
             units.read,
-            self.total_count
+            self.shown,
+            self.total_count,
+            if self.total_count_exact { "" } else { " or more" },
+            if self.next_cursor.is_some() { ", next_cursor" } else { "" }
         );
     }
 }
 
-/// (e) One-page searches for a retailer with `size` shipments: the first page and a deep page,
-/// of the default search and of a customer-name search (1 shipment in 100 matches).
+/// (e) One-page searches for a retailer with `size` shipments: the first page, a deep page and
+/// the page after the first by its `next_cursor`, of the default search and of a customer-name
+/// search (1 shipment in 100 matches); and a name nobody has (the filtered search's worst case),
+/// its first page and the next step by cursor.
 pub struct SearchBench {
     bench: CostBench,
     pub seeding: Duration,
@@ -812,26 +822,48 @@ impl SearchBench {
             return Err(format!("{what} answered {}: {}", response.status(), response.body()));
         }
         let json: Value = serde_json::from_str(response.body()).map_err(failed("the API's answer"))?;
-        let total_count = json["metadata"]["total_count"].as_u64().unwrap_or_default();
-        Ok(SearchFigures { what: what.to_owned(), calls: bench.recorder.take(), total_count })
+        let metadata = &json["metadata"];
+        Ok(SearchFigures {
+            what: what.to_owned(),
+            calls: bench.recorder.take(),
+            total_count: metadata["total_count"].as_u64().unwrap_or_default(),
+            total_count_exact: metadata["total_count_exact"].as_bool().unwrap_or_default(),
+            shown: json["shipments"].as_array().map_or(0, Vec::len),
+            next_cursor: metadata["next_cursor"].as_str().map(str::to_owned),
+        })
     }
 
-    /// The four searches, in order: default first page, default deep page, name first page,
-    /// name deep page.
+    /// A search, then the request its `next_cursor` leads to (if it has one).
+    async fn search_and_next(&self, what: &str, query: &str) -> Result<Vec<SearchFigures>, Failed> {
+        let first = self.search(&format!("{what}, page 1"), &format!("?{query}")).await?;
+        let mut figures = vec![first.clone()];
+        if let Some(cursor) = &first.next_cursor {
+            let separator = if query.is_empty() { "" } else { "&" };
+            figures.push(
+                self.search(&format!("{what}, next by cursor"), &format!("?{query}{separator}cursor={cursor}")).await?,
+            );
+        }
+        Ok(figures)
+    }
+
+    /// The searches, in order: default (first page, by cursor, deep page), customer name
+    /// (first page, by cursor, deep page), a name nobody has (first page, by cursor).
     pub async fn measure(&self) -> Result<Vec<SearchFigures>, Failed> {
         let per_page = shipsync_domain::search::MAX_PER_PAGE as usize;
         let deep = (self.size / per_page / 2).max(2);
         let deep_named = (self.size / 100 / per_page / 2).max(2);
-        Ok(vec![
-            self.search("default search, page 1", "").await?,
-            self.search(&format!("default search, page {deep}"), &format!("?page={deep}")).await?,
-            self.search("customer-name search, page 1", "?search[customer_name]=needle").await?,
+        let mut figures = self.search_and_next("default search", "").await?;
+        figures.push(self.search(&format!("default search, page {deep}"), &format!("?page={deep}")).await?);
+        figures.extend(self.search_and_next("customer-name search (1 in 100)", "search[customer_name]=needle").await?);
+        figures.push(
             self.search(
-                &format!("customer-name search, page {deep_named}"),
+                &format!("customer-name search (1 in 100), page {deep_named}"),
                 &format!("?search[customer_name]=needle&page={deep_named}"),
             )
             .await?,
-        ])
+        );
+        figures.extend(self.search_and_next("customer-name search (none)", "search[customer_name]=nobody").await?);
+        Ok(figures)
     }
 }
 
