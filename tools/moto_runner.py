@@ -126,9 +126,82 @@ def serialise_conditional_writes() -> None:
 
         return locked
 
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
+    for name in DYNAMODB_WRITES:
         setattr(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))
     SQSBackend.create_queue = serialised(SQSBackend.create_queue)
+
+
+# Every DynamoDBBackend method that changes items, indexes or tables.
+DYNAMODB_WRITES = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+    "batch_write_item",
+    "create_table",
+    "delete_table",
+    "update_table",
+    "restore_table_from_backup",
+    "restore_table_to_point_in_time",
+    "import_table",
+    "execute_statement",
+    "execute_transaction",
+    "batch_execute_statement",
+)
+
+
+def remember_sort_orders() -> None:
+    """For the benchmark's searches over 100,000 shipments (`SHIPSYNC_MOTO_REMEMBER_SORT_ORDERS=1`):
+    moto 5.2.1 sorts the whole table, then the queried partition, on every Query, about 4 s a
+    call at 100,000 items, so a search that takes fifty Query pages would take minutes. This
+    keeps each sort's result until the next write, changing no answer: it speeds moto up, and
+    what a call reads (what the benchmark measures) is the same. Off in the tests, which keep
+    moto as it is."""
+    import functools
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    generation = [0]
+
+    def bumping(method):
+        # Before and after: a sort that ran while a write did is kept under a stale generation.
+        @functools.wraps(method)
+        def write(*args, **kwargs):
+            generation[0] += 1
+            try:
+                return method(*args, **kwargs)
+            finally:
+                generation[0] += 1
+
+        return write
+
+    for name in DYNAMODB_WRITES:
+        if hasattr(DynamoDBBackend, name):
+            setattr(DynamoDBBackend, name, bumping(getattr(DynamoDBBackend, name)))
+
+    sorts: dict = {}
+
+    def remembered(key, sort):
+        if key not in sorts:
+            if len(sorts) >= 32:
+                sorts.clear()
+            sorts[key] = sort()
+        # A copy: a query reverses its list in place for a descending read.
+        return list(sorts[key])
+
+    all_items = Table.all_items
+    sorted_items = Table.sorted_items
+
+    def remembered_all_items(self):
+        return remembered((generation[0], id(self)), lambda: all_items(self))
+
+    def remembered_sorted_items(self, hash_key_attrs, range_key_attrs, items):
+        key = (generation[0], id(self), tuple(hash_key_attrs), tuple(range_key_attrs), tuple(map(id, items)))
+        return remembered(key, lambda: sorted_items(self, hash_key_attrs, range_key_attrs, list(items)))
+
+    Table.all_items = remembered_all_items
+    Table.sorted_items = remembered_sorted_items
 
 
 def main() -> None:
@@ -137,6 +210,8 @@ def main() -> None:
     # One log line per request would drown the output of the tests and the local stack.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     serialise_conditional_writes()
+    if os.environ.get("SHIPSYNC_MOTO_REMEMBER_SORT_ORDERS") == "1":
+        remember_sort_orders()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     if os.environ.get("INITIAL_NO_AUTH_ACTION_COUNT") == "0":

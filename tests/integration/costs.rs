@@ -5,9 +5,13 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use shipsync_tools::cost::Origin;
 use shipsync_tools::cost::flows::{CostBench, FlowReport};
 use shipsync_tools::cost::prices;
+use shipsync_tools::local_aws::LocalAws;
+use shipsync_tools::moto::MotoServer;
 
 /// Runs of each flow measured, after one that warms the containers up (as deployed ones are):
 /// the first request of a container also reads the settings it then remembers.
@@ -118,4 +122,99 @@ async fn each_flow_makes_at_most_its_aws_calls() {
     bench.polled_orders(1).await.expect("warming up");
     let polled = bench.polled_orders(RUNS).await.expect("polled orders");
     assert_at_most(&polled, POLLED_ORDER_CALLS);
+}
+
+/// The benchmark searches 100,000 shipments on a moto that keeps each Query's sort until the
+/// next write (`MotoServer::start_for_large_searches`): its figures are only true if it answers
+/// every query as stock moto does, after writes that move, remove and add index entries too.
+#[tokio::test]
+async fn the_benchmarks_search_moto_answers_every_query_as_stock_moto_does() {
+    let remembering = MotoServer::start_for_large_searches().await.expect("moto for large searches");
+    let stock = crate::harness::fresh_aws().await;
+    let fast = LocalAws::provision(&remembering.endpoint, &crate::harness::unique_table(), 1).await.expect("AWS");
+    for aws in [&stock, &fast] {
+        for n in 0..60 {
+            put_index_entry(aws, n, &format!("2026-11-{:02}T10:00:00Z", 1 + n % 28)).await;
+        }
+    }
+    let before = [query_pages(&stock).await, query_pages(&fast).await];
+    assert_eq!(before[0], before[1], "before any write");
+    assert_eq!(before[0][0].iter().map(Vec::len).sum::<usize>(), 60, "the forward walk sees every entry");
+    for aws in [&stock, &fast] {
+        // Moves an entry to the end, removes one, adds one: each changes the sorted order.
+        put_index_entry(aws, 5, "2026-12-31T23:00:00Z").await;
+        let table = aws.table.table_name();
+        let key = |name: &str, value: String| (name.to_owned(), AttributeValue::S(value));
+        aws.table
+            .client()
+            .delete_item()
+            .table_name(table)
+            .set_key(Some([key("pk", "SHIPMENT#9".into()), key("sk", "SHIPMENT".into())].into()))
+            .send()
+            .await
+            .expect("delete");
+        put_index_entry(aws, 100, "2026-11-15T10:00:00Z").await;
+    }
+    let after = [query_pages(&stock).await, query_pages(&fast).await];
+    assert_eq!(after[0], after[1], "after writes");
+    assert_ne!(before[1], after[1], "the writes changed what the queries see");
+}
+
+/// An index entry of `by_retailer_created` for shipment `n`, created at `created`; one in seven
+/// is Nora Needle's.
+async fn put_index_entry(aws: &LocalAws, n: u64, created: &str) {
+    let text = |value: String| AttributeValue::S(value);
+    let customer = if n.is_multiple_of(7) { "nora needle" } else { "bill smith" };
+    aws.table
+        .client()
+        .put_item()
+        .table_name(aws.table.table_name())
+        .item("pk", text(format!("SHIPMENT#{n}")))
+        .item("sk", text("SHIPMENT".into()))
+        .item("gsi1pk", text("RETAILER#1#SHIPMENTS".into()))
+        .item("gsi1sk", text(format!("{created}#{n:016}")))
+        .item("customer_search", text(customer.into()))
+        .send()
+        .await
+        .expect("put");
+}
+
+/// Every page (of 7) of three walks over the index: forward, backward, and filtered on the
+/// customer; each page as its keys, in order.
+async fn query_pages(aws: &LocalAws) -> Vec<Vec<Vec<String>>> {
+    let mut walks = Vec::new();
+    for (forward, filtered) in [(true, false), (false, false), (true, true)] {
+        let mut pages = Vec::new();
+        let mut start = None;
+        loop {
+            let output = aws
+                .table
+                .client()
+                .query()
+                .table_name(aws.table.table_name())
+                .index_name("by_retailer_created")
+                .key_condition_expression("gsi1pk = :p")
+                .set_filter_expression(filtered.then(|| "contains(customer_search, :c)".to_owned()))
+                .set_expression_attribute_values(Some(
+                    [(":p".to_owned(), AttributeValue::S("RETAILER#1#SHIPMENTS".into()))]
+                        .into_iter()
+                        .chain(filtered.then(|| (":c".to_owned(), AttributeValue::S("needle".into()))))
+                        .collect(),
+                ))
+                .scan_index_forward(forward)
+                .limit(7)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .expect("query");
+            let keys = output.items().iter().map(|item| format!("{:?}", item.get("gsi1sk"))).collect();
+            pages.push(keys);
+            match output.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => break,
+            }
+        }
+        walks.push(pages);
+    }
+    walks
 }
