@@ -133,9 +133,9 @@ async fn drain(runner: &Runner) {
     panic!("the queues never emptied");
 }
 
-/// The README's marketplace walk, for Amazon, eBay and Back Market, with no admin step: the
+/// The README's marketplace walk, for Amazon, eBay, Back Market and Walmart, with no admin step: the
 /// demo's orders wait at the fake channels; the poller (as the local stack builds it) takes them
-/// in and Back Market's line is accepted; each purchase order gets a shipment over the socket,
+/// in, Back Market's line is accepted and Walmart's order acknowledged; each purchase order gets a shipment over the socket,
 /// which waits for movement while its tracker is registered at the fake EasyPost; a scan signed
 /// as EasyPost signs it releases it, and the fake channel receives exactly the confirmation.
 /// A later poll reads the orders back with their shipments: nothing new, no problem.
@@ -167,9 +167,9 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
         order_poller::OrderPoller::build(&aws.intake_config(), &aws.sdk).expect("poller").with_endpoints(endpoints);
 
     let polled = poller.tick().await.expect("a tick");
-    assert_eq!((polled.orders_queued, polled.failures.clone()), (3, vec![]), "{polled:?}");
-    // What polling cost at each fake: a token and a page, and Back Market's acceptance (the
-    // order read, then the line validated).
+    assert_eq!((polled.orders_queued, polled.failures.clone()), (4, vec![]), "{polled:?}");
+    // What polling cost at each fake: a token and a page, and Back Market's and Walmart's
+    // acceptance (the order read, then the line validated or the order acknowledged).
     let mut seen = 0;
     assert_eq!(
         calls_since(&marketplaces, &mut seen),
@@ -178,12 +178,22 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
             "GET /backmarket/ws/orders",
             "GET /backmarket/ws/orders/4600001",
             "GET /ebay/sell/fulfillment/v1/order",
+            "GET /walmart/v3/orders",
+            "GET /walmart/v3/orders/1796277083022",
             "POST /amazon/auth/o2/token",
             "POST /backmarket/ws/orders/4600001",
             "POST /ebay/identity/v1/oauth2/token",
+            "POST /walmart/v3/orders/1796277083022/acknowledge",
+            "POST /walmart/v3/token",
         ]
     );
-    assert_eq!(marketplaces.acceptances(), [Acceptance { order_id: "4600001".into(), sku: "PHONE-X".into() }]);
+    assert_eq!(
+        marketplaces.acceptances(),
+        [
+            Acceptance { order_id: "4600001".into(), sku: "PHONE-X".into() },
+            Acceptance { order_id: "1796277083022".into(), sku: String::new() }
+        ]
+    );
     drain(&runner).await;
 
     let auth = format!("{}:{}", demo.retailer_user.key, demo.retailer_user.password);
@@ -244,6 +254,13 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
                 format!("GET /backmarket/ws/orders/{}", market.order.id),
                 format!("POST /backmarket/ws/orders/{}", market.order.id),
             ],
+            Marketplace::Walmart => vec![
+                format!("GET /walmart/v3/orders/{}", market.order.id),
+                format!("POST /walmart/v3/orders/{}/shipping", market.order.id),
+                "POST /walmart/v3/token".to_owned(),
+            ],
+            // Not polled: its orders are posted (its own test below).
+            Marketplace::Custom => Vec::new(),
         };
         assert_eq!(calls_since(&marketplaces, &mut seen), export_calls, "{name}");
         let confirmed: Vec<_> =
@@ -263,6 +280,12 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
                 assert_eq!(sent.body["imei"], "356938035643809");
                 assert_eq!(sent.body["shipper"], "DHL Express");
             }
+            Marketplace::Walmart => {
+                let status = &sent.body["orderShipment"]["orderLines"]["orderLine"][0]["orderLineStatuses"]["orderLineStatus"]
+                    [0];
+                assert_eq!(status["trackingInfo"]["carrierName"], serde_json::json!({"carrier": "USPS"}));
+            }
+            Marketplace::Custom => {}
         }
         let shipment = created["shipment"]["id"].as_u64().expect("an id");
         let (status, read) =
@@ -280,7 +303,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
     let later = chrono::Utc::now() + chrono::Duration::minutes(11);
     let poller = poller.with_clock(std::sync::Arc::new(move || later));
     let polled = poller.tick().await.expect("a tick");
-    assert_eq!((polled.orders_queued, polled.failures.clone()), (3, vec![]), "read back: {polled:?}");
+    assert_eq!((polled.orders_queued, polled.failures.clone()), (4, vec![]), "read back: {polled:?}");
     drain(&runner).await;
     // Tokens still good; eBay's shipped order has its fulfillments read.
     assert_eq!(
@@ -290,6 +313,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
             "GET /backmarket/ws/orders",
             "GET /ebay/sell/fulfillment/v1/order",
             "GET /ebay/sell/fulfillment/v1/order/12-04000-00001/shipping_fulfillment",
+            "GET /walmart/v3/orders",
         ]
     );
     for market in &demo.marketplaces {
@@ -304,6 +328,75 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
     let (status, health) = send(port, request("GET", "/order_health.json", Some(&auth), &[], "")).await;
     assert_eq!(status, 200);
     assert_eq!(health["problems"], serde_json::json!([]), "{health}");
-    assert_eq!(marketplaces.confirmations().len(), 3);
+    assert_eq!(marketplaces.confirmations().len(), 4);
+    server.abort();
+}
+
+/// The README's custom-channel walk: the demo's UntilGone store takes `tools/demo/custom_order.json`
+/// posted over the socket and signed as `scripts/send-custom-webhook` signs it; the order becomes
+/// a purchase order; a shipment on it goes (tracking assigned, no delay) to the fake receiver as one
+/// signed POST, which the receiver checks; the same request again is taken as the one it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_channels_order_comes_by_webhook_and_its_shipment_goes_to_its_receiver() {
+    use shipsync_tools::fake_marketplaces::Marketplace;
+
+    let aws = fresh_aws().await;
+    let table = aws.table.clone();
+    let shopify =
+        demo::fake_shopify(tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind")).expect("fake Shopify");
+    let marketplaces = demo::fake_marketplaces(tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind"))
+        .expect("fake marketplaces");
+    let demo = demo::seed(&table, shopify.url(), &marketplaces).await.expect("demo data");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let apps = LocalApps {
+        api: ShipmentsApi::build(&aws.api_config(), &aws.sdk).allowing_store_base_url(),
+        webhooks: ShopifyWebhooks::build(&aws.intake_config(), &aws.sdk),
+        carrier_webhooks: carrier_webhooks::CarrierWebhooks::build(&aws.intake_config(), &aws.sdk),
+    };
+    let server = tokio::spawn(local_server::serve(listener, apps));
+    let exporter = Exporter::build(&aws.exporter_config(), &aws.sdk)
+        .expect("exporter")
+        .with_endpoints(ChannelEndpoints::honouring_store_overrides());
+    let runner =
+        Runner::new(aws.clone(), exporter, order_processor::OrderProcessor::build(&aws.processor_config(), &aws.sdk));
+
+    let path = format!("{}/../tools/demo/custom_order.json", env!("CARGO_MANIFEST_DIR"));
+    let order = std::fs::read_to_string(path).expect("the demo's order");
+    let signature = shopify_webhooks::sign(order.as_bytes(), &demo.custom.webhook_secret);
+    let url = format!("/webhooks/custom/{}", demo.custom.store.id);
+    let headers = [("X-Shipsync-Hmac-Sha256", signature), ("X-Shipsync-Delivery-Id", "local-1".to_owned())];
+    let (status, answer) = send(port, request("POST", &url, None, &headers, &order)).await;
+    assert_eq!((status, answer), (200, serde_json::json!({"status": "queued"})));
+    let forged = [("X-Shipsync-Hmac-Sha256", "Zm9yZ2Vk".to_owned()), ("X-Shipsync-Delivery-Id", "x".to_owned())];
+    let (status, _) = send(port, request("POST", &url, None, &forged, &order)).await;
+    assert_eq!(status, 401, "a forged signature is refused");
+    drain(&runner).await;
+    let po = table
+        .purchase_order_by_number(demo.retailer.id, &demo.custom.purchase_order_number)
+        .await
+        .expect("read")
+        .expect("the posted order made a purchase order");
+    assert_eq!(po.customer_name, "Grace Hopper");
+
+    let auth = format!("{}:{}", demo.retailer_user.key, demo.retailer_user.password);
+    let body = serde_json::json!({"shipment": {"shipper_name": "UPS",
+        "shipment_items_attributes": [{"order_item_id": po.items[0].id, "quantity": 1}],
+        "shipment_trackings_attributes": [{"tracking": "1Z999AA10000007001"}]}})
+    .to_string();
+    let path = format!("/purchase_orders/{}/shipments.json", po.id);
+    let (status, created) = send(port, request("POST", &path, Some(&auth), &[], &body)).await;
+    assert_eq!(status, 201, "{created}");
+    drain(&runner).await;
+    let received: Vec<_> =
+        marketplaces.confirmations().into_iter().filter(|sent| sent.marketplace == Marketplace::Custom).collect();
+    let [sent] = received.as_slice() else { panic!("one shipment received: {received:?}") };
+    assert_eq!((sent.order_id.as_str(), sent.tracking_number.as_str()), ("UG-7001", "1Z999AA10000007001"));
+    assert_eq!(sent.lines, [("UG-7001-1".to_owned(), 1)]);
+    let id = created["shipment"]["id"].as_u64().expect("an id");
+    assert_eq!(sent.reference, shipsync_channels::idempotency_key(id));
+    let (_, read) = send(port, request("GET", &format!("/shipments/{id}.json"), Some(&auth), &[], "")).await;
+    assert_eq!(read["shipment"]["export_state"], "exported", "{read}");
+    assert_eq!(read["shipment"]["exported_channel_ids"], serde_json::json!([sent.body["received_as"]]));
     server.abort();
 }

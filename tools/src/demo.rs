@@ -1,6 +1,6 @@
 //! Demo data for the local stack: a retailer with two vendors, two Shopify stores served by the
-//! local [`FakeShopify`], purchase orders on the shop's orders, an Amazon, an eBay and a Back
-//! Market store served by the local [`FakeMarketplaces`] (each with an order waiting there for the
+//! local [`FakeShopify`], purchase orders on the shop's orders, an Amazon, an eBay, a Back
+//! Market and a Walmart store served by the local [`FakeMarketplaces`] (each with an order waiting there for the
 //! poller, and EasyPost, faked too, as its tracking provider), and an API user for the retailer
 //! and for one vendor. Each store that hears of movement holds its own EasyPost webhook secret
 //! (`tracking_webhook_secret`): the scans for its parcels are posted to its own URL.
@@ -37,8 +37,57 @@ pub struct Demo {
     pub purchase_orders: Vec<PurchaseOrder>,
     pub retailer_user: Credentials,
     pub vendor_user: Credentials,
-    /// The Amazon, eBay and Back Market stores, each with its order waiting at the fake.
+    /// The Amazon, eBay, Back Market and Walmart stores, each with its order waiting at the fake.
     pub marketplaces: Vec<MarketplaceDemo>,
+    /// A custom channel's store: its orders are posted to shipsync, its shipments to the fake receiver.
+    pub custom: CustomDemo,
+}
+
+/// The demo's custom channel (UntilGone): a store whose orders come by signed webhook and whose
+/// shipments go to the fake receiver, once tracking is assigned.
+#[derive(Debug, Clone)]
+pub struct CustomDemo {
+    pub store: ChannelStore,
+    /// What its order webhooks (to `/webhooks/custom/<store id>`) are signed with.
+    pub webhook_secret: String,
+    /// The order `tools/demo/custom_order.json` posts, and the purchase order it becomes.
+    pub order_id: &'static str,
+    pub purchase_order_number: String,
+}
+
+/// The order in `tools/demo/custom_order.json`, of a demo SKU (`TENT-2P`, Acme's): its id, and
+/// the number its purchase order is named by.
+pub const CUSTOM_ORDER_ID: &str = "UG-7001";
+pub const CUSTOM_ORDER_NUMBER: &str = "7001";
+
+/// Creates the custom channel's store: shipments go to the fake receiver at once (no delay,
+/// tracking assigned), signed with the secret the receiver checks.
+async fn seed_custom(
+    table: &Table,
+    retailer: &Retailer,
+    vendor: VendorId,
+    marketplaces: &FakeMarketplaces,
+) -> Result<CustomDemo, ProvisionError> {
+    let (channel, name, credentials) = marketplace_store(Marketplace::Custom);
+    let connection = ChannelConnection {
+        shipment_url: Some(format!("{}/shipments", marketplaces.url(Marketplace::Custom))),
+        ..ChannelConnection::default()
+    };
+    let store =
+        provision::create_store(table, retailer.id, name, channel, ExportSettings::default(), connection).await?;
+    let webhook_secret = provision::random_secret()?;
+    let mut credentials: BTreeMap<String, String> =
+        credentials.into_iter().map(|(name, value)| (name.to_owned(), value.to_owned())).collect();
+    credentials.insert("webhook_secret".to_owned(), webhook_secret.clone());
+    let credentials = ChannelCredentials(credentials);
+    shipsync_channels::validate_store_settings(&store, &credentials)?;
+    table.save_credentials(retailer.id, store.id, &credentials).await?;
+    Ok(CustomDemo {
+        purchase_order_number: purchase_order_number(store.id, CUSTOM_ORDER_NUMBER, vendor),
+        store,
+        webhook_secret,
+        order_id: CUSTOM_ORDER_ID,
+    })
 }
 
 /// A marketplace store of the demo, the order waiting for it at its fake channel, and the
@@ -143,7 +192,7 @@ fn market_line(id: &str, sku: &str, title: &str, quantity: u32, unit_price: &str
 }
 
 /// One order at each marketplace, each of SKUs one demo vendor sells.
-fn marketplace_orders() -> [MarketplaceOrder; 3] {
+fn marketplace_orders() -> [MarketplaceOrder; 4] {
     let phone = MarketLine {
         category: Some("Smartphones".into()),
         ..market_line("46000011", "PHONE-X", "Refurbished phone", 1, "210.00")
@@ -178,6 +227,18 @@ fn marketplace_orders() -> [MarketplaceOrder; 3] {
             tracking_number: "4600000001",
             serial_codes: &["356938035643809"],
         },
+        MarketplaceOrder {
+            marketplace: Marketplace::Walmart,
+            order: MarketOrder {
+                id: "1796277083022".into(),
+                customer_name: "Kathryn Cole".into(),
+                lines: vec![market_line("1", "LAMP-LED", "LED camp lamp", 1, "15.00")],
+            },
+            // shipsync's "US Postal" goes to Walmart as its "USPS", with no mapping needed.
+            carrier: "US Postal",
+            tracking_number: "9400100000000000000002",
+            serial_codes: &[],
+        },
     ]
 }
 
@@ -203,7 +264,7 @@ fn carrier_mappings(marketplace: Marketplace) -> Vec<CarrierMapping> {
     match marketplace {
         Marketplace::Amazon => vec![mapping(UPS, "UPS")],
         Marketplace::Ebay => vec![mapping(US_POSTAL, "USPS")],
-        Marketplace::BackMarket => Vec::new(),
+        Marketplace::BackMarket | Marketplace::Walmart | Marketplace::Custom => Vec::new(),
     }
 }
 
@@ -236,6 +297,19 @@ fn marketplace_store(marketplace: Marketplace) -> (ChannelKind, &'static str, Ve
             ChannelKind::BackMarket,
             "Demo Outfitters on Back Market (fake)",
             vec![("api_token", fake::BACK_MARKET_TOKEN)],
+        ),
+        Marketplace::Walmart => (
+            ChannelKind::Walmart,
+            "Demo Outfitters on Walmart (fake)",
+            vec![
+                ("walmart_client_id", fake::WALMART_CLIENT_ID),
+                ("walmart_client_secret", fake::WALMART_CLIENT_SECRET),
+            ],
+        ),
+        Marketplace::Custom => (
+            ChannelKind::Custom,
+            "Demo Outfitters on UntilGone (custom channel)",
+            vec![("signing_secret", fake::CUSTOM_SIGNING_SECRET)],
         ),
     }
 }
@@ -416,6 +490,7 @@ pub async fn seed(table: &Table, shop_url: &str, marketplaces: &FakeMarketplaces
     };
     let marketplace_po = provision::create_purchase_order(table, marketplace_order).await?;
     let vendors_by_sku: Vec<(&str, VendorId)> = products.iter().map(|(sku, vendor, _)| (*sku, vendor.id)).collect();
+    let custom = seed_custom(table, &retailer, acme.id, marketplaces).await?;
     let marketplaces = seed_marketplaces(table, &retailer, &vendors_by_sku, marketplaces).await?;
     let retailer_user = provision::create_api_user(table, retailer.id, None, "UTC").await?;
     let vendor_user = provision::create_api_user(table, retailer.id, Some(acme.id), "America/New_York").await?;
@@ -430,6 +505,7 @@ pub async fn seed(table: &Table, shop_url: &str, marketplaces: &FakeMarketplaces
         retailer_user,
         vendor_user,
         marketplaces,
+        custom,
     })
 }
 
@@ -439,6 +515,8 @@ pub fn confirmation_log(marketplace: Marketplace) -> &'static str {
         Marketplace::Amazon => "fake Amazon: shipment confirmed",
         Marketplace::Ebay => "fake eBay: shipping fulfillment created",
         Marketplace::BackMarket => "fake Back Market: order line shipped",
+        Marketplace::Walmart => "fake Walmart: order line shipped",
+        Marketplace::Custom => "fake custom channel: shipment received",
     }
 }
 

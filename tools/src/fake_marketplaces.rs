@@ -9,6 +9,13 @@
 //!   fulfillments (`GET`, and `POST` answering 201 with a `Location`);
 //! - `/backmarket`: `GET /ws/orders?date_modification&page`, `GET /ws/orders/{id}`, and
 //!   `POST /ws/orders/{id}` with `new_state` 2 (validate a line) or 3 (ship it);
+//! - `/walmart`: client-credentials tokens (`POST /v3/token`), `GET /v3/orders` (by
+//!   `lastModifiedStartDate`, paged by `nextCursor`), `GET /v3/orders/{id}`, and
+//!   `POST /v3/orders/{id}/acknowledge` and `…/shipping` (refused before acknowledgment, for a
+//!   carrier Walmart does not list without a tracking URL, or for more units than are open);
+//! - `/custom`: a custom channel's receiver, `POST /custom/shipments` (the signature checked,
+//!   a repeated `Idempotency-Key` answered 409 with the shipment it has) and
+//!   `GET /custom/shipments?idempotency_key=` (200 with it, or 404);
 //! - `/easypost`: `POST /v2/trackers`, a repeat answered with the existing tracker.
 //!
 //! It holds the orders it is given and changes them as the channel would (a confirmed package
@@ -44,6 +51,11 @@ pub const EBAY_CLIENT_SECRET: &str = "PRD-local-demo-secret";
 pub const EBAY_REFRESH_TOKEN: &str = "v^1.1#i^1#local-demo";
 /// The Back Market API token the fake accepts (Back Market hands it out already encoded).
 pub const BACK_MARKET_TOKEN: &str = "bG9jYWwtZGVtbzpiYWNrbWFya2V0";
+/// The Walmart client credentials the fake accepts.
+pub const WALMART_CLIENT_ID: &str = "local-demo-walmart-client";
+pub const WALMART_CLIENT_SECRET: &str = "local-demo-walmart-secret";
+/// The secret the fake custom channel's receiver checks shipments' signatures with.
+pub const CUSTOM_SIGNING_SECRET: &str = "local-demo-custom-signing-secret";
 /// The EasyPost API key the fake accepts.
 pub const EASYPOST_API_KEY: &str = "EZTKlocaldemo";
 
@@ -60,6 +72,9 @@ pub enum Marketplace {
     Amazon,
     Ebay,
     BackMarket,
+    Walmart,
+    /// A custom channel's receiver (its orders are posted to shipsync, not polled).
+    Custom,
 }
 
 impl Marketplace {
@@ -69,6 +84,8 @@ impl Marketplace {
             Marketplace::Amazon => "/amazon",
             Marketplace::Ebay => "/ebay",
             Marketplace::BackMarket => "/backmarket",
+            Marketplace::Walmart => "/walmart",
+            Marketplace::Custom => "/custom",
         }
     }
 
@@ -77,6 +94,8 @@ impl Marketplace {
             Marketplace::Amazon => "Amazon",
             Marketplace::Ebay => "eBay",
             Marketplace::BackMarket => "Back Market",
+            Marketplace::Walmart => "Walmart",
+            Marketplace::Custom => "custom channel",
         }
     }
 }
@@ -144,6 +163,9 @@ struct Package {
     lines: Vec<(String, u32)>,
 }
 
+/// A Walmart line status: its name, its units, and the tracking number and carrier they shipped under.
+type WalmartStatus = (&'static str, u32, Option<(String, String)>);
+
 #[derive(Debug, Clone)]
 struct HeldOrder {
     order: MarketOrder,
@@ -158,13 +180,14 @@ struct HeldOrder {
     tracking_number: String,
     tracking_url: String,
     shipper: String,
+    /// Walmart: each line's statuses.
+    walmart_statuses: Vec<Vec<WalmartStatus>>,
 }
 
 impl HeldOrder {
     fn new(order: MarketOrder, at: DateTime<Utc>) -> Self {
         let count = order.lines.len();
         Self {
-            order,
             created_at: at,
             updated_at: at,
             packages: Vec::new(),
@@ -174,6 +197,8 @@ impl HeldOrder {
             tracking_number: String::new(),
             tracking_url: String::new(),
             shipper: String::new(),
+            walmart_statuses: order.lines.iter().map(|line| vec![("Created", line.quantity, None)]).collect(),
+            order,
         }
     }
 
@@ -385,7 +410,7 @@ fn answer(markets: &Mutex<Markets>, url: &str, request: &http::request::Parts, b
         .query()
         .map(|query| form_urlencoded::parse(query.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    let Some((prefix, rest)) = ["/amazon", "/ebay", "/backmarket", "/easypost"]
+    let Some((prefix, rest)) = ["/amazon", "/ebay", "/backmarket", "/walmart", "/custom", "/easypost"]
         .into_iter()
         .find_map(|prefix| path.strip_prefix(prefix).map(|rest| (prefix, rest)))
     else {
@@ -405,6 +430,8 @@ fn answer(markets: &Mutex<Markets>, url: &str, request: &http::request::Parts, b
         "/amazon" => amazon(&mut markets, &call),
         "/ebay" => ebay(&mut markets, &call),
         "/backmarket" => back_market(&mut markets, &call),
+        "/walmart" => walmart(&mut markets, &call),
+        "/custom" => custom_receiver(&mut markets, &call),
         _ => easypost(&mut markets, &call),
     }
 }
@@ -1016,6 +1043,317 @@ fn update_back_market_order(markets: &mut Markets, order_id: &str, call: &Call<'
     }
     let Some(held) = markets.orders.get(&(Marketplace::BackMarket, order_id.to_owned())) else { return not_found() };
     Reply::json(StatusCode::OK, back_market_order(held))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Walmart
+
+/// Walmart's error envelope (as its gateway writes it).
+fn walmart_error(status: StatusCode, code: &str, description: &str) -> Reply {
+    Reply::json(
+        status,
+        json!({"errors": {"error": [{"code": code, "description": description, "severity": "ERROR", "category": "DATA"}]}}),
+    )
+}
+
+fn walmart(markets: &mut Markets, call: &Call<'_>) -> Reply {
+    if call.header("wm_svc.name").is_none() || call.header("wm_qos.correlation_id").is_none_or(str::is_empty) {
+        return walmart_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST_HEADER.GMP_GATEWAY_API",
+            "WM_SVC.NAME and WM_QOS.CORRELATION_ID are required",
+        );
+    }
+    if call.method == Method::POST && call.path == "/v3/token" {
+        let form = call.form();
+        if call.header("authorization") != Some(basic(WALMART_CLIENT_ID, WALMART_CLIENT_SECRET).as_str())
+            || field(&form, "grant_type") != Some("client_credentials")
+        {
+            return walmart_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED.GMP_GATEWAY_API", "Unauthorized client");
+        }
+        let token = markets.issue_token(Marketplace::Walmart, "eyJ-local-demo-");
+        return Reply::json(StatusCode::OK, json!({"access_token": token, "token_type": "Bearer", "expires_in": 900}));
+    }
+    if !markets.token_valid(Marketplace::Walmart, call.header("wm_sec.access_token")) {
+        return walmart_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED.GMP_GATEWAY_API", "Unauthorized token");
+    }
+    let segments: Vec<&str> = call.path.trim_start_matches('/').split('/').collect();
+    let order = |markets: &Markets, id: &str| {
+        markets.orders.get(&(Marketplace::Walmart, id.to_owned())).map(|held| json!({"order": walmart_order(held)}))
+    };
+    let missing = |id: &str| {
+        walmart_error(StatusCode::NOT_FOUND, "CONTENT_NOT_FOUND.GMP_ORDER_API", &format!("No order {id} found"))
+    };
+    match (call.method, segments.as_slice()) {
+        (&Method::GET, ["v3", "orders"]) => list_walmart_orders(markets, call),
+        (&Method::GET, ["v3", "orders", id]) => {
+            order(markets, id).map_or_else(|| missing(id), |o| Reply::json(StatusCode::OK, o))
+        }
+        (&Method::POST, ["v3", "orders", id, "acknowledge"]) => {
+            let Some(held) = markets.orders.get_mut(&(Marketplace::Walmart, (*id).to_owned())) else {
+                return missing(id);
+            };
+            for statuses in &mut held.walmart_statuses {
+                for status in statuses.iter_mut().filter(|status| status.0 == "Created") {
+                    status.0 = "Acknowledged";
+                }
+            }
+            held.updated_at = Utc::now();
+            info!(order = id, "fake Walmart: order acknowledged");
+            markets.acceptances.push(Acceptance { order_id: (*id).to_owned(), sku: String::new() });
+            order(markets, id).map_or_else(|| missing(id), |o| Reply::json(StatusCode::OK, o))
+        }
+        (&Method::POST, ["v3", "orders", id, "shipping"]) => ship_walmart_lines(markets, id, call),
+        _ => walmart_error(StatusCode::NOT_FOUND, "CONTENT_NOT_FOUND.GMP_GATEWAY_API", "Not found"),
+    }
+}
+
+/// Orders a page of the fake's `GET /v3/orders` holds unless `limit` says fewer.
+const WALMART_PAGE: usize = 200;
+
+/// `GET /v3/orders`: orders modified at or after `lastModifiedStartDate`, oldest first; more
+/// than a page leaves a `nextCursor` (a query string) that goes on from where the page ended.
+fn list_walmart_orders(markets: &Markets, call: &Call<'_>) -> Reply {
+    let since = match call.query("lastModifiedStartDate").map(DateTime::parse_from_rfc3339) {
+        Some(Ok(since)) => Some(since.with_timezone(&Utc)),
+        Some(Err(_)) => {
+            return walmart_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST_PARAM.GMP_ORDER_API",
+                "lastModifiedStartDate is not a date",
+            );
+        }
+        None => None,
+    };
+    let limit = call.query("limit").and_then(|limit| limit.parse::<usize>().ok()).unwrap_or(100).clamp(1, WALMART_PAGE);
+    let offset = call.query("soIndex").and_then(|index| index.parse::<usize>().ok()).unwrap_or(0);
+    let mut orders: Vec<&HeldOrder> = markets
+        .orders_of(Marketplace::Walmart)
+        .filter(|held| since.is_none_or(|since| held.updated_at >= since))
+        .collect();
+    orders.sort_by_key(|held| held.updated_at);
+    let page: Vec<Value> = orders.iter().skip(offset).take(limit).map(|held| walmart_order(held)).collect();
+    let mut meta = json!({"totalCount": orders.len(), "limit": limit});
+    if offset + limit < orders.len() {
+        let mut cursor = format!("?limit={limit}&hasMoreElements=true&soIndex={}", offset + limit);
+        if let Some(since) = call.query("lastModifiedStartDate") {
+            cursor.push_str("&lastModifiedStartDate=");
+            cursor.extend(form_urlencoded::byte_serialize(since.as_bytes()));
+        }
+        meta["nextCursor"] = json!(cursor);
+    }
+    Reply::json(StatusCode::OK, json!({"list": {"meta": meta, "elements": {"order": page}}}))
+}
+
+/// A purchase order as Walmart's Orders API writes it (times in epoch milliseconds, amounts as text).
+fn walmart_order(held: &HeldOrder) -> Value {
+    let lines: Vec<Value> = held
+        .order
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(index, line)| {
+            let statuses: Vec<Value> = held
+                .walmart_statuses
+                .get(index)
+                .into_iter()
+                .flatten()
+                .map(|(status, units, shipped)| {
+                    let mut entry = json!({"status": status, "statusQuantity": {"unitOfMeasurement": "EACH", "amount": units.to_string()}});
+                    if let Some((tracking, carrier)) = shipped {
+                        entry["trackingInfo"] = json!({"shipDateTime": held.updated_at.timestamp_millis(),
+                            "carrierName": {"carrier": carrier}, "methodCode": "Standard", "trackingNumber": tracking});
+                    }
+                    entry
+                })
+                .collect();
+            let price: f64 = line.unit_price.parse().unwrap_or_default();
+            json!({"lineNumber": line.id, "item": {"productName": line.title, "sku": line.sku},
+                   "charges": {"charge": [{"chargeType": "PRODUCT", "chargeName": "ItemPrice",
+                       "chargeAmount": {"currency": "USD", "amount": price * f64::from(line.quantity)}}]},
+                   "orderLineQuantity": {"unitOfMeasurement": "EACH", "amount": line.quantity.to_string()},
+                   "statusDate": held.updated_at.timestamp_millis(),
+                   "orderLineStatuses": {"orderLineStatus": statuses},
+                   "fulfillment": {"fulfillmentOption": "S2H", "shipMethod": "STANDARD"}})
+        })
+        .collect();
+    json!({
+        "purchaseOrderId": held.order.id,
+        "customerOrderId": format!("5{}", held.order.id),
+        "customerEmailId": "relay@relay.walmart.com",
+        "orderDate": held.created_at.timestamp_millis(),
+        "shippingInfo": {"phone": "5555550100", "estimatedDeliveryDate": held.created_at.timestamp_millis() + 432_000_000,
+            "estimatedShipDate": held.created_at.timestamp_millis() + 86_400_000, "methodCode": "Standard",
+            "postalAddress": {"name": held.order.customer_name, "address1": "1 Main St", "city": "Bentonville",
+                "state": "AR", "postalCode": "72712", "country": "USA", "addressType": "RESIDENTIAL"}},
+        "orderLines": {"orderLine": lines},
+    })
+}
+
+/// `POST /v3/orders/{id}/shipping`: each line's statuses ship that many of its acknowledged
+/// units. All of it is checked before anything changes: an order not acknowledged, an unknown
+/// line, more units than are open, a carrier Walmart does not list without a tracking URL, or a
+/// method Walmart does not know refuses the whole request.
+fn ship_walmart_lines(markets: &mut Markets, order_id: &str, call: &Call<'_>) -> Reply {
+    let Some(body) = call.json() else {
+        return walmart_error(StatusCode::BAD_REQUEST, "INVALID_REQUEST_CONTENT.GMP_ORDER_API", "the body is not JSON");
+    };
+    let Some(held) = markets.orders.get(&(Marketplace::Walmart, order_id.to_owned())) else {
+        return walmart_error(StatusCode::NOT_FOUND, "CONTENT_NOT_FOUND.GMP_ORDER_API", "No order found");
+    };
+    let refuse = |description: String| {
+        walmart_error(StatusCode::BAD_REQUEST, "INVALID_REQUEST_CONTENT.GMP_ORDER_API", &description)
+    };
+    let mut shipped: Vec<(usize, u32, String, String)> = Vec::new();
+    for line in body["orderShipment"]["orderLines"]["orderLine"].as_array().into_iter().flatten() {
+        let number = line["lineNumber"].as_str().unwrap_or_default();
+        let Some(index) = held.order.lines.iter().position(|held_line| held_line.id == number) else {
+            return refuse(format!("line {number:?} is not in order {order_id}"));
+        };
+        if line["sellerOrderId"].as_str().is_none_or(str::is_empty) {
+            return refuse(format!("line {number}: sellerOrderId is required"));
+        }
+        let statuses = held.walmart_statuses.get(index).cloned().unwrap_or_default();
+        if statuses.iter().any(|(status, _, _)| *status == "Created") {
+            return refuse(format!("order {order_id} must be acknowledged before it ships"));
+        }
+        let mut open: u32 =
+            statuses.iter().filter(|(status, _, _)| *status == "Acknowledged").map(|(_, units, _)| units).sum();
+        for status in line["orderLineStatuses"]["orderLineStatus"].as_array().into_iter().flatten() {
+            let units = status["statusQuantity"]["amount"].as_str().and_then(|amount| amount.parse::<u32>().ok());
+            let info = &status["trackingInfo"];
+            let tracking = info["trackingNumber"].as_str().map(str::trim).unwrap_or_default();
+            let listed = info["carrierName"]["carrier"].as_str();
+            let other = info["carrierName"]["otherCarrier"].as_str();
+            let carrier = match (listed, other) {
+                (Some(carrier), None) if shipsync_channels::WALMART_CARRIERS.contains(&carrier) => carrier,
+                (None, Some(carrier)) if info["trackingURL"].as_str().is_some_and(|url| !url.is_empty()) => carrier,
+                _ => {
+                    return refuse(format!(
+                        "line {number}: carrierName must name one of Walmart's carriers, or otherCarrier with a trackingURL"
+                    ));
+                }
+            };
+            let method_known = ["Standard", "Express", "OneDay", "Freight", "WhiteGlove", "Value"]
+                .contains(&info["methodCode"].as_str().unwrap_or_default());
+            if status["status"] != "Shipped" || tracking.is_empty() || !info["shipDateTime"].is_i64() || !method_known {
+                return refuse(format!(
+                    "line {number}: status Shipped, trackingNumber, shipDateTime (ms) and methodCode are required"
+                ));
+            }
+            match units {
+                Some(units) if units > 0 && units <= open => open -= units,
+                _ => return refuse(format!("line {number}: more units than are open to ship")),
+            }
+            shipped.push((index, units.unwrap_or_default(), tracking.to_owned(), carrier.to_owned()));
+        }
+    }
+    if shipped.is_empty() {
+        return refuse("orderShipment.orderLines.orderLine is required".to_owned());
+    }
+    let Some(held) = markets.orders.get_mut(&(Marketplace::Walmart, order_id.to_owned())) else { return not_found() };
+    let mut confirmed = Vec::new();
+    for (index, units, tracking, carrier) in shipped {
+        let Some(statuses) = held.walmart_statuses.get_mut(index) else { continue };
+        if let Some(acknowledged) =
+            statuses.iter_mut().find(|(status, open, _)| *status == "Acknowledged" && *open >= units)
+        {
+            acknowledged.1 -= units;
+        }
+        statuses.retain(|(status, units, _)| *status != "Acknowledged" || *units > 0);
+        statuses.push(("Shipped", units, Some((tracking.clone(), carrier.clone()))));
+        let line = held.order.lines[index].id.clone();
+        info!(order = order_id, line = %line, units, tracking = %tracking, carrier = %carrier, "fake Walmart: order line shipped");
+        confirmed.push(Confirmation {
+            marketplace: Marketplace::Walmart,
+            order_id: order_id.to_owned(),
+            reference: line.clone(),
+            tracking_number: tracking,
+            carrier,
+            lines: vec![(line, units)],
+            body: body.clone(),
+        });
+    }
+    held.updated_at = Utc::now();
+    let answer = json!({"order": walmart_order(held)});
+    markets.confirmations.extend(confirmed);
+    Reply::json(StatusCode::OK, answer)
+}
+
+// ---------------------------------------------------------------------------------------------
+// A custom channel's receiver
+
+/// Checks `X-Shipsync-Signature` (`v1=` hex HMAC-SHA256 of `<timestamp>.<body>`) as a receiver
+/// would, and that the timestamp is within five minutes.
+fn custom_signed(call: &Call<'_>) -> bool {
+    let Some(timestamp) = call.header("x-shipsync-timestamp").and_then(|t| t.parse::<i64>().ok()) else {
+        return false;
+    };
+    let fresh = (Utc::now().timestamp() - timestamp).abs() <= 300;
+    let expected = shipsync_channels::shipment_signature(CUSTOM_SIGNING_SECRET, timestamp, call.body);
+    fresh && call.header("x-shipsync-signature") == Some(expected.as_str())
+}
+
+fn custom_receiver(markets: &mut Markets, call: &Call<'_>) -> Reply {
+    if call.path != "/shipments" {
+        return Reply::json(StatusCode::NOT_FOUND, json!({"error": "not found"}));
+    }
+    if !custom_signed(call) {
+        return Reply::json(StatusCode::UNAUTHORIZED, json!({"error": "bad signature"}));
+    }
+    let held = |markets: &Markets, key: &str| {
+        markets
+            .confirmations
+            .iter()
+            .find(|sent| sent.marketplace == Marketplace::Custom && sent.reference == key)
+            .map(|sent| sent.body["received_as"].clone())
+    };
+    match *call.method {
+        Method::GET => {
+            let key = call.query("idempotency_key").unwrap_or_default();
+            match held(markets, key) {
+                Some(id) => Reply::json(StatusCode::OK, json!({"id": id})),
+                None => Reply::json(StatusCode::NOT_FOUND, json!({"error": "no such shipment"})),
+            }
+        }
+        Method::POST => {
+            let Some(key) = call.header("idempotency-key").map(str::to_owned) else {
+                return Reply::json(StatusCode::BAD_REQUEST, json!({"error": "Idempotency-Key is required"}));
+            };
+            if let Some(id) = held(markets, &key) {
+                return Reply::json(StatusCode::CONFLICT, json!({"id": id, "error": "already received"}));
+            }
+            let Some(mut body) = call.json() else {
+                return Reply::json(StatusCode::BAD_REQUEST, json!({"error": "the body is not JSON"}));
+            };
+            let shipment = &body["shipment"];
+            let lines: Vec<(String, u32)> = shipment["lines"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|line| {
+                    Some((line["line_id"].as_str()?.to_owned(), u32::try_from(line["quantity"].as_u64()?).ok()?))
+                })
+                .collect();
+            let order_id = shipment["order_id"].as_str().unwrap_or_default().to_owned();
+            let tracking = shipment["tracking_numbers"][0].as_str().unwrap_or_default().to_owned();
+            let carrier = shipment["carrier"].as_str().unwrap_or_default().to_owned();
+            let id = format!("rcv_{}", markets.next());
+            body["received_as"] = json!(id);
+            info!(order = %order_id, tracking = %tracking, carrier = %carrier, key = %key, "fake custom channel: shipment received");
+            markets.confirmations.push(Confirmation {
+                marketplace: Marketplace::Custom,
+                order_id,
+                reference: key,
+                tracking_number: tracking,
+                carrier,
+                lines,
+                body,
+            });
+            Reply::json(StatusCode::CREATED, json!({"id": id}))
+        }
+        _ => Reply::json(StatusCode::METHOD_NOT_ALLOWED, json!({"error": "GET or POST"})),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

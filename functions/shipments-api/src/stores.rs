@@ -51,6 +51,8 @@ struct StoreBody {
     movement_timeout_hours: Option<u32>,
     export_after_movement_timeout: Option<bool>,
     tracking_base_url: Option<String>,
+    /// Custom channels only: where shipments are posted (https, a public host).
+    shipment_url: Option<String>,
     /// Write-only: never shown, never logged.
     credentials: Option<BTreeMap<String, String>>,
     // Readonly, accepted so that a client may send back what it read.
@@ -83,6 +85,7 @@ impl StoreBody {
             movement_timeout_hours: self.movement_timeout_hours,
             export_after_movement_timeout: self.export_after_movement_timeout,
             tracking_base_url: self.tracking_base_url,
+            shipment_url: self.shipment_url,
         };
         (change, self.credentials.map(ChannelCredentials))
     }
@@ -147,6 +150,8 @@ struct StoreView {
     movement_timeout_hours: u32,
     export_after_movement_timeout: bool,
     tracking_base_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shipment_url: Option<String>,
     credentials_set: bool,
 }
 
@@ -173,6 +178,7 @@ impl StoreView {
             movement_timeout_hours: store.tracking.movement_timeout_hours,
             export_after_movement_timeout: store.tracking.export_after_movement_timeout,
             tracking_base_url: store.connection.tracking_base_url.clone(),
+            shipment_url: store.connection.shipment_url.clone(),
             credentials_set,
         }
     }
@@ -228,9 +234,10 @@ impl ShipmentsApi {
                 let mut errors = ValidationErrors::new();
                 check_store_name(body.name.as_deref(), &mut errors);
                 match refused {
-                    Some(RequestedChannel::Retired(name)) => errors
-                        .push("channel", format!("{name} is no longer offered: shopify, amazon, ebay or back_market")),
-                    _ => errors.push("channel", "is required: shopify, amazon, ebay or back_market"),
+                    Some(RequestedChannel::Retired(name)) => {
+                        errors.push("channel", format!("{name} is no longer offered: {}", ChannelKind::offered()))
+                    }
+                    _ => errors.push("channel", format!("is required: {}", ChannelKind::offered())),
                 }
                 return Err(errors.into());
             }

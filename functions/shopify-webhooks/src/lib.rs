@@ -1,4 +1,5 @@
-//! Shopify webhook ingestion: `POST /webhooks/shopify/{store_id}`.
+//! Webhook ingestion: Shopify's, `POST /webhooks/shopify/{store_id}`, and custom channels' orders,
+//! `POST /webhooks/custom/{store_id}` (see [`ShopifyWebhooks::receive_custom`]).
 //!
 //! Verifies `X-Shopify-Hmac-Sha256` over the raw body (constant time; the previous secret is
 //! accepted during a rotation; a missing signature fails) and that `X-Shopify-Shop-Domain` is the
@@ -20,12 +21,12 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use shipsync_app::Failure;
 use shipsync_app::ports::EventQueue;
-use shipsync_channels::ShopifyWebhookSecrets;
 use shipsync_channels::shopify_webhooks::{read_shopify_webhook, shopify_gid};
+use shipsync_channels::{CUSTOM_WEBHOOK_SIGNATURE_HEADER, ShopifyWebhookSecrets, read_custom_order};
 use shipsync_domain::ids::StoreId;
 use shipsync_domain::limits::clip_bytes;
 use shipsync_domain::orders::sha256_hex;
-use shipsync_domain::orders::{ChannelEventMessage, MAX_ID_BYTES, OrderProblem, ProblemKind};
+use shipsync_domain::orders::{ChannelEvent, ChannelEventMessage, MAX_ID_BYTES, OrderProblem, ProblemKind};
 use shipsync_domain::tenant::{ChannelKind, ChannelStore, parse_shop_domain};
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_response, path_segments};
 use shipsync_planner::OrderQueue;
@@ -75,7 +76,10 @@ impl ShopifyWebhooks {
         let segments = path_segments(request);
         let store_id = match segments.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
             ["webhooks", "shopify", id] if request.method() == Method::POST => *id,
-            ["webhooks", "shopify", _] => return Err(ApiError::MethodNotAllowed),
+            ["webhooks", "custom", id] if request.method() == Method::POST => {
+                return self.receive_custom(request, id).await;
+            }
+            ["webhooks", "shopify" | "custom", _] => return Err(ApiError::MethodNotAllowed),
             _ => return Err(ApiError::NotFound("no such webhook endpoint".into())),
         };
         // No size limit before the signature: Lambda bounds a request (6 MB), and a signed
@@ -136,6 +140,70 @@ impl ShopifyWebhooks {
             }
         };
         Ok(accepted(status))
+    }
+
+    /// A custom channel's order: `{"order": {...}}` as the README documents it, signed with the
+    /// store's `webhook_secret` in `X-Shipsync-Hmac-Sha256` (base64 HMAC-SHA256 of the raw body,
+    /// as Shopify signs), with a `X-Shipsync-Delivery-Id`. An unknown store, another channel's,
+    /// one without a webhook secret and a bad signature all get the same 401, so probing tells
+    /// nothing. The sender is an integrator who can fix its payload: one that cannot be applied
+    /// is refused (4xx naming the field) and nothing is queued. A repeated delivery is queued
+    /// again, and applying it changes nothing.
+    async fn receive_custom(&self, request: &ApiRequest, store_id: &str) -> Result<ApiResponse, ApiError> {
+        const REFUSED: &str =
+            "X-Shipsync-Hmac-Sha256 is missing or is not the body signed with this store's webhook secret";
+        let body = request.body();
+        let Ok(store_id) = store_id.parse::<StoreId>() else { return Err(ApiError::WebhookRefused(REFUSED)) };
+        let store = self.table.channel_store_by_id(store_id).await.map_err(Failure::from)?;
+        let Some(store) = store.filter(|store| store.channel == ChannelKind::Custom) else {
+            warn!(%store_id, "custom webhook for a store that is not a custom channel's");
+            return Err(ApiError::WebhookRefused(REFUSED));
+        };
+        let opened = self.table.webhook_credentials(store.retailer_id, store.id).await.map_err(Failure::from)?;
+        let secrets = ShopifyWebhookSecrets::from_credentials(&opened);
+        let signature = header(request, CUSTOM_WEBHOOK_SIGNATURE_HEADER);
+        if !signature
+            .is_some_and(|signature| secrets.accepted().iter().any(|secret| signed_by(body, secret, signature)))
+        {
+            warn!(store_id = %store.id, signed = signature.is_some(), "custom webhook signature rejected");
+            return Err(ApiError::WebhookRefused(REFUSED));
+        }
+        let delivery = header(request, "x-shipsync-delivery-id")
+            .filter(|id| id.len() <= MAX_ID_BYTES)
+            .ok_or_else(|| ApiError::BadRequest("X-Shipsync-Delivery-Id is required (at most 255 bytes)".into()))?;
+        let payload: Value =
+            serde_json::from_slice(body).map_err(|error| ApiError::BadRequest(format!("malformed JSON: {error}")))?;
+        let order = read_custom_order(&payload).map_err(|problem| {
+            let (field, message) = problem.split_once(' ').unwrap_or(("order", problem.as_str()));
+            ApiError::invalid(field, message)
+        })?;
+        let event = ChannelEvent::OrderChanged { order };
+        event.check_applicable().map_err(|problem| {
+            let (field, message) = problem.split_once(' ').unwrap_or(("order", problem.as_str()));
+            ApiError::invalid(format!("order.{field}"), message)
+        })?;
+        let message = ChannelEventMessage {
+            retailer_id: Some(store.retailer_id),
+            store_id: Some(store.id),
+            source: format!("custom webhook {delivery}"),
+            event,
+        };
+        let text = serde_json::to_string(&message).map_err(|_| ApiError::BadRequest("unserializable order".into()))?;
+        if text.len() > MAX_EVENT_BYTES {
+            return Err(ApiError::invalid(
+                "order.lines",
+                format!(
+                    "make an order too large for one queue message ({} bytes; at most {MAX_EVENT_BYTES})",
+                    text.len()
+                ),
+            ));
+        }
+        if let Err(failure) = self.queue.queue_event(text).await {
+            error!(error = %failure.chain(), "could not queue a custom webhook's order");
+            return Err(ApiError::Unavailable);
+        }
+        info!(store_id = %store.id, delivery, "custom order queued");
+        Ok(accepted("queued"))
     }
 
     /// Keeps a signed payload that cannot be applied, and lists it in order health. A failure

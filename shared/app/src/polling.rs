@@ -174,7 +174,7 @@ where
             Err(failure) => return Err(self.failed(&entry, None, failure, now).await),
         };
         let every = store.ingestion.poll_orders_every_minutes;
-        if every == 0 {
+        if every == 0 || !store.channel.lists_orders() {
             return Ok(None);
         }
         let state = match self.repositories.poll_state(entry.store_id).await {

@@ -134,6 +134,13 @@ impl<R: Repositories> StoreSettings<R> {
                 }
             }
         }
+        if let Err(problems) =
+            shipsync_channels::validate_carrier_mappings(store.channel, &store.export.carrier_mappings)
+        {
+            for problem in problems.errors() {
+                errors.push(problem.field.clone(), problem.message.clone());
+            }
+        }
         // A seller's notifications go to one store: another store's seller is refused before
         // anything is written (the table's conditional claim settles a race).
         if let (Some(seller), Some(marketplace)) = (&store.connection.seller_id, &store.connection.marketplace_id)

@@ -24,7 +24,7 @@ use crate::port::{PageReader, first_name, fulfillment_lines, required_text, requ
 use crate::settings::AmazonCredentials;
 use crate::{
     Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, first_error_message, json_or_missing,
-    packages, success_body, transport_error,
+    packages, path_segment, success_body, transport_error,
 };
 
 use crate::endpoints::AMAZON_NA_ENDPOINT;
@@ -287,17 +287,6 @@ impl Channel for AmazonClient {
             })
         })
     }
-}
-
-/// An order id as one segment of a path: Amazon's ids are digits and dashes; anything else is
-/// escaped, so that no id can reach another resource.
-fn path_segment(id: &str) -> String {
-    id.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(byte).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// An Orders API v2026-01-01 `Order` as shipsync reads it; or which field is wrong.

@@ -21,8 +21,8 @@ use tracing::info;
 
 use crate::port::PageReader;
 use crate::{
-    Channel, ChannelError, ChannelFuture, ExportLine, ExportOrder, Fulfillment, OrdersPage, packages, success_body,
-    transport_error,
+    Channel, ChannelError, ChannelFuture, ExportLine, ExportOrder, Fulfillment, OrdersPage, packages, path_segment,
+    success_body, transport_error,
 };
 
 pub const BACK_MARKET_ENDPOINT: &str = "https://www.backmarket.fr";
@@ -334,16 +334,6 @@ impl BackMarketClient {
 /// The order id as Back Market's bodies carry it: a number when it is one.
 fn order_id_value(channel_order_id: &ChannelOrderId) -> Value {
     channel_order_id.as_str().parse::<u64>().map_or_else(|_| json!(channel_order_id), |n| json!(n))
-}
-
-/// An order id as one segment of a path (Back Market's are numbers; anything else is escaped).
-fn path_segment(id: &str) -> String {
-    id.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(byte).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// The `page` a `next` URL names, if it names one.

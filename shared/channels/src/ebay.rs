@@ -19,7 +19,7 @@ use crate::port::{PageReader, first_name, fulfillment_lines, required_text, requ
 use crate::settings::EbayCredentials;
 use crate::{
     Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, TokenCache, first_error_message,
-    json_or_missing, packages, success_body, transport_error,
+    json_or_missing, packages, path_segment, success_body, transport_error,
 };
 
 pub const EBAY_ENDPOINT: &str = "https://api.ebay.com";
@@ -302,16 +302,6 @@ impl Channel for EbayClient {
     fn order<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Option<IncomingOrder>> {
         Box::pin(self.one_order(channel_order_id))
     }
-}
-
-/// An order id as one segment of a path (eBay's are digits and dashes; anything else is escaped).
-fn path_segment(id: &str) -> String {
-    id.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(byte).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 fn cancel_state(node: &Value) -> Option<&str> {

@@ -12,9 +12,10 @@ use crate::TokenCache;
 use crate::amazon::{AmazonClient, AmazonTokens, LWA_TOKEN_URL};
 use crate::backmarket::{BACK_MARKET_ENDPOINT, BackMarketClient};
 use crate::ebay::{EBAY_ENDPOINT, EbayClient};
-use crate::settings::{AmazonCredentials, EbayCredentials};
+use crate::settings::{AmazonCredentials, EbayCredentials, WalmartCredentials};
 use crate::shopify::ShopifyClient;
 use crate::trackers::{AFTERSHIP_ENDPOINT, EASYPOST_ENDPOINT, SHIPPO_ENDPOINT, TrackerClient, TrackerRegistry};
+use crate::walmart::{WALMART_ENDPOINT, WalmartClient};
 
 pub const EBAY_SANDBOX_ENDPOINT: &str = "https://api.sandbox.ebay.com";
 pub const AMAZON_NA_ENDPOINT: &str = "https://sellingpartnerapi-na.amazon.com";
@@ -128,6 +129,33 @@ impl ChannelEndpoints {
         self.base_override(connection).unwrap_or_else(|| BACK_MARKET_ENDPOINT.to_owned())
     }
 
+    /// Where a custom channel's shipments go: the store's `shipment_url`, which must be https to a
+    /// public host name wherever store overrides are not honoured (checked again here, so a URL
+    /// saved by a local stack is refused in AWS).
+    pub fn custom(self, connection: &ChannelConnection) -> Result<String, EndpointError> {
+        let url = connection
+            .shipment_url
+            .as_deref()
+            .ok_or_else(|| EndpointError("the custom channel's store has no shipment_url".into()))?;
+        shipsync_domain::tenant::parse_receiver_url(url, self.honour_store_overrides)
+            .map_err(|problem| EndpointError(format!("shipment_url {problem}")))
+    }
+
+    /// Walmart Marketplace's API host (its token endpoint is on it too).
+    pub fn walmart(self, connection: &ChannelConnection) -> String {
+        self.base_override(connection).unwrap_or_else(|| WALMART_ENDPOINT.to_owned())
+    }
+
+    pub fn walmart_client(
+        self,
+        http: reqwest::Client,
+        connection: &ChannelConnection,
+        credentials: WalmartCredentials,
+        tokens: TokenCache,
+    ) -> WalmartClient {
+        WalmartClient::new(http, Some(&self.walmart(connection)), credentials, tokens)
+    }
+
     pub fn shopify_client(
         self,
         http: reqwest::Client,
@@ -239,6 +267,7 @@ mod tests {
         assert_eq!(fixed.ebay(&sandbox).0, "https://api.sandbox.ebay.com");
         assert_eq!(fixed.ebay(&sandbox).1, "https://api.sandbox.ebay.com/identity/v1/oauth2/token");
         assert_eq!(fixed.back_market(&evil(ChannelConnection::default())), "https://www.backmarket.fr");
+        assert_eq!(fixed.walmart(&evil(ChannelConnection::default())), "https://marketplace.walmartapis.com");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod amazon;
 mod backmarket;
+mod custom;
 mod ebay;
 mod endpoints;
 mod port;
@@ -12,21 +13,28 @@ pub mod settings;
 mod shopify;
 pub mod shopify_webhooks;
 mod trackers;
+mod walmart;
 
 pub use amazon::{
     AMAZON_ORDERS_API, AmazonClient, AmazonOrderChange, AmazonTokens, OrderChangeSubscription, TokenCache,
     package_reference, parse_amazon_order_change,
 };
 pub use backmarket::BackMarketClient;
+pub use custom::{
+    CUSTOM_WEBHOOK_SIGNATURE_HEADER, CustomClient, PublicOnlyResolver, idempotency_key, is_public_address,
+    public_only_http_client, read_custom_order, shipment_payload, shipment_signature,
+};
 pub use ebay::EbayClient;
 pub use endpoints::{ChannelEndpoints, EndpointError, amazon_endpoint};
 pub use port::{Channel, ChannelFuture, Channels, OrdersPage, SettingsError, UnreadableOrder};
 pub use settings::{
-    AmazonCredentials, BackMarketCredentials, EbayCredentials, ShopifyCredentials, ShopifyWebhookSecrets,
-    TrackingCredentials, credential_names, validate_settings, validate_store_settings, validate_tracking,
+    AmazonCredentials, BackMarketCredentials, CustomCredentials, EbayCredentials, ShopifyCredentials,
+    ShopifyWebhookSecrets, TrackingCredentials, WalmartCredentials, credential_names, validate_carrier_mappings,
+    validate_settings, validate_store_settings, validate_tracking,
 };
 pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
 pub use trackers::{AFTERSHIP_API_VERSION, Registered, TrackerClient, TrackerRegistry, carrier_code};
+pub use walmart::{WALMART_CARRIERS, WalmartClient, walmart_carrier};
 
 use shipsync_domain::tracking::TrackingNumber;
 use shipsync_domain::vocabulary::ChannelOrderId;
@@ -320,6 +328,22 @@ pub fn status_error(status: reqwest::StatusCode, retry_after: Option<Duration>, 
     }
 }
 
+/// An id as one segment of a URL's path: letters, digits and `-_.~` as they are, anything else
+/// escaped, so that no id can reach another resource. A segment of dots alone (or none) would
+/// climb the path, and URL parsers read `%2E` as a dot there too: its characters are escaped
+/// twice, so the channel reads an id it does not have.
+pub(crate) fn path_segment(id: &str) -> String {
+    if id.bytes().all(|byte| byte == b'.') {
+        return format!("%25{}", id.bytes().map(|_| "2E%25").collect::<String>()) + "00";
+    }
+    id.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(byte).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 /// One package of a shipment as a channel receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Package {
@@ -411,6 +435,17 @@ mod tests {
         assert_eq!(wait("x-amzn-ratelimit-limit", "2.0"), Some(Duration::from_millis(500)));
         assert_eq!(wait("x-amzn-ratelimit-limit", "0"), Some(MAX_CHANNEL_WAIT));
         assert_eq!(wait("x-amzn-ratelimit-limit", "0.0000001"), Some(MAX_CHANNEL_WAIT));
+    }
+
+    #[test]
+    fn a_path_segment_never_leaves_its_place() {
+        assert_eq!(path_segment("113-1234567-1234567"), "113-1234567-1234567");
+        assert_eq!(path_segment("a/b?c#d"), "a%2Fb%3Fc%23d");
+        for climbing in ["", ".", ".."] {
+            let segment = path_segment(climbing);
+            let url = reqwest::Url::parse(&format!("https://api.example/v3/orders/{segment}/shipping")).expect("url");
+            assert!(url.path().starts_with("/v3/orders/%25"), "{climbing:?} became {}", url.path());
+        }
     }
 
     #[test]

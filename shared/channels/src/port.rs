@@ -13,7 +13,8 @@ use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::tenant::{ChannelKind, ChannelStore};
 
 use crate::settings::{
-    AmazonCredentials, BackMarketCredentials, EbayCredentials, ShopifyCredentials, TrackingCredentials,
+    AmazonCredentials, BackMarketCredentials, CustomCredentials, EbayCredentials, ShopifyCredentials,
+    TrackingCredentials, WalmartCredentials,
 };
 use crate::trackers::TrackerRegistry;
 use crate::{ChannelEndpoints, ChannelError, EndpointError, ExportOrder, Fulfillment, TokenCache};
@@ -156,11 +157,25 @@ pub struct Channels {
     http: reqwest::Client,
     tokens: TokenCache,
     endpoints: ChannelEndpoints,
+    /// For sellers' own receivers (custom channels): refuses private addresses. Built on first use.
+    receivers: std::sync::Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
 }
 
 impl Channels {
     pub fn new(http: reqwest::Client, endpoints: ChannelEndpoints) -> Self {
-        Self { http, tokens: TokenCache::default(), endpoints }
+        Self { http, tokens: TokenCache::default(), endpoints, receivers: Default::default() }
+    }
+
+    /// The client a custom channel's shipments go through: the public-only one, except where
+    /// store overrides are honoured (the local stack's receivers are on loopback).
+    fn receiver_http(&self) -> Result<reqwest::Client, SettingsError> {
+        if self.endpoints.honours_store_overrides() {
+            return Ok(self.http.clone());
+        }
+        self.receivers
+            .get_or_init(|| crate::public_only_http_client().map_err(|error| error.to_string()))
+            .clone()
+            .map_err(|error| SettingsError::Endpoint(EndpointError(format!("no client for receivers: {error}"))))
     }
 
     /// Keeps OAuth tokens in `tokens`, so that they outlive this value (a Lambda's invocations).
@@ -205,6 +220,15 @@ impl Channels {
             ChannelKind::BackMarket => {
                 let BackMarketCredentials { api_token } = BackMarketCredentials::from_credentials(credentials)?;
                 Box::new(self.endpoints.back_market_client(http, connection, api_token))
+            }
+            ChannelKind::Walmart => {
+                let credentials = WalmartCredentials::from_credentials(credentials)?;
+                Box::new(self.endpoints.walmart_client(http, connection, credentials, self.tokens.clone()))
+            }
+            ChannelKind::Custom => {
+                let CustomCredentials { signing_secret } = CustomCredentials::from_credentials(credentials)?;
+                let url = self.endpoints.custom(connection)?;
+                Box::new(crate::CustomClient::new(self.receiver_http()?, url, signing_secret))
             }
         })
     }

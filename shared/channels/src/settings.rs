@@ -7,7 +7,10 @@ use shipsync_domain::secrets::{ChannelCredentials, TRACKING_WEBHOOK_SECRET_NAME,
 use shipsync_domain::tenant::{ChannelConnection, ChannelKind, ChannelStore, TrackingSettings, parse_shop_domain};
 use shipsync_domain::tracking::TrackingProvider;
 
+use shipsync_domain::export::CarrierMapping;
+
 use crate::amazon_endpoint;
+use crate::walmart::{WALMART_CARRIERS, walmart_carrier};
 
 const ACCESS_TOKEN: &str = "access_token";
 /// The webhook secrets' names are the domain's: they decide which secrets are sealed apart.
@@ -22,6 +25,10 @@ const REFRESH_TOKEN: &str = "refresh_token";
 const EBAY_CLIENT_ID: &str = "ebay_client_id";
 const EBAY_CLIENT_SECRET: &str = "ebay_client_secret";
 const API_TOKEN: &str = "api_token";
+const WALMART_CLIENT_ID: &str = "walmart_client_id";
+const WALMART_CLIENT_SECRET: &str = "walmart_client_secret";
+/// A custom channel's: the secret shipments posted to its receiver are signed with.
+const SIGNING_SECRET: &str = "signing_secret";
 /// The key of the store's carrier-tracking service (`tracking.provider`): any channel may hold one.
 const TRACKING_API_KEY: &str = "tracking_api_key";
 /// What a store that names a tracking provider holds besides its channel's credentials: the key
@@ -35,6 +42,9 @@ fn credential_spec(kind: ChannelKind) -> (&'static [&'static str], &'static [&'s
         ChannelKind::Amazon => (&[LWA_CLIENT_ID, LWA_CLIENT_SECRET, REFRESH_TOKEN], &[]),
         ChannelKind::Ebay => (&[EBAY_CLIENT_ID, EBAY_CLIENT_SECRET, REFRESH_TOKEN], &[]),
         ChannelKind::BackMarket => (&[API_TOKEN], &[]),
+        ChannelKind::Walmart => (&[WALMART_CLIENT_ID, WALMART_CLIENT_SECRET], &[]),
+        // Its orders are signed with the webhook secret (without one, none is taken).
+        ChannelKind::Custom => (&[SIGNING_SECRET], &[WEBHOOK_SECRET, PREVIOUS_WEBHOOK_SECRET]),
     }
 }
 
@@ -45,6 +55,8 @@ fn a_store_of(kind: ChannelKind) -> &'static str {
         ChannelKind::Amazon => "an Amazon store",
         ChannelKind::Ebay => "an eBay store",
         ChannelKind::BackMarket => "a Back Market store",
+        ChannelKind::Walmart => "a Walmart store",
+        ChannelKind::Custom => "a custom channel's store",
     }
 }
 
@@ -100,7 +112,39 @@ pub fn validate_settings(
             }
             Some(_) => {}
         },
-        ChannelKind::Ebay | ChannelKind::BackMarket => {}
+        ChannelKind::Ebay | ChannelKind::BackMarket | ChannelKind::Walmart | ChannelKind::Custom => {}
+    }
+    // A signing secret anyone could guess signs nothing.
+    if kind == ChannelKind::Custom
+        && credentials.0.get(SIGNING_SECRET).is_some_and(|secret| !secret.trim().is_empty() && secret.len() < 16)
+    {
+        errors.push(format!("credentials.{SIGNING_SECRET}"), "must be at least 16 characters");
+    }
+    errors.into_result(())
+}
+
+/// Checks a store's carrier mappings against what its channel accepts. Walmart takes a carrier
+/// only by its exact name in Walmart's list; any other goes as `otherCarrier`, which Walmart
+/// accepts only with a tracking URL, so such a mapping needs a `tracking_url_template`.
+pub fn validate_carrier_mappings(kind: ChannelKind, mappings: &[CarrierMapping]) -> Result<(), ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    if kind == ChannelKind::Walmart {
+        for (index, mapping) in mappings.iter().enumerate() {
+            let name = mapping.channel_carrier.as_str();
+            if WALMART_CARRIERS.contains(&name) || mapping.tracking_url_template.is_some() {
+                continue;
+            }
+            let suggestion = walmart_carrier(name).map(|listed| format!(" (Walmart spells it {listed:?})"));
+            errors.push(
+                format!("carrier_mappings[{index}].channel_carrier"),
+                format!(
+                    "{name:.64?} is not one of Walmart's carriers{}: use Walmart's exact name ({}, …), or give a \
+                     tracking_url_template to send it as another carrier",
+                    suggestion.unwrap_or_default(),
+                    WALMART_CARRIERS[..6].join(", ")
+                ),
+            );
+        }
     }
     errors.into_result(())
 }
@@ -322,6 +366,47 @@ impl std::fmt::Debug for BackMarketCredentials {
     }
 }
 
+/// What a custom channel's shipments are signed with.
+#[derive(Clone)]
+pub struct CustomCredentials {
+    pub signing_secret: String,
+}
+
+impl CustomCredentials {
+    pub fn from_credentials(credentials: &ChannelCredentials) -> Result<Self, ValidationErrors> {
+        Ok(Self { signing_secret: required(credentials, ChannelKind::Custom, SIGNING_SECRET)? })
+    }
+}
+
+/// Secrets never reach a log.
+impl std::fmt::Debug for CustomCredentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("CustomCredentials").finish_non_exhaustive()
+    }
+}
+
+/// A Walmart seller's API keys (client credentials, exchanged for 15-minute tokens).
+#[derive(Clone)]
+pub struct WalmartCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl WalmartCredentials {
+    pub fn from_credentials(credentials: &ChannelCredentials) -> Result<Self, ValidationErrors> {
+        let [client_id, client_secret] =
+            required_all(credentials, ChannelKind::Walmart, [WALMART_CLIENT_ID, WALMART_CLIENT_SECRET])?;
+        Ok(Self { client_id, client_secret })
+    }
+}
+
+/// Secrets never reach a log: only the client id shows.
+impl std::fmt::Debug for WalmartCredentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("WalmartCredentials").field("client_id", &self.client_id).finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,6 +457,39 @@ mod tests {
         );
         let ebay = credentials(&[("ebay_client_id", "id"), ("ebay_client_secret", "s"), ("refresh_token", "r")]);
         assert_eq!(validate_settings(ChannelKind::Ebay, &ChannelConnection::default(), &ebay), Ok(()));
+    }
+
+    #[test]
+    fn walmart_mappings_name_walmarts_own_carriers_or_bring_a_tracking_url() {
+        let mapping = |carrier: &str, template: Option<&str>| CarrierMapping {
+            shipper_id: shipsync_domain::ids::CarrierId::new_unchecked(1),
+            channel_carrier: carrier.to_owned(),
+            tracking_url_template: template.map(str::to_owned),
+        };
+        let mappings = [
+            mapping("FedEx", None),
+            mapping("fedex", None),
+            mapping("Pony Express", None),
+            mapping("Pony Express", Some("https://pony.example/{tracking}")),
+        ];
+        let refused = validate_carrier_mappings(ChannelKind::Walmart, &mappings).expect_err("two refused");
+        let fields: Vec<&str> = refused.errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["carrier_mappings[1].channel_carrier", "carrier_mappings[2].channel_carrier"]);
+        assert!(refused.errors()[0].message.contains("Walmart spells it \"FedEx\""), "{refused}");
+        assert_eq!(validate_carrier_mappings(ChannelKind::Ebay, &mappings), Ok(()));
+        let keys = credentials(&[("walmart_client_id", "id"), ("walmart_client_secret", "secret-9")]);
+        let read = WalmartCredentials::from_credentials(&keys).expect("complete");
+        assert_eq!(read.client_id, "id");
+        assert!(!format!("{read:?}").contains("secret-9"));
+        assert_eq!(validate_settings(ChannelKind::Walmart, &ChannelConnection::default(), &keys), Ok(()));
+        assert_eq!(
+            fields_of(validate_settings(ChannelKind::Walmart, &ChannelConnection::default(), &credentials(&[]))),
+            ["credentials.walmart_client_id", "credentials.walmart_client_secret"]
+        );
+    }
+
+    fn fields_of(result: Result<(), ValidationErrors>) -> Vec<String> {
+        fields(result)
     }
 
     #[test]

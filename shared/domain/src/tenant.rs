@@ -43,15 +43,45 @@ pub enum ChannelKind {
     Amazon,
     Ebay,
     BackMarket,
+    Walmart,
+    /// Any other marketplace (UntilGone, a seller's own): orders come in by a signed webhook in
+    /// shipsync's documented format, shipments go out as a signed POST to the store's URL.
+    Custom,
 }
 
 impl ChannelKind {
+    /// Every channel shipsync offers, in the order messages list them.
+    pub const ALL: [ChannelKind; 6] = [
+        ChannelKind::Shopify,
+        ChannelKind::Amazon,
+        ChannelKind::Ebay,
+        ChannelKind::BackMarket,
+        ChannelKind::Walmart,
+        ChannelKind::Custom,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             ChannelKind::Shopify => "shopify",
             ChannelKind::Amazon => "amazon",
             ChannelKind::Ebay => "ebay",
             ChannelKind::BackMarket => "back_market",
+            ChannelKind::Walmart => "walmart",
+            ChannelKind::Custom => "custom",
+        }
+    }
+
+    /// Whether the channel lists its orders for the poller (a custom channel posts them instead).
+    pub fn lists_orders(self) -> bool {
+        self != ChannelKind::Custom
+    }
+
+    /// The channels' names as a message lists them: `shopify, amazon, … or walmart`.
+    pub fn offered() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|kind| kind.name()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
         }
     }
 }
@@ -151,6 +181,67 @@ pub struct ChannelConnection {
     /// Replaces the tracking provider's address (a local fake): honoured like `base_url`.
     #[serde(default)]
     pub tracking_base_url: Option<String>,
+    /// Custom channels: where shipments are posted (the seller's own receiver, https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipment_url: Option<String>,
+}
+
+/// A custom channel's receiver URL, as a store saves it: `https://` and a public host name
+/// (no address, no `localhost`, no `.internal` or `.local` name, no user or fragment), at most
+/// [`MAX_URL_CHARS`](crate::limits::MAX_URL_CHARS). Shipments and their signature go there, so
+/// nothing that could reach the deployment's own network is taken (the exporter also refuses
+/// to connect to a private address a public name resolves to). `allow_local`: plain http and
+/// loopback too, for the local stack and the tests.
+pub fn parse_receiver_url(input: &str, allow_local: bool) -> Result<String, String> {
+    let url = input.trim();
+    if url.len() > crate::limits::MAX_URL_CHARS {
+        return Err(format!("must be at most {} characters", crate::limits::MAX_URL_CHARS));
+    }
+    let rest = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => rest,
+        (None, Some(rest)) if allow_local => rest,
+        _ => return Err("must be an https:// URL".into()),
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) || url.contains('#') {
+        return Err("must be a URL without spaces or a #fragment".into());
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err("must not carry a user or password".into());
+    }
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => {
+            if port.parse::<u16>().is_err() {
+                return Err("has a port that is not a number".into());
+            }
+            host
+        }
+        _ => authority,
+    }
+    .to_ascii_lowercase();
+    if host.is_empty() {
+        return Err("must name a host".into());
+    }
+    if allow_local {
+        return Ok(url.to_owned());
+    }
+    let address = host.starts_with('[') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let private_name = host == "localhost"
+        || [".localhost", ".local", ".internal", ".localdomain"].iter().any(|suffix| host.ends_with(suffix))
+        || !host.contains('.');
+    if address || private_name {
+        return Err("must name a public host (not an address, localhost or an internal name)".into());
+    }
+    let valid = host.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+    });
+    if !valid {
+        return Err("must name a valid host".into());
+    }
+    Ok(url.to_owned())
 }
 
 /// The domain every Shopify shop has.
@@ -208,6 +299,35 @@ mod tests {
         }
         assert!(parse_shop_domain(&format!("{}.myshopify.com", "a".repeat(64))).is_err());
     }
+
+    #[test]
+    fn a_receiver_url_is_https_to_a_public_host() {
+        for good in ["https://orders.untilgone.example/shipsync", "https://hooks.example.com:8443/a?b=c"] {
+            assert_eq!(parse_receiver_url(good, false).as_deref(), Ok(good));
+        }
+        for bad in [
+            "http://orders.example.com/",
+            "https://127.0.0.1/",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]:9001/",
+            "https://localhost:9001/",
+            "https://runtime.localhost/",
+            "https://metadata.google.internal/",
+            "https://printer.local/",
+            "https://intranet/",
+            "https://user:pw@example.com/",
+            "https://example.com:99999/",
+            "https://example.com/#x",
+            "https://exa mple.com/",
+            "https://-bad.example.com/",
+            "ftp://example.com/",
+            "",
+        ] {
+            assert!(parse_receiver_url(bad, false).is_err(), "{bad:?} must be refused");
+        }
+        assert!(parse_receiver_url("http://127.0.0.1:4000/custom", true).is_ok());
+        assert!(parse_receiver_url("ftp://127.0.0.1/", true).is_err());
+    }
 }
 
 /// A change to a channel store's settings, as a request gives it: a field left out keeps its
@@ -235,6 +355,8 @@ pub struct StoreChange {
     pub movement_timeout_hours: Option<u32>,
     pub export_after_movement_timeout: Option<bool>,
     pub tracking_base_url: Option<String>,
+    /// Custom channels only: where shipments are posted.
+    pub shipment_url: Option<String>,
 }
 
 /// A new store must be named.
@@ -330,6 +452,28 @@ impl ChannelStore {
                 errors.push("tracking_base_url", "must be an http(s) URL");
             }
             store.connection.tracking_base_url = Some(url).filter(|u| !u.is_empty());
+        }
+        if let Some(url) = change.shipment_url {
+            let url = url.trim().to_owned();
+            if url.is_empty() {
+                store.connection.shipment_url = None;
+            } else if store.channel != ChannelKind::Custom {
+                errors.push("shipment_url", "is for custom channels only");
+            } else {
+                match parse_receiver_url(&url, base_url_allowed) {
+                    Ok(url) => store.connection.shipment_url = Some(url),
+                    Err(message) => errors.push("shipment_url", message),
+                }
+            }
+        }
+        if store.channel == ChannelKind::Custom
+            && store.connection.shipment_url.is_none()
+            && !errors.mentions("shipment_url")
+        {
+            errors.push(
+                "shipment_url",
+                "is required for a custom channel: the https URL shipsync posts each shipment to",
+            );
         }
         if let Some(provider) = change.tracking_provider {
             store.tracking.provider = provider;

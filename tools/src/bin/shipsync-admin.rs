@@ -17,7 +17,7 @@ const USAGE: &str =
   create-table
   create-retailer  --name NAME [--no-shipping-fees] [--no-handling-fees] [--no-tax]
   create-vendor    --retailer ID --name NAME
-  create-store     --retailer ID --name NAME --channel shopify|amazon|ebay|back_market [--shop-domain X.myshopify.com] [--marketplace-id ATVPDKIKX0DER] [--sandbox (eBay)]
+  create-store     --retailer ID --name NAME --channel shopify|amazon|ebay|back_market|walmart [--shop-domain X.myshopify.com] [--marketplace-id ATVPDKIKX0DER] [--sandbox (eBay)]
                    (then set export settings and credentials with PUT /stores/{id}.json)
   create-carrier   --retailer ID --name NAME [--scac CODE]
   create-api-user  --retailer ID [--vendor ID] [--time-zone Area/City]
@@ -87,7 +87,7 @@ async fn run() -> Result<String, String> {
         Some("create-store") => {
             let channel: ChannelKind =
                 serde_json::from_value(serde_json::Value::String(args.required("channel")?.to_owned()))
-                    .map_err(|_| "--channel must be shopify, amazon, ebay or back_market".to_owned())?;
+                    .map_err(|_| format!("--channel must be {}", ChannelKind::offered()))?;
             let connection = ChannelConnection {
                 shop_domain: args.value("shop-domain").map(str::to_owned),
                 marketplace_id: args.value("marketplace-id").map(str::to_owned),

@@ -124,6 +124,7 @@ shipsync local stack is up.
   Amazon:       {amazon} (a fake, like eBay, Back Market and EasyPost: each logs what it gets)
   eBay:         {ebay}
   Back Market:  {back_market}
+  Walmart:      {walmart}
   EasyPost:     {easypost} (the marketplace stores' tracking provider)
   Retailer:     {retailer} (id {retailer_id})
   Retailer API user:  key {key}  password {password}
@@ -153,7 +154,11 @@ A store that confirms on movement: a shipment on {marketplace_number} waits for 
       (export_state: waiting_for_movement), then a signed EasyPost scan puts it in transit and it goes out within seconds:
       scripts/send-carrier-webhook {marketplace_store} {marketplace_secret} 1ZMOVE0001 in_transit {port}
   (posted to that store's own URL, /carrier_webhooks/easypost/{marketplace_store}, signed with its tracking_webhook_secret)
-Amazon, eBay and Back Market each hold an order for the demo stores {marketplace_stores}: the order poller
+A custom channel (store {custom_store}, UntilGone): post it an order as the marketplace would, signed with its webhook secret:
+      scripts/send-custom-webhook {custom_store} {custom_secret} tools/demo/custom_order.json {port}
+  it becomes purchase order {custom_number}; a shipment on it goes at once to the fake receiver
+  ({custom_receiver}), which logs "fake custom channel: shipment received" (see the README's custom channel).
+Amazon, eBay, Back Market and Walmart each hold an order for the demo stores {marketplace_stores}: the order poller
 takes them in now (and every 10 minutes). Once their purchase orders exist, the commands that ship them
 are printed below.
 Press Ctrl-C to stop.
@@ -161,6 +166,11 @@ Press Ctrl-C to stop.
         amazon = marketplaces.url(Marketplace::Amazon),
         ebay = marketplaces.url(Marketplace::Ebay),
         back_market = marketplaces.url(Marketplace::BackMarket),
+        walmart = marketplaces.url(Marketplace::Walmart),
+        custom_store = demo.custom.store.id,
+        custom_secret = demo.custom.webhook_secret,
+        custom_number = demo.custom.purchase_order_number,
+        custom_receiver = demo.custom.store.connection.shipment_url.clone().unwrap_or_default(),
         easypost = marketplaces.easypost_url(),
         marketplace_stores = demo
             .marketplaces

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use shipsync_channels::{
     AmazonClient, AmazonCredentials, BackMarketClient, Channel, ChannelError, EbayClient, EbayCredentials, ExportLine,
-    ExportOrder, Fulfillment, MAX_CHANNEL_WAIT, ShopifyClient, TokenCache,
+    ExportOrder, Fulfillment, MAX_CHANNEL_WAIT, ShopifyClient, TokenCache, WalmartClient, WalmartCredentials,
 };
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -85,6 +85,32 @@ const KEYS: &[&str] = &[
     "orderlines",
     "state",
     "listing",
+    // Walmart's
+    "list",
+    "meta",
+    "nextCursor",
+    "elements",
+    "purchaseOrderId",
+    "orderDate",
+    "orderLines",
+    "orderLine",
+    "lineNumber",
+    "orderLineQuantity",
+    "amount",
+    "orderLineStatuses",
+    "orderLineStatus",
+    "statusQuantity",
+    "statusDate",
+    "item",
+    "trackingNumber",
+    "carrierName",
+    "charges",
+    "charge",
+    "chargeType",
+    "chargeAmount",
+    "intentToCancel",
+    "shippingInfo",
+    "methodCode",
 ];
 
 fn leaf() -> impl Strategy<Value = Value> {
@@ -115,6 +141,12 @@ fn leaf() -> impl Strategy<Value = Value> {
             Just("not a date"),
             Just(""),
             Just("é日本"),
+            Just("Created"),
+            Just("Acknowledged"),
+            Just("Shipped"),
+            Just("PRODUCT"),
+            Just("?limit=200&soIndex=200"),
+            Just("1772449200000"),
         ]
         .prop_map(Value::from),
         "\\PC{0,12}".prop_map(Value::from),
@@ -234,7 +266,10 @@ enum Call {
     },
     EbayFulfillments,
     BackMarket,
-    /// A page of the orders a marketplace changed (Amazon, eBay, Back Market).
+    Walmart,
+    /// Walmart's acknowledgment of an order's lines.
+    WalmartAcceptance,
+    /// A page of the orders a marketplace changed (Amazon, eBay, Back Market, Walmart).
     Orders(Marketplace),
 }
 
@@ -243,6 +278,12 @@ enum Marketplace {
     Amazon,
     Ebay,
     BackMarket,
+    Walmart,
+}
+
+fn walmart(http: reqwest::Client, uri: &str, tokens: TokenCache) -> WalmartClient {
+    let credentials = WalmartCredentials { client_id: "id".into(), client_secret: "s".into() };
+    WalmartClient::new(http, Some(uri), credentials, tokens)
 }
 
 /// Runs one call against a fake that answers with `answers`; returns what the client returned.
@@ -298,6 +339,20 @@ async fn drive(call: Call, answers: Vec<Answer>, order: &ExportOrder) -> Result<
             let client = BackMarketClient::new(http, Some(&uri), "token".into());
             fulfilled(client.export(order, false).await)
         }
+        Call::Walmart => fulfilled(walmart(http, &uri, tokens).export(order, false).await),
+        Call::WalmartAcceptance => {
+            let line = shipsync_domain::orders::IncomingLine {
+                channel_line_item_id: "1".into(),
+                sku: None,
+                name: String::new(),
+                quantity: 1,
+                unit_price: None,
+                awaiting_acceptance: true,
+                needs_imei: false,
+            };
+            let id = shipsync_domain::vocabulary::ChannelOrderId::parse("1").expect("an order id");
+            walmart(http, &uri, tokens).accept_lines(&id, &[line]).await
+        }
         Call::Orders(marketplace) => {
             let client: Box<dyn Channel> = match marketplace {
                 Marketplace::Amazon => {
@@ -318,6 +373,7 @@ async fn drive(call: Call, answers: Vec<Answer>, order: &ExportOrder) -> Result<
                     Box::new(EbayClient::new(http, Some(&uri), None, credentials, tokens))
                 }
                 Marketplace::BackMarket => Box::new(BackMarketClient::new(http, Some(&uri), "token".into())),
+                Marketplace::Walmart => Box::new(walmart(http, &uri, tokens)),
             };
             client.orders_since(chrono::Utc::now(), None).await.map(|_| ())
         }
@@ -368,9 +424,15 @@ proptest! {
     }
 
     #[test]
-    fn marketplace_order_listings_survive_any_answer(answers in answers(), which in 0u8..3) {
-        let marketplace = [Marketplace::Amazon, Marketplace::Ebay, Marketplace::BackMarket][usize::from(which)];
+    fn marketplace_order_listings_survive_any_answer(answers in answers(), which in 0u8..4) {
+        let marketplace =
+            [Marketplace::Amazon, Marketplace::Ebay, Marketplace::BackMarket, Marketplace::Walmart][usize::from(which)];
         check(Call::Orders(marketplace), answers, export_order_fixed())?;
+    }
+
+    #[test]
+    fn walmart_export_acceptance_and_token_survive_any_answer(answers in answers(), order in export_order(), accept: bool) {
+        check(if accept { Call::WalmartAcceptance } else { Call::Walmart }, answers, order)?;
     }
 
     #[test]
