@@ -167,7 +167,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
         order_poller::OrderPoller::build(&aws.intake_config(), &aws.sdk).expect("poller").with_endpoints(endpoints);
 
     let polled = poller.tick().await.expect("a tick");
-    assert_eq!((polled.orders_queued, polled.failures.clone()), (4, vec![]), "{polled:?}");
+    assert_eq!((polled.orders_queued, polled.failures.clone()), (5, vec![]), "{polled:?}");
     // What polling cost at each fake: a token and a page, and Back Market's and Walmart's
     // acceptance (the order read, then the line validated or the order acknowledged).
     let mut seen = 0;
@@ -180,6 +180,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
             "GET /ebay/sell/fulfillment/v1/order",
             "GET /walmart/v3/orders",
             "GET /walmart/v3/orders/1796277083022",
+            "GET /woocommerce/wp-json/wc/v3/orders",
             "POST /amazon/auth/o2/token",
             "POST /backmarket/ws/orders/4600001",
             "POST /ebay/identity/v1/oauth2/token",
@@ -187,11 +188,14 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
             "POST /walmart/v3/token",
         ]
     );
+    // Stores are polled side by side: in either order.
+    let mut accepted = marketplaces.acceptances();
+    accepted.sort_by(|a, b| a.order_id.cmp(&b.order_id));
     assert_eq!(
-        marketplaces.acceptances(),
+        accepted,
         [
+            Acceptance { order_id: "1796277083022".into(), sku: String::new() },
             Acceptance { order_id: "4600001".into(), sku: "PHONE-X".into() },
-            Acceptance { order_id: "1796277083022".into(), sku: String::new() }
         ]
     );
     drain(&runner).await;
@@ -259,6 +263,10 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
                 format!("POST /walmart/v3/orders/{}/shipping", market.order.id),
                 "POST /walmart/v3/token".to_owned(),
             ],
+            Marketplace::WooCommerce => vec![
+                format!("GET /woocommerce/wp-json/wc/v3/orders/{}/fulfillments", market.order.id),
+                format!("POST /woocommerce/wp-json/wc/v3/orders/{}/fulfillments", market.order.id),
+            ],
             // Not polled: its orders are posted (its own test below).
             Marketplace::Custom => Vec::new(),
         };
@@ -285,6 +293,11 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
                     [0];
                 assert_eq!(status["trackingInfo"]["carrierName"], serde_json::json!({"carrier": "USPS"}));
             }
+            Marketplace::WooCommerce => {
+                let meta = &sent.body["meta_data"];
+                assert_eq!(meta[0], serde_json::json!({"key": "_items", "value": [{"item_id": 31, "qty": 2}]}));
+                assert_eq!(meta[2], serde_json::json!({"key": "_shipment_provider", "value": "UPS"}));
+            }
             Marketplace::Custom => {}
         }
         let shipment = created["shipment"]["id"].as_u64().expect("an id");
@@ -303,7 +316,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
     let later = chrono::Utc::now() + chrono::Duration::minutes(11);
     let poller = poller.with_clock(std::sync::Arc::new(move || later));
     let polled = poller.tick().await.expect("a tick");
-    assert_eq!((polled.orders_queued, polled.failures.clone()), (4, vec![]), "read back: {polled:?}");
+    assert_eq!((polled.orders_queued, polled.failures.clone()), (5, vec![]), "read back: {polled:?}");
     drain(&runner).await;
     // Tokens still good; eBay's shipped order has its fulfillments read.
     assert_eq!(
@@ -314,6 +327,8 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
             "GET /ebay/sell/fulfillment/v1/order",
             "GET /ebay/sell/fulfillment/v1/order/12-04000-00001/shipping_fulfillment",
             "GET /walmart/v3/orders",
+            "GET /woocommerce/wp-json/wc/v3/orders",
+            "GET /woocommerce/wp-json/wc/v3/orders/7301/fulfillments",
         ]
     );
     for market in &demo.marketplaces {
@@ -328,7 +343,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
     let (status, health) = send(port, request("GET", "/order_health.json", Some(&auth), &[], "")).await;
     assert_eq!(status, 200);
     assert_eq!(health["problems"], serde_json::json!([]), "{health}");
-    assert_eq!(marketplaces.confirmations().len(), 4);
+    assert_eq!(marketplaces.confirmations().len(), 5);
     server.abort();
 }
 

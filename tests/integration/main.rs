@@ -31,3 +31,4 @@ mod stranded;
 mod update;
 mod walmart;
 mod webhooks;
+mod woocommerce;

@@ -192,7 +192,7 @@ fn market_line(id: &str, sku: &str, title: &str, quantity: u32, unit_price: &str
 }
 
 /// One order at each marketplace, each of SKUs one demo vendor sells.
-fn marketplace_orders() -> [MarketplaceOrder; 4] {
+fn marketplace_orders() -> [MarketplaceOrder; 5] {
     let phone = MarketLine {
         category: Some("Smartphones".into()),
         ..market_line("46000011", "PHONE-X", "Refurbished phone", 1, "210.00")
@@ -239,6 +239,17 @@ fn marketplace_orders() -> [MarketplaceOrder; 4] {
             tracking_number: "9400100000000000000002",
             serial_codes: &[],
         },
+        MarketplaceOrder {
+            marketplace: Marketplace::WooCommerce,
+            order: MarketOrder {
+                id: "7301".into(),
+                customer_name: "Mary Jackson".into(),
+                lines: vec![market_line("31", "STAKE-10", "Tent stakes (10)", 2, "6.50")],
+            },
+            carrier: "UPS",
+            tracking_number: "1Z999AA10000007301",
+            serial_codes: &[],
+        },
     ]
 }
 
@@ -264,7 +275,7 @@ fn carrier_mappings(marketplace: Marketplace) -> Vec<CarrierMapping> {
     match marketplace {
         Marketplace::Amazon => vec![mapping(UPS, "UPS")],
         Marketplace::Ebay => vec![mapping(US_POSTAL, "USPS")],
-        Marketplace::BackMarket | Marketplace::Walmart | Marketplace::Custom => Vec::new(),
+        Marketplace::BackMarket | Marketplace::Walmart | Marketplace::WooCommerce | Marketplace::Custom => Vec::new(),
     }
 }
 
@@ -306,6 +317,14 @@ fn marketplace_store(marketplace: Marketplace) -> (ChannelKind, &'static str, Ve
                 ("walmart_client_secret", fake::WALMART_CLIENT_SECRET),
             ],
         ),
+        Marketplace::WooCommerce => (
+            ChannelKind::WooCommerce,
+            "Demo Outfitters on WooCommerce (fake)",
+            vec![
+                ("consumer_key", fake::WOOCOMMERCE_CONSUMER_KEY),
+                ("consumer_secret", fake::WOOCOMMERCE_CONSUMER_SECRET),
+            ],
+        ),
         Marketplace::Custom => (
             ChannelKind::Custom,
             "Demo Outfitters on UntilGone (custom channel)",
@@ -341,6 +360,7 @@ async fn seed_marketplaces(
             base_url: Some(marketplaces.url(demo.marketplace)),
             tracking_base_url: Some(marketplaces.easypost_url()),
             marketplace_id: (channel == ChannelKind::Amazon).then(|| fake::AMAZON_MARKETPLACE_ID.to_owned()),
+            site_url: (channel == ChannelKind::WooCommerce).then(|| marketplaces.url(demo.marketplace)),
             ..ChannelConnection::default()
         };
         let tracking = TrackingSettings { provider: Some(TrackingProvider::Easypost), ..TrackingSettings::default() };
@@ -349,8 +369,13 @@ async fn seed_marketplaces(
             credentials.into_iter().map(|(name, value)| (name.to_owned(), value.to_owned())).collect();
         credentials.extend(easypost_credentials(&tracking_webhook_secret));
         let credentials = ChannelCredentials(credentials);
-        let export =
-            ExportSettings { carrier_mappings: carrier_mappings(demo.marketplace), ..ExportSettings::default() };
+        // Each confirms on movement (the marketplaces' default; WooCommerce's is on tracking, so
+        // the demo asks for movement there too: one walk for all).
+        let export = ExportSettings {
+            carrier_mappings: carrier_mappings(demo.marketplace),
+            ship_confirmation: Some(ShipConfirmation::TrackingMovement),
+            ..ExportSettings::default()
+        };
         let store =
             provision::create_store_tracked(table, retailer.id, name, channel, export, connection, tracking).await?;
         // The settings a person could save through the API, checked as the API checks them.
@@ -516,6 +541,7 @@ pub fn confirmation_log(marketplace: Marketplace) -> &'static str {
         Marketplace::Ebay => "fake eBay: shipping fulfillment created",
         Marketplace::BackMarket => "fake Back Market: order line shipped",
         Marketplace::Walmart => "fake Walmart: order line shipped",
+        Marketplace::WooCommerce => "fake WooCommerce: fulfillment created",
         Marketplace::Custom => "fake custom channel: shipment received",
     }
 }

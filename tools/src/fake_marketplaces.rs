@@ -13,6 +13,9 @@
 //!   `lastModifiedStartDate`, paged by `nextCursor`), `GET /v3/orders/{id}`, and
 //!   `POST /v3/orders/{id}/acknowledge` and `…/shipping` (refused before acknowledgment, for a
 //!   carrier Walmart does not list without a tracking URL, or for more units than are open);
+//! - `/woocommerce`: a WooCommerce site with Order Fulfillments on: `GET /wp-json/wc/v3/orders`
+//!   (by `modified_after`, paged with `X-WP-TotalPages`), one order, and an order's fulfillments
+//!   (`GET`, and `POST` answering 201; refused for an unknown item or more units than ordered);
 //! - `/custom`: a custom channel's receiver, `POST /custom/shipments` (the signature checked,
 //!   a repeated `Idempotency-Key` answered 409 with the shipment it has) and
 //!   `GET /custom/shipments?idempotency_key=` (200 with it, or 404);
@@ -54,6 +57,9 @@ pub const BACK_MARKET_TOKEN: &str = "bG9jYWwtZGVtbzpiYWNrbWFya2V0";
 /// The Walmart client credentials the fake accepts.
 pub const WALMART_CLIENT_ID: &str = "local-demo-walmart-client";
 pub const WALMART_CLIENT_SECRET: &str = "local-demo-walmart-secret";
+/// The REST API keys the fake WooCommerce site accepts.
+pub const WOOCOMMERCE_CONSUMER_KEY: &str = "ck_localdemo";
+pub const WOOCOMMERCE_CONSUMER_SECRET: &str = "cs_localdemo";
 /// The secret the fake custom channel's receiver checks shipments' signatures with.
 pub const CUSTOM_SIGNING_SECRET: &str = "local-demo-custom-signing-secret";
 /// The EasyPost API key the fake accepts.
@@ -73,6 +79,7 @@ pub enum Marketplace {
     Ebay,
     BackMarket,
     Walmart,
+    WooCommerce,
     /// A custom channel's receiver (its orders are posted to shipsync, not polled).
     Custom,
 }
@@ -85,6 +92,7 @@ impl Marketplace {
             Marketplace::Ebay => "/ebay",
             Marketplace::BackMarket => "/backmarket",
             Marketplace::Walmart => "/walmart",
+            Marketplace::WooCommerce => "/woocommerce",
             Marketplace::Custom => "/custom",
         }
     }
@@ -95,6 +103,7 @@ impl Marketplace {
             Marketplace::Ebay => "eBay",
             Marketplace::BackMarket => "Back Market",
             Marketplace::Walmart => "Walmart",
+            Marketplace::WooCommerce => "WooCommerce",
             Marketplace::Custom => "custom channel",
         }
     }
@@ -270,15 +279,17 @@ struct Reply {
     status: StatusCode,
     body: Option<Value>,
     location: Option<String>,
+    /// Further headers (WooCommerce's `X-WP-TotalPages`).
+    headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
     fn json(status: StatusCode, body: Value) -> Self {
-        Self { status, body: Some(body), location: None }
+        Self { status, body: Some(body), location: None, headers: Vec::new() }
     }
 
     fn empty(status: StatusCode) -> Self {
-        Self { status, body: None, location: None }
+        Self { status, body: None, location: None, headers: Vec::new() }
     }
 }
 
@@ -385,6 +396,9 @@ async fn serve(listener: TcpListener, markets: Arc<Mutex<Markets>>, url: String)
                     if let Some(location) = reply.location {
                         response = response.header(http::header::LOCATION, location);
                     }
+                    for (name, value) in reply.headers {
+                        response = response.header(name, value);
+                    }
                     let text = match reply.body {
                         Some(body) => {
                             response = response.header(http::header::CONTENT_TYPE, "application/json");
@@ -410,7 +424,7 @@ fn answer(markets: &Mutex<Markets>, url: &str, request: &http::request::Parts, b
         .query()
         .map(|query| form_urlencoded::parse(query.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    let Some((prefix, rest)) = ["/amazon", "/ebay", "/backmarket", "/walmart", "/custom", "/easypost"]
+    let Some((prefix, rest)) = ["/amazon", "/ebay", "/backmarket", "/walmart", "/woocommerce", "/custom", "/easypost"]
         .into_iter()
         .find_map(|prefix| path.strip_prefix(prefix).map(|rest| (prefix, rest)))
     else {
@@ -432,6 +446,7 @@ fn answer(markets: &Mutex<Markets>, url: &str, request: &http::request::Parts, b
         "/backmarket" => back_market(&mut markets, &call),
         "/walmart" => walmart(&mut markets, &call),
         "/custom" => custom_receiver(&mut markets, &call),
+        "/woocommerce" => woocommerce(&mut markets, &call),
         _ => easypost(&mut markets, &call),
     }
 }
@@ -861,6 +876,7 @@ fn create_shipping_fulfillment(markets: &mut Markets, order_id: &str, call: &Cal
         status: StatusCode::CREATED,
         body: None,
         location: Some(format!("{}/sell/fulfillment/v1/order/{order_id}/shipping_fulfillment/{tracking}", call.base)),
+        headers: Vec::new(),
     }
 }
 
@@ -1278,6 +1294,175 @@ fn ship_walmart_lines(markets: &mut Markets, order_id: &str, call: &Call<'_>) ->
     let answer = json!({"order": walmart_order(held)});
     markets.confirmations.extend(confirmed);
     Reply::json(StatusCode::OK, answer)
+}
+
+// ---------------------------------------------------------------------------------------------
+// WooCommerce
+
+fn woocommerce_error(status: StatusCode, code: &str, message: &str) -> Reply {
+    Reply::json(status, json!({"code": code, "message": message, "data": {"status": status.as_u16()}}))
+}
+
+fn woocommerce(markets: &mut Markets, call: &Call<'_>) -> Reply {
+    if call.header("authorization") != Some(basic(WOOCOMMERCE_CONSUMER_KEY, WOOCOMMERCE_CONSUMER_SECRET).as_str()) {
+        return woocommerce_error(
+            StatusCode::UNAUTHORIZED,
+            "woocommerce_rest_cannot_view",
+            "Sorry, you cannot list resources.",
+        );
+    }
+    let segments: Vec<&str> = call.path.trim_start_matches('/').split('/').collect();
+    match (call.method, segments.as_slice()) {
+        (&Method::GET, ["wp-json", "wc", "v3", "orders"]) => list_woocommerce_orders(markets, call),
+        (&Method::GET, ["wp-json", "wc", "v3", "orders", id]) => {
+            match markets.orders.get(&(Marketplace::WooCommerce, (*id).to_owned())) {
+                Some(held) => Reply::json(StatusCode::OK, woocommerce_order(held)),
+                None => {
+                    woocommerce_error(StatusCode::NOT_FOUND, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
+                }
+            }
+        }
+        (&Method::GET, ["wp-json", "wc", "v3", "orders", id, "fulfillments"]) => {
+            match markets.orders.get(&(Marketplace::WooCommerce, (*id).to_owned())) {
+                Some(held) => Reply::json(
+                    StatusCode::OK,
+                    json!(held.packages.iter().map(|p| woocommerce_fulfillment(id, p)).collect::<Vec<_>>()),
+                ),
+                None => {
+                    woocommerce_error(StatusCode::NOT_FOUND, "woocommerce_rest_order_invalid_id", "Invalid order ID.")
+                }
+            }
+        }
+        (&Method::POST, ["wp-json", "wc", "v3", "orders", id, "fulfillments"]) => {
+            create_woocommerce_fulfillment(markets, id, call)
+        }
+        _ => woocommerce_error(
+            StatusCode::NOT_FOUND,
+            "rest_no_route",
+            "No route was found matching the URL and request method.",
+        ),
+    }
+}
+
+/// `GET /wp-json/wc/v3/orders?modified_after=…&page=n&per_page=…`: oldest modified first.
+fn list_woocommerce_orders(markets: &Markets, call: &Call<'_>) -> Reply {
+    let since = call
+        .query("modified_after")
+        .and_then(|text| NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M:%S").ok())
+        .map(|at| at.and_utc());
+    let per_page = call.query("per_page").and_then(|n| n.parse::<usize>().ok()).unwrap_or(10).clamp(1, 100);
+    let page = call.query("page").and_then(|n| n.parse::<usize>().ok()).unwrap_or(1).max(1);
+    let mut orders: Vec<&HeldOrder> = markets
+        .orders_of(Marketplace::WooCommerce)
+        .filter(|held| since.is_none_or(|since| held.updated_at > since))
+        .collect();
+    orders.sort_by_key(|held| held.updated_at);
+    let listed: Vec<Value> =
+        orders.iter().skip((page - 1) * per_page).take(per_page).map(|held| woocommerce_order(held)).collect();
+    let mut reply = Reply::json(StatusCode::OK, json!(listed));
+    reply.headers.push(("x-wp-total", orders.len().to_string()));
+    reply.headers.push(("x-wp-totalpages", orders.len().div_ceil(per_page).to_string()));
+    reply
+}
+
+fn woocommerce_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// An order as WooCommerce's REST API writes it.
+fn woocommerce_order(held: &HeldOrder) -> Value {
+    let (first, last) = held.order.customer_name.split_once(' ').unwrap_or((held.order.customer_name.as_str(), ""));
+    let id = |text: &str| text.parse::<u64>().map_or_else(|_| json!(text), |n| json!(n));
+    let shipped_all = held.order.lines.iter().all(|line| held.packed(&line.id) >= line.quantity);
+    json!({
+        "id": id(&held.order.id), "number": held.order.id,
+        "status": if shipped_all { "completed" } else { "processing" },
+        "date_created_gmt": woocommerce_time(held.created_at), "date_modified_gmt": woocommerce_time(held.updated_at),
+        "currency": "USD", "billing": {"first_name": first, "last_name": last},
+        "shipping": {"first_name": first, "last_name": last, "country": "US"},
+        "line_items": held.order.lines.iter().map(|line| json!({"id": id(&line.id), "sku": line.sku, "name": line.title,
+            "quantity": line.quantity, "price": line.unit_price.parse::<f64>().unwrap_or_default()})).collect::<Vec<_>>(),
+    })
+}
+
+fn woocommerce_fulfillment(order_id: &str, package: &Package) -> Value {
+    let items: Vec<Value> =
+        package.lines.iter().map(|(line, qty)| json!({"item_id": line.parse::<u64>().ok(), "qty": qty})).collect();
+    json!({"id": package.reference.parse::<u64>().ok(), "entity_type": "WC_Order", "entity_id": order_id,
+        "status": "fulfilled", "is_fulfilled": true, "date_updated": package.shipped_at, "date_deleted": null,
+        "meta_data": [{"id": 0, "key": "_items", "value": items}, {"id": 0, "key": "_tracking_number", "value": package.tracking_number},
+            {"id": 0, "key": "_shipment_provider", "value": package.carrier}]})
+}
+
+/// `POST …/orders/{id}/fulfillments`: a fulfillment of its `_items`, refused (changing nothing)
+/// without items, for an item not in the order, or for more units than are left to ship.
+fn create_woocommerce_fulfillment(markets: &mut Markets, order_id: &str, call: &Call<'_>) -> Reply {
+    let Some(body) = call.json() else {
+        return woocommerce_error(StatusCode::BAD_REQUEST, "rest_invalid_json", "Invalid JSON body passed.");
+    };
+    let next = markets.next();
+    let Some(held) = markets.orders.get_mut(&(Marketplace::WooCommerce, order_id.to_owned())) else {
+        return woocommerce_error(StatusCode::NOT_FOUND, "woocommerce_rest_order_invalid_id", "Invalid order ID.");
+    };
+    let meta = |key: &str| {
+        body["meta_data"]
+            .as_array()
+            .and_then(|entries| entries.iter().find(|entry| entry["key"] == key))
+            .map(|entry| entry["value"].clone())
+    };
+    let mut lines = Vec::new();
+    for item in meta("_items").and_then(|items| items.as_array().cloned()).unwrap_or_default() {
+        let line = match &item["item_id"] {
+            Value::Number(id) => id.to_string(),
+            Value::String(id) => id.clone(),
+            _ => String::new(),
+        };
+        let qty = item["qty"].as_u64().and_then(|qty| u32::try_from(qty).ok()).unwrap_or(0);
+        let Some(ordered) = held.order.lines.iter().find(|held_line| held_line.id == line) else {
+            return woocommerce_error(
+                StatusCode::BAD_REQUEST,
+                "woocommerce_fulfillment_invalid_item",
+                &format!("No item {line} in the order."),
+            );
+        };
+        if qty == 0 || held.packed(&line) + qty > ordered.quantity {
+            return woocommerce_error(
+                StatusCode::BAD_REQUEST,
+                "woocommerce_fulfillment_invalid_quantity",
+                &format!("Item {line}: more than is left to fulfill."),
+            );
+        }
+        lines.push((line, qty));
+    }
+    if lines.is_empty() {
+        return woocommerce_error(
+            StatusCode::BAD_REQUEST,
+            "woocommerce_fulfillment_invalid_items",
+            "The fulfillment should contain at least one item.",
+        );
+    }
+    let tracking = meta("_tracking_number").and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default();
+    let carrier = meta("_shipment_provider").and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default();
+    let package = Package {
+        reference: next.to_string(),
+        tracking_number: tracking.clone(),
+        carrier: carrier.clone(),
+        shipped_at: woocommerce_time(Utc::now()),
+        lines: lines.clone(),
+    };
+    held.packages.push(package.clone());
+    held.updated_at = Utc::now();
+    info!(order = order_id, fulfillment = next, tracking = %tracking, carrier = %carrier, "fake WooCommerce: fulfillment created");
+    markets.confirmations.push(Confirmation {
+        marketplace: Marketplace::WooCommerce,
+        order_id: order_id.to_owned(),
+        reference: next.to_string(),
+        tracking_number: tracking,
+        carrier,
+        lines,
+        body,
+    });
+    Reply::json(StatusCode::CREATED, woocommerce_fulfillment(order_id, &package))
 }
 
 // ---------------------------------------------------------------------------------------------

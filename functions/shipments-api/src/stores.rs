@@ -53,6 +53,8 @@ struct StoreBody {
     tracking_base_url: Option<String>,
     /// Custom channels only: where shipments are posted (https, a public host).
     shipment_url: Option<String>,
+    /// WooCommerce only: the shop's site (https, a public host).
+    site_url: Option<String>,
     /// Write-only: never shown, never logged.
     credentials: Option<BTreeMap<String, String>>,
     // Readonly, accepted so that a client may send back what it read.
@@ -86,6 +88,7 @@ impl StoreBody {
             export_after_movement_timeout: self.export_after_movement_timeout,
             tracking_base_url: self.tracking_base_url,
             shipment_url: self.shipment_url,
+            site_url: self.site_url,
         };
         (change, self.credentials.map(ChannelCredentials))
     }
@@ -152,6 +155,8 @@ struct StoreView {
     tracking_base_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     shipment_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    site_url: Option<String>,
     credentials_set: bool,
 }
 
@@ -179,6 +184,7 @@ impl StoreView {
             export_after_movement_timeout: store.tracking.export_after_movement_timeout,
             tracking_base_url: store.connection.tracking_base_url.clone(),
             shipment_url: store.connection.shipment_url.clone(),
+            site_url: store.connection.site_url.clone(),
             credentials_set,
         }
     }

@@ -1,5 +1,6 @@
-//! Webhook ingestion: Shopify's, `POST /webhooks/shopify/{store_id}`, and custom channels' orders,
-//! `POST /webhooks/custom/{store_id}` (see [`ShopifyWebhooks::receive_custom`]).
+//! Webhook ingestion: Shopify's, `POST /webhooks/shopify/{store_id}`; WooCommerce's,
+//! `POST /webhooks/woocommerce/{store_id}` (see [`ShopifyWebhooks::receive_woocommerce`]); and
+//! custom channels' orders, `POST /webhooks/custom/{store_id}` (see [`ShopifyWebhooks::receive_custom`]).
 //!
 //! Verifies `X-Shopify-Hmac-Sha256` over the raw body (constant time; the previous secret is
 //! accepted during a rotation; a missing signature fails) and that `X-Shopify-Shop-Domain` is the
@@ -22,7 +23,10 @@ use sha2::Sha256;
 use shipsync_app::Failure;
 use shipsync_app::ports::EventQueue;
 use shipsync_channels::shopify_webhooks::{read_shopify_webhook, shopify_gid};
-use shipsync_channels::{CUSTOM_WEBHOOK_SIGNATURE_HEADER, ShopifyWebhookSecrets, read_custom_order};
+use shipsync_channels::{
+    CUSTOM_WEBHOOK_SIGNATURE_HEADER, ShopifyWebhookSecrets, WOOCOMMERCE_SIGNATURE_HEADER, read_custom_order,
+    read_woocommerce_order,
+};
 use shipsync_domain::ids::StoreId;
 use shipsync_domain::limits::clip_bytes;
 use shipsync_domain::orders::sha256_hex;
@@ -79,7 +83,10 @@ impl ShopifyWebhooks {
             ["webhooks", "custom", id] if request.method() == Method::POST => {
                 return self.receive_custom(request, id).await;
             }
-            ["webhooks", "shopify" | "custom", _] => return Err(ApiError::MethodNotAllowed),
+            ["webhooks", "woocommerce", id] if request.method() == Method::POST => {
+                return self.receive_woocommerce(request, id).await;
+            }
+            ["webhooks", "shopify" | "custom" | "woocommerce", _] => return Err(ApiError::MethodNotAllowed),
             _ => return Err(ApiError::NotFound("no such webhook endpoint".into())),
         };
         // No size limit before the signature: Lambda bounds a request (6 MB), and a signed
@@ -204,6 +211,89 @@ impl ShopifyWebhooks {
         }
         info!(store_id = %store.id, delivery, "custom order queued");
         Ok(accepted("queued"))
+    }
+
+    /// A WooCommerce webhook (`order.created`, `order.updated`, `order.restored`): the order as
+    /// its REST API writes it, signed in `X-WC-Webhook-Signature` (base64 HMAC-SHA256 of the raw
+    /// body with the store's `webhook_secret`). The ping WooCommerce sends when a webhook is
+    /// created (a form body `webhook_id=…`, unsigned, carrying nothing) is answered 200 and
+    /// ignored. An unknown store, another channel's, one without a webhook secret and a bad
+    /// signature all get the same 401. A signed payload shipsync cannot apply is answered 200,
+    /// kept and listed (WooCommerce disables a webhook after a few failed deliveries).
+    async fn receive_woocommerce(&self, request: &ApiRequest, store_id: &str) -> Result<ApiResponse, ApiError> {
+        const REFUSED: &str =
+            "X-WC-Webhook-Signature is missing or is not the body signed with this store's webhook secret";
+        let body = request.body();
+        let ping =
+            form_urlencoded::parse(body).all(|(name, _)| name == "webhook_id") && body.starts_with(b"webhook_id=");
+        if ping {
+            return Ok(accepted("ignored"));
+        }
+        let Ok(store_id) = store_id.parse::<StoreId>() else { return Err(ApiError::WebhookRefused(REFUSED)) };
+        let store = self.table.channel_store_by_id(store_id).await.map_err(Failure::from)?;
+        let Some(store) = store.filter(|store| store.channel == ChannelKind::WooCommerce) else {
+            warn!(%store_id, "WooCommerce webhook for a store that is not a WooCommerce store");
+            return Err(ApiError::WebhookRefused(REFUSED));
+        };
+        let opened = self.table.webhook_credentials(store.retailer_id, store.id).await.map_err(Failure::from)?;
+        let secrets = ShopifyWebhookSecrets::from_credentials(&opened);
+        let signature = header(request, WOOCOMMERCE_SIGNATURE_HEADER);
+        if !signature
+            .is_some_and(|signature| secrets.accepted().iter().any(|secret| signed_by(body, secret, signature)))
+        {
+            warn!(store_id = %store.id, signed = signature.is_some(), "WooCommerce webhook signature rejected");
+            return Err(ApiError::WebhookRefused(REFUSED));
+        }
+        let topic = header(request, "x-wc-webhook-topic").unwrap_or_default();
+        let delivery = header(request, "x-wc-webhook-delivery-id").filter(|id| id.len() <= MAX_ID_BYTES).unwrap_or("-");
+        if !["order.created", "order.updated", "order.restored"].contains(&topic) {
+            // `order.deleted` carries the id alone; a trashed order is read as cancelled by the next poll.
+            info!(store_id = %store.id, topic, "WooCommerce topic not used by shipsync: ignored");
+            return Ok(accepted("ignored"));
+        }
+        let read = serde_json::from_slice::<Value>(body).map_err(|error| format!("malformed JSON: {error}")).and_then(
+            |payload| read_woocommerce_order(&payload).map_err(|problem| format!("{topic} payload: {problem}")),
+        );
+        let order = match read {
+            Ok(Some(order)) => order,
+            Ok(None) => return Ok(accepted("ignored")),
+            Err(problem) => {
+                self.keep(&store, topic, delivery, body, &problem).await?;
+                return Ok(accepted("kept"));
+            }
+        };
+        let event = ChannelEvent::OrderChanged { order };
+        let message = ChannelEventMessage {
+            retailer_id: Some(store.retailer_id),
+            store_id: Some(store.id),
+            source: format!("woocommerce webhook {delivery}"),
+            event,
+        };
+        let queued = message
+            .event
+            .check_applicable()
+            .and_then(|()| serde_json::to_string(&message).map_err(|error| format!("unserializable event: {error}")))
+            .and_then(|text| {
+                if text.len() > MAX_EVENT_BYTES {
+                    Err(format!("the order is too large for one queue message ({} bytes)", text.len()))
+                } else {
+                    Ok(text)
+                }
+            });
+        match queued {
+            Ok(text) => {
+                if let Err(failure) = self.queue.queue_event(text).await {
+                    error!(error = %failure.chain(), "could not queue a WooCommerce webhook's order");
+                    return Err(ApiError::Unavailable);
+                }
+                info!(store_id = %store.id, topic, delivery, "WooCommerce order queued");
+                Ok(accepted("queued"))
+            }
+            Err(problem) => {
+                self.keep(&store, topic, delivery, body, &problem).await?;
+                Ok(accepted("kept"))
+            }
+        }
     }
 
     /// Keeps a signed payload that cannot be applied, and lists it in order health. A failure

@@ -141,6 +141,17 @@ impl ChannelEndpoints {
             .map_err(|problem| EndpointError(format!("shipment_url {problem}")))
     }
 
+    /// A WooCommerce store's site: `https://` to a public host name wherever store overrides are
+    /// not honoured (checked again here, as for a custom channel's receiver).
+    pub fn woocommerce(self, connection: &ChannelConnection) -> Result<String, EndpointError> {
+        let url = connection
+            .site_url
+            .as_deref()
+            .ok_or_else(|| EndpointError("the WooCommerce store has no site_url".into()))?;
+        shipsync_domain::tenant::parse_receiver_url(url, self.honour_store_overrides)
+            .map_err(|problem| EndpointError(format!("site_url {problem}")))
+    }
+
     /// Walmart Marketplace's API host (its token endpoint is on it too).
     pub fn walmart(self, connection: &ChannelConnection) -> String {
         self.base_override(connection).unwrap_or_else(|| WALMART_ENDPOINT.to_owned())

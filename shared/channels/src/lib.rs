@@ -14,6 +14,7 @@ mod shopify;
 pub mod shopify_webhooks;
 mod trackers;
 mod walmart;
+mod woocommerce;
 
 pub use amazon::{
     AMAZON_ORDERS_API, AmazonClient, AmazonOrderChange, AmazonTokens, OrderChangeSubscription, TokenCache,
@@ -29,12 +30,13 @@ pub use endpoints::{ChannelEndpoints, EndpointError, amazon_endpoint};
 pub use port::{Channel, ChannelFuture, Channels, OrdersPage, SettingsError, UnreadableOrder};
 pub use settings::{
     AmazonCredentials, BackMarketCredentials, CustomCredentials, EbayCredentials, ShopifyCredentials,
-    ShopifyWebhookSecrets, TrackingCredentials, WalmartCredentials, credential_names, validate_carrier_mappings,
-    validate_settings, validate_store_settings, validate_tracking,
+    ShopifyWebhookSecrets, TrackingCredentials, WalmartCredentials, WooCommerceCredentials, credential_names,
+    validate_carrier_mappings, validate_settings, validate_store_settings, validate_tracking,
 };
 pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
 pub use trackers::{AFTERSHIP_API_VERSION, Registered, TrackerClient, TrackerRegistry, carrier_code};
 pub use walmart::{WALMART_CARRIERS, WalmartClient, walmart_carrier};
+pub use woocommerce::{WOOCOMMERCE_SIGNATURE_HEADER, WooCommerceClient, read_woocommerce_order};
 
 use shipsync_domain::tracking::TrackingNumber;
 use shipsync_domain::vocabulary::ChannelOrderId;

@@ -14,7 +14,7 @@ use shipsync_domain::tenant::{ChannelKind, ChannelStore};
 
 use crate::settings::{
     AmazonCredentials, BackMarketCredentials, CustomCredentials, EbayCredentials, ShopifyCredentials,
-    TrackingCredentials, WalmartCredentials,
+    TrackingCredentials, WalmartCredentials, WooCommerceCredentials,
 };
 use crate::trackers::TrackerRegistry;
 use crate::{ChannelEndpoints, ChannelError, EndpointError, ExportOrder, Fulfillment, TokenCache};
@@ -224,6 +224,16 @@ impl Channels {
             ChannelKind::Walmart => {
                 let credentials = WalmartCredentials::from_credentials(credentials)?;
                 Box::new(self.endpoints.walmart_client(http, connection, credentials, self.tokens.clone()))
+            }
+            ChannelKind::WooCommerce => {
+                let keys = WooCommerceCredentials::from_credentials(credentials)?;
+                let site = self.endpoints.woocommerce(connection)?;
+                Box::new(crate::WooCommerceClient::new(
+                    self.receiver_http()?,
+                    &site,
+                    keys.consumer_key,
+                    keys.consumer_secret,
+                ))
             }
             ChannelKind::Custom => {
                 let CustomCredentials { signing_secret } = CustomCredentials::from_credentials(credentials)?;

@@ -27,6 +27,8 @@ const EBAY_CLIENT_SECRET: &str = "ebay_client_secret";
 const API_TOKEN: &str = "api_token";
 const WALMART_CLIENT_ID: &str = "walmart_client_id";
 const WALMART_CLIENT_SECRET: &str = "walmart_client_secret";
+const CONSUMER_KEY: &str = "consumer_key";
+const CONSUMER_SECRET: &str = "consumer_secret";
 /// A custom channel's: the secret shipments posted to its receiver are signed with.
 const SIGNING_SECRET: &str = "signing_secret";
 /// The key of the store's carrier-tracking service (`tracking.provider`): any channel may hold one.
@@ -45,6 +47,8 @@ fn credential_spec(kind: ChannelKind) -> (&'static [&'static str], &'static [&'s
         ChannelKind::Walmart => (&[WALMART_CLIENT_ID, WALMART_CLIENT_SECRET], &[]),
         // Its orders are signed with the webhook secret (without one, none is taken).
         ChannelKind::Custom => (&[SIGNING_SECRET], &[WEBHOOK_SECRET, PREVIOUS_WEBHOOK_SECRET]),
+        // Its webhooks' secret is optional: polling alone takes its orders in.
+        ChannelKind::WooCommerce => (&[CONSUMER_KEY, CONSUMER_SECRET], &[WEBHOOK_SECRET, PREVIOUS_WEBHOOK_SECRET]),
     }
 }
 
@@ -57,6 +61,7 @@ fn a_store_of(kind: ChannelKind) -> &'static str {
         ChannelKind::BackMarket => "a Back Market store",
         ChannelKind::Walmart => "a Walmart store",
         ChannelKind::Custom => "a custom channel's store",
+        ChannelKind::WooCommerce => "a WooCommerce store",
     }
 }
 
@@ -112,7 +117,11 @@ pub fn validate_settings(
             }
             Some(_) => {}
         },
-        ChannelKind::Ebay | ChannelKind::BackMarket | ChannelKind::Walmart | ChannelKind::Custom => {}
+        ChannelKind::Ebay
+        | ChannelKind::BackMarket
+        | ChannelKind::Walmart
+        | ChannelKind::Custom
+        | ChannelKind::WooCommerce => {}
     }
     // A signing secret anyone could guess signs nothing.
     if kind == ChannelKind::Custom
@@ -363,6 +372,28 @@ impl BackMarketCredentials {
 impl std::fmt::Debug for BackMarketCredentials {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.debug_struct("BackMarketCredentials").finish_non_exhaustive()
+    }
+}
+
+/// A WooCommerce site's REST API keys.
+#[derive(Clone)]
+pub struct WooCommerceCredentials {
+    pub consumer_key: String,
+    pub consumer_secret: String,
+}
+
+impl WooCommerceCredentials {
+    pub fn from_credentials(credentials: &ChannelCredentials) -> Result<Self, ValidationErrors> {
+        let [consumer_key, consumer_secret] =
+            required_all(credentials, ChannelKind::WooCommerce, [CONSUMER_KEY, CONSUMER_SECRET])?;
+        Ok(Self { consumer_key, consumer_secret })
+    }
+}
+
+/// Secrets never reach a log.
+impl std::fmt::Debug for WooCommerceCredentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("WooCommerceCredentials").finish_non_exhaustive()
     }
 }
 

@@ -63,7 +63,7 @@ impl ShipConfirmation {
             }
             // A custom channel is whatever the seller connects: it goes out once tracking is
             // assigned unless the store asks to wait for movement.
-            ChannelKind::Shopify | ChannelKind::Custom => ShipConfirmation::TrackingAssigned,
+            ChannelKind::Shopify | ChannelKind::WooCommerce | ChannelKind::Custom => ShipConfirmation::TrackingAssigned,
         }
     }
 }

@@ -47,16 +47,20 @@ pub enum ChannelKind {
     /// Any other marketplace (UntilGone, a seller's own): orders come in by a signed webhook in
     /// shipsync's documented format, shipments go out as a signed POST to the store's URL.
     Custom,
+    /// A WooCommerce shop on the seller's own site (`site_url`).
+    #[serde(rename = "woocommerce")]
+    WooCommerce,
 }
 
 impl ChannelKind {
     /// Every channel shipsync offers, in the order messages list them.
-    pub const ALL: [ChannelKind; 6] = [
+    pub const ALL: [ChannelKind; 7] = [
         ChannelKind::Shopify,
         ChannelKind::Amazon,
         ChannelKind::Ebay,
         ChannelKind::BackMarket,
         ChannelKind::Walmart,
+        ChannelKind::WooCommerce,
         ChannelKind::Custom,
     ];
 
@@ -68,6 +72,7 @@ impl ChannelKind {
             ChannelKind::BackMarket => "back_market",
             ChannelKind::Walmart => "walmart",
             ChannelKind::Custom => "custom",
+            ChannelKind::WooCommerce => "woocommerce",
         }
     }
 
@@ -184,6 +189,9 @@ pub struct ChannelConnection {
     /// Custom channels: where shipments are posted (the seller's own receiver, https).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipment_url: Option<String>,
+    /// WooCommerce: the shop's site (`https://shop.example.com`), where its REST API is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_url: Option<String>,
 }
 
 /// A custom channel's receiver URL, as a store saves it: `https://` and a public host name
@@ -357,6 +365,8 @@ pub struct StoreChange {
     pub tracking_base_url: Option<String>,
     /// Custom channels only: where shipments are posted.
     pub shipment_url: Option<String>,
+    /// WooCommerce only: the shop's site.
+    pub site_url: Option<String>,
 }
 
 /// A new store must be named.
@@ -465,6 +475,25 @@ impl ChannelStore {
                     Err(message) => errors.push("shipment_url", message),
                 }
             }
+        }
+        if let Some(url) = change.site_url {
+            let url = url.trim().trim_end_matches('/').to_owned();
+            if url.is_empty() {
+                store.connection.site_url = None;
+            } else if store.channel != ChannelKind::WooCommerce {
+                errors.push("site_url", "is for WooCommerce stores only");
+            } else {
+                match parse_receiver_url(&url, base_url_allowed) {
+                    Ok(url) => store.connection.site_url = Some(url),
+                    Err(message) => errors.push("site_url", message),
+                }
+            }
+        }
+        if store.channel == ChannelKind::WooCommerce
+            && store.connection.site_url.is_none()
+            && !errors.mentions("site_url")
+        {
+            errors.push("site_url", "is required for a WooCommerce store: the shop's https address");
         }
         if store.channel == ChannelKind::Custom
             && store.connection.shipment_url.is_none()

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use shipsync_channels::{
     AmazonClient, AmazonCredentials, BackMarketClient, Channel, ChannelError, EbayClient, EbayCredentials, ExportLine,
     ExportOrder, Fulfillment, MAX_CHANNEL_WAIT, ShopifyClient, TokenCache, WalmartClient, WalmartCredentials,
+    WooCommerceClient,
 };
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -111,6 +112,18 @@ const KEYS: &[&str] = &[
     "intentToCancel",
     "shippingInfo",
     "methodCode",
+    // WooCommerce's
+    "line_items",
+    "date_modified_gmt",
+    "meta_data",
+    "key",
+    "value",
+    "item_id",
+    "qty",
+    "tracking_id",
+    "tracking_number",
+    "is_fulfilled",
+    "date_deleted",
 ];
 
 fn leaf() -> impl Strategy<Value = Value> {
@@ -269,6 +282,7 @@ enum Call {
     Walmart,
     /// Walmart's acknowledgment of an order's lines.
     WalmartAcceptance,
+    WooCommerce,
     /// A page of the orders a marketplace changed (Amazon, eBay, Back Market, Walmart).
     Orders(Marketplace),
 }
@@ -279,6 +293,7 @@ enum Marketplace {
     Ebay,
     BackMarket,
     Walmart,
+    WooCommerce,
 }
 
 fn walmart(http: reqwest::Client, uri: &str, tokens: TokenCache) -> WalmartClient {
@@ -340,6 +355,9 @@ async fn drive(call: Call, answers: Vec<Answer>, order: &ExportOrder) -> Result<
             fulfilled(client.export(order, false).await)
         }
         Call::Walmart => fulfilled(walmart(http, &uri, tokens).export(order, false).await),
+        Call::WooCommerce => {
+            fulfilled(WooCommerceClient::new(http, &uri, "ck".into(), "cs".into()).export(order, false).await)
+        }
         Call::WalmartAcceptance => {
             let line = shipsync_domain::orders::IncomingLine {
                 channel_line_item_id: "1".into(),
@@ -374,6 +392,7 @@ async fn drive(call: Call, answers: Vec<Answer>, order: &ExportOrder) -> Result<
                 }
                 Marketplace::BackMarket => Box::new(BackMarketClient::new(http, Some(&uri), "token".into())),
                 Marketplace::Walmart => Box::new(walmart(http, &uri, tokens)),
+                Marketplace::WooCommerce => Box::new(WooCommerceClient::new(http, &uri, "ck".into(), "cs".into())),
             };
             client.orders_since(chrono::Utc::now(), None).await.map(|_| ())
         }
@@ -424,15 +443,25 @@ proptest! {
     }
 
     #[test]
-    fn marketplace_order_listings_survive_any_answer(answers in answers(), which in 0u8..4) {
-        let marketplace =
-            [Marketplace::Amazon, Marketplace::Ebay, Marketplace::BackMarket, Marketplace::Walmart][usize::from(which)];
+    fn marketplace_order_listings_survive_any_answer(answers in answers(), which in 0u8..5) {
+        let marketplace = [
+            Marketplace::Amazon,
+            Marketplace::Ebay,
+            Marketplace::BackMarket,
+            Marketplace::Walmart,
+            Marketplace::WooCommerce,
+        ][usize::from(which)];
         check(Call::Orders(marketplace), answers, export_order_fixed())?;
     }
 
     #[test]
     fn walmart_export_acceptance_and_token_survive_any_answer(answers in answers(), order in export_order(), accept: bool) {
         check(if accept { Call::WalmartAcceptance } else { Call::Walmart }, answers, order)?;
+    }
+
+    #[test]
+    fn woocommerce_export_survives_any_answer(answers in answers(), order in export_order()) {
+        check(Call::WooCommerce, answers, order)?;
     }
 
     #[test]

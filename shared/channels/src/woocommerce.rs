@@ -1,0 +1,460 @@
+//! WooCommerce (REST API v3) on the seller's own site. Reads: `GET /wp-json/wc/v3/orders` by
+//! `modified_after` (GMT), oldest first, 100 a page, paged by `X-WP-TotalPages`; one order by
+//! `GET /wp-json/wc/v3/orders/{id}`. Orders also arrive by signed webhooks
+//! ([`read_woocommerce_order`] reads both). Exports: WooCommerce core has no shipment resource,
+//! so each export finds which the site has, by reading the order's shipments first (which also
+//! adopts what an earlier attempt left): the core **Order Fulfillments** routes
+//! (`/wp-json/wc/v3/orders/{id}/fulfillments`, 404 when the feature is off), one fulfilled
+//! fulfillment per package with its items and tracking in `meta_data`; else the **Shipment
+//! Tracking** extension (`/wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings`), one
+//! tracking item per package. A site with neither is told what to install.
+//!
+//! Sources: woocommerce-rest-api-docs and WooCommerce core (`OrderFulfillmentsRestController`,
+//! `Fulfillment::get_items`, the `_tracking_number`, `_tracking_url`, `_shipment_provider` and
+//! `_items` meta keys), and the Shipment Tracking extension's REST documentation, in
+//! /work/shared/reference/intake.md §1.8 and channels.md §1.5.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::{Value, json};
+use shipsync_domain::orders::{IncomingFulfillment, IncomingLine, IncomingOrder};
+use shipsync_domain::tracking::TrackingNumber;
+use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
+use tracing::info;
+
+use crate::port::{PageReader, first_name};
+use crate::{
+    Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, packages, path_segment, success_body,
+    transport_error,
+};
+
+/// Orders a page holds (WordPress's maximum).
+pub const WOOCOMMERCE_ORDERS_PER_PAGE: u32 = 100;
+
+/// The header WooCommerce signs its webhooks in: base64 of HMAC-SHA256 over the raw body.
+pub const WOOCOMMERCE_SIGNATURE_HEADER: &str = "x-wc-webhook-signature";
+
+/// Statuses of an order not paid for yet: nothing to ship, so not taken in (it is read again
+/// when it moves on, which changes its modification time).
+const NOT_READY: [&str; 3] = ["pending", "on-hold", "checkout-draft"];
+/// Statuses that end an order unshipped.
+const ENDED: [&str; 4] = ["cancelled", "refunded", "failed", "trash"];
+
+/// No `Debug`: it holds the site's API keys.
+#[derive(Clone)]
+pub struct WooCommerceClient {
+    http: reqwest::Client,
+    site: String,
+    consumer_key: String,
+    consumer_secret: String,
+}
+
+/// Where a site keeps its shipments.
+#[derive(Debug, Clone, PartialEq)]
+enum ShipmentStore {
+    /// Core Order Fulfillments: the order's fulfillments as listed.
+    Fulfillments(Vec<Value>),
+    /// The Shipment Tracking extension: the order's tracking items as listed.
+    ShipmentTracking(Vec<Value>),
+}
+
+impl WooCommerceClient {
+    /// `http` should refuse private addresses: the site is the seller's ([`crate::PublicOnlyResolver`]).
+    pub fn new(http: reqwest::Client, site: &str, consumer_key: String, consumer_secret: String) -> Self {
+        Self { http, site: site.trim_end_matches('/').to_owned(), consumer_key, consumer_secret }
+    }
+
+    fn order_url(&self, channel_order_id: &ChannelOrderId) -> String {
+        format!("{}/wp-json/wc/v3/orders/{}", self.site, path_segment(channel_order_id.as_str()))
+    }
+
+    fn fulfillments_url(&self, channel_order_id: &ChannelOrderId) -> String {
+        format!("{}/fulfillments", self.order_url(channel_order_id))
+    }
+
+    fn trackings_url(&self, channel_order_id: &ChannelOrderId) -> String {
+        format!(
+            "{}/wp-json/wc-shipment-tracking/v3/orders/{}/shipment-trackings",
+            self.site,
+            path_segment(channel_order_id.as_str())
+        )
+    }
+
+    /// One call, authenticated with the site's keys (HTTP Basic over HTTPS, as WooCommerce
+    /// documents); `None`: 404 (no such order, or no such route).
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<(Value, reqwest::header::HeaderMap)>, ChannelError> {
+        let mut request = self
+            .http
+            .request(method, url)
+            .basic_auth(&self.consumer_key, Some(&self.consumer_secret))
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| transport_error(&e))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let headers = response.headers().clone();
+        let text = success_body(response, |text| format!("WooCommerce: {}", woocommerce_message(text))).await?;
+        let value = serde_json::from_str(&text).map_err(|_| {
+            ChannelError::retryable(format!("WooCommerce answered something that is not JSON: {text:.200}"))
+        })?;
+        Ok(Some((value, headers)))
+    }
+
+    /// The order's shipments, and where the site keeps them; Err when it has neither place.
+    async fn shipment_store(&self, channel_order_id: &ChannelOrderId) -> Result<ShipmentStore, ChannelError> {
+        let listed = |body: Value| body.as_array().cloned().unwrap_or_default();
+        if let Some((body, _)) = self.call(reqwest::Method::GET, &self.fulfillments_url(channel_order_id), None).await?
+        {
+            return Ok(ShipmentStore::Fulfillments(listed(body)));
+        }
+        if let Some((body, _)) = self.call(reqwest::Method::GET, &self.trackings_url(channel_order_id), None).await? {
+            return Ok(ShipmentStore::ShipmentTracking(listed(body)));
+        }
+        Err(ChannelError::permanent(format!(
+            "the WooCommerce site has neither Order Fulfillments (turn the feature on) nor the Shipment Tracking \
+             extension for order {channel_order_id}, or it has no such order"
+        )))
+    }
+
+    /// One shipment per package, in the place the site keeps them; a package already there (by
+    /// tracking number) is adopted.
+    async fn ship(&self, order: &ExportOrder) -> Result<Fulfillment, ChannelError> {
+        let store = self.shipment_store(&order.channel_order_id).await?;
+        let held: Vec<(TrackingNumber, String)> = match &store {
+            ShipmentStore::Fulfillments(listed) => listed.iter().filter_map(fulfillment_tracking).collect(),
+            ShipmentStore::ShipmentTracking(listed) => listed.iter().filter_map(tracking_item).collect(),
+        };
+        let mut ids = Vec::new();
+        let mut adopted = false;
+        for package in packages(order) {
+            let mine = TrackingNumber::parse(&package.tracking).ok();
+            if let Some((_, id)) = held.iter().find(|(listed, _)| mine.as_ref().is_some_and(|m| m.same_parcel(listed)))
+            {
+                info!(order = %order.channel_order_id, shipment = %id, "WooCommerce already has this package: adopted");
+                adopted = true;
+                ids.push(id.clone());
+                continue;
+            }
+            let url = order.tracking_urls.get(package.index).cloned();
+            let (target, body) = match &store {
+                ShipmentStore::Fulfillments(_) => {
+                    let items: Vec<Value> = package
+                        .items
+                        .iter()
+                        .map(|(line, quantity)| json!({"item_id": line.parse::<u64>().map_or_else(|_| json!(line), |n| json!(n)), "qty": quantity}))
+                        .collect();
+                    let meta = |key: &str, value: Value| json!({"key": key, "value": value});
+                    let mut meta_data = vec![
+                        meta("_items", json!(items)),
+                        meta("_tracking_number", json!(package.tracking)),
+                        meta("_shipment_provider", json!(order.carrier)),
+                    ];
+                    if let Some(url) = &url {
+                        meta_data.push(meta("_tracking_url", json!(url)));
+                    }
+                    let body = json!({"status": "fulfilled", "is_fulfilled": true,
+                        "notify_customer": order.notify_customer, "meta_data": meta_data});
+                    (self.fulfillments_url(&order.channel_order_id), body)
+                }
+                ShipmentStore::ShipmentTracking(_) => {
+                    let shipped = order.shipped_at.format("%Y-%m-%d").to_string();
+                    let body = match &url {
+                        Some(url) => json!({"custom_tracking_provider": order.carrier, "custom_tracking_link": url,
+                            "tracking_number": package.tracking, "date_shipped": shipped}),
+                        None => json!({"tracking_provider": order.carrier, "tracking_number": package.tracking,
+                            "date_shipped": shipped}),
+                    };
+                    (self.trackings_url(&order.channel_order_id), body)
+                }
+            };
+            let (created, _) = self.call(reqwest::Method::POST, &target, Some(&body)).await?.ok_or_else(|| {
+                ChannelError::permanent(format!("WooCommerce has no order {} to ship", order.channel_order_id))
+            })?;
+            let id = text_of(&created["id"]).or_else(|| text_of(&created["tracking_id"])).unwrap_or(package.tracking);
+            info!(order = %order.channel_order_id, shipment = %id, "WooCommerce shipment created");
+            ids.push(id);
+        }
+        Ok(Fulfillment { channel_ids: ids, adopted })
+    }
+
+    /// A page of the orders modified at or after `since`, oldest first; `page` is the page number
+    /// the previous page named.
+    async fn orders_modified_since(
+        &self,
+        since: DateTime<Utc>,
+        page: Option<&str>,
+    ) -> Result<OrdersPage, ChannelError> {
+        let page = match page {
+            Some(page) => page
+                .parse::<u32>()
+                .ok()
+                .filter(|page| *page > 0)
+                .ok_or_else(|| ChannelError::permanent(format!("{page:.50} is not a WooCommerce page number")))?,
+            None => 1,
+        };
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/wp-json/wc/v3/orders", self.site),
+            [
+                ("modified_after", since.format("%Y-%m-%dT%H:%M:%S").to_string()),
+                ("dates_are_gmt", "true".to_owned()),
+                ("orderby", "modified".to_owned()),
+                ("order", "asc".to_owned()),
+                ("per_page", WOOCOMMERCE_ORDERS_PER_PAGE.to_string()),
+                ("page", page.to_string()),
+            ],
+        )
+        .map_err(|_| ChannelError::permanent("the WooCommerce site is not a URL"))?;
+        let (body, headers) = self.call(reqwest::Method::GET, url.as_str(), None).await?.ok_or_else(|| {
+            ChannelError::permanent("the WooCommerce site has no /wp-json/wc/v3/orders (is the REST API on?)")
+        })?;
+        let listed =
+            body.as_array().ok_or_else(|| ChannelError::retryable("WooCommerce listed orders that are not a list"))?;
+        let mut read = PageReader::default();
+        for node in listed {
+            match read_woocommerce_order(node) {
+                Ok(Some(mut order)) => {
+                    // A completed order was shipped: its fulfillments say how (one read, only for those).
+                    if node["status"] == "completed" {
+                        order.fulfillments = self.order_fulfillments(&order.channel_order_id).await?;
+                    }
+                    read.add("WooCommerce", "id", node.clone(), Ok(order));
+                }
+                Ok(None) => {}
+                Err(reason) => read.add("WooCommerce", "id", node.clone(), Err(reason)),
+            }
+        }
+        let pages = headers
+            .get("x-wp-totalpages")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u32>().ok())
+            .unwrap_or(page);
+        let next = (page < pages && !listed.is_empty()).then(|| (page + 1).to_string());
+        Ok(read.page(next))
+    }
+
+    /// The order's core fulfillments, as shipsync reads a channel's; none where the site keeps
+    /// Shipment Tracking items (they name no order lines to reverse-sync by).
+    async fn order_fulfillments(
+        &self,
+        channel_order_id: &ChannelOrderId,
+    ) -> Result<Vec<IncomingFulfillment>, ChannelError> {
+        match self.call(reqwest::Method::GET, &self.fulfillments_url(channel_order_id), None).await? {
+            Some((body, _)) => Ok(incoming_fulfillments(channel_order_id, body.as_array().map_or(&[], Vec::as_slice))),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    async fn read_one(&self, channel_order_id: &ChannelOrderId) -> Result<Option<Value>, ChannelError> {
+        Ok(self.call(reqwest::Method::GET, &self.order_url(channel_order_id), None).await?.map(|(body, _)| body))
+    }
+}
+
+/// WordPress's error message (`{code, message, data}`), or the body.
+fn woocommerce_message(text: &str) -> String {
+    let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    match (body["code"].as_str(), body["message"].as_str()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (None, Some(message)) => message.to_owned(),
+        _ => text.chars().take(300).collect(),
+    }
+}
+
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::Number(number) => Some(number.to_string()),
+        Value::String(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
+        _ => None,
+    }
+}
+
+/// A meta value of a fulfillment, by key.
+fn meta<'a>(fulfillment: &'a Value, key: &str) -> Option<&'a Value> {
+    fulfillment["meta_data"].as_array()?.iter().find(|entry| entry["key"] == key).map(|entry| &entry["value"])
+}
+
+/// A core fulfillment's tracking number and id (a deleted one is none).
+fn fulfillment_tracking(fulfillment: &Value) -> Option<(TrackingNumber, String)> {
+    if !fulfillment["date_deleted"].is_null() {
+        return None;
+    }
+    let number = TrackingNumber::parse(meta(fulfillment, "_tracking_number")?.as_str()?).ok()?;
+    Some((number, text_of(&fulfillment["id"])?))
+}
+
+/// A Shipment Tracking item's tracking number and id.
+fn tracking_item(item: &Value) -> Option<(TrackingNumber, String)> {
+    let number = TrackingNumber::parse(item["tracking_number"].as_str()?).ok()?;
+    Some((number, text_of(&item["tracking_id"])?))
+}
+
+/// A time WooCommerce writes in GMT without a zone (`2026-12-07T09:00:00`), or with one.
+fn woocommerce_time(value: &Value) -> Option<DateTime<Utc>> {
+    let text = value.as_str()?.trim();
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.to_utc())
+        .ok()
+        .or_else(|| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S").ok().map(|time| time.and_utc()))
+}
+
+/// A WooCommerce order (as the REST API and its webhooks write it) as shipsync reads it;
+/// `Ok(None)` for an order not paid for yet (nothing to ship); or which field is wrong.
+pub fn read_woocommerce_order(node: &Value) -> Result<Option<IncomingOrder>, String> {
+    let id = text_of(&node["id"]).ok_or("id is required")?;
+    let status = node["status"].as_str().unwrap_or_default().trim().to_lowercase();
+    if NOT_READY.contains(&status.as_str()) {
+        return Ok(None);
+    }
+    let updated_at = woocommerce_time(&node["date_modified_gmt"])
+        .or_else(|| woocommerce_time(&node["date_modified"]))
+        .ok_or("date_modified_gmt is required")?;
+    let items = node["line_items"].as_array().ok_or("line_items is required")?;
+    let mut lines = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let field = |name: &str| format!("line_items[{index}].{name}");
+        let quantity = item["quantity"]
+            .as_u64()
+            .and_then(|quantity| u32::try_from(quantity).ok())
+            .ok_or_else(|| format!("{} must be a whole number, 0 or more", field("quantity")))?;
+        lines.push(IncomingLine {
+            channel_line_item_id: text_of(&item["id"]).ok_or_else(|| format!("{} is required", field("id")))?,
+            sku: item["sku"].as_str().and_then(Sku::received),
+            name: item["name"].as_str().unwrap_or_default().trim().to_owned(),
+            quantity,
+            unit_price: match &item["price"] {
+                Value::Number(price) => price.to_string().parse().ok(),
+                Value::String(price) => price.trim().parse().ok(),
+                _ => None,
+            },
+            awaiting_acceptance: false,
+            needs_imei: false,
+        });
+    }
+    let name = |part: &Value| {
+        let joined = [part["first_name"].as_str(), part["last_name"].as_str()]
+            .into_iter()
+            .flatten()
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!joined.is_empty()).then_some(joined)
+    };
+    let shipping = name(&node["shipping"]);
+    let billing = name(&node["billing"]);
+    let channel_order_id = ChannelOrderId::received(id.clone());
+    Ok(Some(IncomingOrder {
+        fulfillments: Vec::new(),
+        number: text_of(&node["number"]).unwrap_or_else(|| id.clone()),
+        channel_order_id,
+        customer_name: first_name([shipping.as_deref(), billing.as_deref()]),
+        updated_at,
+        cancelled: ENDED.contains(&status.as_str()),
+        lines,
+        cancel_requested: None,
+    }))
+}
+
+/// The order's core fulfillments as shipsync reads a channel's (their items and tracking).
+fn incoming_fulfillments(channel_order_id: &ChannelOrderId, listed: &[Value]) -> Vec<IncomingFulfillment> {
+    listed
+        .iter()
+        .filter(|fulfillment| fulfillment["date_deleted"].is_null() && fulfillment["is_fulfilled"] == true)
+        .filter_map(|fulfillment| {
+            let lines: Vec<(String, u32)> = meta(fulfillment, "_items")?
+                .as_array()?
+                .iter()
+                .map(|item| Some((text_of(&item["item_id"])?, u32::try_from(item["qty"].as_u64()?).ok()?)))
+                .collect::<Option<_>>()?;
+            let tracking = meta(fulfillment, "_tracking_number")
+                .and_then(Value::as_str)
+                .and_then(|number| TrackingNumber::parse(number).ok());
+            Some(IncomingFulfillment {
+                channel_fulfillment_id: text_of(&fulfillment["id"])?,
+                channel_order_id: channel_order_id.clone(),
+                lines,
+                tracking_numbers: tracking.into_iter().collect(),
+                tracking_company: meta(fulfillment, "_shipment_provider").and_then(Value::as_str).map(str::to_owned),
+                cancelled: false,
+            })
+        })
+        .collect()
+}
+
+impl Channel for WooCommerceClient {
+    fn export<'a>(&'a self, order: &'a ExportOrder, _check_first: bool) -> ChannelFuture<'a, Fulfillment> {
+        // Every attempt reads the order's shipments first (to find where the site keeps them),
+        // so a package an earlier attempt created is adopted whether or not this is a retry.
+        Box::pin(self.ship(order))
+    }
+
+    fn orders_since<'a>(&'a self, since: DateTime<Utc>, page: Option<&'a str>) -> ChannelFuture<'a, OrdersPage> {
+        Box::pin(self.orders_modified_since(since, page))
+    }
+
+    fn fulfillments<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
+        Box::pin(self.order_fulfillments(channel_order_id))
+    }
+
+    fn order<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Option<IncomingOrder>> {
+        Box::pin(async move {
+            let Some(node) = self.read_one(channel_order_id).await? else { return Ok(None) };
+            read_woocommerce_order(&node).map_err(|reason| {
+                ChannelError::permanent(format!("WooCommerce's order {channel_order_id} cannot be read: {reason}"))
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_read_their_lines_names_and_statuses() {
+        let order = json!({"id": 727, "number": "727", "status": "processing",
+            "date_modified_gmt": "2026-12-07T09:00:00",
+            "shipping": {"first_name": "Ann", "last_name": "Example"}, "billing": {"first_name": "Bill"},
+            "line_items": [{"id": 315, "sku": "WC-1", "name": "Lamp", "quantity": 2, "price": 19.5}]});
+        let read = read_woocommerce_order(&order).expect("readable").expect("ready");
+        assert_eq!((read.number.as_str(), read.customer_name.as_str()), ("727", "Ann Example"));
+        assert_eq!(read.updated_at, "2026-12-07T09:00:00Z".parse::<DateTime<Utc>>().expect("time"));
+        assert_eq!((read.lines[0].channel_line_item_id.as_str(), read.lines[0].quantity), ("315", 2));
+        assert!(!read.cancelled);
+        let mut pending = order.clone();
+        pending["status"] = json!("pending");
+        assert_eq!(read_woocommerce_order(&pending), Ok(None), "not paid for: nothing to ship");
+        let mut cancelled = order.clone();
+        cancelled["status"] = json!("cancelled");
+        assert!(read_woocommerce_order(&cancelled).expect("readable").expect("an order").cancelled);
+        let mut broken = order;
+        broken["line_items"][0]["quantity"] = json!(-1);
+        assert_eq!(
+            read_woocommerce_order(&broken).err().as_deref(),
+            Some("line_items[0].quantity must be a whole number, 0 or more")
+        );
+    }
+
+    #[test]
+    fn fulfillments_read_items_and_tracking_and_skip_the_deleted() {
+        let listed = [
+            json!({"id": 9, "is_fulfilled": true, "date_deleted": null, "meta_data": [
+                {"key": "_items", "value": [{"item_id": 315, "qty": 1}]},
+                {"key": "_tracking_number", "value": "1Z1"}, {"key": "_shipment_provider", "value": "ups"}]}),
+            json!({"id": 10, "is_fulfilled": true, "date_deleted": "2026-12-07T10:00:00Z", "meta_data": []}),
+        ];
+        let id = ChannelOrderId::received("727");
+        let read = incoming_fulfillments(&id, &listed);
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].lines, [("315".to_owned(), 1)]);
+        assert_eq!(fulfillment_tracking(&listed[0]).map(|(_, id)| id).as_deref(), Some("9"));
+        assert_eq!(fulfillment_tracking(&listed[1]), None);
+        assert_eq!(woocommerce_message(r#"{"code":"rest_no_route","message":"No route"}"#), "rest_no_route: No route");
+    }
+}
