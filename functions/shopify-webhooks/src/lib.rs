@@ -160,21 +160,8 @@ impl ShopifyWebhooks {
         const REFUSED: &str =
             "X-Shipsync-Hmac-Sha256 is missing or is not the body signed with this store's webhook secret";
         let body = request.body();
-        let Ok(store_id) = store_id.parse::<StoreId>() else { return Err(ApiError::WebhookRefused(REFUSED)) };
-        let store = self.table.channel_store_by_id(store_id).await.map_err(Failure::from)?;
-        let Some(store) = store.filter(|store| store.channel == ChannelKind::Custom) else {
-            warn!(%store_id, "custom webhook for a store that is not a custom channel's");
-            return Err(ApiError::WebhookRefused(REFUSED));
-        };
-        let opened = self.table.webhook_credentials(store.retailer_id, store.id).await.map_err(Failure::from)?;
-        let secrets = ShopifyWebhookSecrets::from_credentials(&opened);
-        let signature = header(request, CUSTOM_WEBHOOK_SIGNATURE_HEADER);
-        if !signature
-            .is_some_and(|signature| secrets.accepted().iter().any(|secret| signed_by(body, secret, signature)))
-        {
-            warn!(store_id = %store.id, signed = signature.is_some(), "custom webhook signature rejected");
-            return Err(ApiError::WebhookRefused(REFUSED));
-        }
+        let store =
+            self.signed_store(request, store_id, ChannelKind::Custom, CUSTOM_WEBHOOK_SIGNATURE_HEADER, REFUSED).await?;
         let delivery = header(request, "x-shipsync-delivery-id")
             .filter(|id| id.len() <= MAX_ID_BYTES)
             .ok_or_else(|| ApiError::BadRequest("X-Shipsync-Delivery-Id is required (at most 255 bytes)".into()))?;
@@ -229,21 +216,9 @@ impl ShopifyWebhooks {
         if ping {
             return Ok(accepted("ignored"));
         }
-        let Ok(store_id) = store_id.parse::<StoreId>() else { return Err(ApiError::WebhookRefused(REFUSED)) };
-        let store = self.table.channel_store_by_id(store_id).await.map_err(Failure::from)?;
-        let Some(store) = store.filter(|store| store.channel == ChannelKind::WooCommerce) else {
-            warn!(%store_id, "WooCommerce webhook for a store that is not a WooCommerce store");
-            return Err(ApiError::WebhookRefused(REFUSED));
-        };
-        let opened = self.table.webhook_credentials(store.retailer_id, store.id).await.map_err(Failure::from)?;
-        let secrets = ShopifyWebhookSecrets::from_credentials(&opened);
-        let signature = header(request, WOOCOMMERCE_SIGNATURE_HEADER);
-        if !signature
-            .is_some_and(|signature| secrets.accepted().iter().any(|secret| signed_by(body, secret, signature)))
-        {
-            warn!(store_id = %store.id, signed = signature.is_some(), "WooCommerce webhook signature rejected");
-            return Err(ApiError::WebhookRefused(REFUSED));
-        }
+        let store = self
+            .signed_store(request, store_id, ChannelKind::WooCommerce, WOOCOMMERCE_SIGNATURE_HEADER, REFUSED)
+            .await?;
         let topic = header(request, "x-wc-webhook-topic").unwrap_or_default();
         let delivery = header(request, "x-wc-webhook-delivery-id").filter(|id| id.len() <= MAX_ID_BYTES).unwrap_or("-");
         if !["order.created", "order.updated", "order.restored"].contains(&topic) {
@@ -294,6 +269,36 @@ impl ShopifyWebhooks {
                 Ok(accepted("kept"))
             }
         }
+    }
+
+    /// The store a delivery to `/webhooks/<channel>/{store_id}` is for, once its body is found
+    /// signed (base64 HMAC-SHA256 in `signature_header`) with one of the store's webhook secrets.
+    /// An id that is no store, another channel's store, one without a secret and a bad signature
+    /// all answer the same 401 (`refused`): probing tells nothing.
+    async fn signed_store(
+        &self,
+        request: &ApiRequest,
+        store_id: &str,
+        channel: ChannelKind,
+        signature_header: &str,
+        refused: &'static str,
+    ) -> Result<ChannelStore, ApiError> {
+        let Ok(store_id) = store_id.parse::<StoreId>() else { return Err(ApiError::WebhookRefused(refused)) };
+        let store = self.table.channel_store_by_id(store_id).await.map_err(Failure::from)?;
+        let Some(store) = store.filter(|store| store.channel == channel) else {
+            warn!(%store_id, channel = channel.name(), "webhook for a store that is not of its channel");
+            return Err(ApiError::WebhookRefused(refused));
+        };
+        let opened = self.table.webhook_credentials(store.retailer_id, store.id).await.map_err(Failure::from)?;
+        let secrets = ShopifyWebhookSecrets::from_credentials(&opened);
+        let signature = header(request, signature_header);
+        if !signature.is_some_and(|signature| {
+            secrets.accepted().iter().any(|secret| signed_by(request.body(), secret, signature))
+        }) {
+            warn!(store_id = %store.id, signed = signature.is_some(), channel = channel.name(), "webhook signature rejected");
+            return Err(ApiError::WebhookRefused(refused));
+        }
+        Ok(store)
     }
 
     /// Keeps a signed payload that cannot be applied, and lists it in order health. A failure

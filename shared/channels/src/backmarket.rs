@@ -19,7 +19,7 @@ use shipsync_domain::tracking::TrackingNumber;
 use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use tracing::info;
 
-use crate::port::PageReader;
+use crate::port::{PageReader, page_number};
 use crate::{
     Channel, ChannelError, ChannelFuture, ExportLine, ExportOrder, Fulfillment, OrdersPage, packages, path_segment,
     success_body, transport_error,
@@ -201,14 +201,7 @@ impl BackMarketClient {
         since: DateTime<Utc>,
         page: Option<&str>,
     ) -> Result<OrdersPage, ChannelError> {
-        let page = match page {
-            Some(page) => page
-                .parse::<u64>()
-                .ok()
-                .filter(|page| *page > 0)
-                .ok_or_else(|| ChannelError::permanent(format!("{page:.50} is not a Back Market page number")))?,
-            None => 1,
-        };
+        let page = page_number(page, "Back Market")?;
         // Back Market's times have no zone; UTC is at or before the time in any European zone
         // its sites use, so a poll reads too much rather than too little.
         let modified = since.format("%Y-%m-%d %H:%M:%S").to_string();

@@ -104,6 +104,19 @@ pub(crate) fn fulfillment_lines(entries: &Value, id_field: &str) -> Option<Vec<(
         .collect()
 }
 
+/// The page number a listing's `page` cursor holds (1 when there is none); a cursor that is no
+/// page number is refused for good.
+pub(crate) fn page_number(page: Option<&str>, channel: &str) -> Result<u64, ChannelError> {
+    match page {
+        Some(page) => page
+            .parse::<u64>()
+            .ok()
+            .filter(|page| *page > 0)
+            .ok_or_else(|| ChannelError::permanent(format!("{page:.50} is not a {channel} page number"))),
+        None => Ok(1),
+    }
+}
+
 /// A field's text, not blank; else why not (`<field> is required`).
 pub(crate) fn required_text(value: &Value, field: &str) -> Result<String, String> {
     value

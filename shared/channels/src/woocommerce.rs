@@ -21,7 +21,7 @@ use shipsync_domain::tracking::TrackingNumber;
 use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use tracing::info;
 
-use crate::port::{PageReader, first_name};
+use crate::port::{PageReader, first_name, page_number};
 use crate::{
     Channel, ChannelError, ChannelFuture, ExportOrder, Fulfillment, OrdersPage, packages, path_segment, success_body,
     transport_error,
@@ -191,14 +191,7 @@ impl WooCommerceClient {
         since: DateTime<Utc>,
         page: Option<&str>,
     ) -> Result<OrdersPage, ChannelError> {
-        let page = match page {
-            Some(page) => page
-                .parse::<u32>()
-                .ok()
-                .filter(|page| *page > 0)
-                .ok_or_else(|| ChannelError::permanent(format!("{page:.50} is not a WooCommerce page number")))?,
-            None => 1,
-        };
+        let page = page_number(page, "WooCommerce")?;
         let url = reqwest::Url::parse_with_params(
             &format!("{}/wp-json/wc/v3/orders", self.site),
             [
@@ -233,7 +226,7 @@ impl WooCommerceClient {
         let pages = headers
             .get("x-wp-totalpages")
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u32>().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
             .unwrap_or(page);
         let next = (page < pages && !listed.is_empty()).then(|| (page + 1).to_string());
         Ok(read.page(next))
