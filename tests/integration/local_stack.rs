@@ -167,7 +167,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
         order_poller::OrderPoller::build(&aws.intake_config(), &aws.sdk).expect("poller").with_endpoints(endpoints);
 
     let polled = poller.tick().await.expect("a tick");
-    assert_eq!((polled.orders_queued, polled.failures.clone()), (5, vec![]), "{polled:?}");
+    assert_eq!((polled.orders_queued, polled.failures.clone()), (6, vec![]), "{polled:?}");
     // What polling cost at each fake: a token and a page, and Back Market's and Walmart's
     // acceptance (the order read, then the line validated or the order acknowledged).
     let mut seen = 0;
@@ -178,12 +178,14 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
             "GET /backmarket/ws/orders",
             "GET /backmarket/ws/orders/4600001",
             "GET /ebay/sell/fulfillment/v1/order",
+            "GET /groupon/get_orders",
             "GET /walmart/v3/orders",
             "GET /walmart/v3/orders/1796277083022",
             "GET /woocommerce/wp-json/wc/v3/orders",
             "POST /amazon/auth/o2/token",
             "POST /backmarket/ws/orders/4600001",
             "POST /ebay/identity/v1/oauth2/token",
+            "POST /groupon/mark_exported",
             "POST /walmart/v3/orders/1796277083022/acknowledge",
             "POST /walmart/v3/token",
         ]
@@ -196,6 +198,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
         [
             Acceptance { order_id: "1796277083022".into(), sku: String::new() },
             Acceptance { order_id: "4600001".into(), sku: "PHONE-X".into() },
+            Acceptance { order_id: "FFB7A681BE".into(), sku: "TENT-2P".into() },
         ]
     );
     drain(&runner).await;
@@ -267,6 +270,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
                 format!("GET /woocommerce/wp-json/wc/v3/orders/{}/fulfillments", market.order.id),
                 format!("POST /woocommerce/wp-json/wc/v3/orders/{}/fulfillments", market.order.id),
             ],
+            Marketplace::Groupon => vec!["POST /groupon/tracking_notification".to_owned()],
             // Not polled: its orders are posted (its own test below).
             Marketplace::Custom => Vec::new(),
         };
@@ -298,6 +302,9 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
                 assert_eq!(meta[0], serde_json::json!({"key": "_items", "value": [{"item_id": 31, "qty": 2}]}));
                 assert_eq!(meta[2], serde_json::json!({"key": "_shipment_provider", "value": "UPS"}));
             }
+            Marketplace::Groupon => {
+                assert_eq!(sent.carrier, "ups", "Groupon's own code for UPS");
+            }
             Marketplace::Custom => {}
         }
         let shipment = created["shipment"]["id"].as_u64().expect("an id");
@@ -316,6 +323,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
     let later = chrono::Utc::now() + chrono::Duration::minutes(11);
     let poller = poller.with_clock(std::sync::Arc::new(move || later));
     let polled = poller.tick().await.expect("a tick");
+    // Groupon lists only lines not yet taken: its order is not read back.
     assert_eq!((polled.orders_queued, polled.failures.clone()), (5, vec![]), "read back: {polled:?}");
     drain(&runner).await;
     // Tokens still good; eBay's shipped order has its fulfillments read.
@@ -326,6 +334,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
             "GET /backmarket/ws/orders",
             "GET /ebay/sell/fulfillment/v1/order",
             "GET /ebay/sell/fulfillment/v1/order/12-04000-00001/shipping_fulfillment",
+            "GET /groupon/get_orders",
             "GET /walmart/v3/orders",
             "GET /woocommerce/wp-json/wc/v3/orders",
             "GET /woocommerce/wp-json/wc/v3/orders/7301/fulfillments",
@@ -343,7 +352,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
     let (status, health) = send(port, request("GET", "/order_health.json", Some(&auth), &[], "")).await;
     assert_eq!(status, 200);
     assert_eq!(health["problems"], serde_json::json!([]), "{health}");
-    assert_eq!(marketplaces.confirmations().len(), 5);
+    assert_eq!(marketplaces.confirmations().len(), 6);
     server.abort();
 }
 

@@ -15,6 +15,7 @@ mod credentials;
 mod custom_channel;
 mod ebay;
 mod export;
+mod groupon;
 mod harness;
 mod iam;
 mod infra;

@@ -192,7 +192,7 @@ fn market_line(id: &str, sku: &str, title: &str, quantity: u32, unit_price: &str
 }
 
 /// One order at each marketplace, each of SKUs one demo vendor sells.
-fn marketplace_orders() -> [MarketplaceOrder; 5] {
+fn marketplace_orders() -> [MarketplaceOrder; 6] {
     let phone = MarketLine {
         category: Some("Smartphones".into()),
         ..market_line("46000011", "PHONE-X", "Refurbished phone", 1, "210.00")
@@ -250,6 +250,18 @@ fn marketplace_orders() -> [MarketplaceOrder; 5] {
             tracking_number: "1Z999AA10000007301",
             serial_codes: &[],
         },
+        MarketplaceOrder {
+            marketplace: Marketplace::Groupon,
+            order: MarketOrder {
+                id: "FFB7A681BE".into(),
+                customer_name: "Dorothy Vaughan".into(),
+                lines: vec![market_line("54553920", "TENT-2P", "Two-person tent", 1, "79.00")],
+            },
+            // shipsync's "UPS" goes to Groupon as its code "ups", with no mapping needed.
+            carrier: "UPS",
+            tracking_number: "1Z999AA10000005455",
+            serial_codes: &[],
+        },
     ]
 }
 
@@ -275,7 +287,11 @@ fn carrier_mappings(marketplace: Marketplace) -> Vec<CarrierMapping> {
     match marketplace {
         Marketplace::Amazon => vec![mapping(UPS, "UPS")],
         Marketplace::Ebay => vec![mapping(US_POSTAL, "USPS")],
-        Marketplace::BackMarket | Marketplace::Walmart | Marketplace::WooCommerce | Marketplace::Custom => Vec::new(),
+        Marketplace::BackMarket
+        | Marketplace::Walmart
+        | Marketplace::WooCommerce
+        | Marketplace::Groupon
+        | Marketplace::Custom => Vec::new(),
     }
 }
 
@@ -324,6 +340,11 @@ fn marketplace_store(marketplace: Marketplace) -> (ChannelKind, &'static str, Ve
                 ("consumer_key", fake::WOOCOMMERCE_CONSUMER_KEY),
                 ("consumer_secret", fake::WOOCOMMERCE_CONSUMER_SECRET),
             ],
+        ),
+        Marketplace::Groupon => (
+            ChannelKind::Groupon,
+            "Demo Outfitters on Groupon (fake)",
+            vec![("supplier_id", fake::GROUPON_SUPPLIER_ID), ("token", fake::GROUPON_TOKEN)],
         ),
         Marketplace::Custom => (
             ChannelKind::Custom,
@@ -542,6 +563,7 @@ pub fn confirmation_log(marketplace: Marketplace) -> &'static str {
         Marketplace::BackMarket => "fake Back Market: order line shipped",
         Marketplace::Walmart => "fake Walmart: order line shipped",
         Marketplace::WooCommerce => "fake WooCommerce: fulfillment created",
+        Marketplace::Groupon => "fake Groupon: tracking received",
         Marketplace::Custom => "fake custom channel: shipment received",
     }
 }

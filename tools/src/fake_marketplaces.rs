@@ -16,6 +16,9 @@
 //! - `/woocommerce`: a WooCommerce site with Order Fulfillments on: `GET /wp-json/wc/v3/orders`
 //!   (by `modified_after`, paged with `X-WP-TotalPages`), one order, and an order's fulfillments
 //!   (`GET`, and `POST` answering 201; refused for an unknown item or more units than ordered);
+//! - `/groupon`: the supplier API, `GET get_orders` (lines not yet taken), `POST mark_exported`
+//!   and `POST tracking_notification` (refused for a line not taken, an unknown carrier code or
+//!   more units than ordered);
 //! - `/custom`: a custom channel's receiver, `POST /custom/shipments` (the signature checked,
 //!   a repeated `Idempotency-Key` answered 409 with the shipment it has) and
 //!   `GET /custom/shipments?idempotency_key=` (200 with it, or 404);
@@ -57,6 +60,9 @@ pub const BACK_MARKET_TOKEN: &str = "bG9jYWwtZGVtbzpiYWNrbWFya2V0";
 /// The Walmart client credentials the fake accepts.
 pub const WALMART_CLIENT_ID: &str = "local-demo-walmart-client";
 pub const WALMART_CLIENT_SECRET: &str = "local-demo-walmart-secret";
+/// The supplier and token the fake Groupon accepts.
+pub const GROUPON_SUPPLIER_ID: &str = "local-demo-supplier";
+pub const GROUPON_TOKEN: &str = "local-demo-groupon-token";
 /// The REST API keys the fake WooCommerce site accepts.
 pub const WOOCOMMERCE_CONSUMER_KEY: &str = "ck_localdemo";
 pub const WOOCOMMERCE_CONSUMER_SECRET: &str = "cs_localdemo";
@@ -80,6 +86,7 @@ pub enum Marketplace {
     BackMarket,
     Walmart,
     WooCommerce,
+    Groupon,
     /// A custom channel's receiver (its orders are posted to shipsync, not polled).
     Custom,
 }
@@ -93,6 +100,7 @@ impl Marketplace {
             Marketplace::BackMarket => "/backmarket",
             Marketplace::Walmart => "/walmart",
             Marketplace::WooCommerce => "/woocommerce",
+            Marketplace::Groupon => "/groupon",
             Marketplace::Custom => "/custom",
         }
     }
@@ -104,6 +112,7 @@ impl Marketplace {
             Marketplace::BackMarket => "Back Market",
             Marketplace::Walmart => "Walmart",
             Marketplace::WooCommerce => "WooCommerce",
+            Marketplace::Groupon => "Groupon",
             Marketplace::Custom => "custom channel",
         }
     }
@@ -424,9 +433,10 @@ fn answer(markets: &Mutex<Markets>, url: &str, request: &http::request::Parts, b
         .query()
         .map(|query| form_urlencoded::parse(query.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    let Some((prefix, rest)) = ["/amazon", "/ebay", "/backmarket", "/walmart", "/woocommerce", "/custom", "/easypost"]
-        .into_iter()
-        .find_map(|prefix| path.strip_prefix(prefix).map(|rest| (prefix, rest)))
+    let Some((prefix, rest)) =
+        ["/amazon", "/ebay", "/backmarket", "/walmart", "/woocommerce", "/groupon", "/custom", "/easypost"]
+            .into_iter()
+            .find_map(|prefix| path.strip_prefix(prefix).map(|rest| (prefix, rest)))
     else {
         return Reply::json(StatusCode::NOT_FOUND, json!({"errors": format!("no fake marketplace answers {path}")}));
     };
@@ -447,6 +457,7 @@ fn answer(markets: &Mutex<Markets>, url: &str, request: &http::request::Parts, b
         "/walmart" => walmart(&mut markets, &call),
         "/custom" => custom_receiver(&mut markets, &call),
         "/woocommerce" => woocommerce(&mut markets, &call),
+        "/groupon" => groupon(&mut markets, &call),
         _ => easypost(&mut markets, &call),
     }
 }
@@ -1463,6 +1474,148 @@ fn create_woocommerce_fulfillment(markets: &mut Markets, order_id: &str, call: &
         body,
     });
     Reply::json(StatusCode::CREATED, woocommerce_fulfillment(order_id, &package))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Groupon
+
+fn groupon_refusal(reason: &str) -> Reply {
+    Reply::json(StatusCode::OK, json!({"success": false, "reason": reason}))
+}
+
+/// Groupon's carrier codes the fake takes.
+const GROUPON_CARRIERS: [&str; 6] = ["ups", "fedex", "usps", "dhl", "dhlglobalmail", "ontrac"];
+
+fn groupon(markets: &mut Markets, call: &Call<'_>) -> Reply {
+    let form = call.form();
+    let field_of = |name: &str| call.query(name).or_else(|| field(&form, name)).map(str::to_owned);
+    if field_of("supplier_id").as_deref() != Some(GROUPON_SUPPLIER_ID)
+        || field_of("token").as_deref() != Some(GROUPON_TOKEN)
+    {
+        return Reply::json(
+            StatusCode::UNAUTHORIZED,
+            json!({"success": false, "reason": "Invalid supplier_id or token"}),
+        );
+    }
+    match (call.method, call.path) {
+        (&Method::GET, "/get_orders") => {
+            let data: Vec<Value> = markets
+                .orders_of(Marketplace::Groupon)
+                .filter_map(|held| {
+                    let lines: Vec<Value> = held
+                        .order
+                        .lines
+                        .iter()
+                        .enumerate()
+                        .filter(|(index, _)| held.line_states.get(*index) == Some(&AWAITING_VALIDATION))
+                        .map(|(_, line)| {
+                            json!({"ci_lineitemid": line.id.parse::<u64>().ok(), "sku": line.sku,
+                            "name": line.title, "quantity": line.quantity, "unit_price": line.unit_price})
+                        })
+                        .collect();
+                    (!lines.is_empty()).then(|| {
+                        json!({"orderid": held.order.id,
+                        "date": held.created_at.format("%m/%d/%Y %H:%M").to_string(),
+                        "customer": {"name": held.order.customer_name, "city": "Chicago", "country": "US"},
+                        "line_items": lines})
+                    })
+                })
+                .collect();
+            Reply::json(StatusCode::OK, json!({"success": true, "data": data}))
+        }
+        (&Method::POST, "/mark_exported") => {
+            let ids: Vec<String> = field_of("ci_lineitem_ids")
+                .and_then(|text| serde_json::from_str::<Vec<Value>>(&text).ok())
+                .unwrap_or_default()
+                .iter()
+                .map(|id| id.as_u64().map_or_else(|| id.as_str().unwrap_or_default().to_owned(), |n| n.to_string()))
+                .collect();
+            if ids.is_empty() {
+                return groupon_refusal("ci_lineitem_ids must be a JSON array of line item ids");
+            }
+            let mut accepted = Vec::new();
+            for id in &ids {
+                let found = markets.orders.iter_mut().filter(|((by, _), _)| *by == Marketplace::Groupon).find_map(
+                    |(_, held)| {
+                        let index = held.order.lines.iter().position(|line| &line.id == id)?;
+                        Some((held, index))
+                    },
+                );
+                let Some((held, index)) = found else { return groupon_refusal(&format!("No line item {id}")) };
+                if let Some(state) = held.line_states.get_mut(index) {
+                    *state = VALIDATED;
+                }
+                held.updated_at = Utc::now();
+                accepted.push(Acceptance { order_id: held.order.id.clone(), sku: held.order.lines[index].sku.clone() });
+            }
+            info!(lines = ?ids, "fake Groupon: order lines marked exported");
+            markets.acceptances.extend(accepted);
+            Reply::json(StatusCode::OK, json!({"success": true}))
+        }
+        (&Method::POST, "/tracking_notification") => {
+            let Some(entries) =
+                field_of("tracking_info").and_then(|text| serde_json::from_str::<Vec<Value>>(&text).ok())
+            else {
+                return groupon_refusal("tracking_info must be a JSON array");
+            };
+            let mut confirmed = Vec::new();
+            for entry in &entries {
+                let id = entry["ci_lineitem_id"]
+                    .as_u64()
+                    .map_or_else(|| entry["ci_lineitem_id"].as_str().unwrap_or_default().to_owned(), |n| n.to_string());
+                let carrier = entry["carrier"].as_str().unwrap_or_default().to_owned();
+                let tracking = entry["tracking"].as_str().unwrap_or_default().to_owned();
+                let quantity = entry["quantity"].as_u64().and_then(|q| u32::try_from(q).ok()).unwrap_or(0);
+                if !GROUPON_CARRIERS.contains(&carrier.as_str()) || tracking.is_empty() {
+                    return groupon_refusal(&format!(
+                        "line item {id}: carrier must be one of {GROUPON_CARRIERS:?}, with a tracking number"
+                    ));
+                }
+                let Some(held) = markets
+                    .orders
+                    .iter()
+                    .filter(|((by, _), _)| *by == Marketplace::Groupon)
+                    .map(|(_, held)| held)
+                    .find(|held| held.order.lines.iter().any(|line| line.id == id))
+                else {
+                    return groupon_refusal(&format!("No line item {id}"));
+                };
+                let index = held.order.lines.iter().position(|line| line.id == id).unwrap_or_default();
+                if held.line_states.get(index) != Some(&VALIDATED) {
+                    return groupon_refusal(&format!("line item {id} was not marked exported"));
+                }
+                if quantity == 0 || held.packed(&id) + quantity > held.order.lines[index].quantity {
+                    return groupon_refusal(&format!("line item {id}: more units than were ordered"));
+                }
+                confirmed.push((held.order.id.clone(), id, carrier, tracking, quantity));
+            }
+            let body = json!({"tracking_info": entries});
+            for (order_id, line, carrier, tracking, quantity) in confirmed {
+                if let Some(held) = markets.orders.get_mut(&(Marketplace::Groupon, order_id.clone())) {
+                    held.packages.push(Package {
+                        reference: tracking.clone(),
+                        tracking_number: tracking.clone(),
+                        carrier: carrier.clone(),
+                        shipped_at: Utc::now().to_rfc3339(),
+                        lines: vec![(line.clone(), quantity)],
+                    });
+                    held.updated_at = Utc::now();
+                }
+                info!(order = %order_id, line = %line, tracking = %tracking, carrier = %carrier, "fake Groupon: tracking received");
+                markets.confirmations.push(Confirmation {
+                    marketplace: Marketplace::Groupon,
+                    order_id,
+                    reference: line.clone(),
+                    tracking_number: tracking,
+                    carrier,
+                    lines: vec![(line, quantity)],
+                    body: body.clone(),
+                });
+            }
+            Reply::json(StatusCode::OK, json!({"success": true}))
+        }
+        _ => Reply::json(StatusCode::NOT_FOUND, json!({"success": false, "reason": "Unknown method"})),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ use crate::TokenCache;
 use crate::amazon::{AmazonClient, AmazonTokens, LWA_TOKEN_URL};
 use crate::backmarket::{BACK_MARKET_ENDPOINT, BackMarketClient};
 use crate::ebay::{EBAY_ENDPOINT, EbayClient};
+use crate::groupon::{GROUPON_ENDPOINT, GrouponClient};
 use crate::settings::{AmazonCredentials, EbayCredentials, WalmartCredentials};
 use crate::shopify::ShopifyClient;
 use crate::trackers::{AFTERSHIP_ENDPOINT, EASYPOST_ENDPOINT, SHIPPO_ENDPOINT, TrackerClient, TrackerRegistry};
@@ -152,6 +153,20 @@ impl ChannelEndpoints {
             .map_err(|problem| EndpointError(format!("site_url {problem}")))
     }
 
+    /// Groupon's supplier API.
+    pub fn groupon(self, connection: &ChannelConnection) -> String {
+        self.base_override(connection).unwrap_or_else(|| GROUPON_ENDPOINT.to_owned())
+    }
+
+    pub fn groupon_client(
+        self,
+        http: reqwest::Client,
+        connection: &ChannelConnection,
+        credentials: crate::settings::GrouponCredentials,
+    ) -> GrouponClient {
+        GrouponClient::new(http, Some(&self.groupon(connection)), credentials.supplier_id, credentials.token)
+    }
+
     /// Walmart Marketplace's API host (its token endpoint is on it too).
     pub fn walmart(self, connection: &ChannelConnection) -> String {
         self.base_override(connection).unwrap_or_else(|| WALMART_ENDPOINT.to_owned())
@@ -279,6 +294,7 @@ mod tests {
         assert_eq!(fixed.ebay(&sandbox).1, "https://api.sandbox.ebay.com/identity/v1/oauth2/token");
         assert_eq!(fixed.back_market(&evil(ChannelConnection::default())), "https://www.backmarket.fr");
         assert_eq!(fixed.walmart(&evil(ChannelConnection::default())), "https://marketplace.walmartapis.com");
+        assert_eq!(fixed.groupon(&evil(ChannelConnection::default())), "https://scm.commerceinterface.com/api/v4");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod backmarket;
 mod custom;
 mod ebay;
 mod endpoints;
+mod groupon;
 mod port;
 pub mod settings;
 mod shopify;
@@ -27,11 +28,12 @@ pub use custom::{
 };
 pub use ebay::EbayClient;
 pub use endpoints::{ChannelEndpoints, EndpointError, amazon_endpoint};
+pub use groupon::{GrouponClient, groupon_carrier};
 pub use port::{Channel, ChannelFuture, Channels, OrdersPage, SettingsError, UnreadableOrder};
 pub use settings::{
-    AmazonCredentials, BackMarketCredentials, CustomCredentials, EbayCredentials, ShopifyCredentials,
-    ShopifyWebhookSecrets, TrackingCredentials, WalmartCredentials, WooCommerceCredentials, credential_names,
-    validate_carrier_mappings, validate_settings, validate_store_settings, validate_tracking,
+    AmazonCredentials, BackMarketCredentials, CustomCredentials, EbayCredentials, GrouponCredentials,
+    ShopifyCredentials, ShopifyWebhookSecrets, TrackingCredentials, WalmartCredentials, WooCommerceCredentials,
+    credential_names, validate_carrier_mappings, validate_settings, validate_store_settings, validate_tracking,
 };
 pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
 pub use trackers::{AFTERSHIP_API_VERSION, Registered, TrackerClient, TrackerRegistry, carrier_code};

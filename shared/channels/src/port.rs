@@ -13,8 +13,8 @@ use shipsync_domain::secrets::ChannelCredentials;
 use shipsync_domain::tenant::{ChannelKind, ChannelStore};
 
 use crate::settings::{
-    AmazonCredentials, BackMarketCredentials, CustomCredentials, EbayCredentials, ShopifyCredentials,
-    TrackingCredentials, WalmartCredentials, WooCommerceCredentials,
+    AmazonCredentials, BackMarketCredentials, CustomCredentials, EbayCredentials, GrouponCredentials,
+    ShopifyCredentials, TrackingCredentials, WalmartCredentials, WooCommerceCredentials,
 };
 use crate::trackers::TrackerRegistry;
 use crate::{ChannelEndpoints, ChannelError, EndpointError, ExportOrder, Fulfillment, TokenCache};
@@ -237,6 +237,10 @@ impl Channels {
             ChannelKind::Walmart => {
                 let credentials = WalmartCredentials::from_credentials(credentials)?;
                 Box::new(self.endpoints.walmart_client(http, connection, credentials, self.tokens.clone()))
+            }
+            ChannelKind::Groupon => {
+                let credentials = GrouponCredentials::from_credentials(credentials)?;
+                Box::new(self.endpoints.groupon_client(http, connection, credentials))
             }
             ChannelKind::WooCommerce => {
                 let keys = WooCommerceCredentials::from_credentials(credentials)?;

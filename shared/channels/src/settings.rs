@@ -27,6 +27,8 @@ const EBAY_CLIENT_SECRET: &str = "ebay_client_secret";
 const API_TOKEN: &str = "api_token";
 const WALMART_CLIENT_ID: &str = "walmart_client_id";
 const WALMART_CLIENT_SECRET: &str = "walmart_client_secret";
+const SUPPLIER_ID: &str = "supplier_id";
+const SUPPLIER_TOKEN: &str = "token";
 const CONSUMER_KEY: &str = "consumer_key";
 const CONSUMER_SECRET: &str = "consumer_secret";
 /// A custom channel's: the secret shipments posted to its receiver are signed with.
@@ -49,6 +51,7 @@ fn credential_spec(kind: ChannelKind) -> (&'static [&'static str], &'static [&'s
         ChannelKind::Custom => (&[SIGNING_SECRET], &[WEBHOOK_SECRET, PREVIOUS_WEBHOOK_SECRET]),
         // Its webhooks' secret is optional: polling alone takes its orders in.
         ChannelKind::WooCommerce => (&[CONSUMER_KEY, CONSUMER_SECRET], &[WEBHOOK_SECRET, PREVIOUS_WEBHOOK_SECRET]),
+        ChannelKind::Groupon => (&[SUPPLIER_ID, SUPPLIER_TOKEN], &[]),
     }
 }
 
@@ -62,6 +65,7 @@ fn a_store_of(kind: ChannelKind) -> &'static str {
         ChannelKind::Walmart => "a Walmart store",
         ChannelKind::Custom => "a custom channel's store",
         ChannelKind::WooCommerce => "a WooCommerce store",
+        ChannelKind::Groupon => "a Groupon store",
     }
 }
 
@@ -121,7 +125,8 @@ pub fn validate_settings(
         | ChannelKind::BackMarket
         | ChannelKind::Walmart
         | ChannelKind::Custom
-        | ChannelKind::WooCommerce => {}
+        | ChannelKind::WooCommerce
+        | ChannelKind::Groupon => {}
     }
     // A signing secret anyone could guess signs nothing.
     if kind == ChannelKind::Custom
@@ -372,6 +377,27 @@ impl BackMarketCredentials {
 impl std::fmt::Debug for BackMarketCredentials {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.debug_struct("BackMarketCredentials").finish_non_exhaustive()
+    }
+}
+
+/// A Groupon supplier's id and API token.
+#[derive(Clone)]
+pub struct GrouponCredentials {
+    pub supplier_id: String,
+    pub token: String,
+}
+
+impl GrouponCredentials {
+    pub fn from_credentials(credentials: &ChannelCredentials) -> Result<Self, ValidationErrors> {
+        let [supplier_id, token] = required_all(credentials, ChannelKind::Groupon, [SUPPLIER_ID, SUPPLIER_TOKEN])?;
+        Ok(Self { supplier_id, token })
+    }
+}
+
+/// Secrets never reach a log: only the supplier shows.
+impl std::fmt::Debug for GrouponCredentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("GrouponCredentials").field("supplier_id", &self.supplier_id).finish_non_exhaustive()
     }
 }
 

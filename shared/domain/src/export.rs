@@ -58,9 +58,12 @@ impl ShipConfirmation {
     pub fn default_for(channel: crate::tenant::ChannelKind) -> Self {
         use crate::tenant::ChannelKind;
         match channel {
-            ChannelKind::Amazon | ChannelKind::Ebay | ChannelKind::BackMarket | ChannelKind::Walmart => {
-                ShipConfirmation::TrackingMovement
-            }
+            // Groupon pays only once the carrier has the parcel.
+            ChannelKind::Amazon
+            | ChannelKind::Ebay
+            | ChannelKind::BackMarket
+            | ChannelKind::Walmart
+            | ChannelKind::Groupon => ShipConfirmation::TrackingMovement,
             // A custom channel is whatever the seller connects: it goes out once tracking is
             // assigned unless the store asks to wait for movement.
             ChannelKind::Shopify | ChannelKind::WooCommerce | ChannelKind::Custom => ShipConfirmation::TrackingAssigned,

@@ -50,17 +50,20 @@ pub enum ChannelKind {
     /// A WooCommerce shop on the seller's own site (`site_url`).
     #[serde(rename = "woocommerce")]
     WooCommerce,
+    /// Groupon Goods, through its supplier API.
+    Groupon,
 }
 
 impl ChannelKind {
     /// Every channel shipsync offers, in the order messages list them.
-    pub const ALL: [ChannelKind; 7] = [
+    pub const ALL: [ChannelKind; 8] = [
         ChannelKind::Shopify,
         ChannelKind::Amazon,
         ChannelKind::Ebay,
         ChannelKind::BackMarket,
         ChannelKind::Walmart,
         ChannelKind::WooCommerce,
+        ChannelKind::Groupon,
         ChannelKind::Custom,
     ];
 
@@ -73,6 +76,7 @@ impl ChannelKind {
             ChannelKind::Walmart => "walmart",
             ChannelKind::Custom => "custom",
             ChannelKind::WooCommerce => "woocommerce",
+            ChannelKind::Groupon => "groupon",
         }
     }
 

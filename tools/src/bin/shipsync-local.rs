@@ -126,6 +126,7 @@ shipsync local stack is up.
   Back Market:  {back_market}
   Walmart:      {walmart}
   WooCommerce:  {woocommerce}
+  Groupon:      {groupon}
   EasyPost:     {easypost} (the marketplace stores' tracking provider)
   Retailer:     {retailer} (id {retailer_id})
   Retailer API user:  key {key}  password {password}
@@ -159,7 +160,7 @@ A custom channel (store {custom_store}, UntilGone): post it an order as the mark
       scripts/send-custom-webhook {custom_store} {custom_secret} tools/demo/custom_order.json {port}
   it becomes purchase order {custom_number}; a shipment on it goes at once to the fake receiver
   ({custom_receiver}), which logs "fake custom channel: shipment received" (see the README's custom channel).
-Amazon, eBay, Back Market, Walmart and WooCommerce each hold an order for the demo stores {marketplace_stores}: the order poller
+Amazon, eBay, Back Market, Walmart, WooCommerce and Groupon each hold an order for the demo stores {marketplace_stores}: the order poller
 takes them in now (and every 10 minutes). Once their purchase orders exist, the commands that ship them
 are printed below.
 Press Ctrl-C to stop.
@@ -169,6 +170,7 @@ Press Ctrl-C to stop.
         back_market = marketplaces.url(Marketplace::BackMarket),
         walmart = marketplaces.url(Marketplace::Walmart),
         woocommerce = marketplaces.url(Marketplace::WooCommerce),
+        groupon = marketplaces.url(Marketplace::Groupon),
         custom_store = demo.custom.store.id,
         custom_secret = demo.custom.webhook_secret,
         custom_number = demo.custom.purchase_order_number,

@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use shipsync_channels::{
     AmazonClient, AmazonCredentials, BackMarketClient, Channel, ChannelError, EbayClient, EbayCredentials, ExportLine,
-    ExportOrder, Fulfillment, MAX_CHANNEL_WAIT, ShopifyClient, TokenCache, WalmartClient, WalmartCredentials,
-    WooCommerceClient,
+    ExportOrder, Fulfillment, GrouponClient, MAX_CHANNEL_WAIT, ShopifyClient, TokenCache, WalmartClient,
+    WalmartCredentials, WooCommerceClient,
 };
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -124,6 +124,11 @@ const KEYS: &[&str] = &[
     "tracking_number",
     "is_fulfilled",
     "date_deleted",
+    // Groupon's
+    "success",
+    "reason",
+    "orderid",
+    "ci_lineitemid",
 ];
 
 fn leaf() -> impl Strategy<Value = Value> {
@@ -283,6 +288,7 @@ enum Call {
     /// Walmart's acknowledgment of an order's lines.
     WalmartAcceptance,
     WooCommerce,
+    Groupon,
     /// A page of the orders a marketplace changed (Amazon, eBay, Back Market, Walmart).
     Orders(Marketplace),
 }
@@ -294,6 +300,7 @@ enum Marketplace {
     BackMarket,
     Walmart,
     WooCommerce,
+    Groupon,
 }
 
 fn walmart(http: reqwest::Client, uri: &str, tokens: TokenCache) -> WalmartClient {
@@ -355,6 +362,9 @@ async fn drive(call: Call, answers: Vec<Answer>, order: &ExportOrder) -> Result<
             fulfilled(client.export(order, false).await)
         }
         Call::Walmart => fulfilled(walmart(http, &uri, tokens).export(order, false).await),
+        Call::Groupon => {
+            fulfilled(GrouponClient::new(http, Some(&uri), "1".into(), "t".into()).export(order, false).await)
+        }
         Call::WooCommerce => {
             fulfilled(WooCommerceClient::new(http, &uri, "ck".into(), "cs".into()).export(order, false).await)
         }
@@ -393,6 +403,7 @@ async fn drive(call: Call, answers: Vec<Answer>, order: &ExportOrder) -> Result<
                 Marketplace::BackMarket => Box::new(BackMarketClient::new(http, Some(&uri), "token".into())),
                 Marketplace::Walmart => Box::new(walmart(http, &uri, tokens)),
                 Marketplace::WooCommerce => Box::new(WooCommerceClient::new(http, &uri, "ck".into(), "cs".into())),
+                Marketplace::Groupon => Box::new(GrouponClient::new(http, Some(&uri), "1".into(), "t".into())),
             };
             client.orders_since(chrono::Utc::now(), None).await.map(|_| ())
         }
@@ -443,13 +454,14 @@ proptest! {
     }
 
     #[test]
-    fn marketplace_order_listings_survive_any_answer(answers in answers(), which in 0u8..5) {
+    fn marketplace_order_listings_survive_any_answer(answers in answers(), which in 0u8..6) {
         let marketplace = [
             Marketplace::Amazon,
             Marketplace::Ebay,
             Marketplace::BackMarket,
             Marketplace::Walmart,
             Marketplace::WooCommerce,
+            Marketplace::Groupon,
         ][usize::from(which)];
         check(Call::Orders(marketplace), answers, export_order_fixed())?;
     }
@@ -462,6 +474,11 @@ proptest! {
     #[test]
     fn woocommerce_export_survives_any_answer(answers in answers(), order in export_order()) {
         check(Call::WooCommerce, answers, order)?;
+    }
+
+    #[test]
+    fn groupon_export_survives_any_answer(answers in answers(), order in export_order()) {
+        check(Call::Groupon, answers, order)?;
     }
 
     #[test]
