@@ -387,6 +387,9 @@ async fn the_exporter_sends_credentials_only_to_each_channels_own_host() {
     let ebay = FixedHost::start("api.ebay.com").await;
     let ebay_sandbox = FixedHost::start("api.sandbox.ebay.com").await;
     let back_market = FixedHost::start("www.backmarket.fr").await;
+    let walmart = FixedHost::start("marketplace.walmartapis.com").await;
+    let groupon = FixedHost::start("scm.commerceinterface.com").await;
+    let wish = FixedHost::start("merchant.wish.com").await;
     let ebay_credentials =
         [("ebay_client_id", "id"), ("ebay_client_secret", "ebay-secret"), ("refresh_token", "ebay-refresh")];
     let stores = [
@@ -418,6 +421,33 @@ async fn the_exporter_sends_credentials_only_to_each_channels_own_host() {
             vec![("api_token", "bm-token")],
             "5550001",
             &back_market,
+        ),
+        (
+            ChannelKind::Walmart,
+            ChannelConnection::default(),
+            vec![("walmart_client_id", "wm-id"), ("walmart_client_secret", "wm-secret")],
+            "1796277083099",
+            &walmart,
+        ),
+        (
+            ChannelKind::Groupon,
+            ChannelConnection::default(),
+            vec![("supplier_id", "4242"), ("token", "gr-token")],
+            "GRP-9",
+            &groupon,
+        ),
+        (
+            ChannelKind::Wish,
+            ChannelConnection { origin_country: Some("US".into()), ..ChannelConnection::default() },
+            vec![
+                ("wish_client_id", "wi-id"),
+                ("wish_client_secret", "wi-secret"),
+                ("refresh_token", "wi-refresh"),
+                ("access_token", "wi-access"),
+                ("access_token_expires_at", "2099-01-01T00:00:00Z"),
+            ],
+            "5f1a0c2e9b1d4a0012ab9999",
+            &wish,
         ),
     ];
     for (channel, connection, credentials, order, _) in &stores {
@@ -494,45 +524,61 @@ fn kms_grants(function: &serde_yaml::Value) -> Vec<(String, serde_yaml::Value)> 
     grants
 }
 
+/// A KMS action a function is granted, and the purpose it is limited to.
+type KmsGrant = (&'static str, Option<&'static str>);
+
+/// Only the API seals credentials (and the order poller, the channel tokens it renews: Wish's),
+/// and only the functions that call channels or check webhook signatures open them.
 #[test]
-fn only_the_api_encrypts_and_only_functions_that_call_channels_or_check_webhook_signatures_decrypt() {
+fn only_the_api_and_token_renewals_encrypt_and_only_functions_that_call_channels_or_check_webhooks_decrypt() {
     let template = template();
     let resources = template["Resources"].as_mapping().expect("resources");
     let key = &template["Resources"]["CredentialsKey"];
     assert_eq!(key["Type"], "AWS::KMS::Key");
     assert_eq!(key["Properties"]["EnableKeyRotation"], true);
     assert_eq!(template["Resources"]["CredentialsKeyAlias"]["Type"], "AWS::KMS::Alias");
-    // (function, action, the purpose it is limited to: the API seals both kinds).
-    let expected = [
-        ("ShipmentsApi", "kms:Encrypt", None),
-        ("Exporter", "kms:Decrypt", Some("channel")),
-        ("OrderPoller", "kms:Decrypt", Some("channel")),
-        ("ShopifyWebhooks", "kms:Decrypt", Some("webhook")),
+    // (function, its grants on the key in the template's order: action, the purpose it is
+    // limited to; the API seals both kinds).
+    let expected: [(&str, &[KmsGrant]); 5] = [
+        ("ShipmentsApi", &[("kms:Encrypt", None)]),
+        ("Exporter", &[("kms:Decrypt", Some("channel"))]),
+        ("OrderPoller", &[("kms:Decrypt", Some("channel")), ("kms:Encrypt", Some("channel"))]),
+        ("ShopifyWebhooks", &[("kms:Decrypt", Some("webhook"))]),
         // A store's carrier secret is one of its webhook secrets: no deployment-wide one.
-        ("CarrierWebhooks", "kms:Decrypt", Some("webhook")),
+        ("CarrierWebhooks", &[("kms:Decrypt", Some("webhook"))]),
     ];
     for (name, function) in resources.iter().filter(|(_, r)| r["Type"] == "AWS::Serverless::Function") {
         let name = name.as_str().expect("name");
         let grants = kms_grants(function);
         let environment = &function["Properties"]["Environment"]["Variables"];
-        match expected.iter().find(|(function, _, _)| *function == name) {
-            Some((_, action, purpose)) => {
-                assert_eq!(grants.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(), [*action], "{name}");
-                let statement = &grants[0].1;
-                assert!(format!("{:?}", statement["Resource"]).contains("CredentialsKey.Arn"), "{name}: only the key");
-                let conditions = &statement["Condition"];
-                // Every secret is bound to its store.
-                let keys = ["retailer_id", "store_id", "purpose"];
-                assert_eq!(
-                    conditions["ForAllValues:StringEquals"]["kms:EncryptionContextKeys"],
-                    serde_yaml::to_value(keys).expect("yaml"),
-                    "{name}"
-                );
-                for key in keys {
-                    assert_eq!(conditions["Null"][format!("kms:EncryptionContext:{key}")], "false", "{name}: {key}");
+        match expected.iter().find(|(function, _)| *function == name) {
+            Some((_, wanted)) => {
+                let actions: Vec<&str> = grants.iter().map(|(a, _)| a.as_str()).collect();
+                let wanted_actions: Vec<&str> = wanted.iter().map(|(action, _)| *action).collect();
+                assert_eq!(actions, wanted_actions, "{name}");
+                for ((_, statement), (action, purpose)) in grants.iter().zip(wanted.iter()) {
+                    assert!(
+                        format!("{:?}", statement["Resource"]).contains("CredentialsKey.Arn"),
+                        "{name} {action}: only the key"
+                    );
+                    let conditions = &statement["Condition"];
+                    // Every secret is bound to its store.
+                    let keys = ["retailer_id", "store_id", "purpose"];
+                    assert_eq!(
+                        conditions["ForAllValues:StringEquals"]["kms:EncryptionContextKeys"],
+                        serde_yaml::to_value(keys).expect("yaml"),
+                        "{name} {action}"
+                    );
+                    for key in keys {
+                        assert_eq!(
+                            conditions["Null"][format!("kms:EncryptionContext:{key}")],
+                            "false",
+                            "{name} {action}: {key}"
+                        );
+                    }
+                    let limited = conditions["StringEquals"]["kms:EncryptionContext:purpose"].as_str();
+                    assert_eq!(limited, *purpose, "{name} {action}: only what it needs");
                 }
-                let limited = conditions["StringEquals"]["kms:EncryptionContext:purpose"].as_str();
-                assert_eq!(limited, *purpose, "{name} opens only what it needs");
                 assert!(!environment["SHIPSYNC_CREDENTIALS_KEY_ID"].is_null(), "{name} needs the key id");
             }
             None => {

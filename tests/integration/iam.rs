@@ -89,10 +89,12 @@ const FLOWS: &[Row] = &[
             "dynamodb:GetItem",
             "dynamodb:BatchGetItem",
             "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
             "dynamodb:Query",
             "dynamodb:DeleteItem",
             "sqs:SendMessage",
             "kms:Decrypt",
+            "kms:Encrypt",
         ],
     },
     Row {
@@ -572,7 +574,55 @@ async fn order_poller(without: Without) -> FlowResult {
     app.run_orders().await;
     let count = purchase_order_count(app).await?;
     ensure(count == 1, || format!("{count} purchase orders from the polled order, wanted 1"))?;
-    back_market_lines_accepted(app).await
+    back_market_lines_accepted(app).await?;
+    wish_token_renewed(app).await
+}
+
+/// A Wish store's token is renewed by the poller under a lease, and sealed in place of the old.
+async fn wish_token_renewed(app: &TestApp) -> FlowResult {
+    let wish = MockServer::start().await;
+    let connection = shipsync_domain::tenant::ChannelConnection {
+        base_url: Some(wish.uri()),
+        origin_country: Some("US".into()),
+        ..shipsync_domain::tenant::ChannelConnection::default()
+    };
+    let store = shipsync_tools::provision::create_store(
+        &app.table,
+        app.retailer.id,
+        "Wish",
+        shipsync_domain::tenant::ChannelKind::Wish,
+        ExportSettings::default(),
+        connection,
+    )
+    .await
+    .map_err(|error| format!("a Wish store: {error}"))?;
+    let credentials = std::collections::BTreeMap::from(
+        [("wish_client_id", "c1"), ("wish_client_secret", "s1"), ("refresh_token", "r1")]
+            .map(|(name, value)| (name.to_owned(), value.to_owned())),
+    );
+    app.table
+        .save_credentials(app.retailer.id, store.id, &shipsync_domain::secrets::ChannelCredentials(credentials))
+        .await
+        .map_err(|error| format!("Wish credentials: {error}"))?;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/oauth/refresh_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"code": 0, "message": "", "data": {
+            "access_token": "a2", "refresh_token": "r2", "expiry_time": "2099-01-01T00:00:00.000+00:00",
+            "merchant_id": "m", "scopes": ["orders:read", "orders:write"]}})))
+        .mount(&wish)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"code": 0, "message": "", "data": []})))
+        .mount(&wish)
+        .await;
+    let report = app.poller.tick().await.map_err(|error| format!("poll: {error}"))?;
+    ensure(report.failures.is_empty(), || format!("Wish poll: {report:?}"))?;
+    // Read as the admin, which may open them.
+    app.table.forget_settings(app.retailer.id);
+    let stored = app.table.credentials(app.retailer.id, store.id).await.map_err(|e| format!("open: {e}"))?;
+    let pair = (stored.0.get("access_token").cloned(), stored.0.get("refresh_token").cloned());
+    ensure(pair == (Some("a2".into()), Some("r2".into())), || format!("the renewed token was not stored: {pair:?}"))
 }
 
 /// A Back Market store's polled order line awaiting acceptance is accepted once its SKU routes

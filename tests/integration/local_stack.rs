@@ -167,9 +167,10 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
         order_poller::OrderPoller::build(&aws.intake_config(), &aws.sdk).expect("poller").with_endpoints(endpoints);
 
     let polled = poller.tick().await.expect("a tick");
-    assert_eq!((polled.orders_queued, polled.failures.clone()), (6, vec![]), "{polled:?}");
+    assert_eq!((polled.orders_queued, polled.failures.clone()), (7, vec![]), "{polled:?}");
     // What polling cost at each fake: a token and a page, and Back Market's and Walmart's
-    // acceptance (the order read, then the line validated or the order acknowledged).
+    // acceptance (the order read, then the line validated or the order acknowledged); Wish's
+    // first token, renewed from the refresh token the store holds.
     let mut seen = 0;
     assert_eq!(
         calls_since(&marketplaces, &mut seen),
@@ -181,6 +182,8 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
             "GET /groupon/get_orders",
             "GET /walmart/v3/orders",
             "GET /walmart/v3/orders/1796277083022",
+            "GET /wish/api/v3/oauth/refresh_token",
+            "GET /wish/api/v3/orders",
             "GET /woocommerce/wp-json/wc/v3/orders",
             "POST /amazon/auth/o2/token",
             "POST /backmarket/ws/orders/4600001",
@@ -271,6 +274,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
                 format!("POST /woocommerce/wp-json/wc/v3/orders/{}/fulfillments", market.order.id),
             ],
             Marketplace::Groupon => vec!["POST /groupon/tracking_notification".to_owned()],
+            Marketplace::Wish => vec![format!("PUT /wish/api/v3/orders/{}/tracking", market.order.id)],
             // Not polled: its orders are posted (its own test below).
             Marketplace::Custom => Vec::new(),
         };
@@ -305,6 +309,10 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
             Marketplace::Groupon => {
                 assert_eq!(sent.carrier, "ups", "Groupon's own code for UPS");
             }
+            Marketplace::Wish => {
+                assert_eq!(sent.body["shipping_provider"], "UPS");
+                assert_eq!(sent.body["origin_country"], "US", "the store's origin_country");
+            }
             Marketplace::Custom => {}
         }
         let shipment = created["shipment"]["id"].as_u64().expect("an id");
@@ -324,7 +332,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
     let poller = poller.with_clock(std::sync::Arc::new(move || later));
     let polled = poller.tick().await.expect("a tick");
     // Groupon lists only lines not yet taken: its order is not read back.
-    assert_eq!((polled.orders_queued, polled.failures.clone()), (5, vec![]), "read back: {polled:?}");
+    assert_eq!((polled.orders_queued, polled.failures.clone()), (6, vec![]), "read back: {polled:?}");
     drain(&runner).await;
     // Tokens still good; eBay's shipped order has its fulfillments read.
     assert_eq!(
@@ -336,6 +344,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
             "GET /ebay/sell/fulfillment/v1/order/12-04000-00001/shipping_fulfillment",
             "GET /groupon/get_orders",
             "GET /walmart/v3/orders",
+            "GET /wish/api/v3/orders",
             "GET /woocommerce/wp-json/wc/v3/orders",
             "GET /woocommerce/wp-json/wc/v3/orders/7301/fulfillments",
         ]
@@ -352,7 +361,7 @@ async fn each_marketplace_order_goes_from_its_fake_channel_to_a_confirmation_the
     let (status, health) = send(port, request("GET", "/order_health.json", Some(&auth), &[], "")).await;
     assert_eq!(status, 200);
     assert_eq!(health["problems"], serde_json::json!([]), "{health}");
-    assert_eq!(marketplaces.confirmations().len(), 6);
+    assert_eq!(marketplaces.confirmations().len(), 7);
     server.abort();
 }
 

@@ -32,4 +32,5 @@ mod stranded;
 mod update;
 mod walmart;
 mod webhooks;
+mod wish;
 mod woocommerce;

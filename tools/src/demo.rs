@@ -192,7 +192,7 @@ fn market_line(id: &str, sku: &str, title: &str, quantity: u32, unit_price: &str
 }
 
 /// One order at each marketplace, each of SKUs one demo vendor sells.
-fn marketplace_orders() -> [MarketplaceOrder; 6] {
+fn marketplace_orders() -> [MarketplaceOrder; 7] {
     let phone = MarketLine {
         category: Some("Smartphones".into()),
         ..market_line("46000011", "PHONE-X", "Refurbished phone", 1, "210.00")
@@ -262,8 +262,23 @@ fn marketplace_orders() -> [MarketplaceOrder; 6] {
             tracking_number: "1Z999AA10000005455",
             serial_codes: &[],
         },
+        MarketplaceOrder {
+            marketplace: Marketplace::Wish,
+            // A Wish order is one product variation: its line is the order itself.
+            order: MarketOrder {
+                id: WISH_ORDER_ID.into(),
+                customer_name: "Annie Easley".into(),
+                lines: vec![market_line(WISH_ORDER_ID, "STAKE-10", "Tent stakes (10)", 3, "5.00")],
+            },
+            carrier: "UPS",
+            tracking_number: "1Z999AA10000005021",
+            serial_codes: &[],
+        },
     ]
 }
+
+/// The demo's Wish order (Wish's ids are 24 hexadecimal digits).
+const WISH_ORDER_ID: &str = "5f1a0c2e9b1d4a0012ab34cd";
 
 /// Starts the fake Amazon, eBay, Back Market and EasyPost, each marketplace holding the demo's
 /// order for it, modified a few minutes ago (so the first poll, which reaches back a day, finds it).
@@ -291,6 +306,7 @@ fn carrier_mappings(marketplace: Marketplace) -> Vec<CarrierMapping> {
         | Marketplace::Walmart
         | Marketplace::WooCommerce
         | Marketplace::Groupon
+        | Marketplace::Wish
         | Marketplace::Custom => Vec::new(),
     }
 }
@@ -346,6 +362,16 @@ fn marketplace_store(marketplace: Marketplace) -> (ChannelKind, &'static str, Ve
             "Demo Outfitters on Groupon (fake)",
             vec![("supplier_id", fake::GROUPON_SUPPLIER_ID), ("token", fake::GROUPON_TOKEN)],
         ),
+        // No access token: the order poller obtains the first at once (and renews it before it expires).
+        Marketplace::Wish => (
+            ChannelKind::Wish,
+            "Demo Outfitters on Wish (fake)",
+            vec![
+                ("wish_client_id", fake::WISH_CLIENT_ID),
+                ("wish_client_secret", fake::WISH_CLIENT_SECRET),
+                ("refresh_token", fake::WISH_REFRESH_TOKEN),
+            ],
+        ),
         Marketplace::Custom => (
             ChannelKind::Custom,
             "Demo Outfitters on UntilGone (custom channel)",
@@ -382,6 +408,7 @@ async fn seed_marketplaces(
             tracking_base_url: Some(marketplaces.easypost_url()),
             marketplace_id: (channel == ChannelKind::Amazon).then(|| fake::AMAZON_MARKETPLACE_ID.to_owned()),
             site_url: (channel == ChannelKind::WooCommerce).then(|| marketplaces.url(demo.marketplace)),
+            origin_country: (channel == ChannelKind::Wish).then(|| "US".to_owned()),
             ..ChannelConnection::default()
         };
         let tracking = TrackingSettings { provider: Some(TrackingProvider::Easypost), ..TrackingSettings::default() };
@@ -564,6 +591,7 @@ pub fn confirmation_log(marketplace: Marketplace) -> &'static str {
         Marketplace::Walmart => "fake Walmart: order line shipped",
         Marketplace::WooCommerce => "fake WooCommerce: fulfillment created",
         Marketplace::Groupon => "fake Groupon: tracking received",
+        Marketplace::Wish => "fake Wish: tracking received",
         Marketplace::Custom => "fake custom channel: shipment received",
     }
 }

@@ -19,6 +19,11 @@
 //! - `/groupon`: the supplier API, `GET get_orders` (lines not yet taken), `POST mark_exported`
 //!   and `POST tracking_notification` (refused for a line not taken, an unknown carrier code or
 //!   more units than ordered);
+//! - `/wish`: Merchant API v3: `GET /api/v3/oauth/refresh_token` (a new token pair, revoking
+//!   the access tokens issued before, as Wish does), `GET /api/v3/orders` (by `updated_at_min`,
+//!   oldest first with `sort_by=updated_at.asc`), one order, and `PUT /api/v3/orders/{id}/tracking`
+//!   (refused without `origin_country`, for a carrier Wish does not list, or a tracking number
+//!   that is not letters and digits); refusals as HTTP 400 `{code, message}`;
 //! - `/custom`: a custom channel's receiver, `POST /custom/shipments` (the signature checked,
 //!   a repeated `Idempotency-Key` answered 409 with the shipment it has) and
 //!   `GET /custom/shipments?idempotency_key=` (200 with it, or 404);
@@ -63,6 +68,10 @@ pub const WALMART_CLIENT_SECRET: &str = "local-demo-walmart-secret";
 /// The supplier and token the fake Groupon accepts.
 pub const GROUPON_SUPPLIER_ID: &str = "local-demo-supplier";
 pub const GROUPON_TOKEN: &str = "local-demo-groupon-token";
+/// The Wish app and the merchant's first refresh token the fake accepts (it rotates at each renewal).
+pub const WISH_CLIENT_ID: &str = "5f00000000000000000c11e7";
+pub const WISH_CLIENT_SECRET: &str = "local-demo-wish-secret";
+pub const WISH_REFRESH_TOKEN: &str = "local-demo-wish-refresh-1";
 /// The REST API keys the fake WooCommerce site accepts.
 pub const WOOCOMMERCE_CONSUMER_KEY: &str = "ck_localdemo";
 pub const WOOCOMMERCE_CONSUMER_SECRET: &str = "cs_localdemo";
@@ -87,6 +96,7 @@ pub enum Marketplace {
     Walmart,
     WooCommerce,
     Groupon,
+    Wish,
     /// A custom channel's receiver (its orders are posted to shipsync, not polled).
     Custom,
 }
@@ -101,6 +111,7 @@ impl Marketplace {
             Marketplace::Walmart => "/walmart",
             Marketplace::WooCommerce => "/woocommerce",
             Marketplace::Groupon => "/groupon",
+            Marketplace::Wish => "/wish",
             Marketplace::Custom => "/custom",
         }
     }
@@ -113,6 +124,7 @@ impl Marketplace {
             Marketplace::Walmart => "Walmart",
             Marketplace::WooCommerce => "WooCommerce",
             Marketplace::Groupon => "Groupon",
+            Marketplace::Wish => "Wish",
             Marketplace::Custom => "custom channel",
         }
     }
@@ -242,6 +254,8 @@ struct Markets {
     /// Every request, as `METHOD /prefix/path`, oldest first.
     calls: Vec<String>,
     next_id: u64,
+    /// The Wish merchant's current refresh token (`None`: the first, [`WISH_REFRESH_TOKEN`]).
+    wish_refresh_token: Option<String>,
 }
 
 impl Markets {
@@ -434,7 +448,7 @@ fn answer(markets: &Mutex<Markets>, url: &str, request: &http::request::Parts, b
         .map(|query| form_urlencoded::parse(query.as_bytes()).into_owned().collect())
         .unwrap_or_default();
     let Some((prefix, rest)) =
-        ["/amazon", "/ebay", "/backmarket", "/walmart", "/woocommerce", "/groupon", "/custom", "/easypost"]
+        ["/amazon", "/ebay", "/backmarket", "/walmart", "/woocommerce", "/groupon", "/wish", "/custom", "/easypost"]
             .into_iter()
             .find_map(|prefix| path.strip_prefix(prefix).map(|rest| (prefix, rest)))
     else {
@@ -458,6 +472,7 @@ fn answer(markets: &Mutex<Markets>, url: &str, request: &http::request::Parts, b
         "/custom" => custom_receiver(&mut markets, &call),
         "/woocommerce" => woocommerce(&mut markets, &call),
         "/groupon" => groupon(&mut markets, &call),
+        "/wish" => wish(&mut markets, &call),
         _ => easypost(&mut markets, &call),
     }
 }
@@ -1477,6 +1492,152 @@ fn create_woocommerce_fulfillment(markets: &mut Markets, order_id: &str, call: &
 }
 
 // ---------------------------------------------------------------------------------------------
+// Wish
+
+fn wish_refusal(code: u32, message: &str) -> Reply {
+    Reply::json(StatusCode::BAD_REQUEST, json!({"code": code, "message": message, "data": {}}))
+}
+
+fn wish_data(data: Value) -> Reply {
+    Reply::json(StatusCode::OK, json!({"code": 0, "message": "", "data": data}))
+}
+
+/// Carrier names the fake Wish lists (`shipping_carriers`).
+const WISH_CARRIERS: [&str; 6] = ["UPS", "USPS", "FedEx", "DHL", "CanadaPost", "RoyalMail"];
+
+fn wish_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn wish(markets: &mut Markets, call: &Call<'_>) -> Reply {
+    if call.path == "/api/v3/oauth/refresh_token" {
+        return renew_wish_token(markets, call);
+    }
+    let bearer = call.header("authorization").and_then(|value| value.strip_prefix("Bearer "));
+    if bearer.is_none() {
+        return wish_refusal(1006, "No access token found");
+    }
+    if !markets.token_valid(Marketplace::Wish, bearer) {
+        return wish_refusal(1008, "Access token revoked");
+    }
+    let order_path = call.path.strip_prefix("/api/v3/orders/");
+    match (call.method, call.path, order_path.map(|rest| rest.split_once('/'))) {
+        (&Method::GET, "/api/v3/orders", _) => {
+            let from = call
+                .query("updated_at_min")
+                .and_then(|time| DateTime::parse_from_rfc3339(time).ok())
+                .map_or(DateTime::UNIX_EPOCH, |time| time.to_utc());
+            let limit = call.query("limit").and_then(|limit| limit.parse::<usize>().ok()).unwrap_or(50);
+            if call.query("sort_by") != Some("updated_at.asc") {
+                return wish_refusal(1001, "the fake lists oldest first only: sort_by=updated_at.asc");
+            }
+            let mut listed: Vec<&HeldOrder> =
+                markets.orders_of(Marketplace::Wish).filter(|held| held.updated_at >= from).collect();
+            listed.sort_by_key(|held| held.updated_at);
+            let data: Vec<Value> = listed.into_iter().take(limit).map(wish_order).collect();
+            wish_data(json!(data))
+        }
+        (&Method::GET, _, Some(None)) => {
+            let id = order_path.unwrap_or_default();
+            match markets.orders.get(&(Marketplace::Wish, id.to_owned())) {
+                Some(held) => wish_data(wish_order(held)),
+                None => {
+                    Reply::json(StatusCode::NOT_FOUND, json!({"code": 1004, "message": "Order not found", "data": {}}))
+                }
+            }
+        }
+        (&Method::PUT, _, Some(Some((id, "tracking")))) => ship_wish_order(markets, id, call),
+        _ => not_found(),
+    }
+}
+
+/// A new token pair for the merchant's current refresh token; every access token issued before
+/// is revoked, and the refresh token rotates.
+fn renew_wish_token(markets: &mut Markets, call: &Call<'_>) -> Reply {
+    let current = markets.wish_refresh_token.clone().unwrap_or_else(|| WISH_REFRESH_TOKEN.to_owned());
+    if call.query("client_id") != Some(WISH_CLIENT_ID)
+        || call.query("client_secret") != Some(WISH_CLIENT_SECRET)
+        || call.query("grant_type") != Some("refresh_token")
+    {
+        return wish_refusal(10001, "Incorrect client credentials");
+    }
+    if call.query("refresh_token") != Some(current.as_str()) {
+        return wish_refusal(1006, "Invalid refresh token");
+    }
+    markets.tokens.retain(|(by, _)| *by != Marketplace::Wish);
+    let access_token = markets.issue_token(Marketplace::Wish, "wish-access-");
+    let refresh_token = format!("local-demo-wish-refresh-{}", markets.next());
+    markets.wish_refresh_token = Some(refresh_token.clone());
+    info!("fake Wish: token renewed (the older ones revoked)");
+    wish_data(json!({"access_token": access_token, "refresh_token": refresh_token,
+        "expiry_time": wish_time(Utc::now() + chrono::Duration::days(30)), "merchant_id": "5f0000000000000000000001",
+        "scopes": ["orders:read", "orders:write"]}))
+}
+
+/// A Wish order: one product variation (the held order's first line).
+fn wish_order(held: &HeldOrder) -> Value {
+    let line = held.order.lines.first();
+    let tracking: Vec<Value> = held
+        .packages
+        .iter()
+        .rev()
+        .map(|package| {
+            json!({"tracking_number": package.tracking_number, "origin_country": "US",
+                "shipping_provider": {"name": package.carrier}})
+        })
+        .collect();
+    json!({"id": held.order.id, "state": if held.packages.is_empty() { "APPROVED" } else { "SHIPPED" },
+        "transaction_id": format!("tx-{}", held.order.id),
+        "released_at": wish_time(held.created_at), "updated_at": wish_time(held.updated_at),
+        "product_information": {"id": "p-1", "variation_id": "v-1", "sku": line.map(|l| l.sku.clone()),
+            "name": line.map(|l| l.title.clone())},
+        "order_payment": {"general_payment_details": {"product_quantity": line.map_or(0, |l| l.quantity),
+            "product_price": {"amount": line.map(|l| l.unit_price.clone()), "currency_code": "USD"}}},
+        "full_address": {"shipping_detail": {"name": held.order.customer_name, "street_address1": "1 Main St",
+            "city": "Austin", "state": "TX", "zipcode": "73301", "country_code": "US"}},
+        "tracking_information": tracking})
+}
+
+fn ship_wish_order(markets: &mut Markets, id: &str, call: &Call<'_>) -> Reply {
+    let Some(body) = call.json() else { return wish_refusal(1001, "the body must be JSON") };
+    let text = |name: &str| body[name].as_str().unwrap_or_default().to_owned();
+    let (tracking, provider, origin) = (text("tracking_number"), text("shipping_provider"), text("origin_country"));
+    if tracking.is_empty() || !tracking.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return wish_refusal(1001, "tracking_number must be letters and digits");
+    }
+    if origin.len() != 2 {
+        return wish_refusal(1001, "origin_country is required (ISO 3166 alpha-2)");
+    }
+    if !WISH_CARRIERS.contains(&provider.as_str()) {
+        return wish_refusal(1001, &format!("shipping_provider {provider:?} is not one of Wish's carriers"));
+    }
+    let Some(held) = markets.orders.get_mut(&(Marketplace::Wish, id.to_owned())) else {
+        return Reply::json(StatusCode::NOT_FOUND, json!({"code": 1004, "message": "Order not found", "data": {}}));
+    };
+    let quantity = held.order.lines.first().map_or(0, |line| line.quantity);
+    let line_id = held.order.id.clone();
+    held.packages.push(Package {
+        reference: tracking.clone(),
+        tracking_number: tracking.clone(),
+        carrier: provider.clone(),
+        shipped_at: Utc::now().to_rfc3339(),
+        lines: vec![(line_id.clone(), quantity)],
+    });
+    held.updated_at = Utc::now();
+    let order = wish_order(held);
+    info!(order = id, tracking = %tracking, "fake Wish: tracking received");
+    markets.confirmations.push(Confirmation {
+        marketplace: Marketplace::Wish,
+        order_id: id.to_owned(),
+        reference: tracking.clone(),
+        tracking_number: tracking,
+        carrier: provider,
+        lines: vec![(line_id, quantity)],
+        body,
+    });
+    wish_data(order)
+}
+
 // Groupon
 
 fn groupon_refusal(reason: &str) -> Reply {

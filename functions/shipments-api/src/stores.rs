@@ -55,6 +55,8 @@ struct StoreBody {
     shipment_url: Option<String>,
     /// WooCommerce only: the shop's site (https, a public host).
     site_url: Option<String>,
+    /// Wish only: the country parcels ship from (ISO 3166 alpha-2).
+    origin_country: Option<String>,
     /// Write-only: never shown, never logged.
     credentials: Option<BTreeMap<String, String>>,
     // Readonly, accepted so that a client may send back what it read.
@@ -89,6 +91,7 @@ impl StoreBody {
             tracking_base_url: self.tracking_base_url,
             shipment_url: self.shipment_url,
             site_url: self.site_url,
+            origin_country: self.origin_country,
         };
         (change, self.credentials.map(ChannelCredentials))
     }
@@ -157,6 +160,8 @@ struct StoreView {
     shipment_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     site_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin_country: Option<String>,
     credentials_set: bool,
 }
 
@@ -185,6 +190,7 @@ impl StoreView {
             tracking_base_url: store.connection.tracking_base_url.clone(),
             shipment_url: store.connection.shipment_url.clone(),
             site_url: store.connection.site_url.clone(),
+            origin_country: store.connection.origin_country.clone(),
             credentials_set,
         }
     }

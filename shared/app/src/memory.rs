@@ -41,6 +41,8 @@ pub struct Records {
     pub channel_stores: HashMap<(RetailerId, StoreId), ChannelStore>,
     pub vendors: HashMap<(RetailerId, VendorId), Vendor>,
     pub credentials: HashMap<(RetailerId, StoreId), ChannelCredentials>,
+    /// Credential renewals under way: until when each is leased.
+    pub renewal_leases: HashMap<(RetailerId, StoreId), chrono::DateTime<chrono::Utc>>,
     pub applied_fulfillments: HashMap<(StoreId, String), ShipmentId>,
     pub next_id: u64,
     /// The poller's list and each store's cursor.
@@ -333,6 +335,50 @@ impl Settings for MemoryTable {
     ) -> Result<(), Failure> {
         self.records().credentials.insert((retailer, store), credentials.clone());
         Ok(())
+    }
+    async fn lease_credential_renewal(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        now: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, Failure> {
+        let mut records = self.records();
+        if !records.credentials.contains_key(&(retailer, store)) {
+            return Ok(false);
+        }
+        let held = records.renewal_leases.get(&(retailer, store)).is_some_and(|lease| *lease >= now);
+        if !held {
+            records.renewal_leases.insert((retailer, store), until);
+        }
+        Ok(!held)
+    }
+    async fn release_credential_renewal(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        lease: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), Failure> {
+        let mut records = self.records();
+        if records.renewal_leases.get(&(retailer, store)) == Some(&lease) {
+            records.renewal_leases.remove(&(retailer, store));
+        }
+        Ok(())
+    }
+    async fn save_renewed_credentials(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        credentials: &ChannelCredentials,
+        lease: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, Failure> {
+        let mut records = self.records();
+        if records.renewal_leases.get(&(retailer, store)) != Some(&lease) {
+            return Ok(false);
+        }
+        records.renewal_leases.remove(&(retailer, store));
+        records.credentials.insert((retailer, store), credentials.clone());
+        Ok(true)
     }
     async fn credentials_set(&self, retailer: RetailerId, store: StoreId) -> Result<bool, Failure> {
         Ok(self.records().credentials.get(&(retailer, store)).is_some_and(|c| !c.0.is_empty()))

@@ -173,6 +173,10 @@ where
             Ok(None) => return Ok(None),
             Err(failure) => return Err(self.failed(&entry, None, failure, now).await),
         };
+        if store.channel.shares_renewed_token() {
+            // Renewed whether the store polls or not: its exports use the same token.
+            self.renew_token(&store, now).await;
+        }
         let every = store.ingestion.poll_orders_every_minutes;
         if every == 0 || !store.channel.lists_orders() {
             return Ok(None);
@@ -190,6 +194,84 @@ where
             Ok(polled) => Ok(Some(polled)),
             Err(problem) => Err(self.failed(&entry, Some(state), problem, now).await),
         }
+    }
+
+    /// Renews the store's shared token when it is due. A failure is logged and listed in order
+    /// health (the token still works until it expires; every tick tries again), and cleared by
+    /// the next renewal.
+    async fn renew_token(&self, store: &ChannelStore, now: DateTime<Utc>) {
+        match self.renew_token_if_due(store, now).await {
+            Ok(false) => {}
+            Ok(true) => {
+                if let Err(failure) =
+                    self.repositories.delete_problem(store.retailer_id, &renewal_problem_key(store.id)).await
+                {
+                    warn!(error = ?failure, store_id = %store.id, "could not clear a token renewal problem");
+                }
+            }
+            Err(problem) => {
+                error!(store_id = %store.id, problem = %problem.chain(), "token renewal failed");
+                let listed = OrderProblem {
+                    key: renewal_problem_key(store.id),
+                    kind: ProblemKind::TokenRenewalFailed,
+                    order_id: None,
+                    store_id: store.id,
+                    channel_order_id: String::new(),
+                    order_number: String::new(),
+                    reason: format!(
+                        "renewing {}'s {} token failed: {}. The current token works until it expires; every \
+                         tick tries again",
+                        store.name,
+                        store.channel.name(),
+                        problem.chain()
+                    ),
+                    since: now,
+                };
+                if let Err(failure) = self.repositories.put_problem(store.retailer_id, &listed).await {
+                    error!(error = ?failure, store_id = %store.id, "could not list a token renewal failure");
+                }
+            }
+        }
+    }
+
+    /// Renews the store's token if it is due, one container at a time: the renewal is leased on
+    /// the credentials record, the credentials read again under the lease (another container may
+    /// have just renewed them), the token renewed at the channel (which revokes the older ones)
+    /// and the new one stored under the lease. `Ok(true)`: renewed here.
+    async fn renew_token_if_due(&self, store: &ChannelStore, now: DateTime<Utc>) -> Result<bool, Failure> {
+        let (retailer, id) = (store.retailer_id, store.id);
+        let credentials = self.repositories.credentials(retailer, id).await?;
+        if self.channels.renew_by(store, &credentials).is_none_or(|by| by > now) {
+            return Ok(false);
+        }
+        let lease = now + RENEWAL_LEASE;
+        if !self.repositories.lease_credential_renewal(retailer, id, now, lease).await? {
+            info!(store_id = %id, "another container renews the store's token");
+            return Ok(false);
+        }
+        self.repositories.forget_settings(retailer);
+        let current = self.repositories.credentials(retailer, id).await?;
+        if self.channels.renew_by(store, &current).is_none_or(|by| by > now) {
+            return Ok(false);
+        }
+        let renewed = match self.channels.renew_credentials(store, &current).await {
+            Ok(renewed) => renewed,
+            Err(failure) => {
+                // The channel renewed nothing: the next tick may try at once.
+                if let Err(release) = self.repositories.release_credential_renewal(retailer, id, lease).await {
+                    warn!(error = ?release, store_id = %id, "could not end a token renewal's lease");
+                }
+                return Err(failure);
+            }
+        };
+        if !self.repositories.save_renewed_credentials(retailer, id, &renewed, lease).await? {
+            return Err(Failure::retryable(
+                "the renewed token was not stored: the renewal's lease ran out first (the channel may have \
+                 revoked the stored token; the next tick renews again)",
+            ));
+        }
+        info!(store_id = %id, "the store's token is renewed");
+        Ok(true)
     }
 
     /// Logs a store's failure and lists it in order health, keeping the time it was first seen
@@ -478,6 +560,15 @@ where
 pub fn poll_problem_key(store: StoreId) -> String {
     format!("poll_failed:{store}")
 }
+
+/// The key of a store's "token renewal failed" problem.
+pub fn renewal_problem_key(store: StoreId) -> String {
+    format!("token_renewal_failed:{store}")
+}
+
+/// How long one container holds a token renewal: longer than a channel call may take, so that
+/// the renewed token is stored before another container may renew it again.
+pub const RENEWAL_LEASE: Duration = Duration::minutes(2);
 
 #[cfg(test)]
 mod tests {

@@ -138,6 +138,34 @@ pub trait Settings: Send + Sync {
     /// A store's channel credentials, opened; [`Failure::Permanent`] if they cannot be (sealed
     /// for another store, under another key): a person must set them again.
     fn credentials(&self, retailer: RetailerId, store: StoreId) -> impl Pending<ChannelCredentials>;
+    /// Takes the renewal of a store's shared channel token (Wish's) until `until`, unless another
+    /// container holds it (`Ok(false)`): one renewal at a time, since each revokes the tokens
+    /// issued before it.
+    fn lease_credential_renewal(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Pending<bool>;
+    /// Ends a lease taken until `lease` without storing anything (the renewal failed), so that
+    /// the next tick may try at once; a lease no longer this container's is left alone.
+    fn release_credential_renewal(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        lease: DateTime<Utc>,
+    ) -> impl Pending<()>;
+    /// Stores renewed channel credentials in place of the stored ones (the webhook secrets stay),
+    /// while the lease taken until `lease` is still this container's; `Ok(false)`: it is not,
+    /// and nothing was stored.
+    fn save_renewed_credentials(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        credentials: &ChannelCredentials,
+        lease: DateTime<Utc>,
+    ) -> impl Pending<bool>;
     /// Forgets what this container remembers of a retailer's settings (its profile, carriers,
     /// vendors, stores and their credentials), so that the next reads see the table: before a
     /// refusal that the remembered copy caused is reported, it is checked against the current one.
@@ -188,6 +216,21 @@ pub trait ChannelGateway: Send + Sync {
         number: &'a TrackingNumber,
         carrier: Option<StandardCarrier>,
     ) -> impl Pending<bool> + 'a;
+
+    /// When the store's credentials hold a token shipsync must renew by (Wish's); `None`: never.
+    fn renew_by(&self, _store: &ChannelStore, _credentials: &ChannelCredentials) -> Option<DateTime<Utc>> {
+        None
+    }
+
+    /// Renews that token at the channel: the credentials to store in place of `credentials`.
+    fn renew_credentials<'a>(
+        &'a self,
+        store: &'a ChannelStore,
+        _credentials: &'a ChannelCredentials,
+    ) -> impl Pending<ChannelCredentials> + 'a {
+        let channel = store.channel.name();
+        async move { Err(Failure::permanent(format!("a {channel} store's credentials are not renewed"))) }
+    }
 }
 
 impl ChannelGateway for shipsync_channels::Channels {
@@ -211,6 +254,18 @@ impl ChannelGateway for shipsync_channels::Channels {
             registry.register(number, carrier).await?;
             Ok(true)
         }
+    }
+
+    fn renew_by(&self, store: &ChannelStore, credentials: &ChannelCredentials) -> Option<DateTime<Utc>> {
+        shipsync_channels::Channels::renew_by(self, store, credentials)
+    }
+
+    fn renew_credentials<'a>(
+        &'a self,
+        store: &'a ChannelStore,
+        credentials: &'a ChannelCredentials,
+    ) -> impl Pending<ChannelCredentials> + 'a {
+        async move { Ok(shipsync_channels::Channels::renew_credentials(self, store, credentials).await?) }
     }
 }
 

@@ -167,6 +167,25 @@ impl ChannelEndpoints {
         GrouponClient::new(http, Some(&self.groupon(connection)), credentials.supplier_id, credentials.token)
     }
 
+    /// Wish's Merchant API host (its OAuth endpoints are on it too).
+    pub fn wish(self, connection: &ChannelConnection) -> String {
+        self.base_override(connection).unwrap_or_else(|| crate::wish::WISH_ENDPOINT.to_owned())
+    }
+
+    /// Err: the store has no `origin_country`, which Wish requires with every tracking number.
+    pub fn wish_client(
+        self,
+        http: reqwest::Client,
+        connection: &ChannelConnection,
+        credentials: crate::settings::WishCredentials,
+    ) -> Result<crate::wish::WishClient, EndpointError> {
+        let origin = connection
+            .origin_country
+            .as_deref()
+            .ok_or_else(|| EndpointError("the Wish store has no origin_country".into()))?;
+        Ok(crate::wish::WishClient::new(http, Some(&self.wish(connection)), credentials, origin))
+    }
+
     /// Walmart Marketplace's API host (its token endpoint is on it too).
     pub fn walmart(self, connection: &ChannelConnection) -> String {
         self.base_override(connection).unwrap_or_else(|| WALMART_ENDPOINT.to_owned())
@@ -295,6 +314,7 @@ mod tests {
         assert_eq!(fixed.back_market(&evil(ChannelConnection::default())), "https://www.backmarket.fr");
         assert_eq!(fixed.walmart(&evil(ChannelConnection::default())), "https://marketplace.walmartapis.com");
         assert_eq!(fixed.groupon(&evil(ChannelConnection::default())), "https://scm.commerceinterface.com/api/v4");
+        assert_eq!(fixed.wish(&evil(ChannelConnection::default())), "https://merchant.wish.com");
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod shopify;
 pub mod shopify_webhooks;
 mod trackers;
 mod walmart;
+mod wish;
 mod woocommerce;
 
 pub use amazon::{
@@ -32,12 +33,14 @@ pub use groupon::{GrouponClient, groupon_carrier};
 pub use port::{Channel, ChannelFuture, Channels, OrdersPage, SettingsError, UnreadableOrder};
 pub use settings::{
     AmazonCredentials, BackMarketCredentials, CustomCredentials, EbayCredentials, GrouponCredentials,
-    ShopifyCredentials, ShopifyWebhookSecrets, TrackingCredentials, WalmartCredentials, WooCommerceCredentials,
-    credential_names, validate_carrier_mappings, validate_settings, validate_store_settings, validate_tracking,
+    ShopifyCredentials, ShopifyWebhookSecrets, TrackingCredentials, WalmartCredentials, WishCredentials,
+    WooCommerceCredentials, credential_names, validate_carrier_mappings, validate_settings, validate_store_settings,
+    validate_tracking,
 };
 pub use shopify::{SHOPIFY_API_VERSION, ShopifyClient};
 pub use trackers::{AFTERSHIP_API_VERSION, Registered, TrackerClient, TrackerRegistry, carrier_code};
 pub use walmart::{WALMART_CARRIERS, WalmartClient, walmart_carrier};
+pub use wish::{WISH_ENDPOINT, WISH_RENEW_AHEAD, WishClient, wish_carrier};
 pub use woocommerce::{WOOCOMMERCE_SIGNATURE_HEADER, WooCommerceClient, read_woocommerce_order};
 
 use shipsync_domain::tracking::TrackingNumber;

@@ -14,7 +14,7 @@ use shipsync_domain::tenant::{ChannelKind, ChannelStore};
 
 use crate::settings::{
     AmazonCredentials, BackMarketCredentials, CustomCredentials, EbayCredentials, GrouponCredentials,
-    ShopifyCredentials, TrackingCredentials, WalmartCredentials, WooCommerceCredentials,
+    ShopifyCredentials, TrackingCredentials, WalmartCredentials, WishCredentials, WooCommerceCredentials,
 };
 use crate::trackers::TrackerRegistry;
 use crate::{ChannelEndpoints, ChannelError, EndpointError, ExportOrder, Fulfillment, TokenCache};
@@ -242,6 +242,10 @@ impl Channels {
                 let credentials = GrouponCredentials::from_credentials(credentials)?;
                 Box::new(self.endpoints.groupon_client(http, connection, credentials))
             }
+            ChannelKind::Wish => {
+                let credentials = WishCredentials::from_credentials(credentials)?;
+                Box::new(self.endpoints.wish_client(http, connection, credentials)?)
+            }
             ChannelKind::WooCommerce => {
                 let keys = WooCommerceCredentials::from_credentials(credentials)?;
                 let site = self.endpoints.woocommerce(connection)?;
@@ -258,6 +262,42 @@ impl Channels {
                 Box::new(crate::CustomClient::new(self.receiver_http()?, url, signing_secret))
             }
         })
+    }
+
+    /// When the store's credentials hold a token shipsync must renew before then (Wish's, which
+    /// every container shares); `None`: they hold none. Unreadable credentials: none either
+    /// (connecting says what is wrong with them).
+    pub fn renew_by(&self, store: &ChannelStore, credentials: &ChannelCredentials) -> Option<DateTime<Utc>> {
+        match store.channel {
+            ChannelKind::Wish => {
+                WishCredentials::from_credentials(credentials).ok().map(|wish| crate::WishClient::renew_by(&wish))
+            }
+            _ => None,
+        }
+    }
+
+    /// Renews the store's token at its channel: the credentials to store in place of
+    /// `credentials` (the channel revokes the tokens issued before, so they must be stored
+    /// before anyone uses them).
+    pub async fn renew_credentials(
+        &self,
+        store: &ChannelStore,
+        credentials: &ChannelCredentials,
+    ) -> Result<ChannelCredentials, ChannelError> {
+        match store.channel {
+            ChannelKind::Wish => {
+                let wish = WishCredentials::from_credentials(credentials)
+                    .map_err(|errors| ChannelError::permanent(SettingsError::from(errors).to_string()))?;
+                let client = self
+                    .endpoints
+                    .wish_client(self.http.clone(), &store.connection, wish)
+                    .map_err(|error| ChannelError::permanent(error.to_string()))?;
+                client.renew(credentials).await
+            }
+            other => {
+                Err(ChannelError::Unsupported { what: format!("renewing a {} store's credentials", other.name()) })
+            }
+        }
     }
 
     /// The store's carrier-tracking service, where its settings name one (`Ok(None)`: they do

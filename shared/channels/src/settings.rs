@@ -27,6 +27,10 @@ const EBAY_CLIENT_SECRET: &str = "ebay_client_secret";
 const API_TOKEN: &str = "api_token";
 const WALMART_CLIENT_ID: &str = "walmart_client_id";
 const WALMART_CLIENT_SECRET: &str = "walmart_client_secret";
+const WISH_CLIENT_ID: &str = "wish_client_id";
+const WISH_CLIENT_SECRET: &str = "wish_client_secret";
+/// When the Wish access token stops working (RFC 3339, as Wish's `expiry_time` gives it).
+const ACCESS_TOKEN_EXPIRES_AT: &str = "access_token_expires_at";
 const SUPPLIER_ID: &str = "supplier_id";
 const SUPPLIER_TOKEN: &str = "token";
 const CONSUMER_KEY: &str = "consumer_key";
@@ -52,6 +56,10 @@ fn credential_spec(kind: ChannelKind) -> (&'static [&'static str], &'static [&'s
         // Its webhooks' secret is optional: polling alone takes its orders in.
         ChannelKind::WooCommerce => (&[CONSUMER_KEY, CONSUMER_SECRET], &[WEBHOOK_SECRET, PREVIOUS_WEBHOOK_SECRET]),
         ChannelKind::Groupon => (&[SUPPLIER_ID, SUPPLIER_TOKEN], &[]),
+        // The access token and its expiry are renewed by shipsync (a person may set the first).
+        ChannelKind::Wish => {
+            (&[WISH_CLIENT_ID, WISH_CLIENT_SECRET, REFRESH_TOKEN], &[ACCESS_TOKEN, ACCESS_TOKEN_EXPIRES_AT])
+        }
     }
 }
 
@@ -66,6 +74,7 @@ fn a_store_of(kind: ChannelKind) -> &'static str {
         ChannelKind::Custom => "a custom channel's store",
         ChannelKind::WooCommerce => "a WooCommerce store",
         ChannelKind::Groupon => "a Groupon store",
+        ChannelKind::Wish => "a Wish store",
     }
 }
 
@@ -126,7 +135,17 @@ pub fn validate_settings(
         | ChannelKind::Walmart
         | ChannelKind::Custom
         | ChannelKind::WooCommerce
-        | ChannelKind::Groupon => {}
+        | ChannelKind::Groupon
+        | ChannelKind::Wish => {}
+    }
+    if kind == ChannelKind::Wish
+        && let Some(expiry) = credentials.0.get(ACCESS_TOKEN_EXPIRES_AT)
+        && chrono::DateTime::parse_from_rfc3339(expiry.trim()).is_err()
+    {
+        errors.push(
+            format!("credentials.{ACCESS_TOKEN_EXPIRES_AT}"),
+            "must be a time like 2026-12-31T23:59:59Z (Wish's expiry_time)",
+        );
     }
     // A signing secret anyone could guess signs nothing.
     if kind == ChannelKind::Custom
@@ -398,6 +417,62 @@ impl GrouponCredentials {
 impl std::fmt::Debug for GrouponCredentials {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.debug_struct("GrouponCredentials").field("supplier_id", &self.supplier_id).finish_non_exhaustive()
+    }
+}
+
+/// What a Wish merchant authorises shipsync with (OAuth 2, refreshed). Wish revokes every
+/// access token of the app when one is refreshed, so the current token is kept with the
+/// credentials (sealed), for every container to use, and renewed by one at a time.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WishCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
+    /// None until the first renewal (or a person sets it).
+    pub access_token: Option<String>,
+    /// When the access token stops working; None: unknown, so renewed at once.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl WishCredentials {
+    pub fn from_credentials(credentials: &ChannelCredentials) -> Result<Self, ValidationErrors> {
+        let [client_id, client_secret, refresh_token] =
+            required_all(credentials, ChannelKind::Wish, [WISH_CLIENT_ID, WISH_CLIENT_SECRET, REFRESH_TOKEN])?;
+        let access_token = credentials.0.get(ACCESS_TOKEN).map(|token| token.trim()).filter(|token| !token.is_empty());
+        let expires_at = credentials
+            .0
+            .get(ACCESS_TOKEN_EXPIRES_AT)
+            .and_then(|time| chrono::DateTime::parse_from_rfc3339(time.trim()).ok())
+            .map(|time| time.to_utc());
+        Ok(Self { client_id, client_secret, refresh_token, access_token: access_token.map(str::to_owned), expires_at })
+    }
+
+    /// The credentials to store: these, with a renewed token pair and its expiry, the rest kept.
+    pub fn renewed(
+        stored: &ChannelCredentials,
+        access_token: &str,
+        refresh_token: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> ChannelCredentials {
+        let mut renewed = stored.clone();
+        renewed.0.insert(ACCESS_TOKEN.to_owned(), access_token.to_owned());
+        renewed.0.insert(REFRESH_TOKEN.to_owned(), refresh_token.to_owned());
+        renewed.0.insert(
+            ACCESS_TOKEN_EXPIRES_AT.to_owned(),
+            expires_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        );
+        renewed
+    }
+}
+
+/// Secrets never reach a log: only the client id and the token's expiry show.
+impl std::fmt::Debug for WishCredentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("WishCredentials")
+            .field("client_id", &self.client_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
     }
 }
 

@@ -63,7 +63,8 @@ impl ShipConfirmation {
             | ChannelKind::Ebay
             | ChannelKind::BackMarket
             | ChannelKind::Walmart
-            | ChannelKind::Groupon => ShipConfirmation::TrackingMovement,
+            | ChannelKind::Groupon
+            | ChannelKind::Wish => ShipConfirmation::TrackingMovement,
             // A custom channel is whatever the seller connects: it goes out once tracking is
             // assigned unless the store asks to wait for movement.
             ChannelKind::Shopify | ChannelKind::WooCommerce | ChannelKind::Custom => ShipConfirmation::TrackingAssigned,

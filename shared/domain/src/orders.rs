@@ -502,6 +502,8 @@ pub enum ProblemKind {
     TrackerRefused,
     /// A shipment waited for its first carrier scan longer than its store allows.
     NoCarrierScan,
+    /// A store's channel token could not be renewed (Wish's): its calls stop once it expires.
+    TokenRenewalFailed,
 }
 
 impl ProblemKind {
@@ -514,6 +516,7 @@ impl ProblemKind {
             ProblemKind::UnapplicablePayload => "unapplicable_payload",
             ProblemKind::PurchaseOrderNumberTaken => "purchase_order_number_taken",
             ProblemKind::PollFailed => "poll_failed",
+            ProblemKind::TokenRenewalFailed => "token_renewal_failed",
             ProblemKind::CancelRequested => "cancel_requested",
             ProblemKind::AcceptanceFailed => "acceptance_failed",
             ProblemKind::TrackerRefused => "tracker_refused",

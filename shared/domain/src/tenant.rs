@@ -52,11 +52,13 @@ pub enum ChannelKind {
     WooCommerce,
     /// Groupon Goods, through its supplier API.
     Groupon,
+    /// Wish, through its Merchant API v3 (OAuth; the token renewed by shipsync).
+    Wish,
 }
 
 impl ChannelKind {
     /// Every channel shipsync offers, in the order messages list them.
-    pub const ALL: [ChannelKind; 8] = [
+    pub const ALL: [ChannelKind; 9] = [
         ChannelKind::Shopify,
         ChannelKind::Amazon,
         ChannelKind::Ebay,
@@ -64,6 +66,7 @@ impl ChannelKind {
         ChannelKind::Walmart,
         ChannelKind::WooCommerce,
         ChannelKind::Groupon,
+        ChannelKind::Wish,
         ChannelKind::Custom,
     ];
 
@@ -77,7 +80,14 @@ impl ChannelKind {
             ChannelKind::Custom => "custom",
             ChannelKind::WooCommerce => "woocommerce",
             ChannelKind::Groupon => "groupon",
+            ChannelKind::Wish => "wish",
         }
+    }
+
+    /// Whether the store's API token is one shipsync renews and every container shares (Wish
+    /// revokes the older tokens at each renewal): the order poller renews it, polling or not.
+    pub fn shares_renewed_token(self) -> bool {
+        self == ChannelKind::Wish
     }
 
     /// Whether the channel lists its orders for the poller (a custom channel posts them instead).
@@ -196,6 +206,9 @@ pub struct ChannelConnection {
     /// WooCommerce: the shop's site (`https://shop.example.com`), where its REST API is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site_url: Option<String>,
+    /// Wish: the country parcels ship from (ISO 3166 alpha-2), which Wish requires with tracking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_country: Option<String>,
 }
 
 /// A custom channel's receiver URL, as a store saves it: `https://` and a public host name
@@ -371,6 +384,8 @@ pub struct StoreChange {
     pub shipment_url: Option<String>,
     /// WooCommerce only: the shop's site.
     pub site_url: Option<String>,
+    /// Wish only: the country parcels ship from.
+    pub origin_country: Option<String>,
 }
 
 /// A new store must be named.
@@ -492,6 +507,24 @@ impl ChannelStore {
                     Err(message) => errors.push("site_url", message),
                 }
             }
+        }
+        if let Some(country) = change.origin_country {
+            let country = country.trim().to_ascii_uppercase();
+            if country.is_empty() {
+                store.connection.origin_country = None;
+            } else if store.channel != ChannelKind::Wish {
+                errors.push("origin_country", "is for Wish stores only");
+            } else if country.len() != 2 || !country.chars().all(|c| c.is_ascii_alphabetic()) {
+                errors.push("origin_country", "must be a two-letter country code (ISO 3166), such as US or CN");
+            } else {
+                store.connection.origin_country = Some(country);
+            }
+        }
+        if store.channel == ChannelKind::Wish
+            && store.connection.origin_country.is_none()
+            && !errors.mentions("origin_country")
+        {
+            errors.push("origin_country", "is required for a Wish store: the country parcels ship from, such as US");
         }
         if store.channel == ChannelKind::WooCommerce
             && store.connection.site_url.is_none()

@@ -195,6 +195,32 @@ impl Settings for Table {
     ) -> Result<(), Failure> {
         Ok(Table::save_credentials(self, retailer, store, credentials).await?)
     }
+    async fn lease_credential_renewal(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        now: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, Failure> {
+        Ok(Table::lease_credential_renewal(self, retailer, store, now, until).await?)
+    }
+    async fn release_credential_renewal(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        lease: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), Failure> {
+        Ok(Table::release_credential_renewal(self, retailer, store, lease).await?)
+    }
+    async fn save_renewed_credentials(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        credentials: &ChannelCredentials,
+        lease: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, Failure> {
+        Ok(Table::save_renewed_credentials(self, retailer, store, credentials, lease).await?)
+    }
     async fn credentials_set(&self, retailer: RetailerId, store: StoreId) -> Result<bool, Failure> {
         Ok(!Table::credential_names(self, retailer, store).await?.is_empty())
     }

@@ -19,6 +19,14 @@ pub const CIPHERTEXT: &str = "ciphertext";
 /// webhook function may open.
 pub const WEBHOOK_CIPHERTEXT: &str = "webhook_ciphertext";
 
+/// The attribute holding a credential renewal's lease: until when one container renews.
+pub const RENEWAL_LEASE: &str = "renewing_until";
+
+/// A lease's time as stored: comparable as text.
+fn lease_text(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// What stays readable of a credentials record: the names, never a value.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct SealedCredentials {
@@ -98,6 +106,118 @@ impl Table {
             item.insert(attribute.to_owned(), AttributeValue::B(Blob::new(ciphertext)));
         }
         self.put(item).await
+    }
+
+    /// Takes the renewal of a store's shared channel token until `until`, unless another
+    /// container holds a lease that has not run out (`Ok(false)`). Leases compare as text: both
+    /// are written by [`lease_text`], in UTC, to the millisecond.
+    pub async fn lease_credential_renewal(
+        &self,
+        retailer_id: RetailerId,
+        store: StoreId,
+        now: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, TableError> {
+        self.count_call();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(crate::codec::key(keys::retailer(retailer_id), &keys::store_secret(store))))
+            .update_expression("SET #lease = :until")
+            .condition_expression("attribute_exists(#pk) AND (attribute_not_exists(#lease) OR #lease < :now)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#lease", RENEWAL_LEASE)
+            .expression_attribute_values(":until", AttributeValue::S(lease_text(until)))
+            .expression_attribute_values(":now", AttributeValue::S(lease_text(now)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Ok(false)
+            }
+            Err(error) => Err(TableError::unavailable("UpdateItem")(error)),
+        }
+    }
+
+    /// Ends this container's lease (taken until `lease`) without a renewal; another's stays.
+    pub async fn release_credential_renewal(
+        &self,
+        retailer_id: RetailerId,
+        store: StoreId,
+        lease: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), TableError> {
+        self.count_call();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(crate::codec::key(keys::retailer(retailer_id), &keys::store_secret(store))))
+            .update_expression("REMOVE #lease")
+            .condition_expression("#lease = :lease")
+            .expression_attribute_names("#lease", RENEWAL_LEASE)
+            .expression_attribute_values(":lease", AttributeValue::S(lease_text(lease)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(error) => Err(TableError::unavailable("UpdateItem")(error)),
+        }
+    }
+
+    /// Seals renewed API credentials in place of the stored ones, keeping the webhook secrets
+    /// as sealed, in one write conditioned on the lease taken until `lease` (which the write
+    /// ends). `Ok(false)`: the lease is no longer this container's, and nothing was written.
+    pub async fn save_renewed_credentials(
+        &self,
+        retailer_id: RetailerId,
+        store: StoreId,
+        credentials: &ChannelCredentials,
+        lease: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, TableError> {
+        let sk = keys::store_secret(store);
+        let record_key = format!("{}/{sk}", keys::retailer(retailer_id));
+        let Some(mut stored) = self.item_now(keys::retailer(retailer_id), &sk).await? else {
+            return Ok(false);
+        };
+        let webhook = stored.remove(WEBHOOK_CIPHERTEXT);
+        let held: SealedCredentials = record(stored)?;
+        let channel_part: BTreeMap<&String, &String> =
+            credentials.0.iter().filter(|(name, _)| SecretPurpose::of(name) == SecretPurpose::Channel).collect();
+        let mut names: Vec<String> =
+            held.names.into_iter().filter(|name| SecretPurpose::of(name) == SecretPurpose::Webhook).collect();
+        names.extend(channel_part.keys().map(|name| (*name).clone()));
+        names.sort();
+        let mut item = item(keys::retailer(retailer_id), &sk, &SealedCredentials { names })?;
+        let ciphertext = self
+            .seal(CredentialContext::store(retailer_id, store, SecretPurpose::Channel), &channel_part, &record_key)
+            .await?;
+        item.insert(CIPHERTEXT.to_owned(), AttributeValue::B(Blob::new(ciphertext)));
+        if let Some(webhook) = webhook {
+            item.insert(WEBHOOK_CIPHERTEXT.to_owned(), webhook);
+        }
+        crate::codec::check_fits(&item)?;
+        self.count_call();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("#lease = :lease")
+            .expression_attribute_names("#lease", RENEWAL_LEASE)
+            .expression_attribute_values(":lease", AttributeValue::S(lease_text(lease)))
+            .send()
+            .await;
+        self.forget_settings(retailer_id);
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Ok(false)
+            }
+            Err(error) => Err(TableError::unavailable("PutItem")(error)),
+        }
     }
 
     pub(crate) async fn seal(

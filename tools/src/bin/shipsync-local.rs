@@ -127,6 +127,7 @@ shipsync local stack is up.
   Walmart:      {walmart}
   WooCommerce:  {woocommerce}
   Groupon:      {groupon}
+  Wish:         {wish} (its store has no token yet: the poller's first tick obtains one)
   EasyPost:     {easypost} (the marketplace stores' tracking provider)
   Retailer:     {retailer} (id {retailer_id})
   Retailer API user:  key {key}  password {password}
@@ -160,7 +161,7 @@ A custom channel (store {custom_store}, UntilGone): post it an order as the mark
       scripts/send-custom-webhook {custom_store} {custom_secret} tools/demo/custom_order.json {port}
   it becomes purchase order {custom_number}; a shipment on it goes at once to the fake receiver
   ({custom_receiver}), which logs "fake custom channel: shipment received" (see the README's custom channel).
-Amazon, eBay, Back Market, Walmart, WooCommerce and Groupon each hold an order for the demo stores {marketplace_stores}: the order poller
+Amazon, eBay, Back Market, Walmart, WooCommerce, Groupon and Wish each hold an order for the demo stores {marketplace_stores}: the order poller
 takes them in now (and every 10 minutes). Once their purchase orders exist, the commands that ship them
 are printed below.
 Press Ctrl-C to stop.
@@ -171,6 +172,7 @@ Press Ctrl-C to stop.
         walmart = marketplaces.url(Marketplace::Walmart),
         woocommerce = marketplaces.url(Marketplace::WooCommerce),
         groupon = marketplaces.url(Marketplace::Groupon),
+        wish = marketplaces.url(Marketplace::Wish),
         custom_store = demo.custom.store.id,
         custom_secret = demo.custom.webhook_secret,
         custom_number = demo.custom.purchase_order_number,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use shipsync_channels::{
     AmazonClient, AmazonCredentials, BackMarketClient, Channel, ChannelError, EbayClient, EbayCredentials, ExportLine,
     ExportOrder, Fulfillment, GrouponClient, MAX_CHANNEL_WAIT, ShopifyClient, TokenCache, WalmartClient,
-    WalmartCredentials, WooCommerceClient,
+    WalmartCredentials, WishClient, WishCredentials, WooCommerceClient,
 };
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -129,6 +129,18 @@ const KEYS: &[&str] = &[
     "reason",
     "orderid",
     "ci_lineitemid",
+    // Wish's
+    "code",
+    "data",
+    "state",
+    "updated_at",
+    "product_information",
+    "order_payment",
+    "general_payment_details",
+    "product_quantity",
+    "tracking_information",
+    "access_token",
+    "expiry_time",
 ];
 
 fn leaf() -> impl Strategy<Value = Value> {
@@ -289,6 +301,9 @@ enum Call {
     WalmartAcceptance,
     WooCommerce,
     Groupon,
+    Wish,
+    /// Wish's token renewal.
+    WishRenewal,
     /// A page of the orders a marketplace changed (Amazon, eBay, Back Market, Walmart).
     Orders(Marketplace),
 }
@@ -301,6 +316,18 @@ enum Marketplace {
     Walmart,
     WooCommerce,
     Groupon,
+    Wish,
+}
+
+fn wish(http: reqwest::Client, uri: &str) -> WishClient {
+    let credentials = WishCredentials {
+        client_id: "c".into(),
+        client_secret: "s".into(),
+        refresh_token: "r".into(),
+        access_token: Some("a".into()),
+        expires_at: None,
+    };
+    WishClient::new(http, Some(uri), credentials, "US")
 }
 
 fn walmart(http: reqwest::Client, uri: &str, tokens: TokenCache) -> WalmartClient {
@@ -365,6 +392,11 @@ async fn drive(call: Call, answers: Vec<Answer>, order: &ExportOrder) -> Result<
         Call::Groupon => {
             fulfilled(GrouponClient::new(http, Some(&uri), "1".into(), "t".into()).export(order, false).await)
         }
+        Call::Wish => fulfilled(wish(http, &uri).export(order, true).await),
+        Call::WishRenewal => {
+            let stored = shipsync_domain::secrets::ChannelCredentials::default();
+            wish(http, &uri).renew(&stored).await.map(|renewed| assert!(renewed.0.contains_key("access_token")))
+        }
         Call::WooCommerce => {
             fulfilled(WooCommerceClient::new(http, &uri, "ck".into(), "cs".into()).export(order, false).await)
         }
@@ -404,6 +436,7 @@ async fn drive(call: Call, answers: Vec<Answer>, order: &ExportOrder) -> Result<
                 Marketplace::Walmart => Box::new(walmart(http, &uri, tokens)),
                 Marketplace::WooCommerce => Box::new(WooCommerceClient::new(http, &uri, "ck".into(), "cs".into())),
                 Marketplace::Groupon => Box::new(GrouponClient::new(http, Some(&uri), "1".into(), "t".into())),
+                Marketplace::Wish => Box::new(wish(http, &uri)),
             };
             client.orders_since(chrono::Utc::now(), None).await.map(|_| ())
         }
@@ -454,7 +487,7 @@ proptest! {
     }
 
     #[test]
-    fn marketplace_order_listings_survive_any_answer(answers in answers(), which in 0u8..6) {
+    fn marketplace_order_listings_survive_any_answer(answers in answers(), which in 0u8..7) {
         let marketplace = [
             Marketplace::Amazon,
             Marketplace::Ebay,
@@ -462,6 +495,7 @@ proptest! {
             Marketplace::Walmart,
             Marketplace::WooCommerce,
             Marketplace::Groupon,
+            Marketplace::Wish,
         ][usize::from(which)];
         check(Call::Orders(marketplace), answers, export_order_fixed())?;
     }
@@ -474,6 +508,16 @@ proptest! {
     #[test]
     fn woocommerce_export_survives_any_answer(answers in answers(), order in export_order()) {
         check(Call::WooCommerce, answers, order)?;
+    }
+
+    #[test]
+    fn wish_export_survives_any_answer(answers in answers(), order in export_order()) {
+        check(Call::Wish, answers, order)?;
+    }
+
+    #[test]
+    fn wish_token_renewal_survives_any_answer(answers in answers()) {
+        check(Call::WishRenewal, answers, export_order_fixed())?;
     }
 
     #[test]
