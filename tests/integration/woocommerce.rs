@@ -332,3 +332,83 @@ async fn a_site_url_is_https_to_a_public_host_and_a_woocommerce_store_must_have_
     assert_eq!(status, StatusCode::CREATED, "{json}");
     assert_eq!(json["store"]["site_url"], "https://shop.example.com");
 }
+
+/// A store that asks for it has its orders completed once every unit has shipped: each
+/// shipment's units are recorded on the order under its own meta key, and the update that
+/// records the last part also moves the order to `completed`; a store of another channel cannot
+/// ask for it.
+#[tokio::test]
+async fn an_order_shipped_in_two_parts_is_completed_with_the_second() {
+    let site = MockServer::start().await;
+    let (app, store) = woo_app(&site).await;
+    let (status, json) = app
+        .call(
+            Method::PUT,
+            &format!("/stores/{store}.json"),
+            Some(json!({"store": {"complete_order_when_shipped": true}})),
+        )
+        .await;
+    assert_eq!((status, json["store"]["complete_order_when_shipped"].clone()), (StatusCode::OK, json!(true)));
+    let (status, refused) = app
+        .call(
+            Method::PUT,
+            &format!("/stores/{}.json", app.shop.id),
+            Some(json!({"store": {"complete_order_when_shipped": true}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(errors(&refused).iter().any(|e| e.contains("complete_order_when_shipped")), "{refused}");
+    poll_two_pages(&app, &site).await;
+    let po = purchase_order(&app, store, 727).await.expect("727 made a purchase order");
+    let fulfillments = "/wp-json/wc/v3/orders/727/fulfillments";
+    Mock::given(method("GET"))
+        .and(path(fulfillments))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&site)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(fulfillments))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 51, "is_fulfilled": true})))
+        .mount(&site)
+        .await;
+    let order_path = "/wp-json/wc/v3/orders/727";
+    let mut recorded = Vec::new();
+    for (line, qty, tracking, completes) in
+        [("7271", 2, "1Z999AA10000007281", false), ("7272", 1, "1Z999AA10000007282", true)]
+    {
+        let body = json!({"shipment": {"shipper_name": "UPS",
+            "shipment_items_attributes": [{"order_item_id": item(&po, line), "quantity": qty}],
+            "shipment_trackings_attributes": [{"tracking": tracking}]}});
+        let shipment = app.create_shipment(&po, body).await;
+        // The order as the site holds it: the parts recorded so far.
+        let mut held = order(727, "processing", "2026-03-02T11:00:00");
+        held["meta_data"] = json!(recorded);
+        Mock::given(method("GET"))
+            .and(path(order_path))
+            .and(header("authorization", basic().as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(held))
+            .up_to_n_times(1)
+            .mount(&site)
+            .await;
+        let part =
+            json!({"key": format!("_shipsync_shipment_{}", shipment["id"]), "value": [{"item_id": line, "qty": qty}]});
+        let mut update = json!({"meta_data": [part.clone()]});
+        if completes {
+            update["status"] = json!("completed");
+        }
+        Mock::given(method("PUT"))
+            .and(path(order_path))
+            .and(header("authorization", basic().as_str()))
+            .and(body_json(update))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 727})))
+            .expect(1)
+            .mount(&site)
+            .await;
+        app.run_exports().await;
+        assert_eq!(state(&app, &shipment).await["export_state"], "exported", "{line}");
+        recorded.push(part);
+    }
+    let requests: Vec<Request> = site.received_requests().await.unwrap_or_default();
+    let puts = requests.iter().filter(|request| request.method.as_str() == "PUT").count();
+    assert_eq!(puts, 2, "one update per part, the second completing the order");
+}

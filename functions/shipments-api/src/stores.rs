@@ -57,6 +57,8 @@ struct StoreBody {
     site_url: Option<String>,
     /// Wish only: the country parcels ship from (ISO 3166 alpha-2).
     origin_country: Option<String>,
+    /// WooCommerce only: move orders to `completed` once fully shipped.
+    complete_order_when_shipped: Option<bool>,
     /// Write-only: never shown, never logged.
     credentials: Option<BTreeMap<String, String>>,
     // Readonly, accepted so that a client may send back what it read.
@@ -92,6 +94,7 @@ impl StoreBody {
             shipment_url: self.shipment_url,
             site_url: self.site_url,
             origin_country: self.origin_country,
+            complete_order_when_shipped: self.complete_order_when_shipped,
         };
         (change, self.credentials.map(ChannelCredentials))
     }
@@ -162,6 +165,9 @@ struct StoreView {
     site_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     origin_country: Option<String>,
+    /// Shown for WooCommerce stores only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    complete_order_when_shipped: Option<bool>,
     credentials_set: bool,
 }
 
@@ -191,6 +197,8 @@ impl StoreView {
             shipment_url: store.connection.shipment_url.clone(),
             site_url: store.connection.site_url.clone(),
             origin_country: store.connection.origin_country.clone(),
+            complete_order_when_shipped: (store.channel == shipsync_domain::tenant::ChannelKind::WooCommerce)
+                .then_some(store.connection.complete_order_when_shipped),
             credentials_set,
         }
     }

@@ -249,12 +249,15 @@ impl Channels {
             ChannelKind::WooCommerce => {
                 let keys = WooCommerceCredentials::from_credentials(credentials)?;
                 let site = self.endpoints.woocommerce(connection)?;
-                Box::new(crate::WooCommerceClient::new(
-                    self.receiver_http()?,
-                    &site,
-                    keys.consumer_key,
-                    keys.consumer_secret,
-                ))
+                Box::new(
+                    crate::WooCommerceClient::new(
+                        self.receiver_http()?,
+                        &site,
+                        keys.consumer_key,
+                        keys.consumer_secret,
+                    )
+                    .completing_orders(connection.complete_order_when_shipped),
+                )
             }
             ChannelKind::Custom => {
                 let CustomCredentials { signing_secret } = CustomCredentials::from_credentials(credentials)?;

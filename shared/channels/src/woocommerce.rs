@@ -39,6 +39,14 @@ const NOT_READY: [&str; 3] = ["pending", "on-hold", "checkout-draft"];
 /// Statuses that end an order unshipped.
 const ENDED: [&str; 4] = ["cancelled", "refunded", "failed", "trash"];
 
+/// The order meta key under which shipsync records a shipment's units, for the store that has
+/// orders completed once fully shipped: `_shipsync_shipment_<id>`, one per shipment, so that a
+/// retry rewrites its own and the parts add up whatever the site keeps its shipments in.
+const SHIPPED_META_PREFIX: &str = "_shipsync_shipment_";
+
+/// Statuses an order is not completed from (already there, or ended unshipped).
+const NOT_COMPLETED_FROM: [&str; 5] = ["completed", "cancelled", "refunded", "failed", "trash"];
+
 /// No `Debug`: it holds the site's API keys.
 #[derive(Clone)]
 pub struct WooCommerceClient {
@@ -46,6 +54,9 @@ pub struct WooCommerceClient {
     site: String,
     consumer_key: String,
     consumer_secret: String,
+    /// Moves an order to `completed` once every unit of it has shipped (the store's
+    /// `complete_order_when_shipped`), which sends WooCommerce's "order complete" email.
+    complete_when_shipped: bool,
 }
 
 /// Where a site keeps its shipments.
@@ -60,7 +71,19 @@ enum ShipmentStore {
 impl WooCommerceClient {
     /// `http` should refuse private addresses: the site is the seller's ([`crate::PublicOnlyResolver`]).
     pub fn new(http: reqwest::Client, site: &str, consumer_key: String, consumer_secret: String) -> Self {
-        Self { http, site: site.trim_end_matches('/').to_owned(), consumer_key, consumer_secret }
+        Self {
+            http,
+            site: site.trim_end_matches('/').to_owned(),
+            consumer_key,
+            consumer_secret,
+            complete_when_shipped: false,
+        }
+    }
+
+    /// Completes orders once fully shipped (the store's `complete_order_when_shipped`).
+    pub fn completing_orders(mut self, complete_when_shipped: bool) -> Self {
+        self.complete_when_shipped = complete_when_shipped;
+        self
     }
 
     fn order_url(&self, channel_order_id: &ChannelOrderId) -> String {
@@ -181,7 +204,49 @@ impl WooCommerceClient {
             info!(order = %order.channel_order_id, shipment = %id, "WooCommerce shipment created");
             ids.push(id);
         }
+        if self.complete_when_shipped {
+            // A failure here leaves the shipment at the site: the retry adopts it and comes back here.
+            self.record_shipped(order).await.map_err(|error| {
+                let message = format!(
+                    "the shipment is at WooCommerce ({}), but recording it on the order to complete it failed: {error}",
+                    ids.join(", ")
+                );
+                match error {
+                    ChannelError::Retryable { retry_after, .. } => ChannelError::Retryable { message, retry_after },
+                    _ => ChannelError::permanent(message),
+                }
+            })?;
+        }
         Ok(Fulfillment { channel_ids: ids, adopted })
+    }
+
+    /// Records the shipment's units on the order (its own meta key) and, once the units shipsync
+    /// has recorded cover every line, moves the order to `completed`, in one update.
+    async fn record_shipped(&self, order: &ExportOrder) -> Result<(), ChannelError> {
+        let node = self
+            .read_one(&order.channel_order_id)
+            .await?
+            .ok_or_else(|| ChannelError::permanent(format!("WooCommerce has no order {}", order.channel_order_id)))?;
+        let key = format!("{SHIPPED_META_PREFIX}{}", order.shipment_id);
+        let mut units: Vec<(String, u32)> = Vec::new();
+        for line in order.lines.iter().filter(|line| line.quantity > 0) {
+            match units.iter_mut().find(|(id, _)| *id == line.channel_line_item_id) {
+                Some((_, quantity)) => *quantity += line.quantity,
+                None => units.push((line.channel_line_item_id.clone(), line.quantity)),
+            }
+        }
+        let complete = order_fully_shipped(&node, &key, &units);
+        let status = node["status"].as_str().unwrap_or_default();
+        let recorded: Vec<Value> = units.iter().map(|(line, qty)| json!({"item_id": line, "qty": qty})).collect();
+        let mut body = json!({"meta_data": [{"key": key, "value": recorded}]});
+        if complete && !NOT_COMPLETED_FROM.contains(&status) {
+            body["status"] = json!("completed");
+        }
+        self.call(reqwest::Method::PUT, &self.order_url(&order.channel_order_id), Some(&body))
+            .await?
+            .ok_or_else(|| ChannelError::permanent(format!("WooCommerce has no order {}", order.channel_order_id)))?;
+        info!(order = %order.channel_order_id, completed = body.get("status").is_some(), "WooCommerce order updated");
+        Ok(())
     }
 
     /// A page of the orders modified at or after `since`, oldest first; `page` is the page number
@@ -247,6 +312,30 @@ impl WooCommerceClient {
     async fn read_one(&self, channel_order_id: &ChannelOrderId) -> Result<Option<Value>, ChannelError> {
         Ok(self.call(reqwest::Method::GET, &self.order_url(channel_order_id), None).await?.map(|(body, _)| body))
     }
+}
+
+/// Whether every line of a WooCommerce order (`node`) has shipped, counting the units shipsync
+/// recorded on it for its other shipments and `units` for this one (`key`).
+fn order_fully_shipped(node: &Value, key: &str, units: &[(String, u32)]) -> bool {
+    let mut shipped: Vec<(String, u64)> = units.iter().map(|(line, qty)| (line.clone(), u64::from(*qty))).collect();
+    let recorded =
+        node["meta_data"].as_array().into_iter().flatten().filter(|meta| {
+            meta["key"].as_str().is_some_and(|name| name.starts_with(SHIPPED_META_PREFIX) && name != key)
+        });
+    for entry in recorded.flat_map(|meta| meta["value"].as_array().cloned().unwrap_or_default()) {
+        let (Some(line), Some(qty)) = (text_of(&entry["item_id"]), entry["qty"].as_u64()) else { continue };
+        match shipped.iter_mut().find(|(id, _)| *id == line) {
+            Some((_, total)) => *total = total.saturating_add(qty),
+            None => shipped.push((line, qty)),
+        }
+    }
+    let lines = node["line_items"].as_array().map_or(&[][..], Vec::as_slice);
+    !lines.is_empty()
+        && lines.iter().all(|line| {
+            let ordered = line["quantity"].as_u64().unwrap_or(0);
+            let id = text_of(&line["id"]).unwrap_or_default();
+            ordered == 0 || shipped.iter().any(|(shipped_id, total)| *shipped_id == id && *total >= ordered)
+        })
 }
 
 /// WordPress's error message (`{code, message, data}`), or the body.
@@ -408,6 +497,19 @@ impl Channel for WooCommerceClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_order_is_fully_shipped_once_the_recorded_parts_cover_every_line() {
+        let node = json!({"status": "processing",
+            "line_items": [{"id": 31, "quantity": 2}, {"id": 32, "quantity": 1}, {"id": 33, "quantity": 0}],
+            "meta_data": [{"key": "_shipsync_shipment_7", "value": [{"item_id": "31", "qty": 2}]},
+                          {"key": "_other", "value": [{"item_id": "32", "qty": 1}]}]});
+        let second = [("32".to_owned(), 1)];
+        assert!(order_fully_shipped(&node, "_shipsync_shipment_8", &second));
+        assert!(!order_fully_shipped(&node, "_shipsync_shipment_7", &second), "a retry counts its own part once");
+        assert!(!order_fully_shipped(&node, "_shipsync_shipment_8", &[]), "line 32 open");
+        assert!(!order_fully_shipped(&json!({"line_items": []}), "k", &second), "no lines: nothing to complete");
+    }
 
     #[test]
     fn orders_read_their_lines_names_and_statuses() {

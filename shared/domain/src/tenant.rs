@@ -209,6 +209,10 @@ pub struct ChannelConnection {
     /// Wish: the country parcels ship from (ISO 3166 alpha-2), which Wish requires with tracking.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin_country: Option<String>,
+    /// WooCommerce: move an order to `completed` once every unit has shipped (WooCommerce then
+    /// emails the buyer that the order is complete).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub complete_order_when_shipped: bool,
 }
 
 /// A custom channel's receiver URL, as a store saves it: `https://` and a public host name
@@ -386,6 +390,8 @@ pub struct StoreChange {
     pub site_url: Option<String>,
     /// Wish only: the country parcels ship from.
     pub origin_country: Option<String>,
+    /// WooCommerce only: complete orders once fully shipped.
+    pub complete_order_when_shipped: Option<bool>,
 }
 
 /// A new store must be named.
@@ -518,6 +524,13 @@ impl ChannelStore {
                 errors.push("origin_country", "must be a two-letter country code (ISO 3166), such as US or CN");
             } else {
                 store.connection.origin_country = Some(country);
+            }
+        }
+        if let Some(complete) = change.complete_order_when_shipped {
+            if complete && store.channel != ChannelKind::WooCommerce {
+                errors.push("complete_order_when_shipped", "is for WooCommerce stores only");
+            } else {
+                store.connection.complete_order_when_shipped = complete;
             }
         }
         if store.channel == ChannelKind::Wish
