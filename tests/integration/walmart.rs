@@ -382,3 +382,147 @@ async fn a_carrier_walmart_does_not_list_fails_with_what_to_do_and_sends_nothing
     assert!(reason.contains("tracking_url_template") && reason.contains("Pony Express"), "{reason}");
     assert!(!calls(&walmart).await.iter().any(|call| call.ends_with("/shipping")), "nothing was shipped");
 }
+
+/// Walmart takes a corrected tracking number for 4 hours after a line is shipped: a number
+/// changed in place within them goes to Walmart once, as a `PARTIAL_UPDATE` naming the number it
+/// replaces (the items' package renamed with it); after them, tracking is readonly again.
+#[tokio::test]
+async fn a_number_corrected_within_four_hours_goes_to_walmart_once_and_is_readonly_after() {
+    let walmart = MockServer::start().await;
+    let app = walmart_app(&walmart).await;
+    let store = create_store(&app, &walmart, "tracking_assigned", &["WM-1", "WM-2"]).await;
+    order_reads(&walmart, Some(created()), acknowledged()).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v3/orders/{ORDER}/acknowledge")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"order": acknowledged()})))
+        .mount(&walmart)
+        .await;
+    let po = poll_the_order(&app, &walmart, store).await;
+    let (first, second, corrected) = ("1Z999AA10000000301", "1Z999AA10000000302", "1Z999AA10000000399");
+    let created = app.create_shipment(&po, shipment(&po, first, second)).await;
+    let shipped_at: DateTime<Utc> = created["created_at"].as_str().expect("created_at").parse().expect("a time");
+    Mock::given(method("POST"))
+        .and(path(format!("/v3/orders/{ORDER}/shipping")))
+        .and(body_json(expected_shipping(shipped_at, first, second)))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"order": acknowledged()})))
+        .expect(1)
+        .mount(&walmart)
+        .await;
+    app.run_exports().await;
+    // Walmart shows both lines shipped under the numbers sent.
+    let shipped = order([json!([shipped_status(2, second)]), json!([shipped_status(1, first)])]);
+    Mock::given(method("GET"))
+        .and(path(format!("/v3/orders/{ORDER}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"order": shipped})))
+        .with_priority(1)
+        .mount(&walmart)
+        .await;
+
+    app.advance(chrono::Duration::hours(3));
+    let id = created["id"].as_u64().expect("an id");
+    let first_id = created["shipment_trackings_attributes"][0]["id"].clone();
+    let change = json!({"shipment": {"shipment_trackings_attributes": [{"id": first_id, "tracking": corrected}]}});
+    let (status, updated) = app.call(Method::PUT, &format!("/shipments/{id}.json"), Some(change)).await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    let correction = &updated["shipment"]["tracking_correction"];
+    assert_eq!((correction["state"].clone(), correction["channel_holds"].clone()), (json!("pending"), json!([first])));
+    let line_two = updated["shipment"]["shipment_items_attributes"]
+        .as_array()
+        .and_then(|items| items.iter().find(|entry| entry["order_item_id"] == json!(item(&po, "2"))).cloned())
+        .expect("line 2's item");
+    assert_eq!(line_two["package_tracking"], corrected, "its package renamed with the number");
+    let correction_body = json!({"orderShipment": {"processMode": "PARTIAL_UPDATE", "orderLines": {"orderLine": [
+        {"lineNumber": "2", "sellerOrderId": ORDER, "orderLineStatuses": {"orderLineStatus": [{"status": "Shipped",
+            "statusQuantity": {"unitOfMeasurement": "EACH", "amount": "1"},
+            "trackingInfo": {"shipDateTime": shipped_at.timestamp_millis(), "carrierName": {"carrier": "UPS"},
+                "methodCode": "Express", "trackingNumber": corrected,
+                "trackingURL": format!("https://www.ups.com/track?tracknum={corrected}")},
+            "currentTrackingInfo": {"trackingNumber": first}}]}}]}}});
+    Mock::given(method("POST"))
+        .and(path(format!("/v3/orders/{ORDER}/shipping")))
+        .and(header("wm_sec.access_token", TOKEN))
+        .and(body_json(correction_body))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"order": shipped})))
+        .expect(1)
+        .mount(&walmart)
+        .await;
+    app.run_exports().await;
+    let (_, state) = app.call(Method::GET, &format!("/shipments/{id}.json"), None).await;
+    assert!(state["shipment"]["tracking_correction"].is_null(), "sent: {state}");
+    assert_eq!(state["shipment"]["exported_channel_ids"], json!([corrected, second]));
+    app.run_exports().await;
+    let shipping_calls = calls(&walmart).await.iter().filter(|call| call.ends_with("/shipping")).count();
+    assert_eq!(shipping_calls, 2, "the shipment once, the correction once");
+
+    // Past the window, the numbers are readonly again, and nothing is sent.
+    app.advance(chrono::Duration::hours(2));
+    let change =
+        json!({"shipment": {"shipment_trackings_attributes": [{"id": first_id, "tracking": "1Z999AA10000000398"}]}});
+    let (status, refused) = app.call(Method::PUT, &format!("/shipments/{id}.json"), Some(change)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(refused.to_string().contains("took tracking corrections until"), "{refused}");
+    // A number added (not replaced in place) is no correction: readonly at any time.
+    app.advance(chrono::Duration::hours(-4));
+    let added = json!({"shipment": {"shipment_trackings_attributes": [{"tracking": "1Z999AA10000000397"}]}});
+    let (status, refused) = app.call(Method::PUT, &format!("/shipments/{id}.json"), Some(added)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+}
+
+/// A correction Walmart refuses is listed in order health with the number it still holds.
+#[tokio::test]
+async fn a_correction_walmart_refuses_is_listed_with_the_number_it_still_holds() {
+    let walmart = MockServer::start().await;
+    let app = walmart_app(&walmart).await;
+    let store = create_store(&app, &walmart, "tracking_assigned", &["WM-1", "WM-2"]).await;
+    let shipped =
+        order([json!([shipped_status(2, "1Z999AA10000000402")]), json!([shipped_status(1, "1Z999AA10000000401")])]);
+    order_reads(&walmart, Some(created()), acknowledged()).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v3/orders/{ORDER}/acknowledge")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"order": acknowledged()})))
+        .mount(&walmart)
+        .await;
+    let po = poll_the_order(&app, &walmart, store).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v3/orders/{ORDER}/shipping")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"order": acknowledged()})))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&walmart)
+        .await;
+    let created = app.create_shipment(&po, shipment(&po, "1Z999AA10000000401", "1Z999AA10000000402")).await;
+    app.run_exports().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v3/orders/{ORDER}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"order": shipped})))
+        .with_priority(1)
+        .mount(&walmart)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v3/orders/{ORDER}/shipping")))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"errors": {"error": [{"code": "INVALID_REQUEST_CONTENT.GMP_ORDER_API",
+            "description": "Tracking update window has expired", "severity": "ERROR", "category": "DATA"}]}})),
+        )
+        .with_priority(2)
+        .mount(&walmart)
+        .await;
+    let id = created["id"].as_u64().expect("an id");
+    let first_id = created["shipment_trackings_attributes"][0]["id"].clone();
+    let change =
+        json!({"shipment": {"shipment_trackings_attributes": [{"id": first_id, "tracking": "1Z999AA10000000499"}]}});
+    let (status, updated) = app.call(Method::PUT, &format!("/shipments/{id}.json"), Some(change)).await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    app.run_exports().await;
+    let (_, state) = app.call(Method::GET, &format!("/shipments/{id}.json"), None).await;
+    let correction = &state["shipment"]["tracking_correction"];
+    assert_eq!(correction["state"], "refused", "{state}");
+    assert!(correction["error"].as_str().unwrap_or_default().contains("window has expired"), "{state}");
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    let listed = health.to_string();
+    assert!(listed.contains("tracking_correction_refused") && listed.contains("1Z999AA10000000401"), "{health}");
+    app.run_exports().await;
+    let shipping_calls = calls(&walmart).await.iter().filter(|call| call.ends_with("/shipping")).count();
+    assert_eq!(shipping_calls, 2, "a refused correction is not sent again by itself");
+}

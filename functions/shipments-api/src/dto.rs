@@ -87,6 +87,8 @@ pub struct ShipmentBody {
     _tracking_status: Option<IgnoredAny>,
     #[serde(default, rename = "trackers_pending")]
     _trackers_pending: Option<IgnoredAny>,
+    #[serde(default, rename = "tracking_correction")]
+    _tracking_correction: Option<IgnoredAny>,
     #[serde(default, rename = "accounting_synced_at")]
     _accounting_synced_at: Option<IgnoredAny>,
     #[serde(default, rename = "purchase_order")]
@@ -301,10 +303,25 @@ pub struct ShipmentView {
     /// Waiting for movement: the tracking numbers not yet registered with the store's tracking provider.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trackers_pending: Vec<String>,
+    /// Tracking corrected after the export, where the channel takes corrections (Walmart,
+    /// within 4 hours): `pending` until the channel has it, or `refused` with the channel's reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking_correction: Option<CorrectionView>,
     pub shipment_trackings_attributes: Vec<TrackingView>,
     pub shipment_items_attributes: Vec<ItemView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purchase_order: Option<PurchaseOrderView>,
+}
+
+/// A tracking correction not yet at the channel.
+#[derive(Debug, Serialize)]
+pub struct CorrectionView {
+    pub state: &'static str,
+    pub requested_at: String,
+    /// The numbers the channel still holds, to be replaced.
+    pub channel_holds: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -379,6 +396,12 @@ impl ShipmentView {
                 ExportState::WaitingForMovement(watch) => watch.unregistered.iter().map(ToString::to_string).collect(),
                 _ => Vec::new(),
             },
+            tracking_correction: shipment.export.correction.as_ref().map(|correction| CorrectionView {
+                state: if correction.refused.is_some() { "refused" } else { "pending" },
+                requested_at: format_api_time(correction.requested_at),
+                channel_holds: correction.channel_holds.iter().map(|(_, number)| number.to_string()).collect(),
+                error: correction.refused.clone(),
+            }),
             shipment_trackings_attributes: shipment
                 .trackings
                 .iter()

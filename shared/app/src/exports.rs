@@ -106,6 +106,16 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
             ExportAction::Busy => Err(Failure::retryable("another attempt is exporting it")),
             ExportAction::RegisterTrackers(numbers) => Box::pin(self.register_trackers(&shipment, &numbers)).await,
             ExportAction::MovementTimedOut => Box::pin(self.movement_timed_out(shipment, delivery.receives)).await,
+            ExportAction::CorrectTracking { check_channel_first } => {
+                let claimed = shipment.claim_correction(now);
+                match self.repositories.update_shipment_state(&claimed).await {
+                    Ok(()) => Box::pin(self.correct_tracking(claimed, check_channel_first, delivery.receives)).await,
+                    Err(Failure::Conflict(_)) => {
+                        Err(Failure::retryable("the shipment changed while taking its correction"))
+                    }
+                    Err(other) => Err(other),
+                }
+            }
             ExportAction::Export { check_channel_first } => {
                 let claimed = shipment.claim_export(now);
                 match self.repositories.update_shipment_state(&claimed).await {
@@ -374,6 +384,83 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
                 })
                 .await?;
                 Err(Failure::Retryable { reason: message, after: retry_after, cause: None })
+            }
+        }
+    }
+
+    /// Sends a taken tracking correction to the channel (each number the channel holds replaced
+    /// by the record's number now) and records the outcome: sent, refused (listed in order
+    /// health), or to be tried again. A correction made while this one was being sent is kept,
+    /// counting what this one changed at the channel.
+    async fn correct_tracking(
+        &self,
+        claimed: Shipment,
+        check_channel_first: bool,
+        receives: u32,
+    ) -> Result<(), Failure> {
+        let Some(correction) = claimed.export.correction.clone() else { return Ok(()) };
+        let sent: Vec<(shipsync_domain::ids::TrackingId, TrackingNumber, TrackingNumber)> = correction
+            .channel_holds
+            .iter()
+            .filter_map(|(id, held)| {
+                let now = claimed.trackings.iter().find(|tracking| tracking.id == *id)?;
+                Some((*id, held.clone(), now.tracking.clone()))
+            })
+            .collect();
+        let pairs: Vec<(TrackingNumber, TrackingNumber)> =
+            sent.iter().map(|(_, held, now)| (held.clone(), now.clone())).collect();
+        let outcome = match self.connect_confirmed(&claimed).await? {
+            Ok(connected) => connected.channel.correct_tracking(&connected.order, &pairs, check_channel_first).await,
+            Err(refused) => Err(ChannelError::permanent(refused)),
+        };
+        match outcome {
+            Ok(channel_ids) => {
+                info!(shipment_id = %claimed.id, ?channel_ids, "tracking correction sent");
+                let sent: Vec<_> = sent.iter().map(|(id, _, now)| (*id, now.clone())).collect();
+                self.record(&claimed, |current, _| {
+                    Some(current.correction_sent_as(&correction, &sent, channel_ids.clone()))
+                })
+                .await
+            }
+            Err(ChannelError::Retryable { message, retry_after }) if receives < self.max_receives => {
+                warn!(shipment_id = %claimed.id, %message, "tracking correction failed; retrying");
+                self.record(&claimed, |current, _| {
+                    (current.export.correction.as_ref().map(|c| c.requested_at) == Some(correction.requested_at))
+                        .then(|| current.correction_retry(message.clone()))
+                })
+                .await?;
+                Err(Failure::Retryable { reason: message, after: retry_after, cause: None })
+            }
+            Err(refused) => {
+                let message = match refused {
+                    ChannelError::Retryable { message, .. } => {
+                        format!("gave up after {receives} deliveries: {message}")
+                    }
+                    other => other.to_string(),
+                };
+                error!(shipment_id = %claimed.id, %message, "tracking correction refused");
+                let held: Vec<String> = pairs.iter().map(|(held, _)| held.to_string()).collect();
+                let problem = OrderProblem {
+                    key: format!("tracking_correction:{}", claimed.id),
+                    kind: ProblemKind::TrackingCorrectionRefused,
+                    order_id: None,
+                    store_id: claimed.store_id,
+                    channel_order_id: String::new(),
+                    order_number: claimed.purchase_order_public_reference.clone(),
+                    reason: format!(
+                        "shipment {}: the channel did not take its corrected tracking ({message}); it still holds {}: \
+                         correct it in the channel's own seller tools",
+                        claimed.id,
+                        held.join(", ")
+                    ),
+                    since: self.now(),
+                };
+                self.repositories.put_problem(claimed.retailer_id, &problem).await?;
+                self.record(&claimed, |current, _| {
+                    (current.export.correction.as_ref().map(|c| c.requested_at) == Some(correction.requested_at))
+                        .then(|| current.correction_refused(message.clone()))
+                })
+                .await
             }
         }
     }

@@ -590,7 +590,13 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
             export: Some(false),
             ..ShipmentInput::default()
         };
-        let context = ShipmentContext { purchase_order: &po, carriers: &carriers, fees: profile.fees, now };
+        let context = ShipmentContext {
+            purchase_order: &po,
+            carriers: &carriers,
+            fees: profile.fees,
+            now,
+            tracking_corrections: None,
+        };
         let draft = match draft_new_shipment(context, &input) {
             Ok(draft) => draft,
             Err(problems) => {

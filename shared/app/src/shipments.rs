@@ -15,7 +15,7 @@ use shipsync_domain::export::{
 use shipsync_domain::ids::{PurchaseOrderId, ShipmentId};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::shipment::{
-    EchoedIds, Shipment, ShipmentContext, ShipmentInput, draft_new_shipment, draft_shipment_update,
+    EchoedIds, Shipment, ShipmentContext, ShipmentInput, ShippingLock, draft_new_shipment, draft_shipment_update,
 };
 use shipsync_domain::tenant::{ChannelStore, Retailer};
 use shipsync_domain::time::Clock;
@@ -100,7 +100,8 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         let mut po = self.visible_purchase_order(principal, purchase_order_id).await?;
         let store = self.channel_store_of(&po).await?;
         let now = self.now();
-        let context = ShipmentContext { purchase_order: &po, carriers, fees: retailer.fees, now };
+        let context =
+            ShipmentContext { purchase_order: &po, carriers, fees: retailer.fees, now, tracking_corrections: None };
         let draft = draft_new_shipment(context, input)?;
         let ids = reserve_once(reserved, || self.repositories.allocate_ids(draft.ids_needed())).await?;
         po.apply_fulfillment(&draft.fulfillment_change)?;
@@ -173,7 +174,12 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         refuse_export_fields_to_vendors(principal, input, Some(&current))?;
         let mut po = self.visible_purchase_order(principal, current.purchase_order_id).await?;
         let now = self.now();
-        let context = ShipmentContext { purchase_order: &po, carriers, fees: retailer.fees, now };
+        // An exported shipment's tracking may be corrected where its channel allows (Walmart).
+        let tracking_corrections = match current.shipping_details_lock() {
+            Some(ShippingLock::Exported) => self.channel_store_of(&po).await?.channel.tracking_correction_window(),
+            _ => None,
+        };
+        let context = ShipmentContext { purchase_order: &po, carriers, fees: retailer.fees, now, tracking_corrections };
         let draft = draft_shipment_update(&current, context, input)?;
         if draft.is_unchanged_from(&current) {
             // An update that changes nothing writes nothing.
@@ -198,8 +204,14 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         if !shipment.tracked_by_provider {
             shipment.tracked_by_provider = self.channel_store_of(&po).await?.tracking.provider.is_some();
         }
+        let correcting =
+            shipment.export.correction.is_some() && shipment.export.correction != current.export.correction;
+        if correcting {
+            // Queued before the write that records it, as an export is.
+            self.deliver(shipment.id, ExportReason::Manual, Delivery::Now).await?;
+        }
         self.repositories.update_shipment(&shipment, fulfilment_changed.then_some(&po)).await?;
-        info!(shipment_id = %shipment.id, "shipment updated");
+        info!(shipment_id = %shipment.id, correcting, "shipment updated");
         // Units added by an edit can complete the order as well as a new shipment can.
         if fulfilment_changed {
             let store = self.channel_store_of(&po).await?;

@@ -39,6 +39,20 @@ pub trait Channel: Send + Sync {
     /// Accepts order lines the channel holds until the seller accepts them (Back Market's
     /// validation, `awaiting_acceptance` lines): called once the lines are routed to vendors.
     /// Accepting a line already accepted is not an error. Channels without acceptance do nothing.
+    /// Replaces tracking numbers the channel holds for an exported shipment (`(held, new)`
+    /// pairs; `order` carries the new ones), where the channel takes corrections (Walmart,
+    /// within its window). With `check_first`, an earlier send may have reached the channel:
+    /// what it shows already corrected is not sent again. The channel's ids for the shipment
+    /// after it.
+    fn correct_tracking<'a>(
+        &'a self,
+        _order: &'a ExportOrder,
+        _replaced: &'a [(shipsync_domain::tracking::TrackingNumber, shipsync_domain::tracking::TrackingNumber)],
+        _check_first: bool,
+    ) -> ChannelFuture<'a, Vec<String>> {
+        unsupported("correcting tracking after the export")
+    }
+
     fn accept_lines<'a>(
         &'a self,
         channel_order_id: &'a ChannelOrderId,

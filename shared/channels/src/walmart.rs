@@ -412,6 +412,70 @@ impl WalmartClient {
     }
 }
 
+impl WalmartClient {
+    /// Replaces the tracking numbers Walmart holds for a shipped shipment, within Walmart's
+    /// window: one `PARTIAL_UPDATE` shipping call, each line's units under its package's new
+    /// number with the number it replaces in `currentTrackingInfo`. A line Walmart already shows
+    /// under the new number (an earlier send got through) is not sent again.
+    async fn correct(
+        &self,
+        order: &ExportOrder,
+        replaced: &[(TrackingNumber, TrackingNumber)],
+    ) -> Result<Vec<String>, ChannelError> {
+        let carrier = carrier_name(order)?;
+        let node = self
+            .read_order(&order.channel_order_id)
+            .await?
+            .ok_or_else(|| ChannelError::permanent(format!("Walmart has no order {}", order.channel_order_id)))?;
+        let held = held_lines(&node);
+        let method_code = method_code(order.shipping_method.as_deref(), &node);
+        let seller_order_id = node["sellerOrderId"]
+            .as_str()
+            .filter(|id| !id.trim().is_empty())
+            .map_or_else(|| order.channel_order_id.to_string(), str::to_owned);
+        let mut lines: Vec<Value> = Vec::new();
+        let mut numbers = Vec::new();
+        for package in packages(order) {
+            if !package.tracking.is_empty() && !numbers.contains(&package.tracking) {
+                numbers.push(package.tracking.clone());
+            }
+            let Some((was, _)) = replaced.iter().find(|(_, new)| new.as_str() == package.tracking) else { continue };
+            for (line_number, units) in &package.items {
+                if held.iter().any(|line| &line.number == line_number && line.shipped_under(&package.tracking)) {
+                    info!(order = %order.channel_order_id, line = %line_number, "Walmart shows the corrected number: adopted");
+                    continue;
+                }
+                let mut tracking = json!({"shipDateTime": order.shipped_at.timestamp_millis(),
+                    "carrierName": carrier.field(), "methodCode": method_code, "trackingNumber": package.tracking});
+                if let Some(url) = order.tracking_urls.get(package.index) {
+                    tracking["trackingURL"] = json!(url);
+                }
+                let status = json!({"status": "Shipped",
+                    "statusQuantity": {"unitOfMeasurement": "EACH", "amount": units.to_string()},
+                    "trackingInfo": tracking, "currentTrackingInfo": {"trackingNumber": was.as_str()}});
+                match lines.iter_mut().find(|entry| entry["lineNumber"] == json!(line_number)) {
+                    Some(entry) => {
+                        if let Some(statuses) = entry["orderLineStatuses"]["orderLineStatus"].as_array_mut() {
+                            statuses.push(status);
+                        }
+                    }
+                    None => lines.push(json!({"lineNumber": line_number, "sellerOrderId": seller_order_id,
+                        "orderLineStatuses": {"orderLineStatus": [status]}})),
+                }
+            }
+        }
+        if !lines.is_empty() {
+            let url = format!("{}/shipping", self.order_url(&order.channel_order_id));
+            let body = json!({"orderShipment": {"processMode": "PARTIAL_UPDATE", "orderLines": {"orderLine": lines}}});
+            self.call(reqwest::Method::POST, &url, Some(&body)).await?.ok_or_else(|| {
+                ChannelError::permanent(format!("Walmart has no order {} to correct", order.channel_order_id))
+            })?;
+            info!(order = %order.channel_order_id, lines = lines.len(), "Walmart tracking corrected");
+        }
+        Ok(numbers)
+    }
+}
+
 /// A fresh `WM_QOS.CORRELATION_ID` (a random UUID, version 4): Walmart wants a new one per call.
 fn correlation_id() -> String {
     let mut bytes = [0u8; 16];
@@ -705,6 +769,16 @@ fn shipped_lines(channel_order_id: &ChannelOrderId, node: &Value) -> Vec<Incomin
 }
 
 impl Channel for WalmartClient {
+    fn correct_tracking<'a>(
+        &'a self,
+        order: &'a ExportOrder,
+        replaced: &'a [(TrackingNumber, TrackingNumber)],
+        _check_first: bool,
+    ) -> ChannelFuture<'a, Vec<String>> {
+        // The order is read first whatever the attempt: it has the lines' method and numbers.
+        Box::pin(self.correct(order, replaced))
+    }
+
     fn export<'a>(&'a self, order: &'a ExportOrder, _check_first: bool) -> ChannelFuture<'a, Fulfillment> {
         // Every attempt reads the order first (for the acknowledgment and the lines' states), so
         // a line an earlier attempt shipped is adopted whether or not this is a retry.

@@ -323,6 +323,36 @@ pub struct ShipmentExport {
     /// The last retryable problem, for people watching a slow export.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Tracking numbers corrected after the export, still to be sent (Walmart's window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correction: Option<TrackingCorrection>,
+}
+
+/// Tracking numbers corrected after a shipment's export, for a channel that takes corrections
+/// within a window (Walmart: 4 hours): each record's number the channel holds, to be replaced by
+/// the record's number now. Sent once, like an export: a send takes it (`sending_since`), and a
+/// send that may have reached the channel is checked against what the channel shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingCorrection {
+    pub requested_at: DateTime<Utc>,
+    /// The records corrected, each with the number the channel holds for it.
+    pub channel_holds: Vec<(crate::ids::TrackingId, TrackingNumber)>,
+    /// A send under way since then (or one that died: after [`CLAIM_TIMEOUT`], another may go).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_since: Option<DateTime<Utc>>,
+    /// Sends started: after the first, the channel may have it already.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    /// The channel refused it for good, with its reason: a person must look.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+impl TrackingCorrection {
+    /// The number the channel holds for a corrected record.
+    pub fn holds(&self, id: crate::ids::TrackingId) -> Option<TrackingNumber> {
+        self.channel_holds.iter().find(|(held, _)| *held == id).map(|(_, number)| number.clone())
+    }
 }
 
 // Stored records leave out what says nothing (absent reads back as the default): a shipment is
@@ -447,13 +477,25 @@ pub enum ExportAction {
     RegisterTrackers(Vec<TrackingNumber>),
     /// It waited for its first scan past the store's movement timeout.
     MovementTimedOut,
+    /// Its tracking numbers were corrected after the export: take the correction and send it.
+    /// With `check_channel_first`, an earlier send may have reached the channel.
+    CorrectTracking { check_channel_first: bool },
 }
 
 /// Decides what to do with a delivered export request, from the shipment as it is now.
 pub fn decide_export(shipment: &Shipment, now: DateTime<Utc>) -> ExportAction {
     let check_channel_first = shipment.export.attempts > 0;
     match &shipment.export.state {
-        ExportState::Exported { .. } => ExportAction::Skip("already exported"),
+        ExportState::Exported { .. } => match &shipment.export.correction {
+            Some(correction) if correction.refused.is_some() => {
+                ExportAction::Skip("the channel refused its tracking correction: waiting for a person")
+            }
+            Some(TrackingCorrection { sending_since: Some(since), .. }) if now - *since < CLAIM_TIMEOUT => {
+                ExportAction::Busy
+            }
+            Some(correction) => ExportAction::CorrectTracking { check_channel_first: correction.attempts > 0 },
+            None => ExportAction::Skip("already exported"),
+        },
         ExportState::Manual => ExportAction::Skip("automatic export is off: waiting for a manual export"),
         ExportState::WaitingForOrder => ExportAction::Skip("waiting for the order to be fully shipped"),
         ExportState::Failed { .. } => ExportAction::Skip("export failed: waiting for a manual export"),
@@ -488,6 +530,78 @@ impl Shipment {
     fn with_export_state(&self, state: ExportState, _now: DateTime<Utc>) -> Shipment {
         let mut next = self.clone();
         next.export.state = state;
+        next.version += 1;
+        next
+    }
+
+    /// Takes its tracking correction for a send.
+    pub fn claim_correction(&self, now: DateTime<Utc>) -> Shipment {
+        let mut next = self.clone();
+        if let Some(correction) = &mut next.export.correction {
+            correction.sending_since = Some(now);
+            correction.attempts += 1;
+        }
+        next.version += 1;
+        next
+    }
+
+    /// Lets the next delivery send the taken correction again (this send failed, and may or may
+    /// not have reached the channel).
+    pub fn correction_retry(&self, message: String) -> Shipment {
+        let mut next = self.clone();
+        if let Some(correction) = &mut next.export.correction {
+            correction.sending_since = None;
+        }
+        next.export.last_error = Some(message);
+        next.version += 1;
+        next
+    }
+
+    /// Records that the channel holds `sent` (each corrected record's number as sent), as
+    /// `channel_ids` name them. The correction `sent` came from ends; one made meanwhile stays,
+    /// with what the channel now holds for the records it shares with it (and none left to send
+    /// for a record whose number is what was sent).
+    pub fn correction_sent_as(
+        &self,
+        taken: &TrackingCorrection,
+        sent: &[(crate::ids::TrackingId, TrackingNumber)],
+        channel_ids: Vec<String>,
+    ) -> Shipment {
+        let mut next = self.clone();
+        next.export.correction = match next.export.correction.take() {
+            Some(pending) if pending.requested_at != taken.requested_at => {
+                let mut holds = pending.channel_holds;
+                for (id, number) in sent {
+                    match holds.iter_mut().find(|(held, _)| held == id) {
+                        Some((_, holding)) => *holding = number.clone(),
+                        None => holds.push((*id, number.clone())),
+                    }
+                }
+                holds.retain(|(id, holding)| {
+                    self.trackings.iter().any(|tracking| tracking.id == *id && !tracking.tracking.same_parcel(holding))
+                });
+                (!holds.is_empty()).then_some(TrackingCorrection {
+                    channel_holds: holds,
+                    sending_since: None,
+                    ..pending
+                })
+            }
+            _ => None,
+        };
+        if let ExportState::Exported { channel_ids: held, .. } = &mut next.export.state {
+            *held = channel_ids;
+        }
+        next.version += 1;
+        next
+    }
+
+    /// Records that the channel refused the correction for good.
+    pub fn correction_refused(&self, message: String) -> Shipment {
+        let mut next = self.clone();
+        if let Some(correction) = &mut next.export.correction {
+            correction.sending_since = None;
+            correction.refused = Some(message);
+        }
         next.version += 1;
         next
     }

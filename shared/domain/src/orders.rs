@@ -504,6 +504,8 @@ pub enum ProblemKind {
     NoCarrierScan,
     /// A store's channel token could not be renewed (Wish's): its calls stop once it expires.
     TokenRenewalFailed,
+    /// The channel did not take a shipment's corrected tracking numbers (Walmart's window).
+    TrackingCorrectionRefused,
 }
 
 impl ProblemKind {
@@ -517,6 +519,7 @@ impl ProblemKind {
             ProblemKind::PurchaseOrderNumberTaken => "purchase_order_number_taken",
             ProblemKind::PollFailed => "poll_failed",
             ProblemKind::TokenRenewalFailed => "token_renewal_failed",
+            ProblemKind::TrackingCorrectionRefused => "tracking_correction_refused",
             ProblemKind::CancelRequested => "cancel_requested",
             ProblemKind::AcceptanceFailed => "acceptance_failed",
             ProblemKind::TrackerRefused => "tracker_refused",

@@ -309,6 +309,9 @@ pub struct ShipmentContext<'a> {
     pub carriers: &'a [Carrier],
     pub fees: FeeSettings,
     pub now: DateTime<Utc>,
+    /// How long after a shipment's export its channel takes a tracking correction (Walmart's
+    /// 4 hours); `None`: tracking is readonly once exported.
+    pub tracking_corrections: Option<chrono::Duration>,
 }
 
 const ITEMS: &str = "shipment_items_attributes";
@@ -582,6 +585,21 @@ pub fn draft_shipment_update(
             errors.push(TRACKINGS, "must keep at least one tracking number");
         }
         check_trackings(&shipment.trackings, &mut errors);
+        // A number changed in place renames the package its items name (left as it was by the
+        // request), so that correcting a parcel's number needs no edit of its items.
+        for was in &current.trackings {
+            let Some(now) = shipment.trackings.iter().find(|now| now.id == was.id) else { continue };
+            if now.tracking.same_parcel(&was.tracking) {
+                continue;
+            }
+            for item in &mut shipment.items {
+                let untouched =
+                    current.items.iter().any(|before| before.id == item.id && before.package == item.package);
+                if untouched && item.package.as_ref().is_some_and(|package| package.same_parcel(&was.tracking)) {
+                    item.package = Some(now.tracking.clone());
+                }
+            }
+        }
     }
     check_distinct_serial_codes(&shipment.items, &mut errors);
     check_packages(&shipment.items, &shipment.trackings, &mut errors);
@@ -607,8 +625,11 @@ pub fn draft_shipment_update(
         |id| quantity_field(input, &current.items, id),
         &mut errors,
     );
-    check_locks(current, &shipment, &mut errors);
+    let correction = check_locks(current, &shipment, context, &mut errors);
     errors.into_result(())?;
+    if let Some(correction) = correction {
+        shipment.export.correction = correction;
+    }
 
     shipment.version = current.version + 1;
     shipment.updated_at = context.now;
@@ -625,22 +646,41 @@ fn refuse_update_markers(field: &str, id: Option<u64>, destroy: bool, errors: &m
     }
 }
 
-/// Refuses changes to the fields that a channel or accounting already received.
-fn check_locks(current: &Shipment, updated: &Shipment, errors: &mut ValidationErrors) {
+/// Refuses changes to the fields that a channel or accounting already received. A tracking
+/// correction the channel takes (each number replaced in place, within its window after the
+/// export) passes: `Some(correction)` is what the shipment must then send (`Some(None)`: the
+/// numbers are back to what the channel holds, nothing to send).
+fn check_locks(
+    current: &Shipment,
+    updated: &Shipment,
+    context: ShipmentContext<'_>,
+    errors: &mut ValidationErrors,
+) -> Option<Option<crate::export::TrackingCorrection>> {
+    let mut correction = None;
     if let Some(lock) = current.shipping_details_lock() {
         let why = lock.reason();
         if updated.carrier.id != current.carrier.id {
             errors.push("shipper_id", why);
         }
+        let corrected = (lock == ShippingLock::Exported && updated.trackings != current.trackings)
+            .then(|| tracking_correction(current, updated, context))
+            .flatten();
         let items_changed = match lock {
             ShippingLock::Attempted => !only_serial_codes_added(&current.items, &updated.items),
+            // A corrected number renames the package its items name.
+            ShippingLock::Exported if corrected.is_some() => {
+                !same_items_renamed(&current.items, &updated.items, &current.trackings, &updated.trackings)
+            }
             ShippingLock::Exported | ShippingLock::Exporting => updated.items != current.items,
         };
         if items_changed {
             errors.push(ITEMS, why);
         }
-        if updated.trackings != current.trackings {
-            errors.push(TRACKINGS, why);
+        match corrected {
+            Some(Ok(next)) => correction = Some(next),
+            Some(Err(closed)) => errors.push(TRACKINGS, format!("{why} ({closed})")),
+            None if updated.trackings != current.trackings => errors.push(TRACKINGS, why),
+            None => {}
         }
         if updated.shipping_method != current.shipping_method {
             errors.push("shipping_method", why);
@@ -666,6 +706,82 @@ fn check_locks(current: &Shipment, updated: &Shipment, errors: &mut ValidationEr
             errors.push("shipper_invoice_reference", why);
         }
     }
+    correction
+}
+
+/// The correction an exported shipment's new tracking numbers call for, where its channel takes
+/// one: `Ok(None)` when the numbers are back to what the channel holds; `Err(why not)` once the
+/// window has closed; `None` when the change is no correction (numbers added or removed) or the
+/// channel takes none.
+fn tracking_correction(
+    current: &Shipment,
+    updated: &Shipment,
+    context: ShipmentContext<'_>,
+) -> Option<Result<Option<crate::export::TrackingCorrection>, String>> {
+    let window = context.tracking_corrections?;
+    let ExportState::Exported { exported_at, .. } = &current.export.state else { return None };
+    let same_records = current.trackings.len() == updated.trackings.len()
+        && current.trackings.iter().all(|was| updated.trackings.iter().any(|now| now.id == was.id));
+    if !same_records {
+        return None;
+    }
+    let closes = *exported_at + window;
+    if context.now >= closes {
+        return Some(Err(format!(
+            "its channel took tracking corrections until {}, {} hours after the export",
+            closes.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            window.num_hours()
+        )));
+    }
+    // What the channel holds for each record: as the pending correction says, else as exported.
+    let held = |tracking: &Tracking| {
+        current
+            .export
+            .correction
+            .as_ref()
+            .and_then(|pending| pending.holds(tracking.id))
+            .unwrap_or_else(|| tracking.tracking.clone())
+    };
+    let replaced: Vec<(TrackingId, TrackingNumber)> = current
+        .trackings
+        .iter()
+        .filter_map(|was| {
+            let now = updated.trackings.iter().find(|now| now.id == was.id)?;
+            let holds = held(was);
+            (!now.tracking.same_parcel(&holds)).then_some((was.id, holds))
+        })
+        .collect();
+    Some(Ok((!replaced.is_empty()).then(|| crate::export::TrackingCorrection {
+        requested_at: context.now,
+        channel_holds: replaced,
+        sending_since: None,
+        attempts: current.export.correction.as_ref().map_or(0, |pending| pending.attempts),
+        refused: None,
+    })))
+}
+
+/// Whether `after` is `before` with the packages its items name renamed as the tracking records
+/// were (a record keeps its id when its number is corrected).
+fn same_items_renamed(
+    before: &[ShipmentItem],
+    after: &[ShipmentItem],
+    trackings_before: &[Tracking],
+    trackings_after: &[Tracking],
+) -> bool {
+    let renamed = |package: &Option<TrackingNumber>| {
+        package.as_ref().map(|number| {
+            trackings_before
+                .iter()
+                .find(|was| was.tracking.same_parcel(number))
+                .and_then(|was| trackings_after.iter().find(|now| now.id == was.id))
+                .map_or_else(|| number.clone(), |now| now.tracking.clone())
+        })
+    };
+    before.len() == after.len()
+        && before
+            .iter()
+            .zip(after)
+            .all(|(was, now)| ShipmentItem { package: renamed(&was.package), ..was.clone() } == *now || was == now)
 }
 
 /// Whether `after` is `before` with, at most, serial codes given to items that had none, or

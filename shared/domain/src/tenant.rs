@@ -84,6 +84,13 @@ impl ChannelKind {
         }
     }
 
+    /// How long after a shipment's export the channel takes a correction of its tracking numbers
+    /// (Walmart: 4 hours after the line is marked shipped); `None`: tracking is readonly once
+    /// exported.
+    pub fn tracking_correction_window(self) -> Option<chrono::Duration> {
+        (self == ChannelKind::Walmart).then(|| chrono::Duration::hours(4))
+    }
+
     /// Whether the store's API token is one shipsync renews and every container shares (Wish
     /// revokes the older tokens at each renewal): the order poller renews it, polling or not.
     pub fn shares_renewed_token(self) -> bool {

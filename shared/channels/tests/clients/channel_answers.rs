@@ -299,6 +299,8 @@ enum Call {
     Walmart,
     /// Walmart's acknowledgment of an order's lines.
     WalmartAcceptance,
+    /// Walmart's tracking correction (`PARTIAL_UPDATE`).
+    WalmartCorrection,
     WooCommerce,
     Groupon,
     Wish,
@@ -389,6 +391,14 @@ async fn drive(call: Call, answers: Vec<Answer>, order: &ExportOrder) -> Result<
             fulfilled(client.export(order, false).await)
         }
         Call::Walmart => fulfilled(walmart(http, &uri, tokens).export(order, false).await),
+        Call::WalmartCorrection => {
+            let replaced: Vec<_> = order
+                .tracking_numbers
+                .iter()
+                .map(|number| (shipsync_domain::tracking::TrackingNumber::parse("1ZOLD0001").unwrap(), number.clone()))
+                .collect();
+            walmart(http, &uri, tokens).correct_tracking(order, &replaced, true).await.map(|_| ())
+        }
         Call::Groupon => {
             fulfilled(GrouponClient::new(http, Some(&uri), "1".into(), "t".into()).export(order, false).await)
         }
@@ -503,6 +513,11 @@ proptest! {
     #[test]
     fn walmart_export_acceptance_and_token_survive_any_answer(answers in answers(), order in export_order(), accept: bool) {
         check(if accept { Call::WalmartAcceptance } else { Call::Walmart }, answers, order)?;
+    }
+
+    #[test]
+    fn walmart_tracking_correction_survives_any_answer(answers in answers(), order in export_order()) {
+        check(Call::WalmartCorrection, answers, order)?;
     }
 
     #[test]

@@ -21,8 +21,13 @@ fn shipment() -> Shipment {
         trackings: Some(vec![TrackingInput { tracking: Some("1Z".into()), ..TrackingInput::default() }]),
         ..ShipmentInput::default()
     };
-    let context =
-        ShipmentContext { purchase_order: &po, carriers: &carriers, fees: FeeSettings::default(), now: at(0) };
+    let context = ShipmentContext {
+        purchase_order: &po,
+        carriers: &carriers,
+        fees: FeeSettings::default(),
+        now: at(0),
+        tracking_corrections: None,
+    };
     draft_new_shipment(context, &input).and_then(|d| d.finish(&mut (1..))).unwrap()
 }
 

@@ -156,6 +156,7 @@ fn shipment_of(po: &PurchaseOrder, items: &[(usize, i64)], numbers: &[&str]) -> 
         carriers: &carriers,
         fees: FeeSettings::default(),
         now: DateTime::UNIX_EPOCH,
+        tracking_corrections: None,
     };
     draft_new_shipment(context, &input).and_then(|d| d.finish(&mut (900..))).unwrap()
 }

@@ -4,7 +4,13 @@ use crate::purchase_order::tests::order;
 use proptest::prelude::*;
 
 fn context<'a>(po: &'a PurchaseOrder, carriers: &'a [Carrier]) -> ShipmentContext<'a> {
-    ShipmentContext { purchase_order: po, carriers, fees: FeeSettings::default(), now: DateTime::UNIX_EPOCH }
+    ShipmentContext {
+        purchase_order: po,
+        carriers,
+        fees: FeeSettings::default(),
+        now: DateTime::UNIX_EPOCH,
+        tracking_corrections: None,
+    }
 }
 
 fn item(order_item_id: OrderItemId, quantity: i64) -> ItemInput {
@@ -479,4 +485,71 @@ fn an_imei_is_missing_only_where_the_channel_asks_for_one_per_unit() {
     assert!(!lacks_imei(false, 1, &[]));
     assert!(lacks_imei(true, 1, &["SN-ABC-1".into()]), "a serial number is no IMEI");
     assert!(lacks_imei(true, 1, &["35693803564380".into()]), "14 digits are no IMEI");
+}
+
+/// A channel that takes corrections (Walmart: 4 hours) lets an exported shipment's numbers be
+/// replaced in place within its window; each correction remembers what the channel holds, a
+/// number set back needs none, and after the window (or for any other change) the lock holds.
+#[test]
+fn tracking_is_corrected_in_place_within_the_channels_window_only() {
+    let mut po = order(&[3]);
+    let created = existing(&mut po, &[1]);
+    let exported_at = DateTime::UNIX_EPOCH + chrono::Duration::hours(1);
+    let shipment = created.exported(exported_at, vec!["1Z999AA10000000101".into()], true);
+    let held = shipment.trackings[0].tracking.clone();
+    let carriers = default_carriers();
+    let within = |now_hours: i64| ShipmentContext {
+        now: DateTime::UNIX_EPOCH + chrono::Duration::hours(now_hours),
+        tracking_corrections: Some(chrono::Duration::hours(4)),
+        ..context(&po, &carriers)
+    };
+    let correct = |to: &str| ShipmentInput {
+        trackings: Some(vec![TrackingInput {
+            id: Some(shipment.trackings[0].id.get()),
+            tracking: Some(to.into()),
+            ..TrackingInput::default()
+        }]),
+        ..ShipmentInput::default()
+    };
+    let corrected =
+        draft_shipment_update(&shipment, within(3), &correct("1ZCORRECTED1")).unwrap().finish(&mut (900..)).unwrap();
+    let pending = corrected.export.correction.clone().expect("a correction to send");
+    assert_eq!(pending.channel_holds, [(shipment.trackings[0].id, held.clone())]);
+    // Corrected again before it was sent: the channel still holds the first number.
+    let again =
+        draft_shipment_update(&corrected, within(3), &correct("1ZCORRECTED2")).unwrap().finish(&mut (900..)).unwrap();
+    assert_eq!(again.export.correction.expect("pending").channel_holds, [(shipment.trackings[0].id, held.clone())]);
+    // Set back to what the channel holds: nothing to send.
+    let back = draft_shipment_update(&corrected, within(3), &correct(held.as_str())).unwrap().finish(&mut (900..));
+    assert_eq!(back.unwrap().export.correction, None);
+    // After the window, or on a channel without one, the number is readonly.
+    let late = draft_shipment_update(&shipment, within(5), &correct("1ZCORRECTED1")).unwrap_err();
+    assert!(late.messages()[0].contains("took tracking corrections until 1970-01-01T05:00:00Z"), "{late:?}");
+    assert_eq!(fields(update(&po, &shipment, &correct("1ZCORRECTED1"))), [TRACKINGS]);
+    // A number added is no correction.
+    let added = ShipmentInput { trackings: Some(vec![tracking("1ZADDED")]), ..ShipmentInput::default() };
+    assert_eq!(fields(draft_shipment_update(&shipment, within(3), &added).map(|_| ())), [TRACKINGS]);
+
+    // Sent while a newer correction came: the newer stays, holding what was sent.
+    let sent = corrected.correction_sent_as(
+        &pending,
+        &[(shipment.trackings[0].id, TrackingNumber::parse("1ZCORRECTED1").unwrap())],
+        vec![],
+    );
+    assert_eq!(sent.export.correction, None, "the one sent ends");
+    let mut newer = corrected.clone();
+    newer.trackings[0].tracking = TrackingNumber::parse("1ZCORRECTED2").unwrap();
+    newer.export.correction = Some(crate::export::TrackingCorrection {
+        requested_at: exported_at + chrono::Duration::minutes(150),
+        ..pending.clone()
+    });
+    let kept = newer.correction_sent_as(
+        &pending,
+        &[(shipment.trackings[0].id, TrackingNumber::parse("1ZCORRECTED1").unwrap())],
+        vec![],
+    );
+    assert_eq!(
+        kept.export.correction.expect("the newer stays").channel_holds,
+        [(shipment.trackings[0].id, TrackingNumber::parse("1ZCORRECTED1").unwrap())]
+    );
 }
