@@ -433,3 +433,43 @@ async fn a_custom_channels_order_comes_by_webhook_and_its_shipment_goes_to_its_r
     assert_eq!(read["shipment"]["exported_channel_ids"], serde_json::json!([sent.body["received_as"]]));
     server.abort();
 }
+
+/// Every fake marketplace throttles in its channel's own shape, and each client reads the wait
+/// it asks for: the demo store's first call after `throttle_next` is a retryable error with a
+/// wait of about a second, and the call after it lists the store's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fake_marketplace_throttles_as_its_channel_does_and_its_client_waits_as_asked() {
+    use shipsync_channels::{ChannelError, Channels};
+    use shipsync_tools::fake_marketplaces::Marketplace;
+
+    let aws = fresh_aws().await;
+    let table = aws.table.clone();
+    let shopify =
+        demo::fake_shopify(tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind")).expect("fake Shopify");
+    let marketplaces = demo::fake_marketplaces(tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind"))
+        .expect("fake marketplaces");
+    let demo = demo::seed(&table, shopify.url(), &marketplaces).await.expect("demo data");
+    let http = shipsync_channels::http_client(std::time::Duration::from_secs(5)).expect("client");
+    let channels = Channels::new(http, ChannelEndpoints::honouring_store_overrides());
+    let since = chrono::Utc::now() - chrono::Duration::days(1);
+    let mut throttled = Vec::new();
+    for market in demo.marketplaces.iter().filter(|market| market.marketplace != Marketplace::Custom) {
+        let name = market.marketplace.name();
+        let mut credentials = table.credentials(demo.retailer.id, market.store.id).await.expect("credentials");
+        if market.store.channel.shares_renewed_token() {
+            credentials = channels.renew_credentials(&market.store, &credentials).await.expect("a Wish token");
+        }
+        let channel = channels.connect(&market.store, &credentials).expect("connected");
+        marketplaces.throttle_next(market.marketplace, 1);
+        match channel.orders_since(since, None).await {
+            Err(ChannelError::Retryable { retry_after: Some(wait), message }) => {
+                assert!(wait <= std::time::Duration::from_secs(2), "{name}: waits {wait:?} ({message})");
+                throttled.push(name);
+            }
+            other => panic!("{name}: a throttled call is retried after the wait it asks for: {other:?}"),
+        }
+        let page = channel.orders_since(since, None).await.unwrap_or_else(|error| panic!("{name}: {error}"));
+        assert!(page.orders.iter().any(|order| order.channel_order_id.as_str() == market.order.id), "{name}: {page:?}");
+    }
+    assert_eq!(throttled.len(), 7, "{throttled:?}");
+}

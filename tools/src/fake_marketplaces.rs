@@ -29,6 +29,10 @@
 //!   `GET /custom/shipments?idempotency_key=` (200 with it, or 404);
 //! - `/easypost`: `POST /v2/trackers`, a repeat answered with the existing tracker.
 //!
+//! Any marketplace can be told to throttle its next calls (`throttle_next`): it answers 429 in
+//! the channel's own shape (Amazon's `x-amzn-RateLimit-Limit`, Walmart's threshold error, Wish's
+//! `Wish-Rate-Limit-Reset`, `Retry-After` elsewhere).
+//!
 //! It holds the orders it is given and changes them as the channel would (a confirmed package
 //! shows in the order, a line shipped changes state, each change moves the order's modification
 //! time), refuses credentials other than this module's, and records and logs what it receives.
@@ -102,6 +106,17 @@ pub enum Marketplace {
 }
 
 impl Marketplace {
+    pub const ALL: [Marketplace; 8] = [
+        Marketplace::Amazon,
+        Marketplace::Ebay,
+        Marketplace::BackMarket,
+        Marketplace::Walmart,
+        Marketplace::WooCommerce,
+        Marketplace::Groupon,
+        Marketplace::Wish,
+        Marketplace::Custom,
+    ];
+
     /// The path prefix the marketplace answers under.
     pub fn prefix(self) -> &'static str {
         match self {
@@ -256,6 +271,8 @@ struct Markets {
     next_id: u64,
     /// The Wish merchant's current refresh token (`None`: the first, [`WISH_REFRESH_TOKEN`]).
     wish_refresh_token: Option<String>,
+    /// Calls still to be throttled, by marketplace ([`FakeMarketplaces::throttle_next`]).
+    throttled: BTreeMap<Marketplace, u32>,
 }
 
 impl Markets {
@@ -373,6 +390,12 @@ impl FakeMarketplaces {
     }
 
     /// Opens an order at a marketplace, modified `at` (Back Market's lines await validation).
+    /// Answers the marketplace's next `calls` requests as over its rate limit (HTTP 429 in the
+    /// channel's own shape and headers).
+    pub fn throttle_next(&self, marketplace: Marketplace, calls: u32) {
+        lock(&self.markets).throttled.insert(marketplace, calls);
+    }
+
     pub fn add_order(&self, marketplace: Marketplace, order: MarketOrder, at: DateTime<Utc>) {
         lock(&self.markets).orders.insert((marketplace, order.id.clone()), HeldOrder::new(order, at));
     }
@@ -464,6 +487,13 @@ fn answer(markets: &Mutex<Markets>, url: &str, request: &http::request::Parts, b
     };
     let mut markets = lock(markets);
     markets.calls.push(format!("{} {path}", request.method));
+    if let Some(marketplace) = Marketplace::ALL.into_iter().find(|marketplace| marketplace.prefix() == prefix)
+        && let Some(left) = markets.throttled.get_mut(&marketplace).filter(|left| **left > 0)
+    {
+        *left -= 1;
+        warn!(marketplace = marketplace.name(), "fake marketplace: throttled");
+        return throttled(marketplace);
+    }
     match prefix {
         "/amazon" => amazon(&mut markets, &call),
         "/ebay" => ebay(&mut markets, &call),
@@ -475,6 +505,45 @@ fn answer(markets: &Mutex<Markets>, url: &str, request: &http::request::Parts, b
         "/wish" => wish(&mut markets, &call),
         _ => easypost(&mut markets, &call),
     }
+}
+
+/// A marketplace's answer to a call over its rate limit, as the channel documents it (a wait of
+/// a second where it gives one, so that callers retry soon).
+fn throttled(marketplace: Marketplace) -> Reply {
+    let (body, headers): (Value, Vec<(&'static str, String)>) = match marketplace {
+        Marketplace::Amazon => (
+            json!({"errors": [{"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource."}]}),
+            vec![("x-amzn-RateLimit-Limit", "1.0".into())],
+        ),
+        Marketplace::Ebay => (
+            json!({"errors": [{"errorId": 2001, "domain": "API_REQUEST", "category": "REQUEST",
+                "message": "Too many requests. The request limit has been reached for the resource."}]}),
+            vec![("Retry-After", "1".into())],
+        ),
+        Marketplace::BackMarket => (
+            json!({"error": {"code": "throttled", "message": "Request was throttled."}}),
+            vec![("Retry-After", "1".into())],
+        ),
+        Marketplace::Walmart => (
+            json!({"errors": {"error": [{"code": "REQUEST_THRESHOLD_VIOLATED.GMP_ORDER_API",
+                "description": "Request threshold violated", "info": "Too many requests", "severity": "ERROR",
+                "category": "DATA", "causes": [], "errorIdentifiers": {}}]}}),
+            vec![("x-current-token-count", "0".into()), ("Retry-After", "1".into())],
+        ),
+        Marketplace::WooCommerce => (
+            json!({"code": "rest_too_many_requests", "message": "Too many requests.", "data": {"status": 429}}),
+            vec![("Retry-After", "1".into())],
+        ),
+        Marketplace::Groupon => {
+            (json!({"success": false, "reason": "Rate limit exceeded"}), vec![("Retry-After", "1".into())])
+        }
+        Marketplace::Wish => (
+            json!({"code": 1016, "message": "Too many requests", "data": {}}),
+            vec![("Wish-Rate-Limit-Remaining", "0".into()), ("Wish-Rate-Limit-Reset", "1".into())],
+        ),
+        Marketplace::Custom => (json!({"error": "too many requests"}), vec![("Retry-After", "1".into())]),
+    };
+    Reply { headers, ..Reply::json(StatusCode::TOO_MANY_REQUESTS, body) }
 }
 
 fn not_found() -> Reply {
