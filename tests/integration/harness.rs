@@ -140,7 +140,9 @@ impl TestApp {
             Arc::new(move || *reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let planner = aws.export_planner();
         // As deployed: the API can seal credentials but not open them, and refuses a base_url.
-        let api = ShipmentsApi::new(aws.encrypt_only_table(), planner.clone()).with_clock(Arc::clone(&now));
+        let api = ShipmentsApi::new(aws.encrypt_only_table(), planner.clone())
+            .with_clock(Arc::clone(&now))
+            .with_labels(aws.label_bucket(), aws.render_queue());
         // The tests' deployment sends a store's channel calls to its base_url (a wiremock).
         let endpoints = ChannelEndpoints::honouring_store_overrides();
         // As deployed, on the test's table (its call counter) and with channel calls cut at 2 s.
@@ -190,7 +192,9 @@ impl TestApp {
     /// request (`Table::with_search_budget`), so tests reach the budget with little data.
     pub fn with_search_budget(mut self, entries: u64) -> Self {
         let table = self.aws.encrypt_only_table().with_search_budget(entries);
-        self.api = ShipmentsApi::new(table, self.planner.clone()).with_clock(self.test_clock());
+        self.api = ShipmentsApi::new(table, self.planner.clone())
+            .with_clock(self.test_clock())
+            .with_labels(self.aws.label_bucket(), self.aws.render_queue());
         self
     }
 
@@ -207,6 +211,19 @@ impl TestApp {
         let mut delivered = self.runner.fire_due_schedules(self.now()).await.expect("fire schedules");
         for _ in 0..20 {
             let batch = self.runner.deliver_batch().await.expect("deliver");
+            if batch == 0 {
+                break;
+            }
+            delivered += batch;
+        }
+        delivered
+    }
+
+    /// Feeds the render queue to the label renderer until it is empty.
+    pub async fn run_renders(&self) -> usize {
+        let mut delivered = 0;
+        for _ in 0..20 {
+            let batch = self.runner.deliver_renders().await.expect("deliver renders");
             if batch == 0 {
                 break;
             }
@@ -338,7 +355,9 @@ impl TestApp {
 
     /// The API of another container of this deployment.
     pub fn another_api_container(&self) -> ShipmentsApi {
-        ShipmentsApi::new(self.aws.encrypt_only_table(), self.aws.export_planner()).with_clock(self.test_clock())
+        ShipmentsApi::new(self.aws.encrypt_only_table(), self.aws.export_planner())
+            .with_clock(self.test_clock())
+            .with_labels(self.aws.label_bucket(), self.aws.render_queue())
     }
 
     pub async fn raw_call(

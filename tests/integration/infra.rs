@@ -55,7 +55,6 @@ fn the_templates_table_matches_the_schema_in_code() {
 fn every_function_runs_on_the_architecture_parameter_arm64_by_default_on_provided_al2023_with_its_built_binary() {
     let template = template();
     let globals = &template["Globals"]["Function"];
-    assert_eq!(globals["Runtime"], "provided.al2023");
     let parameter = &template["Parameters"]["Architecture"];
     assert_eq!(parameter["Default"], "arm64");
     assert_eq!(texts_of(&parameter["AllowedValues"]), ["arm64", "x86_64"]);
@@ -69,11 +68,30 @@ fn every_function_runs_on_the_architecture_parameter_arm64_by_default_on_provide
         .collect();
     assert!(!functions.is_empty());
     for (name, function) in functions {
-        assert!(function["Properties"]["Architectures"].is_null(), "{name:?} overrides the Architecture parameter");
-        let code = function["Properties"]["CodeUri"].as_str().expect("CodeUri");
-        let package = code.trim_end_matches('/').rsplit('/').next().expect("package");
-        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions/").to_owned() + package;
-        assert!(std::path::Path::new(&folder).is_dir(), "{name:?}: CodeUri {code} names no package in functions/");
+        let properties = &function["Properties"];
+        assert!(properties["Architectures"].is_null(), "{name:?} overrides the Architecture parameter");
+        // A zip of the package's `bootstrap` on provided.al2023, or (the renderer, which needs
+        // Chromium) a container image built from a Dockerfile that copies that same binary.
+        let package = match properties["PackageType"].as_str() {
+            Some("Image") => {
+                let metadata = &function["Metadata"];
+                let dockerfile = metadata["Dockerfile"].as_str().expect("Metadata.Dockerfile");
+                let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../").to_owned() + dockerfile)
+                    .unwrap_or_else(|error| panic!("{name:?}: {dockerfile}: {error}"));
+                let package = metadata["DockerTag"].as_str().expect("Metadata.DockerTag").to_owned();
+                assert!(text.contains(&format!("target/lambda/{package}/bootstrap")), "{name:?}: {dockerfile}");
+                assert!(properties["Runtime"].is_null() && properties["Handler"].is_null(), "{name:?}");
+                package
+            }
+            _ => {
+                assert_eq!(properties["Runtime"], "provided.al2023", "{name:?}");
+                assert_eq!(properties["Handler"], "bootstrap", "{name:?}");
+                let code = properties["CodeUri"].as_str().expect("CodeUri");
+                code.trim_end_matches('/').rsplit('/').next().expect("package").to_owned()
+            }
+        };
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions/").to_owned() + &package;
+        assert!(std::path::Path::new(&folder).is_dir(), "{name:?}: {package} is no package in functions/");
     }
 }
 

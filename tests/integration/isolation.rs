@@ -169,6 +169,8 @@ fn cases(app: &TestApp, protected: &Protected, order_id: u64) -> Vec<Case> {
     let shipment = protected.shipment;
     let po = protected.purchase_order;
     let update = json!({"shipment": {"vendor_invoice_reference": "X", "export": true}});
+    // ZPL, base64: "^XA^FDX^FS^XZ".
+    let label = json!({"label": {"format": "zpl", "content": "XlhBXkZEWF5GU15YWg==", "tracking": SECRET_TRACKING}});
     let list = |path: &str| {
         vec![
             path.to_owned(),
@@ -306,6 +308,38 @@ fn cases(app: &TestApp, protected: &Protected, order_id: u64) -> Vec<Case> {
             None,
             NotFound,
             Forbidden,
+        ),
+        case(
+            Method::POST,
+            "/purchase_orders/{id}/labels.json",
+            vec![format!("/purchase_orders/{po}/labels.json?{query}")],
+            Some(label.clone()),
+            NotFound,
+            NotFound,
+        ),
+        case(
+            Method::GET,
+            "/purchase_orders/{id}/labels.json",
+            vec![format!("/purchase_orders/{po}/labels.json?{query}")],
+            None,
+            NotFound,
+            NotFound,
+        ),
+        case(
+            Method::POST,
+            "/shipments/{id}/labels.json",
+            vec![format!("/shipments/{shipment}/labels.json?{query}")],
+            Some(label),
+            NotFound,
+            NotFound,
+        ),
+        case(
+            Method::GET,
+            "/shipments/{id}/labels.json",
+            vec![format!("/shipments/{shipment}/labels.json?{query}")],
+            None,
+            NotFound,
+            NotFound,
         ),
     ]
 }

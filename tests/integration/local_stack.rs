@@ -431,6 +431,24 @@ async fn a_custom_channels_order_comes_by_webhook_and_its_shipment_goes_to_its_r
     let (_, read) = send(port, request("GET", &format!("/shipments/{id}.json"), Some(&auth), &[], "")).await;
     assert_eq!(read["shipment"]["export_state"], "exported", "{read}");
     assert_eq!(read["shipment"]["exported_channel_ids"], serde_json::json!([sent.body["received_as"]]));
+
+    // The README's label walk: a packing slip as HTML, rendered by the local stack's renderer
+    // (Debian's Chromium), then downloaded through its link.
+    let slip = serde_json::json!({"label": {"format": "html", "html": "<h1>Packing slip UG-7001</h1>"}}).to_string();
+    let labels = format!("/purchase_orders/{}/labels.json", po.id);
+    let (status, attached) = send(port, request("POST", &labels, Some(&auth), &[], &slip)).await;
+    assert_eq!((status, attached["label"]["state"].clone()), (201, serde_json::json!("rendering")), "{attached}");
+    for _ in 0..20 {
+        if runner.deliver_renders().await.expect("render queue") == 0 {
+            break;
+        }
+    }
+    let (_, listed) = send(port, request("GET", &labels, Some(&auth), &[], "")).await;
+    assert_eq!(listed["labels"][0]["state"], "ready", "{listed}");
+    let link = listed["labels"][0]["download_url"].as_str().expect("a link");
+    let http = shipsync_channels::http_client(std::time::Duration::from_secs(5)).expect("client");
+    let pdf = http.get(link).send().await.expect("download").bytes().await.expect("body");
+    assert!(pdf.starts_with(b"%PDF-"), "the slip as PDF");
     server.abort();
 }
 

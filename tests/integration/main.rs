@@ -20,6 +20,7 @@ mod harness;
 mod iam;
 mod infra;
 mod isolation;
+mod labels;
 mod limits;
 mod local_stack;
 mod marketplaces;

@@ -34,6 +34,12 @@ pub struct LocalAws {
     pub credentials_key_id: String,
     /// The SDK settings every client here was made with: the functions' `build` takes them.
     pub sdk: aws_config::SdkConfig,
+    /// The bucket label files are kept in (private; objects encrypted).
+    pub labels_bucket: String,
+    /// The renderer's queue (HTML labels to render) and its dead-letter queue.
+    pub render_queue_url: String,
+    pub render_queue_arn: String,
+    pub render_dead_letter_url: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +126,15 @@ impl LocalAws {
                 .to_string();
         let (order_queue_url, order_queue_arn) =
             create_queue(&sqs, &format!("{name}-orders"), Some((order_redrive, visibility_timeout_seconds))).await?;
+        let (render_dead_letter_url, render_dead_letter_arn) =
+            create_queue(&sqs, &format!("{name}-renders-dlq"), None).await?;
+        let render_redrive =
+            serde_json::json!({ "deadLetterTargetArn": render_dead_letter_arn, "maxReceiveCount": MAX_RECEIVES })
+                .to_string();
+        let (render_queue_url, render_queue_arn) =
+            create_queue(&sqs, &format!("{name}-renders"), Some((render_redrive, visibility_timeout_seconds))).await?;
+        let labels_bucket = bucket_name(name, "labels");
+        create_bucket(&shipsync_files::LabelBucket::connect(&config, &labels_bucket)).await?;
         let group = format!("{name}-exports");
         match scheduler.create_schedule_group().name(&group).send().await {
             Ok(_) => {}
@@ -147,7 +162,30 @@ impl LocalAws {
             kms,
             credentials_key_id,
             sdk: config,
+            labels_bucket,
+            render_queue_url,
+            render_queue_arn,
+            render_dead_letter_url,
         })
+    }
+
+    /// The labels bucket, through this deployment's clients.
+    pub fn label_bucket(&self) -> shipsync_files::LabelBucket {
+        shipsync_files::LabelBucket::connect(&self.sdk, &self.labels_bucket)
+    }
+
+    /// The renderer's queue, as the API queues HTML labels on it.
+    pub fn render_queue(&self) -> shipsync_files::RenderQueueSqs {
+        shipsync_files::RenderQueueSqs::new(self.sqs.clone(), self.render_queue_url.clone())
+    }
+
+    /// The renderer's configuration in this deployment.
+    pub fn renderer_config(&self) -> label_renderer::RendererConfig {
+        label_renderer::RendererConfig {
+            table_name: self.table.table_name().to_owned(),
+            labels_bucket: self.labels_bucket.clone(),
+            chromium: label_renderer::chromium_path(),
+        }
     }
 
     /// The same deployment reached with other SDK settings (another IAM user's credentials):
@@ -193,6 +231,8 @@ impl LocalAws {
             table_name: self.table.table_name().to_owned(),
             credentials_key_id: self.credentials_key_id.clone(),
             planner: self.planner.clone(),
+            labels_bucket: self.labels_bucket.clone(),
+            render_queue_url: self.render_queue_url.clone(),
         }
     }
 
@@ -235,6 +275,45 @@ impl LocalAws {
     pub fn export_planner(&self) -> ExportPlanner {
         ExportPlanner::new(self.sqs.clone(), self.scheduler.clone(), self.planner.clone())
     }
+}
+
+/// A bucket name for a deployment's `purpose`: S3's rules (3 to 63 characters; lower-case
+/// letters, digits and hyphens) applied to the deployment's name.
+pub fn bucket_name(deployment: &str, purpose: &str) -> String {
+    let cleaned: String =
+        deployment.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    let mut name = format!("{}-{purpose}", cleaned.trim_matches('-'));
+    name.truncate(63);
+    name.trim_end_matches('-').to_owned()
+}
+
+/// Creates the labels bucket as the template declares it (private, objects encrypted at rest),
+/// or finds it.
+async fn create_bucket(bucket: &shipsync_files::LabelBucket) -> Result<(), SetupError> {
+    match bucket.client().create_bucket().bucket(bucket.name()).send().await {
+        Ok(_) => {}
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()) => {}
+        Err(error) => return Err(failed("the labels bucket")(error)),
+    }
+    bucket
+        .client()
+        .put_public_access_block()
+        .bucket(bucket.name())
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .block_public_policy(true)
+                .ignore_public_acls(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(failed("the labels bucket's public access block"))?;
+    Ok(())
 }
 
 /// The credentials key of a deployment: found by its alias, or created (a symmetric

@@ -8,7 +8,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use shipments_api::ShipmentsApi;
-use shipsync_http_api::{ApiError, MAX_BODY_BYTES};
+use shipsync_http_api::{ApiError, MAX_REQUEST_BYTES};
 use shopify_webhooks::ShopifyWebhooks;
 use tokio::net::TcpListener;
 use tracing::warn;
@@ -44,9 +44,9 @@ pub async fn serve(listener: TcpListener, apps: LocalApps) -> std::io::Result<()
                 async move {
                     let (parts, body) = request.into_parts();
                     // Like API Gateway, refuse bodies over the limit before they reach the handler.
-                    let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+                    let response = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
                         Ok(collected) => api.handle(http::Request::from_parts(parts, collected.to_bytes())).await,
-                        Err(_) => ApiError::PayloadTooLarge.into_response(),
+                        Err(_) => ApiError::PayloadTooLarge { limit: MAX_REQUEST_BYTES }.into_response(),
                     };
                     Ok::<_, Infallible>(response.map(|text| Full::new(Bytes::from(text))))
                 }

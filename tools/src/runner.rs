@@ -11,6 +11,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use exporter::Exporter;
+use label_renderer::LabelRenderer;
 use order_processor::OrderProcessor;
 use sweeper::Sweeper;
 use tracing::{info, warn};
@@ -22,6 +23,7 @@ pub struct Runner {
     exporter: Exporter,
     processor: OrderProcessor,
     sweeper: Sweeper,
+    renderer: LabelRenderer,
     /// Time spent inside the consumers (what Lambda bills), summed.
     handler_time: std::sync::Arc<std::sync::Mutex<std::time::Duration>>,
 }
@@ -41,7 +43,20 @@ impl Runner {
     /// A runner whose sweeper reads the real clock; see [`Runner::with_sweeper`].
     pub fn new(aws: LocalAws, exporter: Exporter, processor: OrderProcessor) -> Self {
         let sweeper = Sweeper::build(&aws.sweeper_config(), &aws.sdk);
-        Self { aws, exporter, processor, sweeper, handler_time: Default::default() }
+        let renderer = LabelRenderer::build(&aws.renderer_config(), &aws.sdk);
+        Self { aws, exporter, processor, sweeper, renderer, handler_time: Default::default() }
+    }
+
+    /// Runs this renderer instead (one as another IAM user).
+    pub fn with_renderer(mut self, renderer: LabelRenderer) -> Self {
+        self.renderer = renderer;
+        self
+    }
+
+    /// Receives one batch from the render queue and hands it to the label renderer.
+    pub async fn deliver_renders(&self) -> Result<usize, RunnerError> {
+        let (queue, arn) = (&self.aws.render_queue_url, &self.aws.render_queue_arn);
+        self.feed(queue, arn, |event| self.renderer.handle(event)).await
     }
 
     /// Runs this sweeper instead (one on a test's clock).
@@ -223,7 +238,11 @@ impl Runner {
                 warn!(%error, "export queue");
                 0
             });
-            if orders + exports > 0 {
+            let renders = self.deliver_renders().await.unwrap_or_else(|error| {
+                warn!(%error, "render queue");
+                0
+            });
+            if orders + exports + renders > 0 {
                 continue;
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -93,7 +93,7 @@ impl CarrierWebhooks {
         };
         let body = request.body();
         if body.len() > MAX_PAYLOAD_BYTES {
-            return Err(ApiError::PayloadTooLarge);
+            return Err(ApiError::PayloadTooLarge { limit: MAX_PAYLOAD_BYTES });
         }
         // One answer for every delivery that is not a store's own, signed by it: an unknown store,
         // a store of another provider and a bad signature look alike, so probing tells nothing.

@@ -2,6 +2,7 @@
 //! Lambda (`main.rs`) and the local stack both call it, so they behave the same.
 
 mod dto;
+mod labels;
 mod orders;
 mod purchase_orders;
 mod shipments;
@@ -32,6 +33,10 @@ pub struct ApiConfig {
     pub credentials_key_id: String,
     /// Where new shipments' exports are queued or scheduled.
     pub planner: PlannerConfig,
+    /// `SHIPSYNC_LABELS_BUCKET`: where label files are kept.
+    pub labels_bucket: String,
+    /// `SHIPSYNC_RENDER_QUEUE_URL`: where HTML labels wait for the renderer.
+    pub render_queue_url: String,
 }
 
 impl ApiConfig {
@@ -40,6 +45,8 @@ impl ApiConfig {
             table_name: required_env("SHIPSYNC_TABLE")?,
             credentials_key_id: required_env("SHIPSYNC_CREDENTIALS_KEY_ID")?,
             planner: PlannerConfig::from_env().map_err(|missing| ConfigError::Missing(missing.0))?,
+            labels_bucket: required_env("SHIPSYNC_LABELS_BUCKET")?,
+            render_queue_url: required_env("SHIPSYNC_RENDER_QUEUE_URL")?,
         })
     }
 }
@@ -56,6 +63,9 @@ pub struct ShipmentsApi {
     /// fake) only where the local stack and tests allow it; elsewhere channel hosts are fixed, so
     /// credentials go nowhere else.
     settings: StoreSettings<Table>,
+    /// Where label files go and where HTML labels wait for the renderer (`None`: a test's API
+    /// without them answers label requests 503).
+    labels: Option<(shipsync_files::LabelBucket, shipsync_files::RenderQueueSqs)>,
 }
 
 impl ShipmentsApi {
@@ -64,7 +74,16 @@ impl ShipmentsApi {
     pub fn build(config: &ApiConfig, aws: &aws_config::SdkConfig) -> Self {
         let table =
             Table::connect(aws, &config.table_name, CredentialAccess::Seal { key_id: &config.credentials_key_id });
-        Self::new(table, ExportPlanner::connect(aws, config.planner.clone()))
+        Self::new(table, ExportPlanner::connect(aws, config.planner.clone())).with_labels(
+            shipsync_files::LabelBucket::connect(aws, &config.labels_bucket),
+            shipsync_files::RenderQueueSqs::new(aws_sdk_sqs::Client::new(aws), config.render_queue_url.clone()),
+        )
+    }
+
+    /// Keeps label files in `bucket` and queues HTML labels on `renders`.
+    pub fn with_labels(mut self, bucket: shipsync_files::LabelBucket, renders: shipsync_files::RenderQueueSqs) -> Self {
+        self.labels = Some((bucket, renders));
+        self
     }
 
     /// From parts (a test's table).
@@ -72,7 +91,7 @@ impl ShipmentsApi {
         let clock = system_clock();
         let desk = ShipmentDesk::new(table.clone(), planner.clone(), Arc::clone(&clock));
         let settings = StoreSettings::new(table.clone(), false);
-        Self { table, planner, clock, desk, settings }
+        Self { table, planner, clock, desk, settings, labels: None }
     }
 
     /// Accepts a store's `base_url` (its channel's address, a local fake): for the local stack
@@ -128,6 +147,10 @@ impl ShipmentsApi {
             Endpoint::ListProducts => self.list_products(principal).await,
             Endpoint::OrderHealth => self.order_health(principal, request).await,
             Endpoint::ReprocessOrder => self.reprocess_order(principal, id).await,
+            Endpoint::AttachPurchaseOrderLabel => self.attach_purchase_order_label(principal, id, request).await,
+            Endpoint::PurchaseOrderLabels => self.purchase_order_labels(principal, id).await,
+            Endpoint::AttachShipmentLabel => self.attach_shipment_label(principal, id, request).await,
+            Endpoint::ShipmentLabels => self.shipment_labels(principal, id).await,
         }
     }
 
@@ -171,6 +194,10 @@ pub enum Endpoint {
     ListProducts,
     OrderHealth,
     ReprocessOrder,
+    AttachPurchaseOrderLabel,
+    PurchaseOrderLabels,
+    AttachShipmentLabel,
+    ShipmentLabels,
 }
 
 /// One route: a method, a path pattern (`{id}` stands for one path segment, the record's id), and
@@ -186,7 +213,7 @@ const fn route(method: Method, path: &'static str, endpoint: Endpoint) -> Route 
     Route { method, path, endpoint }
 }
 
-static ROUTES: [Route; 21] = [
+static ROUTES: [Route; 25] = [
     route(Method::POST, "/purchase_orders/{id}/shipments.json", Endpoint::CreateShipment),
     route(Method::GET, "/purchase_orders.json", Endpoint::ListPurchaseOrders),
     route(Method::GET, "/purchase_orders/{id}.json", Endpoint::GetPurchaseOrder),
@@ -208,6 +235,10 @@ static ROUTES: [Route; 21] = [
     route(Method::GET, "/products.json", Endpoint::ListProducts),
     route(Method::GET, "/order_health.json", Endpoint::OrderHealth),
     route(Method::POST, "/orders/{id}/reprocess.json", Endpoint::ReprocessOrder),
+    route(Method::POST, "/purchase_orders/{id}/labels.json", Endpoint::AttachPurchaseOrderLabel),
+    route(Method::GET, "/purchase_orders/{id}/labels.json", Endpoint::PurchaseOrderLabels),
+    route(Method::POST, "/shipments/{id}/labels.json", Endpoint::AttachShipmentLabel),
+    route(Method::GET, "/shipments/{id}/labels.json", Endpoint::ShipmentLabels),
 ];
 
 /// The segments of a route's path pattern, as [`path_segments`] cuts a request's path.

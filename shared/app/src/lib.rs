@@ -13,10 +13,12 @@
 //! | fetch orders changed since each store's cursor (channels without webhooks; Shopify's safety net) | [`polling::OrderPolling`] |
 //! | create and change a channel store's settings and credentials | [`settings::StoreSettings`] |
 //! | release an order's waiting shipments once it has all shipped | [`shipments::release_order_if_shipped`] |
+//! | attach shipping labels, list them with download links, render HTML labels to PDF | [`labels::LabelDesk`], [`labels::LabelRendering`] |
 
 pub mod exports;
 pub mod failure;
 pub mod intake;
+pub mod labels;
 #[cfg(feature = "memory")]
 pub mod memory;
 pub mod optimistic;

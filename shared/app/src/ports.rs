@@ -275,3 +275,40 @@ pub trait ExportPlanner: Send + Sync {
     /// Withdraws a planned delivery (a write that lost its race must not leave its plan).
     fn cancel(&self, request: ExportRequest, delivery: Delivery) -> impl Pending<()>;
 }
+
+/// Label records (the table): under their retailer and purchase order.
+pub trait Labels: Send + Sync {
+    fn save_label(&self, label: &shipsync_domain::labels::Label) -> impl Pending<()>;
+    /// Every label of a purchase order (its own and its shipments').
+    fn purchase_order_labels(
+        &self,
+        retailer: RetailerId,
+        po: PurchaseOrderId,
+    ) -> impl Pending<Vec<shipsync_domain::labels::Label>>;
+    fn label(
+        &self,
+        retailer: RetailerId,
+        po: PurchaseOrderId,
+        id: u64,
+    ) -> impl Pending<Option<shipsync_domain::labels::Label>>;
+}
+
+/// Where label files are kept (S3): private, each reached by a short-lived link.
+pub trait LabelFiles: Send + Sync {
+    fn put_file(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> impl Pending<()>;
+    /// `None`: no such file.
+    fn get_file(&self, key: &str) -> impl Pending<Option<Vec<u8>>>;
+    fn delete_file(&self, key: &str) -> impl Pending<()>;
+    /// A link that downloads the file for `seconds`, signed by this function's role.
+    fn download_link(&self, key: &str, seconds: u64) -> impl Pending<String>;
+}
+
+/// Hands HTML labels to the renderer (a queue).
+pub trait RenderQueue: Send + Sync {
+    fn queue_render(&self, request: &shipsync_domain::labels::RenderRequest) -> impl Pending<()>;
+}
+
+/// Turns a label's HTML into a PDF (headless Chromium).
+pub trait HtmlToPdf: Send + Sync {
+    fn render_pdf(&self, html: &str) -> impl Pending<Vec<u8>>;
+}

@@ -7,6 +7,7 @@ pub mod carrier;
 pub mod error;
 pub mod export;
 pub mod ids;
+pub mod labels;
 pub mod limits;
 pub mod money;
 pub mod orders;

@@ -12,8 +12,11 @@ use shipsync_domain::ValidationErrors;
 pub type ApiRequest = http::Request<Bytes>;
 pub type ApiResponse = http::Response<String>;
 
-/// The largest request body accepted.
+/// The largest request body a route takes unless it says otherwise.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// The largest request any route takes (a label's file, base64): Lambda's limit for a
+/// synchronous invocation's payload, 6 MB.
+pub const MAX_REQUEST_BYTES: usize = 6 << 20;
 
 /// Every way a request can fail, each with its status. The body is always `{"errors": [...]}`.
 #[derive(Debug)]
@@ -29,7 +32,10 @@ pub enum ApiError {
     /// Nothing there, or nothing the caller may see: 404.
     NotFound(String),
     MethodNotAllowed,
-    PayloadTooLarge,
+    /// Larger than the route takes (`limit` bytes).
+    PayloadTooLarge {
+        limit: usize,
+    },
     /// The request is well formed but breaks a rule: 422.
     Invalid(ValidationErrors),
     /// Contention that outlasted our retries: 409, safe to retry.
@@ -52,7 +58,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -69,7 +75,7 @@ impl ApiError {
             ApiError::Unauthorized => vec!["authentication required: HTTP Basic with your API key and password".into()],
             ApiError::WebhookRefused(why) => vec![format!("webhook refused: {why}")],
             ApiError::MethodNotAllowed => vec!["method not allowed on this path".into()],
-            ApiError::PayloadTooLarge => vec![format!("request body is larger than {MAX_BODY_BYTES} bytes")],
+            ApiError::PayloadTooLarge { limit } => vec![format!("request body is larger than {limit} bytes")],
             ApiError::Invalid(errors) => errors.messages(),
             ApiError::Unavailable => vec!["service temporarily unavailable, please retry".into()],
             ApiError::Internal => vec!["internal error".into()],
@@ -155,9 +161,14 @@ pub fn query_pairs(request: &ApiRequest) -> Vec<(String, String)> {
 
 /// Parses a JSON body. Malformed JSON or a wrong type is a 400 that names where it went wrong.
 pub fn json_body<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, ApiError> {
+    json_body_within(request, MAX_BODY_BYTES)
+}
+
+/// [`json_body`] for a route that takes more (files, base64): at most `limit` bytes.
+pub fn json_body_within<T: DeserializeOwned>(request: &ApiRequest, limit: usize) -> Result<T, ApiError> {
     let body = request.body();
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge);
+    if body.len() > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest("request body is empty: a JSON object is required".into()));

@@ -51,6 +51,13 @@ pub fn problem(key: &str) -> String {
 pub fn kept_payload(problem_key: &str) -> String {
     format!("PAYLOAD#{problem_key}")
 }
+/// A purchase order's labels, under its retailer.
+pub fn labels(retailer: RetailerId, po: PurchaseOrderId) -> String {
+    format!("LABELS#{retailer}#{po}")
+}
+pub fn label(id: u64) -> String {
+    format!("LABEL#{id:016}")
+}
 pub fn order_ref(id: u64) -> String {
     format!("ORDERREF#{id}")
 }

@@ -11,6 +11,7 @@ mod codec;
 mod cursor;
 mod error;
 mod keys;
+mod labels;
 mod orders;
 mod ports;
 mod purchase_orders;

@@ -8,7 +8,7 @@ use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Utc};
 use shipsync_app::Failure;
-use shipsync_app::ports::{Ids, Orders, PurchaseOrders, Settings, Shipments};
+use shipsync_app::ports::{Ids, Labels, Orders, PurchaseOrders, Settings, Shipments};
 use shipsync_domain::ValidationErrors;
 use shipsync_domain::carrier::Carrier;
 use shipsync_domain::ids::{PurchaseOrderId, RetailerId, ShipmentId, StoreId, VendorId};
@@ -261,5 +261,26 @@ impl shipsync_app::ports::PollStates for Table {
 impl Ids for Table {
     async fn allocate_ids(&self, count: usize) -> Result<RangeInclusive<u64>, Failure> {
         Ok(Table::allocate_ids(self, count).await?)
+    }
+}
+
+impl Labels for Table {
+    async fn save_label(&self, label: &shipsync_domain::labels::Label) -> Result<(), Failure> {
+        Ok(Table::save_label(self, label).await?)
+    }
+    async fn purchase_order_labels(
+        &self,
+        retailer: RetailerId,
+        po: PurchaseOrderId,
+    ) -> Result<Vec<shipsync_domain::labels::Label>, Failure> {
+        Ok(Table::purchase_order_labels(self, retailer, po).await?)
+    }
+    async fn label(
+        &self,
+        retailer: RetailerId,
+        po: PurchaseOrderId,
+        id: u64,
+    ) -> Result<Option<shipsync_domain::labels::Label>, Failure> {
+        Ok(Table::label(self, retailer, po, id).await?)
     }
 }

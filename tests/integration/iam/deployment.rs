@@ -72,6 +72,7 @@ fn names(aws: &LocalAws) -> Names {
             ("ScheduleDeadLetterQueue.Arn", planner.schedule_dead_letter_arn.clone()),
             ("OrderQueue.Arn", aws.order_queue_arn.clone()),
             ("OrderDeadLetterQueue.Arn", queue_arn(&aws.order_dead_letter_url)),
+            ("RenderQueue.Arn", aws.render_queue_arn.clone()),
             ("ExportScheduleGroup", planner.schedule_group.clone()),
             ("SchedulerRole.Arn", planner.scheduler_role_arn.clone()),
         ]
@@ -170,7 +171,10 @@ impl IamApp {
             .with_endpoints(endpoints);
         let sweeper = self.aws_of("sweeper");
         let sweeper = Sweeper::build(&sweeper.sweeper_config(), &sweeper.sdk).with_clock(now);
-        let runner = Runner::new(self.app.aws.clone(), exporter, processor).with_sweeper(sweeper);
+        let renderer = self.aws_of("label-renderer");
+        let renderer = label_renderer::LabelRenderer::build(&renderer.renderer_config(), &renderer.sdk);
+        let runner =
+            Runner::new(self.app.aws.clone(), exporter, processor).with_sweeper(sweeper).with_renderer(renderer);
         let app = &mut self.app;
         (app.api, app.planner, app.webhooks, app.poller, app.runner) = (api, planner, webhooks, poller, runner);
     }

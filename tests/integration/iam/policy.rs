@@ -68,8 +68,11 @@ pub fn function_policies() -> Vec<FunctionPolicy> {
         }
         let logical_id = logical_id.as_str().expect("a resource name").to_owned();
         let properties = &resource["Properties"];
-        let code = properties["CodeUri"].as_str().expect("CodeUri");
-        let package = code.trim_end_matches('/').rsplit('/').next().expect("package").to_owned();
+        // A zip's package is its CodeUri's folder; an image's, its DockerTag.
+        let package = match properties["CodeUri"].as_str() {
+            Some(code) => code.trim_end_matches('/').rsplit('/').next().expect("package").to_owned(),
+            None => resource["Metadata"]["DockerTag"].as_str().expect("CodeUri or Metadata.DockerTag").to_owned(),
+        };
         let mut statements = Vec::new();
         for policy in list(&properties["Policies"]) {
             assert!(

@@ -161,6 +161,10 @@ A custom channel (store {custom_store}, UntilGone): post it an order as the mark
       scripts/send-custom-webhook {custom_store} {custom_secret} tools/demo/custom_order.json {port}
   it becomes purchase order {custom_number}; a shipment on it goes at once to the fake receiver
   ({custom_receiver}), which logs "fake custom channel: shipment received" (see the README's custom channel).
+A shipping label (or packing slip) as HTML, rendered to PDF by the renderer (Debian's Chromium), then listed with a download link:
+      curl -s -u '{key}:{password}' -X POST {base}/purchase_orders/{po_id}/labels.json -H 'Content-Type: application/json' \
+        -d '{{"label": {{"format": "html", "html": "<h1>Packing slip {number}</h1>"}}}}'
+      curl -s -u '{key}:{password}' {base}/purchase_orders/{po_id}/labels.json   (state: ready, download_url)
 Amazon, eBay, Back Market, Walmart, WooCommerce, Groupon and Wish each hold an order for the demo stores {marketplace_stores}: the order poller
 takes them in now (and every 10 minutes). Once their purchase orders exist, the commands that ship them
 are printed below.

@@ -143,8 +143,11 @@ pub fn function_memory() -> Result<BTreeMap<String, u64>, String> {
             continue;
         }
         let properties = &resource["Properties"];
-        let Some(code) = properties["CodeUri"].as_str() else { continue };
-        let name = code.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned();
+        let name = match (properties["CodeUri"].as_str(), resource["Metadata"]["DockerTag"].as_str()) {
+            (Some(code), _) => code.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned(),
+            (None, Some(tag)) => tag.to_owned(),
+            (None, None) => continue,
+        };
         let size = number(&properties["MemorySize"]).or(global).ok_or_else(|| format!("{name}: no MemorySize"))?;
         memory.insert(name, size);
     }
