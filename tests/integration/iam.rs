@@ -354,8 +354,7 @@ async fn shipments_api(without: Without) -> FlowResult {
     // `labels.rs` downloads through links on stock moto).
     let key = format!("labels/{}/{}/{}.zpl", app.retailer.id, po.id, attached["label"]["id"]);
     let api_role = iam.aws_of("shipments-api");
-    let bucket = shipsync_files::LabelBucket::connect(&api_role.sdk, &api_role.labels_bucket);
-    let read = bucket.client().get_object().bucket(bucket.name()).key(&key).send().await;
+    let read = api_role.s3().get_object().bucket(&api_role.labels_bucket).key(&key).send().await;
     ensure(read.is_ok(), || format!("the API's role cannot read {key}: {read:?}"))?;
     expect("list labels", app.call(Method::GET, &labels_uri, None).await, StatusCode::OK)?;
 
@@ -717,8 +716,8 @@ async fn label_renderer(without: Without) -> FlowResult {
     app.run_renders().await;
     let listed = expect("list labels", app.call_on(&admin_api, Method::GET, &uri, None).await, StatusCode::OK)?;
     ensure(listed["labels"][0]["state"] == "ready", || format!("not rendered: {listed}"))?;
-    let bucket = app.aws.label_bucket();
-    let objects = bucket.client().list_objects_v2().bucket(bucket.name()).send().await.map_err(|e| format!("{e:?}"))?;
+    let objects =
+        app.aws.s3().list_objects_v2().bucket(&app.aws.labels_bucket).send().await.map_err(|e| format!("{e:?}"))?;
     let keys: Vec<&str> = objects.contents().iter().filter_map(|object| object.key()).collect();
     ensure(keys.len() == 1 && keys[0].ends_with(".pdf"), || format!("the HTML is left beside its PDF: {keys:?}"))
 }

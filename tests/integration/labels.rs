@@ -28,8 +28,7 @@ async fn download(url: &str) -> (u16, Vec<u8>) {
 }
 
 async fn objects(app: &TestApp) -> Vec<String> {
-    let bucket = app.aws.label_bucket();
-    let listed = bucket.client().list_objects_v2().bucket(bucket.name()).send().await.expect("list");
+    let listed = app.aws.s3().list_objects_v2().bucket(&app.aws.labels_bucket).send().await.expect("list");
     listed.contents().iter().filter_map(|object| object.key().map(str::to_owned)).collect()
 }
 
@@ -57,8 +56,7 @@ async fn a_retailers_pdf_is_stored_encrypted_and_downloaded_by_its_vendor_alone(
     // In the bucket: under the tenant and purchase order, encrypted at rest, and nothing else.
     let key = format!("labels/{}/{}/{}.pdf", app.retailer.id, po.id, label["id"]);
     assert_eq!(objects(&app).await, std::slice::from_ref(&key));
-    let bucket = app.aws.label_bucket();
-    let head = bucket.client().head_object().bucket(bucket.name()).key(&key).send().await.expect("head");
+    let head = app.aws.s3().head_object().bucket(&app.aws.labels_bucket).key(&key).send().await.expect("head");
     assert_eq!(head.server_side_encryption().map(|sse| sse.as_str()), Some("AES256"));
     assert_eq!(head.content_type(), Some("application/pdf"));
 

@@ -134,7 +134,7 @@ impl LocalAws {
         let (render_queue_url, render_queue_arn) =
             create_queue(&sqs, &format!("{name}-renders"), Some((render_redrive, visibility_timeout_seconds))).await?;
         let labels_bucket = bucket_name(name, "labels");
-        create_bucket(&shipsync_files::LabelBucket::connect(&config, &labels_bucket)).await?;
+        create_bucket(&s3_client(&config), &labels_bucket).await?;
         let group = format!("{name}-exports");
         match scheduler.create_schedule_group().name(&group).send().await {
             Ok(_) => {}
@@ -172,6 +172,12 @@ impl LocalAws {
     /// The labels bucket, through this deployment's clients.
     pub fn label_bucket(&self) -> shipsync_files::LabelBucket {
         shipsync_files::LabelBucket::connect(&self.sdk, &self.labels_bucket)
+    }
+
+    /// An S3 client of this deployment (aws-sdk-s3, by path as the emulator wants): to set the
+    /// bucket up and look inside it.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        s3_client(&self.sdk)
     }
 
     /// The renderer's queue, as the API queues HTML labels on it.
@@ -287,10 +293,16 @@ pub fn bucket_name(deployment: &str, purpose: &str) -> String {
     name.trim_end_matches('-').to_owned()
 }
 
+/// An S3 client reaching an emulator by path (it serves no bucket host names).
+fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some()).build();
+    aws_sdk_s3::Client::from_conf(s3)
+}
+
 /// Creates the labels bucket as the template declares it (private, objects encrypted at rest),
 /// or finds it.
-async fn create_bucket(bucket: &shipsync_files::LabelBucket) -> Result<(), SetupError> {
-    match bucket.client().create_bucket().bucket(bucket.name()).send().await {
+async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), SetupError> {
+    match s3.create_bucket().bucket(bucket).send().await {
         Ok(_) => {}
         Err(error)
             if error
@@ -298,10 +310,8 @@ async fn create_bucket(bucket: &shipsync_files::LabelBucket) -> Result<(), Setup
                 .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()) => {}
         Err(error) => return Err(failed("the labels bucket")(error)),
     }
-    bucket
-        .client()
-        .put_public_access_block()
-        .bucket(bucket.name())
+    s3.put_public_access_block()
+        .bucket(bucket)
         .public_access_block_configuration(
             aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
                 .block_public_acls(true)

@@ -78,6 +78,12 @@ pub fn aws_config_loader() -> Result<aws_config::ConfigLoader, ConfigError> {
 
 /// The SDK's HTTP client, trusting `AWS_CA_BUNDLE`'s roots too when it is set.
 fn aws_http_client() -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient, ConfigError> {
+    Ok(aws_http::sdk_http_client(aws_reqwest_client()?))
+}
+
+/// The reqwest client the SDK's calls go through, for the few AWS calls shipsync signs itself
+/// (S3's, `shipsync-files`): the same TLS, roots (`AWS_CA_BUNDLE` too) and timeouts.
+pub fn aws_reqwest_client() -> Result<reqwest::Client, ConfigError> {
     let extra_roots = match std::env::var_os(AWS_CA_BUNDLE) {
         Some(path) => {
             let pem = std::fs::read(&path).map_err(|error| ConfigError::Invalid {
@@ -88,10 +94,9 @@ fn aws_http_client() -> Result<aws_smithy_runtime_api::client::http::SharedHttpC
         }
         None => Vec::new(),
     };
-    let http = aws_http::sdk_http_builder(extra_roots)
+    aws_http::sdk_http_builder(extra_roots)
         .and_then(|builder| Ok(builder.build()?))
-        .map_err(|error| ConfigError::Invalid { name: AWS_CA_BUNDLE, reason: error.to_string() })?;
-    Ok(aws_http::sdk_http_client(http))
+        .map_err(|error| ConfigError::Invalid { name: AWS_CA_BUNDLE, reason: error.to_string() })
 }
 
 /// A PEM file of further roots to trust for AWS endpoints (a TLS-inspecting proxy, a partition
