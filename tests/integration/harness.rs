@@ -142,7 +142,8 @@ impl TestApp {
         // As deployed: the API can seal credentials but not open them, and refuses a base_url.
         let api = ShipmentsApi::new(aws.encrypt_only_table(), planner.clone())
             .with_clock(Arc::clone(&now))
-            .with_labels(aws.label_bucket(), aws.render_queue());
+            .with_labels(aws.label_bucket(), aws.render_queue())
+            .with_mail(aws.mail_queue());
         // The tests' deployment sends a store's channel calls to its base_url (a wiremock).
         let endpoints = ChannelEndpoints::honouring_store_overrides();
         // As deployed, on the test's table (its call counter) and with channel calls cut at 2 s.
@@ -194,7 +195,8 @@ impl TestApp {
         let table = self.aws.encrypt_only_table().with_search_budget(entries);
         self.api = ShipmentsApi::new(table, self.planner.clone())
             .with_clock(self.test_clock())
-            .with_labels(self.aws.label_bucket(), self.aws.render_queue());
+            .with_labels(self.aws.label_bucket(), self.aws.render_queue())
+            .with_mail(self.aws.mail_queue());
         self
     }
 
@@ -224,6 +226,19 @@ impl TestApp {
         let mut delivered = 0;
         for _ in 0..20 {
             let batch = self.runner.deliver_renders().await.expect("deliver renders");
+            if batch == 0 {
+                break;
+            }
+            delivered += batch;
+        }
+        delivered
+    }
+
+    /// Feeds the mail queue to the vendor mailer until it is empty.
+    pub async fn run_mail(&self) -> usize {
+        let mut delivered = 0;
+        for _ in 0..20 {
+            let batch = self.runner.deliver_mail().await.expect("deliver mail");
             if batch == 0 {
                 break;
             }
@@ -358,6 +373,7 @@ impl TestApp {
         ShipmentsApi::new(self.aws.encrypt_only_table(), self.aws.export_planner())
             .with_clock(self.test_clock())
             .with_labels(self.aws.label_bucket(), self.aws.render_queue())
+            .with_mail(self.aws.mail_queue())
     }
 
     pub async fn raw_call(

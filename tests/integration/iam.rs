@@ -56,6 +56,11 @@ const FLOWS: &[Row] = &[
         ],
     },
     Row {
+        function: "vendor-mailer",
+        flow: |w| Box::pin(vendor_mailer(w)),
+        needs: &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "s3:GetObject", "ses:SendEmail"],
+    },
+    Row {
         function: "exporter",
         flow: |w| Box::pin(exporter(w)),
         needs: &[
@@ -700,6 +705,45 @@ async fn back_market_lines_accepted(app: &TestApp) -> FlowResult {
     let accepted = back_market.received_requests().await.unwrap_or_default();
     let accepted = accepted.iter().filter(|request| request.method == http::Method::POST).count();
     ensure(accepted == 1, || format!("{accepted} acceptances sent, wanted 1"))
+}
+
+/// The vendor mailer: a purchase order with a label, emailed to its vendor (as the admin's API
+/// asks), is sent once with the label attached, and recorded as sent.
+async fn vendor_mailer(without: Without) -> FlowResult {
+    let iam = IamApp::new(ExportSettings::default(), None, without).await;
+    let app = &iam.app;
+    let po = app.purchase_order(&app.vendor, "IAM-8", "Ada Lovelace", &[1]).await;
+    let admin_api = app.another_api_container();
+    let label = json!({"label": {"format": "zpl", "content": "XlhBXkZEWF5GU15YWg=="}});
+    let labels_uri = format!("/purchase_orders/{}/labels.json", po.id);
+    expect(
+        "attach a label",
+        app.call_on(&admin_api, Method::POST, &labels_uri, Some(label)).await,
+        StatusCode::CREATED,
+    )?;
+    let vendor = json!({"vendor": {"email": "iam-8@acme.example", "email_purchase_orders": true}});
+    let vendor_uri = format!("/vendors/{}.json", app.vendor.id);
+    expect("turn emails on", app.call_on(&admin_api, Method::PUT, &vendor_uri, Some(vendor)).await, StatusCode::OK)?;
+    let email_uri = format!("/purchase_orders/{}/email.json", po.id);
+    expect("email the order", app.call_on(&admin_api, Method::POST, &email_uri, None).await, StatusCode::ACCEPTED)?;
+    app.run_mail().await;
+    let left = queue_depth(app, &app.aws.mail_queue_url).await + queue_depth(app, &app.aws.mail_dead_letter_url).await;
+    ensure(left == 0, || format!("{left} emails not sent"))?;
+    let sent = app
+        .table
+        .client()
+        .query()
+        .table_name(app.table.table_name())
+        .key_condition_expression("pk = :pk AND begins_with(sk, :sent)")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("LABELS#{}#{}", app.retailer.id, po.id)),
+        )
+        .expression_attribute_values(":sent", aws_sdk_dynamodb::types::AttributeValue::S("MAILSENT#".into()))
+        .send()
+        .await
+        .map_err(|error| format!("{error:?}"))?;
+    ensure(sent.count() == 1, || format!("{} sent records, wanted 1", sent.count()))
 }
 
 /// The label renderer: an HTML label attached (by the admin's API) is rendered to its PDF, its

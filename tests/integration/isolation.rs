@@ -334,6 +334,14 @@ fn cases(app: &TestApp, protected: &Protected, order_id: u64) -> Vec<Case> {
             NotFound,
         ),
         case(
+            Method::POST,
+            "/purchase_orders/{id}/email.json",
+            vec![format!("/purchase_orders/{po}/email.json?{query}")],
+            None,
+            NotFound,
+            NotFound,
+        ),
+        case(
             Method::GET,
             "/shipments/{id}/labels.json",
             vec![format!("/shipments/{shipment}/labels.json?{query}")],

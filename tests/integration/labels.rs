@@ -200,3 +200,73 @@ async fn an_html_label_is_rendered_once_to_a_pdf_with_its_text_and_nothing_it_as
     let (_, again) = app.call(Method::GET, &path, None).await;
     assert_eq!(again["labels"][0]["sha256"], label["sha256"], "not rendered twice");
 }
+
+/// The raw messages moto's SES holds (its `/moto-api/data.json`): sender, recipients, MIME.
+async fn sent_mail() -> Vec<Value> {
+    let http = shipsync_channels::http_client(std::time::Duration::from_secs(10)).expect("a client");
+    let url = format!("{}/moto-api/data.json", crate::harness::moto().endpoint);
+    let data: Value = http.get(url).send().await.expect("moto's data").json().await.expect("JSON");
+    data["ses"]["RawMessage"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_purchase_order_is_emailed_to_its_vendor_with_its_labels_once_when_the_retailer_turns_it_on() {
+    let app = TestApp::new().await;
+    let po = app.purchase_order(&app.vendor, "LBL-MAIL-1", "Ada Lovelace", &[1]).await;
+    let labels = format!("/purchase_orders/{}/labels.json", po.id);
+    let body = json!({"label": {"format": "pdf", "content": encoded(PDF), "tracking": "1ZMAIL0001"}});
+    let (status, _) = app.call(Method::POST, &labels, Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let email = format!("/purchase_orders/{}/email.json", po.id);
+    // Not until the retailer turns it on for the vendor, with an address.
+    let (status, refused) = app.call(Method::POST, &email, None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(refused.to_string().contains("email_purchase_orders"), "{refused}");
+    let vendor = format!("/vendors/{}.json", app.vendor.id);
+    let (status, refused) =
+        app.call(Method::PUT, &vendor, Some(json!({"vendor": {"email_purchase_orders": true}}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an address first: {refused}");
+    let (status, refused) = app
+        .call(Method::PUT, &vendor, Some(json!({"vendor": {"email": "not an address", "email_purchase_orders": true}})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let address = format!("orders-{}@acme.example", app.vendor.id);
+    let on = json!({"vendor": {"email": address, "email_purchase_orders": true}});
+    let (status, saved) = app.call(Method::PUT, &vendor, Some(on)).await;
+    assert_eq!((status, saved["vendor"]["email"].clone()), (StatusCode::OK, json!(address)), "{saved}");
+    // Only the retailer sends it, and only for its own purchase orders.
+    let (status, _) = app.call_as(Some(&app.vendor_user), Method::POST, &email, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, queued) = app.call(Method::POST, &email, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let before = sent_mail().await.len();
+    // Delivered twice (the queue's at least once): one email.
+    let message = app.aws.sqs.receive_message().queue_url(&app.aws.mail_queue_url).send().await.expect("receive");
+    let request = message.messages()[0].body().expect("a body").to_owned();
+    app.aws
+        .sqs
+        .change_message_visibility()
+        .queue_url(&app.aws.mail_queue_url)
+        .receipt_handle(message.messages()[0].receipt_handle().expect("a handle"))
+        .visibility_timeout(0)
+        .send()
+        .await
+        .expect("release");
+    app.aws.sqs.send_message().queue_url(&app.aws.mail_queue_url).message_body(request).send().await.expect("again");
+    assert_eq!(app.run_mail().await, 2);
+    let sent: Vec<Value> = sent_mail()
+        .await
+        .into_iter()
+        .skip(before)
+        .filter(|message| message["destinations"].to_string().contains(&address))
+        .collect();
+    let [message] = sent.as_slice() else { panic!("one email to the vendor: {sent:?}") };
+    assert_eq!(message["source"], shipsync_tools::local_aws::LOCAL_MAIL_FROM);
+    let raw = message["raw_data"].as_str().expect("MIME");
+    assert!(raw.contains(&format!("To: {address}\r\n")), "{raw}");
+    assert!(raw.contains("Subject: Purchase order LBL-MAIL-1 from "), "{raw}");
+    assert!(raw.contains("Content-Type: application/pdf"), "{raw}");
+    assert!(raw.contains("-1ZMAIL0001.pdf\""), "the label, named by its tracking number: {raw}");
+    assert!(raw.contains(&encoded(PDF)[..60]), "the PDF itself, base64: {raw}");
+}

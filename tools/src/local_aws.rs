@@ -40,7 +40,16 @@ pub struct LocalAws {
     pub render_queue_url: String,
     pub render_queue_arn: String,
     pub render_dead_letter_url: String,
+    /// The mailer's queue (purchase orders to email) and its dead-letter queue.
+    pub mail_queue_url: String,
+    pub mail_queue_arn: String,
+    pub mail_dead_letter_url: String,
+    /// The sender of purchase order emails (verified with the emulator's SES).
+    pub mail_from: String,
 }
+
+/// The sender the local stack's emails come from.
+pub const LOCAL_MAIL_FROM: &str = "purchase-orders@shipsync.local";
 
 #[derive(Debug, thiserror::Error)]
 #[error("setting up {what} on the local emulator: {detail}")]
@@ -133,6 +142,17 @@ impl LocalAws {
                 .to_string();
         let (render_queue_url, render_queue_arn) =
             create_queue(&sqs, &format!("{name}-renders"), Some((render_redrive, visibility_timeout_seconds))).await?;
+        let (mail_dead_letter_url, mail_dead_letter_arn) =
+            create_queue(&sqs, &format!("{name}-mail-dlq"), None).await?;
+        let mail_redrive =
+            serde_json::json!({ "deadLetterTargetArn": mail_dead_letter_arn, "maxReceiveCount": MAX_RECEIVES })
+                .to_string();
+        let (mail_queue_url, mail_queue_arn) =
+            create_queue(&sqs, &format!("{name}-mail"), Some((mail_redrive, visibility_timeout_seconds))).await?;
+        shipsync_files::SesMailer::connect(&config)
+            .create_identity(LOCAL_MAIL_FROM)
+            .await
+            .map_err(failed("the mail sender's SES identity"))?;
         let labels_bucket = bucket_name(name, "labels");
         create_bucket(&s3_client(&config), &labels_bucket).await?;
         let group = format!("{name}-exports");
@@ -166,7 +186,25 @@ impl LocalAws {
             render_queue_url,
             render_queue_arn,
             render_dead_letter_url,
+            mail_queue_url,
+            mail_queue_arn,
+            mail_dead_letter_url,
+            mail_from: LOCAL_MAIL_FROM.to_owned(),
         })
+    }
+
+    /// The mailer's queue, as the API queues purchase order emails on it.
+    pub fn mail_queue(&self) -> shipsync_files::MailQueueSqs {
+        shipsync_files::MailQueueSqs::new(self.sqs.clone(), self.mail_queue_url.clone())
+    }
+
+    /// The mailer's configuration in this deployment.
+    pub fn mailer_config(&self) -> vendor_mailer::MailerConfig {
+        vendor_mailer::MailerConfig {
+            table_name: self.table.table_name().to_owned(),
+            labels_bucket: self.labels_bucket.clone(),
+            mail_from: self.mail_from.clone(),
+        }
     }
 
     /// The labels bucket, through this deployment's clients.
@@ -239,6 +277,8 @@ impl LocalAws {
             planner: self.planner.clone(),
             labels_bucket: self.labels_bucket.clone(),
             render_queue_url: self.render_queue_url.clone(),
+            mail_queue_url: self.mail_queue_url.clone(),
+            mail_from: Some(self.mail_from.clone()),
         }
     }
 

@@ -71,6 +71,8 @@ pub async fn create_vendor(table: &Table, retailer_id: RetailerId, name: &str) -
         retailer_id,
         name: name.trim().to_owned(),
         notify_customer: None,
+        email: None,
+        email_purchase_orders: false,
     };
     table.put_vendor(&vendor).await?;
     Ok(vendor)

@@ -15,6 +15,7 @@ use label_renderer::LabelRenderer;
 use order_processor::OrderProcessor;
 use sweeper::Sweeper;
 use tracing::{info, warn};
+use vendor_mailer::VendorMailer;
 
 use crate::local_aws::LocalAws;
 
@@ -24,6 +25,7 @@ pub struct Runner {
     processor: OrderProcessor,
     sweeper: Sweeper,
     renderer: LabelRenderer,
+    mailer: VendorMailer,
     /// Time spent inside the consumers (what Lambda bills), summed.
     handler_time: std::sync::Arc<std::sync::Mutex<std::time::Duration>>,
 }
@@ -44,7 +46,20 @@ impl Runner {
     pub fn new(aws: LocalAws, exporter: Exporter, processor: OrderProcessor) -> Self {
         let sweeper = Sweeper::build(&aws.sweeper_config(), &aws.sdk);
         let renderer = LabelRenderer::build(&aws.renderer_config(), &aws.sdk);
-        Self { aws, exporter, processor, sweeper, renderer, handler_time: Default::default() }
+        let mailer = VendorMailer::build(&aws.mailer_config(), &aws.sdk);
+        Self { aws, exporter, processor, sweeper, renderer, mailer, handler_time: Default::default() }
+    }
+
+    /// Runs this mailer instead (one as another IAM user, or on a test's clock).
+    pub fn with_mailer(mut self, mailer: VendorMailer) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    /// Receives one batch from the mail queue and hands it to the vendor mailer.
+    pub async fn deliver_mail(&self) -> Result<usize, RunnerError> {
+        let (queue, arn) = (&self.aws.mail_queue_url, &self.aws.mail_queue_arn);
+        self.feed(queue, arn, |event| self.mailer.handle(event)).await
     }
 
     /// Runs this renderer instead (one as another IAM user).
@@ -242,7 +257,11 @@ impl Runner {
                 warn!(%error, "render queue");
                 0
             });
-            if orders + exports + renders > 0 {
+            let mail = self.deliver_mail().await.unwrap_or_else(|error| {
+                warn!(%error, "mail queue");
+                0
+            });
+            if orders + exports + renders + mail > 0 {
                 continue;
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;

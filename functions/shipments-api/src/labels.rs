@@ -105,6 +105,24 @@ impl ShipmentsApi {
         Ok(json_response(StatusCode::CREATED, &json!({ "label": LabelView::new(&listed) })))
     }
 
+    /// `POST /purchase_orders/{id}/email.json`: queues the purchase order's email to its vendor,
+    /// with its labels (202).
+    pub(crate) async fn email_purchase_order(&self, principal: &Principal, id: &str) -> Result<ApiResponse, ApiError> {
+        let id: PurchaseOrderId = path_id(id, "purchase order")?;
+        let Some(queue) = self.mail.clone() else {
+            return Err(ApiError::Invalid(shipsync_domain::ValidationErrors::single(
+                "email",
+                "this deployment sends no email: set the stack's MailFrom (a sender verified in SES)",
+            )));
+        };
+        let desk = shipsync_app::mail::MailDesk::new(self.table.clone(), queue, self.clock.clone());
+        let request = desk.request(principal, id).await?;
+        Ok(json_response(
+            StatusCode::ACCEPTED,
+            &json!({ "email": { "purchase_order_id": id.get(), "requested_at": format_api_time(request.requested_at) } }),
+        ))
+    }
+
     pub(crate) async fn purchase_order_labels(&self, principal: &Principal, id: &str) -> Result<ApiResponse, ApiError> {
         let id: PurchaseOrderId = path_id(id, "purchase order")?;
         let labels = self.label_desk()?.purchase_order_labels(principal, id).await?;

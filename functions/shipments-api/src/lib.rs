@@ -37,6 +37,10 @@ pub struct ApiConfig {
     pub labels_bucket: String,
     /// `SHIPSYNC_RENDER_QUEUE_URL`: where HTML labels wait for the renderer.
     pub render_queue_url: String,
+    /// `SHIPSYNC_MAIL_QUEUE_URL`: where purchase order emails wait for the mailer.
+    pub mail_queue_url: String,
+    /// `SHIPSYNC_MAIL_FROM`: set when the deployment sends email (empty: it sends none).
+    pub mail_from: Option<String>,
 }
 
 impl ApiConfig {
@@ -47,6 +51,8 @@ impl ApiConfig {
             planner: PlannerConfig::from_env().map_err(|missing| ConfigError::Missing(missing.0))?,
             labels_bucket: required_env("SHIPSYNC_LABELS_BUCKET")?,
             render_queue_url: required_env("SHIPSYNC_RENDER_QUEUE_URL")?,
+            mail_queue_url: required_env("SHIPSYNC_MAIL_QUEUE_URL")?,
+            mail_from: std::env::var("SHIPSYNC_MAIL_FROM").ok().filter(|from| !from.trim().is_empty()),
         })
     }
 }
@@ -66,6 +72,8 @@ pub struct ShipmentsApi {
     /// Where label files go and where HTML labels wait for the renderer (`None`: a test's API
     /// without them answers label requests 503).
     labels: Option<(shipsync_files::LabelBucket, shipsync_files::RenderQueueSqs)>,
+    /// Where purchase order emails are queued (`None`: the deployment sends no email).
+    mail: Option<shipsync_files::MailQueueSqs>,
 }
 
 impl ShipmentsApi {
@@ -74,10 +82,21 @@ impl ShipmentsApi {
     pub fn build(config: &ApiConfig, aws: &aws_config::SdkConfig) -> Self {
         let table =
             Table::connect(aws, &config.table_name, CredentialAccess::Seal { key_id: &config.credentials_key_id });
-        Self::new(table, ExportPlanner::connect(aws, config.planner.clone())).with_labels(
+        let sqs = aws_sdk_sqs::Client::new(aws);
+        let api = Self::new(table, ExportPlanner::connect(aws, config.planner.clone())).with_labels(
             shipsync_files::LabelBucket::connect(aws, &config.labels_bucket),
-            shipsync_files::RenderQueueSqs::new(aws_sdk_sqs::Client::new(aws), config.render_queue_url.clone()),
-        )
+            shipsync_files::RenderQueueSqs::new(sqs.clone(), config.render_queue_url.clone()),
+        );
+        match &config.mail_from {
+            Some(_) => api.with_mail(shipsync_files::MailQueueSqs::new(sqs, config.mail_queue_url.clone())),
+            None => api,
+        }
+    }
+
+    /// Queues purchase order emails on `queue` (a deployment that sends email).
+    pub fn with_mail(mut self, queue: shipsync_files::MailQueueSqs) -> Self {
+        self.mail = Some(queue);
+        self
     }
 
     /// Keeps label files in `bucket` and queues HTML labels on `renders`.
@@ -91,7 +110,7 @@ impl ShipmentsApi {
         let clock = system_clock();
         let desk = ShipmentDesk::new(table.clone(), planner.clone(), Arc::clone(&clock));
         let settings = StoreSettings::new(table.clone(), false);
-        Self { table, planner, clock, desk, settings, labels: None }
+        Self { table, planner, clock, desk, settings, labels: None, mail: None }
     }
 
     /// Accepts a store's `base_url` (its channel's address, a local fake): for the local stack
@@ -151,6 +170,7 @@ impl ShipmentsApi {
             Endpoint::PurchaseOrderLabels => self.purchase_order_labels(principal, id).await,
             Endpoint::AttachShipmentLabel => self.attach_shipment_label(principal, id, request).await,
             Endpoint::ShipmentLabels => self.shipment_labels(principal, id).await,
+            Endpoint::EmailPurchaseOrder => self.email_purchase_order(principal, id).await,
         }
     }
 
@@ -198,6 +218,7 @@ pub enum Endpoint {
     PurchaseOrderLabels,
     AttachShipmentLabel,
     ShipmentLabels,
+    EmailPurchaseOrder,
 }
 
 /// One route: a method, a path pattern (`{id}` stands for one path segment, the record's id), and
@@ -213,7 +234,7 @@ const fn route(method: Method, path: &'static str, endpoint: Endpoint) -> Route 
     Route { method, path, endpoint }
 }
 
-static ROUTES: [Route; 25] = [
+static ROUTES: [Route; 26] = [
     route(Method::POST, "/purchase_orders/{id}/shipments.json", Endpoint::CreateShipment),
     route(Method::GET, "/purchase_orders.json", Endpoint::ListPurchaseOrders),
     route(Method::GET, "/purchase_orders/{id}.json", Endpoint::GetPurchaseOrder),
@@ -239,6 +260,7 @@ static ROUTES: [Route; 25] = [
     route(Method::GET, "/purchase_orders/{id}/labels.json", Endpoint::PurchaseOrderLabels),
     route(Method::POST, "/shipments/{id}/labels.json", Endpoint::AttachShipmentLabel),
     route(Method::GET, "/shipments/{id}/labels.json", Endpoint::ShipmentLabels),
+    route(Method::POST, "/purchase_orders/{id}/email.json", Endpoint::EmailPurchaseOrder),
 ];
 
 /// The segments of a route's path pattern, as [`path_segments`] cuts a request's path.

@@ -216,10 +216,20 @@ struct VendorBody {
     /// `true`/`false` overrides the store's `send_tracking`; `null` follows it.
     #[serde(default, deserialize_with = "present")]
     notify_customer: Option<Option<bool>>,
+    /// Where its purchase orders are emailed (`null` or `""`: nowhere).
+    #[serde(default, deserialize_with = "present_text")]
+    email: Option<Option<String>>,
+    /// The retailer emails it its purchase orders, with their labels.
+    email_purchase_orders: Option<bool>,
     #[serde(default, rename = "id")]
     _id: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "name")]
     _name: Option<serde::de::IgnoredAny>,
+}
+
+/// Tells a text sent as `null` from one left out.
+fn present_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 /// Tells a field sent as `null` from one left out.
@@ -228,7 +238,8 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<O
 }
 
 fn vendor_view(vendor: &Vendor) -> serde_json::Value {
-    json!({ "id": vendor.id.get(), "name": vendor.name, "notify_customer": vendor.notify_customer })
+    json!({ "id": vendor.id.get(), "name": vendor.name, "notify_customer": vendor.notify_customer,
+        "email": vendor.email, "email_purchase_orders": vendor.email_purchase_orders })
 }
 
 pub(crate) fn retailer_only(principal: &Principal) -> Result<(), ApiError> {
@@ -337,8 +348,28 @@ impl ShipmentsApi {
             .map_err(Failure::from)?
             .ok_or_else(|| ApiError::NotFound(format!("vendor {id} not found")))?;
         let body = json_body::<VendorEnvelope>(request)?.vendor;
+        let before = vendor.clone();
+        let mut errors = ValidationErrors::new();
         if let Some(notify) = body.notify_customer {
             vendor.notify_customer = notify;
+        }
+        if let Some(email) = body.email {
+            match email.as_deref().map(str::trim).filter(|email| !email.is_empty()) {
+                None => vendor.email = None,
+                Some(email) => match shipsync_domain::tenant::parse_email(email) {
+                    Ok(email) => vendor.email = Some(email),
+                    Err(problem) => errors.push("email", problem),
+                },
+            }
+        }
+        if let Some(on) = body.email_purchase_orders {
+            vendor.email_purchase_orders = on;
+        }
+        if vendor.email_purchase_orders && vendor.email.is_none() && !errors.mentions("email") {
+            errors.push("email", "is required to email the vendor its purchase orders");
+        }
+        errors.into_result(()).map_err(ApiError::Invalid)?;
+        if vendor != before {
             self.table.save_vendor(&vendor).await.map_err(Failure::from)?;
         }
         Ok(json_response(StatusCode::OK, &json!({ "vendor": vendor_view(&vendor) })))

@@ -19,6 +19,7 @@ pub mod exports;
 pub mod failure;
 pub mod intake;
 pub mod labels;
+pub mod mail;
 #[cfg(feature = "memory")]
 pub mod memory;
 pub mod optimistic;

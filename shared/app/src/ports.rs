@@ -312,3 +312,20 @@ pub trait RenderQueue: Send + Sync {
 pub trait HtmlToPdf: Send + Sync {
     fn render_pdf(&self, html: &str) -> impl Pending<Vec<u8>>;
 }
+
+/// Purchase orders emailed to vendors: the requests' queue, and what was sent.
+pub trait MailQueue: Send + Sync {
+    fn queue_mail(&self, request: &shipsync_domain::mail::MailRequest) -> impl Pending<()>;
+}
+
+/// Sends an email as raw MIME (SES).
+pub trait Mailer: Send + Sync {
+    /// The provider's id for the message.
+    fn send_raw(&self, from: &str, to: &str, raw: Vec<u8>) -> impl Pending<String>;
+}
+
+/// Which mail requests were sent (so that a redelivered one is not sent again).
+pub trait SentMail: Send + Sync {
+    fn mail_sent(&self, request: &shipsync_domain::mail::MailRequest) -> impl Pending<bool>;
+    fn record_mail_sent(&self, request: &shipsync_domain::mail::MailRequest, message_id: &str) -> impl Pending<()>;
+}

@@ -9,6 +9,7 @@ pub mod export;
 pub mod ids;
 pub mod labels;
 pub mod limits;
+pub mod mail;
 pub mod money;
 pub mod orders;
 pub mod purchase_order;

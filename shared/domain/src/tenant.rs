@@ -33,6 +33,28 @@ pub struct Vendor {
     /// notifications for a specific vendor"); `None` follows the store.
     #[serde(default)]
     pub notify_customer: Option<bool>,
+    /// Where the vendor's purchase orders are emailed, with their labels (`email_purchase_orders`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The retailer sends this vendor its purchase orders by email.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub email_purchase_orders: bool,
+}
+
+/// An email address as a person gives it: trimmed, at most 254 characters, one `@` between a
+/// local part and a domain with a dot, no spaces or control characters (no header can be made of it).
+pub fn parse_email(input: &str) -> Result<String, String> {
+    let address = input.trim();
+    let well_formed = address.len() <= 254
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"'))
+        && address.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if well_formed { Ok(address.to_owned()) } else { Err("must be an email address (name@example.com)".into()) }
 }
 
 /// The kind of sales channel a store is.

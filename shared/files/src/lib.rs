@@ -17,15 +17,74 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use shipsync_app::Failure;
-use shipsync_app::ports::{LabelFiles, RenderQueue};
+use shipsync_app::ports::{LabelFiles, MailQueue, Mailer, RenderQueue};
 use shipsync_domain::labels::RenderRequest;
+use shipsync_domain::mail::MailRequest;
+
+/// Signs AWS requests with the function's credentials, and sends them through its HTTP client.
+#[derive(Debug, Clone)]
+struct Signer {
+    http: Result<reqwest::Client, String>,
+    credentials: Option<SharedCredentialsProvider>,
+    region: String,
+}
+
+impl Signer {
+    fn new(aws: &aws_config::SdkConfig) -> Self {
+        Self {
+            http: shipsync_platform::aws_reqwest_client().map_err(|error| error.to_string()),
+            credentials: aws.credentials_provider(),
+            region: aws.region().map_or_else(|| "us-east-1".to_owned(), ToString::to_string),
+        }
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, Failure> {
+        self.http.as_ref().map_err(|error| Failure::permanent(format!("no HTTP client for AWS: {error}")))
+    }
+
+    /// The headers (or, presigning, the query parameters) that sign a request to `service`.
+    async fn signature(
+        &self,
+        service: &str,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: SignableBody<'_>,
+        settings: SigningSettings,
+    ) -> Result<(Vec<(String, String)>, Vec<(String, String)>), Failure> {
+        let provider =
+            self.credentials.as_ref().ok_or_else(|| Failure::permanent("no AWS credentials are configured"))?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|error| Failure::retryable(format!("AWS credentials: {error}")))?;
+        let identity = credentials.into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name(service)
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|error| Failure::permanent(format!("signing for {service}: {error}")))?
+            .into();
+        let request = SignableRequest::new(method, url, headers.iter().copied(), body)
+            .map_err(|error| Failure::permanent(format!("signing for {service}: {error}")))?;
+        let (instructions, _) = sign(request, &params)
+            .map_err(|error| Failure::permanent(format!("signing for {service}: {error}")))?
+            .into_parts();
+        let (headers, query) = instructions.into_parts();
+        Ok((
+            headers.iter().map(|header| (header.name().to_owned(), header.value().to_owned())).collect(),
+            query.into_iter().map(|(name, value)| (name.to_owned(), value.into_owned())).collect(),
+        ))
+    }
+}
 
 /// The labels bucket.
 #[derive(Debug, Clone)]
 pub struct LabelBucket {
-    http: Result<reqwest::Client, String>,
-    credentials: Option<SharedCredentialsProvider>,
-    region: String,
+    signer: Signer,
     bucket: String,
     /// Where the bucket is reached: its own host name on AWS, by path on an emulator.
     base: String,
@@ -35,18 +94,12 @@ impl LabelBucket {
     /// The bucket through the SDK settings a function runs with (credentials, region, and an
     /// emulator's endpoint, reached by path: it serves no bucket host names).
     pub fn connect(aws: &aws_config::SdkConfig, bucket: &str) -> Self {
-        let region = aws.region().map_or_else(|| "us-east-1".to_owned(), ToString::to_string);
+        let signer = Signer::new(aws);
         let base = match aws.endpoint_url() {
             Some(endpoint) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
-            None => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+            None => format!("https://{bucket}.s3.{}.amazonaws.com", signer.region),
         };
-        Self {
-            http: shipsync_platform::aws_reqwest_client().map_err(|error| error.to_string()),
-            credentials: aws.credentials_provider(),
-            region,
-            bucket: bucket.to_owned(),
-            base,
-        }
+        Self { signer, bucket: bucket.to_owned(), base }
     }
 
     pub fn name(&self) -> &str {
@@ -70,42 +123,6 @@ impl LabelBucket {
         settings
     }
 
-    /// The headers (or, presigning, the query parameters) that sign a request.
-    async fn signature(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &[(&str, &str)],
-        body: SignableBody<'_>,
-        settings: SigningSettings,
-    ) -> Result<(Vec<(String, String)>, Vec<(String, String)>), Failure> {
-        let provider =
-            self.credentials.as_ref().ok_or_else(|| Failure::permanent("S3: no AWS credentials are configured"))?;
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .map_err(|error| Failure::retryable(format!("S3: AWS credentials: {error}")))?;
-        let identity = credentials.into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .map_err(|error| Failure::permanent(format!("S3 signing: {error}")))?
-            .into();
-        let request = SignableRequest::new(method, url, headers.iter().copied(), body)
-            .map_err(|error| Failure::permanent(format!("S3 signing: {error}")))?;
-        let (instructions, _) =
-            sign(request, &params).map_err(|error| Failure::permanent(format!("S3 signing: {error}")))?.into_parts();
-        let (headers, query) = instructions.into_parts();
-        Ok((
-            headers.iter().map(|header| (header.name().to_owned(), header.value().to_owned())).collect(),
-            query.into_iter().map(|(name, value)| (name.to_owned(), value.into_owned())).collect(),
-        ))
-    }
-
     /// One signed call; its status and body.
     async fn call(
         &self,
@@ -114,10 +131,11 @@ impl LabelBucket {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Result<(reqwest::StatusCode, Vec<u8>), Failure> {
-        let http = self.http.as_ref().map_err(|error| Failure::permanent(format!("S3: no HTTP client: {error}")))?;
+        let http = self.signer.http()?;
         let url = self.url(key);
         let settings = Self::settings(SignatureLocation::Headers, None);
-        let (signed, _) = self.signature(method.as_str(), &url, headers, SignableBody::Bytes(&body), settings).await?;
+        let (signed, _) =
+            self.signer.signature("s3", method.as_str(), &url, headers, SignableBody::Bytes(&body), settings).await?;
         let mut request = http.request(method.clone(), &url);
         for (name, value) in headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).chain(signed) {
             request = request.header(name, value);
@@ -198,11 +216,130 @@ impl LabelFiles for LabelBucket {
         let mut presigning = settings;
         // A presigned link's payload is the caller's, unknown when it is signed.
         presigning.payload_checksum_kind = PayloadChecksumKind::NoHeader;
-        let (_, query) =
-            self.signature("GET", &url, &[("host", host.as_str())], SignableBody::UnsignedPayload, presigning).await?;
+        let (_, query) = self
+            .signer
+            .signature("s3", "GET", &url, &[("host", host.as_str())], SignableBody::UnsignedPayload, presigning)
+            .await?;
         let mut link = reqwest::Url::parse(&url).map_err(|error| Failure::permanent(format!("S3 link: {error}")))?;
         link.query_pairs_mut().extend_pairs(query);
         Ok(link.to_string())
+    }
+}
+
+/// Sends email through SES (API v2, raw content), signed like the S3 calls.
+#[derive(Debug, Clone)]
+pub struct SesMailer {
+    signer: Signer,
+    url: String,
+}
+
+impl SesMailer {
+    pub fn connect(aws: &aws_config::SdkConfig) -> Self {
+        let signer = Signer::new(aws);
+        let base = match aws.endpoint_url() {
+            Some(endpoint) => endpoint.trim_end_matches('/').to_owned(),
+            None => format!("https://email.{}.amazonaws.com", signer.region),
+        };
+        Self { signer, url: format!("{base}/v2/email/outbound-emails") }
+    }
+}
+
+impl SesMailer {
+    /// Asks SES to verify a sender (an address or a domain): what an operator does once, and
+    /// what the local stack does for its emulator.
+    pub async fn create_identity(&self, identity: &str) -> Result<(), Failure> {
+        let url = self.url.replace("/outbound-emails", "/identities");
+        let body = serde_json::json!({"EmailIdentity": identity}).to_string();
+        let headers = [("content-type", "application/json")];
+        let (signed, _) = self
+            .signer
+            .signature("ses", "POST", &url, &headers, SignableBody::Bytes(body.as_bytes()), SigningSettings::default())
+            .await?;
+        let mut request = self.signer.http()?.post(&url).header("content-type", "application/json");
+        for (name, value) in signed {
+            request = request.header(name, value);
+        }
+        let response = request
+            .body(body)
+            .send()
+            .await
+            .map_err(|error| Failure::retryable(format!("SES CreateEmailIdentity: {error}")))?;
+        let status = response.status();
+        // An identity already there is as good as a new one.
+        if status.is_success() || status.as_u16() == 409 {
+            Ok(())
+        } else {
+            Err(Failure::permanent(format!("SES CreateEmailIdentity answered {}", status.as_u16())))
+        }
+    }
+}
+
+impl Mailer for SesMailer {
+    async fn send_raw(&self, from: &str, to: &str, raw: Vec<u8>) -> Result<String, Failure> {
+        use base64::Engine;
+        let body = serde_json::json!({
+            "FromEmailAddress": from,
+            "Destination": {"ToAddresses": [to]},
+            "Content": {"Raw": {"Data": base64::engine::general_purpose::STANDARD.encode(raw)}},
+        })
+        .to_string();
+        let headers = [("content-type", "application/json")];
+        let (signed, _) = self
+            .signer
+            .signature(
+                "ses",
+                "POST",
+                &self.url,
+                &headers,
+                SignableBody::Bytes(body.as_bytes()),
+                SigningSettings::default(),
+            )
+            .await?;
+        let mut request = self.signer.http()?.post(&self.url).header("content-type", "application/json");
+        for (name, value) in signed {
+            request = request.header(name, value);
+        }
+        let response =
+            request.body(body).send().await.map_err(|error| Failure::retryable(format!("SES SendEmail: {error}")))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            let message = format!("SES SendEmail answered {}: {text:.300}", status.as_u16());
+            return Err(if status.is_server_error() || status.as_u16() == 429 {
+                Failure::retryable(message)
+            } else {
+                Failure::permanent(message)
+            });
+        }
+        let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        Ok(answer["MessageId"].as_str().unwrap_or_default().to_owned())
+    }
+}
+
+/// The mailer's queue.
+#[derive(Debug, Clone)]
+pub struct MailQueueSqs {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl MailQueueSqs {
+    pub fn new(sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
+        Self { sqs, queue_url }
+    }
+}
+
+impl MailQueue for MailQueueSqs {
+    async fn queue_mail(&self, request: &MailRequest) -> Result<(), Failure> {
+        let body = serde_json::to_string(request).map_err(|error| Failure::permanent(error.to_string()))?;
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|error| Failure::retryable(format!("SQS SendMessage (mail queue): {error:?}")))?;
+        Ok(())
     }
 }
 

@@ -58,6 +58,10 @@ pub fn labels(retailer: RetailerId, po: PurchaseOrderId) -> String {
 pub fn label(id: u64) -> String {
     format!("LABEL#{id:016}")
 }
+/// A purchase order's email, sent for the request made at this time (milliseconds).
+pub fn mail_sent(requested_at: i64) -> String {
+    format!("MAILSENT#{requested_at:016}")
+}
 pub fn order_ref(id: u64) -> String {
     format!("ORDERREF#{id}")
 }

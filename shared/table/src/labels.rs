@@ -2,6 +2,7 @@
 
 use shipsync_domain::ids::{PurchaseOrderId, RetailerId};
 use shipsync_domain::labels::Label;
+use shipsync_domain::mail::MailRequest;
 
 use crate::codec::item;
 use crate::keys;
@@ -26,5 +27,22 @@ impl Table {
     /// One label, as it stands after every write so far.
     pub async fn label(&self, retailer: RetailerId, po: PurchaseOrderId, id: u64) -> Result<Option<Label>, TableError> {
         self.item_now(keys::labels(retailer, po), &keys::label(id)).await?.map(crate::codec::record).transpose()
+    }
+
+    /// Whether a purchase order's email request was sent.
+    pub async fn mail_sent(&self, request: &MailRequest) -> Result<bool, TableError> {
+        let pk = keys::labels(request.retailer_id, request.purchase_order_id);
+        Ok(self.item_now(pk, &keys::mail_sent(request.requested_at.timestamp_millis())).await?.is_some())
+    }
+
+    /// Records that a purchase order's email request was sent, as `message_id`.
+    pub async fn record_mail_sent(&self, request: &MailRequest, message_id: &str) -> Result<(), TableError> {
+        #[derive(serde::Serialize)]
+        struct Sent<'a> {
+            message_id: &'a str,
+        }
+        let pk = keys::labels(request.retailer_id, request.purchase_order_id);
+        let record = item(pk, &keys::mail_sent(request.requested_at.timestamp_millis()), &Sent { message_id })?;
+        self.put(record).await
     }
 }

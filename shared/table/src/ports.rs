@@ -8,7 +8,7 @@ use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Utc};
 use shipsync_app::Failure;
-use shipsync_app::ports::{Ids, Labels, Orders, PurchaseOrders, Settings, Shipments};
+use shipsync_app::ports::{Ids, Labels, Orders, PurchaseOrders, SentMail, Settings, Shipments};
 use shipsync_domain::ValidationErrors;
 use shipsync_domain::carrier::Carrier;
 use shipsync_domain::ids::{PurchaseOrderId, RetailerId, ShipmentId, StoreId, VendorId};
@@ -282,5 +282,18 @@ impl Labels for Table {
         id: u64,
     ) -> Result<Option<shipsync_domain::labels::Label>, Failure> {
         Ok(Table::label(self, retailer, po, id).await?)
+    }
+}
+
+impl SentMail for Table {
+    async fn mail_sent(&self, request: &shipsync_domain::mail::MailRequest) -> Result<bool, Failure> {
+        Ok(Table::mail_sent(self, request).await?)
+    }
+    async fn record_mail_sent(
+        &self,
+        request: &shipsync_domain::mail::MailRequest,
+        message_id: &str,
+    ) -> Result<(), Failure> {
+        Ok(Table::record_mail_sent(self, request, message_id).await?)
     }
 }

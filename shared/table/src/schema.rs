@@ -26,6 +26,7 @@
 //! | a store's poll state: cursor, last poll, failing since | `POLLSTATE#<store>` | `STATE` | | |
 //! | channel order by shipsync's order id (for reprocessing) | `ORDERREF#<id>` | `ORDER` | | |
 //! | shipping label of a purchase order or one of its shipments (its file in the labels bucket, at `labels/<retailer>/<po>/<id>.<format>`) | `LABELS#<retailer>#<po>` | `LABEL#<id, 16 digits>` | | |
+//! | a purchase order's email to its vendor, sent (with the provider's `message_id`) for the request made at that time | `LABELS#<retailer>#<po>` | `MAILSENT#<requested at, ms, 16 digits>` | | |
 //! | id sequence: the last id handed out, in `last` | `SEQUENCE` | `ids` | | |
 //!
 //! Every index copies the keys and [`PROJECTED_ATTRIBUTES`] (what search filters read). Sort keys of
@@ -46,6 +47,7 @@
 //! | a store's credentials, its webhook secrets, or only their names (kept apart from the store) | GetItem `RETAILER#<id>` / `STORESECRET#<id>`, then KMS Decrypt of the one purpose asked for (`credentials`, `webhook_credentials`, `credential_names`) |
 //! | a shipment / purchase order by id | GetItem `SHIPMENT#<id>` / `SHIPMENT`, `PO#<id>` / `PO` (`shipment`, `purchase_order`; `retailer_shipment` and friends answer "absent" for another retailer's) |
 //! | a purchase order as just written (is the whole order shipped now?) | GetItem `PO#<id>` / `PO`, consistent (`purchase_order_now`) |
+//! | whether a purchase order's email request was sent | GetItem `LABELS#<retailer>#<po>` / `MAILSENT#<requested at>` (`mail_sent`) |
 //! | a purchase order's labels, or one label | Query `LABELS#<retailer>#<po>`, begins_with `LABEL#` (`purchase_order_labels`); GetItem (`label`) |
 //! | a purchase order by its number | GetItem `RETAILER#<id>` / `POREF#<number>`, then GetItem (`purchase_order_by_number`) |
 //! | several shipments, purchase orders or products by key | BatchGetItem, 100 keys a call (`shipments`, `purchase_orders`, `products_by_sku`) |

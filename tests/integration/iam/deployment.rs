@@ -73,6 +73,7 @@ fn names(aws: &LocalAws) -> Names {
             ("OrderQueue.Arn", aws.order_queue_arn.clone()),
             ("OrderDeadLetterQueue.Arn", queue_arn(&aws.order_dead_letter_url)),
             ("RenderQueue.Arn", aws.render_queue_arn.clone()),
+            ("MailQueue.Arn", aws.mail_queue_arn.clone()),
             ("ExportScheduleGroup", planner.schedule_group.clone()),
             ("SchedulerRole.Arn", planner.scheduler_role_arn.clone()),
         ]
@@ -173,8 +174,12 @@ impl IamApp {
         let sweeper = Sweeper::build(&sweeper.sweeper_config(), &sweeper.sdk).with_clock(now);
         let renderer = self.aws_of("label-renderer");
         let renderer = label_renderer::LabelRenderer::build(&renderer.renderer_config(), &renderer.sdk);
-        let runner =
-            Runner::new(self.app.aws.clone(), exporter, processor).with_sweeper(sweeper).with_renderer(renderer);
+        let mailer = self.aws_of("vendor-mailer");
+        let mailer = vendor_mailer::VendorMailer::build(&mailer.mailer_config(), &mailer.sdk);
+        let runner = Runner::new(self.app.aws.clone(), exporter, processor)
+            .with_sweeper(sweeper)
+            .with_renderer(renderer)
+            .with_mailer(mailer);
         let app = &mut self.app;
         (app.api, app.planner, app.webhooks, app.poller, app.runner) = (api, planner, webhooks, poller, runner);
     }

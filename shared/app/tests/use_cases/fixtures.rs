@@ -62,7 +62,14 @@ impl World {
             };
             records.channel_stores.insert((retailer, store), shop);
             for (vendor, name, sku) in [(vendor, "Acme", "TENT"), (other_vendor, "Globex", "STOVE")] {
-                let record = Vendor { id: vendor, retailer_id: retailer, name: name.into(), notify_customer: None };
+                let record = Vendor {
+                    id: vendor,
+                    retailer_id: retailer,
+                    name: name.into(),
+                    notify_customer: None,
+                    email: None,
+                    email_purchase_orders: false,
+                };
                 records.vendors.insert((retailer, vendor), record);
                 let sku = Sku::parse(sku).expect("a SKU");
                 records
