@@ -3,7 +3,6 @@
 //! vendor sells stays unmarked and listed), and the shipment's tracking goes out on the first
 //! carrier scan, in Groupon's carrier codes; a refusal is listed with Groupon's reason.
 
-use chrono::Utc;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use shipsync_domain::ids::StoreId;
@@ -106,21 +105,10 @@ fn notification(tracking: &str) -> String {
     form(&[("supplier_id", SUPPLIER), ("token", TOKEN), ("tracking_info", &info)])
 }
 
-/// Posts a signed EasyPost scan for `tracking` to the store's URL.
+/// Posts a signed EasyPost scan for `tracking` to the store's URL, and applies it.
 async fn scan(app: &TestApp, store: StoreId, tracking: &str) {
-    use carrier_webhooks::{CarrierWebhooks, Provider, providers};
-    let body = json!({"id": "evt_gr", "object": "Event", "description": "tracker.updated",
-        "result": {"object": "Tracker", "tracking_code": tracking, "status": "in_transit", "updated_at": "2026-03-02T13:00:00Z"}})
-    .to_string();
-    let signature = providers::sign(Provider::EasyPost, body.as_bytes(), EASYPOST_SECRET, Utc::now().timestamp());
-    let request = http::Request::builder()
-        .method(Method::POST)
-        .uri(format!("/carrier_webhooks/easypost/{store}"))
-        .header(providers::signature_header(Provider::EasyPost), signature)
-        .body(bytes::Bytes::from(body))
-        .expect("request");
-    let endpoint = CarrierWebhooks::new(app.table.clone(), app.aws.sqs.clone(), app.aws.order_queue_url.clone());
-    assert_eq!(endpoint.handle(request).await.status(), StatusCode::OK);
+    let (status, body) = crate::harness::post_easypost_scan(app, store, EASYPOST_SECRET, tracking, "in_transit").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     app.run_orders().await;
 }
 

@@ -475,3 +475,29 @@ pub fn errors(json: &Value) -> Vec<String> {
         .map(|list| list.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }
+
+/// Posts an EasyPost `tracker.updated` scan for `tracking` (as `status`) to a store's own carrier
+/// webhook URL, signed with the store's `tracking_webhook_secret`; the endpoint's answer.
+pub async fn post_easypost_scan(
+    app: &TestApp,
+    store: shipsync_domain::ids::StoreId,
+    secret: &str,
+    tracking: &str,
+    status: &str,
+) -> (StatusCode, String) {
+    use carrier_webhooks::{CarrierWebhooks, Provider, providers};
+    let body = serde_json::json!({"id": format!("evt_{tracking}_{status}"), "object": "Event",
+        "description": "tracker.updated", "result": {"object": "Tracker", "tracking_code": tracking,
+        "status": status, "updated_at": "2026-03-02T13:00:00Z"}})
+    .to_string();
+    let signature = providers::sign(Provider::EasyPost, body.as_bytes(), secret, chrono::Utc::now().timestamp());
+    let request = http::Request::builder()
+        .method(Method::POST)
+        .uri(format!("/carrier_webhooks/easypost/{store}"))
+        .header(providers::signature_header(Provider::EasyPost), signature)
+        .body(bytes::Bytes::from(body))
+        .expect("request");
+    let endpoint = CarrierWebhooks::new(app.table.clone(), app.aws.sqs.clone(), app.aws.order_queue_url.clone());
+    let response = endpoint.handle(request).await;
+    (response.status(), response.body().clone())
+}

@@ -136,21 +136,10 @@ async fn ships(wish: &MockServer, tracking: &str, priority: u8) {
         .await;
 }
 
-/// Posts a signed EasyPost scan for `tracking` to the store's URL.
+/// Posts a signed EasyPost scan for `tracking` to the store's URL, and applies it.
 async fn scan(app: &TestApp, store: StoreId, tracking: &str) {
-    use carrier_webhooks::{CarrierWebhooks, Provider, providers};
-    let body = json!({"id": "evt_wi", "object": "Event", "description": "tracker.updated",
-        "result": {"object": "Tracker", "tracking_code": tracking, "status": "in_transit", "updated_at": "2026-03-02T13:00:00Z"}})
-    .to_string();
-    let signature = providers::sign(Provider::EasyPost, body.as_bytes(), EASYPOST_SECRET, Utc::now().timestamp());
-    let request = http::Request::builder()
-        .method(Method::POST)
-        .uri(format!("/carrier_webhooks/easypost/{store}"))
-        .header(providers::signature_header(Provider::EasyPost), signature)
-        .body(bytes::Bytes::from(body))
-        .expect("request");
-    let endpoint = CarrierWebhooks::new(app.table.clone(), app.aws.sqs.clone(), app.aws.order_queue_url.clone());
-    assert_eq!(endpoint.handle(request).await.status(), StatusCode::OK);
+    let (status, body) = crate::harness::post_easypost_scan(app, store, EASYPOST_SECRET, tracking, "in_transit").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     app.run_orders().await;
 }
 

@@ -249,28 +249,37 @@ impl SesMailer {
     /// what the local stack does for its emulator.
     pub async fn create_identity(&self, identity: &str) -> Result<(), Failure> {
         let url = self.url.replace("/outbound-emails", "/identities");
-        let body = serde_json::json!({"EmailIdentity": identity}).to_string();
-        let headers = [("content-type", "application/json")];
-        let (signed, _) = self
-            .signer
-            .signature("ses", "POST", &url, &headers, SignableBody::Bytes(body.as_bytes()), SigningSettings::default())
-            .await?;
-        let mut request = self.signer.http()?.post(&url).header("content-type", "application/json");
-        for (name, value) in signed {
-            request = request.header(name, value);
-        }
-        let response = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|error| Failure::retryable(format!("SES CreateEmailIdentity: {error}")))?;
-        let status = response.status();
+        let (status, _) =
+            self.post_json("CreateEmailIdentity", &url, serde_json::json!({"EmailIdentity": identity})).await?;
         // An identity already there is as good as a new one.
         if status.is_success() || status.as_u16() == 409 {
             Ok(())
         } else {
             Err(Failure::permanent(format!("SES CreateEmailIdentity answered {}", status.as_u16())))
         }
+    }
+
+    /// One signed JSON call to SES's API; its status and body.
+    async fn post_json(
+        &self,
+        operation: &str,
+        url: &str,
+        body: serde_json::Value,
+    ) -> Result<(reqwest::StatusCode, String), Failure> {
+        let body = body.to_string();
+        let headers = [("content-type", "application/json")];
+        let (signed, _) = self
+            .signer
+            .signature("ses", "POST", url, &headers, SignableBody::Bytes(body.as_bytes()), SigningSettings::default())
+            .await?;
+        let mut request = self.signer.http()?.post(url).header("content-type", "application/json");
+        for (name, value) in signed {
+            request = request.header(name, value);
+        }
+        let response =
+            request.body(body).send().await.map_err(|error| Failure::retryable(format!("SES {operation}: {error}")))?;
+        let status = response.status();
+        Ok((status, response.text().await.unwrap_or_default()))
     }
 }
 
@@ -281,28 +290,8 @@ impl Mailer for SesMailer {
             "FromEmailAddress": from,
             "Destination": {"ToAddresses": [to]},
             "Content": {"Raw": {"Data": base64::engine::general_purpose::STANDARD.encode(raw)}},
-        })
-        .to_string();
-        let headers = [("content-type", "application/json")];
-        let (signed, _) = self
-            .signer
-            .signature(
-                "ses",
-                "POST",
-                &self.url,
-                &headers,
-                SignableBody::Bytes(body.as_bytes()),
-                SigningSettings::default(),
-            )
-            .await?;
-        let mut request = self.signer.http()?.post(&self.url).header("content-type", "application/json");
-        for (name, value) in signed {
-            request = request.header(name, value);
-        }
-        let response =
-            request.body(body).send().await.map_err(|error| Failure::retryable(format!("SES SendEmail: {error}")))?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
+        });
+        let (status, text) = self.post_json("SendEmail", &self.url, body).await?;
         if !status.is_success() {
             let message = format!("SES SendEmail answered {}: {text:.300}", status.as_u16());
             return Err(if status.is_server_error() || status.as_u16() == 429 {
@@ -316,57 +305,45 @@ impl Mailer for SesMailer {
     }
 }
 
-/// The mailer's queue.
+/// A queue of JSON messages (SQS): the renderer's and the mailer's.
 #[derive(Debug, Clone)]
-pub struct MailQueueSqs {
+pub struct JsonQueue {
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
 }
 
-impl MailQueueSqs {
+impl JsonQueue {
     pub fn new(sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
         Self { sqs, queue_url }
     }
-}
 
-impl MailQueue for MailQueueSqs {
-    async fn queue_mail(&self, request: &MailRequest) -> Result<(), Failure> {
-        let body = serde_json::to_string(request).map_err(|error| Failure::permanent(error.to_string()))?;
+    async fn send(&self, message: &impl serde::Serialize) -> Result<(), Failure> {
+        let body = serde_json::to_string(message).map_err(|error| Failure::permanent(error.to_string()))?;
         self.sqs
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
             .send()
             .await
-            .map_err(|error| Failure::retryable(format!("SQS SendMessage (mail queue): {error:?}")))?;
+            .map_err(|error| Failure::retryable(format!("SQS SendMessage ({}): {error:?}", self.queue_url)))?;
         Ok(())
     }
 }
 
 /// The renderer's queue.
-#[derive(Debug, Clone)]
-pub struct RenderQueueSqs {
-    sqs: aws_sdk_sqs::Client,
-    queue_url: String,
-}
+pub type RenderQueueSqs = JsonQueue;
+/// The mailer's queue.
+pub type MailQueueSqs = JsonQueue;
 
-impl RenderQueueSqs {
-    pub fn new(sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
-        Self { sqs, queue_url }
+impl RenderQueue for JsonQueue {
+    async fn queue_render(&self, request: &RenderRequest) -> Result<(), Failure> {
+        self.send(request).await
     }
 }
 
-impl RenderQueue for RenderQueueSqs {
-    async fn queue_render(&self, request: &RenderRequest) -> Result<(), Failure> {
-        let body = serde_json::to_string(request).map_err(|error| Failure::permanent(error.to_string()))?;
-        self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|error| Failure::retryable(format!("SQS SendMessage (render queue): {error:?}")))?;
-        Ok(())
+impl MailQueue for JsonQueue {
+    async fn queue_mail(&self, request: &MailRequest) -> Result<(), Failure> {
+        self.send(request).await
     }
 }
 
