@@ -63,6 +63,7 @@ struct Protected {
     shipment: ShipmentId,
     purchase_order: u64,
     order_item: u64,
+    return_id: u64,
     ids: BTreeSet<u64>,
     /// The subset a vendor user of tenant A (another vendor) must not see.
     vendor_ids: BTreeSet<u64>,
@@ -98,6 +99,16 @@ async fn protected_records(app: &TestApp) -> (Protected, u64) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{json}");
     let order_id = order_with_unknown_sku(app).await;
+    let (status, opened) = app
+        .call(
+            Method::POST,
+            &format!("/purchase_orders/{}/returns.json", po.id),
+            Some(json!({"return": {"items": [{"order_item_id": po.items[0].id.get(), "quantity": 1}],
+                "reason": format!("{SECRET_CUSTOMER} changed her mind")}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let return_id = opened["return"]["id"].as_u64().expect("a return id");
     let ids = BTreeSet::from([
         app.retailer.id.get(),
         app.vendor.id.get(),
@@ -107,12 +118,15 @@ async fn protected_records(app: &TestApp) -> (Protected, u64) {
         po.items[0].id.get(),
         shipment_id.get(),
         order_id,
+        return_id,
     ]);
-    let vendor_ids = BTreeSet::from([app.other_vendor.id.get(), po.id.get(), po.items[0].id.get(), shipment_id.get()]);
+    let vendor_ids =
+        BTreeSet::from([app.other_vendor.id.get(), po.id.get(), po.items[0].id.get(), shipment_id.get(), return_id]);
     let protected = Protected {
         shipment: shipment_id,
         purchase_order: po.id.get(),
         order_item: po.items[0].id.get(),
+        return_id,
         ids,
         vendor_ids,
     };
@@ -168,6 +182,7 @@ fn cases(app: &TestApp, protected: &Protected, order_id: u64) -> Vec<Case> {
     let query = foreign_query(app);
     let shipment = protected.shipment;
     let po = protected.purchase_order;
+    let return_id = protected.return_id;
     let update = json!({"shipment": {"vendor_invoice_reference": "X", "export": true}});
     // ZPL, base64: "^XA^FDX^FS^XZ".
     let label = json!({"label": {"format": "zpl", "content": "XlhBXkZEWF5GU15YWg==", "tracking": SECRET_TRACKING}});
@@ -330,6 +345,39 @@ fn cases(app: &TestApp, protected: &Protected, order_id: u64) -> Vec<Case> {
             "/shipments/{id}/labels.json",
             vec![format!("/shipments/{shipment}/labels.json?{query}")],
             Some(label),
+            NotFound,
+            NotFound,
+        ),
+        case(
+            Method::POST,
+            "/purchase_orders/{id}/returns.json",
+            vec![format!("/purchase_orders/{po}/returns.json?{query}")],
+            Some(json!({"return": {"items": [{"order_item_id": protected.order_item, "quantity": 1}], "reason": "x"}})),
+            NotFound,
+            NotFound,
+        ),
+        case(Method::GET, "/returns.json", list("/returns.json"), None, OwnOnly, OwnOnly),
+        case(
+            Method::GET,
+            "/returns/{id}.json",
+            vec![format!("/returns/{return_id}.json?{query}")],
+            None,
+            NotFound,
+            NotFound,
+        ),
+        case(
+            Method::PUT,
+            "/returns/{id}.json",
+            vec![format!("/returns/{return_id}.json?{query}")],
+            Some(json!({"return": {"state": "closed"}})),
+            NotFound,
+            NotFound,
+        ),
+        case(
+            Method::PATCH,
+            "/returns/{id}.json",
+            vec![format!("/returns/{return_id}.json?{query}")],
+            Some(json!({"return": {"state": "closed"}})),
             NotFound,
             NotFound,
         ),

@@ -26,6 +26,7 @@ mod local_stack;
 mod marketplaces;
 mod polling;
 mod purchase_orders;
+mod returns;
 mod search;
 mod search_budget;
 mod stores;

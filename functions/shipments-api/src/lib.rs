@@ -5,6 +5,7 @@ mod dto;
 mod labels;
 mod orders;
 mod purchase_orders;
+mod returns;
 mod shipments;
 mod stores;
 
@@ -171,6 +172,10 @@ impl ShipmentsApi {
             Endpoint::AttachShipmentLabel => self.attach_shipment_label(principal, id, request).await,
             Endpoint::ShipmentLabels => self.shipment_labels(principal, id).await,
             Endpoint::EmailPurchaseOrder => self.email_purchase_order(principal, id).await,
+            Endpoint::CreateReturn => self.create_return(principal, id, request).await,
+            Endpoint::ListReturns => self.list_returns(principal, request).await,
+            Endpoint::GetReturn => self.get_return(principal, id).await,
+            Endpoint::UpdateReturn => self.update_return(principal, id, request).await,
         }
     }
 
@@ -219,6 +224,10 @@ pub enum Endpoint {
     AttachShipmentLabel,
     ShipmentLabels,
     EmailPurchaseOrder,
+    CreateReturn,
+    ListReturns,
+    GetReturn,
+    UpdateReturn,
 }
 
 /// One route: a method, a path pattern (`{id}` stands for one path segment, the record's id), and
@@ -234,7 +243,7 @@ const fn route(method: Method, path: &'static str, endpoint: Endpoint) -> Route 
     Route { method, path, endpoint }
 }
 
-static ROUTES: [Route; 26] = [
+static ROUTES: [Route; 31] = [
     route(Method::POST, "/purchase_orders/{id}/shipments.json", Endpoint::CreateShipment),
     route(Method::GET, "/purchase_orders.json", Endpoint::ListPurchaseOrders),
     route(Method::GET, "/purchase_orders/{id}.json", Endpoint::GetPurchaseOrder),
@@ -261,6 +270,11 @@ static ROUTES: [Route; 26] = [
     route(Method::POST, "/shipments/{id}/labels.json", Endpoint::AttachShipmentLabel),
     route(Method::GET, "/shipments/{id}/labels.json", Endpoint::ShipmentLabels),
     route(Method::POST, "/purchase_orders/{id}/email.json", Endpoint::EmailPurchaseOrder),
+    route(Method::POST, "/purchase_orders/{id}/returns.json", Endpoint::CreateReturn),
+    route(Method::GET, "/returns.json", Endpoint::ListReturns),
+    route(Method::GET, "/returns/{id}.json", Endpoint::GetReturn),
+    route(Method::PUT, "/returns/{id}.json", Endpoint::UpdateReturn),
+    route(Method::PATCH, "/returns/{id}.json", Endpoint::UpdateReturn),
 ];
 
 /// The segments of a route's path pattern, as [`path_segments`] cuts a request's path.

@@ -13,6 +13,7 @@ pub mod mail;
 pub mod money;
 pub mod orders;
 pub mod purchase_order;
+pub mod returns;
 pub mod search;
 pub mod secrets;
 pub mod shipment;

@@ -58,6 +58,23 @@ pub fn labels(retailer: RetailerId, po: PurchaseOrderId) -> String {
 pub fn label(id: u64) -> String {
     format!("LABEL#{id:016}")
 }
+/// A purchase order's returns, under its retailer.
+pub fn returns(retailer: RetailerId, po: PurchaseOrderId) -> String {
+    format!("RETURNS#{retailer}#{po}")
+}
+pub fn return_record(id: u64) -> String {
+    format!("RETURN#{id:016}")
+}
+/// A return's purchase order, found by the return's id under its retailer.
+pub fn return_ref(id: u64) -> String {
+    format!("RETURNREF#{id}")
+}
+pub fn retailer_returns(id: RetailerId) -> String {
+    format!("RETAILER#{id}#RETURNS")
+}
+pub fn vendor_returns(retailer: RetailerId, vendor: VendorId) -> String {
+    format!("RETAILER#{retailer}#VENDOR#{vendor}#RETURNS")
+}
 /// A purchase order's email, sent for the request made at this time (milliseconds).
 pub fn mail_sent(requested_at: i64) -> String {
     format!("MAILSENT#{requested_at:016}")

@@ -16,6 +16,7 @@ mod orders;
 mod ports;
 mod purchase_orders;
 mod rekey;
+mod returns;
 pub mod schema;
 mod search;
 mod sequence;
