@@ -165,6 +165,10 @@ A shipping label (or packing slip) as HTML, rendered to PDF by the renderer (Deb
       curl -s -u '{key}:{password}' -X POST {base}/purchase_orders/{po_id}/labels.json -H 'Content-Type: application/json' \
         -d '{{"label": {{"format": "html", "html": "<h1>Packing slip {number}</h1>"}}}}'
       curl -s -u '{key}:{password}' {base}/purchase_orders/{po_id}/labels.json   (state: ready, download_url)
+Once it has shipped, a return on it (RMA), then moved on (the vendor user marks it received):
+      curl -s -u '{key}:{password}' -X POST {base}/purchase_orders/{po_id}/returns.json -H 'Content-Type: application/json' \
+        -d '{{"return": {{"items": [{{"order_item_id": {item1}, "quantity": 1}}], "reason": "arrived damaged"}}}}'
+      curl -s -u '{key}:{password}' -X PUT {base}/returns/<id>.json -H 'Content-Type: application/json' -d '{{"return": {{"state": "authorized"}}}}'
 Amazon, eBay, Back Market, Walmart, WooCommerce, Groupon and Wish each hold an order for the demo stores {marketplace_stores}: the order poller
 takes them in now (and every 10 minutes). Once their purchase orders exist, the commands that ship them
 are printed below.
