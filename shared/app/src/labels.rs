@@ -190,17 +190,11 @@ where
         principal: &Principal,
         id: PurchaseOrderId,
     ) -> Result<PurchaseOrder, Failure> {
-        match self.repositories.retailer_purchase_order(principal.retailer_id, id).await? {
-            Some(po) if principal.can_see_purchase_order(&po) => Ok(po),
-            _ => Err(Failure::NotFound(format!("purchase order {id}"))),
-        }
+        crate::shipments::visible_purchase_order(&self.repositories, principal, id).await
     }
 
     async fn visible_shipment(&self, principal: &Principal, id: ShipmentId) -> Result<Shipment, Failure> {
-        match self.repositories.retailer_shipment(principal.retailer_id, id).await? {
-            Some(shipment) if principal.can_see(shipment.retailer_id, shipment.vendor_id) => Ok(shipment),
-            _ => Err(Failure::NotFound(format!("shipment {id}"))),
-        }
+        crate::shipments::visible_shipment(&self.repositories, principal, id).await
     }
 }
 

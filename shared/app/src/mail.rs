@@ -34,10 +34,7 @@ impl<R: Repositories, Q: MailQueue> MailDesk<R, Q> {
     /// `POST /purchase_orders/{id}/email.json` (retailer users): queues the purchase order's
     /// email to its vendor, which the retailer must have turned on for the vendor.
     pub async fn request(&self, principal: &Principal, id: PurchaseOrderId) -> Result<MailRequest, Failure> {
-        let po = match self.repositories.retailer_purchase_order(principal.retailer_id, id).await? {
-            Some(po) if principal.can_see_purchase_order(&po) => po,
-            _ => return Err(Failure::NotFound(format!("purchase order {id}"))),
-        };
+        let po = crate::shipments::visible_purchase_order(&self.repositories, principal, id).await?;
         if !principal.is_retailer_user() {
             return Err(Failure::Forbidden("purchase orders are emailed to vendors by their retailer".into()));
         }

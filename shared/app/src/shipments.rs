@@ -23,7 +23,7 @@ use tracing::{error, info, warn};
 
 use crate::Failure;
 use crate::optimistic::{AsFound, reserve_once, retry_on_conflict};
-use crate::ports::{ExportPlanner, Repositories};
+use crate::ports::{ExportPlanner, PurchaseOrders, Repositories, Shipments};
 use std::ops::RangeInclusive;
 use std::sync::OnceLock;
 
@@ -323,10 +323,7 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
 
     /// A shipment the caller may see; anything else is not found.
     pub async fn visible_shipment(&self, principal: &Principal, id: ShipmentId) -> Result<Shipment, Failure> {
-        match self.repositories.retailer_shipment(principal.retailer_id, id).await? {
-            Some(shipment) if principal.can_see(shipment.retailer_id, shipment.vendor_id) => Ok(shipment),
-            _ => Err(Failure::NotFound(format!("shipment {id}"))),
-        }
+        visible_shipment(&self.repositories, principal, id).await
     }
 
     /// A purchase order the caller may see; anything else is not found.
@@ -335,10 +332,7 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         principal: &Principal,
         id: PurchaseOrderId,
     ) -> Result<PurchaseOrder, Failure> {
-        match self.repositories.retailer_purchase_order(principal.retailer_id, id).await? {
-            Some(po) if principal.can_see_purchase_order(&po) => Ok(po),
-            _ => Err(Failure::NotFound(format!("purchase order {id}"))),
-        }
+        visible_purchase_order(&self.repositories, principal, id).await
     }
 
     async fn channel_store_of(&self, po: &PurchaseOrder) -> Result<ChannelStore, Failure> {
@@ -357,6 +351,31 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
 }
 
 /// The store a purchase order came from.
+/// A shipment the caller may see: read under the caller's retailer, and for a vendor user its
+/// own only; anything else is not found.
+pub async fn visible_shipment<R: Shipments>(
+    repositories: &R,
+    principal: &Principal,
+    id: ShipmentId,
+) -> Result<Shipment, Failure> {
+    match repositories.retailer_shipment(principal.retailer_id, id).await? {
+        Some(shipment) if principal.can_see(shipment.retailer_id, shipment.vendor_id) => Ok(shipment),
+        _ => Err(Failure::NotFound(format!("shipment {id}"))),
+    }
+}
+
+/// A purchase order the caller may see (as [`visible_shipment`]).
+pub async fn visible_purchase_order<R: PurchaseOrders>(
+    repositories: &R,
+    principal: &Principal,
+    id: PurchaseOrderId,
+) -> Result<PurchaseOrder, Failure> {
+    match repositories.retailer_purchase_order(principal.retailer_id, id).await? {
+        Some(po) if principal.can_see_purchase_order(&po) => Ok(po),
+        _ => Err(Failure::NotFound(format!("purchase order {id}"))),
+    }
+}
+
 async fn channel_store_of<R: Repositories>(repositories: &R, po: &PurchaseOrder) -> Result<ChannelStore, Failure> {
     repositories
         .channel_store(po.retailer_id, po.store_id)
