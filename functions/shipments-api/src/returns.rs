@@ -100,12 +100,17 @@ impl ShipmentsApi {
             return Err(ApiError::Forbidden("returns are opened by the retailer; a vendor marks them received".into()));
         }
         let input = json_body::<ReturnEnvelope>(request)?.body;
+        // Its labels only when a return label is named; one id whatever the retries.
+        let label_ids: Vec<u64> = match input.label_id {
+            None => Vec::new(),
+            Some(_) => {
+                let labels = self.table.purchase_order_labels(po.retailer_id, po.id).await.map_err(Failure::from)?;
+                labels.iter().filter(|label| label.state == LabelState::Ready).map(|label| label.id).collect()
+            }
+        };
+        let new_id = *self.table.allocate_ids(1).await.map_err(Failure::from)?.start();
         for _ in 0..CREATE_ATTEMPTS {
             let existing = self.table.purchase_order_returns(po.retailer_id, po.id).await.map_err(Failure::from)?;
-            let labels = self.table.purchase_order_labels(po.retailer_id, po.id).await.map_err(Failure::from)?;
-            let label_ids: Vec<u64> =
-                labels.iter().filter(|label| label.state == LabelState::Ready).map(|label| label.id).collect();
-            let new_id = *self.table.allocate_ids(1).await.map_err(Failure::from)?.start();
             let ret = draft_return(&po, &existing.returns, &label_ids, &input, new_id, (self.clock)())?;
             match self.table.create_return(&ret, existing.version).await {
                 Ok(()) => {

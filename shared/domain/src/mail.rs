@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{PurchaseOrderId, RetailerId};
-use crate::labels::{Label, LabelFormat};
+use crate::labels::Label;
 use crate::purchase_order::PurchaseOrder;
 
 /// The mailer's message: email this purchase order to its vendor. `requested_at` names the
@@ -37,11 +37,7 @@ impl Attachment {
                 label.id,
                 label.format.name()
             ),
-            content_type: match label.format {
-                LabelFormat::Pdf => "application/pdf",
-                LabelFormat::Png => "image/png",
-                LabelFormat::Zpl => "text/plain",
-            },
+            content_type: label.format.content_type(),
             bytes,
         }
     }

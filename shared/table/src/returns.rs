@@ -15,8 +15,8 @@ use crate::schema::{BY_RETAILER_CREATED, BY_VENDOR_CREATED};
 use crate::search::{Filter, SearchPage};
 use crate::{Table, TableError};
 
-/// The sort key of a purchase order's return counter.
-const COUNTER: &str = "RETURN#COUNTER";
+/// The sort key of a purchase order's return counter (beside its `RETURN#` records).
+const COUNTER: &str = "COUNTER";
 
 /// A purchase order's returns and the counter's version they were read at.
 #[derive(Debug, Clone, Default)]
@@ -72,7 +72,7 @@ impl Table {
             }
             None => 0,
         };
-        let mut returns: Vec<Return> = self.partition_prefix(pk, "RETURN#0").await?;
+        let mut returns: Vec<Return> = self.partition_prefix_now(pk, "RETURN#").await?;
         returns.retain(|ret| ret.retailer_id == retailer && ret.purchase_order_id == po);
         Ok(PurchaseOrderReturns { returns, version })
     }

@@ -28,7 +28,7 @@
 //! | shipping label of a purchase order or one of its shipments (its file in the labels bucket, at `labels/<retailer>/<po>/<id>.<format>`) | `LABELS#<retailer>#<po>` | `LABEL#<id, 16 digits>` | | |
 //! | a purchase order's email to its vendor, sent (with the provider's `message_id`) for the request made at that time | `LABELS#<retailer>#<po>` | `MAILSENT#<requested at, ms, 16 digits>` | | |
 //! | return (RMA) of a purchase order (with `version`) | `RETURNS#<retailer>#<po>` | `RETURN#<id, 16 digits>` | gsi1 `RETAILER#<id>#RETURNS`, gsi2 `RETAILER#<id>#VENDOR#<id>#RETURNS`, both `<created>#<id>` | |
-//! | a purchase order's return counter (`version`, moved by every new return's transaction) | `RETURNS#<retailer>#<po>` | `RETURN#COUNTER` | | |
+//! | a purchase order's return counter (`version`, moved by every new return's transaction) | `RETURNS#<retailer>#<po>` | `COUNTER` | | |
 //! | a return's purchase order, by the return's id | `RETAILER#<id>` | `RETURNREF#<id>` | | |
 //! | id sequence: the last id handed out, in `last` | `SEQUENCE` | `ids` | | |
 //!
@@ -50,7 +50,7 @@
 //! | a store's credentials, its webhook secrets, or only their names (kept apart from the store) | GetItem `RETAILER#<id>` / `STORESECRET#<id>`, then KMS Decrypt of the one purpose asked for (`credentials`, `webhook_credentials`, `credential_names`) |
 //! | a shipment / purchase order by id | GetItem `SHIPMENT#<id>` / `SHIPMENT`, `PO#<id>` / `PO` (`shipment`, `purchase_order`; `retailer_shipment` and friends answer "absent" for another retailer's) |
 //! | a purchase order as just written (is the whole order shipped now?) | GetItem `PO#<id>` / `PO`, consistent (`purchase_order_now`) |
-//! | a purchase order's returns (for what may still come back) | GetItem `RETURNS#<retailer>#<po>` / `RETURN#COUNTER` (consistent), Query begins_with `RETURN#0` (`purchase_order_returns`) |
+//! | a purchase order's returns (for what may still come back) | GetItem `RETURNS#<retailer>#<po>` / `COUNTER` (consistent), Query begins_with `RETURN#` (`purchase_order_returns`) |
 //! | a return by id | GetItem `RETAILER#<id>` / `RETURNREF#<id>`, then GetItem (`retailer_return`) |
 //! | a retailer's or a vendor's returns | Query gsi1 `RETAILER#<id>#RETURNS` or gsi2 `RETAILER#<id>#VENDOR#<id>#RETURNS` (`list_returns`) |
 //! | whether a purchase order's email request was sent | GetItem `LABELS#<retailer>#<po>` / `MAILSENT#<requested at>` (`mail_sent`) |

@@ -368,6 +368,25 @@ impl Table {
         pk: String,
         prefix: &str,
     ) -> Result<Vec<T>, TableError> {
+        self.partition_prefix_read(pk, prefix, false).await
+    }
+
+    /// [`Table::partition_prefix`] as it stands after every write so far (a consistent read):
+    /// for the reads that decide a write which may race another.
+    pub(crate) async fn partition_prefix_now<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        prefix: &str,
+    ) -> Result<Vec<T>, TableError> {
+        self.partition_prefix_read(pk, prefix, true).await
+    }
+
+    async fn partition_prefix_read<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        prefix: &str,
+        consistent: bool,
+    ) -> Result<Vec<T>, TableError> {
         let mut records = Vec::new();
         let mut start = None;
         loop {
@@ -377,6 +396,7 @@ impl Table {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .consistent_read(consistent)
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_names("#sk", SK)
                 .expression_attribute_values(":pk", s(&pk))
