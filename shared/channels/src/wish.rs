@@ -449,7 +449,10 @@ impl Channel for WishClient {
     fn fulfillments<'a>(&'a self, channel_order_id: &'a ChannelOrderId) -> ChannelFuture<'a, Vec<IncomingFulfillment>> {
         Box::pin(async move {
             let Some(node) = self.read_order(channel_order_id).await? else { return Ok(Vec::new()) };
-            Ok(wish_order(&node).ok().flatten().map(|order| order.fulfillments).unwrap_or_default())
+            // An order Wish still reviews has no parcel yet; one shipsync cannot read says why.
+            let order = wish_order(&node)
+                .map_err(|reason| ChannelError::permanent(format!("Wish order {channel_order_id}: {reason}")))?;
+            Ok(order.map(|order| order.fulfillments).unwrap_or_default())
         })
     }
 
