@@ -242,7 +242,17 @@ async fn a_purchase_order_is_emailed_to_its_vendor_with_its_labels_once_when_the
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
     let before = sent_mail().await.len();
     // Delivered twice (the queue's at least once): one email.
-    let message = app.aws.sqs.receive_message().queue_url(&app.aws.mail_queue_url).send().await.expect("receive");
+    // Waiting a little: an emulator under load may answer an immediate receive with nothing.
+    let message = app
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(&app.aws.mail_queue_url)
+        .wait_time_seconds(5)
+        .send()
+        .await
+        .expect("receive");
+    assert_eq!(message.messages().len(), 1, "the queued request: {message:?}");
     let request = message.messages()[0].body().expect("a body").to_owned();
     app.aws
         .sqs

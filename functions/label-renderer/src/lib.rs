@@ -111,7 +111,6 @@ impl Chromium {
         let pdf = tokio::fs::read(dir.join("label.pdf")).await.ok().filter(|pdf| !pdf.is_empty());
         match pdf {
             Some(pdf) => Ok(pdf),
-            // Chromium ran and printed nothing: this page does not render (another try would not).
             None => {
                 let said = String::from_utf8_lossy(&output.stderr);
                 let last = said
@@ -119,10 +118,14 @@ impl Chromium {
                     .rev()
                     .find(|line| !line.trim().is_empty() && !line.contains("dbus"))
                     .unwrap_or_default();
-                Err(Failure::permanent(format!(
-                    "the page could not be rendered to PDF ({}): {last:.300}",
-                    output.status
-                )))
+                let message = format!("the page could not be rendered to PDF ({}): {last:.300}", output.status);
+                // Chromium that crashed or was stopped may print the page on another try; one that
+                // ended cleanly and printed nothing will not.
+                if output.status.success() {
+                    Err(Failure::permanent(message))
+                } else {
+                    Err(Failure::retryable(message))
+                }
             }
         }
     }
