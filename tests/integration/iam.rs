@@ -289,6 +289,12 @@ async fn fake_shopify() -> MockServer {
         ))
         .mount(&shopify)
         .await;
+    Mock::given(body_string_contains("ShipsyncCancelUnits"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"data": {"refundCreate": {"refund": {"id": "gid://shopify/Refund/1"}, "userErrors": []}}}),
+        ))
+        .mount(&shopify)
+        .await;
     shopify
 }
 
@@ -379,6 +385,18 @@ async fn shipments_api(without: Without) -> FlowResult {
     let health = expect("order health", app.call(Method::GET, "/order_health.json", None).await, StatusCode::OK)?;
     ensure(health["metadata"]["total_count"] == 0, || format!("the problem was not cleared: {health}"))?;
 
+    // A vendor's cancellation waits in order health, and the retailer's approval clears it.
+    let po = app.purchase_order(&app.vendor, "IAM-CANCEL", "Ada Lovelace", &[1]).await;
+    let body = json!({"cancellation": {"items": [{"order_item_id": po.items[0].id.get(), "quantity": 1}], "reason": "out_of_stock"}});
+    let uri = format!("/purchase_orders/{}/cancellations.json", po.id);
+    let asked = app.call_as(Some(&app.vendor_user), Method::POST, &uri, Some(body)).await;
+    let asked = expect("a vendor asks to cancel", asked, StatusCode::CREATED)?;
+    let approve = format!("/cancellations/{}/approve.json", asked["cancellation"]["id"]);
+    let approved = expect("approve it", app.call(Method::POST, &approve, None).await, StatusCode::OK)?;
+    ensure(approved["cancellation"]["state"] == "pushing", || format!("not approved: {approved}"))?;
+    let health = expect("order health", app.call(Method::GET, "/order_health.json", None).await, StatusCode::OK)?;
+    ensure(health["metadata"]["total_count"] == 0, || format!("the request stayed listed: {health}"))?;
+
     // Creates racing for the last unit: the losers planned, then withdraw their schedules.
     let po = app.purchase_order(&app.vendor, "IAM-RACE", "Ada Lovelace", &[1]).await;
     let race_uri = format!("/purchase_orders/{}/shipments.json", po.id);
@@ -389,8 +407,8 @@ async fn shipments_api(without: Without) -> FlowResult {
     let won = [&first, &second, &third].iter().filter(|(status, _)| *status == StatusCode::CREATED).count();
     ensure(won == 1, || format!("{won} creates won the last unit: {first:?} {second:?} {third:?}"))?;
 
-    // The plan reached AWS: two schedules (the creation and the race's winner), one queued
-    // request (the manual export).
+    // The plan reached AWS: two schedules (the creation and the race's winner), two queued
+    // requests (the manual export and the approved cancellation's push).
     let schedules = app
         .aws
         .scheduler
@@ -401,7 +419,7 @@ async fn shipments_api(without: Without) -> FlowResult {
         .expect("list schedules, as the admin");
     ensure(schedules.schedules().len() == 2, || format!("schedules: {:?}", schedules.schedules()))?;
     let queued = queue_depth(app, &app.aws.planner.queue_url).await;
-    ensure(queued == 1, || format!("{queued} export requests queued, wanted 1"))
+    ensure(queued == 2, || format!("{queued} exporter requests queued, wanted 2"))
 }
 
 /// The exporter: a queued shipment is exported to Shopify; a 429 asking for a minute keeps the
@@ -416,6 +434,17 @@ async fn exporter(without: Without) -> FlowResult {
     app.run_exports().await;
     let state = export_state(app, &shipment["id"]).await?;
     ensure(state == "exported", || format!("the shipment was not exported: {state}"))?;
+
+    // A cancellation pushed: read, claimed and recorded as pushed.
+    let po = app.purchase_order(&app.vendor, "IAM-5", "Grace Hopper", &[2]).await;
+    let body =
+        json!({"cancellation": {"items": [{"order_item_id": po.items[0].id.get(), "quantity": 1}], "reason": "other"}});
+    let uri = format!("/purchase_orders/{}/cancellations.json", po.id);
+    let created = expect("cancel a unit", app.call(Method::POST, &uri, Some(body)).await, StatusCode::CREATED)?;
+    app.run_exports().await;
+    let read = app.call(Method::GET, &format!("/cancellations/{}.json", created["cancellation"]["id"]), None).await;
+    let read = expect("read the cancellation", read, StatusCode::OK)?;
+    ensure(read["cancellation"]["state"] == "pushed", || format!("the cancellation was not pushed: {read}"))?;
 
     throttle_the_next_fulfillment(&shopify).await;
     let po = app.purchase_order(&app.vendor, "IAM-3", "Grace Hopper", &[1]).await;

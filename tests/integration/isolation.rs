@@ -64,6 +64,7 @@ struct Protected {
     purchase_order: u64,
     order_item: u64,
     return_id: u64,
+    cancellation_id: u64,
     ids: BTreeSet<u64>,
     /// The subset a vendor user of tenant A (another vendor) must not see.
     vendor_ids: BTreeSet<u64>,
@@ -109,6 +110,16 @@ async fn protected_records(app: &TestApp) -> (Protected, u64) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
     let return_id = opened["return"]["id"].as_u64().expect("a return id");
+    let (status, cancelled) = app
+        .call(
+            Method::POST,
+            &format!("/purchase_orders/{}/cancellations.json", po.id),
+            Some(json!({"cancellation": {"items": [{"order_item_id": po.items[0].id.get(), "quantity": 1}],
+                "reason": "fraud", "note": format!("{SECRET_CUSTOMER} is a fraud")}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{cancelled}");
+    let cancellation_id = cancelled["cancellation"]["id"].as_u64().expect("a cancellation id");
     let ids = BTreeSet::from([
         app.retailer.id.get(),
         app.vendor.id.get(),
@@ -119,14 +130,22 @@ async fn protected_records(app: &TestApp) -> (Protected, u64) {
         shipment_id.get(),
         order_id,
         return_id,
+        cancellation_id,
     ]);
-    let vendor_ids =
-        BTreeSet::from([app.other_vendor.id.get(), po.id.get(), po.items[0].id.get(), shipment_id.get(), return_id]);
+    let vendor_ids = BTreeSet::from([
+        app.other_vendor.id.get(),
+        po.id.get(),
+        po.items[0].id.get(),
+        shipment_id.get(),
+        return_id,
+        cancellation_id,
+    ]);
     let protected = Protected {
         shipment: shipment_id,
         purchase_order: po.id.get(),
         order_item: po.items[0].id.get(),
         return_id,
+        cancellation_id,
         ids,
         vendor_ids,
     };
@@ -183,6 +202,7 @@ fn cases(app: &TestApp, protected: &Protected, order_id: u64) -> Vec<Case> {
     let shipment = protected.shipment;
     let po = protected.purchase_order;
     let return_id = protected.return_id;
+    let cancellation = protected.cancellation_id;
     let update = json!({"shipment": {"vendor_invoice_reference": "X", "export": true}});
     // ZPL, base64: "^XA^FDX^FS^XZ".
     let label = json!({"label": {"format": "zpl", "content": "XlhBXkZEWF5GU15YWg==", "tracking": SECRET_TRACKING}});
@@ -393,6 +413,55 @@ fn cases(app: &TestApp, protected: &Protected, order_id: u64) -> Vec<Case> {
             Method::GET,
             "/shipments/{id}/labels.json",
             vec![format!("/shipments/{shipment}/labels.json?{query}")],
+            None,
+            NotFound,
+            NotFound,
+        ),
+        case(
+            Method::POST,
+            "/purchase_orders/{id}/cancellations.json",
+            vec![format!("/purchase_orders/{po}/cancellations.json?{query}")],
+            Some(json!({"cancellation": {"items": [{"order_item_id": protected.order_item, "quantity": 1}],
+                "reason": "other"}})),
+            NotFound,
+            NotFound,
+        ),
+        case(
+            Method::GET,
+            "/purchase_orders/{id}/cancellations.json",
+            vec![format!("/purchase_orders/{po}/cancellations.json?{query}")],
+            None,
+            NotFound,
+            NotFound,
+        ),
+        case(
+            Method::GET,
+            "/cancellations/{id}.json",
+            vec![format!("/cancellations/{cancellation}.json?{query}")],
+            None,
+            NotFound,
+            NotFound,
+        ),
+        case(
+            Method::POST,
+            "/cancellations/{id}/approve.json",
+            vec![format!("/cancellations/{cancellation}/approve.json?{query}")],
+            None,
+            NotFound,
+            NotFound,
+        ),
+        case(
+            Method::POST,
+            "/cancellations/{id}/decline.json",
+            vec![format!("/cancellations/{cancellation}/decline.json?{query}")],
+            None,
+            NotFound,
+            NotFound,
+        ),
+        case(
+            Method::POST,
+            "/cancellations/{id}/push.json",
+            vec![format!("/cancellations/{cancellation}/push.json?{query}")],
             None,
             NotFound,
             NotFound,

@@ -8,6 +8,7 @@ mod access;
 mod amazon;
 mod backmarket;
 mod calls;
+mod cancellations;
 mod carriers;
 mod costs;
 mod create;

@@ -12,8 +12,10 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shipsync_app::Failure;
+use shipsync_app::cancellations::CancellationPush;
 use shipsync_app::exports::{ExportRun, MAX_REDELIVERY_WAIT, RequestDelivery};
 use shipsync_channels::{ChannelEndpoints, Channels};
+use shipsync_domain::cancellations::ChannelUpdate;
 use shipsync_domain::export::ExportRequest;
 use shipsync_domain::time::{Clock, system_clock};
 use shipsync_platform::{ConfigError, required_env};
@@ -98,6 +100,8 @@ impl ExporterConfig {
 #[derive(Clone)]
 pub struct Exporter {
     run: ExportRun<Table, Channels>,
+    /// Cancellations to push, queued beside the exports.
+    cancellations: CancellationPush<Table, Channels>,
     table: Table,
     http: reqwest::Client,
     sqs: aws_sdk_sqs::Client,
@@ -119,7 +123,8 @@ impl Exporter {
     pub fn new(table: Table, sqs: aws_sdk_sqs::Client, http: reqwest::Client, config: &ExporterConfig) -> Self {
         let channels = Channels::new(http.clone(), ChannelEndpoints::fixed());
         Self {
-            run: ExportRun::new(table.clone(), channels, system_clock(), config.max_receives),
+            run: ExportRun::new(table.clone(), channels.clone(), system_clock(), config.max_receives),
+            cancellations: CancellationPush::new(table.clone(), channels, system_clock()),
             table,
             http,
             sqs,
@@ -136,12 +141,15 @@ impl Exporter {
 
     /// Sends channel calls where `endpoints` says (the local stack and tests honour stores' `base_url`).
     pub fn with_endpoints(mut self, endpoints: ChannelEndpoints) -> Self {
-        self.run = self.run.with_channels(Channels::new(self.http.clone(), endpoints));
+        let channels = Channels::new(self.http.clone(), endpoints);
+        self.cancellations = self.cancellations.with_channels(channels.clone());
+        self.run = self.run.with_channels(channels);
         self
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.run = self.run.with_clock(clock);
+        self.run = self.run.with_clock(clock.clone());
+        self.cancellations = self.cancellations.with_clock(clock);
         self
     }
 
@@ -221,6 +229,9 @@ impl Exporter {
 
     async fn process(&self, message: &SqsMessage) -> Result<(), Failure> {
         let body = message.body.as_deref().unwrap_or_default();
+        if let Ok(ChannelUpdate::Cancellation(cancellation)) = serde_json::from_str::<ChannelUpdate>(body) {
+            return self.cancellations.run(cancellation, sent_at(message)).await;
+        }
         let request: ExportRequest = serde_json::from_str(body).map_err(|error| {
             // Never deleted: after its last receive it rests in the dead-letter queue, for a person.
             error!(%error, body, "unreadable export request");

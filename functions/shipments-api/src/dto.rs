@@ -451,6 +451,8 @@ pub struct OrderItemView {
     pub quantity: u32,
     pub quantity_fulfilled: u32,
     pub quantity_unfulfilled: u32,
+    /// Units cancelled (at the channel, or by a cancellation in shipsync).
+    pub quantity_cancelled: u32,
     pub cost: Option<String>,
     pub channel_line_item_id: Option<String>,
 }
@@ -482,6 +484,7 @@ impl OrderItemView {
             quantity: item.quantity,
             quantity_fulfilled: item.quantity_fulfilled,
             quantity_unfulfilled: item.unfulfilled(),
+            quantity_cancelled: item.quantity_cancelled,
             cost: cost(item.cost),
             channel_line_item_id: item.channel_line_item_id.clone(),
         }

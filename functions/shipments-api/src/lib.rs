@@ -1,6 +1,7 @@
 //! The Duoplane-compatible Shipment API. `handle` turns one HTTP request into one response; the
 //! Lambda (`main.rs`) and the local stack both call it, so they behave the same.
 
+mod cancellations;
 mod dto;
 mod labels;
 mod orders;
@@ -20,6 +21,7 @@ use shipsync_platform::{ConfigError, required_env};
 use shipsync_table::{CredentialAccess, Table};
 use tracing::warn;
 
+use shipsync_app::cancellations::CancellationDesk;
 use shipsync_app::settings::StoreSettings;
 use shipsync_app::shipments::ShipmentDesk;
 use shipsync_domain::time::{Clock, system_clock};
@@ -66,6 +68,8 @@ pub struct ShipmentsApi {
     clock: Clock,
     /// The shipment use cases, on the same table, planner and clock.
     desk: ShipmentDesk<Table, ExportPlanner>,
+    /// The cancellation use cases, on the same table, planner and clock.
+    cancellations: CancellationDesk<Table, ExportPlanner>,
     /// The channel store use cases. A store may name its channel's address (`base_url`, a local
     /// fake) only where the local stack and tests allow it; elsewhere channel hosts are fixed, so
     /// credentials go nowhere else.
@@ -111,7 +115,8 @@ impl ShipmentsApi {
         let clock = system_clock();
         let desk = ShipmentDesk::new(table.clone(), planner.clone(), Arc::clone(&clock));
         let settings = StoreSettings::new(table.clone(), false);
-        Self { table, planner, clock, desk, settings, labels: None, mail: None }
+        let cancellations = CancellationDesk::new(table.clone(), planner.clone(), Arc::clone(&clock));
+        Self { table, planner, clock, desk, cancellations, settings, labels: None, mail: None }
     }
 
     /// Accepts a store's `base_url` (its channel's address, a local fake): for the local stack
@@ -123,6 +128,7 @@ impl ShipmentsApi {
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.desk = ShipmentDesk::new(self.table.clone(), self.planner.clone(), Arc::clone(&clock));
+        self.cancellations = CancellationDesk::new(self.table.clone(), self.planner.clone(), Arc::clone(&clock));
         self.clock = clock;
         self
     }
@@ -176,6 +182,12 @@ impl ShipmentsApi {
             Endpoint::ListReturns => self.list_returns(principal, request).await,
             Endpoint::GetReturn => self.get_return(principal, id).await,
             Endpoint::UpdateReturn => self.update_return(principal, id, request).await,
+            Endpoint::CreateCancellation => self.create_cancellation(principal, id, request).await,
+            Endpoint::PurchaseOrderCancellations => self.purchase_order_cancellations(principal, id).await,
+            Endpoint::GetCancellation => self.get_cancellation(principal, id).await,
+            Endpoint::ApproveCancellation | Endpoint::DeclineCancellation | Endpoint::PushCancellation => {
+                self.decide_cancellation(principal, id, endpoint).await
+            }
         }
     }
 
@@ -228,6 +240,12 @@ pub enum Endpoint {
     ListReturns,
     GetReturn,
     UpdateReturn,
+    CreateCancellation,
+    PurchaseOrderCancellations,
+    GetCancellation,
+    ApproveCancellation,
+    DeclineCancellation,
+    PushCancellation,
 }
 
 /// One route: a method, a path pattern (`{id}` stands for one path segment, the record's id), and
@@ -243,7 +261,7 @@ const fn route(method: Method, path: &'static str, endpoint: Endpoint) -> Route 
     Route { method, path, endpoint }
 }
 
-static ROUTES: [Route; 31] = [
+static ROUTES: [Route; 37] = [
     route(Method::POST, "/purchase_orders/{id}/shipments.json", Endpoint::CreateShipment),
     route(Method::GET, "/purchase_orders.json", Endpoint::ListPurchaseOrders),
     route(Method::GET, "/purchase_orders/{id}.json", Endpoint::GetPurchaseOrder),
@@ -275,6 +293,12 @@ static ROUTES: [Route; 31] = [
     route(Method::GET, "/returns/{id}.json", Endpoint::GetReturn),
     route(Method::PUT, "/returns/{id}.json", Endpoint::UpdateReturn),
     route(Method::PATCH, "/returns/{id}.json", Endpoint::UpdateReturn),
+    route(Method::POST, "/purchase_orders/{id}/cancellations.json", Endpoint::CreateCancellation),
+    route(Method::GET, "/purchase_orders/{id}/cancellations.json", Endpoint::PurchaseOrderCancellations),
+    route(Method::GET, "/cancellations/{id}.json", Endpoint::GetCancellation),
+    route(Method::POST, "/cancellations/{id}/approve.json", Endpoint::ApproveCancellation),
+    route(Method::POST, "/cancellations/{id}/decline.json", Endpoint::DeclineCancellation),
+    route(Method::POST, "/cancellations/{id}/push.json", Endpoint::PushCancellation),
 ];
 
 /// The segments of a route's path pattern, as [`path_segments`] cuts a request's path.

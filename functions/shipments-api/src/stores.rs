@@ -41,6 +41,8 @@ struct StoreBody {
     export_when: Option<ExportWhen>,
     carrier_mappings: Option<Vec<CarrierMapping>>,
     poll_orders_every_minutes: Option<u32>,
+    /// A vendor's cancellation waits for the retailer's approval (default), else goes to the channel at once.
+    approve_vendor_cancellations: Option<bool>,
     ship_confirmation: Option<ShipConfirmation>,
     /// Amazon only: the marketplace and the seller's id (which routes its notifications).
     marketplace_id: Option<String>,
@@ -84,6 +86,7 @@ impl StoreBody {
             export_when: self.export_when,
             carrier_mappings: self.carrier_mappings,
             poll_orders_every_minutes: self.poll_orders_every_minutes,
+            approve_vendor_cancellations: self.approve_vendor_cancellations,
             ship_confirmation: self.ship_confirmation,
             marketplace_id: self.marketplace_id,
             seller_id: self.seller_id,
@@ -151,6 +154,7 @@ struct StoreView {
     export_when: ExportWhen,
     carrier_mappings: Vec<CarrierMapping>,
     poll_orders_every_minutes: u32,
+    approve_vendor_cancellations: bool,
     /// When the channel gets ship confirmations (the channel's default unless set).
     ship_confirmation: ShipConfirmation,
     marketplace_id: Option<String>,
@@ -187,6 +191,7 @@ impl StoreView {
             export_when: store.export.export_when,
             carrier_mappings: store.export.carrier_mappings.clone(),
             poll_orders_every_minutes: store.ingestion.poll_orders_every_minutes,
+            approve_vendor_cancellations: store.ingestion.approve_vendor_cancellations,
             ship_confirmation: store.export.confirmation(store.channel),
             marketplace_id: store.connection.marketplace_id.clone(),
             seller_id: store.connection.seller_id.clone(),

@@ -617,9 +617,15 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
         info!(shipment_id = %shipment.id, fulfillment = %fulfillment.channel_fulfillment_id, "shipment created from the channel");
         // Shipped in the channel, it can complete an order whose other shipments wait for it.
         if let Some(channel_store) = &channel_store
-            && let Err(failure) =
-                release_order_if_shipped(&self.repositories, &self.planner, &self.clock, &po, channel_store, &shipment)
-                    .await
+            && let Err(failure) = release_order_if_shipped(
+                &self.repositories,
+                &self.planner,
+                &self.clock,
+                &po,
+                channel_store,
+                Some(&shipment),
+            )
+            .await
         {
             error!(shipment_id = %shipment.id, error = %failure.chain(), "could not release the order's shipments");
         }

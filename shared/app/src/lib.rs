@@ -15,6 +15,7 @@
 //! | release an order's waiting shipments once it has all shipped | [`shipments::release_order_if_shipped`] |
 //! | attach shipping labels, list them with download links, render HTML labels to PDF | [`labels::LabelDesk`], [`labels::LabelRendering`] |
 
+pub mod cancellations;
 pub mod exports;
 pub mod failure;
 pub mod intake;

@@ -470,6 +470,8 @@ pub struct MemoryPlanner {
 pub struct PlannerLog {
     pub delivered: Vec<(ExportRequest, Delivery)>,
     pub cancelled: Vec<(ExportRequest, Delivery)>,
+    /// Channel updates queued (cancellations to push).
+    pub updates: Vec<shipsync_domain::cancellations::ChannelUpdate>,
     /// Deliveries that fail before they are made (the queue or scheduler down).
     pub failures_to_inject: usize,
 }
@@ -508,6 +510,15 @@ impl ExportPlanner for MemoryPlanner {
     }
     async fn cancel(&self, request: ExportRequest, delivery: Delivery) -> Result<(), Failure> {
         self.log().cancelled.push((request, delivery));
+        Ok(())
+    }
+    async fn queue_update(&self, update: shipsync_domain::cancellations::ChannelUpdate) -> Result<(), Failure> {
+        let mut log = self.log();
+        if log.failures_to_inject > 0 {
+            log.failures_to_inject -= 1;
+            return Err(Failure::retryable("the queue is unavailable"));
+        }
+        log.updates.push(update);
         Ok(())
     }
 }

@@ -274,6 +274,36 @@ pub trait ExportPlanner: Send + Sync {
     fn deliver(&self, request: ExportRequest, delivery: Delivery) -> impl Pending<()>;
     /// Withdraws a planned delivery (a write that lost its race must not leave its plan).
     fn cancel(&self, request: ExportRequest, delivery: Delivery) -> impl Pending<()>;
+    /// Queues a change its channel must be told of (a cancellation to push) for the exporter.
+    fn queue_update(&self, update: shipsync_domain::cancellations::ChannelUpdate) -> impl Pending<()>;
+}
+
+/// Cancellation records (the table): under their retailer and purchase order.
+pub trait Cancellations: Send + Sync {
+    /// Writes a cancellation with the purchase order it changes and its order health problem,
+    /// all or nothing; `Conflict` when either changed since it was read.
+    fn save_cancellation(
+        &self,
+        cancellation: &shipsync_domain::cancellations::Cancellation,
+        po: Option<&PurchaseOrder>,
+        problem: &shipsync_domain::cancellations::ProblemUpdate,
+    ) -> impl Pending<()>;
+    fn cancellation(
+        &self,
+        retailer: RetailerId,
+        po: PurchaseOrderId,
+        id: u64,
+    ) -> impl Pending<Option<shipsync_domain::cancellations::Cancellation>>;
+    fn retailer_cancellation(
+        &self,
+        retailer: RetailerId,
+        id: u64,
+    ) -> impl Pending<Option<shipsync_domain::cancellations::Cancellation>>;
+    fn purchase_order_cancellations(
+        &self,
+        retailer: RetailerId,
+        po: PurchaseOrderId,
+    ) -> impl Pending<Vec<shipsync_domain::cancellations::Cancellation>>;
 }
 
 /// Label records (the table): under their retailer and purchase order.

@@ -306,7 +306,7 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
     /// waiting, to be exported by hand.
     async fn release_order_after(&self, po: &PurchaseOrder, store: &ChannelStore, written: &Shipment) {
         if let Err(failure) =
-            release_order_if_shipped(&self.repositories, &self.planner, &self.clock, po, store, written).await
+            release_order_if_shipped(&self.repositories, &self.planner, &self.clock, po, store, Some(written)).await
         {
             error!(shipment_id = %written.id, error = %failure.chain(), "could not release the order's shipments");
         }
@@ -389,16 +389,17 @@ async fn withdraw<P: ExportPlanner>(planner: &P, id: ShipmentId, reason: ExportR
     }
 }
 
-/// On a store that exports whole orders: once `written` (just written) completes its order,
-/// plans the export of every shipment that waited for it. Whoever writes a shipment (the API,
-/// a channel fulfillment) calls it.
+/// On a store that exports whole orders: once `written` (a shipment just written, or a
+/// cancellation of the last open units) completes its order, plans the export of every shipment
+/// that waited for it. Whoever writes a shipment (the API, a channel fulfillment) or cancels
+/// units calls it.
 pub async fn release_order_if_shipped<R: Repositories, P: ExportPlanner>(
     repositories: &R,
     planner: &P,
     clock: &Clock,
     po: &PurchaseOrder,
     store: &ChannelStore,
-    written: &Shipment,
+    written: Option<&Shipment>,
 ) -> Result<(), Failure> {
     if store.export.export_when != ExportWhen::OrderFullyShipped {
         return Ok(());
@@ -426,7 +427,10 @@ pub async fn release_order_if_shipped<R: Repositories, P: ExportPlanner>(
     for id in order_ids {
         let mut shipments = repositories.shipments_of_purchase_order(id).await?;
         // The index may not show the shipment written a moment ago yet.
-        if written.purchase_order_id == id && !shipments.iter().any(|s| s.id == written.id) {
+        if let Some(written) = written
+            && written.purchase_order_id == id
+            && !shipments.iter().any(|s| s.id == written.id)
+        {
             shipments.push(written.clone());
         }
         for shipment in shipments.into_iter().filter(|s| s.export.state == ExportState::WaitingForOrder) {

@@ -115,6 +115,51 @@ impl CustomClient {
     }
 }
 
+impl CustomClient {
+    /// Posts a cancellation to the store's `shipment_url`, signed and keyed like a shipment
+    /// (`Idempotency-Key: shipsync-cancellation-<id>`), adopted the same ways on a retry.
+    async fn post_cancellation(
+        &self,
+        cancellation: &crate::CancelOrder,
+        check_first: bool,
+    ) -> Result<Vec<String>, ChannelError> {
+        let key = cancellation.reference.clone();
+        if check_first && let Some(id) = self.held(&key).await? {
+            info!(%key, %id, "the receiver already has this cancellation: adopted");
+            return Ok(vec![id]);
+        }
+        let body = serde_json::to_vec(&cancellation_payload(cancellation))
+            .map_err(|_| ChannelError::permanent("the cancellation could not be written as JSON"))?;
+        let response = self
+            .signed(self.http.post(&self.url), &body, &key)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| crate::transport_error(&e))?;
+        if response.status() == reqwest::StatusCode::CONFLICT {
+            let text = response.text().await.unwrap_or_default();
+            return Ok(vec![channel_id(&text).unwrap_or(key)]);
+        }
+        let text = success_body(response, |text| format!("the receiver: {}", receiver_message(text))).await?;
+        info!(%key, "cancellation posted to the custom channel");
+        Ok(vec![channel_id(&text).unwrap_or(key)])
+    }
+}
+
+/// A cancellation as a custom channel receives it (documented in the README).
+pub fn cancellation_payload(cancellation: &crate::CancelOrder) -> Value {
+    json!({"cancellation": {
+        "reference": cancellation.reference,
+        "order_id": cancellation.channel_order_id.as_str(),
+        "whole_order": cancellation.whole_order,
+        "reason": cancellation.reason.name(),
+        "note": cancellation.note,
+        "notify_customer": cancellation.notify_customer,
+        "lines": cancellation.lines.iter().map(|(line, quantity)| json!({"line_id": line, "quantity": quantity})).collect::<Vec<_>>(),
+    }})
+}
+
 /// The `id` a receiver answered, if it answered one (text or number, at most 255 bytes).
 fn channel_id(text: &str) -> Option<String> {
     let body: Value = serde_json::from_str(text).ok()?;
@@ -168,6 +213,10 @@ pub fn shipment_payload(order: &ExportOrder) -> Value {
 }
 
 impl Channel for CustomClient {
+    fn cancel<'a>(&'a self, cancellation: &'a crate::CancelOrder, check_first: bool) -> ChannelFuture<'a, Vec<String>> {
+        Box::pin(self.post_cancellation(cancellation, check_first))
+    }
+
     fn export<'a>(&'a self, order: &'a ExportOrder, check_first: bool) -> ChannelFuture<'a, Fulfillment> {
         Box::pin(self.post(order, check_first))
     }

@@ -24,8 +24,8 @@ pub use amazon::{
 };
 pub use backmarket::BackMarketClient;
 pub use custom::{
-    CUSTOM_WEBHOOK_SIGNATURE_HEADER, CustomClient, PublicOnlyResolver, idempotency_key, is_public_address,
-    public_only_http_client, read_custom_order, shipment_payload, shipment_signature,
+    CUSTOM_WEBHOOK_SIGNATURE_HEADER, CustomClient, PublicOnlyResolver, cancellation_payload, idempotency_key,
+    is_public_address, public_only_http_client, read_custom_order, shipment_payload, shipment_signature,
 };
 pub use ebay::EbayClient;
 pub use endpoints::{ChannelEndpoints, EndpointError, amazon_endpoint};
@@ -54,6 +54,51 @@ use shipsync_domain::export::{notify_customer, tracking_url};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::shipment::Shipment;
 use shipsync_domain::tenant::ChannelStore;
+
+/// A cancellation as a channel receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelOrder {
+    pub channel_order_id: ChannelOrderId,
+    /// Each line's id in the channel and the units cancelled.
+    pub lines: Vec<(String, u32)>,
+    /// Every unit of the order is cancelled and none shipped: the channel cancels the order.
+    pub whole_order: bool,
+    pub reason: shipsync_domain::cancellations::CancelReason,
+    pub note: String,
+    pub notify_customer: bool,
+    /// shipsync's reference for it (`shipsync-cancellation-<id>`): the idempotency key where the
+    /// channel takes one, and the mark that finds it again where it keeps a note.
+    pub reference: String,
+}
+
+impl CancelOrder {
+    /// The payload for a cancellation. Err: a line without its channel id.
+    pub fn for_cancellation(cancellation: &shipsync_domain::cancellations::Cancellation) -> Result<Self, String> {
+        let channel_order_id = cancellation
+            .channel_order_id
+            .clone()
+            .ok_or_else(|| format!("purchase order {} has no channel order", cancellation.purchase_order_number))?;
+        let lines = cancellation
+            .lines
+            .iter()
+            .map(|line| {
+                line.channel_line_item_id
+                    .clone()
+                    .map(|id| (id, line.quantity))
+                    .ok_or_else(|| format!("item {} has no channel line id", line.order_item_id))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            channel_order_id,
+            lines,
+            whole_order: cancellation.whole_order,
+            reason: cancellation.reason,
+            note: cancellation.note.clone(),
+            notify_customer: cancellation.notify_customer,
+            reference: format!("shipsync-cancellation-{}", cancellation.id),
+        })
+    }
+}
 
 /// A shipment as a channel receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]

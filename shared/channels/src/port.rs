@@ -53,6 +53,17 @@ pub trait Channel: Send + Sync {
         unsupported("correcting tracking after the export")
     }
 
+    /// Cancels units (or, with `whole_order`, the order) at the channel. With `check_first`, an
+    /// earlier call may have reached it: what the channel shows cancelled already is adopted,
+    /// not cancelled again. The channel's ids for the cancellation.
+    fn cancel<'a>(
+        &'a self,
+        _cancellation: &'a crate::CancelOrder,
+        _check_first: bool,
+    ) -> ChannelFuture<'a, Vec<String>> {
+        unsupported("cancelling at the channel")
+    }
+
     fn accept_lines<'a>(
         &'a self,
         channel_order_id: &'a ChannelOrderId,

@@ -41,6 +41,33 @@ const ORDER_QUERY: &str = "query ShipsyncOrder($id: ID!) {
   }
 }";
 
+/// Whether an order is cancelled already, and the refunds it holds (a retried cancellation
+/// finds its own by the reference in the note).
+const CANCEL_STATE_QUERY: &str = "query ShipsyncCancelState($id: ID!) {
+  order(id: $id) {
+    id
+    cancelledAt
+    refunds(first: 100) { id note }
+  }
+}";
+
+/// Cancels a whole order: refunded to the original payment, restocked.
+const ORDER_CANCEL: &str = "mutation ShipsyncCancelOrder($orderId: ID!, $reason: OrderCancelReason!, $notifyCustomer: Boolean, $staffNote: String) {
+  orderCancel(orderId: $orderId, reason: $reason, refundMethod: { originalPaymentMethodsRefund: true }, restock: true, notifyCustomer: $notifyCustomer, staffNote: $staffNote) {
+    job { id }
+    orderCancelUserErrors { field message code }
+  }
+}";
+
+/// Cancels units of lines: a refund whose line items are restocked as `CANCEL`, made once per
+/// idempotency key (Shopify makes the key mandatory for refunds).
+const REFUND_CANCEL: &str = "mutation ShipsyncCancelUnits($input: RefundInput!, $key: String!) {
+  refundCreate(input: $input) @idempotent(key: $key) {
+    refund { id }
+    userErrors { field message }
+  }
+}";
+
 /// An order's fulfillments, as the channel's own record of what shipped.
 const FULFILLMENTS_QUERY: &str = "query ShipsyncFulfillments($id: ID!) {
   order(id: $id) {
@@ -286,7 +313,113 @@ impl ShopifyClient {
     }
 }
 
+impl ShopifyClient {
+    /// Cancels a whole order (`orderCancel`) or units of its lines (`refundCreate` with
+    /// `restockType: CANCEL`). With `check_first`, a cancelled order or a refund carrying the
+    /// cancellation's reference is adopted.
+    async fn cancel_units(
+        &self,
+        cancellation: &crate::CancelOrder,
+        check_first: bool,
+    ) -> Result<Vec<String>, ChannelError> {
+        let order_id = gid("Order", cancellation.channel_order_id.as_str());
+        if check_first {
+            let data = self.graphql(CANCEL_STATE_QUERY, json!({ "id": order_id })).await?;
+            let order = &data["order"];
+            if order.is_null() {
+                return Err(ChannelError::permanent(format!("Shopify has no order {order_id}")));
+            }
+            if cancellation.whole_order && !order["cancelledAt"].is_null() {
+                info!(order = %order_id, "order already cancelled at Shopify: adopted");
+                return Ok(vec![order_id]);
+            }
+            let ours = order["refunds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|refund| refund["note"].as_str().is_some_and(|note| note.contains(&cancellation.reference)));
+            if let Some(id) = ours.and_then(|refund| refund["id"].as_str()) {
+                info!(order = %order_id, refund = id, "cancellation's refund found at Shopify: adopted");
+                return Ok(vec![id.to_owned()]);
+            }
+        }
+        let note = cancel_note(cancellation);
+        if cancellation.whole_order {
+            let variables = json!({
+                "orderId": order_id,
+                "reason": shopify_cancel_reason(cancellation.reason),
+                "notifyCustomer": cancellation.notify_customer,
+                "staffNote": note,
+            });
+            let data = self.graphql(ORDER_CANCEL, variables).await?;
+            let payload = &data["orderCancel"];
+            refused_if_any(&payload["orderCancelUserErrors"], "orderCancel")?;
+            let job = payload["job"]["id"].as_str().unwrap_or(&order_id).to_owned();
+            info!(order = %order_id, job = %job, "order cancelled at Shopify");
+            return Ok(vec![job]);
+        }
+        let lines: Vec<Value> = cancellation
+            .lines
+            .iter()
+            .map(|(line, quantity)| {
+                json!({ "lineItemId": gid("LineItem", line), "quantity": quantity, "restockType": "CANCEL" })
+            })
+            .collect();
+        let input = json!({
+            "orderId": order_id,
+            "note": note,
+            "notify": cancellation.notify_customer,
+            "refundLineItems": lines,
+        });
+        let data = self.graphql(REFUND_CANCEL, json!({ "input": input, "key": cancellation.reference })).await?;
+        let payload = &data["refundCreate"];
+        refused_if_any(&payload["userErrors"], "refundCreate")?;
+        let id = payload["refund"]["id"]
+            .as_str()
+            .ok_or_else(|| ChannelError::retryable("Shopify answered refundCreate without a refund"))?;
+        info!(order = %order_id, refund = id, "units cancelled at Shopify");
+        Ok(vec![id.to_owned()])
+    }
+}
+
+/// The note a cancellation leaves at the channel: its reason, the retailer's note and the
+/// reference a retry finds it by.
+pub(crate) fn cancel_note(cancellation: &crate::CancelOrder) -> String {
+    let mut note = format!("Cancelled by shipsync ({})", cancellation.reason.name());
+    if !cancellation.note.is_empty() {
+        note.push_str(": ");
+        note.push_str(&cancellation.note);
+    }
+    note.push_str(&format!(" [{}]", cancellation.reference));
+    note
+}
+
+fn shopify_cancel_reason(reason: shipsync_domain::cancellations::CancelReason) -> &'static str {
+    use shipsync_domain::cancellations::CancelReason;
+    match reason {
+        CancelReason::OutOfStock => "INVENTORY",
+        CancelReason::CustomerRequested => "CUSTOMER",
+        CancelReason::Fraud => "FRAUD",
+        // DECLINED is Shopify's for a declined payment: the rest are OTHER, the note says which.
+        CancelReason::AddressUndeliverable | CancelReason::PricingError | CancelReason::Other => "OTHER",
+    }
+}
+
+/// A mutation's user errors refuse it for good.
+fn refused_if_any(errors: &Value, mutation: &str) -> Result<(), ChannelError> {
+    let messages: Vec<&str> = errors.as_array().into_iter().flatten().filter_map(|e| e["message"].as_str()).collect();
+    if messages.is_empty() {
+        Ok(())
+    } else {
+        Err(ChannelError::permanent(format!("Shopify refused {mutation}: {}", messages.join("; "))))
+    }
+}
+
 impl Channel for ShopifyClient {
+    fn cancel<'a>(&'a self, cancellation: &'a crate::CancelOrder, check_first: bool) -> ChannelFuture<'a, Vec<String>> {
+        Box::pin(self.cancel_units(cancellation, check_first))
+    }
+
     fn export<'a>(&'a self, order: &'a ExportOrder, check_first: bool) -> ChannelFuture<'a, Fulfillment> {
         Box::pin(self.create_fulfillments(order, check_first))
     }

@@ -249,6 +249,35 @@ impl WooCommerceClient {
         Ok(())
     }
 
+    /// Cancels the whole order (`status: cancelled`, with the reason as a private order note).
+    /// Setting a status it has already is no change, so a retry needs no check: an order
+    /// already cancelled is adopted.
+    async fn cancel_order(&self, cancellation: &crate::CancelOrder) -> Result<Vec<String>, ChannelError> {
+        let order = &cancellation.channel_order_id;
+        if !cancellation.whole_order {
+            return Err(ChannelError::permanent("WooCommerce cancels whole orders only"));
+        }
+        let node = self
+            .read_one(order)
+            .await?
+            .ok_or_else(|| ChannelError::permanent(format!("WooCommerce has no order {order}")))?;
+        let status = node["status"].as_str().unwrap_or_default();
+        if status == "cancelled" {
+            info!(%order, "WooCommerce order already cancelled: adopted");
+            return Ok(vec![order.to_string()]);
+        }
+        if ["completed", "refunded"].contains(&status) {
+            return Err(ChannelError::permanent(format!("the WooCommerce order is {status}: it cannot be cancelled")));
+        }
+        let note = crate::shopify::cancel_note(cancellation);
+        let body = json!({"status": "cancelled", "meta_data": [{"key": "_shipsync_cancellation", "value": note}]});
+        self.call(reqwest::Method::PUT, &self.order_url(order), Some(&body))
+            .await?
+            .ok_or_else(|| ChannelError::permanent(format!("WooCommerce has no order {order}")))?;
+        info!(%order, "WooCommerce order cancelled");
+        Ok(vec![order.to_string()])
+    }
+
     /// A page of the orders modified at or after `since`, oldest first; `page` is the page number
     /// the previous page named.
     async fn orders_modified_since(
@@ -470,6 +499,15 @@ fn incoming_fulfillments(channel_order_id: &ChannelOrderId, listed: &[Value]) ->
 }
 
 impl Channel for WooCommerceClient {
+    fn cancel<'a>(
+        &'a self,
+        cancellation: &'a crate::CancelOrder,
+        _check_first: bool,
+    ) -> ChannelFuture<'a, Vec<String>> {
+        // Every attempt reads the order first: a cancelled one is adopted.
+        Box::pin(self.cancel_order(cancellation))
+    }
+
     fn export<'a>(&'a self, order: &'a ExportOrder, _check_first: bool) -> ChannelFuture<'a, Fulfillment> {
         // Every attempt reads the order's shipments first (to find where the site keeps them),
         // so a package an earlier attempt created is adopted whether or not this is a retry.

@@ -3,6 +3,7 @@
 //! every rule is a plain function that a unit test can call.
 
 pub mod access;
+pub mod cancellations;
 pub mod carrier;
 pub mod error;
 pub mod export;

@@ -506,6 +506,12 @@ pub enum ProblemKind {
     TokenRenewalFailed,
     /// The channel did not take a shipment's corrected tracking numbers (Walmart's window).
     TrackingCorrectionRefused,
+    /// A vendor asked to cancel units and the retailer must approve or decline.
+    CancellationAwaitingApproval,
+    /// A cancellation made in shipsync did not reach its channel.
+    CancellationPushFailed,
+    /// A cancellation made in shipsync must be made in the channel by hand (no API for it).
+    CancelAtChannel,
 }
 
 impl ProblemKind {
@@ -520,6 +526,9 @@ impl ProblemKind {
             ProblemKind::PollFailed => "poll_failed",
             ProblemKind::TokenRenewalFailed => "token_renewal_failed",
             ProblemKind::TrackingCorrectionRefused => "tracking_correction_refused",
+            ProblemKind::CancellationAwaitingApproval => "cancellation_awaiting_approval",
+            ProblemKind::CancellationPushFailed => "cancellation_push_failed",
+            ProblemKind::CancelAtChannel => "cancel_at_channel",
             ProblemKind::CancelRequested => "cancel_requested",
             ProblemKind::AcceptanceFailed => "acceptance_failed",
             ProblemKind::TrackerRefused => "tracker_refused",

@@ -185,17 +185,24 @@ impl Default for TrackingSettings {
     }
 }
 
-/// How a store's orders come in besides webhooks.
+/// How a store's orders come in besides webhooks, and how changes to them are taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestionSettings {
     /// How often to fetch orders changed since the last fetch; 0 turns polling off. For channels
     /// with webhooks it is the safety net for a lost one.
     pub poll_orders_every_minutes: u32,
+    /// A vendor's cancellation waits for the retailer's approval (else it goes to the channel at once).
+    #[serde(default = "approve_by_default")]
+    pub approve_vendor_cancellations: bool,
+}
+
+fn approve_by_default() -> bool {
+    true
 }
 
 impl Default for IngestionSettings {
     fn default() -> Self {
-        Self { poll_orders_every_minutes: 10 }
+        Self { poll_orders_every_minutes: 10, approve_vendor_cancellations: true }
     }
 }
 
@@ -403,6 +410,7 @@ pub struct StoreChange {
     pub export_when: Option<crate::export::ExportWhen>,
     pub carrier_mappings: Option<Vec<crate::export::CarrierMapping>>,
     pub poll_orders_every_minutes: Option<u32>,
+    pub approve_vendor_cancellations: Option<bool>,
     pub ship_confirmation: Option<crate::export::ShipConfirmation>,
     /// Amazon only.
     pub marketplace_id: Option<String>,
@@ -606,6 +614,9 @@ impl ChannelStore {
                 );
             }
             store.ingestion.poll_orders_every_minutes = minutes;
+        }
+        if let Some(approve) = change.approve_vendor_cancellations {
+            store.ingestion.approve_vendor_cancellations = approve;
         }
         let settings = &mut store.export;
         settings.export_shipments = change.export_shipments.unwrap_or(settings.export_shipments);

@@ -202,6 +202,28 @@ impl shipsync_app::ports::ExportPlanner for ExportPlanner {
     async fn cancel(&self, request: ExportRequest, delivery: Delivery) -> Result<(), shipsync_app::Failure> {
         ExportPlanner::cancel(self, request, delivery).await.map_err(planning_failure)
     }
+
+    async fn queue_update(
+        &self,
+        update: shipsync_domain::cancellations::ChannelUpdate,
+    ) -> Result<(), shipsync_app::Failure> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let failed = |error: Box<dyn std::error::Error + Send + Sync>| shipsync_app::Failure::Retryable {
+            reason: "could not queue a channel update".into(),
+            after: None,
+            cause: Some(error),
+        };
+        let body = serde_json::to_string(&update).map_err(|error| failed(Box::new(error)))?;
+        self.sqs
+            .send_message()
+            .queue_url(&self.config.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|error| failed(Box::new(error)))?;
+        info!(?update, "channel update queued");
+        Ok(())
+    }
 }
 
 fn planning_failure(error: PlanError) -> shipsync_app::Failure {

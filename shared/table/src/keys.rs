@@ -157,3 +157,15 @@ pub fn time_ceiling(time: DateTime<Utc>) -> String {
     // '~' sorts after every digit, so every id at exactly `time` is included.
     format!("{}#~", sortable_time(time))
 }
+/// A purchase order's cancellations, under its retailer.
+pub fn cancellations(retailer: RetailerId, po: PurchaseOrderId) -> String {
+    format!("CANCELS#{retailer}#{po}")
+}
+pub fn cancellation(id: u64) -> String {
+    format!("CANCEL#{id:016}")
+}
+/// A cancellation's purchase order, found by the cancellation's id under its retailer (sorted
+/// after [`CARRIERS_END`]: the retailer's profile and carriers are read as one range below it).
+pub fn cancellation_ref(id: u64) -> String {
+    format!("REF#CANCELLATION#{id}")
+}

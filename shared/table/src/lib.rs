@@ -6,6 +6,7 @@
 //! the key values are made in `keys.rs`, and a test keeps the two in step.
 
 mod cache;
+mod cancellations;
 mod cipher;
 mod codec;
 mod cursor;

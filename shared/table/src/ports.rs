@@ -297,3 +297,36 @@ impl SentMail for Table {
         Ok(Table::record_mail_sent(self, request, message_id).await?)
     }
 }
+
+impl shipsync_app::ports::Cancellations for Table {
+    async fn save_cancellation(
+        &self,
+        cancellation: &shipsync_domain::cancellations::Cancellation,
+        po: Option<&PurchaseOrder>,
+        problem: &shipsync_domain::cancellations::ProblemUpdate,
+    ) -> Result<(), Failure> {
+        Ok(Table::save_cancellation(self, cancellation, po, problem).await?)
+    }
+    async fn cancellation(
+        &self,
+        retailer: RetailerId,
+        po: PurchaseOrderId,
+        id: u64,
+    ) -> Result<Option<shipsync_domain::cancellations::Cancellation>, Failure> {
+        Ok(Table::cancellation(self, retailer, po, id).await?)
+    }
+    async fn retailer_cancellation(
+        &self,
+        retailer: RetailerId,
+        id: u64,
+    ) -> Result<Option<shipsync_domain::cancellations::Cancellation>, Failure> {
+        Ok(Table::retailer_cancellation(self, retailer, id).await?)
+    }
+    async fn purchase_order_cancellations(
+        &self,
+        retailer: RetailerId,
+        po: PurchaseOrderId,
+    ) -> Result<Vec<shipsync_domain::cancellations::Cancellation>, Failure> {
+        Ok(Table::purchase_order_cancellations(self, retailer, po).await?)
+    }
+}
