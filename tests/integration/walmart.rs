@@ -526,3 +526,79 @@ async fn a_correction_walmart_refuses_is_listed_with_the_number_it_still_holds()
     let shipping_calls = calls(&walmart).await.iter().filter(|call| call.ends_with("/shipping")).count();
     assert_eq!(shipping_calls, 2, "a refused correction is not sent again by itself");
 }
+
+/// The cancellation Walmart must receive: `units` of line `number`, out of stock.
+fn expected_cancel(number: &str, units: u32) -> Value {
+    json!({"orderCancellation": {"orderLines": {"orderLine": [{"lineNumber": number, "orderLineStatuses": {
+        "orderLineStatus": [{"status": "Cancelled", "cancellationReason": "SELLER_CANCEL_OUT_OF_STOCK",
+            "statusQuantity": {"unitOfMeasurement": "EACH", "amount": units.to_string()}}]}}]}}})
+}
+
+#[tokio::test]
+async fn units_cancelled_in_shipsync_reach_walmart_once_and_a_retry_sends_only_what_walmart_lacks() {
+    let walmart = MockServer::start().await;
+    let app = walmart_app(&walmart).await;
+    let store = create_store(&app, &walmart, "tracking_assigned", &["WM-1", "WM-2"]).await;
+    order_reads(&walmart, Some(created()), acknowledged()).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v3/orders/{ORDER}/acknowledge")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"order": acknowledged()})))
+        .mount(&walmart)
+        .await;
+    let po = poll_the_order(&app, &walmart, store).await;
+    let cancel_path = format!("/v3/orders/{ORDER}/cancel");
+    // The first cancel's answer is lost, though Walmart took it.
+    Mock::given(method("POST"))
+        .and(path(cancel_path.clone()))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&walmart)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(cancel_path.clone()))
+        .and(header("wm_sec.access_token", TOKEN))
+        .and(header("wm_svc.name", "Walmart Marketplace"))
+        .and(header_exists("wm_qos.correlation_id"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"order": acknowledged()})))
+        .with_priority(2)
+        .mount(&walmart)
+        .await;
+    let uri = format!("/purchase_orders/{}/cancellations.json", po.id);
+    let one_unit = json!({"cancellation": {"items": [{"order_item_id": item(&po, "1"), "quantity": 1}],
+        "reason": "out_of_stock"}});
+    let (answered, created) = app.call(Method::POST, &uri, Some(one_unit.clone())).await;
+    assert_eq!(answered, StatusCode::CREATED, "{created}");
+    assert_eq!(app.run_exports().await, 1);
+
+    // Walmart now shows the unit cancelled: the retry adopts it and sends nothing.
+    let one_cancelled =
+        order([json!([status("Acknowledged", 1), status("Cancelled", 1)]), json!([status("Acknowledged", 1)])]);
+    Mock::given(method("GET"))
+        .and(path(format!("/v3/orders/{ORDER}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"order": one_cancelled})))
+        .with_priority(1)
+        .mount(&walmart)
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(app.run_exports().await, 1, "delivered again");
+    let id = &created["cancellation"]["id"];
+    let (_, read) = app.call(Method::GET, &format!("/cancellations/{id}.json"), None).await;
+    assert_eq!(read["cancellation"]["state"], json!("pushed"), "{read}");
+
+    // The line's other unit: Walmart shows one cancelled, shipsync two, so one more goes.
+    let (answered, second) = app.call(Method::POST, &uri, Some(one_unit)).await;
+    assert_eq!(answered, StatusCode::CREATED, "{second}");
+    app.run_exports().await;
+    let sent: Vec<Value> = walmart
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|request| request.method.as_str() == "POST" && request.url.path() == cancel_path)
+        .map(|request| serde_json::from_slice(&request.body).expect("JSON"))
+        .collect();
+    assert_eq!(sent, [expected_cancel("1", 1), expected_cancel("1", 1)], "the lost one and the second unit, once each");
+    let (_, read) = app.call(Method::GET, &format!("/purchase_orders/{}.json", po.id), None).await;
+    assert_eq!(read["purchase_order"]["order_items"][0]["quantity_cancelled"], json!(2), "{read}");
+}

@@ -173,6 +173,7 @@ impl<R: Repositories + Cancellations, P: ExportPlanner> CancellationDesk<R, P> {
                 }
             }
         }
+        cancellation.record_totals(&after);
         let (whole, state) = push_plan(&cancellation, &after, &others, store.channel);
         cancellation.whole_order = whole;
         cancellation.state = state;

@@ -61,6 +61,9 @@ pub struct CancelOrder {
     pub channel_order_id: ChannelOrderId,
     /// Each line's id in the channel and the units cancelled.
     pub lines: Vec<(String, u32)>,
+    /// Each line's units cancelled in all once this cancellation is in (for channels that
+    /// count cancelled units per line: a retry sends only what the channel does not show).
+    pub cancelled_after: Vec<(String, u32)>,
     /// Every unit of the order is cancelled and none shipped: the channel cancels the order.
     pub whole_order: bool,
     pub reason: shipsync_domain::cancellations::CancelReason,
@@ -88,9 +91,15 @@ impl CancelOrder {
                     .ok_or_else(|| format!("item {} has no channel line id", line.order_item_id))
             })
             .collect::<Result<_, _>>()?;
+        let cancelled_after = cancellation
+            .lines
+            .iter()
+            .filter_map(|line| Some((line.channel_line_item_id.clone()?, line.cancelled_after)))
+            .collect();
         Ok(Self {
             channel_order_id,
             lines,
+            cancelled_after,
             whole_order: cancellation.whole_order,
             reason: cancellation.reason,
             note: cancellation.note.clone(),

@@ -278,6 +278,64 @@ impl WalmartClient {
         self.acknowledge(channel_order_id).await
     }
 
+    /// Cancels units of lines (`POST /v3/orders/{po}/cancel`). Every attempt reads the order
+    /// first: a line already showing the units cancelled that this cancellation brings it to
+    /// is not sent again, so a retry after a lost answer sends only what Walmart lacks.
+    async fn cancel_lines(&self, cancellation: &crate::CancelOrder) -> Result<Vec<String>, ChannelError> {
+        let order = &cancellation.channel_order_id;
+        let node = self
+            .read_order(order)
+            .await?
+            .ok_or_else(|| ChannelError::permanent(format!("Walmart has no order {order}")))?;
+        let mut wanted: Vec<(String, u32)> = Vec::new();
+        for (line, quantity) in &cancellation.lines {
+            match wanted.iter_mut().find(|(id, _)| id == line) {
+                Some((_, total)) => *total += quantity,
+                None => wanted.push((line.clone(), *quantity)),
+            }
+        }
+        let mut send = Vec::new();
+        for (line_number, quantity) in wanted {
+            let line = order_lines(&node)
+                .find(|line| text_of(&line["lineNumber"]).as_deref() == Some(line_number.as_str()))
+                .ok_or_else(|| ChannelError::permanent(format!("Walmart order {order} has no line {line_number}")))?;
+            let shown: u64 = statuses(line)
+                .filter(|status| status["status"].as_str() == Some(CANCELLED))
+                .filter_map(|status| number_of(&status["statusQuantity"]["amount"]))
+                .fold(0, u64::saturating_add);
+            let target = cancellation
+                .cancelled_after
+                .iter()
+                .filter(|(id, _)| *id == line_number)
+                .map(|(_, total)| u64::from(*total))
+                .max()
+                .unwrap_or(u64::from(quantity));
+            let missing = target.saturating_sub(shown).min(u64::from(quantity));
+            if missing == 0 {
+                continue;
+            }
+            send.push(json!({
+                "lineNumber": line_number,
+                "orderLineStatuses": {"orderLineStatus": [{
+                    "status": CANCELLED,
+                    "cancellationReason": walmart_cancel_reason(cancellation.reason),
+                    "statusQuantity": {"unitOfMeasurement": "EACH", "amount": missing.to_string()},
+                }]},
+            }));
+        }
+        if send.is_empty() {
+            info!(%order, "Walmart shows the units cancelled already: adopted");
+            return Ok(vec![order.to_string()]);
+        }
+        let body = json!({"orderCancellation": {"orderLines": {"orderLine": send}}});
+        let url = format!("{}/cancel", self.order_url(order));
+        self.call(reqwest::Method::POST, &url, Some(&body))
+            .await?
+            .ok_or_else(|| ChannelError::permanent(format!("Walmart has no order {order} to cancel")))?;
+        info!(%order, "units cancelled at Walmart");
+        Ok(vec![order.to_string()])
+    }
+
     /// A page of the orders modified at or after `since`. `page` is Walmart's `nextCursor` (a
     /// query string): only its parameters are taken, sent to the store's own endpoint, so the
     /// token never goes anywhere else.
@@ -584,6 +642,18 @@ impl HeldLine {
     }
 }
 
+/// Walmart's cancellation reason for shipsync's (Walmart has no "other": out of stock stands in).
+fn walmart_cancel_reason(reason: shipsync_domain::cancellations::CancelReason) -> &'static str {
+    use shipsync_domain::cancellations::CancelReason;
+    match reason {
+        CancelReason::CustomerRequested => "CUSTOMER_REQUESTED_SELLER_TO_CANCEL",
+        CancelReason::PricingError => "SELLER_CANCEL_PRICING_ERROR",
+        CancelReason::Fraud => "SELLER_CANCEL_FRAUD_STOP_SHIPMENT",
+        CancelReason::AddressUndeliverable => "SELLER_CANCEL_ADDRESS_NOT_SERVICEABLE",
+        CancelReason::OutOfStock | CancelReason::Other => "SELLER_CANCEL_OUT_OF_STOCK",
+    }
+}
+
 fn order_lines(node: &Value) -> impl Iterator<Item = &Value> {
     node["orderLines"]["orderLine"].as_array().into_iter().flatten()
 }
@@ -769,6 +839,15 @@ fn shipped_lines(channel_order_id: &ChannelOrderId, node: &Value) -> Vec<Incomin
 }
 
 impl Channel for WalmartClient {
+    fn cancel<'a>(
+        &'a self,
+        cancellation: &'a crate::CancelOrder,
+        _check_first: bool,
+    ) -> ChannelFuture<'a, Vec<String>> {
+        // Every attempt reads the order first and sends only what Walmart does not show.
+        Box::pin(self.cancel_lines(cancellation))
+    }
+
     fn correct_tracking<'a>(
         &'a self,
         order: &'a ExportOrder,

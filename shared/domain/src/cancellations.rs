@@ -80,7 +80,7 @@ pub enum CancelSupport {
 /// What shipsync pushes to each channel (see the README's channel table for the calls).
 pub fn cancel_support(channel: ChannelKind) -> CancelSupport {
     match channel {
-        ChannelKind::Shopify | ChannelKind::Custom => CancelSupport::Lines,
+        ChannelKind::Shopify | ChannelKind::Walmart | ChannelKind::Custom => CancelSupport::Lines,
         ChannelKind::WooCommerce => CancelSupport::WholeOrder,
         _ => CancelSupport::None,
     }
@@ -95,7 +95,6 @@ fn not_pushed_because(channel: ChannelKind) -> &'static str {
         }
         ChannelKind::BackMarket | ChannelKind::Groupon => "its seller API documents no cancellation call",
         ChannelKind::Ebay => "shipsync does not call eBay's Post-Order cancellation API yet",
-        ChannelKind::Walmart => "shipsync does not call Walmart's cancel API yet",
         ChannelKind::Wish => "shipsync does not call Wish's refund API yet",
         _ => "the channel takes no cancellation from shipsync",
     }
@@ -110,6 +109,11 @@ pub struct CancelLine {
     /// The line's id in the channel (absent for a purchase order made by hand).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel_line_item_id: Option<String>,
+    /// The item's units cancelled in all once this cancellation is applied: what a channel that
+    /// counts cancelled units per line (Walmart) shows once it has this one, so that a retry
+    /// sends only what it does not show yet.
+    #[serde(default)]
+    pub cancelled_after: u32,
 }
 
 /// Where a cancellation stands.
@@ -247,6 +251,7 @@ pub fn draft_cancellation(
                         sku: item.sku.clone(),
                         quantity,
                         channel_line_item_id: item.channel_line_item_id.clone(),
+                        cancelled_after: 0,
                     }),
                     None => errors.push(field("quantity"), format!("must be between 1 and {}", item.unfulfilled())),
                 }
@@ -364,6 +369,14 @@ impl Cancellation {
         next.updated_at = now;
         next.version += 1;
         Ok(next)
+    }
+
+    /// Records, on each line, the item's units cancelled in all once applied (`after`: the
+    /// purchase order with it applied).
+    pub fn record_totals(&mut self, after: &PurchaseOrder) {
+        for line in &mut self.lines {
+            line.cancelled_after = after.item(line.order_item_id).map_or(0, |item| item.quantity_cancelled);
+        }
     }
 
     /// The next version in `state`.
@@ -599,6 +612,9 @@ mod tests {
         }
         let part = draft(&po, &input(&po, &[(0, 1)]), AttachedBy::Retailer).expect("part");
         let after = part.apply_to(&po, DateTime::UNIX_EPOCH).expect("applied");
+        let mut recorded = part.clone();
+        recorded.record_totals(&after);
+        assert_eq!(recorded.lines[0].cancelled_after, 1);
         assert_eq!(push_plan(&part, &after, &[], ChannelKind::WooCommerce).1.name(), "cancel_at_channel");
         assert_eq!(push_plan(&part, &after, &[], ChannelKind::Shopify), (false, part.state.clone()));
         assert_eq!(push_plan(&part, &after, &[], ChannelKind::BackMarket).1.name(), "cancel_at_channel");

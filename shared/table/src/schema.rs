@@ -30,6 +30,8 @@
 //! | return (RMA) of a purchase order (with `version`) | `RETURNS#<retailer>#<po>` | `RETURN#<id, 16 digits>` | gsi1 `RETAILER#<id>#RETURNS`, gsi2 `RETAILER#<id>#VENDOR#<id>#RETURNS`, both `<created>#<id>` | |
 //! | a purchase order's return counter (`version`, moved by every new return's transaction) | `RETURNS#<retailer>#<po>` | `COUNTER` | | |
 //! | a return's purchase order, by the return's id | `RETAILER#<id>` | `RETURNREF#<id>` | | |
+//! | merchant-driven cancellation of a purchase order's units (with `version`; written with the purchase order and its problem) | `CANCELS#<retailer>#<po>` | `CANCEL#<id, 16 digits>` | | |
+//! | a cancellation's purchase order, by the cancellation's id (sorted after `CARRIER$`) | `RETAILER#<id>` | `REF#CANCELLATION#<id>` | | |
 //! | id sequence: the last id handed out, in `last` | `SEQUENCE` | `ids` | | |
 //!
 //! Every index copies the keys and [`PROJECTED_ATTRIBUTES`] (what search filters read). Sort keys of
@@ -53,6 +55,8 @@
 //! | a purchase order's returns (for what may still come back) | GetItem `RETURNS#<retailer>#<po>` / `COUNTER` (consistent), Query begins_with `RETURN#` (`purchase_order_returns`) |
 //! | a return by id | GetItem `RETAILER#<id>` / `RETURNREF#<id>`, then GetItem (`retailer_return`) |
 //! | a retailer's or a vendor's returns | Query gsi1 `RETAILER#<id>#RETURNS` or gsi2 `RETAILER#<id>#VENDOR#<id>#RETURNS` (`list_returns`) |
+//! | a purchase order's cancellations | Query begins_with `CANCEL#` (consistent, `purchase_order_cancellations`); one: GetItem (consistent, `cancellation`) |
+//! | a cancellation by id | GetItem `RETAILER#<id>` / `REF#CANCELLATION#<id>`, then GetItem (`retailer_cancellation`) |
 //! | whether a purchase order's email request was sent | GetItem `LABELS#<retailer>#<po>` / `MAILSENT#<requested at>` (`mail_sent`) |
 //! | a purchase order's labels, or one label | Query `LABELS#<retailer>#<po>`, begins_with `LABEL#` (`purchase_order_labels`); GetItem (`label`) |
 //! | a purchase order by its number | GetItem `RETAILER#<id>` / `POREF#<number>`, then GetItem (`purchase_order_by_number`) |
