@@ -286,7 +286,78 @@ fn incoming_fulfillment(channel_order_id: &ChannelOrderId, fulfillment: &Value) 
     })
 }
 
+impl EbayClient {
+    /// Cancels a whole order through eBay's Post-Order API (`POST /post-order/v2/cancellation`,
+    /// the OAuth token as `IAF`). Every attempt reads the order first (`getOrder`): one eBay
+    /// shows cancelled, or with a cancellation the seller asked for, is adopted.
+    async fn cancel_order(&self, cancellation: &crate::CancelOrder) -> Result<Vec<String>, ChannelError> {
+        let order = &cancellation.channel_order_id;
+        if !cancellation.whole_order {
+            return Err(ChannelError::permanent("eBay cancels whole orders only"));
+        }
+        let token = self.access_token().await?;
+        let node = self
+            .read(&self.order_url(order), &token)
+            .await?
+            .ok_or_else(|| ChannelError::permanent(format!("eBay has no order {order}")))?;
+        let status = &node["cancelStatus"];
+        if status["cancelState"].as_str() == Some("CANCELED") {
+            info!(%order, "eBay shows the order cancelled: adopted");
+            return Ok(vec![order.to_string()]);
+        }
+        let by_seller = status["cancelRequests"].as_array().into_iter().flatten().find(|request| {
+            request["cancelInitiator"].as_str().is_some_and(|who| who.eq_ignore_ascii_case("seller"))
+                && request["cancelRequestState"].as_str() != Some("REJECTED")
+        });
+        if let Some(request) = by_seller {
+            let id = request["cancelRequestId"].as_str().unwrap_or(order.as_str()).to_owned();
+            info!(%order, %id, "eBay holds the seller's cancellation: adopted");
+            return Ok(vec![id]);
+        }
+        let legacy = node["legacyOrderId"].as_str().unwrap_or(order.as_str());
+        let marketplace = node["lineItems"][0]["purchaseMarketplaceId"].as_str().unwrap_or("EBAY_US");
+        let body = json!({"legacyOrderId": legacy, "cancelReason": ebay_cancel_reason(cancellation.reason)});
+        let response = self
+            .http
+            .post(format!("{}/post-order/v2/cancellation", self.endpoint))
+            .header(reqwest::header::AUTHORIZATION, format!("IAF {token}"))
+            .header("X-EBAY-C-MARKETPLACE-ID", marketplace)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        let text = success_body(response, |text| format!("eBay: {}", first_error_message(text))).await?;
+        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let id = match &answer["cancelId"] {
+            Value::String(id) => id.clone(),
+            Value::Number(id) => id.to_string(),
+            _ => order.to_string(),
+        };
+        info!(%order, cancel_id = %id, "cancellation made at eBay");
+        Ok(vec![id])
+    }
+}
+
+/// eBay's seller reasons: three only, the retailer's note says more.
+fn ebay_cancel_reason(reason: shipsync_domain::cancellations::CancelReason) -> &'static str {
+    use shipsync_domain::cancellations::CancelReason;
+    match reason {
+        CancelReason::CustomerRequested => "BUYER_ASKED_CANCEL",
+        CancelReason::AddressUndeliverable => "ADDRESS_ISSUES",
+        _ => "OUT_OF_STOCK_OR_CANNOT_FULFILL",
+    }
+}
+
 impl Channel for EbayClient {
+    fn cancel<'a>(
+        &'a self,
+        cancellation: &'a crate::CancelOrder,
+        _check_first: bool,
+    ) -> ChannelFuture<'a, Vec<String>> {
+        Box::pin(self.cancel_order(cancellation))
+    }
+
     fn export<'a>(&'a self, order: &'a ExportOrder, check_first: bool) -> ChannelFuture<'a, Fulfillment> {
         Box::pin(self.create_fulfillments(order, check_first))
     }

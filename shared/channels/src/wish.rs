@@ -437,7 +437,59 @@ fn incoming_fulfillments(channel_order_id: &ChannelOrderId, node: &Value, quanti
     }]
 }
 
+impl WishClient {
+    /// Refunds (cancels) the order: `PUT /api/v3/orders/{id}/refund`. Every attempt reads the
+    /// order first: one Wish shows refunded is adopted. Wish applies it asynchronously.
+    async fn refund(&self, cancellation: &crate::CancelOrder) -> Result<Vec<String>, ChannelError> {
+        let order = &cancellation.channel_order_id;
+        if !cancellation.whole_order {
+            return Err(ChannelError::permanent("Wish refunds whole orders only"));
+        }
+        let node = self
+            .read_order(order)
+            .await?
+            .ok_or_else(|| ChannelError::permanent(format!("Wish has no order {order}")))?;
+        match node["state"].as_str() {
+            Some("REFUNDED") => {
+                info!(%order, "Wish shows the order refunded: adopted");
+                return Ok(vec![order.to_string()]);
+            }
+            Some("SHIPPED") => {
+                return Err(ChannelError::permanent("Wish shows the order shipped: it can no longer be cancelled"));
+            }
+            _ => {}
+        }
+        let note: String = crate::shopify::cancel_note(cancellation).chars().take(500).collect();
+        let body = json!({"refund_reason": wish_refund_reason(cancellation.reason), "refund_reason_note": note});
+        let url = reqwest::Url::parse(&format!("{}/refund", self.order_url(order)))
+            .map_err(|_| ChannelError::permanent("the Wish endpoint is not a URL"))?;
+        self.call(reqwest::Method::PUT, url, Some(&body))
+            .await?
+            .ok_or_else(|| ChannelError::permanent(format!("Wish has no order {order}")))?;
+        info!(%order, "Wish order refunded (Wish applies it asynchronously)");
+        Ok(vec![order.to_string()])
+    }
+}
+
+/// Wish's refund reason for shipsync's (from Wish's `RefundReason` list).
+fn wish_refund_reason(reason: shipsync_domain::cancellations::CancelReason) -> &'static str {
+    use shipsync_domain::cancellations::CancelReason;
+    match reason {
+        CancelReason::OutOfStock => "MERCHANT_OUT_OF_STOCK",
+        CancelReason::Fraud => "MERCHANT_REPORTED_BUYER_FRAUD",
+        _ => "UNABLE_TO_SHIP",
+    }
+}
+
 impl Channel for WishClient {
+    fn cancel<'a>(
+        &'a self,
+        cancellation: &'a crate::CancelOrder,
+        _check_first: bool,
+    ) -> ChannelFuture<'a, Vec<String>> {
+        Box::pin(self.refund(cancellation))
+    }
+
     fn export<'a>(&'a self, order: &'a ExportOrder, check_first: bool) -> ChannelFuture<'a, Fulfillment> {
         Box::pin(self.ship(order, check_first))
     }

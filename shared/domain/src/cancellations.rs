@@ -81,7 +81,7 @@ pub enum CancelSupport {
 pub fn cancel_support(channel: ChannelKind) -> CancelSupport {
     match channel {
         ChannelKind::Shopify | ChannelKind::Walmart | ChannelKind::Custom => CancelSupport::Lines,
-        ChannelKind::WooCommerce => CancelSupport::WholeOrder,
+        ChannelKind::WooCommerce | ChannelKind::Ebay | ChannelKind::Wish => CancelSupport::WholeOrder,
         _ => CancelSupport::None,
     }
 }
@@ -94,8 +94,6 @@ fn not_pushed_because(channel: ChannelKind) -> &'static str {
              acknowledgement feeds"
         }
         ChannelKind::BackMarket | ChannelKind::Groupon => "its seller API documents no cancellation call",
-        ChannelKind::Ebay => "shipsync does not call eBay's Post-Order cancellation API yet",
-        ChannelKind::Wish => "shipsync does not call Wish's refund API yet",
         _ => "the channel takes no cancellation from shipsync",
     }
 }

@@ -9,6 +9,7 @@ mod adoption;
 mod amazon_notifications;
 mod amazon_reads;
 mod back_market_reads;
+mod cancellations;
 mod channel_answers;
 mod ebay_reads;
 mod port;
