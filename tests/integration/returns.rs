@@ -118,3 +118,146 @@ async fn returns_are_listed_by_page_and_state_and_a_vendor_sees_its_own() {
         app.call_as(Some(&app.vendor_user), Method::GET, &format!("/returns/{}.json", opened[2]), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "another vendor's return");
 }
+
+fn shopify_return(id: u64, order: &str, line: &str, quantity: u32) -> Value {
+    json!({"id": id, "admin_graphql_api_id": format!("gid://shopify/Return/{id}"), "status": "requested",
+        "order": {"id": 1, "admin_graphql_api_id": format!("gid://shopify/Order/{order}")},
+        "return_line_items": [{"id": id * 10, "quantity": quantity, "return_reason": "size_too_small",
+            "customer_note": "too tight",
+            "fulfillment_line_item": {"id": 99, "line_item": {"id": 1, "admin_graphql_api_id": line}}}]})
+}
+
+async fn returns_of(app: &TestApp) -> Vec<Value> {
+    let (_, listed) = app.call(Method::GET, "/returns.json", None).await;
+    listed["returns"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_return_asked_for_in_shopify_is_taken_once_and_moves_as_shopify_says() {
+    use crate::webhooks::deliver_signed;
+    let app = TestApp::new().await;
+    let po = app.purchase_order(&app.vendor, "2001", "Ada Lovelace", &[2, 1]).await;
+    app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 2)], &["1ZRMA2001"])).await;
+    let request = shopify_return(501, "2001", "gid://shopify/LineItem/0", 1);
+    for delivery in ["r-1", "r-1-again"] {
+        let (status, _) = deliver_signed(&app, "returns/request", &request, delivery).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    app.run_orders().await;
+    let listed = returns_of(&app).await;
+    assert_eq!(listed.len(), 1, "taken once however often it came: {listed:?}");
+    let ret = &listed[0];
+    assert_eq!(
+        (ret["state"].clone(), ret["channel_sync"].clone(), ret["channel_return_id"].clone()),
+        (json!("requested"), json!("from_channel"), json!("gid://shopify/Return/501"))
+    );
+    assert_eq!(ret["items"][0]["quantity"], json!(1));
+    assert_eq!(ret["reason"], json!("size_too_small: too tight"));
+
+    // Approved in Shopify, then (out of order) the request again, then closed.
+    let mut approve = request.clone();
+    approve["status"] = json!("open");
+    deliver_signed(&app, "returns/approve", &approve, "r-2").await;
+    deliver_signed(&app, "returns/request", &request, "r-3").await;
+    app.run_orders().await;
+    assert_eq!(returns_of(&app).await[0]["state"], json!("authorized"));
+    deliver_signed(&app, "returns/close", &json!({"id": 501, "order_id": 2001, "status": "closed"}), "r-4").await;
+    app.run_orders().await;
+    let closed = &returns_of(&app).await[0];
+    assert_eq!(closed["state"], json!("closed"), "{closed}");
+    assert_eq!(closed["channel_sync"], json!("from_channel"), "never pushed back to Shopify");
+
+    // A return of units that never shipped in shipsync is listed for a person, not taken.
+    let unshipped = shopify_return(502, "2001", "gid://shopify/LineItem/1", 1);
+    deliver_signed(&app, "returns/request", &unshipped, "r-5").await;
+    app.run_orders().await;
+    assert_eq!(returns_of(&app).await.len(), 1);
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    let kinds: Vec<Value> =
+        health["problems"].as_array().into_iter().flatten().map(|problem| problem["kind"].clone()).collect();
+    assert_eq!(kinds, [json!("channel_return_ignored")], "{health}");
+}
+
+#[tokio::test]
+async fn a_return_authorized_in_shipsync_is_opened_at_shopify_once() {
+    use wiremock::matchers::{body_string_contains, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let shopify = MockServer::start().await;
+    let app = TestApp::with(
+        shipsync_domain::tenant::FeeSettings::default(),
+        shipsync_domain::export::ExportSettings { export_shipments: false, ..Default::default() },
+        Some(&shopify.uri()),
+    )
+    .await;
+    let po = app.purchase_order(&app.vendor, "2002", "Grace Hopper", &[2]).await;
+    app.create_shipment(&po, shipment_body(&[(po.items[0].id.get(), 2)], &["1ZRMA2002"])).await;
+    let (_, opened) = app
+        .call(Method::POST, &format!("/purchase_orders/{}/returns.json", po.id), Some(items(po.items[0].id.get(), 1)))
+        .await;
+    let id = opened["return"]["id"].as_u64().expect("an id");
+    let graphql = format!("/admin/api/{}/graphql.json", shipsync_channels::SHOPIFY_API_VERSION);
+    let order = |returns: Value| {
+        json!({"data": {"order": {"id": "gid://shopify/Order/2002",
+            "fulfillments": [{"id": "gid://shopify/Fulfillment/1", "status": "SUCCESS", "fulfillmentLineItems": {"nodes": [
+                {"id": "gid://shopify/FulfillmentLineItem/5", "quantity": 2, "lineItem": {"id": "gid://shopify/LineItem/0"}}]}}],
+            "returns": {"nodes": returns}}}})
+    };
+    let note = format!("arrived damaged [shipsync-return-{id}]");
+    Mock::given(method("POST"))
+        .and(path(graphql.clone()))
+        .and(body_string_contains("ShipsyncReturnState"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order(json!([]))))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&shopify)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(graphql.clone()))
+        .and(body_string_contains("ShipsyncReturnState"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order(json!([{"id": "gid://shopify/Return/900",
+            "status": "OPEN", "returnLineItems": {"nodes": [{"quantity": 1, "returnReasonNote": note,
+                "fulfillmentLineItem": {"id": "gid://shopify/FulfillmentLineItem/5"}}]}}]))))
+        .with_priority(2)
+        .mount(&shopify)
+        .await;
+    // The creation's answer is lost, though Shopify made the return.
+    Mock::given(method("POST"))
+        .and(path(graphql.clone()))
+        .and(body_string_contains("ShipsyncReturnCreate"))
+        .respond_with(ResponseTemplate::new(502))
+        .mount(&shopify)
+        .await;
+
+    let (status, authorized) = move_to(&app, false, &json!(id), "authorized").await;
+    assert_eq!(status, StatusCode::OK, "{authorized}");
+    assert_eq!(authorized["return"]["channel_sync"], json!("pushing"));
+    assert_eq!(app.run_exports().await, 1);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(app.run_exports().await, 1, "delivered again");
+    let (_, read) = app.call(Method::GET, &format!("/returns/{id}.json"), None).await;
+    assert_eq!(
+        (read["return"]["channel_sync"].clone(), read["return"]["channel_return_id"].clone()),
+        (json!("pushed"), json!("gid://shopify/Return/900")),
+        "{read}"
+    );
+    let created: Vec<Value> = shopify
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|request| serde_json::from_slice::<Value>(&request.body).ok())
+        .filter(|body| body["query"].as_str().is_some_and(|query| query.contains("ShipsyncReturnCreate")))
+        .collect();
+    assert_eq!(created.len(), 1, "made once: the retry found it");
+    assert_eq!(
+        created[0]["variables"],
+        json!({"returnInput": {"orderId": "gid://shopify/Order/2002", "returnLineItems": [{
+            "fulfillmentLineItemId": "gid://shopify/FulfillmentLineItem/5", "quantity": 1,
+            "returnReason": "OTHER", "returnReasonNote": note}]}})
+    );
+    // The vendor receives the goods; nothing more goes to Shopify.
+    assert_eq!(move_to(&app, true, &json!(id), "received").await.0, StatusCode::OK);
+    app.run_exports().await;
+    let (_, health) = app.call(Method::GET, "/order_health.json", None).await;
+    assert_eq!(health["metadata"]["total_count"], json!(0), "{health}");
+}

@@ -40,7 +40,7 @@ async fn deliver(
     (response.status(), json)
 }
 
-async fn deliver_signed(app: &TestApp, topic: &str, payload: &Value, delivery: &str) -> (StatusCode, Value) {
+pub(crate) async fn deliver_signed(app: &TestApp, topic: &str, payload: &Value, delivery: &str) -> (StatusCode, Value) {
     let body = payload.to_string();
     let signature = shopify_webhooks::sign(body.as_bytes(), SHOPIFY_WEBHOOK_SECRET);
     deliver(app, topic, &body, delivery, Some(signature)).await

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use shipsync_app::Failure;
 use shipsync_app::cancellations::CancellationPush;
 use shipsync_app::exports::{ExportRun, MAX_REDELIVERY_WAIT, RequestDelivery};
+use shipsync_app::returns::ReturnPush;
 use shipsync_channels::{ChannelEndpoints, Channels};
 use shipsync_domain::cancellations::ChannelUpdate;
 use shipsync_domain::export::ExportRequest;
@@ -102,6 +103,8 @@ pub struct Exporter {
     run: ExportRun<Table, Channels>,
     /// Cancellations to push, queued beside the exports.
     cancellations: CancellationPush<Table, Channels>,
+    /// Returns to open at their channels.
+    returns: ReturnPush<Table, Channels>,
     table: Table,
     http: reqwest::Client,
     sqs: aws_sdk_sqs::Client,
@@ -124,7 +127,8 @@ impl Exporter {
         let channels = Channels::new(http.clone(), ChannelEndpoints::fixed());
         Self {
             run: ExportRun::new(table.clone(), channels.clone(), system_clock(), config.max_receives),
-            cancellations: CancellationPush::new(table.clone(), channels, system_clock()),
+            cancellations: CancellationPush::new(table.clone(), channels.clone(), system_clock()),
+            returns: ReturnPush::new(table.clone(), channels, system_clock()),
             table,
             http,
             sqs,
@@ -143,13 +147,15 @@ impl Exporter {
     pub fn with_endpoints(mut self, endpoints: ChannelEndpoints) -> Self {
         let channels = Channels::new(self.http.clone(), endpoints);
         self.cancellations = self.cancellations.with_channels(channels.clone());
+        self.returns = self.returns.with_channels(channels.clone());
         self.run = self.run.with_channels(channels);
         self
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.run = self.run.with_clock(clock.clone());
-        self.cancellations = self.cancellations.with_clock(clock);
+        self.cancellations = self.cancellations.with_clock(clock.clone());
+        self.returns = self.returns.with_clock(clock);
         self
     }
 
@@ -229,8 +235,12 @@ impl Exporter {
 
     async fn process(&self, message: &SqsMessage) -> Result<(), Failure> {
         let body = message.body.as_deref().unwrap_or_default();
-        if let Ok(ChannelUpdate::Cancellation(cancellation)) = serde_json::from_str::<ChannelUpdate>(body) {
-            return self.cancellations.run(cancellation, sent_at(message)).await;
+        match serde_json::from_str::<ChannelUpdate>(body) {
+            Ok(ChannelUpdate::Cancellation(cancellation)) => {
+                return self.cancellations.run(cancellation, sent_at(message)).await;
+            }
+            Ok(ChannelUpdate::Return(ret)) => return self.returns.run(ret, sent_at(message)).await,
+            Err(_) => {}
         }
         let request: ExportRequest = serde_json::from_str(body).map_err(|error| {
             // Never deleted: after its last receive it rests in the dead-letter queue, for a person.

@@ -7,9 +7,10 @@ use serde_json::json;
 use shipsync_app::Failure;
 use shipsync_domain::ValidationErrors;
 use shipsync_domain::access::Principal;
+use shipsync_domain::cancellations::ChannelUpdate;
 use shipsync_domain::ids::PurchaseOrderId;
 use shipsync_domain::labels::LabelState;
-use shipsync_domain::returns::{Return, ReturnInput, ReturnState, draft_return};
+use shipsync_domain::returns::{Return, ReturnInput, ReturnRef, ReturnState, ReturnSync, draft_return};
 use shipsync_domain::time::format_api_time;
 use shipsync_http_api::{ApiError, ApiRequest, ApiResponse, json_body, json_response, query_pairs};
 use shipsync_table::TableError;
@@ -55,6 +56,10 @@ struct ReturnView {
     label_id: Option<u64>,
     items: Vec<serde_json::Value>,
     history: Vec<serde_json::Value>,
+    /// `none`, `from_channel` (made there), `pushing`, `pushed` or `push_failed`.
+    channel_sync: &'static str,
+    channel_return_id: Option<String>,
+    channel_message: Option<String>,
     created_at: String,
     updated_at: String,
 }
@@ -80,6 +85,13 @@ impl ReturnView {
                 .iter()
                 .map(|step| json!({"state": step.state.name(), "at": format_api_time(step.at), "by": step.by}))
                 .collect(),
+            channel_sync: ret.channel.name(),
+            channel_return_id: ret.channel.channel_return_id().map(str::to_owned),
+            channel_message: match &ret.channel {
+                ReturnSync::PushFailed { message } => Some(message.clone()),
+                ReturnSync::Pushing { last_error, .. } => last_error.clone(),
+                _ => None,
+            },
             created_at: format_api_time(ret.created_at),
             updated_at: format_api_time(ret.updated_at),
         }
@@ -177,7 +189,20 @@ impl ShipmentsApi {
         if to == current.state {
             return Ok(json_response(StatusCode::OK, &json!({ "return": ReturnView::new(&current) })));
         }
-        let next = current.moved(to, !principal.is_retailer_user(), (self.clock)())?;
+        let now = (self.clock)();
+        let mut next = current.moved(to, !principal.is_retailer_user(), now)?;
+        let store = self.table.channel_store(next.retailer_id, next.store_id).await.map_err(Failure::from)?;
+        if store.is_some_and(|store| next.to_push_on_authorize(store.channel)) {
+            // Opened at the channel once: the request is queued before the write that asks for it
+            // (the exporter retries one that comes first).
+            next.channel = ReturnSync::Pushing { sending_since: None, attempts: 0, last_error: None };
+            let update = ChannelUpdate::Return(ReturnRef {
+                retailer_id: next.retailer_id,
+                purchase_order_id: next.purchase_order_id,
+                id: next.id,
+            });
+            shipsync_app::ports::ExportPlanner::queue_update(&self.planner, update).await?;
+        }
         self.table.update_return(&next).await.map_err(Failure::from)?;
         tracing::info!(return_id = next.id, state = next.state.name(), "return moved on");
         Ok(json_response(StatusCode::OK, &json!({ "return": ReturnView::new(&next) })))

@@ -21,9 +21,10 @@ use crate::optimistic::retry_on_conflict;
 use crate::ports::{Cancellations, ChannelGateway, ExportPlanner, Repositories};
 use crate::shipments::{release_order_if_shipped, visible_purchase_order};
 
-/// How long a push request for a cancellation not written yet is retried: the request is queued
-/// just before the cancellation is written, so it may arrive first.
-pub const MISSING_CANCELLATION_GRACE: Duration = Duration::minutes(5);
+/// How long a push request for a record not written yet (a cancellation, a return) is retried:
+/// the request is queued
+/// just before the record is written, so it may arrive first.
+pub const MISSING_RECORD_GRACE: Duration = Duration::minutes(5);
 
 /// Cancellations as the API offers them.
 #[derive(Clone)]
@@ -263,7 +264,7 @@ impl<R: Repositories + Cancellations, G: ChannelGateway> CancellationPush<R, G> 
         let now = (self.clock)();
         let found = self.repositories.cancellation(request.retailer_id, request.purchase_order_id, request.id).await?;
         let Some(cancellation) = found else {
-            if sent_at.is_none_or(|sent| now - sent < MISSING_CANCELLATION_GRACE) {
+            if sent_at.is_none_or(|sent| now - sent < MISSING_RECORD_GRACE) {
                 return Err(Failure::retryable("cancellation not written yet"));
             }
             warn!(cancellation_id = request.id, "push request for a cancellation that does not exist: dropped");

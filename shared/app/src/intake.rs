@@ -22,6 +22,8 @@ use shipsync_domain::tracking::CarrierScan;
 use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 use tracing::{error, info, warn};
 
+mod returns;
+
 use crate::Failure;
 use crate::optimistic::{AsFound, kept_changing, retry_on_conflict};
 use crate::ports::{ExportPlanner, Repositories};
@@ -192,6 +194,10 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
                 // Posted to one store's URL and signed with its secret: only its shipments.
                 let (_, store) = scope()?;
                 self.apply_scan(store, &scan).await
+            }
+            ChannelEvent::ReturnChanged { ret } => {
+                let (retailer, store) = scope()?;
+                Box::pin(self.apply_return(retailer, store, &ret)).await
             }
         }
     }
@@ -702,6 +708,9 @@ fn event_order_id(event: &ChannelEvent) -> String {
         }
         ChannelEvent::FulfillmentChanged { fulfillment } => fulfillment.channel_order_id.to_string(),
         ChannelEvent::CarrierScanned { scan } => scan.tracking_number.to_string(),
+        ChannelEvent::ReturnChanged { ret } => {
+            ret.channel_order_id.as_ref().map_or_else(|| ret.channel_return_id.clone(), ToString::to_string)
+        }
     }
 }
 

@@ -26,6 +26,7 @@ pub mod memory;
 pub mod optimistic;
 pub mod polling;
 pub mod ports;
+pub mod returns;
 pub mod settings;
 pub mod shipments;
 

@@ -50,6 +50,9 @@ pub struct Records {
     pub poll_states: HashMap<StoreId, shipsync_domain::orders::PollState>,
     /// Writes that fail with a conflict before they are tried, to rehearse lost races.
     pub conflicts_to_inject: usize,
+    /// Returns, and each purchase order's return counter.
+    pub returns: BTreeMap<u64, shipsync_domain::returns::Return>,
+    pub return_counters: HashMap<PurchaseOrderId, u64>,
 }
 
 /// The repositories, in memory. Clones share the records.
@@ -174,6 +177,75 @@ impl Shipments for MemoryTable {
         channel_id: &str,
     ) -> Result<Option<ShipmentId>, Failure> {
         Ok(self.records().applied_fulfillments.get(&(store, channel_id.to_owned())).copied())
+    }
+}
+
+impl crate::ports::Returns for MemoryTable {
+    async fn purchase_order_returns(
+        &self,
+        retailer: RetailerId,
+        po: PurchaseOrderId,
+    ) -> Result<(Vec<shipsync_domain::returns::Return>, u64), Failure> {
+        let records = self.records();
+        let found = records
+            .returns
+            .values()
+            .filter(|ret| ret.retailer_id == retailer && ret.purchase_order_id == po)
+            .cloned()
+            .collect();
+        Ok((found, records.return_counters.get(&po).copied().unwrap_or(0)))
+    }
+    async fn create_return(&self, ret: &shipsync_domain::returns::Return, read_version: u64) -> Result<(), Failure> {
+        let mut records = self.records();
+        if records.return_counters.get(&ret.purchase_order_id).copied().unwrap_or(0) != read_version {
+            return Err(Failure::Conflict("the purchase order's returns".into()));
+        }
+        if let Some(channel_id) = ret.channel.channel_return_id().filter(|_| !ret.channel.is_none())
+            && records.returns.values().any(|other| {
+                other.purchase_order_id == ret.purchase_order_id
+                    && other.channel.channel_return_id() == Some(channel_id)
+            })
+        {
+            return Err(Failure::Exists("the channel's return".into()));
+        }
+        records.return_counters.insert(ret.purchase_order_id, read_version + 1);
+        records.returns.insert(ret.id, ret.clone());
+        Ok(())
+    }
+    async fn update_return(&self, ret: &shipsync_domain::returns::Return) -> Result<(), Failure> {
+        let mut records = self.records();
+        match records.returns.get(&ret.id) {
+            Some(stored) if stored.version + 1 == ret.version => {
+                records.returns.insert(ret.id, ret.clone());
+                Ok(())
+            }
+            _ => Err(Failure::Conflict("the return".into())),
+        }
+    }
+    async fn channel_returns(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        channel_return_id: &str,
+    ) -> Result<Vec<shipsync_domain::returns::Return>, Failure> {
+        Ok(self
+            .records()
+            .returns
+            .values()
+            .filter(|ret| {
+                ret.retailer_id == retailer
+                    && ret.store_id == store
+                    && matches!(&ret.channel, shipsync_domain::returns::ReturnSync::FromChannel { channel_return_id: id } if id == channel_return_id)
+            })
+            .cloned()
+            .collect())
+    }
+    async fn retailer_return(
+        &self,
+        retailer: RetailerId,
+        id: u64,
+    ) -> Result<Option<shipsync_domain::returns::Return>, Failure> {
+        Ok(self.records().returns.get(&id).filter(|ret| ret.retailer_id == retailer).cloned())
     }
 }
 

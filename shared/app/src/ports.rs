@@ -188,8 +188,38 @@ pub trait PollStates: Send + Sync {
 }
 
 /// Everything a use case may read or write, in one value (the table, or memory).
-pub trait Repositories: Shipments + PurchaseOrders + Orders + Settings + Ids + PollStates + Clone + 'static {}
-impl<T: Shipments + PurchaseOrders + Orders + Settings + Ids + PollStates + Clone + 'static> Repositories for T {}
+pub trait Repositories:
+    Shipments + PurchaseOrders + Orders + Settings + Ids + PollStates + Returns + Clone + 'static
+{
+}
+
+/// Returns (RMAs): under their retailer and purchase order.
+pub trait Returns: Send + Sync {
+    /// A purchase order's returns as they stand after every write, and its return counter's version.
+    fn purchase_order_returns(
+        &self,
+        retailer: RetailerId,
+        po: PurchaseOrderId,
+    ) -> impl Pending<(Vec<shipsync_domain::returns::Return>, u64)>;
+    /// A new return, moving the order's counter on from `read_version` (`Conflict` when
+    /// another return came first); one from a channel is taken once (`Exists` after).
+    fn create_return(&self, ret: &shipsync_domain::returns::Return, read_version: u64) -> impl Pending<()>;
+    /// Replaces a return if nobody changed it since it was read.
+    fn update_return(&self, ret: &shipsync_domain::returns::Return) -> impl Pending<()>;
+    /// The returns made of a channel's return.
+    fn channel_returns(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        channel_return_id: &str,
+    ) -> impl Pending<Vec<shipsync_domain::returns::Return>>;
+    /// A return of this retailer by id.
+    fn retailer_return(&self, retailer: RetailerId, id: u64) -> impl Pending<Option<shipsync_domain::returns::Return>>;
+}
+impl<T: Shipments + PurchaseOrders + Orders + Settings + Ids + PollStates + Returns + Clone + 'static> Repositories
+    for T
+{
+}
 
 /// The order processor's queue: channel events, applied in any order, at least once.
 pub trait EventQueue: Send + Sync {

@@ -55,6 +55,48 @@ use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::shipment::Shipment;
 use shipsync_domain::tenant::ChannelStore;
 
+/// A return as a channel receives it, to open there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnOrder {
+    pub channel_order_id: ChannelOrderId,
+    /// Each line's id in the channel and the units coming back.
+    pub lines: Vec<(String, u32)>,
+    pub reason: String,
+    /// shipsync's reference for it (`shipsync-return-<id>`), left in the channel's note so a
+    /// retry finds it.
+    pub reference: String,
+}
+
+impl ReturnOrder {
+    /// The payload for a return (`po`: its purchase order, for the lines' channel ids).
+    pub fn for_return(
+        ret: &shipsync_domain::returns::Return,
+        po: &shipsync_domain::purchase_order::PurchaseOrder,
+    ) -> Result<Self, String> {
+        let channel_order_id = po
+            .channel_order_id
+            .clone()
+            .ok_or_else(|| format!("purchase order {} has no channel order", po.public_reference))?;
+        let mut lines: Vec<(String, u32)> = Vec::new();
+        for line in &ret.lines {
+            let id = po
+                .item(line.order_item_id)
+                .and_then(|item| item.channel_line_item_id.clone())
+                .ok_or_else(|| format!("item {} has no channel line id", line.order_item_id))?;
+            match lines.iter_mut().find(|(known, _)| *known == id) {
+                Some((_, total)) => *total += line.quantity,
+                None => lines.push((id, line.quantity)),
+            }
+        }
+        Ok(Self {
+            channel_order_id,
+            lines,
+            reason: ret.reason.clone(),
+            reference: format!("shipsync-return-{}", ret.id),
+        })
+    }
+}
+
 /// A cancellation as a channel receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CancelOrder {

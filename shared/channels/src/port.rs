@@ -64,6 +64,12 @@ pub trait Channel: Send + Sync {
         unsupported("cancelling at the channel")
     }
 
+    /// Opens a return at the channel. With `check_first`, one an earlier call made (found by
+    /// its reference) is adopted. The channel's id for the return.
+    fn create_return<'a>(&'a self, _ret: &'a crate::ReturnOrder, _check_first: bool) -> ChannelFuture<'a, String> {
+        unsupported("opening a return at the channel")
+    }
+
     fn accept_lines<'a>(
         &'a self,
         channel_order_id: &'a ChannelOrderId,

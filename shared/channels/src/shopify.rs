@@ -68,6 +68,35 @@ const REFUND_CANCEL: &str = "mutation ShipsyncCancelUnits($input: RefundInput!, 
   }
 }";
 
+/// An order's fulfillment line items (what a return names) and its returns (what they take
+/// back already, and a retry's own, found by the reference in its note).
+const RETURN_STATE_QUERY: &str = "query ShipsyncReturnState($id: ID!) {
+  order(id: $id) {
+    id
+    fulfillments(first: 100) {
+      id
+      status
+      fulfillmentLineItems(first: 100) { nodes { id quantity lineItem { id } } }
+    }
+    returns(first: 50) {
+      nodes {
+        id
+        status
+        returnLineItems(first: 100) {
+          nodes { ... on ReturnLineItem { quantity returnReasonNote fulfillmentLineItem { id } } }
+        }
+      }
+    }
+  }
+}";
+
+const RETURN_CREATE: &str = "mutation ShipsyncReturnCreate($returnInput: ReturnInput!) {
+  returnCreate(returnInput: $returnInput) {
+    return { id status }
+    userErrors { field message }
+  }
+}";
+
 /// An order's fulfillments, as the channel's own record of what shipped.
 const FULFILLMENTS_QUERY: &str = "query ShipsyncFulfillments($id: ID!) {
   order(id: $id) {
@@ -382,6 +411,96 @@ impl ShopifyClient {
     }
 }
 
+impl ShopifyClient {
+    /// Opens a return (`returnCreate`): each line's units taken from the order's fulfillment
+    /// line items for it, less what its other returns take back. The order is read first on
+    /// every attempt: a return whose note carries the reference is this one, adopted.
+    async fn open_return(&self, ret: &crate::ReturnOrder) -> Result<String, ChannelError> {
+        let order_id = gid("Order", ret.channel_order_id.as_str());
+        let data = self.graphql(RETURN_STATE_QUERY, json!({ "id": order_id })).await?;
+        let order = &data["order"];
+        if order.is_null() {
+            return Err(ChannelError::permanent(format!("Shopify has no order {order_id}")));
+        }
+        let returns = order["returns"]["nodes"].as_array().cloned().unwrap_or_default();
+        let return_lines = |found: &Value| found["returnLineItems"]["nodes"].as_array().cloned().unwrap_or_default();
+        if let Some(ours) = returns.iter().find(|found| {
+            return_lines(found)
+                .iter()
+                .any(|line| line["returnReasonNote"].as_str().is_some_and(|note| note.contains(&ret.reference)))
+        }) {
+            let id = ours["id"].as_str().unwrap_or_default().to_owned();
+            info!(order = %order_id, %id, "the return is at Shopify already: adopted");
+            return Ok(id);
+        }
+        // Units each fulfillment line item has that no live return takes back yet.
+        let mut taken: HashMap<String, u64> = HashMap::new();
+        for found in returns.iter().filter(|found| !matches!(found["status"].as_str(), Some("CANCELED" | "DECLINED"))) {
+            for line in return_lines(found) {
+                if let (Some(id), Some(quantity)) =
+                    (line["fulfillmentLineItem"]["id"].as_str(), line["quantity"].as_u64())
+                {
+                    *taken.entry(id.to_owned()).or_default() += quantity;
+                }
+            }
+        }
+        let mut available: Vec<(String, String, u64)> = Vec::new();
+        for fulfillment in order["fulfillments"].as_array().into_iter().flatten().filter(|f| holds_items(f)) {
+            for item in fulfillment["fulfillmentLineItems"]["nodes"].as_array().into_iter().flatten() {
+                let (Some(id), Some(line), Some(quantity)) =
+                    (item["id"].as_str(), item["lineItem"]["id"].as_str(), item["quantity"].as_u64())
+                else {
+                    continue;
+                };
+                let left = quantity.saturating_sub(taken.get(id).copied().unwrap_or(0));
+                if left > 0 {
+                    available.push((id.to_owned(), line.to_owned(), left));
+                }
+            }
+        }
+        let note = return_note(ret);
+        let mut lines = Vec::new();
+        for (line, quantity) in &ret.lines {
+            let line = gid("LineItem", line);
+            let mut wanted = u64::from(*quantity);
+            for (item, _, left) in available.iter_mut().filter(|(_, of, _)| *of == line) {
+                let take = wanted.min(*left);
+                if take == 0 {
+                    continue;
+                }
+                *left -= take;
+                wanted -= take;
+                lines.push(json!({"fulfillmentLineItemId": item, "quantity": take, "returnReason": "OTHER",
+                    "returnReasonNote": note}));
+            }
+            if wanted > 0 {
+                return Err(ChannelError::permanent(format!(
+                    "Shopify shows {} fewer fulfilled unit(s) of {line} than the return takes back",
+                    wanted
+                )));
+            }
+        }
+        let input = json!({"orderId": order_id, "returnLineItems": lines});
+        let data = self.graphql(RETURN_CREATE, json!({ "returnInput": input })).await?;
+        let payload = &data["returnCreate"];
+        refused_if_any(&payload["userErrors"], "returnCreate")?;
+        let id = payload["return"]["id"]
+            .as_str()
+            .ok_or_else(|| ChannelError::retryable("Shopify answered returnCreate without a return"))?;
+        info!(order = %order_id, %id, "return opened at Shopify");
+        Ok(id.to_owned())
+    }
+}
+
+/// A return's note at Shopify (255 characters at most): the reason, then the reference a retry
+/// finds it by.
+fn return_note(ret: &crate::ReturnOrder) -> String {
+    let tail = format!(" [{}]", ret.reference);
+    let room = 255usize.saturating_sub(tail.chars().count());
+    let reason: String = ret.reason.chars().take(room).collect();
+    format!("{reason}{tail}")
+}
+
 /// The note a cancellation leaves at the channel: its reason, the retailer's note and the
 /// reference a retry finds it by.
 pub(crate) fn cancel_note(cancellation: &crate::CancelOrder) -> String {
@@ -416,6 +535,11 @@ fn refused_if_any(errors: &Value, mutation: &str) -> Result<(), ChannelError> {
 }
 
 impl Channel for ShopifyClient {
+    fn create_return<'a>(&'a self, ret: &'a crate::ReturnOrder, _check_first: bool) -> ChannelFuture<'a, String> {
+        // Every attempt reads the order's returns first.
+        Box::pin(self.open_return(ret))
+    }
+
     fn cancel<'a>(&'a self, cancellation: &'a crate::CancelOrder, check_first: bool) -> ChannelFuture<'a, Vec<String>> {
         Box::pin(self.cancel_units(cancellation, check_first))
     }

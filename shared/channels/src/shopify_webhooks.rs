@@ -5,12 +5,23 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use shipsync_domain::orders::{ChannelEvent, IncomingFulfillment, IncomingLine, IncomingOrder};
+use shipsync_domain::returns::{ChannelReturnStatus, IncomingReturn};
 use shipsync_domain::tracking::TrackingNumber;
 use shipsync_domain::vocabulary::{ChannelOrderId, Sku};
 
 /// The topics shipsync subscribes to.
-pub const SHOPIFY_TOPICS: [&str; 5] =
-    ["orders/create", "orders/updated", "orders/cancelled", "fulfillments/create", "fulfillments/update"];
+pub const SHOPIFY_TOPICS: [&str; 10] = [
+    "orders/create",
+    "orders/updated",
+    "orders/cancelled",
+    "fulfillments/create",
+    "fulfillments/update",
+    "returns/request",
+    "returns/approve",
+    "returns/decline",
+    "returns/cancel",
+    "returns/close",
+];
 
 /// Why a payload cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +49,9 @@ pub fn read_shopify_webhook(topic: &str, payload: &Value) -> Result<Option<Chann
         }
         "fulfillments/create" | "fulfillments/update" => {
             Some(ChannelEvent::FulfillmentChanged { fulfillment: read_fulfillment(payload)? })
+        }
+        "returns/request" | "returns/approve" | "returns/decline" | "returns/cancel" | "returns/close" => {
+            Some(ChannelEvent::ReturnChanged { ret: read_return(topic, payload)? })
         }
         _ => None,
     })
@@ -119,6 +133,72 @@ fn customer_name(payload: &Value) -> String {
     parts.join(" ").trim().to_owned()
 }
 
+/// A `returns/*` payload. Request and approve carry `order` and the return's lines (each with
+/// its fulfillment line item's line item); cancel and close carry `order_id`; decline neither.
+/// The topic says the status (the payload's `status` agrees, in lowercase).
+fn read_return(topic: &str, payload: &Value) -> Result<IncomingReturn, PayloadError> {
+    let id = shopify_gid("Return", &payload["admin_graphql_api_id"])
+        .or_else(|| shopify_gid("Return", &payload["id"]))
+        .ok_or_else(|| missing("id"))?;
+    let status = match topic {
+        "returns/request" => ChannelReturnStatus::Requested,
+        "returns/approve" => ChannelReturnStatus::Open,
+        "returns/decline" => ChannelReturnStatus::Declined,
+        "returns/cancel" => ChannelReturnStatus::Canceled,
+        _ => ChannelReturnStatus::Closed,
+    };
+    let order = shopify_gid("Order", &payload["order"]["admin_graphql_api_id"])
+        .or_else(|| shopify_gid("Order", &payload["order"]["id"]))
+        .or_else(|| shopify_gid("Order", &payload["order_id"]))
+        .map(ChannelOrderId::received);
+    let mut lines: Vec<(String, u32)> = Vec::new();
+    let mut reasons: Vec<String> = Vec::new();
+    for (index, line) in payload["return_line_items"].as_array().into_iter().flatten().enumerate() {
+        let field = |name: &str| format!("return_line_items[{index}].{name}");
+        let item = &line["fulfillment_line_item"]["line_item"];
+        let id = shopify_gid("LineItem", &item["admin_graphql_api_id"])
+            .or_else(|| shopify_gid("LineItem", &item["id"]))
+            .ok_or_else(|| missing(&field("fulfillment_line_item.line_item.id")))?;
+        let quantity = line["quantity"]
+            .as_u64()
+            .and_then(|quantity| u32::try_from(quantity).ok())
+            .filter(|quantity| *quantity > 0)
+            .ok_or_else(|| PayloadError {
+                field: field("quantity"),
+                problem: "must be a whole number, 1 or more".into(),
+            })?;
+        match lines.iter_mut().find(|(line, _)| *line == id) {
+            Some((_, total)) => *total += quantity,
+            None => lines.push((id, quantity)),
+        }
+        let reason =
+            [line["return_reason"].as_str(), line["return_reason_note"].as_str(), line["customer_note"].as_str()]
+                .into_iter()
+                .flatten()
+                .map(str::trim)
+                .filter(|text| !text.is_empty())
+                .collect::<Vec<_>>()
+                .join(": ");
+        if !reason.is_empty() && !reasons.contains(&reason) {
+            reasons.push(reason);
+        }
+    }
+    if matches!(status, ChannelReturnStatus::Requested | ChannelReturnStatus::Open) && order.is_none() {
+        return Err(missing("order.id"));
+    }
+    let mut reason = reasons.join("; ");
+    if reason.is_empty() {
+        reason = "asked for in Shopify".into();
+    }
+    Ok(IncomingReturn {
+        channel_return_id: id,
+        channel_order_id: order,
+        status,
+        lines,
+        reason: reason.chars().take(shipsync_domain::returns::MAX_REASON_CHARS).collect(),
+    })
+}
+
 fn read_fulfillment(payload: &Value) -> Result<IncomingFulfillment, PayloadError> {
     let id = shopify_gid("Fulfillment", &payload["id"]).ok_or_else(|| missing("id"))?;
     let order = shopify_gid("Order", &payload["order_id"]).ok_or_else(|| missing("order_id"))?;
@@ -156,6 +236,48 @@ fn read_fulfillment(payload: &Value) -> Result<IncomingFulfillment, PayloadError
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn return_notices_are_read_with_their_order_and_lines_or_without() {
+        let requested = json!({"id": 123, "admin_graphql_api_id": "gid://shopify/Return/123", "status": "requested",
+            "order": {"id": 4783, "admin_graphql_api_id": "gid://shopify/Order/4783"},
+            "return_line_items": [
+                {"id": 1, "quantity": 1, "return_reason": "size_too_small", "return_reason_note": "",
+                 "fulfillment_line_item": {"id": 9, "line_item": {"id": 77, "admin_graphql_api_id": "gid://shopify/LineItem/77"}}},
+                {"id": 2, "quantity": 1, "return_reason": "size_too_small",
+                 "fulfillment_line_item": {"id": 10, "line_item": {"id": 77}}}]});
+        let Some(ChannelEvent::ReturnChanged { ret }) =
+            read_shopify_webhook("returns/request", &requested).expect("read")
+        else {
+            panic!("a return");
+        };
+        assert_eq!(ret.channel_return_id, "gid://shopify/Return/123");
+        assert_eq!(ret.channel_order_id.map(|id| id.to_string()).as_deref(), Some("gid://shopify/Order/4783"));
+        assert_eq!(ret.lines, [("gid://shopify/LineItem/77".to_owned(), 2)]);
+        assert_eq!((ret.status, ret.reason.as_str()), (ChannelReturnStatus::Requested, "size_too_small"));
+        let declined = json!({"id": 123, "admin_graphql_api_id": "gid://shopify/Return/123", "status": "declined",
+            "decline": {"reason": "return_period_ended", "note": "Too late"}});
+        let Some(ChannelEvent::ReturnChanged { ret }) =
+            read_shopify_webhook("returns/decline", &declined).expect("read")
+        else {
+            panic!("a return");
+        };
+        assert_eq!((ret.status, ret.channel_order_id), (ChannelReturnStatus::Declined, None));
+        let closed = json!({"id": 123, "order_id": 4783, "status": "closed"});
+        let Some(ChannelEvent::ReturnChanged { ret }) = read_shopify_webhook("returns/close", &closed).expect("read")
+        else {
+            panic!("a return");
+        };
+        assert_eq!(ret.channel_order_id.map(|id| id.to_string()).as_deref(), Some("gid://shopify/Order/4783"));
+        let no_order = json!({"id": 5, "status": "requested", "return_line_items": []});
+        assert!(read_shopify_webhook("returns/request", &no_order).is_err(), "a request names its order");
+        let bad = json!({"id": 5, "order": {"id": 1}, "return_line_items": [{"quantity": 0,
+            "fulfillment_line_item": {"line_item": {"id": 77}}}]});
+        assert_eq!(
+            read_shopify_webhook("returns/approve", &bad).map_err(|e| e.field),
+            Err("return_line_items[0].quantity".into())
+        );
+    }
 
     #[test]
     fn orders_read_with_global_ids_and_current_quantities() {

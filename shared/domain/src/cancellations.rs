@@ -525,6 +525,8 @@ pub enum PushAction {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ChannelUpdate {
     Cancellation(CancellationRef),
+    /// A return authorized in shipsync, to open at its channel.
+    Return(crate::returns::ReturnRef),
 }
 
 /// A cancellation's push request, on the exporter's queue beside export requests.

@@ -418,6 +418,8 @@ pub enum ChannelEvent {
     /// A carrier-tracking provider reported a parcel's progress, to the store whose provider account
     /// tracks it (the message names the store: only its shipments are looked at).
     CarrierScanned { scan: crate::tracking::CarrierScan },
+    /// A return was asked for, approved, declined or closed in the channel (`returns/*`).
+    ReturnChanged { ret: crate::returns::IncomingReturn },
 }
 
 impl ChannelEvent {
@@ -438,6 +440,13 @@ impl ChannelEvent {
             }
             ChannelEvent::FulfillmentChanged { fulfillment } => fulfillment_fits(fulfillment, &fits),
             ChannelEvent::CarrierScanned { scan } => fits("tracking_number", scan.tracking_number.as_str()),
+            ChannelEvent::ReturnChanged { ret } => {
+                fits("channel_return_id", &ret.channel_return_id)?;
+                if let Some(order) = &ret.channel_order_id {
+                    fits("channel_order_id", order.as_str())?;
+                }
+                ret.lines.iter().try_for_each(|(line, _)| fits("lines.channel_line_item_id", line))
+            }
         }
     }
 }
@@ -512,6 +521,10 @@ pub enum ProblemKind {
     CancellationPushFailed,
     /// A cancellation made in shipsync must be made in the channel by hand (no API for it).
     CancelAtChannel,
+    /// A return authorized in shipsync did not reach its channel.
+    ReturnPushFailed,
+    /// A return made in the channel could not be taken (units not shipped in shipsync, say).
+    ChannelReturnIgnored,
 }
 
 impl ProblemKind {
@@ -529,6 +542,8 @@ impl ProblemKind {
             ProblemKind::CancellationAwaitingApproval => "cancellation_awaiting_approval",
             ProblemKind::CancellationPushFailed => "cancellation_push_failed",
             ProblemKind::CancelAtChannel => "cancel_at_channel",
+            ProblemKind::ReturnPushFailed => "return_push_failed",
+            ProblemKind::ChannelReturnIgnored => "channel_return_ignored",
             ProblemKind::CancelRequested => "cancel_requested",
             ProblemKind::AcceptanceFailed => "acceptance_failed",
             ProblemKind::TrackerRefused => "tracker_refused",

@@ -90,12 +90,155 @@ pub struct Return {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_id: Option<u64>,
     pub history: Vec<ReturnStep>,
+    /// How the return stands with its channel: made there, or to be made there.
+    #[serde(default, skip_serializing_if = "ReturnSync::is_none")]
+    pub channel: ReturnSync,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
 }
 
+/// A return's place at its channel. A return made in shipsync and authorized there is created
+/// at a channel that takes returns (Shopify's `returnCreate`), once, like an export: a claim
+/// before the call, the channel asked first after a claim that outlived its attempt.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ReturnSync {
+    /// Not at the channel (not authorized yet, or the channel takes no returns from shipsync).
+    #[default]
+    None,
+    /// It came from the channel (a return the customer asked for there).
+    FromChannel { channel_return_id: String },
+    /// To be created at the channel.
+    Pushing {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sending_since: Option<DateTime<Utc>>,
+        #[serde(default)]
+        attempts: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_error: Option<String>,
+    },
+    /// The channel has it.
+    Pushed { channel_return_id: String },
+    /// The channel refused it, or it kept failing: listed for a person.
+    PushFailed { message: String },
+}
+
+impl ReturnSync {
+    pub fn is_none(&self) -> bool {
+        *self == ReturnSync::None
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            ReturnSync::None => "none",
+            ReturnSync::FromChannel { .. } => "from_channel",
+            ReturnSync::Pushing { .. } => "pushing",
+            ReturnSync::Pushed { .. } => "pushed",
+            ReturnSync::PushFailed { .. } => "push_failed",
+        }
+    }
+
+    /// The channel's id for the return, once it has one.
+    pub fn channel_return_id(&self) -> Option<&str> {
+        match self {
+            ReturnSync::FromChannel { channel_return_id } | ReturnSync::Pushed { channel_return_id } => {
+                Some(channel_return_id)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Channel calls a return's push may start before it is marked failed for a person.
+pub const MAX_RETURN_PUSH_ATTEMPTS: u32 = 8;
+
+/// A return's push request, on the exporter's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnRef {
+    pub retailer_id: RetailerId,
+    pub purchase_order_id: PurchaseOrderId,
+    pub id: u64,
+}
+
 impl Return {
+    /// Whether authorizing it now creates it at a channel of this kind: a return made in
+    /// shipsync, on a channel that takes returns from shipsync (Shopify).
+    pub fn to_push_on_authorize(&self, channel: crate::tenant::ChannelKind) -> bool {
+        self.state == ReturnState::Authorized
+            && self.channel == ReturnSync::None
+            && channel == crate::tenant::ChannelKind::Shopify
+    }
+
+    /// The next version with its channel state.
+    pub fn with_channel(&self, channel: ReturnSync, now: DateTime<Utc>) -> Return {
+        let mut next = self.clone();
+        next.channel = channel;
+        next.updated_at = now;
+        next.version += 1;
+        next
+    }
+
+    /// What a delivered push request does now.
+    pub fn decide_push(&self, now: DateTime<Utc>) -> crate::cancellations::PushAction {
+        use crate::cancellations::PushAction;
+        match &self.channel {
+            ReturnSync::Pushing { sending_since: Some(since), .. } if now - *since < crate::export::CLAIM_TIMEOUT => {
+                PushAction::Busy
+            }
+            ReturnSync::Pushing { attempts, .. } => PushAction::Push { check_first: *attempts > 0 },
+            other => PushAction::Skip(other.name()),
+        }
+    }
+
+    /// Takes it for a channel call.
+    pub fn claim_push(&self, now: DateTime<Utc>) -> Return {
+        let (attempts, last_error) = match &self.channel {
+            ReturnSync::Pushing { attempts, last_error, .. } => (*attempts, last_error.clone()),
+            _ => (0, None),
+        };
+        self.with_channel(ReturnSync::Pushing { sending_since: Some(now), attempts: attempts + 1, last_error }, now)
+    }
+
+    /// The call failed in a way worth retrying; after [`MAX_RETURN_PUSH_ATTEMPTS`] a person must look.
+    pub fn push_retry(&self, message: String, now: DateTime<Utc>) -> Return {
+        match &self.channel {
+            ReturnSync::Pushing { attempts, .. } if *attempts >= MAX_RETURN_PUSH_ATTEMPTS => self.with_channel(
+                ReturnSync::PushFailed { message: format!("{attempts} attempts failed, the last: {message}") },
+                now,
+            ),
+            ReturnSync::Pushing { attempts, .. } => self.with_channel(
+                ReturnSync::Pushing { sending_since: None, attempts: *attempts, last_error: Some(message) },
+                now,
+            ),
+            _ => self.clone(),
+        }
+    }
+
+    /// The key of its order health problem (a push that failed).
+    pub fn problem_key(id: u64) -> String {
+        format!("return_push_failed:{id}")
+    }
+
+    /// Its order health problem while its push failed.
+    pub fn problem(&self, now: DateTime<Utc>) -> Option<crate::orders::OrderProblem> {
+        let ReturnSync::PushFailed { message } = &self.channel else { return None };
+        Some(crate::orders::OrderProblem {
+            key: Self::problem_key(self.id),
+            kind: crate::orders::ProblemKind::ReturnPushFailed,
+            order_id: None,
+            store_id: self.store_id,
+            channel_order_id: String::new(),
+            order_number: self.purchase_order_number.clone(),
+            reason: format!(
+                "return {} of purchase order {} is authorized in shipsync but the channel did not take it ({message}): \
+                 open it in the channel",
+                self.id, self.purchase_order_number
+            ),
+            since: now,
+        })
+    }
+
     /// Whether its units count against what may still be returned: all but a return closed
     /// before any goods came back.
     pub fn counts(&self) -> bool {
@@ -224,10 +367,68 @@ pub fn draft_return(
         state: ReturnState::Requested,
         label_id: input.label_id,
         history: vec![ReturnStep { state: ReturnState::Requested, at: now, by: crate::labels::AttachedBy::Retailer }],
+        channel: ReturnSync::None,
         created_at: now,
         updated_at: now,
         version: 1,
     })
+}
+
+/// Where a return made in the channel stands there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelReturnStatus {
+    /// The customer asked (Shopify's `REQUESTED`).
+    Requested,
+    /// Approved or opened (`OPEN`).
+    Open,
+    /// The merchant declined it.
+    Declined,
+    Canceled,
+    Closed,
+}
+
+impl ChannelReturnStatus {
+    /// The state a shipsync return takes for it.
+    pub fn state(self) -> ReturnState {
+        match self {
+            ChannelReturnStatus::Requested => ReturnState::Requested,
+            ChannelReturnStatus::Open => ReturnState::Authorized,
+            ChannelReturnStatus::Declined | ChannelReturnStatus::Canceled | ChannelReturnStatus::Closed => {
+                ReturnState::Closed
+            }
+        }
+    }
+}
+
+/// A return made in a channel, as its webhook reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingReturn {
+    pub channel_return_id: String,
+    /// Absent in some notices (Shopify's `returns/decline`): only a known return is moved then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_order_id: Option<crate::vocabulary::ChannelOrderId>,
+    pub status: ChannelReturnStatus,
+    /// Channel line item id and quantity (only in the notices that list them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<(String, u32)>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+/// The move a channel's notice makes of a shipsync return: `None` when it is there already or
+/// beyond (notices come more than once and out of order), or cannot go there.
+pub fn channel_move(current: &Return, status: ChannelReturnStatus) -> Option<ReturnState> {
+    let target = status.state();
+    if current.state == target || current.state == ReturnState::Closed {
+        return None;
+    }
+    match target {
+        // Approved after it moved on in shipsync (received, say): nothing to do.
+        ReturnState::Authorized if current.state != ReturnState::Requested => None,
+        ReturnState::Requested => None,
+        other => current.state.next().contains(&other).then_some(other),
+    }
 }
 
 #[cfg(test)]
@@ -322,5 +523,42 @@ mod tests {
         assert!(closed.counts(), "its goods came back");
         assert!(closed.moved(ReturnState::Requested, false, DateTime::UNIX_EPOCH).is_err());
         assert_eq!(closed.version, 5);
+    }
+
+    #[test]
+    fn a_channels_notices_move_a_return_forward_only_and_once() {
+        let po = shipped(&[1, 0]);
+        let requested = draft_return(&po, &[], &[], &input(&po, &[(0, 1)]), 1, DateTime::UNIX_EPOCH).expect("a return");
+        assert_eq!(channel_move(&requested, ChannelReturnStatus::Open), Some(ReturnState::Authorized));
+        assert_eq!(channel_move(&requested, ChannelReturnStatus::Requested), None);
+        assert_eq!(channel_move(&requested, ChannelReturnStatus::Declined), Some(ReturnState::Closed));
+        let received = requested
+            .moved(ReturnState::Authorized, false, DateTime::UNIX_EPOCH)
+            .and_then(|r| r.moved(ReturnState::Received, true, DateTime::UNIX_EPOCH))
+            .expect("received");
+        assert_eq!(channel_move(&received, ChannelReturnStatus::Open), None, "a late approval");
+        assert_eq!(channel_move(&received, ChannelReturnStatus::Closed), Some(ReturnState::Closed));
+        let closed = received.moved(ReturnState::Closed, false, DateTime::UNIX_EPOCH).expect("closed");
+        assert_eq!(channel_move(&closed, ChannelReturnStatus::Closed), None);
+    }
+
+    #[test]
+    fn an_authorized_return_made_in_shipsync_is_pushed_once() {
+        let po = shipped(&[1, 0]);
+        let now = DateTime::UNIX_EPOCH;
+        let requested = draft_return(&po, &[], &[], &input(&po, &[(0, 1)]), 1, now).expect("a return");
+        let authorized = requested.moved(ReturnState::Authorized, false, now).expect("authorized");
+        assert!(authorized.to_push_on_authorize(crate::tenant::ChannelKind::Shopify));
+        assert!(!authorized.to_push_on_authorize(crate::tenant::ChannelKind::Amazon));
+        let pushing =
+            authorized.with_channel(ReturnSync::Pushing { sending_since: None, attempts: 0, last_error: None }, now);
+        use crate::cancellations::PushAction;
+        assert_eq!(pushing.decide_push(now), PushAction::Push { check_first: false });
+        let claimed = pushing.claim_push(now);
+        assert_eq!(claimed.decide_push(now), PushAction::Busy);
+        assert_eq!(claimed.decide_push(now + crate::export::CLAIM_TIMEOUT), PushAction::Push { check_first: true });
+        let from_channel = authorized.with_channel(ReturnSync::FromChannel { channel_return_id: "R1".into() }, now);
+        assert!(!from_channel.to_push_on_authorize(crate::tenant::ChannelKind::Shopify), "made there already");
+        assert_eq!(from_channel.decide_push(now), PushAction::Skip("from_channel"));
     }
 }

@@ -330,3 +330,35 @@ impl shipsync_app::ports::Cancellations for Table {
         Ok(Table::purchase_order_cancellations(self, retailer, po).await?)
     }
 }
+
+impl shipsync_app::ports::Returns for Table {
+    async fn purchase_order_returns(
+        &self,
+        retailer: RetailerId,
+        po: PurchaseOrderId,
+    ) -> Result<(Vec<shipsync_domain::returns::Return>, u64), Failure> {
+        let found = Table::purchase_order_returns(self, retailer, po).await?;
+        Ok((found.returns, found.version))
+    }
+    async fn create_return(&self, ret: &shipsync_domain::returns::Return, read_version: u64) -> Result<(), Failure> {
+        Ok(Table::create_return(self, ret, read_version).await?)
+    }
+    async fn update_return(&self, ret: &shipsync_domain::returns::Return) -> Result<(), Failure> {
+        Ok(Table::update_return(self, ret).await?)
+    }
+    async fn channel_returns(
+        &self,
+        retailer: RetailerId,
+        store: StoreId,
+        channel_return_id: &str,
+    ) -> Result<Vec<shipsync_domain::returns::Return>, Failure> {
+        Ok(Table::channel_returns(self, retailer, store, channel_return_id).await?)
+    }
+    async fn retailer_return(
+        &self,
+        retailer: RetailerId,
+        id: u64,
+    ) -> Result<Option<shipsync_domain::returns::Return>, Failure> {
+        Ok(Table::retailer_return(self, retailer, id).await?)
+    }
+}

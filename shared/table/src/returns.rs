@@ -26,6 +26,12 @@ pub struct PurchaseOrderReturns {
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
+struct ChannelReturnRecord {
+    purchase_order_id: PurchaseOrderId,
+    return_id: u64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
 struct ReturnRef {
     purchase_order_id: PurchaseOrderId,
 }
@@ -79,7 +85,8 @@ impl Table {
 
     /// Writes a new return, its reference, and the purchase order's counter moved on from
     /// `read_version`, in one transaction: [`TableError::Conflict`] when another return was made
-    /// since the returns were read.
+    /// since the returns were read. A return made in a channel also writes its channel
+    /// reference ([`TableError::AlreadyExists`] when that return was taken already).
     pub async fn create_return(&self, ret: &Return, read_version: u64) -> Result<(), TableError> {
         let pk = keys::returns(ret.retailer_id, ret.purchase_order_id);
         let mut counter = Item::new();
@@ -93,7 +100,7 @@ impl Table {
             &ReturnRef { purchase_order_id: ret.purchase_order_id },
         )?;
         let table = self.table_name();
-        let steps = vec![
+        let mut steps = vec![
             put(table, return_item(ret)?, "attribute_not_exists(pk)", vec![])?,
             put(table, reference, "attribute_not_exists(pk)", vec![])?,
             put(
@@ -103,11 +110,44 @@ impl Table {
                 if read_version == 0 { vec![] } else { vec![(":read", n(read_version))] },
             )?,
         ];
+        if let shipsync_domain::returns::ReturnSync::FromChannel { channel_return_id } = &ret.channel {
+            let taken = item(
+                keys::retailer(ret.retailer_id),
+                &keys::channel_return(ret.store_id, channel_return_id, ret.purchase_order_id),
+                &ChannelReturnRecord { purchase_order_id: ret.purchase_order_id, return_id: ret.id },
+            )?;
+            steps.push(put(table, taken, "attribute_not_exists(pk)", vec![])?);
+        }
         self.transact(steps, |step| match step {
             2 => TableError::Conflict("the purchase order's returns"),
+            3 => {
+                TableError::AlreadyExists(format!("the channel's return for purchase order {}", ret.purchase_order_id))
+            }
             _ => TableError::AlreadyExists(format!("return {}", ret.id)),
         })
         .await
+    }
+
+    /// The returns shipsync made of a channel's return (one per purchase order it spans), as
+    /// they stand after every write so far.
+    pub async fn channel_returns(
+        &self,
+        retailer: RetailerId,
+        store: shipsync_domain::ids::StoreId,
+        channel_return_id: &str,
+    ) -> Result<Vec<Return>, TableError> {
+        let taken: Vec<ChannelReturnRecord> = self
+            .partition_prefix_now(keys::retailer(retailer), &keys::channel_return_prefix(store, channel_return_id))
+            .await?;
+        let mut found = Vec::new();
+        for taken in taken {
+            let pk = keys::returns(retailer, taken.purchase_order_id);
+            let item = self.item_now(pk, &keys::return_record(taken.return_id)).await?;
+            if let Some(ret) = item.map(record::<Return>).transpose()?.filter(|ret| ret.retailer_id == retailer) {
+                found.push(ret);
+            }
+        }
+        Ok(found)
     }
 
     /// A return of this retailer by id; another retailer's is as absent as a missing one.

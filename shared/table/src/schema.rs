@@ -30,6 +30,7 @@
 //! | return (RMA) of a purchase order (with `version`) | `RETURNS#<retailer>#<po>` | `RETURN#<id, 16 digits>` | gsi1 `RETAILER#<id>#RETURNS`, gsi2 `RETAILER#<id>#VENDOR#<id>#RETURNS`, both `<created>#<id>` | |
 //! | a purchase order's return counter (`version`, moved by every new return's transaction) | `RETURNS#<retailer>#<po>` | `COUNTER` | | |
 //! | a return's purchase order, by the return's id | `RETAILER#<id>` | `RETURNREF#<id>` | | |
+//! | a return made in a channel, for one purchase order (written with the return) | `RETAILER#<id>` | `CHANNELRETURN#<store>#<channel return id>#<po>` | | |
 //! | merchant-driven cancellation of a purchase order's units (with `version`; written with the purchase order and its problem) | `CANCELS#<retailer>#<po>` | `CANCEL#<id, 16 digits>` | | |
 //! | a cancellation's purchase order, by the cancellation's id (sorted after `CARRIER$`) | `RETAILER#<id>` | `REF#CANCELLATION#<id>` | | |
 //! | id sequence: the last id handed out, in `last` | `SEQUENCE` | `ids` | | |
@@ -54,6 +55,7 @@
 //! | a purchase order as just written (is the whole order shipped now?) | GetItem `PO#<id>` / `PO`, consistent (`purchase_order_now`) |
 //! | a purchase order's returns (for what may still come back) | GetItem `RETURNS#<retailer>#<po>` / `COUNTER` (consistent), Query begins_with `RETURN#` (`purchase_order_returns`) |
 //! | a return by id | GetItem `RETAILER#<id>` / `RETURNREF#<id>`, then GetItem (`retailer_return`) |
+//! | the returns made of a channel's return | Query begins_with `CHANNELRETURN#<store>#<channel return id>#` (consistent, `channel_returns`) |
 //! | a retailer's or a vendor's returns | Query gsi1 `RETAILER#<id>#RETURNS` or gsi2 `RETAILER#<id>#VENDOR#<id>#RETURNS` (`list_returns`) |
 //! | a purchase order's cancellations | Query begins_with `CANCEL#` (consistent, `purchase_order_cancellations`); one: GetItem (consistent, `cancellation`) |
 //! | a cancellation by id | GetItem `RETAILER#<id>` / `REF#CANCELLATION#<id>`, then GetItem (`retailer_cancellation`) |
