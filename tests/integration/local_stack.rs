@@ -54,12 +54,12 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
     use base64::Engine;
     let auth = base64::engine::general_purpose::STANDARD
         .encode(format!("{}:{}", demo.retailer_user.key, demo.retailer_user.password));
-    let request = format!(
+    let create = format!(
         "POST /purchase_orders/{}/shipments.json HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         po.id,
         body.len()
     );
-    let (status, response) = tokio::task::spawn_blocking(move || exchange(port, &request)).await.expect("join");
+    let (status, response) = tokio::task::spawn_blocking(move || exchange(port, &create)).await.expect("join");
     assert_eq!(status, 201, "{response}");
     assert!(response.contains("1Z999AA10123456784"));
 
@@ -85,6 +85,44 @@ async fn the_demo_data_and_the_readme_curl_give_a_201() {
     let recorded = received.first().expect("the fake Shopify got it");
     assert_eq!(recorded.tracking_numbers, ["1Z999AA10123456784"]);
     assert_eq!(recorded.lines[0].sku, "TENT-2P");
+
+    // The README's return and cancellation walk, over the socket: a return authorized goes to the
+    // fake Shopify as a return on the fulfillment's line item; a unit cancelled goes as a refund.
+    let user = format!("{}:{}", demo.retailer_user.key, demo.retailer_user.password);
+    let ret = format!(
+        r#"{{"return": {{"items": [{{"order_item_id": {}, "quantity": 1}}], "reason": "arrived damaged"}}}}"#,
+        po.items[0].id
+    );
+    let (status, opened) =
+        send(port, request("POST", &format!("/purchase_orders/{}/returns.json", po.id), Some(&user), &[], &ret)).await;
+    assert_eq!(status, 201, "{opened}");
+    let authorize = r#"{"return": {"state": "authorized"}}"#;
+    let uri = format!("/returns/{}.json", opened["return"]["id"]);
+    let (status, authorized) = send(port, request("PUT", &uri, Some(&user), &[], authorize)).await;
+    assert_eq!(
+        (status, authorized["return"]["channel_sync"].clone()),
+        (200, serde_json::json!("pushing")),
+        "{authorized}"
+    );
+    let cancel = format!(
+        r#"{{"cancellation": {{"items": [{{"order_item_id": {}, "quantity": 1}}], "reason": "out_of_stock"}}}}"#,
+        po.items[1].id
+    );
+    let (status, cancelled) = send(
+        port,
+        request("POST", &format!("/purchase_orders/{}/cancellations.json", po.id), Some(&user), &[], &cancel),
+    )
+    .await;
+    assert_eq!(status, 201, "{cancelled}");
+    runner.deliver_batch().await.expect("deliver");
+    let returns = shopify.returns();
+    assert_eq!(returns.len(), 1, "the fake Shopify got the return");
+    assert!(returns[0].lines[0].2.ends_with(&format!("[shipsync-return-{}]", opened["return"]["id"])), "{returns:?}");
+    let cancellations = shopify.cancellations();
+    assert_eq!(cancellations.len(), 1, "the fake Shopify got the cancellation");
+    assert_eq!(cancellations[0].key, Some(format!("shipsync-cancellation-{}", cancelled["cancellation"]["id"])));
+    let (_, read) = send(port, request("GET", &uri, Some(&user), &[], "")).await;
+    assert_eq!(read["return"]["channel_sync"], serde_json::json!("pushed"), "{read}");
 
     let unauthenticated = "GET /shipments.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_owned();
     let (status, _) = tokio::task::spawn_blocking(move || exchange(port, &unauthenticated)).await.expect("join");

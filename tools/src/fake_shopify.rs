@@ -55,6 +55,27 @@ pub struct ReceivedLine {
     pub quantity: u32,
 }
 
+/// A cancellation the fake received: a refund cancelling units, or a whole order cancelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedCancellation {
+    pub id: String,
+    pub order_id: String,
+    /// Line item and units; empty for a whole order.
+    pub lines: Vec<(String, u32)>,
+    pub note: String,
+    /// The `@idempotent` key a refund came with.
+    pub key: Option<String>,
+}
+
+/// A return the fake received (`returnCreate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedReturn {
+    pub id: String,
+    pub order_id: String,
+    /// Fulfillment line item, units, and the note.
+    pub lines: Vec<(String, u32, String)>,
+}
+
 /// An order line as the shop keeps it: its fulfillment order line item and what is left to fulfil.
 struct HeldLine {
     line: FakeLine,
@@ -74,6 +95,8 @@ struct Shop {
     next_id: u64,
     /// Orders the next orders query lists as changed (GraphQL `Order` nodes), then forgets.
     changed: Vec<Value>,
+    cancellations: Vec<ReceivedCancellation>,
+    returns: Vec<ReceivedReturn>,
 }
 
 impl Shop {
@@ -148,6 +171,144 @@ impl FakeShopify {
     pub fn fulfillments(&self) -> Vec<ReceivedFulfillment> {
         lock(&self.shop).received.clone()
     }
+
+    /// Every cancellation received so far, oldest first.
+    pub fn cancellations(&self) -> Vec<ReceivedCancellation> {
+        lock(&self.shop).cancellations.clone()
+    }
+
+    /// Every return received so far, oldest first.
+    pub fn returns(&self) -> Vec<ReceivedReturn> {
+        lock(&self.shop).returns.clone()
+    }
+}
+
+/// A fulfillment line item's id in the fake: its fulfillment's number and the line's place.
+fn fulfillment_line_item_id(fulfillment: &str, index: usize) -> String {
+    let number = fulfillment.rsplit('/').next().unwrap_or_default();
+    format!("gid://shopify/FulfillmentLineItem/{number}0{index}")
+}
+
+/// Whether the order is cancelled, and its refunds (each with its note).
+fn cancel_state(shop: &Shop, variables: &Value) -> Value {
+    let id = variables["id"].as_str().unwrap_or_default();
+    if !shop.orders.contains_key(id) {
+        return json!({"order": null});
+    }
+    let ours = || shop.cancellations.iter().filter(|cancellation| cancellation.order_id == id);
+    let cancelled = ours().any(|cancellation| cancellation.lines.is_empty());
+    let refunds: Vec<Value> = ours()
+        .filter(|cancellation| !cancellation.lines.is_empty())
+        .map(|refund| json!({"id": refund.id, "note": refund.note}))
+        .collect();
+    json!({"order": {"id": id, "cancelledAt": if cancelled { json!("2026-12-07T10:00:00Z") } else { Value::Null },
+        "refunds": refunds}})
+}
+
+/// `refundCreate` restocking units as `CANCEL`: made once per idempotency key, as Shopify does;
+/// units beyond what is left to fulfil are refused.
+fn cancel_units(shop: &mut Shop, input: &Value, key: Option<&str>) -> Value {
+    if let Some(done) =
+        shop.cancellations.iter().find(|cancellation| key.is_some() && cancellation.key.as_deref() == key)
+    {
+        return json!({"refundCreate": {"refund": {"id": done.id}, "userErrors": []}});
+    }
+    let refused = |message: String| json!({"refundCreate": {"refund": null, "userErrors": [{"field": ["refundLineItems"], "message": message}]}});
+    let order_id = input["orderId"].as_str().unwrap_or_default().to_owned();
+    let Some(held) = shop.orders.get(&order_id) else { return refused(format!("order {order_id} does not exist")) };
+    let mut lines = Vec::new();
+    for item in input["refundLineItems"].as_array().into_iter().flatten() {
+        let line = item["lineItemId"].as_str().unwrap_or_default();
+        let quantity = item["quantity"].as_u64().and_then(|quantity| u32::try_from(quantity).ok()).unwrap_or(0);
+        match held.lines.iter().find(|held| held.line.id == line) {
+            Some(held) if quantity > 0 && quantity <= held.remaining => lines.push((line.to_owned(), quantity)),
+            _ => return refused(format!("{line} cannot have {quantity} unit(s) cancelled")),
+        }
+    }
+    let id = shop.next("Refund");
+    if let Some(held) = shop.orders.get_mut(&order_id) {
+        for (line, quantity) in &lines {
+            if let Some(held) = held.lines.iter_mut().find(|held| held.line.id == *line) {
+                held.remaining -= quantity;
+            }
+        }
+    }
+    let note = input["note"].as_str().unwrap_or_default().to_owned();
+    info!(refund = %id, order = %order_id, ?lines, "fake Shopify: units cancelled");
+    shop.cancellations.push(ReceivedCancellation {
+        id: id.clone(),
+        order_id,
+        lines,
+        note,
+        key: key.map(str::to_owned),
+    });
+    json!({"refundCreate": {"refund": {"id": id}, "userErrors": []}})
+}
+
+/// `orderCancel`: the whole order.
+fn cancel_order(shop: &mut Shop, variables: &Value) -> Value {
+    let order_id = variables["orderId"].as_str().unwrap_or_default().to_owned();
+    if !shop.orders.contains_key(&order_id) {
+        return json!({"orderCancel": {"job": null, "orderCancelUserErrors": [{"field": ["orderId"], "message": "Order does not exist", "code": "NOT_FOUND"}]}});
+    }
+    let id = shop.next("Job");
+    info!(order = %order_id, "fake Shopify: order cancelled");
+    let note = variables["staffNote"].as_str().unwrap_or_default().to_owned();
+    shop.cancellations.push(ReceivedCancellation { id: id.clone(), order_id, lines: Vec::new(), note, key: None });
+    json!({"orderCancel": {"job": {"id": id}, "orderCancelUserErrors": []}})
+}
+
+/// An order's fulfillment line items and returns, as the return flow reads them.
+fn return_state(shop: &Shop, variables: &Value) -> Value {
+    let id = variables["id"].as_str().unwrap_or_default();
+    if !shop.orders.contains_key(id) {
+        return json!({"order": null});
+    }
+    let fulfillments: Vec<Value> = shop
+        .received
+        .iter()
+        .filter(|fulfillment| fulfillment.order_id == id)
+        .map(|fulfillment| {
+            json!({"id": fulfillment.id, "status": "SUCCESS", "fulfillmentLineItems": {"nodes":
+            fulfillment.lines.iter().enumerate().map(|(index, line)| json!({
+                "id": fulfillment_line_item_id(&fulfillment.id, index), "quantity": line.quantity,
+                "lineItem": {"id": line.line_item_id}})).collect::<Vec<_>>()}})
+        })
+        .collect();
+    let returns: Vec<Value> = shop
+        .returns
+        .iter()
+        .filter(|ret| ret.order_id == id)
+        .map(|ret| json!({"id": ret.id, "status": "OPEN", "returnLineItems": {"nodes": ret.lines.iter().map(|(item, quantity, note)|
+            json!({"quantity": quantity, "returnReasonNote": note, "fulfillmentLineItem": {"id": item}})).collect::<Vec<_>>()}}))
+        .collect();
+    json!({"order": {"id": id, "fulfillments": fulfillments, "returns": {"nodes": returns}}})
+}
+
+/// `returnCreate`: each fulfillment line item must exist.
+fn return_create(shop: &mut Shop, input: &Value) -> Value {
+    let order_id = input["orderId"].as_str().unwrap_or_default().to_owned();
+    let known: Vec<String> = shop
+        .received
+        .iter()
+        .filter(|fulfillment| fulfillment.order_id == order_id)
+        .flat_map(|fulfillment| {
+            (0..fulfillment.lines.len()).map(|index| fulfillment_line_item_id(&fulfillment.id, index))
+        })
+        .collect();
+    let mut lines = Vec::new();
+    for item in input["returnLineItems"].as_array().into_iter().flatten() {
+        let id = item["fulfillmentLineItemId"].as_str().unwrap_or_default();
+        if !known.iter().any(|known| known == id) {
+            return json!({"returnCreate": {"return": null, "userErrors": [{"field": ["returnLineItems"], "message": format!("{id} is not a fulfillment line item of the order")}]}});
+        }
+        let quantity = item["quantity"].as_u64().and_then(|quantity| u32::try_from(quantity).ok()).unwrap_or(0);
+        lines.push((id.to_owned(), quantity, item["returnReasonNote"].as_str().unwrap_or_default().to_owned()));
+    }
+    let id = shop.next("Return");
+    info!(ret = %id, order = %order_id, "fake Shopify: return opened");
+    shop.returns.push(ReceivedReturn { id: id.clone(), order_id, lines });
+    json!({"returnCreate": {"return": {"id": id, "status": "OPEN"}, "userErrors": []}})
 }
 
 async fn serve(listener: TcpListener, shop: Arc<Mutex<Shop>>, access_token: String) {
@@ -205,6 +366,11 @@ fn answer(shop: &Mutex<Shop>, token: &str, request: &http::request::Parts, body:
         "ShipsyncOrder" => order(&shop, variables, true),
         "ShipsyncFulfillments" => order(&shop, variables, false),
         "ShipsyncFulfillmentCreate" => fulfillment_create(&mut shop, &variables["fulfillment"]),
+        "ShipsyncCancelState" => cancel_state(&shop, variables),
+        "ShipsyncCancelUnits" => cancel_units(&mut shop, &variables["input"], variables["key"].as_str()),
+        "ShipsyncCancelOrder" => cancel_order(&mut shop, variables),
+        "ShipsyncReturnState" => return_state(&shop, variables),
+        "ShipsyncReturnCreate" => return_create(&mut shop, &variables["returnInput"]),
         // The shop's orders change only by fulfillment: none has changed in the sense the orders
         // query asks unless listed as changed (and no order has further lines to read).
         "ShipsyncOrders" => {

@@ -135,7 +135,9 @@ impl ShipmentsApi {
 
     /// Answers one request. Never panics on what a request carries, never leaks internals.
     pub async fn handle(&self, request: ApiRequest) -> ApiResponse {
-        match self.route(&request).await {
+        // Boxed: the router's future holds the largest of every route's, on the heap rather
+        // than on the stack of whatever awaits a request.
+        match Box::pin(self.route(&request)).await {
             Ok(response) => response,
             Err(error) => error.into_response(),
         }
@@ -181,12 +183,14 @@ impl ShipmentsApi {
             Endpoint::CreateReturn => self.create_return(principal, id, request).await,
             Endpoint::ListReturns => self.list_returns(principal, request).await,
             Endpoint::GetReturn => self.get_return(principal, id).await,
-            Endpoint::UpdateReturn => self.update_return(principal, id, request).await,
-            Endpoint::CreateCancellation => self.create_cancellation(principal, id, request).await,
-            Endpoint::PurchaseOrderCancellations => self.purchase_order_cancellations(principal, id).await,
-            Endpoint::GetCancellation => self.get_cancellation(principal, id).await,
+            // Boxed: each arm's future is part of this one's size, and the deep ones would make
+            // every request's future (and a debug build's stack) large.
+            Endpoint::UpdateReturn => Box::pin(self.update_return(principal, id, request)).await,
+            Endpoint::CreateCancellation => Box::pin(self.create_cancellation(principal, id, request)).await,
+            Endpoint::PurchaseOrderCancellations => Box::pin(self.purchase_order_cancellations(principal, id)).await,
+            Endpoint::GetCancellation => Box::pin(self.get_cancellation(principal, id)).await,
             Endpoint::ApproveCancellation | Endpoint::DeclineCancellation | Endpoint::PushCancellation => {
-                self.decide_cancellation(principal, id, endpoint).await
+                Box::pin(self.decide_cancellation(principal, id, endpoint)).await
             }
         }
     }

@@ -172,7 +172,7 @@ pub fn cancellation_ref(id: u64) -> String {
 /// A return made in a channel, per purchase order shipsync split it into: what makes taking it
 /// once however often its notices come.
 pub fn channel_return(store: shipsync_domain::ids::StoreId, channel_return_id: &str, po: PurchaseOrderId) -> String {
-    format!("{}{po}", channel_return_prefix(store, channel_return_id))
+    format!("CHANNELRETURN#{store}#{channel_return_id}#{po}")
 }
 pub fn channel_return_prefix(store: shipsync_domain::ids::StoreId, channel_return_id: &str) -> String {
     format!("CHANNELRETURN#{store}#{channel_return_id}#")

@@ -169,6 +169,14 @@ Once it has shipped, a return on it (RMA), then moved on (the vendor user marks 
       curl -s -u '{key}:{password}' -X POST {base}/purchase_orders/{po_id}/returns.json -H 'Content-Type: application/json' \
         -d '{{"return": {{"items": [{{"order_item_id": {item1}, "quantity": 1}}], "reason": "arrived damaged"}}}}'
       curl -s -u '{key}:{password}' -X PUT {base}/returns/<id>.json -H 'Content-Type: application/json' -d '{{"return": {{"state": "authorized"}}}}'
+  authorized, it goes to the fake Shopify as a return (it logs "fake Shopify: return opened"; channel_sync: pushed).
+Units that will not ship, cancelled and sent to the fake Shopify once (it logs "fake Shopify: units cancelled"):
+      curl -s -u '{key}:{password}' -X POST {base}/purchase_orders/{po_id}/cancellations.json -H 'Content-Type: application/json' \
+        -d '{{"cancellation": {{"items": [{{"order_item_id": {item2}, "quantity": 1}}], "reason": "out_of_stock", "note": "discontinued"}}}}'
+  as the vendor user it waits for the retailer (order health lists it; POST {base}/cancellations/<id>/approve.json):
+      curl -s -u '{vendor_key}:{vendor_password}' -X POST {base}/purchase_orders/{po_id}/cancellations.json -H 'Content-Type: application/json' \
+        -d '{{"cancellation": {{"items": [{{"order_item_id": {item2}, "quantity": 1}}], "reason": "out_of_stock"}}}}'
+      curl -s -u '{key}:{password}' {base}/order_health.json
 Amazon, eBay, Back Market, Walmart, WooCommerce, Groupon and Wish each hold an order for the demo stores {marketplace_stores}: the order poller
 takes them in now (and every 10 minutes). Once their purchase orders exist, the commands that ship them
 are printed below.
