@@ -23,7 +23,7 @@ async fn purchase_orders_show_items_and_fulfilled_quantities() {
     assert_eq!(
         order["order_items"][0],
         json!({"id": po.items[0].id.get(), "sku": "SKU-PO-P1-0", "name": "Item 0 of PO-P1", "quantity": 3,
-               "quantity_fulfilled": 2, "quantity_unfulfilled": 1, "cost": "19.99",
+               "quantity_fulfilled": 2, "quantity_unfulfilled": 1, "quantity_cancelled": 0, "cost": "19.99",
                "channel_line_item_id": "gid://shopify/LineItem/0"})
     );
 
