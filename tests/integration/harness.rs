@@ -151,7 +151,9 @@ impl TestApp {
         let exporter = Exporter::new(table.clone(), aws.sqs.clone(), http, &aws.exporter_config())
             .with_clock(Arc::clone(&now))
             .with_endpoints(endpoints);
-        let processor = OrderProcessor::new(table.clone(), aws.export_planner()).with_clock(Arc::clone(&now));
+        let processor = OrderProcessor::new(table.clone(), aws.export_planner())
+            .with_mail(shipsync_planner::OrderQueue::new(aws.sqs.clone(), aws.mail_queue_url.clone()))
+            .with_clock(Arc::clone(&now));
         let webhooks = ShopifyWebhooks::new(table.clone(), aws.sqs.clone(), aws.order_queue_url.clone())
             .with_clock(Arc::clone(&now));
         let poller = OrderPoller::new(

@@ -506,6 +506,10 @@ async fn order_processor(without: Without) -> FlowResult {
     let iam = IamApp::new(waiting_for_movement(), Some(&shopify.uri()), without).await;
     let app = &iam.app;
     catalog(app, false).await?;
+    // The other vendor takes its purchase orders by email: its new one is queued for the mailer.
+    let email = json!({"vendor": {"email": "orders@globex.example", "email_purchase_orders": true}});
+    let vendor_uri = format!("/vendors/{}.json", app.other_vendor.id);
+    expect("email the other vendor", app.call(Method::PUT, &vendor_uri, Some(email)).await, StatusCode::OK)?;
     let order = shopify_fixture("orders_create");
     expect("deliver an order", deliver_webhook(app, "orders/create", &order, "iam-proc-1").await, StatusCode::OK)?;
     app.run_orders().await;
@@ -523,6 +527,8 @@ async fn order_processor(without: Without) -> FlowResult {
     app.run_orders().await;
     let count = purchase_order_count(app).await?;
     ensure(count == 2, || format!("{count} purchase orders, wanted 2 (one per vendor)"))?;
+    let mails = queue_depth(app, &app.aws.mail_queue_url).await;
+    ensure(mails == 1, || format!("{mails} purchase order emails queued, wanted 1"))?;
     let health = expect("order health", app.call(Method::GET, "/order_health.json", None).await, StatusCode::OK)?;
     ensure(health["metadata"]["total_count"] == 0, || format!("the problem was not cleared: {health}"))?;
 

@@ -280,3 +280,46 @@ async fn a_purchase_order_is_emailed_to_its_vendor_with_its_labels_once_when_the
     assert!(raw.contains("-1ZMAIL0001.pdf\""), "the label, named by its tracking number: {raw}");
     assert!(raw.contains(&encoded(PDF)[..60]), "the PDF itself, base64: {raw}");
 }
+
+#[tokio::test]
+async fn a_new_purchase_order_from_a_channel_is_emailed_once_to_a_vendor_that_takes_them() {
+    let app = TestApp::new().await;
+    let address = format!("new-orders-{}@acme.example", app.vendor.id);
+    let on = json!({"vendor": {"email": address, "email_purchase_orders": true}});
+    let (status, _) = app.call(Method::PUT, &format!("/vendors/{}.json", app.vendor.id), Some(on)).await;
+    assert_eq!(status, StatusCode::OK);
+    // The processor shares this test's table and its settings memory, which a deployed one
+    // (another container) would not: it reads the vendor afresh.
+    app.table.forget_settings(app.retailer.id);
+    for sku in ["IPOD-342-N", "IPOD-342-P", "WRAP-1"] {
+        let product = json!({"product": {"sku": sku, "vendor_id": app.vendor.id.get()}});
+        assert_eq!(app.call(Method::POST, "/products.json", Some(product)).await.0, StatusCode::CREATED);
+    }
+    let path = format!("{}/fixtures/shopify/orders_create.json", env!("CARGO_MANIFEST_DIR"));
+    let order: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
+    let before = sent_mail().await.len();
+    // The order comes twice (webhook retries): one purchase order, one email.
+    for delivery in ["mail-1", "mail-2"] {
+        let (status, _) = crate::webhooks::deliver_signed(&app, "orders/create", &order, delivery).await;
+        assert_eq!(status, StatusCode::OK);
+        app.run_orders().await;
+    }
+    let (_, orders) = app.call(Method::GET, "/purchase_orders.json", None).await;
+    assert_eq!(orders["purchase_orders"].as_array().map(Vec::len), Some(1), "one purchase order: {orders}");
+    assert_eq!(app.run_mail().await, 1, "one request queued");
+    let sent: Vec<Value> = sent_mail()
+        .await
+        .into_iter()
+        .skip(before)
+        .filter(|message| message["destinations"].to_string().contains(&address))
+        .collect();
+    let [message] = sent.as_slice() else { panic!("one email to the vendor: {sent:?}") };
+    let raw = message["raw_data"].as_str().expect("MIME");
+    assert!(raw.contains("Subject: Purchase order S"), "the new purchase order: {raw}");
+    let body = raw.split("Content-Transfer-Encoding: base64\r\n\r\n").nth(1).and_then(|part| part.split("--=_").next());
+    let text = body.map(|part| part.split_whitespace().collect::<String>()).and_then(|part| {
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, part).ok()
+    });
+    let text = String::from_utf8(text.unwrap_or_default()).unwrap_or_default();
+    assert!(text.contains("1 x IPOD-342-N"), "its items: {text}");
+}

@@ -287,6 +287,7 @@ impl LocalAws {
         order_processor::ProcessorConfig {
             table_name: self.table.table_name().to_owned(),
             planner: self.planner.clone(),
+            mail_queue_url: Some(self.mail_queue_url.clone()),
         }
     }
 

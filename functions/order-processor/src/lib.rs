@@ -6,7 +6,7 @@ use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use shipsync_app::intake::{OrderIntake, QueuedDelivery};
 use shipsync_domain::time::{Clock, system_clock};
-use shipsync_planner::{ExportPlanner, PlannerConfig};
+use shipsync_planner::{ExportPlanner, OrderQueue, PlannerConfig};
 use shipsync_platform::{ConfigError, required_env};
 use shipsync_table::{CredentialAccess, Table};
 
@@ -24,12 +24,17 @@ pub struct ProcessorConfig {
     pub table_name: String,
     /// Where the exports a carrier scan makes due are queued.
     pub planner: PlannerConfig,
+    /// `SHIPSYNC_MAIL_QUEUE_URL`, when the deployment sends email (`SHIPSYNC_MAIL_FROM` set):
+    /// new purchase orders are emailed to the vendors that take them.
+    pub mail_queue_url: Option<String>,
 }
 
 impl ProcessorConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         let planner = PlannerConfig::from_env().map_err(|missing| ConfigError::Missing(missing.0))?;
-        Ok(Self { table_name: required_env("SHIPSYNC_TABLE")?, planner })
+        let sends_mail = std::env::var("SHIPSYNC_MAIL_FROM").is_ok_and(|from| !from.trim().is_empty());
+        let mail_queue_url = if sends_mail { Some(required_env("SHIPSYNC_MAIL_QUEUE_URL")?) } else { None };
+        Ok(Self { table_name: required_env("SHIPSYNC_TABLE")?, planner, mail_queue_url })
     }
 }
 
@@ -42,7 +47,16 @@ impl OrderProcessor {
     /// The processor as deployed (its Lambda, the local stack): it opens no credentials.
     pub fn build(config: &ProcessorConfig, aws: &SdkConfig) -> Self {
         let table = Table::connect(aws, &config.table_name, CredentialAccess::None);
-        Self::new(table, ExportPlanner::connect(aws, config.planner.clone()))
+        let processor = Self::new(table, ExportPlanner::connect(aws, config.planner.clone()));
+        match &config.mail_queue_url {
+            Some(url) => processor.with_mail(OrderQueue::connect(aws, url.clone())),
+            None => processor,
+        }
+    }
+
+    /// Emails new purchase orders through `queue` (the mail queue) to vendors that take them.
+    pub fn with_mail(self, queue: OrderQueue) -> Self {
+        Self { intake: self.intake.with_mail(shipsync_app::ports::mail_sender(queue)) }
     }
 
     /// From parts: a planner is required, so a processor without one does not build.

@@ -7,6 +7,7 @@ use shipsync_domain::carrier::{Carrier, CarrierRef};
 use shipsync_domain::export::{Delivery, ExportReason, ExportRequest};
 use shipsync_domain::ids::{CarrierId, OrderItemId, RetailerId, ShipmentId, StoreId};
 use shipsync_domain::limits::clip_bytes;
+use shipsync_domain::mail::MailRequest;
 use shipsync_domain::orders::{
     ChannelEvent, ChannelEventMessage, IncomingFulfillment, IncomingOrder, MAX_ID_BYTES, OrderProblem, OrderRecord,
     ProblemKind, ReverseSync, apply_order_changes, is_stale_version, items_cancelled_after_shipping, match_fulfillment,
@@ -38,6 +39,8 @@ pub struct OrderIntake<R, P> {
     repositories: R,
     /// Queues exports that a carrier scan makes due.
     planner: P,
+    /// Emails new purchase orders to vendors that take them (`None`: the deployment sends no email).
+    mail: Option<crate::ports::MailSender>,
     clock: Clock,
     /// The order queue's `maxReceiveCount`: on that receive, an event that still fails is listed
     /// in order health before its message goes to the dead-letter queue.
@@ -64,7 +67,13 @@ pub struct Applied {
 
 impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
     pub fn new(repositories: R, planner: P, clock: Clock) -> Self {
-        Self { repositories, planner, clock, max_receives: MAX_RECEIVES }
+        Self { repositories, planner, clock, max_receives: MAX_RECEIVES, mail: None }
+    }
+
+    /// Emails each new purchase order to its vendor when the retailer turned that on for it.
+    pub fn with_mail(mut self, mail: crate::ports::MailSender) -> Self {
+        self.mail = Some(mail);
+        self
     }
 
     /// Reads the time from `clock` (tests control it).
@@ -276,6 +285,18 @@ impl<R: Repositories, P: ExportPlanner> OrderIntake<R, P> {
                 };
                 let ids = self.repositories.allocate_ids(new.ids_needed()).await?;
                 let po = new.build(ids, now).map_err(|errors| Failure::permanent(errors.to_string()))?;
+                // Queued before the order is written (the mailer waits for one that comes first),
+                // named by the order's creation, so a retry's request is the same one.
+                if let Some(send) = &self.mail
+                    && self
+                        .repositories
+                        .vendor(retailer, *vendor)
+                        .await?
+                        .is_some_and(|vendor| vendor.email_purchase_orders && vendor.email.is_some())
+                {
+                    send(MailRequest { retailer_id: retailer, purchase_order_id: po.id, requested_at: po.created_at })
+                        .await?;
+                }
                 match self.repositories.create_purchase_order(&po).await {
                     Ok(()) => {
                         info!(purchase_order_id = %po.id, number = %po.public_reference, "purchase order created");

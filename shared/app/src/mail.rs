@@ -15,6 +15,10 @@ use tracing::{info, warn};
 use crate::Failure;
 use crate::ports::{LabelFiles, Labels, MailQueue, Mailer, Repositories, SentMail};
 
+/// How long a request for a purchase order not written yet is retried: a new order's email is
+/// queued just before the order is written, so it may arrive first.
+pub const MISSING_ORDER_GRACE: Duration = Duration::minutes(5);
+
 /// How long a mail waits for labels still being rendered before it goes without them.
 pub const RENDERING_GRACE: Duration = Duration::minutes(10);
 
@@ -92,6 +96,10 @@ where
         let Some(po) =
             self.repositories.retailer_purchase_order(request.retailer_id, request.purchase_order_id).await?
         else {
+            // A new purchase order's email is queued just before the order is written.
+            if (self.clock)() - request.requested_at < MISSING_ORDER_GRACE {
+                return Err(Failure::retryable("purchase order not written yet"));
+            }
             warn!(purchase_order_id = %request.purchase_order_id, "no such purchase order: email dropped");
             return Ok(());
         };

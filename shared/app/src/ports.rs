@@ -299,6 +299,25 @@ impl ChannelGateway for shipsync_channels::Channels {
     }
 }
 
+/// Queues a purchase order's email for the vendor mailer (the order intake emails a new purchase
+/// order to a vendor that takes them). A function, so that the intake needs no further type.
+pub type MailSender = std::sync::Arc<
+    dyn Fn(shipsync_domain::mail::MailRequest) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Failure>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// A [`MailSender`] that puts each request as JSON on `queue` (the mail queue).
+pub fn mail_sender<Q: EventQueue + Clone + 'static>(queue: Q) -> MailSender {
+    std::sync::Arc::new(move |request| {
+        let queue = queue.clone();
+        Box::pin(async move {
+            let body = serde_json::to_string(&request).map_err(|error| Failure::permanent(error.to_string()))?;
+            queue.queue_event(body).await
+        })
+    })
+}
+
 /// Delivers export requests to the exporter: now, or at a time.
 pub trait ExportPlanner: Send + Sync {
     fn deliver(&self, request: ExportRequest, delivery: Delivery) -> impl Pending<()>;

@@ -245,6 +245,12 @@ impl OrderQueue {
     pub fn new(sqs: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
         Self { sqs, queue_url: queue_url.into() }
     }
+
+    /// A queue of this deployment (the order queue, or the mail queue for emails the order
+    /// processor asks for).
+    pub fn connect(aws: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
+        Self::new(aws_sdk_sqs::Client::new(aws), queue_url)
+    }
 }
 
 impl shipsync_app::ports::EventQueue for OrderQueue {
