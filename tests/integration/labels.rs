@@ -317,9 +317,9 @@ async fn a_new_purchase_order_from_a_channel_is_emailed_once_to_a_vendor_that_ta
     let raw = message["raw_data"].as_str().expect("MIME");
     assert!(raw.contains("Subject: Purchase order S"), "the new purchase order: {raw}");
     let body = raw.split("Content-Transfer-Encoding: base64\r\n\r\n").nth(1).and_then(|part| part.split("--=_").next());
-    let text = body.map(|part| part.split_whitespace().collect::<String>()).and_then(|part| {
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, part).ok()
-    });
+    let text = body
+        .map(|part| part.split_whitespace().collect::<String>())
+        .and_then(|part| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, part).ok());
     let text = String::from_utf8(text.unwrap_or_default()).unwrap_or_default();
     assert!(text.contains("1 x IPOD-342-N"), "its items: {text}");
 }
