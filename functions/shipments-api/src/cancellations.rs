@@ -45,7 +45,7 @@ impl CancellationView {
             CancellationState::Pushed { channel_ids, .. } => (channel_ids.clone(), None),
             CancellationState::PushFailed { message, .. } => (Vec::new(), Some(message.clone())),
             CancellationState::CancelAtChannel { reason } => (Vec::new(), Some(reason.clone())),
-            CancellationState::Pushing { last_error, .. } => (Vec::new(), last_error.clone()),
+            CancellationState::Pushing(progress) => (Vec::new(), progress.last_error.clone()),
             _ => (Vec::new(), None),
         };
         Self {

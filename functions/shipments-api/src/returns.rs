@@ -89,7 +89,7 @@ impl ReturnView {
             channel_return_id: ret.channel.channel_return_id().map(str::to_owned),
             channel_message: match &ret.channel {
                 ReturnSync::PushFailed { message } => Some(message.clone()),
-                ReturnSync::Pushing { last_error, .. } => last_error.clone(),
+                ReturnSync::Pushing(progress) => progress.last_error.clone(),
                 _ => None,
             },
             created_at: format_api_time(ret.created_at),
@@ -195,7 +195,7 @@ impl ShipmentsApi {
         if store.is_some_and(|store| next.to_push_on_authorize(store.channel)) {
             // Opened at the channel once: the request is queued before the write that asks for it
             // (the exporter retries one that comes first).
-            next.channel = ReturnSync::Pushing { sending_since: None, attempts: 0, last_error: None };
+            next.channel = ReturnSync::Pushing(shipsync_domain::cancellations::PushProgress::default());
             let update = ChannelUpdate::Return(ReturnRef {
                 retailer_id: next.retailer_id,
                 purchase_order_id: next.purchase_order_id,

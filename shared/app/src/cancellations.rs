@@ -179,7 +179,7 @@ impl<R: Repositories + Cancellations, P: ExportPlanner> CancellationDesk<R, P> {
         cancellation.whole_order = whole;
         cancellation.state = state;
         cancellation.updated_at = now;
-        if matches!(cancellation.state, CancellationState::Pushing { .. }) {
+        if matches!(cancellation.state, CancellationState::Pushing(_)) {
             self.queue(&cancellation).await?;
         }
         let problem = cancellation.problem_update(before, now);
@@ -304,7 +304,7 @@ impl<R: Repositories + Cancellations, G: ChannelGateway> CancellationPush<R, G> 
         let problem = next.problem_update(Some(&claimed), now);
         self.repositories.save_cancellation(&next, None, &problem).await?;
         match again {
-            Some(failure) if matches!(next.state, CancellationState::Pushing { .. }) => Err(failure),
+            Some(failure) if matches!(next.state, CancellationState::Pushing(_)) => Err(failure),
             _ => Ok(()),
         }
     }

@@ -79,7 +79,7 @@ impl<R: Repositories, G: ChannelGateway> ReturnPush<R, G> {
         }
         self.repositories.update_return(&next).await?;
         match again {
-            Some(failure) if matches!(next.channel, ReturnSync::Pushing { .. }) => Err(failure),
+            Some(failure) if matches!(next.channel, ReturnSync::Pushing(_)) => Err(failure),
             _ => Ok(()),
         }
     }

@@ -92,30 +92,10 @@ impl CustomClient {
 
     async fn post(&self, order: &ExportOrder, check_first: bool) -> Result<Fulfillment, ChannelError> {
         let key = idempotency_key(order.shipment_id);
-        if check_first && let Some(id) = self.held(&key).await? {
-            info!(shipment = order.shipment_id, %id, "the receiver already has this shipment: adopted");
-            return Ok(Fulfillment { channel_ids: vec![id], adopted: true });
-        }
-        let body = serde_json::to_vec(&shipment_payload(order))
-            .map_err(|_| ChannelError::permanent("the shipment could not be written as JSON"))?;
-        let response = self
-            .signed(self.http.post(&self.url), &body, &key)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| crate::transport_error(&e))?;
-        if response.status() == reqwest::StatusCode::CONFLICT {
-            let text = response.text().await.unwrap_or_default();
-            return Ok(Fulfillment { channel_ids: vec![channel_id(&text).unwrap_or(key)], adopted: true });
-        }
-        let text = success_body(response, |text| format!("the receiver: {}", receiver_message(text))).await?;
-        info!(shipment = order.shipment_id, "shipment posted to the custom channel");
-        Ok(Fulfillment { channel_ids: vec![channel_id(&text).unwrap_or(key)], adopted: false })
+        let (id, adopted) = self.post_once(&key, &shipment_payload(order), check_first).await?;
+        Ok(Fulfillment { channel_ids: vec![id], adopted })
     }
-}
 
-impl CustomClient {
     /// Posts a cancellation to the store's `shipment_url`, signed and keyed like a shipment
     /// (`Idempotency-Key: shipsync-cancellation-<id>`), adopted the same ways on a retry.
     async fn post_cancellation(
@@ -123,15 +103,21 @@ impl CustomClient {
         cancellation: &crate::CancelOrder,
         check_first: bool,
     ) -> Result<Vec<String>, ChannelError> {
-        let key = cancellation.reference.clone();
-        if check_first && let Some(id) = self.held(&key).await? {
-            info!(%key, %id, "the receiver already has this cancellation: adopted");
-            return Ok(vec![id]);
+        let (id, _) = self.post_once(&cancellation.reference, &cancellation_payload(cancellation), check_first).await?;
+        Ok(vec![id])
+    }
+
+    /// Posts `payload` under the idempotency `key`, once: with `check_first`, a receiver that
+    /// says it has the key is taken at its word; a 409 says the same. The receiver's id (the
+    /// key when it gives none), and whether it was adopted rather than made.
+    async fn post_once(&self, key: &str, payload: &Value, check_first: bool) -> Result<(String, bool), ChannelError> {
+        if check_first && let Some(id) = self.held(key).await? {
+            info!(%key, %id, "the receiver already has it: adopted");
+            return Ok((id, true));
         }
-        let body = serde_json::to_vec(&cancellation_payload(cancellation))
-            .map_err(|_| ChannelError::permanent("the cancellation could not be written as JSON"))?;
+        let body = serde_json::to_vec(payload).map_err(|_| ChannelError::permanent("could not be written as JSON"))?;
         let response = self
-            .signed(self.http.post(&self.url), &body, &key)
+            .signed(self.http.post(&self.url), &body, key)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
             .send()
@@ -139,11 +125,11 @@ impl CustomClient {
             .map_err(|e| crate::transport_error(&e))?;
         if response.status() == reqwest::StatusCode::CONFLICT {
             let text = response.text().await.unwrap_or_default();
-            return Ok(vec![channel_id(&text).unwrap_or(key)]);
+            return Ok((channel_id(&text).unwrap_or_else(|| key.to_owned()), true));
         }
         let text = success_body(response, |text| format!("the receiver: {}", receiver_message(text))).await?;
-        info!(%key, "cancellation posted to the custom channel");
-        Ok(vec![channel_id(&text).unwrap_or(key)])
+        info!(%key, "posted to the custom channel");
+        Ok((channel_id(&text).unwrap_or_else(|| key.to_owned()), false))
     }
 }
 

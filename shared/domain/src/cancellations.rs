@@ -123,16 +123,7 @@ pub enum CancellationState {
     /// The retailer declined the vendor's request: nothing changed.
     Declined { at: DateTime<Utc> },
     /// The units are cancelled in shipsync and the channel is to be told.
-    Pushing {
-        /// A channel call under way since then (or one that died: after [`CLAIM_TIMEOUT`],
-        /// another may go, asking the channel first).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        sending_since: Option<DateTime<Utc>>,
-        #[serde(default)]
-        attempts: u32,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        last_error: Option<String>,
-    },
+    Pushing(PushProgress),
     /// The channel has it.
     Pushed { at: DateTime<Utc>, channel_ids: Vec<String>, adopted: bool },
     /// The channel refused it, or it kept failing: listed in order health for a person.
@@ -149,7 +140,7 @@ impl CancellationState {
         match self {
             CancellationState::AwaitingApproval => "awaiting_approval",
             CancellationState::Declined { .. } => "declined",
-            CancellationState::Pushing { .. } => "pushing",
+            CancellationState::Pushing(_) => "pushing",
             CancellationState::Pushed { .. } => "pushed",
             CancellationState::PushFailed { .. } => "push_failed",
             CancellationState::CancelAtChannel { .. } => "cancel_at_channel",
@@ -304,7 +295,7 @@ pub fn draft_cancellation(
         state: if by == AttachedBy::Vendor && needs_approval {
             CancellationState::AwaitingApproval
         } else {
-            CancellationState::Pushing { sending_since: None, attempts: 0, last_error: None }
+            CancellationState::Pushing(PushProgress::default())
         },
         created_at: now,
         updated_at: now,
@@ -330,7 +321,7 @@ pub fn push_plan(
     } else {
         match (cancel_support(channel), whole) {
             (CancelSupport::Lines, _) | (CancelSupport::WholeOrder, true) => {
-                CancellationState::Pushing { sending_since: None, attempts: 0, last_error: None }
+                CancellationState::Pushing(PushProgress::default())
             }
             (CancelSupport::WholeOrder, false) => CancellationState::CancelAtChannel {
                 reason: format!(
@@ -389,52 +380,35 @@ impl Cancellation {
     /// What a delivered push request does now.
     pub fn decide_push(&self, now: DateTime<Utc>) -> PushAction {
         match &self.state {
-            CancellationState::Pushing { sending_since: Some(since), .. } if now - *since < CLAIM_TIMEOUT => {
-                PushAction::Busy
-            }
-            CancellationState::Pushing { attempts, .. } => PushAction::Push { check_first: *attempts > 0 },
+            CancellationState::Pushing(progress) => progress.decide(now),
             _ => PushAction::Skip(self.state.name()),
         }
     }
 
     /// Takes it for a channel call.
     pub fn claim_push(&self, now: DateTime<Utc>) -> Cancellation {
-        let (attempts, last_error) = match &self.state {
-            CancellationState::Pushing { attempts, last_error, .. } => (*attempts, last_error.clone()),
-            _ => (0, None),
+        let progress = match &self.state {
+            CancellationState::Pushing(progress) => progress.claimed(now),
+            _ => PushProgress::default().claimed(now),
         };
-        self.with_state(
-            CancellationState::Pushing { sending_since: Some(now), attempts: attempts + 1, last_error },
-            now,
-        )
+        self.with_state(CancellationState::Pushing(progress), now)
     }
 
     /// The call failed in a way worth retrying: the next delivery tries again (asking first),
     /// unless it has been tried [`MAX_PUSH_ATTEMPTS`] times, when a person must look.
     pub fn push_retry(&self, message: String, now: DateTime<Utc>) -> Cancellation {
-        match &self.state {
-            CancellationState::Pushing { attempts, .. } if *attempts >= MAX_PUSH_ATTEMPTS => self.with_state(
-                CancellationState::PushFailed {
-                    at: now,
-                    message: format!("{attempts} attempts failed, the last: {message}"),
-                },
-                now,
-            ),
-            CancellationState::Pushing { attempts, .. } => self.with_state(
-                CancellationState::Pushing { sending_since: None, attempts: *attempts, last_error: Some(message) },
-                now,
-            ),
-            _ => self.clone(),
+        let CancellationState::Pushing(progress) = &self.state else { return self.clone() };
+        match progress.retried(message) {
+            Ok(progress) => self.with_state(CancellationState::Pushing(progress), now),
+            Err(message) => self.with_state(CancellationState::PushFailed { at: now, message }, now),
         }
     }
 
     /// The retailer asks for another try after a failure: pushed again, the channel asked first.
     pub fn push_again(&self, now: DateTime<Utc>) -> Result<Cancellation, ValidationErrors> {
         match &self.state {
-            CancellationState::PushFailed { .. } => {
-                Ok(self
-                    .with_state(CancellationState::Pushing { sending_since: None, attempts: 1, last_error: None }, now))
-            }
+            CancellationState::PushFailed { .. } => Ok(self
+                .with_state(CancellationState::Pushing(PushProgress { attempts: 1, ..PushProgress::default() }), now)),
             other => Err(ValidationErrors::single(
                 "state",
                 format!("only a cancellation whose push failed can be pushed again; this one is {}", other.name()),
@@ -506,6 +480,43 @@ pub enum ProblemUpdate {
     Unchanged,
     List(crate::orders::OrderProblem),
     Clear,
+}
+
+/// A change a channel must be told of once (a cancellation, a return), while it is being told:
+/// a call under way since `sending_since` (or one that died: after [`CLAIM_TIMEOUT`], another
+/// may go, asking the channel first), the calls started, and the last retryable problem.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushProgress {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_since: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl PushProgress {
+    /// What a delivered push request does now.
+    pub fn decide(&self, now: DateTime<Utc>) -> PushAction {
+        match self.sending_since {
+            Some(since) if now - since < CLAIM_TIMEOUT => PushAction::Busy,
+            _ => PushAction::Push { check_first: self.attempts > 0 },
+        }
+    }
+
+    /// Taken for a channel call.
+    pub fn claimed(&self, now: DateTime<Utc>) -> PushProgress {
+        PushProgress { sending_since: Some(now), attempts: self.attempts + 1, last_error: self.last_error.clone() }
+    }
+
+    /// A call failed in a way worth retrying: the next delivery tries again (asking first);
+    /// `Err` with what a person reads once it has been tried [`MAX_PUSH_ATTEMPTS`] times.
+    pub fn retried(&self, message: String) -> Result<PushProgress, String> {
+        if self.attempts >= MAX_PUSH_ATTEMPTS {
+            return Err(format!("{} attempts failed, the last: {message}", self.attempts));
+        }
+        Ok(PushProgress { sending_since: None, attempts: self.attempts, last_error: Some(message) })
+    }
 }
 
 /// What the exporter does with a cancellation's push request.

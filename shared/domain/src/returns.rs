@@ -110,14 +110,7 @@ pub enum ReturnSync {
     /// It came from the channel (a return the customer asked for there).
     FromChannel { channel_return_id: String },
     /// To be created at the channel.
-    Pushing {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        sending_since: Option<DateTime<Utc>>,
-        #[serde(default)]
-        attempts: u32,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        last_error: Option<String>,
-    },
+    Pushing(crate::cancellations::PushProgress),
     /// The channel has it.
     Pushed { channel_return_id: String },
     /// The channel refused it, or it kept failing: listed for a person.
@@ -133,7 +126,7 @@ impl ReturnSync {
         match self {
             ReturnSync::None => "none",
             ReturnSync::FromChannel { .. } => "from_channel",
-            ReturnSync::Pushing { .. } => "pushing",
+            ReturnSync::Pushing(_) => "pushing",
             ReturnSync::Pushed { .. } => "pushed",
             ReturnSync::PushFailed { .. } => "push_failed",
         }
@@ -149,9 +142,6 @@ impl ReturnSync {
         }
     }
 }
-
-/// Channel calls a return's push may start before it is marked failed for a person.
-pub const MAX_RETURN_PUSH_ATTEMPTS: u32 = 8;
 
 /// A return's push request, on the exporter's queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,37 +171,27 @@ impl Return {
 
     /// What a delivered push request does now.
     pub fn decide_push(&self, now: DateTime<Utc>) -> crate::cancellations::PushAction {
-        use crate::cancellations::PushAction;
         match &self.channel {
-            ReturnSync::Pushing { sending_since: Some(since), .. } if now - *since < crate::export::CLAIM_TIMEOUT => {
-                PushAction::Busy
-            }
-            ReturnSync::Pushing { attempts, .. } => PushAction::Push { check_first: *attempts > 0 },
-            other => PushAction::Skip(other.name()),
+            ReturnSync::Pushing(progress) => progress.decide(now),
+            other => crate::cancellations::PushAction::Skip(other.name()),
         }
     }
 
     /// Takes it for a channel call.
     pub fn claim_push(&self, now: DateTime<Utc>) -> Return {
-        let (attempts, last_error) = match &self.channel {
-            ReturnSync::Pushing { attempts, last_error, .. } => (*attempts, last_error.clone()),
-            _ => (0, None),
+        let progress = match &self.channel {
+            ReturnSync::Pushing(progress) => progress.claimed(now),
+            _ => crate::cancellations::PushProgress::default().claimed(now),
         };
-        self.with_channel(ReturnSync::Pushing { sending_since: Some(now), attempts: attempts + 1, last_error }, now)
+        self.with_channel(ReturnSync::Pushing(progress), now)
     }
 
-    /// The call failed in a way worth retrying; after [`MAX_RETURN_PUSH_ATTEMPTS`] a person must look.
+    /// The call failed in a way worth retrying; after its attempts a person must look.
     pub fn push_retry(&self, message: String, now: DateTime<Utc>) -> Return {
-        match &self.channel {
-            ReturnSync::Pushing { attempts, .. } if *attempts >= MAX_RETURN_PUSH_ATTEMPTS => self.with_channel(
-                ReturnSync::PushFailed { message: format!("{attempts} attempts failed, the last: {message}") },
-                now,
-            ),
-            ReturnSync::Pushing { attempts, .. } => self.with_channel(
-                ReturnSync::Pushing { sending_since: None, attempts: *attempts, last_error: Some(message) },
-                now,
-            ),
-            _ => self.clone(),
+        let ReturnSync::Pushing(progress) = &self.channel else { return self.clone() };
+        match progress.retried(message) {
+            Ok(progress) => self.with_channel(ReturnSync::Pushing(progress), now),
+            Err(message) => self.with_channel(ReturnSync::PushFailed { message }, now),
         }
     }
 
@@ -550,8 +530,7 @@ mod tests {
         let authorized = requested.moved(ReturnState::Authorized, false, now).expect("authorized");
         assert!(authorized.to_push_on_authorize(crate::tenant::ChannelKind::Shopify));
         assert!(!authorized.to_push_on_authorize(crate::tenant::ChannelKind::Amazon));
-        let pushing =
-            authorized.with_channel(ReturnSync::Pushing { sending_since: None, attempts: 0, last_error: None }, now);
+        let pushing = authorized.with_channel(ReturnSync::Pushing(crate::cancellations::PushProgress::default()), now);
         use crate::cancellations::PushAction;
         assert_eq!(pushing.decide_push(now), PushAction::Push { check_first: false });
         let claimed = pushing.claim_push(now);
