@@ -852,3 +852,85 @@ async fn a_scheduled_export_that_cannot_be_queued_for_its_retry_fails_the_invoca
     // Lambda invokes it again; the shipment still waits for an export, never lost.
     assert_ne!(shipment_state(&app, &shipment).await["export_state"], "exported");
 }
+
+/// A shipment's history through a failing and a successful attempt: each change and each
+/// channel call's outcome, as `GET /shipments/{id}/events.json` shows them.
+#[tokio::test]
+async fn a_shipments_history_shows_its_plan_each_attempt_and_the_channels_answer() {
+    let shopify = FakeShopify::start().await;
+    Mock::given(method("POST"))
+        .and(path(GRAPHQL_PATH))
+        .and(body_string_contains("ShipsyncFulfillmentCreate"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(3)
+        .with_priority(1)
+        .mount(&shopify.server)
+        .await;
+    shopify.accepts_fulfillments().await;
+    let app =
+        app_with(ExportSettings { shipment_export_delay_minutes: 30, ..ExportSettings::default() }, &shopify).await;
+    let po = app.purchase_order(&app.vendor, "1001", "Ada Lovelace", &[1]).await;
+    shopify.order(&po, &[1], json!([])).await;
+    let body = shipment_body(&[(po.items[0].id.get(), 1)], &["1ZHIST0001"]);
+    let (status, created) = app
+        .call_as(
+            Some(&app.vendor_user),
+            Method::POST,
+            &format!("/purchase_orders/{}/shipments.json", po.id),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = created["shipment"].clone();
+    let events_uri = format!("/shipments/{}/events.json", created["id"]);
+    let (status, first) = app.call_as(Some(&app.vendor_user), Method::GET, &events_uri, None).await;
+    assert_eq!(status, StatusCode::OK, "its vendor reads it too: {first}");
+    assert_eq!(first["events"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        (
+            first["events"][0]["event"].clone(),
+            first["events"][0]["by"].clone(),
+            first["events"][0]["export_state"].clone()
+        ),
+        (json!("created"), json!("vendor_user"), json!("scheduled"))
+    );
+    assert_eq!(first["events"][0]["due_at"], created["export_due_at"], "the plan's due time");
+
+    // Exported now at the retailer's request: the first call fails, the retry gets through.
+    let (status, _) = app.call(Method::POST, &format!("/shipments/{}/export.json", created["id"]), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    app.run_exports().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    app.run_exports().await;
+    let (_, history) = app.call(Method::GET, &events_uri, None).await;
+    let steps: Vec<(String, String, String)> = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| {
+            let text = |field: &str| event[field].as_str().unwrap_or_default().to_owned();
+            (text("event"), text("by"), text("export_state"))
+        })
+        .collect();
+    let step = |event: &str, by: &str, state: &str| (event.to_owned(), by.to_owned(), state.to_owned());
+    assert_eq!(
+        steps,
+        [
+            step("created", "vendor_user", "scheduled"),
+            step("planned", "retailer_user", "scheduled"),
+            step("claimed", "exporter", "exporting"),
+            step("call_failed", "exporter", "exporting"),
+            step("call_failed", "exporter", "exporting"),
+            step("retried", "exporter", "scheduled"),
+            step("claimed", "exporter", "exporting"),
+            step("exported", "exporter", "exported"),
+        ],
+        "{history}"
+    );
+    let events = history["events"].as_array().expect("events");
+    assert!(events[5]["detail"].as_str().is_some_and(|detail| detail.contains("503")), "{history}");
+    assert_eq!(events[5]["due_at"], events[5]["at"], "due again at once: {history}");
+    assert_eq!(events[7]["detail"], json!("gid://shopify/Fulfillment/900"));
+    // The history is written with each change: the shipment read now carries the last one.
+    assert_eq!(shipment_state(&app, &created).await["export_state"], json!("exported"));
+}

@@ -411,6 +411,14 @@ fn cases(app: &TestApp, protected: &Protected, order_id: u64) -> Vec<Case> {
         ),
         case(
             Method::GET,
+            "/shipments/{id}/events.json",
+            vec![format!("/shipments/{shipment}/events.json?{query}")],
+            None,
+            NotFound,
+            NotFound,
+        ),
+        case(
+            Method::GET,
             "/shipments/{id}/labels.json",
             vec![format!("/shipments/{shipment}/labels.json?{query}")],
             None,

@@ -162,6 +162,7 @@ impl ShipmentsApi {
             Endpoint::GetPurchaseOrder => self.get_purchase_order(principal, id).await,
             Endpoint::SearchShipments => self.search_shipments(principal, request).await,
             Endpoint::GetShipment => self.get_shipment(principal, id).await,
+            Endpoint::ShipmentEvents => Box::pin(self.shipment_events(principal, id)).await,
             Endpoint::UpdateShipment => self.update_shipment(principal, id, request).await,
             Endpoint::ExportShipment => self.export_shipment(principal, id).await,
             Endpoint::CreateStore => self.create_store(principal, request).await,
@@ -222,6 +223,7 @@ pub enum Endpoint {
     GetPurchaseOrder,
     SearchShipments,
     GetShipment,
+    ShipmentEvents,
     UpdateShipment,
     ExportShipment,
     CreateStore,
@@ -265,12 +267,13 @@ const fn route(method: Method, path: &'static str, endpoint: Endpoint) -> Route 
     Route { method, path, endpoint }
 }
 
-static ROUTES: [Route; 37] = [
+static ROUTES: [Route; 38] = [
     route(Method::POST, "/purchase_orders/{id}/shipments.json", Endpoint::CreateShipment),
     route(Method::GET, "/purchase_orders.json", Endpoint::ListPurchaseOrders),
     route(Method::GET, "/purchase_orders/{id}.json", Endpoint::GetPurchaseOrder),
     route(Method::GET, "/shipments.json", Endpoint::SearchShipments),
     route(Method::GET, "/shipments/{id}.json", Endpoint::GetShipment),
+    route(Method::GET, "/shipments/{id}/events.json", Endpoint::ShipmentEvents),
     route(Method::PUT, "/shipments/{id}.json", Endpoint::UpdateShipment),
     route(Method::PATCH, "/shipments/{id}.json", Endpoint::UpdateShipment),
     route(Method::POST, "/shipments/{id}/export.json", Endpoint::ExportShipment),

@@ -40,6 +40,31 @@ impl ShipmentsApi {
         Ok(json_response(StatusCode::OK, &json!({ "shipment": view })))
     }
 
+    /// `GET /shipments/{id}/events.json`: its history, oldest first.
+    pub(crate) async fn shipment_events(&self, principal: &Principal, id: &str) -> Result<ApiResponse, ApiError> {
+        let id: ShipmentId = path_id(id, "shipment")?;
+        let shipment = self.visible_shipment(principal, id).await?;
+        let events: Vec<serde_json::Value> = shipment
+            .events
+            .iter()
+            .map(|event| {
+                json!({
+                    "at": shipsync_domain::time::format_api_time(event.at),
+                    "event": event.kind.name(),
+                    "by": event.by.name(),
+                    "export_state": event.state,
+                    "due_at": event.due_at.map(shipsync_domain::time::format_api_time),
+                    "detail": event.detail,
+                })
+            })
+            .collect();
+        let kept = shipsync_domain::history::MAX_EVENTS;
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({ "shipment_id": id.get(), "events": events, "metadata": {"kept": kept} }),
+        ))
+    }
+
     pub(crate) async fn update_shipment(
         &self,
         principal: &Principal,

@@ -12,6 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use shipsync_channels::{Channel, ChannelError, ExportOrder, Fulfillment};
 use shipsync_domain::carrier::StandardCarrier;
 use shipsync_domain::export::{ExportAction, ExportRequest, ExportState, MAX_TRACKER_ATTEMPTS, decide_export};
+use shipsync_domain::history::{Actor, EventKind};
 use shipsync_domain::ids::ShipmentId;
 use shipsync_domain::orders::{OrderProblem, ProblemKind};
 use shipsync_domain::secrets::ChannelCredentials;
@@ -24,6 +25,16 @@ use tracing::{error, info, warn};
 use crate::Failure;
 use crate::optimistic::{AsFound, kept_changing, retry_on_conflict};
 use crate::ports::{ChannelGateway, Repositories};
+
+/// `current` with the channel calls an attempt retried at once recorded in its history (they
+/// are written with the attempt's outcome).
+fn with_failed_calls(current: &Shipment, failed_calls: &[(DateTime<Utc>, String)]) -> Shipment {
+    let mut next = current.clone();
+    for (at, message) in failed_calls {
+        next.record(EventKind::CallFailed, Actor::Exporter, *at, Some(message.clone()));
+    }
+    next
+}
 
 /// How long a request for a shipment that is not there yet is retried: a shipment's export is
 /// planned just before the shipment is written, so its first message may arrive first.
@@ -311,6 +322,7 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
         shipment: ShipmentId,
         check_channel_first: bool,
         calls: u32,
+        failed_calls: &mut Vec<(DateTime<Utc>, String)>,
     ) -> Result<Fulfillment, ChannelError> {
         let mut check_first = check_channel_first;
         let mut attempt = 0;
@@ -322,6 +334,8 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
                 {
                     let wait = retry_after.unwrap_or(StdDuration::from_millis(500 << attempt));
                     warn!(shipment_id = %shipment, %message, ?wait, "channel call failed; retrying");
+                    // Kept for the shipment's history, written with the attempt's outcome.
+                    failed_calls.push((self.now(), message));
                     tokio::time::sleep(wait).await;
                     // The failed call may have reached the channel.
                     check_first = true;
@@ -335,9 +349,11 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
     async fn export(&self, claimed: Shipment, check_channel_first: bool, receives: u32) -> Result<(), Failure> {
         let connected = match self.connect_confirmed(&claimed).await? {
             Ok(connected) => connected,
-            Err(refused) => return self.record_failure(&claimed, refused).await,
+            Err(refused) => return self.record_failure(&claimed, refused, &[]).await,
         };
-        let mut outcome = self.call_channel(&connected, claimed.id, check_channel_first, CALLS_PER_DELIVERY).await;
+        let mut failed_calls = Vec::new();
+        let mut outcome =
+            self.call_channel(&connected, claimed.id, check_channel_first, CALLS_PER_DELIVERY, &mut failed_calls).await;
         let mut notified = connected.order.notify_customer;
         if matches!(outcome, Err(ChannelError::Permanent { .. } | ChannelError::Unsupported { .. })) {
             // A refusal may answer settings this container remembers (a token rotated, a carrier
@@ -350,7 +366,7 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
                 info!(shipment_id = %claimed.id, "refused with remembered settings: trying the store's current ones");
                 // One call, no waits: the attempt's time was sized for one round of calls, and a
                 // retryable answer here is retried from the queue like any other.
-                outcome = self.call_channel(&fresh, claimed.id, true, 1).await;
+                outcome = self.call_channel(&fresh, claimed.id, true, 1, &mut failed_calls).await;
                 notified = fresh.order.notify_customer;
             }
         }
@@ -358,18 +374,24 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
             Ok(fulfillment) => {
                 info!(shipment_id = %claimed.id, channel_ids = ?fulfillment.channel_ids, adopted = fulfillment.adopted, "exported");
                 self.record(&claimed, |current, now| {
-                    matches!(current.export.state, ExportState::Exporting { .. })
-                        .then(|| current.exported(now, fulfillment.channel_ids.clone(), notified))
+                    matches!(current.export.state, ExportState::Exporting { .. }).then(|| {
+                        let current = with_failed_calls(current, &failed_calls);
+                        if fulfillment.adopted {
+                            current.adopted(now, fulfillment.channel_ids.clone(), notified)
+                        } else {
+                            current.exported(now, fulfillment.channel_ids.clone(), notified)
+                        }
+                    })
                 })
                 .await
             }
             Err(refused @ (ChannelError::Permanent { .. } | ChannelError::Unsupported { .. })) => {
-                self.record_failure(&claimed, refused.to_string()).await
+                self.record_failure(&claimed, refused.to_string(), &failed_calls).await
             }
             Err(ChannelError::Retryable { message, retry_after }) => {
                 if receives >= self.max_receives {
                     let message = format!("gave up after {receives} deliveries: {message}");
-                    self.record_failure(&claimed, message.clone()).await?;
+                    self.record_failure(&claimed, message.clone(), &failed_calls).await?;
                     // Failing it once more sends the request to the dead-letter queue.
                     return Err(Failure::retryable(message));
                 }
@@ -379,8 +401,9 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
                     .and_then(|after| Duration::from_std(after).ok())
                     .unwrap_or_default();
                 self.record(&claimed, |current, now| {
-                    matches!(current.export.state, ExportState::Exporting { .. })
-                        .then(|| current.export_retry_at(now, now + wait, message.clone()))
+                    matches!(current.export.state, ExportState::Exporting { .. }).then(|| {
+                        with_failed_calls(current, &failed_calls).export_retry_at(now, now + wait, message.clone())
+                    })
                 })
                 .await?;
                 Err(Failure::Retryable { reason: message, after: retry_after, cause: None })
@@ -417,16 +440,16 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
             Ok(channel_ids) => {
                 info!(shipment_id = %claimed.id, ?channel_ids, "tracking correction sent");
                 let sent: Vec<_> = sent.iter().map(|(id, _, now)| (*id, now.clone())).collect();
-                self.record(&claimed, |current, _| {
-                    Some(current.correction_sent_as(&correction, &sent, channel_ids.clone()))
+                self.record(&claimed, |current, now| {
+                    Some(current.correction_sent_as(&correction, &sent, channel_ids.clone(), now))
                 })
                 .await
             }
             Err(ChannelError::Retryable { message, retry_after }) if receives < self.max_receives => {
                 warn!(shipment_id = %claimed.id, %message, "tracking correction failed; retrying");
-                self.record(&claimed, |current, _| {
+                self.record(&claimed, |current, now| {
                     (current.export.correction.as_ref().map(|c| c.requested_at) == Some(correction.requested_at))
-                        .then(|| current.correction_retry(message.clone()))
+                        .then(|| current.correction_retry(message.clone(), now))
                 })
                 .await?;
                 Err(Failure::Retryable { reason: message, after: retry_after, cause: None })
@@ -456,20 +479,25 @@ impl<R: Repositories, G: ChannelGateway> ExportRun<R, G> {
                     since: self.now(),
                 };
                 self.repositories.put_problem(claimed.retailer_id, &problem).await?;
-                self.record(&claimed, |current, _| {
+                self.record(&claimed, |current, now| {
                     (current.export.correction.as_ref().map(|c| c.requested_at) == Some(correction.requested_at))
-                        .then(|| current.correction_refused(message.clone()))
+                        .then(|| current.correction_refused(message.clone(), now))
                 })
                 .await
             }
         }
     }
 
-    async fn record_failure(&self, claimed: &Shipment, message: String) -> Result<(), Failure> {
+    async fn record_failure(
+        &self,
+        claimed: &Shipment,
+        message: String,
+        failed_calls: &[(DateTime<Utc>, String)],
+    ) -> Result<(), Failure> {
         error!(shipment_id = %claimed.id, %message, "export failed");
         self.record(claimed, |current, now| {
             matches!(current.export.state, ExportState::Exporting { .. })
-                .then(|| current.export_failed(now, message.clone()))
+                .then(|| with_failed_calls(current, failed_calls).export_failed(now, message.clone()))
         })
         .await
     }

@@ -12,6 +12,7 @@ use shipsync_domain::export::{
     Delivery, ExportReason, ExportRequest, ExportState, ExportWhen, ShipConfirmation, hold_for_imei,
     imei_completes_export, plan_new_export, scheduled, watch_for_movement,
 };
+use shipsync_domain::history::{Actor, EventKind};
 use shipsync_domain::ids::{PurchaseOrderId, ShipmentId};
 use shipsync_domain::purchase_order::PurchaseOrder;
 use shipsync_domain::shipment::{
@@ -114,6 +115,7 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         let plan = watch_for_movement(plan, &store.tracking, &shipment, now);
         let (export_state, delivery) = hold_for_imei(store.channel, &shipment, plan, now);
         shipment.export.state = export_state;
+        shipment.record(EventKind::Created, actor(principal), now, None);
         // Planned before the shipment is written, so that a shipment is never written without
         // its plan; the exporter retries a request that arrives before the shipment does.
         if let Some(delivery) = delivery {
@@ -206,6 +208,8 @@ impl<R: Repositories, P: ExportPlanner> ShipmentDesk<R, P> {
         }
         let correcting =
             shipment.export.correction.is_some() && shipment.export.correction != current.export.correction;
+        let detail = correcting.then(|| "tracking corrected: the channel is to be told".to_owned());
+        shipment.record(EventKind::Updated, actor(principal), now, detail);
         if correcting {
             // Queued before the write that records it, as an export is.
             self.deliver(shipment.id, ExportReason::Manual, Delivery::Now).await?;
@@ -466,6 +470,11 @@ async fn release_one<R: Repositories, P: ExportPlanner>(
         }
         other => other,
     }
+}
+
+/// Who a request's changes are recorded as made by.
+fn actor(principal: &Principal) -> Actor {
+    if principal.is_retailer_user() { Actor::RetailerUser } else { Actor::VendorUser }
 }
 
 /// `export` and `notify_customer` decide what a retailer's customer is told and when: a vendor

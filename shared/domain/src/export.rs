@@ -348,6 +348,16 @@ pub struct TrackingCorrection {
     pub refused: Option<String>,
 }
 
+impl ShipmentExport {
+    /// The channel's ids it holds for the shipment, as one text.
+    fn state_channel_ids(&self) -> String {
+        match &self.state {
+            ExportState::Exported { channel_ids, .. } => channel_ids.join(", "),
+            _ => String::new(),
+        }
+    }
+}
+
 impl TrackingCorrection {
     /// The number the channel holds for a corrected record.
     pub fn holds(&self, id: crate::ids::TrackingId) -> Option<TrackingNumber> {
@@ -523,6 +533,38 @@ pub fn decide_export(shipment: &Shipment, now: DateTime<Utc>) -> ExportAction {
 }
 
 impl Shipment {
+    /// Records what happened, with the export's state and due time as they now stand.
+    pub fn record(
+        &mut self,
+        kind: crate::history::EventKind,
+        by: crate::history::Actor,
+        at: DateTime<Utc>,
+        detail: Option<String>,
+    ) {
+        let mut event = crate::history::ShipmentEvent::new(at, kind, by);
+        event.state = Some(self.export.state.name().to_owned());
+        event.due_at = match &self.export.state {
+            ExportState::Scheduled { due_at } => Some(*due_at),
+            _ => None,
+        };
+        if let Some(detail) = detail {
+            event = event.detail(detail);
+        }
+        crate::history::append(&mut self.events, event);
+    }
+
+    /// This version with what happened recorded (see [`Shipment::record`]).
+    fn recorded(
+        mut self,
+        kind: crate::history::EventKind,
+        by: crate::history::Actor,
+        at: DateTime<Utc>,
+        detail: Option<String>,
+    ) -> Shipment {
+        self.record(kind, by, at, detail);
+        self
+    }
+
     /// The next version of this shipment with a new export state. `updated_at` stays: it says
     /// when the shipment's details last changed (Duoplane's meaning); the export keeps its own
     /// times. Leaving it also leaves every listing index entry as it is, so an export's writes
@@ -542,19 +584,19 @@ impl Shipment {
             correction.attempts += 1;
         }
         next.version += 1;
-        next
+        next.recorded(crate::history::EventKind::CorrectionClaimed, crate::history::Actor::Exporter, now, None)
     }
 
     /// Lets the next delivery send the taken correction again (this send failed, and may or may
     /// not have reached the channel).
-    pub fn correction_retry(&self, message: String) -> Shipment {
+    pub fn correction_retry(&self, message: String, now: DateTime<Utc>) -> Shipment {
         let mut next = self.clone();
         if let Some(correction) = &mut next.export.correction {
             correction.sending_since = None;
         }
-        next.export.last_error = Some(message);
+        next.export.last_error = Some(message.clone());
         next.version += 1;
-        next
+        next.recorded(crate::history::EventKind::CorrectionRetried, crate::history::Actor::Exporter, now, Some(message))
     }
 
     /// Records that the channel holds `sent` (each corrected record's number as sent), as
@@ -566,6 +608,7 @@ impl Shipment {
         taken: &TrackingCorrection,
         sent: &[(crate::ids::TrackingId, TrackingNumber)],
         channel_ids: Vec<String>,
+        now: DateTime<Utc>,
     ) -> Shipment {
         let mut next = self.clone();
         next.export.correction = match next.export.correction.take() {
@@ -588,22 +631,23 @@ impl Shipment {
             }
             _ => None,
         };
+        let detail = channel_ids.join(", ");
         if let ExportState::Exported { channel_ids: held, .. } = &mut next.export.state {
             *held = channel_ids;
         }
         next.version += 1;
-        next
+        next.recorded(crate::history::EventKind::CorrectionSent, crate::history::Actor::Exporter, now, Some(detail))
     }
 
     /// Records that the channel refused the correction for good.
-    pub fn correction_refused(&self, message: String) -> Shipment {
+    pub fn correction_refused(&self, message: String, now: DateTime<Utc>) -> Shipment {
         let mut next = self.clone();
         if let Some(correction) = &mut next.export.correction {
             correction.sending_since = None;
-            correction.refused = Some(message);
+            correction.refused = Some(message.clone());
         }
         next.version += 1;
-        next
+        next.recorded(crate::history::EventKind::CorrectionRefused, crate::history::Actor::Exporter, now, Some(message))
     }
 
     /// Takes the shipment for an export attempt.
@@ -611,16 +655,38 @@ impl Shipment {
         let sweep_at = self.export.state.sweep_at();
         let mut next = self.with_export_state(ExportState::Exporting { claimed_at: now, sweep_at }, now);
         next.export.attempts += 1;
-        next
+        let attempt = next.export.attempts;
+        next.recorded(
+            crate::history::EventKind::Claimed,
+            crate::history::Actor::Exporter,
+            now,
+            Some(format!("attempt {attempt}")),
+        )
     }
 
     /// Records that the channel has the shipment: from now on its shipping details are locked.
     pub fn exported(&self, now: DateTime<Utc>, channel_ids: Vec<String>, notified_customer: bool) -> Shipment {
+        self.exported_as(crate::history::EventKind::Exported, now, channel_ids, notified_customer)
+    }
+
+    /// [`Shipment::exported`], recording that a retry found the channel had it (adopted).
+    pub fn adopted(&self, now: DateTime<Utc>, channel_ids: Vec<String>, notified_customer: bool) -> Shipment {
+        self.exported_as(crate::history::EventKind::Adopted, now, channel_ids, notified_customer)
+    }
+
+    fn exported_as(
+        &self,
+        kind: crate::history::EventKind,
+        now: DateTime<Utc>,
+        channel_ids: Vec<String>,
+        notified_customer: bool,
+    ) -> Shipment {
+        let detail = channel_ids.join(", ");
         let mut next =
             self.with_export_state(ExportState::Exported { exported_at: now, channel_ids, notified_customer }, now);
         next.sync.exported_at = Some(now);
         next.export.last_error = None;
-        next
+        next.recorded(kind, crate::history::Actor::Exporter, now, Some(detail))
     }
 
     /// A new shipment that stands for a fulfillment made in the channel: the channel has it
@@ -632,7 +698,13 @@ impl Shipment {
             notified_customer: false,
         };
         self.sync.exported_at = Some(now);
-        self
+        let detail = format!("made in the channel as {}", self.export.state_channel_ids());
+        self.recorded(
+            crate::history::EventKind::ArrivedFromChannel,
+            crate::history::Actor::OrderProcessor,
+            now,
+            Some(detail),
+        )
     }
 
     /// Records a problem worth retrying: due again at once, with the problem kept for people.
@@ -644,13 +716,18 @@ impl Shipment {
     /// for), so that the sweeper does not re-queue it before then.
     pub fn export_retry_at(&self, now: DateTime<Utc>, due_at: DateTime<Utc>, message: String) -> Shipment {
         let mut next = self.with_export_state(ExportState::Scheduled { due_at: due_at.max(now) }, now);
-        next.export.last_error = Some(message);
-        next
+        next.export.last_error = Some(message.clone());
+        next.recorded(crate::history::EventKind::Retried, crate::history::Actor::Exporter, now, Some(message))
     }
 
     /// Records that the export failed for good: it waits for a person.
     pub fn export_failed(&self, now: DateTime<Utc>, message: String) -> Shipment {
-        self.with_export_state(ExportState::Failed { failed_at: now, message }, now)
+        self.with_export_state(ExportState::Failed { failed_at: now, message: message.clone() }, now).recorded(
+            crate::history::EventKind::Failed,
+            crate::history::Actor::Exporter,
+            now,
+            Some(message),
+        )
     }
 
     /// Plans an export now at someone's request; refused once exported.
@@ -665,7 +742,12 @@ impl Shipment {
             ExportState::Exporting { claimed_at, .. } if now - claimed_at < CLAIM_TIMEOUT => {
                 Err(ValidationErrors::single("export", "the shipment is being exported right now"))
             }
-            _ => Ok(self.with_export_state(ExportState::Scheduled { due_at: now }, now)),
+            _ => Ok(self.with_export_state(ExportState::Scheduled { due_at: now }, now).recorded(
+                crate::history::EventKind::Planned,
+                crate::history::Actor::RetailerUser,
+                now,
+                Some("export now, at a person's request".into()),
+            )),
         }
     }
 
@@ -673,19 +755,28 @@ impl Shipment {
     pub fn cancel_export(&self, now: DateTime<Utc>, reason: String) -> Option<Shipment> {
         match self.export.state {
             ExportState::Exported { .. } | ExportState::Exporting { .. } | ExportState::Cancelled { .. } => None,
-            _ => Some(self.with_export_state(ExportState::Cancelled { cancelled_at: now, reason }, now)),
+            _ => Some(
+                self.with_export_state(ExportState::Cancelled { cancelled_at: now, reason: reason.clone() }, now)
+                    .recorded(
+                        crate::history::EventKind::Cancelled,
+                        crate::history::Actor::OrderProcessor,
+                        now,
+                        Some(reason),
+                    ),
+            ),
         }
     }
 
     /// Records that the channel already has this shipment because someone made it there (linked
     /// by reverse sync): it is never exported, and its shipping details lock as if it were.
     pub fn linked_to_channel(&self, now: DateTime<Utc>, channel_id: String) -> Shipment {
+        let detail = format!("linked to {channel_id}, made in the channel");
         let mut next = self.with_export_state(
             ExportState::Exported { exported_at: now, channel_ids: vec![channel_id], notified_customer: false },
             now,
         );
         next.sync.exported_at = Some(now);
-        next
+        next.recorded(crate::history::EventKind::Linked, crate::history::Actor::OrderProcessor, now, Some(detail))
     }
 
     /// Records what the carrier reports, never going back (a late pre-transit never undoes
@@ -705,6 +796,13 @@ impl Shipment {
         let mut next = self.with_export_state(state, now);
         next.tracking_status = Some(status);
         next.tracking_status_at = Some(occurred_at);
+        let kind = if release { crate::history::EventKind::ReleasedByScan } else { crate::history::EventKind::Scanned };
+        let next = next.recorded(
+            kind,
+            crate::history::Actor::OrderProcessor,
+            now,
+            Some(format!("{status:?} at {occurred_at}")),
+        );
         Some((next, release))
     }
 
@@ -719,7 +817,13 @@ impl Shipment {
         }
         let mut watch = watch.clone();
         watch.unregistered.retain(|number| !settled(number));
-        Some(self.with_export_state(ExportState::WaitingForMovement(watch), now))
+        let detail = numbers.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        Some(self.with_export_state(ExportState::WaitingForMovement(watch), now).recorded(
+            crate::history::EventKind::TrackersRegistered,
+            crate::history::Actor::Exporter,
+            now,
+            Some(detail),
+        ))
     }
 
     /// Tracking numbers an edit added to a shipment still waiting for movement are to be
@@ -770,20 +874,37 @@ impl Shipment {
     pub fn trackers_retry(&self, now: DateTime<Utc>, wait: Duration) -> Option<Shipment> {
         let ExportState::WaitingForMovement(watch) = &self.export.state else { return None };
         let watch = MovementWatch { attempts: watch.attempts + 1, retry_at: Some(now + wait), ..watch.clone() };
-        Some(self.with_export_state(ExportState::WaitingForMovement(watch), now))
+        let detail = format!("registration tried again after {} minutes", wait.num_minutes());
+        Some(self.with_export_state(ExportState::WaitingForMovement(watch), now).recorded(
+            crate::history::EventKind::TrackersRetry,
+            crate::history::Actor::Exporter,
+            now,
+            Some(detail),
+        ))
     }
 
     /// Records that it waited past its deadline and order health lists it.
     pub fn movement_timed_out(&self, now: DateTime<Utc>) -> Option<Shipment> {
         let ExportState::WaitingForMovement(watch) = &self.export.state else { return None };
         let watch = MovementWatch { timed_out: true, ..watch.clone() };
-        Some(self.with_export_state(ExportState::WaitingForMovement(watch), now))
+        Some(self.with_export_state(ExportState::WaitingForMovement(watch), now).recorded(
+            crate::history::EventKind::MovementTimedOut,
+            crate::history::Actor::Exporter,
+            now,
+            None,
+        ))
     }
 
     /// Plans the export of a shipment that waited for its order, `delay` after the order was shipped.
     pub fn order_shipped(&self, now: DateTime<Utc>, delay: Duration) -> Option<Shipment> {
-        (self.export.state == ExportState::WaitingForOrder)
-            .then(|| self.with_export_state(ExportState::Scheduled { due_at: now + delay }, now))
+        (self.export.state == ExportState::WaitingForOrder).then(|| {
+            self.with_export_state(ExportState::Scheduled { due_at: now + delay }, now).recorded(
+                crate::history::EventKind::Planned,
+                crate::history::Actor::Shipsync,
+                now,
+                Some("its order is fully shipped".into()),
+            )
+        })
     }
 }
 

@@ -7,6 +7,7 @@ pub mod cancellations;
 pub mod carrier;
 pub mod error;
 pub mod export;
+pub mod history;
 pub mod ids;
 pub mod labels;
 pub mod limits;

@@ -69,6 +69,9 @@ pub struct Shipment {
     /// tracking numbers are indexed for them (written only then: an index record costs a write).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tracked_by_provider: bool,
+    /// What happened to it, oldest first ([`crate::history`]): written with each change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", rename = "ev")]
+    pub events: Vec<crate::history::ShipmentEvent>,
     /// Bumped on every write; writes are conditional on it.
     pub version: u64,
 }
@@ -454,6 +457,7 @@ pub fn draft_new_shipment(
             tracking_status: None,
             tracking_status_at: None,
             tracked_by_provider: false,
+            events: Vec::new(),
             version: 1,
         },
         new_item_ids,

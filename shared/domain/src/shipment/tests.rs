@@ -535,6 +535,7 @@ fn tracking_is_corrected_in_place_within_the_channels_window_only() {
         &pending,
         &[(shipment.trackings[0].id, TrackingNumber::parse("1ZCORRECTED1").unwrap())],
         vec![],
+        DateTime::UNIX_EPOCH,
     );
     assert_eq!(sent.export.correction, None, "the one sent ends");
     let mut newer = corrected.clone();
@@ -547,6 +548,7 @@ fn tracking_is_corrected_in_place_within_the_channels_window_only() {
         &pending,
         &[(shipment.trackings[0].id, TrackingNumber::parse("1ZCORRECTED1").unwrap())],
         vec![],
+        DateTime::UNIX_EPOCH,
     );
     assert_eq!(
         kept.export.correction.expect("the newer stays").channel_holds,
