@@ -233,3 +233,45 @@ fn a_failed_export_is_alarmed_through_the_exporters_log_line() {
     assert_eq!(alarm["MetricName"].as_str(), Some(metric));
     assert_eq!(alarm["Namespace"], filter["MetricTransformations"][0]["MetricNamespace"]);
 }
+
+/// API Gateway forwards only the resources the template names: every route the API's router
+/// serves (and the console's pages) must be one of them, or it is unreachable when deployed.
+#[test]
+fn every_route_of_the_api_and_the_console_is_reachable_through_the_http_api() {
+    let template = template();
+    let events = template["Resources"]["ShipmentsApi"]["Properties"]["Events"].as_mapping().expect("events");
+    let forwarded: Vec<(String, String)> = events
+        .values()
+        .filter(|event| event["Type"] == "HttpApi")
+        .map(|event| {
+            let properties = &event["Properties"];
+            (
+                properties["Method"].as_str().unwrap_or_default().to_owned(),
+                properties["Path"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let reaches = |method: &str, path: &str| {
+        forwarded.iter().any(|(allowed, pattern)| {
+            let method_ok = allowed == "ANY" || allowed.eq_ignore_ascii_case(method);
+            let path_ok = match pattern.strip_suffix("{proxy+}") {
+                Some(prefix) => path.starts_with(prefix) && path.len() > prefix.len(),
+                None => pattern == path,
+            };
+            method_ok && path_ok
+        })
+    };
+    let mut unreachable = Vec::new();
+    for route in shipments_api::ShipmentsApi::routes() {
+        let path = route.path.replace("{id}", "1");
+        if !reaches(route.method.as_str(), &path) {
+            unreachable.push(format!("{} {}", route.method, route.path));
+        }
+    }
+    for (method, path) in [("GET", "/console"), ("GET", "/console/health"), ("POST", "/console/sign-in")] {
+        if !reaches(method, path) {
+            unreachable.push(format!("{method} {path}"));
+        }
+    }
+    assert!(unreachable.is_empty(), "routes API Gateway does not forward: {unreachable:?}");
+}

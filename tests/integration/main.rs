@@ -10,6 +10,7 @@ mod backmarket;
 mod calls;
 mod cancellations;
 mod carriers;
+mod console;
 mod costs;
 mod create;
 mod credentials;

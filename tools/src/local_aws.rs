@@ -46,6 +46,8 @@ pub struct LocalAws {
     pub mail_dead_letter_url: String,
     /// The sender of purchase order emails (verified with the emulator's SES).
     pub mail_from: String,
+    /// Signs console sessions: random per deployment (a restart signs everyone out).
+    pub console_secret: String,
 }
 
 /// The sender the local stack's emails come from.
@@ -190,6 +192,7 @@ impl LocalAws {
             mail_queue_arn,
             mail_dead_letter_url,
             mail_from: LOCAL_MAIL_FROM.to_owned(),
+            console_secret: random_secret(),
         })
     }
 
@@ -279,6 +282,7 @@ impl LocalAws {
             render_queue_url: self.render_queue_url.clone(),
             mail_queue_url: self.mail_queue_url.clone(),
             mail_from: Some(self.mail_from.clone()),
+            console_secret: Some(self.console_secret.clone()),
         }
     }
 
@@ -414,4 +418,14 @@ async fn create_queue(
         .map_err(failed("a queue's ARN"))?;
     let arn = attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
     Ok((url, arn))
+}
+
+/// A fresh 64-hex-character secret, or a fixed one where the system offers no randomness
+/// (a local stack's sessions only).
+fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    if getrandom::fill(&mut bytes).is_err() {
+        return "local-console-secret-without-randomness-0000000000000".to_owned();
+    }
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -2,6 +2,7 @@
 //! Lambda (`main.rs`) and the local stack both call it, so they behave the same.
 
 mod cancellations;
+pub mod console;
 mod dto;
 mod labels;
 mod orders;
@@ -44,6 +45,8 @@ pub struct ApiConfig {
     pub mail_queue_url: String,
     /// `SHIPSYNC_MAIL_FROM`: set when the deployment sends email (empty: it sends none).
     pub mail_from: Option<String>,
+    /// `SHIPSYNC_CONSOLE_SECRET`: signs console sessions (unset: the console is off).
+    pub console_secret: Option<String>,
 }
 
 impl ApiConfig {
@@ -56,6 +59,7 @@ impl ApiConfig {
             render_queue_url: required_env("SHIPSYNC_RENDER_QUEUE_URL")?,
             mail_queue_url: required_env("SHIPSYNC_MAIL_QUEUE_URL")?,
             mail_from: std::env::var("SHIPSYNC_MAIL_FROM").ok().filter(|from| !from.trim().is_empty()),
+            console_secret: std::env::var("SHIPSYNC_CONSOLE_SECRET").ok().filter(|secret| !secret.trim().is_empty()),
         })
     }
 }
@@ -79,6 +83,8 @@ pub struct ShipmentsApi {
     labels: Option<(shipsync_files::LabelBucket, shipsync_files::RenderQueueSqs)>,
     /// Where purchase order emails are queued (`None`: the deployment sends no email).
     mail: Option<shipsync_files::MailQueueSqs>,
+    /// Signs console sessions (`None`: no console secret, the console is off).
+    console_sessions: Option<console::session::Sessions>,
 }
 
 impl ShipmentsApi {
@@ -92,8 +98,12 @@ impl ShipmentsApi {
             shipsync_files::LabelBucket::connect(aws, &config.labels_bucket),
             shipsync_files::RenderQueueSqs::new(sqs.clone(), config.render_queue_url.clone()),
         );
-        match &config.mail_from {
+        let api = match &config.mail_from {
             Some(_) => api.with_mail(shipsync_files::MailQueueSqs::new(sqs, config.mail_queue_url.clone())),
+            None => api,
+        };
+        match &config.console_secret {
+            Some(secret) => api.with_console_secret(secret),
             None => api,
         }
     }
@@ -116,7 +126,7 @@ impl ShipmentsApi {
         let desk = ShipmentDesk::new(table.clone(), planner.clone(), Arc::clone(&clock));
         let settings = StoreSettings::new(table.clone(), false);
         let cancellations = CancellationDesk::new(table.clone(), planner.clone(), Arc::clone(&clock));
-        Self { table, planner, clock, desk, cancellations, settings, labels: None, mail: None }
+        Self { table, planner, clock, desk, cancellations, settings, labels: None, mail: None, console_sessions: None }
     }
 
     /// Accepts a store's `base_url` (its channel's address, a local fake): for the local stack
@@ -133,8 +143,22 @@ impl ShipmentsApi {
         self
     }
 
+    /// Serves the console, its sessions signed with `secret` (at least 32 bytes; a shorter one
+    /// leaves the console off).
+    pub fn with_console_secret(mut self, secret: &str) -> Self {
+        self.console_sessions = console::session::Sessions::new(secret);
+        if self.console_sessions.is_none() {
+            warn!("the console secret is shorter than 32 bytes: the console is off");
+        }
+        self
+    }
+
     /// Answers one request. Never panics on what a request carries, never leaks internals.
     pub async fn handle(&self, request: ApiRequest) -> ApiResponse {
+        let path = request.uri().path();
+        if path == "/console" || path.starts_with("/console/") {
+            return Box::pin(self.console(&request)).await;
+        }
         // Boxed: the router's future holds the largest of every route's, on the heap rather
         // than on the stack of whatever awaits a request.
         match Box::pin(self.route(&request)).await {

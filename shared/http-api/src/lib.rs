@@ -151,6 +151,16 @@ pub fn basic_credentials(request: &ApiRequest) -> Result<(String, String), ApiEr
 }
 
 /// The decoded query parameters, in order.
+/// The fields of a form a browser posted (`application/x-www-form-urlencoded`), at most
+/// [`MAX_BODY_BYTES`] of them.
+pub fn form_pairs(request: &ApiRequest) -> Vec<(String, String)> {
+    let body = request.body();
+    if body.len() > MAX_BODY_BYTES {
+        return Vec::new();
+    }
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
 pub fn query_pairs(request: &ApiRequest) -> Vec<(String, String)> {
     request
         .uri()

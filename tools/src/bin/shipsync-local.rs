@@ -90,6 +90,7 @@ async fn run() -> Result<(), String> {
     let runner = Runner::new(aws.clone(), exporter, OrderProcessor::build(&aws.processor_config(), &aws.sdk));
     let apps = LocalApps {
         api: ShipmentsApi::build(&aws.api_config(), &aws.sdk).allowing_store_base_url(),
+        // ShipmentsApi::build serves the console with the deployment's console secret.
         webhooks: ShopifyWebhooks::build(&aws.intake_config(), &aws.sdk),
         carrier_webhooks: carrier_webhooks::CarrierWebhooks::build(&aws.intake_config(), &aws.sdk),
     };
@@ -131,6 +132,7 @@ shipsync local stack is up.
   EasyPost:     {easypost} (the marketplace stores' tracking provider)
   Retailer:     {retailer} (id {retailer_id})
   Retailer API user:  key {key}  password {password}
+  Console:      {base}/console/  (sign in with the retailer API user above; the demo's problems and exports are there)
   Vendor API user ({vendor_name}):  key {vendor_key}  password {vendor_password}  (time zone America/New_York)
 
 Create a shipment on purchase order {number} (expect HTTP 201):
