@@ -102,6 +102,20 @@ impl Browser {
         self.command(reqwest::Method::GET, "/url", Value::Null).await.as_str().unwrap_or_default().to_owned()
     }
 
+    /// The page's address once it has one that `matches` (a click's navigation may still be on
+    /// its way when the click returns), or the last one seen after five seconds.
+    async fn url_once(&self, matches: impl Fn(&str) -> bool) -> String {
+        let mut url = self.url().await;
+        for _ in 0..50 {
+            if matches(&url) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            url = self.url().await;
+        }
+        url
+    }
+
     async fn script(&self, script: &str) -> Value {
         self.command(reqwest::Method::POST, "/execute/sync", json!({"script": script, "args": []})).await
     }
@@ -224,16 +238,26 @@ async fn a_person_signs_in_sees_a_failed_export_and_exports_it_again_in_the_brow
 
     let browser = Browser::start().await;
     browser.go(&format!("{base}/console/")).await;
-    assert!(browser.url().await.ends_with("/console/sign-in"), "signed out: to the sign-in page");
+    let url = browser.url_once(|url| url.ends_with("/console/sign-in")).await;
+    assert!(url.ends_with("/console/sign-in"), "signed out: to the sign-in page, not {url}");
     accessible(&browser.source().await).expect("the sign-in page");
     browser.type_into("#api_key", &app.retailer_user.key).await;
     browser.type_into("#password", "not the password").await;
     browser.click("form[action='/console/sign-in'] button").await;
-    assert!(browser.source().await.contains("do not match"), "a wrong password is told plainly");
+    let mut refused = browser.source().await;
+    for _ in 0..50 {
+        if refused.contains("do not match") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        refused = browser.source().await;
+    }
+    assert!(refused.contains("do not match"), "a wrong password is told plainly");
     browser.type_into("#api_key", &app.retailer_user.key).await;
     browser.type_into("#password", &app.retailer_user.password).await;
     browser.click("form[action='/console/sign-in'] button").await;
-    assert!(browser.url().await.ends_with("/console/health"), "{}", browser.url().await);
+    let url = browser.url_once(|url| url.ends_with("/console/health")).await;
+    assert!(url.ends_with("/console/health"), "{url}");
     let cookie = browser.cookie(shipsync_session_name()).await;
     assert_eq!(
         (cookie["httpOnly"].clone(), cookie["secure"].clone(), cookie["sameSite"].clone()),
@@ -247,7 +271,8 @@ async fn a_person_signs_in_sees_a_failed_export_and_exports_it_again_in_the_brow
 
     // Export now, from order health; the exporter runs; the history shows it exported.
     browser.click(&format!("form[action='/console/shipments/{id}/export'] button")).await;
-    assert!(browser.url().await.contains(&format!("/console/shipments/{id}")), "{}", browser.url().await);
+    let url = browser.url_once(|url| url.contains(&format!("/console/shipments/{id}"))).await;
+    assert!(url.contains(&format!("/console/shipments/{id}")), "{url}");
     app.run_exports().await;
     browser.go(&format!("{base}/console/shipments/{id}")).await;
     let page = browser.source().await;
@@ -303,11 +328,13 @@ async fn a_person_signs_in_sees_a_failed_export_and_exports_it_again_in_the_brow
     // Signed out, then in as the vendor: its purchase orders, not the retailer's pages.
     browser.resize(1280, 900).await;
     browser.click("form[action='/console/sign-out'] button").await;
-    assert!(browser.url().await.ends_with("/console/sign-in"));
+    let url = browser.url_once(|url| url.ends_with("/console/sign-in")).await;
+    assert!(url.ends_with("/console/sign-in"), "{url}");
     browser.type_into("#api_key", &app.vendor_user.key).await;
     browser.type_into("#password", &app.vendor_user.password).await;
     browser.click("form[action='/console/sign-in'] button").await;
-    assert!(browser.url().await.ends_with("/console/purchase-orders"), "{}", browser.url().await);
+    let url = browser.url_once(|url| url.ends_with("/console/purchase-orders")).await;
+    assert!(url.ends_with("/console/purchase-orders"), "{url}");
     assert!(browser.source().await.contains("CON-1"));
     browser.go(&format!("{base}/console/health")).await;
     assert!(!browser.source().await.contains("Tracking company"), "order health is the retailer's");

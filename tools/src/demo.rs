@@ -158,6 +158,9 @@ const SHOP_ORDERS: [(&str, &[ShopLine]); 5] = [
     ),
 ];
 
+/// The demo purchase order whose Shopify order the fake shop does not hold: its export fails.
+pub const BROKEN_ORDER: &str = "PO-1004";
+
 /// Starts the fake Shopify the demo stores export to, holding the demo's orders.
 pub fn fake_shopify(listener: tokio::net::TcpListener) -> std::io::Result<FakeShopify> {
     let shop = FakeShopify::start(listener, DEMO_ACCESS_TOKEN)?;
@@ -492,6 +495,14 @@ pub async fn seed(table: &Table, shop_url: &str, marketplaces: &FakeMarketplaces
             "PO-1003",
             "Grace Hopper",
             vec![item("PHONE-X", "Refurbished phone", 1, 21000, "gid://shopify/LineItem/1004")],
+        ),
+        // Its order is not in the fake shop (as if deleted in Shopify): the local stack ships it
+        // at start-up, so the console shows a real failed export to fix.
+        (
+            &acme,
+            BROKEN_ORDER,
+            "Edsger Dijkstra",
+            vec![item("LAMP-LED", "LED camp lamp", 1, 1500, "gid://shopify/LineItem/1005")],
         ),
     ];
     let mut purchase_orders = Vec::new();

@@ -72,10 +72,17 @@ async fn run() -> Result<(), String> {
     let table = aws.table.clone();
 
     let empty = table.is_empty().await.map_err(|e| format!("reading table {table_name}: {e:?}"))?;
+    let mut broken = None;
     if empty {
         let demo =
             demo::seed(&table, shopify.url(), &marketplaces).await.map_err(|e| format!("creating demo data: {e}"))?;
         print_welcome(port, &endpoint, shopify.url(), &marketplaces, &demo);
+        broken = demo
+            .purchase_orders
+            .iter()
+            .find(|po| po.public_reference == demo::BROKEN_ORDER)
+            .cloned()
+            .zip(Some(demo.retailer_user.clone()));
         // The marketplace orders become purchase orders once polled: their commands follow then.
         tokio::spawn(announce_marketplace_orders(table.clone(), port, demo));
     } else {
@@ -94,6 +101,9 @@ async fn run() -> Result<(), String> {
         webhooks: ShopifyWebhooks::build(&aws.intake_config(), &aws.sdk),
         carrier_webhooks: carrier_webhooks::CarrierWebhooks::build(&aws.intake_config(), &aws.sdk),
     };
+    if let Some((po, user)) = broken {
+        ship_the_broken_order(&apps.api, &po, &user).await;
+    }
     let poller =
         OrderPoller::build(&aws.intake_config(), &aws.sdk).map_err(|e| e.to_string())?.with_endpoints(endpoints);
     let polling = async {
@@ -132,7 +142,8 @@ shipsync local stack is up.
   EasyPost:     {easypost} (the marketplace stores' tracking provider)
   Retailer:     {retailer} (id {retailer_id})
   Retailer API user:  key {key}  password {password}
-  Console:      {base}/console/  (sign in with the retailer API user above; the demo's problems and exports are there)
+  Console:      {base}/console/  (sign in with the retailer API user above: order health shows the demo's
+                failed export, PO-1004, whose order is gone from the fake Shopify; press Export now to try it again)
   Vendor API user ({vendor_name}):  key {vendor_key}  password {vendor_password}  (time zone America/New_York)
 
 Create a shipment on purchase order {number} (expect HTTP 201):
@@ -252,5 +263,42 @@ async fn announce_marketplace_orders(table: shipsync_table::Table, port: u16, de
             market.marketplace.name(),
             market.order.id
         );
+    }
+}
+
+/// Ships the demo purchase order whose Shopify order is gone, and exports it at once, through
+/// the API as a person would: its export fails at the fake Shopify, so the console has a real
+/// failed export to show (and "Export now" to press once the cause is understood).
+async fn ship_the_broken_order(
+    api: &ShipmentsApi,
+    po: &shipsync_domain::purchase_order::PurchaseOrder,
+    user: &shipsync_tools::provision::Credentials,
+) {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user.key, user.password));
+    let call = |method: http::Method, path: String, body: String| {
+        http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Basic {auth}"))
+            .header("content-type", "application/json")
+            .body(bytes::Bytes::from(body))
+    };
+    let body = format!(
+        r#"{{"shipment": {{"shipper_name": "UPS", "shipment_items_attributes": [{{"order_item_id": {}, "quantity": 1}}], "shipment_trackings_attributes": [{{"tracking": "1Z999AA10123459999"}}]}}}}"#,
+        po.items[0].id
+    );
+    let Ok(request) = call(http::Method::POST, format!("/purchase_orders/{}/shipments.json", po.id), body) else {
+        return;
+    };
+    let created = api.handle(request).await;
+    let id =
+        serde_json::from_str::<serde_json::Value>(created.body()).ok().and_then(|json| json["shipment"]["id"].as_u64());
+    let Some(id) = id else {
+        tracing::warn!(status = %created.status(), "the demo's broken order was not shipped");
+        return;
+    };
+    if let Ok(request) = call(http::Method::POST, format!("/shipments/{id}/export.json"), String::new()) {
+        api.handle(request).await;
     }
 }

@@ -131,8 +131,8 @@ impl ShipmentsApi {
             (Method::GET, ["health"]) => Box::pin(self.health_page(principal, &csrf, request)).await,
             (Method::GET, ["exports"]) => Box::pin(self.exports_page(principal, &csrf)).await,
             (Method::GET, ["shipments", id]) => Box::pin(self.shipment_page(principal, &csrf, id, request)).await,
-            (Method::GET, ["purchase-orders"]) => Box::pin(self.purchase_orders_page(principal, &csrf, request)).await,
-            (Method::GET, ["stores"]) => Box::pin(self.stores_page(principal, &csrf)).await,
+            (Method::GET, ["purchase-orders"]) => Box::pin(self.purchase_orders_page(principal, request)).await,
+            (Method::GET, ["stores"]) => Box::pin(self.stores_page(principal)).await,
             (Method::POST, ["shipments", id, "export"]) => {
                 let done = Box::pin(self.export_shipment(principal, id)).await;
                 return self.after_action(done, &format!("/console/shipments/{}?done=export", escape(id)));
@@ -240,12 +240,7 @@ impl ShipmentsApi {
         Ok(render::shipment(&shipment["shipment"], &events, csrf, principal.is_retailer_user(), done.as_deref()))
     }
 
-    async fn purchase_orders_page(
-        &self,
-        principal: &Principal,
-        csrf: &str,
-        request: &ApiRequest,
-    ) -> Result<Page, ApiError> {
+    async fn purchase_orders_page(&self, principal: &Principal, request: &ApiRequest) -> Result<Page, ApiError> {
         let number = query_pairs(request).into_iter().find(|(key, _)| key == "number").map(|(_, value)| value);
         let listed = match number.as_deref().map(str::trim).filter(|number| !number.is_empty()) {
             Some(number) => {
@@ -258,13 +253,11 @@ impl ShipmentsApi {
                 answer(self.list_purchase_orders(principal, &internal("/purchase_orders.json?per_page=100")).await)?
             }
         };
-        let _ = csrf;
         Ok(render::purchase_orders(&listed, number.as_deref()))
     }
 
-    async fn stores_page(&self, principal: &Principal, csrf: &str) -> Result<Page, ApiError> {
+    async fn stores_page(&self, principal: &Principal) -> Result<Page, ApiError> {
         let stores = answer(self.list_stores(principal).await)?;
-        let _ = csrf;
         Ok(render::stores(&stores))
     }
 }
