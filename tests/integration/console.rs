@@ -317,6 +317,16 @@ async fn a_person_signs_in_sees_a_failed_export_and_exports_it_again_in_the_brow
         .await
         .expect("post");
     assert_eq!(posted.status().as_u16(), 403);
+    let elsewhere = http
+        .post(format!("{base}/console/sign-in"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("api_key={}&password={}", app.retailer_user.key, app.retailer_user.password))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(elsewhere.status().as_u16(), 403, "a sign-in posted from another site");
+    assert!(elsewhere.headers().get("set-cookie").is_none());
     let forged = http
         .get(format!("{base}/console/health"))
         .header("cookie", format!("{}={}x", shipsync_session_name(), session))

@@ -51,6 +51,18 @@ fn redirect(to: &str) -> ApiResponse {
     response
 }
 
+/// Whether a posted form came from this console: a browser names the page's origin on every
+/// form post, and it must be this host (the sign-in form too, so no site can sign a person in
+/// as someone else). A post naming no origin (not a browser's) is left to the CSRF token.
+fn same_origin(request: &ApiRequest) -> bool {
+    let Some(origin) = request.headers().get(header::ORIGIN).and_then(|value| value.to_str().ok()) else {
+        return true;
+    };
+    let host = request.headers().get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest).trim_end_matches('/');
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}
+
 fn cookie_value(request: &ApiRequest) -> Option<String> {
     request.headers().get_all(header::COOKIE).iter().filter_map(|value| value.to_str().ok()).find_map(|cookies| {
         cookies.split(';').find_map(|pair| {
@@ -88,6 +100,13 @@ impl ShipmentsApi {
                 .paragraph("This deployment has no console secret (SHIPSYNC_CONSOLE_SECRET): the console is off.");
             return html(StatusCode::SERVICE_UNAVAILABLE, page.render());
         };
+        if request.method() == Method::POST && !same_origin(request) {
+            warn!("console form posted from another site: refused");
+            return html(
+                StatusCode::FORBIDDEN,
+                render::message("Not from here", "That form did not come from this console."),
+            );
+        }
         let path = request.uri().path().trim_end_matches('/').to_owned();
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).skip(1).collect();
         let method = request.method().clone();
