@@ -281,6 +281,23 @@ async fn a_person_signs_in_sees_a_failed_export_and_exports_it_again_in_the_brow
     assert!(page.contains("failed") && page.contains("retailer_user"), "its history, with who: {page}");
     browser.screenshot("shipment-history").await;
 
+    // A vendor's cancellation waits in order health; the retailer approves it there.
+    let other = app.purchase_order(&app.vendor, "CON-2", "Alan Turing", &[1]).await;
+    let asked = json!({"cancellation": {"items": [{"order_item_id": other.items[0].id.get(), "quantity": 1}],
+        "reason": "out_of_stock"}});
+    let uri = format!("/purchase_orders/{}/cancellations.json", other.id);
+    let (_, asked) = app.call_as(Some(&app.vendor_user), http::Method::POST, &uri, Some(asked)).await;
+    let cancellation = asked["cancellation"]["id"].as_u64().expect("a cancellation");
+    browser.go(&format!("{base}/console/health")).await;
+    assert!(browser.source().await.contains("cancellation_awaiting_approval"));
+    browser.click(&format!("form[action='/console/cancellations/{cancellation}/approve'] button")).await;
+    let url = browser.url_once(|url| url.contains("done=approve")).await;
+    assert!(url.contains("done=approve"), "{url}");
+    let approved = browser.source().await;
+    assert!(approved.contains("was approved") && !approved.contains("cancellation_awaiting_approval"), "{approved}");
+    let (_, read) = app.call(http::Method::GET, &format!("/cancellations/{cancellation}.json"), None).await;
+    assert_eq!(read["cancellation"]["state"], json!("pushing"), "{read}");
+
     for (path, heading) in [
         ("/console/exports", "Exports"),
         ("/console/purchase-orders?number=CON-1", "Purchase orders"),

@@ -123,6 +123,8 @@ impl ShipmentsApi {
             .map(|entry| match entry {
                 Attention::Problem(problem) => json!({
                     "kind": problem.kind.name(),
+                    // A cancellation's problem names it, for its actions (approve, push again).
+                    "cancellation_id": problem.key.strip_prefix("cancellation:").and_then(|id| id.parse::<u64>().ok()),
                     "order_id": problem.order_id,
                     "order_number": problem.order_number,
                     "channel_order_id": problem.channel_order_id,

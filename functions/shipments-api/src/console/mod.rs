@@ -160,6 +160,15 @@ impl ShipmentsApi {
                 let done = Box::pin(self.reprocess_order(principal, id)).await;
                 return self.after_action(done, "/console/health?done=reprocess");
             }
+            (Method::POST, ["cancellations", id, verb @ ("approve" | "decline" | "push")]) => {
+                let endpoint = match *verb {
+                    "approve" => crate::Endpoint::ApproveCancellation,
+                    "decline" => crate::Endpoint::DeclineCancellation,
+                    _ => crate::Endpoint::PushCancellation,
+                };
+                let done = Box::pin(self.decide_cancellation(principal, id, endpoint)).await;
+                return self.after_action(done, &format!("/console/health?done={verb}"));
+            }
             _ => Err(ApiError::NotFound("no such page".into())),
         };
         match outcome {

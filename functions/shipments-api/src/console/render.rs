@@ -186,6 +186,19 @@ pub fn health(health: &Value, csrf: &str, done: Option<&str>) -> Page {
         if let Some(order) = problem["order_id"].as_u64() {
             actions.push_str(&action_button(&format!("/console/orders/{order}/reprocess"), "Reprocess order", csrf));
         }
+        if let Some(cancellation) = problem["cancellation_id"].as_u64() {
+            let path = |verb: &str| format!("/console/cancellations/{cancellation}/{verb}");
+            match kind.as_str() {
+                "cancellation_awaiting_approval" => {
+                    actions.push_str(&action_button(&path("approve"), "Approve cancellation", csrf));
+                    actions.push_str(&action_button(&path("decline"), "Decline cancellation", csrf));
+                }
+                "cancellation_push_failed" => {
+                    actions.push_str(&action_button(&path("push"), "Send to the channel again", csrf));
+                }
+                _ => {}
+            }
+        }
         rows.push(format!(
             "<tr>{}{}{}{}{}</tr>",
             cell("Problem", &format!("<span class=\"failed\">{}</span>", escape(&kind))),
@@ -197,6 +210,11 @@ pub fn health(health: &Value, csrf: &str, done: Option<&str>) -> Page {
     }
     let note = match done {
         Some("reprocess") => "<p class=\"note\" role=\"status\">The order was applied again.</p>",
+        Some("approve") => {
+            "<p class=\"note\" role=\"status\">The cancellation was approved: its units are cancelled.</p>"
+        }
+        Some("decline") => "<p class=\"note\" role=\"status\">The cancellation was declined: nothing changed.</p>",
+        Some("push") => "<p class=\"note\" role=\"status\">The cancellation goes to the channel again.</p>",
         _ => "",
     };
     let total = health["metadata"]["total_count"].as_u64().unwrap_or(rows.len() as u64);
