@@ -396,7 +396,8 @@ impl TestApp {
         uri: &str,
         body: String,
     ) -> (StatusCode, Value) {
-        let mut request = http::Request::builder().method(method).uri(uri).header("content-type", "application/json");
+        let mut request =
+            http::Request::builder().method(method.clone()).uri(uri).header("content-type", "application/json");
         if let Some(user) = user {
             let token = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user.key, user.password));
             request = request.header("authorization", format!("Basic {token}"));
@@ -406,6 +407,10 @@ impl TestApp {
         let status = response.status();
         let json = serde_json::from_str(response.body())
             .unwrap_or_else(|error| panic!("response is not JSON ({error}): {}", response.body()));
+        // Every answer a test receives is held to the API's OpenAPI document.
+        if let Err(problem) = crate::contract::check(&method, uri, status, &json) {
+            panic!("{method} {uri} answered {status} against the OpenAPI document: {problem}\n{json}");
+        }
         (status, json)
     }
 

@@ -11,6 +11,7 @@ mod calls;
 mod cancellations;
 mod carriers;
 mod console;
+mod contract;
 mod costs;
 mod create;
 mod credentials;

@@ -19,8 +19,8 @@ struct CancellationEnvelope {
     cancellation: CancellationInput,
 }
 
-#[derive(Debug, Serialize)]
-struct CancellationView {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct CancellationView {
     id: u64,
     purchase_order_id: u64,
     purchase_order_number: String,
@@ -29,6 +29,7 @@ struct CancellationView {
     reason: &'static str,
     note: String,
     notify_customer: bool,
+    #[schemars(with = "String")]
     requested_by: shipsync_domain::labels::AttachedBy,
     whole_order: bool,
     items: Vec<serde_json::Value>,

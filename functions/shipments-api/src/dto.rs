@@ -260,7 +260,7 @@ fn cost_patch<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Patch<String
 }
 
 /// A shipment as responses show it (Duoplane's Shipment object).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ShipmentView {
     pub id: u64,
     pub purchase_order_id: u64,
@@ -314,7 +314,7 @@ pub struct ShipmentView {
 }
 
 /// A tracking correction not yet at the channel.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CorrectionView {
     pub state: &'static str,
     pub requested_at: String,
@@ -324,13 +324,13 @@ pub struct CorrectionView {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TrackingView {
     pub id: u64,
     pub tracking: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ItemView {
     pub id: u64,
     pub order_item_id: u64,
@@ -428,7 +428,7 @@ impl ShipmentView {
 }
 
 /// A purchase order with its items and how much of each is fulfilled.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PurchaseOrderView {
     pub id: u64,
     pub public_reference: String,
@@ -443,7 +443,7 @@ pub struct PurchaseOrderView {
     pub order_items: Vec<OrderItemView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct OrderItemView {
     pub id: u64,
     pub sku: String,
@@ -492,7 +492,7 @@ impl OrderItemView {
 }
 
 /// Paging figures of a list response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Metadata {
     /// Every match when `total_count_exact`; else at least this many: a search reads the page
     /// and a bounded number of entries past it, never a whole listing.

@@ -22,8 +22,8 @@ struct LabelEnvelope {
 }
 
 /// A label as responses show it.
-#[derive(Debug, Serialize)]
-struct LabelView {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct LabelView {
     id: u64,
     purchase_order_id: u64,
     shipment_id: Option<u64>,
@@ -39,6 +39,7 @@ struct LabelView {
     carrier: Option<String>,
     size_bytes: u64,
     sha256: Option<String>,
+    #[schemars(with = "String")]
     attached_by: shipsync_domain::labels::AttachedBy,
     created_at: String,
     /// A link that downloads the file, without credentials, until `download_url_expires_at`.

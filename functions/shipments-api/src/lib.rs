@@ -5,6 +5,7 @@ mod cancellations;
 pub mod console;
 mod dto;
 mod labels;
+pub mod openapi;
 mod orders;
 mod purchase_orders;
 mod returns;
@@ -158,6 +159,10 @@ impl ShipmentsApi {
         let path = request.uri().path();
         if path == "/console" || path.starts_with("/console/") {
             return Box::pin(self.console(&request)).await;
+        }
+        if path == "/openapi.json" && request.method() == Method::GET {
+            // The contract, for anyone: it holds no one's data.
+            return shipsync_http_api::json_response(http::StatusCode::OK, &openapi::document());
         }
         // Boxed: the router's future holds the largest of every route's, on the heap rather
         // than on the stack of whatever awaits a request.

@@ -44,8 +44,8 @@ struct ReturnChange {
     _id: Option<serde::de::IgnoredAny>,
 }
 
-#[derive(Debug, Serialize)]
-struct ReturnView {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct ReturnView {
     id: u64,
     purchase_order_id: u64,
     purchase_order_number: String,

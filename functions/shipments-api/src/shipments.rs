@@ -44,25 +44,25 @@ impl ShipmentsApi {
     pub(crate) async fn shipment_events(&self, principal: &Principal, id: &str) -> Result<ApiResponse, ApiError> {
         let id: ShipmentId = path_id(id, "shipment")?;
         let shipment = self.visible_shipment(principal, id).await?;
-        let events: Vec<serde_json::Value> = shipment
+        let events = shipment
             .events
             .iter()
-            .map(|event| {
-                json!({
-                    "at": shipsync_domain::time::format_api_time(event.at),
-                    "event": event.kind.name(),
-                    "by": event.by.name(),
-                    "export_state": event.state,
-                    "due_at": event.due_at.map(shipsync_domain::time::format_api_time),
-                    "detail": event.detail,
-                })
+            .map(|event| crate::openapi::EventView {
+                at: shipsync_domain::time::format_api_time(event.at),
+                event: event.kind.name(),
+                by: event.by.name(),
+                export_state: event.state.clone(),
+                due_at: event.due_at.map(shipsync_domain::time::format_api_time),
+                detail: event.detail.clone(),
             })
             .collect();
         let kept = shipsync_domain::history::MAX_EVENTS;
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({ "shipment_id": id.get(), "events": events, "metadata": {"kept": kept} }),
-        ))
+        let body = crate::openapi::EventsBody {
+            shipment_id: id.get(),
+            events,
+            metadata: crate::openapi::EventsMetadata { kept },
+        };
+        Ok(json_response(StatusCode::OK, &body))
     }
 
     pub(crate) async fn update_shipment(

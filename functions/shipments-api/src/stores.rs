@@ -139,11 +139,12 @@ impl<'de> Deserialize<'de> for RequestedChannel {
 }
 
 /// A store as responses show it: everything but the credentials.
-#[derive(Debug, Serialize)]
-struct StoreView {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct StoreView {
     id: u64,
     retailer_id: u64,
     name: String,
+    #[schemars(with = "String")]
     channel: ChannelKind,
     shop_domain: Option<String>,
     base_url: Option<String>,
@@ -151,14 +152,18 @@ struct StoreView {
     export_shipments: bool,
     shipment_export_delay_minutes: u32,
     send_tracking: bool,
+    #[schemars(with = "String")]
     export_when: ExportWhen,
+    #[schemars(with = "Vec<serde_json::Map<String, serde_json::Value>>")]
     carrier_mappings: Vec<CarrierMapping>,
     poll_orders_every_minutes: u32,
     approve_vendor_cancellations: bool,
     /// When the channel gets ship confirmations (the channel's default unless set).
+    #[schemars(with = "String")]
     ship_confirmation: ShipConfirmation,
     marketplace_id: Option<String>,
     seller_id: Option<String>,
+    #[schemars(with = "Option<String>")]
     tracking_provider: Option<TrackingProvider>,
     movement_timeout_hours: u32,
     export_after_movement_timeout: bool,

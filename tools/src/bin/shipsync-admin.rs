@@ -14,6 +14,8 @@ use shipsync_tools::provision;
 
 const USAGE: &str =
     "usage: shipsync-admin COMMAND [options]   (table: SHIPSYNC_TABLE or --table; --endpoint URL for an emulator)
+  openapi          writes the API's OpenAPI 3.1 document (generated from the code) to docs/openapi.json,
+                   or to --out FILE (no table needed)
   create-table
   create-retailer  --name NAME [--no-shipping-fees] [--no-handling-fees] [--no-tax]
   create-vendor    --retailer ID --name NAME
@@ -52,6 +54,11 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<String, String> {
     let args = Args::parse(std::env::args().skip(1))?;
+    if args.command.as_deref() == Some("openapi") {
+        let out = args.value("out").unwrap_or("docs/openapi.json").to_owned();
+        std::fs::write(&out, shipments_api::openapi::document_text()).map_err(|e| format!("writing {out}: {e}"))?;
+        return Ok(format!("OpenAPI document written to {out}"));
+    }
     let table = match args.value("table") {
         Some(table) => table.to_owned(),
         None => shipsync_platform::required_env("SHIPSYNC_TABLE").map_err(|e| e.to_string())?,
