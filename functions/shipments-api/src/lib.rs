@@ -162,7 +162,7 @@ impl ShipmentsApi {
         }
         if path == "/openapi.json" && request.method() == Method::GET {
             // The contract, for anyone: it holds no one's data.
-            return shipsync_http_api::json_response(http::StatusCode::OK, &openapi::document());
+            return openapi::served();
         }
         // Boxed: the router's future holds the largest of every route's, on the heap rather
         // than on the stack of whatever awaits a request.

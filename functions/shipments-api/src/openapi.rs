@@ -153,6 +153,17 @@ pub fn document() -> Value {
     })
 }
 
+/// The document as the API serves it: `docs/openapi.json`, compiled in. The function carries
+/// the generated text rather than the generator (a test holds the two equal), which keeps the
+/// schema code out of its package.
+pub fn served() -> shipsync_http_api::ApiResponse {
+    let mut response = http::Response::new(include_str!("../../../docs/openapi.json").to_owned());
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::header::HeaderValue::from_static("application/json; charset=utf-8"));
+    response
+}
+
 /// The document as `docs/openapi.json` holds it (pretty, with a final newline).
 pub fn document_text() -> String {
     format!("{}\n", serde_json::to_string_pretty(&document()).unwrap_or_default())
