@@ -73,6 +73,13 @@ impl LabelView {
     }
 }
 
+/// A purchase order's email, queued (`POST /purchase_orders/{id}/email.json`).
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub(crate) struct EmailView {
+    purchase_order_id: u64,
+    requested_at: String,
+}
+
 impl ShipmentsApi {
     fn label_desk(&self) -> Result<LabelDesk<Table, LabelBucket, RenderQueueSqs>, ApiError> {
         let (bucket, renders) = self.labels.clone().ok_or_else(|| {
@@ -120,7 +127,7 @@ impl ShipmentsApi {
         let request = desk.request(principal, id).await?;
         Ok(json_response(
             StatusCode::ACCEPTED,
-            &json!({ "email": { "purchase_order_id": id.get(), "requested_at": format_api_time(request.requested_at) } }),
+            &json!({ "email": EmailView { purchase_order_id: id.get(), requested_at: format_api_time(request.requested_at) } }),
         ))
     }
 

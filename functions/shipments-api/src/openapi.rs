@@ -50,10 +50,6 @@ pub(crate) struct EventsMetadata {
     pub kept: usize,
 }
 
-fn object() -> Value {
-    json!({"type": "object"})
-}
-
 /// The success status and body of each endpoint, from the types its handler answers with.
 fn success(endpoint: Endpoint, schemas: &mut SchemaGenerator) -> (u16, Body) {
     use crate::dto::{Metadata, PurchaseOrderView, ShipmentView};
@@ -64,6 +60,8 @@ fn success(endpoint: Endpoint, schemas: &mut SchemaGenerator) -> (u16, Body) {
     let label = of(schemas.subschema_for::<crate::labels::LabelView>());
     let ret = of(schemas.subschema_for::<crate::returns::ReturnView>());
     let cancellation = of(schemas.subschema_for::<crate::cancellations::CancellationView>());
+    let vendor = of(schemas.subschema_for::<crate::stores::VendorView>());
+    let product = of(schemas.subschema_for::<crate::orders::ProductView>());
     let _ = schemas.subschema_for::<Metadata>();
     match endpoint {
         Endpoint::CreateShipment => (201, Body::One("shipment", shipment)),
@@ -76,15 +74,21 @@ fn success(endpoint: Endpoint, schemas: &mut SchemaGenerator) -> (u16, Body) {
         Endpoint::CreateStore => (201, Body::One("store", store)),
         Endpoint::GetStore | Endpoint::UpdateStore => (200, Body::One("store", store)),
         Endpoint::ListStores => (200, Body::Many("stores", store)),
-        Endpoint::ListVendors => (200, Body::Many("vendors", object())),
-        Endpoint::UpdateVendor => (200, Body::One("vendor", object())),
-        Endpoint::SaveProduct => (201, Body::One("product", object())),
-        Endpoint::ListProducts => (200, Body::Many("products", object())),
-        Endpoint::OrderHealth => (200, Body::Page("problems", object())),
-        Endpoint::ReprocessOrder => (200, Body::One("order", object())),
+        Endpoint::ListVendors => (200, Body::Many("vendors", vendor)),
+        Endpoint::UpdateVendor => (200, Body::One("vendor", vendor)),
+        Endpoint::SaveProduct => (201, Body::One("product", product)),
+        Endpoint::ListProducts => (200, Body::Many("products", product)),
+        Endpoint::OrderHealth => {
+            (200, Body::Page("problems", of(schemas.subschema_for::<crate::orders::ProblemView>())))
+        }
+        Endpoint::ReprocessOrder => {
+            (200, Body::One("order", of(schemas.subschema_for::<crate::orders::ReprocessedView>())))
+        }
         Endpoint::AttachPurchaseOrderLabel | Endpoint::AttachShipmentLabel => (201, Body::One("label", label)),
         Endpoint::PurchaseOrderLabels | Endpoint::ShipmentLabels => (200, Body::Many("labels", label)),
-        Endpoint::EmailPurchaseOrder => (202, Body::One("email", object())),
+        Endpoint::EmailPurchaseOrder => {
+            (202, Body::One("email", of(schemas.subschema_for::<crate::labels::EmailView>())))
+        }
         Endpoint::CreateReturn => (201, Body::One("return", ret)),
         Endpoint::ListReturns => (200, Body::Page("returns", ret)),
         Endpoint::GetReturn | Endpoint::UpdateReturn => (200, Body::One("return", ret)),

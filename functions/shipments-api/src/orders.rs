@@ -38,13 +38,53 @@ struct ProductBody {
     cost: Option<Value>,
 }
 
-fn product_view(product: &Product) -> Value {
-    json!({
-        "sku": product.sku,
-        "vendor_id": product.vendor_id.get(),
-        "name": product.name,
-        "cost": product.cost.map(format_cost),
-    })
+/// A product as the API shows it.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub(crate) struct ProductView {
+    sku: String,
+    vendor_id: u64,
+    name: String,
+    cost: Option<String>,
+}
+
+fn product_view(product: &Product) -> ProductView {
+    ProductView {
+        sku: product.sku.to_string(),
+        vendor_id: product.vendor_id.get(),
+        name: product.name.clone(),
+        cost: product.cost.map(format_cost),
+    }
+}
+
+/// An open problem in order health: one an order or a store has, or a failed export.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub(crate) struct ProblemView {
+    kind: String,
+    /// A cancellation's problem names it, for its actions (approve, push again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancellation_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shipment_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purchase_order_id: Option<u64>,
+    order_number: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel_order_id: Option<String>,
+    store_id: u64,
+    reason: String,
+    since: Option<String>,
+}
+
+/// An order applied again (`POST /orders/{id}/reprocess.json`).
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub(crate) struct ReprocessedView {
+    id: u64,
+    number: String,
+    channel_order_id: String,
+    purchase_order_ids: Vec<u64>,
+    unknown_lines: usize,
 }
 
 impl ShipmentsApi {
@@ -117,21 +157,22 @@ impl ShipmentsApi {
         retailer_only(principal)?;
         let (paging, after) = crate::purchase_orders::page_request(request, principal)?;
         let page = self.table.attention(principal.retailer_id, paging, after.as_ref()).await.map_err(Failure::from)?;
-        let problems: Vec<Value> = page
+        let problems: Vec<ProblemView> = page
             .records
             .iter()
             .map(|entry| match entry {
-                Attention::Problem(problem) => json!({
-                    "kind": problem.kind.name(),
-                    // A cancellation's problem names it, for its actions (approve, push again).
-                    "cancellation_id": problem.key.strip_prefix("cancellation:").and_then(|id| id.parse::<u64>().ok()),
-                    "order_id": problem.order_id,
-                    "order_number": problem.order_number,
-                    "channel_order_id": problem.channel_order_id,
-                    "store_id": problem.store_id.get(),
-                    "reason": problem.reason,
-                    "since": format_api_time(problem.since),
-                }),
+                Attention::Problem(problem) => ProblemView {
+                    kind: problem.kind.name().to_owned(),
+                    cancellation_id: problem.key.strip_prefix("cancellation:").and_then(|id| id.parse::<u64>().ok()),
+                    order_id: problem.order_id,
+                    shipment_id: None,
+                    purchase_order_id: None,
+                    order_number: problem.order_number.clone(),
+                    channel_order_id: Some(problem.channel_order_id.clone()),
+                    store_id: problem.store_id.get(),
+                    reason: problem.reason.clone(),
+                    since: Some(format_api_time(problem.since)),
+                },
                 Attention::FailedExport(shipment) => {
                     let (reason, since) = match &shipment.export.state {
                         ExportState::Failed { message, failed_at } => {
@@ -139,15 +180,18 @@ impl ShipmentsApi {
                         }
                         _ => (String::new(), None),
                     };
-                    json!({
-                        "kind": "export_failed",
-                        "shipment_id": shipment.id.get(),
-                        "purchase_order_id": shipment.purchase_order_id.get(),
-                        "order_number": shipment.purchase_order_public_reference,
-                        "store_id": shipment.store_id.get(),
-                        "reason": reason,
-                        "since": since,
-                    })
+                    ProblemView {
+                        kind: "export_failed".to_owned(),
+                        cancellation_id: None,
+                        order_id: None,
+                        shipment_id: Some(shipment.id.get()),
+                        purchase_order_id: Some(shipment.purchase_order_id.get()),
+                        order_number: shipment.purchase_order_public_reference.clone(),
+                        channel_order_id: None,
+                        store_id: shipment.store_id.get(),
+                        reason,
+                        since,
+                    }
                 }
             })
             .collect();
@@ -164,12 +208,12 @@ impl ShipmentsApi {
         let (record, applied) = intake.reprocess(principal.retailer_id, order_id).await?;
         Ok(json_response(
             StatusCode::OK,
-            &json!({ "order": {
-                "id": order_id,
-                "number": record.number,
-                "channel_order_id": record.channel_order_id,
-                "purchase_order_ids": applied.purchase_orders.iter().map(|id| id.get()).collect::<Vec<_>>(),
-                "unknown_lines": applied.unknown_lines,
+            &json!({ "order": ReprocessedView {
+                id: order_id,
+                number: record.number.clone(),
+                channel_order_id: record.channel_order_id.to_string(),
+                purchase_order_ids: applied.purchase_orders.iter().map(|id| id.get()).collect(),
+                unknown_lines: applied.unknown_lines,
             }}),
         ))
     }

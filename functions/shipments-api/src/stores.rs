@@ -247,9 +247,24 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<O
     Option::<bool>::deserialize(deserializer).map(Some)
 }
 
-fn vendor_view(vendor: &Vendor) -> serde_json::Value {
-    json!({ "id": vendor.id.get(), "name": vendor.name, "notify_customer": vendor.notify_customer,
-        "email": vendor.email, "email_purchase_orders": vendor.email_purchase_orders })
+/// A vendor as the API shows it.
+#[derive(Serialize, schemars::JsonSchema)]
+pub(crate) struct VendorView {
+    id: u64,
+    name: String,
+    notify_customer: Option<bool>,
+    email: Option<String>,
+    email_purchase_orders: bool,
+}
+
+fn vendor_view(vendor: &Vendor) -> VendorView {
+    VendorView {
+        id: vendor.id.get(),
+        name: vendor.name.clone(),
+        notify_customer: vendor.notify_customer,
+        email: vendor.email.clone(),
+        email_purchase_orders: vendor.email_purchase_orders,
+    }
 }
 
 pub(crate) fn retailer_only(principal: &Principal) -> Result<(), ApiError> {
