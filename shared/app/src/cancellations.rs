@@ -316,27 +316,51 @@ impl<R: Repositories + Cancellations, G: ChannelGateway> CancellationPush<R, G> 
         cancellation: &Cancellation,
         check_first: bool,
     ) -> Result<Result<Vec<String>, String>, Failure> {
-        let (retailer, store_id) = (cancellation.retailer_id, cancellation.store_id);
-        let Some(store) = self.repositories.channel_store(retailer, store_id).await? else {
-            return Ok(Err(format!("store {store_id} no longer exists")));
-        };
         let order = match CancelOrder::for_cancellation(cancellation) {
             Ok(order) => order,
             Err(reason) => return Ok(Err(reason)),
         };
-        let credentials = match self.repositories.credentials(retailer, store_id).await {
-            Ok(credentials) => credentials,
-            Err(refused @ Failure::Permanent { .. }) => return Ok(Err(refused.to_string())),
-            Err(other) => return Err(other),
-        };
-        let channel = match self.channels.connect(&store, &credentials) {
-            Ok(channel) => channel,
-            Err(refused) => return Ok(Err(refused.to_string())),
-        };
-        match channel.cancel(&order, check_first).await {
-            Ok(ids) => Ok(Ok(ids)),
-            Err(error @ shipsync_channels::ChannelError::Retryable { .. }) => Err(Failure::from(error)),
-            Err(refused) => Ok(Err(format!("{} refused it: {refused}", store.channel.name()))),
-        }
+        let (store, channel) =
+            match connect_store(&self.repositories, &self.channels, cancellation.retailer_id, cancellation.store_id)
+                .await?
+            {
+                Ok(connected) => connected,
+                Err(reason) => return Ok(Err(reason)),
+            };
+        channel_outcome(&store, channel.cancel(&order, check_first).await)
+    }
+}
+
+/// A store's channel, connected with its credentials, for a change to push. `Ok(Err(reason))`:
+/// settings a person must fix (the store gone, credentials that cannot be opened or used).
+pub(crate) async fn connect_store<R: Repositories, G: ChannelGateway>(
+    repositories: &R,
+    channels: &G,
+    retailer: shipsync_domain::ids::RetailerId,
+    store_id: shipsync_domain::ids::StoreId,
+) -> Result<Result<(ChannelStore, Box<dyn shipsync_channels::Channel>), String>, Failure> {
+    let Some(store) = repositories.channel_store(retailer, store_id).await? else {
+        return Ok(Err(format!("store {store_id} no longer exists")));
+    };
+    let credentials = match repositories.credentials(retailer, store_id).await {
+        Ok(credentials) => credentials,
+        Err(refused @ Failure::Permanent { .. }) => return Ok(Err(refused.to_string())),
+        Err(other) => return Err(other),
+    };
+    Ok(match channels.connect(&store, &credentials) {
+        Ok(channel) => Ok((store, channel)),
+        Err(refused) => Err(refused.to_string()),
+    })
+}
+
+/// A pushed change's channel answer: `Err` worth retrying, `Ok(Err)` refused for good.
+pub(crate) fn channel_outcome<T>(
+    store: &ChannelStore,
+    answer: Result<T, shipsync_channels::ChannelError>,
+) -> Result<Result<T, String>, Failure> {
+    match answer {
+        Ok(done) => Ok(Ok(done)),
+        Err(error @ shipsync_channels::ChannelError::Retryable { .. }) => Err(Failure::from(error)),
+        Err(refused) => Ok(Err(format!("{} refused it: {refused}", store.channel.name()))),
     }
 }

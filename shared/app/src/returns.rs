@@ -9,7 +9,7 @@ use shipsync_domain::time::Clock;
 use tracing::{info, warn};
 
 use crate::Failure;
-use crate::cancellations::MISSING_RECORD_GRACE as MISSING_GRACE;
+use crate::cancellations::{MISSING_RECORD_GRACE as MISSING_GRACE, channel_outcome, connect_store};
 use crate::ports::{ChannelGateway, Repositories};
 
 /// Opens returns at their channels, once: run by the exporter for each push request.
@@ -86,30 +86,19 @@ impl<R: Repositories, G: ChannelGateway> ReturnPush<R, G> {
 
     /// The channel call. `Ok(Err(reason))`: refused for good; `Err`: worth retrying.
     async fn call_channel(&self, ret: &Return, check_first: bool) -> Result<Result<String, String>, Failure> {
-        let (retailer, store_id) = (ret.retailer_id, ret.store_id);
-        let Some(store) = self.repositories.channel_store(retailer, store_id).await? else {
-            return Ok(Err(format!("store {store_id} no longer exists")));
-        };
-        let Some(po) = self.repositories.purchase_order(ret.purchase_order_id).await? else {
+        let po = self.repositories.retailer_purchase_order(ret.retailer_id, ret.purchase_order_id).await?;
+        let Some(po) = po else {
             return Ok(Err(format!("purchase order {} no longer exists", ret.purchase_order_id)));
         };
         let order = match ReturnOrder::for_return(ret, &po) {
             Ok(order) => order,
             Err(reason) => return Ok(Err(reason)),
         };
-        let credentials = match self.repositories.credentials(retailer, store_id).await {
-            Ok(credentials) => credentials,
-            Err(refused @ Failure::Permanent { .. }) => return Ok(Err(refused.to_string())),
-            Err(other) => return Err(other),
-        };
-        let channel = match self.channels.connect(&store, &credentials) {
-            Ok(channel) => channel,
-            Err(refused) => return Ok(Err(refused.to_string())),
-        };
-        match channel.create_return(&order, check_first).await {
-            Ok(id) => Ok(Ok(id)),
-            Err(error @ shipsync_channels::ChannelError::Retryable { .. }) => Err(Failure::from(error)),
-            Err(refused) => Ok(Err(format!("{} refused it: {refused}", store.channel.name()))),
-        }
+        let (store, channel) =
+            match connect_store(&self.repositories, &self.channels, ret.retailer_id, ret.store_id).await? {
+                Ok(connected) => connected,
+                Err(reason) => return Ok(Err(reason)),
+            };
+        channel_outcome(&store, channel.create_return(&order, check_first).await)
     }
 }

@@ -186,15 +186,11 @@ pub struct CancellationInput {
     pub notify_customer: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CancelItemInput {
-    pub order_item_id: Option<u64>,
-    pub quantity: Option<i64>,
-}
+/// Units of one order item, as a request names them (as for returns).
+pub type CancelItemInput = crate::returns::ReturnItemInput;
 
 /// Checks that `lines` can still be cancelled on `po`: each quantity at most what is neither
-/// shipped (in a shipment) nor cancelled. `field` names each line's quantity for the error.
+/// shipped (in a shipment) nor cancelled.
 fn check_cancellable(po: &PurchaseOrder, lines: &[CancelLine]) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::new();
     for (index, line) in lines.iter().enumerate() {
