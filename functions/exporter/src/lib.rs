@@ -48,6 +48,14 @@ pub enum ExporterEvent {
     Queue(SqsEvent),
 }
 
+/// A message on the export queue: an export request, or a change its channel must be told of.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum QueuedMessage {
+    Export(ExportRequest),
+    Update(ChannelUpdate),
+}
+
 /// The exporter's answer: the batch's item failures for the queue; nothing for a schedule.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
@@ -235,19 +243,22 @@ impl Exporter {
 
     async fn process(&self, message: &SqsMessage) -> Result<(), Failure> {
         let body = message.body.as_deref().unwrap_or_default();
-        match serde_json::from_str::<ChannelUpdate>(body) {
-            Ok(ChannelUpdate::Cancellation(cancellation)) => {
-                return self.cancellations.run(cancellation, sent_at(message)).await;
-            }
-            Ok(ChannelUpdate::Return(ret)) => return self.returns.run(ret, sent_at(message)).await,
-            Err(_) => {}
-        }
-        let request: ExportRequest = serde_json::from_str(body).map_err(|error| {
+        // One parse: an export request (the common message), else a change to push.
+        let queued: QueuedMessage = serde_json::from_str(body).map_err(|error| {
             // Never deleted: after its last receive it rests in the dead-letter queue, for a person.
             error!(%error, body, "unreadable export request");
             Failure::retryable("unreadable export request")
         })?;
-        self.run.run(request, RequestDelivery { receives: receive_count(message), sent_at: sent_at(message) }).await
+        match queued {
+            QueuedMessage::Export(request) => {
+                let delivery = RequestDelivery { receives: receive_count(message), sent_at: sent_at(message) };
+                self.run.run(request, delivery).await
+            }
+            QueuedMessage::Update(ChannelUpdate::Cancellation(cancellation)) => {
+                self.cancellations.run(cancellation, sent_at(message)).await
+            }
+            QueuedMessage::Update(ChannelUpdate::Return(ret)) => self.returns.run(ret, sent_at(message)).await,
+        }
     }
 
     /// Keeps a message invisible for at least `after`, as the channel asked.
@@ -297,5 +308,18 @@ mod tests {
         let queued: ExporterEvent = serde_json::from_value(batch).expect("queue event");
         assert!(matches!(queued, ExporterEvent::Queue(event) if event.records.len() == 1));
         assert_eq!(serde_json::to_value(ExporterResponse::Scheduled {}).expect("json"), json!({}));
+    }
+
+    #[test]
+    fn a_queued_message_is_an_export_request_or_a_change_to_push() {
+        let export: QueuedMessage = serde_json::from_str(r#"{"shipment_id":7,"reason":"manual"}"#).expect("export");
+        assert!(matches!(export, QueuedMessage::Export(request) if request.shipment_id.get() == 7));
+        let cancel: QueuedMessage =
+            serde_json::from_str(r#"{"cancellation":{"retailer_id":1,"purchase_order_id":2,"id":3}}"#).expect("update");
+        assert!(matches!(cancel, QueuedMessage::Update(ChannelUpdate::Cancellation(c)) if c.id == 3));
+        let ret: QueuedMessage =
+            serde_json::from_str(r#"{"return":{"retailer_id":1,"purchase_order_id":2,"id":4}}"#).expect("update");
+        assert!(matches!(ret, QueuedMessage::Update(ChannelUpdate::Return(r)) if r.id == 4));
+        assert!(serde_json::from_str::<QueuedMessage>(r#"{"shipment":1}"#).is_err());
     }
 }
