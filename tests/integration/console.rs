@@ -352,6 +352,59 @@ async fn a_person_signs_in_sees_a_failed_export_and_exports_it_again_in_the_brow
         .expect("get");
     assert_eq!((forged.status().as_u16(), forged.headers()["location"].to_str().ok()), (303, Some("/console/sign-in")));
 
+    // Another tenant signed in sees none of this tenant's records, and can change none of them.
+    let stranger = app.another_tenant().await;
+    let signed_in = http
+        .post(format!("{base}/console/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("api_key={}&password={}", stranger.retailer_user.key, stranger.retailer_user.password))
+        .send()
+        .await
+        .expect("sign in");
+    let cookie =
+        signed_in.headers()["set-cookie"].to_str().expect("a cookie").split(';').next().unwrap_or_default().to_owned();
+    let page = |path: String| {
+        let (http, cookie, url) = (http.clone(), cookie.clone(), format!("{base}{path}"));
+        async move {
+            let answer = http.get(url).header("cookie", cookie).send().await.expect("get");
+            (answer.status().as_u16(), answer.text().await.unwrap_or_default())
+        }
+    };
+    let (status, theirs) = page(format!("/console/shipments/{id}")).await;
+    assert_eq!(status, 404, "another tenant's shipment is not found: {theirs}");
+    for path in [
+        format!("/console/shipments/{id}"),
+        "/console/purchase-orders?number=CON-1".into(),
+        "/console/health".into(),
+        "/console/exports".into(),
+    ] {
+        let (_, text) = page(path.clone()).await;
+        // The search form shows the number searched for; the records are what must not show.
+        assert!(!text.contains("1ZCONSOLE01") && !text.contains("Ada Lovelace"), "{path} leaked: {text}");
+    }
+    let (_, searched) = page("/console/purchase-orders?number=CON-1".into()).await;
+    assert!(searched.contains("No purchase order matches"), "{searched}");
+    let planned = |history: &Value| {
+        history["events"].as_array().map_or(0, |events| events.iter().filter(|e| e["event"] == "planned").count())
+    };
+    let (_, before) = app.call(http::Method::GET, &format!("/shipments/{id}/events.json"), None).await;
+    let (_, health) = page("/console/health".into()).await;
+    let csrf =
+        health.split("name=\"csrf\" value=\"").nth(1).and_then(|rest| rest.split('"').next()).expect("a form token");
+    let export = http
+        .post(format!("{base}/console/shipments/{id}/export"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(export.status().as_u16(), 404, "another tenant's shipment cannot be exported");
+    let (_, after) = app.call(http::Method::GET, &format!("/shipments/{id}/events.json"), None).await;
+    assert_eq!(planned(&after), planned(&before), "no export planned by the stranger");
+    let (_, again) = app.call(http::Method::GET, &format!("/shipments/{id}.json"), None).await;
+    assert_eq!(again["shipment"]["export_state"], json!("exported"), "unchanged by the stranger");
+
     // Signed out, then in as the vendor: its purchase orders, not the retailer's pages.
     browser.resize(1280, 900).await;
     browser.click("form[action='/console/sign-out'] button").await;
