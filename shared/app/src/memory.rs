@@ -200,7 +200,7 @@ impl crate::ports::Returns for MemoryTable {
         if records.return_counters.get(&ret.purchase_order_id).copied().unwrap_or(0) != read_version {
             return Err(Failure::Conflict("the purchase order's returns".into()));
         }
-        if let Some(channel_id) = ret.channel.channel_return_id().filter(|_| !ret.channel.is_none())
+        if let Some(channel_id) = ret.channel.channel_return_id()
             && records.returns.values().any(|other| {
                 other.purchase_order_id == ret.purchase_order_id
                     && other.channel.channel_return_id() == Some(channel_id)
